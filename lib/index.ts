@@ -1,0 +1,35 @@
+// convkit: convolutional neural networks for Node.js on native kernels.
+import { native } from './native';
+import * as ops from './ops';
+
+export { ConvkitError, DeviceError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
+export { fill, ones, Tensor, tensor, zeros } from './tensor';
+export type { Device, TensorLike } from './tensor';
+export { ops };
+
+export interface CpuDevice {
+  type: 'cpu';
+  isa: 'avx512' | 'avx2' | 'scalar';
+  threads: number;
+}
+
+/** The devices convkit can run on. The CPU entry says which kernels (ISA) and threads it uses. */
+export function devices(): CpuDevice[] {
+  const info = native.info();
+  return [{ type: 'cpu', isa: info.isa as CpuDevice['isa'], threads: info.threads }];
+}
+
+/** Native memory in use (exact counts of live host allocations). */
+export function memory(): { hostBytes: number; hostAllocations: number; hostPeakBytes: number } {
+  return native.memory();
+}
+
+/** Threads the CPU kernels use (0: one per core). Also settable with CONVKIT_THREADS. */
+export function setThreads(n: number): void {
+  native.setThreads(n);
+}
+
+/** Forces the CPU kernel set (as CONVKIT_ISA does); throws DeviceError if the CPU lacks it. */
+export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
+  native.setIsa(isa);
+}

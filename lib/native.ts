@@ -1,0 +1,65 @@
+// The one place the native addon is loaded (node-gyp-build: a bundled prebuild wins, else the
+// local build), and its typed interface. Nothing else in lib/ requires the addon.
+import * as path from 'path';
+
+export interface NativeHandle {
+  shape(): number[];
+  disposed(): boolean;
+  dispose(): void;
+  dataSync(): Float32Array;
+  data(): Promise<Float32Array>;
+}
+
+type H = NativeHandle;
+type Opt = NativeHandle | null;
+export type Padding = 'valid' | 'same';
+
+export interface NativeBinding {
+  TensorHandle: Function;
+  fromArray(data: Float32Array, shape: number[]): H;
+  fill(shape: number[], value: number): H;
+  reshape(x: H, shape: number[]): H;
+  setErrorClasses(classes: Record<string, Function>): void;
+  info(): { isa: string; bestIsa: string; threads: number };
+  setIsa(isa: string): void;
+  setThreads(n: number): void;
+  memory(): { hostBytes: number; hostAllocations: number; hostPeakBytes: number };
+  synchronize(): void;
+
+  conv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string): H;
+  conv2dGrad(dy: H, x: H, w: H, sh: number, sw: number, pad: Padding, dh: number, dw: number,
+    withBias: boolean): { dx: H; dw: H; db?: H };
+  dense(x: H, w: H, b: Opt, act: string): H;
+  denseGrad(dy: H, x: H, w: H, withBias: boolean): { dx: H; dw: H; db?: H };
+  maxPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
+  maxPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
+  avgPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
+  avgPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
+  globalMaxPool(x: H): H;
+  globalMaxPoolGrad(dy: H, x: H): H;
+  globalAvgPool(x: H): H;
+  globalAvgPoolGrad(dy: H, x: H): H;
+  activation(x: H, name: string, alpha: number): H;
+  activationGrad(dy: H, y: H, name: string, alpha: number): H;
+  softmax(x: H): H;
+  softmaxGrad(dy: H, y: H): H;
+  dropout(x: H, rate: number, seed: number): { y: H; mask: H };
+  mul(a: H, b: H): H;
+  batchNormTrain(x: H, gamma: Opt, beta: Opt, movingMean: Opt, movingVar: Opt, eps: number,
+    momentum: number): { y: H; mean: H; invstd: H };
+  batchNormInfer(x: H, gamma: Opt, beta: Opt, mean: H, variance: H, eps: number): H;
+  batchNormGrad(dy: H, x: H, mean: H, invstd: H, gamma: Opt): { dx: H; dgamma: H; dbeta: H };
+  softmaxCrossEntropy(logits: H, labels: H, sparse: boolean): { loss: H; grad: H };
+  binaryCrossEntropy(input: H, target: H, fromLogits: boolean): { loss: H; grad: H };
+  meanSquaredError(y: H, target: H): { loss: H; grad: H };
+  sgdUpdate(w: H, g: H, velocity: Opt, lr: number, momentum: number, nesterov: boolean): void;
+  adamUpdate(w: H, g: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number): void;
+  rmspropUpdate(w: H, g: H, ms: H, mom: Opt, mg: Opt, lr: number, rho: number, momentum: number,
+    eps: number, centered: boolean): void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const load: (dir: string) => unknown = require('node-gyp-build');
+
+export const native = load(path.join(__dirname, '..')) as NativeBinding;

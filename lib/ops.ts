@@ -1,0 +1,317 @@
+// ck.ops: the op layer. Tensors first, then one options object with tfjs names; each op checks
+// its options here (types, integers, NaN) and the native core checks shapes. Ops return at once;
+// the kernel runs on the core's stream. Gradients: `<op>Grad(dy, ...inputs, opts)`.
+import { ValueError } from './errors';
+import { native, NativeHandle, Padding } from './native';
+import { checkTensor, Tensor } from './tensor';
+
+export type Pair = number | [number, number];
+export type ActivationName = 'linear' | 'relu' | 'leakyRelu' | 'elu' | 'sigmoid' | 'tanh';
+
+export interface Conv2dOptions {
+  strides?: Pair;
+  padding?: Padding;
+  /** tfjs calls it `dilations`; both are accepted. */
+  dilation?: Pair;
+  dilations?: Pair;
+  bias?: Tensor;
+  /** A fused epilogue: 'linear' (default) or 'relu'. */
+  activation?: 'linear' | 'relu';
+}
+export interface Pool2dOptions {
+  poolSize?: Pair;
+  strides?: Pair;
+  padding?: Padding;
+}
+
+const wrap = (h: NativeHandle): Tensor => new Tensor(h);
+const h = (t: unknown, op: string, name: string): NativeHandle => checkTensor(t, op, name).handle;
+const hOpt = (t: unknown, op: string, name: string): NativeHandle | null =>
+  t === undefined || t === null ? null : h(t, op, name);
+
+function options<T extends object>(opts: T | undefined, op: string): T {
+  if (opts === undefined) return {} as T;
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new ValueError(`${op}: options must be an object`);
+  }
+  return opts;
+}
+
+/** A positive integer or [h, w] pair of them. */
+export function pair(v: unknown, def: number, op: string, name: string): [number, number] {
+  if (v === undefined) return [def, def];
+  const arr = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((x) => Number.isInteger(x) && x >= 1)) {
+    throw new ValueError(`${op}: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return [arr[0], arr[1]];
+}
+
+function padding(v: unknown, op: string): Padding {
+  if (v === undefined) return 'valid';
+  if (v !== 'valid' && v !== 'same') {
+    throw new ValueError(`${op}: padding must be 'valid' or 'same', got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function finite(v: unknown, def: number, op: string, name: string, lo = -Infinity, hi = Infinity): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
+    throw new ValueError(`${op}: ${name} must be a finite number in [${lo}, ${hi}], got ${String(v)}`);
+  }
+  return v;
+}
+
+function bool(v: unknown, def: boolean, op: string, name: string): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw new ValueError(`${op}: ${name} must be a boolean, got ${String(v)}`);
+  return v;
+}
+
+function convArgs(o: Conv2dOptions, op: string): [number, number, Padding, number, number] {
+  const [sh, sw] = pair(o.strides, 1, op, 'strides');
+  const [dh, dw] = pair(o.dilation ?? o.dilations, 1, op, 'dilation');
+  return [sh, sw, padding(o.padding, op), dh, dw];
+}
+
+function poolArgs(o: Pool2dOptions, op: string): [number, number, number, number, Padding] {
+  const [ph, pw] = pair(o.poolSize, 2, op, 'poolSize');
+  const [sh, sw] = o.strides === undefined ? [ph, pw] : pair(o.strides, 1, op, 'strides');
+  return [ph, pw, sh, sw, padding(o.padding, op)];
+}
+
+// ---- convolution and dense ----
+
+/** 2-D convolution: x [N,H,W,C], filter [kH,kW,C,K] (HWIO) -> [N,P,Q,K]. */
+export function conv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions): Tensor {
+  const op = 'conv2d';
+  const o = options(opts, op);
+  const act = o.activation ?? 'linear';
+  if (act !== 'linear' && act !== 'relu') {
+    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${JSON.stringify(act)}`);
+  }
+  return wrap(native.conv2d(h(x, op, 'x'), h(filter, op, 'filter'), hOpt(o.bias, op, 'bias'),
+    ...convArgs(o, op), act));
+}
+
+/** Gradients of conv2d (without its activation) for dy: { dx, dw, db }. */
+export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dOptions):
+  { dx: Tensor; dw: Tensor; db: Tensor } {
+  const op = 'conv2dGrad';
+  const o = options(opts, op);
+  const g = native.conv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true);
+  return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
+}
+
+/** Fully connected: x [..., in] times kernel [in, out] (+ bias) -> [..., out]. */
+export function dense(x: Tensor, kernel: Tensor, opts?: { bias?: Tensor; activation?: 'linear' | 'relu' }): Tensor {
+  const op = 'dense';
+  const o = options(opts, op);
+  const act = o.activation ?? 'linear';
+  if (act !== 'linear' && act !== 'relu') {
+    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${JSON.stringify(act)}`);
+  }
+  return wrap(native.dense(h(x, op, 'x'), h(kernel, op, 'kernel'), hOpt(o.bias, op, 'bias'), act));
+}
+
+export function denseGrad(dy: Tensor, x: Tensor, kernel: Tensor): { dx: Tensor; dw: Tensor; db: Tensor } {
+  const op = 'denseGrad';
+  const g = native.denseGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(kernel, op, 'kernel'), true);
+  return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
+}
+
+// ---- pooling ----
+
+export function maxPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
+  const op = 'maxPool2d';
+  return wrap(native.maxPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+}
+
+export function maxPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
+  const op = 'maxPool2dGrad';
+  return wrap(native.maxPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+}
+
+export function avgPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
+  const op = 'avgPool2d';
+  return wrap(native.avgPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+}
+
+export function avgPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
+  const op = 'avgPool2dGrad';
+  return wrap(native.avgPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+}
+
+/** [N,H,W,C] -> [N,C] */
+export const globalAvgPool = (x: Tensor): Tensor => wrap(native.globalAvgPool(h(x, 'globalAvgPool', 'x')));
+export const globalAvgPoolGrad = (dy: Tensor, x: Tensor): Tensor =>
+  wrap(native.globalAvgPoolGrad(h(dy, 'globalAvgPoolGrad', 'dy'), h(x, 'globalAvgPoolGrad', 'x')));
+export const globalMaxPool = (x: Tensor): Tensor => wrap(native.globalMaxPool(h(x, 'globalMaxPool', 'x')));
+export const globalMaxPoolGrad = (dy: Tensor, x: Tensor): Tensor =>
+  wrap(native.globalMaxPoolGrad(h(dy, 'globalMaxPoolGrad', 'dy'), h(x, 'globalMaxPoolGrad', 'x')));
+
+// ---- activations: forward from x, gradient from the OUTPUT y ----
+
+function act(name: ActivationName, alpha: number) {
+  return {
+    fwd: (x: Tensor): Tensor => wrap(native.activation(h(x, name, 'x'), name, alpha)),
+    grad: (dy: Tensor, y: Tensor): Tensor =>
+      wrap(native.activationGrad(h(dy, `${name}Grad`, 'dy'), h(y, `${name}Grad`, 'y'), name, alpha)),
+  };
+}
+
+export const relu = (x: Tensor): Tensor => act('relu', 0).fwd(x);
+export const reluGrad = (dy: Tensor, y: Tensor): Tensor => act('relu', 0).grad(dy, y);
+export const sigmoid = (x: Tensor): Tensor => act('sigmoid', 0).fwd(x);
+export const sigmoidGrad = (dy: Tensor, y: Tensor): Tensor => act('sigmoid', 0).grad(dy, y);
+export const tanh = (x: Tensor): Tensor => act('tanh', 0).fwd(x);
+export const tanhGrad = (dy: Tensor, y: Tensor): Tensor => act('tanh', 0).grad(dy, y);
+
+/** tfjs's default slope is 0.2. */
+export function leakyRelu(x: Tensor, opts?: { alpha?: number }): Tensor {
+  return act('leakyRelu', finite(options(opts, 'leakyRelu').alpha, 0.2, 'leakyRelu', 'alpha', 0)).fwd(x);
+}
+export function leakyReluGrad(dy: Tensor, y: Tensor, opts?: { alpha?: number }): Tensor {
+  return act('leakyRelu', finite(options(opts, 'leakyReluGrad').alpha, 0.2, 'leakyReluGrad', 'alpha', 0)).grad(dy, y);
+}
+export function elu(x: Tensor, opts?: { alpha?: number }): Tensor {
+  return act('elu', finite(options(opts, 'elu').alpha, 1, 'elu', 'alpha')).fwd(x);
+}
+export function eluGrad(dy: Tensor, y: Tensor, opts?: { alpha?: number }): Tensor {
+  return act('elu', finite(options(opts, 'eluGrad').alpha, 1, 'eluGrad', 'alpha')).grad(dy, y);
+}
+
+/** Softmax over the last axis. */
+export const softmax = (x: Tensor): Tensor => wrap(native.softmax(h(x, 'softmax', 'x')));
+export const softmaxGrad = (dy: Tensor, y: Tensor): Tensor =>
+  wrap(native.softmaxGrad(h(dy, 'softmaxGrad', 'dy'), h(y, 'softmaxGrad', 'y')));
+
+// ---- dropout ----
+
+/** Inverted dropout with a seeded mask: { y, mask }; its gradient is dropoutGrad(dy, mask). */
+export function dropout(x: Tensor, opts: { rate: number; seed?: number }): { y: Tensor; mask: Tensor } {
+  const op = 'dropout';
+  const o = options(opts, op);
+  const rate = finite(o.rate, NaN, op, 'rate', 0, 0.999999);
+  if (Number.isNaN(rate)) throw new ValueError(`${op}: rate is required`);
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new ValueError(`${op}: seed must be a non-negative integer, got ${String(seed)}`);
+  }
+  const r = native.dropout(h(x, op, 'x'), rate, seed);
+  return { y: wrap(r.y), mask: wrap(r.mask) };
+}
+
+export const dropoutGrad = (dy: Tensor, mask: Tensor): Tensor =>
+  wrap(native.mul(h(dy, 'dropoutGrad', 'dy'), h(mask, 'dropoutGrad', 'mask')));
+
+export const mul = (a: Tensor, b: Tensor): Tensor => wrap(native.mul(h(a, 'mul', 'a'), h(b, 'mul', 'b')));
+
+// ---- batch normalization over the last axis ----
+
+export interface BatchNormOptions {
+  gamma?: Tensor;
+  beta?: Tensor;
+  epsilon?: number;
+}
+
+/** Inference: (x - mean) / sqrt(variance + epsilon) * gamma + beta. */
+export function batchNorm(x: Tensor, opts: BatchNormOptions & { mean: Tensor; variance: Tensor }): Tensor {
+  const op = 'batchNorm';
+  const o = options(opts, op);
+  return wrap(native.batchNormInfer(h(x, op, 'x'), hOpt(o.gamma, op, 'gamma'), hOpt(o.beta, op, 'beta'),
+    h(o.mean, op, 'mean'), h(o.variance, op, 'variance'), finite(o.epsilon, 1e-3, op, 'epsilon', 0)));
+}
+
+/**
+ * Training: normalizes with the batch statistics and updates movingMean / movingVariance in place
+ * (Keras: moving = moving * momentum + batch * (1 - momentum)). Returns what the gradient needs.
+ */
+export function batchNormTrain(x: Tensor, opts?: BatchNormOptions & {
+  movingMean?: Tensor; movingVariance?: Tensor; momentum?: number;
+}): { y: Tensor; mean: Tensor; invstd: Tensor } {
+  const op = 'batchNormTrain';
+  const o = options(opts, op);
+  const r = native.batchNormTrain(h(x, op, 'x'), hOpt(o.gamma, op, 'gamma'), hOpt(o.beta, op, 'beta'),
+    hOpt(o.movingMean, op, 'movingMean'), hOpt(o.movingVariance, op, 'movingVariance'),
+    finite(o.epsilon, 1e-3, op, 'epsilon', 0), finite(o.momentum, 0.99, op, 'momentum', 0, 1));
+  return { y: wrap(r.y), mean: wrap(r.mean), invstd: wrap(r.invstd) };
+}
+
+export function batchNormGrad(dy: Tensor, x: Tensor, opts: { mean: Tensor; invstd: Tensor; gamma?: Tensor }):
+  { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
+  const op = 'batchNormGrad';
+  const o = options(opts, op);
+  const g = native.batchNormGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(o.mean, op, 'mean'),
+    h(o.invstd, op, 'invstd'), hOpt(o.gamma, op, 'gamma'));
+  return { dx: wrap(g.dx), dgamma: wrap(g.dgamma), dbeta: wrap(g.dbeta) };
+}
+
+// ---- losses: per-example loss and the gradient of their mean ----
+
+export interface LossOutput {
+  /** One loss per example (row); the batch loss is their mean. */
+  loss: Tensor;
+  /** Gradient of the mean loss with respect to the input. */
+  grad: Tensor;
+}
+
+/** Softmax cross-entropy from logits; labels one-hot [N,C] or, with sparse, class ids [N]. */
+export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts?: { sparse?: boolean }): LossOutput {
+  const op = 'softmaxCrossEntropy';
+  const r = native.softmaxCrossEntropy(h(logits, op, 'logits'), h(labels, op, 'labels'),
+    bool(options(opts, op).sparse, false, op, 'sparse'));
+  return { loss: wrap(r.loss), grad: wrap(r.grad) };
+}
+
+export function binaryCrossEntropy(input: Tensor, target: Tensor, opts?: { fromLogits?: boolean }): LossOutput {
+  const op = 'binaryCrossEntropy';
+  const r = native.binaryCrossEntropy(h(input, op, 'input'), h(target, op, 'target'),
+    bool(options(opts, op).fromLogits, false, op, 'fromLogits'));
+  return { loss: wrap(r.loss), grad: wrap(r.grad) };
+}
+
+export function meanSquaredError(prediction: Tensor, target: Tensor): LossOutput {
+  const op = 'meanSquaredError';
+  const r = native.meanSquaredError(h(prediction, op, 'prediction'), h(target, op, 'target'));
+  return { loss: wrap(r.loss), grad: wrap(r.grad) };
+}
+
+// ---- optimizer updates, in place (Keras formulas and defaults) ----
+
+export function sgdUpdate(w: Tensor, g: Tensor, opts?: {
+  learningRate?: number; momentum?: number; nesterov?: boolean; velocity?: Tensor;
+}): void {
+  const op = 'sgdUpdate';
+  const o = options(opts, op);
+  native.sgdUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), hOpt(o.velocity, op, 'velocity'),
+    finite(o.learningRate, 0.01, op, 'learningRate', 0), finite(o.momentum, 0, op, 'momentum', 0, 1),
+    bool(o.nesterov, false, op, 'nesterov'));
+}
+
+export function adamUpdate(w: Tensor, g: Tensor, opts: {
+  m: Tensor; v: Tensor; step: number; learningRate?: number; beta1?: number; beta2?: number;
+  epsilon?: number; weightDecay?: number;
+}): void {
+  const op = 'adamUpdate';
+  const o = options(opts, op);
+  if (!Number.isInteger(o.step) || o.step < 1) throw new ValueError(`${op}: step must be an integer >= 1, got ${String(o.step)}`);
+  native.adamUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.m, op, 'm'), h(o.v, op, 'v'),
+    finite(o.learningRate, 0.001, op, 'learningRate', 0), finite(o.beta1, 0.9, op, 'beta1', 0, 1),
+    finite(o.beta2, 0.999, op, 'beta2', 0, 1), finite(o.epsilon, 1e-7, op, 'epsilon', 0),
+    finite(o.weightDecay, 0, op, 'weightDecay', 0), o.step);
+}
+
+export function rmspropUpdate(w: Tensor, g: Tensor, opts: {
+  ms: Tensor; momentumBuffer?: Tensor; mg?: Tensor; learningRate?: number; rho?: number;
+  momentum?: number; epsilon?: number; centered?: boolean;
+}): void {
+  const op = 'rmspropUpdate';
+  const o = options(opts, op);
+  native.rmspropUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.ms, op, 'ms'),
+    hOpt(o.momentumBuffer, op, 'momentumBuffer'), hOpt(o.mg, op, 'mg'),
+    finite(o.learningRate, 0.001, op, 'learningRate', 0), finite(o.rho, 0.9, op, 'rho', 0, 1),
+    finite(o.momentum, 0, op, 'momentum', 0, 1), finite(o.epsilon, 1e-7, op, 'epsilon', 0),
+    bool(o.centered, false, op, 'centered'));
+}

@@ -1,0 +1,444 @@
+// The N-API addon: module setup, typed errors, the Tensor handle and its data transfer.
+#include "addon.h"
+
+#include <cmath>
+#include <mutex>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "kernels.h"
+#include "memory.h"
+#include "thread_pool.h"
+
+namespace ckaddon {
+namespace {
+
+// Per-environment state (each worker_thread loads its own copy of the addon).
+struct InstanceData {
+  Napi::FunctionReference tensor_ctor;
+  Napi::ObjectReference error_classes;  // { ShapeError, DTypeError, ... } set from JS
+};
+
+InstanceData& instance(Napi::Env env) { return *env.GetInstanceData<InstanceData>(); }
+
+// References to borrowed JS arrays whose storage died on a worker thread: napi_ref may only be
+// deleted on its own JS thread, so they wait here until that thread next enters the addon.
+std::mutex g_release_mutex;
+std::vector<std::pair<napi_env, napi_ref>> g_pending_release;
+
+void drain_releases(napi_env env) {
+  std::vector<napi_ref> mine;
+  {
+    std::lock_guard<std::mutex> lk(g_release_mutex);
+    for (size_t i = 0; i < g_pending_release.size();) {
+      if (g_pending_release[i].first == env) {
+        mine.push_back(g_pending_release[i].second);
+        g_pending_release[i] = g_pending_release.back();
+        g_pending_release.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+  for (napi_ref r : mine) napi_delete_reference(env, r);
+}
+
+const char* error_class_name(ck::ErrorKind kind) {
+  switch (kind) {
+    case ck::ErrorKind::Shape: return "ShapeError";
+    case ck::ErrorKind::DType: return "DTypeError";
+    case ck::ErrorKind::Device: return "DeviceError";
+    case ck::ErrorKind::Format: return "FormatError";
+    default: return "ValueError";
+  }
+}
+
+Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg) {
+  InstanceData& data = instance(env);
+  if (!data.error_classes.IsEmpty()) {
+    Napi::Value cls = data.error_classes.Value().Get(error_class_name(kind));
+    if (cls.IsFunction()) return cls.As<Napi::Function>().New({Napi::String::New(env, msg)});
+  }
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("name", Napi::String::New(env, error_class_name(kind)));
+  return e.Value();
+}
+
+}  // namespace
+
+void throw_js(Napi::Env env, ck::ErrorKind kind, const std::string& msg) {
+  throw Napi::Error(env, make_error(env, kind, msg));
+}
+
+Napi::Value guard(const Napi::CallbackInfo& info, const std::function<Napi::Value()>& fn) {
+  Napi::Env env = info.Env();
+  drain_releases(env);
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const ck::Error& e) {
+    throw_js(env, e.kind(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw_js(env, ck::ErrorKind::Device, "out of memory");
+  } catch (const std::exception& e) {
+    throw_js(env, ck::ErrorKind::Value, e.what());
+  }
+}
+
+// ---- TensorHandle ----
+
+Napi::Function TensorHandle::Define(Napi::Env env) {
+  return DefineClass(env, "TensorHandle",
+                     {InstanceMethod<&TensorHandle::Shape>("shape"),
+                      InstanceMethod<&TensorHandle::Disposed>("disposed"),
+                      InstanceMethod<&TensorHandle::Dispose>("dispose"),
+                      InstanceMethod<&TensorHandle::DataSync>("dataSync"),
+                      InstanceMethod<&TensorHandle::Data>("data")});
+}
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
+
+TensorHandle::~TensorHandle() { Release(); }
+
+bool TensorHandle::Is(Napi::Value v) {
+  if (!v.IsObject()) return false;
+  Napi::Env env = v.Env();
+  return v.As<Napi::Object>().InstanceOf(instance(env).tensor_ctor.Value());
+}
+
+Napi::Object TensorHandle::Wrap(Napi::Env env, ck::Tensor tensor, Napi::Value source) {
+  Napi::Object obj = instance(env).tensor_ctor.New({});
+  TensorHandle* h = Unwrap(obj);
+  h->tensor_ = std::move(tensor);
+  if (!source.IsEmpty() && !source.IsUndefined()) {
+    h->source_ = Napi::Persistent(source);
+  } else {
+    // Tell V8 about native memory so its GC weighs it (freed when the handle is collected).
+    h->reported_bytes_ = int64_t(h->tensor_.numel() * sizeof(float));
+    Napi::MemoryManagement::AdjustExternalMemory(env, h->reported_bytes_);
+  }
+  return obj;
+}
+
+void TensorHandle::Release() {
+  if (reported_bytes_) {
+    Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_bytes_);
+    reported_bytes_ = 0;
+  }
+  if (!source_.IsEmpty()) source_.Reset();
+  if (!view_.IsEmpty()) view_.Reset();
+  tensor_ = ck::Tensor{};
+  disposed_ = true;
+}
+
+const ck::Tensor& TensorHandle::tensor(const char* op) const {
+  if (disposed_ || !tensor_.storage) {
+    throw_error(ck::ErrorKind::Value, std::string(op) + ": the tensor has been disposed");
+  }
+  return tensor_;
+}
+
+Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const ck::Tensor& t = tensor("shape");
+    Napi::Array a = Napi::Array::New(info.Env(), t.shape.size());
+    for (size_t i = 0; i < t.shape.size(); ++i) a.Set(uint32_t(i), double(t.shape[i]));
+    return a;
+  });
+}
+
+Napi::Value TensorHandle::Disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed_);
+}
+
+Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorHandle::View(Napi::Env env) {
+  if (!source_.IsEmpty()) return source_.Value();
+  if (!view_.IsEmpty()) return view_.Value();
+  size_t n = tensor_.numel();
+  Napi::ArrayBuffer buffer;
+  if (n == 0) {
+    buffer = Napi::ArrayBuffer::New(env, 0);
+  } else {
+    // The view keeps the storage alive on its own, so it stays valid after dispose().
+    auto* keep = new ck::StoragePtr(tensor_.storage);
+    buffer = Napi::ArrayBuffer::New(
+        env, tensor_.data(), n * sizeof(float),
+        [](Napi::Env, void*, ck::StoragePtr* hint) { delete hint; }, keep);
+  }
+  Napi::Value view = Napi::Float32Array::New(env, n, buffer, 0);
+  view_ = Napi::Persistent(view);
+  return view;
+}
+
+Napi::Value TensorHandle::DataSync(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    tensor("dataSync").storage->wait();
+    return View(info.Env());
+  });
+}
+
+Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const ck::Tensor& t = tensor("data");
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+    // Resolved on the JS thread when the storage's producing task has run.
+    auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(Napi::ThreadSafeFunction::New(
+        env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit.data", 0, 1));
+    Napi::ObjectReference self = Napi::Persistent(Value());
+    auto self_ref = std::make_shared<Napi::ObjectReference>(std::move(self));
+    ck::StoragePtr storage = t.storage;
+    storage->when_ready([tsfn, deferred, self_ref, storage]() {
+      tsfn->BlockingCall([deferred, self_ref, storage](Napi::Env env, Napi::Function) {
+        std::string failed = storage->error();
+        TensorHandle* h = Unwrap(self_ref->Value());
+        if (!failed.empty()) {
+          deferred->Reject(make_error(env, ck::ErrorKind::Device, failed));
+        } else if (h->disposed_) {
+          deferred->Reject(
+              make_error(env, ck::ErrorKind::Value, "data: the tensor has been disposed"));
+        } else {
+          deferred->Resolve(h->View(env));
+        }
+        self_ref->Reset();
+      });
+      tsfn->Release();
+    });
+    return deferred->Promise();
+  });
+}
+
+// ---- argument readers ----
+
+const ck::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op,
+                             const char* name) {
+  Napi::Value v = info[i];
+  if (!TensorHandle::Is(v)) {
+    throw_js(info.Env(), ck::ErrorKind::DType,
+             std::string(op) + ": " + name + " must be a Tensor");
+  }
+  return TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op);
+}
+
+const ck::Tensor* arg_tensor_opt(const Napi::CallbackInfo& info, size_t i, const char* op,
+                                 const char* name) {
+  Napi::Value v = info[i];
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  return &arg_tensor(info, i, op, name);
+}
+
+double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) {
+    throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": " + name + " must be a number");
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) {
+    throw_js(info.Env(), ck::ErrorKind::Value,
+             std::string(op) + ": " + name + " must be finite, got " + std::to_string(d));
+  }
+  return d;
+}
+
+int arg_int(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int lo,
+            int hi) {
+  double d = arg_number(info, i, op, name);
+  if (d != std::floor(d) || d < lo || d > hi) {
+    throw_js(info.Env(), ck::ErrorKind::Value,
+             std::string(op) + ": " + name + " must be an integer in [" + std::to_string(lo) +
+                 ", " + std::to_string(hi) + "], got " + std::to_string(d));
+  }
+  return int(d);
+}
+
+bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsBoolean()) {
+    throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": " + name + " must be a boolean");
+  }
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
+                       const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsString()) {
+    throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": " + name + " must be a string");
+  }
+  return v.As<Napi::String>().Utf8Value();
+}
+
+ck::Act parse_act(Napi::Env env, const std::string& name, const char* op) {
+  if (name == "linear" || name == "none") return ck::Act::None;
+  if (name == "relu") return ck::Act::Relu;
+  if (name == "leakyRelu") return ck::Act::LeakyRelu;
+  if (name == "elu") return ck::Act::Elu;
+  if (name == "sigmoid") return ck::Act::Sigmoid;
+  if (name == "tanh") return ck::Act::Tanh;
+  throw_js(env, ck::ErrorKind::Value, std::string(op) + ": unknown activation '" + name + "'");
+}
+
+ck::Padding parse_padding(Napi::Env env, const std::string& name, const char* op) {
+  if (name == "valid") return ck::Padding::Valid;
+  if (name == "same") return ck::Padding::Same;
+  throw_js(env, ck::ErrorKind::Value,
+           std::string(op) + ": padding must be 'valid' or 'same', got '" + name + "'");
+}
+
+namespace {
+
+// ---- module-level functions ----
+
+// shape from a JS array of non-negative integers.
+ck::Shape read_shape(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  Napi::Value v = info[i];
+  if (!v.IsArray()) throw_js(info.Env(), ck::ErrorKind::Shape, std::string(op) + ": shape must be an array");
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() > 8) {
+    throw_js(info.Env(), ck::ErrorKind::Shape, std::string(op) + ": at most 8 dimensions are supported");
+  }
+  ck::Shape shape;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value d = a.Get(k);
+    double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 0 && x == std::floor(x) && x <= double(ck::kMaxElements))) {
+      throw_js(info.Env(), ck::ErrorKind::Shape,
+               std::string(op) + ": shape entries must be non-negative integers");
+    }
+    shape.push_back(int64_t(x));
+  }
+  return shape;
+}
+
+// fromArray(Float32Array, shape): wraps the caller's memory without copying.
+Napi::Value FromArray(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw_js(env, ck::ErrorKind::DType, "tensor: data must be a Float32Array");
+    }
+    Napi::Float32Array arr = info[0].As<Napi::Float32Array>();
+    ck::Shape shape = read_shape(info, 1, "tensor");
+    if (ck::shape_numel(shape) != arr.ElementLength()) {
+      throw_js(env, ck::ErrorKind::Shape,
+               "tensor: shape " + ck::shape_str(shape) + " needs " +
+                   std::to_string(ck::shape_numel(shape)) + " values, the data has " +
+                   std::to_string(arr.ElementLength()));
+    }
+    napi_ref keep;
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, arr, 1, &keep), Napi::Value());
+    napi_env raw_env = env;
+    ck::Tensor t = ck::wrap_tensor(arr.Data(), shape, [raw_env, keep] {
+      std::lock_guard<std::mutex> lk(g_release_mutex);
+      g_pending_release.emplace_back(raw_env, keep);
+    });
+    return TensorHandle::Wrap(env, std::move(t), arr);
+  });
+}
+
+// empty(shape) / fill(shape, value)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    ck::Shape shape = read_shape(info, 0, "fill");
+    float value = float(arg_number(info, 1, "fill", "value"));
+    ck::Tensor t = ck::empty_tensor(shape, "fill");
+    std::fill(t.data(), t.data() + t.numel(), value);
+    return TensorHandle::Wrap(info.Env(), std::move(t));
+  });
+}
+
+Napi::Value Reshape(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const ck::Tensor& x = arg_tensor(info, 0, "reshape", "x");
+    return TensorHandle::Wrap(info.Env(), ck::copy(x, read_shape(info, 1, "reshape")));
+  });
+}
+
+Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorClasses: expected an object");
+  }
+  instance(info.Env()).error_classes = Napi::Persistent(info[0].As<Napi::Object>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("isa", ck::isa_name(ck::cpu_kernels().isa));
+    o.Set("bestIsa", ck::isa_name(ck::detect_isa()));
+    o.Set("threads", ck::num_threads());
+    return o;
+  });
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    std::string name = arg_string(info, 0, "setIsa", "isa");
+    ck::Isa isa = name == "scalar" ? ck::Isa::Scalar
+                  : name == "avx2" ? ck::Isa::Avx2
+                  : name == "avx512" ? ck::Isa::Avx512
+                  : throw ck::Error(ck::ErrorKind::Value,
+                                    "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512)");
+    ck::Stream::default_stream()->synchronize();
+    ck::set_isa(isa);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    int n = arg_int(info, 0, "setThreads", "threads", 0, 256);
+    ck::Stream::default_stream()->synchronize();
+    ck::set_num_threads(n);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  ck::HostMemoryStats s = ck::host_memory_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("hostBytes", double(s.live_bytes));
+  o.Set("hostAllocations", double(s.live_allocations));
+  o.Set("hostPeakBytes", double(s.peak_bytes));
+  return o;
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  ck::Stream::default_stream()->synchronize();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+}  // namespace ckaddon
+
+static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
+  using namespace ckaddon;
+  auto* data = new InstanceData();
+  env.SetInstanceData(data);
+  Napi::Function ctor = TensorHandle::Define(env);
+  data->tensor_ctor = Napi::Persistent(ctor);
+  exports.Set("TensorHandle", ctor);
+  exports.Set("fromArray", Napi::Function::New(env, FromArray));
+  exports.Set("fill", Napi::Function::New(env, Fill));
+  exports.Set("reshape", Napi::Function::New(env, Reshape));
+  exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses));
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("memory", Napi::Function::New(env, Memory));
+  exports.Set("synchronize", Napi::Function::New(env, Synchronize));
+  register_ops(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(convkit, InitConvkit)

@@ -1,0 +1,68 @@
+// Shared pieces of the N-API addon: the Tensor handle, argument readers that re-check what the
+// TypeScript layer sent (never trust the caller), and the guard that turns C++ errors into
+// convkit's typed JS errors.
+#pragma once
+#include <napi.h>
+
+#include <functional>
+#include <string>
+
+#include "errors.h"
+#include "ops.h"
+#include "tensor.h"
+
+namespace ckaddon {
+
+// A JS handle over a core tensor. Owned storage is exposed to JS as an external ArrayBuffer
+// (no copy); borrowed storage is the caller's own Float32Array.
+class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object Wrap(Napi::Env env, ck::Tensor tensor, Napi::Value source = Napi::Value());
+  static bool Is(Napi::Value v);
+
+  explicit TensorHandle(const Napi::CallbackInfo& info);
+  ~TensorHandle() override;
+
+  // The tensor, or a ShapeError-free "disposed" error naming `op`.
+  const ck::Tensor& tensor(const char* op) const;
+
+ private:
+  Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value DataSync(const Napi::CallbackInfo& info);
+  Napi::Value Data(const Napi::CallbackInfo& info);
+  Napi::Value View(Napi::Env env);
+  void Release();
+
+  ck::Tensor tensor_;
+  bool disposed_ = false;
+  int64_t reported_bytes_ = 0;
+  Napi::Reference<Napi::Value> source_;  // borrowed: the caller's Float32Array
+  Napi::Reference<Napi::Value> view_;    // owned: the cached external view
+};
+
+[[noreturn]] void throw_js(Napi::Env env, ck::ErrorKind kind, const std::string& msg);
+
+// Runs fn, converting ck::Error, std::bad_alloc and other C++ exceptions into JS errors.
+Napi::Value guard(const Napi::CallbackInfo& info, const std::function<Napi::Value()>& fn);
+
+// Argument readers: each throws a typed error naming `op` and the argument.
+const ck::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op,
+                             const char* name);
+const ck::Tensor* arg_tensor_opt(const Napi::CallbackInfo& info, size_t i, const char* op,
+                                 const char* name);
+int arg_int(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int lo,
+            int hi);
+double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
+                       const char* name);
+ck::Act parse_act(Napi::Env env, const std::string& name, const char* op);
+ck::Padding parse_padding(Napi::Env env, const std::string& name, const char* op);
+
+// Registers every op binding on `exports` (addon_ops.cpp).
+void register_ops(Napi::Env env, Napi::Object exports);
+
+}  // namespace ckaddon

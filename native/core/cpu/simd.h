@@ -1,0 +1,149 @@
+// The vector type the *.simd.cpp kernels are written against. Each of those files is compiled
+// twice, once with -DCK_ISA_AVX2 (-mavx2 -mfma) and once with -DCK_ISA_AVX512 (-mavx512f ...),
+// and everything it defines lives in namespace ck::CK_ISA_NS, so the two builds never collide.
+//
+// One-definition hazard: an inline function from a shared header compiled in an AVX-512 unit
+// may be the copy the linker keeps for everyone. So *.simd.cpp files include only this header,
+// params.h, kernels.h, thread_pool.h and scratch.h (all free of floating-point inline code),
+// plus <cstdint>/<cstring>/<cmath>; no std containers or algorithms.
+#pragma once
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#if defined(CK_ISA_AVX512)
+#define CK_ISA_NS avx512
+#define CK_ISA_ENUM ::ck::Isa::Avx512
+#define CK_ISA_TABLE avx512_kernels
+#elif defined(CK_ISA_AVX2)
+#define CK_ISA_NS avx2
+#define CK_ISA_ENUM ::ck::Isa::Avx2
+#define CK_ISA_TABLE avx2_kernels
+#else
+#error "simd.h is for the per-ISA kernel units: define CK_ISA_AVX2 or CK_ISA_AVX512"
+#endif
+
+namespace ck {
+namespace CK_ISA_NS {
+
+#if defined(CK_ISA_AVX512)
+
+struct Vec {
+  static constexpr int kLanes = 16;
+  __m512 v;
+  Vec() = default;
+  Vec(__m512 x) : v(x) {}  // NOLINT
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec set1(float x) { return _mm512_set1_ps(x); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static __mmask16 mask(int n) { return __mmask16((1u << n) - 1u); }
+  // Loads the first n (< kLanes) lanes, zero elsewhere; never touches memory past p + n.
+  static Vec load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  float reduce_add() const { return _mm512_reduce_add_ps(v); }
+  float reduce_max() const { return _mm512_reduce_max_ps(v); }
+};
+inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+inline Vec operator+(Vec a, Vec b) { return _mm512_add_ps(a.v, b.v); }
+inline Vec operator-(Vec a, Vec b) { return _mm512_sub_ps(a.v, b.v); }
+inline Vec operator*(Vec a, Vec b) { return _mm512_mul_ps(a.v, b.v); }
+inline Vec operator/(Vec a, Vec b) { return _mm512_div_ps(a.v, b.v); }
+inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a.v, b.v); }
+inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a.v, b.v); }
+inline Vec sqrt(Vec a) { return _mm512_sqrt_ps(a.v); }
+// c > 0 ? a : b, lane by lane.
+inline Vec select_gt0(Vec c, Vec a, Vec b) {
+  __mmask16 m = _mm512_cmp_ps_mask(c.v, _mm512_setzero_ps(), _CMP_GT_OQ);
+  return _mm512_mask_blend_ps(m, b.v, a.v);
+}
+// a > b ? x : y
+inline Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+  __mmask16 m = _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ);
+  return _mm512_mask_blend_ps(m, y.v, x.v);
+}
+inline Vec round_nearest(Vec a) {
+  return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+// 2^n for integral-valued n in [-126, 127].
+inline Vec pow2i(Vec n) {
+  __m512i i = _mm512_cvtps_epi32(n.v);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
+}
+
+#else  // AVX2 + FMA
+
+struct Vec {
+  static constexpr int kLanes = 8;
+  __m256 v;
+  Vec() = default;
+  Vec(__m256 x) : v(x) {}  // NOLINT
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec set1(float x) { return _mm256_set1_ps(x); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  float reduce_add() const {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  float reduce_max() const {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }
+inline Vec operator+(Vec a, Vec b) { return _mm256_add_ps(a.v, b.v); }
+inline Vec operator-(Vec a, Vec b) { return _mm256_sub_ps(a.v, b.v); }
+inline Vec operator*(Vec a, Vec b) { return _mm256_mul_ps(a.v, b.v); }
+inline Vec operator/(Vec a, Vec b) { return _mm256_div_ps(a.v, b.v); }
+inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a.v, b.v); }
+inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a.v, b.v); }
+inline Vec sqrt(Vec a) { return _mm256_sqrt_ps(a.v); }
+inline Vec select_gt0(Vec c, Vec a, Vec b) {
+  __m256 m = _mm256_cmp_ps(c.v, _mm256_setzero_ps(), _CMP_GT_OQ);
+  return _mm256_blendv_ps(b.v, a.v, m);
+}
+inline Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+  __m256 m = _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ);
+  return _mm256_blendv_ps(y.v, x.v, m);
+}
+inline Vec round_nearest(Vec a) {
+  return _mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+inline Vec pow2i(Vec n) {
+  __m256i i = _mm256_cvtps_epi32(n.v);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
+}
+
+#endif
+
+// e^x, relative error ~2 ulp over the float range; saturates to 0 / +inf outside it.
+inline Vec exp(Vec x) {
+  const Vec hi = Vec::set1(88.3762626647949f), lo = Vec::set1(-87.3365447504f);
+  x = min(max(x, lo), hi);
+  Vec n = round_nearest(x * Vec::set1(1.44269504088896341f));
+  // r = x - n*ln2, with ln2 split in two for precision.
+  Vec r = fmadd(n, Vec::set1(-0.693359375f), x);
+  r = fmadd(n, Vec::set1(2.12194440e-4f), r);
+  Vec p = Vec::set1(1.9875691500e-4f);
+  p = fmadd(p, r, Vec::set1(1.3981999507e-3f));
+  p = fmadd(p, r, Vec::set1(8.3334519073e-3f));
+  p = fmadd(p, r, Vec::set1(4.1665795894e-2f));
+  p = fmadd(p, r, Vec::set1(1.6666665459e-1f));
+  p = fmadd(p, r, Vec::set1(5.0000001201e-1f));
+  p = fmadd(p * r, r, r + Vec::set1(1.f));
+  return p * pow2i(n);
+}
+
+}  // namespace CK_ISA_NS
+}  // namespace ck

@@ -1,0 +1,129 @@
+// The CPU backend's kernel table. Every op has a scalar reference (cpu/*_ref.cpp, plain loops)
+// and vectorized variants compiled per ISA from cpu/*.simd.cpp; one table per ISA is chosen at
+// load by cpuid (or CONVKIT_ISA). Callers go through cpu_kernels(), never through an #ifdef.
+//
+// Conventions: outputs first, then inputs, then parameters; gradients are d-prefixed. Tensors
+// are dense float32: activations NHWC, conv weights HWIO (R,S,C,K), dense weights [in, out].
+// Kernels split their own work over the thread pool (ck::parallel_for) and must give bitwise
+// identical results for a fixed thread count.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "params.h"
+
+namespace ck {
+
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+const char* isa_name(Isa isa);
+
+// How a loss reads its targets: one row of probabilities (one-hot) per example, or one integer
+// class id (stored as float) per example.
+enum class LabelMode : int { Dense = 0, Sparse = 1 };
+
+struct CpuKernels {
+  Isa isa;
+
+  // ---- convolution (conv2d.*) ----
+  // y = act(conv(x, w) + b); b may be null.
+  void (*conv2d_fwd)(float* y, const float* x, const float* w, const float* b,
+                     const ConvParams& p, Act act);
+  // dx = full correlation of dy with w (overwrites dx).
+  void (*conv2d_bwd_data)(float* dx, const float* dy, const float* w, const ConvParams& p);
+  // dw = sum over pixels of x (x) dy (overwrites); db = sum of dy over N,P,Q if db != null.
+  void (*conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
+                            const ConvParams& p);
+
+  // ---- dense (dense.*): x [M,K], w [K,N], y [M,N] ----
+  void (*dense_fwd)(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
+                    Act act);
+  void (*dense_bwd_data)(float* dx, const float* dy, const float* w, int M, int K, int N);
+  void (*dense_bwd_filter)(float* dw, float* db, const float* dy, const float* x, int M, int K,
+                           int N);
+
+  // ---- pooling (pool.*) ----
+  // Max pooling pads with -inf; average pooling divides by the number of real cells in the window.
+  void (*maxpool2d_fwd)(float* y, const float* x, const PoolParams& p);
+  void (*maxpool2d_bwd)(float* dx, const float* dy, const float* x, const PoolParams& p);
+  void (*avgpool2d_fwd)(float* y, const float* x, const PoolParams& p);
+  void (*avgpool2d_bwd)(float* dx, const float* dy, const PoolParams& p);
+  // Global pooling over the HW pixels of each image: x [N,HW,C] -> y [N,C].
+  void (*global_avgpool_fwd)(float* y, const float* x, int N, int HW, int C);
+  void (*global_avgpool_bwd)(float* dx, const float* dy, int N, int HW, int C);
+  void (*global_maxpool_fwd)(float* y, const float* x, int N, int HW, int C);
+  void (*global_maxpool_bwd)(float* dx, const float* dy, const float* x, int N, int HW, int C);
+
+  // ---- activations (activation.*) ----
+  // alpha: leakyRelu's negative slope (>= 0) or elu's alpha; ignored otherwise.
+  void (*activation_fwd)(float* y, const float* x, size_t n, Act act, float alpha);
+  // The gradient from the activation's OUTPUT y (valid for every Act with alpha >= 0), so that a
+  // fused conv/dense epilogue needs no pre-activation buffer.
+  void (*activation_bwd)(float* dx, const float* dy, const float* y, size_t n, Act act,
+                         float alpha);
+  // Softmax over the last axis of [rows, cols]; bwd: dx = y * (dy - sum(dy * y)).
+  void (*softmax_fwd)(float* y, const float* x, size_t rows, size_t cols);
+  void (*softmax_bwd)(float* dx, const float* dy, const float* y, size_t rows, size_t cols);
+
+  // ---- dropout (dropout.*) ----
+  // Inverted dropout: mask[i] = 0 or 1/(1-rate), drawn from a counter-based hash of (seed, i) so
+  // the result does not depend on the thread count; y = x * mask.
+  void (*dropout_fwd)(float* y, float* mask, const float* x, size_t n, float rate, uint64_t seed);
+  // y = a * b elementwise (dropout's backward: dx = dy * mask).
+  void (*mul)(float* y, const float* a, const float* b, size_t n);
+
+  // ---- batch normalization (batchnorm.*) over the last axis: x [rows, C] ----
+  // Training: normalizes with the batch's mean and biased variance, writes them (save_mean,
+  // save_invstd = 1/sqrt(var+eps)) for the backward pass, and updates the running statistics
+  // Keras-style: running = running * momentum + batch * (1 - momentum). gamma/beta may be null
+  // (scale/center off); running_* may be null.
+  void (*batchnorm_fwd_train)(float* y, float* save_mean, float* save_invstd, float* running_mean,
+                              float* running_var, const float* x, const float* gamma,
+                              const float* beta, size_t rows, int C, float eps, float momentum);
+  void (*batchnorm_fwd_infer)(float* y, const float* x, const float* gamma, const float* beta,
+                              const float* mean, const float* var, size_t rows, int C, float eps);
+  // dgamma/dbeta may be null (not trained).
+  void (*batchnorm_bwd)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                        const float* save_mean, const float* save_invstd, const float* gamma,
+                        size_t rows, int C);
+
+  // ---- losses (loss.*): per-row loss into loss[rows]; gradient * grad_scale into dx (may be
+  // null). Targets are [rows, cols] (Dense) or [rows] class ids (Sparse). ----
+  // Softmax cross-entropy from logits, log-sum-exp stable: loss = -sum t*log_softmax(x).
+  void (*softmax_xent)(float* loss, float* dx, const float* logits, const float* target,
+                       size_t rows, size_t cols, LabelMode mode, float grad_scale);
+  // Binary cross-entropy from probabilities (clipped to [1e-7, 1-1e-7] as Keras does) or from
+  // logits (stable: max(x,0) - x*t + log(1+exp(-|x|))); per-row loss is the mean over cols.
+  void (*binary_xent)(float* loss, float* dx, const float* input, const float* target,
+                      size_t rows, size_t cols, bool from_logits, float grad_scale);
+  // Mean squared error, per-row mean over cols.
+  void (*mse)(float* loss, float* dx, const float* y, const float* target, size_t rows,
+              size_t cols, float grad_scale);
+  // Number of rows whose argmax matches the target (Dense: target's argmax; Sparse: class id).
+  // cols == 1 means binary accuracy: prediction > threshold matches target > 0.5.
+  size_t (*accuracy_count)(const float* pred, const float* target, size_t rows, size_t cols,
+                           LabelMode mode, float threshold);
+
+  // ---- optimizer updates over a flat parameter vector (optimizer.*), Keras formulas ----
+  // velocity may be null when momentum == 0.
+  void (*sgd_update)(float* w, float* velocity, const float* g, size_t n, const SgdParams& p);
+  void (*adam_update)(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p);
+  // mg (mean gradient) is used when centered; mom when momentum > 0; either may be null otherwise.
+  void (*rmsprop_update)(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
+                         const RmspropParams& p);
+};
+
+// The table chosen at load (cpuid, overridable by CONVKIT_ISA=scalar|avx2|avx512).
+const CpuKernels& cpu_kernels();
+// A specific table, for tests and benchmarks; throws if this CPU cannot run it.
+const CpuKernels& cpu_kernels(Isa isa);
+// The best ISA this CPU supports.
+Isa detect_isa();
+// Forces the table cpu_kernels() returns (tests); throws if the CPU lacks the ISA.
+void set_isa(Isa isa);
+
+// Per-ISA tables, each defined in its own translation unit.
+const CpuKernels& scalar_kernels();
+const CpuKernels& avx2_kernels();
+const CpuKernels& avx512_kernels();
+
+}  // namespace ck

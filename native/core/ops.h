@@ -1,0 +1,107 @@
+// The op layer of the core: each op checks its arguments (throwing ck::Error that names the op
+// and the shapes), allocates its outputs, enqueues the kernel on the stream and returns at once.
+// The N-API addon exposes these as ck.ops.*; the network executor calls the kernels directly.
+#pragma once
+#include <cstdint>
+
+#include "kernels.h"
+#include "tensor.h"
+
+namespace ck {
+
+enum class Padding { Valid, Same };
+
+struct Conv2dAttrs {
+  int stride_h = 1, stride_w = 1;
+  int dil_h = 1, dil_w = 1;
+  Padding padding = Padding::Valid;
+  Act act = Act::None;  // fused epilogue: None or Relu
+};
+
+struct Pool2dAttrs {
+  int pool_h = 2, pool_w = 2;
+  int stride_h = 2, stride_w = 2;
+  Padding padding = Padding::Valid;
+};
+
+// Output size and top/left padding along one axis, as TensorFlow defines 'valid' and 'same'.
+struct AxisGeometry {
+  int out, pad_before;
+};
+AxisGeometry axis_geometry(int64_t in, int kernel, int stride, int dilation, Padding padding);
+
+ConvParams conv2d_params(const Shape& x, const Shape& w, const Conv2dAttrs& a, const char* op);
+PoolParams pool2d_params(const Shape& x, const Pool2dAttrs& a, const char* op);
+
+// ---- convolution and dense ----
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dAttrs& a);
+struct Conv2dGrads {
+  Tensor dx, dw, db;  // db empty unless requested
+};
+Conv2dGrads conv2d_grad(const Tensor& dy, const Tensor& x, const Tensor& w, const Conv2dAttrs& a,
+                        bool with_bias);
+// x [..., K] (all leading dims are rows), w [K, N] -> [..., N]
+Tensor dense(const Tensor& x, const Tensor& w, const Tensor* bias, Act act);
+struct DenseGrads {
+  Tensor dx, dw, db;
+};
+DenseGrads dense_grad(const Tensor& dy, const Tensor& x, const Tensor& w, bool with_bias);
+
+// ---- pooling ----
+Tensor max_pool2d(const Tensor& x, const Pool2dAttrs& a);
+Tensor max_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a);
+Tensor avg_pool2d(const Tensor& x, const Pool2dAttrs& a);
+Tensor avg_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a);
+Tensor global_avg_pool(const Tensor& x);  // [N,H,W,C] -> [N,C]
+Tensor global_avg_pool_grad(const Tensor& dy, const Tensor& x);
+Tensor global_max_pool(const Tensor& x);
+Tensor global_max_pool_grad(const Tensor& dy, const Tensor& x);
+
+// ---- activations ----
+Tensor activation(const Tensor& x, Act act, float alpha, const char* op);
+// The gradient from the activation's output y.
+Tensor activation_grad(const Tensor& dy, const Tensor& y, Act act, float alpha, const char* op);
+Tensor softmax(const Tensor& x);  // over the last axis
+Tensor softmax_grad(const Tensor& dy, const Tensor& y);
+struct DropoutResult {
+  Tensor y, mask;
+};
+DropoutResult dropout(const Tensor& x, float rate, uint64_t seed);
+Tensor mul(const Tensor& a, const Tensor& b, const char* op);
+
+// ---- batch normalization over the last axis ----
+struct BatchNormResult {
+  Tensor y, mean, invstd;
+};
+// Updates running_mean / running_var in place when given.
+BatchNormResult batch_norm_train(const Tensor& x, const Tensor* gamma, const Tensor* beta,
+                                 const Tensor* running_mean, const Tensor* running_var, float eps,
+                                 float momentum);
+Tensor batch_norm_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta,
+                        const Tensor& mean, const Tensor& var, float eps);
+struct BatchNormGrads {
+  Tensor dx, dgamma, dbeta;
+};
+BatchNormGrads batch_norm_grad(const Tensor& dy, const Tensor& x, const Tensor& mean,
+                               const Tensor& invstd, const Tensor* gamma);
+
+// ---- losses: per-example loss [rows] and the gradient of the batch MEAN loss ----
+struct LossResult {
+  Tensor loss, grad;
+};
+// labels: [rows, classes] one-hot/probabilities, or [rows] class ids when sparse.
+LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, bool sparse);
+LossResult binary_cross_entropy(const Tensor& input, const Tensor& target, bool from_logits);
+LossResult mean_squared_error(const Tensor& y, const Tensor& target);
+
+// ---- optimizer updates, in place on w and the state tensors ----
+void sgd_update(const Tensor& w, const Tensor& g, const Tensor* velocity, const SgdParams& p);
+void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor& v,
+                 const AdamParams& p);
+void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Tensor* mom,
+                    const Tensor* mg, const RmspropParams& p);
+
+// ---- data movement ----
+Tensor copy(const Tensor& x, const Shape& shape);  // a reshaped copy (same element count)
+
+}  // namespace ck

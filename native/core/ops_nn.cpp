@@ -1,0 +1,394 @@
+// Ops other than convolution and dense: pooling, activations, dropout, batch normalization,
+// losses and optimizer updates.
+#include <cmath>
+#include <string>
+
+#include "errors.h"
+#include "op_launch.h"
+#include "ops.h"
+
+namespace ck {
+
+// ---- pooling ----
+
+namespace {
+
+Tensor pool_forward(const char* op, const Tensor& x, const Pool2dAttrs& a, bool max) {
+  PoolParams p = pool2d_params(x.shape, a, op);
+  Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op);
+  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
+    (max ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y.data(), x.data(), p);
+  });
+  return y;
+}
+
+PoolParams pool_grad_params(const char* op, const Tensor& dy, const Tensor& x,
+                            const Pool2dAttrs& a) {
+  PoolParams p = pool2d_params(x.shape, a, op);
+  Shape ys = {p.N, p.P, p.Q, p.C};
+  require(dy.shape == ys, ErrorKind::Shape,
+          std::string(op) + ": dy must have the output shape " + shape_str(ys) + ", got " +
+              shape_str(dy.shape));
+  return p;
+}
+
+struct GlobalDims {
+  int N, HW, C;
+};
+GlobalDims global_dims(const char* op, const Tensor& x) {
+  require_rank(op, "input", x, 4);
+  require_positive_dims(op, "input", x);
+  return {int(x.dim(0)), int(x.dim(1) * x.dim(2)), int(x.dim(3))};
+}
+
+void require_global_dy(const char* op, const Tensor& dy, const Tensor& x) {
+  Shape ys = {x.dim(0), x.dim(3)};
+  require(dy.shape == ys, ErrorKind::Shape,
+          std::string(op) + ": dy must have the output shape " + shape_str(ys) + ", got " +
+              shape_str(dy.shape));
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dAttrs& a) {
+  return pool_forward("maxPool2d", x, a, true);
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dAttrs& a) {
+  return pool_forward("avgPool2d", x, a, false);
+}
+
+Tensor max_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) {
+  const char* op = "maxPool2dGrad";
+  PoolParams p = pool_grad_params(op, dy, x, a);
+  Tensor dx = empty_tensor(x.shape, op);
+  launch(op, {&dy, &x}, {&dx}, [=, &k = cpu_kernels()] {
+    k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
+  });
+  return dx;
+}
+
+Tensor avg_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) {
+  const char* op = "avgPool2dGrad";
+  PoolParams p = pool_grad_params(op, dy, x, a);
+  Tensor dx = empty_tensor(x.shape, op);
+  launch(op, {&dy}, {&dx}, [=, &k = cpu_kernels()] { k.avgpool2d_bwd(dx.data(), dy.data(), p); });
+  return dx;
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  const char* op = "globalAvgPool";
+  GlobalDims d = global_dims(op, x);
+  Tensor y = empty_tensor({d.N, d.C}, op);
+  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
+    k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C);
+  });
+  return y;
+}
+
+Tensor global_avg_pool_grad(const Tensor& dy, const Tensor& x) {
+  const char* op = "globalAvgPoolGrad";
+  GlobalDims d = global_dims(op, x);
+  require_global_dy(op, dy, x);
+  Tensor dx = empty_tensor(x.shape, op);
+  launch(op, {&dy}, {&dx}, [=, &k = cpu_kernels()] {
+    k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C);
+  });
+  return dx;
+}
+
+Tensor global_max_pool(const Tensor& x) {
+  const char* op = "globalMaxPool";
+  GlobalDims d = global_dims(op, x);
+  Tensor y = empty_tensor({d.N, d.C}, op);
+  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
+    k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C);
+  });
+  return y;
+}
+
+Tensor global_max_pool_grad(const Tensor& dy, const Tensor& x) {
+  const char* op = "globalMaxPoolGrad";
+  GlobalDims d = global_dims(op, x);
+  require_global_dy(op, dy, x);
+  Tensor dx = empty_tensor(x.shape, op);
+  launch(op, {&dy, &x}, {&dx}, [=, &k = cpu_kernels()] {
+    k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C);
+  });
+  return dx;
+}
+
+// ---- activations ----
+
+namespace {
+void check_alpha(const char* op, Act act, float alpha) {
+  require(std::isfinite(alpha), ErrorKind::Value,
+          std::string(op) + ": alpha must be a finite number, got " + std::to_string(alpha));
+  require(act != Act::LeakyRelu || alpha >= 0.f, ErrorKind::Value,
+          std::string(op) + ": alpha must be >= 0, got " + std::to_string(alpha));
+}
+}  // namespace
+
+Tensor activation(const Tensor& x, Act act, float alpha, const char* op) {
+  check_alpha(op, act, alpha);
+  Tensor y = empty_tensor(x.shape, op);
+  size_t n = x.numel();
+  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
+    k.activation_fwd(y.data(), x.data(), n, act, alpha);
+  });
+  return y;
+}
+
+Tensor activation_grad(const Tensor& dy, const Tensor& y, Act act, float alpha, const char* op) {
+  check_alpha(op, act, alpha);
+  require_same_shape(op, "dy", dy, "y", y);
+  Tensor dx = empty_tensor(y.shape, op);
+  size_t n = y.numel();
+  launch(op, {&dy, &y}, {&dx}, [=, &k = cpu_kernels()] {
+    k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
+  });
+  return dx;
+}
+
+namespace {
+struct RowsCols {
+  size_t rows, cols;
+};
+RowsCols last_axis(const char* op, const Tensor& x) {
+  require(x.rank() >= 1, ErrorKind::Shape,
+          std::string(op) + ": input must have rank >= 1, got a scalar");
+  require_positive_dims(op, "input", x);
+  size_t cols = size_t(x.shape.back());
+  return {x.numel() / cols, cols};
+}
+}  // namespace
+
+Tensor softmax(const Tensor& x) {
+  const char* op = "softmax";
+  RowsCols d = last_axis(op, x);
+  Tensor y = empty_tensor(x.shape, op);
+  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
+    k.softmax_fwd(y.data(), x.data(), d.rows, d.cols);
+  });
+  return y;
+}
+
+Tensor softmax_grad(const Tensor& dy, const Tensor& y) {
+  const char* op = "softmaxGrad";
+  RowsCols d = last_axis(op, y);
+  require_same_shape(op, "dy", dy, "y", y);
+  Tensor dx = empty_tensor(y.shape, op);
+  launch(op, {&dy, &y}, {&dx}, [=, &k = cpu_kernels()] {
+    k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols);
+  });
+  return dx;
+}
+
+DropoutResult dropout(const Tensor& x, float rate, uint64_t seed) {
+  const char* op = "dropout";
+  require(rate >= 0.f && rate < 1.f, ErrorKind::Value,
+          std::string(op) + ": rate must be in [0, 1), got " + std::to_string(rate));
+  DropoutResult r{empty_tensor(x.shape, op), empty_tensor(x.shape, op)};
+  size_t n = x.numel();
+  launch(op, {&x}, {&r.y, &r.mask}, [=, &k = cpu_kernels()] {
+    k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed);
+  });
+  return r;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b, const char* op) {
+  require_same_shape(op, "a", a, "b", b);
+  Tensor y = empty_tensor(a.shape, op);
+  size_t n = a.numel();
+  launch(op, {&a, &b}, {&y}, [=, &k = cpu_kernels()] { k.mul(y.data(), a.data(), b.data(), n); });
+  return y;
+}
+
+// ---- batch normalization ----
+
+namespace {
+RowsCols bn_dims(const char* op, const Tensor& x, std::initializer_list<const Tensor*> per_channel) {
+  RowsCols d = last_axis(op, x);
+  for (const Tensor* t : per_channel) {
+    if (t) require_vector(op, "per-channel parameter", *t, int64_t(d.cols));
+  }
+  return d;
+}
+void check_eps(const char* op, float eps) {
+  require(std::isfinite(eps) && eps > 0.f, ErrorKind::Value,
+          std::string(op) + ": epsilon must be > 0, got " + std::to_string(eps));
+}
+}  // namespace
+
+BatchNormResult batch_norm_train(const Tensor& x, const Tensor* gamma, const Tensor* beta,
+                                 const Tensor* running_mean, const Tensor* running_var, float eps,
+                                 float momentum) {
+  const char* op = "batchNorm";
+  check_eps(op, eps);
+  require(momentum >= 0.f && momentum <= 1.f, ErrorKind::Value,
+          std::string(op) + ": momentum must be in [0, 1], got " + std::to_string(momentum));
+  RowsCols d = bn_dims(op, x, {gamma, beta, running_mean, running_var});
+  int C = int(d.cols);
+  BatchNormResult r{empty_tensor(x.shape, op), empty_tensor({C}, op), empty_tensor({C}, op)};
+  const float* g = gamma ? gamma->data() : nullptr;
+  const float* b = beta ? beta->data() : nullptr;
+  float* rm = running_mean ? running_mean->data() : nullptr;
+  float* rv = running_var ? running_var->data() : nullptr;
+  launch(op, {&x, gamma, beta}, {&r.y, &r.mean, &r.invstd, running_mean, running_var},
+         [=, &k = cpu_kernels()] {
+           k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g,
+                                 b, d.rows, C, eps, momentum);
+         });
+  return r;
+}
+
+Tensor batch_norm_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta,
+                        const Tensor& mean, const Tensor& var, float eps) {
+  const char* op = "batchNorm";
+  check_eps(op, eps);
+  RowsCols d = bn_dims(op, x, {gamma, beta, &mean, &var});
+  Tensor y = empty_tensor(x.shape, op);
+  const float* g = gamma ? gamma->data() : nullptr;
+  const float* b = beta ? beta->data() : nullptr;
+  launch(op, {&x, gamma, beta, &mean, &var}, {&y}, [=, &k = cpu_kernels()] {
+    k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows, int(d.cols),
+                          eps);
+  });
+  return y;
+}
+
+BatchNormGrads batch_norm_grad(const Tensor& dy, const Tensor& x, const Tensor& mean,
+                               const Tensor& invstd, const Tensor* gamma) {
+  const char* op = "batchNormGrad";
+  RowsCols d = bn_dims(op, x, {&mean, &invstd, gamma});
+  require_same_shape(op, "dy", dy, "x", x);
+  int C = int(d.cols);
+  BatchNormGrads g{empty_tensor(x.shape, op), empty_tensor({C}, op), empty_tensor({C}, op)};
+  const float* gm = gamma ? gamma->data() : nullptr;
+  launch(op, {&dy, &x, &mean, &invstd, gamma}, {&g.dx, &g.dgamma, &g.dbeta},
+         [=, &k = cpu_kernels()] {
+           k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
+                           mean.data(), invstd.data(), gm, d.rows, C);
+         });
+  return g;
+}
+
+// ---- losses ----
+
+LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, bool sparse) {
+  const char* op = "softmaxCrossEntropy";
+  RowsCols d = last_axis(op, logits);
+  if (sparse) {
+    Shape want(logits.shape.begin(), logits.shape.end() - 1);
+    require(labels.shape == want, ErrorKind::Shape,
+            std::string(op) + ": sparse labels must have shape " + shape_str(want) +
+                " (one class id per row of logits " + shape_str(logits.shape) + "), got " +
+                shape_str(labels.shape));
+  } else {
+    require_same_shape(op, "labels", labels, "logits", logits);
+  }
+  LossResult r{empty_tensor({int64_t(d.rows)}, op), empty_tensor(logits.shape, op)};
+  LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
+  float scale = 1.f / float(d.rows);
+  launch(op, {&logits, &labels}, {&r.loss, &r.grad}, [=, &k = cpu_kernels()] {
+    k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
+                   mode, scale);
+  });
+  return r;
+}
+
+LossResult binary_cross_entropy(const Tensor& input, const Tensor& target, bool from_logits) {
+  const char* op = "binaryCrossEntropy";
+  RowsCols d = last_axis(op, input);
+  require_same_shape(op, "target", target, "input", input);
+  LossResult r{empty_tensor({int64_t(d.rows)}, op), empty_tensor(input.shape, op)};
+  float scale = 1.f / float(d.rows);
+  launch(op, {&input, &target}, {&r.loss, &r.grad}, [=, &k = cpu_kernels()] {
+    k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
+                  from_logits, scale);
+  });
+  return r;
+}
+
+LossResult mean_squared_error(const Tensor& y, const Tensor& target) {
+  const char* op = "meanSquaredError";
+  RowsCols d = last_axis(op, y);
+  require_same_shape(op, "target", target, "prediction", y);
+  LossResult r{empty_tensor({int64_t(d.rows)}, op), empty_tensor(y.shape, op)};
+  float scale = 1.f / float(d.rows);
+  launch(op, {&y, &target}, {&r.loss, &r.grad}, [=, &k = cpu_kernels()] {
+    k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale);
+  });
+  return r;
+}
+
+// ---- optimizer updates ----
+
+namespace {
+void check_rate(const char* op, const char* what, float v, float lo, float hi) {
+  require(std::isfinite(v) && v >= lo && v <= hi, ErrorKind::Value,
+          std::string(op) + ": " + what + " must be in [" + std::to_string(lo) + ", " +
+              std::to_string(hi) + "], got " + std::to_string(v));
+}
+void check_state(const char* op, const char* what, const Tensor& w, const Tensor* t) {
+  if (t) require_same_shape(op, what, *t, "weights", w);
+}
+}  // namespace
+
+void sgd_update(const Tensor& w, const Tensor& g, const Tensor* velocity, const SgdParams& p) {
+  const char* op = "sgdUpdate";
+  check_rate(op, "learningRate", p.lr, 0.f, 1e6f);
+  check_rate(op, "momentum", p.momentum, 0.f, 1.f);
+  require(p.momentum == 0.f || velocity, ErrorKind::Value,
+          "sgdUpdate: momentum > 0 needs a velocity tensor");
+  check_state(op, "gradient", w, &g);
+  check_state(op, "velocity", w, velocity);
+  float* v = velocity ? velocity->data() : nullptr;
+  size_t n = w.numel();
+  launch(op, {&g}, {&w, velocity}, [=, &k = cpu_kernels()] {
+    k.sgd_update(w.data(), v, g.data(), n, p);
+  });
+}
+
+void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor& v,
+                 const AdamParams& p) {
+  const char* op = "adamUpdate";
+  check_rate(op, "learningRate", p.lr, 0.f, 1e6f);
+  check_rate(op, "beta1", p.beta1, 0.f, 1.f);
+  check_rate(op, "beta2", p.beta2, 0.f, 1.f);
+  check_rate(op, "epsilon", p.eps, 0.f, 1e6f);
+  check_rate(op, "weightDecay", p.weight_decay, 0.f, 1e6f);
+  require(p.step >= 1, ErrorKind::Value, "adamUpdate: step must be >= 1");
+  check_state(op, "gradient", w, &g);
+  check_state(op, "m", w, &m);
+  check_state(op, "v", w, &v);
+  size_t n = w.numel();
+  launch(op, {&g}, {&w, &m, &v}, [=, &k = cpu_kernels()] {
+    k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p);
+  });
+}
+
+void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Tensor* mom,
+                    const Tensor* mg, const RmspropParams& p) {
+  const char* op = "rmspropUpdate";
+  check_rate(op, "learningRate", p.lr, 0.f, 1e6f);
+  check_rate(op, "rho", p.rho, 0.f, 1.f);
+  check_rate(op, "momentum", p.momentum, 0.f, 1.f);
+  check_rate(op, "epsilon", p.eps, 0.f, 1e6f);
+  require(p.momentum == 0.f || mom, ErrorKind::Value,
+          "rmspropUpdate: momentum > 0 needs a momentum tensor");
+  require(!p.centered || mg, ErrorKind::Value,
+          "rmspropUpdate: centered needs a mean-gradient tensor");
+  check_state(op, "gradient", w, &g);
+  check_state(op, "ms", w, &ms);
+  check_state(op, "momentum", w, mom);
+  check_state(op, "mg", w, mg);
+  float* mo = mom ? mom->data() : nullptr;
+  float* mgr = mg ? mg->data() : nullptr;
+  size_t n = w.numel();
+  launch(op, {&g}, {&w, &ms, mom, mg}, [=, &k = cpu_kernels()] {
+    k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p);
+  });
+}
+
+}  // namespace ck

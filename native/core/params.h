@@ -1,0 +1,50 @@
+// Shape parameters shared by every convolution and pooling kernel, with the standard letters:
+// N,H,W,C input; K,R,S filters; P,Q output. Padding is the top/left amount; bottom/right is
+// whatever the output size implies (TensorFlow's 'same' puts the larger half there).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace ck {
+
+struct ConvParams {
+  int N = 0, H = 0, W = 0, C = 0;  // input
+  int K = 0, R = 0, S = 0;         // filters: K outputs, R x S window
+  int P = 0, Q = 0;                // output height, width
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;        // top, left
+  int dil_h = 1, dil_w = 1;
+
+  size_t x_size() const { return size_t(N) * H * W * C; }
+  size_t y_size() const { return size_t(N) * P * Q * K; }
+  size_t w_size() const { return size_t(R) * S * C * K; }
+  double flops() const { return 2.0 * N * P * Q * K * R * S * C; }
+};
+
+struct PoolParams {
+  int N = 0, H = 0, W = 0, C = 0;
+  int R = 0, S = 0;  // window
+  int P = 0, Q = 0;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+
+  size_t x_size() const { return size_t(N) * H * W * C; }
+  size_t y_size() const { return size_t(N) * P * Q * C; }
+};
+
+// Fused activations (conv/dense epilogues) and the standalone activation op.
+enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh };
+
+// Optimizer hyper-parameters in Keras's formulation (see optimizer.cpp for the update rules).
+struct SgdParams { float lr = 0.01f, momentum = 0.f; bool nesterov = false; };
+struct AdamParams {
+  float lr = 0.001f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
+  float weight_decay = 0.f;  // > 0 makes it AdamW (decoupled, Keras: w -= w * wd * lr)
+  int64_t step = 1;          // 1-based iteration count for bias correction
+};
+struct RmspropParams {
+  float lr = 0.001f, rho = 0.9f, momentum = 0.f, eps = 1e-7f;
+  bool centered = false;
+};
+
+}  // namespace ck

@@ -1,0 +1,91 @@
+#include "tensor.h"
+
+#include "errors.h"
+#include "memory.h"
+
+namespace ck {
+
+Storage::Storage(size_t floats)
+    : data_(static_cast<float*>(host_alloc(floats * sizeof(float)))), size_(floats), owned_(true) {}
+
+Storage::Storage(float* data, size_t floats, std::function<void()> release)
+    : data_(data), size_(floats), owned_(false), release_(std::move(release)) {}
+
+Storage::~Storage() {
+  if (owned_) {
+    host_free(data_, size_ * sizeof(float));
+  } else if (release_) {
+    release_();
+  }
+}
+
+void Storage::set_producer(std::shared_ptr<Stream> stream, uint64_t seq) {
+  producer_ = std::move(stream);
+  seq_ = seq;
+}
+
+bool Storage::ready() const { return !producer_ || producer_->done(seq_); }
+
+void Storage::wait() const {
+  if (producer_) producer_->wait(seq_);
+  if (error_) throw_error(ErrorKind::Device, *error_);
+}
+
+void Storage::when_ready(std::function<void()> cb) const {
+  if (producer_) {
+    producer_->then(seq_, std::move(cb));
+  } else {
+    cb();
+  }
+}
+
+void Storage::set_error(const std::string& message) {
+  error_ = std::make_shared<std::string>(message);
+}
+
+std::string Storage::error() const { return error_ ? *error_ : std::string(); }
+
+void Storage::wait_from_other_stream(const Stream* stream) const {
+  if (producer_ && producer_.get() != stream) producer_->wait(seq_);
+}
+
+size_t shape_numel(const Shape& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= size_t(d);
+  return n;
+}
+
+size_t Tensor::numel() const { return shape_numel(shape); }
+
+namespace {
+void check_shape(const Shape& shape, const char* op) {
+  if (shape.size() > 8) {
+    throw_error(ErrorKind::Shape, std::string(op) + ": at most 8 dimensions are supported, got " +
+                                      std::to_string(shape.size()) + " " + shape_str(shape));
+  }
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) {
+      throw_error(ErrorKind::Shape,
+                  std::string(op) + ": dimensions must be >= 0, got shape " + shape_str(shape));
+    }
+    if (d > 0 && n > kMaxElements / d) {
+      throw_error(ErrorKind::Shape, std::string(op) + ": shape " + shape_str(shape) +
+                                        " has more than 2^31-1 elements");
+    }
+    n *= d;
+  }
+}
+}  // namespace
+
+Tensor empty_tensor(const Shape& shape, const char* op) {
+  check_shape(shape, op);
+  return Tensor{shape, std::make_shared<Storage>(shape_numel(shape))};
+}
+
+Tensor wrap_tensor(float* data, const Shape& shape, std::function<void()> release) {
+  check_shape(shape, "tensor");
+  return Tensor{shape, std::make_shared<Storage>(data, shape_numel(shape), std::move(release))};
+}
+
+}  // namespace ck

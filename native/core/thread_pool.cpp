@@ -1,0 +1,163 @@
+#include "thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "denormals.h"
+
+namespace ck {
+namespace {
+
+thread_local bool tl_inside_pool = false;
+
+int machine_threads() {
+  if (const char* env = std::getenv("CONVKIT_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return std::min(n, 256);
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : int(std::min(hw, 256u));
+}
+
+class Pool {
+ public:
+  explicit Pool(int threads) { start(threads); }
+  ~Pool() { stop(); }
+
+  int threads() const { return threads_; }
+
+  void resize(int threads) {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    stop();
+    start(threads);
+  }
+
+  void run(int tasks, FunctionRef<void(int)> fn) {
+    if (tasks <= 0) return;
+    if (tasks == 1 || threads_ == 1 || tl_inside_pool) {
+      for (int t = 0; t < tasks; ++t) fn(t);
+      return;
+    }
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    enable_flush_denormals();
+    fn_ = &fn;
+    tasks_ = tasks;
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lk(wake_mutex_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_cv_.notify_all();
+    tl_inside_pool = true;
+    run_share(0);
+    tl_inside_pool = false;
+    // Spin briefly (most chunks finish together), then sleep until the last worker reports.
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin > 20000) {
+        std::unique_lock<std::mutex> lk(done_mutex_);
+        done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+        break;
+      }
+    }
+    fn_ = nullptr;
+  }
+
+ private:
+  void start(int threads) {
+    threads_ = std::max(1, threads);
+    quit_ = false;
+    // Workers start from the current generation so a job posted before they run is not missed.
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i, gen] { worker(i, gen); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(wake_mutex_);
+      quit_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  void run_share(int index) {
+    for (int t = index; t < tasks_; t += threads_) (*fn_)(t);
+  }
+
+  void worker(int index, uint64_t seen) {
+    enable_flush_denormals();
+    tl_inside_pool = true;
+    for (;;) {
+      uint64_t gen;
+      int spin = 0;
+      while ((gen = generation_.load(std::memory_order_acquire)) == seen && spin < 20000) ++spin;
+      if (gen == seen) {
+        std::unique_lock<std::mutex> lk(wake_mutex_);
+        wake_cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        gen = generation_.load(std::memory_order_acquire);
+      }
+      seen = gen;
+      if (quit_) return;
+      run_share(index);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(done_mutex_);
+        done_cv_.notify_one();
+      }
+    }
+  }
+
+  int threads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;
+  std::mutex wake_mutex_;
+  std::condition_variable wake_cv_;
+  std::mutex done_mutex_;
+  std::condition_variable done_cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> quit_{false};
+  FunctionRef<void(int)>* fn_ = nullptr;
+  int tasks_ = 0;
+};
+
+Pool& pool() {
+  static Pool instance(machine_threads());
+  return instance;
+}
+
+}  // namespace
+
+int num_threads() { return pool().threads(); }
+
+void set_num_threads(int n) { pool().resize(n <= 0 ? machine_threads() : std::min(n, 256)); }
+
+void parallel_run(int tasks, FunctionRef<void(int)> fn) { pool().run(tasks, fn); }
+
+int parallel_chunks(size_t n, size_t grain) {
+  if (n == 0) return 0;
+  grain = std::max<size_t>(grain, 1);
+  size_t by_grain = (n + grain - 1) / grain;
+  return int(std::min<size_t>(by_grain, size_t(num_threads())));
+}
+
+void parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, size_t, int)> fn) {
+  int chunks = parallel_chunks(n, grain);
+  if (chunks <= 1) {
+    if (n) fn(0, n, 0);
+    return;
+  }
+  parallel_run(chunks, [&](int c) {
+    size_t begin = n * size_t(c) / size_t(chunks);
+    size_t end = n * size_t(c + 1) / size_t(chunks);
+    if (begin < end) fn(begin, end, c);
+  });
+}
+
+}  // namespace ck

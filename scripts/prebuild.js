@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// npm run prebuild: prebuildify (N-API, stripped) over the cmake-js build (scripts/cmake-gyp.js),
+// writing prebuilds/<platform>-<arch>/convkit.napi.glibc.node.
+'use strict';
+const { spawnSync } = require('child_process');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const prebuildify = require.resolve('prebuildify/bin.js');
+const r = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', '--tag-libc'], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, PREBUILD_NODE_GYP: path.join(__dirname, 'cmake-gyp.js') },
+});
+process.exit(r.status === null ? 1 : r.status);
