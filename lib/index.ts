@@ -33,3 +33,16 @@ export function setThreads(n: number): void {
 export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
   native.setIsa(isa);
 }
+
+export { layers, registerLayer } from './layers';
+export { Layer } from './layers/layer';
+export { sequential, Sequential, History } from './models/sequential';
+export type { FitArgs } from './models/sequential';
+export type { CompileArgs, MetricFn } from './models/base';
+export { optimizers } from './optimizers';
+export type { Optimizer } from './optimizers';
+export { initializers } from './initializers';
+export { callbacks, Callback, schedules } from './callbacks';
+export { toCategorical } from './utils';
+export { setSeed } from './random';
+export { loadModel } from './io/files';

@@ -14,8 +14,41 @@ type H = NativeHandle;
 type Opt = NativeHandle | null;
 export type Padding = 'valid' | 'same';
 
+export interface StepSums {
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+export interface NativeParamInfo {
+  layer: number;
+  name: string;
+  shape: number[];
+  trainable: boolean;
+}
+
+/** The network executor (native/core/net.h): one call per training batch. */
+export interface NativeNet {
+  params(): NativeParamInfo[];
+  layerOutputShape(layer: number): number[];
+  compile(loss: string, optimizer: Record<string, unknown>, accuracy: boolean): void;
+  setTrainable(layer: number, trainable: boolean): void;
+  setLearningRate(lr: number): void;
+  trainStep(x: H, y: H, rows: Int32Array, seed: number): Promise<StepSums>;
+  evalStep(x: H, y: H, rows: Int32Array): Promise<StepSums>;
+  layerOutput(x: H, start: number, count: number, layer: number, batchSize: number): H;
+  getParam(index: number): H;
+  setParam(index: number, value: H): void;
+  getOptimizerState(): H[];
+  setOptimizerState(state: H[], iterations: number): void;
+  iterations(): Promise<number>;
+  resetMetrics(): void;
+  synchronize(): Promise<void>;
+}
+
 export interface NativeBinding {
   TensorHandle: Function;
+  Net: new (inputShape: number[], layers: object[]) => NativeNet;
   fromArray(data: Float32Array, shape: number[]): H;
   fill(shape: number[], value: number): H;
   reshape(x: H, shape: number[]): H;

@@ -186,33 +186,46 @@ Napi::Value TensorHandle::DataSync(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
-    Napi::Env env = info.Env();
-    const ck::Tensor& t = tensor("data");
-    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-    // Resolved on the JS thread when the storage's producing task has run.
-    auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(Napi::ThreadSafeFunction::New(
-        env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit.data", 0, 1));
-    Napi::ObjectReference self = Napi::Persistent(Value());
-    auto self_ref = std::make_shared<Napi::ObjectReference>(std::move(self));
-    ck::StoragePtr storage = t.storage;
-    storage->when_ready([tsfn, deferred, self_ref, storage]() {
-      tsfn->BlockingCall([deferred, self_ref, storage](Napi::Env env, Napi::Function) {
-        std::string failed = storage->error();
-        TensorHandle* h = Unwrap(self_ref->Value());
-        if (!failed.empty()) {
-          deferred->Reject(make_error(env, ck::ErrorKind::Device, failed));
-        } else if (h->disposed_) {
-          deferred->Reject(
-              make_error(env, ck::ErrorKind::Value, "data: the tensor has been disposed"));
-        } else {
-          deferred->Resolve(h->View(env));
-        }
-        self_ref->Reset();
-      });
-      tsfn->Release();
-    });
-    return deferred->Promise();
+    ck::StoragePtr storage = tensor("data").storage;
+    auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
+    auto resolve = [self, storage](Napi::Env env) -> Napi::Value {
+      std::string failed = storage->error();
+      TensorHandle* h = Unwrap(self->Value());
+      self->Reset();
+      if (!failed.empty()) throw_js(env, ck::ErrorKind::Device, failed);
+      if (h->disposed_) throw_js(env, ck::ErrorKind::Value, "data: the tensor has been disposed");
+      return h->View(env);
+    };
+    if (!storage->producer()) return promise_after(info.Env(), nullptr, 0, resolve);
+    return promise_after(info.Env(), storage->producer(), storage->producer_seq(), resolve);
   });
+}
+
+Napi::Promise promise_after(Napi::Env env, const std::shared_ptr<ck::Stream>& stream, uint64_t seq,
+                            std::function<Napi::Value(Napi::Env)> make_value) {
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(Napi::ThreadSafeFunction::New(
+      env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit.promise", 0, 1));
+  auto settle = [tsfn, deferred, make_value = std::move(make_value)]() {
+    tsfn->BlockingCall([deferred, make_value](Napi::Env env, Napi::Function) {
+      try {
+        deferred->Resolve(make_value(env));
+      } catch (const Napi::Error& e) {
+        deferred->Reject(e.Value());
+      } catch (const ck::Error& e) {
+        deferred->Reject(make_error(env, e.kind(), e.what()));
+      } catch (const std::exception& e) {
+        deferred->Reject(make_error(env, ck::ErrorKind::Value, e.what()));
+      }
+    });
+    tsfn->Release();
+  };
+  if (stream) {
+    stream->then(seq, settle);
+  } else {
+    settle();
+  }
+  return deferred->Promise();
 }
 
 // ---- argument readers ----
@@ -438,6 +451,7 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", Napi::Function::New(env, Memory));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   register_ops(env, exports);
+  register_net(env, exports);
   return exports;
 }
 

@@ -62,7 +62,14 @@ std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
 ck::Act parse_act(Napi::Env env, const std::string& name, const char* op);
 ck::Padding parse_padding(Napi::Env env, const std::string& name, const char* op);
 
+// A promise resolved on the JS thread with make_value() once `stream` has run task `seq`
+// (rejected with the exception make_value throws, if any). Never blocks the JS thread.
+Napi::Promise promise_after(Napi::Env env, const std::shared_ptr<ck::Stream>& stream, uint64_t seq,
+                            std::function<Napi::Value(Napi::Env)> make_value);
+
 // Registers every op binding on `exports` (addon_ops.cpp).
 void register_ops(Napi::Env env, Napi::Object exports);
+// Registers the network executor class `Net` (addon_net.cpp).
+void register_net(Napi::Env env, Napi::Object exports);
 
 }  // namespace ckaddon

@@ -22,5 +22,9 @@ void require_vector(const char* op, const char* what, const Tensor& t, int64_t n
 // the outputs failed (with the op's name) if anything goes wrong.
 void launch(const char* op, std::initializer_list<const Tensor*> reads,
             std::initializer_list<const Tensor*> writes, std::function<void()> kernel);
+// The same on a given stream; returns the task's sequence number.
+uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
+                   std::initializer_list<const Tensor*> reads,
+                   std::initializer_list<const Tensor*> writes, std::function<void()> kernel);
 
 }  // namespace ck

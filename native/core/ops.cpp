@@ -50,7 +50,12 @@ void require_vector(const char* op, const char* what, const Tensor& t, int64_t n
 
 void launch(const char* op, std::initializer_list<const Tensor*> reads,
             std::initializer_list<const Tensor*> writes, std::function<void()> kernel) {
-  const std::shared_ptr<Stream>& stream = Stream::default_stream();
+  launch_on(Stream::default_stream(), op, reads, writes, std::move(kernel));
+}
+
+uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
+                   std::initializer_list<const Tensor*> reads,
+                   std::initializer_list<const Tensor*> writes, std::function<void()> kernel) {
   std::vector<StoragePtr> deps, outs;
   for (const Tensor* t : reads) {
     if (t) deps.push_back(t->storage);
@@ -76,6 +81,7 @@ void launch(const char* op, std::initializer_list<const Tensor*> reads,
         for (const StoragePtr& o : outs) o->set_error(name + ": " + message);
       });
   for (const StoragePtr& o : outs) o->set_producer(stream, seq);
+  return seq;
 }
 
 // ---- geometry ----

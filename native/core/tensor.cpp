@@ -31,14 +31,6 @@ void Storage::wait() const {
   if (error_) throw_error(ErrorKind::Device, *error_);
 }
 
-void Storage::when_ready(std::function<void()> cb) const {
-  if (producer_) {
-    producer_->then(seq_, std::move(cb));
-  } else {
-    cb();
-  }
-}
-
 void Storage::set_error(const std::string& message) {
   error_ = std::make_shared<std::string>(message);
 }

@@ -36,8 +36,8 @@ class Storage {
   // Blocks until the producer ran; throws its error, if it failed.
   void wait() const;
   bool ready() const;
-  // cb runs once ready (possibly at once, possibly on a stream worker thread).
-  void when_ready(std::function<void()> cb) const;
+  const std::shared_ptr<Stream>& producer() const { return producer_; }
+  uint64_t producer_seq() const { return seq_; }
   void set_error(const std::string& message);
   std::string error() const;
   // Makes `stream`'s next task wait for this storage's producer if it is on another stream.

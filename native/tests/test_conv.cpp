@@ -1,4 +1,344 @@
+// conv2d kernels: the scalar reference against hand-computed values and finite differences, and
+// every vector ISA this CPU runs against the reference on many odd shapes.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
 #include "check.h"
-// PLACEHOLDER
-TEST(placeholder) { CHECK(false); }
+#include "errors.h"
+#include "kernels.h"
+#include "thread_pool.h"
+
+using ck::Act;
+using ck::ConvParams;
+using ck::CpuKernels;
+using ck::Isa;
+
+namespace {
+
+// Output size by the usual formula ((W - F + pad_total) / S) + 1, with dilation.
+int out_size(int in, int k, int stride, int pad_total, int dil) {
+  int span = dil * (k - 1) + 1;
+  return (in + pad_total - span) / stride + 1;
+}
+
+ConvParams make(int N, int H, int W, int C, int K, int R, int S, int sh = 1, int sw = 1,
+                int pt = 0, int pb = 0, int pl = 0, int pr = 0, int dh = 1, int dw = 1) {
+  ConvParams p;
+  p.N = N, p.H = H, p.W = W, p.C = C, p.K = K, p.R = R, p.S = S;
+  p.stride_h = sh, p.stride_w = sw, p.pad_h = pt, p.pad_w = pl, p.dil_h = dh, p.dil_w = dw;
+  p.P = out_size(H, R, sh, pt + pb, dh);
+  p.Q = out_size(W, S, sw, pl + pr, dw);
+  return p;
+}
+
+std::string describe(const ConvParams& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "N%d H%d W%d C%d K%d R%d S%d P%d Q%d stride %d,%d pad %d,%d dil %d,%d", p.N, p.H,
+                p.W, p.C, p.K, p.R, p.S, p.P, p.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
+                p.dil_h, p.dil_w);
+  return buf;
+}
+
+std::vector<Isa> vector_isas() {
+  std::vector<Isa> out;
+  Isa best = ck::detect_isa();
+  if (best >= Isa::Avx2) out.push_back(Isa::Avx2);
+  if (best >= Isa::Avx512) out.push_back(Isa::Avx512);
+  return out;
+}
+
+// Compares `got` with the reference `want` for sums of `red` products of O(1) values.
+bool close(const std::vector<float>& got, const std::vector<float>& want, double red,
+           std::string* why) {
+  float atol = float(1e-4 * std::sqrt(std::max(red, 1.0)));
+  return cktest::all_close(got.data(), want.data(), want.size(), 1e-4f, atol, why);
+}
+
+#define EXPECT_CLOSE(got, want, red, what)                                           \
+  do {                                                                               \
+    std::string why_;                                                                \
+    if (!close((got), (want), (red), &why_))                                         \
+      cktest::fail(__FILE__, __LINE__, std::string(what) + ": " + why_);            \
+  } while (0)
+
+// Runs all passes of `k` and of the reference on p and compares them.
+void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
+  const CpuKernels& ref = ck::scalar_kernels();
+  std::string tag = std::string(ck::isa_name(k.isa)) + " " + describe(p);
+  auto x = cktest::random_vector(rng, p.x_size());
+  auto w = cktest::random_vector(rng, p.w_size());
+  auto b = cktest::random_vector(rng, size_t(p.K));
+  auto dy = cktest::random_vector(rng, p.y_size());
+  const double red_fwd = double(p.R) * p.S * p.C, red_bwd = double(p.R) * p.S * p.K;
+  const double red_filter = double(p.N) * p.P * p.Q;
+
+  std::vector<float> y0(p.y_size(), 7.f), y1(p.y_size(), -7.f);
+  ref.conv2d_fwd(y0.data(), x.data(), w.data(), nullptr, p, Act::None);
+  k.conv2d_fwd(y1.data(), x.data(), w.data(), nullptr, p, Act::None);
+  EXPECT_CLOSE(y1, y0, red_fwd, "fwd " + tag);
+  ref.conv2d_fwd(y0.data(), x.data(), w.data(), b.data(), p, Act::Relu);
+  k.conv2d_fwd(y1.data(), x.data(), w.data(), b.data(), p, Act::Relu);
+  EXPECT_CLOSE(y1, y0, red_fwd, "fwd bias relu " + tag);
+  ref.conv2d_fwd(y0.data(), x.data(), w.data(), b.data(), p, Act::None);
+  k.conv2d_fwd(y1.data(), x.data(), w.data(), b.data(), p, Act::None);
+  EXPECT_CLOSE(y1, y0, red_fwd, "fwd bias " + tag);
+
+  std::vector<float> dx0(p.x_size(), 7.f), dx1(p.x_size(), -7.f);
+  ref.conv2d_bwd_data(dx0.data(), dy.data(), w.data(), p);
+  k.conv2d_bwd_data(dx1.data(), dy.data(), w.data(), p);
+  EXPECT_CLOSE(dx1, dx0, red_bwd, "bwd_data " + tag);
+
+  std::vector<float> dw0(p.w_size(), 7.f), dw1(p.w_size(), -7.f);
+  std::vector<float> db0(size_t(p.K), 7.f), db1(size_t(p.K), -7.f);
+  ref.conv2d_bwd_filter(dw0.data(), db0.data(), dy.data(), x.data(), p);
+  k.conv2d_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), p);
+  EXPECT_CLOSE(dw1, dw0, red_filter, "bwd_filter dw " + tag);
+  EXPECT_CLOSE(db1, db0, red_filter, "bwd_filter db " + tag);
+  std::fill(dw1.begin(), dw1.end(), -3.f);
+  k.conv2d_bwd_filter(dw1.data(), nullptr, dy.data(), x.data(), p);
+  EXPECT_CLOSE(dw1, dw0, red_filter, "bwd_filter (no db) " + tag);
+}
+
+// Shapes chosen to hit every edge: C or K = 1, channel counts off the vector width, 1x1
+// images, kernels bigger than the image with padding, non-square kernels/strides, dilation.
+std::vector<ConvParams> edge_shapes() {
+  return {
+      make(1, 1, 1, 1, 1, 1, 1),
+      make(1, 5, 5, 1, 1, 3, 3),
+      make(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
+      make(1, 1, 1, 17, 33, 1, 1),
+      make(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),        // 1x1 image, 'same' 3x3
+      make(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),        // kernel larger than the image
+      make(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),        // padding larger than the kernel
+      make(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),       // non-square kernel and strides
+      make(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2, 'same'
+      make(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
+      make(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+      make(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
+      make(2, 10, 10, 8, 48, 5, 5),                       // valid 5x5
+      make(1, 7, 7, 3, 65, 1, 1, 2, 2),                   // 1x1 stride 2: dx pixels with no tap
+      make(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
+      make(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),        // P = 1 row
+      make(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),        // Q = 1 column
+      make(4, 3, 3, 1, 31, 3, 3),                         // P = Q = 1
+      make(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),    // TF 'same' stride 2 (pad after)
+      make(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
+  };
+}
+
+ConvParams random_shape(std::mt19937& rng) {
+  auto U = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (;;) {
+    int R = U(1, 5), S = U(1, 5), dh = U(1, 3) == 3 ? 2 : 1, dw = U(1, 3) == 3 ? 2 : 1;
+    int sh = U(1, 3) == 3 ? U(2, 3) : 1, sw = U(1, 3) == 3 ? U(2, 3) : 1;
+    int H = U(1, 14), W = U(1, 14);
+    int pt = U(0, R), pb = U(0, R), pl = U(0, S), pr = U(0, S);
+    int C = U(1, 3) == 1 ? U(1, 4) : U(1, 40);
+    int K = U(1, 3) == 1 ? U(1, 5) : U(1, 90);
+    ConvParams p = make(U(1, 3), H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, dh, dw);
+    if (p.P >= 1 && p.Q >= 1) return p;
+  }
+}
+
+}  // namespace
+
+// The seed tutorial's edge detector: one 3x3 window, one channel, valid convolution.
+TEST(reference_edge_filter_gives_175) {
+  ConvParams p = make(1, 3, 3, 1, 1, 3, 3);
+  CHECK(p.P == 1 && p.Q == 1);
+  std::vector<float> x = {150, 45, 25, 250, 200, 80, 215, 250, 235};
+  std::vector<float> w = {0, -1, 0, -1, 4, -1, 0, -1, 0};
+  float y = 0;
+  ck::scalar_kernels().conv2d_fwd(&y, x.data(), w.data(), nullptr, p, Act::None);
+  CHECK_NEAR(y, 175.0, 1e-4);
+  for (Isa isa : vector_isas()) {
+    float yv = 0;
+    ck::cpu_kernels(isa).conv2d_fwd(&yv, x.data(), w.data(), nullptr, p, Act::None);
+    CHECK_NEAR(yv, 175.0, 1e-4);
+  }
+}
+
+// Ten 3x3x3 filters over a 32x32x3 image with no padding: a 30x30x10 output.
+TEST(ten_filters_on_32x32x3_give_30x30x10) {
+  const int Wd = 32, F = 3, Pd = 0, Sd = 1;
+  const int out = (Wd - F + 2 * Pd) / Sd + 1;
+  CHECK(out == 30);
+  ConvParams p = make(1, 32, 32, 3, 10, 3, 3);
+  CHECK(p.P == out && p.Q == out);
+  CHECK(p.y_size() == size_t(30 * 30 * 10));
+  std::mt19937 rng(3);
+  for (Isa isa : vector_isas()) compare_all(ck::cpu_kernels(isa), p, rng);
+}
+
+// A hand-computed 3x3 input, 2x2 kernel, top/left padding 1, bias -40 and ReLU.
+TEST(reference_hand_computed_padding_bias_relu) {
+  ConvParams p = make(1, 3, 3, 1, 1, 2, 2, 1, 1, 1, 0, 1, 0);
+  CHECK(p.P == 3 && p.Q == 3);
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<float> w = {1, 2, 3, 4};
+  std::vector<float> want = {4, 11, 18, 18, 37, 47, 36, 67, 77};
+  std::vector<float> y(9);
+  ck::scalar_kernels().conv2d_fwd(y.data(), x.data(), w.data(), nullptr, p, Act::None);
+  for (int i = 0; i < 9; ++i) CHECK_NEAR(y[i], want[i], 1e-5);
+  float b = -40;
+  ck::scalar_kernels().conv2d_fwd(y.data(), x.data(), w.data(), &b, p, Act::Relu);
+  for (int i = 0; i < 9; ++i) CHECK_NEAR(y[i], std::max(want[i] - 40.f, 0.f), 1e-5);
+  // Two channels in, two filters out: channel 1 is channel 0 doubled, filter 1 reads only it.
+  ConvParams q = make(1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 0, 1, 0);
+  std::vector<float> x2(18), w2(16, 0.f), y2(18);
+  for (int i = 0; i < 9; ++i) x2[2 * i] = x[i], x2[2 * i + 1] = 2 * x[i];
+  for (int t = 0; t < 4; ++t) {
+    w2[(t * 2 + 0) * 2 + 0] = w[t];  // filter 0 <- channel 0
+    w2[(t * 2 + 1) * 2 + 1] = w[t];  // filter 1 <- channel 1
+  }
+  for (const CpuKernels* k : {&ck::scalar_kernels()}) {
+    k->conv2d_fwd(y2.data(), x2.data(), w2.data(), nullptr, q, Act::None);
+    for (int i = 0; i < 9; ++i) {
+      CHECK_NEAR(y2[2 * i], want[i], 1e-5);
+      CHECK_NEAR(y2[2 * i + 1], 2 * want[i], 1e-5);
+    }
+  }
+}
+
+TEST(unsupported_fused_activation_throws) {
+  ConvParams p = make(1, 3, 3, 1, 1, 3, 3);
+  std::vector<float> x(9, 1.f), w(9, 1.f);
+  float y = 0;
+  std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
+  for (Isa isa : vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
+  for (const CpuKernels* k : tables) {
+    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
+      bool threw = false;
+      try {
+        k->conv2d_fwd(&y, x.data(), w.data(), nullptr, p, act);
+      } catch (const ck::Error& e) {
+        threw = e.kind() == ck::ErrorKind::Value;
+      }
+      CHECK(threw);
+    }
+  }
+}
+
+// Gradients of loss = sum(y * g) by the reference backward passes against central differences
+// of the reference forward pass (computed in double from the float outputs).
+TEST(reference_gradients_match_finite_differences) {
+  const CpuKernels& ref = ck::scalar_kernels();
+  std::mt19937 rng(11);
+  for (const ConvParams& p :
+       {make(2, 5, 4, 3, 2, 3, 2, 2, 1, 1, 1, 0, 1, 1, 2), make(1, 4, 5, 2, 3, 2, 3, 1, 2, 0, 1, 1, 1),
+        make(1, 6, 6, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2)}) {
+    auto x = cktest::random_vector(rng, p.x_size());
+    auto w = cktest::random_vector(rng, p.w_size());
+    auto b = cktest::random_vector(rng, size_t(p.K));
+    auto g = cktest::random_vector(rng, p.y_size());
+    std::vector<float> y(p.y_size());
+    auto loss = [&]() {
+      ref.conv2d_fwd(y.data(), x.data(), w.data(), b.data(), p, Act::None);
+      double s = 0;
+      for (size_t i = 0; i < y.size(); ++i) s += double(y[i]) * g[i];
+      return s;
+    };
+    std::vector<float> dx(p.x_size()), dw(p.w_size()), db(size_t(p.K));
+    ref.conv2d_bwd_data(dx.data(), g.data(), w.data(), p);
+    ref.conv2d_bwd_filter(dw.data(), db.data(), g.data(), x.data(), p);
+    const float eps = 1e-2f;
+    auto numeric = [&](float& v) {
+      float saved = v;
+      v = saved + eps;
+      double lp = loss();
+      v = saved - eps;
+      double lm = loss();
+      v = saved;
+      return (lp - lm) / (2.0 * eps);
+    };
+    for (size_t i = 0; i < x.size(); ++i) CHECK_NEAR(dx[i], numeric(x[i]), 2e-3);
+    for (size_t i = 0; i < w.size(); ++i) CHECK_NEAR(dw[i], numeric(w[i]), 2e-3);
+    for (size_t i = 0; i < b.size(); ++i) CHECK_NEAR(db[i], numeric(b[i]), 2e-3);
+  }
+}
+
+TEST(vector_kernels_match_reference_on_edge_shapes) {
+  std::mt19937 rng(1);
+  for (Isa isa : vector_isas()) {
+    for (const ConvParams& p : edge_shapes()) compare_all(ck::cpu_kernels(isa), p, rng);
+  }
+}
+
+TEST(vector_kernels_match_reference_on_random_shapes) {
+  std::mt19937 rng(2);
+  for (int it = 0; it < 150; ++it) {
+    ConvParams p = random_shape(rng);
+    for (Isa isa : vector_isas()) compare_all(ck::cpu_kernels(isa), p, rng);
+  }
+}
+
+// The benchmark layers' shapes at a small batch (the tiling paths the real sizes take).
+TEST(vector_kernels_match_reference_on_model_layers) {
+  std::mt19937 rng(4);
+  std::vector<ConvParams> shapes = {
+      make(2, 28, 28, 1, 32, 5, 5),          make(2, 12, 12, 32, 64, 5, 5),
+      make(2, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1), make(1, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+      make(2, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1), make(1, 16, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),
+      make(1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1)};
+  for (Isa isa : vector_isas()) {
+    for (const ConvParams& p : shapes) compare_all(ck::cpu_kernels(isa), p, rng);
+  }
+}
+
+// Other thread counts (uneven chunks, three partial dw buffers) give the same answers.
+TEST(vector_kernels_match_reference_with_other_thread_counts) {
+  std::mt19937 rng(5);
+  for (int threads : {1, 3}) {
+    ck::set_num_threads(threads);
+    for (Isa isa : vector_isas()) {
+      for (const ConvParams& p : {make(3, 9, 7, 5, 19, 3, 3, 1, 1, 1, 1, 1, 1),
+                                  make(2, 12, 12, 16, 40, 3, 3, 2, 2, 1, 1, 1, 1),
+                                  make(5, 6, 6, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0)}) {
+        compare_all(ck::cpu_kernels(isa), p, rng);
+      }
+    }
+  }
+  ck::set_num_threads(0);
+}
+
+// Same inputs, same thread count: bitwise identical dw, db, y and dx.
+TEST(vector_kernels_are_deterministic) {
+  std::mt19937 rng(6);
+  ConvParams p = make(4, 13, 11, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1);
+  auto x = cktest::random_vector(rng, p.x_size());
+  auto w = cktest::random_vector(rng, p.w_size());
+  auto dy = cktest::random_vector(rng, p.y_size());
+  for (Isa isa : vector_isas()) {
+    const CpuKernels& k = ck::cpu_kernels(isa);
+    std::vector<float> dw0(p.w_size()), dw1(p.w_size()), db0(size_t(p.K)), db1(size_t(p.K));
+    k.conv2d_bwd_filter(dw0.data(), db0.data(), dy.data(), x.data(), p);
+    k.conv2d_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), p);
+    CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(db0.data(), db1.data(), db0.size() * sizeof(float)) == 0);
+    std::vector<float> y0(p.y_size()), y1(p.y_size()), dx0(p.x_size()), dx1(p.x_size());
+    k.conv2d_fwd(y0.data(), x.data(), w.data(), nullptr, p, Act::None);
+    k.conv2d_fwd(y1.data(), x.data(), w.data(), nullptr, p, Act::None);
+    CHECK(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)) == 0);
+    k.conv2d_bwd_data(dx0.data(), dy.data(), w.data(), p);
+    k.conv2d_bwd_data(dx1.data(), dy.data(), w.data(), p);
+    CHECK(std::memcmp(dx0.data(), dx1.data(), dx0.size() * sizeof(float)) == 0);
+  }
+  // The forward and backward-data passes split work without changing any sum's order, so
+  // they are bitwise identical across thread counts too.
+  for (Isa isa : vector_isas()) {
+    const CpuKernels& k = ck::cpu_kernels(isa);
+    std::vector<float> y0(p.y_size()), y1(p.y_size());
+    ck::set_num_threads(1);
+    k.conv2d_fwd(y0.data(), x.data(), w.data(), nullptr, p, Act::None);
+    ck::set_num_threads(3);
+    k.conv2d_fwd(y1.data(), x.data(), w.data(), nullptr, p, Act::None);
+    CHECK(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)) == 0);
+  }
+  ck::set_num_threads(0);
+}
+
 CK_TEST_MAIN()

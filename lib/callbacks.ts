@@ -1,0 +1,162 @@
+// Training callbacks in tfjs's style (onTrainBegin/End, onEpochBegin/End, onBatchBegin/End) and
+// the Keras ones users expect: earlyStopping, modelCheckpoint, learning-rate schedules,
+// terminateOnNaN.
+import { ValueError } from './errors';
+
+export type Logs = Record<string, number>;
+
+/** What callbacks may touch on the model being trained. */
+export interface TrainingModel {
+  stopTraining: boolean;
+  learningRate: number;
+  getWeights(): import('./tensor').Tensor[];
+  setWeights(weights: import('./tensor').Tensor[]): void;
+  save(url: string, options?: { includeOptimizer?: boolean }): Promise<unknown>;
+}
+
+export abstract class Callback {
+  model?: TrainingModel;
+  params: Record<string, unknown> = {};
+  setModel(model: TrainingModel): void {
+    this.model = model;
+  }
+  async onTrainBegin(_logs?: Logs): Promise<void> {}
+  async onTrainEnd(_logs?: Logs): Promise<void> {}
+  async onEpochBegin(_epoch: number, _logs?: Logs): Promise<void> {}
+  async onEpochEnd(_epoch: number, _logs?: Logs): Promise<void> {}
+  async onBatchBegin(_batch: number, _logs?: Logs): Promise<void> {}
+  async onBatchEnd(_batch: number, _logs?: Logs): Promise<void> {}
+}
+
+/** Plain functions as in tfjs: { onEpochEnd: async (epoch, logs) => ... }. */
+export type CustomCallbackArgs = Partial<Record<'onTrainBegin' | 'onTrainEnd', (logs?: Logs) => unknown>> &
+  Partial<Record<'onEpochBegin' | 'onEpochEnd' | 'onBatchBegin' | 'onBatchEnd', (n: number, logs?: Logs) => unknown>>;
+
+export class CustomCallback extends Callback {
+  constructor(private readonly fns: CustomCallbackArgs) {
+    super();
+  }
+  async onTrainBegin(logs?: Logs) { await this.fns.onTrainBegin?.(logs); }
+  async onTrainEnd(logs?: Logs) { await this.fns.onTrainEnd?.(logs); }
+  async onEpochBegin(e: number, logs?: Logs) { await this.fns.onEpochBegin?.(e, logs); }
+  async onEpochEnd(e: number, logs?: Logs) { await this.fns.onEpochEnd?.(e, logs); }
+  async onBatchBegin(b: number, logs?: Logs) { await this.fns.onBatchBegin?.(b, logs); }
+  async onBatchEnd(b: number, logs?: Logs) { await this.fns.onBatchEnd?.(b, logs); }
+}
+
+function improved(mode: 'min' | 'max', current: number, best: number, minDelta: number): boolean {
+  return mode === 'min' ? current < best - minDelta : current > best + minDelta;
+}
+
+function modeFor(monitor: string, mode: 'auto' | 'min' | 'max'): 'min' | 'max' {
+  if (mode !== 'auto') return mode;
+  return /acc/.test(monitor) ? 'max' : 'min';
+}
+
+export class EarlyStopping extends Callback {
+  readonly monitor: string;
+  private readonly mode: 'min' | 'max';
+  private best = NaN;
+  private wait = 0;
+  private bestWeights: import('./tensor').Tensor[] | null = null;
+  stoppedEpoch = -1;
+
+  constructor(private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'auto' | 'min' | 'max'; restoreBestWeights?: boolean } = {}) {
+    super();
+    this.monitor = args.monitor ?? 'val_loss';
+    this.mode = modeFor(this.monitor, args.mode ?? 'auto');
+  }
+
+  async onTrainBegin() {
+    this.best = this.mode === 'min' ? Infinity : -Infinity;
+    this.wait = 0;
+    this.bestWeights = null;
+  }
+
+  async onEpochEnd(epoch: number, logs: Logs = {}) {
+    const current = logs[this.monitor];
+    if (current === undefined) return;
+    if (improved(this.mode, current, this.best, Math.abs(this.args.minDelta ?? 0))) {
+      this.best = current;
+      this.wait = 0;
+      if (this.args.restoreBestWeights && this.model) {
+        this.bestWeights?.forEach((t) => t.dispose());
+        this.bestWeights = this.model.getWeights();
+      }
+      return;
+    }
+    this.wait++;
+    if (this.wait > (this.args.patience ?? 0) && this.model) {
+      this.stoppedEpoch = epoch;
+      this.model.stopTraining = true;
+      if (this.bestWeights) this.model.setWeights(this.bestWeights);
+    }
+  }
+}
+
+export class ModelCheckpoint extends Callback {
+  private best: number;
+  private readonly mode: 'min' | 'max';
+
+  constructor(private readonly args: { filepath: string; monitor?: string; saveBestOnly?: boolean; mode?: 'auto' | 'min' | 'max'; includeOptimizer?: boolean }) {
+    super();
+    if (typeof args?.filepath !== 'string') throw new ValueError('modelCheckpoint: filepath is required');
+    this.mode = modeFor(args.monitor ?? 'val_loss', args.mode ?? 'auto');
+    this.best = this.mode === 'min' ? Infinity : -Infinity;
+  }
+
+  async onEpochEnd(epoch: number, logs: Logs = {}) {
+    if (!this.model) return;
+    if (this.args.saveBestOnly) {
+      const current = logs[this.args.monitor ?? 'val_loss'];
+      if (current === undefined || !improved(this.mode, current, this.best, 0)) return;
+      this.best = current;
+    }
+    const path = this.args.filepath.replace('{epoch}', String(epoch + 1));
+    const url = path.includes('://') ? path : `file://${path}`;
+    await this.model.save(url, { includeOptimizer: this.args.includeOptimizer ?? true });
+  }
+}
+
+/** Sets the learning rate at the start of each epoch from schedule(epoch, currentLr). */
+export class LearningRateScheduler extends Callback {
+  constructor(private readonly schedule: (epoch: number, lr: number) => number) {
+    super();
+  }
+
+  async onEpochBegin(epoch: number) {
+    if (!this.model) return;
+    const lr = this.schedule(epoch, this.model.learningRate);
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
+      throw new ValueError(`learningRateScheduler: the schedule returned ${String(lr)} for epoch ${epoch}`);
+    }
+    this.model.learningRate = lr;
+  }
+}
+
+export class TerminateOnNaN extends Callback {
+  async onBatchEnd(_batch: number, logs: Logs = {}) {
+    if (this.model && logs.loss !== undefined && !Number.isFinite(logs.loss)) this.model.stopTraining = true;
+  }
+}
+
+/** Schedules (epoch -> learning rate) for learningRateScheduler. */
+export const schedules = {
+  /** lr * factor^floor(epoch / every) */
+  step: (o: { initial: number; factor: number; every: number }) => (epoch: number) => o.initial * o.factor ** Math.floor(epoch / o.every),
+  /** lr * rate^(epoch / decayEpochs) */
+  exponential: (o: { initial: number; rate: number; decayEpochs?: number }) => (epoch: number) => o.initial * o.rate ** (epoch / (o.decayEpochs ?? 1)),
+  /** cosine decay from initial to minimum over `epochs` epochs */
+  cosine: (o: { initial: number; epochs: number; minimum?: number }) => (epoch: number) => {
+    const min = o.minimum ?? 0;
+    const t = Math.min(epoch, o.epochs) / o.epochs;
+    return min + 0.5 * (o.initial - min) * (1 + Math.cos(Math.PI * t));
+  },
+};
+
+export const callbacks = {
+  earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),
+  modelCheckpoint: (args: ConstructorParameters<typeof ModelCheckpoint>[0]) => new ModelCheckpoint(args),
+  learningRateScheduler: (schedule: (epoch: number, lr: number) => number) => new LearningRateScheduler(schedule),
+  terminateOnNaN: () => new TerminateOnNaN(),
+};

@@ -1,0 +1,69 @@
+// ck.layers: factories with tfjs-layers names, and the registry that rebuilds layers from their
+// serialized {className, config}.
+import { FormatError } from '../errors';
+import { Activation, Dense, DenseArgs, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Softmax } from './core';
+import {
+  AveragePooling2D, BatchNormalization, BatchNormalizationArgs, Conv2D, Conv2DArgs, GlobalAveragePooling2D,
+  GlobalMaxPooling2D, MaxPooling2D, Pooling2DArgs,
+} from './conv';
+import { Layer, LayerArgs } from './layer';
+import { ActivationIdentifier } from './activations';
+
+export { Layer } from './layer';
+export type { LayerArgs, Shape } from './layer';
+export {
+  Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
+  GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, ReLU, Softmax,
+};
+
+export const layers = {
+  input: (args: { shape: number[]; name?: string }) => new InputLayer(args),
+  inputLayer: (args: { inputShape: number[]; name?: string }) => new InputLayer(args),
+  conv2d: (args: Conv2DArgs) => new Conv2D(args),
+  dense: (args: DenseArgs) => new Dense(args),
+  flatten: (args?: LayerArgs) => new Flatten(args),
+  dropout: (args: LayerArgs & { rate: number }) => new Dropout(args),
+  activation: (args: LayerArgs & { activation: ActivationIdentifier }) => new Activation(args),
+  reLU: (args?: LayerArgs) => new ReLU(args),
+  leakyReLU: (args?: LayerArgs & { alpha?: number }) => new LeakyReLU(args),
+  softmax: (args?: LayerArgs & { axis?: number }) => new Softmax(args),
+  maxPooling2d: (args?: Pooling2DArgs) => new MaxPooling2D(args),
+  averagePooling2d: (args?: Pooling2DArgs) => new AveragePooling2D(args),
+  globalAveragePooling2d: (args?: LayerArgs) => new GlobalAveragePooling2D(args),
+  globalMaxPooling2d: (args?: LayerArgs) => new GlobalMaxPooling2D(args),
+  batchNormalization: (args?: BatchNormalizationArgs) => new BatchNormalization(args),
+};
+
+type Factory = (config: Record<string, unknown>) => Layer;
+const registry = new Map<string, Factory>([
+  ['InputLayer', (c) => new InputLayer(c as never)],
+  ['Conv2D', (c) => new Conv2D(c as never)],
+  ['Dense', (c) => new Dense(c as never)],
+  ['Flatten', (c) => new Flatten(c as never)],
+  ['Dropout', (c) => new Dropout(c as never)],
+  ['Activation', (c) => new Activation(c as never)],
+  ['ReLU', (c) => new ReLU(c as never)],
+  ['LeakyReLU', (c) => new LeakyReLU(c as never)],
+  ['Softmax', (c) => new Softmax(c as never)],
+  ['MaxPooling2D', (c) => new MaxPooling2D(c as never)],
+  ['MaxPool2D', (c) => new MaxPooling2D(c as never)],
+  ['AveragePooling2D', (c) => new AveragePooling2D(c as never)],
+  ['AvgPool2D', (c) => new AveragePooling2D(c as never)],
+  ['GlobalAveragePooling2D', (c) => new GlobalAveragePooling2D(c as never)],
+  ['GlobalMaxPooling2D', (c) => new GlobalMaxPooling2D(c as never)],
+  ['BatchNormalization', (c) => new BatchNormalization(c as never)],
+]);
+
+/** Registers a layer class for deserialization (custom layers must lower to native layers). */
+export function registerLayer(className: string, factory: Factory): void {
+  registry.set(className, factory);
+}
+
+/** A layer from its tfjs-style (camelCase) config. */
+export function deserializeLayer(className: string, config: Record<string, unknown>): Layer {
+  const make = registry.get(className);
+  if (!make) {
+    throw new FormatError(`unknown layer class '${className}' (supported: ${[...registry.keys()].join(', ')})`);
+  }
+  return make(config);
+}

@@ -1,0 +1,349 @@
+// The network executor as a JS class: lib/models builds it from the layers' configs and drives
+// fit/evaluate/predict with one call per batch; each step's Promise settles from the net's
+// stream, so the event loop keeps running while it trains.
+#include <cmath>
+#include <memory>
+
+#include "addon.h"
+#include "net.h"
+
+namespace ckaddon {
+namespace {
+
+using Info = Napi::CallbackInfo;
+
+int get_int(Napi::Object o, const char* key, int def, const char* op) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1e300;
+  if (d != double(int64_t(d)) || d < 0 || d > (1 << 24)) {
+    throw_js(o.Env(), ck::ErrorKind::Value, std::string(op) + ": " + key + " must be a non-negative integer");
+  }
+  return int(d);
+}
+
+float get_float(Napi::Object o, const char* key, float def, const char* op) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+    throw_js(o.Env(), ck::ErrorKind::Value, std::string(op) + ": " + key + " must be a finite number");
+  }
+  return v.As<Napi::Number>().FloatValue();
+}
+
+bool get_bool(Napi::Object o, const char* key, bool def) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+
+std::string get_string(Napi::Object o, const char* key, const char* def) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(def);
+}
+
+ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) throw_js(env, ck::ErrorKind::Value, "model: each layer spec must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  ck::LayerSpec l;
+  l.name = get_string(o, "name", "layer");
+  const char* op = l.name.c_str();
+  std::string kind = get_string(o, "kind", "");
+  static const std::pair<const char*, ck::LayerKind> kinds[] = {
+      {"conv2d", ck::LayerKind::Conv2d}, {"dense", ck::LayerKind::Dense},
+      {"maxPool2d", ck::LayerKind::MaxPool2d}, {"avgPool2d", ck::LayerKind::AvgPool2d},
+      {"globalAvgPool", ck::LayerKind::GlobalAvgPool}, {"globalMaxPool", ck::LayerKind::GlobalMaxPool},
+      {"flatten", ck::LayerKind::Flatten}, {"dropout", ck::LayerKind::Dropout},
+      {"batchNorm", ck::LayerKind::BatchNorm}, {"activation", ck::LayerKind::Activation},
+      {"softmax", ck::LayerKind::Softmax}};
+  bool found = false;
+  for (auto& [name, k] : kinds) {
+    if (kind == name) l.kind = k, found = true;
+  }
+  if (!found) throw_js(env, ck::ErrorKind::Value, l.name + ": unknown layer kind '" + kind + "'");
+  l.filters = get_int(o, "filters", 0, op);
+  l.units = get_int(o, "units", 0, op);
+  l.kernel_h = get_int(o, "kernelH", 1, op), l.kernel_w = get_int(o, "kernelW", 1, op);
+  l.stride_h = get_int(o, "strideH", 1, op), l.stride_w = get_int(o, "strideW", 1, op);
+  l.dil_h = get_int(o, "dilationH", 1, op), l.dil_w = get_int(o, "dilationW", 1, op);
+  if (l.kernel_h < 1 || l.kernel_w < 1 || l.stride_h < 1 || l.stride_w < 1 || l.dil_h < 1 || l.dil_w < 1) {
+    throw_js(env, ck::ErrorKind::Value, l.name + ": kernel sizes, strides and dilations must be >= 1");
+  }
+  l.padding = parse_padding(env, get_string(o, "padding", "valid"), op);
+  l.use_bias = get_bool(o, "useBias", true);
+  l.act = parse_act(env, get_string(o, "activation", "linear"), op);
+  l.alpha = get_float(o, "alpha", 0.f, op);
+  l.rate = get_float(o, "rate", 0.f, op);
+  l.eps = get_float(o, "epsilon", 1e-3f, op);
+  l.momentum = get_float(o, "momentum", 0.99f, op);
+  l.center = get_bool(o, "center", true);
+  l.scale = get_bool(o, "scale", true);
+  l.trainable = get_bool(o, "trainable", true);
+  return l;
+}
+
+Napi::Object accumulators(Napi::Env env, const ck::Accumulators& a) {
+  if (!a.error.empty()) throw_js(env, ck::ErrorKind::Device, a.error);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("lossSum", a.loss_sum);
+  o.Set("correct", a.correct);
+  o.Set("count", a.count);
+  return o;
+}
+
+std::vector<int32_t> read_indices(const Info& info, size_t i, const char* op) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw_js(info.Env(), ck::ErrorKind::DType, std::string(op) + ": batch indices must be an Int32Array");
+  }
+  Napi::Int32Array a = info[i].As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+class NetHandle : public Napi::ObjectWrap<NetHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Net",
+                       {InstanceMethod<&NetHandle::Params>("params"),
+                        InstanceMethod<&NetHandle::LayerShape>("layerOutputShape"),
+                        InstanceMethod<&NetHandle::Compile>("compile"),
+                        InstanceMethod<&NetHandle::SetTrainable>("setTrainable"),
+                        InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
+                        InstanceMethod<&NetHandle::TrainStep>("trainStep"),
+                        InstanceMethod<&NetHandle::EvalStep>("evalStep"),
+                        InstanceMethod<&NetHandle::LayerOutput>("layerOutput"),
+                        InstanceMethod<&NetHandle::GetParam>("getParam"),
+                        InstanceMethod<&NetHandle::SetParam>("setParam"),
+                        InstanceMethod<&NetHandle::GetOptimizerState>("getOptimizerState"),
+                        InstanceMethod<&NetHandle::SetOptimizerState>("setOptimizerState"),
+                        InstanceMethod<&NetHandle::Iterations>("iterations"),
+                        InstanceMethod<&NetHandle::ResetMetrics>("resetMetrics"),
+                        InstanceMethod<&NetHandle::Synchronize>("synchronize")});
+  }
+
+  // new Net(inputShape, layerSpecs)
+  explicit NetHandle(const Info& info) : Napi::ObjectWrap<NetHandle>(info) {
+    guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      if (!info[0].IsArray() || !info[1].IsArray()) {
+        throw_js(env, ck::ErrorKind::Value, "model: expected (inputShape, layers)");
+      }
+      Napi::Array in = info[0].As<Napi::Array>(), layers = info[1].As<Napi::Array>();
+      ck::Shape shape;
+      for (uint32_t i = 0; i < in.Length(); ++i) {
+        Napi::Value d = in.Get(i);
+        double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+        if (!(x >= 1 && x == double(int64_t(x)) && x < double(1 << 24))) {
+          throw_js(env, ck::ErrorKind::Shape, "model: input shape entries must be positive integers");
+        }
+        shape.push_back(int64_t(x));
+      }
+      if (layers.Length() > 100000) throw_js(env, ck::ErrorKind::Value, "model: too many layers");
+      std::vector<ck::LayerSpec> specs;
+      for (uint32_t i = 0; i < layers.Length(); ++i) specs.push_back(read_layer(env, layers.Get(i)));
+      net_ = std::make_unique<ck::Net>(shape, std::move(specs));
+      return env.Undefined();
+    });
+  }
+
+ private:
+  ck::Net& net(const char* op) {
+    if (!net_) throw_error(ck::ErrorKind::Value, std::string(op) + ": the model was not built");
+    return *net_;
+  }
+
+  Napi::Value Params(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const auto& ps = net("params").params();
+      Napi::Array out = Napi::Array::New(info.Env(), ps.size());
+      for (size_t i = 0; i < ps.size(); ++i) {
+        Napi::Object o = Napi::Object::New(info.Env());
+        o.Set("layer", ps[i].layer);
+        o.Set("name", ps[i].name);
+        Napi::Array shape = Napi::Array::New(info.Env(), ps[i].shape.size());
+        for (size_t k = 0; k < ps[i].shape.size(); ++k) shape.Set(uint32_t(k), double(ps[i].shape[k]));
+        o.Set("shape", shape);
+        o.Set("trainable", ps[i].trainable);
+        out.Set(uint32_t(i), o);
+      }
+      return out;
+    });
+  }
+
+  Napi::Value LayerShape(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      ck::Net& n = net("layerOutputShape");
+      int i = arg_int(info, 0, "layerOutputShape", "layer", -1, 1 << 20);
+      const ck::Shape& s = i < 0 ? n.input_shape() : n.layer_output_shape(i);
+      Napi::Array out = Napi::Array::New(info.Env(), s.size());
+      for (size_t k = 0; k < s.size(); ++k) out.Set(uint32_t(k), double(s[k]));
+      return out;
+    });
+  }
+
+  // compile(loss, optimizer {kind, ...}, accuracy)
+  Napi::Value Compile(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      const char* op = "compile";
+      std::string loss = arg_string(info, 0, op, "loss");
+      ck::LossKind lk;
+      if (loss == "categoricalCrossentropy") lk = ck::LossKind::CategoricalCrossentropy;
+      else if (loss == "sparseCategoricalCrossentropy") lk = ck::LossKind::SparseCategoricalCrossentropy;
+      else if (loss == "binaryCrossentropy") lk = ck::LossKind::BinaryCrossentropy;
+      else if (loss == "meanSquaredError") lk = ck::LossKind::MeanSquaredError;
+      else throw_js(env, ck::ErrorKind::Value, "compile: unknown loss '" + loss + "'");
+      if (!info[1].IsObject()) throw_js(env, ck::ErrorKind::Value, "compile: optimizer must be an object");
+      Napi::Object o = info[1].As<Napi::Object>();
+      std::string kind = get_string(o, "kind", "");
+      ck::OptimizerSpec spec;
+      float lr = get_float(o, "learningRate", 0.01f, op);
+      if (kind == "sgd") {
+        spec.kind = ck::OptimizerKind::Sgd;
+        spec.sgd = {lr, get_float(o, "momentum", 0.f, op), get_bool(o, "nesterov", false)};
+      } else if (kind == "adam" || kind == "adamw") {
+        spec.kind = ck::OptimizerKind::Adam;
+        spec.adam.lr = lr;
+        spec.adam.beta1 = get_float(o, "beta1", 0.9f, op);
+        spec.adam.beta2 = get_float(o, "beta2", 0.999f, op);
+        spec.adam.eps = get_float(o, "epsilon", 1e-7f, op);
+        spec.adam.weight_decay = get_float(o, "weightDecay", 0.f, op);
+      } else if (kind == "rmsprop") {
+        spec.kind = ck::OptimizerKind::Rmsprop;
+        spec.rmsprop = {lr, get_float(o, "rho", 0.9f, op), get_float(o, "momentum", 0.f, op),
+                        get_float(o, "epsilon", 1e-7f, op), get_bool(o, "centered", false)};
+      } else {
+        throw_js(env, ck::ErrorKind::Value, "compile: unknown optimizer '" + kind + "'");
+      }
+      net(op).compile(lk, spec, arg_bool(info, 2, op, "accuracy"));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value SetTrainable(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      net("trainable").set_trainable(arg_int(info, 0, "trainable", "layer", 0, 1 << 20),
+                                     arg_bool(info, 1, "trainable", "trainable"));
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value SetLearningRate(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      net("learningRate").set_learning_rate(float(arg_number(info, 0, "learningRate", "learningRate")));
+      return info.Env().Undefined();
+    });
+  }
+
+  // trainStep(x, y, Int32Array rows, seed) -> Promise<{ lossSum, correct, count }>
+  Napi::Value TrainStep(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "fit";
+      ck::Net& n = net(op);
+      double seed = arg_number(info, 3, op, "seed");
+      auto out = std::make_shared<ck::Accumulators>();
+      n.train_step(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "y"), read_indices(info, 2, op),
+                   uint64_t(seed < 0 ? 0 : seed), out);
+      return promise_after(info.Env(), n.stream(), n.last_task(),
+                           [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
+    });
+  }
+
+  Napi::Value EvalStep(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "evaluate";
+      ck::Net& n = net(op);
+      auto out = std::make_shared<ck::Accumulators>();
+      n.eval_step(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "y"), read_indices(info, 2, op), out);
+      return promise_after(info.Env(), n.stream(), n.last_task(),
+                           [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
+    });
+  }
+
+  // layerOutput(x, start, count, layer, batchSize) -> TensorHandle
+  Napi::Value LayerOutput(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "predict";
+      ck::Tensor y = net(op).layer_output(arg_tensor(info, 0, op, "x"),
+                                          arg_int(info, 1, op, "start", 0, 2147483647),
+                                          arg_int(info, 2, op, "count", 1, 1 << 24),
+                                          arg_int(info, 3, op, "layer", 0, 1 << 20),
+                                          arg_int(info, 4, op, "batchSize", 1, 1 << 24));
+      return TensorHandle::Wrap(info.Env(), std::move(y));
+    });
+  }
+
+  Napi::Value GetParam(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      return TensorHandle::Wrap(info.Env(),
+                                net("getWeights").get_param(arg_int(info, 0, "getWeights", "index", 0, 1 << 24)));
+    });
+  }
+
+  Napi::Value SetParam(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "setWeights";
+      net(op).set_param(arg_int(info, 0, op, "index", 0, 1 << 24), arg_tensor(info, 1, op, "value"));
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value GetOptimizerState(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      std::vector<ck::Tensor> state = net("getOptimizerState").get_optimizer_state();
+      Napi::Array out = Napi::Array::New(info.Env(), state.size());
+      for (size_t i = 0; i < state.size(); ++i) out.Set(uint32_t(i), TensorHandle::Wrap(info.Env(), state[i]));
+      return out;
+    });
+  }
+
+  // setOptimizerState(tensors[], iterations)
+  Napi::Value SetOptimizerState(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "setOptimizerState";
+      if (!info[0].IsArray()) throw_js(info.Env(), ck::ErrorKind::Format, "setOptimizerState: expected an array");
+      Napi::Array a = info[0].As<Napi::Array>();
+      std::vector<ck::Tensor> state;
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        Napi::Value v = a.Get(i);
+        if (!TensorHandle::Is(v)) throw_js(info.Env(), ck::ErrorKind::DType, "setOptimizerState: expected Tensors");
+        state.push_back(TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op));
+      }
+      net(op).set_optimizer_state(state, arg_int(info, 1, op, "iterations", 0, 2147483647));
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Iterations(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      ck::Net& n = net("iterations");
+      return promise_after(info.Env(), n.stream(), n.last_task(), [&n](Napi::Env env) -> Napi::Value {
+        return Napi::Number::New(env, double(n.iterations()));
+      });
+    });
+  }
+
+  Napi::Value ResetMetrics(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      net("resetMetrics").reset_metrics();
+      return info.Env().Undefined();
+    });
+  }
+
+  // Resolves when everything queued on the model's stream has run.
+  Napi::Value Synchronize(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      ck::Net& n = net("synchronize");
+      return promise_after(info.Env(), n.stream(), n.last_task(),
+                           [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+    });
+  }
+
+  std::unique_ptr<ck::Net> net_;
+};
+
+}  // namespace
+
+void register_net(Napi::Env env, Napi::Object exports) {
+  exports.Set("Net", NetHandle::Define(env));
+}
+
+}  // namespace ckaddon

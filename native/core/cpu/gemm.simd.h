@@ -1,0 +1,465 @@
+// The register-blocked GEMM machinery shared by conv2d.simd.cpp and dense.simd.cpp (compiled
+// once per ISA like them; everything lives in ck::CK_ISA_NS::gemm with internal linkage).
+//
+// 1. Indirect GEMM (forward and backward-data passes): out[m, :] = sum over segments t of
+//    sum_c a[t][m][c] * Wpacked[t-offset + c, :]. A tile is MR output rows x NV vectors of output
+//    columns held in registers; each segment gives one pointer per row (a filter tap's input
+//    pixel, or a zero buffer in the padding) and a run of `len` packed weight rows. No im2col:
+//    the pointers index the activations in place. Weights are packed per call into
+//    [column blocks of NV*L][reduction rows][NV*L], zero-padded past the last column.
+// 2. Outer-product accumulation (backward-filter passes): dw[j, :] += sum over pixels of
+//    x[pixel, j] * dy[pixel, :] for a block of MB consecutive rows j and NV vectors of columns,
+//    over "runs" of pixels at a constant stride.
+#pragma once
+#include <cstring>
+
+#include "../kernels.h"
+#include "../memory.h"
+#include "../thread_pool.h"
+#include "simd.h"
+
+// GCC 12 warns that _mm512_max_ps's internal _mm512_undefined_ps() "may be used uninitialized".
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace ck {
+namespace CK_ISA_NS {
+namespace gemm {
+namespace {
+
+constexpr int kL = Vec::kLanes;
+
+inline int cdiv(int a, int b) { return (a + b - 1) / b; }
+inline size_t cdivz(size_t a, size_t b) { return (a + b - 1) / b; }
+inline int imin(int a, int b) { return a < b ? a : b; }
+inline int imax(int a, int b) { return a > b ? a : b; }
+
+// Carves typed arrays out of one Scratch allocation (64-byte aligned pieces).
+class Arena {
+ public:
+  explicit Arena(size_t bytes) : buf_((bytes + 3) / 4 + 16), p_(reinterpret_cast<char*>(buf_.data())) {}
+  template <class T>
+  T* take(size_t n) {
+    T* r = reinterpret_cast<T*>(p_);
+    p_ += (n * sizeof(T) + 63) / 64 * 64;
+    return r;
+  }
+  static size_t bytes_for(size_t n, size_t size) { return (n * size + 63) / 64 * 64; }
+
+ private:
+  Scratch buf_;
+  char* p_;
+};
+
+// ------------------------------------------------------------------------------------------
+// Indirect GEMM
+// ------------------------------------------------------------------------------------------
+
+constexpr int kMaxMR = 8;
+
+struct IgTile {
+  const float* const* a;  // [nseg][MR] row pointers
+  const int* woff;        // [nseg] first packed weight row of the segment
+  const int* len;         // [nseg] reduction length of the segment
+  int nseg;
+  const float* w;        // this column block's packed weights, row stride NV*kL
+  float* const* out;     // [MR] output row starts (column 0); null rows are not stored
+  int col0, ncols;       // columns [col0, col0 + ncols) of the output, ncols <= NV*kL
+  const float* bias;     // full bias vector or null
+  bool relu;
+};
+
+template <int MR, int NV>
+void igemm_tile(const IgTile& t) {
+  constexpr int WB = NV * kL;
+  Vec acc[MR][NV];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
+
+  for (int sg = 0; sg < t.nseg; ++sg) {
+    const float* const* ap = t.a + size_t(sg) * MR;
+    const float* p[MR];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) p[m] = ap[m];
+    const float* w = t.w + size_t(t.woff[sg]) * WB;
+    const int len = t.len[sg];
+    for (int c = 0; c < len; ++c) {
+      Vec b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = Vec::load(w + v * kL);
+      w += WB;
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) {
+        Vec av = Vec::set1(p[m][c]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[m][v] = fmadd(av, b[v], acc[m][v]);
+      }
+    }
+  }
+
+  // Epilogue: + bias, ReLU, store (masked on the last partial vector).
+  const int nfull = t.ncols / kL, rem = t.ncols % kL;
+  Vec bias[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    if (!t.bias || v > nfull || (v == nfull && rem == 0)) {
+      bias[v] = Vec::zero();
+    } else if (v < nfull) {
+      bias[v] = Vec::load(t.bias + t.col0 + v * kL);
+    } else {
+      bias[v] = Vec::load_partial(t.bias + t.col0 + v * kL, rem);
+    }
+  }
+  const Vec zero = Vec::zero();
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    float* o = t.out[m];
+    if (!o) continue;
+    o += t.col0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      Vec r = acc[m][v] + bias[v];
+      if (t.relu) r = max(r, zero);
+      if (v < nfull) {
+        r.store(o + v * kL);
+      } else if (v == nfull && rem) {
+        r.store_partial(o + v * kL, rem);
+      }
+    }
+  }
+}
+
+using IgFn = void (*)(const IgTile&);
+
+// Tile shape for `ncols` output columns: MR rows x NV vectors, with MR*NV accumulators + NV
+// weight vectors + 1 broadcast within the register file (32 zmm / 16 ymm).
+struct IgPlan {
+  int mr, nv;
+};
+inline IgPlan ig_plan(int ncols) {
+  int v = cdiv(imax(ncols, 1), kL);
+  if (kL == 16) {
+    if (v >= 4) return {6, 4};
+    if (v == 3) return {8, 3};
+    if (v == 2) return {8, 2};
+    return {8, 1};
+  }
+  if (v >= 2) return {6, 2};
+  return {8, 1};
+}
+
+inline IgFn ig_fn(int mr, int nv) {
+  if (mr == 6) {
+    switch (nv) {
+      case 1: return igemm_tile<6, 1>;
+      case 2: return igemm_tile<6, 2>;
+      case 3: return igemm_tile<6, 3>;
+      default: return igemm_tile<6, 4>;
+    }
+  }
+  switch (nv) {
+    case 1: return igemm_tile<8, 1>;
+    case 2: return igemm_tile<8, 2>;
+    default: return igemm_tile<8, 3>;
+  }
+}
+
+// Packs the [rows x NC] matrix whose row `i` starts at rowptr(i) with column stride cs into
+// column blocks of WB: block kb starts at kb*rows*WB and holds [rows][WBb], WBb = WB except for
+// a narrower last block (its column count rounded up to whole vectors), zero-padded past NC.
+template <class RowPtr>
+void pack_cols(float* dst, size_t rows, int NC, int WB, size_t cs, const RowPtr& rowptr) {
+  const int nkb = cdiv(NC, WB);
+  if (rows == 0 || nkb == 0) return;
+  // Parallel only when the copy is big enough to pay for waking the pool.
+  const size_t grain = cdivz(size_t(1) << 18, size_t(nkb) * WB);
+  parallel_for(rows, grain, [&](size_t b, size_t e, int) {
+    for (int kb = 0; kb < nkb; ++kb) {
+      const int col0 = kb * WB, nc = imin(WB, NC - col0), wbb = cdiv(nc, kL) * kL;
+      float* blk = dst + size_t(kb) * rows * WB;
+      for (size_t i = b; i < e; ++i) {
+        const float* src = rowptr(i) + size_t(col0) * cs;
+        float* d = blk + i * wbb;
+        if (cs == 1) {
+          std::memcpy(d, src, size_t(nc) * sizeof(float));
+        } else {
+          for (int j = 0; j < nc; ++j) d[j] = src[size_t(j) * cs];
+        }
+        for (int j = nc; j < wbb; ++j) d[j] = 0.f;
+      }
+    }
+  });
+}
+
+// Runs the indirect GEMM over M output rows and NC output columns. `packed` holds the weights
+// packed by pack_cols with WB = plan.nv * kL over `red_rows` reduction rows. build(m0, cnt, a,
+// woff, len, out, scratch) describes rows [m0, m0+cnt) (cnt <= MR): it fills out[0..cnt) and,
+// per segment it keeps, a[seg*MR + i] for i < cnt, woff[seg], len[seg], and returns the
+// segment count (at most max_seg). `scratch` (scratch_floats per thread) may hold copies the
+// pointers point into until the next call. Rows past cnt are padding and are never stored.
+//
+// Work is split over (blocks of row tiles) x (groups of column blocks); every output element is
+// computed by one task with the same summation order, whatever the split.
+template <class Build>
+void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
+               const float* bias, bool relu, int max_seg, size_t scratch_floats,
+               const Build& build) {
+  if (M <= 0 || NC <= 0) return;
+  const int MR = plan.mr, WB = plan.nv * kL;
+  const int nkb = cdiv(NC, WB);
+  const int tiles = cdiv(M, MR);
+  const int T = num_threads();
+  // Row tiles per task: enough rows to reuse each packed block from cache, few enough that
+  // the tasks balance over the threads.
+  int rb_tiles = int(imax(1, int(49152 / (red_rows + 1)) / MR));
+  rb_tiles = imin(rb_tiles, 32);
+  rb_tiles = imin(rb_tiles, imax(1, cdiv(tiles, 8 * T)));
+  const int nrb = cdiv(tiles, rb_tiles);
+  int kb_per_group = nkb;
+  if (nrb < 4 * T) kb_per_group = imax(1, nkb / imin(nkb, cdiv(4 * T, nrb)));
+  const int nkg = cdiv(nkb, kb_per_group);
+  const size_t units = size_t(nrb) * nkg;
+  const IgFn full_fn = ig_fn(MR, plan.nv);
+  // Waking the pool costs tens of microseconds: give each thread at least ~2 MFLOP.
+  const double unit_flops = 2.0 * rb_tiles * MR * double(red_rows) * kb_per_group * WB;
+  const size_t grain = size_t(imax(1, int(2e6 / (unit_flops + 1.0))));
+
+  parallel_for(units, grain, [&](size_t ub, size_t ue, int) {
+    const size_t nseg_max = size_t(imax(max_seg, 1));
+    Arena arena(Arena::bytes_for(nseg_max * MR, sizeof(float*)) +
+                2 * Arena::bytes_for(nseg_max, sizeof(int)) +
+                Arena::bytes_for(MR, sizeof(float*)) +
+                Arena::bytes_for(scratch_floats, sizeof(float)));
+    const float** a = arena.take<const float*>(nseg_max * MR);
+    int* woff = arena.take<int>(nseg_max);
+    int* len = arena.take<int>(nseg_max);
+    float** out = arena.take<float*>(MR);
+    float* tile_scratch = arena.take<float>(scratch_floats);
+    IgTile t;
+    t.a = a;
+    t.woff = woff;
+    t.len = len;
+    t.out = out;
+    t.bias = bias;
+    t.relu = relu;
+    for (size_t u = ub; u < ue; ++u) {
+      const int rb = int(u / nkg), g = int(u % nkg);
+      const int tile0 = rb * rb_tiles, tile1 = imin(tiles, tile0 + rb_tiles);
+      const int kb0 = g * kb_per_group, kb1 = imin(nkb, kb0 + kb_per_group);
+      for (int kb = kb0; kb < kb1; ++kb) {
+        t.col0 = kb * WB;
+        t.ncols = imin(WB, NC - t.col0);
+        const int nv = cdiv(t.ncols, kL);
+        const IgFn fn = nv == plan.nv ? full_fn : ig_fn(MR, nv);
+        t.w = packed + size_t(kb) * red_rows * WB;
+        for (int tile = tile0; tile < tile1; ++tile) {
+          const int m0 = tile * MR, cnt = imin(MR, M - m0);
+          const int nseg = build(m0, cnt, a, woff, len, out, tile_scratch);
+          for (int i = cnt; i < MR; ++i) {
+            out[i] = nullptr;
+            for (int sg = 0; sg < nseg; ++sg) a[sg * MR + i] = a[sg * MR];
+          }
+          t.nseg = nseg;
+          fn(t);
+        }
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// Outer-product accumulation (backward filter)
+// ------------------------------------------------------------------------------------------
+
+// A run of `n` pixels: x advances by xs and dy by ds per pixel. Rows m in [mlo, mhi) of the
+// block read x[m - mlo]; the other rows get zero (taps in the padding).
+struct OpRun {
+  const float* x;
+  const float* dy;
+  int n, mlo, mhi;
+};
+
+struct OpTile {
+  float* dw;             // dw row j0, column 0
+  size_t ldw;            // dw row stride
+  int col0, ncols;       // dw columns [col0, col0 + ncols), ncols <= NV*kL
+  size_t dy_off;         // added to every run's dy pointer
+  const OpRun* runs;
+  int nruns;
+  size_t xs, ds;
+};
+
+template <int MB, int NV, bool FULL>
+__attribute__((always_inline)) inline void op_accumulate(Vec (&acc)[MB][NV], const OpTile& t,
+                                                         int nlast) {
+  for (int ri = 0; ri < t.nruns; ++ri) {
+    const OpRun& r = t.runs[ri];
+    const float* xp = r.x;
+    const float* dp = r.dy + t.dy_off;
+    if (r.mlo == 0 && r.mhi == MB) {
+      for (int i = 0; i < r.n; ++i) {
+        Vec b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          b[v] = (FULL || v < NV - 1) ? Vec::load(dp + v * kL) : Vec::load_partial(dp + v * kL, nlast);
+        }
+#pragma GCC unroll 16
+        for (int m = 0; m < MB; ++m) {
+          Vec av = Vec::set1(xp[m]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[m][v] = fmadd(av, b[v], acc[m][v]);
+        }
+        xp += t.xs;
+        dp += t.ds;
+      }
+    } else {
+      for (int i = 0; i < r.n; ++i) {
+        Vec b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          b[v] = (FULL || v < NV - 1) ? Vec::load(dp + v * kL) : Vec::load_partial(dp + v * kL, nlast);
+        }
+#pragma GCC unroll 16
+        for (int m = 0; m < MB; ++m) {
+          if (m < r.mlo || m >= r.mhi) continue;
+          Vec av = Vec::set1(xp[m - r.mlo]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[m][v] = fmadd(av, b[v], acc[m][v]);
+        }
+        xp += t.xs;
+        dp += t.ds;
+      }
+    }
+  }
+}
+
+// dw[j0 + m, col0 + :] += the runs' outer products, for m < MB.
+template <int MB, int NV>
+void op_tile(const OpTile& t) {
+  const int nlast = t.ncols - (NV - 1) * kL;  // in [1, kL]
+  const bool full = nlast == kL;
+  Vec acc[MB][NV];
+#pragma GCC unroll 16
+  for (int m = 0; m < MB; ++m) {
+    const float* d = t.dw + m * t.ldw + t.col0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      acc[m][v] = (full || v < NV - 1) ? Vec::load(d + v * kL) : Vec::load_partial(d + v * kL, nlast);
+    }
+  }
+  if (full) {
+    op_accumulate<MB, NV, true>(acc, t, nlast);
+  } else {
+    op_accumulate<MB, NV, false>(acc, t, nlast);
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MB; ++m) {
+    float* d = t.dw + m * t.ldw + t.col0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (full || v < NV - 1) {
+        acc[m][v].store(d + v * kL);
+      } else {
+        acc[m][v].store_partial(d + v * kL, nlast);
+      }
+    }
+  }
+}
+
+using OpFn = void (*)(const OpTile&);
+
+// Same register budget as the indirect GEMM: at most plan.mr rows per block.
+inline IgPlan op_plan(int ncols) { return ig_plan(ncols); }
+
+template <int NV>
+inline OpFn op_fn_nv(int mb) {
+  switch (mb) {
+    case 1: return op_tile<1, NV>;
+    case 2: return op_tile<2, NV>;
+    case 3: return op_tile<3, NV>;
+    case 4: return op_tile<4, NV>;
+    case 5: return op_tile<5, NV>;
+    case 6: return op_tile<6, NV>;
+    case 7: return op_tile<7, NV>;
+    default: return op_tile<8, NV>;
+  }
+}
+inline OpFn op_fn(int mb, int nv) {
+  switch (nv) {
+    case 1: return op_fn_nv<1>(mb);
+    case 2: return op_fn_nv<2>(mb);
+    case 3: return op_fn_nv<3>(mb);
+    default: return op_fn_nv<4>(mb);
+  }
+}
+
+// Backward-filter driver: splits `nrows` pixel rows into parallel_chunks(nrows, grain) chunks;
+// chunk 0 accumulates into dw/db, the others into zeroed Scratch partials, which are then added
+// in chunk order (deterministic for a fixed thread count). body(dwc, dbc, begin, end) adds the
+// rows [begin, end) into dwc (and dbc when db is given).
+template <class Body>
+void chunked_accumulate(float* dw, size_t wsize, float* db, int ncols, size_t nrows, size_t grain,
+                        const Body& body) {
+  const int chunks = parallel_chunks(nrows, grain);
+  if (chunks == 0) {
+    std::memset(dw, 0, wsize * sizeof(float));
+    if (db) std::memset(db, 0, size_t(ncols) * sizeof(float));
+    return;
+  }
+  const size_t stride = (wsize + size_t(ncols) + 15) / 16 * 16;
+  Scratch part(size_t(chunks > 1 ? chunks - 1 : 0) * stride);
+  // parallel_chunks never makes more chunks than rows, so every chunk runs and zeroes its
+  // partial before using it.
+  parallel_for(nrows, grain, [&](size_t b, size_t e, int c) {
+    float* dwc = c == 0 ? dw : part.data() + size_t(c - 1) * stride;
+    float* dbc = db ? (c == 0 ? db : dwc + wsize) : nullptr;
+    std::memset(dwc, 0, wsize * sizeof(float));
+    if (dbc) std::memset(dbc, 0, size_t(ncols) * sizeof(float));
+    body(dwc, dbc, b, e);
+  });
+  if (chunks > 1) {
+    const float* parts = part.data();
+    auto add_range = [&](float* dst, size_t off, size_t b, size_t e) {
+      size_t i = b;
+      for (; i + kL <= e; i += kL) {
+        Vec s = Vec::load(dst + i);
+        for (int c = 1; c < chunks; ++c) s = s + Vec::load(parts + size_t(c - 1) * stride + off + i);
+        s.store(dst + i);
+      }
+      for (; i < e; ++i) {
+        float s = dst[i];
+        for (int c = 1; c < chunks; ++c) s += parts[size_t(c - 1) * stride + off + i];
+        dst[i] = s;
+      }
+    };
+    parallel_for(cdivz(wsize, 1024), 64, [&](size_t b, size_t e, int) {
+      add_range(dw, 0, b * 1024, e * 1024 < wsize ? e * 1024 : wsize);
+    });
+    if (db) add_range(db, wsize, 0, size_t(ncols));
+  }
+}
+
+// dbc[0..K) += the K-vectors dy[0..n) (row stride K).
+inline void add_rows(float* dbc, const float* dy, size_t n, int K) {
+  int k = 0;
+  for (; k + kL <= K; k += kL) {
+    Vec s = Vec::load(dbc + k);
+    for (size_t i = 0; i < n; ++i) s = s + Vec::load(dy + i * K + k);
+    s.store(dbc + k);
+  }
+  if (k < K) {
+    const int rem = K - k;
+    Vec s = Vec::load_partial(dbc + k, rem);
+    for (size_t i = 0; i < n; ++i) s = s + Vec::load_partial(dy + i * K + k, rem);
+    s.store_partial(dbc + k, rem);
+  }
+}
+
+}  // namespace
+}  // namespace gemm
+}  // namespace CK_ISA_NS
+}  // namespace ck
+
+#pragma GCC diagnostic pop

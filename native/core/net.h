@@ -1,0 +1,158 @@
+// The network executor: a sequential stack of layers whose whole training step (gather the
+// batch, forward, loss, backward, optimizer update) is ONE task on the net's own stream, so the
+// JS cost per batch is constant. Parameters live in one flat buffer (and gradients and
+// optimizer state in matching ones) so the update is a single fused pass; activation and
+// gradient buffers are planned once per batch size and reused, so fit allocates nothing in its
+// steady state.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "ops.h"
+#include "tensor.h"
+
+namespace ck {
+
+enum class LayerKind {
+  Conv2d, Dense, MaxPool2d, AvgPool2d, GlobalAvgPool, GlobalMaxPool, Flatten, Dropout,
+  BatchNorm, Activation, Softmax
+};
+
+struct LayerSpec {
+  LayerKind kind = LayerKind::Flatten;
+  std::string name;
+  int filters = 0, units = 0;              // conv2d / dense outputs
+  int kernel_h = 1, kernel_w = 1;          // conv2d kernel or pool window
+  int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  Padding padding = Padding::Valid;
+  bool use_bias = true;
+  Act act = Act::None;                     // conv2d/dense fused epilogue or the Activation layer
+  float alpha = 0.f;
+  float rate = 0.f;                        // dropout
+  float eps = 1e-3f, momentum = 0.99f;     // batch norm
+  bool center = true, scale = true;
+  bool trainable = true;
+};
+
+enum class LossKind { CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+                      MeanSquaredError };
+enum class OptimizerKind { Sgd, Adam, Rmsprop };
+
+struct OptimizerSpec {
+  OptimizerKind kind = OptimizerKind::Sgd;
+  SgdParams sgd;
+  AdamParams adam;  // weight_decay > 0: AdamW
+  RmspropParams rmsprop;
+};
+
+// One named weight of a layer, as Keras lists them (kernel, bias, gamma, beta, moving_mean,
+// moving_variance), located in the flat trainable buffer or in the state buffer.
+struct ParamInfo {
+  int layer;
+  std::string name;
+  Shape shape;
+  bool trainable;  // in the parameter buffer (updated by the optimizer) vs the state buffer
+  size_t offset;
+  size_t size;
+};
+
+// Running sums over the batches since the last reset (read once per progress update).
+struct Accumulators {
+  double loss_sum = 0;  // sum of per-example losses
+  double correct = 0;   // examples counted correct by the accuracy metric
+  double count = 0;     // examples seen
+  std::string error;    // set when the step failed (the sums are then not updated)
+};
+
+class Net {
+ public:
+  // input: one example's shape (e.g. {28,28,1}). Throws ShapeError naming the layer when a
+  // layer cannot take its input.
+  Net(const Shape& input, std::vector<LayerSpec> layers);
+  ~Net();  // finishes the queued steps first
+
+  const std::vector<ParamInfo>& params() const { return params_; }
+  const Shape& input_shape() const { return input_; }
+  const Shape& output_shape() const { return shapes_.back(); }
+  const Shape& layer_output_shape(int i) const { return shapes_[size_t(i) + 1]; }
+  const std::shared_ptr<Stream>& stream() const { return stream_; }
+
+  void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
+  void set_trainable(int layer, bool trainable);
+  void set_learning_rate(float lr);
+  int64_t iterations() const { return iterations_; }
+
+  // Enqueued on the net's stream; results are ready when the returned tensors/accumulators are.
+  // x: [N, ...input], y: [N, ...] targets; idx: which rows form the batch.
+  // `out` receives the running sums as they stand after the step.
+  void train_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx, uint64_t seed,
+                  std::shared_ptr<Accumulators> out);
+  void eval_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx,
+                 std::shared_ptr<Accumulators> out);
+  // Layer `layer`'s output for rows [start, start+count) in inference mode, computed in chunks
+  // of at most batch_size rows (the buffers are planned for that size).
+  Tensor layer_output(const Tensor& x, int64_t start, int64_t count, int layer, int batch_size);
+
+  // Copies (as stream tasks) between a weight and a tensor.
+  Tensor get_param(int index);
+  void set_param(int index, const Tensor& value);
+  // Optimizer state, flat (m, v, ...), for saving and resuming training.
+  std::vector<Tensor> get_optimizer_state();
+  void set_optimizer_state(const std::vector<Tensor>& state, int64_t iterations);
+
+  // Zeroes the running sums (in stream order, after the steps queued so far).
+  void reset_metrics();
+  // The sequence number of the last task queued on the net's stream.
+  uint64_t last_task() const { return last_task_; }
+
+ private:
+  struct Plan;  // per-batch-size buffers (net.cpp)
+  void plan_for(int batch);
+  void forward(int batch, bool training, uint64_t seed, int stop_after);
+  void backward(int batch);
+  void loss_and_metrics(int batch, const float* y, bool with_grad, Accumulators& acc);
+  void update();
+  void gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx, size_t row) const;
+  size_t example_size(const Shape& s) const;
+  float* param_ptr(int index) const;  // null for index -1
+  float* grad_ptr(int index) const;
+  bool has_weights(int layer) const;
+  void probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
+                        size_t cols, bool sparse, float scale);
+  void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
+  void compute_update_ranges();
+  // Enqueues fn on the net's stream, keeping `reads`/`writes` alive; outputs made on it.
+  void enqueue(const char* what, std::initializer_list<const Tensor*> reads,
+               std::initializer_list<const Tensor*> writes, std::function<void()> fn);
+  void check_batch(const char* op, const Tensor& x, const Tensor* y,
+                   const std::vector<int32_t>& idx) const;
+
+  Shape input_;
+  std::vector<LayerSpec> layers_;
+  std::vector<Shape> shapes_;  // per-example shapes: input, then each layer's output
+  std::vector<ParamInfo> params_;
+  std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_;
+  StoragePtr weights_, grads_, state_;
+  size_t n_weights_ = 0, n_state_ = 0;
+  std::vector<StoragePtr> opt_state_;
+  std::vector<std::pair<size_t, size_t>> update_ranges_;  // [offset, size) of trainable layers
+
+  LossKind loss_ = LossKind::CategoricalCrossentropy;
+  OptimizerSpec opt_;
+  bool accuracy_ = false;
+  bool compiled_ = false;
+  bool fused_softmax_loss_ = false;
+  int64_t iterations_ = 0;
+
+  std::unique_ptr<Plan> plan_;
+  Accumulators train_acc_, eval_acc_;
+  uint64_t last_task_ = 0;
+  std::shared_ptr<Stream> stream_;
+};
+
+}  // namespace ck

@@ -1,0 +1,350 @@
+// The network executor's steps: one task per training batch (gather, forward, loss, backward,
+// fused optimizer update), evaluation and prediction, and weight / optimizer-state transfer.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "errors.h"
+#include "net.h"
+#include "net_plan.h"
+#include "op_launch.h"
+
+namespace ck {
+
+Net::~Net() { stream_->synchronize(); }
+
+namespace {
+// Runs a step's body, reporting an exception through the step's result (a step has no output
+// tensor to carry it).
+template <class F>
+void run_step(Accumulators* out, F&& body) {
+  try {
+    const Accumulators& sums = body();
+    if (out) *out = sums;
+  } catch (const std::exception& e) {
+    if (out) out->error = e.what();
+  }
+}
+}  // namespace
+
+void Net::enqueue(const char* what, std::initializer_list<const Tensor*> reads,
+                  std::initializer_list<const Tensor*> writes, std::function<void()> fn) {
+  last_task_ = launch_on(stream_, what, reads, writes, std::move(fn));
+}
+
+// ---- configuration ----
+
+void Net::compute_update_ranges() {
+  update_ranges_.clear();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (!layers_[i].trainable) continue;
+    for (int idx : {kernel_param_[i], bias_param_[i], gamma_param_[i], beta_param_[i]}) {
+      if (idx < 0) continue;
+      const ParamInfo& p = params_[size_t(idx)];
+      if (!update_ranges_.empty() &&
+          update_ranges_.back().first + update_ranges_.back().second == p.offset) {
+        update_ranges_.back().second += p.size;
+      } else {
+        update_ranges_.emplace_back(p.offset, p.size);
+      }
+    }
+  }
+}
+
+void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
+  stream_->synchronize();
+  loss_ = loss;
+  opt_ = opt;
+  accuracy_ = accuracy;
+  bool cce = loss == LossKind::CategoricalCrossentropy ||
+             loss == LossKind::SparseCategoricalCrossentropy;
+  // softmax + cross-entropy is computed from the logits: stable, and one pass.
+  fused_softmax_loss_ = cce && layers_.size() >= 2 && layers_.back().kind == LayerKind::Softmax;
+  size_t buffers = 0;
+  switch (opt.kind) {
+    case OptimizerKind::Sgd: buffers = opt.sgd.momentum > 0.f ? 1 : 0; break;
+    case OptimizerKind::Adam: buffers = 2; break;
+    case OptimizerKind::Rmsprop:
+      buffers = 1 + (opt.rmsprop.momentum > 0.f) + opt.rmsprop.centered;
+      break;
+  }
+  opt_state_.clear();
+  for (size_t b = 0; b < buffers; ++b) {
+    auto s = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
+    std::fill(s->data(), s->data() + s->size(), 0.f);
+    opt_state_.push_back(std::move(s));
+  }
+  iterations_ = 0;
+  compute_update_ranges();
+  compiled_ = true;
+}
+
+void Net::set_trainable(int layer, bool trainable) {
+  require(layer >= 0 && size_t(layer) < layers_.size(), ErrorKind::Value,
+          "setTrainable: no layer " + std::to_string(layer));
+  enqueue("setTrainable", {}, {}, [this, layer, trainable] {
+    layers_[size_t(layer)].trainable = trainable;
+    compute_update_ranges();
+  });
+}
+
+void Net::set_learning_rate(float lr) {
+  require(std::isfinite(lr) && lr >= 0.f, ErrorKind::Value,
+          "learningRate must be a finite number >= 0, got " + std::to_string(lr));
+  enqueue("setLearningRate", {}, {}, [this, lr] {
+    opt_.sgd.lr = opt_.adam.lr = opt_.rmsprop.lr = lr;
+  });
+}
+
+void Net::reset_metrics() {
+  enqueue("resetMetrics", {}, {}, [this] { train_acc_ = eval_acc_ = Accumulators{}; });
+}
+
+// ---- batches ----
+
+void Net::check_batch(const char* op, const Tensor& x, const Tensor* y,
+                      const std::vector<int32_t>& idx) const {
+  require(x.rank() == int(input_.size()) + 1 &&
+              std::equal(input_.begin(), input_.end(), x.shape.begin() + 1),
+          ErrorKind::Shape,
+          std::string(op) + ": the model takes input " + batch_shape_str(input_) + ", got " +
+              shape_str(x.shape));
+  require(!idx.empty() && idx.size() < (size_t(1) << 24), ErrorKind::Value,
+          std::string(op) + ": a batch needs between 1 and 2^24 rows");
+  for (int32_t i : idx) {
+    require(i >= 0 && i < x.dim(0), ErrorKind::Value,
+            std::string(op) + ": row index " + std::to_string(i) + " is outside [0, " +
+                std::to_string(x.dim(0)) + ")");
+  }
+  if (!y) return;
+  const Shape& out = shapes_.back();
+  size_t out_size = shape_numel(out);
+  size_t want_row = loss_ == LossKind::SparseCategoricalCrossentropy ? out_size / size_t(out.back())
+                                                                     : out_size;
+  require(y->rank() >= 1 && y->dim(0) == x.dim(0), ErrorKind::Shape,
+          std::string(op) + ": x has " + std::to_string(x.dim(0)) + " examples but y has " +
+              (y->rank() ? std::to_string(y->dim(0)) : std::string("none")) + " (x " +
+              shape_str(x.shape) + ", y " + shape_str(y->shape) + ")");
+  require(y->numel() / size_t(y->dim(0)) == want_row, ErrorKind::Shape,
+          std::string(op) + ": targets " + shape_str(y->shape) + " do not match the model output " +
+              batch_shape_str(out) +
+              (want_row == 1 ? " (sparse labels: one class id per example)" : ""));
+}
+
+void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx, size_t row) const {
+  const float* s = src.data();
+  for (size_t j = 0; j < idx.size(); ++j) {
+    std::memcpy(dst + j * row, s + size_t(idx[j]) * row, row * sizeof(float));
+  }
+}
+
+void Net::train_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx, uint64_t seed,
+                     std::shared_ptr<Accumulators> out) {
+  require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
+  check_batch("fit", x, &y, idx);
+  enqueue("trainStep", {&x, &y}, {}, [this, x, y, idx = std::move(idx), seed, out] {
+    run_step(out.get(), [&]() -> const Accumulators& {
+    int batch = int(idx.size());
+    plan_for(batch);
+    gather(plan_->act[0], x, idx, example_size(input_));
+    gather(plan_->targets->data(), y, idx, y.numel() / size_t(y.dim(0)));
+    forward(batch, true, seed, -1);
+    loss_and_metrics(batch, plan_->targets->data(), true, train_acc_);
+    backward(batch);
+    update();
+    return train_acc_;
+    });
+  });
+}
+
+void Net::eval_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx,
+                    std::shared_ptr<Accumulators> out) {
+  require(compiled_, ErrorKind::Value, "evaluate: compile the model before evaluating it");
+  check_batch("evaluate", x, &y, idx);
+  enqueue("evalStep", {&x, &y}, {}, [this, x, y, idx = std::move(idx), out] {
+    run_step(out.get(), [&]() -> const Accumulators& {
+    int batch = int(idx.size());
+    plan_for(batch);
+    gather(plan_->act[0], x, idx, example_size(input_));
+    gather(plan_->targets->data(), y, idx, y.numel() / size_t(y.dim(0)));
+    forward(batch, false, 0, -1);
+    loss_and_metrics(batch, plan_->targets->data(), false, eval_acc_);
+    return eval_acc_;
+    });
+  });
+}
+
+Tensor Net::layer_output(const Tensor& x, int64_t start, int64_t count, int layer,
+                         int batch_size) {
+  const char* op = "predict";
+  require(start >= 0 && count >= 1 && start + count <= (x.rank() ? x.dim(0) : 0),
+          ErrorKind::Value, "predict: rows [" + std::to_string(start) + ", " +
+                                std::to_string(start + count) + ") are outside the input " +
+                                shape_str(x.shape));
+  require(layer >= 0 && size_t(layer) < layers_.size(), ErrorKind::Value,
+          "predict: no layer " + std::to_string(layer));
+  require(batch_size >= 1, ErrorKind::Value, "predict: batchSize must be >= 1");
+  check_batch(op, x, nullptr, {int32_t(start)});
+  Tensor y = empty_tensor(with_batch(count, shapes_[size_t(layer) + 1]), op);
+  enqueue(op, {&x}, {&y}, [this, x, y, start, count, layer, batch_size] {
+    size_t in_row = example_size(input_), out_row = example_size(shapes_[size_t(layer) + 1]);
+    for (int64_t b = 0; b < count; b += batch_size) {
+      int batch = int(std::min<int64_t>(batch_size, count - b));
+      plan_for(batch);
+      std::memcpy(plan_->act[0], x.data() + size_t(start + b) * in_row, size_t(batch) * in_row * sizeof(float));
+      forward(batch, false, 0, layer);
+      std::memcpy(y.data() + size_t(b) * out_row, plan_->act[size_t(layer) + 1],
+                  size_t(batch) * out_row * sizeof(float));
+    }
+  });
+  return y;
+}
+
+// ---- loss, metrics and the update ----
+
+void Net::loss_and_metrics(int batch, const float* t, bool with_grad, Accumulators& acc) {
+  const CpuKernels& k = cpu_kernels();
+  const Shape& out_shape = shapes_.back();
+  size_t cols = size_t(out_shape.back());
+  size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
+  float scale = 1.f / float(rows);
+  const float* out = plan_->act.back();
+  float* loss = plan_->row_loss->data();
+  float* grad = with_grad ? plan_->grad_a->data() : nullptr;
+  bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
+  LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
+  switch (loss_) {
+    case LossKind::CategoricalCrossentropy:
+    case LossKind::SparseCategoricalCrossentropy:
+      if (fused_softmax_loss_) {
+        k.softmax_xent(loss, grad, plan_->act[layers_.size() - 1], t, rows, cols, mode, scale);
+      } else {
+        probability_xent(loss, grad, out, t, rows, cols, sparse, scale);
+      }
+      break;
+    case LossKind::BinaryCrossentropy:
+      k.binary_xent(loss, grad, out, t, rows, cols, false, scale);
+      break;
+    case LossKind::MeanSquaredError:
+      k.mse(loss, grad, out, t, rows, cols, scale);
+      break;
+  }
+  double sum = 0;
+  for (size_t r = 0; r < rows; ++r) sum += loss[r];
+  acc.loss_sum += sum;
+  acc.count += double(rows);
+  if (accuracy_) acc.correct += double(k.accuracy_count(out, t, rows, cols, mode, 0.5f));
+}
+
+// Cross-entropy from probabilities (an output layer other than softmax), clipped as Keras does.
+void Net::probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
+                           size_t cols, bool sparse, float scale) {
+  const float lo = 1e-7f, hi = 1.f - 1e-7f;
+  for (size_t r = 0; r < rows; ++r) {
+    double l = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      float target = sparse ? (size_t(t[r]) == c ? 1.f : 0.f) : t[r * cols + c];
+      float pc = p[r * cols + c];
+      float clipped = std::min(std::max(pc, lo), hi);
+      l -= double(target) * std::log(double(clipped));
+      if (grad) grad[r * cols + c] = (pc > lo && pc < hi) ? -target / clipped * scale : 0.f;
+    }
+    loss[r] = float(l);
+  }
+}
+
+void Net::update() {
+  const CpuKernels& k = cpu_kernels();
+  ++iterations_;
+  float* w = weights_->data();
+  const float* g = grads_->data();
+  auto state = [&](size_t i) { return opt_state_.size() > i ? opt_state_[i]->data() : nullptr; };
+  for (const auto& [off, n] : update_ranges_) {
+    switch (opt_.kind) {
+      case OptimizerKind::Sgd: {
+        float* v = state(0);
+        k.sgd_update(w + off, v ? v + off : nullptr, g + off, n, opt_.sgd);
+        break;
+      }
+      case OptimizerKind::Adam: {
+        AdamParams p = opt_.adam;
+        p.step = iterations_;
+        k.adam_update(w + off, state(0) + off, state(1) + off, g + off, n, p);
+        break;
+      }
+      case OptimizerKind::Rmsprop: {
+        const RmspropParams& p = opt_.rmsprop;
+        size_t next = 1;
+        float* mom = p.momentum > 0.f ? state(next++) + off : nullptr;
+        float* mg = p.centered ? state(next) + off : nullptr;
+        k.rmsprop_update(w + off, state(0) + off, mom, mg, g + off, n, p);
+        break;
+      }
+    }
+  }
+}
+
+// ---- weights and optimizer state ----
+
+Tensor Net::get_param(int index) {
+  require(index >= 0 && size_t(index) < params_.size(), ErrorKind::Value,
+          "getWeights: no weight " + std::to_string(index));
+  const ParamInfo& p = params_[size_t(index)];
+  Tensor out = empty_tensor(p.shape, "getWeights");
+  float* src = param_ptr(index);
+  enqueue("getWeights", {}, {&out}, [out, src] {
+    std::memcpy(out.data(), src, out.numel() * sizeof(float));
+  });
+  return out;
+}
+
+void Net::set_param(int index, const Tensor& value) {
+  require(index >= 0 && size_t(index) < params_.size(), ErrorKind::Value,
+          "setWeights: no weight " + std::to_string(index));
+  const ParamInfo& p = params_[size_t(index)];
+  const std::string& layer = layers_[size_t(p.layer)].name;
+  require(value.shape == p.shape, ErrorKind::Shape,
+          "setWeights: " + layer + "/" + p.name + " has shape " + shape_str(p.shape) +
+              ", got " + shape_str(value.shape));
+  float* dst = param_ptr(index);
+  enqueue("setWeights", {&value}, {}, [value, dst] {
+    std::memcpy(dst, value.data(), value.numel() * sizeof(float));
+  });
+}
+
+std::vector<Tensor> Net::get_optimizer_state() {
+  std::vector<Tensor> out;
+  for (const StoragePtr& s : opt_state_) {
+    Tensor t = empty_tensor({int64_t(n_weights_)}, "getOptimizerState");
+    const float* src = s->data();
+    size_t n = n_weights_;
+    enqueue("getOptimizerState", {}, {&t}, [t, src, n] {
+      std::memcpy(t.data(), src, n * sizeof(float));
+    });
+    out.push_back(t);
+  }
+  return out;
+}
+
+void Net::set_optimizer_state(const std::vector<Tensor>& state, int64_t iterations) {
+  require(compiled_, ErrorKind::Value, "setOptimizerState: compile the model first");
+  require(state.size() == opt_state_.size(), ErrorKind::Format,
+          "setOptimizerState: the optimizer keeps " + std::to_string(opt_state_.size()) +
+              " buffers, got " + std::to_string(state.size()));
+  require(iterations >= 0, ErrorKind::Value, "setOptimizerState: iterations must be >= 0");
+  for (size_t i = 0; i < state.size(); ++i) {
+    require(state[i].numel() == n_weights_, ErrorKind::Format,
+            "setOptimizerState: buffer " + std::to_string(i) + " has " +
+                std::to_string(state[i].numel()) + " values, expected " +
+                std::to_string(n_weights_));
+    float* dst = opt_state_[i]->data();
+    const Tensor& src = state[i];
+    size_t n = n_weights_;
+    enqueue("setOptimizerState", {&src}, {}, [src, dst, n] {
+      std::memcpy(dst, src.data(), n * sizeof(float));
+    });
+  }
+  enqueue("setOptimizerState", {}, {}, [this, iterations] { iterations_ = iterations; });
+}
+
+}  // namespace ck
