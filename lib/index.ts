@@ -46,3 +46,4 @@ export { callbacks, Callback, schedules } from './callbacks';
 export { toCategorical } from './utils';
 export { setSeed } from './random';
 export { loadModel } from './io/files';
+export { datasets } from './data/datasets';

@@ -76,8 +76,13 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
       const int hb = op * p.stride_h - p.pad_h;
       wb[i] = oq * p.stride_w - p.pad_w;
       off[i] = ptrdiff_t(n) * ptrdiff_t(HWC) + (ptrdiff_t(hb) * W + wb[i]) * C;
-      rlo[i] = imax(0, ceil_div(-hb, dh));
-      rhi[i] = imin(R, floor_div(H - 1 - hb, dh) + 1);
+      if (dh == 1) {  // (no divisions on the common path)
+        rlo[i] = imax(0, -hb);
+        rhi[i] = imin(R, H - hb);
+      } else {
+        rlo[i] = imax(0, ceil_div(-hb, dh));
+        rhi[i] = imin(R, floor_div(H - 1 - hb, dh) + 1);
+      }
       inside[i] = wb[i] >= 0 && wb[i] + (S - 1) * p.dil_w < W;
       r_min = imin(r_min, rlo[i]);
       r_max = imax(r_max, rhi[i]);

@@ -4,8 +4,9 @@
 // 1. Indirect GEMM (forward and backward-data passes): out[m, :] = sum over segments t of
 //    sum_c a[t][m][c] * Wpacked[t-offset + c, :]. A tile is MR output rows x NV vectors of output
 //    columns held in registers; each segment gives one pointer per row (a filter tap's input
-//    pixel, or a zero buffer in the padding) and a run of `len` packed weight rows. No im2col:
-//    the pointers index the activations in place. Weights are packed per call into
+//    pixel, a zero buffer in the padding, or a small zero-padded copy for a pixel whose row of
+//    taps is cut by the padding) and a run of `len` packed weight rows. No im2col: the
+//    pointers index the activations in place. Weights are packed per call into
 //    [column blocks of NV*L][reduction rows][NV*L], zero-padded past the last column.
 // 2. Outer-product accumulation (backward-filter passes): dw[j, :] += sum over pixels of
 //    x[pixel, j] * dy[pixel, :] for a block of MB consecutive rows j and NV vectors of columns,
@@ -37,7 +38,8 @@ inline int imax(int a, int b) { return a > b ? a : b; }
 // Carves typed arrays out of one Scratch allocation (64-byte aligned pieces).
 class Arena {
  public:
-  explicit Arena(size_t bytes) : buf_((bytes + 3) / 4 + 16), p_(reinterpret_cast<char*>(buf_.data())) {}
+  explicit Arena(size_t bytes)
+      : buf_((bytes + 3) / 4 + 16), p_(reinterpret_cast<char*>(buf_.data())) {}
   template <class T>
   T* take(size_t n) {
     T* r = reinterpret_cast<T*>(p_);
@@ -197,8 +199,9 @@ void pack_cols(float* dst, size_t rows, int NC, int WB, size_t cs, const RowPtr&
 // packed by pack_cols with WB = plan.nv * kL over `red_rows` reduction rows. build(m0, cnt, a,
 // woff, len, out, scratch) describes rows [m0, m0+cnt) (cnt <= MR): it fills out[0..cnt) and,
 // per segment it keeps, a[seg*MR + i] for i < cnt, woff[seg], len[seg], and returns the
-// segment count (at most max_seg). `scratch` (scratch_floats per thread) may hold copies the
-// pointers point into until the next call. Rows past cnt are padding and are never stored.
+// segment count (at most max_seg). `scratch` (scratch_floats per tile) may hold copies the
+// pointers point into (zero-padded edge pixels); it lives while the tile is in use. Rows past
+// cnt are padding (they repeat row 0's pointers) and are never stored.
 //
 // Work is split over (blocks of row tiles) x (groups of column blocks); every output element is
 // computed by one task with the same summation order, whatever the split.
@@ -227,41 +230,50 @@ void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
   const size_t grain = size_t(imax(1, int(2e6 / (unit_flops + 1.0))));
 
   parallel_for(units, grain, [&](size_t ub, size_t ue, int) {
-    const size_t nseg_max = size_t(imax(max_seg, 1));
-    Arena arena(Arena::bytes_for(nseg_max * MR, sizeof(float*)) +
-                2 * Arena::bytes_for(nseg_max, sizeof(int)) +
-                Arena::bytes_for(MR, sizeof(float*)) +
-                Arena::bytes_for(scratch_floats, sizeof(float)));
-    const float** a = arena.take<const float*>(nseg_max * MR);
-    int* woff = arena.take<int>(nseg_max);
-    int* len = arena.take<int>(nseg_max);
-    float** out = arena.take<float*>(MR);
-    float* tile_scratch = arena.take<float>(scratch_floats);
+    // The segments of every tile of a row block are built once, then reused by each column
+    // block (kb outer, tiles inner: a packed block stays in cache across the tiles).
+    const size_t nseg_max = size_t(imax(max_seg, 1)), nt = size_t(rb_tiles);
+    Arena arena(Arena::bytes_for(nt * nseg_max * MR, sizeof(float*)) +
+                2 * Arena::bytes_for(nt * nseg_max, sizeof(int)) +
+                Arena::bytes_for(nt * MR, sizeof(float*)) + Arena::bytes_for(nt, sizeof(int)) +
+                Arena::bytes_for(nt * scratch_floats, sizeof(float)));
+    const float** a = arena.take<const float*>(nt * nseg_max * MR);
+    int* woff = arena.take<int>(nt * nseg_max);
+    int* len = arena.take<int>(nt * nseg_max);
+    float** out = arena.take<float*>(nt * MR);
+    int* nseg = arena.take<int>(nt);
+    float* tile_scratch = arena.take<float>(nt * scratch_floats);
     IgTile t;
-    t.a = a;
-    t.woff = woff;
-    t.len = len;
-    t.out = out;
     t.bias = bias;
     t.relu = relu;
     for (size_t u = ub; u < ue; ++u) {
       const int rb = int(u / nkg), g = int(u % nkg);
-      const int tile0 = rb * rb_tiles, tile1 = imin(tiles, tile0 + rb_tiles);
+      const int tile0 = rb * rb_tiles, ntl = imin(tiles, tile0 + rb_tiles) - tile0;
       const int kb0 = g * kb_per_group, kb1 = imin(nkb, kb0 + kb_per_group);
+      for (int j = 0; j < ntl; ++j) {
+        const int m0 = (tile0 + j) * MR, cnt = imin(MR, M - m0);
+        const float** aj = a + size_t(j) * nseg_max * MR;
+        float** oj = out + size_t(j) * MR;
+        const int ns = build(m0, cnt, aj, woff + size_t(j) * nseg_max, len + size_t(j) * nseg_max,
+                             oj, tile_scratch + size_t(j) * scratch_floats);
+        for (int i = cnt; i < MR; ++i) {
+          oj[i] = nullptr;
+          for (int sg = 0; sg < ns; ++sg) aj[sg * MR + i] = aj[sg * MR];
+        }
+        nseg[j] = ns;
+      }
       for (int kb = kb0; kb < kb1; ++kb) {
         t.col0 = kb * WB;
         t.ncols = imin(WB, NC - t.col0);
         const int nv = cdiv(t.ncols, kL);
         const IgFn fn = nv == plan.nv ? full_fn : ig_fn(MR, nv);
         t.w = packed + size_t(kb) * red_rows * WB;
-        for (int tile = tile0; tile < tile1; ++tile) {
-          const int m0 = tile * MR, cnt = imin(MR, M - m0);
-          const int nseg = build(m0, cnt, a, woff, len, out, tile_scratch);
-          for (int i = cnt; i < MR; ++i) {
-            out[i] = nullptr;
-            for (int sg = 0; sg < nseg; ++sg) a[sg * MR + i] = a[sg * MR];
-          }
-          t.nseg = nseg;
+        for (int j = 0; j < ntl; ++j) {
+          t.a = a + size_t(j) * nseg_max * MR;
+          t.woff = woff + size_t(j) * nseg_max;
+          t.len = len + size_t(j) * nseg_max;
+          t.out = out + size_t(j) * MR;
+          t.nseg = nseg[j];
           fn(t);
         }
       }
