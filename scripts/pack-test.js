@@ -19,10 +19,11 @@ function npm(args, opts = {}) {
 }
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-pack-'));
-// A PATH with node alone: no g++, cc, make, cmake or node-gyp.
+// A PATH with node and sh (npm runs scripts through sh) alone: no g++, cc, make, cmake or node-gyp.
 const binDir = path.join(scratch, 'bin');
 fs.mkdirSync(binDir);
 fs.symlinkSync(process.execPath, path.join(binDir, 'node'));
+fs.symlinkSync('/bin/sh', path.join(binDir, 'sh'));
 const bareEnv = { ...process.env, PATH: binDir, npm_config_node_gyp: path.join(binDir, 'no-node-gyp') };
 for (const k of Object.keys(bareEnv)) if (k.startsWith('npm_lifecycle') || k === 'INIT_CWD') delete bareEnv[k];
 
