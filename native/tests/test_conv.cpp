@@ -289,15 +289,18 @@ TEST(vector_kernels_match_reference_on_model_layers) {
   }
 }
 
-// Other thread counts (uneven chunks, three partial dw buffers) give the same answers.
+// Other thread counts (uneven chunks, three partial dw buffers) give the same answers. The
+// kernels keep products under a few MFLOP on one thread, so these shapes are big enough to
+// split.
 TEST(vector_kernels_match_reference_with_other_thread_counts) {
   std::mt19937 rng(5);
   for (int threads : {1, 3}) {
     ck::set_num_threads(threads);
     for (Isa isa : vector_isas()) {
       for (const ConvParams& p : {make(3, 9, 7, 5, 19, 3, 3, 1, 1, 1, 1, 1, 1),
-                                  make(2, 12, 12, 16, 40, 3, 3, 2, 2, 1, 1, 1, 1),
-                                  make(5, 6, 6, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0)}) {
+                                  make(8, 16, 16, 16, 33, 3, 3, 1, 1, 1, 1, 1, 1),
+                                  make(24, 20, 18, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1),
+                                  make(40, 10, 10, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0)}) {
         compare_all(ck::cpu_kernels(isa), p, rng);
       }
     }
@@ -308,7 +311,7 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
 // Same inputs, same thread count: bitwise identical dw, db, y and dx.
 TEST(vector_kernels_are_deterministic) {
   std::mt19937 rng(6);
-  ConvParams p = make(4, 13, 11, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1);
+  ConvParams p = make(12, 13, 11, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1);  // big enough to split
   auto x = cktest::random_vector(rng, p.x_size());
   auto w = cktest::random_vector(rng, p.w_size());
   auto dy = cktest::random_vector(rng, p.y_size());

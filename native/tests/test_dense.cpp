@@ -158,7 +158,7 @@ TEST(vector_kernels_match_reference_on_edge_shapes) {
   const int shapes[][3] = {{1, 1, 1},    {1, 1, 17},   {1, 17, 1},  {5, 3, 7},    {7, 1, 33},
                            {13, 17, 16}, {2, 64, 64},  {6, 64, 65}, {9, 33, 48},  {100, 1024, 10},
                            {1, 1024, 10}, {64, 100, 31}, {37, 9, 130}, {3, 200, 200}, {8, 16, 8},
-                           {25, 70, 120}};
+                           {25, 70, 120}, {150, 300, 100}, {40, 1000, 50}, {7, 2000, 300}};
   for (Isa isa : vector_isas()) {
     for (auto& s : shapes) compare_all(ck::cpu_kernels(isa), s[0], s[1], s[2], rng);
   }
@@ -182,14 +182,19 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
     for (Isa isa : vector_isas()) {
       compare_all(ck::cpu_kernels(isa), 97, 130, 70, rng);
       compare_all(ck::cpu_kernels(isa), 3, 40, 300, rng);
+      compare_all(ck::cpu_kernels(isa), 150, 300, 100, rng);  // dw split by chunks of x rows
+      compare_all(ck::cpu_kernels(isa), 400, 300, 100, rng);  // dw split by rows
+      compare_all(ck::cpu_kernels(isa), 40000, 9, 20, rng);   // dw split by chunks of x rows
     }
   }
   ck::set_num_threads(0);
 }
 
+// Each path's split: by rows of dw (K large) gives the same bits for every thread count; by
+// chunks of rows of x (K small) the same bits for a fixed thread count.
 TEST(vector_kernels_are_deterministic) {
   std::mt19937 rng(6);
-  const int M = 333, K = 257, N = 90;
+  const int M = 600, K = 257, N = 90;  // big enough to split dw by rows
   auto x = cktest::random_vector(rng, size_t(M) * K);
   auto dy = cktest::random_vector(rng, size_t(M) * N);
   for (Isa isa : vector_isas()) {
@@ -199,6 +204,19 @@ TEST(vector_kernels_are_deterministic) {
     k.dense_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), M, K, N);
     CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(db0.data(), db1.data(), db0.size() * sizeof(float)) == 0);
+    ck::set_num_threads(3);
+    k.dense_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), M, K, N);
+    CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
+    ck::set_num_threads(0);
+    // Few rows of dw, many rows of x: per-chunk partials.
+    const int M2 = 30000, K2 = 7, N2 = 33;
+    auto x2 = cktest::random_vector(rng, size_t(M2) * K2);
+    auto dy2 = cktest::random_vector(rng, size_t(M2) * N2);
+    std::vector<float> a(size_t(K2) * N2), b(size_t(K2) * N2), da(N2), dbb(N2);
+    k.dense_bwd_filter(a.data(), da.data(), dy2.data(), x2.data(), M2, K2, N2);
+    k.dense_bwd_filter(b.data(), dbb.data(), dy2.data(), x2.data(), M2, K2, N2);
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(da.data(), dbb.data(), da.size() * sizeof(float)) == 0);
   }
 }
 

@@ -30,6 +30,16 @@ namespace {
 
 constexpr int kL = Vec::kLanes;
 
+// Least work worth handing to another thread (~70 us of one core): waking a sleeping pool
+// worker was measured at ~100 us on a small VM, so smaller products stay on the calling thread.
+constexpr double kMinChunkFlops = 8e6;
+
+// parallel_for grain (in items of `item_flops` each) that gives every chunk kMinChunkFlops.
+inline size_t grain_for(double item_flops) {
+  double g = kMinChunkFlops / (item_flops > 1.0 ? item_flops : 1.0);
+  return g < 1.0 ? 1 : g > 1e9 ? size_t(1e9) : size_t(g);
+}
+
 inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 inline size_t cdivz(size_t a, size_t b) { return (a + b - 1) / b; }
 inline int imin(int a, int b) { return a < b ? a : b; }
@@ -65,6 +75,7 @@ struct IgTile {
   const int* len;         // [nseg] reduction length of the segment
   int nseg;
   const float* w;        // this column block's packed weights, row stride NV*kL
+  size_t wstride;        // dot tiles: distance between consecutive output columns' weights
   float* const* out;     // [MR] output row starts (column 0); null rows are not stored
   int col0, ncols;       // columns [col0, col0 + ncols) of the output, ncols <= NV*kL
   const float* bias;     // full bias vector or null
@@ -133,23 +144,105 @@ void igemm_tile(const IgTile& t) {
   }
 }
 
+// The same product for very few output columns (C < kL/2), where one vector of output columns
+// would be mostly empty lanes: vectorized along the reduction instead. For each row and output
+// column c one accumulator sums a[m][j..j+kL) * w[c][j..j+kL), reduced horizontally at the end.
+// Weights are packed [C][reduction rows] (wstride = reduction rows).
+template <int MR, int C>
+void dot_tile(const IgTile& t) {
+  Vec acc[MR][C];
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[m][c] = Vec::zero();
+  const size_t ws = t.wstride;
+  for (int sg = 0; sg < t.nseg; ++sg) {
+    const float* const* ap = t.a + size_t(sg) * MR;
+    const float* p[MR];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) p[m] = ap[m];
+    const float* w = t.w + t.woff[sg];
+    const int len = t.len[sg];
+    int j = 0;
+    for (; j + kL <= len; j += kL) {
+      Vec wv[C];
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) wv[c] = Vec::load(w + c * ws + j);
+#pragma GCC unroll 8
+      for (int m = 0; m < MR; ++m) {
+        Vec av = Vec::load(p[m] + j);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) acc[m][c] = fmadd(av, wv[c], acc[m][c]);
+      }
+    }
+    if (j < len) {
+      const int rem = len - j;
+      Vec wv[C];
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) wv[c] = Vec::load_partial(w + c * ws + j, rem);
+#pragma GCC unroll 8
+      for (int m = 0; m < MR; ++m) {
+        Vec av = Vec::load_partial(p[m] + j, rem);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) acc[m][c] = fmadd(av, wv[c], acc[m][c]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; ++m) {
+    float* o = t.out[m];
+    if (!o) continue;
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      float v = acc[m][c].reduce_add() + (t.bias ? t.bias[c] : 0.f);
+      if (t.relu && !(v > 0.f)) v = 0.f;
+      o[c] = v;
+    }
+  }
+}
+
 using IgFn = void (*)(const IgTile&);
 
+// Rows per dot tile for C output columns: MR*C accumulators + C weight vectors + 1 row vector
+// within the register file (32 zmm / 16 ymm).
+constexpr int dot_mr(int c) {
+  return kL == 16 ? (c <= 2 ? 8 : c == 3 ? 6 : c == 4 ? 5 : c == 5 ? 4 : 3)
+                  : (c <= 1 ? 8 : c == 2 ? 6 : 4);
+}
+constexpr int kMaxDotC = kL / 2 - 1;  // dot tiles serve C <= kMaxDotC (2*C < kL)
+
+inline IgFn dot_fn(int c) {
+  switch (c) {
+    case 1: return dot_tile<dot_mr(1), 1>;
+    case 2: return dot_tile<dot_mr(2), 2>;
+    case 3: return dot_tile<dot_mr(3), 3>;
+    case 4: return dot_tile<dot_mr(4), 4>;
+    case 5: return dot_tile<dot_mr(5), 5>;
+    case 6: return dot_tile<dot_mr(6), 6>;
+    default: return dot_tile<dot_mr(7), 7>;
+  }
+}
+
 // Tile shape for `ncols` output columns: MR rows x NV vectors, with MR*NV accumulators + NV
-// weight vectors + 1 broadcast within the register file (32 zmm / 16 ymm).
+// weight vectors + 1 broadcast within the register file (32 zmm / 16 ymm); or a dot tile.
 struct IgPlan {
   int mr, nv;
+  bool dot;
 };
-inline IgPlan ig_plan(int ncols) {
+inline IgPlan vec_plan(int ncols) {
   int v = cdiv(imax(ncols, 1), kL);
   if (kL == 16) {
-    if (v >= 4) return {6, 4};
-    if (v == 3) return {8, 3};
-    if (v == 2) return {8, 2};
-    return {8, 1};
+    if (v >= 4) return {6, 4, false};
+    if (v == 3) return {8, 3, false};
+    if (v == 2) return {8, 2, false};
+    return {8, 1, false};
   }
-  if (v >= 2) return {6, 2};
-  return {8, 1};
+  if (v >= 2) return {6, 2, false};
+  return {8, 1, false};
+}
+inline IgPlan ig_plan(int ncols) {
+  if (ncols >= 1 && ncols <= kMaxDotC) return {dot_mr(ncols), 1, true};
+  return vec_plan(ncols);
 }
 
 inline IgFn ig_fn(int mr, int nv) {
@@ -185,7 +278,7 @@ void pack_cols(float* dst, size_t rows, int NC, int WB, size_t cs, const RowPtr&
         const float* src = rowptr(i) + size_t(col0) * cs;
         float* d = blk + i * wbb;
         if (cs == 1) {
-          std::memcpy(d, src, size_t(nc) * sizeof(float));
+          for (int j = 0; j < nc; ++j) d[j] = src[j];  // (short rows: no memcpy call)
         } else {
           for (int j = 0; j < nc; ++j) d[j] = src[size_t(j) * cs];
         }
@@ -193,6 +286,24 @@ void pack_cols(float* dst, size_t rows, int NC, int WB, size_t cs, const RowPtr&
       }
     }
   });
+}
+
+// The packed weights of a plan: pack_cols's column blocks, or [NC][rows] for a dot plan.
+inline size_t packed_floats(IgPlan plan, size_t rows, int NC) {
+  if (plan.dot) return size_t(NC) * rows + kL;
+  const int WB = plan.nv * kL;
+  return size_t(cdiv(NC, WB)) * rows * WB;
+}
+template <class RowPtr>
+void pack_weights(IgPlan plan, float* dst, size_t rows, int NC, size_t cs, const RowPtr& rowptr) {
+  if (!plan.dot) {
+    pack_cols(dst, rows, NC, plan.nv * kL, cs, rowptr);
+    return;
+  }
+  for (size_t i = 0; i < rows; ++i) {
+    const float* src = rowptr(i);
+    for (int c = 0; c < NC; ++c) dst[size_t(c) * rows + i] = src[size_t(c) * cs];
+  }
 }
 
 // Runs the indirect GEMM over M output rows and NC output columns. `packed` holds the weights
@@ -224,10 +335,9 @@ void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
   if (nrb < 4 * T) kb_per_group = imax(1, nkb / imin(nkb, cdiv(4 * T, nrb)));
   const int nkg = cdiv(nkb, kb_per_group);
   const size_t units = size_t(nrb) * nkg;
-  const IgFn full_fn = ig_fn(MR, plan.nv);
-  // Waking the pool costs tens of microseconds: give each thread at least ~2 MFLOP.
-  const double unit_flops = 2.0 * rb_tiles * MR * double(red_rows) * kb_per_group * WB;
-  const size_t grain = size_t(imax(1, int(2e6 / (unit_flops + 1.0))));
+  const IgFn full_fn = plan.dot ? dot_fn(NC) : ig_fn(MR, plan.nv);
+  const double unit_flops = 2.0 * rb_tiles * MR * double(red_rows) * imin(NC, kb_per_group * WB);
+  const size_t grain = grain_for(unit_flops);
 
   parallel_for(units, grain, [&](size_t ub, size_t ue, int) {
     // The segments of every tile of a row block are built once, then reused by each column
@@ -246,21 +356,28 @@ void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
     IgTile t;
     t.bias = bias;
     t.relu = relu;
+    // Builds tile j of the row block starting at tile0 into slot `slot`.
+    auto build_tile = [&](int tile, int slot) {
+      const int m0 = tile * MR, cnt = imin(MR, M - m0);
+      const float** aj = a + size_t(slot) * nseg_max * MR;
+      float** oj = out + size_t(slot) * MR;
+      const int ns = build(m0, cnt, aj, woff + size_t(slot) * nseg_max,
+                           len + size_t(slot) * nseg_max, oj,
+                           tile_scratch + size_t(slot) * scratch_floats);
+      for (int i = cnt; i < MR; ++i) {
+        oj[i] = nullptr;
+        for (int sg = 0; sg < ns; ++sg) aj[sg * MR + i] = aj[sg * MR];
+      }
+      nseg[slot] = ns;
+    };
     for (size_t u = ub; u < ue; ++u) {
       const int rb = int(u / nkg), g = int(u % nkg);
       const int tile0 = rb * rb_tiles, ntl = imin(tiles, tile0 + rb_tiles) - tile0;
       const int kb0 = g * kb_per_group, kb1 = imin(nkb, kb0 + kb_per_group);
-      for (int j = 0; j < ntl; ++j) {
-        const int m0 = (tile0 + j) * MR, cnt = imin(MR, M - m0);
-        const float** aj = a + size_t(j) * nseg_max * MR;
-        float** oj = out + size_t(j) * MR;
-        const int ns = build(m0, cnt, aj, woff + size_t(j) * nseg_max, len + size_t(j) * nseg_max,
-                             oj, tile_scratch + size_t(j) * scratch_floats);
-        for (int i = cnt; i < MR; ++i) {
-          oj[i] = nullptr;
-          for (int sg = 0; sg < ns; ++sg) aj[sg * MR + i] = aj[sg * MR];
-        }
-        nseg[j] = ns;
+      // One column block: build each tile just before its product (its pointers stay in L1).
+      const bool reuse = kb1 - kb0 > 1;
+      if (reuse) {
+        for (int j = 0; j < ntl; ++j) build_tile(tile0 + j, j);
       }
       for (int kb = kb0; kb < kb1; ++kb) {
         t.col0 = kb * WB;
@@ -268,12 +385,15 @@ void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
         const int nv = cdiv(t.ncols, kL);
         const IgFn fn = nv == plan.nv ? full_fn : ig_fn(MR, nv);
         t.w = packed + size_t(kb) * red_rows * WB;
+        t.wstride = red_rows;  // (dot plans: one block, NC < kL)
         for (int j = 0; j < ntl; ++j) {
-          t.a = a + size_t(j) * nseg_max * MR;
-          t.woff = woff + size_t(j) * nseg_max;
-          t.len = len + size_t(j) * nseg_max;
-          t.out = out + size_t(j) * MR;
-          t.nseg = nseg[j];
+          const int slot = reuse ? j : 0;
+          if (!reuse) build_tile(tile0 + j, 0);
+          t.a = a + size_t(slot) * nseg_max * MR;
+          t.woff = woff + size_t(slot) * nseg_max;
+          t.len = len + size_t(slot) * nseg_max;
+          t.out = out + size_t(slot) * MR;
+          t.nseg = nseg[slot];
           fn(t);
         }
       }
@@ -383,7 +503,7 @@ void op_tile(const OpTile& t) {
 using OpFn = void (*)(const OpTile&);
 
 // Same register budget as the indirect GEMM: at most plan.mr rows per block.
-inline IgPlan op_plan(int ncols) { return ig_plan(ncols); }
+inline IgPlan op_plan(int ncols) { return vec_plan(ncols); }
 
 template <int NV>
 inline OpFn op_fn_nv(int mb) {

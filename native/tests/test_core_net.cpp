@@ -1,0 +1,211 @@
+// The network executor end to end: the weight gradients one training step applies (read back
+// through plain SGD, w' = w - lr * g) against central finite differences of the evaluated loss,
+// for stacks that exercise every layer kind and loss; plus determinism of whole steps.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "net.h"
+
+using ck::LayerKind;
+using ck::LayerSpec;
+
+namespace {
+
+ck::Tensor make(const ck::Shape& shape, const std::vector<float>& values) {
+  ck::Tensor t = ck::empty_tensor(shape);
+  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+std::vector<float> read(const ck::Tensor& t) {
+  t.storage->wait();
+  return std::vector<float>(t.data(), t.data() + t.numel());
+}
+
+LayerSpec layer(LayerKind kind, const char* name) {
+  LayerSpec l;
+  l.kind = kind;
+  l.name = name;
+  return l;
+}
+
+double eval_loss(ck::Net& net, const ck::Tensor& x, const ck::Tensor& y, int n) {
+  std::vector<int32_t> rows(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) rows[size_t(i)] = i;
+  net.reset_metrics();
+  auto out = std::make_shared<ck::Accumulators>();
+  net.eval_step(x, y, rows, out);
+  net.stream()->synchronize();
+  return out->loss_sum / out->count;
+}
+
+// Checks every weight of `net` (a sample of each tensor) against finite differences.
+void check_gradients(ck::Net& net, const ck::Tensor& x, const ck::Tensor& y, int n, ck::LossKind loss) {
+  std::mt19937 rng(7);
+  ck::OptimizerSpec sgd;
+  sgd.kind = ck::OptimizerKind::Sgd;
+  sgd.sgd.lr = 1.f;
+  net.compile(loss, sgd, false);
+  std::vector<std::vector<float>> before;
+  for (size_t p = 0; p < net.params().size(); ++p) {
+    auto v = cktest::random_vector(rng, net.params()[p].size, -0.5f, 0.5f);
+    if (!net.params()[p].trainable) v.assign(v.size(), net.params()[p].name == "moving_variance" ? 1.f : 0.f);
+    net.set_param(int(p), make(net.params()[p].shape, v));
+    before.push_back(v);
+  }
+  // Finite differences first (evaluation does not change the weights).
+  std::vector<std::vector<std::pair<size_t, double>>> numeric(before.size());
+  const float eps = 1e-2f;
+  for (size_t p = 0; p < before.size(); ++p) {
+    if (!net.params()[p].trainable) continue;
+    for (int s = 0; s < 4; ++s) {
+      size_t i = size_t(rng() % before[p].size());
+      auto v = before[p];
+      v[i] = before[p][i] + eps;
+      net.set_param(int(p), make(net.params()[p].shape, v));
+      double up = eval_loss(net, x, y, n);
+      v[i] = before[p][i] - eps;
+      net.set_param(int(p), make(net.params()[p].shape, v));
+      double down = eval_loss(net, x, y, n);
+      net.set_param(int(p), make(net.params()[p].shape, before[p]));
+      numeric[p].emplace_back(i, (up - down) / (2 * eps));
+    }
+  }
+  std::vector<int32_t> rows(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) rows[size_t(i)] = i;
+  auto out = std::make_shared<ck::Accumulators>();
+  net.train_step(x, y, rows, 1, out);
+  for (size_t p = 0; p < before.size(); ++p) {
+    std::vector<float> after = read(net.get_param(int(p)));
+    for (auto [i, want] : numeric[p]) {
+      double got = before[p][i] - after[i];  // lr = 1
+      double tol = 2e-3 + 2e-2 * std::fabs(want);
+      if (std::fabs(got - want) > tol) {
+        cktest::fail(__FILE__, __LINE__, net.params()[p].name + "[" + std::to_string(i) + "] of layer " +
+                                             std::to_string(net.params()[p].layer) + ": step gradient " +
+                                             std::to_string(got) + " vs finite difference " + std::to_string(want));
+      }
+    }
+  }
+  CHECK(out->error.empty());
+}
+
+}  // namespace
+
+TEST(conv_pool_dense_softmax_crossentropy) {
+  ck::set_isa(ck::Isa::Scalar);
+  std::vector<LayerSpec> layers;
+  LayerSpec conv = layer(LayerKind::Conv2d, "conv");
+  conv.filters = 3, conv.kernel_h = 3, conv.kernel_w = 2, conv.stride_h = 1, conv.stride_w = 2;
+  conv.padding = ck::Padding::Same;
+  layers.push_back(conv);
+  LayerSpec act = layer(LayerKind::Activation, "tanh");
+  act.act = ck::Act::Tanh;
+  layers.push_back(act);
+  LayerSpec pool = layer(LayerKind::AvgPool2d, "pool");
+  pool.kernel_h = pool.kernel_w = 2, pool.stride_h = pool.stride_w = 2, pool.padding = ck::Padding::Same;
+  layers.push_back(pool);
+  layers.push_back(layer(LayerKind::Flatten, "flatten"));
+  LayerSpec hidden = layer(LayerKind::Dense, "hidden");
+  hidden.units = 5, hidden.act = ck::Act::Relu;
+  layers.push_back(hidden);
+  LayerSpec out = layer(LayerKind::Dense, "out");
+  out.units = 4;
+  layers.push_back(out);
+  layers.push_back(layer(LayerKind::Softmax, "softmax"));
+  ck::Net net({7, 6, 2}, layers);
+  std::mt19937 rng(3);
+  int n = 5;
+  ck::Tensor x = make({n, 7, 6, 2}, cktest::random_vector(rng, size_t(n) * 7 * 6 * 2));
+  std::vector<float> labels = {0, 3, 1, 2, 3};
+  check_gradients(net, x, make({n}, labels), n, ck::LossKind::SparseCategoricalCrossentropy);
+}
+
+TEST(maxpool_globalpool_sigmoid_binary_crossentropy) {
+  ck::set_isa(ck::Isa::Scalar);
+  std::vector<LayerSpec> layers;
+  LayerSpec conv = layer(LayerKind::Conv2d, "conv");
+  conv.filters = 4, conv.kernel_h = conv.kernel_w = 3, conv.act = ck::Act::Relu;
+  layers.push_back(conv);
+  LayerSpec pool = layer(LayerKind::MaxPool2d, "pool");
+  pool.kernel_h = pool.kernel_w = 2, pool.stride_h = pool.stride_w = 1;
+  layers.push_back(pool);
+  layers.push_back(layer(LayerKind::GlobalAvgPool, "gap"));
+  LayerSpec out = layer(LayerKind::Dense, "out");
+  out.units = 2;
+  layers.push_back(out);
+  LayerSpec sig = layer(LayerKind::Activation, "sigmoid");
+  sig.act = ck::Act::Sigmoid;
+  layers.push_back(sig);
+  ck::Net net({6, 6, 1}, layers);
+  std::mt19937 rng(5);
+  int n = 4;
+  ck::Tensor x = make({n, 6, 6, 1}, cktest::random_vector(rng, size_t(n) * 36));
+  ck::Tensor y = make({n, 2}, {1, 0, 0, 1, 1, 1, 0, 0});
+  check_gradients(net, x, y, n, ck::LossKind::BinaryCrossentropy);
+}
+
+TEST(dense_elu_mean_squared_error) {
+  ck::set_isa(ck::Isa::Scalar);
+  std::vector<LayerSpec> layers;
+  LayerSpec hidden = layer(LayerKind::Dense, "hidden");
+  hidden.units = 6;
+  layers.push_back(hidden);
+  LayerSpec elu = layer(LayerKind::Activation, "elu");
+  elu.act = ck::Act::Elu, elu.alpha = 1.f;
+  layers.push_back(elu);
+  LayerSpec out = layer(LayerKind::Dense, "out");
+  out.units = 3;
+  layers.push_back(out);
+  ck::Net net({5}, layers);
+  std::mt19937 rng(9);
+  int n = 6;
+  ck::Tensor x = make({n, 5}, cktest::random_vector(rng, size_t(n) * 5));
+  ck::Tensor y = make({n, 3}, cktest::random_vector(rng, size_t(n) * 3));
+  check_gradients(net, x, y, n, ck::LossKind::MeanSquaredError);
+}
+
+TEST(training_steps_are_deterministic) {
+  for (ck::Isa isa : {ck::Isa::Scalar, ck::detect_isa()}) {
+    ck::set_isa(isa);
+    std::vector<std::vector<float>> runs;
+    for (int run = 0; run < 2; ++run) {
+      std::vector<LayerSpec> layers;
+      LayerSpec conv = layer(LayerKind::Conv2d, "conv");
+      conv.filters = 8, conv.kernel_h = conv.kernel_w = 3, conv.act = ck::Act::Relu;
+      layers.push_back(conv);
+      layers.push_back(layer(LayerKind::Flatten, "flatten"));
+      LayerSpec drop = layer(LayerKind::Dropout, "drop");
+      drop.rate = 0.3f;
+      layers.push_back(drop);
+      LayerSpec out = layer(LayerKind::Dense, "out");
+      out.units = 3;
+      layers.push_back(out);
+      layers.push_back(layer(LayerKind::Softmax, "softmax"));
+      ck::Net net({9, 9, 2}, layers);
+      ck::OptimizerSpec adam;
+      adam.kind = ck::OptimizerKind::Adam;
+      net.compile(ck::LossKind::SparseCategoricalCrossentropy, adam, true);
+      std::mt19937 rng(11);
+      for (size_t p = 0; p < net.params().size(); ++p) {
+        net.set_param(int(p), make(net.params()[p].shape, cktest::random_vector(rng, net.params()[p].size, -0.3f, 0.3f)));
+      }
+      int n = 16;
+      ck::Tensor x = make({n, 9, 9, 2}, cktest::random_vector(rng, size_t(n) * 162));
+      std::vector<float> labels(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) labels[size_t(i)] = float(i % 3);
+      ck::Tensor y = make({n}, labels);
+      for (int step = 0; step < 5; ++step) {
+        net.train_step(x, y, {1, 5, 7, 2, 9, 11, 0, 15}, uint64_t(step), nullptr);
+      }
+      runs.push_back(read(net.get_param(0)));
+    }
+    CHECK(runs[0] == runs[1]);
+  }
+  ck::set_isa(ck::detect_isa());
+}
+
+CK_TEST_MAIN()
