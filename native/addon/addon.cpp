@@ -196,7 +196,6 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
       if (h->disposed_) throw_js(env, ck::ErrorKind::Value, "data: the tensor has been disposed");
       return h->View(env);
     };
-    if (!storage->producer()) return promise_after(info.Env(), nullptr, 0, resolve);
     return promise_after(info.Env(), storage->producer(), storage->producer_seq(), resolve);
   });
 }

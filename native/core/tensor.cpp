@@ -24,10 +24,13 @@ void Storage::set_producer(std::shared_ptr<Stream> stream, uint64_t seq) {
   seq_ = seq;
 }
 
-bool Storage::ready() const { return !producer_ || producer_->done(seq_); }
+bool Storage::ready() const {
+  std::shared_ptr<Stream> s = producer();
+  return !s || s->done(seq_);
+}
 
 void Storage::wait() const {
-  if (producer_) producer_->wait(seq_);
+  if (std::shared_ptr<Stream> s = producer()) s->wait(seq_);
   if (error_) throw_error(ErrorKind::Device, *error_);
 }
 
@@ -38,7 +41,8 @@ void Storage::set_error(const std::string& message) {
 std::string Storage::error() const { return error_ ? *error_ : std::string(); }
 
 void Storage::wait_from_other_stream(const Stream* stream) const {
-  if (producer_ && producer_.get() != stream) producer_->wait(seq_);
+  std::shared_ptr<Stream> s = producer();
+  if (s && s.get() != stream) s->wait(seq_);
 }
 
 size_t shape_numel(const Shape& shape) {

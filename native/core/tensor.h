@@ -36,7 +36,10 @@ class Storage {
   // Blocks until the producer ran; throws its error, if it failed.
   void wait() const;
   bool ready() const;
-  const std::shared_ptr<Stream>& producer() const { return producer_; }
+  // The producing stream, or null when there is none or it is gone (and so has run all its
+  // tasks): storages must not keep streams alive, or a stream's last owner could be its own
+  // worker thread.
+  std::shared_ptr<Stream> producer() const { return producer_.lock(); }
   uint64_t producer_seq() const { return seq_; }
   void set_error(const std::string& message);
   std::string error() const;
@@ -48,7 +51,7 @@ class Storage {
   size_t size_;
   bool owned_;
   std::function<void()> release_;
-  std::shared_ptr<Stream> producer_;
+  std::weak_ptr<Stream> producer_;
   uint64_t seq_ = 0;
   mutable std::shared_ptr<std::string> error_;
 };

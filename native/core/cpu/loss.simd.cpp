@@ -1,25 +1,138 @@
-// PLACEHOLDER: to be replaced by the real kernels.
-#include "simd_kernels.h"
+// Vector losses: softmax cross-entropy per row (log-sum-exp), MSE elementwise. Binary
+// cross-entropy needs log/log1p per element and stays in scalar math (it is one small output
+// layer); accuracy is a row-wise argmax.
+#include <cmath>
 
-#include "../errors.h"
+#include "simd_kernels.h"
+#include "../thread_pool.h"
 
 namespace ck {
 namespace CK_ISA_NS {
+
+namespace {
+
+constexpr int L = Vec::kLanes;
+
+inline Vec load(const float* p, size_t n) { return n >= size_t(L) ? Vec::load(p) : Vec::load_partial(p, int(n)); }
+inline void store(float* p, Vec v, size_t n) {
+  if (n >= size_t(L)) v.store(p);
+  else v.store_partial(p, int(n));
+}
+
+size_t row_grain(size_t cols) { return 8192 / (cols + 1) + 1; }
+
+}  // namespace
+
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
                   size_t cols, LabelMode mode, float grad_scale) {
-  throw_error(ErrorKind::Value, "not implemented");
+  parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
+    for (size_t r = b; r < e; ++r) {
+      const float* x = logits + r * cols;
+      float mx = x[0];
+      for (size_t c = 1; c < cols; ++c) mx = x[c] > mx ? x[c] : mx;
+      Vec mv = Vec::set1(mx), sum = Vec::zero();
+      for (size_t c = 0; c < cols; c += L) {
+        size_t left = cols - c;
+        Vec ev = exp(load(x + c, left) - mv);
+        // Inactive lanes of a partial load hold exp(-mx): mask them out of the sum.
+        sum = sum + (left >= size_t(L) ? ev : select_gt(Vec::set1(float(left)), lane_index(), ev, Vec::zero()));
+      }
+      float lse = mx + std::log(sum.reduce_add());
+      float l = 0.f, tsum = 0.f;
+      bool sparse = mode == LabelMode::Sparse;
+      size_t label = sparse ? size_t(target[r]) : 0;
+      bool valid = !sparse || (target[r] >= 0.f && label < cols);
+      if (sparse) {
+        if (valid) l = lse - x[label], tsum = 1.f;
+      } else {
+        const float* t = target + r * cols;
+        Vec lv = Vec::zero(), tv = Vec::zero(), lsev = Vec::set1(lse);
+        for (size_t c = 0; c < cols; c += L) {
+          size_t left = cols - c;
+          Vec tc = load(t + c, left);
+          lv = fmadd(tc, lsev - load(x + c, left), lv);
+          tv = tv + tc;
+        }
+        l = lv.reduce_add(), tsum = tv.reduce_add();
+      }
+      loss[r] = l;
+      if (!dx) continue;
+      Vec lsev = Vec::set1(lse), ts = Vec::set1(tsum), scale = Vec::set1(grad_scale);
+      float* d = dx + r * cols;
+      for (size_t c = 0; c < cols; c += L) {
+        size_t left = cols - c;
+        Vec p = exp(load(x + c, left) - lsev) * ts;
+        Vec t = sparse ? Vec::zero() : load(target + r * cols + c, left);
+        store(d + c, (p - t) * scale, left);
+      }
+      if (sparse && valid) d[label] -= grad_scale;
+    }
+  });
 }
+
 void binary_xent(float* loss, float* dx, const float* input, const float* target, size_t rows,
                  size_t cols, bool from_logits, float grad_scale) {
-  throw_error(ErrorKind::Value, "not implemented");
+  const float lo = 1e-7f, hi = 1.f - 1e-7f;
+  parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
+    for (size_t r = b; r < e; ++r) {
+      double l = 0;
+      for (size_t c = 0; c < cols; ++c) {
+        size_t i = r * cols + c;
+        float x = input[i], t = target[i], g;
+        if (from_logits) {
+          l += (x > 0.f ? x : 0.f) - x * t + std::log1p(std::exp(-std::fabs(x)));
+          float s = x >= 0 ? 1.f / (1.f + std::exp(-x)) : std::exp(x) / (1.f + std::exp(x));
+          g = s - t;
+        } else {
+          float p = x < lo ? lo : (x > hi ? hi : x);
+          l -= t * std::log(p) + (1 - t) * std::log(1 - p);
+          g = (x > lo && x < hi) ? (p - t) / (p * (1 - p)) : 0.f;
+        }
+        if (dx) dx[i] = g * grad_scale / float(cols);
+      }
+      loss[r] = float(l / double(cols));
+    }
+  });
 }
+
 void mse(float* loss, float* dx, const float* y, const float* target, size_t rows, size_t cols,
          float grad_scale) {
-  throw_error(ErrorKind::Value, "not implemented");
+  parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
+    Vec k = Vec::set1(2.f / float(cols) * grad_scale);
+    for (size_t r = b; r < e; ++r) {
+      Vec acc = Vec::zero();
+      for (size_t c = 0; c < cols; c += L) {
+        size_t left = cols - c, i = r * cols + c;
+        Vec d = load(y + i, left) - load(target + i, left);
+        acc = fmadd(d, d, acc);
+        if (dx) store(dx + i, d * k, left);
+      }
+      loss[r] = acc.reduce_add() / float(cols);
+    }
+  });
 }
+
 size_t accuracy_count(const float* pred, const float* target, size_t rows, size_t cols,
                       LabelMode mode, float threshold) {
-  throw_error(ErrorKind::Value, "not implemented");
+  size_t correct = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    if (cols == 1) {
+      correct += (pred[r] > threshold) == (target[r] > 0.5f);
+      continue;
+    }
+    const float* p = pred + r * cols;
+    size_t best = 0, want = 0;
+    for (size_t c = 1; c < cols; ++c) best = p[c] > p[best] ? c : best;
+    if (mode == LabelMode::Sparse) {
+      want = size_t(target[r]);
+    } else {
+      const float* t = target + r * cols;
+      for (size_t c = 1; c < cols; ++c) want = t[c] > t[want] ? c : want;
+    }
+    correct += best == want;
+  }
+  return correct;
 }
-}
+
+}  // namespace CK_ISA_NS
 }  // namespace ck

@@ -1,25 +1,105 @@
-// PLACEHOLDER: to be replaced by the real kernels.
-#include "reference.h"
+// Scalar reference losses (per-row loss, gradient of the mean scaled by grad_scale) and the
+// accuracy count. Targets: Dense rows [rows, cols] or Sparse class ids [rows].
+#include <algorithm>
+#include <cmath>
 
-#include "../errors.h"
+#include "reference.h"
 
 namespace ck {
 namespace ref {
+
+namespace {
+float target_at(const float* t, size_t r, size_t c, size_t cols, LabelMode mode) {
+  if (mode == LabelMode::Sparse) return size_t(t[r]) == c && t[r] >= 0 ? 1.f : 0.f;
+  return t[r * cols + c];
+}
+}  // namespace
+
+// loss = logsumexp(x) * sum(t) - sum(t * x); dx = softmax(x) * sum(t) - t
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
                   size_t cols, LabelMode mode, float grad_scale) {
-  throw_error(ErrorKind::Value, "not implemented");
+  for (size_t r = 0; r < rows; ++r) {
+    const float* x = logits + r * cols;
+    float m = x[0];
+    for (size_t c = 1; c < cols; ++c) m = std::max(m, x[c]);
+    double sum = 0;
+    for (size_t c = 0; c < cols; ++c) sum += std::exp(double(x[c]) - m);
+    double lse = m + std::log(sum);
+    double l = 0, tsum = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      float t = target_at(target, r, c, cols, mode);
+      l += t * (lse - x[c]);
+      tsum += t;
+    }
+    loss[r] = float(l);
+    if (dx) {
+      for (size_t c = 0; c < cols; ++c) {
+        double p = std::exp(double(x[c]) - lse);
+        dx[r * cols + c] = float((p * tsum - target_at(target, r, c, cols, mode)) * grad_scale);
+      }
+    }
+  }
 }
+
 void binary_xent(float* loss, float* dx, const float* input, const float* target, size_t rows,
                  size_t cols, bool from_logits, float grad_scale) {
-  throw_error(ErrorKind::Value, "not implemented");
+  const float lo = 1e-7f, hi = 1.f - 1e-7f;
+  for (size_t r = 0; r < rows; ++r) {
+    double l = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      size_t i = r * cols + c;
+      float x = input[i], t = target[i];
+      float g;
+      if (from_logits) {
+        l += std::max(x, 0.f) - x * t + std::log1p(std::exp(-std::fabs(x)));
+        float s = x >= 0 ? 1.f / (1.f + std::exp(-x)) : std::exp(x) / (1.f + std::exp(x));
+        g = s - t;
+      } else {
+        float p = std::min(std::max(x, lo), hi);
+        l -= t * std::log(p) + (1 - t) * std::log(1 - p);
+        g = (x > lo && x < hi) ? (p - t) / (p * (1 - p)) : 0.f;
+      }
+      if (dx) dx[i] = g * grad_scale / float(cols);
+    }
+    loss[r] = float(l / double(cols));
+  }
 }
+
 void mse(float* loss, float* dx, const float* y, const float* target, size_t rows, size_t cols,
          float grad_scale) {
-  throw_error(ErrorKind::Value, "not implemented");
+  for (size_t r = 0; r < rows; ++r) {
+    double l = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      size_t i = r * cols + c;
+      float d = y[i] - target[i];
+      l += double(d) * d;
+      if (dx) dx[i] = 2.f * d / float(cols) * grad_scale;
+    }
+    loss[r] = float(l / double(cols));
+  }
 }
+
 size_t accuracy_count(const float* pred, const float* target, size_t rows, size_t cols,
                       LabelMode mode, float threshold) {
-  throw_error(ErrorKind::Value, "not implemented");
+  size_t correct = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    if (cols == 1) {
+      bool p = pred[r] > threshold, t = target[r] > 0.5f;
+      correct += p == t;
+      continue;
+    }
+    size_t best = 0;
+    for (size_t c = 1; c < cols; ++c) if (pred[r * cols + c] > pred[r * cols + best]) best = c;
+    size_t want = 0;
+    if (mode == LabelMode::Sparse) {
+      want = size_t(target[r]);
+    } else {
+      for (size_t c = 1; c < cols; ++c) if (target[r * cols + c] > target[r * cols + want]) want = c;
+    }
+    correct += best == want;
+  }
+  return correct;
 }
-}
+
+}  // namespace ref
 }  // namespace ck

@@ -1,19 +1,57 @@
-// PLACEHOLDER: to be replaced by the real kernels.
-#include "reference.h"
+// Scalar reference optimizer updates, Keras 3's formulas over a flat parameter vector.
+#include <cmath>
 
-#include "../errors.h"
+#include "reference.h"
 
 namespace ck {
 namespace ref {
+
+// v = momentum * v - lr * g; w += v (nesterov: w += momentum * v - lr * g)
 void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  for (size_t i = 0; i < n; ++i) {
+    if (p.momentum == 0.f) {
+      w[i] -= p.lr * g[i];
+      continue;
+    }
+    velocity[i] = p.momentum * velocity[i] - p.lr * g[i];
+    w[i] += p.nesterov ? p.momentum * velocity[i] - p.lr * g[i] : velocity[i];
+  }
 }
+
+// alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
+// w -= alpha * m / (sqrt(v) + eps). AdamW first decays: w -= w * wd * lr.
 void adam_update(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  double t = double(p.step);
+  float alpha = float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) /
+                      (1.0 - std::pow(double(p.beta1), t)));
+  for (size_t i = 0; i < n; ++i) {
+    if (p.weight_decay > 0.f) w[i] -= w[i] * p.weight_decay * p.lr;
+    m[i] += (g[i] - m[i]) * (1.f - p.beta1);
+    v[i] += (g[i] * g[i] - v[i]) * (1.f - p.beta2);
+    w[i] -= alpha * m[i] / (std::sqrt(v[i]) + p.eps);
+  }
 }
+
+// ms = rho*ms + (1-rho)*g^2; centered: mg = rho*mg + (1-rho)*g, denom = ms - mg^2 + eps, else
+// ms + eps; inc = lr * g / sqrt(denom); momentum: mom = momentum*mom + inc, w -= mom; else w -= inc.
 void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                     const RmspropParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  for (size_t i = 0; i < n; ++i) {
+    ms[i] = p.rho * ms[i] + (1.f - p.rho) * g[i] * g[i];
+    float denom = ms[i];
+    if (p.centered) {
+      mg[i] = p.rho * mg[i] + (1.f - p.rho) * g[i];
+      denom -= mg[i] * mg[i];
+    }
+    float inc = p.lr * g[i] / std::sqrt(denom + p.eps);
+    if (p.momentum > 0.f) {
+      mom[i] = p.momentum * mom[i] + inc;
+      w[i] -= mom[i];
+    } else {
+      w[i] -= inc;
+    }
+  }
 }
-}
+
+}  // namespace ref
 }  // namespace ck

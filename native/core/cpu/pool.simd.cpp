@@ -1,33 +1,193 @@
-// PLACEHOLDER: to be replaced by the real kernels.
+// Vector pooling: channels are contiguous in NHWC, so every window is a run of channel vectors.
+// Max-pool gradients go to each window's first maximum (a per-lane "taken" mask keeps the first);
+// windows may overlap, so work is split by image and each image's dx has one writer.
 #include "simd_kernels.h"
-
-#include "../errors.h"
+#include "../thread_pool.h"
 
 namespace ck {
 namespace CK_ISA_NS {
+
+namespace {
+
+constexpr int L = Vec::kLanes;
+
+struct Window {
+  int h0, h1, w0, w1;
+};
+inline Window window(const PoolParams& p, int op, int oq) {
+  int h = op * p.stride_h - p.pad_h, w = oq * p.stride_w - p.pad_w;
+  Window win{h < 0 ? 0 : h, h + p.R > p.H ? p.H : h + p.R, w < 0 ? 0 : w, w + p.S > p.W ? p.W : w + p.S};
+  return win;
+}
+
+inline Vec load(const float* p, int n) { return n == L ? Vec::load(p) : Vec::load_partial(p, n); }
+inline void store(float* p, Vec v, int n) {
+  if (n == L) v.store(p);
+  else v.store_partial(p, n);
+}
+
+// Splits output rows (n, p) over the pool.
+template <class F>
+void for_rows(const PoolParams& p, F&& f) {
+  size_t rows = size_t(p.N) * p.P;
+  size_t per_row = size_t(p.Q) * p.C * p.R * p.S;
+  size_t grain = per_row > 65536 ? 1 : 65536 / (per_row + 1) + 1;
+  parallel_for(rows, grain, [&](size_t b, size_t e, int) {
+    for (size_t r = b; r < e; ++r) f(int(r / size_t(p.P)), int(r % size_t(p.P)));
+  });
+}
+
+template <class F>
+void for_images(int N, size_t work_per_image, F&& f) {
+  size_t grain = work_per_image > 65536 ? 1 : 65536 / (work_per_image + 1) + 1;
+  parallel_for(size_t(N), grain, [&](size_t b, size_t e, int) {
+    for (size_t n = b; n < e; ++n) f(int(n));
+  });
+}
+
+}  // namespace
+
 void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  const Vec neg_inf = Vec::set1(-__builtin_inff());
+  for_rows(p, [&](int n, int op) {
+    for (int oq = 0; oq < p.Q; ++oq) {
+      Window win = window(p, op, oq);
+      bool empty = win.h0 >= win.h1 || win.w0 >= win.w1;
+      float* yp = y + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+      for (int c = 0; c < p.C; c += L) {
+        int m = p.C - c < L ? p.C - c : L;
+        Vec acc = empty ? Vec::zero() : neg_inf;
+        for (int h = win.h0; h < win.h1; ++h)
+          for (int w = win.w0; w < win.w1; ++w) acc = max(acc, load(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m));
+        store(yp + c, acc, m);
+      }
+    }
+  });
 }
+
 void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  const Vec neg_inf = Vec::set1(-__builtin_inff()), one = Vec::set1(1.f);
+  size_t image = size_t(p.H) * p.W * p.C;
+  for_images(p.N, size_t(p.P) * p.Q * p.C * p.R * p.S, [&](int n) {
+    float* dxn = dx + size_t(n) * image;
+    const float* xn = x + size_t(n) * image;
+    for (size_t i = 0; i < image; ++i) dxn[i] = 0.f;
+    for (int op = 0; op < p.P; ++op)
+      for (int oq = 0; oq < p.Q; ++oq) {
+        Window win = window(p, op, oq);
+        const float* dyp = dy + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+        for (int c = 0; c < p.C; c += L) {
+          int m = p.C - c < L ? p.C - c : L;
+          Vec best = neg_inf;
+          for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) best = max(best, load(xn + (size_t(h) * p.W + w) * p.C + c, m));
+          Vec g = load(dyp + c, m), taken = Vec::zero();
+          for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) {
+              size_t off = (size_t(h) * p.W + w) * p.C + c;
+              Vec hit = select_eq(load(xn + off, m), best, one, Vec::zero()) * (one - taken);
+              store(dxn + off, fmadd(hit, g, load(dxn + off, m)), m);
+              taken = taken + hit;
+            }
+        }
+      }
+  });
 }
+
 void avgpool2d_fwd(float* y, const float* x, const PoolParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  for_rows(p, [&](int n, int op) {
+    for (int oq = 0; oq < p.Q; ++oq) {
+      Window win = window(p, op, oq);
+      int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+      Vec scale = Vec::set1(cells > 0 ? 1.f / float(cells) : 0.f);
+      float* yp = y + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+      for (int c = 0; c < p.C; c += L) {
+        int m = p.C - c < L ? p.C - c : L;
+        Vec acc = Vec::zero();
+        for (int h = win.h0; h < win.h1; ++h)
+          for (int w = win.w0; w < win.w1; ++w) acc = acc + load(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m);
+        store(yp + c, acc * scale, m);
+      }
+    }
+  });
 }
+
 void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p) {
-  throw_error(ErrorKind::Value, "not implemented");
+  size_t image = size_t(p.H) * p.W * p.C;
+  for_images(p.N, size_t(p.P) * p.Q * p.C * p.R * p.S, [&](int n) {
+    float* dxn = dx + size_t(n) * image;
+    for (size_t i = 0; i < image; ++i) dxn[i] = 0.f;
+    for (int op = 0; op < p.P; ++op)
+      for (int oq = 0; oq < p.Q; ++oq) {
+        Window win = window(p, op, oq);
+        int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+        if (cells <= 0) continue;
+        Vec scale = Vec::set1(1.f / float(cells));
+        const float* dyp = dy + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+        for (int c = 0; c < p.C; c += L) {
+          int m = p.C - c < L ? p.C - c : L;
+          Vec g = load(dyp + c, m) * scale;
+          for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) {
+              float* d = dxn + (size_t(h) * p.W + w) * p.C + c;
+              store(d, load(d, m) + g, m);
+            }
+        }
+      }
+  });
 }
+
 void global_avgpool_fwd(float* y, const float* x, int N, int HW, int C) {
-  throw_error(ErrorKind::Value, "not implemented");
+  Vec scale = Vec::set1(1.f / float(HW));
+  for_images(N, size_t(HW) * C, [&](int n) {
+    for (int c = 0; c < C; c += L) {
+      int m = C - c < L ? C - c : L;
+      Vec acc = Vec::zero();
+      for (int i = 0; i < HW; ++i) acc = acc + load(x + (size_t(n) * HW + i) * C + c, m);
+      store(y + size_t(n) * C + c, acc * scale, m);
+    }
+  });
 }
+
 void global_avgpool_bwd(float* dx, const float* dy, int N, int HW, int C) {
-  throw_error(ErrorKind::Value, "not implemented");
+  Vec scale = Vec::set1(1.f / float(HW));
+  for_images(N, size_t(HW) * C, [&](int n) {
+    for (int c = 0; c < C; c += L) {
+      int m = C - c < L ? C - c : L;
+      Vec g = load(dy + size_t(n) * C + c, m) * scale;
+      for (int i = 0; i < HW; ++i) store(dx + (size_t(n) * HW + i) * C + c, g, m);
+    }
+  });
 }
+
 void global_maxpool_fwd(float* y, const float* x, int N, int HW, int C) {
-  throw_error(ErrorKind::Value, "not implemented");
+  for_images(N, size_t(HW) * C, [&](int n) {
+    for (int c = 0; c < C; c += L) {
+      int m = C - c < L ? C - c : L;
+      Vec acc = load(x + size_t(n) * HW * C + c, m);
+      for (int i = 1; i < HW; ++i) acc = max(acc, load(x + (size_t(n) * HW + i) * C + c, m));
+      store(y + size_t(n) * C + c, acc, m);
+    }
+  });
 }
+
 void global_maxpool_bwd(float* dx, const float* dy, const float* x, int N, int HW, int C) {
-  throw_error(ErrorKind::Value, "not implemented");
+  const Vec one = Vec::set1(1.f);
+  for_images(N, size_t(HW) * C, [&](int n) {
+    for (int c = 0; c < C; c += L) {
+      int m = C - c < L ? C - c : L;
+      const float* xn = x + size_t(n) * HW * C + c;
+      Vec best = load(xn, m);
+      for (int i = 1; i < HW; ++i) best = max(best, load(xn + size_t(i) * C, m));
+      Vec g = load(dy + size_t(n) * C + c, m), taken = Vec::zero();
+      for (int i = 0; i < HW; ++i) {
+        Vec hit = select_eq(load(xn + size_t(i) * C, m), best, one, Vec::zero()) * (one - taken);
+        store(dx + (size_t(n) * HW + i) * C + c, hit * g, m);
+        taken = taken + hit;
+      }
+    }
+  });
 }
-}
+
+}  // namespace CK_ISA_NS
 }  // namespace ck

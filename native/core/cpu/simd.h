@@ -63,6 +63,15 @@ inline Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
   __mmask16 m = _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ);
   return _mm512_mask_blend_ps(m, y.v, x.v);
 }
+// 0, 1, 2, ... in the lanes.
+inline Vec lane_index() {
+  return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+// a == b ? x : y
+inline Vec select_eq(Vec a, Vec b, Vec x, Vec y) {
+  __mmask16 m = _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ);
+  return _mm512_mask_blend_ps(m, y.v, x.v);
+}
 inline Vec round_nearest(Vec a) {
   return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -117,6 +126,11 @@ inline Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
   __m256 m = _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ);
   return _mm256_blendv_ps(y.v, x.v, m);
 }
+inline Vec lane_index() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
+inline Vec select_eq(Vec a, Vec b, Vec x, Vec y) {
+  __m256 m = _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ);
+  return _mm256_blendv_ps(y.v, x.v, m);
+}
 inline Vec round_nearest(Vec a) {
   return _mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -126,6 +140,8 @@ inline Vec pow2i(Vec n) {
 }
 
 #endif
+
+inline Vec abs(Vec a) { return max(a, Vec::zero() - a); }
 
 // e^x, relative error ~2 ulp over the float range; saturates to 0 / +inf outside it.
 inline Vec exp(Vec x) {
