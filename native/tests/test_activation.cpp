@@ -1,4 +1,139 @@
-#include "check.h"
-// PLACEHOLDER
-TEST(placeholder) { CHECK(false); }
+// Activations, softmax, dropout and mul: vector variants against the reference, the reference
+// against finite differences and known values, and extreme inputs.
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "kernel_check.h"
+#include "thread_pool.h"
+
+namespace {
+const ck::Act kActs[] = {ck::Act::None, ck::Act::Relu, ck::Act::LeakyRelu, ck::Act::Elu, ck::Act::Sigmoid, ck::Act::Tanh};
+}
+
+TEST(vector_activations_match_reference) {
+  std::mt19937 rng(3);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    for (size_t n : {size_t(1), size_t(7), size_t(33), size_t(100003)}) {
+      auto x = cktest::random_vector(rng, n, -6.f, 6.f);
+      auto dy = cktest::random_vector(rng, n);
+      for (ck::Act act : kActs) {
+        float alpha = act == ck::Act::Elu ? 1.f : 0.2f;
+        std::vector<float> a(n), b(n), da(n), db(n);
+        ref.activation_fwd(a.data(), x.data(), n, act, alpha);
+        k->activation_fwd(b.data(), x.data(), n, act, alpha);
+        CHECK_ALL_CLOSE(b.data(), a.data(), n, 2e-6f, 2e-6f);
+        ref.activation_bwd(da.data(), dy.data(), a.data(), n, act, alpha);
+        k->activation_bwd(db.data(), dy.data(), a.data(), n, act, alpha);
+        CHECK_ALL_CLOSE(db.data(), da.data(), n, 1e-6f, 1e-6f);
+      }
+      std::vector<float> a(n), b(n);
+      ref.mul(a.data(), x.data(), dy.data(), n);
+      k->mul(b.data(), x.data(), dy.data(), n);
+      CHECK_ALL_CLOSE(b.data(), a.data(), n, 0.f, 0.f);
+    }
+  }
+}
+
+TEST(activations_saturate_without_nan) {
+  float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x = {-inf, -1e30f, -100.f, -9.5f, 0.f, 9.5f, 100.f, 1e30f, inf};
+  std::vector<const ck::CpuKernels*> tables = cktest::vector_tables();
+  tables.push_back(&ck::scalar_kernels());
+  for (const ck::CpuKernels* k : tables) {
+    std::vector<float> y(x.size());
+    k->activation_fwd(y.data(), x.data(), x.size(), ck::Act::Sigmoid, 0.f);
+    CHECK(y[0] == 0.f && y[8] == 1.f && std::fabs(y[4] - 0.5f) < 1e-7f);
+    for (float v : y) CHECK(std::isfinite(v));
+    k->activation_fwd(y.data(), x.data(), x.size(), ck::Act::Tanh, 0.f);
+    CHECK(y[0] == -1.f && y[8] == 1.f && y[4] == 0.f && std::fabs(y[5] - std::tanh(9.5f)) < 1e-6f);
+    for (float v : y) CHECK(std::isfinite(v));
+  }
+}
+
+TEST(reference_activation_gradients_match_finite_differences) {
+  std::mt19937 rng(4);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  auto x = cktest::random_vector(rng, 40, -3.f, 3.f);
+  for (float& v : x) if (std::fabs(v) < 0.05f) v = 0.3f;  // keep away from relu's kink
+  auto w = cktest::random_vector(rng, 40);
+  for (ck::Act act : kActs) {
+    float alpha = act == ck::Act::Elu ? 1.f : 0.2f;
+    auto loss = [&](const std::vector<float>& in) {
+      std::vector<float> y(in.size());
+      ref.activation_fwd(y.data(), in.data(), in.size(), act, alpha);
+      return cktest::weighted_sum(y, w);
+    };
+    std::vector<float> y(40), dx(40);
+    ref.activation_fwd(y.data(), x.data(), 40, act, alpha);
+    ref.activation_bwd(dx.data(), w.data(), y.data(), 40, act, alpha);
+    CHECK_GRADIENT("activation dx", dx, cktest::numeric_gradient(x, loss, 1e-3f));
+  }
+}
+
+TEST(softmax_known_values_vectors_and_gradient) {
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  std::vector<float> x = {1, 2, 3}, y(3);
+  ref.softmax_fwd(y.data(), x.data(), 1, 3);
+  double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  CHECK_NEAR(y[0], std::exp(1.0) / z, 1e-7);
+  CHECK_NEAR(y[2], std::exp(3.0) / z, 1e-7);
+  std::mt19937 rng(5);
+  for (size_t cols : {size_t(1), size_t(10), size_t(17), size_t(64)}) {
+    size_t rows = 13;
+    auto in = cktest::random_vector(rng, rows * cols, -20.f, 20.f);
+    auto dy = cktest::random_vector(rng, rows * cols);
+    std::vector<float> a(rows * cols), b(rows * cols), da(a.size()), db(a.size());
+    ref.softmax_fwd(a.data(), in.data(), rows, cols);
+    ref.softmax_bwd(da.data(), dy.data(), a.data(), rows, cols);
+    for (const ck::CpuKernels* k : cktest::vector_tables()) {
+      k->softmax_fwd(b.data(), in.data(), rows, cols);
+      CHECK_ALL_CLOSE(b.data(), a.data(), a.size(), 1e-5f, 1e-7f);
+      k->softmax_bwd(db.data(), dy.data(), a.data(), rows, cols);
+      CHECK_ALL_CLOSE(db.data(), da.data(), da.size(), 1e-5f, 1e-6f);
+    }
+    auto loss = [&](const std::vector<float>& v) {
+      std::vector<float> o(v.size());
+      ref.softmax_fwd(o.data(), v.data(), rows, cols);
+      return cktest::weighted_sum(o, dy);
+    };
+    auto small = cktest::random_vector(rng, rows * cols, -2.f, 2.f);
+    ref.softmax_fwd(a.data(), small.data(), rows, cols);
+    ref.softmax_bwd(da.data(), dy.data(), a.data(), rows, cols);
+    CHECK_GRADIENT("softmax dx", da, cktest::numeric_gradient(small, loss, 1e-3f));
+  }
+}
+
+TEST(dropout_masks_are_seeded_and_identical_everywhere) {
+  const size_t n = 100000;
+  std::vector<float> x(n, 1.f), y(n), mask(n), y2(n), mask2(n);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  ref.dropout_fwd(y.data(), mask.data(), x.data(), n, 0.3f, 42);
+  size_t zeros = 0;
+  for (size_t i = 0; i < n; ++i) {
+    zeros += mask[i] == 0.f;
+    CHECK(mask[i] == 0.f || std::fabs(mask[i] - 1.f / 0.7f) < 1e-6f);
+  }
+  CHECK(std::fabs(double(zeros) / n - 0.3) < 0.01);
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    for (int threads : {1, 2, 3}) {
+      ck::set_num_threads(threads);
+      k->dropout_fwd(y2.data(), mask2.data(), x.data(), n, 0.3f, 42);
+      CHECK(mask2 == mask && y2 == y);
+    }
+    ck::set_num_threads(0);
+  }
+  ref.dropout_fwd(y2.data(), mask2.data(), x.data(), n, 0.3f, 43);
+  CHECK(mask2 != mask);
+  ref.dropout_fwd(y2.data(), mask2.data(), x.data(), n, 0.f, 43);
+  for (size_t i = 0; i < n; ++i) CHECK(mask2[i] == 1.f);
+}
+
+TEST(relu_zeroes_negatives) {
+  std::vector<float> x = {-0.11f, 0.77f, -1.f, 0.f, 0.33f}, y(5), want = {0.f, 0.77f, 0.f, 0.f, 0.33f};
+  ck::scalar_kernels().activation_fwd(y.data(), x.data(), 5, ck::Act::Relu, 0.f);
+  CHECK_ALL_CLOSE(y.data(), want.data(), 5, 0.f, 0.f);
+}
+
 CK_TEST_MAIN()

@@ -1,4 +1,116 @@
-#include "check.h"
-// PLACEHOLDER
-TEST(placeholder) { CHECK(false); }
+// Losses and accuracy: vector variants against the reference, the reference against finite
+// differences and hand-computed values, sparse and dense labels agreeing, extreme logits.
+#include <cmath>
+#include <random>
+
+#include "kernel_check.h"
+
+namespace {
+std::vector<float> one_hot(const std::vector<float>& ids, size_t cols) {
+  std::vector<float> t(ids.size() * cols, 0.f);
+  for (size_t r = 0; r < ids.size(); ++r) t[r * cols + size_t(ids[r])] = 1.f;
+  return t;
+}
+}  // namespace
+
+TEST(vector_losses_match_reference) {
+  std::mt19937 rng(8);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    for (auto [rows, cols] : {std::pair<size_t, size_t>{1, 1}, {5, 2}, {100, 10}, {33, 17}, {7, 40}}) {
+      auto x = cktest::random_vector(rng, rows * cols, -8.f, 8.f);
+      std::vector<float> ids(rows);
+      for (auto& v : ids) v = float(rng() % cols);
+      auto dense = one_hot(ids, cols);
+      auto probs = cktest::random_vector(rng, rows * cols, 0.f, 1.f);
+      std::vector<float> la(rows), lb(rows), ga(rows * cols), gb(rows * cols);
+      for (bool sparse : {false, true}) {
+        const float* t = sparse ? ids.data() : dense.data();
+        ck::LabelMode mode = sparse ? ck::LabelMode::Sparse : ck::LabelMode::Dense;
+        ref.softmax_xent(la.data(), ga.data(), x.data(), t, rows, cols, mode, 0.5f);
+        k->softmax_xent(lb.data(), gb.data(), x.data(), t, rows, cols, mode, 0.5f);
+        CHECK_ALL_CLOSE(lb.data(), la.data(), rows, 1e-5f, 1e-5f);
+        CHECK_ALL_CLOSE(gb.data(), ga.data(), ga.size(), 1e-5f, 1e-6f);
+        CHECK(ref.accuracy_count(x.data(), t, rows, cols, mode, 0.5f) == k->accuracy_count(x.data(), t, rows, cols, mode, 0.5f));
+      }
+      for (bool logits : {false, true}) {
+        const float* in = logits ? x.data() : probs.data();
+        ref.binary_xent(la.data(), ga.data(), in, dense.data(), rows, cols, logits, 0.25f);
+        k->binary_xent(lb.data(), gb.data(), in, dense.data(), rows, cols, logits, 0.25f);
+        CHECK_ALL_CLOSE(lb.data(), la.data(), rows, 1e-5f, 1e-6f);
+        CHECK_ALL_CLOSE(gb.data(), ga.data(), ga.size(), 1e-5f, 1e-6f);
+      }
+      ref.mse(la.data(), ga.data(), x.data(), probs.data(), rows, cols, 0.25f);
+      k->mse(lb.data(), gb.data(), x.data(), probs.data(), rows, cols, 0.25f);
+      CHECK_ALL_CLOSE(lb.data(), la.data(), rows, 1e-5f, 1e-5f);
+      CHECK_ALL_CLOSE(gb.data(), ga.data(), ga.size(), 1e-5f, 1e-6f);
+    }
+  }
+}
+
+TEST(known_values_and_sparse_equals_dense) {
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  std::vector<float> x = {1, 2, 3}, id = {2}, loss(1), g(3);
+  ref.softmax_xent(loss.data(), g.data(), x.data(), id.data(), 1, 3, ck::LabelMode::Sparse, 1.f);
+  double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  CHECK_NEAR(loss[0], lse - 3.0, 1e-6);
+  CHECK_NEAR(g[2], std::exp(3.0 - lse) - 1.0, 1e-6);
+  // Huge logits stay finite.
+  std::vector<float> big = {1e4f, -1e4f, 0.f};
+  ref.softmax_xent(loss.data(), g.data(), big.data(), id.data(), 1, 3, ck::LabelMode::Sparse, 1.f);
+  CHECK_NEAR(loss[0], 1e4, 1e-1);
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    std::vector<float> l2(1), g2(3);
+    k->softmax_xent(l2.data(), g2.data(), big.data(), id.data(), 1, 3, ck::LabelMode::Sparse, 1.f);
+    CHECK(std::isfinite(l2[0]) && std::fabs(l2[0] - loss[0]) < 1e-1);
+  }
+  // BCE from logits equals BCE from the sigmoid's probabilities.
+  std::vector<float> z = {-3.f, -0.5f, 0.2f, 2.5f}, t = {0.f, 1.f, 1.f, 0.f}, p(4), l1(1), l2(1);
+  for (int i = 0; i < 4; ++i) p[size_t(i)] = 1.f / (1.f + std::exp(-z[size_t(i)]));
+  ref.binary_xent(l1.data(), nullptr, z.data(), t.data(), 1, 4, true, 1.f);
+  ref.binary_xent(l2.data(), nullptr, p.data(), t.data(), 1, 4, false, 1.f);
+  CHECK_NEAR(l1[0], l2[0], 1e-5);
+  // MSE by hand.
+  std::vector<float> y = {1, 2}, tt = {0, 4};
+  ref.mse(l1.data(), nullptr, y.data(), tt.data(), 1, 2, 1.f);
+  CHECK_NEAR(l1[0], 2.5, 1e-6);
+}
+
+TEST(reference_loss_gradients_match_finite_differences) {
+  std::mt19937 rng(9);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  const size_t rows = 4, cols = 5;
+  auto x = cktest::random_vector(rng, rows * cols, -2.f, 2.f);
+  auto probs = cktest::random_vector(rng, rows * cols, 0.1f, 0.9f);
+  std::vector<float> ids = {0, 4, 2, 2};
+  auto t = one_hot(ids, cols);
+  auto mean_loss = [&](auto&& fn) {
+    return [&, fn](const std::vector<float>& in) {
+      std::vector<float> l(rows);
+      fn(l.data(), nullptr, in.data());
+      double s = 0;
+      for (float v : l) s += v;
+      return s / rows;
+    };
+  };
+  std::vector<float> g(rows * cols), l(rows);
+  auto xent = [&](float* lo, float* go, const float* in) { ref.softmax_xent(lo, go, in, t.data(), rows, cols, ck::LabelMode::Dense, 1.f / rows); };
+  xent(l.data(), g.data(), x.data());
+  CHECK_GRADIENT("softmax_xent", g, cktest::numeric_gradient(x, mean_loss(xent), 1e-3f));
+  auto bce = [&](float* lo, float* go, const float* in) { ref.binary_xent(lo, go, in, t.data(), rows, cols, false, 1.f / rows); };
+  bce(l.data(), g.data(), probs.data());
+  CHECK_GRADIENT("binary_xent", g, cktest::numeric_gradient(probs, mean_loss(bce), 1e-4f));
+  auto bcel = [&](float* lo, float* go, const float* in) { ref.binary_xent(lo, go, in, t.data(), rows, cols, true, 1.f / rows); };
+  bcel(l.data(), g.data(), x.data());
+  CHECK_GRADIENT("binary_xent logits", g, cktest::numeric_gradient(x, mean_loss(bcel), 1e-3f));
+  auto sq = [&](float* lo, float* go, const float* in) { ref.mse(lo, go, in, probs.data(), rows, cols, 1.f / rows); };
+  sq(l.data(), g.data(), x.data());
+  CHECK_GRADIENT("mse", g, cktest::numeric_gradient(x, mean_loss(sq), 1e-3f));
+}
+
+TEST(binary_accuracy_uses_the_threshold) {
+  std::vector<float> p = {0.2f, 0.7f, 0.6f, 0.4f}, t = {0, 1, 0, 1};
+  CHECK(ck::scalar_kernels().accuracy_count(p.data(), t.data(), 4, 1, ck::LabelMode::Dense, 0.5f) == 2);
+}
+
 CK_TEST_MAIN()

@@ -1,0 +1,57 @@
+// Shared pieces of the kernel tests: the vector kernel tables this CPU can run, and a
+// central-difference gradient of a scalar function of one input array.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "check.h"
+#include "kernels.h"
+
+namespace cktest {
+
+// The vector tables to compare against ck::scalar_kernels().
+inline std::vector<const ck::CpuKernels*> vector_tables() {
+  std::vector<const ck::CpuKernels*> out;
+  if (int(ck::detect_isa()) >= int(ck::Isa::Avx2)) out.push_back(&ck::cpu_kernels(ck::Isa::Avx2));
+  if (int(ck::detect_isa()) >= int(ck::Isa::Avx512)) out.push_back(&ck::cpu_kernels(ck::Isa::Avx512));
+  return out;
+}
+
+// d f / d x[i] by central differences (in double), for every i.
+inline std::vector<double> numeric_gradient(std::vector<float> x, const std::function<double(const std::vector<float>&)>& f,
+                                            float eps = 1e-2f) {
+  std::vector<double> g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    float keep = x[i];
+    x[i] = keep + eps;
+    double up = f(x);
+    x[i] = keep - eps;
+    double down = f(x);
+    x[i] = keep;
+    g[i] = (up - down) / (2.0 * eps);
+  }
+  return g;
+}
+
+// Every analytic[i] within atol + rtol * |numeric[i]|.
+inline void check_gradient(const char* file, int line, const std::string& what, const std::vector<float>& analytic,
+                           const std::vector<double>& numeric, double rtol = 2e-2, double atol = 2e-3) {
+  for (size_t i = 0; i < analytic.size(); ++i) {
+    if (std::fabs(analytic[i] - numeric[i]) > atol + rtol * std::fabs(numeric[i])) {
+      fail(file, line, what + "[" + std::to_string(i) + "]: analytic " + std::to_string(analytic[i]) +
+                           " vs finite difference " + std::to_string(numeric[i]));
+      return;
+    }
+  }
+}
+
+// sum_i w[i] * y[i] in double: a scalar loss whose gradient with respect to y is w.
+inline double weighted_sum(const std::vector<float>& y, const std::vector<float>& w) {
+  double s = 0;
+  for (size_t i = 0; i < y.size(); ++i) s += double(y[i]) * w[i];
+  return s;
+}
+
+}  // namespace cktest
+
+#define CHECK_GRADIENT(what, analytic, numeric) cktest::check_gradient(__FILE__, __LINE__, what, analytic, numeric)
