@@ -2,7 +2,7 @@
 // Elementwise work is split over the pool in large chunks; softmax by rows.
 #include "dropout_hash.h"
 #include "simd_kernels.h"
-#include "../thread_pool.h"
+#include "simd_loops.h"
 
 namespace ck {
 namespace CK_ISA_NS {
@@ -12,20 +12,8 @@ namespace {
 constexpr int L = Vec::kLanes;
 constexpr size_t kGrain = 1 << 15;
 
-inline Vec load(const float* p, size_t n) { return n >= size_t(L) ? Vec::load(p) : Vec::load_partial(p, int(n)); }
-inline void store(float* p, Vec v, size_t n) {
-  if (n >= size_t(L)) v.store(p);
-  else v.store_partial(p, int(n));
-}
 
 // Applies f to vectors of [0, n) in parallel chunks.
-template <class F>
-void elementwise(size_t n, F&& f) {
-  parallel_for(n, kGrain, [&](size_t b, size_t e, int) {
-    for (size_t i = b; i < e; i += L) f(i, e - i);
-  });
-}
-
 inline Vec sigmoid(Vec x) {
   // 1 / (1 + e^-x); exp saturates, so large |x| gives 0 or 1 without overflow.
   const Vec one = Vec::set1(1.f);
@@ -67,13 +55,13 @@ inline Vec derivative(Vec y, Act act, Vec alpha) {
 
 void activation_fwd(float* y, const float* x, size_t n, Act act, float alpha) {
   Vec a = Vec::set1(alpha);
-  elementwise(n, [&](size_t i, size_t left) { store(y + i, activate(load(x + i, left), act, a), left); });
+  for_each_vector(n, kGrain, [&](size_t i, size_t left) { store_n(y + i, activate(load_n(x + i, left), act, a), left); });
 }
 
 void activation_bwd(float* dx, const float* dy, const float* y, size_t n, Act act, float alpha) {
   Vec a = Vec::set1(alpha);
-  elementwise(n, [&](size_t i, size_t left) {
-    store(dx + i, load(dy + i, left) * derivative(load(y + i, left), act, a), left);
+  for_each_vector(n, kGrain, [&](size_t i, size_t left) {
+    store_n(dx + i, load_n(dy + i, left) * derivative(load_n(y + i, left), act, a), left);
   });
 }
 
@@ -94,12 +82,12 @@ void softmax_fwd(float* y, const float* x, size_t rows, size_t cols) {
       Vec sum = Vec::zero();
       for (size_t c = 0; c < cols; c += L) {
         size_t left = cols - c;
-        Vec e = exp(load(xr + c, left) - mv);
-        store(yr + c, e, left);
-        sum = sum + (left >= size_t(L) ? e : load(yr + c, left));
+        Vec e = exp(load_n(xr + c, left) - mv);
+        store_n(yr + c, e, left);
+        sum = sum + (left >= size_t(L) ? e : load_n(yr + c, left));
       }
       Vec inv = Vec::set1(1.f / sum.reduce_add());
-      for (size_t c = 0; c < cols; c += L) store(yr + c, load(yr + c, cols - c) * inv, cols - c);
+      for (size_t c = 0; c < cols; c += L) store_n(yr + c, load_n(yr + c, cols - c) * inv, cols - c);
     }
   });
 }
@@ -109,10 +97,10 @@ void softmax_bwd(float* dx, const float* dy, const float* y, size_t rows, size_t
     for (size_t r = b; r < e; ++r) {
       const float *dyr = dy + r * cols, *yr = y + r * cols;
       Vec dot = Vec::zero();
-      for (size_t c = 0; c < cols; c += L) dot = fmadd(load(dyr + c, cols - c), load(yr + c, cols - c), dot);
+      for (size_t c = 0; c < cols; c += L) dot = fmadd(load_n(dyr + c, cols - c), load_n(yr + c, cols - c), dot);
       Vec d = Vec::set1(dot.reduce_add());
       for (size_t c = 0; c < cols; c += L) {
-        store(dx + r * cols + c, load(yr + c, cols - c) * (load(dyr + c, cols - c) - d), cols - c);
+        store_n(dx + r * cols + c, load_n(yr + c, cols - c) * (load_n(dyr + c, cols - c) - d), cols - c);
       }
     }
   });
@@ -124,12 +112,12 @@ void dropout_fwd(float* y, float* mask, const float* x, size_t n, float rate, ui
   float scale = rate > 0.f ? 1.f / (1.f - rate) : 1.f;
   parallel_for(n, kGrain, [&](size_t b, size_t e, int) {
     for (size_t i = b; i < e; ++i) mask[i] = rate <= 0.f || dropout_keep(seed, i, rate) ? scale : 0.f;
-    for (size_t i = b; i < e; i += L) store(y + i, load(x + i, e - i) * load(mask + i, e - i), e - i);
+    for (size_t i = b; i < e; i += L) store_n(y + i, load_n(x + i, e - i) * load_n(mask + i, e - i), e - i);
   });
 }
 
 void mul(float* y, const float* a, const float* b, size_t n) {
-  elementwise(n, [&](size_t i, size_t left) { store(y + i, load(a + i, left) * load(b + i, left), left); });
+  for_each_vector(n, kGrain, [&](size_t i, size_t left) { store_n(y + i, load_n(a + i, left) * load_n(b + i, left), left); });
 }
 
 }  // namespace CK_ISA_NS

@@ -13,11 +13,6 @@ namespace {
 
 constexpr int L = Vec::kLanes;
 
-inline Vec load(const float* p, int n) { return n >= L ? Vec::load(p) : Vec::load_partial(p, n); }
-inline void store(float* p, Vec v, int n) {
-  if (n >= L) v.store(p);
-  else v.store_partial(p, n);
-}
 
 size_t row_grain(int C) { return size_t(16384 / (C + 1) + 1); }
 
@@ -33,7 +28,7 @@ void channel_sums(double* out, size_t rows, int C, F&& f) {
       int m = C - c < L ? C - c : L;
       Vec s = Vec::zero();
       for (size_t r = b; r < e; ++r) s = s + f(r, c, m);
-      store(acc + c, s, m);
+      store_n(acc + c, s, m);
     }
   });
   for (int c = 0; c < C; ++c) out[c] = 0;
@@ -47,7 +42,7 @@ void affine(float* y, const float* x, const float* scale, const float* shift, si
     for (size_t r = b; r < e; ++r)
       for (int c = 0; c < C; c += L) {
         int m = C - c < L ? C - c : L;
-        store(y + r * C + c, fmadd(load(x + r * C + c, m), load(scale + c, m), load(shift + c, m)), m);
+        store_n(y + r * C + c, fmadd(load_n(x + r * C + c, m), load_n(scale + c, m), load_n(shift + c, m)), m);
       }
   });
 }
@@ -59,11 +54,11 @@ void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* 
                          size_t rows, int C, float eps, float momentum) {
   Scratch sums{size_t(C) * 4};  // doubles for sums, then scale/shift floats
   double* s = reinterpret_cast<double*>(sums.data());
-  channel_sums(s, rows, C, [&](size_t r, int c, int m) { return load(x + r * C + c, m); });
+  channel_sums(s, rows, C, [&](size_t r, int c, int m) { return load_n(x + r * C + c, m); });
   for (int c = 0; c < C; ++c) save_mean[c] = float(s[c] / double(rows));
   // Second pass over deviations: no cancellation for large means.
   channel_sums(s, rows, C, [&](size_t r, int c, int m) {
-    Vec d = load(x + r * C + c, m) - load(save_mean + c, m);
+    Vec d = load_n(x + r * C + c, m) - load_n(save_mean + c, m);
     return d * d;
   });
   Scratch coef{size_t(C) * 2};
@@ -97,10 +92,10 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
   double* sum_dy = reinterpret_cast<double*>(sums.data());
   Scratch sums2{size_t(C) * 2};
   double* sum_dy_xhat = reinterpret_cast<double*>(sums2.data());
-  channel_sums(sum_dy, rows, C, [&](size_t r, int c, int m) { return load(dy + r * C + c, m); });
+  channel_sums(sum_dy, rows, C, [&](size_t r, int c, int m) { return load_n(dy + r * C + c, m); });
   channel_sums(sum_dy_xhat, rows, C, [&](size_t r, int c, int m) {
-    Vec xhat = (load(x + r * C + c, m) - load(save_mean + c, m)) * load(save_invstd + c, m);
-    return load(dy + r * C + c, m) * xhat;
+    Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
+    return load_n(dy + r * C + c, m) * xhat;
   });
   // dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)), k = gamma * invstd
   Scratch coef{size_t(C) * 3};
@@ -116,9 +111,9 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
     for (size_t r = lo; r < hi; ++r)
       for (int c = 0; c < C; c += L) {
         int m = C - c < L ? C - c : L;
-        Vec xhat = (load(x + r * C + c, m) - load(save_mean + c, m)) * load(save_invstd + c, m);
-        Vec g = load(dy + r * C + c, m) - load(a + c, m) - xhat * load(b + c, m);
-        store(dx + r * C + c, load(k + c, m) * g, m);
+        Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
+        Vec g = load_n(dy + r * C + c, m) - load_n(a + c, m) - xhat * load_n(b + c, m);
+        store_n(dx + r * C + c, load_n(k + c, m) * g, m);
       }
   });
 }

@@ -13,11 +13,6 @@ namespace {
 
 constexpr int L = Vec::kLanes;
 
-inline Vec load(const float* p, size_t n) { return n >= size_t(L) ? Vec::load(p) : Vec::load_partial(p, int(n)); }
-inline void store(float* p, Vec v, size_t n) {
-  if (n >= size_t(L)) v.store(p);
-  else v.store_partial(p, int(n));
-}
 
 size_t row_grain(size_t cols) { return 8192 / (cols + 1) + 1; }
 
@@ -33,7 +28,7 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
       Vec mv = Vec::set1(mx), sum = Vec::zero();
       for (size_t c = 0; c < cols; c += L) {
         size_t left = cols - c;
-        Vec ev = exp(load(x + c, left) - mv);
+        Vec ev = exp(load_n(x + c, left) - mv);
         // Inactive lanes of a partial load hold exp(-mx): mask them out of the sum.
         sum = sum + (left >= size_t(L) ? ev : select_gt(Vec::set1(float(left)), lane_index(), ev, Vec::zero()));
       }
@@ -49,8 +44,8 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
         Vec lv = Vec::zero(), tv = Vec::zero(), lsev = Vec::set1(lse);
         for (size_t c = 0; c < cols; c += L) {
           size_t left = cols - c;
-          Vec tc = load(t + c, left);
-          lv = fmadd(tc, lsev - load(x + c, left), lv);
+          Vec tc = load_n(t + c, left);
+          lv = fmadd(tc, lsev - load_n(x + c, left), lv);
           tv = tv + tc;
         }
         l = lv.reduce_add(), tsum = tv.reduce_add();
@@ -61,9 +56,9 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
       float* d = dx + r * cols;
       for (size_t c = 0; c < cols; c += L) {
         size_t left = cols - c;
-        Vec p = exp(load(x + c, left) - lsev) * ts;
-        Vec t = sparse ? Vec::zero() : load(target + r * cols + c, left);
-        store(d + c, (p - t) * scale, left);
+        Vec p = exp(load_n(x + c, left) - lsev) * ts;
+        Vec t = sparse ? Vec::zero() : load_n(target + r * cols + c, left);
+        store_n(d + c, (p - t) * scale, left);
       }
       if (sparse && valid) d[label] -= grad_scale;
     }
@@ -103,9 +98,9 @@ void mse(float* loss, float* dx, const float* y, const float* target, size_t row
       Vec acc = Vec::zero();
       for (size_t c = 0; c < cols; c += L) {
         size_t left = cols - c, i = r * cols + c;
-        Vec d = load(y + i, left) - load(target + i, left);
+        Vec d = load_n(y + i, left) - load_n(target + i, left);
         acc = fmadd(d, d, acc);
-        if (dx) store(dx + i, d * k, left);
+        if (dx) store_n(dx + i, d * k, left);
       }
       loss[r] = acc.reduce_add() / float(cols);
     }

@@ -20,11 +20,6 @@ inline Window window(const PoolParams& p, int op, int oq) {
   return win;
 }
 
-inline Vec load(const float* p, int n) { return n == L ? Vec::load(p) : Vec::load_partial(p, n); }
-inline void store(float* p, Vec v, int n) {
-  if (n == L) v.store(p);
-  else v.store_partial(p, n);
-}
 
 // Splits output rows (n, p) over the pool.
 template <class F>
@@ -58,8 +53,8 @@ void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) {
         int m = p.C - c < L ? p.C - c : L;
         Vec acc = empty ? Vec::zero() : neg_inf;
         for (int h = win.h0; h < win.h1; ++h)
-          for (int w = win.w0; w < win.w1; ++w) acc = max(acc, load(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m));
-        store(yp + c, acc, m);
+          for (int w = win.w0; w < win.w1; ++w) acc = max(acc, load_n(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m));
+        store_n(yp + c, acc, m);
       }
     }
   });
@@ -80,13 +75,13 @@ void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams&
           int m = p.C - c < L ? p.C - c : L;
           Vec best = neg_inf;
           for (int h = win.h0; h < win.h1; ++h)
-            for (int w = win.w0; w < win.w1; ++w) best = max(best, load(xn + (size_t(h) * p.W + w) * p.C + c, m));
-          Vec g = load(dyp + c, m), taken = Vec::zero();
+            for (int w = win.w0; w < win.w1; ++w) best = max(best, load_n(xn + (size_t(h) * p.W + w) * p.C + c, m));
+          Vec g = load_n(dyp + c, m), taken = Vec::zero();
           for (int h = win.h0; h < win.h1; ++h)
             for (int w = win.w0; w < win.w1; ++w) {
               size_t off = (size_t(h) * p.W + w) * p.C + c;
-              Vec hit = select_eq(load(xn + off, m), best, one, Vec::zero()) * (one - taken);
-              store(dxn + off, fmadd(hit, g, load(dxn + off, m)), m);
+              Vec hit = select_eq(load_n(xn + off, m), best, one, Vec::zero()) * (one - taken);
+              store_n(dxn + off, fmadd(hit, g, load_n(dxn + off, m)), m);
               taken = taken + hit;
             }
         }
@@ -105,8 +100,8 @@ void avgpool2d_fwd(float* y, const float* x, const PoolParams& p) {
         int m = p.C - c < L ? p.C - c : L;
         Vec acc = Vec::zero();
         for (int h = win.h0; h < win.h1; ++h)
-          for (int w = win.w0; w < win.w1; ++w) acc = acc + load(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m);
-        store(yp + c, acc * scale, m);
+          for (int w = win.w0; w < win.w1; ++w) acc = acc + load_n(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m);
+        store_n(yp + c, acc * scale, m);
       }
     }
   });
@@ -126,11 +121,11 @@ void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p) {
         const float* dyp = dy + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
         for (int c = 0; c < p.C; c += L) {
           int m = p.C - c < L ? p.C - c : L;
-          Vec g = load(dyp + c, m) * scale;
+          Vec g = load_n(dyp + c, m) * scale;
           for (int h = win.h0; h < win.h1; ++h)
             for (int w = win.w0; w < win.w1; ++w) {
               float* d = dxn + (size_t(h) * p.W + w) * p.C + c;
-              store(d, load(d, m) + g, m);
+              store_n(d, load_n(d, m) + g, m);
             }
         }
       }
@@ -143,8 +138,8 @@ void global_avgpool_fwd(float* y, const float* x, int N, int HW, int C) {
     for (int c = 0; c < C; c += L) {
       int m = C - c < L ? C - c : L;
       Vec acc = Vec::zero();
-      for (int i = 0; i < HW; ++i) acc = acc + load(x + (size_t(n) * HW + i) * C + c, m);
-      store(y + size_t(n) * C + c, acc * scale, m);
+      for (int i = 0; i < HW; ++i) acc = acc + load_n(x + (size_t(n) * HW + i) * C + c, m);
+      store_n(y + size_t(n) * C + c, acc * scale, m);
     }
   });
 }
@@ -154,8 +149,8 @@ void global_avgpool_bwd(float* dx, const float* dy, int N, int HW, int C) {
   for_images(N, size_t(HW) * C, [&](int n) {
     for (int c = 0; c < C; c += L) {
       int m = C - c < L ? C - c : L;
-      Vec g = load(dy + size_t(n) * C + c, m) * scale;
-      for (int i = 0; i < HW; ++i) store(dx + (size_t(n) * HW + i) * C + c, g, m);
+      Vec g = load_n(dy + size_t(n) * C + c, m) * scale;
+      for (int i = 0; i < HW; ++i) store_n(dx + (size_t(n) * HW + i) * C + c, g, m);
     }
   });
 }
@@ -164,9 +159,9 @@ void global_maxpool_fwd(float* y, const float* x, int N, int HW, int C) {
   for_images(N, size_t(HW) * C, [&](int n) {
     for (int c = 0; c < C; c += L) {
       int m = C - c < L ? C - c : L;
-      Vec acc = load(x + size_t(n) * HW * C + c, m);
-      for (int i = 1; i < HW; ++i) acc = max(acc, load(x + (size_t(n) * HW + i) * C + c, m));
-      store(y + size_t(n) * C + c, acc, m);
+      Vec acc = load_n(x + size_t(n) * HW * C + c, m);
+      for (int i = 1; i < HW; ++i) acc = max(acc, load_n(x + (size_t(n) * HW + i) * C + c, m));
+      store_n(y + size_t(n) * C + c, acc, m);
     }
   });
 }
@@ -177,12 +172,12 @@ void global_maxpool_bwd(float* dx, const float* dy, const float* x, int N, int H
     for (int c = 0; c < C; c += L) {
       int m = C - c < L ? C - c : L;
       const float* xn = x + size_t(n) * HW * C + c;
-      Vec best = load(xn, m);
-      for (int i = 1; i < HW; ++i) best = max(best, load(xn + size_t(i) * C, m));
-      Vec g = load(dy + size_t(n) * C + c, m), taken = Vec::zero();
+      Vec best = load_n(xn, m);
+      for (int i = 1; i < HW; ++i) best = max(best, load_n(xn + size_t(i) * C, m));
+      Vec g = load_n(dy + size_t(n) * C + c, m), taken = Vec::zero();
       for (int i = 0; i < HW; ++i) {
-        Vec hit = select_eq(load(xn + size_t(i) * C, m), best, one, Vec::zero()) * (one - taken);
-        store(dx + (size_t(n) * HW + i) * C + c, hit * g, m);
+        Vec hit = select_eq(load_n(xn + size_t(i) * C, m), best, one, Vec::zero()) * (one - taken);
+        store_n(dx + (size_t(n) * HW + i) * C + c, hit * g, m);
         taken = taken + hit;
       }
     }

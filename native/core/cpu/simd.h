@@ -143,6 +143,15 @@ inline Vec pow2i(Vec n) {
 
 inline Vec abs(Vec a) { return max(a, Vec::zero() - a); }
 
+// The first min(n, kLanes) floats at p (zeros in the other lanes), and the store back.
+inline Vec load_n(const float* p, size_t n) {
+  return n >= size_t(Vec::kLanes) ? Vec::load(p) : Vec::load_partial(p, int(n));
+}
+inline void store_n(float* p, Vec v, size_t n) {
+  if (n >= size_t(Vec::kLanes)) v.store(p);
+  else v.store_partial(p, int(n));
+}
+
 // e^x, relative error ~2 ulp over the float range; saturates to 0 / +inf outside it.
 inline Vec exp(Vec x) {
   const Vec hi = Vec::set1(88.3762626647949f), lo = Vec::set1(-87.3365447504f);
