@@ -86,7 +86,8 @@ export class EarlyStopping extends Callback {
       return;
     }
     this.wait++;
-    if (this.wait > (this.args.patience ?? 0) && this.model) {
+    // Keras and tfjs: stop once `patience` epochs in a row brought no improvement.
+    if (this.wait >= (this.args.patience ?? 0) && this.model) {
       this.stoppedEpoch = epoch;
       this.model.stopTraining = true;
       if (this.bestWeights) this.model.setWeights(this.bestWeights);

@@ -3,7 +3,7 @@
 // atomic (temporary file, fsync, rename); reads bound every size before allocating.
 import * as fs from 'fs';
 import * as path from 'path';
-import { FormatError, ValueError } from '../errors';
+import { ConvkitError, FormatError, ValueError } from '../errors';
 import { Sequential } from '../models/sequential';
 import { native } from '../native';
 import { getOptimizer, optimizers } from '../optimizers';
@@ -166,8 +166,15 @@ export async function loadModel(url: string): Promise<Sequential> {
   const dir = dirFromUrl(url, 'loadModel');
   const json = readModelJson(dir);
   const { name, layers } = layersFromTopology(json.modelTopology);
-  const model = new Sequential({ layers, name });
-  model.build();
+  let model: Sequential;
+  try {
+    model = new Sequential({ layers, name });
+    model.build();
+  } catch (e) {
+    // a topology the executor refuses (absurd sizes, layers that do not fit) is a bad file
+    if (e instanceof ConvkitError && !(e instanceof FormatError)) throw new FormatError(`loadModel: ${dir}/model.json: ${e.message}`);
+    throw e;
+  }
   const weights = readWeights(dir, json);
   const modelWeights = [...weights.values()].filter((w) => w.entry.group !== 'optimizer');
   let order = 0;
@@ -219,4 +226,17 @@ function optimizerFromConfig(opt: { class_name?: string; config?: Record<string,
     case 'sgd': return optimizers.sgd({ learningRate: lr, momentum: config.momentum, nesterov: Boolean(config.nesterov) });
     default: return getOptimizer('sgd');
   }
+}
+
+/**
+ * A model (untrained, weights initialized) from a Keras / TensorFlow.js layers config: a
+ * model.json object (its modelTopology is used) or a topology itself,
+ * { class_name: 'Sequential', config: { layers: [...] } }. Like tf.models.modelFromJSON.
+ */
+export function modelFromJSON(json: unknown): Sequential {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new FormatError('modelFromJSON: expected a JSON object (a model.json or a Sequential topology)');
+  const obj = json as Record<string, unknown>;
+  const topology = obj.modelTopology !== undefined ? obj.modelTopology : obj;
+  const { name, layers } = layersFromTopology(topology);
+  return new Sequential({ layers, name });
 }

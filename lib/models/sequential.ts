@@ -5,6 +5,7 @@ import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks
 import { ShapeError, ValueError } from '../errors';
 import { Layer } from '../layers/layer';
 import { StepSums } from '../native';
+import { globalRng } from '../random';
 import { Rng } from '../rng';
 import { checkTensor, Tensor, tensor } from '../tensor';
 import { ModelBase } from './base';
@@ -23,7 +24,10 @@ export interface FitArgs {
   verbose?: 0 | 1 | 2;
   /** Seeds shuffling and dropout: the same seed repeats the run bit for bit on the CPU. */
   seed?: number;
-  /** Stops fit cleanly after the current batch. */
+  /**
+   * Stops fit cleanly after the running batch. fit keeps one batch queued behind the running
+   * one, so that queued batch also completes (and is counted) before fit returns.
+   */
   signal?: AbortSignal;
   initialEpoch?: number;
 }
@@ -228,7 +232,7 @@ export class Sequential extends ModelBase {
     const n = this.checkInput(x, 'trainOnBatch');
     this.checkTargets(y, n, 'trainOnBatch');
     this.net.resetMetrics();
-    const sums = await this.net.trainStep(x.handle, y.handle, range(0, n), Math.floor(Math.random() * 2 ** 32));
+    const sums = await this.net.trainStep(x.handle, y.handle, range(0, n), globalRng().nextUint32());
     const out = [sums.lossSum / sums.count];
     if (this.compiled!.accuracyName) out.push(sums.correct / sums.count);
     return out;

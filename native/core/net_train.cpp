@@ -233,7 +233,13 @@ void Net::loss_and_metrics(int batch, const float* t, bool with_grad, Accumulato
   for (size_t r = 0; r < rows; ++r) sum += loss[r];
   acc.loss_sum += sum;
   acc.count += double(rows);
-  if (accuracy_) acc.correct += double(k.accuracy_count(out, t, rows, cols, mode, 0.5f));
+  if (!accuracy_) return;
+  if (loss_ == LossKind::BinaryCrossentropy) {
+    // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
+    acc.correct += double(k.accuracy_count(out, t, rows * cols, 1, mode, 0.5f)) / double(cols);
+  } else {
+    acc.correct += double(k.accuracy_count(out, t, rows, cols, mode, 0.5f));
+  }
 }
 
 // Cross-entropy from probabilities (an output layer other than softmax), clipped as Keras does.
