@@ -36,6 +36,26 @@ TEST(vector_batchnorm_matches_reference) {
   }
 }
 
+TEST(vector_statistics_hold_for_a_large_mean_over_many_rows) {
+  // One float running sum per channel over 1e5 rows loses the mean when |mean| >> std.
+  std::mt19937 rng(8);
+  std::normal_distribution<float> noise(0.f, 1.f);
+  const size_t rows = 200000;
+  const int C = 3;
+  std::vector<float> x(rows * C);
+  for (float& v : x) v = 1e4f + noise(rng);
+  std::vector<float> ya(x.size()), yb(x.size()), ma(C), mb(C), ia(C), ib(C);
+  ck::scalar_kernels().batchnorm_fwd_train(ya.data(), ma.data(), ia.data(), nullptr, nullptr, x.data(), nullptr,
+                                           nullptr, rows, C, 1e-3f, 0.99f);
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    k->batchnorm_fwd_train(yb.data(), mb.data(), ib.data(), nullptr, nullptr, x.data(), nullptr, nullptr, rows, C,
+                           1e-3f, 0.99f);
+    CHECK_ALL_CLOSE(mb.data(), ma.data(), size_t(C), 1e-6f, 0.f);
+    CHECK_ALL_CLOSE(ib.data(), ia.data(), size_t(C), 1e-4f, 0.f);
+    CHECK_ALL_CLOSE(yb.data(), ya.data(), ya.size(), 0.f, 2e-3f);
+  }
+}
+
 TEST(training_forward_normalizes_and_updates_running_statistics) {
   const size_t rows = 4;
   std::vector<float> x = {1, 10, 2, 20, 3, 30, 6, 40}, y(8), mean(2), invstd(2), rm = {1, 1}, rv = {2, 2};

@@ -1,5 +1,6 @@
 // Pooling kernels: vector variants against the reference on odd shapes, the reference against
 // finite differences, and the seeds' worked examples.
+#include <limits>
 #include <random>
 
 #include "kernel_check.h"
@@ -75,6 +76,19 @@ TEST(max_pool_ties_route_to_the_first_maximum_on_every_path) {
   for (const ck::CpuKernels* k : cktest::vector_tables()) {
     k->maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
     CHECK_ALL_CLOSE(dx.data(), want.data(), 16, 0.f, 0.f);
+  }
+}
+
+TEST(max_pool_gradient_reaches_only_the_argmax_even_when_infinite) {
+  // Routing by multiplying with a 0/1 mask would turn 0 * inf into NaN in the other cells.
+  const float inf = std::numeric_limits<float>::infinity();
+  ck::PoolParams p = params(1, 2, 2, 1, 2, 2, 2, 2, false);
+  std::vector<float> x = {1, 5, 2, 3}, dy = {inf}, want = {0, inf, 0, 0}, dx(4);
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    k->maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
+    CHECK(dx == want);
+    k->global_maxpool_bwd(dx.data(), dy.data(), x.data(), 1, 4, 1);
+    CHECK(dx == want);
   }
 }
 

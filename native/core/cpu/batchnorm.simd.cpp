@@ -1,5 +1,7 @@
-// Vector batch normalization over the last axis (channels contiguous). Per-channel sums are
-// taken per row chunk and added in chunk order (in double), so results do not depend on timing.
+// Vector batch normalization over the last axis (channels contiguous). The training forward reads
+// x from memory twice (statistics, then y), the backward reads dy and x twice (sums, then dx);
+// per-row-block partial results are combined in double, chunk by chunk in chunk order, so a
+// fixed thread count gives bitwise-equal results.
 #include <cmath>
 
 #include "simd_kernels.h"
@@ -12,28 +14,121 @@ namespace CK_ISA_NS {
 namespace {
 
 constexpr int L = Vec::kLanes;
-
+constexpr int kGroup = 4;  // channel vectors summed together in one sweep over a block of rows
 
 size_t row_grain(int C) { return size_t(16384 / (C + 1) + 1); }
 
-// out[c] = sum over rows of f(row, c-vector), accumulated per chunk then in chunk order.
-template <class F>
-void channel_sums(double* out, size_t rows, int C, F&& f) {
-  size_t grain = row_grain(C);
+// Rows per block: few enough that float partial sums keep their digits (one float running sum
+// over 1e5 rows loses the mean when |mean| >> std) and that a block stays in cache while each
+// group of channels sweeps it.
+size_t block_rows(int C) {
+  size_t b = 32768 / size_t(C);
+  return b < 32 ? 32 : (b > 256 ? 256 : b);
+}
+
+// Welford-style state of one channel: count, mean and M2 = sum of squared deviations.
+struct Moments {
+  double n, mean, m2;
+};
+// Chan et al.'s pairwise merge of b into a.
+inline void merge(Moments& a, const Moments& b) {
+  double n = a.n + b.n;
+  if (n == 0) return;
+  double delta = b.mean - a.mean;
+  a.mean += delta * (b.n / n);
+  a.m2 += b.m2 + delta * delta * (a.n * b.n / n);
+  a.n = n;
+}
+
+// Per-channel moments of x [rows, C] in one pass over memory: a block's channel group is summed,
+// then swept again from cache for its deviations d around the block's float mean; sum(d) corrects
+// that mean (the corrected two-pass algorithm), and blocks are merged in double.
+void channel_moments(Moments* out, const float* x, size_t rows, int C) {
+  const size_t grain = row_grain(C), block = block_rows(C);
   int chunks = parallel_chunks(rows, grain);
-  Scratch partial{size_t(chunks > 0 ? chunks : 1) * size_t(C)};
+  if (chunks < 1) chunks = 1;
+  Scratch partial{size_t(chunks) * C * (sizeof(Moments) / sizeof(float))};
+  Moments* part = reinterpret_cast<Moments*>(partial.data());
+  for (size_t i = 0; i < size_t(chunks) * C; ++i) part[i] = Moments{0, 0, 0};
   parallel_for(rows, grain, [&](size_t b, size_t e, int chunk) {
-    float* acc = partial.data() + size_t(chunk) * C;
-    for (int c = 0; c < C; c += L) {
-      int m = C - c < L ? C - c : L;
-      Vec s = Vec::zero();
-      for (size_t r = b; r < e; ++r) s = s + f(r, c, m);
-      store_n(acc + c, s, m);
+    Moments* acc = part + size_t(chunk) * C;
+    for (size_t r0 = b; r0 < e; r0 += block) {
+      size_t r1 = e - r0 < block ? e : r0 + block;
+      const double nb = double(r1 - r0);
+      const Vec inv_nb = Vec::set1(float(1.0 / nb));
+      for (int c0 = 0; c0 < C; c0 += kGroup * L) {
+        int nv = (C - c0 + L - 1) / L;
+        if (nv > kGroup) nv = kGroup;
+        Vec mu[kGroup], d1[kGroup], d2[kGroup];
+        for (int v = 0; v < kGroup; ++v) mu[v] = d1[v] = d2[v] = Vec::zero();
+        for (size_t r = r0; r < r1; ++r)
+          for (int v = 0; v < kGroup; ++v)
+            if (v < nv) mu[v] = mu[v] + load_n(x + r * C + c0 + v * L, size_t(C - c0 - v * L));
+        for (int v = 0; v < kGroup; ++v) mu[v] = mu[v] * inv_nb;
+        for (size_t r = r0; r < r1; ++r)
+          for (int v = 0; v < kGroup; ++v)
+            if (v < nv) {
+              Vec d = load_n(x + r * C + c0 + v * L, size_t(C - c0 - v * L)) - mu[v];
+              d1[v] = d1[v] + d;
+              d2[v] = fmadd(d, d, d2[v]);
+            }
+        float m[L], s1[L], s2[L];
+        for (int v = 0; v < nv; ++v) {
+          mu[v].store(m);
+          d1[v].store(s1);
+          d2[v].store(s2);
+          for (int j = 0; j < L && c0 + v * L + j < C; ++j) {
+            double shift = double(s1[j]) / nb;
+            merge(acc[c0 + v * L + j], Moments{nb, m[j] + shift, s2[j] - double(s1[j]) * shift});
+          }
+        }
+      }
     }
   });
-  for (int c = 0; c < C; ++c) out[c] = 0;
+  for (int c = 0; c < C; ++c) out[c] = Moments{0, 0, 0};
   for (int k = 0; k < chunks; ++k)
-    for (int c = 0; c < C; ++c) out[c] += partial.data()[size_t(k) * C + c];
+    for (int c = 0; c < C; ++c) merge(out[c], part[size_t(k) * C + c]);
+}
+
+// out[k*C + c] = sum over rows of term k (< NS) for channel c, where f(r, c, m, s) adds row r's
+// terms for channels [c, c+m) into s[0..NS). A chunk of rows sums each block in float registers
+// and adds it into doubles; chunks are added in chunk order, so a fixed thread count gives
+// bitwise-equal results.
+template <int NS, class F>
+void channel_sums(double* out, size_t rows, int C, F&& f) {
+  const size_t grain = row_grain(C), block = block_rows(C), nc = size_t(NS) * C;
+  int chunks = parallel_chunks(rows, grain);
+  if (chunks < 1) chunks = 1;
+  Scratch partial{size_t(chunks) * nc * 2};  // nc doubles per chunk
+  double* part = reinterpret_cast<double*>(partial.data());
+  for (size_t i = 0; i < size_t(chunks) * nc; ++i) part[i] = 0;
+  parallel_for(rows, grain, [&](size_t b, size_t e, int chunk) {
+    double* acc = part + size_t(chunk) * nc;
+    for (size_t r0 = b; r0 < e; r0 += block) {
+      size_t r1 = e - r0 < block ? e : r0 + block;
+      for (int c0 = 0; c0 < C; c0 += kGroup * L) {
+        Vec s[kGroup][NS];
+        for (int v = 0; v < kGroup; ++v)
+          for (int k = 0; k < NS; ++k) s[v][k] = Vec::zero();
+        for (size_t r = r0; r < r1; ++r)
+          for (int v = 0; v < kGroup; ++v) {
+            int c = c0 + v * L;
+            if (c < C) f(r, c, C - c < L ? C - c : L, s[v]);
+          }
+        float lanes[L];
+        for (int v = 0; v < kGroup; ++v) {
+          int c = c0 + v * L;
+          for (int k = 0; k < NS && c < C; ++k) {
+            s[v][k].store(lanes);
+            for (int j = 0; j < L && c + j < C; ++j) acc[size_t(k) * C + c + j] += lanes[j];
+          }
+        }
+      }
+    }
+  });
+  for (size_t i = 0; i < nc; ++i) out[i] = 0;
+  for (int k = 0; k < chunks; ++k)
+    for (size_t i = 0; i < nc; ++i) out[i] += part[size_t(k) * nc + i];
 }
 
 // y = x * scale + shift per channel.
@@ -52,19 +147,14 @@ void affine(float* y, const float* x, const float* scale, const float* shift, si
 void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                          float* running_var, const float* x, const float* gamma, const float* beta,
                          size_t rows, int C, float eps, float momentum) {
-  Scratch sums{size_t(C) * 4};  // doubles for sums, then scale/shift floats
-  double* s = reinterpret_cast<double*>(sums.data());
-  channel_sums(s, rows, C, [&](size_t r, int c, int m) { return load_n(x + r * C + c, m); });
-  for (int c = 0; c < C; ++c) save_mean[c] = float(s[c] / double(rows));
-  // Second pass over deviations: no cancellation for large means.
-  channel_sums(s, rows, C, [&](size_t r, int c, int m) {
-    Vec d = load_n(x + r * C + c, m) - load_n(save_mean + c, m);
-    return d * d;
-  });
+  Scratch moments{size_t(C) * (sizeof(Moments) / sizeof(float))};
+  Moments* mo = reinterpret_cast<Moments*>(moments.data());
+  channel_moments(mo, x, rows, C);
   Scratch coef{size_t(C) * 2};
   float *scale = coef.data(), *shift = coef.data() + C;
   for (int c = 0; c < C; ++c) {
-    float var = float(s[c] / double(rows));
+    save_mean[c] = float(mo[c].mean);
+    float var = float(mo[c].m2 / double(rows));
     save_invstd[c] = 1.f / std::sqrt(var + eps);
     scale[c] = save_invstd[c] * (gamma ? gamma[c] : 1.f);
     shift[c] = (beta ? beta[c] : 0.f) - save_mean[c] * scale[c];
@@ -88,14 +178,14 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
                    size_t rows, int C) {
+  // One pass for both sums: sum(dy) then sum(dy * xhat).
   Scratch sums{size_t(C) * 4};
-  double* sum_dy = reinterpret_cast<double*>(sums.data());
-  Scratch sums2{size_t(C) * 2};
-  double* sum_dy_xhat = reinterpret_cast<double*>(sums2.data());
-  channel_sums(sum_dy, rows, C, [&](size_t r, int c, int m) { return load_n(dy + r * C + c, m); });
-  channel_sums(sum_dy_xhat, rows, C, [&](size_t r, int c, int m) {
+  double *sum_dy = reinterpret_cast<double*>(sums.data()), *sum_dy_xhat = sum_dy + C;
+  channel_sums<2>(sum_dy, rows, C, [&](size_t r, int c, int m, Vec* acc) {
+    Vec g = load_n(dy + r * C + c, m);
     Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-    return load_n(dy + r * C + c, m) * xhat;
+    acc[0] = acc[0] + g;
+    acc[1] = fmadd(g, xhat, acc[1]);
   });
   // dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)), k = gamma * invstd
   Scratch coef{size_t(C) * 3};

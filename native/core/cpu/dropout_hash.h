@@ -3,10 +3,21 @@
 #pragma once
 #include <cstdint>
 
+// Callable from CUDA kernels too, so the GPU draws the identical mask.
+#if defined(__CUDACC__)
+#define CK_HOST_DEVICE __host__ __device__
+#else
+#define CK_HOST_DEVICE
+#endif
+
 namespace ck {
 
+// static: each unit keeps its own copy. An inline function's out-of-line copy from an AVX-512
+// unit (it converts with vcvtusi2ss) could otherwise be the one the linker keeps for the
+// reference and AVX2 code too (see simd.h).
+//
 // splitmix64's finalizer over seed and index.
-inline uint64_t dropout_hash(uint64_t seed, uint64_t index) {
+static CK_HOST_DEVICE inline uint64_t dropout_hash(uint64_t seed, uint64_t index) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -14,7 +25,7 @@ inline uint64_t dropout_hash(uint64_t seed, uint64_t index) {
 }
 
 // True when element `index` is kept: its hash's top 24 bits, as a fraction, are >= rate.
-inline bool dropout_keep(uint64_t seed, uint64_t index, float rate) {
+static CK_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t index, float rate) {
   return float(dropout_hash(seed, index) >> 40) * (1.0f / 16777216.0f) >= rate;
 }
 

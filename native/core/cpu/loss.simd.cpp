@@ -35,8 +35,8 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
       float lse = mx + std::log(sum.reduce_add());
       float l = 0.f, tsum = 0.f;
       bool sparse = mode == LabelMode::Sparse;
-      size_t label = sparse ? size_t(target[r]) : 0;
-      bool valid = !sparse || (target[r] >= 0.f && label < cols);
+      bool valid = !sparse || (target[r] >= 0.f && target[r] < float(cols));
+      size_t label = sparse && valid ? size_t(target[r]) : 0;
       if (sparse) {
         if (valid) l = lse - x[label], tsum = 1.f;
       } else {
@@ -119,7 +119,7 @@ size_t accuracy_count(const float* pred, const float* target, size_t rows, size_
     size_t best = 0, want = 0;
     for (size_t c = 1; c < cols; ++c) best = p[c] > p[best] ? c : best;
     if (mode == LabelMode::Sparse) {
-      want = size_t(target[r]);
+      want = target[r] >= 0.f ? size_t(target[r]) : cols;  // a negative id matches nothing
     } else {
       const float* t = target + r * cols;
       for (size_t c = 1; c < cols; ++c) want = t[c] > t[want] ? c : want;

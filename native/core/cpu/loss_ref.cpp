@@ -10,7 +10,7 @@ namespace ref {
 
 namespace {
 float target_at(const float* t, size_t r, size_t c, size_t cols, LabelMode mode) {
-  if (mode == LabelMode::Sparse) return size_t(t[r]) == c && t[r] >= 0 ? 1.f : 0.f;
+  if (mode == LabelMode::Sparse) return t[r] >= 0.f && size_t(t[r]) == c ? 1.f : 0.f;
   return t[r * cols + c];
 }
 }  // namespace
@@ -92,7 +92,7 @@ size_t accuracy_count(const float* pred, const float* target, size_t rows, size_
     for (size_t c = 1; c < cols; ++c) if (pred[r * cols + c] > pred[r * cols + best]) best = c;
     size_t want = 0;
     if (mode == LabelMode::Sparse) {
-      want = size_t(target[r]);
+      want = target[r] >= 0.f ? size_t(target[r]) : cols;  // a negative id matches nothing
     } else {
       for (size_t c = 1; c < cols; ++c) if (target[r * cols + c] > target[r * cols + want]) want = c;
     }

@@ -81,7 +81,8 @@ void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams&
             for (int w = win.w0; w < win.w1; ++w) {
               size_t off = (size_t(h) * p.W + w) * p.C + c;
               Vec hit = select_eq(load_n(xn + off, m), best, one, Vec::zero()) * (one - taken);
-              store_n(dxn + off, fmadd(hit, g, load_n(dxn + off, m)), m);
+              // A select, not hit * g: 0 * inf would put NaN in cells that are not the argmax.
+              store_n(dxn + off, load_n(dxn + off, m) + select_gt0(hit, g, Vec::zero()), m);
               taken = taken + hit;
             }
         }
@@ -177,7 +178,7 @@ void global_maxpool_bwd(float* dx, const float* dy, const float* x, int N, int H
       Vec g = load_n(dy + size_t(n) * C + c, m), taken = Vec::zero();
       for (int i = 0; i < HW; ++i) {
         Vec hit = select_eq(load_n(xn + size_t(i) * C, m), best, one, Vec::zero()) * (one - taken);
-        store_n(dx + (size_t(n) * HW + i) * C + c, hit * g, m);
+        store_n(dx + (size_t(n) * HW + i) * C + c, select_gt0(hit, g, Vec::zero()), m);
         taken = taken + hit;
       }
     }
