@@ -1,0 +1,282 @@
+// The tiled SGEMM core behind conv2d (implicit GEMM) and dense: C[M,N] = sum_k A[m,k] B[k,n],
+// row-major C, with operands read through "loaders" so that convolutions never materialize
+// im2col. Block tiles BM x BN live in shared memory (double-buffered, BK deep, filled from
+// registers prefetched one stage ahead); each thread accumulates a TM x TN register block.
+// Split-K: blockIdx.z takes a fixed chunk of the reduction and writes its partial tile to a
+// workspace; a second kernel sums the partials in split order (deterministic, no atomics).
+//
+// A loader gives four values along its contiguous ("fast") dimension:
+//   static constexpr bool kRedFast;   // fast along the reduction (k) or along the outer (m / n)
+//   struct State;                     // per-thread precomputation for one outer index
+//   State setup(int outer) const;     // outer: the row (red-fast) or first of 4 rows
+//   void load(const State&, int outer, int red, float (&v)[4]) const;
+//        red-fast:   v[i] = elem(outer, red + i);   outer-fast: v[i] = elem(outer + i, red)
+// with zeros outside the operand (outer >= its size, red >= the reduction length).
+#pragma once
+#include "cuda_common.cuh"
+
+namespace ck {
+namespace cuda {
+
+template <int BM_, int BN_, int BK_, int TM_, int TN_>
+struct GemmCfg {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int kThreads = (BM / TM) * (BN / TN);
+  static constexpr int kPassesA = BM * BK / (4 * kThreads);
+  static constexpr int kPassesB = BN * BK / (4 * kThreads);
+  static_assert(TM == 4 || TM == 8, "TM");
+  static_assert(TN == 4 || TN == 8, "TN");
+  static_assert(kPassesA >= 1 && kPassesA * 4 * kThreads == BM * BK, "A tile / threads");
+  static_assert(kPassesB >= 1 && kPassesB * 4 * kThreads == BN * BK, "B tile / threads");
+};
+
+using Cfg128x128 = GemmCfg<128, 128, 8, 8, 8>;  // 256 threads
+using Cfg128x64 = GemmCfg<128, 64, 8, 8, 8>;    // 128 threads
+using Cfg64x32 = GemmCfg<64, 32, 16, 8, 4>;     // 64 threads
+
+struct GemmEpilogue {
+  float* c;            // [M, N] row-major (used when splits == 1)
+  float* ws;           // [splits, M, N] partials (when splits > 1)
+  const float* bias;   // [N] or null
+  int relu;            // fused ReLU: v > 0 ? v : 0 (NaN -> 0, as the reference)
+  int vec;             // N % 4 == 0 and c 16-byte aligned: float4 stores
+};
+
+// Row (col) of the i-th value of a thread's register block: TM == 8 splits it into two
+// 4-row groups BM/2 apart, which keeps the shared-memory reads conflict-free.
+template <int T, int B>
+__device__ __forceinline__ int block_index(int t, int i) {
+  return T == 8 ? (i < 4 ? t * 4 + i : B / 2 + t * 4 + (i - 4)) : t * 4 + i;
+}
+
+template <class Cfg, class LA, class LB>
+__global__ void __launch_bounds__(Cfg::kThreads, 512 / Cfg::kThreads)
+    gemm_kernel(const LA la, const LB lb, const GemmEpilogue ep, int M, int N, int Kred,
+                int chunk) {
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
+  constexpr int T = Cfg::kThreads, PA = Cfg::kPassesA, PB = Cfg::kPassesB;
+  constexpr int LDA = BM + 4, LDB = BN + 4;
+  __shared__ __align__(16) float As[2][BK][LDA];
+  __shared__ __align__(16) float Bs[2][BK][LDB];
+
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+  const int k_begin = blockIdx.z * chunk;
+  const int k_end = min(Kred, k_begin + chunk);
+
+  // Each load pass covers 4*T elements of a tile: (outer, red) coordinates of this thread's 4.
+  int a_outer[PA], a_red[PA], b_outer[PB], b_red[PB];
+  typename LA::State sa[PA];
+  typename LB::State sb[PB];
+#pragma unroll
+  for (int p = 0; p < PA; ++p) {
+    int idx = tid + p * T;
+    if (LA::kRedFast) {
+      a_outer[p] = idx / (BK / 4), a_red[p] = (idx % (BK / 4)) * 4;
+    } else {
+      a_red[p] = idx / (BM / 4), a_outer[p] = (idx % (BM / 4)) * 4;
+    }
+    sa[p] = la.setup(m0 + a_outer[p]);
+  }
+#pragma unroll
+  for (int p = 0; p < PB; ++p) {
+    int idx = tid + p * T;
+    if (LB::kRedFast) {
+      b_outer[p] = idx / (BK / 4), b_red[p] = (idx % (BK / 4)) * 4;
+    } else {
+      b_red[p] = idx / (BN / 4), b_outer[p] = (idx % (BN / 4)) * 4;
+    }
+    sb[p] = lb.setup(n0 + b_outer[p]);
+  }
+
+  float ra[PA][4], rb[PB][4];
+  auto load_regs = [&](int k0) {
+#pragma unroll
+    for (int p = 0; p < PA; ++p) la.load(sa[p], m0 + a_outer[p], k0 + a_red[p], ra[p]);
+#pragma unroll
+    for (int p = 0; p < PB; ++p) lb.load(sb[p], n0 + b_outer[p], k0 + b_red[p], rb[p]);
+  };
+  auto store_smem = [&](int buf) {
+#pragma unroll
+    for (int p = 0; p < PA; ++p) {
+      if (LA::kRedFast) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) As[buf][a_red[p] + i][a_outer[p]] = ra[p][i];
+      } else {
+        *reinterpret_cast<float4*>(&As[buf][a_red[p]][a_outer[p]]) =
+            make_float4(ra[p][0], ra[p][1], ra[p][2], ra[p][3]);
+      }
+    }
+#pragma unroll
+    for (int p = 0; p < PB; ++p) {
+      if (LB::kRedFast) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) Bs[buf][b_red[p] + i][b_outer[p]] = rb[p][i];
+      } else {
+        *reinterpret_cast<float4*>(&Bs[buf][b_red[p]][b_outer[p]]) =
+            make_float4(rb[p][0], rb[p][1], rb[p][2], rb[p][3]);
+      }
+    }
+  };
+
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
+
+  if (k_begin < k_end) {
+    load_regs(k_begin);
+    store_smem(0);
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+      const bool more = k0 + BK < k_end;
+      if (more) load_regs(k0 + BK);
+#pragma unroll
+      for (int k = 0; k < BK; ++k) {
+        float a[TM], b[TN];
+#pragma unroll
+        for (int g = 0; g < TM / 4; ++g) {
+          float4 t = *reinterpret_cast<const float4*>(&As[buf][k][g * (BM / 2) + ty * 4]);
+          a[g * 4 + 0] = t.x, a[g * 4 + 1] = t.y, a[g * 4 + 2] = t.z, a[g * 4 + 3] = t.w;
+        }
+#pragma unroll
+        for (int g = 0; g < TN / 4; ++g) {
+          float4 t = *reinterpret_cast<const float4*>(&Bs[buf][k][g * (BN / 2) + tx * 4]);
+          b[g * 4 + 0] = t.x, b[g * 4 + 1] = t.y, b[g * 4 + 2] = t.z, b[g * 4 + 3] = t.w;
+        }
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+          for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      }
+      if (more) store_smem(buf ^ 1);
+      __syncthreads();
+      buf ^= 1;
+    }
+  }
+
+  // Epilogue: partial tile to the workspace, or bias + ReLU to C.
+  const bool partial = gridDim.z > 1;
+  float* out = partial ? ep.ws + size_t(blockIdx.z) * size_t(M) * N : ep.c;
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int row = m0 + block_index<TM, BM>(ty, i);
+    if (row >= M) continue;
+    float* orow = out + size_t(row) * N;
+#pragma unroll
+    for (int g = 0; g < TN / 4; ++g) {
+      const int col = n0 + block_index<TN, BN>(tx, g * 4);
+      float v[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        v[j] = acc[i][g * 4 + j];
+        if (!partial) {
+          if (ep.bias && col + j < N) v[j] += __ldg(ep.bias + col + j);
+          if (ep.relu && !(v[j] > 0.f)) v[j] = 0.f;
+        }
+      }
+      if (ep.vec && col + 3 < N) {
+        *reinterpret_cast<float4*>(orow + col) = make_float4(v[0], v[1], v[2], v[3]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (col + j < N) orow[col + j] = v[j];
+      }
+    }
+  }
+}
+
+// c[i] = act(sum_s ws[s][i] + bias[i % N]), the partials summed in split order (reduce.cu).
+void splitk_reduce(float* c, const float* ws, const float* bias, bool relu, int splits, int M,
+                   int N, cudaStream_t stream, const char* op);
+
+// Dense row-major matrix operand: elem(outer, red) = p[outer * ld + red] (red-fast) or
+// p[red * ld + outer] (outer-fast).
+template <bool kRedFast_>
+struct MatLoader {
+  static constexpr bool kRedFast = kRedFast_;
+  const float* p;
+  int outer_n, red_n, ld;
+  int vec;  // ld % 4 == 0 and p 16-byte aligned
+  struct State {};
+  __device__ __forceinline__ State setup(int) const { return {}; }
+  __device__ __forceinline__ void load(const State&, int outer, int red, float (&v)[4]) const {
+    if (kRedFast) {
+      if (outer >= outer_n) {
+        v[0] = v[1] = v[2] = v[3] = 0.f;
+        return;
+      }
+      const float* row = p + size_t(outer) * ld;
+      if (vec && red + 3 < red_n) {
+        float4 t = __ldg(reinterpret_cast<const float4*>(row + red));
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+      } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) v[i] = red + i < red_n ? __ldg(row + red + i) : 0.f;
+      }
+    } else {
+      if (red >= red_n) {
+        v[0] = v[1] = v[2] = v[3] = 0.f;
+        return;
+      }
+      const float* row = p + size_t(red) * ld;
+      if (vec && outer + 3 < outer_n) {
+        float4 t = __ldg(reinterpret_cast<const float4*>(row + outer));
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+      } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) v[i] = outer + i < outer_n ? __ldg(row + outer + i) : 0.f;
+      }
+    }
+  }
+};
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// How many reduction chunks a GEMM with `tiles` output tiles gets: enough blocks to fill a large
+// GPU, each chunk at least 256 deep, the workspace bounded. Depends on the shape alone, so the
+// summation order (and the result) does not depend on the device.
+int choose_splits(long long tiles, int threads, int Kred, int BK, long long MN, int* chunk);
+
+template <class Cfg, class LA, class LB>
+void gemm_run(const LA& la, const LB& lb, float* c, const float* bias, bool relu, int M, int N,
+              int Kred, cudaStream_t stream, const char* op) {
+  if (M <= 0 || N <= 0) return;
+  const long long gm = (M + Cfg::BM - 1) / Cfg::BM, gn = (N + Cfg::BN - 1) / Cfg::BN;
+  if (gn > 65535) require_int_range(size_t(-1), op, "output columns");
+  int chunk = 0;
+  const int splits =
+      choose_splits(gm * gn, Cfg::kThreads, Kred, Cfg::BK, (long long)M * N, &chunk);
+  Scratch ws(splits > 1 ? size_t(splits) * size_t(M) * size_t(N) * sizeof(float) : 0, stream);
+  GemmEpilogue ep{c, ws.as<float>(), bias, relu ? 1 : 0, (N % 4 == 0 && aligned16(c)) ? 1 : 0};
+  dim3 grid{unsigned(gm), unsigned(gn), unsigned(splits)};
+  gemm_kernel<Cfg, LA, LB><<<grid, Cfg::kThreads, 0, stream>>>(la, lb, ep, M, N, Kred, chunk);
+  check_launch(op);
+  if (splits > 1) {
+    splitk_reduce(c, ws.as<float>(), bias, relu, splits, M, N, stream, op);
+  }
+}
+
+// Picks the tile shape for an M x N output: wide tiles for wide outputs, narrow ones for the
+// few-channel layers and small batches. Calls f(Cfg{}) with the chosen configuration.
+template <class F>
+void with_gemm_cfg(int M, int N, F&& f) {
+  if (N > 64 && M > 64) {
+    f(Cfg128x128{});
+  } else if (N > 32 && M > 64) {
+    f(Cfg128x64{});
+  } else {
+    f(Cfg64x32{});
+  }
+}
+
+// Column sums of in [B, rows, cols] -> out [B, cols] = sum_rows / divisor, summed in a fixed
+// order (chunks of rows, then chunks in order). reduce.cu.
+void column_sums(float* out, const float* in, int batches, size_t rows, int cols, float divisor,
+                 cudaStream_t stream, const char* op);
+
+}  // namespace cuda
+}  // namespace ck

@@ -1,0 +1,180 @@
+// Losses (one warp per row, warp-shuffle reductions) and the accuracy count (integer counts:
+// order-independent, so exact).
+#include "cuda_common.cuh"
+#include "internal.h"
+
+namespace ck {
+namespace cuda {
+
+namespace {
+
+constexpr int kRowWarps = 8;  // rows per 256-thread block
+
+#define CK_ROWS_PER_WARP(r, rows)                                                   \
+  for (size_t r = size_t(blockIdx.x) * kRowWarps + threadIdx.x / 32; r < (rows);    \
+       r += size_t(gridDim.x) * kRowWarps)
+
+__device__ __forceinline__ float target_at(const float* t, size_t r, size_t c, size_t cols,
+                                           LabelMode mode) {
+  if (mode == LabelMode::Sparse) {
+    float tr = t[r];
+    return tr >= 0.f && size_t(tr) == c ? 1.f : 0.f;
+  }
+  return t[r * cols + c];
+}
+
+__global__ void softmax_xent_kernel(float* loss, float* dx, const float* logits,
+                                    const float* target, size_t rows, size_t cols,
+                                    LabelMode mode, float grad_scale) {
+  const int lane = threadIdx.x % 32;
+  CK_ROWS_PER_WARP(r, rows) {
+    const float* x = logits + r * cols;
+    float m = -INFINITY;
+    for (size_t c = lane; c < cols; c += 32) m = fmaxf(m, x[c]);
+    m = warp_max(m);
+    float s = 0.f;
+    for (size_t c = lane; c < cols; c += 32) s += expf(x[c] - m);
+    s = warp_sum(s);
+    const float lse = m + logf(s);
+    float l = 0.f, tsum = 0.f;
+    for (size_t c = lane; c < cols; c += 32) {
+      float t = target_at(target, r, c, cols, mode);
+      l += t * (lse - x[c]);
+      tsum += t;
+    }
+    l = warp_sum(l);
+    tsum = warp_sum(tsum);
+    if (lane == 0) loss[r] = l;
+    if (dx) {
+      for (size_t c = lane; c < cols; c += 32) {
+        float p = expf(x[c] - lse);
+        dx[r * cols + c] = (p * tsum - target_at(target, r, c, cols, mode)) * grad_scale;
+      }
+    }
+  }
+}
+
+__global__ void binary_xent_kernel(float* loss, float* dx, const float* input,
+                                   const float* target, size_t rows, size_t cols,
+                                   bool from_logits, float grad_scale) {
+  const float lo = 1e-7f, hi = 1.f - 1e-7f;
+  const int lane = threadIdx.x % 32;
+  CK_ROWS_PER_WARP(r, rows) {
+    float l = 0.f;
+    for (size_t c = lane; c < cols; c += 32) {
+      const size_t i = r * cols + c;
+      const float x = input[i], t = target[i];
+      float g;
+      if (from_logits) {
+        l += fmaxf(x, 0.f) - x * t + log1pf(expf(-fabsf(x)));
+        float s = x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x));
+        g = s - t;
+      } else {
+        float p = fminf(fmaxf(x, lo), hi);
+        l -= t * logf(p) + (1.f - t) * logf(1.f - p);
+        g = (x > lo && x < hi) ? (p - t) / (p * (1.f - p)) : 0.f;
+      }
+      if (dx) dx[i] = g * grad_scale / float(cols);
+    }
+    l = warp_sum(l);
+    if (lane == 0) loss[r] = l / float(cols);
+  }
+}
+
+__global__ void mse_kernel(float* loss, float* dx, const float* y, const float* target,
+                           size_t rows, size_t cols, float grad_scale) {
+  const int lane = threadIdx.x % 32;
+  CK_ROWS_PER_WARP(r, rows) {
+    float l = 0.f;
+    for (size_t c = lane; c < cols; c += 32) {
+      const size_t i = r * cols + c;
+      const float d = y[i] - target[i];
+      l += d * d;
+      if (dx) dx[i] = 2.f * d / float(cols) * grad_scale;
+    }
+    l = warp_sum(l);
+    if (lane == 0) loss[r] = l / float(cols);
+  }
+}
+
+// First index of the row's maximum by the reference's scan (start at 0, take strictly greater):
+// the first maximum over the non-NaN values, or 0 when element 0 is NaN.
+__device__ __forceinline__ long long row_argmax(const float* row, size_t cols, int lane) {
+  ArgMax a = argmax_none();
+  for (size_t c = lane; c < cols; c += 32) a = argmax_take(a, row[c], (long long)c);
+  a = warp_argmax(a);
+  float first = row[0];
+  return (first != first || a.i < 0) ? 0 : a.i;
+}
+
+__global__ void accuracy_kernel(unsigned long long* count, const float* pred, const float* target,
+                                size_t rows, size_t cols, LabelMode mode, float threshold) {
+  __shared__ unsigned int block_count;
+  if (threadIdx.x == 0) block_count = 0;
+  __syncthreads();
+  const int lane = threadIdx.x % 32;
+  unsigned int mine = 0;
+  if (cols == 1) {
+    for (size_t r = size_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
+         r += size_t(gridDim.x) * blockDim.x) {
+      bool p = pred[r] > threshold, t = target[r] > 0.5f;
+      mine += p == t;
+    }
+  } else {
+    CK_ROWS_PER_WARP(r, rows) {
+      long long best = row_argmax(pred + r * cols, cols, lane);
+      long long want;
+      if (mode == LabelMode::Sparse) {
+        float tr = target[r];
+        want = tr >= 0.f ? (long long)tr : -1;
+      } else {
+        want = row_argmax(target + r * cols, cols, lane);
+      }
+      if (lane == 0) mine += best == want;
+    }
+  }
+  if (mine) atomicAdd(&block_count, mine);
+  __syncthreads();
+  if (threadIdx.x == 0 && block_count) atomicAdd(count, (unsigned long long)block_count);
+}
+
+}  // namespace
+
+void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
+                  size_t cols, LabelMode mode, float grad_scale, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  softmax_xent_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(
+      loss, dx, logits, target, rows, cols, mode, grad_scale);
+  check_launch("softmaxCrossEntropy");
+}
+
+void binary_xent(float* loss, float* dx, const float* input, const float* target, size_t rows,
+                 size_t cols, bool from_logits, float grad_scale, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  binary_xent_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(
+      loss, dx, input, target, rows, cols, from_logits, grad_scale);
+  check_launch("binaryCrossEntropy");
+}
+
+void mse(float* loss, float* dx, const float* y, const float* target, size_t rows, size_t cols,
+         float grad_scale, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  mse_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(loss, dx, y, target, rows,
+                                                                      cols, grad_scale);
+  check_launch("meanSquaredError");
+}
+
+void accuracy_count(uint64_t* count, const float* pred, const float* target, size_t rows,
+                    size_t cols, LabelMode mode, float threshold, void* stream) {
+  static_assert(sizeof(uint64_t) == sizeof(unsigned long long), "count width");
+  cudaStream_t s = as_stream(stream);
+  check(cudaMemsetAsync(count, 0, sizeof(uint64_t), s), "accuracy: cudaMemsetAsync");
+  if (rows == 0 || cols == 0) return;
+  const unsigned grid = cols == 1 ? grid_1d(rows, 256, 4096) : grid_1d(rows, kRowWarps, 4096);
+  accuracy_kernel<<<grid, 256, 0, s>>>(reinterpret_cast<unsigned long long*>(count), pred, target,
+                                       rows, cols, mode, threshold);
+  check_launch("accuracy");
+}
+
+}  // namespace cuda
+}  // namespace ck

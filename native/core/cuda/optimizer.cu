@@ -1,0 +1,105 @@
+// Fused optimizer updates over a flat parameter vector (one pass reads g and the state and
+// writes w and the state), Keras's formulas as in cpu/optimizer_ref.cpp.
+#include <cmath>
+
+#include "cuda_common.cuh"
+#include "internal.h"
+
+namespace ck {
+namespace cuda {
+
+namespace {
+
+#define CK_GRID_STRIDE(i, n)                                                        \
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);           \
+       i += size_t(gridDim.x) * blockDim.x)
+
+__global__ void sgd_kernel(float* w, float* vel, const float* g, size_t n, float lr,
+                           float momentum, bool nesterov) {
+  CK_GRID_STRIDE(i, n) {
+    const float gi = g[i];
+    if (momentum == 0.f) {
+      w[i] -= lr * gi;
+      continue;
+    }
+    const float v = momentum * vel[i] - lr * gi;
+    vel[i] = v;
+    w[i] += nesterov ? momentum * v - lr * gi : v;
+  }
+}
+
+__global__ void adam_kernel(float* w, float* m, float* v, const float* g, size_t n, float lr,
+                            float alpha, float beta1, float beta2, float eps, float wd) {
+  CK_GRID_STRIDE(i, n) {
+    float wi = w[i];
+    const float gi = g[i];
+    if (wd > 0.f) wi -= wi * wd * lr;
+    float mi = m[i], vi = v[i];
+    mi += (gi - mi) * (1.f - beta1);
+    vi += (gi * gi - vi) * (1.f - beta2);
+    m[i] = mi, v[i] = vi;
+    w[i] = wi - alpha * mi / (sqrtf(vi) + eps);
+  }
+}
+
+__global__ void rmsprop_kernel(float* w, float* ms, float* mom, float* mg, const float* g,
+                               size_t n, float lr, float rho, float momentum, float eps,
+                               bool centered) {
+  CK_GRID_STRIDE(i, n) {
+    const float gi = g[i];
+    const float s = rho * ms[i] + (1.f - rho) * gi * gi;
+    ms[i] = s;
+    float denom = s;
+    if (centered) {
+      const float a = rho * mg[i] + (1.f - rho) * gi;
+      mg[i] = a;
+      denom -= a * a;
+    }
+    const float inc = lr * gi / sqrtf(denom + eps);
+    if (momentum > 0.f) {
+      const float mo = momentum * mom[i] + inc;
+      mom[i] = mo;
+      w[i] -= mo;
+    } else {
+      w[i] -= inc;
+    }
+  }
+}
+
+}  // namespace
+
+void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p,
+                void* stream) {
+  if (n == 0) return;
+  if (p.momentum != 0.f && !velocity) {
+    throw_error(ErrorKind::Value, "sgd: momentum needs a velocity buffer");
+  }
+  sgd_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, velocity, g, n, p.lr, p.momentum,
+                                                             p.nesterov);
+  check_launch("sgd");
+}
+
+void adam_update(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p,
+                 void* stream) {
+  if (n == 0) return;
+  const double t = double(p.step);
+  const float alpha = float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) /
+                            (1.0 - std::pow(double(p.beta1), t)));
+  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, p.lr, alpha, p.beta1,
+                                                              p.beta2, p.eps, p.weight_decay);
+  check_launch("adam");
+}
+
+void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
+                    const RmspropParams& p, void* stream) {
+  if (n == 0) return;
+  if ((p.momentum > 0.f && !mom) || (p.centered && !mg)) {
+    throw_error(ErrorKind::Value, "rmsprop: momentum / centered need their state buffers");
+  }
+  rmsprop_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, ms, mom, mg, g, n, p.lr, p.rho,
+                                                                 p.momentum, p.eps, p.centered);
+  check_launch("rmsprop");
+}
+
+}  // namespace cuda
+}  // namespace ck

@@ -1,0 +1,814 @@
+// GPU parity: every entry of ck::cuda_kernels() against the scalar reference ck::scalar_kernels()
+// on the host, over edge shapes (1x1 images, C or K = 1, odd channel counts, sizes off the tile
+// size, misaligned pointers) and random shapes, with tolerances scaled by the reduction length;
+// bitwise checks where the GPU must match exactly (dropout masks, pooling routes, counts) and a
+// determinism check (same inputs -> bitwise-identical outputs). Needs no Node.
+//
+//   test_cuda_parity            all cases; exits 0 with a message when there is no GPU
+//   test_cuda_parity --quick    fewer random shapes (for compute-sanitizer)
+//   test_cuda_parity --bench    times conv2d on N=256, 56x56x64 -> 64, 3x3 'same' (and a GEMM)
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "cuda/cuda_kernels.h"
+#include "cuda/device_memory.h"
+#include "errors.h"
+#include "kernels.h"
+
+using ck::Act;
+using ck::ConvParams;
+using ck::LabelMode;
+using ck::PoolParams;
+using ck::cuda::DeviceArray;
+
+namespace {
+
+int g_cases = 40;  // random shapes per family (--quick: 6)
+void* g_stream = nullptr;
+
+const ck::CpuKernels& ref() { return ck::scalar_kernels(); }
+const ck::CudaKernels& gpu() { return ck::cuda_kernels(); }
+
+using Vec = std::vector<float>;
+
+// A device copy of v; `offset` floats of padding in front make the data pointer misaligned.
+struct Dev {
+  DeviceArray<float> buf;
+  size_t offset = 0, n = 0;
+  Dev() = default;
+  explicit Dev(const Vec& v, size_t off = 0) : buf(v.size() + off), offset(off), n(v.size()) {
+    if (n) ck::cuda::copy_to_device(buf.data() + off, v.data(), n * sizeof(float));
+  }
+  // Uninitialized output, pre-filled with NaN bytes so unwritten elements fail the comparison.
+  static Dev out(size_t n, size_t off = 0) {
+    Dev d;
+    d.buf = DeviceArray<float>(n + off);
+    d.offset = off, d.n = n;
+    d.buf.fill_bytes(0xFF);
+    return d;
+  }
+  float* p() const { return n || offset ? buf.data() + offset : buf.data(); }
+  Vec host() const {
+    ck::cuda::stream_sync(g_stream);
+    Vec v(n);
+    if (n) ck::cuda::copy_to_host(v.data(), buf.data() + offset, n * sizeof(float));
+    return v;
+  }
+};
+
+Vec rnd(std::mt19937& rng, size_t n, float lo = -1.f, float hi = 1.f) {
+  return cktest::random_vector(rng, n, lo, hi);
+}
+// Small integers: many ties (exercises the first-maximum rules).
+Vec ints(std::mt19937& rng, size_t n, int lo = -3, int hi = 3) {
+  std::uniform_int_distribution<int> d(lo, hi);
+  Vec v(n);
+  for (auto& x : v) x = float(d(rng));
+  return v;
+}
+int U(std::mt19937& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+
+// |got - want| <= atol + rtol |want| everywhere, with atol = base * sqrt(reduction length) *
+// scale (the size of the summed terms).
+bool close(const Vec& got, const Vec& want, double red, double scale, std::string* why,
+           float rtol = 1e-4f, double base = 1e-4) {
+  if (got.size() != want.size()) {
+    *why = "size " + std::to_string(got.size()) + " vs " + std::to_string(want.size());
+    return false;
+  }
+  float atol = float(base * std::sqrt(std::max(red, 1.0)) * scale);
+  return cktest::all_close(got.data(), want.data(), want.size(), rtol, atol, why);
+}
+
+#define EXPECT_CLOSE_T(got, want, red, scale, rtol, base, what)                   \
+  do {                                                                            \
+    std::string why_;                                                             \
+    if (!close((got), (want), (red), (scale), &why_, (rtol), (base)))             \
+      cktest::fail(__FILE__, __LINE__, std::string(what) + ": " + why_);         \
+  } while (0)
+#define EXPECT_CLOSE(got, want, red, what) EXPECT_CLOSE_T(got, want, red, 1.0, 1e-4f, 1e-4, what)
+#define EXPECT_EXACT(got, want, what)                                                       \
+  do {                                                                                      \
+    const Vec& g_ = (got);                                                                  \
+    const Vec& w_ = (want);                                                                 \
+    bool same_ = g_.size() == w_.size() &&                                                  \
+                 (g_.empty() || std::memcmp(g_.data(), w_.data(), g_.size() * 4) == 0);     \
+    if (!same_) {                                                                           \
+      std::string why_ = "sizes " + std::to_string(g_.size()) + "/" + std::to_string(w_.size()); \
+      for (size_t i_ = 0; i_ < std::min(g_.size(), w_.size()); ++i_)                        \
+        if (std::memcmp(&g_[i_], &w_[i_], 4) != 0) {                                        \
+          why_ = "element " + std::to_string(i_) + ": " + std::to_string(g_[i_]) + " vs " +  \
+                 std::to_string(w_[i_]);                                                    \
+          break;                                                                            \
+        }                                                                                   \
+      cktest::fail(__FILE__, __LINE__, std::string(what) + " (bitwise): " + why_);         \
+    }                                                                                       \
+  } while (0)
+
+// ---------------------------------------------------------------- convolution
+
+int out_size(int in, int k, int stride, int pad_total, int dil) {
+  return (in + pad_total - (dil * (k - 1) + 1)) / stride + 1;
+}
+
+ConvParams conv(int N, int H, int W, int C, int K, int R, int S, int sh = 1, int sw = 1, int pt = 0,
+                int pb = 0, int pl = 0, int pr = 0, int dh = 1, int dw = 1) {
+  ConvParams p;
+  p.N = N, p.H = H, p.W = W, p.C = C, p.K = K, p.R = R, p.S = S;
+  p.stride_h = sh, p.stride_w = sw, p.pad_h = pt, p.pad_w = pl, p.dil_h = dh, p.dil_w = dw;
+  p.P = out_size(H, R, sh, pt + pb, dh);
+  p.Q = out_size(W, S, sw, pl + pr, dw);
+  return p;
+}
+
+// TensorFlow 'same' padding.
+ConvParams conv_same(int N, int H, int W, int C, int K, int R, int S, int sh = 1, int sw = 1) {
+  int P = (H + sh - 1) / sh, Q = (W + sw - 1) / sw;
+  int th = std::max((P - 1) * sh + R - H, 0), tw = std::max((Q - 1) * sw + S - W, 0);
+  return conv(N, H, W, C, K, R, S, sh, sw, th / 2, th - th / 2, tw / 2, tw - tw / 2);
+}
+
+std::string describe(const ConvParams& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "N%d H%d W%d C%d K%d R%d S%d P%d Q%d stride %d,%d pad %d,%d dil %d,%d", p.N, p.H,
+                p.W, p.C, p.K, p.R, p.S, p.P, p.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
+                p.dil_h, p.dil_w);
+  return buf;
+}
+
+// All passes of conv2d on p, GPU against the reference. misalign: data pointers offset by one
+// float (the kernels' non-vector paths).
+void compare_conv(const ConvParams& p, std::mt19937& rng, bool misalign = false) {
+  const std::string tag = describe(p) + (misalign ? " misaligned" : "");
+  const size_t off = misalign ? 1 : 0;
+  Vec x = rnd(rng, p.x_size()), w = rnd(rng, p.w_size()), b = rnd(rng, size_t(p.K));
+  Vec dy = rnd(rng, p.y_size());
+  const double red_fwd = double(p.R) * p.S * p.C, red_bwd = double(p.R) * p.S * p.K;
+  const double red_filter = double(p.N) * p.P * p.Q;
+  Dev dx_(x, off), dw_(w, off), db_(b, off), ddy(dy, off);
+
+  for (int variant = 0; variant < 3; ++variant) {
+    const float* bias = variant == 0 ? nullptr : b.data();
+    Act act = variant == 1 ? Act::Relu : Act::None;
+    Vec want(p.y_size());
+    ref().conv2d_fwd(want.data(), x.data(), w.data(), bias, p, act);
+    Dev y = Dev::out(p.y_size(), off);
+    gpu().conv2d_fwd(y.p(), dx_.p(), dw_.p(), bias ? db_.p() : nullptr, p, act, g_stream);
+    EXPECT_CLOSE(y.host(), want, red_fwd,
+                 std::string("conv2d fwd") + (bias ? " bias" : "") + (variant == 1 ? " relu " : " ") + tag);
+  }
+  {
+    Vec want(p.x_size());
+    ref().conv2d_bwd_data(want.data(), dy.data(), w.data(), p);
+    Dev dx = Dev::out(p.x_size(), off);
+    gpu().conv2d_bwd_data(dx.p(), ddy.p(), dw_.p(), p, g_stream);
+    EXPECT_CLOSE(dx.host(), want, red_bwd, "conv2d bwd_data " + tag);
+  }
+  {
+    Vec want_w(p.w_size()), want_b(size_t(p.K));
+    ref().conv2d_bwd_filter(want_w.data(), want_b.data(), dy.data(), x.data(), p);
+    Dev gw = Dev::out(p.w_size(), off), gb = Dev::out(size_t(p.K), off);
+    gpu().conv2d_bwd_filter(gw.p(), gb.p(), ddy.p(), dx_.p(), p, g_stream);
+    EXPECT_CLOSE(gw.host(), want_w, red_filter, "conv2d bwd_filter dw " + tag);
+    EXPECT_CLOSE(gb.host(), want_b, red_filter, "conv2d bwd_filter db " + tag);
+    Dev gw2 = Dev::out(p.w_size(), off);
+    gpu().conv2d_bwd_filter(gw2.p(), nullptr, ddy.p(), dx_.p(), p, g_stream);
+    EXPECT_CLOSE(gw2.host(), want_w, red_filter, "conv2d bwd_filter (no db) " + tag);
+  }
+}
+
+std::vector<ConvParams> conv_edge_shapes() {
+  return {
+      conv(1, 1, 1, 1, 1, 1, 1),
+      conv(1, 5, 5, 1, 1, 3, 3),
+      conv(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv(1, 1, 1, 17, 33, 1, 1),
+      conv(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),         // 1x1 image, 'same' 3x3
+      conv(5, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),       // 1x1 image, vector channels
+      conv(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
+      conv(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),         // padding larger than the kernel
+      conv(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),        // non-square kernel and strides
+      conv(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
+      conv(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
+      conv(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv(2, 10, 10, 8, 48, 5, 5),
+      conv(1, 7, 7, 3, 65, 1, 1, 2, 2),                    // 1x1 stride 2: dx cells with no tap
+      conv(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
+      conv(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),         // P = 1
+      conv(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),         // Q = 1
+      conv(4, 3, 3, 1, 31, 3, 3),                          // P = Q = 1
+      conv(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),     // 'same' stride 2
+      conv(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
+      conv_same(2, 13, 11, 1, 1, 3, 3),                    // C = K = 1
+      conv_same(3, 9, 9, 4, 4, 3, 3, 2, 2),                // vector paths, stride 2
+      conv_same(2, 17, 15, 12, 129, 3, 3),                 // K just past a 128 tile
+      conv_same(4, 16, 16, 64, 128, 3, 3),                 // 128x128 tiles
+      conv_same(2, 7, 7, 20, 36, 1, 1),                    // 1x1 conv, K % 4 == 0
+      conv(8, 33, 31, 3, 8, 3, 3),                         // long filter-gradient reduction
+      conv_same(16, 24, 24, 8, 16, 3, 3),                  // split-K filter gradient
+  };
+}
+
+ConvParams random_conv(std::mt19937& rng) {
+  for (;;) {
+    int R = U(rng, 1, 5), S = U(rng, 1, 5), dh = U(rng, 1, 3) == 3 ? 2 : 1,
+        dw = U(rng, 1, 3) == 3 ? 2 : 1;
+    int sh = U(rng, 1, 3) == 3 ? U(rng, 2, 3) : 1, sw = U(rng, 1, 3) == 3 ? U(rng, 2, 3) : 1;
+    int H = U(rng, 1, 14), W = U(rng, 1, 14);
+    int pt = U(rng, 0, R), pb = U(rng, 0, R), pl = U(rng, 0, S), pr = U(rng, 0, S);
+    int C = U(rng, 1, 3) == 1 ? U(rng, 1, 4) : U(rng, 1, 40);
+    int K = U(rng, 1, 3) == 1 ? U(rng, 1, 5) : U(rng, 1, 140);
+    if (U(rng, 0, 2) == 0) C = (C + 3) / 4 * 4;  // vector paths
+    if (U(rng, 0, 2) == 0) K = (K + 3) / 4 * 4;
+    ConvParams p = conv(U(rng, 1, 4), H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, dh, dw);
+    if (p.P >= 1 && p.Q >= 1) return p;
+  }
+}
+
+// ---------------------------------------------------------------- pooling
+
+PoolParams pool(int N, int H, int W, int C, int R, int S, int sh, int sw, bool same, int extra_pad = 0) {
+  PoolParams p;
+  p.N = N, p.H = H, p.W = W, p.C = C, p.R = R, p.S = S, p.stride_h = sh, p.stride_w = sw;
+  if (same) {
+    p.P = (H + sh - 1) / sh, p.Q = (W + sw - 1) / sw;
+    int th = std::max((p.P - 1) * sh + R - H, 0), tw = std::max((p.Q - 1) * sw + S - W, 0);
+    p.pad_h = th / 2, p.pad_w = tw / 2;
+  } else {
+    p.pad_h = p.pad_w = extra_pad;
+    p.P = (H + 2 * extra_pad - R) / sh + 1, p.Q = (W + 2 * extra_pad - S) / sw + 1;
+  }
+  return p;
+}
+
+}  // namespace
+
+// ================================================================== tests
+
+TEST(conv2d_edge_shapes) {
+  std::mt19937 rng(1);
+  for (const ConvParams& p : conv_edge_shapes()) compare_conv(p, rng);
+}
+
+TEST(conv2d_random_shapes) {
+  std::mt19937 rng(2);
+  for (int i = 0; i < g_cases; ++i) compare_conv(random_conv(rng), rng);
+}
+
+TEST(conv2d_misaligned_pointers) {
+  std::mt19937 rng(3);
+  for (const ConvParams& p : {conv_same(2, 9, 7, 8, 12, 3, 3), conv_same(3, 5, 5, 16, 64, 3, 3, 2, 2),
+                              conv(1, 1, 1, 4, 4, 1, 1)})
+    compare_conv(p, rng, true);
+}
+
+TEST(conv2d_rejects_other_fused_activations) {
+  ConvParams p = conv(1, 3, 3, 1, 1, 3, 3);
+  bool threw = false;
+  try {
+    gpu().conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Sigmoid, g_stream);
+  } catch (const ck::Error& e) {
+    threw = e.kind() == ck::ErrorKind::Value;
+  }
+  CHECK(threw);
+}
+
+TEST(conv2d_empty_batch_zeroes_filter_gradient) {
+  ConvParams p = conv(0, 5, 5, 3, 4, 3, 3);
+  Dev gw = Dev::out(p.w_size()), gb = Dev::out(size_t(p.K));
+  gpu().conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::None, g_stream);
+  gpu().conv2d_bwd_data(nullptr, nullptr, nullptr, p, g_stream);
+  gpu().conv2d_bwd_filter(gw.p(), gb.p(), nullptr, nullptr, p, g_stream);
+  EXPECT_EXACT(gw.host(), Vec(p.w_size(), 0.f), "dw");
+  EXPECT_EXACT(gb.host(), Vec(size_t(p.K), 0.f), "db");
+}
+
+TEST(dense_shapes) {
+  std::mt19937 rng(4);
+  struct S { int M, K, N; };
+  std::vector<S> shapes = {{1, 1, 1},     {3, 17, 33},   {100, 1024, 10}, {1, 4096, 7},
+                           {257, 129, 65}, {64, 3136, 10}, {2, 3, 200},    {513, 64, 128},
+                           {33, 1, 5},    {7, 300, 1},   {1000, 37, 3},   {4, 4, 4}};
+  for (int i = 0; i < g_cases / 2; ++i) shapes.push_back({U(rng, 1, 300), U(rng, 1, 300), U(rng, 1, 300)});
+  for (int misalign = 0; misalign < 2; ++misalign) {
+    for (const S& s : shapes) {
+      if (misalign && s.M > 300) continue;
+      const size_t off = size_t(misalign);
+      const std::string tag = "M" + std::to_string(s.M) + " K" + std::to_string(s.K) + " N" +
+                              std::to_string(s.N) + (misalign ? " misaligned" : "");
+      Vec x = rnd(rng, size_t(s.M) * s.K), w = rnd(rng, size_t(s.K) * s.N), b = rnd(rng, size_t(s.N));
+      Vec dy = rnd(rng, size_t(s.M) * s.N);
+      Dev gx(x, off), gw(w, off), gbias(b, off), gdy(dy, off);
+      for (int variant = 0; variant < 3; ++variant) {
+        const float* bias = variant == 0 ? nullptr : b.data();
+        Act act = variant == 1 ? Act::Relu : Act::None;
+        Vec want(size_t(s.M) * s.N);
+        ref().dense_fwd(want.data(), x.data(), w.data(), bias, s.M, s.K, s.N, act);
+        Dev y = Dev::out(want.size(), off);
+        gpu().dense_fwd(y.p(), gx.p(), gw.p(), bias ? gbias.p() : nullptr, s.M, s.K, s.N, act, g_stream);
+        EXPECT_CLOSE(y.host(), want, s.K, "dense fwd " + std::to_string(variant) + " " + tag);
+      }
+      Vec want_dx(x.size());
+      ref().dense_bwd_data(want_dx.data(), dy.data(), w.data(), s.M, s.K, s.N);
+      Dev dx = Dev::out(x.size(), off);
+      gpu().dense_bwd_data(dx.p(), gdy.p(), gw.p(), s.M, s.K, s.N, g_stream);
+      EXPECT_CLOSE(dx.host(), want_dx, s.N, "dense bwd_data " + tag);
+      Vec want_dw(w.size()), want_db(b.size());
+      ref().dense_bwd_filter(want_dw.data(), want_db.data(), dy.data(), x.data(), s.M, s.K, s.N);
+      Dev dw = Dev::out(w.size(), off), db = Dev::out(b.size(), off);
+      gpu().dense_bwd_filter(dw.p(), db.p(), gdy.p(), gx.p(), s.M, s.K, s.N, g_stream);
+      EXPECT_CLOSE(dw.host(), want_dw, s.M, "dense bwd_filter dw " + tag);
+      EXPECT_CLOSE(db.host(), want_db, s.M, "dense bwd_filter db " + tag);
+      Dev dw2 = Dev::out(w.size(), off);
+      gpu().dense_bwd_filter(dw2.p(), nullptr, gdy.p(), gx.p(), s.M, s.K, s.N, g_stream);
+      EXPECT_CLOSE(dw2.host(), want_dw, s.M, "dense bwd_filter (no db) " + tag);
+    }
+  }
+}
+
+TEST(dense_long_reduction_split_k) {
+  std::mt19937 rng(5);
+  for (auto s : {std::array<int, 3>{20000, 9, 11}, std::array<int, 3>{3, 50000, 5}}) {
+    const int M = s[0], K = s[1], N = s[2];
+    Vec x = rnd(rng, size_t(M) * K), w = rnd(rng, size_t(K) * N), dy = rnd(rng, size_t(M) * N);
+    Vec want(size_t(M) * N), want_dw(w.size()), want_db(static_cast<size_t>(N));
+    ref().dense_fwd(want.data(), x.data(), w.data(), nullptr, M, K, N, Act::None);
+    ref().dense_bwd_filter(want_dw.data(), want_db.data(), dy.data(), x.data(), M, K, N);
+    Dev gx(x), gw(w), gdy(dy), y = Dev::out(want.size()), dw = Dev::out(w.size()), db = Dev::out(size_t(N));
+    gpu().dense_fwd(y.p(), gx.p(), gw.p(), nullptr, M, K, N, Act::None, g_stream);
+    gpu().dense_bwd_filter(dw.p(), db.p(), gdy.p(), gx.p(), M, K, N, g_stream);
+    EXPECT_CLOSE(y.host(), want, K, "dense fwd long K");
+    EXPECT_CLOSE(dw.host(), want_dw, M, "dense bwd_filter long M");
+    EXPECT_CLOSE(db.host(), want_db, M, "dense bwd_filter db long M");
+  }
+}
+
+TEST(pooling_windows) {
+  std::mt19937 rng(6);
+  std::vector<PoolParams> shapes = {
+      pool(2, 7, 7, 3, 2, 2, 2, 2, true),  pool(1, 1, 1, 1, 1, 1, 1, 1, false),
+      pool(3, 9, 6, 17, 3, 2, 2, 1, true), pool(2, 8, 8, 33, 3, 3, 1, 1, false),
+      pool(1, 1, 1, 5, 3, 3, 1, 1, true),  pool(2, 5, 4, 1, 3, 3, 2, 2, true),
+      pool(1, 6, 6, 2, 2, 2, 2, 2, false, 2),  // windows entirely in the padding: 0
+      pool(4, 28, 28, 32, 2, 2, 2, 2, false), pool(2, 13, 11, 7, 3, 3, 2, 2, true),
+  };
+  for (int i = 0; i < g_cases; ++i) {
+    int R = U(rng, 1, 4), S = U(rng, 1, 4), sh = U(rng, 1, 3), sw = U(rng, 1, 3);
+    bool same = U(rng, 0, 1);
+    int H = U(rng, same ? 1 : R, 15), W = U(rng, same ? 1 : S, 15);
+    shapes.push_back(pool(U(rng, 1, 3), H, W, U(rng, 1, 40), R, S, sh, sw, same));
+  }
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    const PoolParams& p = shapes[si];
+    if (p.P < 1 || p.Q < 1) continue;
+    char tag[160];
+    std::snprintf(tag, sizeof tag, "N%d H%d W%d C%d R%d S%d P%d Q%d stride %d,%d pad %d,%d", p.N,
+                  p.H, p.W, p.C, p.R, p.S, p.P, p.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w);
+    // Small integers (ties: the first-maximum rule) on odd shapes, distinct values otherwise.
+    Vec x = si % 2 ? ints(rng, p.x_size()) : rnd(rng, p.x_size());
+    Vec dy = rnd(rng, p.y_size());
+    Dev gx(x), gdy(dy);
+    Vec want(p.y_size()), want_dx(p.x_size());
+    ref().maxpool2d_fwd(want.data(), x.data(), p);
+    Dev y = Dev::out(p.y_size());
+    gpu().maxpool2d_fwd(y.p(), gx.p(), p, g_stream);
+    EXPECT_EXACT(y.host(), want, std::string("maxpool fwd ") + tag);
+    ref().maxpool2d_bwd(want_dx.data(), dy.data(), x.data(), p);
+    Dev dx = Dev::out(p.x_size());
+    gpu().maxpool2d_bwd(dx.p(), gdy.p(), gx.p(), p, g_stream);
+    EXPECT_EXACT(dx.host(), want_dx, std::string("maxpool bwd ") + tag);
+    ref().avgpool2d_fwd(want.data(), x.data(), p);
+    gpu().avgpool2d_fwd(y.p(), gx.p(), p, g_stream);
+    EXPECT_CLOSE_T(y.host(), want, p.R * p.S, 1.0, 1e-5f, 1e-6, std::string("avgpool fwd ") + tag);
+    ref().avgpool2d_bwd(want_dx.data(), dy.data(), p);
+    gpu().avgpool2d_bwd(dx.p(), gdy.p(), p, g_stream);
+    EXPECT_EXACT(dx.host(), want_dx, std::string("avgpool bwd ") + tag);
+  }
+  // An infinite gradient reaches only the argmax (no 0 * inf).
+  const float inf = std::numeric_limits<float>::infinity();
+  PoolParams p = pool(1, 2, 2, 1, 2, 2, 2, 2, false);
+  Dev gx(Vec{1, 5, 2, 3}), gdy(Vec{inf}), dx = Dev::out(4);
+  gpu().maxpool2d_bwd(dx.p(), gdy.p(), gx.p(), p, g_stream);
+  EXPECT_EXACT(dx.host(), (Vec{0, inf, 0, 0}), "maxpool bwd inf");
+  gpu().global_maxpool_bwd(dx.p(), gdy.p(), gx.p(), 1, 4, 1, g_stream);
+  EXPECT_EXACT(dx.host(), (Vec{0, inf, 0, 0}), "global maxpool bwd inf");
+}
+
+TEST(global_pooling) {
+  std::mt19937 rng(7);
+  struct S { int N, HW, C; };
+  std::vector<S> shapes = {{1, 1, 1}, {2, 1, 7}, {3, 49, 512}, {1, 3000, 3}, {5, 17, 33},
+                           {2, 2500, 70}, {64, 9, 1}};
+  for (int i = 0; i < g_cases / 2; ++i) shapes.push_back({U(rng, 1, 6), U(rng, 1, 200), U(rng, 1, 80)});
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    const S& s = shapes[si];
+    const std::string tag = "N" + std::to_string(s.N) + " HW" + std::to_string(s.HW) + " C" + std::to_string(s.C);
+    const size_t nx = size_t(s.N) * s.HW * s.C, ny = size_t(s.N) * s.C;
+    Vec x = si % 2 ? ints(rng, nx) : rnd(rng, nx), dy = rnd(rng, ny);
+    Dev gx(x), gdy(dy), y = Dev::out(ny), dx = Dev::out(nx);
+    Vec want(ny), want_dx(nx);
+    ref().global_avgpool_fwd(want.data(), x.data(), s.N, s.HW, s.C);
+    gpu().global_avgpool_fwd(y.p(), gx.p(), s.N, s.HW, s.C, g_stream);
+    EXPECT_CLOSE_T(y.host(), want, s.HW, 1.0, 1e-5f, 1e-6, "global avgpool fwd " + tag);
+    ref().global_avgpool_bwd(want_dx.data(), dy.data(), s.N, s.HW, s.C);
+    gpu().global_avgpool_bwd(dx.p(), gdy.p(), s.N, s.HW, s.C, g_stream);
+    EXPECT_EXACT(dx.host(), want_dx, "global avgpool bwd " + tag);
+    ref().global_maxpool_fwd(want.data(), x.data(), s.N, s.HW, s.C);
+    gpu().global_maxpool_fwd(y.p(), gx.p(), s.N, s.HW, s.C, g_stream);
+    EXPECT_EXACT(y.host(), want, "global maxpool fwd " + tag);
+    ref().global_maxpool_bwd(want_dx.data(), dy.data(), x.data(), s.N, s.HW, s.C);
+    gpu().global_maxpool_bwd(dx.p(), gdy.p(), gx.p(), s.N, s.HW, s.C, g_stream);
+    EXPECT_EXACT(dx.host(), want_dx, "global maxpool bwd " + tag);
+  }
+}
+
+TEST(activations) {
+  std::mt19937 rng(8);
+  for (size_t n : {size_t(1), size_t(7), size_t(1000), size_t(100003)}) {
+    Vec x = rnd(rng, n, -6.f, 6.f), dy = rnd(rng, n);
+    if (n > 3) x[0] = 0.f, x[1] = -0.f, x[2] = 30.f;
+    Dev gx(x), gdy(dy);
+    for (Act act : {Act::None, Act::Relu, Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
+      for (float alpha : {0.f, 0.3f, 1.f}) {
+        const std::string tag = "act " + std::to_string(int(act)) + " alpha " + std::to_string(alpha) +
+                                " n " + std::to_string(n);
+        Vec y(n), dx(n);
+        ref().activation_fwd(y.data(), x.data(), n, act, alpha);
+        Dev gy = Dev::out(n), gdx = Dev::out(n);
+        gpu().activation_fwd(gy.p(), gx.p(), n, act, alpha, g_stream);
+        EXPECT_CLOSE_T(gy.host(), y, 1, 1.0, 1e-5f, 1e-6, "activation fwd " + tag);
+        ref().activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
+        Dev gyr(y);  // the gradient from the reference's y: isolates the backward kernel
+        gpu().activation_bwd(gdx.p(), gdy.p(), gyr.p(), n, act, alpha, g_stream);
+        EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-5f, 1e-6, "activation bwd " + tag);
+      }
+    }
+  }
+}
+
+TEST(softmax) {
+  std::mt19937 rng(9);
+  struct S { size_t rows, cols; };
+  for (S s : {S{1, 1}, S{7, 10}, S{300, 33}, S{5, 1000}, S{2, 5000}, S{1000, 2}}) {
+    const std::string tag = std::to_string(s.rows) + "x" + std::to_string(s.cols);
+    const size_t n = s.rows * s.cols;
+    Vec x = rnd(rng, n, -8.f, 8.f), dy = rnd(rng, n);
+    Vec y(n), dx(n);
+    ref().softmax_fwd(y.data(), x.data(), s.rows, s.cols);
+    Dev gx(x), gdy(dy), gy = Dev::out(n), gdx = Dev::out(n);
+    gpu().softmax_fwd(gy.p(), gx.p(), s.rows, s.cols, g_stream);
+    EXPECT_CLOSE_T(gy.host(), y, s.cols, 1.0, 1e-4f, 1e-6, "softmax fwd " + tag);
+    ref().softmax_bwd(dx.data(), dy.data(), y.data(), s.rows, s.cols);
+    Dev gyr(y);
+    gpu().softmax_bwd(gdx.p(), gdy.p(), gyr.p(), s.rows, s.cols, g_stream);
+    EXPECT_CLOSE_T(gdx.host(), dx, s.cols, 1.0, 1e-4f, 1e-6, "softmax bwd " + tag);
+  }
+}
+
+TEST(dropout_masks_match_the_cpu_bitwise) {
+  std::mt19937_64 rng(10);
+  std::mt19937 rng32(10);
+  for (size_t n : {size_t(1), size_t(33), size_t(100003)}) {
+    for (float rate : {0.f, 0.3f, 0.5f, 0.9f}) {
+      const uint64_t seed = rng();
+      Vec x = rnd(rng32, n), y(n), mask(n);
+      ref().dropout_fwd(y.data(), mask.data(), x.data(), n, rate, seed);
+      Dev gx(x), gy = Dev::out(n), gm = Dev::out(n);
+      gpu().dropout_fwd(gy.p(), gm.p(), gx.p(), n, rate, seed, g_stream);
+      const std::string tag = "n " + std::to_string(n) + " rate " + std::to_string(rate);
+      EXPECT_EXACT(gm.host(), mask, "dropout mask " + tag);
+      EXPECT_EXACT(gy.host(), y, "dropout y " + tag);
+      Vec prod(n);
+      ref().mul(prod.data(), x.data(), mask.data(), n);
+      Dev gp = Dev::out(n);
+      gpu().mul(gp.p(), gx.p(), gm.p(), n, g_stream);
+      EXPECT_EXACT(gp.host(), prod, "mul " + tag);
+    }
+  }
+}
+
+TEST(batchnorm) {
+  std::mt19937 rng(11);
+  struct S { size_t rows; int C; };
+  std::vector<S> shapes = {{1, 1}, {7, 3}, {2000, 5}, {5000, 64}, {3000, 33}, {2, 130}, {40000, 3}};
+  for (int i = 0; i < g_cases / 4; ++i) shapes.push_back({size_t(U(rng, 1, 3000)), U(rng, 1, 70)});
+  int variant = 0;
+  for (const S& s : shapes) {
+    ++variant;
+    const size_t n = s.rows * s.C;
+    const std::string tag = "rows " + std::to_string(s.rows) + " C " + std::to_string(s.C);
+    const bool affine = variant % 3 != 0, running = variant % 2 == 1;
+    Vec x = rnd(rng, n, 2.f, 4.f);  // an offset mean: the variance must not cancel
+    Vec gamma = rnd(rng, size_t(s.C), 0.5f, 1.5f), beta = rnd(rng, size_t(s.C));
+    Vec rmean = rnd(rng, size_t(s.C)), rvar = rnd(rng, size_t(s.C), 0.5f, 2.f);
+    Vec dy = rnd(rng, n);
+    const float eps = 1e-3f, momentum = 0.99f;
+
+    Vec y(n), smean(s.C), sinv(s.C), rm = rmean, rv = rvar;
+    ref().batchnorm_fwd_train(y.data(), smean.data(), sinv.data(), running ? rm.data() : nullptr,
+                              running ? rv.data() : nullptr, x.data(), affine ? gamma.data() : nullptr,
+                              affine ? beta.data() : nullptr, s.rows, s.C, eps, momentum);
+    Dev gx(x), gg(gamma), gb(beta), grm(rmean), grv(rvar), gdy(dy);
+    Dev gy = Dev::out(n), gsm = Dev::out(s.C), gsi = Dev::out(s.C);
+    gpu().batchnorm_fwd_train(gy.p(), gsm.p(), gsi.p(), running ? grm.p() : nullptr,
+                              running ? grv.p() : nullptr, gx.p(), affine ? gg.p() : nullptr,
+                              affine ? gb.p() : nullptr, s.rows, s.C, eps, momentum, g_stream);
+    EXPECT_CLOSE_T(gsm.host(), smean, 1, 1.0, 1e-5f, 1e-5, "bn save_mean " + tag);
+    EXPECT_CLOSE_T(gsi.host(), sinv, 1, 1.0, 1e-4f, 1e-5, "bn save_invstd " + tag);
+    EXPECT_CLOSE_T(gy.host(), y, 1, 1.0, 1e-3f, 1e-3, "bn y " + tag);
+    if (running) {
+      EXPECT_CLOSE_T(grm.host(), rm, 1, 1.0, 1e-5f, 1e-6, "bn running_mean " + tag);
+      EXPECT_CLOSE_T(grv.host(), rv, 1, 1.0, 1e-5f, 1e-6, "bn running_var " + tag);
+    }
+
+    Vec yi(n);
+    ref().batchnorm_fwd_infer(yi.data(), x.data(), affine ? gamma.data() : nullptr,
+                              affine ? beta.data() : nullptr, rmean.data(), rvar.data(), s.rows, s.C, eps);
+    Dev gyi = Dev::out(n);
+    Dev grm0(rmean), grv0(rvar);
+    gpu().batchnorm_fwd_infer(gyi.p(), gx.p(), affine ? gg.p() : nullptr, affine ? gb.p() : nullptr,
+                              grm0.p(), grv0.p(), s.rows, s.C, eps, g_stream);
+    EXPECT_CLOSE_T(gyi.host(), yi, 1, 1.0, 1e-5f, 1e-5, "bn infer " + tag);
+
+    // Backward from the reference's saved statistics.
+    Vec dx(n), dgamma(s.C), dbeta(s.C);
+    ref().batchnorm_bwd(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), smean.data(),
+                        sinv.data(), affine ? gamma.data() : nullptr, s.rows, s.C);
+    Dev gsm_r(smean), gsi_r(sinv), gdx = Dev::out(n), gdg = Dev::out(s.C), gdb = Dev::out(s.C);
+    gpu().batchnorm_bwd(gdx.p(), variant % 4 == 0 ? nullptr : gdg.p(), variant % 4 == 0 ? nullptr : gdb.p(),
+                        gdy.p(), gx.p(), gsm_r.p(), gsi_r.p(), affine ? gg.p() : nullptr, s.rows, s.C,
+                        g_stream);
+    double scale = 0;  // |dx| grows with gamma * invstd
+    for (int c = 0; c < s.C; ++c) scale = std::max(scale, double(sinv[c]) * (affine ? gamma[c] : 1.f));
+    EXPECT_CLOSE_T(gdx.host(), dx, 1, scale, 1e-3f, 1e-4, "bn dx " + tag);
+    if (variant % 4 != 0) {
+      EXPECT_CLOSE_T(gdg.host(), dgamma, double(s.rows), 1.0, 1e-4f, 1e-4, "bn dgamma " + tag);
+      EXPECT_CLOSE_T(gdb.host(), dbeta, double(s.rows), 1.0, 1e-4f, 1e-4, "bn dbeta " + tag);
+    }
+  }
+}
+
+TEST(losses) {
+  std::mt19937 rng(12);
+  struct S { size_t rows, cols; };
+  for (S s : {S{1, 1}, S{7, 10}, S{100, 10}, S{33, 1000}, S{3, 3000}, S{257, 2}}) {
+    const size_t n = s.rows * s.cols;
+    const std::string tag = std::to_string(s.rows) + "x" + std::to_string(s.cols);
+    Vec logits = rnd(rng, n, -5.f, 5.f);
+    // Dense targets: one-hot rows, some soft rows; sparse: class ids (one out of range).
+    Vec dense(n, 0.f), sparse(s.rows);
+    for (size_t r = 0; r < s.rows; ++r) {
+      size_t k = size_t(U(rng, 0, int(s.cols) - 1));
+      sparse[r] = float(k);
+      if (r % 5 == 4) {
+        for (size_t c = 0; c < s.cols; ++c) dense[r * s.cols + c] = 1.f / float(s.cols);
+      } else {
+        dense[r * s.cols + k] = 1.f;
+      }
+    }
+    if (s.rows > 2) sparse[1] = float(s.cols + 3), sparse[2] = -1.f;  // ids matching no class
+    Dev gl(logits), gd(dense), gs(sparse);
+    for (LabelMode mode : {LabelMode::Dense, LabelMode::Sparse}) {
+      const Vec& t = mode == LabelMode::Dense ? dense : sparse;
+      const Dev& gt = mode == LabelMode::Dense ? gd : gs;
+      Vec loss(s.rows), dx(n);
+      ref().softmax_xent(loss.data(), dx.data(), logits.data(), t.data(), s.rows, s.cols, mode, 0.25f);
+      Dev gloss = Dev::out(s.rows), gdx = Dev::out(n);
+      gpu().softmax_xent(gloss.p(), gdx.p(), gl.p(), gt.p(), s.rows, s.cols, mode, 0.25f, g_stream);
+      const std::string m = mode == LabelMode::Dense ? " dense " : " sparse ";
+      EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "softmax_xent loss" + m + tag);
+      EXPECT_CLOSE_T(gdx.host(), dx, s.cols, 1.0, 1e-4f, 1e-6, "softmax_xent dx" + m + tag);
+      Dev gloss2 = Dev::out(s.rows);
+      gpu().softmax_xent(gloss2.p(), nullptr, gl.p(), gt.p(), s.rows, s.cols, mode, 1.f, g_stream);
+      EXPECT_CLOSE_T(gloss2.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "softmax_xent (no dx)" + m + tag);
+    }
+    // Binary cross-entropy: targets in [0,1]; probabilities with exact 0 / 1 (clipped).
+    Vec bt = rnd(rng, n, 0.f, 1.f), probs = rnd(rng, n, 0.f, 1.f);
+    if (n > 2) probs[0] = 0.f, probs[1] = 1.f;
+    Dev gbt(bt), gprobs(probs);
+    for (bool from_logits : {true, false}) {
+      const Vec& in = from_logits ? logits : probs;
+      Vec loss(s.rows), dx(n);
+      ref().binary_xent(loss.data(), dx.data(), in.data(), bt.data(), s.rows, s.cols, from_logits, 0.5f);
+      Dev gloss = Dev::out(s.rows), gdx = Dev::out(n);
+      gpu().binary_xent(gloss.p(), gdx.p(), from_logits ? gl.p() : gprobs.p(), gbt.p(), s.rows, s.cols,
+                        from_logits, 0.5f, g_stream);
+      const std::string m = from_logits ? " logits " : " probs ";
+      EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-4f, 1e-5, "binary_xent loss" + m + tag);
+      EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-4f, 1e-6, "binary_xent dx" + m + tag);
+    }
+    Vec loss(s.rows), dx(n);
+    ref().mse(loss.data(), dx.data(), logits.data(), bt.data(), s.rows, s.cols, 2.f);
+    Dev gloss = Dev::out(s.rows), gdx = Dev::out(n);
+    gpu().mse(gloss.p(), gdx.p(), gl.p(), gbt.p(), s.rows, s.cols, 2.f, g_stream);
+    EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "mse loss " + tag);
+    EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-5f, 1e-7, "mse dx " + tag);
+    gpu().mse(gloss.p(), nullptr, gl.p(), gbt.p(), s.rows, s.cols, 2.f, g_stream);
+    EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "mse (no dx) " + tag);
+  }
+}
+
+TEST(accuracy_count) {
+  std::mt19937 rng(13);
+  DeviceArray<uint64_t> count(1);
+  struct S { size_t rows, cols; };
+  for (S s : {S{1, 1}, S{1, 5}, S{100, 10}, S{5000, 3}, S{77, 1}, S{1000, 1}, S{9, 700}, S{60000, 10}}) {
+    const size_t n = s.rows * s.cols;
+    const std::string tag = std::to_string(s.rows) + "x" + std::to_string(s.cols);
+    Vec pred = ints(rng, n, 0, 4);  // ties: the first maximum wins
+    Vec dense = ints(rng, n, 0, 2), sparse(s.rows);
+    for (auto& v : sparse) v = float(U(rng, 0, int(s.cols) - 1));
+    if (s.rows > 3) sparse[0] = -1.f, sparse[1] = float(s.cols);  // match nothing
+    if (s.cols == 1) {
+      pred = rnd(rng, n, 0.f, 1.f);
+      for (auto& v : dense) v = v > 0 ? 1.f : 0.f;
+    }
+    Dev gp(pred), gd(dense), gs(sparse);
+    for (LabelMode mode : {LabelMode::Dense, LabelMode::Sparse}) {
+      if (s.cols == 1 && mode == LabelMode::Sparse) continue;
+      const Vec& t = mode == LabelMode::Dense ? dense : sparse;
+      size_t want = ref().accuracy_count(pred.data(), t.data(), s.rows, s.cols, mode, 0.5f);
+      gpu().accuracy_count(count.data(), gp.p(), (mode == LabelMode::Dense ? gd : gs).p(), s.rows,
+                           s.cols, mode, 0.5f, g_stream);
+      ck::cuda::stream_sync(g_stream);
+      uint64_t got = count.to_host()[0];
+      if (got != want) {
+        cktest::fail(__FILE__, __LINE__, "accuracy " + tag + " mode " + std::to_string(int(mode)) +
+                                             ": " + std::to_string(got) + " vs " + std::to_string(want));
+      }
+    }
+  }
+}
+
+TEST(optimizers) {
+  std::mt19937 rng(14);
+  for (size_t n : {size_t(1), size_t(10007)}) {
+    Vec w0 = rnd(rng, n), s0 = rnd(rng, n, 0.f, 0.1f), s1 = rnd(rng, n, -0.1f, 0.1f);
+    std::vector<Vec> grads;
+    for (int step = 0; step < 3; ++step) grads.push_back(rnd(rng, n));
+    std::vector<Dev> gg;
+    for (auto& g : grads) gg.emplace_back(g);
+    auto expect = [&](const Dev& d, const Vec& want, const std::string& what) {
+      EXPECT_CLOSE_T(d.host(), want, 1, 1.0, 1e-5f, 1e-6, what + " n " + std::to_string(n));
+    };
+    for (int v = 0; v < 3; ++v) {  // sgd: plain, momentum, nesterov
+      ck::SgdParams p;
+      p.lr = 0.05f, p.momentum = v ? 0.9f : 0.f, p.nesterov = v == 2;
+      Vec w = w0, vel = s1;
+      Dev gw(w0), gv(s1);
+      for (int step = 0; step < 3; ++step) {
+        ref().sgd_update(w.data(), v ? vel.data() : nullptr, grads[step].data(), n, p);
+        gpu().sgd_update(gw.p(), v ? gv.p() : nullptr, gg[step].p(), n, p, g_stream);
+      }
+      expect(gw, w, "sgd w " + std::to_string(v));
+      if (v) expect(gv, vel, "sgd velocity " + std::to_string(v));
+    }
+    for (float wd : {0.f, 0.01f}) {
+      ck::AdamParams p;
+      p.lr = 0.01f, p.weight_decay = wd;
+      Vec w = w0, m = s1, vv = s0;
+      Dev gw(w0), gm(s1), gv(s0);
+      for (int step = 0; step < 3; ++step) {
+        p.step = step + 1;
+        ref().adam_update(w.data(), m.data(), vv.data(), grads[step].data(), n, p);
+        gpu().adam_update(gw.p(), gm.p(), gv.p(), gg[step].p(), n, p, g_stream);
+      }
+      expect(gw, w, "adam w wd " + std::to_string(wd));
+      expect(gm, m, "adam m");
+      expect(gv, vv, "adam v");
+    }
+    for (int v = 0; v < 4; ++v) {  // rmsprop: plain, momentum, centered, both
+      ck::RmspropParams p;
+      p.lr = 0.01f, p.momentum = v & 1 ? 0.9f : 0.f, p.centered = v & 2;
+      // ms well above mg^2, so that the centered denominator stays positive.
+      Vec ms0 = s0;
+      for (auto& x : ms0) x = 0.05f + 0.5f * x;
+      Vec w = w0, ms = ms0, mom = s1, mg = s1;
+      for (auto& x : mg) x *= 0.1f;
+      Dev gw(w0), gms(ms0), gmom(s1), gmg(mg);
+      for (int step = 0; step < 3; ++step) {
+        ref().rmsprop_update(w.data(), ms.data(), (v & 1) ? mom.data() : nullptr,
+                             (v & 2) ? mg.data() : nullptr, grads[step].data(), n, p);
+        gpu().rmsprop_update(gw.p(), gms.p(), (v & 1) ? gmom.p() : nullptr, (v & 2) ? gmg.p() : nullptr,
+                             gg[step].p(), n, p, g_stream);
+      }
+      expect(gw, w, "rmsprop w " + std::to_string(v));
+      expect(gms, ms, "rmsprop ms " + std::to_string(v));
+      if (v & 1) expect(gmom, mom, "rmsprop mom");
+      if (v & 2) expect(gmg, mg, "rmsprop mg");
+    }
+  }
+}
+
+// Same inputs twice -> bitwise-identical outputs (no float atomics, shape-only reduction order).
+TEST(deterministic_reductions) {
+  std::mt19937 rng(15);
+  ConvParams p = conv_same(32, 20, 20, 16, 24, 3, 3);
+  Vec x = rnd(rng, p.x_size()), dy = rnd(rng, p.y_size());
+  Dev gx(x), gdy(dy);
+  Vec first_w, first_b;
+  for (int rep = 0; rep < 2; ++rep) {
+    Dev gw = Dev::out(p.w_size()), gb = Dev::out(size_t(p.K));
+    gpu().conv2d_bwd_filter(gw.p(), gb.p(), gdy.p(), gx.p(), p, g_stream);
+    if (rep == 0) {
+      first_w = gw.host(), first_b = gb.host();
+    } else {
+      EXPECT_EXACT(gw.host(), first_w, "conv dw rerun");
+      EXPECT_EXACT(gb.host(), first_b, "conv db rerun");
+    }
+  }
+  const size_t rows = 50000;
+  const int C = 24;
+  Vec bx = rnd(rng, rows * C), bdy = rnd(rng, rows * C);
+  Dev gbx(bx), gbdy(bdy);
+  Vec firsts[4];
+  for (int rep = 0; rep < 2; ++rep) {
+    Dev y = Dev::out(rows * C), m = Dev::out(C), is = Dev::out(C), dx = Dev::out(rows * C),
+        dg = Dev::out(C), db = Dev::out(C);
+    gpu().batchnorm_fwd_train(y.p(), m.p(), is.p(), nullptr, nullptr, gbx.p(), nullptr, nullptr, rows, C,
+                              1e-3f, 0.99f, g_stream);
+    gpu().batchnorm_bwd(dx.p(), dg.p(), db.p(), gbdy.p(), gbx.p(), m.p(), is.p(), nullptr, rows, C,
+                        g_stream);
+    Vec got[4] = {m.host(), is.host(), dx.host(), dg.host()};
+    for (int i = 0; i < 4; ++i) {
+      if (rep == 0) firsts[i] = got[i];
+      else EXPECT_EXACT(got[i], firsts[i], "batchnorm rerun " + std::to_string(i));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ bench
+
+namespace {
+
+int bench() {
+  ConvParams p = conv_same(256, 56, 56, 64, 64, 3, 3);
+  std::mt19937 rng(16);
+  std::printf("bench: conv2d %s, fp32, %.1f GFLOP per pass\n", describe(p).c_str(), p.flops() / 1e9);
+  Dev x(rnd(rng, p.x_size())), w(rnd(rng, p.w_size())), b(rnd(rng, size_t(p.K))),
+      dy(rnd(rng, p.y_size()));
+  Dev y = Dev::out(p.y_size()), dx = Dev::out(p.x_size()), dw = Dev::out(p.w_size()),
+      db = Dev::out(size_t(p.K));
+  void* e0 = ck::cuda::event_create();
+  void* e1 = ck::cuda::event_create();
+  auto time = [&](const char* what, double flops, auto&& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    const int iters = 20;
+    ck::cuda::event_record(e0, g_stream);
+    for (int i = 0; i < iters; ++i) fn();
+    ck::cuda::event_record(e1, g_stream);
+    double ms = ck::cuda::event_elapsed_ms(e0, e1) / iters;
+    std::printf("  %-28s %8.3f ms  %8.0f GFLOP/s\n", what, ms, flops / (ms * 1e6));
+  };
+  time("forward", p.flops(), [&] { gpu().conv2d_fwd(y.p(), x.p(), w.p(), nullptr, p, Act::None, g_stream); });
+  time("forward + bias + relu", p.flops(),
+       [&] { gpu().conv2d_fwd(y.p(), x.p(), w.p(), b.p(), p, Act::Relu, g_stream); });
+  time("backward data", p.flops(), [&] { gpu().conv2d_bwd_data(dx.p(), dy.p(), w.p(), p, g_stream); });
+  time("backward filter (+ bias)", p.flops(),
+       [&] { gpu().conv2d_bwd_filter(dw.p(), db.p(), dy.p(), x.p(), p, g_stream); });
+  const int n = 4096;
+  Dev a(rnd(rng, size_t(n) * n)), bm(rnd(rng, size_t(n) * n)), c = Dev::out(size_t(n) * n);
+  time("dense 4096x4096x4096", 2.0 * n * n * n,
+       [&] { gpu().dense_fwd(c.p(), a.p(), bm.p(), nullptr, n, n, n, Act::None, g_stream); });
+  ck::cuda::event_destroy(e0);
+  ck::cuda::event_destroy(e1);
+  ck::cuda::device_sync();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool do_bench = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) g_cases = 6;
+    if (!std::strcmp(argv[i], "--bench")) do_bench = true;
+  }
+  std::string why;
+  if (ck::cuda::device_count(&why) == 0) {
+    std::printf("test_cuda_parity: skipped: %s\n", why.c_str());
+    return 0;
+  }
+  try {
+    std::printf("device: %s\n", ck::cuda::device_description(0).c_str());
+    g_stream = ck::cuda::stream_create();
+    if (do_bench) return bench();
+    int rc = cktest::run_all();
+    ck::cuda::device_sync();
+    ck::cuda::stream_destroy(g_stream);
+    return rc;
+  } catch (const std::exception& e) {
+    std::printf("test_cuda_parity: error: %s\n", e.what());
+    return 1;
+  }
+}
