@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// npm run bench: DESIGN.md's workloads W1 (the seeds' MNIST CNN, SGD, batch 100) and W2
+// (CIFAR-shaped, batch 64) through convkit's public API, side by side with PyTorch (stock and
+// channels_last) measured in the same run, and the machine's FMA ceiling.
+//   npm run bench [-- --json] [-- --quick]
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const ck = require('../../dist');
+
+const root = path.join(__dirname, '..', '..');
+const args = process.argv.slice(2);
+const asJson = args.includes('--json');
+const quick = args.includes('--quick');
+const log = (...m) => { if (!asJson) console.log(...m); };
+
+// FLOP per image (multiply-adds count 2): forward, and training = 3x forward less the first
+// layer's input gradient, which is never computed.
+const FLOP = {
+  w1: { fwd: 7_495_680, train: 21_565_440 },
+  w2: { fwd: 49_037_312, train: 145_342_464 },
+};
+
+function w1() {
+  return ck.sequential([
+    ck.layers.input({ shape: [28, 28, 1] }),
+    ck.layers.conv2d({ filters: 32, kernelSize: 5, activation: 'relu' }),
+    ck.layers.maxPooling2d({ poolSize: 2 }),
+    ck.layers.conv2d({ filters: 64, kernelSize: 5, activation: 'relu' }),
+    ck.layers.maxPooling2d({ poolSize: 2 }),
+    ck.layers.flatten(),
+    ck.layers.dense({ units: 10, activation: 'softmax' }),
+  ]);
+}
+
+function w2() {
+  const conv = (filters) => ck.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu' });
+  return ck.sequential([
+    ck.layers.input({ shape: [32, 32, 3] }), conv(32), conv(32), ck.layers.maxPooling2d({ poolSize: 2 }),
+    conv(64), conv(64), ck.layers.maxPooling2d({ poolSize: 2 }), ck.layers.flatten(),
+    ck.layers.dense({ units: 10, activation: 'softmax' }),
+  ]);
+}
+
+function random(shape, seed) {
+  let s = seed >>> 0;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 4294967296;
+  }
+  return ck.tensor(data, shape);
+}
+
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Training images/s: the median epoch after a warm-up epoch, through model.fit. */
+async function trainRate(make, shape, batch, n) {
+  const model = make();
+  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy' });
+  const x = random([n, ...shape], 1);
+  const y = ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 10), [n]);
+  const times = [];
+  let t0 = 0;
+  await model.fit(x, y, {
+    epochs: quick ? 3 : 4, batchSize: batch, verbose: 0, seed: 1,
+    callbacks: { onEpochBegin: () => { t0 = process.hrtime.bigint(); }, onEpochEnd: () => { times.push(Number(process.hrtime.bigint() - t0) / 1e9); } },
+  });
+  return n / median(times.slice(1));
+}
+
+async function inferRate(model, batch, n) {
+  const x = random([n, 28, 28, 1], 2);
+  await model.predict(x, { batchSize: batch }).data();  // warm-up (plans the buffers)
+  const rates = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint();
+    await model.predict(x, { batchSize: batch }).data();
+    rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  return median(rates);
+}
+
+async function latencyMs(model) {
+  const x = random([1, 28, 28, 1], 3);
+  const lat = [];
+  for (let i = 0; i < 300; i++) {
+    const t0 = process.hrtime.bigint();
+    await model.predictOnBatch(x).data();
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(lat.slice(50));
+}
+
+function fmaCeiling() {
+  const bin = path.join(root, 'build', 'fma_peak');
+  if (!fs.existsSync(bin)) return null;
+  const r = spawnSync(bin, { encoding: 'utf8' });
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    return null;
+  }
+}
+
+function torchPeer(cl) {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { missing: 'PyTorch not found: apt-get install python3-torch (Debian), then rerun' };
+  const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'torch_peer.py'), '--threads', String(ck.devices()[0].threads), ...(cl ? ['--cl'] : []), ...(quick ? ['--quick'] : [])], { encoding: 'utf8' });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop());
+  } catch {
+    return { missing: `PyTorch run failed: ${r.stderr.slice(-300)}` };
+  }
+}
+
+function ortPeer() {
+  try {
+    require.resolve('onnxruntime-node');
+    return { missing: 'onnxruntime-node is installed but its W1 runner is not written yet' };
+  } catch {
+    return { missing: 'onnxruntime-node not installed (ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)' };
+  }
+}
+
+(async () => {
+  const device = ck.devices()[0];
+  const ceiling = fmaCeiling();
+  const n1 = quick ? 2000 : 6000;
+  const n2 = quick ? 640 : 1920;
+  const ours = {
+    w1_train: await trainRate(w1, [28, 28, 1], 100, n1),
+    w2_train: await trainRate(w2, [32, 32, 3], 64, n2),
+  };
+  const infer = w1();
+  infer.build();
+  ours.w1_infer = {};
+  for (const b of [1, 100, 1000]) ours.w1_infer[b] = await inferRate(infer, b, b === 1 ? 1000 : quick ? 3000 : 10000);
+  ours.w1_latency_ms = await latencyMs(infer);
+  ck.setThreads(1);
+  ours.w1_train_1thread = await trainRate(w1, [28, 28, 1], 100, n1);
+  ours.w2_train_1thread = await trainRate(w2, [32, 32, 3], 64, n2);
+  ck.setThreads(0);
+  ours.peak_rss_mb = process.resourceUsage().maxRSS / 1024;
+  const peers = { torch: torchPeer(false), torch_cl: torchPeer(true), ort: ortPeer() };
+  const result = { machine: { isa: device.isa, threads: device.threads, fma: ceiling }, convkit: ours, peers };
+  if (asJson) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const peak = ceiling ? ceiling.gflops_all : null;
+  const pct = (rate, flop) => (peak ? `${((rate * flop) / 1e9 / peak * 100).toFixed(0)}%` : 'n/a');
+  const row = (name, value, unit, flop, peerValues) => {
+    const cells = peerValues.map(([label, v]) => (typeof v === 'number' ? `${label} ${v.toFixed(0)} (x${(value / v).toFixed(2)})` : `${label} n/a`));
+    log(`${name.padEnd(26)} ${value.toFixed(0).padStart(8)} ${unit.padEnd(6)} ${flop ? `${((value * flop) / 1e9).toFixed(1).padStart(6)} GFLOP/s ${pct(value, flop).padStart(4)} of peak` : ''.padEnd(29)}  ${cells.join('  ')}`);
+  };
+  const t = peers.torch, tc = peers.torch_cl;
+  log(`convkit ${require('../../package.json').version} on ${device.isa}, ${device.threads} threads; FMA ceiling ${peak ? `${peak.toFixed(0)} GFLOP/s (${ceiling.gflops_1thread.toFixed(0)} per thread)` : 'not measured (build/fma_peak missing)'}`);
+  log('figure                      convkit  unit    throughput                        peers in the same run (convkit / peer)');
+  row('W1 training (batch 100)', ours.w1_train, 'img/s', FLOP.w1.train, [['torch', t.w1_train], ['torch-cl', tc.w1_train]]);
+  row('W2 training (batch 64)', ours.w2_train, 'img/s', FLOP.w2.train, [['torch', t.w2_train], ['torch-cl', tc.w2_train]]);
+  for (const b of [1, 100, 1000]) {
+    row(`W1 inference (batch ${b})`, ours.w1_infer[b], 'img/s', FLOP.w1.fwd, [['torch', t.w1_infer?.[b]], ['torch-cl', tc.w1_infer?.[b]]]);
+  }
+  log(`${'W1 batch-1 latency'.padEnd(26)} ${ours.w1_latency_ms.toFixed(3).padStart(8)} ms     ${''.padEnd(29)}  torch ${t.w1_latency_ms?.toFixed(3) ?? 'n/a'}  torch-cl ${tc.w1_latency_ms?.toFixed(3) ?? 'n/a'}`);
+  log(`${'1 -> all threads'.padEnd(26)} W1 x${(ours.w1_train / ours.w1_train_1thread).toFixed(2)}, W2 x${(ours.w2_train / ours.w2_train_1thread).toFixed(2)}`);
+  log(`${'peak RSS'.padEnd(26)} ${ours.peak_rss_mb.toFixed(0).padStart(8)} MB`);
+  for (const [name, p] of Object.entries(peers)) if (p.missing) log(`peer ${name}: ${p.missing}`);
+})().catch((e) => {
+  console.error(`bench: ${e.stack || e}`);
+  process.exit(1);
+});

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""PyTorch (CPU) on convkit's benchmark workloads W1 and W2, for `npm run bench`.
+
+Prints one JSON object: training images/s for W1 (batch 100) and W2 (batch 64), W1 inference
+images/s at batch 1/100/1000 and batch-1 latency. --cl uses channels_last (PyTorch's fastest
+CPU layout for convolutions); --threads sets torch's thread count (convkit uses every core).
+"""
+import argparse, json, statistics, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class W1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.fc = nn.Conv2d(1, 32, 5), nn.Conv2d(32, 64, 5), nn.Linear(1024, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.max_pool2d(F.relu(self.c2(x)), 2)
+        # Flatten in h,w,c order as Keras does (a permute, as a Keras port to PyTorch needs).
+        return self.fc(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1))
+
+
+class W2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.ModuleList([nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1),
+                                nn.Conv2d(32, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)])
+        self.fc = nn.Linear(4096, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c[1](F.relu(self.c[0](x))))
+        x = F.max_pool2d(x, 2)
+        x = F.relu(self.c[3](F.relu(self.c[2](x))))
+        x = F.max_pool2d(x, 2)
+        return self.fc(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1))
+
+
+def fmt(x, cl):
+    return x.contiguous(memory_format=torch.channels_last) if cl else x
+
+
+def train_rate(model, shape, batch, steps, cl):
+    model = model.to(memory_format=torch.channels_last) if cl else model
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = fmt(torch.rand(batch, *shape), cl)
+    y = torch.randint(0, 10, (batch,))
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    for _ in range(5):
+        step()
+    rates = []
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(batch * steps / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def infer_rate(model, batch, total, cl):
+    model = (model.to(memory_format=torch.channels_last) if cl else model).eval()
+    x = fmt(torch.rand(batch, 1, 28, 28), cl)
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+        reps = max(1, total // batch)
+        rates = []
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(reps):
+                model(x)
+            rates.append(batch * reps / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--cl', action='store_true')
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--quick', action='store_true')
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    steps = 10 if a.quick else 40
+    out = {'torch': torch.__version__, 'layout': 'channels_last' if a.cl else 'nchw', 'threads': a.threads}
+    out['w1_train'] = train_rate(W1(), (1, 28, 28), 100, steps, a.cl)
+    out['w2_train'] = train_rate(W2(), (3, 32, 32), 64, max(3, steps // 4), a.cl)
+    m = W1()
+    out['w1_infer'] = {str(b): infer_rate(m, b, 2000 if a.quick else 6000, a.cl) for b in (1, 100, 1000)}
+    with torch.no_grad():
+        m.eval()
+        x = fmt(torch.rand(1, 1, 28, 28), a.cl)
+        lat = []
+        for _ in range(200):
+            t = time.perf_counter()
+            m(x)
+            lat.append(time.perf_counter() - t)
+    out['w1_latency_ms'] = statistics.median(lat) * 1e3
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
