@@ -38,6 +38,7 @@ export { layers, registerLayer } from './layers';
 export { Layer } from './layers/layer';
 export { sequential, Sequential, History } from './models/sequential';
 export type { FitArgs } from './models/sequential';
+export type { FitDatasetArgs } from './models/dataset-fit';
 export type { CompileArgs, MetricFn } from './models/base';
 export { optimizers } from './optimizers';
 export type { Optimizer } from './optimizers';
@@ -45,5 +46,19 @@ export { initializers } from './initializers';
 export { callbacks, Callback, schedules } from './callbacks';
 export { toCategorical } from './utils';
 export { setSeed } from './random';
-export { loadModel } from './io/files';
+export { loadModel, modelFromJSON } from './io/files';
 export { datasets } from './data/datasets';
+export { data, AugmentImages, Dataset } from './data';
+export type { AugmentOptions, ImageElement, ImageFolderOptions, ImageFolderResult, ImageSplit, ImageOptions } from './data';
+export { viz } from './viz';
+export type { GridOptions, HistoryLike, Tile, VegaLiteSpec } from './viz';
+
+/** convkit's version (from its package.json). */
+export const version: string = (() => {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return String(require('../package.json').version);
+  } catch {
+    return '0.0.0';
+  }
+})();

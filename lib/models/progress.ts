@@ -22,7 +22,7 @@ function formatPerStep(seconds: number): string {
 
 export function formatLogs(logs: Logs): string {
   return Object.entries(logs)
-    .filter(([, v]) => typeof v === 'number')
+    .filter(([k, v]) => typeof v === 'number' && k !== 'batch' && k !== 'size')
     .map(([k, v]) => ` - ${k}: ${Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(4)}`)
     .join('');
 }

@@ -11,6 +11,8 @@ import { checkTensor, Tensor, tensor } from '../tensor';
 import { ModelBase } from './base';
 import { ProgressLogger } from './progress';
 import { saveModel, SaveOptions, SaveResult } from '../io/files';
+import type { Dataset } from '../data/dataset';
+import { evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
 
 export interface FitArgs {
   epochs?: number;
@@ -236,6 +238,19 @@ export class Sequential extends ModelBase {
     const out = [sums.lossSum / sums.count];
     if (this.compiled!.accuracyName) out.push(sums.correct / sums.count);
     return out;
+  }
+
+  /** Trains on a Dataset of { xs, ys } batches (e.g. ck.data.imageFolderDataset(...).train.batch(32)), as tfjs. */
+  async fitDataset(dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs = {}): Promise<History> {
+    const history = new History();
+    const user = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+    await fitDataset(this, dataset, { ...args, callbacks: [history, ...user] });
+    return history;
+  }
+
+  /** Mean loss and metrics over a Dataset of { xs, ys } batches: [loss, accuracy?]. */
+  async evaluateDataset(dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: { batches?: number } = {}): Promise<number[]> {
+    return evaluateDataset(this, dataset, args);
   }
 
   /** The output of `layer` (an index or a layer of this model) for x, in inference mode. */

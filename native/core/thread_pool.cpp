@@ -128,8 +128,10 @@ class Pool {
 };
 
 Pool& pool() {
-  static Pool instance(machine_threads());
-  return instance;
+  // Never destroyed: at exit, stream workers may still be inside a parallel region, and joining
+  // the pool's threads from a static destructor could then wait forever.
+  static Pool* instance = new Pool(machine_threads());
+  return *instance;
 }
 
 }  // namespace

@@ -1,0 +1,315 @@
+// convkit train <mnist | fashion-mnist | DIR>: loads the data, builds (or reads) a model, fits it
+// with a live progress bar (or plain lines, or JSON lines), measures it on held-out images and
+// writes the model, its history and its pictures to the output folder.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as ck from '../index';
+import {
+  argmaxRows, checkDevice, CliError, DATASETS, formatCount, isDatasetName, ModelMeta, output, Output, percent,
+} from './common';
+import { checkModelFits, seedsCnn, specModel, vggCnn } from './models';
+import { ReportFiles, writeConfusion, writeConvPictures, writeCurves } from './report';
+
+export interface TrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  optimizer: string;
+  lr?: number;
+  validationSplit?: number;
+  augment?: ck.AugmentOptions;
+  imageSize?: [number, number];
+  channels?: 1 | 3;
+  device: string;
+  seed?: number;
+  model?: string;
+  out?: string;
+  json: boolean;
+  threads?: number;
+  trainLimit?: number;
+  testLimit?: number;
+}
+
+interface Split {
+  x: ck.Tensor;
+  y: ck.Tensor;
+  labels: Float32Array;
+}
+
+interface Data {
+  name: string;
+  label: string;
+  shape: [number, number, number];
+  classNames: string[];
+  train: Split;
+  validation: Split | null;
+  /** What the final accuracy is measured on. */
+  test: Split;
+  testKind: 'test' | 'validation' | 'training';
+  skipped: number;
+}
+
+function split(images: ck.Tensor, labels: Float32Array, classes: number, start: number, end: number): Split {
+  const [, h, w, c] = images.shape;
+  const row = h * w * c;
+  const x = ck.tensor(images.dataSync().slice(start * row, end * row), [end - start, h, w, c]);
+  const l = labels.slice(start, end);
+  return { x, y: ck.toCategorical(l, classes), labels: l };
+}
+
+function whole(images: ck.Tensor, labels: ck.Tensor, classes: number): Split {
+  const l = labels.dataSync().slice();
+  return { x: images, y: ck.toCategorical(l, classes), labels: l };
+}
+
+async function loadData(source: string, opts: TrainOptions, out: Output): Promise<Data> {
+  if (isDatasetName(source)) {
+    const ds = DATASETS[source];
+    if (opts.imageSize && (opts.imageSize[0] !== 28 || opts.imageSize[1] !== 28)) {
+      throw new CliError(`--image-size: ${ds.label} images are 28x28 (--image-size applies to image folders)`, 2);
+    }
+    if (opts.channels !== undefined && opts.channels !== 1) throw new CliError(`--channels: ${ds.label} images have 1 channel (--channels applies to image folders)`, 2);
+    let loaded: Awaited<ReturnType<typeof ds.load>>;
+    try {
+      loaded = await ds.load({ trainLimit: opts.trainLimit, testLimit: opts.testLimit });
+    } catch (e) {
+      if (e instanceof ck.ConvkitError) throw new CliError(e.message.replace(/^datasets: /, ''));
+      throw e;
+    }
+    const { train, test, classNames } = loaded;
+    const classes = classNames.length;
+    const n = train.images.shape[0];
+    const vs = opts.validationSplit ?? 0.1;
+    const nVal = Math.floor(n * vs);
+    if (n - nVal < 1) throw new CliError(`--validation-split ${vs} leaves no training images of ${n}`);
+    const labels = train.labels.dataSync();
+    // As Keras's validationSplit: the last rows are held out.
+    return {
+      name: source,
+      label: ds.label,
+      shape: [28, 28, 1],
+      classNames,
+      train: nVal ? split(train.images, labels, classes, 0, n - nVal) : whole(train.images, train.labels, classes),
+      validation: nVal ? split(train.images, labels, classes, n - nVal, n) : null,
+      test: whole(test.images, test.labels, classes),
+      testKind: 'test',
+      skipped: 0,
+    };
+  }
+  const imageSize = opts.imageSize ?? [32, 32];
+  const channels = opts.channels ?? 3;
+  const vs = opts.validationSplit ?? 0.2;
+  let folder: ck.ImageFolderResult;
+  try {
+    folder = await ck.data.imageFolder(source, { imageSize, channels, validationSplit: vs, seed: opts.seed, onWarning: (m) => out.warn(m.replace(/^imageFolder: /, '')) });
+  } catch (e) {
+    if (e instanceof ck.ConvkitError) throw new CliError(e.message.replace(/^imageFolder: /, ''));
+    throw e;
+  }
+  const classes = folder.classNames.length;
+  const train = whole(folder.train.images, folder.train.labels, classes);
+  let validation = folder.validation ? whole(folder.validation.images, folder.validation.labels, classes) : null;
+  if (validation && validation.labels.length === 0) {
+    out.warn(`--validation-split ${vs}: every class has a single image, so none is held out`);
+    validation = null;
+  }
+  if (opts.trainLimit !== undefined && opts.trainLimit < train.labels.length) {
+    Object.assign(train, split(train.x, train.labels, classes, 0, opts.trainLimit));
+  }
+  const name = path.basename(path.resolve(source));
+  return {
+    name,
+    label: name,
+    shape: [imageSize[0], imageSize[1], channels],
+    classNames: folder.classNames,
+    train,
+    validation,
+    test: validation ?? train,
+    testKind: validation ? 'validation' : 'training',
+    skipped: folder.skipped.length,
+  };
+}
+
+function optimizerFor(name: string, lr: number | undefined): ck.Optimizer {
+  const opts = lr === undefined ? {} : { learningRate: lr };
+  switch (name.toLowerCase()) {
+    case 'adam': return ck.optimizers.adam(opts);
+    case 'adamw': return ck.optimizers.adamw(opts);
+    case 'sgd': return ck.optimizers.sgd(opts);
+    case 'rmsprop': return ck.optimizers.rmsprop(opts);
+    default: throw new CliError(`--optimizer must be adam, sgd, rmsprop or adamw, got '${name}'`, 2);
+  }
+}
+
+function timestamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+function outputDir(opts: TrainOptions, name: string): string {
+  if (opts.out) return path.resolve(opts.out);
+  const base = path.resolve('runs', `${name.replace(/[^A-Za-z0-9._-]+/g, '_')}-${timestamp()}`);
+  let dir = base;
+  for (let i = 2; fs.existsSync(dir); i++) dir = `${base}-${i}`;
+  return dir;
+}
+
+/** One JSON line per epoch in --json mode, and the per-epoch wall time either way. */
+class EpochReporter extends ck.Callback {
+  private t0 = 0;
+  seconds: number[] = [];
+
+  constructor(private readonly out: Output, private readonly trainImages: number, private readonly epochs: number) {
+    super();
+  }
+
+  async onEpochBegin() {
+    this.t0 = performance.now();
+  }
+
+  async onEpochEnd(epoch: number, logs: Record<string, number> = {}) {
+    const seconds = (performance.now() - this.t0) / 1000;
+    this.seconds.push(seconds);
+    this.out.emit({ type: 'epoch', epoch: epoch + 1, epochs: this.epochs, ...logs, seconds: round(seconds, 3), imagesPerSecond: Math.round(this.trainImages / seconds) });
+  }
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+export async function train(source: string, opts: TrainOptions): Promise<void> {
+  const out = output(opts.json);
+  const device = checkDevice(opts.device);
+  if (opts.threads !== undefined) ck.setThreads(opts.threads);
+  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+  ck.setSeed(seed);
+  const optimizer = optimizerFor(opts.optimizer, opts.lr);
+  if (!isDatasetName(source) && !fs.existsSync(source)) {
+    throw new CliError(`${source} is neither a dataset (mnist, fashion-mnist) nor an existing folder`);
+  }
+
+  const t0 = performance.now();
+  const data = await loadData(source, opts, out);
+  const classes = data.classNames.length;
+  const model = opts.model ? specModel(opts.model, data.shape)
+    : isDatasetName(source) ? seedsCnn(data.shape, classes) : vggCnn(data.shape, classes);
+  checkModelFits(model, data.shape, classes, opts.model ? `--model ${opts.model}` : 'model');
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'], device });
+
+  const isDataset = isDatasetName(source);
+  const epochs = opts.epochs ?? (isDataset ? 3 : 10);
+  const batchSize = opts.batchSize ?? (isDataset ? 100 : 32);
+  const nTrain = data.train.labels.length;
+  const nVal = data.validation?.labels.length ?? 0;
+  const dir = outputDir(opts, data.name);
+  const info = ck.devices()[0];
+
+  if (!opts.json) {
+    model.summary();
+    out.info(`Training on ${formatCount(nTrain)} images of ${data.label}${nVal ? `, validating on ${formatCount(nVal)}` : ''} (${data.shape[1]}x${data.shape[0]}x${data.shape[2]}, ${classes} classes) ` +
+      `with ${optimizer.className} lr ${optimizer.learningRate}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}` +
+      `${opts.augment ? `, augmented (${Object.keys(opts.augment).join(', ')})` : ''}; CPU ${info.isa}, ${info.threads} threads, seed ${seed}`);
+  }
+
+  const reporter = new EpochReporter(out, nTrain, epochs);
+  const callbacks: ck.Callback[] = [reporter];
+  let augmenter: ck.AugmentImages | null = null;
+  if (opts.augment) {
+    augmenter = ck.data.augmentImages(data.train.x, opts.augment, { seed });
+    callbacks.push(augmenter);
+  }
+  // Ctrl-C stops after the current batch and still writes everything; a second one quits.
+  const stop = new AbortController();
+  const onSigint = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+    process.stderr.write('\nconvkit: stopping after this batch (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const tFit = performance.now();
+  let history: ck.History;
+  try {
+    history = await model.fit(data.train.x, data.train.y, {
+      epochs, batchSize, seed, callbacks, signal: stop.signal,
+      validationData: data.validation ? [data.validation.x, data.validation.y] : undefined,
+      verbose: opts.json ? 0 : process.stdout.isTTY ? 1 : 2,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  const fitSeconds = (performance.now() - tFit) / 1000;
+  const epochsRun = history.epoch.length;
+  const imagesPerSecond = Math.round((nTrain * epochsRun) / Math.max(1e-9, fitSeconds));
+
+  // The final measurement: the held-out test set (datasets) or the validation images (folders).
+  const [testLoss, testAccuracy] = await model.evaluate(data.test.x, data.test.y, { batchSize: Math.max(batchSize, 100) });
+  const probs = await model.predict(data.test.x, { batchSize: Math.max(batchSize, 100) }).data();
+  const predicted = argmaxRows(probs, classes);
+  const matrix = ck.viz.confusionMatrix(data.test.labels, predicted, classes);
+
+  fs.mkdirSync(dir, { recursive: true });
+  const meta: ModelMeta & Record<string, unknown> = {
+    classNames: data.classNames,
+    imageSize: [data.shape[0], data.shape[1]],
+    channels: data.shape[2] as 1 | 3,
+    preprocessing: 'pixels / 255',
+    dataset: isDataset ? data.name : path.resolve(source),
+    trainedBy: `convkit ${ck.version}`,
+  };
+  await model.save(`file://${dir}`, { metadata: meta });
+  const historyFile = path.join(dir, 'history.json');
+  fs.writeFileSync(historyFile, `${JSON.stringify({
+    epoch: history.epoch.map((e) => e + 1),
+    history: history.history,
+    seconds: reporter.seconds.map((s) => round(s, 3)),
+    test: { loss: testLoss, accuracy: testAccuracy, images: data.test.labels.length, on: data.testKind },
+    params: { source, epochs, batchSize, optimizer: optimizer.className, learningRate: optimizer.learningRate, validationSplit: opts.validationSplit ?? (isDataset ? 0.1 : 0.2), augment: opts.augment ?? null, seed, imageSize: meta.imageSize, channels: meta.channels },
+  }, null, 2)}\n`);
+
+  const files: ReportFiles & { model: string; weights: string; history: string } = {
+    model: path.join(dir, 'model.json'), weights: path.join(dir, 'weights.bin'), history: historyFile,
+  };
+  Object.assign(files, await writeCurves(dir, history.history, `${data.label}: training curves`));
+  Object.assign(files, await writeConfusion(dir, matrix, data.classNames,
+    `Confusion matrix on ${formatCount(data.test.labels.length)} ${data.testKind} images (accuracy ${percent(testAccuracy)})`));
+  const [, h, w, c] = data.test.x.shape;
+  const example = ck.tensor(data.test.x.dataSync().slice(0, h * w * c), [1, h, w, c]);
+  Object.assign(files, await writeConvPictures(dir, model, example));
+  const totalSeconds = (performance.now() - t0) / 1000;
+
+  out.emit({
+    type: 'result',
+    dataset: data.name,
+    testAccuracy,
+    testLoss,
+    testImages: data.test.labels.length,
+    evaluatedOn: data.testKind,
+    trainImages: nTrain,
+    validationImages: nVal,
+    classNames: data.classNames,
+    epochs: epochsRun,
+    stoppedEarly: epochsRun < epochs || stop.signal.aborted,
+    interrupted: stop.signal.aborted,
+    imagesPerSecond,
+    trainSeconds: round(fitSeconds, 3),
+    seconds: round(totalSeconds, 3),
+    skippedImages: data.skipped,
+    seed,
+    device: { type: 'cpu', isa: info.isa, threads: info.threads },
+    out: dir,
+    files,
+  });
+  if (!opts.json) {
+    const where = data.testKind === 'test' ? 'held-out test images' : data.testKind === 'validation' ? 'validation images' : 'training images (no validation split)';
+    out.info(`Test accuracy: ${percent(testAccuracy)} (loss ${testLoss.toFixed(4)}) on ${formatCount(data.test.labels.length)} ${where}`);
+    if (stop.signal.aborted) out.info(`Interrupted (Ctrl-C) during epoch ${epochsRun}: the figures are for the model as it was then`);
+    out.info(`Trained ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} in ${fitSeconds.toFixed(1)}s (${formatCount(imagesPerSecond)} images/s); total ${totalSeconds.toFixed(1)}s`);
+    out.info(`Saved to ${path.relative(process.cwd(), dir) || '.'}/: model.json, weights.bin, history.json, ${['curves', 'confusion'].map((n) => `${n}.png`).join(', ')}` +
+      `${files.filters ? ', filters.png, feature-maps.png' : ''} (+ .vl.json specs)`);
+    out.info(`Try: convkit predict ${path.relative(process.cwd(), dir) || '.'} IMAGE.png`);
+  }
+  if (augmenter && augmenter.waited > 1 && !opts.json) {
+    out.info(`(waited ${augmenter.waited.toFixed(1)}s for augmented images)`);
+  }
+}

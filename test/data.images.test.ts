@@ -1,0 +1,209 @@
+// ck.data: imageFolder (tensors), imageFolderDataset and Dataset (streaming), augmentation,
+// model.fitDataset / evaluateDataset, and the Fashion-MNIST package reader.
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import * as fs from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import * as ck from '../lib';
+import { parseFashionClass } from '../lib/data/datasets';
+import { makeShapeFolder, SHAPE_CLASSES, tmpDir, writeCorrupt } from './cli-fixtures';
+
+jest.setTimeout(60000);
+
+let root: string;
+let folder: string;
+
+beforeAll(async () => {
+  root = tmpDir('convkit-data-');
+  folder = await makeShapeFolder(path.join(root, 'shapes'), { perClass: 10, size: 20 });
+  writeCorrupt(path.join(folder, 'vstripes', 'zz-bad.webp'));
+  // An RGBA PNG of another size and a 16-bit greyscale one: converted like the rest.
+  await sharp({ create: { width: 50, height: 30, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toFile(path.join(folder, 'circle', 'rgba.png'));
+  await sharp({ create: { width: 7, height: 9, channels: 3, background: { r: 128, g: 128, b: 128 } } }).grayscale().png().toFile(path.join(folder, 'circle', 'grey.png'));
+});
+
+afterAll(() => {
+  if (root) fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe('imageFolder', () => {
+  test('decodes, converts and resizes every readable image; one warning for the rest', async () => {
+    const warnings: string[] = [];
+    const r = await ck.data.imageFolder(folder, { imageSize: [12, 16], channels: 3, validationSplit: 0.2, seed: 1, onWarning: (m) => warnings.push(m) });
+    expect(r.classNames).toEqual(SHAPE_CLASSES);
+    expect(r.train.images.shape.slice(1)).toEqual([12, 16, 3]);
+    expect(r.train.images.shape[0] + r.validation!.images.shape[0]).toBe(32);
+    // Stratified: 20% of each class (12, 10, 10 images) held out.
+    expect(r.validation!.images.shape[0]).toBe(2 + 2 + 2);
+    expect(Array.from(r.validation!.labels.dataSync()).sort()).toEqual([0, 0, 1, 1, 2, 2]);
+    expect(r.skipped).toEqual([{ file: path.join(folder, 'vstripes', 'zz-bad.webp'), reason: 'unsupported image format' }]);
+    expect(warnings).toEqual([expect.stringMatching(/^imageFolder: skipped 1 unreadable image of 33: vstripes[/\\]zz-bad\.webp/)]);
+    const px = r.train.images.dataSync();
+    expect(Math.min(...px)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...px)).toBeLessThanOrEqual(1);
+    // The same seed, the same split.
+    const again = await ck.data.imageFolder(folder, { imageSize: [12, 16], channels: 3, validationSplit: 0.2, seed: 1, onWarning: () => undefined });
+    expect(again.validation!.files).toEqual(r.validation!.files);
+  });
+
+  test('greyscale output, and the alpha flattened onto black', async () => {
+    const r = await ck.data.imageFolder(folder, { imageSize: [4, 4], channels: 1, onWarning: () => undefined });
+    expect(r.train.images.shape.slice(1)).toEqual([4, 4, 1]);
+    const i = r.train.files.indexOf(path.join(folder, 'circle', 'rgba.png'));
+    const px = Array.from(r.train.images.dataSync().subarray(i * 16, (i + 1) * 16));
+    // Red at half opacity over black: luminance of (128, 0, 0), about 0.1-0.25.
+    for (const v of px) expect(v).toBeGreaterThan(0.05);
+    for (const v of px) expect(v).toBeLessThan(0.3);
+    const g = r.train.files.indexOf(path.join(folder, 'circle', 'grey.png'));
+    for (const v of r.train.images.dataSync().subarray(g * 16, (g + 1) * 16)) expect(v).toBeCloseTo(128 / 255, 2);
+  });
+
+  test('bad folders and options throw typed errors', async () => {
+    await expect(ck.data.imageFolder(path.join(root, 'nope'))).rejects.toThrow(/does not exist/);
+    await expect(ck.data.imageFolder(folder, { imageSize: [0, 4] as [number, number] })).rejects.toThrow(ck.ValueError);
+    await expect(ck.data.imageFolder(folder, { channels: 2 as 1 })).rejects.toThrow(/channels must be 1 or 3/);
+    const empty = path.join(root, 'empty');
+    fs.mkdirSync(empty);
+    await expect(ck.data.imageFolder(empty)).rejects.toThrow(ck.FormatError);
+  });
+
+  test('loadImage: one image as a [1, h, w, c] tensor', async () => {
+    const t = await ck.data.loadImage(path.join(folder, 'circle', 'rgba.png'), { imageSize: [5, 6], channels: 3 });
+    expect(t.shape).toEqual([1, 5, 6, 3]);
+    const px = t.dataSync();
+    expect(px[0]).toBeGreaterThan(0.3);
+    expect(px[1]).toBe(0);
+    await expect(ck.data.loadImage(path.join(folder, 'vstripes', 'zz-bad.webp'), { imageSize: [5, 5] })).rejects.toThrow(/cannot read .*unsupported image format/);
+  });
+});
+
+describe('augmentation', () => {
+  const x = () => {
+    const v = new Float32Array(4 * 8 * 8 * 3);
+    for (let i = 0; i < v.length; i++) v[i] = ((i * 37) % 256) / 255;
+    return ck.tensor(v, [4, 8, 8, 3]);
+  };
+
+  test('seeded, shape-preserving, in range; flip alone mirrors exactly', async () => {
+    const a = await ck.data.augment(x(), { flip: true, crop: 0.2, zoom: 0.2, brightness: 0.3 }, { seed: 9 });
+    const b = await ck.data.augment(x(), { flip: true, crop: 0.2, zoom: 0.2, brightness: 0.3 }, { seed: 9 });
+    const c = await ck.data.augment(x(), { flip: true, crop: 0.2, zoom: 0.2, brightness: 0.3 }, { seed: 10 });
+    expect(a.shape).toEqual([4, 8, 8, 3]);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    expect(Array.from(a.dataSync())).not.toEqual(Array.from(c.dataSync()));
+    for (const v of a.dataSync()) expect(v >= 0 && v <= 1).toBe(true);
+
+    const src = x().dataSync();
+    const f = (await ck.data.augment(x(), { flip: true }, { seed: 3 })).dataSync();
+    for (let i = 0; i < 4; i++) {
+      const img = (d: Float32Array, y: number, xx: number, ch: number) => d[((i * 8 + y) * 8 + xx) * 3 + ch];
+      const same = img(f, 2, 1, 0) === img(src, 2, 1, 0) && img(f, 5, 6, 2) === img(src, 5, 6, 2);
+      const mirrored = img(f, 2, 1, 0) === img(src, 2, 6, 0) && img(f, 5, 6, 2) === img(src, 5, 1, 2);
+      expect(same || mirrored).toBe(true);
+    }
+    expect(() => ck.data.augmentImages(x(), { rotate: 1 } as never)).toThrow(/unknown option 'rotate'/);
+  });
+
+  test('the fit callback re-augments before each epoch and restores the images after', async () => {
+    const images = x();
+    const before = Array.from(images.dataSync());
+    const seen: number[][] = [];
+    const model = ck.sequential([ck.layers.flatten({ inputShape: [8, 8, 3] }), ck.layers.dense({ units: 2, activation: 'softmax' })]);
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const aug = ck.data.augmentImages(images, { crop: 0.25, brightness: 0.2 }, { seed: 1 });
+    const spy = { onEpochBegin: async () => { seen.push(Array.from(images.dataSync())); } };
+    await model.fit(images, ck.toCategorical([0, 1, 0, 1], 2), { epochs: 3, batchSize: 2, verbose: 0, callbacks: [aug, spy] });
+    expect(seen).toHaveLength(3);
+    expect(seen[0]).not.toEqual(before);
+    expect(seen[1]).not.toEqual(seen[0]);
+    expect(Array.from(images.dataSync())).toEqual(before);
+  });
+});
+
+describe('Dataset', () => {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+  test('map, filter, take, skip, repeat and their sizes', async () => {
+    const d = ck.data.array(range(10));
+    expect(await d.map((v) => v * 2).toArray()).toEqual(range(10).map((v) => v * 2));
+    expect(await d.filter((v) => v % 3 === 0).toArray()).toEqual([0, 3, 6, 9]);
+    expect(await d.skip(7).toArray()).toEqual([7, 8, 9]);
+    expect(await d.take(3).repeat(2).toArray()).toEqual([0, 1, 2, 0, 1, 2]);
+    expect(d.take(3).repeat(2).size).toBe(6);
+    // An async map with concurrency keeps the order.
+    const slow = d.map(async (v) => {
+      await new Promise((r) => setTimeout(r, (10 - v) * 2));
+      return v;
+    }, { concurrency: 4 });
+    expect(await slow.prefetch(3).toArray()).toEqual(range(10));
+  });
+
+  test('shuffle: a seeded permutation, a new order on each pass', async () => {
+    const d = ck.data.array(range(50)).shuffle(50, 7);
+    const first = await d.toArray();
+    const second = await d.toArray();
+    expect([...first].sort((a, b) => a - b)).toEqual(range(50));
+    expect(first).not.toEqual(range(50));
+    expect(second).not.toEqual(first);
+    expect(await ck.data.array(range(50)).shuffle(50, 7).toArray()).toEqual(first);
+    // A small buffer still yields every element once.
+    expect((await ck.data.array(range(50)).shuffle(4, 1).toArray()).sort((a, b) => a - b)).toEqual(range(50));
+  });
+
+  test('batch stacks tensors, typed arrays and numbers, field by field', async () => {
+    const d = ck.data.array(range(5).map((i) => ({ xs: ck.tensor([i, i, i, i], [2, 2]), ys: Float32Array.of(i, -i), id: `e${i}` })));
+    const batches = await d.batch(2).toArray();
+    expect(batches).toHaveLength(3);
+    expect(batches[0].xs.shape).toEqual([2, 2, 2]);
+    expect(batches[2].xs.shape).toEqual([1, 2, 2]);
+    expect(Array.from(batches[1].ys.dataSync())).toEqual([2, -2, 3, -3]);
+    expect(batches[1].id).toEqual(['e2', 'e3']);
+    expect(d.batch(2, { dropRemainder: true }).size).toBe(2);
+    expect((await ck.data.array([1, 2, 3]).batch(3).toArray())[0].shape).toEqual([3]);
+  });
+
+  test('imageFolderDataset + fitDataset + evaluateDataset', async () => {
+    const warnings: string[] = [];
+    const { classNames, train, validation } = ck.data.imageFolderDataset(folder, { imageSize: [16, 16], channels: 3, validationSplit: 0.25, seed: 3, onWarning: (m) => warnings.push(m) });
+    expect(classNames).toEqual(SHAPE_CLASSES);
+    const first = await train.take(1).toArray();
+    expect(first[0].xs.shape).toEqual([16, 16, 3]);
+    expect(first[0].ys.shape).toEqual([3]);
+
+    ck.setSeed(1);
+    const model = ck.sequential([
+      ck.layers.conv2d({ inputShape: [16, 16, 3], filters: 4, kernelSize: 3, activation: 'relu' }),
+      ck.layers.globalAveragePooling2d(),
+      ck.layers.dense({ units: 3, activation: 'softmax' }),
+    ]);
+    model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const epochs: number[] = [];
+    const h = await model.fitDataset(train.shuffle(64, 1).batch(8).prefetch(2), {
+      epochs: 2, verbose: 0, validationData: validation!.batch(8), callbacks: { onEpochEnd: async (e) => { epochs.push(e); } },
+    });
+    expect(epochs).toEqual([0, 1]);
+    expect(Object.keys(h.history).sort()).toEqual(['accuracy', 'loss', 'val_accuracy', 'val_loss']);
+    expect(h.history.loss).toHaveLength(2);
+    for (const v of h.history.loss) expect(Number.isFinite(v)).toBe(true);
+    // The corrupt image is skipped, with one warning after the first pass (it is a vstripes file
+    // and may fall in either split).
+    expect(warnings.length).toBeLessThanOrEqual(2);
+    expect(warnings.join('\n')).toMatch(/skipped 1 unreadable image: vstripes[/\\]zz-bad\.webp/);
+    const [loss, acc] = await model.evaluateDataset(validation!.batch(5));
+    expect(loss).toBeGreaterThan(0);
+    expect(acc).toBeGreaterThanOrEqual(0);
+    expect(acc).toBeLessThanOrEqual(1);
+    await expect(model.fitDataset(ck.data.array([1, 2]) as never, { verbose: 0 })).rejects.toThrow(/\{ xs, ys \} batches/);
+  });
+});
+
+describe('fashionMnist package reader', () => {
+  test('parses rows of 784 bytes, skipping the empty rows the package has', () => {
+    const row = (v: number) => `[${new Array(784).fill(v).join(',')}]`;
+    const json = `{"data":[${row(1)},[],${row(255)}, ${row(0)}]}`;
+    const rows = parseFashionClass(Buffer.from(json), 'x.json');
+    expect(rows.map((r) => [r.length, r[0], r[783]])).toEqual([[784, 1, 1], [784, 255, 255], [784, 0, 0]]);
+    expect(() => parseFashionClass(Buffer.from('{"data":[[1,2,3]]}'), 'x.json')).toThrow(/row of 3 pixels/);
+    expect(() => parseFashionClass(Buffer.from(`{"data":[${row(256)}]}`), 'x.json')).toThrow(/above 255/);
+  });
+});
