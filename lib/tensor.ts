@@ -160,7 +160,10 @@ export function fill(shape: number[], value = 0): Tensor {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new ValueError(`fill: value must be a finite number, got ${String(value)}`);
   }
-  return new Tensor(native.fill(inferShape(shape, 0, 'fill'), value));
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new ShapeError(`fill: shape entries must be non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  return new Tensor(native.fill(shape.slice(), value));
 }
 
 export const zeros = (shape: number[]): Tensor => fill(shape, 0);
