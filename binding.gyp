@@ -35,6 +35,7 @@
       "sources": [
         "<!@(node -p \"require('./native/sources.json').kernels.join(' ')\")",
         "<!@(node -p \"require('./native/sources.json').core.join(' ')\")",
+        "<!@(node -p \"require('./native/sources.json').device_none.join(' ')\")",
         "<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

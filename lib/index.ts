@@ -1,10 +1,11 @@
 // convkit: convolutional neural networks for Node.js on native kernels.
-import { native } from './native';
+import { native, NativeMemory } from './native';
 import * as ops from './ops';
 
 export { ConvkitError, DeviceError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
-export { fill, ones, Tensor, tensor, zeros } from './tensor';
+export { defaultDevice, fill, ones, Tensor, tensor, zeros } from './tensor';
 export type { Device, TensorLike } from './tensor';
+export type { NativeMemory as MemoryInfo } from './native';
 export { ops };
 
 export interface CpuDevice {
@@ -13,15 +14,55 @@ export interface CpuDevice {
   threads: number;
 }
 
-/** The devices convkit can run on. The CPU entry says which kernels (ISA) and threads it uses. */
-export function devices(): CpuDevice[] {
-  const info = native.info();
-  return [{ type: 'cpu', isa: info.isa as CpuDevice['isa'], threads: info.threads }];
+export interface CudaDevice {
+  type: 'cuda';
+  index: number;
+  name: string;
+  /** Total device memory. */
+  memoryBytes: number;
+  /** e.g. '9.0' for Hopper (sm_90). */
+  computeCapability: string;
+  multiprocessors: number;
 }
 
-/** Native memory in use (exact counts of live host allocations). */
-export function memory(): { hostBytes: number; hostAllocations: number; hostPeakBytes: number } {
+export interface CudaStatus {
+  available: boolean;
+  /** Why CUDA cannot be used ('built without CUDA', or the CUDA runtime's message); null if it can. */
+  reason: string | null;
+  devices: CudaDevice[];
+}
+
+/** Whether this build and machine can use CUDA, which GPUs there are, and if not, why. */
+export function cudaStatus(): CudaStatus {
+  const s = native.cudaStatus();
+  return {
+    available: s.available,
+    reason: s.reason,
+    devices: s.devices.map((d) => ({ type: 'cuda' as const, ...d })),
+  };
+}
+
+/**
+ * The devices convkit can run on: the CPU first (which kernels (ISA) and threads it uses), then
+ * one entry per CUDA GPU. Without CUDA, only the CPU; ck.cudaStatus() says why.
+ */
+export function devices(): [CpuDevice, ...CudaDevice[]] {
+  const info = native.info();
+  return [{ type: 'cpu', isa: info.isa as CpuDevice['isa'], threads: info.threads }, ...cudaStatus().devices];
+}
+
+/**
+ * Native memory in use: exact counts of live host allocations, and the CUDA caching allocator's
+ * figures (device bytes held by live tensors, bytes cached for reuse, their peak, page-locked
+ * staging cached); the device figures are 0 without CUDA.
+ */
+export function memory(): NativeMemory {
   return native.memory();
+}
+
+/** Gives the CUDA allocator's cached (free) blocks back to the driver; a no-op without CUDA. */
+export function emptyCache(): void {
+  native.emptyCache();
 }
 
 /** Threads the CPU kernels use (0: one per core). Also settable with CONVKIT_THREADS. */

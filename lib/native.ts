@@ -1,9 +1,11 @@
 // The one place the native addon is loaded (node-gyp-build: a bundled prebuild wins, else the
-// local build), and its typed interface. Nothing else in lib/ requires the addon.
+// local build; CONVKIT_ADDON=path/to/convkit.node loads that file instead, e.g. a CUDA build in
+// build-gpu/), and its typed interface. Nothing else in lib/ requires the addon.
 import * as path from 'path';
 
 export interface NativeHandle {
   shape(): number[];
+  device(): 'cpu' | 'cuda';
   disposed(): boolean;
   dispose(): void;
   dataSync(): Float32Array;
@@ -13,6 +15,32 @@ export interface NativeHandle {
 type H = NativeHandle;
 type Opt = NativeHandle | null;
 export type Padding = 'valid' | 'same';
+
+export interface NativeGpu {
+  index: number;
+  name: string;
+  memoryBytes: number;
+  computeCapability: string;
+  multiprocessors: number;
+}
+
+export interface NativeCudaStatus {
+  available: boolean;
+  /** Why CUDA is unavailable ('built without CUDA', or the CUDA runtime's message); null if available. */
+  reason: string | null;
+  devices: NativeGpu[];
+}
+
+export interface NativeMemory {
+  hostBytes: number;
+  hostAllocations: number;
+  hostPeakBytes: number;
+  deviceBytes: number;
+  deviceAllocations: number;
+  deviceCachedBytes: number;
+  devicePeakBytes: number;
+  pinnedCachedBytes: number;
+}
 
 export interface StepSums {
   lossSum: number;
@@ -56,8 +84,11 @@ export interface NativeBinding {
   info(): { isa: string; bestIsa: string; threads: number };
   setIsa(isa: string): void;
   setThreads(n: number): void;
-  memory(): { hostBytes: number; hostAllocations: number; hostPeakBytes: number };
+  memory(): NativeMemory;
   synchronize(): void;
+  toDevice(x: H, device: 'cpu' | 'cuda'): H;
+  cudaStatus(): NativeCudaStatus;
+  emptyCache(): void;
 
   conv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string): H;
   conv2dGrad(dy: H, x: H, w: H, sh: number, sw: number, pad: Padding, dh: number, dw: number,
@@ -95,4 +126,8 @@ export interface NativeBinding {
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const load: (dir: string) => unknown = require('node-gyp-build');
 
-export const native = load(path.join(__dirname, '..')) as NativeBinding;
+const addonPath = process.env.CONVKIT_ADDON;
+export const native = (addonPath
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ? require(path.resolve(addonPath))
+  : load(path.join(__dirname, '..'))) as NativeBinding;

@@ -1,5 +1,6 @@
-// Tensors: a shape over native float32 memory. Results of ops are computed on the core's
-// stream; `await t.data()` waits without blocking the event loop, `t.dataSync()` blocks.
+// Tensors: a shape over native float32 memory, on the CPU (host memory) or a CUDA GPU. Results of
+// ops are computed on the core's stream (a CUDA stream for CUDA tensors); `await t.data()` waits
+// without blocking the event loop, `t.dataSync()` blocks.
 import { ConvkitError, DeviceError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
 import { native, NativeHandle } from './native';
 
@@ -13,12 +14,14 @@ export class Tensor {
   /** @internal */
   readonly handle: NativeHandle;
   readonly shape: readonly number[];
-  readonly device: Device = 'cpu';
+  /** Where the values live: 'cpu' (host memory) or 'cuda' (the GPU). Ops run where their inputs are. */
+  readonly device: Device;
 
   /** @internal */
   constructor(handle: NativeHandle) {
     this.handle = handle;
     this.shape = Object.freeze(handle.shape());
+    this.device = handle.device();
   }
 
   get rank(): number {
@@ -33,7 +36,10 @@ export class Tensor {
     return this.handle.disposed();
   }
 
-  /** Resolves with the values once the op that makes them has run (a view, not a copy). */
+  /**
+   * Resolves with the values once the op that makes them has run: a view of a CPU tensor's memory
+   * (not a copy); for a CUDA tensor, a host copy made without blocking the event loop.
+   */
   data(): Promise<Float32Array> {
     return this.handle.data();
   }
@@ -58,12 +64,16 @@ export class Tensor {
     return new Tensor(native.reshape(this.handle, inferShape(shape, this.size, 'reshape')));
   }
 
+  /**
+   * This tensor on `device`: itself if it is already there, else an asynchronous copy. Throws
+   * DeviceError saying why when CUDA is unavailable (see ck.cudaStatus()).
+   */
   to(device: Device): Tensor {
-    if (device === 'cpu') return this;
-    if (device === 'cuda') {
-      throw new DeviceError(`to('cuda'): this build of convkit has no CUDA backend; tensors stay on the CPU`);
+    if (device !== 'cpu' && device !== 'cuda') {
+      throw new ValueError(`to: unknown device '${String(device)}' (expected 'cpu' or 'cuda')`);
     }
-    throw new ValueError(`to: unknown device '${String(device)}' (expected 'cpu' or 'cuda')`);
+    if (device === this.device) return this;
+    return new Tensor(native.toDevice(this.handle, device));
   }
 
   toString(): string {
@@ -123,9 +133,29 @@ function flattenNested(values: unknown, op: string): { flat: number[]; shape: nu
   return { flat, shape };
 }
 
+/** The device new tensors are made on: CONVKIT_DEVICE=cpu|cuda (default cpu). */
+export function defaultDevice(): Device {
+  const env = process.env.CONVKIT_DEVICE;
+  if (env === undefined || env === '' || env === 'cpu') return 'cpu';
+  if (env === 'cuda') return 'cuda';
+  throw new ValueError(`CONVKIT_DEVICE must be 'cpu' or 'cuda', got '${env}'`);
+}
+
+/** A new host tensor's handle moved to the default device. */
+function onDefaultDevice(h: NativeHandle, op: string): Tensor {
+  if (defaultDevice() === 'cpu') return new Tensor(h);
+  try {
+    return new Tensor(native.toDevice(h, 'cuda'));
+  } catch (e) {
+    if (e instanceof DeviceError) throw new DeviceError(`${op}: CONVKIT_DEVICE=cuda, but ${e.message}`);
+    throw e;
+  }
+}
+
 /**
- * Creates a tensor. A Float32Array is wrapped without a copy (do not modify it while ops that
- * read it are running); numbers, nested arrays and other typed arrays are copied to float32.
+ * Creates a tensor on the default device (CONVKIT_DEVICE, default cpu). On the CPU a Float32Array
+ * is wrapped without a copy (do not modify it while ops that read it are running); numbers,
+ * nested arrays and other typed arrays are copied to float32.
  */
 export function tensor(values: TensorLike, shape?: number[]): Tensor {
   const op = 'tensor';
@@ -152,10 +182,10 @@ export function tensor(values: TensorLike, shape?: number[]): Tensor {
   if (size !== data.length) {
     throw new ShapeError(`${op}: shape [${finalShape.join(',')}] needs ${size} values, got ${data.length}`);
   }
-  return new Tensor(native.fromArray(data, finalShape));
+  return onDefaultDevice(native.fromArray(data, finalShape), op);
 }
 
-/** A tensor of the given shape filled with `value` (default 0). */
+/** A tensor of the given shape filled with `value` (default 0), on the default device. */
 export function fill(shape: number[], value = 0): Tensor {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new ValueError(`fill: value must be a finite number, got ${String(value)}`);
@@ -163,7 +193,7 @@ export function fill(shape: number[], value = 0): Tensor {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new ShapeError(`fill: shape entries must be non-negative integers, got ${JSON.stringify(shape)}`);
   }
-  return new Tensor(native.fill(shape.slice(), value));
+  return onDefaultDevice(native.fill(shape.slice(), value), 'fill');
 }
 
 export const zeros = (shape: number[]): Tensor => fill(shape, 0);

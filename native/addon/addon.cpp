@@ -2,11 +2,13 @@
 #include "addon.h"
 
 #include <cmath>
+#include <condition_variable>
 #include <mutex>
 #include <new>
 #include <utility>
 #include <vector>
 
+#include "device.h"
 #include "kernels.h"
 #include "memory.h"
 #include "thread_pool.h"
@@ -65,6 +67,21 @@ Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg
   return e.Value();
 }
 
+// A Float32Array over host storage (no copy); the ArrayBuffer keeps the storage alive.
+Napi::Value external_view(Napi::Env env, const ck::Tensor& t) {
+  size_t n = t.numel();
+  Napi::ArrayBuffer buffer;
+  if (n == 0) {
+    buffer = Napi::ArrayBuffer::New(env, 0);
+  } else {
+    auto* keep = new ck::StoragePtr(t.storage);
+    buffer = Napi::ArrayBuffer::New(
+        env, t.data(), n * sizeof(float),
+        [](Napi::Env, void*, ck::StoragePtr* hint) { delete hint; }, keep);
+  }
+  return Napi::Float32Array::New(env, n, buffer, 0);
+}
+
 }  // namespace
 
 void throw_js(Napi::Env env, ck::ErrorKind kind, const std::string& msg) {
@@ -92,6 +109,7 @@ Napi::Value guard(const Napi::CallbackInfo& info, const std::function<Napi::Valu
 Napi::Function TensorHandle::Define(Napi::Env env) {
   return DefineClass(env, "TensorHandle",
                      {InstanceMethod<&TensorHandle::Shape>("shape"),
+                      InstanceMethod<&TensorHandle::Device>("device"),
                       InstanceMethod<&TensorHandle::Disposed>("disposed"),
                       InstanceMethod<&TensorHandle::Dispose>("dispose"),
                       InstanceMethod<&TensorHandle::DataSync>("dataSync"),
@@ -149,6 +167,12 @@ Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), ck::device_name(tensor("device").device()));
+  });
+}
+
 Napi::Value TensorHandle::Disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), disposed_);
 }
@@ -161,32 +185,81 @@ Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value TensorHandle::View(Napi::Env env) {
   if (!source_.IsEmpty()) return source_.Value();
   if (!view_.IsEmpty()) return view_.Value();
-  size_t n = tensor_.numel();
-  Napi::ArrayBuffer buffer;
-  if (n == 0) {
-    buffer = Napi::ArrayBuffer::New(env, 0);
-  } else {
-    // The view keeps the storage alive on its own, so it stays valid after dispose().
-    auto* keep = new ck::StoragePtr(tensor_.storage);
-    buffer = Napi::ArrayBuffer::New(
-        env, tensor_.data(), n * sizeof(float),
-        [](Napi::Env, void*, ck::StoragePtr* hint) { delete hint; }, keep);
-  }
-  Napi::Value view = Napi::Float32Array::New(env, n, buffer, 0);
+  // The view keeps the storage alive on its own, so it stays valid after dispose().
+  Napi::Value view = external_view(env, tensor_);
   view_ = Napi::Persistent(view);
   return view;
 }
 
+namespace {
+// The host copy of a CUDA tensor's values being made for data() / dataSync().
+struct Download {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::string error;
+  ck::Tensor host;
+};
+}  // namespace
+
 Napi::Value TensorHandle::DataSync(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
-    tensor("dataSync").storage->wait();
+    const ck::Tensor& t = tensor("dataSync");
+    if (t.device() == ck::DeviceType::Cuda) {
+      // Blocks (documented) until the copy has arrived; an event, not the whole stream.
+      auto d = std::make_shared<Download>();
+      d->host = ck::download_async(t, [d](const std::string& error) {
+        std::lock_guard<std::mutex> lk(d->mu);
+        d->error = error;
+        d->done = true;
+        d->cv.notify_all();
+      });
+      ck::DeviceBackend& b = ck::cuda_backend();
+      void* event = b.record_event(b.stream());
+      try {
+        b.event_synchronize(event);
+      } catch (...) {
+        b.event_destroy(event);
+        throw;
+      }
+      b.event_destroy(event);
+      std::unique_lock<std::mutex> lk(d->mu);
+      d->cv.wait(lk, [&] { return d->done; });
+      if (!d->error.empty()) throw_error(ck::ErrorKind::Device, d->error);
+      return external_view(info.Env(), d->host);
+    }
+    t.storage->wait();
     return View(info.Env());
   });
 }
 
 Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
-    ck::StoragePtr storage = tensor("data").storage;
+    const ck::Tensor& t = tensor("data");
+    if (t.device() == ck::DeviceType::Cuda) {
+      // A device -> host copy into staging, then a host callback settles the promise: the JS
+      // thread never waits. The result is a copy (of the values when the copy ran).
+      auto d = std::make_shared<Download>();
+      auto subscribe = [&](std::function<void()> settle) {
+        d->host = ck::download_async(t, [d, settle](const std::string& error) {
+          {
+            std::lock_guard<std::mutex> lk(d->mu);
+            d->error = error;
+          }
+          settle();
+        });
+      };
+      return promise_when(info.Env(), subscribe, [d](Napi::Env env) -> Napi::Value {
+        std::string error;
+        {
+          std::lock_guard<std::mutex> lk(d->mu);
+          error = d->error;
+        }
+        if (!error.empty()) throw_js(env, ck::ErrorKind::Device, error);
+        return external_view(env, d->host);
+      });
+    }
+    ck::StoragePtr storage = t.storage;
     auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
     auto resolve = [self, storage](Napi::Env env) -> Napi::Value {
       std::string failed = storage->error();
@@ -202,6 +275,21 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
 
 Napi::Promise promise_after(Napi::Env env, const std::shared_ptr<ck::Stream>& stream, uint64_t seq,
                             std::function<Napi::Value(Napi::Env)> make_value) {
+  return promise_when(
+      env,
+      [&](std::function<void()> settle) {
+        if (stream) {
+          stream->then(seq, std::move(settle));
+        } else {
+          settle();
+        }
+      },
+      std::move(make_value));
+}
+
+Napi::Promise promise_when(Napi::Env env,
+                           const std::function<void(std::function<void()>)>& subscribe,
+                           std::function<Napi::Value(Napi::Env)> make_value) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(Napi::ThreadSafeFunction::New(
       env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit.promise", 0, 1));
@@ -219,10 +307,11 @@ Napi::Promise promise_after(Napi::Env env, const std::shared_ptr<ck::Stream>& st
     });
     tsfn->Release();
   };
-  if (stream) {
-    stream->then(seq, settle);
-  } else {
-    settle();
+  try {
+    subscribe(settle);
+  } catch (...) {
+    tsfn->Release();  // settle will never run
+    throw;
   }
   return deferred->Promise();
 }
@@ -237,6 +326,17 @@ const ck::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const cha
              std::string(op) + ": " + name + " must be a Tensor");
   }
   return TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op);
+}
+
+const ck::Tensor& arg_host_tensor(const Napi::CallbackInfo& info, size_t i, const char* op,
+                                  const char* name) {
+  const ck::Tensor& t = arg_tensor(info, i, op, name);
+  if (t.device() != ck::DeviceType::Cpu) {
+    throw_js(info.Env(), ck::ErrorKind::Device,
+             std::string(op) + ": " + name + " is on " + ck::device_name(t.device()) +
+                 "; the model executor runs on the CPU for now (use .to('cpu'))");
+  }
+  return t;
 }
 
 const ck::Tensor* arg_tensor_opt(const Napi::CallbackInfo& info, size_t i, const char* op,
@@ -422,12 +522,84 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   o.Set("hostBytes", double(s.live_bytes));
   o.Set("hostAllocations", double(s.live_allocations));
   o.Set("hostPeakBytes", double(s.peak_bytes));
+  ck::DeviceMemoryStats d = ck::cuda_backend().memory_stats();
+  o.Set("deviceBytes", double(d.live_bytes));
+  o.Set("deviceAllocations", double(d.live_allocations));
+  o.Set("deviceCachedBytes", double(d.cached_bytes));
+  o.Set("devicePeakBytes", double(d.peak_bytes));
+  o.Set("pinnedCachedBytes", double(d.pinned_cached_bytes));
   return o;
 }
 
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
-  ck::Stream::default_stream()->synchronize();
-  return info.Env().Undefined();
+  return guard(info, [&]() -> Napi::Value {
+    // CPU tasks may wait for CUDA copies and CUDA work for CPU producers: CPU, CUDA, CPU again.
+    ck::Stream::default_stream()->synchronize();
+    ck::DeviceBackend& b = ck::cuda_backend();
+    if (b.available()) {
+      b.synchronize(b.stream());
+      ck::Stream::default_stream()->synchronize();
+    }
+    return info.Env().Undefined();
+  });
+}
+
+ck::DeviceType parse_device(Napi::Env env, const std::string& name, const char* op) {
+  if (name == "cpu") return ck::DeviceType::Cpu;
+  if (name == "cuda") return ck::DeviceType::Cuda;
+  throw_js(env, ck::ErrorKind::Value,
+           std::string(op) + ": unknown device '" + name + "' (expected 'cpu' or 'cuda')");
+}
+
+// toDevice(x, 'cpu' | 'cuda'): an asynchronous copy (x itself if it is already there).
+Napi::Value ToDevice(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    std::string name = arg_string(info, 1, "to", "device");
+    std::string op = "to('" + name + "')";
+    ck::DeviceType dev = parse_device(info.Env(), name, op.c_str());
+    const ck::Tensor& x = arg_tensor(info, 0, op.c_str(), "x");
+    ck::DeviceBackend& b = ck::cuda_backend();
+    if (dev == ck::DeviceType::Cuda && !b.available()) {
+      throw_js(info.Env(), ck::ErrorKind::Device,
+               op + ": CUDA is unavailable: " + b.unavailable_reason());
+    }
+    return TensorHandle::Wrap(info.Env(), ck::to_device(x, dev, op.c_str()));
+  });
+}
+
+// cudaStatus() -> { available, reason, devices: [{ index, name, memoryBytes, computeCapability,
+// multiprocessors }] }
+Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    ck::DeviceBackend& b = ck::cuda_backend();
+    Napi::Object o = Napi::Object::New(env);
+    bool ok = b.available();
+    o.Set("available", ok);
+    o.Set("reason", ok ? env.Null() : Napi::String::New(env, b.unavailable_reason()));
+    Napi::Array list = Napi::Array::New(env);
+    for (int i = 0; ok && i < b.device_count(); ++i) {
+      ck::GpuInfo g = b.device_info(i);
+      Napi::Object d = Napi::Object::New(env);
+      d.Set("index", g.index);
+      d.Set("name", g.name);
+      d.Set("memoryBytes", double(g.memory_bytes));
+      d.Set("computeCapability",
+            std::to_string(g.cc_major) + "." + std::to_string(g.cc_minor));
+      d.Set("multiprocessors", g.multiprocessors);
+      list.Set(uint32_t(i), d);
+    }
+    o.Set("devices", list);
+    return o;
+  });
+}
+
+// emptyCache(): frees the CUDA allocator's cached blocks (and staging) back to the driver.
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    ck::cuda_backend().empty_cache();
+    return info.Env().Undefined();
+  });
 }
 
 }  // namespace
@@ -449,6 +621,9 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("memory", Napi::Function::New(env, Memory));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
+  exports.Set("toDevice", Napi::Function::New(env, ToDevice));
+  exports.Set("cudaStatus", Napi::Function::New(env, CudaStatus));
+  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   register_ops(env, exports);
   register_net(env, exports);
   return exports;

@@ -13,8 +13,9 @@
 
 namespace ckaddon {
 
-// A JS handle over a core tensor. Owned storage is exposed to JS as an external ArrayBuffer
-// (no copy); borrowed storage is the caller's own Float32Array.
+// A JS handle over a core tensor. Owned host storage is exposed to JS as an external ArrayBuffer
+// (no copy); borrowed storage is the caller's own Float32Array; the values of a CUDA tensor are
+// copied to new host memory by each data() / dataSync().
 class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -29,6 +30,7 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
 
  private:
   Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value DataSync(const Napi::CallbackInfo& info);
@@ -53,6 +55,10 @@ const ck::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const cha
                              const char* name);
 const ck::Tensor* arg_tensor_opt(const Napi::CallbackInfo& info, size_t i, const char* op,
                                  const char* name);
+// A tensor in host memory: the network executor runs on the CPU only for now, so a CUDA tensor
+// is a DeviceError naming `op`.
+const ck::Tensor& arg_host_tensor(const Napi::CallbackInfo& info, size_t i, const char* op,
+                                  const char* name);
 int arg_int(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int lo,
             int hi);
 double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
@@ -66,6 +72,11 @@ ck::Padding parse_padding(Napi::Env env, const std::string& name, const char* op
 // (rejected with the exception make_value throws, if any). Never blocks the JS thread.
 Napi::Promise promise_after(Napi::Env env, const std::shared_ptr<ck::Stream>& stream, uint64_t seq,
                             std::function<Napi::Value(Napi::Env)> make_value);
+// The same for any source of completion: `subscribe(settle)` arranges for settle() to be called
+// once (from any thread) when the work is done.
+Napi::Promise promise_when(Napi::Env env,
+                           const std::function<void(std::function<void()>)>& subscribe,
+                           std::function<Napi::Value(Napi::Env)> make_value);
 
 // Registers every op binding on `exports` (addon_ops.cpp).
 void register_ops(Napi::Env env, Napi::Object exports);

@@ -240,7 +240,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       ck::Net& n = net(op);
       double seed = arg_number(info, 3, op, "seed");
       auto out = std::make_shared<ck::Accumulators>();
-      n.train_step(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "y"), read_indices(info, 2, op),
+      n.train_step(arg_host_tensor(info, 0, op, "x"), arg_host_tensor(info, 1, op, "y"), read_indices(info, 2, op),
                    uint64_t(seed < 0 ? 0 : seed), out);
       return promise_after(info.Env(), n.stream(), n.last_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
@@ -252,7 +252,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       const char* op = "evaluate";
       ck::Net& n = net(op);
       auto out = std::make_shared<ck::Accumulators>();
-      n.eval_step(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "y"), read_indices(info, 2, op), out);
+      n.eval_step(arg_host_tensor(info, 0, op, "x"), arg_host_tensor(info, 1, op, "y"), read_indices(info, 2, op), out);
       return promise_after(info.Env(), n.stream(), n.last_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });
@@ -262,7 +262,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   Napi::Value LayerOutput(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "predict";
-      ck::Tensor y = net(op).layer_output(arg_tensor(info, 0, op, "x"),
+      ck::Tensor y = net(op).layer_output(arg_host_tensor(info, 0, op, "x"),
                                           arg_int(info, 1, op, "start", 0, 2147483647),
                                           arg_int(info, 2, op, "count", 1, 1 << 24),
                                           arg_int(info, 3, op, "layer", 0, 1 << 20),
@@ -281,7 +281,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   Napi::Value SetParam(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "setWeights";
-      net(op).set_param(arg_int(info, 0, op, "index", 0, 1 << 24), arg_tensor(info, 1, op, "value"));
+      net(op).set_param(arg_int(info, 0, op, "index", 0, 1 << 24), arg_host_tensor(info, 1, op, "value"));
       return info.Env().Undefined();
     });
   }
@@ -305,7 +305,13 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       for (uint32_t i = 0; i < a.Length(); ++i) {
         Napi::Value v = a.Get(i);
         if (!TensorHandle::Is(v)) throw_js(info.Env(), ck::ErrorKind::DType, "setOptimizerState: expected Tensors");
-        state.push_back(TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op));
+        const ck::Tensor& t = TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op);
+        if (t.device() != ck::DeviceType::Cpu) {
+          throw_js(info.Env(), ck::ErrorKind::Device,
+                   std::string(op) + ": the optimizer state must be on the cpu (the model executor "
+                                     "runs on the CPU for now)");
+        }
+        state.push_back(t);
       }
       net(op).set_optimizer_state(state, arg_int(info, 1, op, "iterations", 0, 2147483647));
       return info.Env().Undefined();

@@ -1,10 +1,14 @@
 // Internal helpers of the op layer: argument checks that throw ck::Error naming the op, and
-// launch(), which enqueues a kernel on the default stream with its buffers kept alive.
+// launch(), which enqueues a kernel on the default stream with its buffers kept alive, or, for
+// tensors on a CUDA device, the CUDA kernel on the CUDA backend's stream.
 #pragma once
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <utility>
 
+#include "cuda/cuda_kernels.h"
+#include "device.h"
 #include "errors.h"
 #include "tensor.h"
 
@@ -17,6 +21,14 @@ void require_same_shape(const char* op, const char* a_name, const Tensor& a, con
                         const Tensor& b);
 void require_vector(const char* op, const char* what, const Tensor& t, int64_t n);
 
+// The device every tensor of an op is on (null entries are skipped; none at all: the CPU);
+// throws DeviceError naming the op and each tensor's device when they differ.
+struct OpArg {
+  const char* name;
+  const Tensor* tensor;
+};
+DeviceType op_device(const char* op, std::initializer_list<OpArg> args);
+
 // Enqueues `kernel`, which reads `reads` and writes `writes` (null entries are skipped): the
 // task holds every buffer until it has run, waits for inputs made on other streams, and marks
 // the outputs failed (with the op's name) if anything goes wrong.
@@ -26,5 +38,21 @@ void launch(const char* op, std::initializer_list<const Tensor*> reads,
 uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
                    std::initializer_list<const Tensor*> reads,
                    std::initializer_list<const Tensor*> writes, std::function<void()> kernel);
+
+// Calls `enqueue` now with the CUDA kernel table and the backend's stream; it only enqueues work
+// there (stream order keeps inputs and outputs valid). Errors come back with the op's name.
+void launch_cuda(const char* op, const std::function<void(const CudaKernels&, void*)>& enqueue);
+
+// The op's kernel on `device`: `cpu()` as a task on the default CPU stream (as launch above), or
+// `cuda(kernels, stream)` on the CUDA stream.
+template <class CpuFn, class CudaFn>
+void launch(const char* op, DeviceType device, std::initializer_list<const Tensor*> reads,
+            std::initializer_list<const Tensor*> writes, CpuFn&& cpu, CudaFn&& cuda) {
+  if (device == DeviceType::Cuda) {
+    launch_cuda(op, std::forward<CudaFn>(cuda));
+  } else {
+    launch(op, reads, writes, std::function<void()>(std::forward<CpuFn>(cpu)));
+  }
+}
 
 }  // namespace ck

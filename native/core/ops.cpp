@@ -84,6 +84,40 @@ uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
   return seq;
 }
 
+DeviceType op_device(const char* op, std::initializer_list<OpArg> args) {
+  const OpArg* first = nullptr;
+  bool mixed = false;
+  for (const OpArg& a : args) {
+    if (!a.tensor || !a.tensor->storage) continue;
+    if (!first) {
+      first = &a;
+    } else if (a.tensor->device() != first->tensor->device()) {
+      mixed = true;
+    }
+  }
+  if (!first) return DeviceType::Cpu;
+  if (mixed) {
+    std::string where;
+    for (const OpArg& a : args) {
+      if (!a.tensor || !a.tensor->storage) continue;
+      where += std::string(where.empty() ? "" : ", ") + a.name + " on " +
+               device_name(a.tensor->device());
+    }
+    throw_error(ErrorKind::Device, std::string(op) + ": tensors on different devices (" + where +
+                                       "); move them to one device with .to('cpu') or .to('cuda')");
+  }
+  return first->tensor->device();
+}
+
+void launch_cuda(const char* op, const std::function<void(const CudaKernels&, void*)>& enqueue) {
+  DeviceBackend& b = cuda_backend();
+  try {
+    enqueue(b.kernels(), b.stream());
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string(op) + ": " + e.what());
+  }
+}
+
 // ---- geometry ----
 
 AxisGeometry axis_geometry(int64_t in, int kernel, int stride, int dilation, Padding padding) {
@@ -181,11 +215,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
   if (bias) require_vector(op, "bias", *bias, p.K);
   require(a.act == Act::None || a.act == Act::Relu, ErrorKind::Value,
           "conv2d: only 'relu' can be fused into the convolution");
-  Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op);
+  DeviceType dev = op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}});
+  Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op, dev);
   const float* b = bias ? bias->data() : nullptr;
-  launch(op, {&x, &w, bias}, {&y}, [=, &k = cpu_kernels()] {
-    k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act);
-  });
+  launch(
+      op, dev, {&x, &w, bias}, {&y},
+      [=, &k = cpu_kernels()] { k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act); },
+      [&](const CudaKernels& k, void* s) {
+        k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act, s);
+      });
   return y;
 }
 
@@ -197,14 +235,20 @@ Conv2dGrads conv2d_grad(const Tensor& dy, const Tensor& x, const Tensor& w, cons
   require(dy.shape == ys, ErrorKind::Shape,
           std::string(op) + ": dy must have the output shape " + shape_str(ys) + ", got " +
               shape_str(dy.shape));
-  Conv2dGrads g{empty_tensor(x.shape, op), empty_tensor(w.shape, op), Tensor{}};
-  if (with_bias) g.db = empty_tensor({p.K}, op);
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}, {"filter", &w}});
+  Conv2dGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
+  if (with_bias) g.db = empty_tensor({p.K}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
-  launch(op, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
-         [=, &k = cpu_kernels()] {
-           k.conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p);
-           k.conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p);
-         });
+  launch(
+      op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
+      [=, &k = cpu_kernels()] {
+        k.conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p);
+        k.conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p, s);
+        k.conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p, s);
+      });
   return g;
 }
 
@@ -237,11 +281,15 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor* bias, Act act) {
           "dense: only 'relu' can be fused into the matmul");
   Shape ys = x.shape;
   ys.back() = d.N;
-  Tensor y = empty_tensor(ys, op);
+  DeviceType dev = op_device(op, {{"x", &x}, {"kernel", &w}, {"bias", bias}});
+  Tensor y = empty_tensor(ys, op, dev);
   const float* b = bias ? bias->data() : nullptr;
-  launch(op, {&x, &w, bias}, {&y}, [=, &k = cpu_kernels()] {
-    k.dense_fwd(y.data(), x.data(), w.data(), b, d.M, d.K, d.N, act);
-  });
+  launch(
+      op, dev, {&x, &w, bias}, {&y},
+      [=, &k = cpu_kernels()] { k.dense_fwd(y.data(), x.data(), w.data(), b, d.M, d.K, d.N, act); },
+      [&](const CudaKernels& k, void* s) {
+        k.dense_fwd(y.data(), x.data(), w.data(), b, d.M, d.K, d.N, act, s);
+      });
   return y;
 }
 
@@ -253,27 +301,39 @@ DenseGrads dense_grad(const Tensor& dy, const Tensor& x, const Tensor& w, bool w
   require(dy.shape == ys, ErrorKind::Shape,
           std::string(op) + ": dy must have the output shape " + shape_str(ys) + ", got " +
               shape_str(dy.shape));
-  DenseGrads g{empty_tensor(x.shape, op), empty_tensor(w.shape, op), Tensor{}};
-  if (with_bias) g.db = empty_tensor({d.N}, op);
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}, {"kernel", &w}});
+  DenseGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
+  if (with_bias) g.db = empty_tensor({d.N}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
-  launch(op, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
-         [=, &k = cpu_kernels()] {
-           k.dense_bwd_data(g.dx.data(), dy.data(), w.data(), d.M, d.K, d.N);
-           k.dense_bwd_filter(g.dw.data(), db, dy.data(), x.data(), d.M, d.K, d.N);
-         });
+  launch(
+      op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
+      [=, &k = cpu_kernels()] {
+        k.dense_bwd_data(g.dx.data(), dy.data(), w.data(), d.M, d.K, d.N);
+        k.dense_bwd_filter(g.dw.data(), db, dy.data(), x.data(), d.M, d.K, d.N);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.dense_bwd_data(g.dx.data(), dy.data(), w.data(), d.M, d.K, d.N, s);
+        k.dense_bwd_filter(g.dw.data(), db, dy.data(), x.data(), d.M, d.K, d.N, s);
+      });
   return g;
 }
 
 // ---- data movement ----
 
 Tensor copy(const Tensor& x, const Shape& shape) {
-  Tensor y = empty_tensor(shape, "reshape");
-  require(y.numel() == x.numel(), ErrorKind::Shape,
+  // Shape and element count are checked before anything is allocated.
+  check_shape(shape, "reshape");
+  size_t n = shape_numel(shape);
+  require(n == x.numel(), ErrorKind::Shape,
           "reshape: cannot reshape " + shape_str(x.shape) + " (" + std::to_string(x.numel()) +
-              " elements) to " + shape_str(shape) + " (" + std::to_string(y.numel()) + ")");
-  launch("reshape", {&x}, {&y}, [=] {
-    std::copy(x.data(), x.data() + x.numel(), y.data());
-  });
+              " elements) to " + shape_str(shape) + " (" + std::to_string(n) + ")");
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor(shape, "reshape", dev);
+  launch(
+      "reshape", dev, {&x}, {&y}, [=] { std::copy(x.data(), x.data() + x.numel(), y.data()); },
+      [&](const CudaKernels&, void* s) {
+        cuda_backend().copy_d2d(y.data(), x.data(), n * sizeof(float), s);
+      });
   return y;
 }
 

@@ -15,10 +15,14 @@ namespace {
 
 Tensor pool_forward(const char* op, const Tensor& x, const Pool2dAttrs& a, bool max) {
   PoolParams p = pool2d_params(x.shape, a, op);
-  Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
-    (max ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y.data(), x.data(), p);
-  });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op, dev);
+  launch(
+      op, dev, {&x}, {&y},
+      [=, &k = cpu_kernels()] { (max ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y.data(), x.data(), p); },
+      [&](const CudaKernels& k, void* s) {
+        (max ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y.data(), x.data(), p, s);
+      });
   return y;
 }
 
@@ -61,28 +65,38 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dAttrs& a) {
 Tensor max_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) {
   const char* op = "maxPool2dGrad";
   PoolParams p = pool_grad_params(op, dy, x, a);
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy, &x}, {&dx}, [=, &k = cpu_kernels()] {
-    k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
-  });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  launch(
+      op, dev, {&dy, &x}, {&dx},
+      [=, &k = cpu_kernels()] { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p); },
+      [&](const CudaKernels& k, void* s) { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, s); });
   return dx;
 }
 
 Tensor avg_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) {
   const char* op = "avgPool2dGrad";
   PoolParams p = pool_grad_params(op, dy, x, a);
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy}, {&dx}, [=, &k = cpu_kernels()] { k.avgpool2d_bwd(dx.data(), dy.data(), p); });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  launch(
+      op, dev, {&dy}, {&dx},
+      [=, &k = cpu_kernels()] { k.avgpool2d_bwd(dx.data(), dy.data(), p); },
+      [&](const CudaKernels& k, void* s) { k.avgpool2d_bwd(dx.data(), dy.data(), p, s); });
   return dx;
 }
 
 Tensor global_avg_pool(const Tensor& x) {
   const char* op = "globalAvgPool";
   GlobalDims d = global_dims(op, x);
-  Tensor y = empty_tensor({d.N, d.C}, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
-    k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C);
-  });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor({d.N, d.C}, op, dev);
+  launch(
+      op, dev, {&x}, {&y},
+      [=, &k = cpu_kernels()] { k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C); },
+      [&](const CudaKernels& k, void* s) {
+        k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C, s);
+      });
   return y;
 }
 
@@ -90,20 +104,28 @@ Tensor global_avg_pool_grad(const Tensor& dy, const Tensor& x) {
   const char* op = "globalAvgPoolGrad";
   GlobalDims d = global_dims(op, x);
   require_global_dy(op, dy, x);
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy}, {&dx}, [=, &k = cpu_kernels()] {
-    k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C);
-  });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  launch(
+      op, dev, {&dy}, {&dx},
+      [=, &k = cpu_kernels()] { k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C); },
+      [&](const CudaKernels& k, void* s) {
+        k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C, s);
+      });
   return dx;
 }
 
 Tensor global_max_pool(const Tensor& x) {
   const char* op = "globalMaxPool";
   GlobalDims d = global_dims(op, x);
-  Tensor y = empty_tensor({d.N, d.C}, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
-    k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C);
-  });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor({d.N, d.C}, op, dev);
+  launch(
+      op, dev, {&x}, {&y},
+      [=, &k = cpu_kernels()] { k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C); },
+      [&](const CudaKernels& k, void* s) {
+        k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C, s);
+      });
   return y;
 }
 
@@ -111,10 +133,16 @@ Tensor global_max_pool_grad(const Tensor& dy, const Tensor& x) {
   const char* op = "globalMaxPoolGrad";
   GlobalDims d = global_dims(op, x);
   require_global_dy(op, dy, x);
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy, &x}, {&dx}, [=, &k = cpu_kernels()] {
-    k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C);
-  });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  launch(
+      op, dev, {&dy, &x}, {&dx},
+      [=, &k = cpu_kernels()] {
+        k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C, s);
+      });
   return dx;
 }
 
@@ -131,22 +159,30 @@ void check_alpha(const char* op, Act act, float alpha) {
 
 Tensor activation(const Tensor& x, Act act, float alpha, const char* op) {
   check_alpha(op, act, alpha);
-  Tensor y = empty_tensor(x.shape, op);
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor(x.shape, op, dev);
   size_t n = x.numel();
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
-    k.activation_fwd(y.data(), x.data(), n, act, alpha);
-  });
+  launch(
+      op, dev, {&x}, {&y},
+      [=, &k = cpu_kernels()] { k.activation_fwd(y.data(), x.data(), n, act, alpha); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.activation_fwd(y.data(), x.data(), n, act, alpha, s);
+      });
   return y;
 }
 
 Tensor activation_grad(const Tensor& dy, const Tensor& y, Act act, float alpha, const char* op) {
   check_alpha(op, act, alpha);
   require_same_shape(op, "dy", dy, "y", y);
-  Tensor dx = empty_tensor(y.shape, op);
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"y", &y}});
+  Tensor dx = empty_tensor(y.shape, op, dev);
   size_t n = y.numel();
-  launch(op, {&dy, &y}, {&dx}, [=, &k = cpu_kernels()] {
-    k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
-  });
+  launch(
+      op, dev, {&dy, &y}, {&dx},
+      [=, &k = cpu_kernels()] { k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha, s);
+      });
   return dx;
 }
 
@@ -166,10 +202,12 @@ RowsCols last_axis(const char* op, const Tensor& x) {
 Tensor softmax(const Tensor& x) {
   const char* op = "softmax";
   RowsCols d = last_axis(op, x);
-  Tensor y = empty_tensor(x.shape, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] {
-    k.softmax_fwd(y.data(), x.data(), d.rows, d.cols);
-  });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor(x.shape, op, dev);
+  launch(
+      op, dev, {&x}, {&y},
+      [=, &k = cpu_kernels()] { k.softmax_fwd(y.data(), x.data(), d.rows, d.cols); },
+      [&](const CudaKernels& k, void* s) { k.softmax_fwd(y.data(), x.data(), d.rows, d.cols, s); });
   return y;
 }
 
@@ -177,10 +215,14 @@ Tensor softmax_grad(const Tensor& dy, const Tensor& y) {
   const char* op = "softmaxGrad";
   RowsCols d = last_axis(op, y);
   require_same_shape(op, "dy", dy, "y", y);
-  Tensor dx = empty_tensor(y.shape, op);
-  launch(op, {&dy, &y}, {&dx}, [=, &k = cpu_kernels()] {
-    k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols);
-  });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"y", &y}});
+  Tensor dx = empty_tensor(y.shape, op, dev);
+  launch(
+      op, dev, {&dy, &y}, {&dx},
+      [=, &k = cpu_kernels()] { k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols); },
+      [&](const CudaKernels& k, void* s) {
+        k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols, s);
+      });
   return dx;
 }
 
@@ -188,19 +230,28 @@ DropoutResult dropout(const Tensor& x, float rate, uint64_t seed) {
   const char* op = "dropout";
   require(rate >= 0.f && rate < 1.f, ErrorKind::Value,
           std::string(op) + ": rate must be in [0, 1), got " + std::to_string(rate));
-  DropoutResult r{empty_tensor(x.shape, op), empty_tensor(x.shape, op)};
+  DeviceType dev = x.device();
+  DropoutResult r{empty_tensor(x.shape, op, dev), empty_tensor(x.shape, op, dev)};
   size_t n = x.numel();
-  launch(op, {&x}, {&r.y, &r.mask}, [=, &k = cpu_kernels()] {
-    k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed);
-  });
+  launch(
+      op, dev, {&x}, {&r.y, &r.mask},
+      [=, &k = cpu_kernels()] { k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed, s);
+      });
   return r;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b, const char* op) {
   require_same_shape(op, "a", a, "b", b);
-  Tensor y = empty_tensor(a.shape, op);
+  DeviceType dev = op_device(op, {{"a", &a}, {"b", &b}});
+  Tensor y = empty_tensor(a.shape, op, dev);
   size_t n = a.numel();
-  launch(op, {&a, &b}, {&y}, [=, &k = cpu_kernels()] { k.mul(y.data(), a.data(), b.data(), n); });
+  launch(
+      op, dev, {&a, &b}, {&y}, [=, &k = cpu_kernels()] { k.mul(y.data(), a.data(), b.data(), n); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.mul(y.data(), a.data(), b.data(), n, s);
+      });
   return y;
 }
 
@@ -229,16 +280,27 @@ BatchNormResult batch_norm_train(const Tensor& x, const Tensor* gamma, const Ten
           std::string(op) + ": momentum must be in [0, 1], got " + std::to_string(momentum));
   RowsCols d = bn_dims(op, x, {gamma, beta, running_mean, running_var});
   int C = int(d.cols);
-  BatchNormResult r{empty_tensor(x.shape, op), empty_tensor({C}, op), empty_tensor({C}, op)};
+  DeviceType dev = op_device(op, {{"x", &x},
+                                  {"gamma", gamma},
+                                  {"beta", beta},
+                                  {"movingMean", running_mean},
+                                  {"movingVariance", running_var}});
+  BatchNormResult r{empty_tensor(x.shape, op, dev), empty_tensor({C}, op, dev),
+                    empty_tensor({C}, op, dev)};
   const float* g = gamma ? gamma->data() : nullptr;
   const float* b = beta ? beta->data() : nullptr;
   float* rm = running_mean ? running_mean->data() : nullptr;
   float* rv = running_var ? running_var->data() : nullptr;
-  launch(op, {&x, gamma, beta}, {&r.y, &r.mean, &r.invstd, running_mean, running_var},
-         [=, &k = cpu_kernels()] {
-           k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g,
-                                 b, d.rows, C, eps, momentum);
-         });
+  launch(
+      op, dev, {&x, gamma, beta}, {&r.y, &r.mean, &r.invstd, running_mean, running_var},
+      [=, &k = cpu_kernels()] {
+        k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
+                              d.rows, C, eps, momentum);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
+                              d.rows, C, eps, momentum, s);
+      });
   return r;
 }
 
@@ -247,13 +309,21 @@ Tensor batch_norm_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta
   const char* op = "batchNorm";
   check_eps(op, eps);
   RowsCols d = bn_dims(op, x, {gamma, beta, &mean, &var});
-  Tensor y = empty_tensor(x.shape, op);
+  DeviceType dev = op_device(
+      op, {{"x", &x}, {"gamma", gamma}, {"beta", beta}, {"mean", &mean}, {"variance", &var}});
+  Tensor y = empty_tensor(x.shape, op, dev);
   const float* g = gamma ? gamma->data() : nullptr;
   const float* b = beta ? beta->data() : nullptr;
-  launch(op, {&x, gamma, beta, &mean, &var}, {&y}, [=, &k = cpu_kernels()] {
-    k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows, int(d.cols),
-                          eps);
-  });
+  launch(
+      op, dev, {&x, gamma, beta, &mean, &var}, {&y},
+      [=, &k = cpu_kernels()] {
+        k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows,
+                              int(d.cols), eps);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows,
+                              int(d.cols), eps, s);
+      });
   return y;
 }
 
@@ -263,13 +333,21 @@ BatchNormGrads batch_norm_grad(const Tensor& dy, const Tensor& x, const Tensor& 
   RowsCols d = bn_dims(op, x, {&mean, &invstd, gamma});
   require_same_shape(op, "dy", dy, "x", x);
   int C = int(d.cols);
-  BatchNormGrads g{empty_tensor(x.shape, op), empty_tensor({C}, op), empty_tensor({C}, op)};
+  DeviceType dev = op_device(
+      op, {{"dy", &dy}, {"x", &x}, {"mean", &mean}, {"invstd", &invstd}, {"gamma", gamma}});
+  BatchNormGrads g{empty_tensor(x.shape, op, dev), empty_tensor({C}, op, dev),
+                   empty_tensor({C}, op, dev)};
   const float* gm = gamma ? gamma->data() : nullptr;
-  launch(op, {&dy, &x, &mean, &invstd, gamma}, {&g.dx, &g.dgamma, &g.dbeta},
-         [=, &k = cpu_kernels()] {
-           k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
-                           mean.data(), invstd.data(), gm, d.rows, C);
-         });
+  launch(
+      op, dev, {&dy, &x, &mean, &invstd, gamma}, {&g.dx, &g.dgamma, &g.dbeta},
+      [=, &k = cpu_kernels()] {
+        k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
+                        mean.data(), invstd.data(), gm, d.rows, C);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
+                        mean.data(), invstd.data(), gm, d.rows, C, s);
+      });
   return g;
 }
 
@@ -287,13 +365,20 @@ LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, boo
   } else {
     require_same_shape(op, "labels", labels, "logits", logits);
   }
-  LossResult r{empty_tensor({int64_t(d.rows)}, op), empty_tensor(logits.shape, op)};
+  DeviceType dev = op_device(op, {{"logits", &logits}, {"labels", &labels}});
+  LossResult r{empty_tensor({int64_t(d.rows)}, op, dev), empty_tensor(logits.shape, op, dev)};
   LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
   float scale = 1.f / float(d.rows);
-  launch(op, {&logits, &labels}, {&r.loss, &r.grad}, [=, &k = cpu_kernels()] {
-    k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
-                   mode, scale);
-  });
+  launch(
+      op, dev, {&logits, &labels}, {&r.loss, &r.grad},
+      [=, &k = cpu_kernels()] {
+        k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
+                       mode, scale);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
+                       mode, scale, s);
+      });
   return r;
 }
 
@@ -301,12 +386,19 @@ LossResult binary_cross_entropy(const Tensor& input, const Tensor& target, bool 
   const char* op = "binaryCrossEntropy";
   RowsCols d = last_axis(op, input);
   require_same_shape(op, "target", target, "input", input);
-  LossResult r{empty_tensor({int64_t(d.rows)}, op), empty_tensor(input.shape, op)};
+  DeviceType dev = op_device(op, {{"input", &input}, {"target", &target}});
+  LossResult r{empty_tensor({int64_t(d.rows)}, op, dev), empty_tensor(input.shape, op, dev)};
   float scale = 1.f / float(d.rows);
-  launch(op, {&input, &target}, {&r.loss, &r.grad}, [=, &k = cpu_kernels()] {
-    k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
-                  from_logits, scale);
-  });
+  launch(
+      op, dev, {&input, &target}, {&r.loss, &r.grad},
+      [=, &k = cpu_kernels()] {
+        k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
+                      from_logits, scale);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
+                      from_logits, scale, s);
+      });
   return r;
 }
 
@@ -314,11 +406,17 @@ LossResult mean_squared_error(const Tensor& y, const Tensor& target) {
   const char* op = "meanSquaredError";
   RowsCols d = last_axis(op, y);
   require_same_shape(op, "target", target, "prediction", y);
-  LossResult r{empty_tensor({int64_t(d.rows)}, op), empty_tensor(y.shape, op)};
+  DeviceType dev = op_device(op, {{"prediction", &y}, {"target", &target}});
+  LossResult r{empty_tensor({int64_t(d.rows)}, op, dev), empty_tensor(y.shape, op, dev)};
   float scale = 1.f / float(d.rows);
-  launch(op, {&y, &target}, {&r.loss, &r.grad}, [=, &k = cpu_kernels()] {
-    k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale);
-  });
+  launch(
+      op, dev, {&y, &target}, {&r.loss, &r.grad},
+      [=, &k = cpu_kernels()] {
+        k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale);
+      },
+      [&](const CudaKernels& k, void* s) {
+        k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale, s);
+      });
   return r;
 }
 
@@ -343,11 +441,15 @@ void sgd_update(const Tensor& w, const Tensor& g, const Tensor* velocity, const 
           "sgdUpdate: momentum > 0 needs a velocity tensor");
   check_state(op, "gradient", w, &g);
   check_state(op, "velocity", w, velocity);
+  DeviceType dev = op_device(op, {{"weights", &w}, {"gradient", &g}, {"velocity", velocity}});
   float* v = velocity ? velocity->data() : nullptr;
   size_t n = w.numel();
-  launch(op, {&g}, {&w, velocity}, [=, &k = cpu_kernels()] {
-    k.sgd_update(w.data(), v, g.data(), n, p);
-  });
+  launch(
+      op, dev, {&g}, {&w, velocity},
+      [=, &k = cpu_kernels()] { k.sgd_update(w.data(), v, g.data(), n, p); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.sgd_update(w.data(), v, g.data(), n, p, s);
+      });
 }
 
 void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor& v,
@@ -362,10 +464,14 @@ void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor
   check_state(op, "gradient", w, &g);
   check_state(op, "m", w, &m);
   check_state(op, "v", w, &v);
+  DeviceType dev = op_device(op, {{"weights", &w}, {"gradient", &g}, {"m", &m}, {"v", &v}});
   size_t n = w.numel();
-  launch(op, {&g}, {&w, &m, &v}, [=, &k = cpu_kernels()] {
-    k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p);
-  });
+  launch(
+      op, dev, {&g}, {&w, &m, &v},
+      [=, &k = cpu_kernels()] { k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p, s);
+      });
 }
 
 void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Tensor* mom,
@@ -383,12 +489,17 @@ void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Te
   check_state(op, "ms", w, &ms);
   check_state(op, "momentum", w, mom);
   check_state(op, "mg", w, mg);
+  DeviceType dev = op_device(
+      op, {{"weights", &w}, {"gradient", &g}, {"ms", &ms}, {"momentum", mom}, {"mg", mg}});
   float* mo = mom ? mom->data() : nullptr;
   float* mgr = mg ? mg->data() : nullptr;
   size_t n = w.numel();
-  launch(op, {&g}, {&w, &ms, mom, mg}, [=, &k = cpu_kernels()] {
-    k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p);
-  });
+  launch(
+      op, dev, {&g}, {&w, &ms, mom, mg},
+      [=, &k = cpu_kernels()] { k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p); },
+      [&](const CudaKernels& k, void* s) {
+        if (n) k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p, s);
+      });
 }
 
 }  // namespace ck

@@ -5,14 +5,24 @@
 
 namespace ck {
 
-Storage::Storage(size_t floats)
-    : data_(static_cast<float*>(host_alloc(floats * sizeof(float)))), size_(floats), owned_(true) {}
+namespace {
+float* allocate(size_t floats, DeviceType device) {
+  size_t bytes = floats * sizeof(float);
+  return static_cast<float*>(device == DeviceType::Cuda ? cuda_backend().alloc(bytes)
+                                                        : host_alloc(bytes));
+}
+}  // namespace
+
+Storage::Storage(size_t floats, DeviceType device)
+    : data_(allocate(floats, device)), size_(floats), owned_(true), device_(device) {}
 
 Storage::Storage(float* data, size_t floats, std::function<void()> release)
     : data_(data), size_(floats), owned_(false), release_(std::move(release)) {}
 
 Storage::~Storage() {
-  if (owned_) {
+  if (owned_ && device_ == DeviceType::Cuda) {
+    cuda_backend().release(data_, size_ * sizeof(float));
+  } else if (owned_) {
     host_free(data_, size_ * sizeof(float));
   } else if (release_) {
     release_();
@@ -53,7 +63,6 @@ size_t shape_numel(const Shape& shape) {
 
 size_t Tensor::numel() const { return shape_numel(shape); }
 
-namespace {
 void check_shape(const Shape& shape, const char* op) {
   if (shape.size() > 8) {
     throw_error(ErrorKind::Shape, std::string(op) + ": at most 8 dimensions are supported, got " +
@@ -72,11 +81,19 @@ void check_shape(const Shape& shape, const char* op) {
     n *= d;
   }
 }
-}  // namespace
 
-Tensor empty_tensor(const Shape& shape, const char* op) {
+Tensor empty_tensor(const Shape& shape, const char* op, DeviceType device) {
   check_shape(shape, op);
-  return Tensor{shape, std::make_shared<Storage>(shape_numel(shape))};
+  if (device == DeviceType::Cuda && !cuda_backend().available()) {
+    throw_error(ErrorKind::Device, std::string(op) + ": CUDA is unavailable: " +
+                                       cuda_backend().unavailable_reason());
+  }
+  if (device == DeviceType::Cpu) return Tensor{shape, std::make_shared<Storage>(shape_numel(shape))};
+  try {
+    return Tensor{shape, std::make_shared<Storage>(shape_numel(shape), device)};
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string(op) + ": " + e.what());
+  }
 }
 
 Tensor wrap_tensor(float* data, const Shape& shape, std::function<void()> release) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "device.h"
 #include "stream.h"
 
 namespace ck {
@@ -19,8 +20,9 @@ constexpr int64_t kMaxElements = (int64_t(1) << 31) - 1;
 
 class Storage {
  public:
-  // Owned, 64-byte-aligned host memory (uninitialised).
-  explicit Storage(size_t floats);
+  // Owned memory (uninitialised): 64-byte-aligned host memory, or a block of the CUDA backend's
+  // caching allocator (throws DeviceError when CUDA is unavailable or out of memory).
+  explicit Storage(size_t floats, DeviceType device = DeviceType::Cpu);
   // Borrowed memory kept alive by `release` being called only when the storage dies.
   Storage(float* data, size_t floats, std::function<void()> release);
   ~Storage();
@@ -30,8 +32,10 @@ class Storage {
   float* data() const { return data_; }
   size_t size() const { return size_; }
   bool owned() const { return owned_; }
+  DeviceType device() const { return device_; }
 
-  // Producer tracking: set when a task that writes this storage is enqueued.
+  // Producer tracking: set when a task that writes this storage is enqueued. CUDA storages have
+  // no producer: their work is ordered by the backend's one stream.
   void set_producer(std::shared_ptr<Stream> stream, uint64_t seq);
   // Blocks until the producer ran; throws its error, if it failed.
   void wait() const;
@@ -50,6 +54,7 @@ class Storage {
   float* data_;
   size_t size_;
   bool owned_;
+  DeviceType device_ = DeviceType::Cpu;
   std::function<void()> release_;
   std::weak_ptr<Stream> producer_;
   uint64_t seq_ = 0;
@@ -66,12 +71,29 @@ struct Tensor {
   int64_t dim(int i) const { return shape[size_t(i)]; }
   size_t numel() const;
   float* data() const { return storage->data(); }
+  DeviceType device() const { return storage ? storage->device() : DeviceType::Cpu; }
 };
 
 size_t shape_numel(const Shape& shape);
-// A new, uninitialised tensor; throws ShapeError for negative or oversized shapes (naming `op`).
-Tensor empty_tensor(const Shape& shape, const char* op = "tensor");
+// Throws ShapeError (naming `op`) for more than 8 dimensions, negative or oversized shapes.
+void check_shape(const Shape& shape, const char* op);
+// A new, uninitialised tensor; throws ShapeError for negative or oversized shapes (naming `op`),
+// DeviceError when the device cannot hold it.
+Tensor empty_tensor(const Shape& shape, const char* op = "tensor",
+                    DeviceType device = DeviceType::Cpu);
 // A tensor over borrowed memory (e.g. a JS Float32Array), released by `release`.
 Tensor wrap_tensor(float* data, const Shape& shape, std::function<void()> release);
+
+// ---- moving values between devices (all asynchronous) ----
+// A copy of x on `device` (x itself when it is already there), of its values as of this call in
+// stream order. Host -> CUDA: a task on the default CPU stream stages x (after its producer,
+// before later CPU ops), and the CUDA stream waits for that task; CUDA -> host: a task on the
+// default CPU stream that finishes when the copy has arrived, so CPU ops and data() order after
+// it as usual.
+Tensor to_device(const Tensor& x, DeviceType device, const char* op = "to");
+// Enqueues a copy of CUDA tensor x into a new host tensor and calls done("" or an error) on a
+// CUDA-owned thread once the values are there. The host tensor has no producer: read it only
+// after done. done must not throw or make CUDA calls.
+Tensor download_async(const Tensor& x, std::function<void(const std::string& error)> done);
 
 }  // namespace ck
