@@ -372,6 +372,18 @@ LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, boo
   launch(
       op, dev, {&logits, &labels}, {&r.loss, &r.grad},
       [=, &k = cpu_kernels()] {
+        // Keras rejects class ids outside [0, classes); the kernel alone would give them loss 0.
+        if (sparse) {
+          const float* ids = labels.data();
+          for (size_t row = 0; row < d.rows; ++row) {
+            float id = ids[row];
+            if (!(id >= 0.f && id < float(d.cols) && id == float(int64_t(id)))) {
+              throw_error(ErrorKind::Value, "label " + std::to_string(id) + " at row " +
+                                                std::to_string(row) + " is not a class id in [0, " +
+                                                std::to_string(d.cols) + ")");
+            }
+          }
+        }
         k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
                        mode, scale);
       },
