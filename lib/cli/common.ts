@@ -91,7 +91,9 @@ export function parseAugment(value: string): ck.AugmentOptions {
 
 export function checkDevice(device: string): 'cpu' {
   if (device === 'cuda') {
-    throw new CliError(`--device cuda: no CUDA backend in this build (convkit ${ck.version} runs on the CPU; use --device cpu or auto)`);
+    const status = ck.cudaStatus();
+    const why = status.available ? 'training runs on the CPU for now (the CUDA backend runs ops, not the model executor)' : `CUDA is unavailable: ${status.reason}`;
+    throw new CliError(`--device cuda: ${why}; use --device cpu or auto`);
   }
   if (device !== 'auto' && device !== 'cpu') throw new CliError(`--device must be auto, cpu or cuda, got '${device}'`, 2);
   return 'cpu';

