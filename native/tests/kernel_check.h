@@ -1,7 +1,10 @@
 // Shared pieces of the kernel tests: the vector kernel tables this CPU can run, and a
 // central-difference gradient of a scalar function of one input array.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -9,12 +12,25 @@
 
 namespace cktest {
 
-// The vector tables to compare against ck::scalar_kernels().
+// The vector ISAs this CPU runs, and their tables, to compare against ck::scalar_kernels().
+inline std::vector<ck::Isa> vector_isas() {
+  std::vector<ck::Isa> out;
+  if (int(ck::detect_isa()) >= int(ck::Isa::Avx2)) out.push_back(ck::Isa::Avx2);
+  if (int(ck::detect_isa()) >= int(ck::Isa::Avx512)) out.push_back(ck::Isa::Avx512);
+  return out;
+}
 inline std::vector<const ck::CpuKernels*> vector_tables() {
   std::vector<const ck::CpuKernels*> out;
-  if (int(ck::detect_isa()) >= int(ck::Isa::Avx2)) out.push_back(&ck::cpu_kernels(ck::Isa::Avx2));
-  if (int(ck::detect_isa()) >= int(ck::Isa::Avx512)) out.push_back(&ck::cpu_kernels(ck::Isa::Avx512));
+  for (ck::Isa isa : vector_isas()) out.push_back(&ck::cpu_kernels(isa));
   return out;
+}
+
+// `got` against the reference `want` for sums of `red` products of O(1) values: the absolute
+// tolerance grows with the square root of the reduction length.
+inline bool close_for_reduction(const std::vector<float>& got, const std::vector<float>& want,
+                                double red, std::string* why) {
+  float atol = float(1e-4 * std::sqrt(std::max(red, 1.0)));
+  return all_close(got.data(), want.data(), want.size(), 1e-4f, atol, why);
 }
 
 // d f / d x[i] by central differences (in double), for every i.
@@ -54,4 +70,10 @@ inline double weighted_sum(const std::vector<float>& y, const std::vector<float>
 
 }  // namespace cktest
 
+#define EXPECT_CLOSE(got, want, red, what)                                           \
+  do {                                                                               \
+    std::string why_;                                                                \
+    if (!cktest::close_for_reduction((got), (want), (red), &why_))                   \
+      cktest::fail(__FILE__, __LINE__, std::string(what) + ": " + why_);            \
+  } while (0)
 #define CHECK_GRADIENT(what, analytic, numeric) cktest::check_gradient(__FILE__, __LINE__, what, analytic, numeric)

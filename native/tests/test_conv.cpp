@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "kernel_check.h"
 #include "errors.h"
 #include "kernels.h"
 #include "thread_pool.h"
@@ -42,28 +43,6 @@ std::string describe(const ConvParams& p) {
                 p.dil_h, p.dil_w);
   return buf;
 }
-
-std::vector<Isa> vector_isas() {
-  std::vector<Isa> out;
-  Isa best = ck::detect_isa();
-  if (best >= Isa::Avx2) out.push_back(Isa::Avx2);
-  if (best >= Isa::Avx512) out.push_back(Isa::Avx512);
-  return out;
-}
-
-// Compares `got` with the reference `want` for sums of `red` products of O(1) values.
-bool close(const std::vector<float>& got, const std::vector<float>& want, double red,
-           std::string* why) {
-  float atol = float(1e-4 * std::sqrt(std::max(red, 1.0)));
-  return cktest::all_close(got.data(), want.data(), want.size(), 1e-4f, atol, why);
-}
-
-#define EXPECT_CLOSE(got, want, red, what)                                           \
-  do {                                                                               \
-    std::string why_;                                                                \
-    if (!close((got), (want), (red), &why_))                                         \
-      cktest::fail(__FILE__, __LINE__, std::string(what) + ": " + why_);            \
-  } while (0)
 
 // Runs all passes of `k` and of the reference on p and compares them.
 void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
@@ -155,7 +134,7 @@ TEST(reference_edge_filter_gives_175) {
   float y = 0;
   ck::scalar_kernels().conv2d_fwd(&y, x.data(), w.data(), nullptr, p, Act::None);
   CHECK_NEAR(y, 175.0, 1e-4);
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     float yv = 0;
     ck::cpu_kernels(isa).conv2d_fwd(&yv, x.data(), w.data(), nullptr, p, Act::None);
     CHECK_NEAR(yv, 175.0, 1e-4);
@@ -171,7 +150,7 @@ TEST(ten_filters_on_32x32x3_give_30x30x10) {
   CHECK(p.P == out && p.Q == out);
   CHECK(p.y_size() == size_t(30 * 30 * 10));
   std::mt19937 rng(3);
-  for (Isa isa : vector_isas()) compare_all(ck::cpu_kernels(isa), p, rng);
+  for (Isa isa : cktest::vector_isas()) compare_all(ck::cpu_kernels(isa), p, rng);
 }
 
 // A hand-computed 3x3 input, 2x2 kernel, top/left padding 1, bias -40 and ReLU.
@@ -209,7 +188,7 @@ TEST(unsupported_fused_activation_throws) {
   std::vector<float> x(9, 1.f), w(9, 1.f);
   float y = 0;
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
-  for (Isa isa : vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
+  for (Isa isa : cktest::vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
   for (const CpuKernels* k : tables) {
     for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
       bool threw = false;
@@ -263,7 +242,7 @@ TEST(reference_gradients_match_finite_differences) {
 
 TEST(vector_kernels_match_reference_on_edge_shapes) {
   std::mt19937 rng(1);
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     for (const ConvParams& p : edge_shapes()) compare_all(ck::cpu_kernels(isa), p, rng);
   }
 }
@@ -272,7 +251,7 @@ TEST(vector_kernels_match_reference_on_random_shapes) {
   std::mt19937 rng(2);
   for (int it = 0; it < 150; ++it) {
     ConvParams p = random_shape(rng);
-    for (Isa isa : vector_isas()) compare_all(ck::cpu_kernels(isa), p, rng);
+    for (Isa isa : cktest::vector_isas()) compare_all(ck::cpu_kernels(isa), p, rng);
   }
 }
 
@@ -284,7 +263,7 @@ TEST(vector_kernels_match_reference_on_model_layers) {
       make(2, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1), make(1, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1),
       make(2, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1), make(1, 16, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),
       make(1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1)};
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     for (const ConvParams& p : shapes) compare_all(ck::cpu_kernels(isa), p, rng);
   }
 }
@@ -296,7 +275,7 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
   std::mt19937 rng(5);
   for (int threads : {1, 3}) {
     ck::set_num_threads(threads);
-    for (Isa isa : vector_isas()) {
+    for (Isa isa : cktest::vector_isas()) {
       for (const ConvParams& p : {make(3, 9, 7, 5, 19, 3, 3, 1, 1, 1, 1, 1, 1),
                                   make(8, 16, 16, 16, 33, 3, 3, 1, 1, 1, 1, 1, 1),
                                   make(24, 20, 18, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1),
@@ -315,7 +294,7 @@ TEST(vector_kernels_are_deterministic) {
   auto x = cktest::random_vector(rng, p.x_size());
   auto w = cktest::random_vector(rng, p.w_size());
   auto dy = cktest::random_vector(rng, p.y_size());
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     const CpuKernels& k = ck::cpu_kernels(isa);
     std::vector<float> dw0(p.w_size()), dw1(p.w_size()), db0(size_t(p.K)), db1(size_t(p.K));
     k.conv2d_bwd_filter(dw0.data(), db0.data(), dy.data(), x.data(), p);
@@ -332,7 +311,7 @@ TEST(vector_kernels_are_deterministic) {
   }
   // The forward and backward-data passes split work without changing any sum's order, so
   // they are bitwise identical across thread counts too.
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     const CpuKernels& k = ck::cpu_kernels(isa);
     std::vector<float> y0(p.y_size()), y1(p.y_size());
     ck::set_num_threads(1);

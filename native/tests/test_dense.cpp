@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "kernel_check.h"
 #include "errors.h"
 #include "kernels.h"
 #include "thread_pool.h"
@@ -16,27 +17,6 @@ using ck::CpuKernels;
 using ck::Isa;
 
 namespace {
-
-std::vector<Isa> vector_isas() {
-  std::vector<Isa> out;
-  Isa best = ck::detect_isa();
-  if (best >= Isa::Avx2) out.push_back(Isa::Avx2);
-  if (best >= Isa::Avx512) out.push_back(Isa::Avx512);
-  return out;
-}
-
-bool close(const std::vector<float>& got, const std::vector<float>& want, double red,
-           std::string* why) {
-  float atol = float(1e-4 * std::sqrt(std::max(red, 1.0)));
-  return cktest::all_close(got.data(), want.data(), want.size(), 1e-4f, atol, why);
-}
-
-#define EXPECT_CLOSE(got, want, red, what)                                \
-  do {                                                                    \
-    std::string why_;                                                     \
-    if (!close((got), (want), (red), &why_))                              \
-      cktest::fail(__FILE__, __LINE__, std::string(what) + ": " + why_); \
-  } while (0)
 
 void compare_all(const CpuKernels& k, int M, int K, int N, std::mt19937& rng) {
   const CpuKernels& ref = ck::scalar_kernels();
@@ -81,7 +61,7 @@ TEST(reference_hand_computed) {
   std::vector<float> x = {1, 2}, w = {1, 2, 3, 4, 5, 6}, b = {0.5f, -20, 1};
   std::vector<float> y(3);
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
-  for (Isa isa : vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
+  for (Isa isa : cktest::vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
   for (const CpuKernels* k : tables) {
     k->dense_fwd(y.data(), x.data(), w.data(), nullptr, 1, 2, 3, Act::None);
     CHECK_NEAR(y[0], 9, 1e-6);
@@ -106,7 +86,7 @@ TEST(reference_hand_computed) {
 TEST(unsupported_fused_activation_throws) {
   std::vector<float> x(4, 1.f), w(4, 1.f), y(4);
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
-  for (Isa isa : vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
+  for (Isa isa : cktest::vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
   for (const CpuKernels* k : tables) {
     for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
       bool threw = false;
@@ -159,7 +139,7 @@ TEST(vector_kernels_match_reference_on_edge_shapes) {
                            {13, 17, 16}, {2, 64, 64},  {6, 64, 65}, {9, 33, 48},  {100, 1024, 10},
                            {1, 1024, 10}, {64, 100, 31}, {37, 9, 130}, {3, 200, 200}, {8, 16, 8},
                            {25, 70, 120}, {150, 300, 100}, {40, 1000, 50}, {7, 2000, 300}};
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     for (auto& s : shapes) compare_all(ck::cpu_kernels(isa), s[0], s[1], s[2], rng);
   }
 }
@@ -171,7 +151,7 @@ TEST(vector_kernels_match_reference_on_random_shapes) {
     int M = U(1, 3) == 1 ? U(1, 8) : U(1, 150);
     int K = U(1, 3) == 1 ? U(1, 8) : U(1, 300);
     int N = U(1, 3) == 1 ? U(1, 8) : U(1, 150);
-    for (Isa isa : vector_isas()) compare_all(ck::cpu_kernels(isa), M, K, N, rng);
+    for (Isa isa : cktest::vector_isas()) compare_all(ck::cpu_kernels(isa), M, K, N, rng);
   }
 }
 
@@ -179,7 +159,7 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
   std::mt19937 rng(5);
   for (int threads : {1, 3}) {
     ck::set_num_threads(threads);
-    for (Isa isa : vector_isas()) {
+    for (Isa isa : cktest::vector_isas()) {
       compare_all(ck::cpu_kernels(isa), 97, 130, 70, rng);
       compare_all(ck::cpu_kernels(isa), 3, 40, 300, rng);
       compare_all(ck::cpu_kernels(isa), 150, 300, 100, rng);  // dw split by chunks of x rows
@@ -197,7 +177,7 @@ TEST(vector_kernels_are_deterministic) {
   const int M = 600, K = 257, N = 90;  // big enough to split dw by rows
   auto x = cktest::random_vector(rng, size_t(M) * K);
   auto dy = cktest::random_vector(rng, size_t(M) * N);
-  for (Isa isa : vector_isas()) {
+  for (Isa isa : cktest::vector_isas()) {
     const CpuKernels& k = ck::cpu_kernels(isa);
     std::vector<float> dw0(size_t(K) * N), dw1(size_t(K) * N), db0(N), db1(N);
     k.dense_bwd_filter(dw0.data(), db0.data(), dy.data(), x.data(), M, K, N);
