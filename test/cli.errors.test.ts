@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
-import { ensureBuilt, jsonLines, makeShapeFolder, runCli, RunResult, tmpDir, writeCorrupt } from './cli-fixtures';
+import { ensureBuilt, jsonLines, makeShapeFolder, runCli, RunResult, tmpDir, writeCorrupt } from '../test-support/cli-fixtures';
 
 jest.setTimeout(60000);
 

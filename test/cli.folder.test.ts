@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ensureBuilt, gridSize, jsonLines, makeShapeFolder, pngSize, runCli, SHAPE_CLASSES, tmpDir, writeCorrupt } from './cli-fixtures';
+import { ensureBuilt, gridSize, jsonLines, makeShapeFolder, pngSize, runCli, SHAPE_CLASSES, tmpDir, writeCorrupt } from '../test-support/cli-fixtures';
 
 jest.setTimeout(120000);
 

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import * as ck from '../lib';
-import { ensureBuilt, gridSize, jsonLines, pngSize, runCli, tmpDir } from './cli-fixtures';
+import { ensureBuilt, gridSize, jsonLines, pngSize, runCli, tmpDir } from '../test-support/cli-fixtures';
 
 jest.setTimeout(120000);
 

@@ -6,7 +6,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import * as ck from '../lib';
 import { parseFashionClass } from '../lib/data/datasets';
-import { makeShapeFolder, SHAPE_CLASSES, tmpDir, writeCorrupt } from './cli-fixtures';
+import { makeShapeFolder, SHAPE_CLASSES, tmpDir, writeCorrupt } from '../test-support/cli-fixtures';
 
 jest.setTimeout(60000);
 

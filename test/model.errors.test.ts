@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
-import { mnistModel, tmpDir } from './helpers';
+import { mnistModel, tmpDir } from '../test-support/helpers';
 
 function compiled(loss = 'categoricalCrossentropy'): ck.Sequential {
   const model = mnistModel();

@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, jest, test } from '@jest/global
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
-import { bitwiseEqual, maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, tmpDir, weightsOf } from './helpers';
+import { bitwiseEqual, maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, tmpDir, weightsOf } from '../test-support/helpers';
 
 type Split = { images: ck.Tensor; labels: ck.Tensor };
 let train: Split;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
-import { bitwiseEqual, lcg, maxAbsDiff, mnistModel, randomArray, summaryLines, tinyData, tinyModel, tmpDir, weightsOf } from './helpers';
+import { bitwiseEqual, lcg, maxAbsDiff, mnistModel, randomArray, summaryLines, tinyData, tinyModel, tmpDir, weightsOf } from '../test-support/helpers';
 
 let root: string;
 

@@ -2,7 +2,7 @@
 // figures Keras prints for the same models (model.summary() in TensorFlow 2.x / Keras).
 import { describe, expect, jest, test } from '@jest/globals';
 import * as ck from '../lib';
-import { bitwiseEqual, mnistModel, randomArray, summaryLines, weightsOf } from './helpers';
+import { bitwiseEqual, mnistModel, randomArray, summaryLines, weightsOf } from '../test-support/helpers';
 
 /** The summary row of the layer whose output shape is `shape` (the row starts with the name). */
 function row(lines: string[], shape: string): string {

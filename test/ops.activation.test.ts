@@ -2,8 +2,8 @@
 // plain-JS reference, on every ISA path this CPU supports, plus finite-difference checks.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
-import * as ref from './helpers/reference';
-import { isas, t, useIsa, vals } from './helpers/isa';
+import * as ref from '../test-support/reference';
+import { isas, t, useIsa, vals } from '../test-support/isa';
 
 type Fwd = (x: ck.Tensor) => ck.Tensor;
 type Grad = (dy: ck.Tensor, y: ck.Tensor) => ck.Tensor;

@@ -2,8 +2,8 @@
 // formulas), on every ISA path this CPU supports, plus finite-difference checks of the gradients.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
-import * as ref from './helpers/reference';
-import { isas, isaThreads, t, useIsa, useThreads, vals } from './helpers/isa';
+import * as ref from '../test-support/reference';
+import { isas, isaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 const rowsCols = (shape: readonly number[]): [number, number] => {
   const cols = shape[shape.length - 1];

@@ -2,8 +2,8 @@
 // filter, the 4x4 max-pooling example, output-size arithmetic), through ck.ops on every ISA path.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
-import * as ref from './helpers/reference';
-import { isas, t, useIsa, vals } from './helpers/isa';
+import * as ref from '../test-support/reference';
+import { isas, t, useIsa, vals } from '../test-support/isa';
 
 // The 9x9 'X' of +1 on -1 and the 3x3 feature with +1 on its main diagonal, -1 elsewhere.
 const X_IMAGE = [

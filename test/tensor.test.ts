@@ -2,7 +2,7 @@
 // and dataSync(), dispose, reshape, native memory accounting, and the event loop during a kernel.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
-import * as ref from './helpers/reference';
+import * as ref from '../test-support/reference';
 
 /**
  * Measures the change in ck.memory() across `fn`. A finalizer of some unrelated, garbage-collected

@@ -1,7 +1,7 @@
 // Which CPU kernel sets (ISA paths) this machine can run, and a describe.each-friendly setup that
 // forces one per block and restores the original afterwards.
 import { afterAll, beforeAll, expect } from '@jest/globals';
-import * as ck from '../../lib';
+import * as ck from '../lib';
 
 export type IsaName = 'scalar' | 'avx2' | 'avx512';
 
