@@ -18,3 +18,15 @@ export class DeviceError extends ConvkitError {}
 export class FormatError extends ConvkitError {}
 /** An option or argument has an invalid value (NaN, out of range, unknown name). */
 export class ValueError extends ConvkitError {}
+/**
+ * Reading or writing a file failed (disk full, no permission, file too large). `code` is the
+ * system's (ENOSPC, EACCES, EFBIG, ...) and `path` the file; a failed save leaves the previous
+ * model or checkpoint in place.
+ */
+export class IOError extends ConvkitError {
+  constructor(message: string, readonly code: string | undefined, readonly path: string) {
+    super(message);
+  }
+}
+/** The model is in use by another call that cannot run beside this one (a second fit while one trains). */
+export class BusyError extends ConvkitError {}

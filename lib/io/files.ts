@@ -1,6 +1,7 @@
 // model.save('file://dir') and ck.loadModel('file://dir'): model.json + weights.bin in the
-// TensorFlow.js layers format, optionally with optimizer state to resume training. Writes are
-// atomic (temporary file, fsync, rename); reads bound every size before allocating.
+// TensorFlow.js layers format, optionally with optimizer state to resume training. A save
+// replaces the folder's model as a whole or not at all (folder.ts); reads bound every size
+// before allocating.
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConvkitError, FormatError, ValueError } from '../errors';
@@ -8,6 +9,7 @@ import { Sequential } from '../models/sequential';
 import { native } from '../native';
 import { getOptimizer, optimizers } from '../optimizers';
 import { Tensor } from '../tensor';
+import { commitModelFolder, readModelFolder, sha256, WEIGHTS_BIN } from './folder';
 import { checkManifest, layersFromTopology, layerToJson, ModelJson, WeightEntry } from './topology';
 
 const MAX_MODEL_JSON = 64 * 1024 * 1024;
@@ -25,56 +27,56 @@ function dirFromUrl(url: string, op: string): string {
   return path.resolve(dir);
 }
 
-function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
 export interface SaveOptions {
   includeOptimizer?: boolean;
   /** Extra metadata kept in model.json (e.g. class names). */
   metadata?: Record<string, unknown>;
+  /** @internal Where training stands (modelCheckpoint): kept as userDefinedMetadata.convkitCheckpoint. */
+  checkpoint?: Record<string, unknown>;
 }
+
+/** Metadata convkit writes itself: a save drops stale copies carried over from a loaded model. */
+const OWN_METADATA = ['convkitOptimizer', 'convkitCheckpoint'];
 
 export async function saveModel(model: Sequential, url: string, options: SaveOptions = {}): Promise<SaveResult> {
   const dir = dirFromUrl(url, 'save');
   model.build();
-  await model.net.synchronize();
+  // One snapshot: every copy is queued on the model's stream in this one turn, so the weights,
+  // the optimizer state and its step count come from the same point between two training steps.
   const entries: WeightEntry[] = [];
-  const chunks: Float32Array[] = [];
+  const copies: Tensor[] = [];
   for (const layer of model.layers) {
     const weights = layer.getWeights();
     const specs = layer.weightSpecs(model.built!.layerShapes[model.layers.indexOf(layer)].input);
     weights.forEach((w, k) => {
       entries.push({ name: `${layer.name}/${specs[k].name}`, shape: [...w.shape], dtype: 'float32' });
-      chunks.push(w.dataSync());
+      copies.push(w);
     });
   }
   const metadata: Record<string, unknown> = { ...(options.metadata ?? {}) };
+  for (const key of OWN_METADATA) delete metadata[key];
+  let iterations: Promise<number> | null = null;
   if (options.includeOptimizer && model.compiled) {
     const state = model.net.getOptimizerState().map((h) => new Tensor(h));
     state.forEach((t, i) => {
       entries.push({ name: `optimizer/slot_${i}`, shape: [...t.shape], dtype: 'float32', group: 'optimizer' });
-      chunks.push(t.dataSync());
+      copies.push(t);
     });
-    metadata.convkitOptimizer = { iterations: await model.net.iterations(), slots: state.length };
+    iterations = model.net.iterations();
+    metadata.convkitOptimizer = { iterations: 0, slots: state.length };
   }
-  const bytes = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const values = await Promise.all(copies.map((t) => t.data()));
+  if (iterations) (metadata.convkitOptimizer as { iterations: number }).iterations = await iterations;
+  if (options.checkpoint) metadata.convkitCheckpoint = options.checkpoint;
+  const bytes = values.reduce((n, c) => n + c.byteLength, 0);
   const weightData = new Uint8Array(bytes);
   let offset = 0;
-  for (const c of chunks) {
+  for (const c of values) {
     weightData.set(new Uint8Array(c.buffer, c.byteOffset, c.byteLength), offset);
     offset += c.byteLength;
   }
-  const json: ModelJson = {
+  copies.forEach((t) => t.dispose());
+  const json: ModelJson & { convkitSave?: { weightsBytes: number; weightsSha256: string } } = {
     modelTopology: {
       class_name: 'Sequential',
       config: { name: model.name, layers: model.layers.map(layerToJson) },
@@ -84,7 +86,7 @@ export async function saveModel(model: Sequential, url: string, options: SaveOpt
     format: 'layers-model',
     generatedBy: `convkit ${VERSION}`,
     convertedBy: null,
-    weightsManifest: [{ paths: ['weights.bin'], weights: entries }],
+    weightsManifest: [{ paths: [WEIGHTS_BIN], weights: entries }],
   };
   if (model.compiled) {
     const c = model.compiled;
@@ -95,40 +97,22 @@ export async function saveModel(model: Sequential, url: string, options: SaveOpt
     };
   }
   if (Object.keys(metadata).length) json.userDefinedMetadata = metadata;
-  fs.mkdirSync(dir, { recursive: true });
+  json.convkitSave = { weightsBytes: bytes, weightsSha256: sha256(weightData) };
   const text = JSON.stringify(json);
-  // Weights first, then model.json: a model.json on disk always has its weights beside it.
-  writeAtomic(path.join(dir, 'weights.bin'), weightData);
-  writeAtomic(path.join(dir, 'model.json'), text);
+  await commitModelFolder(dir, text, weightData);
   return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', modelTopologyBytes: text.length, weightDataBytes: bytes } };
 }
 
-function readModelJson(dir: string): ModelJson {
-  const file = path.join(dir, 'model.json');
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch {
-    throw new FormatError(`loadModel: ${file} does not exist (a model folder holds model.json and its weights)`);
-  }
-  if (!stat.isFile() || stat.size > MAX_MODEL_JSON) throw new FormatError(`loadModel: ${file} is not a model.json of sane size`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new FormatError(`loadModel: ${file} is not valid JSON (${(e as Error).message})`);
-  }
-  return checkManifest(parsed);
-}
-
-/** Reads the weight files, checking their total size against the manifest first. */
-function readWeights(dir: string, json: ModelJson): Map<string, { entry: WeightEntry; data: Float32Array }> {
-  const out = new Map<string, { entry: WeightEntry; data: Float32Array }>();
+/** The weight files a manifest names, read in manifest order, their sizes checked first. */
+function readWeightBytes(dir: string, json: ModelJson): Uint8Array {
+  let expected = 0;
+  const files: string[] = [];
   for (const group of json.weightsManifest) {
-    const expected = group.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    const want = group.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    expected += want;
     if (expected > MAX_WEIGHTS) throw new FormatError(`loadModel: the manifest declares ${expected} bytes of weights`);
     let size = 0;
-    const files = group.paths.map((p) => {
+    for (const p of group.paths) {
       const file = path.join(dir, p);
       if (path.dirname(file) !== dir) throw new FormatError(`loadModel: weights path ${p} leaves the model folder`);
       let st: fs.Stats;
@@ -138,25 +122,33 @@ function readWeights(dir: string, json: ModelJson): Map<string, { entry: WeightE
         throw new FormatError(`loadModel: weights file ${p} is missing`);
       }
       size += st.size;
-      return file;
-    });
-    if (size !== expected) {
-      throw new FormatError(`loadModel: the weights files hold ${size} bytes but the manifest declares ${expected}`);
+      files.push(file);
     }
-    const buffer = new Uint8Array(expected);
-    let offset = 0;
-    for (const f of files) {
-      const b = fs.readFileSync(f);
-      if (offset + b.length > expected) throw new FormatError('loadModel: weights files changed while reading');
-      buffer.set(b, offset);
-      offset += b.length;
+    if (size !== want) {
+      throw new FormatError(`loadModel: the weights files hold ${size} bytes but the manifest declares ${want}`);
     }
-    offset = 0;
+  }
+  const buffer = new Uint8Array(expected);
+  let offset = 0;
+  for (const f of files) {
+    const b = fs.readFileSync(f);
+    if (offset + b.length > expected) throw new FormatError('loadModel: weights files changed while reading');
+    buffer.set(b, offset);
+    offset += b.length;
+  }
+  if (offset !== expected) throw new FormatError('loadModel: weights files changed while reading');
+  return buffer;
+}
+
+/** The manifest's weights by name, as Float32Arrays over (copies of) the bytes read. */
+function splitWeights(json: ModelJson, bytes: Uint8Array): Map<string, { entry: WeightEntry; data: Float32Array }> {
+  const out = new Map<string, { entry: WeightEntry; data: Float32Array }>();
+  let offset = 0;
+  for (const group of json.weightsManifest) {
     for (const w of group.weights) {
       const n = w.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(buffer.buffer.slice(offset, offset + n * 4));
+      out.set(w.name, { entry: w, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + n * 4)) });
       offset += n * 4;
-      out.set(w.name, { entry: w, data });
     }
   }
   return out;
@@ -164,7 +156,7 @@ function readWeights(dir: string, json: ModelJson): Map<string, { entry: WeightE
 
 export async function loadModel(url: string): Promise<Sequential> {
   const dir = dirFromUrl(url, 'loadModel');
-  const json = readModelJson(dir);
+  const { json, weights: bytes } = await readModelFolder(dir, MAX_MODEL_JSON, checkManifest, (j) => readWeightBytes(dir, j));
   const { name, layers } = layersFromTopology(json.modelTopology);
   let model: Sequential;
   try {
@@ -175,7 +167,7 @@ export async function loadModel(url: string): Promise<Sequential> {
     if (e instanceof ConvkitError && !(e instanceof FormatError)) throw new FormatError(`loadModel: ${dir}/model.json: ${e.message}`);
     throw e;
   }
-  const weights = readWeights(dir, json);
+  const weights = splitWeights(json, bytes);
   const modelWeights = [...weights.values()].filter((w) => w.entry.group !== 'optimizer');
   let order = 0;
   for (const [li, layer] of model.layers.entries()) {
