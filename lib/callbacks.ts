@@ -11,7 +11,7 @@ export interface TrainingModel {
   learningRate: number;
   getWeights(): import('./tensor').Tensor[];
   setWeights(weights: import('./tensor').Tensor[]): void;
-  save(url: string, options?: { includeOptimizer?: boolean }): Promise<unknown>;
+  save(url: string, options?: { includeOptimizer?: boolean; metadata?: Record<string, unknown>; checkpoint?: Record<string, unknown> }): Promise<unknown>;
 }
 
 export abstract class Callback {
@@ -95,19 +95,64 @@ export class EarlyStopping extends Callback {
   }
 }
 
+export interface ModelCheckpointArgs {
+  /** A folder ('file://' optional); '{epoch}' becomes the epoch number (1-based), as in Keras. */
+  filepath: string;
+  monitor?: string;
+  saveBestOnly?: boolean;
+  mode?: 'auto' | 'min' | 'max';
+  /** Save the optimizer state and step count too (default true), so training can resume. */
+  includeOptimizer?: boolean;
+  /**
+   * Saved in every checkpoint's userDefinedMetadata (e.g. what a resumed run needs to load its
+   * data); a function is called at each save with the epoch and its logs.
+   */
+  metadata?: Record<string, unknown> | ((epoch: number, logs: Logs) => Record<string, unknown>);
+}
+
+/** Where training stood at a checkpoint: userDefinedMetadata.convkitCheckpoint of the saved model. */
+export interface CheckpointState {
+  /** Epochs completed: pass it as fit's initialEpoch to carry on. */
+  epoch: number;
+  /** fit's epochs, batchSize, steps per epoch and seed. */
+  epochs: number;
+  batchSize?: number;
+  steps?: number;
+  seed?: number;
+  /** The completed epoch's logs (loss, metrics). */
+  logs: Logs;
+}
+
+/**
+ * Saves the model at the end of each epoch (Keras's ModelCheckpoint), with the optimizer state
+ * and the epoch count: ck.loadModel(dir) and fit({ initialEpoch: checkpoint.epoch, seed }) carry
+ * on exactly where it stopped. Each save is atomic. An epoch cut short (an AbortSignal,
+ * terminateOnNaN) is not saved, so a checkpoint always holds whole epochs.
+ */
 export class ModelCheckpoint extends Callback {
   private best: number;
   private readonly mode: 'min' | 'max';
+  private batches = 0;
 
-  constructor(private readonly args: { filepath: string; monitor?: string; saveBestOnly?: boolean; mode?: 'auto' | 'min' | 'max'; includeOptimizer?: boolean }) {
+  constructor(private readonly args: ModelCheckpointArgs) {
     super();
     if (typeof args?.filepath !== 'string') throw new ValueError('modelCheckpoint: filepath is required');
     this.mode = modeFor(args.monitor ?? 'val_loss', args.mode ?? 'auto');
     this.best = this.mode === 'min' ? Infinity : -Infinity;
   }
 
+  async onEpochBegin() {
+    this.batches = 0;
+  }
+
+  async onBatchEnd() {
+    this.batches++;
+  }
+
   async onEpochEnd(epoch: number, logs: Logs = {}) {
     if (!this.model) return;
+    const steps = Number(this.params.steps ?? 0);
+    if (steps > 0 && this.batches < steps) return;
     if (this.args.saveBestOnly) {
       const current = logs[this.args.monitor ?? 'val_loss'];
       if (current === undefined || !improved(this.mode, current, this.best, 0)) return;
@@ -115,7 +160,16 @@ export class ModelCheckpoint extends Callback {
     }
     const path = this.args.filepath.replace('{epoch}', String(epoch + 1));
     const url = path.includes('://') ? path : `file://${path}`;
-    await this.model.save(url, { includeOptimizer: this.args.includeOptimizer ?? true });
+    const p = this.params as { epochs?: number; batchSize?: number; steps?: number; seed?: number };
+    const checkpoint: CheckpointState = { epoch: epoch + 1, epochs: Number(p.epochs ?? epoch + 1), logs: { ...logs } };
+    if (p.batchSize !== undefined) checkpoint.batchSize = p.batchSize;
+    if (p.steps) checkpoint.steps = p.steps;
+    if (p.seed !== undefined) checkpoint.seed = p.seed;
+    await this.model.save(url, {
+      includeOptimizer: this.args.includeOptimizer ?? true,
+      metadata: typeof this.args.metadata === 'function' ? this.args.metadata(epoch, logs) : this.args.metadata,
+      checkpoint: checkpoint as unknown as Record<string, unknown>,
+    });
   }
 }
 
@@ -157,7 +211,7 @@ export const schedules = {
 
 export const callbacks = {
   earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),
-  modelCheckpoint: (args: ConstructorParameters<typeof ModelCheckpoint>[0]) => new ModelCheckpoint(args),
+  modelCheckpoint: (args: ModelCheckpointArgs) => new ModelCheckpoint(args),
   learningRateScheduler: (schedule: (epoch: number, lr: number) => number) => new LearningRateScheduler(schedule),
   terminateOnNaN: () => new TerminateOnNaN(),
 };

@@ -85,6 +85,7 @@ export { optimizers } from './optimizers';
 export type { Optimizer } from './optimizers';
 export { initializers } from './initializers';
 export { callbacks, Callback, schedules } from './callbacks';
+export type { CheckpointState, ModelCheckpointArgs } from './callbacks';
 export { toCategorical } from './utils';
 export { setSeed } from './random';
 export { loadModel, modelFromJSON } from './io/files';

@@ -26,7 +26,7 @@ function program(): Command {
 
   cmd.command('train')
     .description('train a CNN on MNIST, Fashion-MNIST or a folder of images (DIR/<class>/*.png|jpg|jpeg|webp)')
-    .argument('<source>', "'mnist', 'fashion-mnist' or an image folder (write ./mnist for a folder named mnist)")
+    .argument('[source]', "'mnist', 'fashion-mnist' or an image folder (write ./mnist for a folder named mnist); not with --resume")
     .option('--epochs <n>', 'epochs (default: 3 for datasets, 10 for a folder)', parseIntOpt('--epochs', 1, 100000))
     .option('--batch-size <n>', 'batch size (default: 100 for datasets, 32 for a folder)', parseIntOpt('--batch-size', 1, 1 << 20))
     .option('--optimizer <name>', 'adam, sgd, rmsprop or adamw', 'adam')
@@ -41,9 +41,18 @@ function program(): Command {
     .option('--out <dir>', 'output folder (default: runs/<name>-<timestamp>)')
     .option('--threads <n>', 'CPU threads for the kernels (default: one per core)', parseIntOpt('--threads', 1, 1024))
     .option('--json', 'print one JSON object per epoch and a final one, and nothing else, on stdout')
+    .option('--resume <dir>', "carry on a run from its output folder's last checkpoint (written after every epoch) with its data and settings; --epochs sets a new total")
     .addOption(new Option('--train-limit <n>', 'use only the first N training images (quick runs, tests)').argParser(parseIntOpt('--train-limit', 1)).hideHelp())
     .addOption(new Option('--test-limit <n>', 'use only the first N test images (quick runs, tests)').argParser(parseIntOpt('--test-limit', 1)).hideHelp())
-    .action(async (source: string, o) => {
+    .action(async (source: string | undefined, o, command: Command) => {
+      if (o.resume !== undefined) {
+        // a resumed run keeps its data and settings: only the total epochs, threads, device and output format may change
+        const fixed = Object.keys(o).filter((k) => !['resume', 'epochs', 'threads', 'device', 'json'].includes(k) && command.getOptionValueSource(k) === 'cli');
+        if (source !== undefined) throw new CliError(`--resume takes the data from the run; leave out '${source}'`, 2);
+        if (fixed.length) throw new CliError(`--resume keeps the run's settings; --${fixed[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot change (only --epochs, --threads, --device and --json can)`, 2);
+      } else if (source === undefined) {
+        throw new CliError("missing required argument 'source' (mnist, fashion-mnist or an image folder), or --resume DIR", 2);
+      }
       await train(source, { ...o, json: Boolean(o.json) });
     });
 

@@ -9,6 +9,7 @@ import {
 } from './common';
 import { checkModelFits, seedsCnn, specModel, vggCnn } from './models';
 import { ReportFiles, writeConfusion, writeConvPictures, writeCurves } from './report';
+import { CHECKPOINT, readCheckpoint, Resumed, RunLog, RunSettings, runCheckpoint } from './resume';
 
 export interface TrainOptions {
   epochs?: number;
@@ -27,6 +28,8 @@ export interface TrainOptions {
   threads?: number;
   trainLimit?: number;
   testLimit?: number;
+  /** A run's output folder to carry on from its last checkpoint. */
+  resume?: string;
 }
 
 interface Split {
@@ -153,12 +156,11 @@ function outputDir(opts: TrainOptions, name: string): string {
   return dir;
 }
 
-/** One JSON line per epoch in --json mode, and the per-epoch wall time either way. */
-class EpochReporter extends ck.Callback {
+/** Each epoch's logs and wall time, into the run's log (which a resumed run continues). */
+class EpochRecorder extends ck.Callback {
   private t0 = 0;
-  seconds: number[] = [];
 
-  constructor(private readonly out: Output, private readonly trainImages: number, private readonly epochs: number) {
+  constructor(readonly log: RunLog) {
     super();
   }
 
@@ -167,9 +169,21 @@ class EpochReporter extends ck.Callback {
   }
 
   async onEpochEnd(epoch: number, logs: Record<string, number> = {}) {
-    const seconds = (performance.now() - this.t0) / 1000;
-    this.seconds.push(seconds);
-    this.out.emit({ type: 'epoch', epoch: epoch + 1, epochs: this.epochs, ...logs, seconds: round(seconds, 3), imagesPerSecond: Math.round(this.trainImages / seconds) });
+    this.log.epoch.push(epoch + 1);
+    this.log.seconds.push(round((performance.now() - this.t0) / 1000, 3));
+    for (const [k, v] of Object.entries(logs)) (this.log.history[k] ??= []).push(v);
+  }
+}
+
+/** One JSON line per epoch in --json mode, once the epoch's checkpoint is on disk. */
+class EpochLines extends ck.Callback {
+  constructor(private readonly out: Output, private readonly log: RunLog, private readonly trainImages: number, private readonly epochs: number) {
+    super();
+  }
+
+  async onEpochEnd(epoch: number, logs: Record<string, number> = {}) {
+    const seconds = this.log.seconds.at(-1) ?? 0;
+    this.out.emit({ type: 'epoch', epoch: epoch + 1, epochs: this.epochs, ...logs, seconds, imagesPerSecond: Math.round(this.trainImages / Math.max(seconds, 1e-9)) });
   }
 }
 
@@ -178,13 +192,29 @@ function round(v: number, digits: number): number {
   return Math.round(v * f) / f;
 }
 
-export async function train(source: string, opts: TrainOptions): Promise<void> {
+/** A resumed run's options: its own settings, with --epochs (a new total), --threads and --json from this command. */
+function resumedOptions(resumed: Resumed, opts: TrainOptions): TrainOptions {
+  const s = resumed.settings;
+  const epochs = opts.epochs ?? s.epochs;
+  if (epochs < resumed.epoch) {
+    throw new CliError(`--epochs ${epochs}: the run in ${opts.resume} has already trained ${resumed.epoch} epochs`, 2);
+  }
+  return {
+    ...s, epochs, device: opts.device, json: opts.json, threads: opts.threads, out: opts.resume, resume: opts.resume,
+  };
+}
+
+export async function train(sourceArg: string | undefined, opts: TrainOptions): Promise<void> {
   const out = output(opts.json);
   const device = checkDevice(opts.device);
+  const resumed = opts.resume !== undefined ? await readCheckpoint(path.resolve(opts.resume)) : null;
+  if (resumed) opts = resumedOptions(resumed, opts);
+  const source = resumed ? resumed.settings.source : sourceArg;
+  if (source === undefined) throw new CliError("missing required argument 'source' (mnist, fashion-mnist or an image folder), or --resume DIR", 2);
   if (opts.threads !== undefined) ck.setThreads(opts.threads);
   const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
   ck.setSeed(seed);
-  const optimizer = optimizerFor(opts.optimizer, opts.lr);
+  const optimizer = resumed ? resumed.model.compiled!.optimizer : optimizerFor(opts.optimizer, opts.lr);
   if (!isDatasetName(source) && !fs.existsSync(source)) {
     throw new CliError(`${source} is neither a dataset (mnist, fashion-mnist) nor an existing folder`);
   }
@@ -192,17 +222,25 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
   const t0 = performance.now();
   const data = await loadData(source, opts, out);
   const classes = data.classNames.length;
-  const model = opts.model ? specModel(opts.model, data.shape)
-    : isDatasetName(source) ? seedsCnn(data.shape, classes) : vggCnn(data.shape, classes);
-  checkModelFits(model, data.shape, classes, opts.model ? `--model ${opts.model}` : 'model');
-  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'], device });
+  let model: ck.Sequential;
+  if (resumed) {
+    // the checkpoint's model, compiled with its optimizer and that optimizer's state
+    model = resumed.model;
+    checkModelFits(model, data.shape, classes, `--resume ${opts.resume}`);
+  } else {
+    model = opts.model ? specModel(opts.model, data.shape)
+      : isDatasetName(source) ? seedsCnn(data.shape, classes) : vggCnn(data.shape, classes);
+    checkModelFits(model, data.shape, classes, opts.model ? `--model ${opts.model}` : 'model');
+    model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'], device });
+  }
 
   const isDataset = isDatasetName(source);
   const epochs = opts.epochs ?? (isDataset ? 3 : 10);
   const batchSize = opts.batchSize ?? (isDataset ? 100 : 32);
+  const initialEpoch = resumed?.epoch ?? 0;
   const nTrain = data.train.labels.length;
   const nVal = data.validation?.labels.length ?? 0;
-  const dir = outputDir(opts, data.name);
+  const dir = resumed ? path.resolve(opts.resume!) : outputDir(opts, data.name);
   const info = ck.devices()[0];
 
   if (!opts.json) {
@@ -210,10 +248,31 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
     out.info(`Training on ${formatCount(nTrain)} images of ${data.label}${nVal ? `, validating on ${formatCount(nVal)}` : ''} (${data.shape[1]}x${data.shape[0]}x${data.shape[2]}, ${classes} classes) ` +
       `with ${optimizer.className} lr ${optimizer.learningRate}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}` +
       `${opts.augment ? `, augmented (${Object.keys(opts.augment).join(', ')})` : ''}; CPU ${info.isa}, ${info.threads} threads, seed ${seed}`);
+    if (resumed) out.info(`Resuming from the checkpoint after epoch ${initialEpoch} (${initialEpoch >= epochs ? 'no epochs left: writing the results' : `${epochs - initialEpoch} to go`})`);
   }
 
-  const reporter = new EpochReporter(out, nTrain, epochs);
-  const callbacks: ck.Callback[] = [reporter];
+  const meta: ModelMeta & Record<string, unknown> = {
+    classNames: data.classNames,
+    imageSize: [data.shape[0], data.shape[1]],
+    channels: data.shape[2] as 1 | 3,
+    preprocessing: 'pixels / 255',
+    dataset: isDataset ? data.name : path.resolve(source),
+    trainedBy: `convkit ${ck.version}`,
+  };
+  const settings: RunSettings = {
+    source: isDataset ? source : path.resolve(source), epochs, batchSize, optimizer: opts.optimizer, seed,
+    ...(opts.lr !== undefined && { lr: opts.lr }),
+    ...(opts.validationSplit !== undefined && { validationSplit: opts.validationSplit }),
+    ...(opts.augment !== undefined && { augment: opts.augment }),
+    ...(opts.imageSize !== undefined && { imageSize: opts.imageSize }),
+    ...(opts.channels !== undefined && { channels: opts.channels }),
+    ...(opts.trainLimit !== undefined && { trainLimit: opts.trainLimit }),
+    ...(opts.testLimit !== undefined && { testLimit: opts.testLimit }),
+  };
+  const log: RunLog = resumed?.log ?? { epoch: [], history: {}, seconds: [] };
+  // Recorded, then checkpointed, then reported: an epoch printed is an epoch on disk.
+  const recorder = new EpochRecorder(log);
+  const callbacks: ck.Callback[] = [recorder, runCheckpoint(dir, meta, settings, log), new EpochLines(out, log, nTrain, epochs)];
   let augmenter: ck.AugmentImages | null = null;
   if (opts.augment) {
     augmenter = ck.data.augmentImages(data.train.x, opts.augment, { seed });
@@ -231,7 +290,7 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
   let history: ck.History;
   try {
     history = await model.fit(data.train.x, data.train.y, {
-      epochs, batchSize, seed, callbacks, signal: stop.signal,
+      epochs, initialEpoch, batchSize, seed, callbacks, signal: stop.signal,
       validationData: data.validation ? [data.validation.x, data.validation.y] : undefined,
       verbose: opts.json ? 0 : process.stdout.isTTY ? 1 : 2,
     });
@@ -249,20 +308,21 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
   const matrix = ck.viz.confusionMatrix(data.test.labels, predicted, classes);
 
   fs.mkdirSync(dir, { recursive: true });
-  const meta: ModelMeta & Record<string, unknown> = {
-    classNames: data.classNames,
-    imageSize: [data.shape[0], data.shape[1]],
-    channels: data.shape[2] as 1 | 3,
-    preprocessing: 'pixels / 255',
-    dataset: isDataset ? data.name : path.resolve(source),
-    trainedBy: `convkit ${ck.version}`,
-  };
   await model.save(`file://${dir}`, { metadata: meta });
   const historyFile = path.join(dir, 'history.json');
+  // A partial epoch (Ctrl-C) is in fit's history but not in the checkpointed log.
+  const partial = history.epoch.filter((e) => !log.epoch.includes(e + 1));
+  const runEpochs = [...log.epoch, ...partial.map((e) => e + 1)];
+  const runHistory: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(log.history)) runHistory[k] = [...v];
+  for (const e of partial) {
+    const i = history.epoch.indexOf(e);
+    for (const [k, v] of Object.entries(history.history)) (runHistory[k] ??= []).push(v[i]);
+  }
   fs.writeFileSync(historyFile, `${JSON.stringify({
-    epoch: history.epoch.map((e) => e + 1),
-    history: history.history,
-    seconds: reporter.seconds.map((s) => round(s, 3)),
+    epoch: runEpochs,
+    history: runHistory,
+    seconds: log.seconds,
     test: { loss: testLoss, accuracy: testAccuracy, images: data.test.labels.length, on: data.testKind },
     params: { source, epochs, batchSize, optimizer: optimizer.className, learningRate: optimizer.learningRate, validationSplit: opts.validationSplit ?? (isDataset ? 0.1 : 0.2), augment: opts.augment ?? null, seed, imageSize: meta.imageSize, channels: meta.channels },
   }, null, 2)}\n`);
@@ -270,7 +330,7 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
   const files: ReportFiles & { model: string; weights: string; history: string } = {
     model: path.join(dir, 'model.json'), weights: path.join(dir, 'weights.bin'), history: historyFile,
   };
-  Object.assign(files, await writeCurves(dir, history.history, `${data.label}: training curves`));
+  Object.assign(files, await writeCurves(dir, runHistory, `${data.label}: training curves`));
   Object.assign(files, await writeConfusion(dir, matrix, data.classNames,
     `Confusion matrix on ${formatCount(data.test.labels.length)} ${data.testKind} images (accuracy ${percent(testAccuracy)})`));
   const [, h, w, c] = data.test.x.shape;
@@ -288,8 +348,9 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
     trainImages: nTrain,
     validationImages: nVal,
     classNames: data.classNames,
-    epochs: epochsRun,
-    stoppedEarly: epochsRun < epochs || stop.signal.aborted,
+    epochs: runEpochs.length,
+    resumedFrom: resumed ? initialEpoch : null,
+    stoppedEarly: initialEpoch + epochsRun < epochs || stop.signal.aborted,
     interrupted: stop.signal.aborted,
     imagesPerSecond,
     trainSeconds: round(fitSeconds, 3),
@@ -298,12 +359,16 @@ export async function train(source: string, opts: TrainOptions): Promise<void> {
     seed,
     device: { type: 'cpu', isa: info.isa, threads: info.threads },
     out: dir,
+    checkpoint: path.join(dir, CHECKPOINT),
     files,
   });
   if (!opts.json) {
     const where = data.testKind === 'test' ? 'held-out test images' : data.testKind === 'validation' ? 'validation images' : 'training images (no validation split)';
     out.info(`Test accuracy: ${percent(testAccuracy)} (loss ${testLoss.toFixed(4)}) on ${formatCount(data.test.labels.length)} ${where}`);
-    if (stop.signal.aborted) out.info(`Interrupted (Ctrl-C) during epoch ${epochsRun}: the figures are for the model as it was then`);
+    if (stop.signal.aborted) {
+      out.info(`Interrupted (Ctrl-C) during epoch ${initialEpoch + epochsRun}: the figures are for the model as it was then`);
+      out.info(`Carry on from the checkpoint after epoch ${log.epoch.length}: convkit train --resume ${path.relative(process.cwd(), dir) || '.'}`);
+    }
     out.info(`Trained ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} in ${fitSeconds.toFixed(1)}s (${formatCount(imagesPerSecond)} images/s); total ${totalSeconds.toFixed(1)}s`);
     out.info(`Saved to ${path.relative(process.cwd(), dir) || '.'}/: model.json, weights.bin, history.json, ${['curves', 'confusion'].map((n) => `${n}.png`).join(', ')}` +
       `${files.filters ? ', filters.png, feature-maps.png' : ''} (+ .vl.json specs)`);

@@ -180,7 +180,7 @@ export async function readModelFolder<J>(dir: string, maxJsonBytes: number, chec
   readWeights: (json: J) => Uint8Array): Promise<{ json: J; weights: Uint8Array }> {
   const file = path.join(dir, MODEL_JSON);
   const journalFile = path.join(dir, JOURNAL);
-  let mismatch = '';
+  let failure: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     if (attempt > 0) await sleep(20 * attempt);
     const currentRaw = readJson(file, maxJsonBytes, true);
@@ -214,11 +214,11 @@ export async function readModelFolder<J>(dir: string, maxJsonBytes: number, chec
     if (!current && journalRaw === undefined) {
       throw new FormatError(`loadModel: ${file} does not exist (a model folder holds model.json and its weights)`);
     }
-    mismatch = !current ? `${file} does not exist`
-      : current.error ? (current.error as Error).message.replace(/^loadModel: /, '')
-        : 'the weights do not match the SHA-256 that model.json records';
+    // a save may be running beside this read: look again before calling the folder corrupt
+    failure = current?.error ?? new FormatError(`loadModel: ${dir}: ${current ? 'the weights do not match the SHA-256 that model.json records'
+      : `${file} does not exist`}: the folder is corrupt or was changed by something other than a convkit save`);
   }
-  throw new FormatError(`loadModel: ${dir}: ${mismatch}: the folder is corrupt or was changed by something other than a convkit save`);
+  throw failure;
 }
 
 function matches(stamp: SaveStamp, weights: Uint8Array): boolean {

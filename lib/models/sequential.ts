@@ -129,6 +129,8 @@ export class Sequential extends ModelBase {
     const rng = new Rng(args.seed);
     const seedBase = rng.nextUint32();
     const steps = Math.ceil(nTrain / batchSize);
+    // Resuming at initialEpoch k shuffles and drops out as an uninterrupted run did from epoch k.
+    if (args.shuffle !== false) for (let e = 0; e < initialEpoch; e++) rng.permutation(nTrain);
     const history = new History();
     const callbacks: Callback[] = [history];
     const verbose = args.verbose ?? 1;
@@ -138,7 +140,7 @@ export class Sequential extends ModelBase {
     }
     const user = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
     for (const cb of user) callbacks.push(cb instanceof Callback ? cb : new CustomCallback(cb));
-    const params = { epochs, steps, batchSize, samples: nTrain };
+    const params = { epochs, steps, batchSize, samples: nTrain, seed: args.seed };
     for (const cb of callbacks) {
       cb.setModel(this);
       cb.params = params;
@@ -153,7 +155,7 @@ export class Sequential extends ModelBase {
     };
 
     this.stopTraining = false;
-    let step = 0;
+    let step = initialEpoch * steps;
     for (const cb of callbacks) await cb.onTrainBegin();
     for (let epoch = initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
       for (const cb of callbacks) await cb.onEpochBegin(epoch);
