@@ -110,6 +110,19 @@ struct CpuKernels {
   // mg (mean gradient) is used when centered; mom when momentum > 0; either may be null otherwise.
   void (*rmsprop_update)(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                          const RmspropParams& p);
+
+  // ---- depthwise convolution (depthwise.*), TensorFlow's layout ----
+  // w [R,S,C,M] (M = depthMultiplier = p.K / p.C; w holds R*S*K floats, not p.w_size()); output
+  // channel c*M+m: y[n,p,q,c*M+m] = act(b[c*M+m] + sum_{r,s} x[n,tap h,tap w,c] * w[r,s,c,m]),
+  // with p the ConvParams of the op (K = C*M). act is None or Relu; b may be null.
+  void (*depthwise_conv2d_fwd)(float* y, const float* x, const float* w, const float* b,
+                               const ConvParams& p, Act act);
+  // dx[n,h,w,c] = sum over taps and m of dy[n,p,q,c*M+m] * w[r,s,c,m] (overwrites dx).
+  void (*depthwise_conv2d_bwd_data)(float* dx, const float* dy, const float* w,
+                                    const ConvParams& p);
+  // dw [R,S,C,M] (overwrites); db [K] = sum of dy over N,P,Q if db != null.
+  void (*depthwise_conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
+                                      const ConvParams& p);
 };
 
 // The table chosen at load (cpuid, overridable by CONVKIT_ISA=scalar|avx2|avx512).
