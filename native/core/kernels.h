@@ -123,6 +123,17 @@ struct CpuKernels {
   // dw [R,S,C,M] (overwrites); db [K] = sum of dy over N,P,Q if db != null.
   void (*depthwise_conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
                                       const ConvParams& p);
+
+  // ---- grouped convolution (grouped_conv2d.cpp: this table's conv2d kernels per group) ----
+  // Keras Conv2D(groups): p.C and p.K are the totals, w [R,S,C/groups,K] (R*S*(C/groups)*K
+  // floats); group g maps input channels [g*C/G, (g+1)*C/G) to output channels
+  // [g*K/G, (g+1)*K/G). groups divides C and K; groups == 1 is plain conv2d_*.
+  void (*grouped_conv2d_fwd)(float* y, const float* x, const float* w, const float* b,
+                             const ConvParams& p, int groups, Act act);
+  void (*grouped_conv2d_bwd_data)(float* dx, const float* dy, const float* w, const ConvParams& p,
+                                  int groups);
+  void (*grouped_conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
+                                    const ConvParams& p, int groups);
 };
 
 // The table chosen at load (cpuid, overridable by CONVKIT_ISA=scalar|avx2|avx512).
