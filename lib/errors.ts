@@ -30,3 +30,23 @@ export class IOError extends ConvkitError {
 }
 /** The model is in use by another call that cannot run beside this one (a second fit while one trains). */
 export class BusyError extends ConvkitError {}
+
+/**
+ * A value as error messages show it: JSON where JSON can say it, and never a throw of its own
+ * (a self-referencing object, a BigInt, a symbol or nesting 100,000 deep would make
+ * JSON.stringify throw a TypeError or RangeError in place of the ConvkitError being built).
+ */
+export function describeValue(v: unknown, max = 120): string {
+  let text: string;
+  if (typeof v === 'bigint') text = `${v}n`;
+  else if (typeof v === 'symbol' || typeof v === 'function') text = String(v);
+  else if (typeof v === 'number' || v === undefined) text = String(v);
+  else {
+    try {
+      text = JSON.stringify(v) ?? String(v);
+    } catch {
+      text = Array.isArray(v) ? `an array of ${v.length}` : `a ${Object.prototype.toString.call(v).slice(8, -1)} that cannot be printed`;
+    }
+  }
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}

@@ -77,7 +77,8 @@ export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
 
 export { layers, registerLayer } from './layers';
 export { Layer } from './layers/layer';
-export { sequential, Sequential, History } from './models/sequential';
+export { sequential, Sequential, LayersModel, History } from './models/sequential';
+export { input, model, Functional, SymbolicTensor } from './models/functional';
 export type { FitArgs } from './models/sequential';
 export type { FitDatasetArgs } from './models/dataset-fit';
 export type { CompileArgs, MetricFn } from './models/base';

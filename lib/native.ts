@@ -46,6 +46,9 @@ export interface StepSums {
   lossSum: number;
   correct: number;
   count: number;
+  /** Per model output: its summed loss and correct count. */
+  outputLoss: number[];
+  outputCorrect: number[];
 }
 
 export interface NativeParamInfo {
@@ -62,9 +65,9 @@ export interface NativeNet {
   compile(loss: string, optimizer: Record<string, unknown>, accuracy: boolean): void;
   setTrainable(layer: number, trainable: boolean): void;
   setLearningRate(lr: number): void;
-  trainStep(x: H, y: H, rows: Int32Array, seed: number): Promise<StepSums>;
-  evalStep(x: H, y: H, rows: Int32Array): Promise<StepSums>;
-  layerOutput(x: H, start: number, count: number, layer: number, batchSize: number): H;
+  trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number): Promise<StepSums>;
+  evalStep(xs: H[], ys: H[], rows: Int32Array): Promise<StepSums>;
+  layerOutputs(xs: H[], start: number, count: number, layers: number[], batchSize: number): H[];
   getParam(index: number): H;
   setParam(index: number, value: H): void;
   getOptimizerState(): H[];
@@ -76,7 +79,8 @@ export interface NativeNet {
 
 export interface NativeBinding {
   TensorHandle: Function;
-  Net: new (inputShape: number[], layers: object[]) => NativeNet;
+  /** inputShapes: per model input; outputs: value ids (0..I-1 inputs, I+j native layer j). */
+  Net: new (inputShapes: number[][], layers: object[], outputs: number[]) => NativeNet;
   fromArray(data: Float32Array, shape: number[]): H;
   fill(shape: number[], value: number): H;
   reshape(x: H, shape: number[]): H;

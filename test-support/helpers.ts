@@ -69,7 +69,7 @@ export function tinyData(n: number, seed = 1): { x: ck.Tensor; labels: Float32Ar
   return { x: ck.tensor(x, [n, 8, 8, 1]), labels };
 }
 
-export function weightsOf(model: ck.Sequential): Float32Array[] {
+export function weightsOf(model: ck.LayersModel): Float32Array[] {
   return model.getWeights().map((w) => w.dataSync().slice());
 }
 
@@ -91,7 +91,7 @@ export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `convkit-${prefix}-`));
 }
 
-export function summaryLines(model: ck.Sequential): string[] {
+export function summaryLines(model: ck.LayersModel): string[] {
   const lines: string[] = [];
   model.summary(undefined, undefined, (l) => lines.push(l));
   return lines;

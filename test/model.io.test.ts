@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
 import { bitwiseEqual, lcg, maxAbsDiff, mnistModel, randomArray, summaryLines, tinyData, tinyModel, tmpDir, weightsOf } from '../test-support/helpers';
+import { readArtifacts, saveTfjs } from '../test-support/tfjs-io';
 
 let root: string;
 
@@ -28,7 +29,7 @@ afterAll(() => {
 });
 
 /** Every weight replaced by deterministic random values (variances positive), so no layer is an identity. */
-function randomizeConvkit(model: ck.Sequential, seed: number): void {
+function randomizeConvkit(model: ck.LayersModel, seed: number): void {
   const next = lcg(seed);
   model.layers.forEach((layer, li) => {
     const current = layer.getWeights();
@@ -50,38 +51,6 @@ function randomizeTfjs(model: tf.Sequential, seed: number): void {
       Float32Array.from({ length: w.shape.reduce((a, b) => a! * b!, 1)! }, () => (w.name.includes('moving_variance') ? 0.5 + next() : next() - 0.5)),
       w.shape as number[])));
   }
-}
-
-/** The tfjs layers-format artifacts of a folder convkit wrote, for tf.loadLayersModel. */
-function readArtifacts(dir: string): tf.io.ModelArtifacts {
-  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-  const bin = fs.readFileSync(path.join(dir, json.weightsManifest[0].paths[0]));
-  return {
-    modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap((g: { weights: tf.io.WeightsManifestEntry[] }) => g.weights),
-    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
-    format: json.format,
-    generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy,
-  };
-}
-
-/** Saves a tfjs model as model.json + weights.bin, the way tfjs's file:// handler lays them out. */
-async function saveTfjs(model: tf.LayersModel, dir: string): Promise<void> {
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    const data = artifacts.weightData!;
-    const bytes = Buffer.from(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'weights.bin'), bytes);
-    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({
-      modelTopology: artifacts.modelTopology,
-      format: artifacts.format ?? 'layers-model',
-      generatedBy: artifacts.generatedBy,
-      convertedBy: artifacts.convertedBy ?? null,
-      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-    }));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.length } };
-  }));
 }
 
 /** Largest difference relative to max(1, |reference|). */

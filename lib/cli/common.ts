@@ -131,9 +131,9 @@ export function modelDir(modelPath: string): string {
   return dir;
 }
 
-export async function loadTrainedModel(modelPath: string): Promise<{ model: ck.Sequential; meta: ModelMeta; dir: string }> {
+export async function loadTrainedModel(modelPath: string): Promise<{ model: ck.LayersModel; meta: ModelMeta; dir: string }> {
   const dir = modelDir(modelPath);
-  let model: ck.Sequential;
+  let model: ck.LayersModel;
   try {
     model = await ck.loadModel(`file://${path.resolve(dir)}`);
   } catch (e) {
@@ -144,15 +144,17 @@ export async function loadTrainedModel(modelPath: string): Promise<{ model: ck.S
 }
 
 /** Image size, channels and class names: from the metadata, else from the model's shapes. */
-export function modelMeta(model: ck.Sequential, where: string): ModelMeta {
+export function modelMeta(model: ck.LayersModel, where: string): ModelMeta {
   let input: number[];
-  let output: (number | null)[];
+  let outputs: (number | null)[][];
   try {
     input = model.inputShape;
-    output = model.outputShape;
+    outputs = model.outputShapes;
   } catch (e) {
     throw new CliError(`${where}: ${(e as Error).message}`);
   }
+  if (outputs.length !== 1) throw new CliError(`${where}: the model has ${outputs.length} outputs; the CLI works with one (class scores)`);
+  const output = outputs[0];
   if (input.length !== 3 || (input[2] !== 1 && input[2] !== 3)) {
     throw new CliError(`${where}: the model takes input (None, ${input.join(', ')}), not images (None, height, width, 1 or 3)`);
   }

@@ -13,7 +13,7 @@ export async function summary(target: string, opts: { json: boolean; inputShape?
   } catch {
     throw new CliError(`${target} does not exist (expected a model folder, a model.json or a JSON model spec)`);
   }
-  let model: ck.Sequential;
+  let model: ck.LayersModel;
   let isTrained = stat.isDirectory();
   if (!isTrained) {
     // A model.json with weights is a trained model; any other JSON is a spec.

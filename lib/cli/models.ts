@@ -53,7 +53,7 @@ export function vggCnn(shape: [number, number, number], classes: number): ck.Seq
  * { class_name: 'Sequential', config: { layers: [...] } }. A spec whose first layer declares no
  * input shape takes the data's.
  */
-export function specModel(file: string, shape: [number, number, number] | null, where = `--model ${file}`, hint = ''): ck.Sequential {
+export function specModel(file: string, shape: [number, number, number] | null, where = `--model ${file}`, hint = ''): ck.LayersModel {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -66,7 +66,7 @@ export function specModel(file: string, shape: [number, number, number] | null, 
   } catch (e) {
     throw new CliError(`${where} is not valid JSON (${(e as Error).message})`);
   }
-  let model: ck.Sequential;
+  let model: ck.LayersModel;
   try {
     model = ck.modelFromJSON(json);
     if (!model.layers[0]?.inputShape) {
@@ -83,12 +83,14 @@ export function specModel(file: string, shape: [number, number, number] | null, 
 }
 
 /** Checks that a model takes the data's images and has one output per class. */
-export function checkModelFits(model: ck.Sequential, shape: [number, number, number], classes: number, where: string): void {
+export function checkModelFits(model: ck.LayersModel, shape: [number, number, number], classes: number, where: string): void {
   const input = model.inputShape;
   if (input.length !== 3 || input.some((d, i) => d !== shape[i])) {
     throw new CliError(`${where}: the model takes input (None, ${input.join(', ')}) but the images are (None, ${shape.join(', ')}); set --image-size/--channels or the spec's input shape to match`);
   }
-  const out = model.outputShape;
+  const outs = model.outputShapes;
+  if (outs.length !== 1) throw new CliError(`${where}: the model has ${outs.length} outputs; it needs one, with ${classes} units (softmax)`);
+  const out = outs[0];
   if (out.length !== 2 || out[1] !== classes) {
     throw new CliError(`${where}: the model outputs (None, ${out.slice(1).join(', ')}) but the data has ${classes} classes; the last layer needs ${classes} units (softmax)`);
   }

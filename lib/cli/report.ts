@@ -33,7 +33,7 @@ export async function writeConfusion(dir: string, matrix: number[][], classNames
 }
 
 /** filters.png and feature-maps.png for the first Conv2D layer (nothing when there is none). */
-export async function writeConvPictures(dir: string, model: ck.Sequential, example: ck.Tensor): Promise<Partial<ReportFiles>> {
+export async function writeConvPictures(dir: string, model: ck.LayersModel, example: ck.Tensor): Promise<Partial<ReportFiles>> {
   const index = model.layers.findIndex((l) => l.className === 'Conv2D');
   if (index < 0) return {};
   const layer = model.layers[index];

@@ -34,7 +34,7 @@ export interface RunLog {
 }
 
 export interface Resumed {
-  model: ck.Sequential;
+  model: ck.LayersModel;
   settings: RunSettings;
   log: RunLog;
   /** Epochs already trained. */
@@ -80,7 +80,7 @@ function checkLog(v: unknown, where: string): RunLog {
 export async function readCheckpoint(out: string): Promise<Resumed> {
   const dir = path.join(out, CHECKPOINT);
   const where = `--resume ${out}`;
-  let model: ck.Sequential;
+  let model: ck.LayersModel;
   try {
     model = await ck.loadModel(`file://${dir}`);
   } catch (e) {

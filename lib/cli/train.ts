@@ -222,7 +222,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const t0 = performance.now();
   const data = await loadData(source, opts, out);
   const classes = data.classNames.length;
-  let model: ck.Sequential;
+  let model: ck.LayersModel;
   if (resumed) {
     // the checkpoint's model, compiled with its optimizer and that optimizer's state
     model = resumed.model;

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConvkitError, FormatError, ValueError } from '../errors';
-import { Sequential } from '../models/sequential';
+import { LayersModel, Sequential } from '../models/sequential';
 import { native } from '../native';
 import { getOptimizer, optimizers } from '../optimizers';
 import { Tensor } from '../tensor';
@@ -38,7 +38,7 @@ export interface SaveOptions {
 /** Metadata convkit writes itself: a save drops stale copies carried over from a loaded model. */
 const OWN_METADATA = ['convkitOptimizer', 'convkitCheckpoint'];
 
-export async function saveModel(model: Sequential, url: string, options: SaveOptions = {}): Promise<SaveResult> {
+export async function saveModel(model: LayersModel, url: string, options: SaveOptions = {}): Promise<SaveResult> {
   const dir = dirFromUrl(url, 'save');
   model.build();
   // One snapshot: every copy is queued on the model's stream in this one turn, so the weights,
@@ -78,8 +78,7 @@ export async function saveModel(model: Sequential, url: string, options: SaveOpt
   copies.forEach((t) => t.dispose());
   const json: ModelJson & { convkitSave?: { weightsBytes: number; weightsSha256: string } } = {
     modelTopology: {
-      class_name: 'Sequential',
-      config: { name: model.name, layers: model.layers.map(layerToJson) },
+      ...model.topology(layerToJson),
       keras_version: `convkit ${VERSION}`,
       backend: 'convkit',
     },
@@ -154,14 +153,32 @@ function splitWeights(json: ModelJson, bytes: Uint8Array): Map<string, { entry: 
   return out;
 }
 
-export async function loadModel(url: string): Promise<Sequential> {
+/** A Sequential or functional model from a topology (layers deserialized and connected). */
+function modelFromTopology(topology: unknown): LayersModel {
+  const { name, layers, functional } = layersFromTopology(topology);
+  if (!functional) return new Sequential({ layers, name });
+  // Loaded lazily: the functional module builds on this one's importers.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { functionalFromConfig } = require('../models/functional') as typeof import('../models/functional');
+  try {
+    return functionalFromConfig(functional, layers.map((layer, i) => ({ name: layer.name, layer, inbound: functional.inbound[i] })));
+  } catch (e) {
+    if (e instanceof RangeError) throw new FormatError('model.json: the layer graph is too deep');
+    throw e;
+  }
+}
+
+export async function loadModel(url: string): Promise<LayersModel> {
   const dir = dirFromUrl(url, 'loadModel');
   const { json, weights: bytes } = await readModelFolder(dir, MAX_MODEL_JSON, checkManifest, (j) => readWeightBytes(dir, j));
-  const { name, layers } = layersFromTopology(json.modelTopology);
-  let model: Sequential;
+  let model: LayersModel;
   try {
-    model = new Sequential({ layers, name });
+    model = modelFromTopology(json.modelTopology);
+    // The weights files' real sizes bound what building the model may allocate.
+    model.maxParams = json.weightsManifest.flatMap((g) => g.weights).filter((w) => w.group !== 'optimizer')
+      .reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
     model.build();
+    model.maxParams = undefined;
   } catch (e) {
     // a topology the executor refuses (absurd sizes, layers that do not fit) is a bad file
     if (e instanceof ConvkitError && !(e instanceof FormatError)) throw new FormatError(`loadModel: ${dir}/model.json: ${e.message}`);
@@ -192,9 +209,8 @@ export async function loadModel(url: string): Promise<Sequential> {
   const training = json.trainingConfig;
   if (training && typeof training.loss === 'string') {
     const opt = training.optimizer_config as { class_name?: string; config?: Record<string, unknown> } | undefined;
-    const optimizer = optimizerFromConfig(opt);
     try {
-      model.compile({ optimizer, loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
+      model.compile({ optimizer: optimizerFromConfig(opt), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
     } catch {
       // a training config we cannot reproduce: the model still predicts; compile it yourself
     }
@@ -211,7 +227,7 @@ export async function loadModel(url: string): Promise<Sequential> {
 function optimizerFromConfig(opt: { class_name?: string; config?: Record<string, unknown> } | undefined) {
   const config = (opt?.config ?? {}) as Record<string, number>;
   const lr = config.learningRate ?? config.learning_rate ?? config.lr;
-  switch ((opt?.class_name ?? 'SGD').toLowerCase()) {
+  switch (String(opt?.class_name ?? 'SGD').toLowerCase()) {
     case 'adam': return optimizers.adam({ learningRate: lr, beta1: config.beta1 ?? config.beta_1, beta2: config.beta2 ?? config.beta_2, epsilon: config.epsilon });
     case 'adamw': return optimizers.adamw({ learningRate: lr, weightDecay: config.weightDecay ?? config.weight_decay });
     case 'rmsprop': return optimizers.rmsprop({ learningRate: lr, rho: config.rho, momentum: config.momentum, epsilon: config.epsilon });
@@ -225,10 +241,8 @@ function optimizerFromConfig(opt: { class_name?: string; config?: Record<string,
  * model.json object (its modelTopology is used) or a topology itself,
  * { class_name: 'Sequential', config: { layers: [...] } }. Like tf.models.modelFromJSON.
  */
-export function modelFromJSON(json: unknown): Sequential {
+export function modelFromJSON(json: unknown): LayersModel {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new FormatError('modelFromJSON: expected a JSON object (a model.json or a Sequential topology)');
   const obj = json as Record<string, unknown>;
-  const topology = obj.modelTopology !== undefined ? obj.modelTopology : obj;
-  const { name, layers } = layersFromTopology(topology);
-  return new Sequential({ layers, name });
+  return modelFromTopology(obj.modelTopology !== undefined ? obj.modelTopology : obj);
 }

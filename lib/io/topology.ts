@@ -1,6 +1,6 @@
 // The TensorFlow.js layers format's model.json: Keras topology in snake_case, a weights
 // manifest, training config. Converts between it and our layers, treating input as hostile.
-import { FormatError } from '../errors';
+import { describeValue, FormatError } from '../errors';
 import { deserializeLayer } from '../layers';
 import { Layer } from '../layers/layer';
 
@@ -47,14 +47,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** The layers of a Sequential topology (Keras writes config as {layers} or, older, as a list). */
-export function layersFromTopology(topology: unknown): { name?: string; layers: Layer[] } {
+/**
+ * The layers of a Sequential topology (Keras writes config as {layers} or, older, as a list) or
+ * of a functional one (class_name 'Model' as tfjs writes it, or Keras's 'Functional'), with,
+ * for functional ones, the config and each layer's inbound_nodes for connecting them.
+ */
+export function layersFromTopology(topology: unknown): {
+  name?: string; layers: Layer[]; functional?: Record<string, unknown> & { inbound: unknown[] };
+} {
   if (!isObject(topology)) throw new FormatError('model.json: modelTopology must be an object');
   const className = topology.class_name;
-  if (className !== 'Sequential') {
-    throw new FormatError(`model.json: only Sequential models can be loaded, got class_name ${JSON.stringify(className)}`);
+  const isFunctional = className === 'Model' || className === 'Functional';
+  if (className !== 'Sequential' && !isFunctional) {
+    throw new FormatError(`model.json: only Sequential and functional models can be loaded, got class_name ${describeValue(className)}`);
   }
   const config = topology.config;
+  if (isFunctional && !isObject(config)) throw new FormatError('model.json: a functional topology needs a config object');
   const list = Array.isArray(config) ? config : isObject(config) ? config.layers : undefined;
   if (!Array.isArray(list) || list.length === 0) throw new FormatError('model.json: the topology has no layers');
   if (list.length > MAX_LAYERS) throw new FormatError(`model.json: too many layers (${list.length})`);
@@ -72,7 +80,10 @@ export function layersFromTopology(topology: unknown): { name?: string; layers: 
       throw new FormatError(`model.json: layer ${i} (${entry.class_name}): ${(e as Error).message}`);
     }
   });
-  return { name: isObject(config) && typeof config.name === 'string' ? config.name : undefined, layers };
+  const name = isObject(config) && typeof config.name === 'string' ? config.name : undefined;
+  if (!isFunctional) return { name, layers };
+  const inbound = list.map((entry) => (entry as Record<string, unknown>).inbound_nodes);
+  return { name, layers, functional: { ...(config as Record<string, unknown>), inbound } };
 }
 
 /** Checks the manifest's shape before anything is read or allocated. */
@@ -87,7 +98,7 @@ export function checkManifest(json: unknown): ModelJson {
     }
     for (const p of group.paths) {
       if (typeof p !== 'string' || p.length === 0 || p.includes('..') || p.startsWith('/') || p.includes('\\') || p.includes('\0')) {
-        throw new FormatError(`model.json: weights path ${JSON.stringify(p)} must be a plain file name inside the model folder`);
+        throw new FormatError(`model.json: weights path ${describeValue(p)} must be a plain file name inside the model folder`);
       }
     }
     for (const w of group.weights) {
@@ -95,7 +106,7 @@ export function checkManifest(json: unknown): ModelJson {
       if (w.dtype !== undefined && w.dtype !== 'float32') throw new FormatError(`model.json: weight ${w.name} has dtype ${String(w.dtype)}; only float32 is supported`);
       if (w.quantization !== undefined) throw new FormatError(`model.json: weight ${w.name} is quantized; only float32 is supported`);
       if (w.shape.length > 8 || !w.shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31)) {
-        throw new FormatError(`model.json: weight ${w.name} has an invalid shape ${JSON.stringify(w.shape)}`);
+        throw new FormatError(`model.json: weight ${w.name} has an invalid shape ${describeValue(w.shape)}`);
       }
     }
   }

@@ -1,15 +1,15 @@
 // Activation names (tfjs/Keras) and how each lowers onto the executor: relu fuses into the
 // conv/dense epilogue; the others become their own native layer.
-import { ValueError } from '../errors';
+import { describeValue, ValueError } from '../errors';
 import { NativeLayerSpec } from './layer';
 
-export type ActivationIdentifier = 'linear' | 'relu' | 'sigmoid' | 'tanh' | 'softmax' | 'elu';
-const known: ActivationIdentifier[] = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax', 'elu'];
+export type ActivationIdentifier = 'linear' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'softmax' | 'elu';
+const known: ActivationIdentifier[] = ['linear', 'relu', 'relu6', 'sigmoid', 'tanh', 'softmax', 'elu'];
 
 export function checkActivation(v: unknown, where: string): ActivationIdentifier {
   if (v === undefined || v === null) return 'linear';
   if (typeof v !== 'string' || !known.includes(v as ActivationIdentifier)) {
-    throw new ValueError(`${where}: unknown activation ${JSON.stringify(v)} (known: ${known.join(', ')})`);
+    throw new ValueError(`${where}: unknown activation ${describeValue(v)} (known: ${known.join(', ')})`);
   }
   return v as ActivationIdentifier;
 }
@@ -18,6 +18,7 @@ export function checkActivation(v: unknown, where: string): ActivationIdentifier
 export function activationLayer(act: ActivationIdentifier, name: string, alpha = 0): NativeLayerSpec[] {
   if (act === 'linear') return [];
   if (act === 'softmax') return [{ kind: 'softmax', name }];
+  if (act === 'relu6') return [{ kind: 'activation', name, activation: 'clippedRelu', alpha: 6 }];
   return [{ kind: 'activation', name, activation: act, alpha: act === 'elu' ? 1 : alpha }];
 }
 

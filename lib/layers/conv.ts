@@ -27,6 +27,8 @@ export interface Conv2DArgs extends LayerArgs {
   kernelInitializer?: string | Initializer;
   biasInitializer?: string | Initializer;
   dataFormat?: 'channelsLast';
+  /** Keras's grouped convolution: input and output channels split into this many groups. */
+  groups?: number;
 }
 
 export class Conv2D extends Layer {
@@ -40,9 +42,11 @@ export class Conv2D extends Layer {
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly groups: number;
 
   constructor(args: Conv2DArgs) {
     super(args, 'conv2d');
+    this.groups = args.groups === undefined ? 1 : positiveInt(args.groups, this.name, 'groups');
     this.filters = positiveInt(args.filters, this.name, 'filters');
     this.kernelSize = pairOf(args.kernelSize, undefined, this.name, 'kernelSize');
     this.strides = pairOf(args.strides, 1, this.name, 'strides');
@@ -63,12 +67,15 @@ export class Conv2D extends Layer {
     if (p < 1 || q < 1) {
       throw new ShapeError(`${this.name}: the ${this.kernelSize.join('x')} kernel does not fit the input (None, ${inputShape.join(', ')}) with '${this.padding}' padding`);
     }
+    if (inputShape[2] % this.groups !== 0 || this.filters % this.groups !== 0) {
+      throw new ShapeError(`${this.name}: input channels (${inputShape[2]}) and filters (${this.filters}) must both be multiples of groups (${this.groups})`);
+    }
     return [p, q, this.filters];
   }
 
   weightSpecs(inputShape: Shape): WeightSpec[] {
     const specs: WeightSpec[] = [{
-      name: 'kernel', shape: [...this.kernelSize, inputShape[2], this.filters], initializer: this.kernelInitializer, trainable: true,
+      name: 'kernel', shape: [...this.kernelSize, inputShape[2] / this.groups, this.filters], initializer: this.kernelInitializer, trainable: true,
     }];
     if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer, trainable: true });
     return specs;
@@ -78,7 +85,7 @@ export class Conv2D extends Layer {
     return withActivation({
       kind: 'conv2d', name: this.name, filters: this.filters, kernelH: this.kernelSize[0], kernelW: this.kernelSize[1],
       strideH: this.strides[0], strideW: this.strides[1], dilationH: this.dilationRate[0], dilationW: this.dilationRate[1],
-      padding: this.padding, useBias: this.useBias, trainable: this.trainable,
+      padding: this.padding, useBias: this.useBias, trainable: this.trainable, groups: this.groups,
     }, this.activation);
   }
 
@@ -86,7 +93,7 @@ export class Conv2D extends Layer {
     return {
       ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides,
       padding: this.padding, dataFormat: 'channels_last', dilationRate: this.dilationRate, activation: this.activation,
-      useBias: this.useBias,
+      useBias: this.useBias, ...(this.groups !== 1 ? { groups: this.groups } : {}),
       kernelInitializer: { className: this.kernelInitializer.className, config: this.kernelInitializer.config },
       biasInitializer: { className: this.biasInitializer.className, config: this.biasInitializer.config },
       kernelRegularizer: null, biasRegularizer: null, activityRegularizer: null, kernelConstraint: null, biasConstraint: null,
@@ -101,7 +108,7 @@ export interface Pooling2DArgs extends LayerArgs {
   dataFormat?: 'channelsLast';
 }
 
-abstract class Pooling2D extends Layer {
+export abstract class Pooling2D extends Layer {
   readonly poolSize: [number, number];
   readonly strides: [number, number];
   readonly padding: 'valid' | 'same';
@@ -155,26 +162,31 @@ export class AveragePooling2D extends Pooling2D {
   }
 }
 
+export type GlobalPooling2DArgs = LayerArgs & { dataFormat?: 'channelsLast'; keepDims?: boolean; keepdims?: boolean };
+
 abstract class GlobalPooling2D extends Layer {
   protected abstract readonly nativeKind: string;
+  /** Keras's keepdims: (None, 1, 1, C) instead of (None, C). */
+  readonly keepDims: boolean;
 
-  constructor(args: LayerArgs & { dataFormat?: 'channelsLast'; keepDims?: boolean }, prefix: string) {
+  constructor(args: GlobalPooling2DArgs, prefix: string) {
     super(args, prefix);
     channelsLast(args.dataFormat, this.name);
-    if (args.keepDims) throw new ValueError(`${this.name}: keepDims is not supported`);
+    this.keepDims = Boolean(args.keepDims ?? args.keepdims ?? false);
   }
 
   computeOutputShape(inputShape: Shape): Shape {
     requireRank(inputShape, 3, this.name, 'images (None, height, width, channels)');
-    return [inputShape[2]];
+    return this.keepDims ? [1, 1, inputShape[2]] : [inputShape[2]];
   }
 
-  lower(): NativeLayerSpec[] {
-    return [{ kind: this.nativeKind, name: this.name }];
+  lower(inputShape: Shape): NativeLayerSpec[] {
+    const pool: NativeLayerSpec = { kind: this.nativeKind, name: this.name };
+    return this.keepDims ? [pool, { kind: 'reshape', name: `${this.name}/keepdims`, targetShape: [1, 1, inputShape[2]] }] : [pool];
   }
 
   getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), dataFormat: 'channels_last', keepdims: false };
+    return { ...super.getConfig(), dataFormat: 'channels_last', keepdims: this.keepDims };
   }
 }
 
@@ -182,7 +194,7 @@ export class GlobalAveragePooling2D extends GlobalPooling2D {
   readonly className = 'GlobalAveragePooling2D';
   protected readonly nativeKind = 'globalAvgPool';
 
-  constructor(args: LayerArgs & { dataFormat?: 'channelsLast' } = {}) {
+  constructor(args: GlobalPooling2DArgs = {}) {
     super(args, 'global_average_pooling2d');
   }
 }
@@ -191,7 +203,7 @@ export class GlobalMaxPooling2D extends GlobalPooling2D {
   readonly className = 'GlobalMaxPooling2D';
   protected readonly nativeKind = 'globalMaxPool';
 
-  constructor(args: LayerArgs & { dataFormat?: 'channelsLast' } = {}) {
+  constructor(args: GlobalPooling2DArgs = {}) {
     super(args, 'global_max_pooling2d');
   }
 }

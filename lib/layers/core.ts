@@ -1,5 +1,5 @@
-// Core layers: input, dense, flatten, dropout, activation, reLU, leakyReLU, elu, softmax.
-import { ValueError } from '../errors';
+// Core layers: input, dense, flatten, reshape, dropout, activation, reLU, leakyReLU, softmax.
+import { describeValue, ShapeError, ValueError } from '../errors';
 import { ActivationIdentifier, activationLayer, checkActivation, withActivation } from './activations';
 import { checkShape, initializerOf, Layer, LayerArgs, NativeLayerSpec, positiveInt, Shape, WeightSpec } from './layer';
 import { Initializer } from '../initializers';
@@ -9,8 +9,9 @@ export class InputLayer extends Layer {
   declare readonly inputShape: Shape;
 
   constructor(args: { shape?: Shape; inputShape?: Shape; batchShape?: (number | null)[]; batchInputShape?: (number | null)[]; name?: string }) {
-    const shape = args.shape ?? args.inputShape ?? (args.batchShape ?? args.batchInputShape)?.slice(1);
-    super({ name: args.name, inputShape: checkShape(shape, 'input') as number[] }, 'input');
+    const batchShape = args?.batchShape ?? args?.batchInputShape;
+    const shape = args?.shape ?? args?.inputShape ?? (Array.isArray(batchShape) ? batchShape.slice(1) : batchShape);
+    super({ name: args?.name, inputShape: checkShape(shape, 'input') as number[] }, 'input');
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -106,7 +107,7 @@ export class Dropout extends Layer {
   constructor(args: LayerArgs & { rate: number; noiseShape?: unknown; seed?: number }) {
     super(args, 'dropout');
     if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate < 1)) {
-      throw new ValueError(`${this.name}: rate must be a number in [0, 1), got ${JSON.stringify(args.rate)}`);
+      throw new ValueError(`${this.name}: rate must be a number in [0, 1), got ${describeValue(args.rate)}`);
     }
     if (args.noiseShape !== undefined && args.noiseShape !== null) {
       throw new ValueError(`${this.name}: noiseShape is not supported`);
@@ -151,12 +152,19 @@ export class Activation extends Layer {
 
 export class ReLU extends Layer {
   readonly className = 'ReLU';
+  /** Caps the output (ReLU6: 6), as Keras's max_value; null for none. */
+  readonly maxValue: number | null;
 
-  constructor(args: LayerArgs & { maxValue?: number | null } = {}) {
+  constructor(args: LayerArgs & { maxValue?: number | null; negativeSlope?: number; threshold?: number } = {}) {
     super(args, 're_lu');
-    if (args.maxValue !== undefined && args.maxValue !== null) {
-      throw new ValueError(`${this.name}: maxValue is not supported`);
+    const max = args.maxValue ?? null;
+    if (max !== null && !(typeof max === 'number' && max > 0 && Number.isFinite(max))) {
+      throw new ValueError(`${this.name}: maxValue must be a positive number or null, got ${describeValue(max)}`);
     }
+    if ((args.negativeSlope ?? 0) !== 0 || (args.threshold ?? 0) !== 0) {
+      throw new ValueError(`${this.name}: negativeSlope and threshold other than 0 are not supported`);
+    }
+    this.maxValue = max;
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -164,11 +172,46 @@ export class ReLU extends Layer {
   }
 
   lower(): NativeLayerSpec[] {
-    return activationLayer('relu', this.name);
+    if (this.maxValue === null) return activationLayer('relu', this.name);
+    return [{ kind: 'activation', name: this.name, activation: 'clippedRelu', alpha: this.maxValue }];
   }
 
   getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), maxValue: null };
+    return { ...super.getConfig(), maxValue: this.maxValue };
+  }
+}
+
+export class Reshape extends Layer {
+  readonly className = 'Reshape';
+  /** One example's new shape; one entry may be -1 (inferred). */
+  readonly targetShape: number[];
+
+  constructor(args: LayerArgs & { targetShape: number[] }) {
+    super(args, 'reshape');
+    const t = args.targetShape;
+    if (!Array.isArray(t) || t.length === 0 || t.length > 7 || !t.every((d) => Number.isInteger(d) && (d > 0 || d === -1)) ||
+      t.filter((d) => d === -1).length > 1) {
+      throw new ValueError(`${this.name}: targetShape must be positive integers (at most one -1), got ${describeValue(t)}`);
+    }
+    this.targetShape = t.slice();
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    const total = inputShape.reduce((a, b) => a * b, 1);
+    const known = this.targetShape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+    const out = this.targetShape.map((d) => (d === -1 ? total / known : d));
+    if (out.reduce((a, b) => a * b, 1) !== total || !out.every(Number.isInteger)) {
+      throw new ShapeError(`${this.name}: cannot reshape (None, ${inputShape.join(', ')}) to (None, ${this.targetShape.join(', ')})`);
+    }
+    return out;
+  }
+
+  lower(inputShape: Shape): NativeLayerSpec[] {
+    return [{ kind: 'reshape', name: this.name, targetShape: this.computeOutputShape(inputShape) as never }];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), targetShape: this.targetShape };
   }
 }
 

@@ -1,19 +1,24 @@
 // ck.layers: factories with tfjs-layers names, and the registry that rebuilds layers from their
 // serialized {className, config}.
 import { FormatError } from '../errors';
-import { Activation, Dense, DenseArgs, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Softmax } from './core';
+import { Activation, Dense, DenseArgs, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Reshape, Softmax } from './core';
 import {
   AveragePooling2D, BatchNormalization, BatchNormalizationArgs, Conv2D, Conv2DArgs, GlobalAveragePooling2D,
-  GlobalMaxPooling2D, MaxPooling2D, Pooling2DArgs,
+  GlobalMaxPooling2D, GlobalPooling2DArgs, MaxPooling2D, Pooling2DArgs,
 } from './conv';
+import { Add, Average, Concatenate, Multiply } from './merge';
+import {
+  DepthwiseConv2D, DepthwiseConv2DArgs, LpPooling2D, SeparableConv2D, SeparableConv2DArgs, UpSampling2D, ZeroPadding2D,
+} from './spatial';
 import { Layer, LayerArgs } from './layer';
 import { ActivationIdentifier } from './activations';
 
 export { Layer } from './layer';
 export type { LayerArgs, Shape } from './layer';
 export {
-  Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-  GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, ReLU, Softmax,
+  Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
+  Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,
+  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D,
 };
 
 export const layers = {
@@ -24,13 +29,23 @@ export const layers = {
   flatten: (args?: LayerArgs) => new Flatten(args),
   dropout: (args: LayerArgs & { rate: number }) => new Dropout(args),
   activation: (args: LayerArgs & { activation: ActivationIdentifier }) => new Activation(args),
-  reLU: (args?: LayerArgs) => new ReLU(args),
+  reLU: (args?: LayerArgs & { maxValue?: number | null }) => new ReLU(args),
+  reshape: (args: LayerArgs & { targetShape: number[] }) => new Reshape(args),
+  depthwiseConv2d: (args: DepthwiseConv2DArgs) => new DepthwiseConv2D(args),
+  separableConv2d: (args: SeparableConv2DArgs) => new SeparableConv2D(args),
+  zeroPadding2d: (args?: ConstructorParameters<typeof ZeroPadding2D>[0]) => new ZeroPadding2D(args),
+  upSampling2d: (args?: ConstructorParameters<typeof UpSampling2D>[0]) => new UpSampling2D(args),
+  lpPooling2d: (args?: ConstructorParameters<typeof LpPooling2D>[0]) => new LpPooling2D(args),
+  add: (args?: LayerArgs) => new Add(args),
+  multiply: (args?: LayerArgs) => new Multiply(args),
+  average: (args?: LayerArgs) => new Average(args),
+  concatenate: (args?: LayerArgs & { axis?: number }) => new Concatenate(args),
   leakyReLU: (args?: LayerArgs & { alpha?: number }) => new LeakyReLU(args),
   softmax: (args?: LayerArgs & { axis?: number }) => new Softmax(args),
   maxPooling2d: (args?: Pooling2DArgs) => new MaxPooling2D(args),
   averagePooling2d: (args?: Pooling2DArgs) => new AveragePooling2D(args),
-  globalAveragePooling2d: (args?: LayerArgs) => new GlobalAveragePooling2D(args),
-  globalMaxPooling2d: (args?: LayerArgs) => new GlobalMaxPooling2D(args),
+  globalAveragePooling2d: (args?: GlobalPooling2DArgs) => new GlobalAveragePooling2D(args),
+  globalMaxPooling2d: (args?: GlobalPooling2DArgs) => new GlobalMaxPooling2D(args),
   batchNormalization: (args?: BatchNormalizationArgs) => new BatchNormalization(args),
 };
 
@@ -52,6 +67,16 @@ const registry = new Map<string, Factory>([
   ['GlobalAveragePooling2D', (c) => new GlobalAveragePooling2D(c as never)],
   ['GlobalMaxPooling2D', (c) => new GlobalMaxPooling2D(c as never)],
   ['BatchNormalization', (c) => new BatchNormalization(c as never)],
+  ['Reshape', (c) => new Reshape(c as never)],
+  ['DepthwiseConv2D', (c) => new DepthwiseConv2D(c as never)],
+  ['SeparableConv2D', (c) => new SeparableConv2D(c as never)],
+  ['ZeroPadding2D', (c) => new ZeroPadding2D(c as never)],
+  ['UpSampling2D', (c) => new UpSampling2D(c as never)],
+  ['LpPooling2D', (c) => new LpPooling2D(c as never)],
+  ['Add', (c) => new Add(c as never)],
+  ['Multiply', (c) => new Multiply(c as never)],
+  ['Average', (c) => new Average(c as never)],
+  ['Concatenate', (c) => new Concatenate(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

@@ -1,7 +1,7 @@
 // The layer contract (as tfjs-layers / Keras): a layer knows its output shape for an input
 // shape, the weights it declares, its config for serialization, and how it lowers to the native
 // executor's layers. Weights live in the model's native executor once the model is built.
-import { ShapeError, ValueError } from '../errors';
+import { describeValue, ShapeError, ValueError } from '../errors';
 import { getInitializer, Initializer } from '../initializers';
 import { Tensor } from '../tensor';
 
@@ -22,7 +22,10 @@ export interface LayerArgs {
 export interface NativeLayerSpec {
   kind: string;
   name: string;
-  [field: string]: string | number | boolean;
+  /** Value ids the layer reads (set when the model is built; see ModelGraph). */
+  inputs?: number[];
+  targetShape?: number[];
+  [field: string]: string | number | boolean | number[] | undefined;
 }
 
 export interface WeightSpec {
@@ -60,8 +63,12 @@ export abstract class Layer {
   abstract readonly className: string;
   readonly name: string;
   readonly inputShape?: Shape;
+  /** Merge layers take a list of inputs (computeOutputShape and lower get one shape per input). */
+  readonly multiInput: boolean = false;
   /** @internal */
   host?: LayerHost;
+  /** @internal Where the functional API applied this layer: the symbolic inputs it read. */
+  inboundNodes: { inputs: import('../models/functional').SymbolicTensor[] }[] = [];
   private trainableFlag: boolean;
 
   constructor(args: LayerArgs, defaultPrefix: string) {
@@ -107,6 +114,16 @@ export abstract class Layer {
     return this.weightSpecs(inputShape).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
   }
 
+  /**
+   * The functional API: applied to symbolic tensors (ck.input, or another layer's output) it
+   * records the connection and returns the symbolic output; ck.model({ inputs, outputs }) then
+   * builds the graph. A layer is applied once (shared layers are not supported yet).
+   */
+  apply(inputs: import('../models/functional').SymbolicTensor | import('../models/functional').SymbolicTensor[]): import('../models/functional').SymbolicTensor {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('../models/functional') as typeof import('../models/functional')).applyLayer(this, inputs);
+  }
+
   /** The layer's current weights (copies), in Keras's order. Needs a built model. */
   getWeights(): Tensor[] {
     if (!this.host) return [];
@@ -127,14 +144,14 @@ function checkArgs(args: unknown, where: string): void {
 
 export function checkShape(shape: unknown, where: string): Shape {
   if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new ShapeError(`${where}: inputShape must be a non-empty array of positive integers, got ${JSON.stringify(shape)}`);
+    throw new ShapeError(`${where}: inputShape must be a non-empty array of positive integers, got ${describeValue(shape)}`);
   }
   return shape.slice();
 }
 
 export function positiveInt(v: unknown, where: string, name: string): number {
   if (!Number.isInteger(v) || (v as number) < 1) {
-    throw new ValueError(`${where}: ${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    throw new ValueError(`${where}: ${name} must be a positive integer, got ${describeValue(v)}`);
   }
   return v as number;
 }
@@ -143,7 +160,7 @@ export function pairOf(v: unknown, def: number | undefined, where: string, name:
   if (v === undefined && def !== undefined) return [def, def];
   const arr = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((x) => Number.isInteger(x) && x >= 1)) {
-    throw new ValueError(`${where}: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+    throw new ValueError(`${where}: ${name} must be a positive integer or a pair of them, got ${describeValue(v)}`);
   }
   return [arr[0], arr[1]];
 }
@@ -151,14 +168,14 @@ export function pairOf(v: unknown, def: number | undefined, where: string, name:
 export function paddingOf(v: unknown, where: string): 'valid' | 'same' {
   if (v === undefined) return 'valid';
   if (v !== 'valid' && v !== 'same') {
-    throw new ValueError(`${where}: padding must be 'valid' or 'same', got ${JSON.stringify(v)}`);
+    throw new ValueError(`${where}: padding must be 'valid' or 'same', got ${describeValue(v)}`);
   }
   return v;
 }
 
 export function channelsLast(v: unknown, where: string): void {
   if (v !== undefined && v !== 'channelsLast' && v !== 'channels_last') {
-    throw new ValueError(`${where}: only dataFormat 'channelsLast' (NHWC) is supported, got ${JSON.stringify(v)}`);
+    throw new ValueError(`${where}: only dataFormat 'channelsLast' (NHWC) is supported, got ${describeValue(v)}`);
   }
 }
 

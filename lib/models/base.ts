@@ -1,6 +1,7 @@
-// What every model has: layers compiled onto one native executor, summary, compile, weights.
-// The training and inference loops are in sequential.ts.
-import { DeviceError, ShapeError, ValueError } from '../errors';
+// What every model has: a graph of layers compiled onto one native executor, summary, compile,
+// weights. Sequential models give a chain, functional ones any DAG; the training and inference
+// loops are in sequential.ts (LayersModel).
+import { describeValue, DeviceError, ShapeError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
 import { Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';
 import { getLoss, LossName } from '../losses';
@@ -8,7 +9,7 @@ import { native, NativeNet } from '../native';
 import { getOptimizer, Optimizer } from '../optimizers';
 import { globalRng } from '../random';
 import { checkTensor, Tensor } from '../tensor';
-import { formatSummary } from './summary';
+import { formatSummary, SummaryRow } from './summary';
 
 export type MetricFn = (yTrue: Tensor, yPred: Tensor) => number | Promise<number>;
 
@@ -29,19 +30,39 @@ export interface Compiled {
   userMetrics: { name: string; fn: MetricFn }[];
 }
 
+/**
+ * A model as a graph of values: ids 0..I-1 are its inputs, and node j (layers[j] applied to
+ * the values `inputs`) makes value I+j. Every layer of the model is one node, in order.
+ */
+export interface ModelGraph {
+  inputShapes: Shape[];
+  nodes: { inputs: number[] }[];
+  outputs: number[];
+}
+
 interface Built {
   net: NativeNet;
-  inputShape: Shape;
+  inputShapes: Shape[];
+  outputShapes: Shape[];
   /** Per Keras layer: its input and output shapes, and its native layers [start, end). */
-  layerShapes: { input: Shape; output: Shape }[];
+  layerShapes: { input: Shape; inputs: Shape[]; output: Shape }[];
   nativeRange: [number, number][];
+  /** Per model output: the native layer that makes it (-1: it is a model input). */
+  outputLayers: number[];
   /** Per Keras layer: indices of its weights in net.params(). */
   paramIndices: number[][];
 }
 
-let modelCounter = 0;
+const modelCounters = new Map<string, number>();
 
-export class ModelBase implements LayerHost {
+/** Keras's automatic model names: sequential, sequential_1, model, model_1, ... */
+export function uniqueModelName(prefix: string): string {
+  const n = modelCounters.get(prefix) ?? 0;
+  modelCounters.set(prefix, n + 1);
+  return n === 0 ? prefix : `${prefix}_${n}`;
+}
+
+export abstract class ModelBase implements LayerHost {
   readonly name: string;
   readonly layers: Layer[] = [];
   /** Set by callbacks (earlyStopping) to end fit after the current epoch. */
@@ -51,61 +72,52 @@ export class ModelBase implements LayerHost {
   /** @internal */
   compiled?: Compiled;
 
-  constructor(args: { layers?: Layer[]; name?: string } = {}) {
-    this.name = args.name ?? (modelCounter++ === 0 ? 'sequential' : `sequential_${modelCounter - 1}`);
-    for (const layer of args.layers ?? []) this.add(layer);
+  constructor(name: string) {
+    this.name = name;
   }
 
-  /** Appends a layer (the model is rebuilt, keeping the weights it had). */
-  add(layer: Layer): void {
-    if (!(layer instanceof Layer)) throw new ValueError(`${this.name}.add: expected a layer, got ${typeof layer}`);
-    if (this.layers.includes(layer)) throw new ValueError(`${this.name}.add: layer ${layer.name} is already in the model`);
-    if (layer instanceof InputLayer && this.layers.length > 0) {
-      throw new ValueError(`${this.name}.add: an input layer must come first`);
-    }
-    const saved = this.built ? this.layers.map((l) => l.getWeights()) : null;
-    this.layers.push(layer);
-    if (this.built) {
-      this.built = undefined;
-      this.build();
-      saved!.forEach((w, i) => w.length && this.layers[i].setWeights(w));
-    }
-  }
+  /** The model's graph over this.layers (see ModelGraph). */
+  protected abstract graph(): ModelGraph;
 
-  /** Layers that compute something (the input layer only declares the shape). */
-  private get computeLayers(): Layer[] {
-    return this.layers.filter((l) => !(l instanceof InputLayer));
-  }
-
+  /** One example's shape for the (first) input. */
   get inputShape(): Shape {
-    const first = this.layers[0];
-    if (!first?.inputShape) {
-      throw new ValueError(`${this.name}: the first layer needs an inputShape (or start with ck.layers.input({ shape }))`);
-    }
-    return first.inputShape;
+    return this.graph().inputShapes[0];
   }
 
   /** Builds the native executor and initializes the weights (done lazily by the other methods). */
   build(): void {
     if (this.built) return;
-    if (this.computeLayers.length === 0) throw new ValueError(`${this.name}: add layers before building the model`);
-    const inputShape = this.inputShape;
+    const graph = this.graph();
+    const nIn = graph.inputShapes.length;
     const specs: NativeLayerSpec[] = [];
     const layerShapes: Built['layerShapes'] = [];
     const nativeRange: Built['nativeRange'] = [];
-    let shape = inputShape;
-    for (const layer of this.layers) {
-      const output = layer.computeOutputShape(shape);
-      const lowered = layer.lower(shape);
+    const valueShapes: Shape[] = [...graph.inputShapes];
+    // The native value that holds each model value (a layer lowered to nothing passes its input on).
+    const nativeValue: number[] = graph.inputShapes.map((_, i) => i);
+    const producer: number[] = graph.inputShapes.map(() => -1);
+    graph.nodes.forEach((node, j) => {
+      const layer = this.layers[j];
+      const inputs = node.inputs.map((v) => valueShapes[v]);
+      const arg = layer.multiInput ? inputs : inputs[0];
+      const output = layer.computeOutputShape(arg as Shape);
+      const lowered = layer.lower(arg as Shape);
+      if (lowered.length > 0) lowered[0] = { ...lowered[0], inputs: node.inputs.map((v) => nativeValue[v]) as never };
       nativeRange.push([specs.length, specs.length + lowered.length]);
       specs.push(...lowered);
-      layerShapes.push({ input: shape, output });
-      shape = output;
-    }
-    const net = new native.Net(inputShape, specs);
+      layerShapes.push({ input: inputs[0], inputs, output });
+      valueShapes.push(output);
+      nativeValue.push(lowered.length ? nIn + specs.length - 1 : nativeValue[node.inputs[0]]);
+      producer.push(lowered.length ? specs.length - 1 : producer[node.inputs[0]]);
+    });
+    if (specs.length === 0) throw new ValueError(`${this.name}: add layers before building the model`);
+    const net = new native.Net(graph.inputShapes, specs, graph.outputs.map((v) => nativeValue[v]));
     const params = net.params();
     const paramIndices = nativeRange.map(([a, b]) => params.flatMap((p, i) => (p.layer >= a && p.layer < b ? [i] : [])));
-    this.built = { net, inputShape, layerShapes, nativeRange, paramIndices };
+    this.built = {
+      net, inputShapes: graph.inputShapes, outputShapes: graph.outputs.map((v) => valueShapes[v]), layerShapes,
+      nativeRange, outputLayers: graph.outputs.map((v) => producer[v]), paramIndices,
+    };
     const rng = globalRng();
     this.layers.forEach((layer, li) => {
       const wanted = layer.weightSpecs(layerShapes[li].input);
@@ -127,9 +139,17 @@ export class ModelBase implements LayerHost {
     return this.built!.net;
   }
 
-  get outputShape(): (number | null)[] {
+  /** (None, ...) of each output. */
+  get outputShapes(): (number | null)[][] {
     this.build();
-    return [null, ...this.built!.layerShapes[this.layers.length - 1].output];
+    return this.built!.outputShapes.map((s) => [null, ...s]);
+  }
+
+  /** (None, ...) of the output; for a model with several outputs, one per output. */
+  get outputShape(): (number | null)[] | (number | null)[][] {
+    this.build();
+    const shapes = this.built!.outputShapes.map((s) => [null, ...s]);
+    return shapes.length === 1 ? shapes[0] : shapes;
   }
 
   countParams(): number {
@@ -137,18 +157,28 @@ export class ModelBase implements LayerHost {
     return this.layers.reduce((n, l, i) => n + l.countParams(this.built!.layerShapes[i].input), 0);
   }
 
-  /** Prints Keras's summary table (or hands each line to printFn). */
-  summary(lineLength?: number, positions?: number[], printFn: (line: string) => void = console.log): void {
+  /** Summary rows: Sequential models leave their input layer out, as Keras does. */
+  protected summaryRows(): SummaryRow[] {
     this.build();
-    const rows = this.layers.flatMap((layer, i) => layer instanceof InputLayer ? [] : [{
+    return this.layers.flatMap((layer, i) => layer instanceof InputLayer ? [] : [this.summaryRow(i)]);
+  }
+
+  protected summaryRow(i: number): SummaryRow {
+    const layer = this.layers[i];
+    const shapes = this.built!.layerShapes[i];
+    return {
       name: layer.name,
       className: layer.className,
-      outputShape: [null, ...this.built!.layerShapes[i].output],
-      params: layer.countParams(this.built!.layerShapes[i].input),
-      trainableParams: layer.trainable ? layer.weightSpecs(this.built!.layerShapes[i].input)
+      outputShape: [null, ...shapes.output],
+      params: layer.countParams(shapes.input),
+      trainableParams: layer.trainable ? layer.weightSpecs(shapes.input)
         .filter((w) => w.trainable).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0) : 0,
-    }]);
-    formatSummary(this.name, rows, printFn, lineLength, positions);
+    };
+  }
+
+  /** Prints Keras's summary table (or hands each line to printFn). */
+  summary(lineLength?: number, positions?: number[], printFn: (line: string) => void = console.log): void {
+    formatSummary(this.name, this.summaryRows(), printFn, lineLength, positions);
   }
 
   compile(args: CompileArgs): void {
@@ -157,7 +187,7 @@ export class ModelBase implements LayerHost {
       throw new DeviceError(`${this.name}.compile: device 'cuda' is not available in this build (no CUDA backend); use 'cpu'`);
     }
     if (args.device !== undefined && args.device !== 'cpu' && args.device !== 'auto') {
-      throw new ValueError(`${this.name}.compile: unknown device ${JSON.stringify(args.device)}`);
+      throw new ValueError(`${this.name}.compile: unknown device ${describeValue(args.device)}`);
     }
     const loss = getLoss(args.loss);
     const optimizer = getOptimizer(args.optimizer);
@@ -166,7 +196,7 @@ export class ModelBase implements LayerHost {
     for (const m of args.metrics ?? []) {
       if (m === 'accuracy' || m === 'acc') accuracyName = m;
       else if (typeof m === 'function') userMetrics.push({ name: m.name || `metric_${userMetrics.length}`, fn: m });
-      else throw new ValueError(`${this.name}.compile: unknown metric ${JSON.stringify(m)} (use 'accuracy' or a function)`);
+      else throw new ValueError(`${this.name}.compile: unknown metric ${describeValue(m)} (use 'accuracy' or a function)`);
     }
     this.compiled = { optimizer, loss, accuracyName, userMetrics };
     this.build();
@@ -175,10 +205,6 @@ export class ModelBase implements LayerHost {
 
   private compileNative(): void {
     const c = this.compiled!;
-    const out = this.built!.layerShapes[this.layers.length - 1].output;
-    if (c.loss === 'binaryCrossentropy' && out[out.length - 1] < 1) {
-      throw new ShapeError(`${this.name}.compile: binaryCrossentropy needs outputs, got (None, ${out.join(', ')})`);
-    }
     this.built!.net.compile(c.loss, { kind: c.optimizer.kind, ...c.optimizer.getConfig() }, c.accuracyName !== null);
   }
 
@@ -200,14 +226,30 @@ export class ModelBase implements LayerHost {
     return this.compiled;
   }
 
-  /** @internal Checks x against the model's input and returns the number of examples. */
-  checkInput(x: unknown, op: string): number {
-    const t = checkTensor(x, `${this.name}.${op}`, 'x');
-    const want = this.inputShape;
-    if (t.rank !== want.length + 1 || want.some((d, i) => t.shape[i + 1] !== d)) {
-      throw new ShapeError(`${this.name}.${op}: the model takes input (None, ${want.join(', ')}), got [${t.shape.join(',')}]`);
+  /** @internal The model's inputs as a list: x is a tensor, or one tensor per input. */
+  checkInputs(x: unknown, op: string): { xs: Tensor[]; n: number } {
+    const where = `${this.name}.${op}`;
+    const want = this.graph().inputShapes;
+    // A JS array of tensors is one per input; any other array is a mistaken x.
+    const list = Array.isArray(x) && x.length > 0 && x.every((t) => t instanceof Tensor) ? x : [x];
+    if (list.length !== want.length) {
+      throw new ValueError(`${where}: the model takes ${want.length} input(s), got ${list.length} tensor(s)`);
     }
-    return t.shape[0];
+    const xs = list.map((t, i) => checkTensor(t, where, want.length > 1 ? `x[${i}]` : 'x'));
+    xs.forEach((t, i) => {
+      if (t.rank !== want[i].length + 1 || want[i].some((d, k) => t.shape[k + 1] !== d)) {
+        throw new ShapeError(`${where}: the model takes input (None, ${want[i].join(', ')}), got [${t.shape.join(',')}]`);
+      }
+      if (t.shape[0] !== xs[0].shape[0]) {
+        throw new ShapeError(`${where}: every input needs the same number of examples, got [${xs[0].shape.join(',')}] and [${t.shape.join(',')}]`);
+      }
+    });
+    return { xs, n: xs[0].shape[0] };
+  }
+
+  /** @internal Checks x against the model's single input and returns the number of examples. */
+  checkInput(x: unknown, op: string): number {
+    return this.checkInputs(x, op).n;
   }
 
   // ---- weights ----

@@ -1,14 +1,16 @@
-// The Sequential model's training and inference loops. Each batch is one native call (gather,
-// forward, loss, backward, update) on the model's own stream; the loop keeps the next batch
-// queued while the current one runs, and awaits, so the event loop never blocks.
+// LayersModel: the training and inference loops every model shares (Sequential and functional),
+// and Sequential. Each batch is one native call (gather, forward, loss, backward, update) on the
+// model's own stream; the loop keeps the next batch queued while the current one runs, and
+// awaits, so the event loop never blocks.
 import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks';
-import { ShapeError, ValueError } from '../errors';
+import { describeValue, ShapeError, ValueError } from '../errors';
 import { Layer } from '../layers/layer';
 import { StepSums } from '../native';
 import { globalRng } from '../random';
 import { Rng } from '../rng';
 import { checkTensor, Tensor, tensor } from '../tensor';
-import { ModelBase } from './base';
+import { ModelBase, ModelGraph, uniqueModelName } from './base';
+import { InputLayer } from '../layers/core';
 import { ProgressLogger } from './progress';
 import { saveModel, SaveOptions, SaveResult } from '../io/files';
 import type { Dataset } from '../data/dataset';
@@ -19,7 +21,7 @@ export interface FitArgs {
   batchSize?: number;
   /** Fraction of the examples (the last ones, as Keras takes them) held out for validation. */
   validationSplit?: number;
-  validationData?: [Tensor, Tensor];
+  validationData?: [Tensor | Tensor[], Tensor | Tensor[]];
   shuffle?: boolean;
   callbacks?: Callback | CustomCallbackArgs | (Callback | CustomCallbackArgs)[];
   /** 0 silent, 1 progress bar (default), 2 one line per epoch. */
@@ -46,7 +48,7 @@ export class History extends Callback {
 
 function intIn(v: unknown, def: number, lo: number, where: string, name: string): number {
   if (v === undefined) return def;
-  if (!Number.isInteger(v) || (v as number) < lo) throw new ValueError(`${where}: ${name} must be an integer >= ${lo}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < lo) throw new ValueError(`${where}: ${name} must be an integer >= ${lo}, got ${describeValue(v)}`);
   return v as number;
 }
 
@@ -62,7 +64,11 @@ function range(start: number, end: number): Int32Array {
   return r;
 }
 
-export class Sequential extends ModelBase {
+/** A model's inputs or targets: one tensor, or one per model input / output. */
+type Tensors = Tensor | Tensor[];
+const handles = (ts: Tensor[]) => ts.map((t) => t.handle);
+
+export abstract class LayersModel extends ModelBase {
   /** Metadata read from or written to model.json (e.g. class names). */
   userDefinedMetadata?: Record<string, unknown>;
 
@@ -71,14 +77,33 @@ export class Sequential extends ModelBase {
     return saveModel(this, url, { ...options, metadata: { ...(this.userDefinedMetadata ?? {}), ...(options.metadata ?? {}) } });
   }
 
-  /** Checks targets against the model's output and loss; returns the example count. */
-  private checkTargets(y: unknown, n: number, op: string): Tensor {
+  /** The names Keras logs per-output losses and metrics under: the output layers' names. */
+  get outputNames(): string[] {
+    this.build();
+    return this.built!.outputLayers.map((l, o) => (l >= 0 ? this.layers[this.layerOfNative(l)].name : `output_${o}`));
+  }
+
+  /** @internal The Keras layer whose lowering contains native layer `native`. */
+  layerOfNative(native: number): number {
+    return this.built!.nativeRange.findIndex(([a, b]) => native >= a && native < b);
+  }
+
+  /** Checks targets (one tensor per output) against the outputs and the loss. */
+  private checkTargets(y: unknown, n: number, op: string): Tensor[] {
     const where = `${this.name}.${op}`;
-    const t = checkTensor(y, where, 'y');
-    const c = this.requireCompiled(op);
-    const out = this.outputShape.slice(1) as number[];
+    this.requireCompiled(op);
+    this.build();
+    const outs = this.built!.outputShapes;
+    const list = Array.isArray(y) && y.length > 0 && y.every((t) => t instanceof Tensor) ? y : [y];
+    if (list.length !== outs.length) throw new ValueError(`${where}: the model has ${outs.length} output(s), got ${list.length} target tensor(s)`);
+    return list.map((t, o) => this.checkTarget(t, outs[o], n, where, outs.length > 1 ? `y[${o}]` : 'y'));
+  }
+
+  private checkTarget(y: unknown, out: number[], n: number, where: string, what: string): Tensor {
+    const t = checkTensor(y, where, what);
+    const c = this.compiled!;
     if (t.shape[0] !== n) {
-      throw new ShapeError(`${where}: x has ${n} examples but y has ${t.shape[0] ?? 0} (y shape [${t.shape.join(',')}])`);
+      throw new ShapeError(`${where}: x has ${n} examples but ${what} has ${t.shape[0] ?? 0} (${what} shape [${t.shape.join(',')}])`);
     }
     const sparse = c.loss === 'sparseCategoricalCrossentropy';
     const wantShape = sparse ? out.slice(0, -1) : out;
@@ -101,29 +126,28 @@ export class Sequential extends ModelBase {
     return t;
   }
 
-  async fit(x: Tensor, y: Tensor, args: FitArgs = {}): Promise<History> {
+  async fit(x: Tensors, y: Tensors, args: FitArgs = {}): Promise<History> {
     const where = `${this.name}.fit`;
     const c = this.requireCompiled('fit');
-    const n = this.checkInput(x, 'fit');
-    this.checkTargets(y, n, 'fit');
+    const { xs, n } = this.checkInputs(x, 'fit');
+    const ys = this.checkTargets(y, n, 'fit');
     const epochs = intIn(args.epochs, 1, 1, where, 'epochs');
     const batchSize = intIn(args.batchSize, 32, 1, where, 'batchSize');
     const initialEpoch = intIn(args.initialEpoch, 0, 0, where, 'initialEpoch');
     const split = args.validationSplit ?? 0;
-    if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${JSON.stringify(split)}`);
+    if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
     if (args.signal !== undefined && !(args.signal instanceof AbortSignal)) throw new ValueError(`${where}: signal must be an AbortSignal`);
     const nTrain = args.validationData ? n : n - Math.floor(n * split);
     if (nTrain < 1) throw new ValueError(`${where}: no examples left to train on (validationSplit ${split} of ${n})`);
 
-    let val: { x: Tensor; y: Tensor; rows: Int32Array } | null = null;
+    let val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array } | null = null;
     if (args.validationData) {
       if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new ValueError(`${where}: validationData must be [x, y]`);
       const [vx, vy] = args.validationData;
-      const nv = this.checkInput(vx, 'fit (validationData)');
-      this.checkTargets(vy, nv, 'fit (validationData)');
-      val = { x: vx, y: vy, rows: range(0, nv) };
+      const v = this.checkInputs(vx, 'fit (validationData)');
+      val = { xs: v.xs, ys: this.checkTargets(vy, v.n, 'fit (validationData)'), rows: range(0, v.n) };
     } else if (nTrain < n) {
-      val = { x, y, rows: range(nTrain, n) };
+      val = { xs, ys, rows: range(nTrain, n) };
     }
 
     const rng = new Rng(args.seed);
@@ -147,12 +171,7 @@ export class Sequential extends ModelBase {
     }
 
     const net = this.net;
-    const accName = c.accuracyName;
-    const logsOf = (s: StepSums, prefix = ''): Logs => {
-      const logs: Logs = { [`${prefix}loss`]: s.lossSum / Math.max(1, s.count) };
-      if (accName) logs[`${prefix}${accName}`] = s.correct / Math.max(1, s.count);
-      return logs;
-    };
+    const logsOf = (s: StepSums, prefix = ''): Logs => this.stepLogs(s, prefix);
 
     this.stopTraining = false;
     let step = initialEpoch * steps;
@@ -163,9 +182,9 @@ export class Sequential extends ModelBase {
       net.resetMetrics();
       // One batch queued behind the running one keeps the executor busy between awaits.
       const launch = (b: number): Promise<StepSums> =>
-        inFlight(net.trainStep(x.handle, y.handle, order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize)),
+        inFlight(net.trainStep(handles(xs), handles(ys), order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize)),
           (seedBase + step++ * 0x9e3779b1) % 2 ** 52));
-      let sums: StepSums = { lossSum: 0, correct: 0, count: 0 };
+      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
       let pending: Promise<StepSums> | null = launch(0);
       for (let b = 0; b < steps && pending; b++) {
         for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: batchSize });
@@ -177,69 +196,99 @@ export class Sequential extends ModelBase {
       }
       if (pending) sums = await pending;
       const logs = logsOf(sums);
-      if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.x, val.y, val.rows, batchSize, 'val_'));
+      if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_'));
       for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);
     }
     for (const cb of callbacks) await cb.onTrainEnd();
     return history;
   }
 
+  /**
+   * Logs for running sums, as Keras names them: loss (the sum over outputs) and accuracy; with
+   * several outputs also <output>_loss and <output>_accuracy per output.
+   */
+  private stepLogs(s: StepSums, prefix: string): Logs {
+    const c = this.compiled!;
+    const count = Math.max(1, s.count);
+    const logs: Logs = { [`${prefix}loss`]: s.lossSum / count };
+    const names = this.outputNames;
+    if (names.length > 1) {
+      names.forEach((name, o) => { logs[`${prefix}${name}_loss`] = s.outputLoss[o] / count; });
+      if (c.accuracyName) names.forEach((name, o) => { logs[`${prefix}${name}_${c.accuracyName}`] = s.outputCorrect[o] / count; });
+    } else if (c.accuracyName) {
+      logs[`${prefix}${c.accuracyName}`] = s.correct / count;
+    }
+    return logs;
+  }
+
   /** Loss, accuracy and user metrics over the given rows, as logs. */
-  private async evaluateRows(x: Tensor, y: Tensor, rows: Int32Array, batchSize: number, prefix = ''): Promise<Logs> {
+  private async evaluateRows(xs: Tensor[], ys: Tensor[], rows: Int32Array, batchSize: number, prefix = ''): Promise<Logs> {
     const c = this.requireCompiled('evaluate');
     const net = this.net;
     net.resetMetrics();
     const steps: Promise<StepSums>[] = [];
     for (let b = 0; b < rows.length; b += batchSize) {
-      steps.push(inFlight(net.evalStep(x.handle, y.handle, rows.subarray(b, Math.min(rows.length, b + batchSize)))));
+      steps.push(inFlight(net.evalStep(handles(xs), handles(ys), rows.subarray(b, Math.min(rows.length, b + batchSize)))));
     }
-    const sums = (await Promise.all(steps)).at(-1)!;
-    const logs: Logs = { [`${prefix}loss`]: sums.lossSum / Math.max(1, sums.count) };
-    if (c.accuracyName) logs[`${prefix}${c.accuracyName}`] = sums.correct / Math.max(1, sums.count);
+    const logs = this.stepLogs((await Promise.all(steps)).at(-1)!, prefix);
     if (c.userMetrics.length) {
+      if (ys.length > 1) throw new ValueError(`${this.name}: user metric functions need a model with one output`);
       const start = rows[0];
-      const contiguous = rows.every((r, i) => r === start + i);
-      const xs = contiguous && start === 0 && rows.length === x.shape[0] ? x : null;
-      const pred = xs ? this.predict(xs, { batchSize }) : this.predictRows(x, start, rows.length, batchSize);
-      const yTrue = xs ? y : sliceRows(y, start, rows.length);
+      const whole = rows.every((r, i) => r === start + i) && start === 0 && rows.length === xs[0].shape[0];
+      const pred = this.predictRows(xs, start, rows.length, batchSize)[0];
+      const yTrue = whole ? ys[0] : sliceRows(ys[0], start, rows.length);
       for (const m of c.userMetrics) logs[`${prefix}${m.name}`] = Number(await m.fn(yTrue, pred));
     }
     return logs;
   }
 
   /** Mean loss and metrics over (x, y): [loss, accuracy?, ...user metrics]. */
-  async evaluate(x: Tensor, y: Tensor, args: { batchSize?: number; verbose?: number } = {}): Promise<number[]> {
-    const n = this.checkInput(x, 'evaluate');
-    this.checkTargets(y, n, 'evaluate');
+  async evaluate(x: Tensors, y: Tensors, args: { batchSize?: number; verbose?: number } = {}): Promise<number[]> {
+    const { xs, n } = this.checkInputs(x, 'evaluate');
+    const ys = this.checkTargets(y, n, 'evaluate');
     const batchSize = intIn(args.batchSize, 32, 1, `${this.name}.evaluate`, 'batchSize');
-    return Object.values(await this.evaluateRows(x, y, range(0, n), batchSize));
+    return Object.values(await this.evaluateRows(xs, ys, range(0, n), batchSize));
   }
 
-  /** Outputs for x, computed in batches; returns at once, the values come when ready. */
-  predict(x: Tensor, args: { batchSize?: number; verbose?: number } = {}): Tensor {
-    const n = this.checkInput(x, 'predict');
-    return this.predictRows(x, 0, n, intIn(args.batchSize, 32, 1, `${this.name}.predict`, 'batchSize'));
+  /**
+   * Outputs for x, computed in batches; returns at once, the values come when ready. A model
+   * with several outputs gives one tensor per output.
+   */
+  predict(x: Tensors, args?: { batchSize?: number; verbose?: number }): Tensor;
+  predict(x: Tensors, args?: { batchSize?: number; verbose?: number }): Tensor | Tensor[];
+  predict(x: Tensors, args: { batchSize?: number; verbose?: number } = {}): Tensor | Tensor[] {
+    const { xs, n } = this.checkInputs(x, 'predict');
+    return this.oneOrMany(this.predictRows(xs, 0, n, intIn(args.batchSize, 32, 1, `${this.name}.predict`, 'batchSize')));
   }
 
-  private predictRows(x: Tensor, start: number, count: number, batchSize: number): Tensor {
-    return new Tensor(this.net.layerOutput(x.handle, start, count, this.built!.nativeRange.at(-1)![1] - 1, batchSize));
+  private oneOrMany(ts: Tensor[]): Tensor | Tensor[] {
+    return ts.length === 1 ? ts[0] : ts;
   }
 
-  predictOnBatch(x: Tensor): Tensor {
-    const n = this.checkInput(x, 'predictOnBatch');
-    return this.predictRows(x, 0, n, n);
+  private predictRows(xs: Tensor[], start: number, count: number, batchSize: number): Tensor[] {
+    this.build();
+    const outs = this.built!.outputLayers;
+    if (outs.some((l) => l < 0)) {
+      throw new ValueError(`${this.name}.predict: an output of this model is one of its inputs`);
+    }
+    return this.net.layerOutputs(handles(xs), start, count, outs, batchSize).map((h) => new Tensor(h));
   }
 
-  /** One training step on exactly this batch: [loss, accuracy?]. */
-  async trainOnBatch(x: Tensor, y: Tensor): Promise<number[]> {
+  predictOnBatch(x: Tensors): Tensor;
+  predictOnBatch(x: Tensors): Tensor | Tensor[];
+  predictOnBatch(x: Tensors): Tensor | Tensor[] {
+    const { xs, n } = this.checkInputs(x, 'predictOnBatch');
+    return this.oneOrMany(this.predictRows(xs, 0, n, n));
+  }
+
+  /** One training step on exactly this batch: [loss, accuracy?] (Keras's order). */
+  async trainOnBatch(x: Tensors, y: Tensors): Promise<number[]> {
     this.requireCompiled('trainOnBatch');
-    const n = this.checkInput(x, 'trainOnBatch');
-    this.checkTargets(y, n, 'trainOnBatch');
+    const { xs, n } = this.checkInputs(x, 'trainOnBatch');
+    const ys = this.checkTargets(y, n, 'trainOnBatch');
     this.net.resetMetrics();
-    const sums = await this.net.trainStep(x.handle, y.handle, range(0, n), globalRng().nextUint32());
-    const out = [sums.lossSum / sums.count];
-    if (this.compiled!.accuracyName) out.push(sums.correct / sums.count);
-    return out;
+    const sums = await this.net.trainStep(handles(xs), handles(ys), range(0, n), globalRng().nextUint32());
+    return Object.values(this.stepLogs(sums, ''));
   }
 
   /** Trains on a Dataset of { xs, ys } batches (e.g. ck.data.imageFolderDataset(...).train.batch(32)), as tfjs. */
@@ -256,13 +305,71 @@ export class Sequential extends ModelBase {
   }
 
   /** The output of `layer` (an index or a layer of this model) for x, in inference mode. */
-  layerOutput(x: Tensor, layer: number | Layer, args: { batchSize?: number } = {}): Tensor {
-    const n = this.checkInput(x, 'layerOutput');
+  layerOutput(x: Tensors, layer: number | Layer, args: { batchSize?: number } = {}): Tensor {
+    const { xs, n } = this.checkInputs(x, 'layerOutput');
     const i = typeof layer === 'number' ? layer : this.layers.indexOf(layer);
     if (!Number.isInteger(i) || i < 0 || i >= this.layers.length) throw new ValueError(`${this.name}.layerOutput: no such layer`);
-    const [, end] = this.built!.nativeRange[i];
-    if (end === 0) return x;
-    return new Tensor(this.net.layerOutput(x.handle, 0, n, end - 1, intIn(args.batchSize, 32, 1, `${this.name}.layerOutput`, 'batchSize')));
+    // A layer lowered to nothing (an input layer) shows the value it passes on.
+    let native = -1;
+    for (let j = i; j >= 0 && native < 0; j--) {
+      const [a, b] = this.built!.nativeRange[j];
+      if (b > a) native = b - 1;
+      else if (this.layers[j] instanceof InputLayer) break;
+    }
+    if (native < 0) return xs[Math.max(0, this.inputLayers().indexOf(this.layers[i]))];
+    const batchSize = intIn(args.batchSize, 32, 1, `${this.name}.layerOutput`, 'batchSize');
+    return new Tensor(this.net.layerOutputs(handles(xs), 0, n, [native], batchSize)[0]);
+  }
+
+  /** The model's input layers, in input order. */
+  protected abstract inputLayers(): Layer[];
+
+  /** @internal The Keras topology (modelTopology of model.json) with each layer as layerJson gives it. */
+  abstract topology(layerJson: (layer: Layer) => { class_name: string; config: unknown }): { class_name: string; config: unknown };
+}
+
+export class Sequential extends LayersModel {
+  constructor(args: { layers?: Layer[]; name?: string } = {}) {
+    super(args.name ?? uniqueModelName('sequential'));
+    for (const layer of args.layers ?? []) this.add(layer);
+  }
+
+  /** Appends a layer (the model is rebuilt, keeping the weights it had). */
+  add(layer: Layer): void {
+    if (!(layer instanceof Layer)) throw new ValueError(`${this.name}.add: expected a layer, got ${typeof layer}`);
+    if (this.layers.includes(layer)) throw new ValueError(`${this.name}.add: layer ${layer.name} is already in the model`);
+    if (layer instanceof InputLayer && this.layers.length > 0) {
+      throw new ValueError(`${this.name}.add: an input layer must come first`);
+    }
+    if (layer.multiInput) throw new ValueError(`${this.name}.add: ${layer.name} merges several inputs; use the functional API (ck.model)`);
+    const saved = this.built ? this.layers.map((l) => l.getWeights()) : null;
+    this.layers.push(layer);
+    if (this.built) {
+      this.built = undefined;
+      this.build();
+      saved!.forEach((w, i) => w.length && this.layers[i].setWeights(w));
+    }
+  }
+
+  /** A chain: the first layer's inputShape, each layer reading the one before. */
+  protected graph(): ModelGraph {
+    const first = this.layers[0];
+    if (!first?.inputShape) {
+      throw new ValueError(`${this.name}: the first layer needs an inputShape (or start with ck.layers.input({ shape }))`);
+    }
+    return {
+      inputShapes: [first.inputShape],
+      nodes: this.layers.map((_, j) => ({ inputs: [j] })),
+      outputs: [this.layers.length],
+    };
+  }
+
+  protected inputLayers(): Layer[] {
+    return this.layers[0] instanceof InputLayer ? [this.layers[0]] : [];
+  }
+
+  topology(layerJson: (layer: Layer) => { class_name: string; config: unknown }): { class_name: string; config: unknown } {
+    return { class_name: 'Sequential', config: { name: this.name, layers: this.layers.map(layerJson) } };
   }
 }
 

@@ -5,6 +5,8 @@ export interface SummaryRow {
   outputShape: (number | null)[];
   params: number;
   trainableParams: number;
+  /** Functional models: the layer outputs this layer reads ('conv2d[0][0]'). */
+  connectedTo?: string[];
 }
 
 const thousands = (n: number): string => n.toLocaleString('en-US');
@@ -20,10 +22,17 @@ function wrap(text: string, width: number): string[] {
   return pieces;
 }
 
+/**
+ * Keras's table: three columns for Sequential models (line length 65), and for functional ones
+ * (rows with connectedTo) a fourth, 'Connected to' (line length 98).
+ */
 export function formatSummary(modelName: string, rows: SummaryRow[], print: (line: string) => void,
-  lineLength = 65, positions = [0.45, 0.85, 1]): void {
-  const stops = positions.map((p) => (p <= 1 ? Math.floor(lineLength * p) : p));
-  const widths = [stops[0], stops[1] - stops[0], stops[2] - stops[1]];
+  lineLength?: number, positions?: number[]): void {
+  const functional = rows.some((r) => r.connectedTo !== undefined);
+  lineLength ??= functional ? 98 : 65;
+  positions ??= functional ? [0.33, 0.55, 0.67, 1] : [0.45, 0.85, 1];
+  const stops = positions.map((p) => (p <= 1 ? Math.floor(lineLength! * p) : p));
+  const widths = stops.map((s, i) => s - (i ? stops[i - 1] : 0));
   const line = (cells: string[]): string[] => {
     const wrapped = cells.map((c, i) => wrap(c, widths[i] - 1));
     const height = Math.max(...wrapped.map((w) => w.length));
@@ -35,10 +44,16 @@ export function formatSummary(modelName: string, rows: SummaryRow[], print: (lin
   };
   print(`Model: "${modelName}"`);
   print('_'.repeat(lineLength));
-  line([' Layer (type)', 'Output Shape', 'Param #']).forEach((l) => print(l));
+  line([' Layer (type)', 'Output Shape', 'Param #', ...(functional ? ['Connected to'] : [])]).forEach((l) => print(l));
   print('='.repeat(lineLength));
   rows.forEach((r, i) => {
-    line([` ${r.name} (${r.className})`, shapeText(r.outputShape), String(r.params)]).forEach((l) => print(l));
+    const cells = [` ${r.name} (${r.className})`, shapeText(r.outputShape), String(r.params)];
+    if (functional) {
+      // Keras prints an input layer's shape as a list, and the inbound tensors as a Python list.
+      if (r.className === 'InputLayer') cells[1] = `[${cells[1]}]`;
+      cells.push(`[${(r.connectedTo ?? []).map((c) => `'${c}'`).join(', ')}]`);
+    }
+    line(cells).forEach((l) => print(l));
     if (i < rows.length - 1) print('');
   });
   print('='.repeat(lineLength));

@@ -394,6 +394,7 @@ ck::Act parse_act(Napi::Env env, const std::string& name, const char* op) {
   if (name == "elu") return ck::Act::Elu;
   if (name == "sigmoid") return ck::Act::Sigmoid;
   if (name == "tanh") return ck::Act::Tanh;
+  if (name == "clippedRelu") return ck::Act::ClippedRelu;
   throw_js(env, ck::ErrorKind::Value, std::string(op) + ": unknown activation '" + name + "'");
 }
 

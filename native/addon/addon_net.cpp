@@ -1,6 +1,7 @@
 // The network executor as a JS class: lib/models builds it from the layers' configs and drives
 // fit/evaluate/predict with one call per batch; each step's Promise settles from the net's
 // stream, so the event loop keeps running while it trains.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -41,6 +42,48 @@ std::string get_string(Napi::Object o, const char* key, const char* def) {
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(def);
 }
 
+// A JS array of integers in [lo, hi] (undefined: empty).
+std::vector<int> read_ints(Napi::Value v, int lo, int hi, const std::string& what) {
+  std::vector<int> out;
+  if (v.IsUndefined()) return out;
+  if (!v.IsArray() || v.As<Napi::Array>().Length() > 100000) {
+    throw_js(v.Env(), ck::ErrorKind::Value, what + " must be an array of integers");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1e300;
+    if (d != double(int64_t(d)) || d < lo || d > hi) {
+      throw_js(v.Env(), ck::ErrorKind::Value,
+               what + " must hold integers in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    out.push_back(int(d));
+  }
+  return out;
+}
+
+// An array of CPU tensors (a model's inputs or targets).
+std::vector<ck::Tensor> read_tensors(const Info& info, size_t i, const char* op, const char* name) {
+  Napi::Env env = info.Env();
+  if (!info[i].IsArray() || info[i].As<Napi::Array>().Length() > 1024) {
+    throw_js(env, ck::ErrorKind::Value, std::string(op) + ": " + name + " must be an array of tensors");
+  }
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<ck::Tensor> out;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value v = a.Get(k);
+    if (!TensorHandle::Is(v)) throw_js(env, ck::ErrorKind::DType, std::string(op) + ": " + name + " must hold Tensors");
+    const ck::Tensor& t = TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op);
+    if (t.device() != ck::DeviceType::Cpu) {
+      throw_js(env, ck::ErrorKind::Device,
+               std::string(op) + ": " + name + " is on " + ck::device_name(t.device()) +
+                   "; the model executor runs on the CPU for now (use .to('cpu'))");
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
 ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) throw_js(env, ck::ErrorKind::Value, "model: each layer spec must be an object");
   Napi::Object o = v.As<Napi::Object>();
@@ -54,7 +97,11 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
       {"globalAvgPool", ck::LayerKind::GlobalAvgPool}, {"globalMaxPool", ck::LayerKind::GlobalMaxPool},
       {"flatten", ck::LayerKind::Flatten}, {"dropout", ck::LayerKind::Dropout},
       {"batchNorm", ck::LayerKind::BatchNorm}, {"activation", ck::LayerKind::Activation},
-      {"softmax", ck::LayerKind::Softmax}};
+      {"softmax", ck::LayerKind::Softmax}, {"reshape", ck::LayerKind::Reshape},
+      {"add", ck::LayerKind::Add}, {"multiply", ck::LayerKind::Multiply},
+      {"average", ck::LayerKind::Average}, {"concatenate", ck::LayerKind::Concatenate},
+      {"depthwiseConv2d", ck::LayerKind::DepthwiseConv2d}, {"zeroPadding2d", ck::LayerKind::ZeroPadding2d},
+      {"upSampling2d", ck::LayerKind::UpSampling2d}, {"lpPool2d", ck::LayerKind::LpPool2d}};
   bool found = false;
   for (auto& [name, k] : kinds) {
     if (kind == name) l.kind = k, found = true;
@@ -78,6 +125,17 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   l.center = get_bool(o, "center", true);
   l.scale = get_bool(o, "scale", true);
   l.trainable = get_bool(o, "trainable", true);
+  l.groups = std::max(1, get_int(o, "groups", 1, op));
+  l.depth_multiplier = std::max(1, get_int(o, "depthMultiplier", 1, op));
+  l.pad_top = get_int(o, "padTop", 0, op), l.pad_bottom = get_int(o, "padBottom", 0, op);
+  l.pad_left = get_int(o, "padLeft", 0, op), l.pad_right = get_int(o, "padRight", 0, op);
+  l.bilinear = get_string(o, "interpolation", "nearest") == "bilinear";
+  l.power = get_float(o, "power", 2.f, op);
+  l.inputs = read_ints(o.Get("inputs"), 0, 1 << 24, l.name + ": inputs");
+  Napi::Value target = o.Get("targetShape");
+  if (!target.IsUndefined()) {
+    for (int d : read_ints(target, 1, 1 << 24, l.name + ": targetShape")) l.target_shape.push_back(d);
+  }
   return l;
 }
 
@@ -87,6 +145,12 @@ Napi::Object accumulators(Napi::Env env, const ck::Accumulators& a) {
   o.Set("lossSum", a.loss_sum);
   o.Set("correct", a.correct);
   o.Set("count", a.count);
+  Napi::Array loss = Napi::Array::New(env, a.output_loss.size());
+  Napi::Array correct = Napi::Array::New(env, a.output_correct.size());
+  for (size_t i = 0; i < a.output_loss.size(); ++i) loss.Set(uint32_t(i), a.output_loss[i]);
+  for (size_t i = 0; i < a.output_correct.size(); ++i) correct.Set(uint32_t(i), a.output_correct[i]);
+  o.Set("outputLoss", loss);
+  o.Set("outputCorrect", correct);
   return o;
 }
 
@@ -109,7 +173,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
                         InstanceMethod<&NetHandle::TrainStep>("trainStep"),
                         InstanceMethod<&NetHandle::EvalStep>("evalStep"),
-                        InstanceMethod<&NetHandle::LayerOutput>("layerOutput"),
+                        InstanceMethod<&NetHandle::LayerOutputs>("layerOutputs"),
                         InstanceMethod<&NetHandle::GetParam>("getParam"),
                         InstanceMethod<&NetHandle::SetParam>("setParam"),
                         InstanceMethod<&NetHandle::GetOptimizerState>("getOptimizerState"),
@@ -119,27 +183,26 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::Synchronize>("synchronize")});
   }
 
-  // new Net(inputShape, layerSpecs)
+  // new Net(inputShapes[][], layerSpecs[], outputs[]): outputs are value ids (see net.h).
   explicit NetHandle(const Info& info) : Napi::ObjectWrap<NetHandle>(info) {
     guard(info, [&]() -> Napi::Value {
       Napi::Env env = info.Env();
-      if (!info[0].IsArray() || !info[1].IsArray()) {
-        throw_js(env, ck::ErrorKind::Value, "model: expected (inputShape, layers)");
+      if (!info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray()) {
+        throw_js(env, ck::ErrorKind::Value, "model: expected (inputShapes, layers, outputs)");
       }
-      Napi::Array in = info[0].As<Napi::Array>(), layers = info[1].As<Napi::Array>();
-      ck::Shape shape;
-      for (uint32_t i = 0; i < in.Length(); ++i) {
-        Napi::Value d = in.Get(i);
-        double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
-        if (!(x >= 1 && x == double(int64_t(x)) && x < double(1 << 24))) {
-          throw_js(env, ck::ErrorKind::Shape, "model: input shape entries must be positive integers");
-        }
-        shape.push_back(int64_t(x));
+      Napi::Array ins = info[0].As<Napi::Array>(), layers = info[1].As<Napi::Array>();
+      if (ins.Length() > 64) throw_js(env, ck::ErrorKind::Value, "model: too many inputs");
+      std::vector<ck::Shape> shapes;
+      for (uint32_t i = 0; i < ins.Length(); ++i) {
+        ck::Shape shape;
+        for (int d : read_ints(ins.Get(i), 1, (1 << 24) - 1, "model: input shape entries")) shape.push_back(d);
+        shapes.push_back(std::move(shape));
       }
       if (layers.Length() > 100000) throw_js(env, ck::ErrorKind::Value, "model: too many layers");
       std::vector<ck::LayerSpec> specs;
       for (uint32_t i = 0; i < layers.Length(); ++i) specs.push_back(read_layer(env, layers.Get(i)));
-      net_ = std::make_unique<ck::Net>(shape, std::move(specs));
+      std::vector<int> outputs = read_ints(info[2], 0, 1 << 24, "model: outputs");
+      net_ = std::make_unique<ck::Net>(std::move(shapes), std::move(specs), std::move(outputs));
       return env.Undefined();
     });
   }
@@ -172,7 +235,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     return guard(info, [&]() -> Napi::Value {
       ck::Net& n = net("layerOutputShape");
       int i = arg_int(info, 0, "layerOutputShape", "layer", -1, 1 << 20);
-      const ck::Shape& s = i < 0 ? n.input_shape() : n.layer_output_shape(i);
+      const ck::Shape& s = i < 0 ? n.input_shape(0) : n.layer_output_shape(i);
       Napi::Array out = Napi::Array::New(info.Env(), s.size());
       for (size_t k = 0; k < s.size(); ++k) out.Set(uint32_t(k), double(s[k]));
       return out;
@@ -233,14 +296,14 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // trainStep(x, y, Int32Array rows, seed) -> Promise<{ lossSum, correct, count }>
+  // trainStep(xs[], ys[], Int32Array rows, seed) -> Promise<{ lossSum, correct, count, ... }>
   Napi::Value TrainStep(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit";
       ck::Net& n = net(op);
       double seed = arg_number(info, 3, op, "seed");
       auto out = std::make_shared<ck::Accumulators>();
-      n.train_step(arg_host_tensor(info, 0, op, "x"), arg_host_tensor(info, 1, op, "y"), read_indices(info, 2, op),
+      n.train_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op),
                    uint64_t(seed < 0 ? 0 : seed), out);
       return promise_after(info.Env(), n.stream(), n.last_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
@@ -252,22 +315,23 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       const char* op = "evaluate";
       ck::Net& n = net(op);
       auto out = std::make_shared<ck::Accumulators>();
-      n.eval_step(arg_host_tensor(info, 0, op, "x"), arg_host_tensor(info, 1, op, "y"), read_indices(info, 2, op), out);
+      n.eval_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op), out);
       return promise_after(info.Env(), n.stream(), n.last_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });
   }
 
-  // layerOutput(x, start, count, layer, batchSize) -> TensorHandle
-  Napi::Value LayerOutput(const Info& info) {
+  // layerOutputs(xs[], start, count, layers[], batchSize) -> TensorHandle[]
+  Napi::Value LayerOutputs(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "predict";
-      ck::Tensor y = net(op).layer_output(arg_host_tensor(info, 0, op, "x"),
-                                          arg_int(info, 1, op, "start", 0, 2147483647),
-                                          arg_int(info, 2, op, "count", 1, 1 << 24),
-                                          arg_int(info, 3, op, "layer", 0, 1 << 20),
-                                          arg_int(info, 4, op, "batchSize", 1, 1 << 24));
-      return TensorHandle::Wrap(info.Env(), std::move(y));
+      std::vector<ck::Tensor> ys = net(op).layer_outputs(
+          read_tensors(info, 0, op, "x"), arg_int(info, 1, op, "start", 0, 2147483647),
+          arg_int(info, 2, op, "count", 1, 1 << 24), read_ints(info[3], 0, 1 << 20, "predict: layers"),
+          arg_int(info, 4, op, "batchSize", 1, 1 << 24));
+      Napi::Array out = Napi::Array::New(info.Env(), ys.size());
+      for (size_t i = 0; i < ys.size(); ++i) out.Set(uint32_t(i), TensorHandle::Wrap(info.Env(), std::move(ys[i])));
+      return out;
     });
   }
 

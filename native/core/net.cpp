@@ -1,5 +1,6 @@
-// The network executor's construction (shapes, parameters), its buffer plan and its
-// forward/backward passes. Losses, metrics and the optimizer step are in net_train.cpp.
+// The network executor's construction: the graph's shapes and weights, and the buffer plan.
+// The forward and backward passes are in net_pass.cpp; losses, metrics and the optimizer step
+// in net_train.cpp.
 #include "net.h"
 
 #include <algorithm>
@@ -12,109 +13,48 @@
 
 namespace ck {
 
-namespace {
-
-Conv2dAttrs conv_attrs(const LayerSpec& l) {
-  Conv2dAttrs a;
-  a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
-  a.padding = l.padding;
-  a.act = l.act;
-  return a;
-}
-
-Pool2dAttrs pool_attrs(const LayerSpec& l) {
-  Pool2dAttrs a;
-  a.pool_h = l.kernel_h, a.pool_w = l.kernel_w, a.stride_h = l.stride_h, a.stride_w = l.stride_w;
-  a.padding = l.padding;
-  return a;
-}
-
-void require_image(const LayerSpec& l, const Shape& in) {
-  require(in.size() == 3, ErrorKind::Shape,
-          l.name + ": expects images [batch, height, width, channels], got input shape " +
-              batch_shape_str(in));
-}
-
-}  // namespace
-
 size_t Net::example_size(const Shape& s) const { return shape_numel(s); }
 
 Net::Net(const Shape& input, std::vector<LayerSpec> layers)
-    : input_(input), layers_(std::move(layers)), stream_(std::make_shared<Stream>()) {
-  require(!input_.empty(), ErrorKind::Shape, "model: the input shape must not be empty");
-  for (int64_t d : input_) {
-    require(d > 0 && d < (int64_t(1) << 24), ErrorKind::Shape,
-            "model: input dimensions must be positive, got " + shape_str(input_));
+    : Net(std::vector<Shape>{input}, std::move(layers), {}) {}
+
+Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<int> outputs)
+    : inputs_(std::move(inputs)), layers_(std::move(layers)), outputs_(std::move(outputs)),
+      stream_(std::make_shared<Stream>()) {
+  require(!inputs_.empty() && inputs_.size() <= 64, ErrorKind::Value,
+          "model: a model needs between 1 and 64 inputs");
+  for (const Shape& in : inputs_) {
+    require(!in.empty() && in.size() <= 7, ErrorKind::Shape,
+            "model: an input shape needs 1 to 7 dimensions, got " + shape_str(in));
+    for (int64_t d : in) {
+      require(d > 0 && d < (int64_t(1) << 24), ErrorKind::Shape,
+              "model: input dimensions must be positive, got " + shape_str(in));
+    }
+    require(shape_numel(in) < (size_t(1) << 31), ErrorKind::Shape,
+            "model: input " + shape_str(in) + " is too large");
   }
   require(!layers_.empty(), ErrorKind::Value, "model: a model needs at least one layer");
-  shapes_.push_back(input_);
-  size_t n_layers = layers_.size();
+  size_t n_layers = layers_.size(), n_values = inputs_.size() + n_layers;
+  if (outputs_.empty()) outputs_.push_back(int(n_values - 1));
+  shapes_ = inputs_;
+  consumers_.assign(n_values, 0);
   kernel_param_.assign(n_layers, -1), bias_param_.assign(n_layers, -1);
   gamma_param_.assign(n_layers, -1), beta_param_.assign(n_layers, -1);
   mean_param_.assign(n_layers, -1), var_param_.assign(n_layers, -1);
-
-  auto add_param = [&](int layer, const char* name, Shape shape, bool trainable) {
-    size_t size = shape_numel(shape);
-    size_t& cursor = trainable ? n_weights_ : n_state_;
-    params_.push_back({layer, name, std::move(shape), trainable, cursor, size});
-    cursor += size;
-    return int(params_.size() - 1);
-  };
-
   for (size_t i = 0; i < n_layers; ++i) {
     LayerSpec& l = layers_[i];
-    const Shape in = shapes_.back();
-    Shape out = in;
-    int li = int(i);
-    switch (l.kind) {
-      case LayerKind::Conv2d: {
-        require_image(l, in);
-        require(l.filters > 0, ErrorKind::Value, l.name + ": filters must be > 0");
-        ConvParams p = conv2d_params(with_batch(1, in), {l.kernel_h, l.kernel_w, in[2], l.filters},
-                                     conv_attrs(l), l.name.c_str());
-        out = {p.P, p.Q, p.K};
-        kernel_param_[i] = add_param(li, "kernel", {l.kernel_h, l.kernel_w, in[2], l.filters}, true);
-        if (l.use_bias) bias_param_[i] = add_param(li, "bias", {l.filters}, true);
-        break;
-      }
-      case LayerKind::Dense:
-        require(l.units > 0, ErrorKind::Value, l.name + ": units must be > 0");
-        out.back() = l.units;
-        kernel_param_[i] = add_param(li, "kernel", {in.back(), l.units}, true);
-        if (l.use_bias) bias_param_[i] = add_param(li, "bias", {l.units}, true);
-        break;
-      case LayerKind::MaxPool2d:
-      case LayerKind::AvgPool2d: {
-        require_image(l, in);
-        PoolParams p = pool2d_params(with_batch(1, in), pool_attrs(l), l.name.c_str());
-        out = {p.P, p.Q, p.C};
-        break;
-      }
-      case LayerKind::GlobalAvgPool:
-      case LayerKind::GlobalMaxPool:
-        require_image(l, in);
-        out = {in[2]};
-        break;
-      case LayerKind::Flatten:
-        out = {int64_t(shape_numel(in))};
-        break;
-      case LayerKind::BatchNorm:
-        if (l.scale) gamma_param_[i] = add_param(li, "gamma", {in.back()}, true);
-        if (l.center) beta_param_[i] = add_param(li, "beta", {in.back()}, true);
-        mean_param_[i] = add_param(li, "moving_mean", {in.back()}, false);
-        var_param_[i] = add_param(li, "moving_variance", {in.back()}, false);
-        break;
-      case LayerKind::Dropout:
-        require(l.rate >= 0.f && l.rate < 1.f, ErrorKind::Value,
-                l.name + ": rate must be in [0, 1)");
-        break;
-      case LayerKind::Activation:
-      case LayerKind::Softmax:
-        break;
+    if (l.inputs.empty()) l.inputs.push_back(int(value_of(int(i)) - 1));
+    for (int v : l.inputs) {
+      require(v >= 0 && size_t(v) < value_of(int(i)), ErrorKind::Value,
+              l.name + ": reads value " + std::to_string(v) +
+                  ", which is not made before it (layers must be in topological order)");
+      ++consumers_[size_t(v)];
     }
-    require(shape_numel(out) > 0 && shape_numel(out) < (size_t(1) << 31), ErrorKind::Shape,
-            l.name + ": output shape " + shape_str(out) + " is empty or too large");
-    shapes_.push_back(out);
+    infer_shape(int(i));
+  }
+  for (int o : outputs_) {
+    require(o >= 0 && size_t(o) < n_values, ErrorKind::Value,
+            "model: output " + std::to_string(o) + " is not a value of the graph");
   }
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   grads_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
@@ -130,6 +70,130 @@ Net::Net(const Shape& input, std::vector<LayerSpec> layers)
       std::fill(state_->data() + m.offset, state_->data() + m.offset + m.size, 0.f);
     }
   }
+  compute_update_ranges();
+}
+
+// Checks layer i's inputs, appends its output shape and declares its weights.
+void Net::infer_shape(int i) {
+  LayerSpec& l = layers_[size_t(i)];
+  const Shape in = shapes_[size_t(l.inputs[0])];
+  auto add_param = [&](const char* name, Shape shape, bool trainable) {
+    size_t size = shape_numel(shape);
+    size_t& cursor = trainable ? n_weights_ : n_state_;
+    params_.push_back({i, name, std::move(shape), trainable, cursor, size});
+    cursor += size;
+    return int(params_.size() - 1);
+  };
+  bool merge = l.kind == LayerKind::Add || l.kind == LayerKind::Multiply ||
+               l.kind == LayerKind::Average || l.kind == LayerKind::Concatenate;
+  require(merge ? l.inputs.size() >= 2 : l.inputs.size() == 1, ErrorKind::Value,
+          l.name + (merge ? ": a merge layer needs at least 2 inputs" : ": takes exactly one input") +
+              ", got " + std::to_string(l.inputs.size()));
+  size_t li = size_t(i);
+  Shape out = in;
+  switch (l.kind) {
+    case LayerKind::Conv2d: {
+      require_image(l, in);
+      require(l.filters > 0 && l.groups >= 1 && in[2] % l.groups == 0 && l.filters % l.groups == 0,
+              ErrorKind::Value,
+              l.name + ": filters (" + std::to_string(l.filters) + ") and input channels (" +
+                  std::to_string(in[2]) + ") must be positive multiples of groups (" +
+                  std::to_string(l.groups) + ")");
+      Shape w{l.kernel_h, l.kernel_w, in[2] / l.groups, l.filters};
+      ConvParams p = conv2d_params(with_batch(1, {in[0], in[1], w[2]}), w, conv_attrs(l), l.name.c_str());
+      out = {p.P, p.Q, p.K};
+      kernel_param_[li] = add_param("kernel", w, true);
+      if (l.use_bias) bias_param_[li] = add_param("bias", {l.filters}, true);
+      break;
+    }
+    case LayerKind::DepthwiseConv2d: {
+      require_image(l, in);
+      require(l.depth_multiplier >= 1, ErrorKind::Value, l.name + ": depthMultiplier must be >= 1");
+      Shape w{l.kernel_h, l.kernel_w, in[2], l.depth_multiplier};
+      ConvParams p = conv2d_params(with_batch(1, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
+                                   conv_attrs(l), l.name.c_str());
+      out = {p.P, p.Q, p.K};
+      kernel_param_[li] = add_param("depthwise_kernel", w, true);
+      if (l.use_bias) bias_param_[li] = add_param("bias", {p.K}, true);
+      break;
+    }
+    case LayerKind::Dense:
+      require(l.units > 0, ErrorKind::Value, l.name + ": units must be > 0");
+      out.back() = l.units;
+      kernel_param_[li] = add_param("kernel", {in.back(), l.units}, true);
+      if (l.use_bias) bias_param_[li] = add_param("bias", {l.units}, true);
+      break;
+    case LayerKind::MaxPool2d:
+    case LayerKind::AvgPool2d:
+    case LayerKind::LpPool2d: {
+      require_image(l, in);
+      require(l.kind != LayerKind::LpPool2d, ErrorKind::Value, l.name + ": Lp pooling is not in this build yet");
+      require(l.kind != LayerKind::LpPool2d || (std::isfinite(l.power) && l.power >= 1.f),
+              ErrorKind::Value, l.name + ": p must be >= 1");
+      PoolParams p = pool2d_params(with_batch(1, in), pool_attrs(l), l.name.c_str());
+      out = {p.P, p.Q, p.C};
+      break;
+    }
+    case LayerKind::GlobalAvgPool:
+    case LayerKind::GlobalMaxPool:
+      require_image(l, in);
+      out = {in[2]};
+      break;
+    case LayerKind::ZeroPadding2d:
+      require_image(l, in);
+      require(false, ErrorKind::Value, l.name + ": zero padding is not in this build yet");
+      require(l.pad_top >= 0 && l.pad_bottom >= 0 && l.pad_left >= 0 && l.pad_right >= 0,
+              ErrorKind::Value, l.name + ": padding must be >= 0");
+      out = {in[0] + l.pad_top + l.pad_bottom, in[1] + l.pad_left + l.pad_right, in[2]};
+      break;
+    case LayerKind::UpSampling2d:
+      require_image(l, in);
+      require(false, ErrorKind::Value, l.name + ": up-sampling is not in this build yet");
+      out = {in[0] * l.kernel_h, in[1] * l.kernel_w, in[2]};
+      break;
+    case LayerKind::Flatten:
+      out = {int64_t(shape_numel(in))};
+      break;
+    case LayerKind::Reshape:
+      require(shape_numel(l.target_shape) == shape_numel(in) && !l.target_shape.empty(),
+              ErrorKind::Shape,
+              l.name + ": cannot reshape " + batch_shape_str(in) + " to " +
+                  batch_shape_str(l.target_shape));
+      out = l.target_shape;
+      break;
+    case LayerKind::BatchNorm:
+      if (l.scale) gamma_param_[li] = add_param("gamma", {in.back()}, true);
+      if (l.center) beta_param_[li] = add_param("beta", {in.back()}, true);
+      mean_param_[li] = add_param("moving_mean", {in.back()}, false);
+      var_param_[li] = add_param("moving_variance", {in.back()}, false);
+      break;
+    case LayerKind::Dropout:
+      require(l.rate >= 0.f && l.rate < 1.f, ErrorKind::Value, l.name + ": rate must be in [0, 1)");
+      break;
+    case LayerKind::Activation:
+    case LayerKind::Softmax:
+      break;
+    case LayerKind::Add:
+    case LayerKind::Multiply:
+    case LayerKind::Average:
+    case LayerKind::Concatenate: {
+      bool concat = l.kind == LayerKind::Concatenate;
+      for (int v : l.inputs) {
+        const Shape& s = shapes_[size_t(v)];
+        bool same = s.size() == in.size() &&
+                    std::equal(s.begin(), s.end() - (concat ? 1 : 0), in.begin());
+        require(same, ErrorKind::Shape,
+                l.name + (concat ? ": inputs must match in all but the last axis, got "
+                                 : ": inputs must have the same shape, got ") +
+                    batch_shape_str(in) + " and " + batch_shape_str(s));
+        if (concat && v != l.inputs[0]) out.back() += s.back();
+      }
+      break;
+    }
+  }
+  require(shape_numel(out) > 0 && shape_numel(out) < (size_t(1) << 31), ErrorKind::Shape,
+          l.name + ": output shape " + shape_str(out) + " is empty or too large");
+  shapes_.push_back(out);
 }
 
 float* Net::param_ptr(int index) const {
@@ -152,218 +216,44 @@ void Net::plan_for(int batch) {
   }
   auto plan = std::make_unique<Plan>();
   plan->capacity = plan->batch = batch;
-  size_t L = layers_.size();
-  plan->act.resize(L + 1, nullptr);
-  plan->act_storage.resize(L + 1);
-  size_t max_act = 0;
-  for (size_t i = 0; i <= L; ++i) {
-    size_t n = size_t(batch) * example_size(shapes_[i]);
-    max_act = std::max(max_act, n);
-    if (i > 0 && layers_[i - 1].kind == LayerKind::Flatten) {
-      plan->act[i] = plan->act[i - 1];  // flatten is a view
-      continue;
+  size_t L = layers_.size(), V = shapes_.size();
+  plan->act.resize(V, nullptr);
+  plan->act_storage.resize(V);
+  plan->grad.resize(V, nullptr);
+  for (size_t v = 0; v < V; ++v) {
+    size_t n = size_t(batch) * example_size(shapes_[v]);
+    plan->max_value = std::max(plan->max_value, n);
+    if (v >= inputs_.size()) {
+      const LayerSpec& l = layers_[v - inputs_.size()];
+      if (l.kind == LayerKind::Flatten || l.kind == LayerKind::Reshape) {
+        plan->act[v] = plan->act[size_t(l.inputs[0])];  // a view
+        continue;
+      }
     }
-    plan->act_storage[i] = std::make_unique<Scratch>(std::max<size_t>(n, 1));
-    plan->act[i] = plan->act_storage[i]->data();
+    plan->act_storage[v] = std::make_unique<Scratch>(std::max<size_t>(n, 1));
+    plan->act[v] = plan->act_storage[v]->data();
   }
-  plan->grad_a = std::make_unique<Scratch>(max_act);
-  plan->grad_b = std::make_unique<Scratch>(max_act);
+  plan->grad_tmp = std::make_unique<Scratch>(plan->max_value);
   plan->masks.resize(L);
   plan->bn_mean.resize(L);
   plan->bn_invstd.resize(L);
+  plan->layer_tmp.resize(L);
   for (size_t i = 0; i < L; ++i) {
+    const Shape& in = shapes_[size_t(layers_[i].inputs[0])];
     if (layers_[i].kind == LayerKind::Dropout) {
-      plan->masks[i] = std::make_unique<Scratch>(size_t(batch) * example_size(shapes_[i]));
+      plan->masks[i] = std::make_unique<Scratch>(size_t(batch) * example_size(in));
     } else if (layers_[i].kind == LayerKind::BatchNorm) {
-      size_t c = size_t(shapes_[i].back());
+      size_t c = size_t(in.back());
       plan->bn_mean[i] = std::make_unique<Scratch>(c);
       plan->bn_invstd[i] = std::make_unique<Scratch>(c);
     }
   }
-  size_t target = std::max<size_t>(example_size(shapes_.back()), 1);
-  plan->targets = std::make_unique<Scratch>(size_t(batch) * target);
-  plan->row_loss = std::make_unique<Scratch>(size_t(batch));
+  for (int o : outputs_) {
+    size_t target = std::max<size_t>(example_size(shapes_[size_t(o)]), 1);
+    plan->targets.push_back(std::make_unique<Scratch>(size_t(batch) * target));
+    plan->row_loss.push_back(std::make_unique<Scratch>(size_t(batch) * target));
+  }
   plan_ = std::move(plan);
-}
-
-// ---- forward ----
-
-void Net::forward(int batch, bool training, uint64_t seed, int stop_after) {
-  const CpuKernels& k = cpu_kernels();
-  Plan& pl = *plan_;
-  int last = stop_after < 0 ? int(layers_.size()) - 1 : stop_after;
-  for (int i = 0; i <= last; ++i) {
-    const LayerSpec& l = layers_[size_t(i)];
-    const Shape& in = shapes_[size_t(i)];
-    const float* x = pl.act[size_t(i)];
-    float* y = pl.act[size_t(i) + 1];
-    size_t n_in = size_t(batch) * example_size(in);
-    switch (l.kind) {
-      case LayerKind::Conv2d: {
-        ConvParams p = conv2d_params(with_batch(batch, in), params_[size_t(kernel_param_[size_t(i)])].shape,
-                                     conv_attrs(l), l.name.c_str());
-        k.conv2d_fwd(y, x, param_ptr(kernel_param_[size_t(i)]), param_ptr(bias_param_[size_t(i)]), p,
-                     l.act);
-        break;
-      }
-      case LayerKind::Dense: {
-        int K = int(in.back()), rows = int(n_in / size_t(K));
-        k.dense_fwd(y, x, param_ptr(kernel_param_[size_t(i)]), param_ptr(bias_param_[size_t(i)]), rows,
-                    K, l.units, l.act);
-        break;
-      }
-      case LayerKind::MaxPool2d:
-      case LayerKind::AvgPool2d: {
-        PoolParams p = pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str());
-        (l.kind == LayerKind::MaxPool2d ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y, x, p);
-        break;
-      }
-      case LayerKind::GlobalAvgPool:
-        k.global_avgpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
-        break;
-      case LayerKind::GlobalMaxPool:
-        k.global_maxpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
-        break;
-      case LayerKind::Flatten:
-        break;  // a view of its input
-      case LayerKind::Dropout:
-        if (training && l.rate > 0.f) {
-          // Each step and layer draws its own mask; the same seed repeats the run bit for bit.
-          uint64_t layer_seed = seed * 0x9E3779B97F4A7C15ull + uint64_t(i) * 0xBF58476D1CE4E5B9ull;
-          k.dropout_fwd(y, pl.masks[size_t(i)]->data(), x, n_in, l.rate, layer_seed);
-        } else {
-          std::memcpy(y, x, n_in * sizeof(float));
-        }
-        break;
-      case LayerKind::BatchNorm: {
-        int C = int(in.back());
-        size_t rows = n_in / size_t(C);
-        const float* g = param_ptr(gamma_param_[size_t(i)]);
-        const float* b = param_ptr(beta_param_[size_t(i)]);
-        float* mean = param_ptr(mean_param_[size_t(i)]);
-        float* var = param_ptr(var_param_[size_t(i)]);
-        // A frozen batch norm runs in inference mode, as in Keras.
-        if (training && l.trainable) {
-          k.batchnorm_fwd_train(y, pl.bn_mean[size_t(i)]->data(), pl.bn_invstd[size_t(i)]->data(), mean,
-                                var, x, g, b, rows, C, l.eps, l.momentum);
-        } else {
-          k.batchnorm_fwd_infer(y, x, g, b, mean, var, rows, C, l.eps);
-        }
-        break;
-      }
-      case LayerKind::Activation:
-        k.activation_fwd(y, x, n_in, l.act, l.alpha);
-        break;
-      case LayerKind::Softmax:
-        k.softmax_fwd(y, x, n_in / size_t(in.back()), size_t(in.back()));
-        break;
-    }
-  }
-}
-
-// ---- backward ----
-
-void Net::backward(int batch) {
-  const CpuKernels& k = cpu_kernels();
-  Plan& pl = *plan_;
-  int L = int(layers_.size());
-  // The loss wrote dL/d(output) into grad_a; with the fused softmax loss, dL/d(logits).
-  float* dy = pl.grad_a->data();
-  float* spare = pl.grad_b->data();
-  int start = fused_softmax_loss_ ? L - 2 : L - 1;
-  // Layers before the first one with trainable weights need no input gradient.
-  int first_trainable = L;
-  for (int i = 0; i < L; ++i) {
-    if (layers_[size_t(i)].trainable && has_weights(i)) {
-      first_trainable = i;
-      break;
-    }
-  }
-  for (int i = start; i >= 0 && i >= first_trainable; --i) {
-    const LayerSpec& l = layers_[size_t(i)];
-    const Shape& in = shapes_[size_t(i)];
-    const float* x = pl.act[size_t(i)];
-    const float* y = pl.act[size_t(i) + 1];
-    size_t n_in = size_t(batch) * example_size(in);
-    size_t n_out = size_t(batch) * example_size(shapes_[size_t(i) + 1]);
-    bool need_dx = i > first_trainable;
-    float* dx = spare;
-    switch (l.kind) {
-      case LayerKind::Conv2d: {
-        ConvParams p = conv2d_params(with_batch(batch, in), params_[size_t(kernel_param_[size_t(i)])].shape,
-                                     conv_attrs(l), l.name.c_str());
-        if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
-        if (l.trainable) {
-          k.conv2d_bwd_filter(grad_ptr(kernel_param_[size_t(i)]), grad_ptr(bias_param_[size_t(i)]), dy, x, p);
-        }
-        if (need_dx) k.conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[size_t(i)]), p);
-        break;
-      }
-      case LayerKind::Dense: {
-        int K = int(in.back()), rows = int(n_in / size_t(K));
-        if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
-        if (l.trainable) {
-          k.dense_bwd_filter(grad_ptr(kernel_param_[size_t(i)]), grad_ptr(bias_param_[size_t(i)]), dy, x,
-                             rows, K, l.units);
-        }
-        if (need_dx) k.dense_bwd_data(dx, dy, param_ptr(kernel_param_[size_t(i)]), rows, K, l.units);
-        break;
-      }
-      case LayerKind::MaxPool2d:
-        k.maxpool2d_bwd(dx, dy, x, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
-        break;
-      case LayerKind::AvgPool2d:
-        k.avgpool2d_bwd(dx, dy, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
-        break;
-      case LayerKind::GlobalAvgPool:
-        k.global_avgpool_bwd(dx, dy, batch, int(in[0] * in[1]), int(in[2]));
-        break;
-      case LayerKind::GlobalMaxPool:
-        k.global_maxpool_bwd(dx, dy, x, batch, int(in[0] * in[1]), int(in[2]));
-        break;
-      case LayerKind::Flatten:
-        dx = dy;  // same values, new shape
-        break;
-      case LayerKind::Dropout:
-        if (l.rate > 0.f) {
-          k.mul(dx, dy, pl.masks[size_t(i)]->data(), n_in);
-        } else {
-          dx = dy;
-        }
-        break;
-      case LayerKind::BatchNorm: {
-        int C = int(in.back());
-        size_t rows = n_in / size_t(C);
-        const float* g = param_ptr(gamma_param_[size_t(i)]);
-        if (l.trainable) {
-          k.batchnorm_bwd(dx, grad_ptr(gamma_param_[size_t(i)]), grad_ptr(beta_param_[size_t(i)]), dy, x,
-                          pl.bn_mean[size_t(i)]->data(), pl.bn_invstd[size_t(i)]->data(), g, rows, C);
-        } else {
-          frozen_batchnorm_bwd(dx, dy, i, rows, C);
-        }
-        break;
-      }
-      case LayerKind::Activation:
-        k.activation_bwd(dx, dy, y, n_in, l.act, l.alpha);
-        break;
-      case LayerKind::Softmax:
-        k.softmax_bwd(dx, dy, y, n_in / size_t(in.back()), size_t(in.back()));
-        break;
-    }
-    if (dx != dy) std::swap(dy, spare);
-  }
-}
-
-// Inference-mode batch norm is a per-channel scale: dx = dy * gamma / sqrt(var + eps).
-void Net::frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C) {
-  const LayerSpec& l = layers_[size_t(layer)];
-  const float* g = param_ptr(gamma_param_[size_t(layer)]);
-  const float* var = param_ptr(var_param_[size_t(layer)]);
-  Scratch scale{size_t(C)};
-  for (int c = 0; c < C; ++c) scale.data()[c] = (g ? g[c] : 1.f) / std::sqrt(var[c] + l.eps);
-  for (size_t r = 0; r < rows; ++r) {
-    for (int c = 0; c < C; ++c) dx[r * size_t(C) + size_t(c)] = dy[r * size_t(C) + size_t(c)] * scale.data()[c];
-  }
 }
 
 bool Net::has_weights(int layer) const {

@@ -1,6 +1,11 @@
-// The network executor: a sequential stack of layers whose whole training step (gather the
+// The network executor: a graph of layers (a plain stack for Sequential models; branches,
+// merges, several inputs and outputs for functional ones) whose whole training step (gather the
 // batch, forward, loss, backward, optimizer update) is ONE task on the net's own stream, so the
-// JS cost per batch is constant. Parameters live in one flat buffer (and gradients and
+// JS cost per batch is constant.
+//
+// Values: ids 0..I-1 are the model's inputs; layer j's output is value I+j. Each layer reads
+// values made before it (the layers are in topological order), so one pass forward and one
+// backward visit the graph; a value read by several layers sums their gradients. Parameters live in one flat buffer (and gradients and
 // optimizer state in matching ones) so the update is a single fused pass; activation and
 // gradient buffers are planned once per batch size and reused, so fit allocates nothing in its
 // steady state.
@@ -20,12 +25,21 @@ namespace ck {
 
 enum class LayerKind {
   Conv2d, Dense, MaxPool2d, AvgPool2d, GlobalAvgPool, GlobalMaxPool, Flatten, Dropout,
-  BatchNorm, Activation, Softmax
+  BatchNorm, Activation, Softmax, Reshape,
+  // merges of two or more same-shaped inputs (concatenate: along the last axis)
+  Add, Multiply, Average, Concatenate,
+  DepthwiseConv2d, ZeroPadding2d, UpSampling2d, LpPool2d
 };
 
 struct LayerSpec {
   LayerKind kind = LayerKind::Flatten;
   std::string name;
+  std::vector<int> inputs;                 // value ids read; empty: the previous value
+  Shape target_shape;                      // reshape: one example's new shape
+  int groups = 1, depth_multiplier = 1;    // grouped conv2d; depthwise conv2d
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zero padding
+  bool bilinear = false;                   // upsampling (size in kernel_h/kernel_w)
+  float power = 2.f;                       // lp pooling
   int filters = 0, units = 0;              // conv2d / dense outputs
   int kernel_h = 1, kernel_w = 1;          // conv2d kernel or pool window
   int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
@@ -63,23 +77,27 @@ struct ParamInfo {
 
 // Running sums over the batches since the last reset (read once per progress update).
 struct Accumulators {
-  double loss_sum = 0;  // sum of per-example losses
-  double correct = 0;   // examples counted correct by the accuracy metric
+  double loss_sum = 0;  // sum of per-example losses (over all outputs)
+  double correct = 0;   // examples counted correct by the accuracy metric (first output)
   double count = 0;     // examples seen
+  std::vector<double> output_loss, output_correct;  // per model output
   std::string error;    // set when the step failed (the sums are then not updated)
 };
 
 class Net {
  public:
-  // input: one example's shape (e.g. {28,28,1}). Throws ShapeError naming the layer when a
-  // layer cannot take its input.
+  // inputs: one example's shape per model input (e.g. {{28,28,1}}); outputs: the value ids the
+  // loss reads. Throws ShapeError naming the layer when a layer cannot take its inputs.
+  Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<int> outputs);
+  // A stack: one input, each layer reading the previous one, the last layer the output.
   Net(const Shape& input, std::vector<LayerSpec> layers);
   ~Net();  // finishes the queued steps first
 
   const std::vector<ParamInfo>& params() const { return params_; }
-  const Shape& input_shape() const { return input_; }
-  const Shape& output_shape() const { return shapes_.back(); }
-  const Shape& layer_output_shape(int i) const { return shapes_[size_t(i) + 1]; }
+  int num_inputs() const { return int(inputs_.size()); }
+  const Shape& input_shape(int i = 0) const { return inputs_[size_t(i)]; }
+  const std::vector<int>& outputs() const { return outputs_; }
+  const Shape& layer_output_shape(int i) const { return shapes_[value_of(i)]; }
   const std::shared_ptr<Stream>& stream() const { return stream_; }
 
   void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
@@ -88,15 +106,16 @@ class Net {
   int64_t iterations() const { return iterations_; }
 
   // Enqueued on the net's stream; results are ready when the returned tensors/accumulators are.
-  // x: [N, ...input], y: [N, ...] targets; idx: which rows form the batch.
-  // `out` receives the running sums as they stand after the step.
-  void train_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx, uint64_t seed,
-                  std::shared_ptr<Accumulators> out);
-  void eval_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx,
+  // xs: per input [N, ...input]; ys: per output [N, ...] targets; idx: which rows form the
+  // batch. `out` receives the running sums as they stand after the step.
+  void train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
+                  uint64_t seed, std::shared_ptr<Accumulators> out);
+  void eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                  std::shared_ptr<Accumulators> out);
-  // Layer `layer`'s output for rows [start, start+count) in inference mode, computed in chunks
-  // of at most batch_size rows (the buffers are planned for that size).
-  Tensor layer_output(const Tensor& x, int64_t start, int64_t count, int layer, int batch_size);
+  // The outputs of `layers` for rows [start, start+count) in inference mode, computed in
+  // chunks of at most batch_size rows (the buffers are planned for that size).
+  std::vector<Tensor> layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
+                                    const std::vector<int>& layers, int batch_size);
 
   // Copies (as stream tasks) between a weight and a tensor.
   Tensor get_param(int index);
@@ -111,13 +130,25 @@ class Net {
   uint64_t last_task() const { return last_task_; }
 
  private:
-  struct Plan;  // per-batch-size buffers (net.cpp)
+  struct Plan;  // per-batch-size buffers (net_plan.h)
+  size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
+  void infer_shape(int layer);
   void plan_for(int batch);
   void forward(int batch, bool training, uint64_t seed, int stop_after);
+  void forward_layer(int layer, int batch, bool training, uint64_t seed);
   void backward(int batch);
-  void loss_and_metrics(int batch, const float* y, bool with_grad, Accumulators& acc);
+  void backward_layer(int layer, int batch, float* dy);
+  // Gradient routing for a layer input v: where to write its contribution, then fold it in.
+  float* begin_grad(int v);
+  void end_grad(int v, float* written, size_t n);
+  void pass_grad(int v, float* dy, size_t n);  // the input's gradient equals dy
+  void release_grad(float* g);
+  void loss_and_metrics(int batch, const std::vector<const float*>& targets, bool with_grad,
+                        Accumulators& acc);
   void update();
   void gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx, size_t row) const;
+  void gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
+                    const std::vector<int32_t>& idx, std::vector<const float*>& targets);
   size_t example_size(const Shape& s) const;
   float* param_ptr(int index) const;  // null for index -1
   float* grad_ptr(int index) const;
@@ -127,14 +158,18 @@ class Net {
   void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
   void compute_update_ranges();
   // Enqueues fn on the net's stream, keeping `reads`/`writes` alive; outputs made on it.
-  void enqueue(const char* what, std::initializer_list<const Tensor*> reads,
-               std::initializer_list<const Tensor*> writes, std::function<void()> fn);
-  void check_batch(const char* op, const Tensor& x, const Tensor* y,
+  void enqueue(const char* what, std::vector<const Tensor*> reads,
+               std::vector<const Tensor*> writes, std::function<void()> fn);
+  void check_batch(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>* ys,
                    const std::vector<int32_t>& idx) const;
 
-  Shape input_;
+  std::vector<Shape> inputs_;
   std::vector<LayerSpec> layers_;
-  std::vector<Shape> shapes_;  // per-example shapes: input, then each layer's output
+  std::vector<int> outputs_;
+  std::vector<Shape> shapes_;            // per-example shape of every value
+  std::vector<int> consumers_;           // per value: how many layer inputs read it
+  std::vector<char> needs_grad_;         // per value: depends on a trainable weight
+  std::vector<int> fused_output_;        // per output: softmax layer folded into the loss, or -1
   std::vector<ParamInfo> params_;
   std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_;
   StoragePtr weights_, grads_, state_;
@@ -146,7 +181,6 @@ class Net {
   OptimizerSpec opt_;
   bool accuracy_ = false;
   bool compiled_ = false;
-  bool fused_softmax_loss_ = false;
   int64_t iterations_ = 0;
 
   std::unique_ptr<Plan> plan_;

@@ -1,26 +1,34 @@
-// The executor's buffers for one batch size (internal to net.cpp / net_train.cpp): every
-// layer's activations (flatten layers alias their input), two ping-pong gradient buffers sized
-// for the largest activation, dropout masks, batch-norm statistics, targets and per-row losses.
+// The executor's buffers for one batch size (internal to the net*.cpp files): every value's
+// activations (flatten and reshape alias their input), a pool of gradient buffers sized for
+// the largest value that backward hands out and takes back as it walks the graph (a plain
+// stack needs two), dropout masks, batch-norm statistics, and per output its targets and
+// per-row losses.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "errors.h"
-
 #include "memory.h"
 #include "net.h"
+#include "op_launch.h"
 
 namespace ck {
 
 struct Net::Plan {
   int capacity = 0;  // largest batch the buffers hold
   int batch = 0;     // the batch being run
-  std::vector<float*> act;
+  size_t max_value = 0;  // floats in the largest value at capacity
+  std::vector<float*> act;  // per value
   std::vector<std::unique_ptr<Scratch>> act_storage;
-  std::unique_ptr<Scratch> grad_a, grad_b;
-  std::vector<std::unique_ptr<Scratch>> masks, bn_mean, bn_invstd;
-  std::unique_ptr<Scratch> targets, row_loss;
+  // Gradients: grad[v] is value v's gradient while backward has it; buffers come from the
+  // pool and go back to it once the layer that made v has used them.
+  std::vector<float*> grad;
+  std::vector<std::unique_ptr<Scratch>> grad_pool;
+  std::vector<float*> grad_free;
+  std::unique_ptr<Scratch> grad_tmp;  // a second reader's contribution before it is added
+  std::vector<std::unique_ptr<Scratch>> masks, bn_mean, bn_invstd, layer_tmp;
+  std::vector<std::unique_ptr<Scratch>> targets, row_loss;  // per output
 };
 
 // {batch, ...example}
@@ -34,6 +42,27 @@ inline Shape with_batch(int64_t batch, const Shape& example) {
 inline std::string batch_shape_str(const Shape& example) {
   std::string s = shape_str(example);
   return "[None" + std::string(example.empty() ? "" : ",") + s.substr(1);
+}
+
+inline Conv2dAttrs conv_attrs(const LayerSpec& l) {
+  Conv2dAttrs a;
+  a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
+  a.padding = l.padding;
+  a.act = l.act;
+  return a;
+}
+
+inline Pool2dAttrs pool_attrs(const LayerSpec& l) {
+  Pool2dAttrs a;
+  a.pool_h = l.kernel_h, a.pool_w = l.kernel_w, a.stride_h = l.stride_h, a.stride_w = l.stride_w;
+  a.padding = l.padding;
+  return a;
+}
+
+inline void require_image(const LayerSpec& l, const Shape& in) {
+  require(in.size() == 3, ErrorKind::Shape,
+          l.name + ": expects images [batch, height, width, channels], got input shape " +
+              batch_shape_str(in));
 }
 
 }  // namespace ck

@@ -27,14 +27,22 @@ void run_step(Accumulators* out, F&& body) {
 }
 }  // namespace
 
-void Net::enqueue(const char* what, std::initializer_list<const Tensor*> reads,
-                  std::initializer_list<const Tensor*> writes, std::function<void()> fn) {
+void Net::enqueue(const char* what, std::vector<const Tensor*> reads,
+                  std::vector<const Tensor*> writes, std::function<void()> fn) {
   last_task_ = launch_on(stream_, what, reads, writes, std::move(fn));
 }
 
 // ---- configuration ----
 
+// The weight ranges the optimizer updates, and which values backward must reach: those that
+// depend on a trainable weight.
 void Net::compute_update_ranges() {
+  needs_grad_.assign(shapes_.size(), 0);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    bool needs = layers_[i].trainable && has_weights(int(i));
+    for (int v : layers_[i].inputs) needs = needs || needs_grad_[size_t(v)];
+    needs_grad_[value_of(int(i))] = needs;
+  }
   update_ranges_.clear();
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (!layers_[i].trainable) continue;
@@ -58,8 +66,19 @@ void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
   accuracy_ = accuracy;
   bool cce = loss == LossKind::CategoricalCrossentropy ||
              loss == LossKind::SparseCategoricalCrossentropy;
-  // softmax + cross-entropy is computed from the logits: stable, and one pass.
-  fused_softmax_loss_ = cce && layers_.size() >= 2 && layers_.back().kind == LayerKind::Softmax;
+  // softmax + cross-entropy is computed from the logits: stable, and one pass. It needs the
+  // logits to feed only the softmax, and the softmax output to be read by nothing but the loss.
+  fused_output_.assign(outputs_.size(), -1);
+  for (size_t o = 0; o < outputs_.size(); ++o) {
+    int v = outputs_[o];
+    if (!cce || size_t(v) < inputs_.size() || consumers_[size_t(v)] != 0) continue;
+    int layer = v - int(inputs_.size());
+    const LayerSpec& l = layers_[size_t(layer)];
+    if (l.kind == LayerKind::Softmax && consumers_[size_t(l.inputs[0])] == 1 &&
+        size_t(l.inputs[0]) >= inputs_.size()) {
+      fused_output_[o] = layer;
+    }
+  }
   size_t buffers = 0;
   switch (opt.kind) {
     case OptimizerKind::Sgd: buffers = opt.sgd.momentum > 0.f ? 1 : 0; break;
@@ -102,33 +121,48 @@ void Net::reset_metrics() {
 
 // ---- batches ----
 
-void Net::check_batch(const char* op, const Tensor& x, const Tensor* y,
-                      const std::vector<int32_t>& idx) const {
-  require(x.rank() == int(input_.size()) + 1 &&
-              std::equal(input_.begin(), input_.end(), x.shape.begin() + 1),
-          ErrorKind::Shape,
-          std::string(op) + ": the model takes input " + batch_shape_str(input_) + ", got " +
-              shape_str(x.shape));
+void Net::check_batch(const char* op, const std::vector<Tensor>& xs,
+                      const std::vector<Tensor>* ys, const std::vector<int32_t>& idx) const {
+  require(xs.size() == inputs_.size(), ErrorKind::Value,
+          std::string(op) + ": the model takes " + std::to_string(inputs_.size()) +
+              " input(s), got " + std::to_string(xs.size()));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    require(x.rank() == int(inputs_[i].size()) + 1 &&
+                std::equal(inputs_[i].begin(), inputs_[i].end(), x.shape.begin() + 1),
+            ErrorKind::Shape,
+            std::string(op) + ": the model takes input " + batch_shape_str(inputs_[i]) + ", got " +
+                shape_str(x.shape));
+    require(x.dim(0) == xs[0].dim(0), ErrorKind::Shape,
+            std::string(op) + ": all inputs need the same number of examples, got " +
+                shape_str(xs[0].shape) + " and " + shape_str(x.shape));
+  }
   require(!idx.empty() && idx.size() < (size_t(1) << 24), ErrorKind::Value,
           std::string(op) + ": a batch needs between 1 and 2^24 rows");
   for (int32_t i : idx) {
-    require(i >= 0 && i < x.dim(0), ErrorKind::Value,
+    require(i >= 0 && i < xs[0].dim(0), ErrorKind::Value,
             std::string(op) + ": row index " + std::to_string(i) + " is outside [0, " +
-                std::to_string(x.dim(0)) + ")");
+                std::to_string(xs[0].dim(0)) + ")");
   }
-  if (!y) return;
-  const Shape& out = shapes_.back();
-  size_t out_size = shape_numel(out);
-  size_t want_row = loss_ == LossKind::SparseCategoricalCrossentropy ? out_size / size_t(out.back())
-                                                                     : out_size;
-  require(y->rank() >= 1 && y->dim(0) == x.dim(0), ErrorKind::Shape,
-          std::string(op) + ": x has " + std::to_string(x.dim(0)) + " examples but y has " +
-              (y->rank() ? std::to_string(y->dim(0)) : std::string("none")) + " (x " +
-              shape_str(x.shape) + ", y " + shape_str(y->shape) + ")");
-  require(y->numel() / size_t(y->dim(0)) == want_row, ErrorKind::Shape,
-          std::string(op) + ": targets " + shape_str(y->shape) + " do not match the model output " +
-              batch_shape_str(out) +
-              (want_row == 1 ? " (sparse labels: one class id per example)" : ""));
+  if (!ys) return;
+  require(ys->size() == outputs_.size(), ErrorKind::Value,
+          std::string(op) + ": the model has " + std::to_string(outputs_.size()) +
+              " output(s), got " + std::to_string(ys->size()) + " target tensor(s)");
+  for (size_t o = 0; o < ys->size(); ++o) {
+    const Tensor& y = (*ys)[o];
+    const Shape& out = shapes_[size_t(outputs_[o])];
+    size_t out_size = shape_numel(out);
+    size_t want_row = loss_ == LossKind::SparseCategoricalCrossentropy ? out_size / size_t(out.back())
+                                                                       : out_size;
+    require(y.rank() >= 1 && y.dim(0) == xs[0].dim(0), ErrorKind::Shape,
+            std::string(op) + ": x has " + std::to_string(xs[0].dim(0)) + " examples but y has " +
+                (y.rank() ? std::to_string(y.dim(0)) : std::string("none")) + " (x " +
+                shape_str(xs[0].shape) + ", y " + shape_str(y.shape) + ")");
+    require(y.numel() / size_t(y.dim(0)) == want_row, ErrorKind::Shape,
+            std::string(op) + ": targets " + shape_str(y.shape) + " do not match the model output " +
+                batch_shape_str(out) +
+                (want_row == 1 ? " (sparse labels: one class id per example)" : ""));
+  }
 }
 
 void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx, size_t row) const {
@@ -138,107 +172,158 @@ void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx,
   }
 }
 
-void Net::train_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx, uint64_t seed,
-                     std::shared_ptr<Accumulators> out) {
+namespace {
+std::vector<const Tensor*> pointers(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  std::vector<const Tensor*> out;
+  for (const Tensor& t : a) out.push_back(&t);
+  for (const Tensor& t : b) out.push_back(&t);
+  return out;
+}
+}  // namespace
+
+// Copies the batch rows of every input and target into the plan's buffers.
+void Net::gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
+                       const std::vector<int32_t>& idx, std::vector<const float*>& targets) {
+  for (size_t i = 0; i < xs.size(); ++i) gather(plan_->act[i], xs[i], idx, example_size(inputs_[i]));
+  targets.clear();
+  for (size_t o = 0; o < ys.size(); ++o) {
+    gather(plan_->targets[o]->data(), ys[o], idx, ys[o].numel() / size_t(ys[o].dim(0)));
+    targets.push_back(plan_->targets[o]->data());
+  }
+}
+
+void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
+                     uint64_t seed, std::shared_ptr<Accumulators> out) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
-  check_batch("fit", x, &y, idx);
-  enqueue("trainStep", {&x, &y}, {}, [this, x, y, idx = std::move(idx), seed, out] {
+  check_batch("fit", xs, &ys, idx);
+  std::vector<const Tensor*> reads = pointers(xs, ys);
+  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out] {
     run_step(out.get(), [&]() -> const Accumulators& {
-    int batch = int(idx.size());
-    plan_for(batch);
-    gather(plan_->act[0], x, idx, example_size(input_));
-    gather(plan_->targets->data(), y, idx, y.numel() / size_t(y.dim(0)));
-    forward(batch, true, seed, -1);
-    loss_and_metrics(batch, plan_->targets->data(), true, train_acc_);
-    backward(batch);
-    update();
-    return train_acc_;
+      int batch = int(idx.size());
+      plan_for(batch);
+      std::vector<const float*> targets;
+      gather_batch(xs, ys, idx, targets);
+      forward(batch, true, seed, -1);
+      loss_and_metrics(batch, targets, true, train_acc_);
+      backward(batch);
+      update();
+      return train_acc_;
     });
   });
 }
 
-void Net::eval_step(const Tensor& x, const Tensor& y, std::vector<int32_t> idx,
+void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                     std::shared_ptr<Accumulators> out) {
   require(compiled_, ErrorKind::Value, "evaluate: compile the model before evaluating it");
-  check_batch("evaluate", x, &y, idx);
-  enqueue("evalStep", {&x, &y}, {}, [this, x, y, idx = std::move(idx), out] {
+  check_batch("evaluate", xs, &ys, idx);
+  std::vector<const Tensor*> reads = pointers(xs, ys);
+  enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out] {
     run_step(out.get(), [&]() -> const Accumulators& {
-    int batch = int(idx.size());
-    plan_for(batch);
-    gather(plan_->act[0], x, idx, example_size(input_));
-    gather(plan_->targets->data(), y, idx, y.numel() / size_t(y.dim(0)));
-    forward(batch, false, 0, -1);
-    loss_and_metrics(batch, plan_->targets->data(), false, eval_acc_);
-    return eval_acc_;
+      int batch = int(idx.size());
+      plan_for(batch);
+      std::vector<const float*> targets;
+      gather_batch(xs, ys, idx, targets);
+      forward(batch, false, 0, -1);
+      loss_and_metrics(batch, targets, false, eval_acc_);
+      return eval_acc_;
     });
   });
 }
 
-Tensor Net::layer_output(const Tensor& x, int64_t start, int64_t count, int layer,
-                         int batch_size) {
+std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
+                                       const std::vector<int>& layers, int batch_size) {
   const char* op = "predict";
-  require(start >= 0 && count >= 1 && start + count <= (x.rank() ? x.dim(0) : 0),
+  require(!xs.empty() && start >= 0 && count >= 1 && start + count <= (xs[0].rank() ? xs[0].dim(0) : 0),
           ErrorKind::Value, "predict: rows [" + std::to_string(start) + ", " +
                                 std::to_string(start + count) + ") are outside the input " +
-                                shape_str(x.shape));
-  require(layer >= 0 && size_t(layer) < layers_.size(), ErrorKind::Value,
-          "predict: no layer " + std::to_string(layer));
+                                (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape)));
+  require(!layers.empty(), ErrorKind::Value, "predict: no layers asked for");
+  int last = 0;
+  for (int layer : layers) {
+    require(layer >= 0 && size_t(layer) < layers_.size(), ErrorKind::Value,
+            "predict: no layer " + std::to_string(layer));
+    last = std::max(last, layer);
+  }
   require(batch_size >= 1, ErrorKind::Value, "predict: batchSize must be >= 1");
-  check_batch(op, x, nullptr, {int32_t(start)});
-  Tensor y = empty_tensor(with_batch(count, shapes_[size_t(layer) + 1]), op);
-  enqueue(op, {&x}, {&y}, [this, x, y, start, count, layer, batch_size] {
-    size_t in_row = example_size(input_), out_row = example_size(shapes_[size_t(layer) + 1]);
+  check_batch(op, xs, nullptr, {int32_t(start)});
+  std::vector<Tensor> ys;
+  for (int layer : layers) ys.push_back(empty_tensor(with_batch(count, shapes_[value_of(layer)]), op));
+  std::vector<const Tensor*> reads = pointers(xs, {}), writes = pointers(ys, {});
+  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size] {
     for (int64_t b = 0; b < count; b += batch_size) {
       int batch = int(std::min<int64_t>(batch_size, count - b));
       plan_for(batch);
-      std::memcpy(plan_->act[0], x.data() + size_t(start + b) * in_row, size_t(batch) * in_row * sizeof(float));
-      forward(batch, false, 0, layer);
-      std::memcpy(y.data() + size_t(b) * out_row, plan_->act[size_t(layer) + 1],
-                  size_t(batch) * out_row * sizeof(float));
+      for (size_t i = 0; i < xs.size(); ++i) {
+        size_t row = example_size(inputs_[i]);
+        std::memcpy(plan_->act[i], xs[i].data() + size_t(start + b) * row, size_t(batch) * row * sizeof(float));
+      }
+      forward(batch, false, 0, last);
+      for (size_t j = 0; j < layers.size(); ++j) {
+        size_t row = example_size(shapes_[value_of(layers[j])]);
+        std::memcpy(ys[j].data() + size_t(b) * row, plan_->act[value_of(layers[j])],
+                    size_t(batch) * row * sizeof(float));
+      }
     }
   });
-  return y;
+  return ys;
 }
 
 // ---- loss, metrics and the update ----
 
-void Net::loss_and_metrics(int batch, const float* t, bool with_grad, Accumulators& acc) {
+// Each output's loss (and, when training, its gradient into a fresh gradient buffer) and
+// metrics; the loss of the model is their sum, as in Keras.
+void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, bool with_grad,
+                           Accumulators& acc) {
   const CpuKernels& k = cpu_kernels();
-  const Shape& out_shape = shapes_.back();
-  size_t cols = size_t(out_shape.back());
-  size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
-  float scale = 1.f / float(rows);
-  const float* out = plan_->act.back();
-  float* loss = plan_->row_loss->data();
-  float* grad = with_grad ? plan_->grad_a->data() : nullptr;
   bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
   LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
-  switch (loss_) {
-    case LossKind::CategoricalCrossentropy:
-    case LossKind::SparseCategoricalCrossentropy:
-      if (fused_softmax_loss_) {
-        k.softmax_xent(loss, grad, plan_->act[layers_.size() - 1], t, rows, cols, mode, scale);
-      } else {
-        probability_xent(loss, grad, out, t, rows, cols, sparse, scale);
-      }
-      break;
-    case LossKind::BinaryCrossentropy:
-      k.binary_xent(loss, grad, out, t, rows, cols, false, scale);
-      break;
-    case LossKind::MeanSquaredError:
-      k.mse(loss, grad, out, t, rows, cols, scale);
-      break;
-  }
-  double sum = 0;
-  for (size_t r = 0; r < rows; ++r) sum += loss[r];
-  acc.loss_sum += sum;
-  acc.count += double(rows);
-  if (!accuracy_) return;
-  if (loss_ == LossKind::BinaryCrossentropy) {
-    // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
-    acc.correct += double(k.accuracy_count(out, t, rows * cols, 1, mode, 0.5f)) / double(cols);
-  } else {
-    acc.correct += double(k.accuracy_count(out, t, rows, cols, mode, 0.5f));
+  acc.output_loss.resize(outputs_.size(), 0.0);
+  acc.output_correct.resize(outputs_.size(), 0.0);
+  for (size_t o = 0; o < outputs_.size(); ++o) {
+    int v = outputs_[o];
+    const Shape& out_shape = shapes_[size_t(v)];
+    size_t cols = size_t(out_shape.back());
+    size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
+    float scale = 1.f / float(rows);
+    const float* out = plan_->act[size_t(v)];
+    const float* t = targets[o];
+    float* loss = plan_->row_loss[o]->data();
+    int fused = fused_output_[o];
+    // The gradient goes to the softmax's logits when it is folded into the loss.
+    int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
+    float* grad = with_grad && needs_grad_[size_t(grad_value)] ? begin_grad(grad_value) : nullptr;
+    switch (loss_) {
+      case LossKind::CategoricalCrossentropy:
+      case LossKind::SparseCategoricalCrossentropy:
+        if (fused >= 0) {
+          k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], t, rows, cols, mode, scale);
+        } else {
+          probability_xent(loss, grad, out, t, rows, cols, sparse, scale);
+        }
+        break;
+      case LossKind::BinaryCrossentropy:
+        k.binary_xent(loss, grad, out, t, rows, cols, false, scale);
+        break;
+      case LossKind::MeanSquaredError:
+        k.mse(loss, grad, out, t, rows, cols, scale);
+        break;
+    }
+    if (grad) end_grad(grad_value, grad, rows * cols);
+    double sum = 0;
+    for (size_t r = 0; r < rows; ++r) sum += loss[r];
+    acc.loss_sum += sum;
+    acc.output_loss[o] += sum;
+    if (o == 0) acc.count += double(rows);
+    if (!accuracy_) continue;
+    double correct;
+    if (loss_ == LossKind::BinaryCrossentropy) {
+      // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
+      correct = double(k.accuracy_count(out, t, rows * cols, 1, mode, 0.5f)) / double(cols);
+    } else {
+      correct = double(k.accuracy_count(out, t, rows, cols, mode, 0.5f));
+    }
+    acc.output_correct[o] += correct;
+    if (o == 0) acc.correct += correct;
   }
 }
 

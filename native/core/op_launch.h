@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cuda/cuda_kernels.h"
 #include "device.h"
@@ -36,8 +37,8 @@ void launch(const char* op, std::initializer_list<const Tensor*> reads,
             std::initializer_list<const Tensor*> writes, std::function<void()> kernel);
 // The same on a given stream; returns the task's sequence number.
 uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
-                   std::initializer_list<const Tensor*> reads,
-                   std::initializer_list<const Tensor*> writes, std::function<void()> kernel);
+                   const std::vector<const Tensor*>& reads,
+                   const std::vector<const Tensor*>& writes, std::function<void()> kernel);
 
 // Calls `enqueue` now with the CUDA kernel table and the backend's stream; it only enqueues work
 // there (stream order keeps inputs and outputs valid). Errors come back with the op's name.

@@ -54,8 +54,8 @@ void launch(const char* op, std::initializer_list<const Tensor*> reads,
 }
 
 uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
-                   std::initializer_list<const Tensor*> reads,
-                   std::initializer_list<const Tensor*> writes, std::function<void()> kernel) {
+                   const std::vector<const Tensor*>& reads,
+                   const std::vector<const Tensor*>& writes, std::function<void()> kernel) {
   std::vector<StoragePtr> deps, outs;
   for (const Tensor* t : reads) {
     if (t) deps.push_back(t->storage);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "errors.h"
 #include "net.h"
 
 using ck::LayerKind;
@@ -32,18 +33,22 @@ LayerSpec layer(LayerKind kind, const char* name) {
   return l;
 }
 
-double eval_loss(ck::Net& net, const ck::Tensor& x, const ck::Tensor& y, int n) {
+using Tensors = std::vector<ck::Tensor>;
+
+double eval_loss(ck::Net& net, const Tensors& x, const Tensors& y, int n) {
   std::vector<int32_t> rows(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) rows[size_t(i)] = i;
   net.reset_metrics();
   auto out = std::make_shared<ck::Accumulators>();
   net.eval_step(x, y, rows, out);
   net.stream()->synchronize();
+  if (!out->error.empty()) std::fprintf(stderr, "evaluation error: %s\n", out->error.c_str());
+  CHECK(out->error.empty() && out->count == n);
   return out->loss_sum / out->count;
 }
 
 // Checks every weight of `net` (a sample of each tensor) against finite differences.
-void check_gradients(ck::Net& net, const ck::Tensor& x, const ck::Tensor& y, int n, ck::LossKind loss) {
+void check_gradients(ck::Net& net, const Tensors& x, const Tensors& y, int n, ck::LossKind loss) {
   std::mt19937 rng(7);
   ck::OptimizerSpec sgd;
   sgd.kind = ck::OptimizerKind::Sgd;
@@ -90,6 +95,7 @@ void check_gradients(ck::Net& net, const ck::Tensor& x, const ck::Tensor& y, int
       }
     }
   }
+  if (!out->error.empty()) std::fprintf(stderr, "step error: %s\n", out->error.c_str());
   CHECK(out->error.empty());
 }
 
@@ -121,7 +127,7 @@ TEST(conv_pool_dense_softmax_crossentropy) {
   int n = 5;
   ck::Tensor x = make({n, 7, 6, 2}, cktest::random_vector(rng, size_t(n) * 7 * 6 * 2));
   std::vector<float> labels = {0, 3, 1, 2, 3};
-  check_gradients(net, x, make({n}, labels), n, ck::LossKind::SparseCategoricalCrossentropy);
+  check_gradients(net, {x}, {make({n}, labels)}, n, ck::LossKind::SparseCategoricalCrossentropy);
 }
 
 TEST(maxpool_globalpool_sigmoid_binary_crossentropy) {
@@ -145,7 +151,7 @@ TEST(maxpool_globalpool_sigmoid_binary_crossentropy) {
   int n = 4;
   ck::Tensor x = make({n, 6, 6, 1}, cktest::random_vector(rng, size_t(n) * 36));
   ck::Tensor y = make({n, 2}, {1, 0, 0, 1, 1, 1, 0, 0});
-  check_gradients(net, x, y, n, ck::LossKind::BinaryCrossentropy);
+  check_gradients(net, {x}, {y}, n, ck::LossKind::BinaryCrossentropy);
 }
 
 TEST(dense_elu_mean_squared_error) {
@@ -165,7 +171,67 @@ TEST(dense_elu_mean_squared_error) {
   int n = 6;
   ck::Tensor x = make({n, 5}, cktest::random_vector(rng, size_t(n) * 5));
   ck::Tensor y = make({n, 3}, cktest::random_vector(rng, size_t(n) * 3));
-  check_gradients(net, x, y, n, ck::LossKind::MeanSquaredError);
+  check_gradients(net, {x}, {y}, n, ck::LossKind::MeanSquaredError);
+}
+
+// A functional graph: two inputs, a value read by four layers, every merge, a reshape, and two
+// outputs, one of them also read by another layer (so its softmax is not folded into the loss).
+TEST(graph_with_branches_merges_two_inputs_and_two_outputs) {
+  ck::set_isa(ck::Isa::Scalar);
+  auto reads = [](LayerSpec l, std::vector<int> inputs) {
+    l.inputs = std::move(inputs);
+    return l;
+  };
+  // values: 0 image [5,5,2], 1 vector [3], then 2 + layer index
+  std::vector<LayerSpec> layers;
+  LayerSpec c1 = layer(LayerKind::Conv2d, "c1");                 // 2
+  c1.filters = 3, c1.kernel_h = c1.kernel_w = 3, c1.padding = ck::Padding::Same, c1.act = ck::Act::Relu;
+  layers.push_back(reads(c1, {0}));
+  LayerSpec c2 = layer(LayerKind::Conv2d, "c2");                 // 3
+  c2.filters = 3, c2.kernel_h = c2.kernel_w = 3, c2.padding = ck::Padding::Same;
+  layers.push_back(reads(c2, {2}));
+  layers.push_back(reads(layer(LayerKind::Add, "add"), {2, 3}));          // 4
+  layers.push_back(reads(layer(LayerKind::Multiply, "mul"), {4, 2, 3}));  // 5
+  layers.push_back(reads(layer(LayerKind::Average, "avg"), {5, 2}));      // 6
+  layers.push_back(reads(layer(LayerKind::Concatenate, "cat"), {6, 2, 4}));  // 7: [5,5,9]
+  layers.push_back(reads(layer(LayerKind::GlobalAvgPool, "gap"), {7}));   // 8: [9]
+  LayerSpec side = layer(LayerKind::Dense, "side");                       // 9: [4]
+  side.units = 4;
+  layers.push_back(reads(side, {1}));
+  layers.push_back(reads(layer(LayerKind::Concatenate, "joined"), {8, 9}));  // 10: [13]
+  LayerSpec r = layer(LayerKind::Reshape, "reshape");                     // 11: [13,1] -> flat again
+  r.target_shape = {13, 1};
+  layers.push_back(reads(r, {10}));
+  layers.push_back(reads(layer(LayerKind::Flatten, "flat"), {11}));       // 12: [13]
+  LayerSpec d1 = layer(LayerKind::Dense, "logits1");                      // 13: [3]
+  d1.units = 3;
+  layers.push_back(reads(d1, {12}));
+  layers.push_back(reads(layer(LayerKind::Softmax, "out1"), {13}));      // 14: output 1
+  layers.push_back(reads(layer(LayerKind::Concatenate, "feed"), {14, 12}));  // 15: [16]
+  LayerSpec d2 = layer(LayerKind::Dense, "logits2");                      // 16: [2]
+  d2.units = 2;
+  layers.push_back(reads(d2, {15}));
+  layers.push_back(reads(layer(LayerKind::Softmax, "out2"), {16}));      // 17: output 2
+  ck::Net net({{5, 5, 2}, {3}}, layers, {14, 17});
+  CHECK(net.layer_output_shape(5) == ck::Shape({5, 5, 9}));
+  std::mt19937 rng(13);
+  int n = 4;
+  Tensors x = {make({n, 5, 5, 2}, cktest::random_vector(rng, size_t(n) * 50)),
+               make({n, 3}, cktest::random_vector(rng, size_t(n) * 3))};
+  Tensors y = {make({n}, {0, 2, 1, 2}), make({n}, {1, 0, 0, 1})};
+  check_gradients(net, x, y, n, ck::LossKind::SparseCategoricalCrossentropy);
+}
+
+TEST(graph_rejects_layers_out_of_order) {
+  LayerSpec d = layer(LayerKind::Dense, "d");
+  d.units = 2, d.inputs = {2};  // its own output
+  bool threw = false;
+  try {
+    ck::Net net({{3}}, {d}, {});
+  } catch (const ck::Error& e) {
+    threw = e.kind() == ck::ErrorKind::Value;
+  }
+  CHECK(threw);
 }
 
 TEST(training_steps_are_deterministic) {
@@ -199,7 +265,7 @@ TEST(training_steps_are_deterministic) {
       for (int i = 0; i < n; ++i) labels[size_t(i)] = float(i % 3);
       ck::Tensor y = make({n}, labels);
       for (int step = 0; step < 5; ++step) {
-        net.train_step(x, y, {1, 5, 7, 2, 9, 11, 0, 15}, uint64_t(step), nullptr);
+        net.train_step({x}, {y}, {1, 5, 7, 2, 9, 11, 0, 15}, uint64_t(step), nullptr);
       }
       runs.push_back(read(net.get_param(0)));
     }

@@ -35,6 +35,7 @@ inline Vec activate(Vec x, Act act, Vec alpha) {
     case Act::Elu: return select_gt0(x, x, alpha * (exp(x) - Vec::set1(1.f)));
     case Act::Sigmoid: return sigmoid(x);
     case Act::Tanh: return tanh(x);
+    case Act::ClippedRelu: return min(max(x, Vec::zero()), alpha);
     default: return x;
   }
 }
@@ -47,6 +48,7 @@ inline Vec derivative(Vec y, Act act, Vec alpha) {
     case Act::Elu: return select_gt0(y, one, y + alpha);
     case Act::Sigmoid: return y * (one - y);
     case Act::Tanh: return one - y * y;
+    case Act::ClippedRelu: return select_gt0(y, select_gt(alpha, y, one, Vec::zero()), Vec::zero());
     default: return one;
   }
 }

@@ -24,6 +24,7 @@ float activate(float x, Act act, float alpha) {
     case Act::Elu: return x > 0 ? x : alpha * std::expm1(x);
     case Act::Sigmoid: return sigmoid(x);
     case Act::Tanh: return std::tanh(x);
+    case Act::ClippedRelu: return x > 0 ? (x < alpha ? x : alpha) : 0.f;
     default: return x;
   }
 }
@@ -36,6 +37,7 @@ float derivative(float y, Act act, float alpha) {
     case Act::Elu: return y > 0 ? 1.f : y + alpha;
     case Act::Sigmoid: return y * (1.f - y);
     case Act::Tanh: return 1.f - y * y;
+    case Act::ClippedRelu: return y > 0 && y < alpha ? 1.f : 0.f;
     default: return 1.f;
   }
 }

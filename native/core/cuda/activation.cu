@@ -27,6 +27,7 @@ __device__ __forceinline__ float activate(float x, float alpha) {
     case Act::Elu: return x > 0.f ? x : alpha * expm1f(x);
     case Act::Sigmoid: return sigmoid(x);
     case Act::Tanh: return tanhf(x);
+    case Act::ClippedRelu: return fminf(fmaxf(x, 0.f), alpha);
     default: return x;
   }
 }
@@ -39,6 +40,7 @@ __device__ __forceinline__ float derivative(float y, float alpha) {
     case Act::Elu: return y > 0.f ? 1.f : y + alpha;
     case Act::Sigmoid: return y * (1.f - y);
     case Act::Tanh: return 1.f - y * y;
+    case Act::ClippedRelu: return y > 0.f && y < alpha ? 1.f : 0.f;
     default: return 1.f;
   }
 }
@@ -111,6 +113,9 @@ void activation_fwd(float* y, const float* x, size_t n, Act act, float alpha, vo
     case Act::Elu: act_fwd_kernel<Act::Elu><<<g, 256, 0, s>>>(y, x, n, alpha); break;
     case Act::Sigmoid: act_fwd_kernel<Act::Sigmoid><<<g, 256, 0, s>>>(y, x, n, alpha); break;
     case Act::Tanh: act_fwd_kernel<Act::Tanh><<<g, 256, 0, s>>>(y, x, n, alpha); break;
+    case Act::ClippedRelu:
+      act_fwd_kernel<Act::ClippedRelu><<<g, 256, 0, s>>>(y, x, n, alpha);
+      break;
     default: act_fwd_kernel<Act::None><<<g, 256, 0, s>>>(y, x, n, alpha); break;
   }
   check_launch("activation");
@@ -129,6 +134,9 @@ void activation_bwd(float* dx, const float* dy, const float* y, size_t n, Act ac
     case Act::Elu: act_bwd_kernel<Act::Elu><<<g, 256, 0, s>>>(dx, dy, y, n, alpha); break;
     case Act::Sigmoid: act_bwd_kernel<Act::Sigmoid><<<g, 256, 0, s>>>(dx, dy, y, n, alpha); break;
     case Act::Tanh: act_bwd_kernel<Act::Tanh><<<g, 256, 0, s>>>(dx, dy, y, n, alpha); break;
+    case Act::ClippedRelu:
+      act_bwd_kernel<Act::ClippedRelu><<<g, 256, 0, s>>>(dx, dy, y, n, alpha);
+      break;
     default: act_bwd_kernel<Act::None><<<g, 256, 0, s>>>(dx, dy, y, n, alpha); break;
   }
   check_launch("activationGrad");

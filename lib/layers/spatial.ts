@@ -1,0 +1,256 @@
+// The layers of MobileNet-style and encoder-decoder networks (tfjs/Keras names): depthwise and
+// separable convolution, zero padding, up-sampling, and Lp (power-average) pooling.
+import { describeValue, ShapeError, ValueError } from '../errors';
+import { Initializer } from '../initializers';
+import { ActivationIdentifier, checkActivation, withActivation } from './activations';
+import { outputLength, Pooling2D, Pooling2DArgs } from './conv';
+import {
+  channelsLast, initializerOf, Layer, LayerArgs, NativeLayerSpec, pairOf, paddingOf, positiveInt, requireRank, Shape,
+  WeightSpec,
+} from './layer';
+
+type Pair = number | [number, number];
+const images = 'images (None, height, width, channels)';
+const ser = (i: Initializer) => ({ className: i.className, config: i.config });
+
+export interface DepthwiseConv2DArgs extends LayerArgs {
+  kernelSize: Pair;
+  strides?: Pair;
+  padding?: 'valid' | 'same';
+  depthMultiplier?: number;
+  dilationRate?: Pair;
+  activation?: ActivationIdentifier;
+  useBias?: boolean;
+  depthwiseInitializer?: string | Initializer;
+  biasInitializer?: string | Initializer;
+  dataFormat?: 'channelsLast';
+}
+
+/** The window geometry depthwise and separable convolutions share. */
+abstract class DepthwiseBase extends Layer {
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: 'valid' | 'same';
+  readonly dilationRate: [number, number];
+  readonly depthMultiplier: number;
+  readonly activation: ActivationIdentifier;
+  readonly useBias: boolean;
+  readonly depthwiseInitializer: Initializer;
+  readonly biasInitializer: Initializer;
+
+  constructor(args: DepthwiseConv2DArgs, prefix: string) {
+    super(args, prefix);
+    this.kernelSize = pairOf(args.kernelSize, undefined, this.name, 'kernelSize');
+    this.strides = pairOf(args.strides, 1, this.name, 'strides');
+    this.padding = paddingOf(args.padding, this.name);
+    this.dilationRate = pairOf(args.dilationRate, 1, this.name, 'dilationRate');
+    this.depthMultiplier = args.depthMultiplier === undefined ? 1 : positiveInt(args.depthMultiplier, this.name, 'depthMultiplier');
+    this.activation = checkActivation(args.activation, this.name);
+    this.useBias = args.useBias ?? true;
+    this.depthwiseInitializer = initializerOf(args.depthwiseInitializer, 'glorotUniform', this.name);
+    this.biasInitializer = initializerOf(args.biasInitializer, 'zeros', this.name);
+    channelsLast(args.dataFormat, this.name);
+  }
+
+  /** (P, Q) of the window over the input. */
+  protected outputSize(inputShape: Shape): [number, number] {
+    requireRank(inputShape, 3, this.name, images);
+    const p = outputLength(inputShape[0], this.kernelSize[0], this.strides[0], this.dilationRate[0], this.padding);
+    const q = outputLength(inputShape[1], this.kernelSize[1], this.strides[1], this.dilationRate[1], this.padding);
+    if (p < 1 || q < 1) {
+      throw new ShapeError(`${this.name}: the ${this.kernelSize.join('x')} kernel does not fit the input (None, ${inputShape.join(', ')}) with '${this.padding}' padding`);
+    }
+    return [p, q];
+  }
+
+  protected depthwiseSpec(useBias: boolean): NativeLayerSpec {
+    return {
+      kind: 'depthwiseConv2d', name: this.name, kernelH: this.kernelSize[0], kernelW: this.kernelSize[1],
+      strideH: this.strides[0], strideW: this.strides[1], dilationH: this.dilationRate[0], dilationW: this.dilationRate[1],
+      padding: this.padding, depthMultiplier: this.depthMultiplier, useBias, trainable: this.trainable,
+    };
+  }
+
+  getConfig(): Record<string, unknown> {
+    return {
+      ...super.getConfig(), kernelSize: this.kernelSize, strides: this.strides, padding: this.padding,
+      dataFormat: 'channels_last', dilationRate: this.dilationRate, depthMultiplier: this.depthMultiplier,
+      activation: this.activation, useBias: this.useBias, depthwiseInitializer: ser(this.depthwiseInitializer),
+      biasInitializer: ser(this.biasInitializer), depthwiseRegularizer: null, biasRegularizer: null,
+      activityRegularizer: null, depthwiseConstraint: null, biasConstraint: null,
+    };
+  }
+}
+
+/** Each input channel convolved with its own depthMultiplier filters (MobileNet's 3x3 layers). */
+export class DepthwiseConv2D extends DepthwiseBase {
+  readonly className = 'DepthwiseConv2D';
+
+  constructor(args: DepthwiseConv2DArgs) {
+    super(args, 'depthwise_conv2d');
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    return [...this.outputSize(inputShape), inputShape[2] * this.depthMultiplier];
+  }
+
+  weightSpecs(inputShape: Shape): WeightSpec[] {
+    const specs: WeightSpec[] = [{
+      name: 'depthwise_kernel', shape: [...this.kernelSize, inputShape[2], this.depthMultiplier],
+      initializer: this.depthwiseInitializer, trainable: true,
+    }];
+    if (this.useBias) {
+      specs.push({ name: 'bias', shape: [inputShape[2] * this.depthMultiplier], initializer: this.biasInitializer, trainable: true });
+    }
+    return specs;
+  }
+
+  lower(): NativeLayerSpec[] {
+    return withActivation(this.depthwiseSpec(this.useBias), this.activation);
+  }
+}
+
+export interface SeparableConv2DArgs extends DepthwiseConv2DArgs {
+  filters: number;
+  pointwiseInitializer?: string | Initializer;
+}
+
+/** A depthwise convolution followed by a 1x1 convolution to `filters` channels (Keras's). */
+export class SeparableConv2D extends DepthwiseBase {
+  readonly className = 'SeparableConv2D';
+  readonly filters: number;
+  readonly pointwiseInitializer: Initializer;
+
+  constructor(args: SeparableConv2DArgs) {
+    super(args, 'separable_conv2d');
+    this.filters = positiveInt(args.filters, this.name, 'filters');
+    this.pointwiseInitializer = initializerOf(args.pointwiseInitializer, 'glorotUniform', this.name);
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    return [...this.outputSize(inputShape), this.filters];
+  }
+
+  weightSpecs(inputShape: Shape): WeightSpec[] {
+    const middle = inputShape[2] * this.depthMultiplier;
+    const specs: WeightSpec[] = [
+      { name: 'depthwise_kernel', shape: [...this.kernelSize, inputShape[2], this.depthMultiplier], initializer: this.depthwiseInitializer, trainable: true },
+      { name: 'pointwise_kernel', shape: [1, 1, middle, this.filters], initializer: this.pointwiseInitializer, trainable: true },
+    ];
+    if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer, trainable: true });
+    return specs;
+  }
+
+  lower(): NativeLayerSpec[] {
+    const pointwise: NativeLayerSpec = {
+      kind: 'conv2d', name: `${this.name}/pointwise`, filters: this.filters, kernelH: 1, kernelW: 1,
+      useBias: this.useBias, trainable: this.trainable,
+    };
+    return [this.depthwiseSpec(false), ...withActivation(pointwise, this.activation)];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return {
+      ...super.getConfig(), filters: this.filters, pointwiseInitializer: ser(this.pointwiseInitializer),
+      pointwiseRegularizer: null, pointwiseConstraint: null,
+    };
+  }
+}
+
+/** [[top, bottom], [left, right]] from Keras's int, (h, w) or ((t, b), (l, r)). */
+function paddingPairs(v: unknown, where: string): [[number, number], [number, number]] {
+  const count = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 1 << 16;
+  if (v === undefined) return [[1, 1], [1, 1]];
+  if (count(v)) return [[v, v], [v, v]];
+  if (Array.isArray(v) && v.length === 2 && v.every(count)) return [[v[0], v[0]], [v[1], v[1]]];
+  if (Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every(count))) {
+    return [[v[0][0], v[0][1]], [v[1][0], v[1][1]]];
+  }
+  throw new ValueError(`${where}: padding must be an integer, [h, w] or [[top, bottom], [left, right]] of integers >= 0, got ${describeValue(v)}`);
+}
+
+export class ZeroPadding2D extends Layer {
+  readonly className = 'ZeroPadding2D';
+  readonly padding: [[number, number], [number, number]];
+
+  constructor(args: LayerArgs & { padding?: number | [number, number] | [[number, number], [number, number]]; dataFormat?: 'channelsLast' } = {}) {
+    super(args, 'zero_padding2d');
+    this.padding = paddingPairs(args.padding, this.name);
+    channelsLast(args.dataFormat, this.name);
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    requireRank(inputShape, 3, this.name, images);
+    const [[t, b], [l, r]] = this.padding;
+    return [inputShape[0] + t + b, inputShape[1] + l + r, inputShape[2]];
+  }
+
+  lower(): NativeLayerSpec[] {
+    const [[t, b], [l, r]] = this.padding;
+    return [{ kind: 'zeroPadding2d', name: this.name, padTop: t, padBottom: b, padLeft: l, padRight: r }];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), padding: this.padding, dataFormat: 'channels_last' };
+  }
+}
+
+/**
+ * Repeats rows and columns by `size` ('nearest'), or interpolates ('bilinear', sampling as
+ * TensorFlow.js's layer does: source = destination / size).
+ */
+export class UpSampling2D extends Layer {
+  readonly className = 'UpSampling2D';
+  readonly size: [number, number];
+  readonly interpolation: 'nearest' | 'bilinear';
+
+  constructor(args: LayerArgs & { size?: Pair; interpolation?: 'nearest' | 'bilinear'; dataFormat?: 'channelsLast' } = {}) {
+    super(args, 'up_sampling2d');
+    this.size = pairOf(args.size, 2, this.name, 'size');
+    const interp = args.interpolation ?? 'nearest';
+    if (interp !== 'nearest' && interp !== 'bilinear') {
+      throw new ValueError(`${this.name}: interpolation must be 'nearest' or 'bilinear', got ${describeValue(interp)}`);
+    }
+    this.interpolation = interp;
+    channelsLast(args.dataFormat, this.name);
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    requireRank(inputShape, 3, this.name, images);
+    return [inputShape[0] * this.size[0], inputShape[1] * this.size[1], inputShape[2]];
+  }
+
+  lower(): NativeLayerSpec[] {
+    return [{ kind: 'upSampling2d', name: this.name, kernelH: this.size[0], kernelW: this.size[1], interpolation: this.interpolation }];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), size: this.size, interpolation: this.interpolation, dataFormat: 'channels_last' };
+  }
+}
+
+/**
+ * L2 (power-average) pooling as the seed tutorial describes it: the square root of the mean of
+ * the squares over each window; `p` generalises it to (mean |x|^p)^(1/p).
+ */
+export class LpPooling2D extends Pooling2D {
+  readonly className = 'LpPooling2D';
+  protected readonly nativeKind = 'lpPool2d';
+  readonly p: number;
+
+  constructor(args: Pooling2DArgs & { p?: number } = {}) {
+    super(args, 'lp_pooling2d');
+    this.p = args.p ?? 2;
+    if (typeof this.p !== 'number' || !Number.isFinite(this.p) || this.p < 1) {
+      throw new ValueError(`${this.name}: p must be a number >= 1, got ${describeValue(args.p)}`);
+    }
+  }
+
+  lower(): NativeLayerSpec[] {
+    return [{ ...super.lower()[0], power: this.p }];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), p: this.p };
+  }
+}

@@ -1,0 +1,381 @@
+// The network executor's forward and backward passes over the layer graph. Forward visits the
+// layers in order; backward visits them in reverse, routing each layer's input gradients to the
+// values it read: the first contribution to a value is written in place, later ones (a value
+// read by several layers) are added. Gradient buffers come from a pool, so a plain stack uses
+// two, as a hand-written ping-pong would.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "errors.h"
+#include "net.h"
+#include "net_plan.h"
+
+namespace ck {
+
+namespace {
+
+// A block of columns [offset, offset + cols) of y [rows, y_cols] (concatenate's backward).
+void copy_columns(float* dst, const float* y, size_t rows, size_t cols, size_t y_cols, size_t offset) {
+  for (size_t r = 0; r < rows; ++r) std::memcpy(dst + r * cols, y + r * y_cols + offset, cols * sizeof(float));
+}
+
+ConvParams depthwise_params(const LayerSpec& l, int batch, const Shape& in) {
+  return conv2d_params(with_batch(batch, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
+                       conv_attrs(l), l.name.c_str());
+}
+
+// The totals (C, K) of a grouped convolution; its kernel holds C/groups input channels.
+ConvParams grouped_params(const LayerSpec& l, int batch, const Shape& in, const Shape& kernel) {
+  ConvParams p = conv2d_params(with_batch(batch, {in[0], in[1], in[2] / l.groups}), kernel, conv_attrs(l),
+                               l.name.c_str());
+  p.C = int(in[2]);
+  return p;
+}
+
+}  // namespace
+
+
+namespace {
+// Merge arithmetic in plain loops until the kernel table has vector versions.
+struct MergeKernels {
+  void (*add)(float*, const float*, const float*, size_t) = [](float* y, const float* a, const float* b, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+  };
+  void (*accumulate)(float*, const float*, size_t) = [](float* y, const float* a, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] += a[i];
+  };
+  void (*scale)(float*, const float*, float, size_t) = [](float* y, const float* a, float s, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] = a[i] * s;
+  };
+};
+const MergeKernels merge;
+}  // namespace
+
+// ---- forward ----
+
+void Net::forward(int batch, bool training, uint64_t seed, int stop_after) {
+  int last = stop_after < 0 ? int(layers_.size()) - 1 : stop_after;
+  for (int i = 0; i <= last; ++i) forward_layer(i, batch, training, seed);
+}
+
+void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
+  const CpuKernels& k = cpu_kernels();
+  Plan& pl = *plan_;
+  const LayerSpec& l = layers_[size_t(i)];
+  size_t li = size_t(i);
+  const Shape& in = shapes_[size_t(l.inputs[0])];
+  const float* x = pl.act[size_t(l.inputs[0])];
+  float* y = pl.act[value_of(i)];
+  size_t n_in = size_t(batch) * example_size(in);
+  size_t n_out = size_t(batch) * example_size(shapes_[value_of(i)]);
+  switch (l.kind) {
+    case LayerKind::Conv2d: {
+      ConvParams p = grouped_params(l, batch, in, params_[size_t(kernel_param_[li])].shape);
+      const float* w = param_ptr(kernel_param_[li]);
+      const float* b = param_ptr(bias_param_[li]);
+      if (l.groups == 1) k.conv2d_fwd(y, x, w, b, p, l.act);
+      else k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, l.act);
+      break;
+    }
+    case LayerKind::DepthwiseConv2d:
+      k.depthwise_conv2d_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]),
+                             depthwise_params(l, batch, in), l.act);
+      break;
+    case LayerKind::Dense: {
+      int K = int(in.back()), rows = int(n_in / size_t(K));
+      k.dense_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]), rows, K, l.units, l.act);
+      break;
+    }
+    case LayerKind::MaxPool2d:
+    case LayerKind::AvgPool2d:
+    case LayerKind::LpPool2d: {
+      PoolParams p = pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str());
+      (l.kind == LayerKind::MaxPool2d ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y, x, p);
+      break;
+    }
+    case LayerKind::GlobalAvgPool:
+      k.global_avgpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
+      break;
+    case LayerKind::GlobalMaxPool:
+      k.global_maxpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
+      break;
+    case LayerKind::ZeroPadding2d:
+    case LayerKind::UpSampling2d:
+      break;  // refused by the constructor until their kernels land
+    case LayerKind::Flatten:
+    case LayerKind::Reshape:
+      break;  // a view of its input
+    case LayerKind::Dropout:
+      if (training && l.rate > 0.f) {
+        // Each step and layer draws its own mask; the same seed repeats the run bit for bit.
+        uint64_t layer_seed = seed * 0x9E3779B97F4A7C15ull + uint64_t(i) * 0xBF58476D1CE4E5B9ull;
+        k.dropout_fwd(y, pl.masks[li]->data(), x, n_in, l.rate, layer_seed);
+      } else {
+        std::memcpy(y, x, n_in * sizeof(float));
+      }
+      break;
+    case LayerKind::BatchNorm: {
+      int C = int(in.back());
+      size_t rows = n_in / size_t(C);
+      const float* g = param_ptr(gamma_param_[li]);
+      const float* b = param_ptr(beta_param_[li]);
+      float* mean = param_ptr(mean_param_[li]);
+      float* var = param_ptr(var_param_[li]);
+      // A frozen batch norm runs in inference mode, as in Keras.
+      if (training && l.trainable) {
+        k.batchnorm_fwd_train(y, pl.bn_mean[li]->data(), pl.bn_invstd[li]->data(), mean, var, x, g, b,
+                              rows, C, l.eps, l.momentum);
+      } else {
+        k.batchnorm_fwd_infer(y, x, g, b, mean, var, rows, C, l.eps);
+      }
+      break;
+    }
+    case LayerKind::Activation:
+      k.activation_fwd(y, x, n_in, l.act, l.alpha);
+      break;
+    case LayerKind::Softmax:
+      k.softmax_fwd(y, x, n_in / size_t(in.back()), size_t(in.back()));
+      break;
+    case LayerKind::Add:
+    case LayerKind::Average:
+      merge.add(y, x, pl.act[size_t(l.inputs[1])], n_out);
+      for (size_t j = 2; j < l.inputs.size(); ++j) merge.accumulate(y, pl.act[size_t(l.inputs[j])], n_out);
+      if (l.kind == LayerKind::Average) merge.scale(y, y, 1.f / float(l.inputs.size()), n_out);
+      break;
+    case LayerKind::Multiply:
+      k.mul(y, x, pl.act[size_t(l.inputs[1])], n_out);
+      for (size_t j = 2; j < l.inputs.size(); ++j) k.mul(y, y, pl.act[size_t(l.inputs[j])], n_out);
+      break;
+    case LayerKind::Concatenate: {
+      size_t rows = n_in / size_t(in.back()), out_cols = size_t(shapes_[value_of(i)].back()), offset = 0;
+      for (int v : l.inputs) {
+        size_t cols = size_t(shapes_[size_t(v)].back());
+        const float* part = pl.act[size_t(v)];
+        for (size_t r = 0; r < rows; ++r) std::memcpy(y + r * out_cols + offset, part + r * cols, cols * sizeof(float));
+        offset += cols;
+      }
+      break;
+    }
+  }
+}
+
+// ---- gradient routing ----
+
+float* Net::begin_grad(int v) {
+  Plan& pl = *plan_;
+  if (pl.grad[size_t(v)]) return pl.grad_tmp->data();  // added by end_grad
+  if (pl.grad_free.empty()) {
+    // Only the first steps of a plan grow the pool; later ones reuse what it holds.
+    pl.grad_pool.push_back(std::make_unique<Scratch>(pl.max_value));
+    pl.grad_free.push_back(pl.grad_pool.back()->data());
+  }
+  pl.grad[size_t(v)] = pl.grad_free.back();
+  pl.grad_free.pop_back();
+  return pl.grad[size_t(v)];
+}
+
+void Net::end_grad(int v, float* written, size_t n) {
+  if (written != plan_->grad[size_t(v)]) merge.accumulate(plan_->grad[size_t(v)], written, n);
+}
+
+void Net::pass_grad(int v, float* dy, size_t n) {
+  Plan& pl = *plan_;
+  if (pl.grad[size_t(v)]) {
+    merge.accumulate(pl.grad[size_t(v)], dy, n);
+    release_grad(dy);
+  } else {
+    pl.grad[size_t(v)] = dy;  // the buffer now holds v's gradient
+  }
+}
+
+void Net::release_grad(float* g) { plan_->grad_free.push_back(g); }
+
+// ---- backward ----
+
+void Net::backward(int batch) {
+  Plan& pl = *plan_;
+  // The loss wrote dL/d(output) for each output (with the fused softmax loss, dL/d(logits)).
+  for (int i = int(layers_.size()) - 1; i >= 0; --i) {
+    float* dy = pl.grad[value_of(i)];
+    if (!dy) continue;  // no gradient reaches this layer (or its softmax went into the loss)
+    pl.grad[value_of(i)] = nullptr;
+    backward_layer(i, batch, dy);
+  }
+  for (int v = 0; v < num_inputs(); ++v) {
+    if (pl.grad[size_t(v)]) release_grad(pl.grad[size_t(v)]), pl.grad[size_t(v)] = nullptr;
+  }
+}
+
+// Layer i's weight gradients (if it trains) and the gradients of the inputs that need them;
+// dy (layer i's output gradient) is consumed: modified in place, handed on or released.
+void Net::backward_layer(int i, int batch, float* dy) {
+  const CpuKernels& k = cpu_kernels();
+  Plan& pl = *plan_;
+  const LayerSpec& l = layers_[size_t(i)];
+  size_t li = size_t(i);
+  int v0 = l.inputs[0];
+  const Shape& in = shapes_[size_t(v0)];
+  const float* x = pl.act[size_t(v0)];
+  const float* y = pl.act[value_of(i)];
+  size_t n_in = size_t(batch) * example_size(in);
+  size_t n_out = size_t(batch) * example_size(shapes_[value_of(i)]);
+  bool need_dx = needs_grad_[size_t(v0)];
+  bool trains = l.trainable;
+  switch (l.kind) {
+    case LayerKind::Conv2d: {
+      ConvParams p = grouped_params(l, batch, in, params_[size_t(kernel_param_[li])].shape);
+      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (trains && l.groups == 1) {
+        k.conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
+      } else if (trains) {
+        k.grouped_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p, l.groups);
+      }
+      if (need_dx) {
+        float* dx = begin_grad(v0);
+        if (l.groups == 1) k.conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
+        else k.grouped_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p, l.groups);
+        end_grad(v0, dx, n_in);
+      }
+      break;
+    }
+    case LayerKind::DepthwiseConv2d: {
+      ConvParams p = depthwise_params(l, batch, in);
+      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
+      if (need_dx) {
+        float* dx = begin_grad(v0);
+        k.depthwise_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
+        end_grad(v0, dx, n_in);
+      }
+      break;
+    }
+    case LayerKind::Dense: {
+      int K = int(in.back()), rows = int(n_in / size_t(K));
+      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (trains) {
+        k.dense_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, rows, K, l.units);
+      }
+      if (need_dx) {
+        float* dx = begin_grad(v0);
+        k.dense_bwd_data(dx, dy, param_ptr(kernel_param_[li]), rows, K, l.units);
+        end_grad(v0, dx, n_in);
+      }
+      break;
+    }
+    case LayerKind::Flatten:
+    case LayerKind::Reshape:
+      pass_grad(v0, dy, n_in);  // same values, new shape
+      return;
+    case LayerKind::Dropout:
+      if (l.rate > 0.f) k.mul(dy, dy, pl.masks[li]->data(), n_in);
+      pass_grad(v0, dy, n_in);
+      return;
+    case LayerKind::Add:
+    case LayerKind::Average:
+    {
+      if (l.kind == LayerKind::Average) merge.scale(dy, dy, 1.f / float(l.inputs.size()), n_out);
+      // Every input's gradient is dy: copies for all but the last, which takes dy itself.
+      int last = -1;
+      for (size_t j = 0; j < l.inputs.size(); ++j) {
+        if (needs_grad_[size_t(l.inputs[j])]) last = int(j);
+      }
+      for (int j = 0; j < last; ++j) {
+        int v = l.inputs[size_t(j)];
+        if (!needs_grad_[size_t(v)]) continue;
+        float* dx = begin_grad(v);
+        std::memcpy(dx, dy, n_out * sizeof(float));
+        end_grad(v, dx, n_out);
+      }
+      if (last < 0) break;
+      pass_grad(l.inputs[size_t(last)], dy, n_out);
+      return;
+    }
+    case LayerKind::Multiply:
+      // d/dx_j of the product: dy times every other input.
+      for (size_t j = 0; j < l.inputs.size(); ++j) {
+        int v = l.inputs[j];
+        if (!needs_grad_[size_t(v)]) continue;
+        float* dx = begin_grad(v);
+        const float* src = dy;
+        for (size_t m = 0; m < l.inputs.size(); ++m) {
+          if (m == j) continue;
+          k.mul(dx, src, pl.act[size_t(l.inputs[m])], n_out);
+          src = dx;
+        }
+        end_grad(v, dx, n_out);
+      }
+      break;
+    case LayerKind::Concatenate: {
+      size_t rows = n_out / size_t(shapes_[value_of(i)].back());
+      size_t out_cols = size_t(shapes_[value_of(i)].back()), offset = 0;
+      for (int v : l.inputs) {
+        size_t cols = size_t(shapes_[size_t(v)].back());
+        if (needs_grad_[size_t(v)]) {
+          float* dx = begin_grad(v);
+          copy_columns(dx, dy, rows, cols, out_cols, offset);
+          end_grad(v, dx, rows * cols);
+        }
+        offset += cols;
+      }
+      break;
+    }
+    default: {
+      // Layers with one input and no weights (or batch norm): dx from dy.
+      if (l.kind == LayerKind::BatchNorm && trains) {
+        int C = int(in.back());
+        size_t rows = n_in / size_t(C);
+        float* dx = need_dx ? begin_grad(v0) : pl.grad_tmp->data();
+        k.batchnorm_bwd(dx, grad_ptr(gamma_param_[li]), grad_ptr(beta_param_[li]), dy, x,
+                        pl.bn_mean[li]->data(), pl.bn_invstd[li]->data(), param_ptr(gamma_param_[li]), rows, C);
+        if (need_dx) end_grad(v0, dx, n_in);
+        break;
+      }
+      if (!need_dx) break;
+      float* dx = begin_grad(v0);
+      switch (l.kind) {
+        case LayerKind::MaxPool2d:
+          k.maxpool2d_bwd(dx, dy, x, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
+          break;
+        case LayerKind::AvgPool2d:
+          k.avgpool2d_bwd(dx, dy, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
+          break;
+
+        case LayerKind::GlobalAvgPool:
+          k.global_avgpool_bwd(dx, dy, batch, int(in[0] * in[1]), int(in[2]));
+          break;
+        case LayerKind::GlobalMaxPool:
+          k.global_maxpool_bwd(dx, dy, x, batch, int(in[0] * in[1]), int(in[2]));
+          break;
+
+        case LayerKind::BatchNorm:
+          frozen_batchnorm_bwd(dx, dy, i, n_in / size_t(in.back()), int(in.back()));
+          break;
+        case LayerKind::Activation:
+          k.activation_bwd(dx, dy, y, n_in, l.act, l.alpha);
+          break;
+        case LayerKind::Softmax:
+          k.softmax_bwd(dx, dy, y, n_in / size_t(in.back()), size_t(in.back()));
+          break;
+        default:
+          throw Error(ErrorKind::Value, l.name + ": no backward pass");
+      }
+      end_grad(v0, dx, n_in);
+    }
+  }
+  release_grad(dy);
+}
+
+// Inference-mode batch norm is a per-channel scale: dx = dy * gamma / sqrt(var + eps).
+void Net::frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C) {
+  const LayerSpec& l = layers_[size_t(layer)];
+  const float* g = param_ptr(gamma_param_[size_t(layer)]);
+  const float* var = param_ptr(var_param_[size_t(layer)]);
+  Scratch scale{size_t(C)};
+  for (int c = 0; c < C; ++c) scale.data()[c] = (g ? g[c] : 1.f) / std::sqrt(var[c] + l.eps);
+  for (size_t r = 0; r < rows; ++r) {
+    for (int c = 0; c < C; ++c) dx[r * size_t(C) + size_t(c)] = dy[r * size_t(C) + size_t(c)] * scale.data()[c];
+  }
+}
+
+}  // namespace ck
