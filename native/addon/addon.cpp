@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <new>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -99,6 +100,9 @@ Napi::Value guard(const Napi::CallbackInfo& info, const std::function<Napi::Valu
     throw_js(env, e.kind(), e.what());
   } catch (const std::bad_alloc&) {
     throw_js(env, ck::ErrorKind::Device, "out of memory");
+  } catch (const std::system_error& e) {
+    // the system refused a resource, e.g. no memory left to start a model's stream thread
+    throw_js(env, ck::ErrorKind::Device, std::string("out of system resources: ") + e.what());
   } catch (const std::exception& e) {
     throw_js(env, ck::ErrorKind::Value, e.what());
   }

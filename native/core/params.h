@@ -33,7 +33,8 @@ struct PoolParams {
 };
 
 // Fused activations (conv/dense epilogues) and the standalone activation op.
-enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh };
+// ClippedRelu is min(max(x, 0), alpha): ReLU6 with alpha 6 (MobileNet), Keras's ReLU(max_value).
+enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu };
 
 // Optimizer hyper-parameters in Keras's formulation (see optimizer.cpp for the update rules).
 struct SgdParams { float lr = 0.01f, momentum = 0.f; bool nesterov = false; };
