@@ -134,6 +134,35 @@ struct CpuKernels {
                                   int groups);
   void (*grouped_conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
                                     const ConvParams& p, int groups);
+
+  // ---- spatial re-layout (spatial.*) ----
+  // y = x with zero rows/columns around it; bwd: dx = the [H,W] window of dy (overwrites).
+  void (*zero_pad2d_fwd)(float* y, const float* x, const Pad2dParams& p);
+  void (*zero_pad2d_bwd)(float* dx, const float* dy, const Pad2dParams& p);
+  // Nearest: y[n,h*sh+i,w*sw+j,c] = x[n,h,w,c]; bilinear: see UpsampleParams. bwd: dx = the
+  // transpose (each dy spread back onto the cells it read, with the same weights; overwrites).
+  void (*upsample2d_fwd)(float* y, const float* x, const UpsampleParams& p);
+  void (*upsample2d_bwd)(float* dx, const float* dy, const UpsampleParams& p);
+
+  // ---- Lp pooling (pool.*), norm >= 1 ----
+  // y = (mean over the window's real cells of |x|^norm)^(1/norm); norm 2: sqrt(mean x^2).
+  void (*lppool2d_fwd)(float* y, const float* x, const PoolParams& p, float norm);
+  // dx = sum over windows of dy * |x|^(norm-1) sign(x) / (cells * y^(norm-1)), 0 where y == 0;
+  // y is lppool2d_fwd's output for x.
+  void (*lppool2d_bwd)(float* dx, const float* dy, const float* x, const float* y,
+                       const PoolParams& p, float norm);
+
+  // ---- merges (merge.*): the functional API's add / average / concatenate and the sums of
+  // gradients where branches meet. y may be the same array as a (or b). ----
+  void (*add)(float* y, const float* a, const float* b, size_t n);    // y = a + b
+  void (*accumulate)(float* y, const float* a, size_t n);             // y += a
+  void (*scale)(float* y, const float* a, float s, size_t n);         // y = s * a
+  // Concatenation along the last axis: parts[i] is [rows, widths[i]], y is [rows, sum widths].
+  void (*concat_last)(float* y, const float* const* parts, const int* widths, int count,
+                      size_t rows);
+  // Its backward: parts[i] = y[:, offset_i : offset_i + widths[i]].
+  void (*split_last)(float* const* parts, const float* y, const int* widths, int count,
+                     size_t rows);
 };
 
 // The table chosen at load (cpuid, overridable by CONVKIT_ISA=scalar|avx2|avx512).

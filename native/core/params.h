@@ -32,6 +32,34 @@ struct PoolParams {
   size_t y_size() const { return size_t(N) * P * Q * C; }
 };
 
+// Zero padding (Keras ZeroPadding2D): x [N,H,W,C] -> y [N, H+top+bottom, W+left+right, C].
+struct Pad2dParams {
+  int N = 0, H = 0, W = 0, C = 0;
+  int top = 0, bottom = 0, left = 0, right = 0;
+
+  int P() const { return H + top + bottom; }
+  int Q() const { return W + left + right; }
+  size_t x_size() const { return size_t(N) * H * W * C; }
+  size_t y_size() const { return size_t(N) * P() * Q() * C; }
+};
+
+// Up-sampling by integer factors (Keras UpSampling2D): x [N,H,W,C] -> y [N, H*sh, W*sw, C].
+// Bilinear samples source coordinate (dst + 0.5) / s - 0.5 when half_pixel (tf.image.resize, as
+// Keras uses it), dst / s otherwise (tf.image.resizeBilinear's default, as tfjs's layer uses it);
+// both clamp at the last row/column.
+enum class Interp : int { Nearest = 0, Bilinear };
+struct UpsampleParams {
+  int N = 0, H = 0, W = 0, C = 0;
+  int size_h = 1, size_w = 1;
+  Interp interp = Interp::Nearest;
+  bool half_pixel = true;
+
+  int P() const { return H * size_h; }
+  int Q() const { return W * size_w; }
+  size_t x_size() const { return size_t(N) * H * W * C; }
+  size_t y_size() const { return size_t(N) * P() * Q() * C; }
+};
+
 // Fused activations (conv/dense epilogues) and the standalone activation op.
 // ClippedRelu is min(max(x, 0), alpha): ReLU6 with alpha 6 (MobileNet), Keras's ReLU(max_value).
 enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu };

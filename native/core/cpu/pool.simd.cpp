@@ -1,6 +1,10 @@
 // Vector pooling: channels are contiguous in NHWC, so every window is a run of channel vectors.
 // Max-pool gradients go to each window's first maximum (a per-lane "taken" mask keeps the first);
-// windows may overlap, so work is split by image and each image's dx has one writer.
+// windows may overlap, so work is split by image and each image's dx has one writer. Lp pooling
+// has exact vector paths for norm 2 (sqrt of the mean square) and 1 (mean |x|); other norms
+// take powers lane by lane.
+#include <cmath>
+
 #include "simd_kernels.h"
 #include "../thread_pool.h"
 
@@ -131,6 +135,94 @@ void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p) {
         }
       }
   });
+}
+
+namespace {
+
+enum LpNorm { kLpGeneral, kLp1, kLp2 };
+
+// v^e lane by lane (v >= 0).
+inline Vec pow_lanes(Vec v, float e) {
+  alignas(64) float t[L];
+  v.store(t);
+  for (int l = 0; l < L; ++l) t[l] = std::pow(t[l], e);
+  return Vec::load(t);
+}
+
+inline Vec sign(Vec x) {
+  const Vec zero = Vec::zero(), one = Vec::set1(1.f);
+  return select_gt0(x, one, select_gt0(zero - x, zero - one, zero));
+}
+
+template <LpNorm kNorm>
+void lppool_fwd(float* y, const float* x, const PoolParams& p, float norm) {
+  for_rows(p, [&](int n, int op) {
+    for (int oq = 0; oq < p.Q; ++oq) {
+      Window win = window(p, op, oq);
+      int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+      Vec scale = Vec::set1(cells > 0 ? 1.f / float(cells) : 0.f);
+      float* yp = y + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+      for (int c = 0; c < p.C; c += L) {
+        int m = p.C - c < L ? p.C - c : L;
+        Vec acc = Vec::zero();
+        for (int h = win.h0; h < win.h1; ++h)
+          for (int w = win.w0; w < win.w1; ++w) {
+            Vec v = load_n(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m);
+            acc = kNorm == kLp2 ? fmadd(v, v, acc) : acc + (kNorm == kLp1 ? abs(v) : pow_lanes(abs(v), norm));
+          }
+        Vec mean = acc * scale;
+        store_n(yp + c, kNorm == kLp2 ? sqrt(mean) : kNorm == kLp1 ? mean : pow_lanes(mean, 1.f / norm), m);
+      }
+    }
+  });
+}
+
+template <LpNorm kNorm>
+void lppool_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
+                float norm) {
+  size_t image = size_t(p.H) * p.W * p.C;
+  for_images(p.N, size_t(p.P) * p.Q * p.C * p.R * p.S, [&](int n) {
+    float* dxn = dx + size_t(n) * image;
+    const float* xn = x + size_t(n) * image;
+    for (size_t i = 0; i < image; ++i) dxn[i] = 0.f;
+    for (int op = 0; op < p.P; ++op)
+      for (int oq = 0; oq < p.Q; ++oq) {
+        Window win = window(p, op, oq);
+        int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+        if (cells <= 0) continue;
+        const Vec fcells = Vec::set1(float(cells));
+        size_t yoff = ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+        for (int c = 0; c < p.C; c += L) {
+          int m = p.C - c < L ? p.C - c : L;
+          Vec yv = load_n(y + yoff + c, m);
+          Vec denom = kNorm == kLp2 ? fcells * yv : kNorm == kLp1 ? fcells : fcells * pow_lanes(yv, norm - 1.f);
+          // 0 where y == 0 (the window is all zeros): a select, so 0/0 never reaches dx.
+          Vec g = select_gt0(yv, load_n(dy + yoff + c, m) / denom, Vec::zero());
+          for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) {
+              size_t off = (size_t(h) * p.W + w) * p.C + c;
+              Vec v = load_n(xn + off, m);
+              Vec d = kNorm == kLp2 ? g * v : kNorm == kLp1 ? g * sign(v) : g * sign(v) * pow_lanes(abs(v), norm - 1.f);
+              store_n(dxn + off, load_n(dxn + off, m) + d, m);
+            }
+        }
+      }
+  });
+}
+
+}  // namespace
+
+void lppool2d_fwd(float* y, const float* x, const PoolParams& p, float norm) {
+  if (norm == 2.f) lppool_fwd<kLp2>(y, x, p, norm);
+  else if (norm == 1.f) lppool_fwd<kLp1>(y, x, p, norm);
+  else lppool_fwd<kLpGeneral>(y, x, p, norm);
+}
+
+void lppool2d_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
+                  float norm) {
+  if (norm == 2.f) lppool_bwd<kLp2>(dx, dy, x, y, p, norm);
+  else if (norm == 1.f) lppool_bwd<kLp1>(dx, dy, x, y, p, norm);
+  else lppool_bwd<kLpGeneral>(dx, dy, x, y, p, norm);
 }
 
 void global_avgpool_fwd(float* y, const float* x, int N, int HW, int C) {

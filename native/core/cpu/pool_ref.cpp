@@ -1,5 +1,8 @@
 // Scalar reference pooling: plain loops over each window. Max pooling treats padding as -inf
-// (padded cells never win); average pooling divides by the number of real cells.
+// (padded cells never win); average pooling divides by the number of real cells; Lp pooling
+// y = (mean of |x|^norm over the real cells)^(1/norm), whose gradient is
+// dx = dy * |x|^(norm-1) sign(x) / (cells * y^(norm-1)), 0 where y == 0.
+#include <cmath>
 #include <limits>
 
 #include "reference.h"
@@ -96,6 +99,44 @@ void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p) {
           float g = dy[yi(p, n, op, oq, c)] / float(cells);
           for (int h = win.h0; h < win.h1; ++h)
             for (int w = win.w0; w < win.w1; ++w) dx[xi(p, n, h, w, c)] += g;
+        }
+      }
+}
+
+void lppool2d_fwd(float* y, const float* x, const PoolParams& p, float norm) {
+  for (int n = 0; n < p.N; ++n)
+    for (int op = 0; op < p.P; ++op)
+      for (int oq = 0; oq < p.Q; ++oq) {
+        Window win = window(p, op, oq);
+        int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+        for (int c = 0; c < p.C; ++c) {
+          double s = 0;
+          for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) s += std::pow(std::fabs(double(x[xi(p, n, h, w, c)])), double(norm));
+          y[yi(p, n, op, oq, c)] = cells > 0 ? float(std::pow(s / cells, 1.0 / norm)) : 0.f;
+        }
+      }
+}
+
+void lppool2d_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
+                  float norm) {
+  for (size_t i = 0; i < p.x_size(); ++i) dx[i] = 0.f;
+  for (int n = 0; n < p.N; ++n)
+    for (int op = 0; op < p.P; ++op)
+      for (int oq = 0; oq < p.Q; ++oq) {
+        Window win = window(p, op, oq);
+        int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+        if (cells <= 0) continue;
+        for (int c = 0; c < p.C; ++c) {
+          double yv = y[yi(p, n, op, oq, c)];
+          if (yv == 0) continue;
+          double g = dy[yi(p, n, op, oq, c)] / (cells * std::pow(yv, double(norm) - 1));
+          for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) {
+              double xv = x[xi(p, n, h, w, c)];
+              double sign = xv > 0 ? 1 : xv < 0 ? -1 : 0;
+              dx[xi(p, n, h, w, c)] += float(g * sign * std::pow(std::fabs(xv), double(norm) - 1));
+            }
         }
       }
 }
