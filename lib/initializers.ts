@@ -1,6 +1,6 @@
 // Weight initializers with Keras's names, defaults and formulas (fan_in/fan_out as Keras
 // computes them for dense [in,out] and conv [kH,kW,in,out] kernels), drawn from a seeded RNG.
-import { ValueError } from './errors';
+import { describeValue, ValueError } from './errors';
 import { Rng } from './rng';
 
 export interface Initializer {
@@ -140,5 +140,5 @@ export function getInitializer(v: unknown, where: string): Initializer {
     const make = typeof o.className === 'string' ? byClass[o.className] : undefined;
     if (make) return make(o.config ?? {});
   }
-  throw new ValueError(`${where}: unknown initializer ${JSON.stringify(v)}`);
+  throw new ValueError(`${where}: unknown initializer ${describeValue(v)}`);
 }

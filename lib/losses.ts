@@ -1,5 +1,5 @@
 // Loss names (tfjs camelCase and Keras snake_case) and what 'accuracy' means with each.
-import { ValueError } from './errors';
+import { describeValue, ValueError } from './errors';
 
 export type LossName = 'categoricalCrossentropy' | 'sparseCategoricalCrossentropy' | 'binaryCrossentropy' | 'meanSquaredError';
 
@@ -18,7 +18,7 @@ const aliases: Record<string, LossName> = {
 export function getLoss(v: unknown): LossName {
   const name = typeof v === 'string' ? aliases[v] : undefined;
   if (!name) {
-    throw new ValueError(`compile: unknown loss ${JSON.stringify(v)} (known: ${Object.keys(aliases).join(', ')})`);
+    throw new ValueError(`compile: unknown loss ${describeValue(v)} (known: ${Object.keys(aliases).join(', ')})`);
   }
   return name;
 }

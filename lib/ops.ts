@@ -1,7 +1,7 @@
 // ck.ops: the op layer. Tensors first, then one options object with tfjs names; each op checks
 // its options here (types, integers, NaN) and the native core checks shapes. Ops return at once;
 // the kernel runs on the core's stream. Gradients: `<op>Grad(dy, ...inputs, opts)`.
-import { ValueError } from './errors';
+import { describeValue, DTypeError, ValueError } from './errors';
 import { native, NativeHandle, Padding } from './native';
 import { checkTensor, Tensor } from './tensor';
 
@@ -18,10 +18,33 @@ export interface Conv2dOptions {
   /** A fused epilogue: 'linear' (default) or 'relu'. */
   activation?: 'linear' | 'relu';
 }
+export interface GroupedConv2dOptions extends Conv2dOptions {
+  /**
+   * Keras Conv2D's `groups` (default 1): input and output channels split into this many groups,
+   * each convolved on its own; filter [kH, kW, C/groups, K]. Groups > 1 run on the CPU.
+   */
+  groups?: number;
+}
 export interface Pool2dOptions {
   poolSize?: Pair;
   strides?: Pair;
   padding?: Padding;
+}
+export interface LpPool2dOptions extends Pool2dOptions {
+  /** The norm's exponent, >= 1 (default 2: the square root of the window's mean square). */
+  p?: number;
+}
+/** Keras ZeroPadding2D's padding: n, [rows, cols] or [[top, bottom], [left, right]]. */
+export type ZeroPadding = number | [number, number] | [[number, number], [number, number]];
+export interface UpSampling2dOptions {
+  /** Integer factors [rows, cols] (default 2). */
+  size?: Pair;
+  interpolation?: 'nearest' | 'bilinear';
+  /**
+   * Bilinear sampling positions. true (default): tf.image.resize's half-pixel centres, which
+   * Keras's UpSampling2D uses; false: tf.image.resizeBilinear's default, which tfjs's uses.
+   */
+  halfPixelCenters?: boolean;
 }
 
 const wrap = (h: NativeHandle): Tensor => new Tensor(h);
@@ -42,7 +65,7 @@ export function pair(v: unknown, def: number, op: string, name: string): [number
   if (v === undefined) return [def, def];
   const arr = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((x) => Number.isInteger(x) && x >= 1)) {
-    throw new ValueError(`${op}: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+    throw new ValueError(`${op}: ${name} must be a positive integer or a pair of them, got ${describeValue(v)}`);
   }
   return [arr[0], arr[1]];
 }
@@ -50,7 +73,7 @@ export function pair(v: unknown, def: number, op: string, name: string): [number
 function padding(v: unknown, op: string): Padding {
   if (v === undefined) return 'valid';
   if (v !== 'valid' && v !== 'same') {
-    throw new ValueError(`${op}: padding must be 'valid' or 'same', got ${JSON.stringify(v)}`);
+    throw new ValueError(`${op}: padding must be 'valid' or 'same', got ${describeValue(v)}`);
   }
   return v;
 }
@@ -58,14 +81,14 @@ function padding(v: unknown, op: string): Padding {
 function finite(v: unknown, def: number, op: string, name: string, lo = -Infinity, hi = Infinity): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
-    throw new ValueError(`${op}: ${name} must be a finite number in [${lo}, ${hi}], got ${String(v)}`);
+    throw new ValueError(`${op}: ${name} must be a finite number in [${lo}, ${hi}], got ${describeValue(v)}`);
   }
   return v;
 }
 
 function bool(v: unknown, def: boolean, op: string, name: string): boolean {
   if (v === undefined) return def;
-  if (typeof v !== 'boolean') throw new ValueError(`${op}: ${name} must be a boolean, got ${String(v)}`);
+  if (typeof v !== 'boolean') throw new ValueError(`${op}: ${name} must be a boolean, got ${describeValue(v)}`);
   return v;
 }
 
@@ -73,6 +96,14 @@ function convArgs(o: Conv2dOptions, op: string): [number, number, Padding, numbe
   const [sh, sw] = pair(o.strides, 1, op, 'strides');
   const [dh, dw] = pair(o.dilation ?? o.dilations, 1, op, 'dilation');
   return [sh, sw, padding(o.padding, op), dh, dw];
+}
+
+function groupsArg(v: unknown, op: string): number {
+  if (v === undefined) return 1;
+  if (!Number.isInteger(v) || (v as number) < 1) {
+    throw new ValueError(`${op}: groups must be a positive integer, got ${describeValue(v)}`);
+  }
+  return v as number;
 }
 
 function poolArgs(o: Pool2dOptions, op: string): [number, number, number, number, Padding] {
@@ -83,24 +114,49 @@ function poolArgs(o: Pool2dOptions, op: string): [number, number, number, number
 
 // ---- convolution and dense ----
 
-/** 2-D convolution: x [N,H,W,C], filter [kH,kW,C,K] (HWIO) -> [N,P,Q,K]. */
-export function conv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions): Tensor {
+/** 2-D convolution: x [N,H,W,C], filter [kH,kW,C/groups,K] (HWIO) -> [N,P,Q,K]. */
+export function conv2d(x: Tensor, filter: Tensor, opts?: GroupedConv2dOptions): Tensor {
   const op = 'conv2d';
   const o = options(opts, op);
   const act = o.activation ?? 'linear';
   if (act !== 'linear' && act !== 'relu') {
-    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${JSON.stringify(act)}`);
+    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
   return wrap(native.conv2d(h(x, op, 'x'), h(filter, op, 'filter'), hOpt(o.bias, op, 'bias'),
-    ...convArgs(o, op), act));
+    ...convArgs(o, op), act, groupsArg(o.groups, op)));
 }
 
 /** Gradients of conv2d (without its activation) for dy: { dx, dw, db }. */
-export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dOptions):
+export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: GroupedConv2dOptions):
   { dx: Tensor; dw: Tensor; db: Tensor } {
   const op = 'conv2dGrad';
   const o = options(opts, op);
-  const g = native.conv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true);
+  const g = native.conv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true,
+    groupsArg(o.groups, op));
+  return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
+}
+
+/**
+ * Depthwise 2-D convolution (tf.depthwiseConv2d): x [N,H,W,C], filter [kH,kW,C,M] (M: the depth
+ * multiplier) -> [N,P,Q,C*M], output channel c*M + m from input channel c. Runs on the CPU.
+ */
+export function depthwiseConv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions): Tensor {
+  const op = 'depthwiseConv2d';
+  const o = options(opts, op);
+  const act = o.activation ?? 'linear';
+  if (act !== 'linear' && act !== 'relu') {
+    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
+  }
+  return wrap(native.depthwiseConv2d(h(x, op, 'x'), h(filter, op, 'filter'), hOpt(o.bias, op, 'bias'),
+    ...convArgs(o, op), act));
+}
+
+/** Gradients of depthwiseConv2d (without its activation) for dy: { dx, dw, db }. */
+export function depthwiseConv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dOptions):
+  { dx: Tensor; dw: Tensor; db: Tensor } {
+  const op = 'depthwiseConv2dGrad';
+  const o = options(opts, op);
+  const g = native.depthwiseConv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true);
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
 }
 
@@ -110,7 +166,7 @@ export function dense(x: Tensor, kernel: Tensor, opts?: { bias?: Tensor; activat
   const o = options(opts, op);
   const act = o.activation ?? 'linear';
   if (act !== 'linear' && act !== 'relu') {
-    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${JSON.stringify(act)}`);
+    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
   return wrap(native.dense(h(x, op, 'x'), h(kernel, op, 'kernel'), hOpt(o.bias, op, 'bias'), act));
 }
@@ -141,6 +197,69 @@ export function avgPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
 export function avgPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'avgPool2dGrad';
   return wrap(native.avgPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+}
+
+function lpArgs(o: LpPool2dOptions, op: string): [number, number, number, number, Padding, number] {
+  return [...poolArgs(o, op), finite(o.p, 2, op, 'p', 1, 1e6)];
+}
+
+/** Lp pooling: (mean over the window's real cells of |x|^p)^(1/p); p = 2 (default): sqrt(mean x^2). */
+export function lpPool2d(x: Tensor, opts?: LpPool2dOptions): Tensor {
+  const op = 'lpPool2d';
+  return wrap(native.lpPool2d(h(x, op, 'x'), ...lpArgs(options(opts, op), op)));
+}
+
+export function lpPool2dGrad(dy: Tensor, x: Tensor, opts?: LpPool2dOptions): Tensor {
+  const op = 'lpPool2dGrad';
+  return wrap(native.lpPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...lpArgs(options(opts, op), op)));
+}
+
+/** [top, bottom, left, right] from Keras's forms of ZeroPadding2D's padding. */
+export function zeroPaddingArgs(v: unknown, op: string): [number, number, number, number] {
+  const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) < 2 ** 24;
+  const bad = (): never => {
+    throw new ValueError(`${op}: padding must be a non-negative integer, [rows, cols] or [[top, bottom], [left, right]], got ${describeValue(v)}`);
+  };
+  if (v === undefined) return [1, 1, 1, 1];
+  if (ok(v)) return [v, v, v, v];
+  if (!Array.isArray(v) || v.length !== 2) return bad();
+  if (ok(v[0]) && ok(v[1])) return [v[0], v[0], v[1], v[1]];
+  const [r, c] = v as unknown[];
+  if (Array.isArray(r) && Array.isArray(c) && r.length === 2 && c.length === 2 && [...r, ...c].every(ok)) {
+    return [r[0], r[1], c[0], c[1]];
+  }
+  return bad();
+}
+
+/** Zero rows and columns around each image: [N,H,W,C] -> [N, H+top+bottom, W+left+right, C]. */
+export function zeroPadding2d(x: Tensor, opts?: { padding?: ZeroPadding }): Tensor {
+  const op = 'zeroPadding2d';
+  return wrap(native.zeroPadding2d(h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op).padding, op)));
+}
+
+export function zeroPadding2dGrad(dy: Tensor, x: Tensor, opts?: { padding?: ZeroPadding }): Tensor {
+  const op = 'zeroPadding2dGrad';
+  return wrap(native.zeroPadding2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op).padding, op)));
+}
+
+function upArgs(o: UpSampling2dOptions, op: string): [number, number, string, boolean] {
+  const [sh, sw] = pair(o.size, 2, op, 'size');
+  const interp = o.interpolation ?? 'nearest';
+  if (interp !== 'nearest' && interp !== 'bilinear') {
+    throw new ValueError(`${op}: interpolation must be 'nearest' or 'bilinear', got ${describeValue(interp)}`);
+  }
+  return [sh, sw, interp, bool(o.halfPixelCenters, true, op, 'halfPixelCenters')];
+}
+
+/** Up-sampling by integer factors (Keras UpSampling2D): [N,H,W,C] -> [N, H*size[0], W*size[1], C]. */
+export function upSampling2d(x: Tensor, opts?: UpSampling2dOptions): Tensor {
+  const op = 'upSampling2d';
+  return wrap(native.upSampling2d(h(x, op, 'x'), ...upArgs(options(opts, op), op)));
+}
+
+export function upSampling2dGrad(dy: Tensor, x: Tensor, opts?: UpSampling2dOptions): Tensor {
+  const op = 'upSampling2dGrad';
+  return wrap(native.upSampling2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...upArgs(options(opts, op), op)));
 }
 
 /** [N,H,W,C] -> [N,C] */
@@ -197,7 +316,7 @@ export function dropout(x: Tensor, opts: { rate: number; seed?: number }): { y: 
   if (Number.isNaN(rate)) throw new ValueError(`${op}: rate is required`);
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw new ValueError(`${op}: seed must be a non-negative integer, got ${String(seed)}`);
+    throw new ValueError(`${op}: seed must be a non-negative integer, got ${describeValue(seed)}`);
   }
   const r = native.dropout(h(x, op, 'x'), rate, seed);
   return { y: wrap(r.y), mask: wrap(r.mask) };
@@ -207,6 +326,38 @@ export const dropoutGrad = (dy: Tensor, mask: Tensor): Tensor =>
   wrap(native.mul(h(dy, 'dropoutGrad', 'dy'), h(mask, 'dropoutGrad', 'mask')));
 
 export const mul = (a: Tensor, b: Tensor): Tensor => wrap(native.mul(h(a, 'mul', 'a'), h(b, 'mul', 'b')));
+
+// ---- merges (the functional API's add / concatenate layers) ----
+
+/** a + b elementwise (same shapes; its gradient is dy for both). */
+export const add = (a: Tensor, b: Tensor): Tensor => wrap(native.add(h(a, 'add', 'a'), h(b, 'add', 'b')));
+
+function tensorList(v: unknown, op: string): NativeHandle[] {
+  if (!Array.isArray(v)) throw new DTypeError(`${op}: tensors must be an array of Tensors, got ${describeValue(v)}`);
+  if (v.length === 0) throw new ValueError(`${op}: needs at least one tensor`);
+  return v.map((t, i) => h(t, op, `tensors[${i}]`));
+}
+
+function lastAxis(axis: unknown, rank: number, op: string): void {
+  if (axis === undefined || axis === -1 || axis === rank - 1) return;
+  throw new ValueError(`${op}: only the last axis (-1 or ${rank - 1}) is supported, got ${describeValue(axis)}`);
+}
+
+/** Concatenation along the last axis; the other dimensions must match. */
+export function concatenate(tensors: Tensor[], opts?: { axis?: number }): Tensor {
+  const op = 'concatenate';
+  const hs = tensorList(tensors, op);
+  lastAxis(options(opts, op).axis, tensors[0].shape.length, op);
+  return wrap(native.concatenate(hs));
+}
+
+/** The gradient of concatenate: dy split into one tensor per input (shaped like it). */
+export function concatenateGrad(dy: Tensor, tensors: Tensor[], opts?: { axis?: number }): Tensor[] {
+  const op = 'concatenateGrad';
+  const hs = tensorList(tensors, op);
+  lastAxis(options(opts, op).axis, tensors[0].shape.length, op);
+  return native.concatenateGrad(h(dy, op, 'dy'), hs).map(wrap);
+}
 
 // ---- batch normalization over the last axis ----
 
@@ -296,7 +447,7 @@ export function adamUpdate(w: Tensor, g: Tensor, opts: {
 }): void {
   const op = 'adamUpdate';
   const o = options(opts, op);
-  if (!Number.isInteger(o.step) || o.step < 1) throw new ValueError(`${op}: step must be an integer >= 1, got ${String(o.step)}`);
+  if (!Number.isInteger(o.step) || o.step < 1) throw new ValueError(`${op}: step must be an integer >= 1, got ${describeValue(o.step)}`);
   native.adamUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.m, op, 'm'), h(o.v, op, 'v'),
     finite(o.learningRate, 0.001, op, 'learningRate', 0), finite(o.beta1, 0.9, op, 'beta1', 0, 1),
     finite(o.beta2, 0.999, op, 'beta2', 0, 1), finite(o.epsilon, 1e-7, op, 'epsilon', 0),

@@ -1,6 +1,6 @@
 // Optimizers with Keras's names, defaults and update rules (the updates run natively, fused
 // over all parameters; see native/core/cpu/optimizer_ref.cpp).
-import { ValueError } from './errors';
+import { describeValue, ValueError } from './errors';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
 
@@ -16,7 +16,7 @@ export interface Optimizer {
 function checked(v: unknown, def: number, name: string, lo: number, hi: number): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
-    throw new ValueError(`optimizer: ${name} must be a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    throw new ValueError(`optimizer: ${name} must be a number in [${lo}, ${hi}], got ${describeValue(v)}`);
   }
   return v;
 }
@@ -74,5 +74,5 @@ export function getOptimizer(v: unknown): Optimizer {
   if (v && typeof v === 'object' && 'kind' in v && typeof (v as Optimizer).getConfig === 'function') {
     return v as Optimizer;
   }
-  throw new ValueError(`compile: optimizer must be a name or a ck.optimizers.* object, got ${JSON.stringify(v)}`);
+  throw new ValueError(`compile: optimizer must be a name or a ck.optimizers.* object, got ${describeValue(v)}`);
 }

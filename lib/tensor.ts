@@ -1,12 +1,15 @@
 // Tensors: a shape over native float32 memory, on the CPU (host memory) or a CUDA GPU. Results of
 // ops are computed on the core's stream (a CUDA stream for CUDA tensors); `await t.data()` waits
 // without blocking the event loop, `t.dataSync()` blocks.
-import { ConvkitError, DeviceError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
+import { ConvkitError, describeValue, DeviceError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
 import { native, NativeHandle } from './native';
 
 native.setErrorClasses({ ConvkitError, ShapeError, DTypeError, DeviceError, FormatError, ValueError });
 
 export type Device = 'cpu' | 'cuda';
+
+/** The most elements a tensor may hold (2^31-1, as the native core bounds them). */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
 export type TensorLike = Float32Array | ArrayLike<number> | NestedArray;
 export interface NestedArray extends Array<number | NestedArray> {}
 
@@ -70,7 +73,7 @@ export class Tensor {
    */
   to(device: Device): Tensor {
     if (device !== 'cpu' && device !== 'cuda') {
-      throw new ValueError(`to: unknown device '${String(device)}' (expected 'cpu' or 'cuda')`);
+      throw new ValueError(`to: unknown device ${describeValue(device)} (expected 'cpu' or 'cuda')`);
     }
     if (device === this.device) return this;
     return new Tensor(native.toDevice(this.handle, device));
@@ -88,13 +91,13 @@ function inferShape(shape: number[], size: number, op: string): number[] {
   shape.forEach((d, i) => {
     if (d === -1 && unknown < 0) unknown = i;
     else if (!Number.isInteger(d) || d < 0) {
-      throw new ShapeError(`${op}: shape entries must be non-negative integers, got [${shape.join(',')}]`);
+      throw new ShapeError(`${op}: shape entries must be non-negative integers, got ${describeValue(shape)}`);
     } else known *= d;
   });
   const out = shape.slice();
   if (unknown >= 0) {
     if (known === 0 || size % known !== 0) {
-      throw new ShapeError(`${op}: cannot infer -1 in [${shape.join(',')}] for ${size} elements`);
+      throw new ShapeError(`${op}: cannot infer -1 in ${describeValue(shape)} for ${size} elements`);
     }
     out[unknown] = size / known;
   }
@@ -116,7 +119,12 @@ function toNested(values: Float32Array, shape: readonly number[]): NestedArray |
 
 function flattenNested(values: unknown, op: string): { flat: number[]; shape: number[] } {
   const shape: number[] = [];
-  for (let v: unknown = values; Array.isArray(v); v = v[0]) shape.push(v.length);
+  for (let v: unknown = values; Array.isArray(v); v = v[0]) {
+    // Tensors have at most 8 dimensions: deeper nesting (or an array inside itself) is refused
+    // before it is walked.
+    if (shape.length === 8) throw new ShapeError(`${op}: nested arrays go deeper than 8 dimensions (or an array contains itself)`);
+    shape.push(v.length);
+  }
   const flat: number[] = [];
   const walk = (v: unknown, dim: number): void => {
     if (dim === shape.length) {
@@ -188,10 +196,10 @@ export function tensor(values: TensorLike, shape?: number[]): Tensor {
 /** A tensor of the given shape filled with `value` (default 0), on the default device. */
 export function fill(shape: number[], value = 0): Tensor {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new ValueError(`fill: value must be a finite number, got ${String(value)}`);
+    throw new ValueError(`fill: value must be a finite number, got ${describeValue(value)}`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new ShapeError(`fill: shape entries must be non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new ShapeError(`fill: shape entries must be non-negative integers, got ${describeValue(shape)}`);
   }
   return onDefaultDevice(native.fill(shape.slice(), value), 'fill');
 }
@@ -207,7 +215,7 @@ function describe(v: unknown): string {
 
 /** Checks that `t` is a live Tensor, naming the op and argument otherwise. */
 export function checkTensor(t: unknown, op: string, name: string): Tensor {
-  if (!(t instanceof Tensor)) {
+  if (!(t instanceof Tensor) || !t.handle) {
     throw new DTypeError(`${op}: ${name} must be a Tensor, got ${describe(t)}`);
   }
   if (t.isDisposed) throw new ValueError(`${op}: ${name} has been disposed`);

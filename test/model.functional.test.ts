@@ -47,6 +47,25 @@ function residual<L extends Lib>(lib: L) {
   return (lib.model as (a: unknown) => unknown)({ inputs: input, outputs: out, name: 'residual' }) as L extends typeof ck ? ck.Functional : tf.LayersModel;
 }
 
+// MobileNet-style layers: zero padding, a strided conv without bias, batch norm, ReLU6,
+// depthwise and separable convolutions, bilinear up-sampling (tfjs's bilinear gradient is only
+// right for square images and sizes, so training compares with those).
+function mobile<L extends Lib>(lib: L, bilinearSize: [number, number] = [2, 3], shape = [11, 12, 3]) {
+  const l = lib.layers as typeof ck.layers & typeof tf.layers;
+  const input = lib.input({ shape, name: 'rgb' }) as never;
+  let y = l.zeroPadding2d({ padding: [[1, 0], [0, 1]], name: 'pad' }).apply(input);
+  y = l.conv2d({ filters: 8, kernelSize: 3, strides: 2, useBias: false, name: 'stem' }).apply(y);
+  y = l.batchNormalization({ name: 'stem_bn' }).apply(y);
+  y = l.reLU({ maxValue: 6, name: 'stem_relu' }).apply(y);
+  y = l.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 2, name: 'dw' }).apply(y);
+  y = l.separableConv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'sep' }).apply(y);
+  y = l.upSampling2d({ size: bilinearSize, interpolation: 'bilinear', name: 'up' }).apply(y);
+  y = l.upSampling2d({ size: [2, 2], name: 'up_nearest' }).apply(y);
+  y = l.globalAveragePooling2d({ name: 'gap' }).apply(y);
+  const out = l.dense({ units: 3, activation: 'softmax', name: 'probs' }).apply(y);
+  return (lib.model as (a: unknown) => unknown)({ inputs: input, outputs: out, name: 'mobile' }) as L extends typeof ck ? ck.Functional : tf.LayersModel;
+}
+
 // Two inputs (an image and a vector) and two softmax outputs.
 function twoHeaded<L extends Lib>(lib: L) {
   const l = lib.layers as typeof ck.layers & typeof tf.layers;
@@ -85,7 +104,7 @@ function maxRelDiff(got: ArrayLike<number>, ref: ArrayLike<number>): number {
 
 describe('graphs agree with TensorFlow.js', () => {
   test('layers, output shapes and parameter counts', () => {
-    for (const build of [residual, twoHeaded]) {
+    for (const build of [residual, mobile, twoHeaded]) {
       const mine = build(ck);
       const ref = build(tf);
       expect(mine.layers.map((layer) => layer.name)).toEqual(ref.layers.map((layer) => layer.name));
@@ -99,13 +118,15 @@ describe('graphs agree with TensorFlow.js', () => {
   });
 
   test('predictions with the same weights (one output, and two inputs with two outputs)', () => {
-    const mine = residual(ck);
-    const ref = residual(tf);
-    shareWeights(mine, ref, 3);
-    const x = randomArray(7 * 10 * 10 * 3, 4);
-    const got = mine.predict(ck.tensor(x, [7, 10, 10, 3]));
-    const want = ref.predict(tf.tensor(x, [7, 10, 10, 3])) as tf.Tensor;
-    expect(maxRelDiff(got.dataSync(), want.dataSync())).toBeLessThan(1e-5);
+    for (const [build, shape] of [[residual, [10, 10, 3]], [mobile, [11, 12, 3]]] as const) {
+      const mine = build(ck);
+      const ref = build(tf);
+      shareWeights(mine, ref, 3);
+      const x = randomArray(7 * shape[0] * shape[1] * shape[2], 4);
+      const got = mine.predict(ck.tensor(x, [7, ...shape]));
+      const want = ref.predict(tf.tensor(x, [7, ...shape])) as tf.Tensor;
+      expect(maxRelDiff(got.dataSync(), want.dataSync())).toBeLessThan(1e-5);
+    }
 
     const two = twoHeaded(ck);
     const twoRef = twoHeaded(tf);
@@ -146,6 +167,25 @@ describe('graphs agree with TensorFlow.js', () => {
       const r = ref.getLayer(layer.name).getWeights();
       w.forEach((t, k) => expect(maxRelDiff(t.dataSync(), r[k].dataSync())).toBeLessThan(2e-4));
     });
+  });
+});
+
+test('SGD training steps through depthwise, separable, padding and up-sampling layers match', async () => {
+  const n = 6;
+  const x = randomArray(n * 12 * 12 * 3, 20);
+  const y = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) y[i * 3 + (i % 3)] = 1;
+  const mine = mobile(ck, [2, 2], [12, 12, 3]);
+  const ref = mobile(tf, [2, 2], [12, 12, 3]);
+  shareWeights(mine, ref, 21);
+  mine.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.05 }), loss: 'categoricalCrossentropy' });
+  ref.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
+  const h = await mine.fit(ck.tensor(x, [n, 12, 12, 3]), ck.tensor(y, [n, 3]), { epochs: 3, batchSize: n, shuffle: false, verbose: 0 });
+  const hr = await ref.fit(tf.tensor(x, [n, 12, 12, 3]), tf.tensor(y, [n, 3]), { epochs: 3, batchSize: n, shuffle: false, verbose: 0 });
+  expect(maxRelDiff(h.history.loss, hr.history.loss as number[])).toBeLessThan(1e-4);
+  mine.layers.forEach((layer) => {
+    const r = ref.getLayer(layer.name).getWeights();
+    layer.getWeights().forEach((t, k) => expect(maxRelDiff(t.dataSync(), r[k].dataSync())).toBeLessThan(2e-4));
   });
 });
 

@@ -6,7 +6,7 @@
 // 20 times the work itself: too slow to redo 60,000 images every epoch.)
 import { Worker } from 'worker_threads';
 import { Callback } from '../callbacks';
-import { ValueError } from '../errors';
+import { describeValue, ValueError } from '../errors';
 import { checkTensor, Tensor, tensor } from '../tensor';
 
 export interface AugmentOptions {
@@ -25,7 +25,7 @@ export const AUGMENT_DEFAULTS: Required<AugmentOptions> = { flip: true, crop: 0.
 
 function fraction(v: unknown, name: string, max: number): number {
   if (v === undefined || v === false) return 0;
-  if (typeof v !== 'number' || !(v >= 0 && v <= max)) throw new ValueError(`augment: ${name} must be a number in [0, ${max}], got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !(v >= 0 && v <= max)) throw new ValueError(`augment: ${name} must be a number in [0, ${max}], got ${describeValue(v)}`);
   return v;
 }
 

@@ -4,11 +4,11 @@
 // in one warning; a missing or empty folder, or a class with no images, is an error.
 import * as fs from 'fs';
 import * as path from 'path';
-import { FormatError, ValueError } from '../errors';
+import { describeValue, FormatError, ValueError } from '../errors';
 import { Rng } from '../rng';
 import { Tensor, tensor } from '../tensor';
 import { Dataset } from './dataset';
-import { checkImageOptions, decodeImage, IMAGE_EXTENSIONS, imageErrorMessage, ImageOptions, mapLimit, toFloat } from './images';
+import { checkImageOptions, decodePixels, IMAGE_EXTENSIONS, imageErrorMessage, ImageOptions, mapLimit, toFloat } from './images';
 
 export interface ImageFolderOptions extends Partial<ImageOptions> {
   /** Fraction of each class held out for validation (stratified), default 0. */
@@ -81,7 +81,7 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   const where = 'imageFolder';
   const { imageSize, channels } = checkImageOptions(options, where, { imageSize: [32, 32], channels: 3 });
   const split = options.validationSplit ?? 0;
-  if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${JSON.stringify(split)}`);
+  if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
   const concurrency = options.concurrency ?? 16;
   const { classNames, files } = listImageFolder(dir, where);
   const [h, w] = imageSize;
@@ -91,7 +91,7 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   const skipped: ImageFolderResult['skipped'] = [];
   const pixels = await mapLimit(all, concurrency, async ({ file }) => {
     try {
-      return await decodeImage(file, { imageSize, channels });
+      return await decodePixels(file, { imageSize, channels });
     } catch (e) {
       skipped.push({ file, reason: imageErrorMessage(e) });
       return null;
@@ -162,7 +162,7 @@ export function imageFolderDataset(dir: string, options: ImageFolderOptions = {}
   const where = 'imageFolderDataset';
   const { imageSize, channels } = checkImageOptions(options, where, { imageSize: [32, 32], channels: 3 });
   const split = options.validationSplit ?? 0;
-  if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${JSON.stringify(split)}`);
+  if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
   const { classNames, files } = listImageFolder(dir, where);
   const rng = new Rng(options.seed ?? 0);
   const trainItems: { file: string; label: number }[] = [];
@@ -179,7 +179,7 @@ export function imageFolderDataset(dir: string, options: ImageFolderOptions = {}
     let warned = false;
     const decoded = Dataset.fromArray(items).map(async (it) => {
       try {
-        const px = await decodeImage(it.file, { imageSize, channels });
+        const px = await decodePixels(it.file, { imageSize, channels });
         const ys = new Float32Array(k);
         ys[it.label] = 1;
         return { xs: tensor(toFloat(px), [h, w, channels]), ys: tensor(ys, [k]) };

@@ -2,8 +2,9 @@
 // Every image is decoded, auto-oriented, flattened onto black if it has alpha, converted to the
 // wanted channel count and resized (stretched, as Keras's image_dataset_from_directory does) to
 // the wanted size, so folders of mixed sizes, greyscale and colour images give one tensor.
+import * as fs from 'fs';
 import { sharp } from '../sharp';
-import { FormatError, ValueError } from '../errors';
+import { describeValue, FormatError, ValueError } from '../errors';
 import { Tensor, tensor } from '../tensor';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -21,15 +22,34 @@ const MAX_INPUT_PIXELS = 100_000_000;
 export function checkImageOptions(opts: Partial<ImageOptions>, where: string, defaults: ImageOptions): ImageOptions {
   const size = opts.imageSize ?? defaults.imageSize;
   if (!Array.isArray(size) || size.length !== 2 || !size.every((d) => Number.isInteger(d) && d >= 1 && d <= 4096)) {
-    throw new ValueError(`${where}: imageSize must be [height, width] with integers in [1, 4096], got ${JSON.stringify(size)}`);
+    throw new ValueError(`${where}: imageSize must be [height, width] with integers in [1, 4096], got ${describeValue(size)}`);
   }
   const channels = opts.channels ?? defaults.channels;
-  if (channels !== 1 && channels !== 3) throw new ValueError(`${where}: channels must be 1 or 3, got ${JSON.stringify(channels)}`);
+  if (channels !== 1 && channels !== 3) throw new ValueError(`${where}: channels must be 1 or 3, got ${describeValue(channels)}`);
   return { imageSize: [size[0], size[1]], channels };
 }
 
-/** Decodes one image file (or encoded bytes) to uint8 pixels, [height, width, channels] row-major. */
+/**
+ * Decodes one image file (or encoded bytes) to uint8 pixels, [height, width, channels]
+ * row-major. Throws FormatError when the input is not an image sharp can decode, ValueError for
+ * bad options.
+ */
 export async function decodeImage(input: string | Buffer, opts: ImageOptions): Promise<Uint8Array> {
+  const o = checkImageOptions(opts ?? {}, 'decodeImage', { imageSize: opts?.imageSize, channels: 3 } as ImageOptions);
+  if (typeof input !== 'string' && !Buffer.isBuffer(input)) {
+    throw new ValueError(`decodeImage: input must be a file path or a Buffer of encoded image bytes, got ${describeValue(input)}`);
+  }
+  try {
+    return await decodePixels(input, o);
+  } catch (e) {
+    throw new FormatError(`decodeImage: cannot read ${typeof input === 'string' ? input : 'the buffer'}: ${imageErrorMessage(e)}`);
+  }
+}
+
+/** decodeImage without its checks, for callers that checked the options and report errors themselves. */
+export async function decodePixels(input: string | Buffer, opts: ImageOptions): Promise<Uint8Array> {
+  // A FIFO or a device named like an image would block the decoder or never end: files only.
+  if (typeof input === 'string' && !fs.statSync(input).isFile()) throw new Error('not a regular file');
   const [h, w] = opts.imageSize;
   const c = opts.channels;
   let img = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
@@ -53,10 +73,11 @@ export async function decodeImage(input: string | Buffer, opts: ImageOptions): P
 
 /** One image as a [1, height, width, channels] tensor scaled to 0..1, ready for model.predict. */
 export async function loadImage(file: string, opts: Partial<ImageOptions> & { imageSize: [number, number] }): Promise<Tensor> {
-  const o = checkImageOptions(opts, 'loadImage', { imageSize: opts.imageSize, channels: 3 });
+  const o = checkImageOptions(opts ?? {}, 'loadImage', { imageSize: opts?.imageSize, channels: 3 });
+  if (typeof file !== 'string') throw new ValueError(`loadImage: file must be a path, got ${describeValue(file)}`);
   let px: Uint8Array;
   try {
-    px = await decodeImage(file, o);
+    px = await decodePixels(file, o);
   } catch (e) {
     throw new FormatError(`loadImage: cannot read ${file}: ${imageErrorMessage(e)}`);
   }

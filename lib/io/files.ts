@@ -120,6 +120,8 @@ function readWeightBytes(dir: string, json: ModelJson): Uint8Array {
       } catch {
         throw new FormatError(`loadModel: weights file ${p} is missing`);
       }
+      // A folder, FIFO or device named like a weights file would fail to read or block forever.
+      if (!st.isFile()) throw new FormatError(`loadModel: weights file ${p} is not a regular file`);
       size += st.size;
       files.push(file);
     }

@@ -1,7 +1,7 @@
 // What every model has: a graph of layers compiled onto one native executor, summary, compile,
 // weights. Sequential models give a chain, functional ones any DAG; the training and inference
 // loops are in sequential.ts (LayersModel).
-import { describeValue, DeviceError, ShapeError, ValueError } from '../errors';
+import { describeValue, DeviceError, FormatError, ShapeError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
 import { Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';
 import { getLoss, LossName } from '../losses';
@@ -71,6 +71,11 @@ export abstract class ModelBase implements LayerHost {
   built?: Built;
   /** @internal */
   compiled?: Compiled;
+  /**
+   * @internal The most weight values build() may create: loadModel sets it to what the weights
+   * files hold, so a model.json cannot make convkit allocate more than its files back.
+   */
+  maxParams?: number;
 
   constructor(name: string) {
     this.name = name;
@@ -111,6 +116,12 @@ export abstract class ModelBase implements LayerHost {
       producer.push(lowered.length ? specs.length - 1 : producer[node.inputs[0]]);
     });
     if (specs.length === 0) throw new ValueError(`${this.name}: add layers before building the model`);
+    if (this.maxParams !== undefined) {
+      const declared = this.layers.reduce((n, layer, j) => n + layer.countParams(layerShapes[j].input), 0);
+      if (!(declared <= this.maxParams)) {
+        throw new FormatError(`${this.name}: the layers need ${declared} weight values but the weights files hold ${this.maxParams}`);
+      }
+    }
     const net = new native.Net(graph.inputShapes, specs, graph.outputs.map((v) => nativeValue[v]));
     const params = net.params();
     const paramIndices = nativeRange.map(([a, b]) => params.flatMap((p, i) => (p.layer >= a && p.layer < b ? [i] : [])));

@@ -3,7 +3,7 @@
 // progress bar. Epoch logs are the example-weighted means of the batches'.
 import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks';
 import type { Dataset } from '../data/dataset';
-import { ValueError } from '../errors';
+import { describeValue, ValueError } from '../errors';
 import { Tensor } from '../tensor';
 import { ProgressLogger } from './progress';
 
@@ -63,7 +63,7 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
   const where = `${model.name}.fitDataset`;
   if (!model.compiled) throw new ValueError(`${where}: compile the model first (model.compile({ optimizer, loss }))`);
   const epochs = args.epochs ?? 1;
-  if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${JSON.stringify(epochs)}`);
+  if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${describeValue(epochs)}`);
   const steps = args.batchesPerEpoch ?? dataset.size ?? 0;
   const history = { epoch: [] as number[], history: {} as Record<string, number[]> };
   const callbacks: Callback[] = [];

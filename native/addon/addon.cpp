@@ -159,6 +159,14 @@ const ck::Tensor& TensorHandle::tensor(const char* op) const {
   if (disposed_ || !tensor_.storage) {
     throw_error(ck::ErrorKind::Value, std::string(op) + ": the tensor has been disposed");
   }
+  // A wrapped Float32Array whose buffer was transferred (structuredClone, postMessage) no longer
+  // owns the memory the tensor points at, which its new owner may free: refuse it. (Transferring
+  // it while an op that reads it is still queued is not supported: that op may read freed memory.)
+  if (!source_.IsEmpty() && source_.Value().As<Napi::TypedArray>().ArrayBuffer().IsDetached()) {
+    throw_error(ck::ErrorKind::Value,
+                std::string(op) + ": the Float32Array this tensor wraps was transferred (its "
+                                  "buffer is detached); make a new tensor from the data");
+  }
   return tensor_;
 }
 

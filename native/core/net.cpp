@@ -127,7 +127,6 @@ void Net::infer_shape(int i) {
     case LayerKind::AvgPool2d:
     case LayerKind::LpPool2d: {
       require_image(l, in);
-      require(l.kind != LayerKind::LpPool2d, ErrorKind::Value, l.name + ": Lp pooling is not in this build yet");
       require(l.kind != LayerKind::LpPool2d || (std::isfinite(l.power) && l.power >= 1.f),
               ErrorKind::Value, l.name + ": p must be >= 1");
       PoolParams p = pool2d_params(with_batch(1, in), pool_attrs(l), l.name.c_str());
@@ -141,14 +140,12 @@ void Net::infer_shape(int i) {
       break;
     case LayerKind::ZeroPadding2d:
       require_image(l, in);
-      require(false, ErrorKind::Value, l.name + ": zero padding is not in this build yet");
       require(l.pad_top >= 0 && l.pad_bottom >= 0 && l.pad_left >= 0 && l.pad_right >= 0,
               ErrorKind::Value, l.name + ": padding must be >= 0");
       out = {in[0] + l.pad_top + l.pad_bottom, in[1] + l.pad_left + l.pad_right, in[2]};
       break;
     case LayerKind::UpSampling2d:
       require_image(l, in);
-      require(false, ErrorKind::Value, l.name + ": up-sampling is not in this build yet");
       out = {in[0] * l.kernel_h, in[1] * l.kernel_w, in[2]};
       break;
     case LayerKind::Flatten:

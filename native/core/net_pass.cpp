@@ -20,6 +20,23 @@ void copy_columns(float* dst, const float* y, size_t rows, size_t cols, size_t y
   for (size_t r = 0; r < rows; ++r) std::memcpy(dst + r * cols, y + r * y_cols + offset, cols * sizeof(float));
 }
 
+Pad2dParams pad_params(const LayerSpec& l, int batch, const Shape& in) {
+  Pad2dParams p;
+  p.N = batch, p.H = int(in[0]), p.W = int(in[1]), p.C = int(in[2]);
+  p.top = l.pad_top, p.bottom = l.pad_bottom, p.left = l.pad_left, p.right = l.pad_right;
+  return p;
+}
+
+// tfjs's UpSampling2D: bilinear samples at dst / size (tf.image.resizeBilinear's default).
+UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
+  UpsampleParams p;
+  p.N = batch, p.H = int(in[0]), p.W = int(in[1]), p.C = int(in[2]);
+  p.size_h = l.kernel_h, p.size_w = l.kernel_w;
+  p.interp = l.bilinear ? Interp::Bilinear : Interp::Nearest;
+  p.half_pixel = false;
+  return p;
+}
+
 ConvParams depthwise_params(const LayerSpec& l, int batch, const Shape& in) {
   return conv2d_params(with_batch(batch, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
                        conv_attrs(l), l.name.c_str());
@@ -35,22 +52,6 @@ ConvParams grouped_params(const LayerSpec& l, int batch, const Shape& in, const 
 
 }  // namespace
 
-
-namespace {
-// Merge arithmetic in plain loops until the kernel table has vector versions.
-struct MergeKernels {
-  void (*add)(float*, const float*, const float*, size_t) = [](float* y, const float* a, const float* b, size_t n) {
-    for (size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-  };
-  void (*accumulate)(float*, const float*, size_t) = [](float* y, const float* a, size_t n) {
-    for (size_t i = 0; i < n; ++i) y[i] += a[i];
-  };
-  void (*scale)(float*, const float*, float, size_t) = [](float* y, const float* a, float s, size_t n) {
-    for (size_t i = 0; i < n; ++i) y[i] = a[i] * s;
-  };
-};
-const MergeKernels merge;
-}  // namespace
 
 // ---- forward ----
 
@@ -91,7 +92,8 @@ void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
     case LayerKind::AvgPool2d:
     case LayerKind::LpPool2d: {
       PoolParams p = pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str());
-      (l.kind == LayerKind::MaxPool2d ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y, x, p);
+      if (l.kind == LayerKind::LpPool2d) k.lppool2d_fwd(y, x, p, l.power);
+      else (l.kind == LayerKind::MaxPool2d ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y, x, p);
       break;
     }
     case LayerKind::GlobalAvgPool:
@@ -101,8 +103,11 @@ void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
       k.global_maxpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
       break;
     case LayerKind::ZeroPadding2d:
+      k.zero_pad2d_fwd(y, x, pad_params(l, batch, in));
+      break;
     case LayerKind::UpSampling2d:
-      break;  // refused by the constructor until their kernels land
+      k.upsample2d_fwd(y, x, upsample_params(l, batch, in));
+      break;
     case LayerKind::Flatten:
     case LayerKind::Reshape:
       break;  // a view of its input
@@ -139,22 +144,19 @@ void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
       break;
     case LayerKind::Add:
     case LayerKind::Average:
-      merge.add(y, x, pl.act[size_t(l.inputs[1])], n_out);
-      for (size_t j = 2; j < l.inputs.size(); ++j) merge.accumulate(y, pl.act[size_t(l.inputs[j])], n_out);
-      if (l.kind == LayerKind::Average) merge.scale(y, y, 1.f / float(l.inputs.size()), n_out);
+      k.add(y, x, pl.act[size_t(l.inputs[1])], n_out);
+      for (size_t j = 2; j < l.inputs.size(); ++j) k.accumulate(y, pl.act[size_t(l.inputs[j])], n_out);
+      if (l.kind == LayerKind::Average) k.scale(y, y, 1.f / float(l.inputs.size()), n_out);
       break;
     case LayerKind::Multiply:
       k.mul(y, x, pl.act[size_t(l.inputs[1])], n_out);
       for (size_t j = 2; j < l.inputs.size(); ++j) k.mul(y, y, pl.act[size_t(l.inputs[j])], n_out);
       break;
     case LayerKind::Concatenate: {
-      size_t rows = n_in / size_t(in.back()), out_cols = size_t(shapes_[value_of(i)].back()), offset = 0;
-      for (int v : l.inputs) {
-        size_t cols = size_t(shapes_[size_t(v)].back());
-        const float* part = pl.act[size_t(v)];
-        for (size_t r = 0; r < rows; ++r) std::memcpy(y + r * out_cols + offset, part + r * cols, cols * sizeof(float));
-        offset += cols;
-      }
+      std::vector<const float*> parts;
+      std::vector<int> widths;
+      for (int v : l.inputs) parts.push_back(pl.act[size_t(v)]), widths.push_back(int(shapes_[size_t(v)].back()));
+      k.concat_last(y, parts.data(), widths.data(), int(parts.size()), n_in / size_t(in.back()));
       break;
     }
   }
@@ -176,13 +178,13 @@ float* Net::begin_grad(int v) {
 }
 
 void Net::end_grad(int v, float* written, size_t n) {
-  if (written != plan_->grad[size_t(v)]) merge.accumulate(plan_->grad[size_t(v)], written, n);
+  if (written != plan_->grad[size_t(v)]) cpu_kernels().accumulate(plan_->grad[size_t(v)], written, n);
 }
 
 void Net::pass_grad(int v, float* dy, size_t n) {
   Plan& pl = *plan_;
   if (pl.grad[size_t(v)]) {
-    merge.accumulate(pl.grad[size_t(v)], dy, n);
+    cpu_kernels().accumulate(pl.grad[size_t(v)], dy, n);
     release_grad(dy);
   } else {
     pl.grad[size_t(v)] = dy;  // the buffer now holds v's gradient
@@ -274,7 +276,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
     case LayerKind::Add:
     case LayerKind::Average:
     {
-      if (l.kind == LayerKind::Average) merge.scale(dy, dy, 1.f / float(l.inputs.size()), n_out);
+      if (l.kind == LayerKind::Average) k.scale(dy, dy, 1.f / float(l.inputs.size()), n_out);
       // Every input's gradient is dy: copies for all but the last, which takes dy itself.
       int last = -1;
       for (size_t j = 0; j < l.inputs.size(); ++j) {
@@ -340,14 +342,21 @@ void Net::backward_layer(int i, int batch, float* dy) {
         case LayerKind::AvgPool2d:
           k.avgpool2d_bwd(dx, dy, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
           break;
-
+        case LayerKind::LpPool2d:
+          k.lppool2d_bwd(dx, dy, x, y, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()), l.power);
+          break;
         case LayerKind::GlobalAvgPool:
           k.global_avgpool_bwd(dx, dy, batch, int(in[0] * in[1]), int(in[2]));
           break;
         case LayerKind::GlobalMaxPool:
           k.global_maxpool_bwd(dx, dy, x, batch, int(in[0] * in[1]), int(in[2]));
           break;
-
+        case LayerKind::ZeroPadding2d:
+          k.zero_pad2d_bwd(dx, dy, pad_params(l, batch, in));
+          break;
+        case LayerKind::UpSampling2d:
+          k.upsample2d_bwd(dx, dy, upsample_params(l, batch, in));
+          break;
         case LayerKind::BatchNorm:
           frozen_batchnorm_bwd(dx, dy, i, n_in / size_t(in.back()), int(in.back()));
           break;

@@ -222,6 +222,46 @@ TEST(graph_with_branches_merges_two_inputs_and_two_outputs) {
   check_gradients(net, x, y, n, ck::LossKind::SparseCategoricalCrossentropy);
 }
 
+// The layers of MobileNet-style and encoder-decoder networks in one stack.
+TEST(padding_depthwise_grouped_upsampling_lp_pooling) {
+  ck::set_isa(ck::Isa::Scalar);
+  for (bool bilinear : {false, true}) {
+    std::vector<LayerSpec> layers;
+    LayerSpec pad = layer(LayerKind::ZeroPadding2d, "pad");
+    pad.pad_top = 1, pad.pad_bottom = 0, pad.pad_left = 2, pad.pad_right = 1;
+    layers.push_back(pad);
+    LayerSpec dw = layer(LayerKind::DepthwiseConv2d, "depthwise");
+    dw.kernel_h = dw.kernel_w = 3, dw.depth_multiplier = 2, dw.stride_h = dw.stride_w = 2;
+    dw.padding = ck::Padding::Same;
+    layers.push_back(dw);
+    LayerSpec tanh = layer(LayerKind::Activation, "tanh");
+    tanh.act = ck::Act::Tanh;
+    layers.push_back(tanh);
+    LayerSpec grouped = layer(LayerKind::Conv2d, "grouped");
+    grouped.filters = 4, grouped.groups = 2, grouped.kernel_h = grouped.kernel_w = 2;
+    layers.push_back(grouped);
+    LayerSpec up = layer(LayerKind::UpSampling2d, "up");
+    up.kernel_h = 2, up.kernel_w = 3, up.bilinear = bilinear;
+    layers.push_back(up);
+    LayerSpec lp = layer(LayerKind::LpPool2d, "lp");
+    lp.kernel_h = lp.kernel_w = 2, lp.stride_h = lp.stride_w = 2, lp.power = 2.f;
+    layers.push_back(lp);
+    layers.push_back(layer(LayerKind::GlobalAvgPool, "gap"));
+    LayerSpec out = layer(LayerKind::Dense, "out");
+    out.units = 3;
+    layers.push_back(out);
+    layers.push_back(layer(LayerKind::Softmax, "softmax"));
+    ck::Net net({6, 5, 2}, layers);
+    CHECK(net.layer_output_shape(0) == ck::Shape({7, 8, 2}));
+    CHECK(net.layer_output_shape(1) == ck::Shape({4, 4, 4}));
+    CHECK(net.layer_output_shape(4) == ck::Shape({6, 9, 4}));
+    std::mt19937 rng(17);
+    int n = 3;
+    ck::Tensor x = make({n, 6, 5, 2}, cktest::random_vector(rng, size_t(n) * 60));
+    check_gradients(net, {x}, {make({n}, {2, 0, 1})}, n, ck::LossKind::SparseCategoricalCrossentropy);
+  }
+}
+
 TEST(graph_rejects_layers_out_of_order) {
   LayerSpec d = layer(LayerKind::Dense, "d");
   d.units = 2, d.inputs = {2};  // its own output
