@@ -34,20 +34,23 @@ export interface ChildOptions {
   env?: Record<string, string>;
   /** Resource limits set with the shell's ulimit before node starts: file size and address space in KiB. */
   limits?: { fileKiB?: number; memoryKiB?: number };
+  /** Options for node itself (e.g. --expose-gc). */
+  nodeOptions?: string[];
 }
 
 /** Runs `node <script> <args>` (a script path, or the CLI when script is 'cli'). */
 export function startNode(script: string, args: string[], opts: ChildOptions = {}): Child {
   const file = script === 'cli' ? CLI : script;
+  const node = [...(opts.nodeOptions ?? []), file];
   const env = { ...process.env, CONVKIT_THREADS: process.env.CONVKIT_THREADS ?? '2', ...opts.env };
   let proc: ChildProcess;
   if (opts.limits) {
     // bash's ulimit counts both limits in KiB
     const set = [opts.limits.fileKiB !== undefined ? `ulimit -f ${opts.limits.fileKiB}` : '', opts.limits.memoryKiB !== undefined ? `ulimit -v ${opts.limits.memoryKiB}` : '']
       .filter(Boolean).join(' && ');
-    proc = spawn('bash', ['-c', `${set} && exec "$0" "$@"`, process.execPath, file, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn('bash', ['-c', `${set} && exec "$0" "$@"`, process.execPath, ...node, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   } else {
-    proc = spawn(process.execPath, [file, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn(process.execPath, [...node, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   }
   let out = '';
   let err = '';

@@ -1,0 +1,197 @@
+// Memory: a soak of many thousand op calls and epochs of fit under garbage-collector pressure
+// keeps RSS and native memory flat; ck.memory() counts exactly the tensors alive; tensors,
+// models and ops' temporaries are freed by dispose() or by the collector; disposing a tensor that
+// a queued op still reads (or whose values are still on their way) is safe.
+// CONVKIT_LONG=1 (npm run test:long) soaks 100 times longer.
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
+import * as path from 'path';
+import * as v8 from 'v8';
+import * as vm from 'vm';
+import * as ck from '../lib';
+import { ensureBuilt, jsonLines } from '../test-support/cli-fixtures';
+import { randomArray, tinyData, tinyModel, weightsOf } from '../test-support/helpers';
+import * as ref from '../test-support/reference';
+import { CHILDREN, LONG, runToEnd } from '../test-support/reliability';
+
+jest.setTimeout(LONG ? 3600000 : 120000);
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+const tick = () => new Promise((r) => setImmediate(r));
+
+/** Runs the collector, then the finalizers it queued. */
+async function collect(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await tick();
+  }
+}
+
+const bytesOf = (ts: ck.Tensor[]) => ts.reduce((n, t) => n + t.size * 4, 0);
+
+beforeAll(() => {
+  ensureBuilt();
+});
+
+describe('soak under garbage-collector pressure (a child process, young generation of 1 MiB)', () => {
+  const OPS = LONG ? 1200000 : 12000;
+  const EPOCHS = LONG ? 1000 : 20;
+  // RSS may move by allocator and JIT noise; a leak of one op result per iteration would be
+  // ~100 MB here, and of one prediction per epoch ~8 KB a sample.
+  const RSS_BOUND = 16 * 2 ** 20;
+
+  test(`${OPS} iterations of 8 op families (~${Math.round(OPS * 4.1 / 1000)}k op calls) and ${EPOCHS} epochs of fit: RSS within ${RSS_BOUND / 2 ** 20} MiB, native memory flat`, async () => {
+    const { stdout } = await runToEnd(path.join(CHILDREN, 'soak.js'), [String(OPS), String(EPOCHS)],
+      { nodeOptions: ['--expose-gc', '--max-semi-space-size=1'] });
+    const [{ opCalls, ops, fit }] = jsonLines(stdout) as { opCalls: number; ops: Sample[]; fit: Sample[] }[];
+    type Sample = { at: number; rss: number; hostBytes: number; hostAllocations: number };
+    expect(opCalls).toBeGreaterThan(OPS * 4);
+    expect(ops).toHaveLength(10);
+    expect(fit).toHaveLength(EPOCHS);
+    // every op result was freed (disposed or collected): at most the last iteration's are alive
+    for (const s of ops) {
+      expect(s.hostBytes).toBeLessThan(64 * 1024);
+      expect(s.hostAllocations).toBeLessThanOrEqual(8);
+    }
+    // fit: the model, its buffers and the data; nothing more from epoch to epoch
+    for (const s of fit) {
+      expect(s.hostBytes).toBe(fit[0].hostBytes);
+      expect(s.hostAllocations).toBe(fit[0].hostAllocations);
+    }
+    // RSS after the first tenth of the op calls (warm-up) stays within the bound to the end
+    const rss = [...ops, ...fit].map((s) => s.rss);
+    const spread = Math.max(...rss.slice(1)) - rss[0];
+    process.stdout.write(`soak: ${opCalls} op calls + ${EPOCHS} epochs; RSS ${(rss[0] / 2 ** 20).toFixed(1)} MiB after warm-up, max ${(Math.max(...rss) / 2 ** 20).toFixed(1)} MiB, end ${(rss.at(-1)! / 2 ** 20).toFixed(1)} MiB; native ${fit[0].hostBytes} bytes in ${fit[0].hostAllocations} allocations during fit\n`);
+    expect(spread).toBeLessThan(RSS_BOUND);
+  });
+});
+
+describe('ck.memory() is exact', () => {
+  test('bytes and allocations of the tensors alive: fill, ops, gradients, copies; a wrapped Float32Array costs nothing', async () => {
+    await collect();
+    const m0 = ck.memory();
+    const delta = () => {
+      const m = ck.memory();
+      return { bytes: m.hostBytes - m0.hostBytes, allocations: m.hostAllocations - m0.hostAllocations };
+    };
+    const x = ck.fill([2, 9, 9, 3], 0.5);
+    const w = ck.tensor(randomArray(3 * 3 * 3 * 5, 1, -1, 1), [3, 3, 3, 5]);  // wraps: no native memory
+    expect(delta()).toEqual({ bytes: 2 * 9 * 9 * 3 * 4, allocations: 1 });
+
+    const alive: ck.Tensor[] = [x];
+    const y = ck.ops.conv2d(x, w, { padding: 'valid' });
+    alive.push(y);
+    const g = ck.ops.conv2dGrad(y, x, w, { padding: 'valid' });
+    alive.push(g.dx, g.dw, g.db);
+    const p = ck.ops.maxPool2d(y, { poolSize: 2 });
+    const d = ck.ops.dropout(p, { rate: 0.5, seed: 3 });
+    const r = p.reshape([2, -1]);
+    const s = ck.ops.softmax(r);
+    alive.push(p, d.y, d.mask, r, s);
+    await s.data();
+    await g.db.data();
+    // the kernels' temporaries are gone; what is left is exactly the tensors alive
+    expect(delta()).toEqual({ bytes: bytesOf(alive), allocations: alive.length });
+    expect(ck.memory().hostPeakBytes).toBeGreaterThanOrEqual(ck.memory().hostBytes);
+
+    for (const t of alive) t.dispose();
+    x.dispose();  // twice: a no-op
+    // the two views data() gave keep their tensors' memory until they are collected
+    expect(delta()).toEqual({ bytes: bytesOf([s, g.db]), allocations: 2 });
+    await collect();
+    expect(delta()).toEqual({ bytes: 0, allocations: 0 });
+  });
+
+  test('tensors and models dropped without dispose() are freed by the garbage collector', async () => {
+    await collect();
+    const m0 = ck.memory();
+    (() => {
+      for (let i = 0; i < 200; i++) ck.ops.relu(ck.fill([10000], -1));
+    })();
+    await ck.ops.relu(ck.fill([1], 0)).data();
+    expect(ck.memory().hostBytes - m0.hostBytes).toBeGreaterThanOrEqual(0);
+    await collect();
+    expect(ck.memory().hostBytes).toBe(m0.hostBytes);
+    expect(ck.memory().hostAllocations).toBe(m0.hostAllocations);
+
+    // a trained model: weights, optimizer state, planned buffers, all released with it
+    await (async () => {
+      ck.setSeed(1);
+      const { x, labels } = tinyData(60, 1);
+      const model = tinyModel({ dropout: 0.2 });
+      model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+      await model.fit(x, ck.toCategorical(labels, 3), { epochs: 2, batchSize: 16, verbose: 0 });
+      await model.predict(x).data();
+      expect(ck.memory().hostBytes).toBeGreaterThan(m0.hostBytes);
+    })();
+    await collect();
+    expect(ck.memory().hostBytes).toBe(m0.hostBytes);
+    expect(ck.memory().hostAllocations).toBe(m0.hostAllocations);
+  });
+});
+
+describe('disposing a tensor that an op still reads', () => {
+  /** A convolution that keeps the default stream busy for a while, so what is queued behind it waits. */
+  function busy(): ck.Tensor {
+    return ck.ops.conv2d(ck.fill([8, 96, 96, 32], 0.01), ck.fill([3, 3, 32, 64], 0.01), { padding: 'same' });
+  }
+
+  test('inputs disposed and their Float32Arrays dropped while the op is queued: the op reads the right values', async () => {
+    const spec: ref.ConvSpec = { xShape: [2, 11, 10, 3], wShape: [3, 3, 3, 4], strides: [2, 1], padding: 'same' };
+    const xs = randomArray(2 * 11 * 10 * 3, 5, -1, 1);
+    const ws = randomArray(3 * 3 * 3 * 4, 6, -1, 1);
+    const want = ref.conv2d(xs, ws, spec, undefined, true);
+    const before = busy();
+    let x: ck.Tensor | null = ck.tensor(Float32Array.from(xs), [2, 11, 10, 3]);
+    let w: ck.Tensor | null = ck.tensor(Float32Array.from(ws), [3, 3, 3, 4]);
+    const y = ck.ops.conv2d(x, w, { strides: [2, 1], padding: 'same' });
+    const z = ck.ops.relu(y);
+    x.dispose();
+    w.dispose();
+    y.dispose();  // z still reads it
+    x = null;
+    w = null;
+    await collect();  // the wrapped arrays are unreachable from JS now; the queued ops keep them
+    before.dispose();
+    ref.expectClose(await z.data(), want);
+    expect(() => y.data()).toThrow(ck.ValueError);
+  });
+
+  test('an output disposed before its values arrive: data() rejects with a ValueError, nothing leaks', async () => {
+    await collect();
+    const m0 = ck.memory();
+    const y = busy();
+    const pending = y.data();
+    y.dispose();
+    await expect(pending).rejects.toThrow(/data: the tensor has been disposed/);
+    expect(() => y.dataSync()).toThrow(ck.ValueError);
+    expect(() => ck.ops.relu(y)).toThrow(/disposed/);
+    await ck.ops.relu(ck.fill([1], 0)).data();
+    await collect();
+    expect(ck.memory().hostBytes).toBe(m0.hostBytes);
+  });
+
+  test('a view from dataSync() outlives dispose(): the memory stays valid until the view is collected', async () => {
+    const t = ck.ops.relu(ck.tensor([-1, 2, -3, 4], [4]));
+    const view = t.dataSync();
+    t.dispose();
+    await collect();
+    expect(Array.from(view)).toEqual([0, 2, 0, 4]);
+  });
+
+  test('the training data disposed during fit: fit rejects with a ValueError; the step in flight finishes; the model trains on', async () => {
+    ck.setSeed(2);
+    const { x, labels } = tinyData(120, 2);
+    const y = ck.toCategorical(labels, 3);
+    const model = tinyModel();
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    const own = ck.tensor(x.dataSync().slice(), [...x.shape]);
+    const fit = model.fit(own, y, { epochs: 3, batchSize: 10, verbose: 0, callbacks: { onBatchEnd: (b) => { if (b === 1) own.dispose(); } } });
+    await expect(fit).rejects.toThrow(ck.ValueError);
+    await expect(fit).rejects.toThrow(/disposed/);
+    const w = weightsOf(model);
+    expect(w.every((a) => a.every(Number.isFinite))).toBe(true);
+    const h = await model.fit(x, y, { epochs: 1, batchSize: 10, verbose: 0 });
+    expect(Number.isFinite(h.history.loss[0])).toBe(true);
+  });
+});
