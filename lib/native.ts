@@ -94,8 +94,12 @@ export interface NativeBinding {
   cudaStatus(): NativeCudaStatus;
   emptyCache(): void;
 
-  conv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string): H;
+  conv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string,
+    groups: number): H;
   conv2dGrad(dy: H, x: H, w: H, sh: number, sw: number, pad: Padding, dh: number, dw: number,
+    withBias: boolean, groups: number): { dx: H; dw: H; db?: H };
+  depthwiseConv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string): H;
+  depthwiseConv2dGrad(dy: H, x: H, w: H, sh: number, sw: number, pad: Padding, dh: number, dw: number,
     withBias: boolean): { dx: H; dw: H; db?: H };
   dense(x: H, w: H, b: Opt, act: string): H;
   denseGrad(dy: H, x: H, w: H, withBias: boolean): { dx: H; dw: H; db?: H };
@@ -103,6 +107,12 @@ export interface NativeBinding {
   maxPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
   avgPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
   avgPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
+  lpPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding, p: number): H;
+  lpPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding, p: number): H;
+  zeroPadding2d(x: H, top: number, bottom: number, left: number, right: number): H;
+  zeroPadding2dGrad(dy: H, x: H, top: number, bottom: number, left: number, right: number): H;
+  upSampling2d(x: H, sh: number, sw: number, interpolation: string, halfPixelCenters: boolean): H;
+  upSampling2dGrad(dy: H, x: H, sh: number, sw: number, interpolation: string, halfPixelCenters: boolean): H;
   globalMaxPool(x: H): H;
   globalMaxPoolGrad(dy: H, x: H): H;
   globalAvgPool(x: H): H;
@@ -113,6 +123,9 @@ export interface NativeBinding {
   softmaxGrad(dy: H, y: H): H;
   dropout(x: H, rate: number, seed: number): { y: H; mask: H };
   mul(a: H, b: H): H;
+  add(a: H, b: H): H;
+  concatenate(parts: H[]): H;
+  concatenateGrad(dy: H, parts: H[]): H[];
   batchNormTrain(x: H, gamma: Opt, beta: Opt, movingMean: Opt, movingVar: Opt, eps: number,
     momentum: number): { y: H; mean: H; invstd: H };
   batchNormInfer(x: H, gamma: Opt, beta: Opt, mean: H, variance: H, eps: number): H;

@@ -1,6 +1,8 @@
 // Op bindings: each reads and re-checks its positional arguments (lib/ops normalises the
 // user's options first), calls the core op, which enqueues the kernel, and wraps the outputs.
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "addon.h"
 
@@ -40,25 +42,50 @@ ck::Pool2dAttrs pool_attrs(const Info& info, size_t i, const char* op) {
   return a;
 }
 
-// conv2d(x, filter, bias|null, sh, sw, padding, dh, dw, activation)
+// conv2d(x, filter, bias|null, sh, sw, padding, dh, dw, activation, groups)
 Napi::Value Conv2d(const Info& info) {
   return guard(info, [&] {
     const char* op = "conv2d";
     ck::Conv2dAttrs a = conv_attrs(info, 3, op);
     a.act = parse_act(info.Env(), arg_string(info, 8, op, "activation"), op);
+    a.groups = arg_int(info, 9, op, "groups", 1, 1 << 24);
     return wrap(info, ck::conv2d(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "filter"),
                                  arg_tensor_opt(info, 2, op, "bias"), a));
   });
 }
 
-// conv2dGrad(dy, x, filter, sh, sw, padding, dh, dw, withBias) -> { dx, dw, db? }
+// conv2dGrad(dy, x, filter, sh, sw, padding, dh, dw, withBias, groups) -> { dx, dw, db? }
 Napi::Value Conv2dGrad(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "conv2dGrad";
     ck::Conv2dAttrs a = conv_attrs(info, 3, op);
+    a.groups = arg_int(info, 9, op, "groups", 1, 1 << 24);
     ck::Conv2dGrads g = ck::conv2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
                                         arg_tensor(info, 2, op, "filter"), a,
                                         arg_bool(info, 8, op, "withBias"));
+    return pack(info, {{"dx", &g.dx}, {"dw", &g.dw}, {"db", &g.db}});
+  });
+}
+
+// depthwiseConv2d(x, filter, bias|null, sh, sw, padding, dh, dw, activation)
+Napi::Value DepthwiseConv2d(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "depthwiseConv2d";
+    ck::Conv2dAttrs a = conv_attrs(info, 3, op);
+    a.act = parse_act(info.Env(), arg_string(info, 8, op, "activation"), op);
+    return wrap(info, ck::depthwise_conv2d(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "filter"),
+                                           arg_tensor_opt(info, 2, op, "bias"), a));
+  });
+}
+
+// depthwiseConv2dGrad(dy, x, filter, sh, sw, padding, dh, dw, withBias) -> { dx, dw, db? }
+Napi::Value DepthwiseConv2dGrad(const Info& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const char* op = "depthwiseConv2dGrad";
+    ck::Conv2dAttrs a = conv_attrs(info, 3, op);
+    ck::Conv2dGrads g = ck::depthwise_conv2d_grad(
+        arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"), arg_tensor(info, 2, op, "filter"), a,
+        arg_bool(info, 8, op, "withBias"));
     return pack(info, {{"dx", &g.dx}, {"dw", &g.dw}, {"db", &g.db}});
   });
 }
@@ -125,6 +152,77 @@ Napi::Value GlobalPoolGrad(const Info& info) {
   });
 }
 
+// lpPool2d(x, ph, pw, sh, sw, padding, p) / lpPool2dGrad(dy, x, ph, pw, sh, sw, padding, p)
+Napi::Value LpPool(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "lpPool2d";
+    ck::Pool2dAttrs a = pool_attrs(info, 1, op);
+    return wrap(info, ck::lp_pool2d(arg_tensor(info, 0, op, "x"), a, float(arg_number(info, 6, op, "p"))));
+  });
+}
+
+Napi::Value LpPoolGrad(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "lpPool2dGrad";
+    ck::Pool2dAttrs a = pool_attrs(info, 2, op);
+    return wrap(info, ck::lp_pool2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"), a,
+                                         float(arg_number(info, 7, op, "p"))));
+  });
+}
+
+ck::ZeroPadding2dAttrs zero_padding_attrs(const Info& info, size_t i, const char* op) {
+  ck::ZeroPadding2dAttrs a;
+  a.top = arg_int(info, i, op, "padding top", 0, (1 << 24) - 1);
+  a.bottom = arg_int(info, i + 1, op, "padding bottom", 0, (1 << 24) - 1);
+  a.left = arg_int(info, i + 2, op, "padding left", 0, (1 << 24) - 1);
+  a.right = arg_int(info, i + 3, op, "padding right", 0, (1 << 24) - 1);
+  return a;
+}
+
+// zeroPadding2d(x, top, bottom, left, right) / zeroPadding2dGrad(dy, x, top, bottom, left, right)
+Napi::Value ZeroPadding2d(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "zeroPadding2d";
+    return wrap(info, ck::zero_padding2d(arg_tensor(info, 0, op, "x"), zero_padding_attrs(info, 1, op)));
+  });
+}
+
+Napi::Value ZeroPadding2dGrad(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "zeroPadding2dGrad";
+    return wrap(info, ck::zero_padding2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
+                                              zero_padding_attrs(info, 2, op)));
+  });
+}
+
+ck::UpSampling2dAttrs up_sampling_attrs(const Info& info, size_t i, const char* op) {
+  ck::UpSampling2dAttrs a;
+  a.size_h = arg_int(info, i, op, "size[0]", 1, kMaxWindow - 1);
+  a.size_w = arg_int(info, i + 1, op, "size[1]", 1, kMaxWindow - 1);
+  std::string interp = arg_string(info, i + 2, op, "interpolation");
+  if (interp == "nearest") a.interp = ck::Interp::Nearest;
+  else if (interp == "bilinear") a.interp = ck::Interp::Bilinear;
+  else throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": interpolation must be 'nearest' or 'bilinear', got '" + interp + "'");
+  a.half_pixel = arg_bool(info, i + 3, op, "halfPixelCenters");
+  return a;
+}
+
+// upSampling2d(x, sh, sw, interpolation, halfPixelCenters) / upSampling2dGrad(dy, x, ...)
+Napi::Value UpSampling2d(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "upSampling2d";
+    return wrap(info, ck::up_sampling2d(arg_tensor(info, 0, op, "x"), up_sampling_attrs(info, 1, op)));
+  });
+}
+
+Napi::Value UpSampling2dGrad(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "upSampling2dGrad";
+    return wrap(info, ck::up_sampling2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
+                                             up_sampling_attrs(info, 2, op)));
+  });
+}
+
 // activation(x, name, alpha) / activationGrad(dy, y, name, alpha)
 Napi::Value Activation(const Info& info) {
   return guard(info, [&] {
@@ -176,6 +274,48 @@ Napi::Value Mul(const Info& info) {
   return guard(info, [&] {
     const char* op = "mul";
     return wrap(info, ck::mul(arg_tensor(info, 0, op, "a"), arg_tensor(info, 1, op, "b"), op));
+  });
+}
+
+Napi::Value Add(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "add";
+    return wrap(info, ck::add(arg_tensor(info, 0, op, "a"), arg_tensor(info, 1, op, "b")));
+  });
+}
+
+// A JS array of tensors (at most 65536).
+std::vector<ck::Tensor> arg_tensors(const Info& info, size_t i, const char* op, const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsArray()) throw_js(info.Env(), ck::ErrorKind::DType, std::string(op) + ": " + name + " must be an array of Tensors");
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() > 65536) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": at most 65536 tensors");
+  std::vector<ck::Tensor> out;
+  for (uint32_t j = 0; j < arr.Length(); ++j) {
+    Napi::Value e = arr.Get(j);
+    if (!TensorHandle::Is(e)) {
+      throw_js(info.Env(), ck::ErrorKind::DType, std::string(op) + ": " + name + "[" + std::to_string(j) + "] must be a Tensor");
+    }
+    out.push_back(TensorHandle::Unwrap(e.As<Napi::Object>())->tensor(op));
+  }
+  return out;
+}
+
+// concatenate(tensors) along the last axis; concatenateGrad(dy, tensors) -> [dx per tensor]
+Napi::Value Concatenate(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "concatenate";
+    return wrap(info, ck::concatenate(arg_tensors(info, 0, op, "tensors")));
+  });
+}
+
+Napi::Value ConcatenateGrad(const Info& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const char* op = "concatenateGrad";
+    std::vector<ck::Tensor> dxs = ck::concatenate_grad(arg_tensor(info, 0, op, "dy"), arg_tensors(info, 1, op, "tensors"));
+    Napi::Array out = Napi::Array::New(info.Env(), dxs.size());
+    for (size_t j = 0; j < dxs.size(); ++j) out.Set(uint32_t(j), TensorHandle::Wrap(info.Env(), std::move(dxs[j])));
+    return out;
   });
 }
 
@@ -302,6 +442,8 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   };
   add("conv2d", Conv2d);
   add("conv2dGrad", Conv2dGrad);
+  add("depthwiseConv2d", DepthwiseConv2d);
+  add("depthwiseConv2dGrad", DepthwiseConv2dGrad);
   add("dense", Dense);
   add("denseGrad", DenseGrad);
   add("maxPool2d", Pool<true>);
@@ -312,12 +454,21 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   add("globalMaxPoolGrad", GlobalPoolGrad<true>);
   add("globalAvgPool", GlobalPool<false>);
   add("globalAvgPoolGrad", GlobalPoolGrad<false>);
+  add("lpPool2d", LpPool);
+  add("lpPool2dGrad", LpPoolGrad);
+  add("zeroPadding2d", ZeroPadding2d);
+  add("zeroPadding2dGrad", ZeroPadding2dGrad);
+  add("upSampling2d", UpSampling2d);
+  add("upSampling2dGrad", UpSampling2dGrad);
   add("activation", Activation);
   add("activationGrad", ActivationGrad);
   add("softmax", Softmax);
   add("softmaxGrad", SoftmaxGrad);
   add("dropout", Dropout);
   add("mul", Mul);
+  add("add", Add);
+  add("concatenate", Concatenate);
+  add("concatenateGrad", ConcatenateGrad);
   add("batchNormTrain", BatchNormTrain);
   add("batchNormInfer", BatchNormInfer);
   add("batchNormGrad", BatchNormGrad);

@@ -29,6 +29,8 @@ struct OpArg {
   const Tensor* tensor;
 };
 DeviceType op_device(const char* op, std::initializer_list<OpArg> args);
+// Throws DeviceError naming the op unless `device` is the CPU (ops with no CUDA kernel yet).
+void require_host(const char* op, const char* what, DeviceType device);
 
 // Enqueues `kernel`, which reads `reads` and writes `writes` (null entries are skipped): the
 // task holds every buffer until it has run, waits for inputs made on other streams, and marks

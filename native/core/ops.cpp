@@ -84,6 +84,11 @@ uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
   return seq;
 }
 
+void require_host(const char* op, const char* what, DeviceType device) {
+  require(device == DeviceType::Cpu, ErrorKind::Device,
+          std::string(op) + ": " + what + " runs on the CPU only for now; move the tensors there with .to('cpu')");
+}
+
 DeviceType op_device(const char* op, std::initializer_list<OpArg> args) {
   const OpArg* first = nullptr;
   bool mixed = false;
@@ -159,10 +164,25 @@ ConvParams conv2d_params(const Shape& xs, const Shape& ws, const Conv2dAttrs& a,
     require(d > 0, ErrorKind::Shape,
             std::string(op) + ": filter dimensions must be positive, got " + shape_str(ws));
   }
-  require(ws[2] == xs[3], ErrorKind::Shape,
-          std::string(op) + ": filter in-channels " + std::to_string(ws[2]) +
-              " do not match input channels " + std::to_string(xs[3]) + " (input " +
-              shape_str(xs) + ", filter " + shape_str(ws) + ")");
+  const int64_t groups = a.groups;
+  require(groups >= 1, ErrorKind::Value,
+          std::string(op) + ": groups must be >= 1, got " + std::to_string(groups));
+  if (groups == 1) {
+    require(ws[2] == xs[3], ErrorKind::Shape,
+            std::string(op) + ": filter in-channels " + std::to_string(ws[2]) +
+                " do not match input channels " + std::to_string(xs[3]) + " (input " +
+                shape_str(xs) + ", filter " + shape_str(ws) + ")");
+  } else {
+    require(xs[3] % groups == 0 && ws[3] % groups == 0, ErrorKind::Shape,
+            std::string(op) + ": groups " + std::to_string(groups) +
+                " must divide the input channels and the filters (input " + shape_str(xs) +
+                ", filter " + shape_str(ws) + ")");
+    require(ws[2] * groups == xs[3], ErrorKind::Shape,
+            std::string(op) + ": filter in-channels must be input channels / groups = " +
+                std::to_string(xs[3] / groups) + ", got " + std::to_string(ws[2]) + " (input " +
+                shape_str(xs) + ", filter " + shape_str(ws) + ", groups " +
+                std::to_string(groups) + ")");
+  }
   require(xs[1] < (1 << 24) && xs[2] < (1 << 24) && ws[0] < (1 << 16) && ws[1] < (1 << 16),
           ErrorKind::Shape, std::string(op) + ": sizes too large: input " + shape_str(xs) +
                                 ", filter " + shape_str(ws));
@@ -216,8 +236,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
   require(a.act == Act::None || a.act == Act::Relu, ErrorKind::Value,
           "conv2d: only 'relu' can be fused into the convolution");
   DeviceType dev = op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}});
+  if (a.groups > 1) require_host(op, "groups > 1", dev);
   Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op, dev);
   const float* b = bias ? bias->data() : nullptr;
+  if (a.groups > 1) {
+    launch(op, {&x, &w, bias}, {&y}, [=, &k = cpu_kernels()] {
+      k.grouped_conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.groups, a.act);
+    });
+    return y;
+  }
   launch(
       op, dev, {&x, &w, bias}, {&y},
       [=, &k = cpu_kernels()] { k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act); },
@@ -236,9 +263,17 @@ Conv2dGrads conv2d_grad(const Tensor& dy, const Tensor& x, const Tensor& w, cons
           std::string(op) + ": dy must have the output shape " + shape_str(ys) + ", got " +
               shape_str(dy.shape));
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}, {"filter", &w}});
+  if (a.groups > 1) require_host(op, "groups > 1", dev);
   Conv2dGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
   if (with_bias) g.db = empty_tensor({p.K}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
+  if (a.groups > 1) {
+    launch(op, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr}, [=, &k = cpu_kernels()] {
+      k.grouped_conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p, a.groups);
+      k.grouped_conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p, a.groups);
+    });
+    return g;
+  }
   launch(
       op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
       [=, &k = cpu_kernels()] {

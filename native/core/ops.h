@@ -3,6 +3,7 @@
 // The N-API addon exposes these as ck.ops.*; the network executor calls the kernels directly.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "kernels.h"
 #include "tensor.h"
@@ -16,6 +17,7 @@ struct Conv2dAttrs {
   int dil_h = 1, dil_w = 1;
   Padding padding = Padding::Valid;
   Act act = Act::None;  // fused epilogue: None or Relu
+  int groups = 1;       // Keras Conv2D groups (conv2d only): divides C and K; filter [kH,kW,C/groups,K]
 };
 
 struct Pool2dAttrs {
@@ -100,6 +102,41 @@ void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor
                  const AdamParams& p);
 void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Tensor* mom,
                     const Tensor* mg, const RmspropParams& p);
+
+// ---- depthwise convolution: filter [kH, kW, C, M] (TensorFlow's layout) -> [N,P,Q,C*M] ----
+// The ConvParams of the op: K = C*M (the filter holds R*S*K floats).
+ConvParams depthwise_conv2d_params(const Shape& x, const Shape& w, const Conv2dAttrs& a,
+                                   const char* op);
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dAttrs& a);
+Conv2dGrads depthwise_conv2d_grad(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                  const Conv2dAttrs& a, bool with_bias);
+
+// ---- spatial re-layout ----
+struct ZeroPadding2dAttrs {
+  int top = 1, bottom = 1, left = 1, right = 1;
+};
+Pad2dParams zero_padding2d_params(const Shape& x, const ZeroPadding2dAttrs& a, const char* op);
+Tensor zero_padding2d(const Tensor& x, const ZeroPadding2dAttrs& a);
+Tensor zero_padding2d_grad(const Tensor& dy, const Tensor& x, const ZeroPadding2dAttrs& a);
+struct UpSampling2dAttrs {
+  int size_h = 2, size_w = 2;
+  Interp interp = Interp::Nearest;
+  bool half_pixel = true;  // bilinear: tf.image.resize (Keras); false: tfjs's resizeBilinear
+};
+UpsampleParams up_sampling2d_params(const Shape& x, const UpSampling2dAttrs& a, const char* op);
+Tensor up_sampling2d(const Tensor& x, const UpSampling2dAttrs& a);
+Tensor up_sampling2d_grad(const Tensor& dy, const Tensor& x, const UpSampling2dAttrs& a);
+
+// ---- Lp pooling: (mean over the window's real cells of |x|^norm)^(1/norm), norm >= 1 ----
+Tensor lp_pool2d(const Tensor& x, const Pool2dAttrs& a, float norm);
+Tensor lp_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a, float norm);
+
+// ---- merges ----
+Tensor add(const Tensor& a, const Tensor& b);  // same shapes
+// Along the last axis: parts agree on every other dimension.
+Tensor concatenate(const std::vector<Tensor>& parts);
+// The backward of concatenate: dy split into tensors shaped like parts.
+std::vector<Tensor> concatenate_grad(const Tensor& dy, const std::vector<Tensor>& parts);
 
 // ---- data movement ----
 Tensor copy(const Tensor& x, const Shape& shape);  // a reshaped copy (same element count)
