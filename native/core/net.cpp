@@ -234,7 +234,6 @@ void Net::plan_for(int batch) {
   plan->masks.resize(L);
   plan->bn_mean.resize(L);
   plan->bn_invstd.resize(L);
-  plan->layer_tmp.resize(L);
   for (size_t i = 0; i < L; ++i) {
     const Shape& in = shapes_[size_t(layers_[i].inputs[0])];
     if (layers_[i].kind == LayerKind::Dropout) {

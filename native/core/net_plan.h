@@ -27,7 +27,7 @@ struct Net::Plan {
   std::vector<std::unique_ptr<Scratch>> grad_pool;
   std::vector<float*> grad_free;
   std::unique_ptr<Scratch> grad_tmp;  // a second reader's contribution before it is added
-  std::vector<std::unique_ptr<Scratch>> masks, bn_mean, bn_invstd, layer_tmp;
+  std::vector<std::unique_ptr<Scratch>> masks, bn_mean, bn_invstd;
   std::vector<std::unique_ptr<Scratch>> targets, row_loss;  // per output
 };
 
