@@ -215,7 +215,7 @@ export function lpPool2dGrad(dy: Tensor, x: Tensor, opts?: LpPool2dOptions): Ten
 }
 
 /** [top, bottom, left, right] from Keras's forms of ZeroPadding2D's padding. */
-export function zeroPaddingArgs(v: unknown, op: string): [number, number, number, number] {
+function zeroPaddingArgs(v: unknown, op: string): [number, number, number, number] {
   const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) < 2 ** 24;
   const bad = (): never => {
     throw new ValueError(`${op}: padding must be a non-negative integer, [rows, cols] or [[top, bottom], [left, right]], got ${describeValue(v)}`);
