@@ -23,13 +23,13 @@ ConvParams make(int N, int H, int W, int C, int M, int R, int S, int sh, int sw,
   ConvParams p;
   p.N = N, p.H = H, p.W = W, p.C = C, p.K = C * M, p.R = R, p.S = S;
   p.stride_h = sh, p.stride_w = sw, p.dil_h = dh, p.dil_w = dw;
-  const int eh = (R - 1) * dh + 1, ew = (S - 1) * dw + 1;
+  const int64_t eh = int64_t(R - 1) * dh + 1, ew = int64_t(S - 1) * dw + 1;
   if (same) {
     p.P = (H + sh - 1) / sh, p.Q = (W + sw - 1) / sw;
-    p.pad_h = std::max((p.P - 1) * sh + eh - H, 0) / 2;
-    p.pad_w = std::max((p.Q - 1) * sw + ew - W, 0) / 2;
+    p.pad_h = int(std::max<int64_t>((p.P - 1) * sh + eh - H, 0) / 2);
+    p.pad_w = int(std::max<int64_t>((p.Q - 1) * sw + ew - W, 0) / 2);
   } else {
-    p.P = H >= eh ? (H - eh) / sh + 1 : 0, p.Q = W >= ew ? (W - ew) / sw + 1 : 0;
+    p.P = H >= eh ? int((H - eh) / sh + 1) : 0, p.Q = W >= ew ? int((W - ew) / sw + 1) : 0;
   }
   return p;
 }
@@ -188,6 +188,34 @@ TEST(unsupported_fused_activation_throws) {
       threw = true;
     }
     CHECK(threw);
+  }
+}
+
+// A 1x40001 filter dilated by 65536 under 'same' padding: tap offsets pass 2^31, and only the
+// middle tap (s = 20000) lands in the image, on the output's own column.
+TEST(huge_dilations_reach_only_the_middle_tap) {
+  std::mt19937 rng(17);
+  const ConvParams p = make(2, 2, 3, 5, 1, 1, 40001, 1, 1, true, 1, 65536);
+  auto x = cktest::random_vector(rng, p.x_size());
+  auto w = cktest::random_vector(rng, w_size(p));
+  auto dy = cktest::random_vector(rng, p.y_size());
+  const float* mid = w.data() + size_t(20000) * p.K;
+  std::vector<float> y_want(p.y_size()), dx_want(p.x_size()), dw_want(w_size(p), 0.f);
+  for (size_t i = 0; i < p.y_size(); ++i) {
+    y_want[i] = x[i] * mid[i % p.K];
+    dx_want[i] = dy[i] * mid[i % p.K];
+  }
+  for (size_t i = 0; i < p.y_size(); ++i) dw_want[size_t(20000) * p.K + i % p.K] += x[i] * dy[i];
+  std::vector<const CpuKernels*> tables = cktest::vector_tables();
+  tables.push_back(&ck::scalar_kernels());
+  for (const CpuKernels* k : tables) {
+    std::vector<float> y(p.y_size()), dx(p.x_size()), dw(w_size(p));
+    k->depthwise_conv2d_fwd(y.data(), x.data(), w.data(), nullptr, p, Act::None);
+    k->depthwise_conv2d_bwd_data(dx.data(), dy.data(), w.data(), p);
+    k->depthwise_conv2d_bwd_filter(dw.data(), nullptr, dy.data(), x.data(), p);
+    EXPECT_CLOSE(y, y_want, 1, std::string("fwd ") + ck::isa_name(k->isa));
+    EXPECT_CLOSE(dx, dx_want, 1, std::string("bwd_data ") + ck::isa_name(k->isa));
+    EXPECT_CLOSE(dw, dw_want, double(p.N) * p.P * p.Q, std::string("bwd_filter ") + ck::isa_name(k->isa));
   }
 }
 

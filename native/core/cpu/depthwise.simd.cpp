@@ -43,8 +43,11 @@ inline Idx load_idx(const int* v) { return _mm256_loadu_si256(reinterpret_cast<c
 inline Vec permute(Vec a, Idx i) { return _mm256_permutevar8x32_ps(a.v, i); }
 #endif
 
-inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-inline int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+// Index arithmetic in 64 bits: a tap offset (S-1)*dilation can pass 2^31 (both up to 65536).
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+// v clamped to [lo, hi].
+inline int clamp_to(int64_t v, int lo, int hi) { return int(v < lo ? lo : v > hi ? hi : v); }
 
 // One vector of output channels [k0, k0 + m): it reads input channels from c0 on, nload of
 // them, lane l taking channel c0 + idx[l] (M > 1; with M == 1, c0 = k0 and no permutation).
@@ -150,8 +153,8 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
   gemm::Arena arena(gemm::Arena::bytes_for(size_t(nkb), sizeof(KBlock)));
   const KBlock* kbs = make_kblocks(arena, K, M);
   // Output columns [qa, qb) have all S taps inside the image horizontally.
-  const int qa = imin(Q, imax(0, ceil_div(pw, sw)));
-  const int qb = imax(qa, imin(Q, floor_div(W - 1 + pw - (S - 1) * dw, sw) + 1));
+  const int qa = clamp_to(ceil_div(pw, sw), 0, Q);
+  const int qb = clamp_to(floor_div(int64_t(W) - 1 + pw - int64_t(S - 1) * dw, sw) + 1, qa, Q);
   const ptrdiff_t xstep = ptrdiff_t(sw) * C;
   const size_t rows = size_t(p.N) * P;
   parallel_for(rows, gemm::grain_for(2.0 * Q * K * R * S), [&](size_t rb, size_t re, int) {
@@ -164,10 +167,10 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
       if (qa < qb) {
         int nt = 0;
         for (int r = 0; r < R; ++r) {
-          const int h = hb + r * p.dil_h;
+          const int64_t h = hb + int64_t(r) * p.dil_h;
           if (h < 0 || h >= H) continue;
           for (int s = 0; s < S; ++s)
-            taps[nt++] = {ximg + (ptrdiff_t(h) * W + qa * sw - pw + s * dw) * C, w + (size_t(r) * S + s) * K};
+            taps[nt++] = {ximg + (ptrdiff_t(h) * W + ptrdiff_t(qa) * sw - pw + ptrdiff_t(s) * dw) * C, w + (size_t(r) * S + s) * K};
         }
         run_pixels(0, qb - qa, expand, yrow + size_t(qa) * K, K, taps, nt, xstep, kbs, nkb, b, relu);
       }
@@ -177,10 +180,10 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
         if (q >= Q) break;
         int nt = 0;
         for (int r = 0; r < R; ++r) {
-          const int h = hb + r * p.dil_h;
+          const int64_t h = hb + int64_t(r) * p.dil_h;
           if (h < 0 || h >= H) continue;
           for (int s = 0; s < S; ++s) {
-            const int wi = q * sw - pw + s * dw;
+            const int64_t wi = int64_t(q) * sw - pw + int64_t(s) * dw;
             if (wi >= 0 && wi < W) taps[nt++] = {ximg + (ptrdiff_t(h) * W + wi) * C, w + (size_t(r) * S + s) * K};
           }
         }
@@ -218,9 +221,9 @@ void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const
       const float* dyimg = dy + size_t(n) * P * Q * K;
       int nr = 0;
       for (int r = 0; r < R; ++r) {
-        const int num = h + p.pad_h - r * p.dil_h;
+        const int64_t num = h + p.pad_h - int64_t(r) * p.dil_h;
         if (num < 0 || num % sh != 0 || num / sh >= P) continue;
-        tap_r[nr] = r, tap_p[nr] = num / sh, ++nr;
+        tap_r[nr] = r, tap_p[nr] = int(num / sh), ++nr;
       }
       if (nr == 0) {
         std::memset(dxrow, 0, size_t(W) * C * sizeof(float));
@@ -230,9 +233,9 @@ void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const
         const int nj = (W - 1 - ph) / sw + 1;
         int ns = 0, qmin = 0, qmax = 0;
         for (int s = 0; s < S; ++s) {
-          const int num = ph + pw - s * dw;
-          if (num % sw != 0) continue;
-          const int q0 = num / sw;  // exact, whatever the sign
+          const int64_t num = ph + pw - int64_t(s) * dw;
+          if (num % sw != 0 || num / sw <= -int64_t(W) || num / sw >= Q) continue;  // never in [0, Q)
+          const int q0 = int(num / sw);  // exact, whatever the sign
           qmin = ns ? imin(qmin, q0) : q0;
           qmax = ns ? imax(qmax, q0) : q0;
           tap_s[ns] = s, tap_q0[ns] = q0, ++ns;
@@ -331,8 +334,8 @@ void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const fl
   int* lo = arena.take<int>(size_t(S));
   int* hi = arena.take<int>(size_t(S));
   for (int s = 0; s < S; ++s) {
-    lo[s] = imax(0, ceil_div(pw - s * dil_w, sw));
-    hi[s] = imin(Q - 1, floor_div(W - 1 + pw - s * dil_w, sw));
+    lo[s] = clamp_to(ceil_div(pw - int64_t(s) * dil_w, sw), 0, Q);
+    hi[s] = clamp_to(floor_div(int64_t(W) - 1 + pw - int64_t(s) * dil_w, sw), -1, Q - 1);
   }
   const size_t wsize = size_t(R) * S * K, rows = size_t(p.N) * P;
   const ptrdiff_t xs = ptrdiff_t(sw) * C, ts = ptrdiff_t(dil_w) * C;
@@ -342,7 +345,7 @@ void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const fl
       const int n = int(row / size_t(P)), hb = int(row % size_t(P)) * p.stride_h - p.pad_h;
       const float* dyrow = dy + row * Q * K;
       for (int r = 0; r < R; ++r) {
-        const int h = hb + r * p.dil_h;
+        const int64_t h = hb + int64_t(r) * p.dil_h;
         if (h < 0 || h >= H) continue;
         const float* xrow = x + (size_t(n) * H + h) * W * C;
         for (int s0 = 0; s0 < S; s0 += 4) {
@@ -355,7 +358,7 @@ void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const fl
             const ptrdiff_t coff = expand ? kb.c0 : kb.k0;
             float* dwt = dwc + (size_t(r) * S + s0) * K + kb.k0;
             if (ga <= gb) {
-              const float* xg = xrow + ptrdiff_t(ga * sw - pw + s0 * dil_w) * C + coff;
+              const float* xg = xrow + (ptrdiff_t(ga) * sw - pw + ptrdiff_t(s0) * dil_w) * C + coff;
               const float* g = dyrow + size_t(ga) * K + kb.k0;
               const int cnt = gb - ga + 1;
               switch (tsn) {
@@ -373,7 +376,7 @@ void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const fl
               for (int seg = 0; seg < 2; ++seg) {
                 const int qa = seg ? a2 : a1, qz = seg ? b2 : b1;
                 if (qa > qz) continue;
-                const float* xt = xrow + ptrdiff_t(qa * sw - pw + s * dil_w) * C + coff;
+                const float* xt = xrow + (ptrdiff_t(qa) * sw - pw + ptrdiff_t(s) * dil_w) * C + coff;
                 filter_taps_any<1>(expand, dwt + t * K, K, xt, xs, ts, dyrow + size_t(qa) * K + kb.k0, K,
                                    qz - qa + 1, kb);
               }

@@ -17,11 +17,12 @@ namespace ref {
 
 namespace {
 
-inline int in_h(const ConvParams& p, int out_p, int r) {
-  return out_p * p.stride_h - p.pad_h + r * p.dil_h;
+// In 64 bits: r * dilation can pass 2^31.
+inline int64_t in_h(const ConvParams& p, int out_p, int r) {
+  return int64_t(out_p) * p.stride_h - p.pad_h + int64_t(r) * p.dil_h;
 }
-inline int in_w(const ConvParams& p, int out_q, int s) {
-  return out_q * p.stride_w - p.pad_w + s * p.dil_w;
+inline int64_t in_w(const ConvParams& p, int out_q, int s) {
+  return int64_t(out_q) * p.stride_w - p.pad_w + int64_t(s) * p.dil_w;
 }
 
 }  // namespace
@@ -38,10 +39,10 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
         float* out = y + ((size_t(n) * p.P + op) * p.Q + oq) * K;
         for (int k = 0; k < K; ++k) out[k] = 0.f;
         for (int r = 0; r < p.R; ++r) {
-          int h = in_h(p, op, r);
+          int64_t h = in_h(p, op, r);
           if (h < 0 || h >= p.H) continue;
           for (int s = 0; s < p.S; ++s) {
-            int wi = in_w(p, oq, s);
+            int64_t wi = in_w(p, oq, s);
             if (wi < 0 || wi >= p.W) continue;
             const float* xin = x + ((size_t(n) * p.H + h) * p.W + wi) * C;
             const float* wt = w + (size_t(r) * p.S + s) * K;
@@ -65,10 +66,10 @@ void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const
       for (int oq = 0; oq < p.Q; ++oq) {
         const float* g = dy + ((size_t(n) * p.P + op) * p.Q + oq) * K;
         for (int r = 0; r < p.R; ++r) {
-          int h = in_h(p, op, r);
+          int64_t h = in_h(p, op, r);
           if (h < 0 || h >= p.H) continue;
           for (int s = 0; s < p.S; ++s) {
-            int wi = in_w(p, oq, s);
+            int64_t wi = in_w(p, oq, s);
             if (wi < 0 || wi >= p.W) continue;
             float* dxin = dx + ((size_t(n) * p.H + h) * p.W + wi) * C;
             const float* wt = w + (size_t(r) * p.S + s) * K;
@@ -95,10 +96,10 @@ void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const fl
           for (int k = 0; k < K; ++k) db[k] += g[k];
         }
         for (int r = 0; r < p.R; ++r) {
-          int h = in_h(p, op, r);
+          int64_t h = in_h(p, op, r);
           if (h < 0 || h >= p.H) continue;
           for (int s = 0; s < p.S; ++s) {
-            int wi = in_w(p, oq, s);
+            int64_t wi = in_w(p, oq, s);
             if (wi < 0 || wi >= p.W) continue;
             const float* xin = x + ((size_t(n) * p.H + h) * p.W + wi) * C;
             float* dwt = dw + (size_t(r) * p.S + s) * K;
