@@ -1,8 +1,21 @@
-// Moving models between a folder and @tensorflow/tfjs (which has no file:// handler without
-// tfjs-node): the artifacts of a folder convkit wrote, and a tfjs save laid out as file:// does.
+// @tensorflow/tfjs as a test reference: getting it ready quietly, and moving models between a
+// folder and tfjs (which has no file:// handler without tfjs-node): the artifacts of a folder
+// convkit wrote, and a tfjs save laid out as file:// does.
+import { jest } from '@jest/globals';
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
+
+/** tfjs on its pure-JS CPU backend, ready, without its once-per-process greeting on the console. */
+export async function tfjsReady(): Promise<void> {
+  const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+  const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  await tf.setBackend('cpu');
+  await tf.ready();
+  tf.tensor([0]).dispose();
+  warn.mockRestore();
+  log.mockRestore();
+}
 
 /** The tfjs layers-format artifacts of a folder convkit wrote, for tf.loadLayersModel. */
 export function readArtifacts(dir: string): tf.io.ModelArtifacts {

@@ -2,26 +2,19 @@
 // weights.bin): convkit round trips, resuming training from saved optimizer state, and
 // TensorFlow.js itself (@tensorflow/tfjs, pure-JS CPU backend) as the independent reference in
 // both directions.
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
 import { bitwiseEqual, lcg, maxAbsDiff, mnistModel, randomArray, summaryLines, tinyData, tinyModel, tmpDir, weightsOf } from '../test-support/helpers';
-import { readArtifacts, saveTfjs } from '../test-support/tfjs-io';
+import { readArtifacts, saveTfjs, tfjsReady } from '../test-support/tfjs-io';
 
 let root: string;
 
 beforeAll(async () => {
   root = tmpDir('io');
-  // tfjs greets Node users on the console once; keep the test output clean
-  const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-  const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-  await tf.setBackend('cpu');
-  await tf.ready();
-  tf.tensor([0]).dispose();
-  warn.mockRestore();
-  log.mockRestore();
+  await tfjsReady();
 });
 
 afterAll(() => {
