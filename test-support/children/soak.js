@@ -9,9 +9,9 @@ const ck = require('../../dist');
 const [ops, epochs] = process.argv.slice(2).map(Number);
 const tick = () => new Promise((r) => setImmediate(r));
 
-/** Memory after the collector has run and the finalizers it queued have too. */
+/** Memory after the collector has run and the finalizers it queued have too (a few times over). */
 async function sample(at) {
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 10; i++) {
     global.gc();
     await tick();
   }
