@@ -67,6 +67,9 @@ describe('conv2d', () => {
   test('a filter larger than a valid-padded input names both shapes', () => {
     expectError(() => ck.ops.conv2d(ck.ones([1, 2, 2, 1]), ck.ones([3, 3, 1, 1])), ck.ShapeError, 'conv2d', '[1,2,2,1]', '[3,3,1,1]');
     expectError(() => ck.ops.conv2d(ck.ones([1, 5, 5, 1]), ck.ones([3, 3, 1, 1]), { dilation: 3 }), ck.ShapeError, 'conv2d', 'dilation');
+    // a dilated window wider than 2^30 pixels would overflow the kernels' 32-bit tap offsets
+    expectError(() => ck.ops.conv2d(ck.ones([1, 1, 3, 1]), ck.ones([1, 40001, 1, 1]), { dilations: [1, 65536], padding: 'same' }),
+      ck.ValueError, 'conv2d', '40001-tap window dilated by 65536');
   });
   test('zero-sized dimensions are rejected', () => {
     expectError(() => ck.ops.conv2d(ck.zeros([0, 5, 5, 3]), ck.ones([3, 3, 3, 2])), ck.ShapeError, 'conv2d', '[0,5,5,3]');

@@ -164,6 +164,12 @@ ConvParams conv2d_params(const Shape& xs, const Shape& ws, const Conv2dAttrs& a,
     require(d > 0, ErrorKind::Shape,
             std::string(op) + ": filter dimensions must be positive, got " + shape_str(ws));
   }
+  // The kernels index taps and padding in 32 bits: a dilated window this wide would overflow.
+  for (auto [k, d] : {std::pair<int64_t, int>{ws[0], a.dil_h}, std::pair<int64_t, int>{ws[1], a.dil_w}}) {
+    require((k - 1) * d + 1 <= (int64_t(1) << 30), ErrorKind::Value,
+            std::string(op) + ": a " + std::to_string(k) + "-tap window dilated by " + std::to_string(d) +
+                " spans more than 2^30 pixels (filter " + shape_str(ws) + ")");
+  }
   const int64_t groups = a.groups;
   require(groups >= 1, ErrorKind::Value,
           std::string(op) + ": groups must be >= 1, got " + std::to_string(groups));
