@@ -34,7 +34,7 @@ const hasSave = (dir: string) => fs.existsSync(path.join(dir, 'model.json')) || 
 describe('SIGKILL during `convkit train`', () => {
   // 540 training images in batches of 50: 11 optimizer steps per epoch, ~0.05 s per epoch here.
   const KILLS = LONG ? 100 : 10;
-  const EPOCHS = LONG ? 1000 : 100;
+  const EPOCHS = LONG ? 1000 : 50;
   const STEPS = 11;
   const args = ['train', 'mnist', '--train-limit', '600', '--test-limit', '100', '--batch-size', '50', '--seed', '5', '--json', '--epochs', String(EPOCHS)];
 
