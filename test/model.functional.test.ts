@@ -224,6 +224,28 @@ describe('save and load in the TensorFlow.js layers format', () => {
   });
 });
 
+test('a model over part of another keeps its trained weights; a frozen base stays put while a new head trains', async () => {
+  ck.setSeed(30);
+  const base = residual(ck);
+  const before = new Map(base.layers.map((layer) => [layer.name, layer.getWeights().map((w) => Array.from(w.dataSync()))]));
+  const head = ck.layers.dense({ units: 2, activation: 'softmax', name: 'new_head' }).apply(base.getLayer('gap').output);
+  const transfer = ck.model({ inputs: base.inputs, outputs: head });
+  expect(transfer.layers.map((layer) => layer.name)).toEqual([...base.layers.slice(0, -1).map((layer) => layer.name), 'new_head']);
+  for (const layer of transfer.layers.slice(0, -1)) {
+    expect(layer.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before.get(layer.name));
+    layer.trainable = false;
+  }
+  transfer.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+  const n = 8;
+  const headBefore = Array.from(transfer.getLayer('new_head').getWeights()[0].dataSync());
+  await transfer.fit(ck.tensor(randomArray(n * 300, 31), [n, 10, 10, 3]), ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 2), [n]),
+    { epochs: 2, batchSize: 4, verbose: 0 });
+  for (const layer of transfer.layers.slice(0, -1)) {
+    expect(layer.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before.get(layer.name));
+  }
+  expect(Array.from(transfer.getLayer('new_head').getWeights()[0].dataSync())).not.toEqual(headBefore);
+});
+
 describe('fit logs and errors', () => {
   test('a two-output fit logs the total and per-output losses and accuracies, as Keras names them', async () => {
     ck.setSeed(17);

@@ -67,8 +67,19 @@ export abstract class Layer {
   readonly multiInput: boolean = false;
   /** @internal */
   host?: LayerHost;
-  /** @internal Where the functional API applied this layer: the symbolic inputs it read. */
-  inboundNodes: { inputs: import('../models/functional').SymbolicTensor[] }[] = [];
+  /** @internal Where the functional API applied this layer: the symbolic inputs it read and its output. */
+  inboundNodes: { inputs: import('../models/functional').SymbolicTensor[]; output?: import('../models/functional').SymbolicTensor }[] = [];
+
+  /**
+   * The symbolic output of this layer in the functional graph it was applied in (as Keras's
+   * layer.output): ck.model({ inputs: base.inputs, outputs: base.getLayer('flatten').output })
+   * makes a model of part of another, keeping its trained weights.
+   */
+  get output(): import('../models/functional').SymbolicTensor {
+    const node = this.inboundNodes[0];
+    if (!node?.output) throw new ValueError(`${this.name}.output: the layer is not connected in a functional graph (ck.input / apply)`);
+    return node.output;
+  }
   private trainableFlag: boolean;
 
   constructor(args: LayerArgs, defaultPrefix: string) {

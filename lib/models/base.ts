@@ -136,8 +136,13 @@ export abstract class ModelBase implements LayerHost {
       if (wanted.length !== got.length) {
         throw new ValueError(`${layer.name}: declares ${wanted.length} weights but the executor made ${got.length}`);
       }
+      // A layer taken from another built model (transfer learning) brings its trained weights
+      // along; from then on each model trains its own copy.
+      const carried = layer.host && layer.host !== this ? layer.getWeights() : [];
+      const fits = carried.length === wanted.length &&
+        carried.every((t, k) => t.shape.length === wanted[k].shape.length && t.shape.every((d, i) => d === wanted[k].shape[i]));
       wanted.forEach((w, k) => {
-        net.setParam(got[k], native.fromArray(w.initializer.generate(w.shape, rng), w.shape));
+        net.setParam(got[k], fits ? carried[k].handle : native.fromArray(w.initializer.generate(w.shape, rng), w.shape));
       });
       layer.host = this;
     });

@@ -27,8 +27,9 @@ export class SymbolicTensor {
 export function input(args: { shape?: number[]; batchShape?: (number | null)[]; name?: string }): SymbolicTensor {
   if (!args || typeof args !== 'object') throw new ValueError('input: expected { shape }');
   const layer = new InputLayer(args);
-  layer.inboundNodes.push({ inputs: [] });
-  return new SymbolicTensor([null, ...layer.inputShape], layer);
+  const out = new SymbolicTensor([null, ...layer.inputShape], layer);
+  layer.inboundNodes.push({ inputs: [], output: out });
+  return out;
 }
 
 /** layer.apply(inputs) for symbolic inputs (see Layer.apply). */
@@ -46,8 +47,9 @@ export function applyLayer(layer: Layer, inputs: SymbolicTensor | SymbolicTensor
   if (!layer.multiInput && list.length !== 1) throw new ValueError(`${layer.name}.apply: takes one input, got ${list.length}`);
   const shapes = list.map((t) => t.shape.slice(1) as Shape);
   const output = layer.computeOutputShape((layer.multiInput ? shapes : shapes[0]) as Shape);
-  layer.inboundNodes.push({ inputs: list });
-  return new SymbolicTensor([null, ...output], layer);
+  const out = new SymbolicTensor([null, ...output], layer);
+  layer.inboundNodes.push({ inputs: list, output: out });
+  return out;
 }
 
 /** A model over a graph of layers (tfjs's LayersModel made by tf.model). */
@@ -187,8 +189,8 @@ export function functionalFromConfig(config: Record<string, unknown>, entries: L
     const entry = byName.get(name)!;
     if (entry.output) return entry.output;
     if (entry.layer instanceof InputLayer) {
-      entry.layer.inboundNodes.push({ inputs: [] });
       entry.output = new SymbolicTensor([null, ...entry.layer.inputShape], entry.layer);
+      entry.layer.inboundNodes.push({ inputs: [], output: entry.output });
       return entry.output;
     }
     if (resolving.has(name)) throw new FormatError(`model.json: the layer graph has a cycle through ${name}`);
