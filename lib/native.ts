@@ -74,6 +74,8 @@ export interface NativeNet {
   setOptimizerState(state: H[], iterations: number): void;
   iterations(): Promise<number>;
   resetMetrics(): void;
+  /** Zeroes the evaluation sums only (an evaluation beside a fit). */
+  resetEvalMetrics(): void;
   synchronize(): Promise<void>;
 }
 

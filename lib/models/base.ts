@@ -1,7 +1,7 @@
 // What every model has: a graph of layers compiled onto one native executor, summary, compile,
 // weights. Sequential models give a chain, functional ones any DAG; the training and inference
 // loops are in sequential.ts (LayersModel).
-import { describeValue, DeviceError, FormatError, ShapeError, ValueError } from '../errors';
+import { BusyError, describeValue, DeviceError, FormatError, ShapeError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
 import { Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';
 import { getLoss, LossName } from '../losses';
@@ -67,6 +67,8 @@ export abstract class ModelBase implements LayerHost {
   readonly layers: Layer[] = [];
   /** Set by callbacks (earlyStopping) to end fit after the current epoch. */
   stopTraining = false;
+  /** @internal The training call running on this model (fit, fitDataset, trainOnBatch), or null. */
+  training: string | null = null;
   /** @internal */
   built?: Built;
   /** @internal */
@@ -197,8 +199,26 @@ export abstract class ModelBase implements LayerHost {
     formatSummary(this.name, this.summaryRows(), printFn, lineLength, positions);
   }
 
+  /** True while fit, fitDataset or trainOnBatch runs (tfjs's isTraining). */
+  get isTraining(): boolean {
+    return this.training !== null;
+  }
+
+  /**
+   * @internal Claims the model for a training call. Training calls run one at a time (their
+   * steps would interleave); predict, evaluate, save and get/setWeights may run beside one and
+   * see the weights between two of its steps.
+   */
+  beginTraining(op: string): void {
+    if (this.training !== null) {
+      throw new BusyError(`${this.name}.${op}: the model is training (${this.training} is running); it trains one call at a time: await that one first, or train another model`);
+    }
+    this.training = op;
+  }
+
   compile(args: CompileArgs): void {
     if (!args || typeof args !== 'object') throw new ValueError(`${this.name}.compile: expected { optimizer, loss, metrics }`);
+    if (this.training !== null) throw new BusyError(`${this.name}.compile: the model is training (${this.training} is running); compile it before or after`);
     if (args.device === 'cuda') {
       throw new DeviceError(`${this.name}.compile: device 'cuda' is not available in this build (no CUDA backend); use 'cpu'`);
     }

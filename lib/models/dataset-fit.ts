@@ -23,7 +23,8 @@ export interface FitDatasetArgs {
 /** What fitDataset needs of the model (the public Sequential API). */
 export interface DatasetModel {
   stopTraining: boolean;
-  trainOnBatch(x: Tensor, y: Tensor): Promise<number[]>;
+  /** trainOnBatch without claiming the model (fitDataset holds it). */
+  trainBatch(x: Tensor, y: Tensor): Promise<number[]>;
   evaluate(x: Tensor, y: Tensor, args?: { batchSize?: number }): Promise<number[]>;
   readonly name: string;
   compiled?: { accuracyName: string | null };
@@ -97,7 +98,7 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
       if (r.done) break;
       const { xs, ys } = batchOf(r.value, where);
       for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: xs.shape[0] });
-      const values = await model.trainOnBatch(xs, ys);
+      const values = await model.trainBatch(xs, ys);
       const n = xs.shape[0];
       values.forEach((v, i) => (sums[i] += v * n));
       count += n;

@@ -126,7 +126,21 @@ export abstract class LayersModel extends ModelBase {
     return t;
   }
 
+  /**
+   * Trains on (x, y). One training call at a time per model: a second fit (or fitDataset,
+   * trainOnBatch, compile) while this one runs is a BusyError, as in tfjs; predict, evaluate, save
+   * and get/setWeights may run beside it and see the weights between two steps.
+   */
   async fit(x: Tensors, y: Tensors, args: FitArgs = {}): Promise<History> {
+    this.beginTraining('fit');
+    try {
+      return await this.fitLoop(x, y, args);
+    } finally {
+      this.training = null;
+    }
+  }
+
+  private async fitLoop(x: Tensors, y: Tensors, args: FitArgs): Promise<History> {
     const where = `${this.name}.fit`;
     const c = this.requireCompiled('fit');
     const { xs, n } = this.checkInputs(x, 'fit');
@@ -224,18 +238,20 @@ export abstract class LayersModel extends ModelBase {
   /** Loss, accuracy and user metrics over the given rows, as logs. */
   private async evaluateRows(xs: Tensor[], ys: Tensor[], rows: Int32Array, batchSize: number, prefix = ''): Promise<Logs> {
     const c = this.requireCompiled('evaluate');
+    if (c.userMetrics.length && ys.length > 1) throw new ValueError(`${this.name}: user metric functions need a model with one output`);
     const net = this.net;
-    net.resetMetrics();
+    // Queued in one turn (with the prediction user metrics read), the evaluation sees one set of
+    // weights even while a fit trains; its own sums leave the fit's alone.
+    net.resetEvalMetrics();
     const steps: Promise<StepSums>[] = [];
     for (let b = 0; b < rows.length; b += batchSize) {
       steps.push(inFlight(net.evalStep(handles(xs), handles(ys), rows.subarray(b, Math.min(rows.length, b + batchSize)))));
     }
+    const start = rows[0];
+    const pred = c.userMetrics.length ? this.predictRows(xs, start, rows.length, batchSize)[0] : null;
     const logs = this.stepLogs((await Promise.all(steps)).at(-1)!, prefix);
-    if (c.userMetrics.length) {
-      if (ys.length > 1) throw new ValueError(`${this.name}: user metric functions need a model with one output`);
-      const start = rows[0];
+    if (pred) {
       const whole = rows.every((r, i) => r === start + i) && start === 0 && rows.length === xs[0].shape[0];
-      const pred = this.predictRows(xs, start, rows.length, batchSize)[0];
       const yTrue = whole ? ys[0] : sliceRows(ys[0], start, rows.length);
       for (const m of c.userMetrics) logs[`${prefix}${m.name}`] = Number(await m.fn(yTrue, pred));
     }
@@ -283,6 +299,16 @@ export abstract class LayersModel extends ModelBase {
 
   /** One training step on exactly this batch: [loss, accuracy?] (Keras's order). */
   async trainOnBatch(x: Tensors, y: Tensors): Promise<number[]> {
+    this.beginTraining('trainOnBatch');
+    try {
+      return await this.trainBatch(x, y);
+    } finally {
+      this.training = null;
+    }
+  }
+
+  /** @internal trainOnBatch for a training call that holds the model (fitDataset). */
+  async trainBatch(x: Tensors, y: Tensors): Promise<number[]> {
     this.requireCompiled('trainOnBatch');
     const { xs, n } = this.checkInputs(x, 'trainOnBatch');
     const ys = this.checkTargets(y, n, 'trainOnBatch');
@@ -293,10 +319,15 @@ export abstract class LayersModel extends ModelBase {
 
   /** Trains on a Dataset of { xs, ys } batches (e.g. ck.data.imageFolderDataset(...).train.batch(32)), as tfjs. */
   async fitDataset(dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs = {}): Promise<History> {
-    const history = new History();
-    const user = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
-    await fitDataset(this, dataset, { ...args, callbacks: [history, ...user] });
-    return history;
+    this.beginTraining('fitDataset');
+    try {
+      const history = new History();
+      const user = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+      await fitDataset(this, dataset, { ...args, callbacks: [history, ...user] });
+      return history;
+    } finally {
+      this.training = null;
+    }
   }
 
   /** Mean loss and metrics over a Dataset of { xs, ys } batches: [loss, accuracy?]. */

@@ -179,6 +179,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::GetOptimizerState>("getOptimizerState"),
                         InstanceMethod<&NetHandle::SetOptimizerState>("setOptimizerState"),
                         InstanceMethod<&NetHandle::Iterations>("iterations"),
+                        InstanceMethod<&NetHandle::ResetEvalMetrics>("resetEvalMetrics"),
                         InstanceMethod<&NetHandle::ResetMetrics>("resetMetrics"),
                         InstanceMethod<&NetHandle::Synchronize>("synchronize")});
   }
@@ -382,11 +383,15 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
+  // The step count after the steps queued so far, read on the stream: a save's snapshot gets
+  // the count that goes with its weights even while fit queues more steps.
   Napi::Value Iterations(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       ck::Net& n = net("iterations");
-      return promise_after(info.Env(), n.stream(), n.last_task(), [&n](Napi::Env env) -> Napi::Value {
-        return Napi::Number::New(env, double(n.iterations()));
+      auto count = std::make_shared<int64_t>(0);
+      n.iterations_after(count);
+      return promise_after(info.Env(), n.stream(), n.last_task(), [count](Napi::Env env) -> Napi::Value {
+        return Napi::Number::New(env, double(*count));
       });
     });
   }
@@ -394,6 +399,13 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   Napi::Value ResetMetrics(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       net("resetMetrics").reset_metrics();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value ResetEvalMetrics(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      net("resetEvalMetrics").reset_eval_metrics();
       return info.Env().Undefined();
     });
   }

@@ -104,6 +104,8 @@ class Net {
   void set_trainable(int layer, bool trainable);
   void set_learning_rate(float lr);
   int64_t iterations() const { return iterations_; }
+  // Stores the step count into *out in stream order: as it stands after the steps queued so far.
+  void iterations_after(std::shared_ptr<int64_t> out);
 
   // Enqueued on the net's stream; results are ready when the returned tensors/accumulators are.
   // xs: per input [N, ...input]; ys: per output [N, ...] targets; idx: which rows form the
@@ -126,6 +128,8 @@ class Net {
 
   // Zeroes the running sums (in stream order, after the steps queued so far).
   void reset_metrics();
+  // Zeroes only the evaluation sums, so an evaluation beside a fit leaves the fit's alone.
+  void reset_eval_metrics();
   // The sequence number of the last task queued on the net's stream.
   uint64_t last_task() const { return last_task_; }
 

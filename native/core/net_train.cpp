@@ -119,6 +119,14 @@ void Net::reset_metrics() {
   enqueue("resetMetrics", {}, {}, [this] { train_acc_ = eval_acc_ = Accumulators{}; });
 }
 
+void Net::reset_eval_metrics() {
+  enqueue("resetEvalMetrics", {}, {}, [this] { eval_acc_ = Accumulators{}; });
+}
+
+void Net::iterations_after(std::shared_ptr<int64_t> out) {
+  enqueue("iterations", {}, {}, [this, out] { *out = iterations_; });
+}
+
 // ---- batches ----
 
 void Net::check_batch(const char* op, const std::vector<Tensor>& xs,
