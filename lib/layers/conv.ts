@@ -1,5 +1,5 @@
 // Convolution, pooling and normalization layers (NHWC, HWIO kernels, as Keras).
-import { ShapeError, ValueError } from '../errors';
+import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
 import { ActivationIdentifier, checkActivation, withActivation } from './activations';
 import {
@@ -231,12 +231,12 @@ export class BatchNormalization extends Layer {
   constructor(args: BatchNormalizationArgs = {}) {
     super(args, 'batch_normalization');
     if (args.axis !== undefined && args.axis !== -1) {
-      throw new ValueError(`${this.name}: only axis -1 (channels last) is supported, got ${args.axis}`);
+      throw new ValueError(`${this.name}: only axis -1 (channels last) is supported, got ${describeValue(args.axis)}`);
     }
     this.momentum = args.momentum ?? 0.99;
     this.epsilon = args.epsilon ?? 1e-3;
-    if (!(this.momentum >= 0 && this.momentum <= 1)) throw new ValueError(`${this.name}: momentum must be in [0, 1]`);
-    if (!(this.epsilon > 0)) throw new ValueError(`${this.name}: epsilon must be > 0`);
+    if (typeof this.momentum !== 'number' || !(this.momentum >= 0 && this.momentum <= 1)) throw new ValueError(`${this.name}: momentum must be in [0, 1]`);
+    if (typeof this.epsilon !== 'number' || !(this.epsilon > 0)) throw new ValueError(`${this.name}: epsilon must be > 0`);
     this.center = args.center ?? true;
     this.scale = args.scale ?? true;
     this.inits = {

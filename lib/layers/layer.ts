@@ -88,7 +88,8 @@ export abstract class Layer {
     this.trainableFlag = args.trainable ?? true;
     if (args.inputShape !== undefined) this.inputShape = checkShape(args.inputShape, this.name);
     else if (args.batchInputShape !== undefined) {
-      this.inputShape = checkShape(args.batchInputShape.slice(1) as number[], this.name);
+      const batch = args.batchInputShape as unknown;
+      this.inputShape = checkShape(Array.isArray(batch) ? batch.slice(1) : batch, this.name);
     }
   }
 

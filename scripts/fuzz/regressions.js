@@ -78,6 +78,16 @@ const REGRESSIONS = [
     run: ({ ck }) => ck.layers.inputLayer({ batchInputShape: 7 }),
   },
   {
+    name: 'a layer whose batchInputShape is a number (was: TypeError)',
+    expect: 'ShapeError',
+    run: ({ ck }) => ck.layers.dense({ units: 2, batchInputShape: 2 ** 31 }),
+  },
+  {
+    name: 'batchNormalization with a Symbol for epsilon (was: TypeError)',
+    expect: 'ValueError',
+    run: ({ ck }) => ck.layers.batchNormalization({ epsilon: Symbol('e') }),
+  },
+  {
     name: 'a forged Tensor (Object.create(Tensor.prototype)) as an op argument (was: TypeError)',
     expect: 'DTypeError',
     run: ({ ck }) => ck.ops.relu(Object.create(ck.Tensor.prototype)),

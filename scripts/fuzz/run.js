@@ -67,15 +67,18 @@ function runWorker(cases, results, opts) {
   // The address-space limit turns an allocation from unchecked sizes into a typed out-of-memory
   // error (a finding) instead of a machine that swaps or a process the kernel kills. Under
   // AddressSanitizer (which maps terabytes of shadow memory) its allocator limit does that.
-  const env = { ...process.env, CONVKIT_FUZZ_JOB: JSON.stringify(job), CONVKIT_THREADS: process.env.CONVKIT_THREADS ?? '2' };
+  const env = { ...process.env, CONVKIT_THREADS: process.env.CONVKIT_THREADS ?? '2' };
   let limit = `ulimit -v ${Math.floor((opts.addressSpaceMb ?? 4096) * 1024)} && `;
   if (opts.asan) {
     Object.assign(env, asanEnv(opts.asan));
     limit = '';
   }
   const child = spawn('/bin/sh', ['-c', `${limit}exec "$0" --expose-gc "$1"`, process.execPath, path.join(__dirname, 'worker.js')], {
-    cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
   });
+  // The job (its case list may be long) goes through stdin.
+  child.stdin.on('error', () => {});
+  child.stdin.end(JSON.stringify(job));
   // Keep the start of stderr (a sanitizer's report) and its end.
   let head = '';
   let tail = '';

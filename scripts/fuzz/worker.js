@@ -11,7 +11,7 @@ const path = require('path');
 const { Rng, caseSeed } = require('./rng');
 const { TARGETS } = require('./targets');
 
-const job = JSON.parse(process.env.CONVKIT_FUZZ_JOB);
+const job = JSON.parse(fs.readFileSync(0, 'utf8'));  // from run.js, on stdin
 const ck = require(job.lib);
 const ALLOC_LIMIT = job.allocLimit;
 
