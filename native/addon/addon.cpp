@@ -17,36 +17,6 @@
 namespace ckaddon {
 namespace {
 
-// Per-environment state (each worker_thread loads its own copy of the addon).
-struct InstanceData {
-  Napi::FunctionReference tensor_ctor;
-  Napi::ObjectReference error_classes;  // { ShapeError, DTypeError, ... } set from JS
-};
-
-InstanceData& instance(Napi::Env env) { return *env.GetInstanceData<InstanceData>(); }
-
-// References to borrowed JS arrays whose storage died on a worker thread: napi_ref may only be
-// deleted on its own JS thread, so they wait here until that thread next enters the addon.
-std::mutex g_release_mutex;
-std::vector<std::pair<napi_env, napi_ref>> g_pending_release;
-
-void drain_releases(napi_env env) {
-  std::vector<napi_ref> mine;
-  {
-    std::lock_guard<std::mutex> lk(g_release_mutex);
-    for (size_t i = 0; i < g_pending_release.size();) {
-      if (g_pending_release[i].first == env) {
-        mine.push_back(g_pending_release[i].second);
-        g_pending_release[i] = g_pending_release.back();
-        g_pending_release.pop_back();
-      } else {
-        ++i;
-      }
-    }
-  }
-  for (napi_ref r : mine) napi_delete_reference(env, r);
-}
-
 const char* error_class_name(ck::ErrorKind kind) {
   switch (kind) {
     case ck::ErrorKind::Shape: return "ShapeError";
@@ -56,6 +26,8 @@ const char* error_class_name(ck::ErrorKind kind) {
     default: return "ValueError";
   }
 }
+
+}  // namespace
 
 Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg) {
   InstanceData& data = instance(env);
@@ -67,6 +39,8 @@ Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg
   e.Set("name", Napi::String::New(env, error_class_name(kind)));
   return e.Value();
 }
+
+namespace {
 
 // A Float32Array over host storage (no copy); the ArrayBuffer keeps the storage alive.
 Napi::Value external_view(Napi::Env env, const ck::Tensor& t) {
@@ -272,7 +246,7 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
       });
     }
     ck::StoragePtr storage = t.storage;
-    auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
+    auto self = shared_reference(Value().As<Napi::Object>());
     auto resolve = [self, storage](Napi::Env env) -> Napi::Value {
       std::string failed = storage->error();
       TensorHandle* h = Unwrap(self->Value());
@@ -283,49 +257,6 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
     };
     return promise_after(info.Env(), storage->producer(), storage->producer_seq(), resolve);
   });
-}
-
-Napi::Promise promise_after(Napi::Env env, const std::shared_ptr<ck::Stream>& stream, uint64_t seq,
-                            std::function<Napi::Value(Napi::Env)> make_value) {
-  return promise_when(
-      env,
-      [&](std::function<void()> settle) {
-        if (stream) {
-          stream->then(seq, std::move(settle));
-        } else {
-          settle();
-        }
-      },
-      std::move(make_value));
-}
-
-Napi::Promise promise_when(Napi::Env env,
-                           const std::function<void(std::function<void()>)>& subscribe,
-                           std::function<Napi::Value(Napi::Env)> make_value) {
-  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(Napi::ThreadSafeFunction::New(
-      env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit.promise", 0, 1));
-  auto settle = [tsfn, deferred, make_value = std::move(make_value)]() {
-    tsfn->BlockingCall([deferred, make_value](Napi::Env env, Napi::Function) {
-      try {
-        deferred->Resolve(make_value(env));
-      } catch (const Napi::Error& e) {
-        deferred->Reject(e.Value());
-      } catch (const ck::Error& e) {
-        deferred->Reject(make_error(env, e.kind(), e.what()));
-      } catch (const std::exception& e) {
-        deferred->Reject(make_error(env, ck::ErrorKind::Value, e.what()));
-      }
-    });
-    tsfn->Release();
-  };
-  try {
-    subscribe(settle);
-  } catch (...) {
-    tsfn->Release();  // settle will never run
-    throw;
-  }
-  return deferred->Promise();
 }
 
 // ---- argument readers ----
@@ -461,10 +392,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
     napi_ref keep;
     NAPI_THROW_IF_FAILED(env, napi_create_reference(env, arr, 1, &keep), Napi::Value());
     napi_env raw_env = env;
-    ck::Tensor t = ck::wrap_tensor(arr.Data(), shape, [raw_env, keep] {
-      std::lock_guard<std::mutex> lk(g_release_mutex);
-      g_pending_release.emplace_back(raw_env, keep);
-    });
+    ck::Tensor t = ck::wrap_tensor(arr.Data(), shape, [raw_env, keep] { queue_release(raw_env, keep); });
     return TensorHandle::Wrap(env, std::move(t), arr);
   });
 }
@@ -620,10 +548,9 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 
 static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   using namespace ckaddon;
-  auto* data = new InstanceData();
-  env.SetInstanceData(data);
+  init_env(env);
   Napi::Function ctor = TensorHandle::Define(env);
-  data->tensor_ctor = Napi::Persistent(ctor);
+  instance(env).tensor_ctor = Napi::Persistent(ctor);
   exports.Set("TensorHandle", ctor);
   exports.Set("fromArray", Napi::Function::New(env, FromArray));
   exports.Set("fill", Napi::Function::New(env, Fill));

@@ -5,7 +5,9 @@
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "ops.h"
@@ -45,6 +47,30 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   Napi::Reference<Napi::Value> view_;    // owned: the cached external view
 };
 
+// Per-environment state (addon_env.cpp): each environment that loads the addon (the main
+// thread, each worker_thread) has its own.
+class Dispatcher;
+struct InstanceData {
+  Napi::FunctionReference tensor_ctor;
+  Napi::ObjectReference error_classes;  // { ShapeError, DTypeError, ... } set from JS
+  std::shared_ptr<Dispatcher> dispatcher;
+  std::vector<std::weak_ptr<ck::Stream>> streams;  // its models' streams
+};
+InstanceData& instance(Napi::Env env);
+// Sets up the environment's state and the cleanup that waits for its work when it ends.
+void init_env(Napi::Env env);
+// Registers a model's stream: the environment's cleanup waits for it.
+void track_stream(Napi::Env env, const std::shared_ptr<ck::Stream>& stream);
+// A wrapped array's reference, released from any thread: deleted when its own JS thread next
+// enters the addon (drain_releases), or dropped if its environment has gone.
+void queue_release(napi_env env, napi_ref ref);
+void drain_releases(napi_env env);
+// A reference that work on other threads may hold: deleted on its JS thread as usual, or let go
+// with its environment when that has gone first (a terminated worker_thread).
+std::shared_ptr<Napi::ObjectReference> shared_reference(Napi::Object object);
+
+// The typed JS error (ShapeError, ...) for a C++ error kind.
+Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg);
 [[noreturn]] void throw_js(Napi::Env env, ck::ErrorKind kind, const std::string& msg);
 
 // Runs fn, converting ck::Error, std::bad_alloc and other C++ exceptions into JS errors.

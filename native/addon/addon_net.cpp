@@ -204,6 +204,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       for (uint32_t i = 0; i < layers.Length(); ++i) specs.push_back(read_layer(env, layers.Get(i)));
       std::vector<int> outputs = read_ints(info[2], 0, 1 << 24, "model: outputs");
       net_ = std::make_unique<ck::Net>(std::move(shapes), std::move(specs), std::move(outputs));
+      track_stream(env, net_->stream());
       return env.Undefined();
     });
   }
