@@ -68,13 +68,17 @@ void check_shape(const Shape& shape, const char* op) {
     throw_error(ErrorKind::Shape, std::string(op) + ": at most 8 dimensions are supported, got " +
                                       std::to_string(shape.size()) + " " + shape_str(shape));
   }
+  // A zero dimension anywhere makes the tensor empty, however large the others are.
+  bool empty = false;
+  for (int64_t d : shape) empty |= d == 0;
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) {
       throw_error(ErrorKind::Shape,
                   std::string(op) + ": dimensions must be >= 0, got shape " + shape_str(shape));
     }
-    if (d > 0 && n > kMaxElements / d) {
+    if (empty) continue;
+    if (n > kMaxElements / d) {
       throw_error(ErrorKind::Shape, std::string(op) + ": shape " + shape_str(shape) +
                                         " has more than 2^31-1 elements");
     }
