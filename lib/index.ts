@@ -79,6 +79,8 @@ export { layers, registerLayer } from './layers';
 export { Layer } from './layers/layer';
 export { sequential, Sequential, LayersModel, History } from './models/sequential';
 export { input, model, Functional, SymbolicTensor } from './models/functional';
+export { applications } from './applications';
+export type { ApplicationArgs, MobileNetArgs, MobileNetV2Args, ResNet20Args, VggArgs } from './applications';
 export type { FitArgs } from './models/sequential';
 export type { FitDatasetArgs } from './models/dataset-fit';
 export type { CompileArgs, MetricFn } from './models/base';

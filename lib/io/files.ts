@@ -170,9 +170,22 @@ function modelFromTopology(topology: unknown): LayersModel {
   }
 }
 
-export async function loadModel(url: string): Promise<LayersModel> {
-  const dir = dirFromUrl(url, 'loadModel');
+/** One saved weight: its manifest entry and its values. */
+export type StoredWeight = { entry: WeightEntry; data: Float32Array };
+
+/**
+ * A saved model folder ('file://dir', as convkit or TensorFlow.js writes it) read and checked as
+ * loadModel reads it: its model.json and its weights by name (optimizer slots included, in
+ * their 'optimizer' group).
+ */
+export async function readSavedWeights(url: string, op: string): Promise<{ dir: string; json: ModelJson; weights: Map<string, StoredWeight> }> {
+  const dir = dirFromUrl(url, op);
   const { json, weights: bytes } = await readModelFolder(dir, MAX_MODEL_JSON, checkManifest, (j) => readWeightBytes(dir, j));
+  return { dir, json, weights: splitWeights(json, bytes) };
+}
+
+export async function loadModel(url: string): Promise<LayersModel> {
+  const { dir, json, weights } = await readSavedWeights(url, 'loadModel');
   let model: LayersModel;
   try {
     model = modelFromTopology(json.modelTopology);
@@ -186,7 +199,6 @@ export async function loadModel(url: string): Promise<LayersModel> {
     if (e instanceof ConvkitError && !(e instanceof FormatError)) throw new FormatError(`loadModel: ${dir}/model.json: ${e.message}`);
     throw e;
   }
-  const weights = splitWeights(json, bytes);
   const modelWeights = [...weights.values()].filter((w) => w.entry.group !== 'optimizer');
   let order = 0;
   for (const [li, layer] of model.layers.entries()) {

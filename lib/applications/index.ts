@@ -1,0 +1,16 @@
+// ck.applications: builders for well-known image classifiers, laid out, named and sized as
+// Keras's (keras.applications and the Keras CIFAR-10 ResNet example), for any input size and
+// class count, with or without the classifier on top, optionally with saved weights.
+import { loadWeights } from './common';
+import { mobileNet } from './mobilenet';
+import { mobileNetV2 } from './mobilenet_v2';
+import { resNet20 } from './resnet';
+import { vgg } from './vgg';
+
+export type { ApplicationArgs } from './common';
+export type { MobileNetArgs } from './mobilenet';
+export type { MobileNetV2Args } from './mobilenet_v2';
+export type { ResNet20Args } from './resnet';
+export type { VggArgs } from './vgg';
+
+export const applications = { mobileNet, mobileNetV2, resNet20, vgg, loadWeights };
