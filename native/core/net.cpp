@@ -78,8 +78,13 @@ void Net::infer_shape(int i) {
   LayerSpec& l = layers_[size_t(i)];
   const Shape in = shapes_[size_t(l.inputs[0])];
   auto add_param = [&](const char* name, Shape shape, bool trainable) {
+    // Bounded (and overflow-free) before anything is sized from it: a 65535x65535 kernel over
+    // 2^17 channels and 2^17 filters would otherwise wrap to a small weight buffer.
+    check_shape(shape, l.name.c_str());
     size_t size = shape_numel(shape);
     size_t& cursor = trainable ? n_weights_ : n_state_;
+    require(cursor <= size_t(kMaxElements) - size, ErrorKind::Shape,
+            l.name + ": the model's weights would hold more than 2^31-1 values");
     params_.push_back({i, name, std::move(shape), trainable, cursor, size});
     cursor += size;
     return int(params_.size() - 1);
@@ -152,6 +157,7 @@ void Net::infer_shape(int i) {
       out = {int64_t(shape_numel(in))};
       break;
     case LayerKind::Reshape:
+      check_shape(l.target_shape, l.name.c_str());
       require(shape_numel(l.target_shape) == shape_numel(in) && !l.target_shape.empty(),
               ErrorKind::Shape,
               l.name + ": cannot reshape " + batch_shape_str(in) + " to " +
@@ -188,6 +194,7 @@ void Net::infer_shape(int i) {
       break;
     }
   }
+  check_shape(out, l.name.c_str());  // overflow-free: up-sampling can multiply dims past 2^64
   require(shape_numel(out) > 0 && shape_numel(out) < (size_t(1) << 31), ErrorKind::Shape,
           l.name + ": output shape " + shape_str(out) + " is empty or too large");
   shapes_.push_back(out);

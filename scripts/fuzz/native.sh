@@ -20,6 +20,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_BUILD_TYPE
 status=0
 for t in $targets; do
   ninja -C build-fuzz "fuzz_$t"
+  rm -rf "build-fuzz/artifacts/$t"
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/artifacts/$t"
   echo "== fuzz_$t for ${seconds}s"
   # rss/malloc limits: every input is small, so an allocation past 512 MB came from unchecked sizes.

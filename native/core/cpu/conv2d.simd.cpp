@@ -330,11 +330,14 @@ void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParam
       if (g.merge_row) {
         // Taps s = g.S-1 .. 0 read g.dy columns q0 = tw - (g.S-1) .. tw, contiguous.
         for (int i = 0; i < cnt; ++i) {
-          const float* dr = dyb[i] + size_t(prow[i]) * g.Q * g.K;
-          const int q0 = tw[i] - (g.S - 1);
           if (!hv[i]) {
             a[nseg * g.MR + i] = g.zero;
-          } else if (q0 >= 0 && tw[i] < g.Q) {
+            continue;
+          }
+          // Only for a valid row: prow of an invalid one may be negative (an overflowed pointer).
+          const float* dr = dyb[i] + size_t(prow[i]) * g.Q * g.K;
+          const int q0 = tw[i] - (g.S - 1);
+          if (q0 >= 0 && tw[i] < g.Q) {
             a[nseg * g.MR + i] = dr + ptrdiff_t(q0) * g.K;
           } else {
             for (int sp = 0; sp < g.S; ++sp) {
