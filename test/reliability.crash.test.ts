@@ -127,6 +127,45 @@ describe('SIGKILL during `convkit train`', () => {
   });
 });
 
+describe('modelCheckpoint', () => {
+  test('a checkpoint holds whole epochs with the optimizer state; loadModel + fit({ initialEpoch }) ends where an uninterrupted fit ends', async () => {
+    const { x, labels } = tinyData(90, 7);
+    const y = ck.toCategorical(labels, 3);
+    const fresh = () => {
+      ck.setSeed(8);
+      const model = tinyModel({ dropout: 0.25 });
+      model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+      return model;
+    };
+    const args = { epochs: 5, batchSize: 16, seed: 3, verbose: 0 as const };
+    const whole = fresh();
+    const wholeHistory = await whole.fit(x, y, args);
+
+    // stopped by an AbortSignal in epoch 3: the checkpoint keeps epoch 2, not the partial epoch
+    const dir = path.join(root, 'library-checkpoint');
+    const first = fresh();
+    const controller = new AbortController();
+    let epochNow = -1;
+    await first.fit(x, y, {
+      ...args, signal: controller.signal, callbacks: [
+        ck.callbacks.modelCheckpoint({ filepath: dir, metadata: { purpose: 'test' } }),
+        { onEpochBegin: (e) => { epochNow = e; }, onBatchEnd: (b) => { if (epochNow === 2 && b === 2) controller.abort(); } },
+      ],
+    });
+    expect(controller.signal.aborted).toBe(true);
+    const resumed = await ck.loadModel(`file://${dir}`);
+    const meta = resumed.userDefinedMetadata as { purpose: string; convkitCheckpoint: ck.CheckpointState; convkitOptimizer: { iterations: number } };
+    expect(meta.purpose).toBe('test');
+    expect(meta.convkitCheckpoint).toEqual(expect.objectContaining({ epoch: 2, epochs: 5, batchSize: 16, steps: 6, seed: 3 }));
+    expect(meta.convkitCheckpoint.logs.loss).toBe(wholeHistory.history.loss[1]);
+    expect(meta.convkitOptimizer.iterations).toBe(2 * 6);
+    const rest = await resumed.fit(x, y, { ...args, initialEpoch: meta.convkitCheckpoint.epoch });
+    expect(rest.epoch).toEqual([2, 3, 4]);
+    expect(rest.history.loss).toEqual(wholeHistory.history.loss.slice(2));
+    expect(bitwiseEqual(weightsOf(resumed), weightsOf(whole))).toBe(true);
+  });
+});
+
 describe('SIGKILL mid-save', () => {
   const KILLS = LONG ? 300 : 15;
   const script = path.join(CHILDREN, 'save-loop.js');
