@@ -38,6 +38,8 @@ function program(): Command {
     .option('--device <device>', 'auto, cpu or cuda', 'auto')
     .option('--seed <n>', 'seed for weights, shuffling, the split and augmentation (default: random, printed)', parseIntOpt('--seed', 0, 2 ** 31 - 1))
     .option('--model <spec.json>', 'a Keras / TensorFlow.js layers config (a model.json or {class_name: "Sequential", config: {layers}})')
+    .option('--base <model>', "transfer learning: a trained model folder whose layers before its classifier (last Dense) become the base of a new model with a head sized to the data's classes")
+    .option('--freeze-base', 'with --base: keep the base\'s weights fixed and train only the new head')
     .option('--out <dir>', 'output folder (default: runs/<name>-<timestamp>)')
     .option('--threads <n>', 'CPU threads for the kernels (default: one per core)', parseIntOpt('--threads', 1, 1024))
     .option('--json', 'print one JSON object per epoch and a final one, and nothing else, on stdout')

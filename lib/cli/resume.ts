@@ -21,6 +21,9 @@ export interface RunSettings {
   augment?: ck.AugmentOptions;
   imageSize?: [number, number];
   channels?: 1 | 3;
+  /** --base: the model folder the run's base came from (its absolute path), and --freeze-base. */
+  base?: string;
+  freezeBase?: boolean;
   seed: number;
   trainLimit?: number;
   testLimit?: number;
@@ -63,6 +66,7 @@ function checkSettings(v: unknown, where: string): RunSettings {
     && (s.augment === undefined || isObject(s.augment))
     && (s.imageSize === undefined || (numbers(s.imageSize) && s.imageSize.length === 2 && s.imageSize.every((d) => isCount(d, 1))))
     && (s.channels === undefined || s.channels === 1 || s.channels === 3)
+    && (s.base === undefined || typeof s.base === 'string') && (s.freezeBase === undefined || typeof s.freezeBase === 'boolean')
     && (s.trainLimit === undefined || isCount(s.trainLimit, 1)) && (s.testLimit === undefined || isCount(s.testLimit, 1));
   if (!ok) throw new CliError(`${where}: the run's settings (convkitTrain.settings in model.json) are missing or malformed`);
   return s as RunSettings;

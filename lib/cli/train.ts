@@ -7,7 +7,7 @@ import * as ck from '../index';
 import {
   argmaxRows, checkDevice, CliError, DATASETS, formatCount, isDatasetName, ModelMeta, output, Output, percent,
 } from './common';
-import { checkModelFits, seedsCnn, specModel, vggCnn } from './models';
+import { checkModelFits, seedsCnn, specModel, transferModel, TransferModel, vggCnn } from './models';
 import { ReportFiles, writeConfusion, writeConvPictures, writeCurves } from './report';
 import { CHECKPOINT, readCheckpoint, Resumed, RunLog, RunSettings, runCheckpoint } from './resume';
 
@@ -23,6 +23,10 @@ export interface TrainOptions {
   device: string;
   seed?: number;
   model?: string;
+  /** A trained model folder whose layers before its classifier become the base (transfer learning). */
+  base?: string;
+  /** Keeps the --base layers' weights fixed: only the new head trains. */
+  freezeBase?: boolean;
   out?: string;
   json: boolean;
   threads?: number;
@@ -215,6 +219,8 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
   ck.setSeed(seed);
   const optimizer = resumed ? resumed.model.compiled!.optimizer : optimizerFor(opts.optimizer, opts.lr);
+  if (opts.base !== undefined && opts.model !== undefined) throw new CliError('--base and --model both give the model; use one', 2);
+  if (opts.freezeBase && opts.base === undefined) throw new CliError('--freeze-base needs --base MODEL (the model whose layers to freeze)', 2);
   if (!isDatasetName(source) && !fs.existsSync(source)) {
     throw new CliError(`${source} is neither a dataset (mnist, fashion-mnist) nor an existing folder`);
   }
@@ -223,10 +229,22 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const data = await loadData(source, opts, out);
   const classes = data.classNames.length;
   let model: ck.LayersModel;
+  let transfer: TransferModel | null = null;
   if (resumed) {
     // the checkpoint's model, compiled with its optimizer and that optimizer's state
     model = resumed.model;
     checkModelFits(model, data.shape, classes, `--resume ${opts.resume}`);
+  } else if (opts.base !== undefined) {
+    transfer = await transferModel(opts.base, classes, Boolean(opts.freezeBase));
+    model = transfer.model;
+    const input = model.inputShape;
+    if (input.length !== 3 || input.some((d, i) => d !== data.shape[i])) {
+      const fix = isDatasetName(source) ? `${data.label} images are 28x28x1; use a base trained on 28x28 greyscale images`
+        : `pass --image-size ${input[1]}x${input[0]} --channels ${input[2]} to resize the images to what the base takes`;
+      throw new CliError(`--base ${opts.base} takes input (None, ${input.join(', ')}) but the images are (None, ${data.shape.join(', ')}); ${fix}`);
+    }
+    checkModelFits(model, data.shape, classes, `--base ${opts.base}`);
+    model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'], device });
   } else {
     model = opts.model ? specModel(opts.model, data.shape)
       : isDatasetName(source) ? seedsCnn(data.shape, classes) : vggCnn(data.shape, classes);
@@ -248,6 +266,10 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     out.info(`Training on ${formatCount(nTrain)} images of ${data.label}${nVal ? `, validating on ${formatCount(nVal)}` : ''} (${data.shape[1]}x${data.shape[0]}x${data.shape[2]}, ${classes} classes) ` +
       `with ${optimizer.className} lr ${optimizer.learningRate}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}` +
       `${opts.augment ? `, augmented (${Object.keys(opts.augment).join(', ')})` : ''}; CPU ${info.isa}, ${info.threads} threads, seed ${seed}`);
+    if (transfer) {
+      out.info(`Transfer from ${opts.base}: ${transfer.base.length} layers reused${opts.freezeBase ? ' and frozen' : ' (all layers train)'}, ` +
+        `${transfer.dropped.join(', ')} replaced by a new ${classes}-class head`);
+    }
     if (resumed) out.info(`Resuming from the checkpoint after epoch ${initialEpoch} (${initialEpoch >= epochs ? 'no epochs left: writing the results' : `${epochs - initialEpoch} to go`})`);
   }
 
@@ -266,6 +288,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     ...(opts.augment !== undefined && { augment: opts.augment }),
     ...(opts.imageSize !== undefined && { imageSize: opts.imageSize }),
     ...(opts.channels !== undefined && { channels: opts.channels }),
+    ...(opts.base !== undefined && { base: path.resolve(opts.base), freezeBase: Boolean(opts.freezeBase) }),
     ...(opts.trainLimit !== undefined && { trainLimit: opts.trainLimit }),
     ...(opts.testLimit !== undefined && { testLimit: opts.testLimit }),
   };
@@ -324,7 +347,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     history: runHistory,
     seconds: log.seconds,
     test: { loss: testLoss, accuracy: testAccuracy, images: data.test.labels.length, on: data.testKind },
-    params: { source, epochs, batchSize, optimizer: optimizer.className, learningRate: optimizer.learningRate, validationSplit: opts.validationSplit ?? (isDataset ? 0.1 : 0.2), augment: opts.augment ?? null, seed, imageSize: meta.imageSize, channels: meta.channels },
+    params: { source, epochs, batchSize, optimizer: optimizer.className, learningRate: optimizer.learningRate, validationSplit: opts.validationSplit ?? (isDataset ? 0.1 : 0.2), augment: opts.augment ?? null, seed, imageSize: meta.imageSize, channels: meta.channels, base: settings.base ?? null, freezeBase: settings.freezeBase ?? false },
   }, null, 2)}\n`);
 
   const files: ReportFiles & { model: string; weights: string; history: string } = {
@@ -350,6 +373,8 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     classNames: data.classNames,
     epochs: runEpochs.length,
     resumedFrom: resumed ? initialEpoch : null,
+    base: settings.base ?? null,
+    freezeBase: settings.freezeBase ?? false,
     stoppedEarly: initialEpoch + epochsRun < epochs || stop.signal.aborted,
     interrupted: stop.signal.aborted,
     imagesPerSecond,
