@@ -181,15 +181,15 @@ void Net::infer_shape(int i) {
     case LayerKind::Average:
     case LayerKind::Concatenate: {
       bool concat = l.kind == LayerKind::Concatenate;
-      for (int v : l.inputs) {
-        const Shape& s = shapes_[size_t(v)];
+      for (size_t k = 0; k < l.inputs.size(); ++k) {
+        const Shape& s = shapes_[size_t(l.inputs[k])];
         bool same = s.size() == in.size() &&
                     std::equal(s.begin(), s.end() - (concat ? 1 : 0), in.begin());
         require(same, ErrorKind::Shape,
                 l.name + (concat ? ": inputs must match in all but the last axis, got "
                                  : ": inputs must have the same shape, got ") +
                     batch_shape_str(in) + " and " + batch_shape_str(s));
-        if (concat && v != l.inputs[0]) out.back() += s.back();
+        if (concat && k > 0) out.back() += s.back();  // by position: a value may come twice
       }
       break;
     }

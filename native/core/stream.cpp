@@ -80,7 +80,10 @@ void Stream::run() {
     } catch (...) {
       if (on_error) on_error("unknown error");
     }
-    task = nullptr;  // release captured buffers before anyone is told the task is done
+    // Release captured buffers (the task's and its error handler's) before anyone is told the
+    // task is done: a caller that synchronizes then sees its memory freed.
+    task = nullptr;
+    on_error = nullptr;
     std::vector<std::function<void()>> ready;
     {
       std::lock_guard<std::mutex> lk(mutex_);

@@ -212,6 +212,18 @@ const REGRESSIONS = [
       if (!(Math.abs(got - want) <= 1e-5 * want)) throw new Error(`loss ${got}, expected ${want}`);
     },
   },
+  {
+    name: 'concatenating a tensor with itself (was: a heap overflow, the executor sized the output for one copy)',
+    expect: 'ok',
+    run: async ({ ck }) => {
+      const a = ck.input({ shape: [5, 1, 2] });
+      const model = ck.model({ inputs: a, outputs: ck.layers.concatenate().apply([a, a]) });
+      const x = Float32Array.from({ length: 20 }, (_, i) => i);
+      const y = await model.predict(ck.tensor(x, [2, 5, 1, 2])).data();
+      const want = Array.from({ length: 10 }, (_, r) => [x[2 * r], x[2 * r + 1], x[2 * r], x[2 * r + 1]]).flat();
+      if (y.length !== 40 || want.some((v, i) => v !== y[i])) throw new Error(`got ${Array.from(y)}`);
+    },
+  },
 ];
 
 module.exports = { REGRESSIONS };
