@@ -246,6 +246,32 @@ test('a model over part of another keeps its trained weights; a frozen base stay
   expect(Array.from(transfer.getLayer('new_head').getWeights()[0].dataSync())).not.toEqual(headBefore);
 });
 
+test('layers reused in a second Sequential model: trained weights carried, each model keeps and saves its own copy, freezing reaches both', async () => {
+  ck.setSeed(32);
+  const first = ck.sequential([
+    ck.layers.input({ shape: [4] }), ck.layers.dense({ units: 3, activation: 'relu' }), ck.layers.dense({ units: 2, activation: 'softmax' }),
+  ]);
+  first.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+  const x = ck.tensor(randomArray(8 * 4, 33), [8, 4]);
+  const y = ck.toCategorical(ck.tensor(Float32Array.from({ length: 8 }, (_, i) => i % 2), [8]), 2);
+  await first.fit(x, y, { epochs: 2, verbose: 0 });
+  const trained = Array.from(first.getWeights()[0].dataSync());
+  const second = ck.sequential([...first.layers.slice(0, -1), ck.layers.dense({ units: 2, activation: 'softmax' })]);
+  second.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+  expect(Array.from(second.getWeights()[0].dataSync())).toEqual(trained);
+  await second.fit(x, y, { epochs: 2, verbose: 0 });
+  expect(Array.from(second.getWeights()[0].dataSync())).not.toEqual(trained);
+  const dir = path.join(root, 'first');
+  await first.save(`file://${dir}`);
+  expect(Array.from((await ck.loadModel(`file://${dir}`)).getWeights()[0].dataSync())).toEqual(trained);
+  first.layers[1].trainable = false;
+  const [w1, w2] = [Array.from(first.getWeights()[0].dataSync()), Array.from(second.getWeights()[0].dataSync())];
+  await first.fit(x, y, { epochs: 1, verbose: 0 });
+  await second.fit(x, y, { epochs: 1, verbose: 0 });
+  expect(Array.from(first.getWeights()[0].dataSync())).toEqual(w1);
+  expect(Array.from(second.getWeights()[0].dataSync())).toEqual(w2);
+});
+
 describe('fit logs and errors', () => {
   test('a two-output fit logs the total and per-output losses and accuracies, as Keras names them', async () => {
     ck.setSeed(17);

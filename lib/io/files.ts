@@ -46,7 +46,7 @@ export async function saveModel(model: LayersModel, url: string, options: SaveOp
   const entries: WeightEntry[] = [];
   const copies: Tensor[] = [];
   for (const layer of model.layers) {
-    const weights = layer.getWeights();
+    const weights = model.getLayerWeights(layer);  // this model's copy, should the layer be in others too
     const specs = layer.weightSpecs(model.built!.layerShapes[model.layers.indexOf(layer)].input);
     weights.forEach((w, k) => {
       entries.push({ name: `${layer.name}/${specs[k].name}`, shape: [...w.shape], dtype: 'float32' });

@@ -65,8 +65,10 @@ export abstract class Layer {
   readonly inputShape?: Shape;
   /** Merge layers take a list of inputs (computeOutputShape and lower get one shape per input). */
   readonly multiInput: boolean = false;
-  /** @internal */
+  /** @internal The model built last with this layer: getWeights/setWeights go to its executor. */
   host?: LayerHost;
+  /** Every built model holding the layer (weakly): freezing reaches each of them. */
+  private readonly hosts: WeakRef<LayerHost>[] = [];
   /** @internal Where the functional API applied this layer: the symbolic inputs it read and its output. */
   inboundNodes: { inputs: import('../models/functional').SymbolicTensor[]; output?: import('../models/functional').SymbolicTensor }[] = [];
 
@@ -101,7 +103,7 @@ export abstract class Layer {
   set trainable(value: boolean) {
     if (typeof value !== 'boolean') throw new ValueError(`${this.name}: trainable must be a boolean`);
     this.trainableFlag = value;
-    this.host?.setLayerTrainable(this, value);
+    for (const ref of this.hosts) ref.deref()?.setLayerTrainable(this, value);
   }
 
   /** The output shape for an input shape (per example); throws ShapeError naming the layer. */
@@ -134,6 +136,12 @@ export abstract class Layer {
   apply(inputs: import('../models/functional').SymbolicTensor | import('../models/functional').SymbolicTensor[]): import('../models/functional').SymbolicTensor {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require('../models/functional') as typeof import('../models/functional')).applyLayer(this, inputs);
+  }
+
+  /** @internal Called by a model that has built this layer into its executor. */
+  attach(host: LayerHost): void {
+    this.host = host;
+    if (!this.hosts.some((ref) => ref.deref() === host)) this.hosts.push(new WeakRef(host));
   }
 
   /** The layer's current weights (copies), in Keras's order. Needs a built model. */

@@ -139,14 +139,14 @@ export abstract class ModelBase implements LayerHost {
         throw new ValueError(`${layer.name}: declares ${wanted.length} weights but the executor made ${got.length}`);
       }
       // A layer taken from another built model (transfer learning) brings its trained weights
-      // along; from then on each model trains its own copy.
+      // along; from then on each model trains its own copy (trainable still reaches both).
       const carried = layer.host && layer.host !== this ? layer.getWeights() : [];
       const fits = carried.length === wanted.length &&
         carried.every((t, k) => t.shape.length === wanted[k].shape.length && t.shape.every((d, i) => d === wanted[k].shape[i]));
       wanted.forEach((w, k) => {
         net.setParam(got[k], fits ? carried[k].handle : native.fromArray(w.initializer.generate(w.shape, rng), w.shape));
       });
-      layer.host = this;
+      layer.attach(this);
     });
     if (this.compiled) this.compileNative();
   }

@@ -373,7 +373,7 @@ export class Sequential extends LayersModel {
       throw new ValueError(`${this.name}.add: an input layer must come first`);
     }
     if (layer.multiInput) throw new ValueError(`${this.name}.add: ${layer.name} merges several inputs; use the functional API (ck.model)`);
-    const saved = this.built ? this.layers.map((l) => l.getWeights()) : null;
+    const saved = this.built ? this.layers.map((l) => this.getLayerWeights(l)) : null;
     this.layers.push(layer);
     if (this.built) {
       this.built = undefined;
