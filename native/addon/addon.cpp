@@ -255,7 +255,8 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
       if (h->disposed_) throw_js(env, ck::ErrorKind::Value, "data: the tensor has been disposed");
       return h->View(env);
     };
-    return promise_after(info.Env(), storage->producer(), storage->producer_seq(), resolve);
+    auto [producer, seq] = storage->current_producer();
+    return promise_after(info.Env(), producer, seq, resolve);
   });
 }
 

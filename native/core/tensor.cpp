@@ -30,29 +30,42 @@ Storage::~Storage() {
 }
 
 void Storage::set_producer(std::shared_ptr<Stream> stream, uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
   producer_ = std::move(stream);
   seq_ = seq;
 }
 
+std::pair<std::shared_ptr<Stream>, uint64_t> Storage::current_producer() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {producer_.lock(), seq_};
+}
+
 bool Storage::ready() const {
-  std::shared_ptr<Stream> s = producer();
-  return !s || s->done(seq_);
+  auto [s, seq] = current_producer();
+  return !s || s->done(seq);
 }
 
 void Storage::wait() const {
-  if (std::shared_ptr<Stream> s = producer()) s->wait(seq_);
-  if (error_) throw_error(ErrorKind::Device, *error_);
+  auto [s, seq] = current_producer();
+  if (s) s->wait(seq);
+  std::string failed = error();
+  if (!failed.empty()) throw_error(ErrorKind::Device, failed);
 }
 
 void Storage::set_error(const std::string& message) {
-  error_ = std::make_shared<std::string>(message);
+  auto e = std::make_shared<std::string>(message);
+  std::lock_guard<std::mutex> lock(mu_);
+  error_ = std::move(e);
 }
 
-std::string Storage::error() const { return error_ ? *error_ : std::string(); }
+std::string Storage::error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_ ? *error_ : std::string();
+}
 
 void Storage::wait_from_other_stream(const Stream* stream) const {
-  std::shared_ptr<Stream> s = producer();
-  if (s && s.get() != stream) s->wait(seq_);
+  auto [s, seq] = current_producer();
+  if (s && s.get() != stream) s->wait(seq);
 }
 
 size_t shape_numel(const Shape& shape) {

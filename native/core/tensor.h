@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "device.h"
@@ -35,16 +37,17 @@ class Storage {
   DeviceType device() const { return device_; }
 
   // Producer tracking: set when a task that writes this storage is enqueued. CUDA storages have
-  // no producer: their work is ordered by the backend's one stream.
+  // no producer: their work is ordered by the backend's one stream. The producer and the error
+  // are read by stream threads while the JS thread enqueues the next writer, so a mutex guards
+  // them.
   void set_producer(std::shared_ptr<Stream> stream, uint64_t seq);
   // Blocks until the producer ran; throws its error, if it failed.
   void wait() const;
   bool ready() const;
-  // The producing stream, or null when there is none or it is gone (and so has run all its
-  // tasks): storages must not keep streams alive, or a stream's last owner could be its own
-  // worker thread.
-  std::shared_ptr<Stream> producer() const { return producer_.lock(); }
-  uint64_t producer_seq() const { return seq_; }
+  // The producing stream and its task, the stream null when there is none or it is gone (and so
+  // has run all its tasks): storages must not keep streams alive, or a stream's last owner could
+  // be its own worker thread.
+  std::pair<std::shared_ptr<Stream>, uint64_t> current_producer() const;
   void set_error(const std::string& message);
   std::string error() const;
   // Makes `stream`'s next task wait for this storage's producer if it is on another stream.
@@ -56,9 +59,10 @@ class Storage {
   bool owned_;
   DeviceType device_ = DeviceType::Cpu;
   std::function<void()> release_;
+  mutable std::mutex mu_;  // guards producer_, seq_ and error_
   std::weak_ptr<Stream> producer_;
   uint64_t seq_ = 0;
-  mutable std::shared_ptr<std::string> error_;
+  std::shared_ptr<std::string> error_;
 };
 
 using StoragePtr = std::shared_ptr<Storage>;
