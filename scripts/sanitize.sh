@@ -1,6 +1,7 @@
 #!/bin/sh
-# convkit's native code under sanitizers. Not part of npm test: a sanitized build and its runs
-# take tens of minutes on a 2-core CI machine. Steps (default: all, in this order):
+# convkit's native code under sanitizers. npm test runs the asan and tsan steps (about four
+# minutes of builds and runs on a 2-core machine); train and fuzz are longer, run by hand.
+# Steps (default: all, in this order):
 #
 #   asan   build-asan/: the addon and the ctest suite with CONVKIT_SANITIZE=address,undefined
 #          (cmake-js, CUDA off), then ctest.

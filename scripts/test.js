@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// npm test: the core's C++ suite (ctest), the TypeScript suite (jest), then the
-// install-from-tarball check. Runs each and fails if any failed.
+// npm test: the core's C++ suite (ctest), the same suite under AddressSanitizer+UBSan and under
+// ThreadSanitizer (a few minutes of extra builds; `--no-sanitizers` skips them), the TypeScript
+// suite (jest), then the install-from-tarball check. Runs each and fails if any failed.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -8,10 +9,30 @@ const path = require('path');
 
 const root = path.join(__dirname, '..');
 const steps = [];
+
+/** Whether g++ can build and link a program with -fsanitize=<kinds> (the runtime is installed). */
+function canSanitize(kinds) {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'convkit-san-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'probe.cpp'), 'int main() { return 0; }\n');
+    const r = spawnSync('g++', [`-fsanitize=${kinds}`, 'probe.cpp', '-o', 'probe'], { cwd: dir, stdio: 'ignore' });
+    return r.status === 0;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (fs.existsSync(path.join(root, 'build', 'CTestTestfile.cmake'))) {
   steps.push(['ctest', 'ctest', ['--test-dir', 'build', '--output-on-failure']]);
+  if (process.argv.includes('--no-sanitizers')) {
+    console.log('npm test: --no-sanitizers: skipping the sanitized C++ suites');
+  } else if (!canSanitize('address,undefined') || !canSanitize('thread')) {
+    console.log('npm test: g++ cannot link the ASan/UBSan/TSan runtimes here: skipping the sanitized C++ suites');
+  } else {
+    steps.push(['sanitizers (ctest under ASan+UBSan and TSan)', 'sh', [path.join(__dirname, 'sanitize.sh'), 'asan', 'tsan']]);
+  }
 } else {
-  console.log('npm test: no CMake build in build/ (built with node-gyp?): skipping the C++ suite');
+  console.log('npm test: no CMake build in build/ (built with node-gyp?): skipping the C++ suites');
 }
 steps.push(['jest', process.execPath, [require.resolve('jest/bin/jest'), '--runInBand']]);
 if (!process.argv.includes('--no-pack')) {
