@@ -18,6 +18,8 @@ export interface ImageOptions {
 
 /** Largest decoded image accepted (pixels): a bound against decompression bombs. */
 const MAX_INPUT_PIXELS = 100_000_000;
+/** Longest side accepted (JPEG's own limit). */
+const MAX_SIDE = 65535;
 
 export function checkImageOptions(opts: Partial<ImageOptions>, where: string, defaults: ImageOptions): ImageOptions {
   const size = opts.imageSize ?? defaults.imageSize;
@@ -52,7 +54,14 @@ export async function decodePixels(input: string | Buffer, opts: ImageOptions): 
   if (typeof input === 'string' && !fs.statSync(input).isFile()) throw new Error('not a regular file');
   const [h, w] = opts.imageSize;
   const c = opts.channels;
-  let img = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+  const source = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' });
+  // A header may declare a side of millions of pixels within the pixel bound (8388608 x 1): the
+  // resize would then shrink by a factor libvips refuses, with warnings on stderr. Refuse it first.
+  const { width = 0, height = 0 } = await source.metadata();
+  if (!(width >= 1 && height >= 1 && width <= MAX_SIDE && height <= MAX_SIDE)) {
+    throw new Error(`the image declares ${width}x${height} pixels (at most ${MAX_SIDE} a side)`);
+  }
+  let img = source
     .rotate()
     .flatten({ background: { r: 0, g: 0, b: 0 } })
     .resize(w, h, { fit: 'fill' });

@@ -86,6 +86,9 @@ export abstract class Layer {
 
   constructor(args: LayerArgs, defaultPrefix: string) {
     checkArgs(args, defaultPrefix);
+    if (args.name !== undefined && typeof args.name !== 'string') {
+      throw new ValueError(`${defaultPrefix}: name must be a string, got ${describeValue(args.name)}`);
+    }
     this.name = args.name ?? uniqueName(defaultPrefix);
     this.trainableFlag = args.trainable ?? true;
     if (args.inputShape !== undefined) this.inputShape = checkShape(args.inputShape, this.name);

@@ -88,6 +88,15 @@ const REGRESSIONS = [
     run: ({ ck }) => ck.layers.batchNormalization({ epsilon: Symbol('e') }),
   },
   {
+    name: 'a layer named by arrays nested 100,000 deep (was: RangeError printing the name in an error)',
+    expect: 'ValueError',
+    run: ({ ck }) => {
+      let v = [1];
+      for (let i = 0; i < 100000; i++) v = [v];
+      ck.layers.add({ name: v });
+    },
+  },
+  {
     name: 'a forged Tensor (Object.create(Tensor.prototype)) as an op argument (was: TypeError)',
     expect: 'DTypeError',
     run: ({ ck }) => ck.ops.relu(Object.create(ck.Tensor.prototype)),
@@ -120,6 +129,17 @@ const REGRESSIONS = [
     name: 'decodeImage with imageSize [1e9, 1e9] (was: sharp\'s plain Error)',
     expect: 'ValueError',
     run: async ({ ck, root }) => ck.data.decodeImage(await png(root), { imageSize: [1e9, 1e9], channels: 3 }),
+  },
+  {
+    name: 'an image whose header declares 8388616x8 pixels (was: libvips warnings on stderr, then its error)',
+    expect: 'FormatError',
+    run: async ({ ck, root }) => {
+      const bytes = Buffer.from(await png(root));
+      bytes.writeUInt32BE(8388616, 16);
+      bytes.writeUInt32BE(8, 20);
+      bytes.writeUInt32BE(require('zlib').crc32(bytes.subarray(12, 29)) >>> 0, 29);
+      return ck.data.decodeImage(bytes, { imageSize: [4, 4], channels: 3 });
+    },
   },
   {
     name: 'loadImage of a FIFO named like an image (was: a hang)',
