@@ -88,7 +88,7 @@ function mutateJson(rng, json) {
       }
       break;
     }
-    case 'dupe': if (Array.isArray(layers) && layers.length) layers.splice(rng.int(0, layers.length), 0, JSON.parse(JSON.stringify(rng.pick(layers)))); break;
+    case 'dupe': if (Array.isArray(layers) && layers.length) layers.splice(rng.int(0, layers.length), 0, JSON.parse(jsonText(rng.pick(layers), new Set()))); break;
     case 'metadata': json.userDefinedMetadata = { convkitOptimizer: { iterations: hostileNumber(rng), slots: hostileNumber(rng) }, classNames: hostileValue(rng), imageSize: hostileValue(rng), channels: hostileValue(rng) }; break;
     default: if (json.trainingConfig) json.trainingConfig.optimizer_config = rng.chance(0.5) ? hostileValue(rng) : { class_name: rng.pick(['Adam', 'SGD', 'RMSprop', 'Nadam', 7, null]), config: { learning_rate: hostileNumber(rng), beta_1: hostileNumber(rng), momentum: hostileNumber(rng) } };
   }

@@ -34,7 +34,11 @@ module.exports = {
         return `tensor -> [${t.shape}]`;
       }
       case 'fill': {
-        const shape = rng.chance(0.7) ? hostileShape(rng) : [rng.int(0, 5)];
+        let shape = rng.chance(0.7) ? hostileShape(rng) : [rng.int(0, 5)];
+        // A valid shape of up to 2^31-1 elements may legitimately be allocated: keep to shapes
+        // that are small or that convkit must refuse before allocating.
+        const valid = Array.isArray(shape) && shape.length <= 8 && shape.every((d) => Number.isInteger(d) && d >= 0);
+        if (valid && shape.reduce((a, b) => a * b, 1) > 1 << 22) shape = [...shape, 2 ** 31];
         const fn = rng.pick(['zeros', 'ones', 'fill']);
         const t = fn === 'fill' ? ck.fill(shape, rng.chance(0.5) ? hostileNumber(rng) : 1) : ck[fn](shape);
         t.dataSync();
