@@ -103,7 +103,7 @@ export function checkManifest(json: unknown): ModelJson {
     }
     for (const w of group.weights) {
       if (!isObject(w) || typeof w.name !== 'string' || !Array.isArray(w.shape)) throw new FormatError('model.json: each weight needs a name and a shape');
-      if (w.dtype !== undefined && w.dtype !== 'float32') throw new FormatError(`model.json: weight ${w.name} has dtype ${String(w.dtype)}; only float32 is supported`);
+      if (w.dtype !== undefined && w.dtype !== 'float32') throw new FormatError(`model.json: weight ${w.name} has dtype ${describeValue(w.dtype)}; only float32 is supported`);
       if (w.quantization !== undefined) throw new FormatError(`model.json: weight ${w.name} is quantized; only float32 is supported`);
       if (w.shape.length > 8 || !w.shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31)) {
         throw new FormatError(`model.json: weight ${w.name} has an invalid shape ${describeValue(w.shape)}`);

@@ -194,6 +194,18 @@ const REGRESSIONS = [
     },
   },
   {
+    name: 'loadModel of a weight whose dtype is arrays nested 5,000 deep (was: RangeError printing it)',
+    expect: 'FormatError',
+    run: ({ ck, dir, fixture }) => {
+      editedModel(fixture, dir, (j) => {
+        j.weightsManifest[0].weights[0].dtype = 'DEEP';
+      });
+      const file = path.join(dir, 'model.json');
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"DEEP"', `${'['.repeat(5000)}"float16"${']'.repeat(5000)}`));
+      return ck.loadModel(`file://${dir}`);
+    },
+  },
+  {
     name: 'loadModel with an optimizer class_name that is not a string (was: TypeError)',
     expect: 'FormatError',  // the saved Adam state does not fit the SGD it falls back to
     run: ({ ck, dir, fixture }) => {
