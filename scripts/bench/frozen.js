@@ -10,6 +10,7 @@
 'use strict';
 const os = require('os');
 const ck = require('../../dist');
+const { w1, w2, random, median } = require('./workloads');
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -19,36 +20,6 @@ const opt = (name, def) => {
 const ROUNDS = opt('rounds', 15);
 const STEPS = opt('steps', 10);
 const asJson = args.includes('--json');
-
-function w1() {
-  return ck.sequential([
-    ck.layers.input({ shape: [28, 28, 1] }),
-    ck.layers.conv2d({ filters: 32, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.conv2d({ filters: 64, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.flatten(),
-    ck.layers.dense({ units: 10, activation: 'softmax' }),
-  ]);
-}
-
-function w2() {
-  const conv = (filters) => ck.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu' });
-  return ck.sequential([
-    ck.layers.input({ shape: [32, 32, 3] }), conv(32), conv(32), ck.layers.maxPooling2d({ poolSize: 2 }),
-    conv(64), conv(64), ck.layers.maxPooling2d({ poolSize: 2 }), ck.layers.flatten(),
-    ck.layers.dense({ units: 10, activation: 'softmax' }),
-  ]);
-}
-
-function random(shape, seed) {
-  let s = seed >>> 0;
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  return ck.tensor(data, shape);
-}
-
-const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function measure(name, make, shape, batch) {
   ck.setSeed(1);

@@ -4,7 +4,8 @@
 // seed. Prints each epoch's training loss, accuracy and elapsed seconds, then the test accuracy.
 //   node scripts/bench/mnist-recipe.js [--seed N] [--adam]
 'use strict';
-const ck = require('../..');
+const ck = require('../../dist');
+const { w1 } = require('./workloads');
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -12,15 +13,7 @@ async function main() {
   const seed = seedAt >= 0 ? Number(argv[seedAt + 1]) : 1;
   const adam = argv.includes('--adam');
   ck.setSeed(seed);
-  const model = ck.sequential([
-    ck.layers.input({ shape: [28, 28, 1] }),
-    ck.layers.conv2d({ filters: 32, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.conv2d({ filters: 64, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.flatten(),
-    ck.layers.dense({ units: 10, activation: 'softmax' }),
-  ]);
+  const model = w1();
   model.compile({
     optimizer: adam ? ck.optimizers.adam({ learningRate: 1e-3 }) : ck.optimizers.sgd({ learningRate: 0.01 }),
     loss: 'categoricalCrossentropy', metrics: ['accuracy'],

@@ -8,6 +8,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const ck = require('../../dist');
+const { w1, w2, random, median } = require('./workloads');
 
 const root = path.join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -21,40 +22,6 @@ const FLOP = {
   w1: { fwd: 7_495_680, train: 21_565_440 },
   w2: { fwd: 49_037_312, train: 145_342_464 },
 };
-
-function w1() {
-  return ck.sequential([
-    ck.layers.input({ shape: [28, 28, 1] }),
-    ck.layers.conv2d({ filters: 32, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.conv2d({ filters: 64, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.flatten(),
-    ck.layers.dense({ units: 10, activation: 'softmax' }),
-  ]);
-}
-
-function w2() {
-  const conv = (filters) => ck.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu' });
-  return ck.sequential([
-    ck.layers.input({ shape: [32, 32, 3] }), conv(32), conv(32), ck.layers.maxPooling2d({ poolSize: 2 }),
-    conv(64), conv(64), ck.layers.maxPooling2d({ poolSize: 2 }), ck.layers.flatten(),
-    ck.layers.dense({ units: 10, activation: 'softmax' }),
-  ]);
-}
-
-function random(shape, seed) {
-  let s = seed >>> 0;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 4294967296;
-  }
-  return ck.tensor(data, shape);
-}
-
-const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Training images/s: the median epoch after a warm-up epoch, through model.fit. */
 async function trainRate(make, shape, batch, n) {
