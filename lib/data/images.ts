@@ -48,10 +48,35 @@ export async function decodeImage(input: string | Buffer, opts: ImageOptions): P
   }
 }
 
+/**
+ * The encoded format from its first bytes: PNG, JPEG and WebP are decoded; anything else (SVG,
+ * GIF, TIFF, ...) is refused before it reaches a decoder, which keeps hostile files of formats
+ * convkit does not promise away from libvips's larger attack surface.
+ */
+function sniffFormat(input: string | Buffer): 'png' | 'jpeg' | 'webp' | null {
+  let head: Buffer;
+  if (typeof input === 'string') {
+    head = Buffer.alloc(12);
+    const fd = fs.openSync(input, 'r');
+    try {
+      head = head.subarray(0, fs.readSync(fd, head, 0, 12, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else {
+    head = input.subarray(0, 12);
+  }
+  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
+  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  return null;
+}
+
 /** decodeImage without its checks, for callers that checked the options and report errors themselves. */
 export async function decodePixels(input: string | Buffer, opts: ImageOptions): Promise<Uint8Array> {
   // A FIFO or a device named like an image would block the decoder or never end: files only.
   if (typeof input === 'string' && !fs.statSync(input).isFile()) throw new Error('not a regular file');
+  if (!sniffFormat(input)) throw new Error('unsupported image format (PNG, JPEG and WebP are read)');
   const [h, w] = opts.imageSize;
   const c = opts.channels;
   const source = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' });
