@@ -2,6 +2,8 @@
 // Ops enqueue kernels and return at once; tasks run one after another in order (each may use
 // the whole thread pool); callers wait for, or are called back on, a task's sequence number.
 #pragma once
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -36,10 +38,14 @@ class Stream {
  private:
   void run();
 
+  // How long an idle worker polls for the next task before it sleeps.
+  static constexpr std::chrono::microseconds kIdleSpin{100};
+
   mutable std::mutex mutex_;
   mutable std::condition_variable cv_;
   std::deque<std::pair<std::function<void()>, std::function<void(const std::string&)>>> queue_;
   std::multimap<uint64_t, std::function<void()>> callbacks_;
+  std::atomic<size_t> queued_{0};  // queue_.size(), readable without the mutex
   uint64_t enqueued_ = 0;
   uint64_t completed_ = 0;
   bool quit_ = false;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "denormals.h"
+#include "spin_wait.h"
 
 namespace ck {
 namespace {
@@ -26,6 +27,9 @@ int machine_threads() {
 
 class Pool {
  public:
+  static constexpr std::chrono::microseconds kIdleSpin{100};
+  static constexpr std::chrono::microseconds kJoinSpin{200};
+
   explicit Pool(int threads) { start(threads); }
   ~Pool() { stop(); }
 
@@ -57,12 +61,10 @@ class Pool {
     run_share(0);
     tl_inside_pool = false;
     // Spin briefly (most chunks finish together), then sleep until the last worker reports.
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-      if (spin > 20000) {
-        std::unique_lock<std::mutex> lk(done_mutex_);
-        done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-        break;
-      }
+    auto all_done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(all_done, kJoinSpin)) {
+      std::unique_lock<std::mutex> lk(done_mutex_);
+      done_cv_.wait(lk, all_done);
     }
     fn_ = nullptr;
   }
@@ -95,9 +97,9 @@ class Pool {
     enable_flush_denormals();
     tl_inside_pool = true;
     for (;;) {
-      uint64_t gen;
-      int spin = 0;
-      while ((gen = generation_.load(std::memory_order_acquire)) == seen && spin < 20000) ++spin;
+      // Between the layers of a step the next job follows within microseconds: poll first.
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kIdleSpin);
+      uint64_t gen = generation_.load(std::memory_order_acquire);
       if (gen == seen) {
         std::unique_lock<std::mutex> lk(wake_mutex_);
         wake_cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
