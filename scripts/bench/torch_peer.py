@@ -4,8 +4,10 @@
 Prints one JSON object: training images/s for W1 (batch 100) and W2 (batch 64), W1 inference
 images/s at batch 1/100/1000 and batch-1 latency. --cl uses channels_last (PyTorch's fastest
 CPU layout for convolutions); --threads sets torch's thread count (convkit uses every core).
+--mnist-epoch DIR instead times one epoch of the seeds' recipe on real MNIST (IDX files in DIR)
+and reports the process's peak RSS; --onnx FILE exports W1 for onnxruntime-node and exits.
 """
-import argparse, json, statistics, time
+import argparse, json, os, resource, statistics, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -78,15 +80,60 @@ def infer_rate(model, batch, total, cl):
     return statistics.median(rates)
 
 
+def read_idx(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(dims)]
+    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
+
+
+def mnist_epoch(folder, cl):
+    """One epoch of the seeds' recipe as a PyTorch user writes it: W1, SGD lr 0.01, batch 100,
+    shuffled each epoch, running loss and accuracy; the whole set in memory as float32."""
+    x = read_idx(os.path.join(folder, 'train-images-idx3-ubyte')).float().div_(255).unsqueeze(1)
+    y = read_idx(os.path.join(folder, 'train-labels-idx1-ubyte')).long()
+    model = W1()
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    t = time.perf_counter()
+    order = torch.randperm(x.shape[0])
+    loss_sum, correct = 0.0, 0
+    for i in range(0, x.shape[0], 100):
+        idx = order[i:i + 100]
+        xb = fmt(x[idx], cl)
+        opt.zero_grad(set_to_none=True)
+        out = model(xb)
+        loss = F.cross_entropy(out, y[idx])
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(idx)
+        correct += (out.argmax(1) == y[idx]).sum().item()
+    seconds = time.perf_counter() - t
+    return {'epoch_s': seconds, 'loss': loss_sum / x.shape[0], 'accuracy': correct / x.shape[0],
+            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cl', action='store_true')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--mnist-epoch', metavar='DIR')
+    ap.add_argument('--onnx', metavar='FILE')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
+    if a.onnx:
+        torch.onnx.export(W1().eval(), torch.zeros(1, 1, 28, 28), a.onnx, input_names=['x'], output_names=['logits'],
+                          dynamic_axes={'x': {0: 'n'}, 'logits': {0: 'n'}}, opset_version=13)
+        print(json.dumps({'onnx': a.onnx}))
+        return
+    if a.mnist_epoch:
+        print(json.dumps({'torch': torch.__version__, 'threads': a.threads, **mnist_epoch(a.mnist_epoch, a.cl)}))
+        return
     steps = 10 if a.quick else 40
     out = {'torch': torch.__version__, 'layout': 'channels_last' if a.cl else 'nchw', 'threads': a.threads}
     out['w1_train'] = train_rate(W1(), (1, 28, 28), 100, steps, a.cl)
