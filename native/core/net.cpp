@@ -39,6 +39,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
   shapes_ = inputs_;
   consumers_.assign(n_values, 0);
   kernel_param_.assign(n_layers, -1), bias_param_.assign(n_layers, -1);
+  conv_geo_.resize(n_layers), pool_geo_.resize(n_layers);
   gamma_param_.assign(n_layers, -1), beta_param_.assign(n_layers, -1);
   mean_param_.assign(n_layers, -1), var_param_.assign(n_layers, -1);
   for (size_t i = 0; i < n_layers; ++i) {
@@ -107,6 +108,8 @@ void Net::infer_shape(int i) {
       Shape w{l.kernel_h, l.kernel_w, in[2] / l.groups, l.filters};
       ConvParams p = conv2d_params(with_batch(1, {in[0], in[1], w[2]}), w, conv_attrs(l), l.name.c_str());
       out = {p.P, p.Q, p.K};
+      p.C = int(in[2]);  // a grouped kernel's C is the total; each group reads C / groups
+      conv_geo_[li] = p;
       kernel_param_[li] = add_param("kernel", w, true);
       if (l.use_bias) bias_param_[li] = add_param("bias", {l.filters}, true);
       break;
@@ -118,6 +121,7 @@ void Net::infer_shape(int i) {
       ConvParams p = conv2d_params(with_batch(1, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
                                    conv_attrs(l), l.name.c_str());
       out = {p.P, p.Q, p.K};
+      conv_geo_[li] = p;
       kernel_param_[li] = add_param("depthwise_kernel", w, true);
       if (l.use_bias) bias_param_[li] = add_param("bias", {p.K}, true);
       break;
@@ -136,6 +140,7 @@ void Net::infer_shape(int i) {
               ErrorKind::Value, l.name + ": p must be >= 1");
       PoolParams p = pool2d_params(with_batch(1, in), pool_attrs(l), l.name.c_str());
       out = {p.P, p.Q, p.C};
+      pool_geo_[li] = p;
       break;
     }
     case LayerKind::GlobalAvgPool:

@@ -135,6 +135,8 @@ class Net {
 
  private:
   struct Plan;  // per-batch-size buffers (net_plan.h)
+  // Inference runs a batch in slices whose widest activation fits in about this much memory.
+  static constexpr size_t kInferenceSliceBytes = size_t(8) << 20;
   size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
   void infer_shape(int layer);
   void plan_for(int batch);
@@ -174,6 +176,20 @@ class Net {
   std::vector<int> consumers_;           // per value: how many layer inputs read it
   std::vector<char> needs_grad_;         // per value: depends on a trainable weight
   std::vector<int> fused_output_;        // per output: softmax layer folded into the loss, or -1
+  // Per layer: the window geometry of convolutions and poolings, worked out (and checked) once
+  // when the layer is added, for one example; a pass sets N to its batch.
+  std::vector<ConvParams> conv_geo_;
+  std::vector<PoolParams> pool_geo_;
+  ConvParams conv_geometry(int layer, int batch) const {
+    ConvParams p = conv_geo_[size_t(layer)];
+    p.N = batch;
+    return p;
+  }
+  PoolParams pool_geometry(int layer, int batch) const {
+    PoolParams p = pool_geo_[size_t(layer)];
+    p.N = batch;
+    return p;
+  }
   std::vector<ParamInfo> params_;
   std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_;
   StoragePtr weights_, grads_, state_;

@@ -37,19 +37,6 @@ UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
   return p;
 }
 
-ConvParams depthwise_params(const LayerSpec& l, int batch, const Shape& in) {
-  return conv2d_params(with_batch(batch, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
-                       conv_attrs(l), l.name.c_str());
-}
-
-// The totals (C, K) of a grouped convolution; its kernel holds C/groups input channels.
-ConvParams grouped_params(const LayerSpec& l, int batch, const Shape& in, const Shape& kernel) {
-  ConvParams p = conv2d_params(with_batch(batch, {in[0], in[1], in[2] / l.groups}), kernel, conv_attrs(l),
-                               l.name.c_str());
-  p.C = int(in[2]);
-  return p;
-}
-
 }  // namespace
 
 
@@ -72,7 +59,7 @@ void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
   size_t n_out = size_t(batch) * example_size(shapes_[value_of(i)]);
   switch (l.kind) {
     case LayerKind::Conv2d: {
-      ConvParams p = grouped_params(l, batch, in, params_[size_t(kernel_param_[li])].shape);
+      ConvParams p = conv_geometry(i, batch);
       const float* w = param_ptr(kernel_param_[li]);
       const float* b = param_ptr(bias_param_[li]);
       if (l.groups == 1) k.conv2d_fwd(y, x, w, b, p, l.act);
@@ -81,7 +68,7 @@ void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
     }
     case LayerKind::DepthwiseConv2d:
       k.depthwise_conv2d_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]),
-                             depthwise_params(l, batch, in), l.act);
+                             conv_geometry(i, batch), l.act);
       break;
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
@@ -91,7 +78,7 @@ void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
     case LayerKind::MaxPool2d:
     case LayerKind::AvgPool2d:
     case LayerKind::LpPool2d: {
-      PoolParams p = pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str());
+      PoolParams p = pool_geometry(i, batch);
       if (l.kind == LayerKind::LpPool2d) k.lppool2d_fwd(y, x, p, l.power);
       else (l.kind == LayerKind::MaxPool2d ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y, x, p);
       break;
@@ -226,7 +213,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
   bool trains = l.trainable;
   switch (l.kind) {
     case LayerKind::Conv2d: {
-      ConvParams p = grouped_params(l, batch, in, params_[size_t(kernel_param_[li])].shape);
+      ConvParams p = conv_geometry(i, batch);
       if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
       if (trains && l.groups == 1) {
         k.conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
@@ -242,7 +229,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
       break;
     }
     case LayerKind::DepthwiseConv2d: {
-      ConvParams p = depthwise_params(l, batch, in);
+      ConvParams p = conv_geometry(i, batch);
       if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
       if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
       if (need_dx) {
@@ -337,13 +324,13 @@ void Net::backward_layer(int i, int batch, float* dy) {
       float* dx = begin_grad(v0);
       switch (l.kind) {
         case LayerKind::MaxPool2d:
-          k.maxpool2d_bwd(dx, dy, x, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
+          k.maxpool2d_bwd(dx, dy, x, pool_geometry(i, batch));
           break;
         case LayerKind::AvgPool2d:
-          k.avgpool2d_bwd(dx, dy, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()));
+          k.avgpool2d_bwd(dx, dy, pool_geometry(i, batch));
           break;
         case LayerKind::LpPool2d:
-          k.lppool2d_bwd(dx, dy, x, y, pool2d_params(with_batch(batch, in), pool_attrs(l), l.name.c_str()), l.power);
+          k.lppool2d_bwd(dx, dy, x, y, pool_geometry(i, batch), l.power);
           break;
         case LayerKind::GlobalAvgPool:
           k.global_avgpool_bwd(dx, dy, batch, int(in[0] * in[1]), int(in[2]));

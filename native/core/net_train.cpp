@@ -131,45 +131,52 @@ void Net::iterations_after(std::shared_ptr<int64_t> out) {
 
 void Net::check_batch(const char* op, const std::vector<Tensor>& xs,
                       const std::vector<Tensor>* ys, const std::vector<int32_t>& idx) const {
-  require(xs.size() == inputs_.size(), ErrorKind::Value,
-          std::string(op) + ": the model takes " + std::to_string(inputs_.size()) +
-              " input(s), got " + std::to_string(xs.size()));
+  // Runs before every step: messages are built only when a check fails.
+  require_lazy(xs.size() == inputs_.size(), ErrorKind::Value, [&] {
+    return std::string(op) + ": the model takes " + std::to_string(inputs_.size()) + " input(s), got " +
+           std::to_string(xs.size());
+  });
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor& x = xs[i];
-    require(x.rank() == int(inputs_[i].size()) + 1 &&
-                std::equal(inputs_[i].begin(), inputs_[i].end(), x.shape.begin() + 1),
-            ErrorKind::Shape,
-            std::string(op) + ": the model takes input " + batch_shape_str(inputs_[i]) + ", got " +
-                shape_str(x.shape));
-    require(x.dim(0) == xs[0].dim(0), ErrorKind::Shape,
-            std::string(op) + ": all inputs need the same number of examples, got " +
-                shape_str(xs[0].shape) + " and " + shape_str(x.shape));
+    bool fits = x.rank() == int(inputs_[i].size()) + 1 &&
+                std::equal(inputs_[i].begin(), inputs_[i].end(), x.shape.begin() + 1);
+    require_lazy(fits, ErrorKind::Shape, [&] {
+      return std::string(op) + ": the model takes input " + batch_shape_str(inputs_[i]) + ", got " +
+             shape_str(x.shape);
+    });
+    require_lazy(x.dim(0) == xs[0].dim(0), ErrorKind::Shape, [&] {
+      return std::string(op) + ": all inputs need the same number of examples, got " + shape_str(xs[0].shape) +
+             " and " + shape_str(x.shape);
+    });
   }
-  require(!idx.empty() && idx.size() < (size_t(1) << 24), ErrorKind::Value,
-          std::string(op) + ": a batch needs between 1 and 2^24 rows");
+  require_lazy(!idx.empty() && idx.size() < (size_t(1) << 24), ErrorKind::Value,
+               [&] { return std::string(op) + ": a batch needs between 1 and 2^24 rows"; });
   for (int32_t i : idx) {
-    require(i >= 0 && i < xs[0].dim(0), ErrorKind::Value,
-            std::string(op) + ": row index " + std::to_string(i) + " is outside [0, " +
-                std::to_string(xs[0].dim(0)) + ")");
+    require_lazy(i >= 0 && i < xs[0].dim(0), ErrorKind::Value, [&] {
+      return std::string(op) + ": row index " + std::to_string(i) + " is outside [0, " +
+             std::to_string(xs[0].dim(0)) + ")";
+    });
   }
   if (!ys) return;
-  require(ys->size() == outputs_.size(), ErrorKind::Value,
-          std::string(op) + ": the model has " + std::to_string(outputs_.size()) +
-              " output(s), got " + std::to_string(ys->size()) + " target tensor(s)");
+  require_lazy(ys->size() == outputs_.size(), ErrorKind::Value, [&] {
+    return std::string(op) + ": the model has " + std::to_string(outputs_.size()) + " output(s), got " +
+           std::to_string(ys->size()) + " target tensor(s)";
+  });
   for (size_t o = 0; o < ys->size(); ++o) {
     const Tensor& y = (*ys)[o];
     const Shape& out = shapes_[size_t(outputs_[o])];
     size_t out_size = shape_numel(out);
     size_t want_row = loss_ == LossKind::SparseCategoricalCrossentropy ? out_size / size_t(out.back())
                                                                        : out_size;
-    require(y.rank() >= 1 && y.dim(0) == xs[0].dim(0), ErrorKind::Shape,
-            std::string(op) + ": x has " + std::to_string(xs[0].dim(0)) + " examples but y has " +
-                (y.rank() ? std::to_string(y.dim(0)) : std::string("none")) + " (x " +
-                shape_str(xs[0].shape) + ", y " + shape_str(y.shape) + ")");
-    require(y.numel() / size_t(y.dim(0)) == want_row, ErrorKind::Shape,
-            std::string(op) + ": targets " + shape_str(y.shape) + " do not match the model output " +
-                batch_shape_str(out) +
-                (want_row == 1 ? " (sparse labels: one class id per example)" : ""));
+    require_lazy(y.rank() >= 1 && y.dim(0) == xs[0].dim(0), ErrorKind::Shape, [&] {
+      return std::string(op) + ": x has " + std::to_string(xs[0].dim(0)) + " examples but y has " +
+             (y.rank() ? std::to_string(y.dim(0)) : std::string("none")) + " (x " + shape_str(xs[0].shape) +
+             ", y " + shape_str(y.shape) + ")";
+    });
+    require_lazy(y.numel() / size_t(y.dim(0)) == want_row, ErrorKind::Shape, [&] {
+      return std::string(op) + ": targets " + shape_str(y.shape) + " do not match the model output " +
+             batch_shape_str(out) + (want_row == 1 ? " (sparse labels: one class id per example)" : "");
+    });
   }
 }
 
@@ -241,10 +248,11 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
 std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
                                        const std::vector<int>& layers, int batch_size) {
   const char* op = "predict";
-  require(!xs.empty() && start >= 0 && count >= 1 && start + count <= (xs[0].rank() ? xs[0].dim(0) : 0),
-          ErrorKind::Value, "predict: rows [" + std::to_string(start) + ", " +
-                                std::to_string(start + count) + ") are outside the input " +
-                                (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape)));
+  if (xs.empty() || start < 0 || count < 1 || start + count > (xs[0].rank() ? xs[0].dim(0) : 0)) {
+    throw Error(ErrorKind::Value, "predict: rows [" + std::to_string(start) + ", " + std::to_string(start + count) +
+                                      ") are outside the input " +
+                                      (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape)));
+  }
   require(!layers.empty(), ErrorKind::Value, "predict: no layers asked for");
   int last = 0;
   for (int layer : layers) {
@@ -257,9 +265,17 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
   std::vector<Tensor> ys;
   for (int layer : layers) ys.push_back(empty_tensor(with_batch(count, shapes_[value_of(layer)]), op));
   std::vector<const Tensor*> reads = pointers(xs, {}), writes = pointers(ys, {});
-  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size] {
-    for (int64_t b = 0; b < count; b += batch_size) {
-      int batch = int(std::min<int64_t>(batch_size, count - b));
+  // Inference rows are independent, so a large batch runs in slices whose activations stay in
+  // the caches instead of streaming each layer's output through DRAM (same results).
+  size_t widest = 0;
+  for (int v = 0; v <= int(value_of(last)); ++v) widest = std::max(widest, example_size(shapes_[size_t(v)]));
+  int64_t cache_rows = std::max<int64_t>(1, int64_t(kInferenceSliceBytes / (widest * sizeof(float) + 1)));
+  int64_t per_batch = std::min<int64_t>(batch_size, count);
+  int64_t slices = (per_batch + cache_rows - 1) / cache_rows;
+  int64_t slice = (per_batch + slices - 1) / slices;
+  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, slice] {
+    for (int64_t b = 0; b < count; b += slice) {
+      int batch = int(std::min<int64_t>(slice, count - b));
       plan_for(batch);
       for (size_t i = 0; i < xs.size(); ++i) {
         size_t row = example_size(inputs_[i]);

@@ -16,6 +16,11 @@
 namespace ck {
 
 void require(bool ok, ErrorKind kind, const std::string& msg);
+// require() for checks made on every step: the message is only built when the check fails.
+template <class MakeMsg>
+void require_lazy(bool ok, ErrorKind kind, MakeMsg&& make_msg) {
+  if (!ok) require(false, kind, make_msg());
+}
 void require_rank(const char* op, const char* what, const Tensor& t, int rank);
 void require_positive_dims(const char* op, const char* what, const Tensor& t);
 void require_same_shape(const char* op, const char* a_name, const Tensor& a, const char* b_name,
