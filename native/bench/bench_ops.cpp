@@ -1,6 +1,6 @@
 // bench_ops: GFLOP/s of the conv2d and dense kernels per ISA on the example models' layer shapes
-// (W1: the MNIST convnet, batch 100; W2: the CIFAR convnet, batch 64), one large conv and a
-// 1024^3 GEMM. Median of several timed repetitions after one warm-up call.
+// (W1: the MNIST convnet, batch 100, and its forward pass at batch 1; W2: the CIFAR convnet,
+// batch 64), one large conv and a 1024^3 GEMM. Median of several timed repetitions after one warm-up call.
 //
 //   bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N]
 //
@@ -80,7 +80,8 @@ ConvParams conv(int N, int H, int W, int C, int K, int R, bool same) {
   return p;
 }
 
-void bench_conv(const char* group, const ConvParams& p, const Options& o, Isa isa) {
+void bench_conv(const char* group, const ConvParams& p, const Options& o, Isa isa,
+                bool fwd_only = false) {
   const CpuKernels& k = ck::cpu_kernels(isa);
   auto x = random_vector(p.x_size(), 1), w = random_vector(p.w_size(), 2);
   auto b = random_vector(size_t(p.K), 3), dy = random_vector(p.y_size(), 4);
@@ -92,6 +93,7 @@ void bench_conv(const char* group, const ConvParams& p, const Options& o, Isa is
   const int reps = reps_for(f, o, isa);
   print_row(group, shape, "fwd", isa,
             time_ms(reps, [&] { k.conv2d_fwd(y.data(), x.data(), w.data(), b.data(), p, Act::Relu); }), f);
+  if (fwd_only) return;
   print_row(group, shape, "bwd_data", isa,
             time_ms(reps, [&] { k.conv2d_bwd_data(dx.data(), dy.data(), w.data(), p); }), f);
   print_row(group, shape, "bwd_filter", isa,
@@ -165,6 +167,10 @@ int main(int argc, char** argv) {
     bench_conv("W1", conv(100, 28, 28, 1, 32, 5, false), o, isa);
     bench_conv("W1", conv(100, 12, 12, 32, 64, 5, false), o, isa);
     bench_dense("W1", 100, 1024, 10, o, isa);
+    // W1 inference at batch 1 (the latency figure of npm run bench)
+    bench_conv("W1b1", conv(1, 28, 28, 1, 32, 5, false), o, isa, true);
+    bench_conv("W1b1", conv(1, 12, 12, 32, 64, 5, false), o, isa, true);
+    bench_dense("W1b1", 1, 1024, 10, o, isa, true);
     if (!small_only) {
       bench_conv("W2", conv(64, 32, 32, 3, 32, 3, true), o, isa);
       bench_conv("W2", conv(64, 32, 32, 32, 32, 3, true), o, isa);
