@@ -44,7 +44,8 @@ struct CpuKernels {
   // ---- pooling (pool.*) ----
   // Max pooling pads with -inf; average pooling divides by the number of real cells in the window.
   void (*maxpool2d_fwd)(float* y, const float* x, const PoolParams& p);
-  void (*maxpool2d_bwd)(float* dx, const float* dy, const float* x, const PoolParams& p);
+  // relu_x: x is a ReLU's output; the ReLU's backward is folded in (dx is its input's gradient).
+  void (*maxpool2d_bwd)(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x);
   void (*avgpool2d_fwd)(float* y, const float* x, const PoolParams& p);
   void (*avgpool2d_bwd)(float* dx, const float* dy, const PoolParams& p);
   // Global pooling over the HW pixels of each image: x [N,HW,C] -> y [N,C].

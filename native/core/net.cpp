@@ -57,6 +57,21 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
     require(o >= 0 && size_t(o) < n_values, ErrorKind::Value,
             "model: output " + std::to_string(o) + " is not a value of the graph");
   }
+  // A ReLU output read only by a max pool: the pool's backward applies the ReLU's (one pass
+  // over that gradient fewer; the seeds' CNN and VGG-style blocks all have this pattern).
+  relu_into_pool_.assign(n_layers, 0);
+  for (size_t i = 0; i < n_layers; ++i) {
+    const LayerSpec& l = layers_[i];
+    int v = l.inputs[0];
+    if (l.kind != LayerKind::MaxPool2d || size_t(v) < inputs_.size() || consumers_[size_t(v)] != 1 ||
+        std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end()) {
+      continue;
+    }
+    const LayerSpec& producer = layers_[size_t(v) - inputs_.size()];
+    bool fused_relu = producer.kind == LayerKind::Conv2d || producer.kind == LayerKind::DepthwiseConv2d ||
+                      producer.kind == LayerKind::Dense;
+    if (fused_relu && producer.act == Act::Relu) relu_into_pool_[size_t(v) - inputs_.size()] = 1;
+  }
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   grads_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   state_ = std::make_shared<Storage>(std::max<size_t>(n_state_, 1));

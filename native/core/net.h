@@ -176,6 +176,7 @@ class Net {
   std::vector<int> consumers_;           // per value: how many layer inputs read it
   std::vector<char> needs_grad_;         // per value: depends on a trainable weight
   std::vector<int> fused_output_;        // per output: softmax layer folded into the loss, or -1
+  std::vector<char> relu_into_pool_;     // per layer: its ReLU's backward runs in the max pool after it
   // Per layer: the window geometry of convolutions and poolings, worked out (and checked) once
   // when the layer is added, for one example; a pass sets N to its batch.
   std::vector<ConvParams> conv_geo_;

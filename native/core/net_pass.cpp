@@ -214,7 +214,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
   switch (l.kind) {
     case LayerKind::Conv2d: {
       ConvParams p = conv_geometry(i, batch);
-      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
       if (trains && l.groups == 1) {
         k.conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
       } else if (trains) {
@@ -230,7 +230,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
     }
     case LayerKind::DepthwiseConv2d: {
       ConvParams p = conv_geometry(i, batch);
-      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
       if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
       if (need_dx) {
         float* dx = begin_grad(v0);
@@ -241,7 +241,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
     }
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
-      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
       if (trains) {
         k.dense_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, rows, K, l.units);
       }
@@ -324,7 +324,8 @@ void Net::backward_layer(int i, int batch, float* dy) {
       float* dx = begin_grad(v0);
       switch (l.kind) {
         case LayerKind::MaxPool2d:
-          k.maxpool2d_bwd(dx, dy, x, pool_geometry(i, batch));
+          k.maxpool2d_bwd(dx, dy, x, pool_geometry(i, batch),
+                          size_t(v0) >= inputs_.size() && relu_into_pool_[size_t(v0) - inputs_.size()]);
           break;
         case LayerKind::AvgPool2d:
           k.avgpool2d_bwd(dx, dy, pool_geometry(i, batch));

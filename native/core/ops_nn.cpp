@@ -69,7 +69,7 @@ Tensor max_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) 
   Tensor dx = empty_tensor(x.shape, op, dev);
   launch(
       op, dev, {&dy, &x}, {&dx},
-      [=, &k = cpu_kernels()] { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p); },
+      [=, &k = cpu_kernels()] { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false); },
       [&](const CudaKernels& k, void* s) { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, s); });
   return dx;
 }

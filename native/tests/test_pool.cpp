@@ -23,6 +23,8 @@ ck::PoolParams params(int N, int H, int W, int C, int R, int S, int sh, int sw, 
 
 std::vector<ck::PoolParams> shapes() {
   return {params(2, 7, 7, 3, 2, 2, 2, 2, true),  params(1, 1, 1, 1, 1, 1, 1, 1, false),
+          params(3, 9, 7, 20, 2, 2, 2, 2, false), params(1, 24, 24, 32, 2, 2, 2, 2, false),
+          params(2, 10, 9, 5, 3, 3, 3, 3, false),
           params(3, 9, 6, 17, 3, 2, 2, 1, true), params(2, 8, 8, 33, 3, 3, 1, 1, false),
           params(1, 5, 11, 16, 2, 3, 3, 2, true), params(4, 12, 12, 32, 2, 2, 2, 2, false)};
 }
@@ -40,9 +42,11 @@ TEST(vector_pooling_matches_reference) {
       ref.maxpool2d_fwd(a.data(), x.data(), p);
       k->maxpool2d_fwd(b.data(), x.data(), p);
       CHECK_ALL_CLOSE(b.data(), a.data(), a.size(), 0.f, 0.f);
-      ref.maxpool2d_bwd(da.data(), dy.data(), x.data(), p);
-      k->maxpool2d_bwd(db.data(), dy.data(), x.data(), p);
-      CHECK_ALL_CLOSE(db.data(), da.data(), da.size(), 1e-5f, 1e-6f);
+      for (bool relu_x : {false, true}) {
+        ref.maxpool2d_bwd(da.data(), dy.data(), x.data(), p, relu_x);
+        k->maxpool2d_bwd(db.data(), dy.data(), x.data(), p, relu_x);
+        CHECK_ALL_CLOSE(db.data(), da.data(), da.size(), 1e-5f, 1e-6f);
+      }
       ref.avgpool2d_fwd(a.data(), x.data(), p);
       k->avgpool2d_fwd(b.data(), x.data(), p);
       CHECK_ALL_CLOSE(b.data(), a.data(), a.size(), 1e-5f, 1e-6f);
@@ -72,10 +76,10 @@ TEST(max_pool_ties_route_to_the_first_maximum_on_every_path) {
   std::vector<float> x(16, 1.f), dy = {1, 2, 3, 4}, want(16, 0.f);
   want[0] = 1, want[2] = 2, want[8] = 3, want[10] = 4;
   std::vector<float> dx(16);
-  ck::scalar_kernels().maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
+  ck::scalar_kernels().maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false);
   CHECK_ALL_CLOSE(dx.data(), want.data(), 16, 0.f, 0.f);
   for (const ck::CpuKernels* k : cktest::vector_tables()) {
-    k->maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
+    k->maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false);
     CHECK_ALL_CLOSE(dx.data(), want.data(), 16, 0.f, 0.f);
   }
 }
@@ -86,10 +90,30 @@ TEST(max_pool_gradient_reaches_only_the_argmax_even_when_infinite) {
   ck::PoolParams p = params(1, 2, 2, 1, 2, 2, 2, 2, false);
   std::vector<float> x = {1, 5, 2, 3}, dy = {inf}, want = {0, inf, 0, 0}, dx(4);
   for (const ck::CpuKernels* k : cktest::vector_tables()) {
-    k->maxpool2d_bwd(dx.data(), dy.data(), x.data(), p);
+    k->maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false);
     CHECK(dx == want);
     k->global_maxpool_bwd(dx.data(), dy.data(), x.data(), 1, 4, 1);
     CHECK(dx == want);
+  }
+}
+
+TEST(max_pool_with_relu_x_is_the_relu_backward_of_the_plain_gradient) {
+  // The folded pass must equal max-pool backward followed by ReLU's backward (dx where x > 0).
+  std::mt19937 rng(3);
+  for (ck::PoolParams p : {params(2, 6, 6, 17, 2, 2, 2, 2, false), params(1, 7, 5, 3, 3, 3, 2, 1, true)}) {
+    auto x = cktest::random_vector(rng, p.x_size());
+    for (size_t i = 0; i < x.size(); i += 3) x[i] = 0.f;  // a ReLU output: zeros, some maxima
+    for (float& v : x) v = v < 0.f ? 0.f : v;
+    auto dy = cktest::random_vector(rng, p.y_size());
+    std::vector<float> want(p.x_size()), got(p.x_size());
+    ck::scalar_kernels().maxpool2d_bwd(want.data(), dy.data(), x.data(), p, false);
+    for (size_t i = 0; i < want.size(); ++i) want[i] = x[i] > 0.f ? want[i] : 0.f;
+    std::vector<const ck::CpuKernels*> tables = cktest::vector_tables();
+    tables.push_back(&ck::scalar_kernels());
+    for (const ck::CpuKernels* k : tables) {
+      k->maxpool2d_bwd(got.data(), dy.data(), x.data(), p, true);
+      CHECK_ALL_CLOSE(got.data(), want.data(), want.size(), 0.f, 0.f);
+    }
   }
 }
 
@@ -106,7 +130,7 @@ TEST(reference_gradients_match_finite_differences) {
         return cktest::weighted_sum(y, w);
       };
       std::vector<float> dx(p.x_size());
-      if (max) ref.maxpool2d_bwd(dx.data(), w.data(), x.data(), p);
+      if (max) ref.maxpool2d_bwd(dx.data(), w.data(), x.data(), p, false);
       else ref.avgpool2d_bwd(dx.data(), w.data(), p);
       CHECK_GRADIENT(max ? "maxpool dx" : "avgpool dx", dx, cktest::numeric_gradient(x, loss, 1e-3f));
     }

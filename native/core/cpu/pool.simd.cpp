@@ -64,9 +64,48 @@ void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) {
   });
 }
 
-void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p) {
+// relu_x: x is a ReLU's output and dx is the gradient of the ReLU's input: a window's gradient
+// goes to its maximum only where that is > 0 (the ReLU's backward, folded into this pass).
+void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x) {
   const Vec neg_inf = Vec::set1(-__builtin_inff()), one = Vec::set1(1.f);
+  // Where g goes: lanes of the window's first maximum (and, with relu_x, only where it is > 0).
+  auto routed = [&](Vec best, Vec g) { return relu_x ? select_gt0(best, g, Vec::zero()) : g; };
   size_t image = size_t(p.H) * p.W * p.C;
+  if (p.stride_h == p.R && p.stride_w == p.S && p.pad_h == 0 && p.pad_w == 0 && p.P * p.R <= p.H &&
+      p.Q * p.S <= p.W) {
+    // Windows tile the image (Keras's default pooling): every dx cell is written exactly once,
+    // with no zeroing pass and no read-modify-write, and output rows can be split over threads.
+    const size_t row = size_t(p.W) * p.C;
+    for_rows(p, [&](int n, int op) {
+      float* dxn = dx + size_t(n) * image;
+      const float* xn = x + size_t(n) * image;
+      const int h1 = op == p.P - 1 ? p.H : (op + 1) * p.R;  // the last row also clears the rest
+      for (int h = op * p.R; h < h1; ++h)
+        for (int w = p.Q * p.S; w < p.W; ++w)  // columns past the last window
+          for (int c = 0; c < p.C; ++c) dxn[size_t(h) * row + size_t(w) * p.C + c] = 0.f;
+      for (int h = op * p.R + p.R; h < h1; ++h)  // rows past the last window
+        for (size_t i = 0; i < size_t(p.Q) * p.S * p.C; ++i) dxn[size_t(h) * row + i] = 0.f;
+      for (int oq = 0; oq < p.Q; ++oq) {
+        const int h0 = op * p.R, w0 = oq * p.S;
+        const float* dyp = dy + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
+        for (int c = 0; c < p.C; c += L) {
+          int m = p.C - c < L ? p.C - c : L;
+          Vec best = neg_inf;
+          for (int h = h0; h < h0 + p.R; ++h)
+            for (int w = w0; w < w0 + p.S; ++w) best = max(best, load_n(xn + size_t(h) * row + size_t(w) * p.C + c, m));
+          Vec g = routed(best, load_n(dyp + c, m)), taken = Vec::zero();
+          for (int h = h0; h < h0 + p.R; ++h)
+            for (int w = w0; w < w0 + p.S; ++w) {
+              size_t off = size_t(h) * row + size_t(w) * p.C + c;
+              Vec hit = select_eq(load_n(xn + off, m), best, one, Vec::zero()) * (one - taken);
+              store_n(dxn + off, select_gt0(hit, g, Vec::zero()), m);
+              taken = taken + hit;
+            }
+        }
+      }
+    });
+    return;
+  }
   for_images(p.N, size_t(p.P) * p.Q * p.C * p.R * p.S, [&](int n) {
     float* dxn = dx + size_t(n) * image;
     const float* xn = x + size_t(n) * image;
@@ -80,7 +119,7 @@ void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams&
           Vec best = neg_inf;
           for (int h = win.h0; h < win.h1; ++h)
             for (int w = win.w0; w < win.w1; ++w) best = max(best, load_n(xn + (size_t(h) * p.W + w) * p.C + c, m));
-          Vec g = load_n(dyp + c, m), taken = Vec::zero();
+          Vec g = routed(best, load_n(dyp + c, m)), taken = Vec::zero();
           for (int h = win.h0; h < win.h1; ++h)
             for (int w = win.w0; w < win.w1; ++w) {
               size_t off = (size_t(h) * p.W + w) * p.C + c;

@@ -52,8 +52,9 @@ void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) {
 }
 
 // The gradient goes to the first maximum of each window (row-major order); windows overlap, so
-// contributions add.
-void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p) {
+// contributions add. relu_x: x is a ReLU's output and the ReLU's backward is folded in (nothing
+// reaches a maximum that is not > 0).
+void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x) {
   for (size_t i = 0; i < p.x_size(); ++i) dx[i] = 0.f;
   for (int n = 0; n < p.N; ++n)
     for (int op = 0; op < p.P; ++op)
@@ -67,7 +68,7 @@ void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams&
               size_t i = xi(p, n, h, w, c);
               if (arg == size_t(-1) || x[i] > m) m = x[i], arg = i;
             }
-          if (arg != size_t(-1)) dx[arg] += dy[yi(p, n, op, oq, c)];
+          if (arg != size_t(-1) && (!relu_x || m > 0.f)) dx[arg] += dy[yi(p, n, op, oq, c)];
         }
       }
 }
