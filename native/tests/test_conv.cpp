@@ -268,6 +268,39 @@ TEST(vector_kernels_match_reference_on_model_layers) {
   }
 }
 
+// Few input channels (R*S*C up to 160) take the direct forward kernel of conv2d_small.simd.cpp:
+// tiles of several output pixels along a row x up to 4 vectors of output channels, input rows
+// read in place or from a zero-padded copy. These shapes cover C = 1..4 and 12, 'valid' and
+// 'same', strides 1 and 2, dilation, batch 1, odd K (partial vectors, several column blocks),
+// rows shorter and longer than a tile, 1x1 images, and rows too wide for one padded band.
+TEST(vector_kernels_match_reference_with_few_input_channels) {
+  std::mt19937 rng(7);
+  std::vector<ConvParams> shapes;
+  for (int C : {1, 3}) {
+    for (int K : {7, 32, 33}) {
+      shapes.push_back(make(1, 28, 28, C, K, 5, 5));                     // 'valid'
+      shapes.push_back(make(2, 17, 31, C, K, 3, 3, 1, 1, 1, 1, 1, 1));   // 'same'
+      shapes.push_back(make(1, 15, 37, C, K, 3, 3, 2, 2, 0, 1, 0, 1));   // 'same' stride 2
+      shapes.push_back(make(3, 13, 11, C, K, 5, 5, 2, 2));                // 'valid' stride 2
+      shapes.push_back(make(2, 1, 1, C, K, 3, 3, 1, 1, 1, 1, 1, 1));     // 1x1 image
+    }
+  }
+  shapes.push_back(make(1, 1, 1, 1, 1, 1, 1));
+  shapes.push_back(make(2, 9, 10, 2, 16, 2, 4, 1, 3, 0, 1, 2, 1));       // left pad, stride 3
+  shapes.push_back(make(1, 12, 12, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1));      // K = 70: 5 vectors
+  shapes.push_back(make(1, 12, 12, 12, 100, 3, 3, 1, 1, 1, 1, 1, 1));    // R*S*C = 108
+  shapes.push_back(make(2, 10, 9, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1));      // R*S*C = 144
+  shapes.push_back(make(1, 30, 30, 3, 16, 7, 7, 2, 2, 2, 3, 2, 3));      // 7x7 stride-2 stem
+  shapes.push_back(make(2, 11, 13, 3, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2));  // dilation 2, 'same'
+  shapes.push_back(make(1, 14, 9, 1, 5, 4, 2, 1, 1, 0, 0, 0, 0, 3, 1));  // dilation in h only
+  shapes.push_back(make(1, 20, 700, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1));      // several padded bands
+  shapes.push_back(make(1, 24, 900, 1, 8, 5, 5, 2, 2, 2, 2, 2, 2));      // bands at stride 2
+  shapes.push_back(make(1, 9, 5, 1, 3, 7, 7, 1, 1, 3, 3, 3, 3));         // kernel wider than the image
+  for (Isa isa : cktest::vector_isas()) {
+    for (const ConvParams& p : shapes) compare_all(ck::cpu_kernels(isa), p, rng);
+  }
+}
+
 // Other thread counts (uneven chunks, three partial dw buffers) give the same answers. The
 // kernels keep products under a few MFLOP on one thread, so these shapes are big enough to
 // split.
@@ -279,7 +312,9 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
       for (const ConvParams& p : {make(3, 9, 7, 5, 19, 3, 3, 1, 1, 1, 1, 1, 1),
                                   make(8, 16, 16, 16, 33, 3, 3, 1, 1, 1, 1, 1, 1),
                                   make(24, 20, 18, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1),
-                                  make(40, 10, 10, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0)}) {
+                                  make(40, 10, 10, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0),
+                                  make(3, 28, 28, 1, 32, 5, 5),
+                                  make(1, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1)}) {
         compare_all(ck::cpu_kernels(isa), p, rng);
       }
     }

@@ -4,6 +4,7 @@
 // outer-product accumulation over runs of pixels.
 #include <cstring>
 
+#include "conv2d_small.h"
 #include "gemm.simd.h"
 #include "reference.h"
 #include "simd_kernels.h"
@@ -39,6 +40,7 @@ inline void copy_or_zero(float* dst, const float* src, int n) {
 // ---- forward: y[pixel, :] = act(b + sum over taps (r,s) of x[tap pixel, :] . W[r,s]) ----
 void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const ConvParams& p,
                 Act act) {
+  if (conv2d_small_fwd(y, x, w, b, p, act)) return;  // few input channels: direct kernel
   if (act != Act::None && act != Act::Relu) {
     ref::conv2d_fwd(y, x, w, b, p, act);  // rejects the unsupported fused activation
     return;

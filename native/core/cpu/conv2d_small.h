@@ -1,0 +1,16 @@
+// The direct convolution for layers with few input channels (conv2d_small.simd.cpp), which
+// conv2d.simd.cpp tries before its indirect GEMM.
+#pragma once
+#include "../params.h"
+#include "simd.h"
+
+namespace ck {
+namespace CK_ISA_NS {
+
+// Computes y as conv2d_fwd does and returns true when the layer suits the direct kernel (a
+// small reduction R*S*C, act None or Relu); returns false, writing nothing, otherwise.
+bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
+                      const ConvParams& p, Act act);
+
+}  // namespace CK_ISA_NS
+}  // namespace ck
