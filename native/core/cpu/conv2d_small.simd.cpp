@@ -27,8 +27,14 @@ using gemm::kL;
 
 // Largest reduction R*S*C taken here. Measured on one thread, 'same' 32x32 layers with K 32
 // and 64: 1.2-3x the GEMM's rate up to C = 16 at 3x3 and C = 6 at 5x5 (R*S*C 144-150), then
-// the two about even, the GEMM's per-tile overhead amortised.
+// the two about even, the GEMM's per-tile overhead amortised. On two threads with AVX-512 the
+// direct kernel stays 4-8% ahead on 3x3 layers up to C = 64 (W2's, the large 56x56 one); with
+// AVX2 the two are level there.
+#if defined(CK_ISA_AVX512)
+constexpr int kMaxReduction = 576;
+#else
 constexpr int kMaxReduction = 160;
+#endif
 
 // Vectors of output channels per tile, and the most output pixels per tile for each count:
 // MQ*NV accumulators + NV weight vectors + 1 broadcast fit the register file (32 zmm / 16 ymm).
