@@ -51,8 +51,12 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
   const gemm::IgPlan plan = gemm::ig_plan(K);
   const int MR = plan.mr;
   const size_t red = size_t(R) * S * C;
-  Scratch packed(gemm::packed_floats(plan, red, K));
-  gemm::pack_weights(plan, packed.data(), red, K, 1, [&](size_t i) { return w + i * K; });
+  // HWIO weights are already the packed layout when K fills exactly one column block (K = 16,
+  // 32, 48 or 64 with AVX-512): the GEMM reads them in place, with no copy per call.
+  const bool in_place = !plan.dot && K == plan.nv * gemm::kL;
+  Scratch packed(in_place ? 0 : gemm::packed_floats(plan, red, K));
+  if (!in_place) gemm::pack_weights(plan, packed.data(), red, K, 1, [&](size_t i) { return w + i * K; });
+  const float* wp = in_place ? w : packed.data();
   const int seg_max = imax(S * C, 1);
   Scratch zero_buf{size_t(seg_max)};
   std::memset(zero_buf.data(), 0, size_t(seg_max) * sizeof(float));
@@ -150,7 +154,7 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
     }
     return nseg;
   };
-  gemm::igemm_run(plan, M, K, red, packed.data(), b, act == Act::Relu, R * S, tile_scratch,
+  gemm::igemm_run(plan, M, K, red, wp, b, act == Act::Relu, R * S, tile_scratch,
                   build);
 }
 
