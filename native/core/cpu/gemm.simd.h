@@ -30,9 +30,10 @@ namespace {
 
 constexpr int kL = Vec::kLanes;
 
-// Least work worth handing to another thread (~70 us of one core): waking a sleeping pool
-// worker was measured at ~100 us on a small VM, so smaller products stay on the calling thread.
-constexpr double kMinChunkFlops = 8e6;
+// Least work worth handing to another thread (~8 us of one core). Pool workers poll for about
+// 100 us after each job (spin_wait.h), so within a step or a predict loop a hand-off costs about
+// a microsecond; only the first product after an idle spell pays a futex wake-up.
+constexpr double kMinChunkFlops = 2e6;
 
 // parallel_for grain (in items of `item_flops` each) that gives every chunk kMinChunkFlops.
 inline size_t grain_for(double item_flops) {
