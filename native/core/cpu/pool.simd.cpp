@@ -64,6 +64,47 @@ void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) {
   });
 }
 
+namespace {
+
+// One output row of a tiling max pool's backward (see maxpool2d_bwd): the shape in locals, so
+// the compiler keeps it in registers across the stores.
+void maxpool_bwd_tiled_row(float* dxn, const float* xn, const float* dyr, const PoolParams& p, int op,
+                           bool relu_x) {
+  const int R = p.R, S = p.S, C = p.C, Q = p.Q, H = p.H, W = p.W, P = p.P;
+  const size_t row = size_t(W) * C;
+  const Vec neg_inf = Vec::set1(-__builtin_inff()), one = Vec::set1(1.f), zero = Vec::zero();
+  const int h0 = op * R, h1 = op == P - 1 ? H : h0 + R;  // the last row also clears the rest
+  for (int h = h0; h < h1; ++h) {
+    float* d = dxn + size_t(h) * row;
+    const size_t first = h < h0 + R ? size_t(Q) * S * C : 0;  // cells past the last window
+    for (size_t i = first; i < row; ++i) d[i] = 0.f;
+  }
+  for (int oq = 0; oq < Q; ++oq) {
+    const size_t base = size_t(h0) * row + size_t(oq) * S * C;
+    const float* xw = xn + base;
+    float* dw = dxn + base;
+    const float* dyp = dyr + size_t(oq) * C;
+    for (int c = 0; c < C; c += L) {
+      const int m = C - c < L ? C - c : L;
+      Vec best = neg_inf;
+      for (int r = 0; r < R; ++r)
+        for (int s = 0; s < S; ++s) best = max(best, load_n(xw + size_t(r) * row + size_t(s) * C + c, m));
+      Vec g = load_n(dyp + c, m);
+      if (relu_x) g = select_gt0(best, g, zero);
+      Vec taken = zero;
+      for (int r = 0; r < R; ++r)
+        for (int s = 0; s < S; ++s) {
+          const size_t off = size_t(r) * row + size_t(s) * C + c;
+          Vec hit = select_eq(load_n(xw + off, m), best, one, zero) * (one - taken);
+          store_n(dw + off, select_gt0(hit, g, zero), m);
+          taken = taken + hit;
+        }
+    }
+  }
+}
+
+}  // namespace
+
 // relu_x: x is a ReLU's output and dx is the gradient of the ReLU's input: a window's gradient
 // goes to its maximum only where that is > 0 (the ReLU's backward, folded into this pass).
 void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x) {
@@ -75,34 +116,9 @@ void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams&
       p.Q * p.S <= p.W) {
     // Windows tile the image (Keras's default pooling): every dx cell is written exactly once,
     // with no zeroing pass and no read-modify-write, and output rows can be split over threads.
-    const size_t row = size_t(p.W) * p.C;
     for_rows(p, [&](int n, int op) {
-      float* dxn = dx + size_t(n) * image;
-      const float* xn = x + size_t(n) * image;
-      const int h1 = op == p.P - 1 ? p.H : (op + 1) * p.R;  // the last row also clears the rest
-      for (int h = op * p.R; h < h1; ++h)
-        for (int w = p.Q * p.S; w < p.W; ++w)  // columns past the last window
-          for (int c = 0; c < p.C; ++c) dxn[size_t(h) * row + size_t(w) * p.C + c] = 0.f;
-      for (int h = op * p.R + p.R; h < h1; ++h)  // rows past the last window
-        for (size_t i = 0; i < size_t(p.Q) * p.S * p.C; ++i) dxn[size_t(h) * row + i] = 0.f;
-      for (int oq = 0; oq < p.Q; ++oq) {
-        const int h0 = op * p.R, w0 = oq * p.S;
-        const float* dyp = dy + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
-        for (int c = 0; c < p.C; c += L) {
-          int m = p.C - c < L ? p.C - c : L;
-          Vec best = neg_inf;
-          for (int h = h0; h < h0 + p.R; ++h)
-            for (int w = w0; w < w0 + p.S; ++w) best = max(best, load_n(xn + size_t(h) * row + size_t(w) * p.C + c, m));
-          Vec g = routed(best, load_n(dyp + c, m)), taken = Vec::zero();
-          for (int h = h0; h < h0 + p.R; ++h)
-            for (int w = w0; w < w0 + p.S; ++w) {
-              size_t off = size_t(h) * row + size_t(w) * p.C + c;
-              Vec hit = select_eq(load_n(xn + off, m), best, one, Vec::zero()) * (one - taken);
-              store_n(dxn + off, select_gt0(hit, g, Vec::zero()), m);
-              taken = taken + hit;
-            }
-        }
-      }
+      maxpool_bwd_tiled_row(dx + size_t(n) * image, x + size_t(n) * image,
+                            dy + (size_t(n) * p.P + op) * p.Q * p.C, p, op, relu_x);
     });
     return;
   }
