@@ -47,17 +47,21 @@ void for_images(int N, size_t work_per_image, F&& f) {
 }  // namespace
 
 void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) {
-  const Vec neg_inf = Vec::set1(-__builtin_inff());
   for_rows(p, [&](int n, int op) {
-    for (int oq = 0; oq < p.Q; ++oq) {
-      Window win = window(p, op, oq);
-      bool empty = win.h0 >= win.h1 || win.w0 >= win.w1;
-      float* yp = y + ((size_t(n) * p.P + op) * p.Q + oq) * p.C;
-      for (int c = 0; c < p.C; c += L) {
-        int m = p.C - c < L ? p.C - c : L;
+    // The shape in locals, kept in registers across the stores (see maxpool_bwd_tiled_row).
+    const int C = p.C, Q = p.Q, W = p.W;
+    const Vec neg_inf = Vec::set1(-__builtin_inff());
+    const float* xn = x + size_t(n) * p.H * W * C;
+    float* yr = y + (size_t(n) * p.P + op) * Q * C;
+    for (int oq = 0; oq < Q; ++oq) {
+      const Window win = window(p, op, oq);
+      const bool empty = win.h0 >= win.h1 || win.w0 >= win.w1;
+      float* yp = yr + size_t(oq) * C;
+      for (int c = 0; c < C; c += L) {
+        const int m = C - c < L ? C - c : L;
         Vec acc = empty ? Vec::zero() : neg_inf;
         for (int h = win.h0; h < win.h1; ++h)
-          for (int w = win.w0; w < win.w1; ++w) acc = max(acc, load_n(x + ((size_t(n) * p.H + h) * p.W + w) * p.C + c, m));
+          for (int w = win.w0; w < win.w1; ++w) acc = max(acc, load_n(xn + (size_t(h) * W + w) * C + c, m));
         store_n(yp + c, acc, m);
       }
     }
