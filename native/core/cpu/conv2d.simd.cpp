@@ -238,6 +238,34 @@ void bwd_data_col2im(float* dx, const float* dy, const float* w, const ConvParam
 
 }  // namespace
 
+namespace {
+
+// With unit strides the data gradient is itself a forward convolution: of dy (K channels) with
+// the filters flipped in space and transposed to C outputs, padded by (R-1)*dil - pad, so the
+// direct kernel takes it when R*S*K is small (W2's and VGG-style 3x3 layers up to 64 filters).
+bool bwd_data_direct(float* dx, const float* dy, const float* w, const ConvParams& p) {
+  // (C below a vector would leave most lanes of the direct kernel's outputs empty.)
+  if (p.stride_h != 1 || p.stride_w != 1 || p.P <= 0 || p.Q <= 0 || p.C < gemm::kL) return false;
+  ConvParams t = p;
+  t.H = p.P, t.W = p.Q, t.C = p.K;
+  t.P = p.H, t.Q = p.W, t.K = p.C;
+  t.pad_h = (p.R - 1) * p.dil_h - p.pad_h;
+  t.pad_w = (p.S - 1) * p.dil_w - p.pad_w;
+  if (t.pad_h < 0 || t.pad_w < 0 || !conv2d_small_reduction(t)) return false;
+  const int R = p.R, S = p.S, C = p.C, K = p.K;
+  Scratch flipped(size_t(R) * S * C * K);  // [R-1-r][S-1-s][k][c] = w[r][s][c][k]
+  for (int r = 0; r < R; ++r)
+    for (int s = 0; s < S; ++s) {
+      const float* src = w + size_t(r * S + s) * C * K;
+      float* dst = flipped.data() + size_t((R - 1 - r) * S + (S - 1 - s)) * K * C;
+      for (int c = 0; c < C; ++c)
+        for (int k = 0; k < K; ++k) dst[size_t(k) * C + c] = src[size_t(c) * K + k];
+    }
+  return conv2d_small_fwd(dx, dy, flipped.data(), nullptr, t, Act::None);
+}
+
+}  // namespace
+
 // ---- backward data: dx[pixel, :] = sum over taps (r,s) that reach it of dy[p,q,:] . W[r,s]^T
 // Weights are packed transposed, [r][S-1-s][k] x c, so that with unit stride and dilation the S
 // taps of a filter row read S*K contiguous dy values (q = w + pad_w - s runs backwards in s).
@@ -248,6 +276,7 @@ void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParam
   const int sh = p.stride_h, sw = p.stride_w;
   const int M = p.N * H * W;
   if (M <= 0 || C <= 0) return;
+  if (bwd_data_direct(dx, dy, w, p)) return;
   // GEMM + col2im when enough images keep the threads busy and the tap-by-tap product below
   // would waste many lanes (narrow C) or many taps (dx pixels mostly outside every window).
   const double coverage = double(P) * Q * sh * sw / (double(H) * W);

@@ -12,5 +12,9 @@ namespace CK_ISA_NS {
 bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
                       const ConvParams& p, Act act);
 
+// Whether the reduction R*S*C is small enough for the direct kernel (conv2d_small_fwd may still
+// decline a layer for its padding); lets a caller skip preparing its inputs.
+bool conv2d_small_reduction(const ConvParams& p);
+
 }  // namespace CK_ISA_NS
 }  // namespace ck

@@ -143,6 +143,11 @@ void copy_padded_row(float* dst, const float* src, int W, int C, int pw, int64_t
 
 }  // namespace
 
+bool conv2d_small_reduction(const ConvParams& p) {
+  const int64_t red = int64_t(p.R) * p.S * p.C;
+  return red > 0 && red <= kMaxReduction;
+}
+
 bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
                       const ConvParams& p, Act act) {
   const int K = p.K, C = p.C, R = p.R, S = p.S, H = p.H, W = p.W, P = p.P, Q = p.Q;
