@@ -20,7 +20,8 @@ struct HostMemoryStats {
 };
 HostMemoryStats host_memory_stats();
 
-// Uninitialised float scratch, freed on scope exit.
+// Uninitialised float scratch, freed on scope exit (into a small per-thread cache that the
+// next Scratch of a similar size on that thread reuses).
 class Scratch {
  public:
   explicit Scratch(size_t floats);
@@ -30,8 +31,9 @@ class Scratch {
   float* data() const { return data_; }
 
  private:
-  float* data_;
+  float* data_ = nullptr;
   size_t bytes_;
+  size_t capacity_ = 0;  // bytes of the block behind data_
 };
 
 }  // namespace ck
