@@ -144,6 +144,20 @@ TEST(vector_kernels_match_reference_on_edge_shapes) {
   }
 }
 
+// Shapes large enough for the blocked paths, none a multiple of a tile: w packed transposed for
+// the backward-data pass in several column blocks with partial squares; dw split by rows with x
+// copied in several groups per thread (1000x1000->65), in one group (17x1000->1000), read in
+// place (N = 17 fits one AVX-512 column block), and over several blocks of rows of x (M = 1100
+// and 2100).
+TEST(vector_kernels_match_reference_on_blocked_shapes) {
+  std::mt19937 rng(3);
+  const int shapes[][3] = {{1000, 1000, 17}, {17, 1000, 1000}, {1000, 1000, 65},
+                           {1100, 70, 130},  {2100, 50, 1030}, {1, 1000, 1000}};
+  for (Isa isa : cktest::vector_isas()) {
+    for (auto& s : shapes) compare_all(ck::cpu_kernels(isa), s[0], s[1], s[2], rng);
+  }
+}
+
 TEST(vector_kernels_match_reference_on_random_shapes) {
   std::mt19937 rng(2);
   auto U = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -164,6 +178,7 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
       compare_all(ck::cpu_kernels(isa), 3, 40, 300, rng);
       compare_all(ck::cpu_kernels(isa), 150, 300, 100, rng);  // dw split by chunks of x rows
       compare_all(ck::cpu_kernels(isa), 400, 300, 100, rng);  // dw split by rows
+      compare_all(ck::cpu_kernels(isa), 800, 300, 13, rng);   // by rows, one column block
       compare_all(ck::cpu_kernels(isa), 40000, 9, 20, rng);   // dw split by chunks of x rows
     }
   }
@@ -174,20 +189,23 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
 // chunks of rows of x (K small) the same bits for a fixed thread count.
 TEST(vector_kernels_are_deterministic) {
   std::mt19937 rng(6);
-  const int M = 600, K = 257, N = 90;  // big enough to split dw by rows
+  const int M = 600, K = 257;  // big enough to split dw by rows
   auto x = cktest::random_vector(rng, size_t(M) * K);
-  auto dy = cktest::random_vector(rng, size_t(M) * N);
   for (Isa isa : cktest::vector_isas()) {
     const CpuKernels& k = ck::cpu_kernels(isa);
-    std::vector<float> dw0(size_t(K) * N), dw1(size_t(K) * N), db0(N), db1(N);
-    k.dense_bwd_filter(dw0.data(), db0.data(), dy.data(), x.data(), M, K, N);
-    k.dense_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), M, K, N);
-    CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(db0.data(), db1.data(), db0.size() * sizeof(float)) == 0);
-    ck::set_num_threads(3);
-    k.dense_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), M, K, N);
-    CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
-    ck::set_num_threads(0);
+    for (int N : {90, 15}) {  // x copied into panels (several column blocks), and read in place
+      auto dy = cktest::random_vector(rng, size_t(M) * N);
+      std::vector<float> dw0(size_t(K) * N), dw1(size_t(K) * N), db0(N), db1(N);
+      k.dense_bwd_filter(dw0.data(), db0.data(), dy.data(), x.data(), M, K, N);
+      k.dense_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), M, K, N);
+      CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(db0.data(), db1.data(), db0.size() * sizeof(float)) == 0);
+      ck::set_num_threads(3);
+      k.dense_bwd_filter(dw1.data(), db1.data(), dy.data(), x.data(), M, K, N);
+      CHECK(std::memcmp(dw0.data(), dw1.data(), dw0.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(db0.data(), db1.data(), db0.size() * sizeof(float)) == 0);
+      ck::set_num_threads(0);
+    }
     // Few rows of dw, many rows of x: per-chunk partials.
     const int M2 = 30000, K2 = 7, N2 = 33;
     auto x2 = cktest::random_vector(rng, size_t(M2) * K2);

@@ -289,6 +289,84 @@ void pack_cols(float* dst, size_t rows, int NC, int WB, size_t cs, const RowPtr&
   });
 }
 
+// Transposes the kL x kL square r in registers: r[j] becomes what was lane j of every r[i].
+#if defined(CK_ISA_AVX512)
+inline void transpose_square(Vec (&r)[kL]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {  // pairs of rows, interleaved by 32 bits within 128-bit lanes
+    t[i] = _mm512_unpacklo_ps(r[i].v, r[i + 1].v);
+    t[i + 1] = _mm512_unpackhi_ps(r[i].v, r[i + 1].v);
+  }
+  for (int i = 0; i < 16; i += 4) {  // quads of rows: lane q of u[i + c] is column 4q + c
+    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {  // gather the 128-bit lanes of column c, 4 + c, 8 + c, 12 + c
+    const __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 b = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+    const __m512 d = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 e = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    r[c] = _mm512_shuffle_f32x4(a, d, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(a, d, 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(b, e, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(b, e, 0xDD);
+  }
+}
+#else
+inline void transpose_square(Vec (&r)[kL]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i].v, r[i + 1].v);
+    t[i + 1] = _mm256_unpackhi_ps(r[i].v, r[i + 1].v);
+  }
+  for (int i = 0; i < 8; i += 4) {  // lane q of u[i + c] is column 4q + c
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+}
+#endif
+
+// pack_cols's layout for the transpose of the row-major [NC x rows] matrix src (row stride ld):
+// element (i, c) of column block kb is src[(kb*WB + c)*ld + i]. Moved by kL x kL squares
+// through registers: walking a column of src (stride ld, often a multiple of 4 KB) would map
+// every element to one L1 set, and packing the transpose element by element cost 17% of the
+// 1024^3 backward-data product.
+inline void pack_cols_transposed(float* dst, size_t rows, int NC, int WB, const float* src,
+                                 size_t ld) {
+  const int nkb = cdiv(NC, WB);
+  const size_t nib = cdivz(rows, kL);
+  if (rows == 0 || nkb == 0) return;
+  // Items: one column block x kL rows; parallel only when the copy pays for waking the pool.
+  const size_t grain = cdivz(size_t(1) << 18, size_t(WB) * kL);
+  parallel_for(size_t(nkb) * nib, grain, [&](size_t b, size_t e, int) {
+    for (size_t item = b; item < e; ++item) {
+      const int kb = int(item / nib);
+      const size_t i0 = (item % nib) * kL;
+      const int col0 = kb * WB, nc = imin(WB, NC - col0), wbb = cdiv(nc, kL) * kL;
+      const int ni = rows - i0 < size_t(kL) ? int(rows - i0) : kL;
+      float* d = dst + size_t(kb) * rows * WB + i0 * wbb;
+      for (int c0 = 0; c0 < wbb; c0 += kL) {
+        Vec r[kL];
+#pragma GCC unroll 16
+        for (int j = 0; j < kL; ++j) {
+          const float* s = src + size_t(col0 + c0 + j) * ld + i0;
+          r[j] = c0 + j >= nc ? Vec::zero() : ni == kL ? Vec::load(s) : Vec::load_partial(s, ni);
+        }
+        transpose_square(r);
+        for (int j = 0; j < ni; ++j) r[j].store(d + size_t(j) * wbb + c0);
+      }
+    }
+  });
+}
+
 // The packed weights of a plan: pack_cols's column blocks, or [NC][rows] for a dot plan.
 inline size_t packed_floats(IgPlan plan, size_t rows, int NC) {
   if (plan.dot) return size_t(NC) * rows + kL;
@@ -468,8 +546,9 @@ __attribute__((always_inline)) inline void op_accumulate(Vec (&acc)[MB][NV], con
   }
 }
 
-// dw[j0 + m, col0 + :] += the runs' outer products, for m < MB.
-template <int MB, int NV>
+// dw[j0 + m, col0 + :] += the runs' outer products, for m < MB; with OVERWRITE, dw = them (dw
+// is never read: no zeroing pass, no loads that miss the cache at each tile's start).
+template <int MB, int NV, bool OVERWRITE>
 void op_tile(const OpTile& t) {
   const int nlast = t.ncols - (NV - 1) * kL;  // in [1, kL]
   const bool full = nlast == kL;
@@ -479,7 +558,9 @@ void op_tile(const OpTile& t) {
     const float* d = t.dw + m * t.ldw + t.col0;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      acc[m][v] = (full || v < NV - 1) ? Vec::load(d + v * kL) : Vec::load_partial(d + v * kL, nlast);
+      acc[m][v] = OVERWRITE              ? Vec::zero()
+                  : (full || v < NV - 1) ? Vec::load(d + v * kL)
+                                         : Vec::load_partial(d + v * kL, nlast);
     }
   }
   if (full) {
@@ -506,25 +587,26 @@ using OpFn = void (*)(const OpTile&);
 // Same register budget as the indirect GEMM: at most plan.mr rows per block.
 inline IgPlan op_plan(int ncols) { return vec_plan(ncols); }
 
-template <int NV>
+template <int NV, bool OVERWRITE>
 inline OpFn op_fn_nv(int mb) {
   switch (mb) {
-    case 1: return op_tile<1, NV>;
-    case 2: return op_tile<2, NV>;
-    case 3: return op_tile<3, NV>;
-    case 4: return op_tile<4, NV>;
-    case 5: return op_tile<5, NV>;
-    case 6: return op_tile<6, NV>;
-    case 7: return op_tile<7, NV>;
-    default: return op_tile<8, NV>;
+    case 1: return op_tile<1, NV, OVERWRITE>;
+    case 2: return op_tile<2, NV, OVERWRITE>;
+    case 3: return op_tile<3, NV, OVERWRITE>;
+    case 4: return op_tile<4, NV, OVERWRITE>;
+    case 5: return op_tile<5, NV, OVERWRITE>;
+    case 6: return op_tile<6, NV, OVERWRITE>;
+    case 7: return op_tile<7, NV, OVERWRITE>;
+    default: return op_tile<8, NV, OVERWRITE>;
   }
 }
+template <bool OVERWRITE = false>
 inline OpFn op_fn(int mb, int nv) {
   switch (nv) {
-    case 1: return op_fn_nv<1>(mb);
-    case 2: return op_fn_nv<2>(mb);
-    case 3: return op_fn_nv<3>(mb);
-    default: return op_fn_nv<4>(mb);
+    case 1: return op_fn_nv<1, OVERWRITE>(mb);
+    case 2: return op_fn_nv<2, OVERWRITE>(mb);
+    case 3: return op_fn_nv<3, OVERWRITE>(mb);
+    default: return op_fn_nv<4, OVERWRITE>(mb);
   }
 }
 
