@@ -1,6 +1,7 @@
 // Vectorized dense layer on the micro-kernels of gemm.simd.h: x [M,K], w [K,N] (in, out).
 #include <cstring>
 
+#include "dense_rows.h"
 #include "gemm.simd.h"
 #include "reference.h"
 #include "simd_kernels.h"
@@ -21,6 +22,7 @@ void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, 
     return;
   }
   if (M <= 0 || N <= 0) return;
+  if (dense_rows_fwd(y, x, w, b, M, K, N, act)) return;  // a few rows: no packing
   const gemm::IgPlan plan = gemm::ig_plan(N);
   Scratch packed(gemm::packed_floats(plan, size_t(K), N));
   gemm::pack_weights(plan, packed.data(), size_t(K), N, 1, [&](size_t i) { return w + i * N; });
