@@ -238,6 +238,10 @@ void Net::plan_for(int batch) {
     plan_->batch = batch;
     return;
   }
+  plan_ = make_plan(batch);
+}
+
+std::unique_ptr<Net::Plan> Net::make_plan(int batch) const {
   auto plan = std::make_unique<Plan>();
   plan->capacity = plan->batch = batch;
   size_t L = layers_.size(), V = shapes_.size();
@@ -276,7 +280,7 @@ void Net::plan_for(int batch) {
     plan->targets.push_back(std::make_unique<Scratch>(size_t(batch) * target));
     plan->row_loss.push_back(std::make_unique<Scratch>(size_t(batch) * target));
   }
-  plan_ = std::move(plan);
+  return plan;
 }
 
 bool Net::has_weights(int layer) const {

@@ -137,11 +137,22 @@ class Net {
   struct Plan;  // per-batch-size buffers (net_plan.h)
   // Inference runs a batch in slices whose widest activation fits in about this much memory.
   static constexpr size_t kInferenceSliceBytes = size_t(8) << 20;
+  // ... and, when each thread takes its own rows, slices whose widest activation fits in about
+  // this much (a core's L2).
+  static constexpr size_t kThreadSliceBytes = size_t(1) << 20;
   size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
   void infer_shape(int layer);
+  std::unique_ptr<Plan> make_plan(int batch) const;
   void plan_for(int batch);
-  void forward(int batch, bool training, uint64_t seed, int stop_after);
-  void forward_layer(int layer, int batch, bool training, uint64_t seed);
+  void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after);
+  void forward_layer(Plan& pl, int layer, int batch, bool training, uint64_t seed);
+  // Inference of n rows of xs from x_row into ys from y_row, on plan pl.
+  void infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
+                  int64_t y_row, int n, const std::vector<int>& layers, int last);
+  // The same for `rows` rows split over the threads, each running the whole network on its rows
+  // in slices (its own plan) with no barrier between layers.
+  void infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
+                     int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest);
   void backward(int batch);
   void backward_layer(int layer, int batch, float* dy);
   // Gradient routing for a layer input v: where to write its contribution, then fold it in.
@@ -205,6 +216,7 @@ class Net {
   int64_t iterations_ = 0;
 
   std::unique_ptr<Plan> plan_;
+  std::vector<std::unique_ptr<Plan>> thread_plans_;  // infer_by_rows's, one per thread
   Accumulators train_acc_, eval_acc_;
   uint64_t last_task_ = 0;
   std::shared_ptr<Stream> stream_;

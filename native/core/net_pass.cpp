@@ -42,14 +42,13 @@ UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
 
 // ---- forward ----
 
-void Net::forward(int batch, bool training, uint64_t seed, int stop_after) {
+void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after) {
   int last = stop_after < 0 ? int(layers_.size()) - 1 : stop_after;
-  for (int i = 0; i <= last; ++i) forward_layer(i, batch, training, seed);
+  for (int i = 0; i <= last; ++i) forward_layer(pl, i, batch, training, seed);
 }
 
-void Net::forward_layer(int i, int batch, bool training, uint64_t seed) {
+void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed) {
   const CpuKernels& k = cpu_kernels();
-  Plan& pl = *plan_;
   const LayerSpec& l = layers_[size_t(i)];
   size_t li = size_t(i);
   const Shape& in = shapes_[size_t(l.inputs[0])];
