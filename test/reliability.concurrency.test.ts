@@ -125,7 +125,9 @@ describe('AbortSignal', () => {
     const ms = Date.now() - t0;
     expect(bitwiseEqual(weightsOf(whole), states[epochs * STEPS].weights)).toBe(true);
     const taken: number[] = [];
-    for (let trial = 0; trial < (LONG ? 30 : 4); trial++) {
+    const wanted = LONG ? 20 : 3;
+    // Trials until enough aborts landed inside a fit (on a busy machine a timer can fire late).
+    for (let trial = 0; trial < (LONG ? 30 : 12) && taken.length < wanted; trial++) {
       const model = fresh(3);
       const controller = new AbortController();
       let steps = 0;
@@ -139,7 +141,7 @@ describe('AbortSignal', () => {
       const h = await model.fit(x, y, { epochs: 1, batchSize: BATCH, verbose: 0 });
       expect(Number.isFinite(h.history.loss[0])).toBe(true);
     }
-    expect(taken.length).toBeGreaterThanOrEqual(LONG ? 20 : 2);
+    expect(taken.length).toBeGreaterThanOrEqual(LONG ? 20 : 2);  // (LONG: 20 of 30 trials)
     expect(new Set(taken).size).toBeGreaterThan(1);
   });
 });
