@@ -183,10 +183,14 @@ void bwd_data_col2im(float* dx, const float* dy, const float* w, const ConvParam
   const int K = p.K, C = p.C, R = p.R, S = p.S, H = p.H, W = p.W, P = p.P, Q = p.Q;
   const int RSC = R * S * C, PQ = P * Q;
   const gemm::IgPlan plan = gemm::ig_plan(RSC);
-  // W as [K rows][RSC columns]: element (k, j) = w[j*K + k].
+  // W as [K rows][RSC columns]: element (k, j) = w[j*K + k], the transpose of HWIO's [RSC][K],
+  // moved by register squares (column by column, its stride of K floats thrashes L1).
   Scratch packed(gemm::packed_floats(plan, size_t(K), RSC));
-  gemm::pack_weights(plan, packed.data(), size_t(K), RSC, size_t(K),
-                     [&](size_t k) { return w + k; });
+  if (plan.dot) {
+    gemm::pack_weights(plan, packed.data(), size_t(K), RSC, size_t(K), [&](size_t k) { return w + k; });
+  } else {
+    gemm::pack_cols_transposed(packed.data(), size_t(K), RSC, plan.nv * kL, w, size_t(K));
+  }
   // dy pixels per block: dcol of a block ~128 KB.
   const int blk = imax(1, imin(PQ, 32768 / imax(RSC, 1)));
   const size_t img_x = size_t(H) * W * C, img_y = size_t(PQ) * K;
