@@ -1,6 +1,6 @@
-// Runs under an address-space limit (ulimit -v): asks for a tensor and for a training batch far
-// beyond it, prints what each gave (error class and message) as JSON lines, and shows that the
-// process still works and holds no more native memory than before.
+// Runs under an address-space limit (ulimit -v): asks for a tensor, a training batch and a
+// prediction far beyond it, prints what each gave (error class and message) as JSON lines, and
+// shows that the process still works and holds no more native memory than before.
 // usage: node oom.js
 'use strict';
 const ck = require('../../dist');
@@ -13,7 +13,7 @@ function attempt(what, fn) {
 
 (async () => {
   const report = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
-  // a small model and data, trained once so that its buffers exist
+  // a small model and data, trained and run once so that its buffers exist
   ck.setSeed(1);
   const model = ck.sequential([
     ck.layers.input({ shape: [64, 64, 1] }),
@@ -27,6 +27,7 @@ function attempt(what, fn) {
   const y = ck.toCategorical(Array.from({ length: rows }, (_, i) => i % 2), 2);
   const small = { x: ck.fill([8, 64, 64, 1], 0.5), y: ck.toCategorical([0, 1, 0, 1, 0, 1, 0, 1], 2) };
   await model.fit(small.x, small.y, { epochs: 1, batchSize: 8, verbose: 0 });
+  await model.predict(small.x).data();
   const before = ck.memory();
   report({ what: 'before', hostBytes: before.hostBytes, hostAllocations: before.hostAllocations });
 
@@ -34,7 +35,17 @@ function attempt(what, fn) {
   report(await attempt('tensor', () => ck.fill([2 ** 31 - 1], 0)));
   // one batch of 4096 64x64 images through 64 filters: 4 GiB of activations for one layer
   report(await attempt('fit', () => model.fit(x, y, { epochs: 1, batchSize: rows, verbose: 0 })));
-  report(await attempt('predict', () => model.predict(x, { batchSize: rows }).data()));
+  // predict runs a batch in slices, so the same batch predicts within the limit...
+  report(await attempt('predict in slices', async () => {
+    const p = await model.predict(x, { batchSize: rows }).data();
+    if (p.length !== rows * 2) throw new Error(`predict gave ${p.length} values`);
+  }));
+  // ...but an output that is itself beyond memory cannot be made: 4 GiB of conv features
+  const features = ck.sequential([
+    ck.layers.input({ shape: [64, 64, 1] }),
+    ck.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same' }),
+  ]);
+  report(await attempt('predict', () => features.predict(x, { batchSize: rows }).data()));
 
   // still usable: the same model trains and predicts at a sane batch size, and ops run
   const h = await model.fit(small.x, small.y, { epochs: 2, batchSize: 4, verbose: 0 });
