@@ -216,11 +216,12 @@ bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
   const int nkb = cdiv(nvec, kMaxNV);
   const size_t img_x = size_t(H) * W * C;
   const double row_flops = 2.0 * Q * K * double(red);
-  // Threads take runs of output rows, not whole images, so one large image splits too; but
-  // no run is smaller than gemm::grain_for allows: at batch 1 the first layers of W1 and W2
-  // (1-2 MFLOP) stay on one thread, as splitting them measured no faster back to back and
-  // 0.07-0.13 ms slower per predict after 1 ms idle (the worker's wake-up).
-  const size_t grain = gemm::grain_for(row_flops);
+  // Threads take runs of output rows, not whole images, so one image splits too, in runs of at
+  // least a quarter of gemm::grain_for's minimum: these layers are short, and with the pool's
+  // workers polling between jobs, W1's first conv at batch 1 (0.9 MFLOP) on both threads took
+  // W1's batch-1 predict from a median of ~39 to ~35 us (three alternating runs). A request
+  // after an idle spell pays the worker's wake-up once, whichever layer splits first.
+  const size_t grain = gemm::grain_for(row_flops * 4);
 
   parallel_for(size_t(p.N) * P, grain, [&](size_t rb, size_t re, int) {
     Scratch pad(copy_rows ? size_t(band_rows * row_len) : 0);
