@@ -68,9 +68,11 @@ beforeAll(() => {
 describe('soak under garbage-collector pressure (a child process, young generation of 1 MiB)', () => {
   const OPS = LONG ? 1200000 : 12000;
   const EPOCHS = LONG ? 1000 : 20;
-  // RSS may move by allocator and JIT noise; a leak of one op result per iteration would be
-  // ~100 MB here, and of one prediction per epoch ~8 KB a sample.
-  const RSS_BOUND = 16 * 2 ** 20;
+  // RSS moves with V8's old space under this GC pressure and with the allocator: 3-18 MiB over
+  // the op calls in six runs (with and without the threads' scratch caches), so the bound is
+  // 24 MiB; a leak of one op result per iteration would be ~100 MB here, and of one prediction
+  // per epoch ~8 KB a sample. Native memory is checked exactly above.
+  const RSS_BOUND = 24 * 2 ** 20;
 
   test(`${OPS} iterations of 8 op families (~${Math.round(OPS * 4.1 / 1000)}k op calls) and ${EPOCHS} epochs of fit: RSS within ${RSS_BOUND / 2 ** 20} MiB, native memory flat`, async () => {
     const { stdout } = await runToEnd(path.join(CHILDREN, 'soak.js'), [String(OPS), String(EPOCHS)],
@@ -91,11 +93,16 @@ describe('soak under garbage-collector pressure (a child process, young generati
       expect(s.hostBytes).toBe(fit[1].hostBytes);
       expect(s.hostAllocations).toBe(fit[1].hostAllocations);
     }
-    // RSS after the first tenth of the op calls (warm-up) stays within the bound to the end
-    const rss = [...ops, ...fit].map((s) => s.rss);
-    const spread = Math.max(...rss.slice(1)) - rss[0];
-    process.stdout.write(`soak: ${opCalls} op calls + ${EPOCHS} epochs; RSS ${(rss[0] / 2 ** 20).toFixed(1)} MiB after warm-up, max ${(Math.max(...rss) / 2 ** 20).toFixed(1)} MiB, end ${(rss.at(-1)! / 2 ** 20).toFixed(1)} MiB; native ${fit[1].hostBytes} bytes in ${fit[1].hostAllocations} allocations from epoch 2 on\n`);
-    expect(spread).toBeLessThan(RSS_BOUND);
+    // RSS stays within the bound of where each phase settled: the op calls after their first
+    // tenth (warm-up), the fit after its first epoch (which sets up the model's buffers, its
+    // inference plans and the threads' scratch)
+    const opsRss = ops.map((s) => s.rss), fitRss = fit.map((s) => s.rss);
+    const opsSpread = Math.max(...opsRss.slice(1)) - opsRss[0];
+    const fitSpread = Math.max(...fitRss.slice(1)) - fitRss[0];
+    const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+    process.stdout.write(`soak: ${opCalls} op calls + ${EPOCHS} epochs; RSS ${mib(opsRss[0])} MiB after warm-up, ops max ${mib(Math.max(...opsRss))} MiB; fit ${mib(fitRss[0])} MiB after epoch 1, max ${mib(Math.max(...fitRss))} MiB, end ${mib(fitRss.at(-1)!)} MiB; native ${fit[1].hostBytes} bytes in ${fit[1].hostAllocations} allocations from epoch 2 on\n`);
+    expect(opsSpread).toBeLessThan(RSS_BOUND);
+    expect(fitSpread).toBeLessThan(RSS_BOUND);
   });
 });
 

@@ -52,7 +52,7 @@ namespace {
 class ScratchCache {
  public:
   static constexpr int kSlots = 8;
-  static constexpr size_t kMaxCachedBytes = size_t(16) << 20;
+  static constexpr size_t kMaxCachedBytes = size_t(256) << 10;
 
   ~ScratchCache() {
     for (int i = 0; i < count_; ++i) std::free(blocks_[i].p);
