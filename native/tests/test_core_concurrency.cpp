@@ -13,22 +13,15 @@
 #include <vector>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "memory.h"
 #include "ops.h"
 #include "stream.h"
 
 namespace {
 
-ck::Tensor make(const ck::Shape& shape, const std::vector<float>& values) {
-  ck::Tensor t = ck::empty_tensor(shape);
-  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
-  return t;
-}
-
-std::vector<float> read(const ck::Tensor& t) {
-  t.storage->wait();
-  return std::vector<float>(t.data(), t.data() + t.numel());
-}
+using cktest::make;
+using cktest::read;
 
 // y[m][n] = relu(sum_k x[m][k] * w[k][n]) in double.
 std::vector<float> dense_relu_reference(const std::vector<float>& x, const std::vector<float>& w, int M,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "errors.h"
 #include "net.h"
 
@@ -15,16 +16,8 @@ using ck::LayerSpec;
 
 namespace {
 
-ck::Tensor make(const ck::Shape& shape, const std::vector<float>& values) {
-  ck::Tensor t = ck::empty_tensor(shape);
-  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
-  return t;
-}
-
-std::vector<float> read(const ck::Tensor& t) {
-  t.storage->wait();
-  return std::vector<float>(t.data(), t.data() + t.numel());
-}
+using cktest::make;
+using cktest::read;
 
 LayerSpec layer(LayerKind kind, const char* name) {
   LayerSpec l;
