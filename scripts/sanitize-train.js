@@ -9,20 +9,13 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const ck = require(path.join(__dirname, '..', 'dist'));
+const { w1 } = require('./bench/workloads');  // the seeds' MNIST model
 
 async function main() {
   const t0 = Date.now();
   ck.setSeed(1);
   const { train, test } = await ck.datasets.mnist({ trainLimit: 2000, testLimit: 500 });
-  const model = ck.sequential([
-    ck.layers.input({ shape: [28, 28, 1] }),
-    ck.layers.conv2d({ filters: 32, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.conv2d({ filters: 64, kernelSize: 5, activation: 'relu' }),
-    ck.layers.maxPooling2d({ poolSize: 2 }),
-    ck.layers.flatten(),
-    ck.layers.dense({ units: 10, activation: 'softmax' }),
-  ]);
+  const model = w1();
   model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.05, momentum: 0.9 }), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const y = ck.toCategorical(train.labels, 10);
   const h = await model.fit(train.images, y, { epochs: 2, batchSize: 100, validationSplit: 0.1, verbose: 0, seed: 1 });
