@@ -127,6 +127,22 @@ describe('unknown names', () => {
     expect(() => ck.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'full' as never, name: 'c1' })).toThrow(/^c1: padding/);
     expect(() => ck.layers.dropout({ rate: 1.5, name: 'd0' })).toThrow(/^d0: rate/);
   });
+
+  test('options that are not an object: a typed error from every layer factory (the fuzzer found dense(null) throwing a TypeError)', () => {
+    for (const [name, factory] of Object.entries(ck.layers)) {
+      for (const bad of [null, 5, 'x', []]) {
+        let thrown: unknown = null;
+        try {
+          (factory as (a: unknown) => unknown)(bad);
+        } catch (e) {
+          thrown = e;
+        }
+        // input() needs a shape, the others reject the options themselves
+        if (thrown !== null) expect({ name, bad, typed: thrown instanceof ck.ConvkitError }).toEqual({ name, bad, typed: true });
+      }
+    }
+    expect(() => ck.layers.dense(null as never)).toThrow(ck.ValueError);
+  });
 });
 
 describe('shapes that do not fit a layer: ShapeError naming the layer and the shape', () => {

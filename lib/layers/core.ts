@@ -46,7 +46,9 @@ export class Dense extends Layer {
   readonly biasInitializer: Initializer;
 
   constructor(args: DenseArgs) {
-    super(args.inputDim !== undefined && !args.inputShape ? { ...args, inputShape: [args.inputDim] } : args, 'dense');
+    // (args may be anything a caller passed: the base constructor rejects what is not a config)
+    const withDim = typeof args === 'object' && args !== null && args.inputDim !== undefined && !args.inputShape;
+    super(withDim ? { ...args, inputShape: [args.inputDim as number] } : args, 'dense');
     this.units = positiveInt(args.units, this.name, 'units');
     this.activation = checkActivation(args.activation, this.name);
     this.useBias = args.useBias ?? true;
