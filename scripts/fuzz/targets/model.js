@@ -50,6 +50,9 @@ const PATHS = ['../../etc/passwd', '/etc/passwd', '..', '.', '', 'sub/weights.bi
 const LAYER_CLASSES = ['Conv2D', 'Dense', 'Lambda', 'Bidirectional', 'Functional', 'Sequential', 'InputLayer', 'Flatten', 'MaxPooling2D',
   'BatchNormalization', 'DepthwiseConv2D', 'Add', 'Concatenate', '__proto__', 'constructor', 'toString', ''];
 
+// Mutations may have replaced any entry with a number or null: only objects take properties.
+const isObject = (v) => v !== null && typeof v === 'object';
+
 /** One change to the parsed model.json. */
 function mutateJson(rng, json) {
   const kind = rng.weighted({ value: 10, delete: 3, dims: 5, paths: 3, dtype: 2, klass: 3, deep: 1, cycle: 2, dupe: 2, metadata: 2, optimizer: 2 });
@@ -71,13 +74,15 @@ function mutateJson(rng, json) {
       break;
     }
     case 'paths': for (const g of manifest) if (g && Array.isArray(g.paths)) g.paths[rng.int(0, g.paths.length)] = rng.pick(PATHS); break;
-    case 'dtype': if (weights.length) rng.pick(weights).dtype = rng.pick(['int32', 'float16', 'string', 'bool', 'uint8', 7, null, 'float64']); break;
-    case 'klass': if (Array.isArray(layers) && layers.length) rng.pick(layers).class_name = rng.pick(LAYER_CLASSES); break;
+    case 'dtype': if (weights.some(isObject)) rng.pick(weights.filter(isObject)).dtype = rng.pick(['int32', 'float16', 'string', 'bool', 'uint8', 7, null, 'float64']); break;
+    case 'klass': if (Array.isArray(layers) && layers.some(isObject)) rng.pick(layers.filter(isObject)).class_name = rng.pick(LAYER_CLASSES); break;
     case 'deep': parent[key] = nested(rng.pick([33, 200, 5000]), rng.chance(0.5) ? {} : 1); break;
     case 'cycle': {
       // JSON cannot hold a cycle; what looks like one: layers that name each other as inputs.
-      if (Array.isArray(layers) && layers.length) {
-        const l = rng.pick(layers);
+      // (an earlier mutation may have left a layer that is not an object)
+      const objects = Array.isArray(layers) ? layers.filter(isObject) : [];
+      if (objects.length) {
+        const l = rng.pick(objects);
         const name = l?.config?.name ?? 'x';
         l.inbound_nodes = [[[name, 0, 0, {}]]];
         if (rng.chance(0.5)) json.modelTopology.class_name = rng.pick(['Model', 'Functional']);
