@@ -233,17 +233,18 @@ float* Net::grad_ptr(int index) const {
 
 // ---- buffer plan ----
 
-void Net::plan_for(int batch) {
-  if (plan_ && plan_->capacity >= batch) {
+void Net::plan_for(int batch, bool training) {
+  if (plan_ && plan_->capacity >= batch && (plan_->training || !training)) {
     plan_->batch = batch;
     return;
   }
-  plan_ = make_plan(batch);
+  plan_ = make_plan(std::max(batch, plan_ ? plan_->capacity : 0), training || (plan_ && plan_->training));
 }
 
-std::unique_ptr<Net::Plan> Net::make_plan(int batch) const {
+std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
   auto plan = std::make_unique<Plan>();
   plan->capacity = plan->batch = batch;
+  plan->training = training;
   size_t L = layers_.size(), V = shapes_.size();
   plan->act.resize(V, nullptr);
   plan->act_storage.resize(V);
@@ -261,12 +262,15 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch) const {
     plan->act_storage[v] = std::make_unique<Scratch>(std::max<size_t>(n, 1));
     plan->act[v] = plan->act_storage[v]->data();
   }
-  plan->grad_tmp = std::make_unique<Scratch>(plan->max_value);
+  // Backward's buffers: an inference plan (predict, evaluate) holds none of them, which leaves
+  // a prediction's peak memory at its activations.
+  if (training) plan->grad_tmp = std::make_unique<Scratch>(plan->max_value);
   plan->masks.resize(L);
   plan->bn_mean.resize(L);
   plan->bn_invstd.resize(L);
   for (size_t i = 0; i < L; ++i) {
     const Shape& in = shapes_[size_t(layers_[i].inputs[0])];
+    if (!training) continue;
     if (layers_[i].kind == LayerKind::Dropout) {
       plan->masks[i] = std::make_unique<Scratch>(size_t(batch) * example_size(in));
     } else if (layers_[i].kind == LayerKind::BatchNorm) {

@@ -142,8 +142,10 @@ class Net {
   static constexpr size_t kThreadSliceBytes = size_t(1) << 20;
   size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
   void infer_shape(int layer);
-  std::unique_ptr<Plan> make_plan(int batch) const;
-  void plan_for(int batch);
+  // Buffers for `batch` rows; `training` adds backward's (gradients, dropout masks, batch-norm
+  // statistics).
+  std::unique_ptr<Plan> make_plan(int batch, bool training) const;
+  void plan_for(int batch, bool training);
   void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after);
   void forward_layer(Plan& pl, int layer, int batch, bool training, uint64_t seed);
   // Inference of n rows of xs from x_row into ys from y_row, on plan pl.

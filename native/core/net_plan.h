@@ -17,6 +17,7 @@ namespace ck {
 
 struct Net::Plan {
   int capacity = 0;  // largest batch the buffers hold
+  bool training = false;  // holds backward's buffers too
   int batch = 0;     // the batch being run
   size_t max_value = 0;  // floats in the largest value at capacity
   std::vector<float*> act;  // per value

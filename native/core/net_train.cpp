@@ -217,7 +217,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
   enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out] {
     run_step(out.get(), [&]() -> const Accumulators& {
       int batch = int(idx.size());
-      plan_for(batch);
+      plan_for(batch, true);
       std::vector<const float*> targets;
       gather_batch(xs, ys, idx, targets);
       forward(*plan_, batch, true, seed, -1);
@@ -237,7 +237,7 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
   enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out] {
     run_step(out.get(), [&]() -> const Accumulators& {
       int batch = int(idx.size());
-      plan_for(batch);
+      plan_for(batch, false);
       std::vector<const float*> targets;
       gather_batch(xs, ys, idx, targets);
       forward(*plan_, batch, false, 0, -1);
@@ -295,7 +295,7 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
       const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
       for (int64_t r = 0; r < rows; r += slice) {
         const int n = int(std::min<int64_t>(slice, rows - r));
-        plan_for(n);
+        plan_for(n, false);
         infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last);
       }
     }
@@ -323,7 +323,7 @@ void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>
   const int64_t slice = std::min(per_thread, slice_rows(per_thread, kThreadSliceBytes, widest));
   thread_plans_.resize(size_t(threads));
   for (auto& plan : thread_plans_) {
-    if (!plan || plan->capacity < slice) plan = make_plan(int(slice));
+    if (!plan || plan->capacity < slice) plan = make_plan(int(slice), false);
   }
   std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
   // Task t runs on thread t; the kernels it calls run inline on that thread.
