@@ -262,11 +262,11 @@ int64_t slice_rows(int64_t rows, size_t bytes, size_t widest) {
 std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
                                        const std::vector<int>& layers, int batch_size) {
   const char* op = "predict";
-  if (xs.empty() || start < 0 || count < 1 || start + count > (xs[0].rank() ? xs[0].dim(0) : 0)) {
-    throw Error(ErrorKind::Value, "predict: rows [" + std::to_string(start) + ", " + std::to_string(start + count) +
-                                      ") are outside the input " +
-                                      (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape)));
-  }
+  bool inside = !xs.empty() && start >= 0 && count >= 1 && start + count <= (xs[0].rank() ? xs[0].dim(0) : 0);
+  require_lazy(inside, ErrorKind::Value, [&] {
+    return "predict: rows [" + std::to_string(start) + ", " + std::to_string(start + count) +
+           ") are outside the input " + (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape));
+  });
   require(!layers.empty(), ErrorKind::Value, "predict: no layers asked for");
   int last = 0;
   for (int layer : layers) {
@@ -320,7 +320,7 @@ void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>
                         int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest) {
   const int threads = num_threads();
   const int64_t per_thread = (rows + threads - 1) / threads;
-  const int64_t slice = std::min(per_thread, slice_rows(per_thread, kThreadSliceBytes, widest));
+  const int64_t slice = slice_rows(per_thread, kThreadSliceBytes, widest);  // <= per_thread
   thread_plans_.resize(size_t(threads));
   for (auto& plan : thread_plans_) {
     if (!plan || plan->capacity < slice) plan = make_plan(int(slice), false);
