@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// npm test: the core's C++ suite (ctest), the same suite under AddressSanitizer+UBSan and under
-// ThreadSanitizer (a few minutes of extra builds; `--no-sanitizers` skips them), the TypeScript
-// suite (jest), then the install-from-tarball check. Runs each and fails if any failed.
+// npm test: the core's C++ suite (ctest, with the CUDA kernels' parity suite on the CUDA
+// emulator), the same suite under AddressSanitizer+UBSan and under ThreadSanitizer (a few minutes
+// of extra builds; `--no-sanitizers` skips them), the JS-level GPU suite on an addon built on the
+// CUDA emulator (scripts/cuda-emu.js; `--no-cuda-emu` skips it), the TypeScript suite (jest),
+// then the install-from-tarball check. Runs each and fails if any failed.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -30,6 +32,11 @@ if (fs.existsSync(path.join(root, 'build', 'CTestTestfile.cmake'))) {
     console.log('npm test: g++ cannot link the ASan/UBSan/TSan runtimes here: skipping the sanitized C++ suites');
   } else {
     steps.push(['sanitizers (ctest under ASan+UBSan and TSan)', 'sh', [path.join(__dirname, 'sanitize.sh'), 'asan', 'tsan']]);
+  }
+  if (process.argv.includes('--no-cuda-emu')) {
+    console.log('npm test: --no-cuda-emu: skipping the GPU suite on the CUDA emulator');
+  } else {
+    steps.push(['GPU suite on the CUDA emulator', process.execPath, [path.join(__dirname, 'cuda-emu.js')]]);
   }
 } else {
   console.log('npm test: no CMake build in build/ (built with node-gyp?): skipping the C++ suites');

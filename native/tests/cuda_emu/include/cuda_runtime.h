@@ -12,10 +12,10 @@
 // between). What it cannot check: timing, the memory model across blocks, float rounding of the
 // hardware's fast-math intrinsics (they map to the C library's).
 //
-// Blocks run one after another; a block's threads are fibers on the launching thread that switch
-// at __syncthreads and warp shuffles, so __shared__ (mapped to `static`) is shared by the block.
-// Streams are synchronous: work runs when it is enqueued; host functions run in order on a
-// callback thread, as CUDA runs them.
+// Each stream is a queue worked in order by its own host thread: kernels, copies, memsets, frees,
+// events and host functions. A grid's blocks run one after another (one grid at a time in the
+// process), a block's threads as fibers that switch at __syncthreads and warp shuffles, so
+// __shared__ (mapped to `static`) is shared by the block.
 #pragma once
 #include <cmath>
 #include <cstddef>
@@ -200,10 +200,11 @@ cudaError_t cudaEventDestroy(cudaEvent_t e);
 // ---- kernel launches ----
 namespace ck_emu {
 
-// Checks the configuration (as the driver would) and runs `body` once per thread of every block;
-// a bad configuration sets the error cudaGetLastError reports.
-void run_grid(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t s, void (*body)(void*),
-              void* ctx);
+// Checks the configuration (as the driver would: a bad one sets the error cudaGetLastError
+// reports) and enqueues the grid on the stream; `body` runs once per thread of every block, then
+// `destroy` frees ctx.
+void enqueue_grid(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t s, void (*body)(void*),
+                  void* ctx, void (*destroy)(void*));
 
 template <class... P>
 struct Launch {
@@ -218,11 +219,15 @@ struct Launch {
     struct Ctx {
       void (*kernel)(P...);
       std::tuple<std::decay_t<P>...> args;
-    } ctx{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
-    run_grid(grid, block, shared_bytes, stream, [](void* c) {
-      Ctx* x = static_cast<Ctx*>(c);
-      std::apply(x->kernel, x->args);
-    }, &ctx);
+    };
+    auto* ctx = new Ctx{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
+    enqueue_grid(
+        grid, block, shared_bytes, stream,
+        [](void* c) {
+          Ctx* x = static_cast<Ctx*>(c);
+          std::apply(x->kernel, x->args);
+        },
+        ctx, [](void* c) { delete static_cast<Ctx*>(c); });
   }
 };
 
