@@ -7,6 +7,7 @@
 // The CUDA backend owns one CUDA stream per process: ops on CUDA tensors enqueue their kernels on
 // it from the calling thread and return at once; stream order is what makes one op's output safe
 // for the next op to read and what makes a freed block safe to hand to the next allocation.
+// A model's executor may run on a stream of its own (create_stream).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -65,9 +66,15 @@ class DeviceBackend {
 
   // ---- the process's CUDA stream and work on it (all asynchronous) ----
   virtual void* stream() = 0;  // a cudaStream_t, created on first use
+  // A new CUDA stream of its own (a model's), and its release (after its work has run).
+  // destroy_stream waits for that work and never throws: it runs in destructors.
+  virtual void* create_stream() = 0;
+  virtual void destroy_stream(void* stream) = 0;
   virtual void copy_h2d(void* dst, const void* src_pinned, size_t bytes, void* stream) = 0;
   virtual void copy_d2h(void* dst_pinned, const void* src, size_t bytes, void* stream) = 0;
   virtual void copy_d2d(void* dst, const void* src, size_t bytes, void* stream) = 0;
+  // Sets `bytes` bytes at dst (device) to zero, in stream order.
+  virtual void zero(void* dst, size_t bytes, void* stream) = 0;
   // Runs fn on a CUDA-owned thread once the work enqueued so far has run. fn must make no CUDA
   // call (release / release_pinned are fine) and must not throw.
   virtual void host_callback(void* stream, std::function<void()> fn) = 0;

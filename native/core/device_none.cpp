@@ -26,9 +26,12 @@ class NoCudaBackend final : public DeviceBackend {
   void* alloc_pinned(size_t) override { refuse(); }
   void release_pinned(void*, size_t) override {}
   void* stream() override { refuse(); }
+  void* create_stream() override { refuse(); }
+  void destroy_stream(void*) override {}  // runs in destructors: must not throw
   void copy_h2d(void*, const void*, size_t, void*) override { refuse(); }
   void copy_d2h(void*, const void*, size_t, void*) override { refuse(); }
   void copy_d2d(void*, const void*, size_t, void*) override { refuse(); }
+  void zero(void*, size_t, void*) override { refuse(); }
   void host_callback(void*, std::function<void()>) override { refuse(); }
   void* record_event(void*) override { refuse(); }
   void event_synchronize(void*) override { refuse(); }

@@ -1,5 +1,6 @@
 // Activations, softmax (one warp per row, warp-shuffle reductions), dropout (the CPU's
-// counter-based hash, so masks are identical) and the elementwise multiply.
+// counter-based hash, so masks are identical) and the elementwise ops (mul, add, accumulate,
+// scale: one float operation each, so they match the CPU bitwise).
 #include "../cpu/dropout_hash.h"
 #include "cuda_common.cuh"
 #include "internal.h"
@@ -101,6 +102,19 @@ __global__ void mul_kernel(float* y, const float* a, const float* b, size_t n) {
   CK_GRID_STRIDE(i, n) y[i] = a[i] * b[i];
 }
 
+// No __restrict__ on these: y may be the same array as a or x (in-place merges).
+__global__ void add_kernel(float* y, const float* a, const float* b, size_t n) {
+  CK_GRID_STRIDE(i, n) y[i] = a[i] + b[i];
+}
+
+__global__ void accumulate_kernel(float* y, const float* x, size_t n) {
+  CK_GRID_STRIDE(i, n) y[i] += x[i];
+}
+
+__global__ void scale_kernel(float* y, const float* x, float s, size_t n) {
+  CK_GRID_STRIDE(i, n) y[i] = x[i] * s;
+}
+
 }  // namespace
 
 void activation_fwd(float* y, const float* x, size_t n, Act act, float alpha, void* stream) {
@@ -167,6 +181,24 @@ void mul(float* y, const float* a, const float* b, size_t n, void* stream) {
   if (n == 0) return;
   mul_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, a, b, n);
   check_launch("mul");
+}
+
+void add(float* y, const float* a, const float* b, size_t n, void* stream) {
+  if (n == 0) return;
+  add_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, a, b, n);
+  check_launch("add");
+}
+
+void accumulate(float* y, const float* x, size_t n, void* stream) {
+  if (n == 0) return;
+  accumulate_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, x, n);
+  check_launch("accumulate");
+}
+
+void scale(float* y, const float* x, float s, size_t n, void* stream) {
+  if (n == 0) return;
+  scale_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, x, s, n);
+  check_launch("scale");
 }
 
 }  // namespace cuda

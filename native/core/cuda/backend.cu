@@ -1,6 +1,6 @@
 // The CUDA backend of device.h: availability probe, device properties, the caching device
-// allocator, cached page-locked staging, the process's stream, copies, host callbacks and
-// events. The only place outside the kernels that calls the CUDA runtime.
+// allocator, cached page-locked staging, the process's stream (and models' own), copies, host
+// callbacks and events. The only place outside the kernels that calls the CUDA runtime.
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -231,6 +231,20 @@ class CudaBackend final : public DeviceBackend {
     return stream_;
   }
 
+  void* create_stream() override {
+    require_available();
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreate(&s), "cudaStreamCreate");
+    return s;
+  }
+  void destroy_stream(void* s) override {
+    if (!s) return;
+    // Runs in destructors, so errors are dropped: a device failure surfaces at the next sync.
+    cudaStreamSynchronize(as_stream(s));
+    cudaStreamDestroy(as_stream(s));
+    cudaGetLastError();
+  }
+
   void copy_h2d(void* dst, const void* src, size_t bytes, void* s) override {
     if (bytes)
       check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, as_stream(s)),
@@ -245,6 +259,9 @@ class CudaBackend final : public DeviceBackend {
     if (bytes)
       check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_stream(s)),
             "cudaMemcpyAsync (device to device)");
+  }
+  void zero(void* dst, size_t bytes, void* s) override {
+    if (bytes) check(cudaMemsetAsync(dst, 0, bytes, as_stream(s)), "cudaMemsetAsync");
   }
 
   void host_callback(void* s, std::function<void()> fn) override {

@@ -1,5 +1,7 @@
 // The CUDA backend's kernel table: our own kernels (no cuBLAS / cuDNN), one entry per op of
-// CpuKernels (kernels.h), with the same semantics and argument order. Differences:
+// CpuKernels (kernels.h), with the same semantics and argument order, plus sum_into and
+// count_into, which let the executor total losses and counts without leaving the device.
+// Differences:
 //   - every pointer is a device pointer;
 //   - every entry takes a trailing `stream` (a cudaStream_t passed as void*, so that this header
 //     needs no CUDA headers; nullptr is the legacy default stream);
@@ -90,6 +92,15 @@ struct CudaKernels {
                       void* stream);
   void (*rmsprop_update)(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                          const RmspropParams& p, void* stream);
+
+  // ---- merges (y may be the same array as a or x) and the executor's device-side sums ----
+  void (*add)(float* y, const float* a, const float* b, size_t n, void* stream);  // y = a + b
+  void (*accumulate)(float* y, const float* x, size_t n, void* stream);            // y += x
+  void (*scale)(float* y, const float* x, float s, size_t n, void* stream);        // y = x * s
+  // *acc += the sum of x[0..n) (in double, in a fixed order); n == 0 adds nothing
+  void (*sum_into)(double* acc, const float* x, size_t n, void* stream);
+  // *acc += double(*count) / divisor
+  void (*count_into)(double* acc, const uint64_t* count, double divisor, void* stream);
 };
 
 // The table (defined in cuda/table.cu). Needs no GPU to obtain; calling an entry does.

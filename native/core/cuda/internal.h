@@ -1,5 +1,5 @@
-// Declarations of the CUDA kernel entry points, one set per .cu file, in CudaKernels's order
-// (table.cu assembles the table from them). Host-only: no CUDA types.
+// Declarations of the CUDA kernel entry points, one set per .cu file (table.cu assembles the
+// table from them in CudaKernels's member order). Host-only: no CUDA types.
 #pragma once
 #include "cuda_kernels.h"
 
@@ -40,6 +40,9 @@ void softmax_bwd(float* dx, const float* dy, const float* y, size_t rows, size_t
 void dropout_fwd(float* y, float* mask, const float* x, size_t n, float rate, uint64_t seed,
                  void* stream);
 void mul(float* y, const float* a, const float* b, size_t n, void* stream);
+void add(float* y, const float* a, const float* b, size_t n, void* stream);
+void accumulate(float* y, const float* x, size_t n, void* stream);
+void scale(float* y, const float* x, float s, size_t n, void* stream);
 // batchnorm.cu
 void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                          float* running_var, const float* x, const float* gamma, const float* beta,
@@ -59,6 +62,8 @@ void mse(float* loss, float* dx, const float* y, const float* target, size_t row
          float grad_scale, void* stream);
 void accuracy_count(uint64_t* count, const float* pred, const float* target, size_t rows,
                     size_t cols, LabelMode mode, float threshold, void* stream);
+void sum_into(double* acc, const float* x, size_t n, void* stream);
+void count_into(double* acc, const uint64_t* count, double divisor, void* stream);
 // optimizer.cu
 void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p,
                 void* stream);

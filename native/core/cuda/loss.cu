@@ -1,5 +1,6 @@
-// Losses (one warp per row, warp-shuffle reductions) and the accuracy count (integer counts:
-// order-independent, so exact).
+// Losses (one warp per row, warp-shuffle reductions), the accuracy count (integer counts:
+// order-independent, so exact) and the device-side accumulators the executor totals an epoch's
+// losses and counts in (sum_into, count_into: double, in an order fixed by n alone).
 #include "cuda_common.cuh"
 #include "internal.h"
 
@@ -138,6 +139,28 @@ __global__ void accuracy_kernel(unsigned long long* count, const float* pred, co
   if (threadIdx.x == 0 && block_count) atomicAdd(count, (unsigned long long)block_count);
 }
 
+constexpr int kSumThreads = 256;
+
+// One block: thread t sums x[t], x[t + 256], ... in double; the warps' butterflies and then
+// thread 0's pass over the warp totals fix the order by n alone.
+__global__ void sum_into_kernel(double* acc, const float* x, size_t n) {
+  __shared__ double warp_totals[kSumThreads / 32];
+  double s = 0.0;
+  for (size_t i = threadIdx.x; i < n; i += kSumThreads) s += double(x[i]);
+  s = warp_sum(s);
+  if (threadIdx.x % 32 == 0) warp_totals[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int w = 0; w < kSumThreads / 32; ++w) total += warp_totals[w];
+    *acc += total;
+  }
+}
+
+__global__ void count_into_kernel(double* acc, const unsigned long long* count, double divisor) {
+  *acc += double(*count) / divisor;
+}
+
 }  // namespace
 
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
@@ -174,6 +197,18 @@ void accuracy_count(uint64_t* count, const float* pred, const float* target, siz
   accuracy_kernel<<<grid, 256, 0, s>>>(reinterpret_cast<unsigned long long*>(count), pred, target,
                                        rows, cols, mode, threshold);
   check_launch("accuracy");
+}
+
+void sum_into(double* acc, const float* x, size_t n, void* stream) {
+  if (n == 0) return;
+  sum_into_kernel<<<1, kSumThreads, 0, as_stream(stream)>>>(acc, x, n);
+  check_launch("sum_into");
+}
+
+void count_into(double* acc, const uint64_t* count, double divisor, void* stream) {
+  count_into_kernel<<<1, 1, 0, as_stream(stream)>>>(
+      acc, reinterpret_cast<const unsigned long long*>(count), divisor);
+  check_launch("count_into");
 }
 
 }  // namespace cuda

@@ -13,7 +13,8 @@ const CudaKernels& cuda_kernels() {
       softmax_fwd,        softmax_bwd,         dropout_fwd,        mul,
       batchnorm_fwd_train, batchnorm_fwd_infer, batchnorm_bwd,     softmax_xent,
       binary_xent,        mse,                 accuracy_count,     sgd_update,
-      adam_update,        rmsprop_update,
+      adam_update,        rmsprop_update,      add,                accumulate,
+      scale,              sum_into,            count_into,
   };
   return table;
 }

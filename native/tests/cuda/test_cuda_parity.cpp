@@ -710,6 +710,99 @@ TEST(optimizers) {
   }
 }
 
+// add / accumulate / scale are one float operation per element: bitwise equal to the CPU, over
+// sizes off the block size, misaligned pointers and in place (y the same array as a or x).
+TEST(merges_match_the_cpu_bitwise) {
+  std::mt19937 rng(17);
+  for (size_t n : {size_t(1), size_t(7), size_t(255), size_t(257), size_t(1000), size_t(300000)}) {
+    for (size_t off : {size_t(0), size_t(1)}) {
+      const std::string tag = "n " + std::to_string(n) + (off ? " misaligned" : "");
+      Vec a = rnd(rng, n, -4.f, 4.f), b = rnd(rng, n, -4.f, 4.f);
+      Dev ga(a, off), gb(b, off);
+
+      Vec sum(n);
+      ref().add(sum.data(), a.data(), b.data(), n);
+      Dev gy = Dev::out(n, off);
+      gpu().add(gy.p(), ga.p(), gb.p(), n, g_stream);
+      EXPECT_EXACT(gy.host(), sum, "add " + tag);
+      Dev in_place(a, off);
+      gpu().add(in_place.p(), in_place.p(), gb.p(), n, g_stream);
+      EXPECT_EXACT(in_place.host(), sum, "add in place " + tag);
+
+      Vec acc = a;
+      ref().accumulate(acc.data(), b.data(), n);
+      ref().accumulate(acc.data(), a.data(), n);
+      Dev gacc(a, off);
+      gpu().accumulate(gacc.p(), gb.p(), n, g_stream);
+      gpu().accumulate(gacc.p(), ga.p(), n, g_stream);
+      EXPECT_EXACT(gacc.host(), acc, "accumulate twice " + tag);
+
+      for (float s : {0.5f, -1.f / 3.f, 0.f}) {
+        Vec scaled(n);
+        ref().scale(scaled.data(), a.data(), s, n);
+        Dev gs = Dev::out(n, off);
+        gpu().scale(gs.p(), ga.p(), s, n, g_stream);
+        EXPECT_EXACT(gs.host(), scaled, "scale " + std::to_string(s) + " " + tag);
+        Dev gs_in_place(a, off);
+        gpu().scale(gs_in_place.p(), gs_in_place.p(), s, n, g_stream);
+        EXPECT_EXACT(gs_in_place.host(), scaled, "scale in place " + std::to_string(s) + " " + tag);
+      }
+    }
+  }
+  // n == 0 writes nothing.
+  Dev untouched(Vec{1.f, 2.f});
+  gpu().add(untouched.p(), untouched.p(), untouched.p(), 0, g_stream);
+  gpu().accumulate(untouched.p(), untouched.p(), 0, g_stream);
+  gpu().scale(untouched.p(), untouched.p(), 3.f, 0, g_stream);
+  EXPECT_EXACT(untouched.host(), (Vec{1.f, 2.f}), "merges with n = 0");
+}
+
+// sum_into and count_into add to a device double (+=, not =): against plain double loops.
+TEST(sum_and_count_accumulators) {
+  std::mt19937 rng(18);
+  auto read = [](const DeviceArray<double>& acc) {
+    ck::cuda::stream_sync(g_stream);
+    return acc.to_host()[0];
+  };
+  for (size_t n : {size_t(0), size_t(1), size_t(31), size_t(256), size_t(257), size_t(1000),
+                   size_t(300000)}) {
+    for (size_t off : {size_t(0), size_t(1)}) {
+      const std::string tag = "n " + std::to_string(n) + (off ? " misaligned" : "");
+      Vec x = rnd(rng, n, -2.f, 3.f);
+      Dev gx(x, off);
+      const double start = 0.75;
+      double want = start, magnitude = std::fabs(start);
+      for (int rep = 0; rep < 2; ++rep) {
+        double s = 0.0;
+        for (float v : x) s += double(v), magnitude += std::fabs(double(v));
+        want += s;
+      }
+      DeviceArray<double> acc(std::vector<double>{start});
+      gpu().sum_into(acc.data(), gx.p(), n, g_stream);
+      gpu().sum_into(acc.data(), gx.p(), n, g_stream);
+      const double got = read(acc);
+      if (n == 0 ? got != start : !(std::fabs(got - want) <= 1e-9 * magnitude)) {
+        cktest::fail(__FILE__, __LINE__, "sum_into twice " + tag + ": " + std::to_string(got) +
+                                             " vs " + std::to_string(want));
+      }
+    }
+  }
+  // A count above 2^32 (the full 64-bit width) and a divisor that rounds.
+  const uint64_t c = (uint64_t(1) << 33) + 12345;
+  DeviceArray<uint64_t> count(std::vector<uint64_t>{c});
+  for (double divisor : {1.0, 3.0, 64.0}) {
+    DeviceArray<double> acc(std::vector<double>{-2.5});
+    gpu().count_into(acc.data(), count.data(), divisor, g_stream);
+    gpu().count_into(acc.data(), count.data(), divisor, g_stream);
+    const double want = -2.5 + double(c) / divisor + double(c) / divisor;
+    const double got = read(acc);
+    if (got != want) {
+      cktest::fail(__FILE__, __LINE__, "count_into twice, divisor " + std::to_string(divisor) +
+                                           ": " + std::to_string(got) + " vs " + std::to_string(want));
+    }
+  }
+}
+
 // Same inputs twice -> bitwise-identical outputs (no float atomics, shape-only reduction order).
 TEST(deterministic_reductions) {
   std::mt19937 rng(15);
