@@ -63,6 +63,9 @@ export interface NativeNet {
   params(): NativeParamInfo[];
   layerOutputShape(layer: number): number[];
   compile(loss: string, optimizer: Record<string, unknown>, accuracy: boolean): void;
+  /** Moves the weights; throws DeviceError when CUDA is unavailable or cannot run a layer. */
+  setDevice(device: 'cpu' | 'cuda'): void;
+  device(): 'cpu' | 'cuda';
   setTrainable(layer: number, trainable: boolean): void;
   setLearningRate(lr: number): void;
   trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number): Promise<StepSums>;

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The CUDA backend without a GPU: builds the addon on convkit's CUDA emulator (build-emu/,
 // CONVKIT_CUDA_EMU_BACKEND: the .cu kernels compiled as host C++, see native/tests/cuda_emu) and
-// runs the JS-level GPU suite (scripts/gpu-parity.js: every op and gradient against the CPU,
-// to() round trips, stream ordering of copies and host callbacks, memory figures) through it.
-// npm test runs it; the out-of-memory case is left to real GPUs (it fills device memory).
+// runs the JS-level GPU suites through it: scripts/gpu-parity.js (every op and gradient against
+// the CPU, to() round trips, stream ordering of copies and host callbacks, memory figures) and
+// the jest files of CUDA tensors and models (test/cuda.ops.test.ts, test/model.cuda.test.ts:
+// models trained on CUDA against the CPU). npm test runs it; the out-of-memory case is left to
+// real GPUs (it fills device memory).
 //
 //   node scripts/cuda-emu.js [--quick]
 'use strict';
@@ -26,4 +28,7 @@ run(process.execPath, [require.resolve('cmake-js/bin/cmake-js'), 'compile', '-O'
   '--CDCONVKIT_CUDA=OFF', '--CDCONVKIT_CUDA_EMU_BACKEND=ON', '--CDCONVKIT_TESTS=OFF']);
 const args = [path.join(__dirname, 'gpu-parity.js'), '--no-oom'];
 if (process.argv.includes('--quick')) args.push('--quick');
-run(process.execPath, args, { CONVKIT_ADDON: path.join(root, 'build-emu', 'Release', 'convkit.node') });
+const env = { CONVKIT_ADDON: path.join(root, 'build-emu', 'Release', 'convkit.node') };
+run(process.execPath, args, env);
+run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cuda.ops.test.ts', 'test/model.cuda.test.ts'],
+  { ...env, CONVKIT_GPU_PARITY_OOM: '0' });

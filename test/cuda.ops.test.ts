@@ -62,7 +62,8 @@ describe('devices() and memory()', () => {
 
 if (status.available) {
   describe(`CUDA parity on ${status.devices.map((d) => d.name).join(', ')}`, () => {
-    for (const c of parity.buildCases(ck, { oom: true })) {
+    // CONVKIT_GPU_PARITY_OOM=0 (scripts/cuda-emu.js) leaves out filling the device's memory.
+    for (const c of parity.buildCases(ck, { oom: process.env.CONVKIT_GPU_PARITY_OOM !== '0' })) {
       test(c.name, async () => {
         await c.run();
       });

@@ -89,14 +89,15 @@ export function parseAugment(value: string): ck.AugmentOptions {
   return out as ck.AugmentOptions;
 }
 
-export function checkDevice(device: string): 'cpu' {
+/** --device: 'cuda' must be usable here (else a clear error); 'auto' picks CUDA when it can. */
+export function checkDevice(device: string): 'cpu' | 'cuda' | 'auto' {
   if (device === 'cuda') {
     const status = ck.cudaStatus();
-    const why = status.available ? 'training runs on the CPU for now (the CUDA backend runs ops, not the model executor)' : `CUDA is unavailable: ${status.reason}`;
-    throw new CliError(`--device cuda: ${why}; use --device cpu or auto`);
+    if (!status.available) throw new CliError(`--device cuda: CUDA is unavailable: ${status.reason}; use --device cpu or auto`);
+    return 'cuda';
   }
   if (device !== 'auto' && device !== 'cpu') throw new CliError(`--device must be auto, cpu or cuda, got '${device}'`, 2);
-  return 'cpu';
+  return device;
 }
 
 export const DATASETS: Record<string, { load: (o: { trainLimit?: number; testLimit?: number }) => ReturnType<typeof ck.datasets.mnist>; label: string }> = {

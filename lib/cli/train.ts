@@ -260,12 +260,14 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const nVal = data.validation?.labels.length ?? 0;
   const dir = resumed ? path.resolve(opts.resume!) : outputDir(opts, data.name);
   const info = ck.devices()[0];
+  const gpu = model.device === 'cuda' ? ck.cudaStatus().devices[0] : null;
+  const where = gpu ? `GPU ${gpu.name}` : `CPU ${info.isa}, ${info.threads} threads`;
 
   if (!opts.json) {
     model.summary();
     out.info(`Training on ${formatCount(nTrain)} images of ${data.label}${nVal ? `, validating on ${formatCount(nVal)}` : ''} (${data.shape[1]}x${data.shape[0]}x${data.shape[2]}, ${classes} classes) ` +
       `with ${optimizer.className} lr ${optimizer.learningRate}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}` +
-      `${opts.augment ? `, augmented (${Object.keys(opts.augment).join(', ')})` : ''}; CPU ${info.isa}, ${info.threads} threads, seed ${seed}`);
+      `${opts.augment ? `, augmented (${Object.keys(opts.augment).join(', ')})` : ''}; ${where}, seed ${seed}`);
     if (transfer) {
       out.info(`Transfer from ${opts.base}: ${transfer.base.length} layers reused${opts.freezeBase ? ' and frozen' : ' (all layers train)'}, ` +
         `${transfer.dropped.join(', ')} replaced by a new ${classes}-class head`);
@@ -382,7 +384,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     seconds: round(totalSeconds, 3),
     skippedImages: data.skipped,
     seed,
-    device: { type: 'cpu', isa: info.isa, threads: info.threads },
+    device: gpu ? { type: 'cuda', name: gpu.name } : { type: 'cpu', isa: info.isa, threads: info.threads },
     out: dir,
     checkpoint: path.join(dir, CHECKPOINT),
     files,

@@ -8,7 +8,7 @@ import { getLoss, LossName } from '../losses';
 import { native, NativeNet } from '../native';
 import { getOptimizer, Optimizer } from '../optimizers';
 import { globalRng } from '../random';
-import { checkTensor, Tensor } from '../tensor';
+import { checkTensor, defaultDevice, Tensor } from '../tensor';
 import { formatSummary, SummaryRow } from './summary';
 
 export type MetricFn = (yTrue: Tensor, yPred: Tensor) => number | Promise<number>;
@@ -17,7 +17,11 @@ export interface CompileArgs {
   optimizer: string | Optimizer;
   loss: string;
   metrics?: (string | MetricFn)[];
-  /** 'cpu' (default) or 'cuda'; this build runs on the CPU only. */
+  /**
+   * Where the model trains and predicts: 'cpu', 'cuda' (a DeviceError when CUDA is unavailable
+   * or a layer has no CUDA kernel yet) or 'auto' (CUDA when it can run the model, else the CPU).
+   * Default: 'cpu', or 'auto' when CONVKIT_DEVICE=cuda. Inputs and targets stay host tensors.
+   */
   device?: 'cpu' | 'cuda' | 'auto';
 }
 
@@ -28,6 +32,7 @@ export interface Compiled {
   /** The name 'accuracy' is logged under ('accuracy' or 'acc', as the user wrote it), or null. */
   accuracyName: string | null;
   userMetrics: { name: string; fn: MetricFn }[];
+  device: 'cpu' | 'cuda' | 'auto';
 }
 
 /**
@@ -219,12 +224,10 @@ export abstract class ModelBase implements LayerHost {
   compile(args: CompileArgs): void {
     if (!args || typeof args !== 'object') throw new ValueError(`${this.name}.compile: expected { optimizer, loss, metrics }`);
     if (this.training !== null) throw new BusyError(`${this.name}.compile: the model is training (${this.training} is running); compile it before or after`);
-    if (args.device === 'cuda') {
-      throw new DeviceError(`${this.name}.compile: device 'cuda' is not available in this build (no CUDA backend); use 'cpu'`);
+    if (args.device !== undefined && args.device !== 'cpu' && args.device !== 'cuda' && args.device !== 'auto') {
+      throw new ValueError(`${this.name}.compile: unknown device ${describeValue(args.device)} (expected 'cpu', 'cuda' or 'auto')`);
     }
-    if (args.device !== undefined && args.device !== 'cpu' && args.device !== 'auto') {
-      throw new ValueError(`${this.name}.compile: unknown device ${describeValue(args.device)}`);
-    }
+    const device = args.device ?? (defaultDevice() === 'cuda' ? 'auto' : 'cpu');
     const loss = getLoss(args.loss);
     const optimizer = getOptimizer(args.optimizer);
     let accuracyName: string | null = null;
@@ -234,14 +237,35 @@ export abstract class ModelBase implements LayerHost {
       else if (typeof m === 'function') userMetrics.push({ name: m.name || `metric_${userMetrics.length}`, fn: m });
       else throw new ValueError(`${this.name}.compile: unknown metric ${describeValue(m)} (use 'accuracy' or a function)`);
     }
-    this.compiled = { optimizer, loss, accuracyName, userMetrics };
+    this.compiled = { optimizer, loss, accuracyName, userMetrics, device };
     this.build();
     this.compileNative();
   }
 
   private compileNative(): void {
     const c = this.compiled!;
-    this.built!.net.compile(c.loss, { kind: c.optimizer.kind, ...c.optimizer.getConfig() }, c.accuracyName !== null);
+    const net = this.built!.net;
+    if (c.device === 'auto') {
+      try {
+        net.setDevice(native.cudaStatus().available ? 'cuda' : 'cpu');
+      } catch (e) {
+        if (!(e instanceof DeviceError)) throw e;
+        net.setDevice('cpu');  // a layer CUDA cannot run yet
+      }
+    } else {
+      try {
+        net.setDevice(c.device);
+      } catch (e) {
+        if (e instanceof DeviceError) throw new DeviceError(`${this.name}.compile: ${e.message}`);
+        throw e;
+      }
+    }
+    net.compile(c.loss, { kind: c.optimizer.kind, ...c.optimizer.getConfig() }, c.accuracyName !== null);
+  }
+
+  /** Where the model runs: 'cpu' until compiled onto 'cuda' (see CompileArgs.device). */
+  get device(): 'cpu' | 'cuda' {
+    return this.built ? this.built.net.device() : 'cpu';
   }
 
   /** The learning rate fit uses now (schedules change it between epochs). */

@@ -278,7 +278,7 @@ const ck::Tensor& arg_host_tensor(const Napi::CallbackInfo& info, size_t i, cons
   if (t.device() != ck::DeviceType::Cpu) {
     throw_js(info.Env(), ck::ErrorKind::Device,
              std::string(op) + ": " + name + " is on " + ck::device_name(t.device()) +
-                 "; the model executor runs on the CPU for now (use .to('cpu'))");
+                 "; a model reads its inputs and targets from host tensors (use .to('cpu')), also when it runs on cuda");
   }
   return t;
 }

@@ -169,6 +169,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                        {InstanceMethod<&NetHandle::Params>("params"),
                         InstanceMethod<&NetHandle::LayerShape>("layerOutputShape"),
                         InstanceMethod<&NetHandle::Compile>("compile"),
+                        InstanceMethod<&NetHandle::SetDevice>("setDevice"),
+                        InstanceMethod<&NetHandle::Device>("device"),
                         InstanceMethod<&NetHandle::SetTrainable>("setTrainable"),
                         InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
                         InstanceMethod<&NetHandle::TrainStep>("trainStep"),
@@ -245,6 +247,25 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   }
 
   // compile(loss, optimizer {kind, ...}, accuracy)
+  // setDevice('cpu' | 'cuda'): moves the weights; waits for the net's queued work first.
+  Napi::Value SetDevice(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "compile";
+      std::string device = arg_string(info, 0, op, "device");
+      if (device != "cpu" && device != "cuda") {
+        throw_js(info.Env(), ck::ErrorKind::Value, "compile: device must be 'cpu' or 'cuda', got '" + device + "'");
+      }
+      net(op).set_device(device == "cuda" ? ck::DeviceType::Cuda : ck::DeviceType::Cpu);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Device(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      return Napi::String::New(info.Env(), ck::device_name(net("device").device()));
+    });
+  }
+
   Napi::Value Compile(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       Napi::Env env = info.Env();
@@ -307,7 +328,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       auto out = std::make_shared<ck::Accumulators>();
       n.train_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op),
                    uint64_t(seed < 0 ? 0 : seed), out);
-      return promise_after(info.Env(), n.stream(), n.last_task(),
+      return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });
   }
@@ -318,7 +339,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       ck::Net& n = net(op);
       auto out = std::make_shared<ck::Accumulators>();
       n.eval_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op), out);
-      return promise_after(info.Env(), n.stream(), n.last_task(),
+      return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });
   }
@@ -415,7 +436,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   Napi::Value Synchronize(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       ck::Net& n = net("synchronize");
-      return promise_after(info.Env(), n.stream(), n.last_task(),
+      uint64_t seq = n.barrier();
+      return promise_after(info.Env(), n.result_stream(), seq,
                            [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
     });
   }

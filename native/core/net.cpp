@@ -57,21 +57,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
     require(o >= 0 && size_t(o) < n_values, ErrorKind::Value,
             "model: output " + std::to_string(o) + " is not a value of the graph");
   }
-  // A ReLU output read only by a max pool: the pool's backward applies the ReLU's (one pass
-  // over that gradient fewer; the seeds' CNN and VGG-style blocks all have this pattern).
-  relu_into_pool_.assign(n_layers, 0);
-  for (size_t i = 0; i < n_layers; ++i) {
-    const LayerSpec& l = layers_[i];
-    int v = l.inputs[0];
-    if (l.kind != LayerKind::MaxPool2d || size_t(v) < inputs_.size() || consumers_[size_t(v)] != 1 ||
-        std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end()) {
-      continue;
-    }
-    const LayerSpec& producer = layers_[size_t(v) - inputs_.size()];
-    bool fused_relu = producer.kind == LayerKind::Conv2d || producer.kind == LayerKind::DepthwiseConv2d ||
-                      producer.kind == LayerKind::Dense;
-    if (fused_relu && producer.act == Act::Relu) relu_into_pool_[size_t(v) - inputs_.size()] = 1;
-  }
+  plan_relu_folds();
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   grads_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   state_ = std::make_shared<Storage>(std::max<size_t>(n_state_, 1));
@@ -220,6 +206,29 @@ void Net::infer_shape(int i) {
   shapes_.push_back(out);
 }
 
+// ---- fusions ----
+
+void Net::plan_relu_folds() {
+  const size_t n_layers = layers_.size();
+  // A ReLU output read only by a max pool: the pool's backward applies the ReLU's (one pass
+  // over that gradient fewer; the seeds' CNN and VGG-style blocks all have this pattern).
+  relu_into_pool_.assign(n_layers, 0);
+  // CUDA's max-pool backward does not take the fold: there the ReLU's backward stays in its layer.
+  if (device_ == DeviceType::Cuda) return;
+  for (size_t i = 0; i < n_layers; ++i) {
+    const LayerSpec& l = layers_[i];
+    int v = l.inputs[0];
+    if (l.kind != LayerKind::MaxPool2d || size_t(v) < inputs_.size() || consumers_[size_t(v)] != 1 ||
+        std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end()) {
+      continue;
+    }
+    const LayerSpec& producer = layers_[size_t(v) - inputs_.size()];
+    bool fused_relu = producer.kind == LayerKind::Conv2d || producer.kind == LayerKind::DepthwiseConv2d ||
+                      producer.kind == LayerKind::Dense;
+    if (fused_relu && producer.act == Act::Relu) relu_into_pool_[size_t(v) - inputs_.size()] = 1;
+  }
+}
+
 float* Net::param_ptr(int index) const {
   if (index < 0) return nullptr;
   const ParamInfo& p = params_[size_t(index)];
@@ -242,12 +251,12 @@ void Net::plan_for(int batch, bool training) {
 }
 
 std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
-  auto plan = std::make_unique<Plan>();
+  auto plan = std::make_unique<Plan>(device_);
+  plan->cuda_stream = cuda_stream_;
   plan->capacity = plan->batch = batch;
   plan->training = training;
   size_t L = layers_.size(), V = shapes_.size();
   plan->act.resize(V, nullptr);
-  plan->act_storage.resize(V);
   plan->grad.resize(V, nullptr);
   for (size_t v = 0; v < V; ++v) {
     size_t n = size_t(batch) * example_size(shapes_[v]);
@@ -259,30 +268,29 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
         continue;
       }
     }
-    plan->act_storage[v] = std::make_unique<Scratch>(std::max<size_t>(n, 1));
-    plan->act[v] = plan->act_storage[v]->data();
+    plan->act[v] = plan->alloc(n);
   }
   // Backward's buffers: an inference plan (predict, evaluate) holds none of them, which leaves
   // a prediction's peak memory at its activations.
-  if (training) plan->grad_tmp = std::make_unique<Scratch>(plan->max_value);
-  plan->masks.resize(L);
-  plan->bn_mean.resize(L);
-  plan->bn_invstd.resize(L);
-  for (size_t i = 0; i < L; ++i) {
-    const Shape& in = shapes_[size_t(layers_[i].inputs[0])];
-    if (!training) continue;
-    if (layers_[i].kind == LayerKind::Dropout) {
-      plan->masks[i] = std::make_unique<Scratch>(size_t(batch) * example_size(in));
-    } else if (layers_[i].kind == LayerKind::BatchNorm) {
-      size_t c = size_t(in.back());
-      plan->bn_mean[i] = std::make_unique<Scratch>(c);
-      plan->bn_invstd[i] = std::make_unique<Scratch>(c);
+  plan->masks.assign(L, nullptr);
+  plan->bn_mean.assign(L, nullptr);
+  plan->bn_invstd.assign(L, nullptr);
+  if (training) {
+    plan->grad_tmp = plan->alloc(plan->max_value);
+    for (size_t i = 0; i < L; ++i) {
+      const Shape& in = shapes_[size_t(layers_[i].inputs[0])];
+      if (layers_[i].kind == LayerKind::Dropout) {
+        plan->masks[i] = plan->alloc(size_t(batch) * example_size(in));
+      } else if (layers_[i].kind == LayerKind::BatchNorm) {
+        plan->bn_mean[i] = plan->alloc(size_t(in.back()));
+        plan->bn_invstd[i] = plan->alloc(size_t(in.back()));
+      }
     }
   }
   for (int o : outputs_) {
     size_t target = std::max<size_t>(example_size(shapes_[size_t(o)]), 1);
-    plan->targets.push_back(std::make_unique<Scratch>(size_t(batch) * target));
-    plan->row_loss.push_back(std::make_unique<Scratch>(size_t(batch) * target));
+    plan->targets.push_back(plan->alloc(size_t(batch) * target));
+    plan->row_loss.push_back(plan->alloc(size_t(batch) * target));
   }
   return plan;
 }

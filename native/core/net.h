@@ -17,11 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "device.h"
 #include "kernels.h"
 #include "ops.h"
 #include "tensor.h"
 
 namespace ck {
+
+struct CudaOps;
 
 enum class LayerKind {
   Conv2d, Dense, MaxPool2d, AvgPool2d, GlobalAvgPool, GlobalMaxPool, Flatten, Dropout,
@@ -100,6 +103,20 @@ class Net {
   const Shape& layer_output_shape(int i) const { return shapes_[value_of(i)]; }
   const std::shared_ptr<Stream>& stream() const { return stream_; }
 
+  // Moves the weights (and optimizer state) to `device`; the steps after it run there. A CUDA
+  // net runs its kernels on a CUDA stream of its own, enqueued by the tasks of stream(); the
+  // inputs and targets stay host tensors, gathered per batch into page-locked staging. Throws
+  // DeviceError when CUDA is unavailable or a layer has no CUDA kernel yet (naming the layer).
+  void set_device(DeviceType device);
+  DeviceType device() const { return device_; }
+  // Where a step's result (its Accumulators) is ready: task last_result_task() of
+  // result_stream(). For a CPU net, the step's own task; for a CUDA net, a task of a second
+  // stream that waits for the step's GPU work, so the next step is enqueued while one runs.
+  const std::shared_ptr<Stream>& result_stream() const { return results_ ? results_ : stream_; }
+  uint64_t last_result_task() const { return results_ ? last_result_ : last_task_; }
+  // A task of result_stream() that runs after everything queued so far, GPU work included.
+  uint64_t barrier();
+
   void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
   void set_trainable(int layer, bool trainable);
   void set_learning_rate(float lr);
@@ -142,6 +159,8 @@ class Net {
   static constexpr size_t kThreadSliceBytes = size_t(1) << 20;
   size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
   void infer_shape(int layer);
+  // Which ReLU layers hand their backward to the max pool after them (relu_into_pool_).
+  void plan_relu_folds();
   // Buffers for `batch` rows; `training` adds backward's (gradients, dropout masks, batch-norm
   // statistics).
   std::unique_ptr<Plan> make_plan(int batch, bool training) const;
@@ -155,16 +174,42 @@ class Net {
   // in slices (its own plan) with no barrier between layers.
   void infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
                      int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest);
+  // The passes are templates over the kernel set (CpuKernels, or CudaOps on a CUDA net).
+  template <class Ops>
+  void forward_layer(const Ops& k, Plan& pl, int layer, int batch, bool training, uint64_t seed);
   void backward(int batch);
-  void backward_layer(int layer, int batch, float* dy);
+  template <class Ops>
+  void backward_layers(const Ops& k, int batch);
+  template <class Ops>
+  void backward_layer(const Ops& k, int layer, int batch, float* dy);
   // Gradient routing for a layer input v: where to write its contribution, then fold it in.
   float* begin_grad(int v);
   void end_grad(int v, float* written, size_t n);
   void pass_grad(int v, float* dy, size_t n);  // the input's gradient equals dy
   void release_grad(float* g);
+  void accumulate_values(float* y, const float* x, size_t n);  // on the net's device
+  void copy_values(float* dst, const float* src, size_t n);
   void loss_and_metrics(int batch, const std::vector<const float*>& targets, bool with_grad,
                         Accumulators& acc);
-  void update();
+  template <class Ops>
+  void update(const Ops& k);
+  // ---- CUDA nets (net_cuda.cpp) ----
+  // One training or evaluation step enqueued on the CUDA stream; the sums are read back by a
+  // task of results_ into `out`.
+  void cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
+                         std::vector<int32_t> idx, bool training, uint64_t seed,
+                         std::shared_ptr<Accumulators> out);
+  // The step's kernels on the CUDA stream (run by a task of stream_); returns the event after
+  // them and the page-locked copy of the device sums it will have filled.
+  void cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
+                 const std::vector<int32_t>& idx, bool training, uint64_t seed, double* sums_out);
+  void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
+  void cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
+                  int64_t count, const std::vector<int>& layers, int last, int batch_size);
+  // Copies n floats between host memory and the net's device buffers (blocking this thread).
+  void download_values(float* host, const float* device, size_t n);
+  void upload_values(float* device, const float* host, size_t n);
+  StoragePtr storage_on(DeviceType device, const StoragePtr& from, size_t n);
   void gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx, size_t row) const;
   void gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
                     const std::vector<int32_t>& idx, std::vector<const float*>& targets);
@@ -216,6 +261,15 @@ class Net {
   bool accuracy_ = false;
   bool compiled_ = false;
   int64_t iterations_ = 0;
+
+  DeviceType device_ = DeviceType::Cpu;
+  void* cuda_stream_ = nullptr;           // CUDA nets: the net's own CUDA stream
+  std::shared_ptr<Stream> results_;       // CUDA nets: publishes each step's sums
+  uint64_t last_result_ = 0;
+  // CUDA nets: the running sums on the device, [loss, correct, loss per output..., correct per
+  // output...] for training and the same for evaluation; the counts are kept on the host.
+  StoragePtr cuda_sums_;
+  StoragePtr cuda_correct_;               // accuracy_count's device scalar (uint64)
 
   std::unique_ptr<Plan> plan_;
   std::vector<std::unique_ptr<Plan>> thread_plans_;  // infer_by_rows's, one per thread

@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "net.h"
+#include "net_ops.h"
 #include "net_plan.h"
 
 namespace ck {
@@ -44,11 +45,17 @@ UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
 
 void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after) {
   int last = stop_after < 0 ? int(layers_.size()) - 1 : stop_after;
-  for (int i = 0; i <= last; ++i) forward_layer(pl, i, batch, training, seed);
+  if (device_ == DeviceType::Cuda) {
+    CudaOps k{cuda_backend().kernels(), cuda_stream_};
+    for (int i = 0; i <= last; ++i) forward_layer(k, pl, i, batch, training, seed);
+  } else {
+    const CpuKernels& k = cpu_kernels();
+    for (int i = 0; i <= last; ++i) forward_layer(k, pl, i, batch, training, seed);
+  }
 }
 
-void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed) {
-  const CpuKernels& k = cpu_kernels();
+template <class Ops>
+void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training, uint64_t seed) {
   const LayerSpec& l = layers_[size_t(i)];
   size_t li = size_t(i);
   const Shape& in = shapes_[size_t(l.inputs[0])];
@@ -62,12 +69,14 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
       const float* w = param_ptr(kernel_param_[li]);
       const float* b = param_ptr(bias_param_[li]);
       if (l.groups == 1) k.conv2d_fwd(y, x, w, b, p, l.act);
-      else k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, l.act);
+      else if constexpr (on_host<Ops>) k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, l.act);
       break;
     }
     case LayerKind::DepthwiseConv2d:
-      k.depthwise_conv2d_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]),
-                             conv_geometry(i, batch), l.act);
+      if constexpr (on_host<Ops>) {
+        k.depthwise_conv2d_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]),
+                               conv_geometry(i, batch), l.act);
+      }
       break;
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
@@ -78,8 +87,9 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
     case LayerKind::AvgPool2d:
     case LayerKind::LpPool2d: {
       PoolParams p = pool_geometry(i, batch);
-      if (l.kind == LayerKind::LpPool2d) k.lppool2d_fwd(y, x, p, l.power);
-      else (l.kind == LayerKind::MaxPool2d ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y, x, p);
+      if (l.kind == LayerKind::MaxPool2d) k.maxpool2d_fwd(y, x, p);
+      else if (l.kind == LayerKind::AvgPool2d) k.avgpool2d_fwd(y, x, p);
+      else if constexpr (on_host<Ops>) k.lppool2d_fwd(y, x, p, l.power);
       break;
     }
     case LayerKind::GlobalAvgPool:
@@ -89,10 +99,10 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
       k.global_maxpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
       break;
     case LayerKind::ZeroPadding2d:
-      k.zero_pad2d_fwd(y, x, pad_params(l, batch, in));
+      if constexpr (on_host<Ops>) k.zero_pad2d_fwd(y, x, pad_params(l, batch, in));
       break;
     case LayerKind::UpSampling2d:
-      k.upsample2d_fwd(y, x, upsample_params(l, batch, in));
+      if constexpr (on_host<Ops>) k.upsample2d_fwd(y, x, upsample_params(l, batch, in));
       break;
     case LayerKind::Flatten:
     case LayerKind::Reshape:
@@ -101,9 +111,9 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
       if (training && l.rate > 0.f) {
         // Each step and layer draws its own mask; the same seed repeats the run bit for bit.
         uint64_t layer_seed = seed * 0x9E3779B97F4A7C15ull + uint64_t(i) * 0xBF58476D1CE4E5B9ull;
-        k.dropout_fwd(y, pl.masks[li]->data(), x, n_in, l.rate, layer_seed);
+        k.dropout_fwd(y, pl.masks[li], x, n_in, l.rate, layer_seed);
       } else {
-        std::memcpy(y, x, n_in * sizeof(float));
+        copy_values(y, x, n_in);
       }
       break;
     case LayerKind::BatchNorm: {
@@ -115,7 +125,7 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
       float* var = param_ptr(var_param_[li]);
       // A frozen batch norm runs in inference mode, as in Keras.
       if (training && l.trainable) {
-        k.batchnorm_fwd_train(y, pl.bn_mean[li]->data(), pl.bn_invstd[li]->data(), mean, var, x, g, b,
+        k.batchnorm_fwd_train(y, pl.bn_mean[li], pl.bn_invstd[li], mean, var, x, g, b,
                               rows, C, l.eps, l.momentum);
       } else {
         k.batchnorm_fwd_infer(y, x, g, b, mean, var, rows, C, l.eps);
@@ -138,13 +148,14 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
       k.mul(y, x, pl.act[size_t(l.inputs[1])], n_out);
       for (size_t j = 2; j < l.inputs.size(); ++j) k.mul(y, y, pl.act[size_t(l.inputs[j])], n_out);
       break;
-    case LayerKind::Concatenate: {
-      std::vector<const float*> parts;
-      std::vector<int> widths;
-      for (int v : l.inputs) parts.push_back(pl.act[size_t(v)]), widths.push_back(int(shapes_[size_t(v)].back()));
-      k.concat_last(y, parts.data(), widths.data(), int(parts.size()), n_in / size_t(in.back()));
+    case LayerKind::Concatenate:
+      if constexpr (on_host<Ops>) {
+        std::vector<const float*> parts;
+        std::vector<int> widths;
+        for (int v : l.inputs) parts.push_back(pl.act[size_t(v)]), widths.push_back(int(shapes_[size_t(v)].back()));
+        k.concat_last(y, parts.data(), widths.data(), int(parts.size()), n_in / size_t(in.back()));
+      }
       break;
-    }
   }
 }
 
@@ -152,25 +163,22 @@ void Net::forward_layer(Plan& pl, int i, int batch, bool training, uint64_t seed
 
 float* Net::begin_grad(int v) {
   Plan& pl = *plan_;
-  if (pl.grad[size_t(v)]) return pl.grad_tmp->data();  // added by end_grad
-  if (pl.grad_free.empty()) {
-    // Only the first steps of a plan grow the pool; later ones reuse what it holds.
-    pl.grad_pool.push_back(std::make_unique<Scratch>(pl.max_value));
-    pl.grad_free.push_back(pl.grad_pool.back()->data());
-  }
+  if (pl.grad[size_t(v)]) return pl.grad_tmp;  // added by end_grad
+  // Only the first steps of a plan grow the pool; later ones reuse what it holds.
+  if (pl.grad_free.empty()) pl.grad_free.push_back(pl.alloc(pl.max_value));
   pl.grad[size_t(v)] = pl.grad_free.back();
   pl.grad_free.pop_back();
   return pl.grad[size_t(v)];
 }
 
 void Net::end_grad(int v, float* written, size_t n) {
-  if (written != plan_->grad[size_t(v)]) cpu_kernels().accumulate(plan_->grad[size_t(v)], written, n);
+  if (written != plan_->grad[size_t(v)]) accumulate_values(plan_->grad[size_t(v)], written, n);
 }
 
 void Net::pass_grad(int v, float* dy, size_t n) {
   Plan& pl = *plan_;
   if (pl.grad[size_t(v)]) {
-    cpu_kernels().accumulate(pl.grad[size_t(v)], dy, n);
+    accumulate_values(pl.grad[size_t(v)], dy, n);
     release_grad(dy);
   } else {
     pl.grad[size_t(v)] = dy;  // the buffer now holds v's gradient
@@ -179,16 +187,32 @@ void Net::pass_grad(int v, float* dy, size_t n) {
 
 void Net::release_grad(float* g) { plan_->grad_free.push_back(g); }
 
+void Net::accumulate_values(float* y, const float* x, size_t n) {
+  if (device_ == DeviceType::Cuda) cuda_backend().kernels().accumulate(y, x, n, cuda_stream_);
+  else cpu_kernels().accumulate(y, x, n);
+}
+
+void Net::copy_values(float* dst, const float* src, size_t n) {
+  if (device_ == DeviceType::Cuda) cuda_backend().copy_d2d(dst, src, n * sizeof(float), cuda_stream_);
+  else std::memcpy(dst, src, n * sizeof(float));
+}
+
 // ---- backward ----
 
 void Net::backward(int batch) {
+  if (device_ == DeviceType::Cuda) backward_layers(CudaOps{cuda_backend().kernels(), cuda_stream_}, batch);
+  else backward_layers(cpu_kernels(), batch);
+}
+
+template <class Ops>
+void Net::backward_layers(const Ops& k, int batch) {
   Plan& pl = *plan_;
   // The loss wrote dL/d(output) for each output (with the fused softmax loss, dL/d(logits)).
   for (int i = int(layers_.size()) - 1; i >= 0; --i) {
     float* dy = pl.grad[value_of(i)];
     if (!dy) continue;  // no gradient reaches this layer (or its softmax went into the loss)
     pl.grad[value_of(i)] = nullptr;
-    backward_layer(i, batch, dy);
+    backward_layer(k, i, batch, dy);
   }
   for (int v = 0; v < num_inputs(); ++v) {
     if (pl.grad[size_t(v)]) release_grad(pl.grad[size_t(v)]), pl.grad[size_t(v)] = nullptr;
@@ -197,8 +221,8 @@ void Net::backward(int batch) {
 
 // Layer i's weight gradients (if it trains) and the gradients of the inputs that need them;
 // dy (layer i's output gradient) is consumed: modified in place, handed on or released.
-void Net::backward_layer(int i, int batch, float* dy) {
-  const CpuKernels& k = cpu_kernels();
+template <class Ops>
+void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
   Plan& pl = *plan_;
   const LayerSpec& l = layers_[size_t(i)];
   size_t li = size_t(i);
@@ -217,27 +241,30 @@ void Net::backward_layer(int i, int batch, float* dy) {
       if (trains && l.groups == 1) {
         k.conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
       } else if (trains) {
-        k.grouped_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p, l.groups);
+        if constexpr (on_host<Ops>) {
+          k.grouped_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p, l.groups);
+        }
       }
       if (need_dx) {
         float* dx = begin_grad(v0);
         if (l.groups == 1) k.conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
-        else k.grouped_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p, l.groups);
+        else if constexpr (on_host<Ops>) k.grouped_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p, l.groups);
         end_grad(v0, dx, n_in);
       }
       break;
     }
-    case LayerKind::DepthwiseConv2d: {
-      ConvParams p = conv_geometry(i, batch);
-      if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
-      if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
-      if (need_dx) {
-        float* dx = begin_grad(v0);
-        k.depthwise_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
-        end_grad(v0, dx, n_in);
+    case LayerKind::DepthwiseConv2d:
+      if constexpr (on_host<Ops>) {
+        ConvParams p = conv_geometry(i, batch);
+        if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+        if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
+        if (need_dx) {
+          float* dx = begin_grad(v0);
+          k.depthwise_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
+          end_grad(v0, dx, n_in);
+        }
       }
       break;
-    }
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
       if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
@@ -256,7 +283,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
       pass_grad(v0, dy, n_in);  // same values, new shape
       return;
     case LayerKind::Dropout:
-      if (l.rate > 0.f) k.mul(dy, dy, pl.masks[li]->data(), n_in);
+      if (l.rate > 0.f) k.mul(dy, dy, pl.masks[li], n_in);
       pass_grad(v0, dy, n_in);
       return;
     case LayerKind::Add:
@@ -272,7 +299,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
         int v = l.inputs[size_t(j)];
         if (!needs_grad_[size_t(v)]) continue;
         float* dx = begin_grad(v);
-        std::memcpy(dx, dy, n_out * sizeof(float));
+        copy_values(dx, dy, n_out);
         end_grad(v, dx, n_out);
       }
       if (last < 0) break;
@@ -294,28 +321,29 @@ void Net::backward_layer(int i, int batch, float* dy) {
         end_grad(v, dx, n_out);
       }
       break;
-    case LayerKind::Concatenate: {
-      size_t rows = n_out / size_t(shapes_[value_of(i)].back());
-      size_t out_cols = size_t(shapes_[value_of(i)].back()), offset = 0;
-      for (int v : l.inputs) {
-        size_t cols = size_t(shapes_[size_t(v)].back());
-        if (needs_grad_[size_t(v)]) {
-          float* dx = begin_grad(v);
-          copy_columns(dx, dy, rows, cols, out_cols, offset);
-          end_grad(v, dx, rows * cols);
+    case LayerKind::Concatenate:
+      if constexpr (on_host<Ops>) {
+        size_t rows = n_out / size_t(shapes_[value_of(i)].back());
+        size_t out_cols = size_t(shapes_[value_of(i)].back()), offset = 0;
+        for (int v : l.inputs) {
+          size_t cols = size_t(shapes_[size_t(v)].back());
+          if (needs_grad_[size_t(v)]) {
+            float* dx = begin_grad(v);
+            copy_columns(dx, dy, rows, cols, out_cols, offset);
+            end_grad(v, dx, rows * cols);
+          }
+          offset += cols;
         }
-        offset += cols;
       }
       break;
-    }
     default: {
       // Layers with one input and no weights (or batch norm): dx from dy.
       if (l.kind == LayerKind::BatchNorm && trains) {
         int C = int(in.back());
         size_t rows = n_in / size_t(C);
-        float* dx = need_dx ? begin_grad(v0) : pl.grad_tmp->data();
+        float* dx = need_dx ? begin_grad(v0) : pl.grad_tmp;
         k.batchnorm_bwd(dx, grad_ptr(gamma_param_[li]), grad_ptr(beta_param_[li]), dy, x,
-                        pl.bn_mean[li]->data(), pl.bn_invstd[li]->data(), param_ptr(gamma_param_[li]), rows, C);
+                        pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), rows, C);
         if (need_dx) end_grad(v0, dx, n_in);
         break;
       }
@@ -330,7 +358,7 @@ void Net::backward_layer(int i, int batch, float* dy) {
           k.avgpool2d_bwd(dx, dy, pool_geometry(i, batch));
           break;
         case LayerKind::LpPool2d:
-          k.lppool2d_bwd(dx, dy, x, y, pool_geometry(i, batch), l.power);
+          if constexpr (on_host<Ops>) k.lppool2d_bwd(dx, dy, x, y, pool_geometry(i, batch), l.power);
           break;
         case LayerKind::GlobalAvgPool:
           k.global_avgpool_bwd(dx, dy, batch, int(in[0] * in[1]), int(in[2]));
@@ -339,13 +367,22 @@ void Net::backward_layer(int i, int batch, float* dy) {
           k.global_maxpool_bwd(dx, dy, x, batch, int(in[0] * in[1]), int(in[2]));
           break;
         case LayerKind::ZeroPadding2d:
-          k.zero_pad2d_bwd(dx, dy, pad_params(l, batch, in));
+          if constexpr (on_host<Ops>) k.zero_pad2d_bwd(dx, dy, pad_params(l, batch, in));
           break;
         case LayerKind::UpSampling2d:
-          k.upsample2d_bwd(dx, dy, upsample_params(l, batch, in));
+          if constexpr (on_host<Ops>) k.upsample2d_bwd(dx, dy, upsample_params(l, batch, in));
           break;
         case LayerKind::BatchNorm:
-          frozen_batchnorm_bwd(dx, dy, i, n_in / size_t(in.back()), int(in.back()));
+          if constexpr (on_host<Ops>) {
+            frozen_batchnorm_bwd(dx, dy, i, n_in / size_t(in.back()), int(in.back()));
+          } else {
+            // dx = dy * gamma / sqrt(var + eps): the inference transform of dy with mean 0 and
+            // no shift (the statistics buffer, unused by a frozen layer, holds the zeros).
+            const int C = int(in.back());
+            cuda_backend().zero(pl.bn_mean[li], size_t(C) * sizeof(float), cuda_stream_);
+            k.batchnorm_fwd_infer(dx, dy, param_ptr(gamma_param_[li]), nullptr, pl.bn_mean[li],
+                                  param_ptr(var_param_[li]), n_in / size_t(C), C, l.eps);
+          }
           break;
         case LayerKind::Activation:
           k.activation_bwd(dx, dy, y, n_in, l.act, l.alpha);

@@ -4,6 +4,7 @@
 // stack needs two), dropout masks, batch-norm statistics, and per output its targets and
 // per-row losses.
 #pragma once
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,24 +13,44 @@
 #include "memory.h"
 #include "net.h"
 #include "op_launch.h"
+#include "tensor.h"
 
 namespace ck {
 
 struct Net::Plan {
+  explicit Plan(DeviceType d) : device(d) {}
+  ~Plan();  // a CUDA plan first waits for the work that uses it (net_cuda.cpp)
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  DeviceType device;
+  void* cuda_stream = nullptr;  // CUDA plans: the net's stream, synchronized before freeing
   int capacity = 0;  // largest batch the buffers hold
   bool training = false;  // holds backward's buffers too
   int batch = 0;     // the batch being run
   size_t max_value = 0;  // floats in the largest value at capacity
   std::vector<float*> act;  // per value
-  std::vector<std::unique_ptr<Scratch>> act_storage;
   // Gradients: grad[v] is value v's gradient while backward has it; buffers come from the
   // pool and go back to it once the layer that made v has used them.
   std::vector<float*> grad;
-  std::vector<std::unique_ptr<Scratch>> grad_pool;
   std::vector<float*> grad_free;
-  std::unique_ptr<Scratch> grad_tmp;  // a second reader's contribution before it is added
-  std::vector<std::unique_ptr<Scratch>> masks, bn_mean, bn_invstd;
-  std::vector<std::unique_ptr<Scratch>> targets, row_loss;  // per output
+  float* grad_tmp = nullptr;  // a second reader's contribution before it is added
+  std::vector<float*> masks, bn_mean, bn_invstd;  // per layer
+  std::vector<float*> targets, row_loss;  // per output
+
+  // `floats` of uninitialised memory on the plan's device, owned by the plan.
+  float* alloc(size_t floats) {
+    if (device == DeviceType::Cuda) {
+      device_blocks.push_back(std::make_shared<Storage>(std::max<size_t>(floats, 1), DeviceType::Cuda));
+      return device_blocks.back()->data();
+    }
+    host_blocks.push_back(std::make_unique<Scratch>(std::max<size_t>(floats, 1)));
+    return host_blocks.back()->data();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Scratch>> host_blocks;
+  std::vector<StoragePtr> device_blocks;
 };
 
 // {batch, ...example}

@@ -7,13 +7,20 @@
 
 #include "errors.h"
 #include "net.h"
+#include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
 #include "thread_pool.h"
 
 namespace ck {
 
-Net::~Net() { stream_->synchronize(); }
+Net::~Net() {
+  stream_->synchronize();
+  if (results_) results_->synchronize();
+  plan_.reset();  // waits for the CUDA work that uses it
+  thread_plans_.clear();
+  if (cuda_stream_) cuda_backend().destroy_stream(cuda_stream_);
+}
 
 namespace {
 // Runs a step's body, reporting an exception through the step's result (a step has no output
@@ -91,8 +98,12 @@ void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
   }
   opt_state_.clear();
   for (size_t b = 0; b < buffers; ++b) {
-    auto s = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
-    std::fill(s->data(), s->data() + s->size(), 0.f);
+    auto s = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1), device_);
+    if (device_ == DeviceType::Cuda) {
+      cuda_backend().zero(s->data(), s->size() * sizeof(float), cuda_stream_);
+    } else {
+      std::fill(s->data(), s->data() + s->size(), 0.f);
+    }
     opt_state_.push_back(std::move(s));
   }
   iterations_ = 0;
@@ -118,11 +129,21 @@ void Net::set_learning_rate(float lr) {
 }
 
 void Net::reset_metrics() {
-  enqueue("resetMetrics", {}, {}, [this] { train_acc_ = eval_acc_ = Accumulators{}; });
+  enqueue("resetMetrics", {}, {}, [this] {
+    train_acc_ = eval_acc_ = Accumulators{};
+    if (cuda_sums_) cuda_backend().zero(cuda_sums_->data(), cuda_sums_->size() * sizeof(float), cuda_stream_);
+  });
 }
 
 void Net::reset_eval_metrics() {
-  enqueue("resetEvalMetrics", {}, {}, [this] { eval_acc_ = Accumulators{}; });
+  enqueue("resetEvalMetrics", {}, {}, [this] {
+    eval_acc_ = Accumulators{};
+    if (cuda_sums_) {
+      // The evaluation half of the device sums (see cuda_sums_).
+      size_t half = cuda_sums_->size() / 2;
+      cuda_backend().zero(cuda_sums_->data() + half, half * sizeof(float), cuda_stream_);
+    }
+  });
 }
 
 void Net::iterations_after(std::shared_ptr<int64_t> out) {
@@ -204,8 +225,8 @@ void Net::gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>&
   for (size_t i = 0; i < xs.size(); ++i) gather(plan_->act[i], xs[i], idx, example_size(inputs_[i]));
   targets.clear();
   for (size_t o = 0; o < ys.size(); ++o) {
-    gather(plan_->targets[o]->data(), ys[o], idx, ys[o].numel() / size_t(ys[o].dim(0)));
-    targets.push_back(plan_->targets[o]->data());
+    gather(plan_->targets[o], ys[o], idx, ys[o].numel() / size_t(ys[o].dim(0)));
+    targets.push_back(plan_->targets[o]);
   }
 }
 
@@ -214,6 +235,10 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
   check_batch("fit", xs, &ys, idx);
   std::vector<const Tensor*> reads = pointers(xs, ys);
+  if (device_ == DeviceType::Cuda) {
+    cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out));
+    return;
+  }
   enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out] {
     run_step(out.get(), [&]() -> const Accumulators& {
       int batch = int(idx.size());
@@ -223,7 +248,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
       forward(*plan_, batch, true, seed, -1);
       loss_and_metrics(batch, targets, true, train_acc_);
       backward(batch);
-      update();
+      update(cpu_kernels());
       return train_acc_;
     });
   });
@@ -233,6 +258,10 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
                     std::shared_ptr<Accumulators> out) {
   require(compiled_, ErrorKind::Value, "evaluate: compile the model before evaluating it");
   check_batch("evaluate", xs, &ys, idx);
+  if (device_ == DeviceType::Cuda) {
+    cuda_enqueue_step("evalStep", std::move(xs), std::move(ys), std::move(idx), false, 0, std::move(out));
+    return;
+  }
   std::vector<const Tensor*> reads = pointers(xs, ys);
   enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out] {
     run_step(out.get(), [&]() -> const Accumulators& {
@@ -284,6 +313,12 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
   // layer by layer on all of them, in slices whose activations stay in the caches.
   size_t widest = 0;
   for (int v = 0; v <= int(value_of(last)); ++v) widest = std::max(widest, example_size(shapes_[size_t(v)]));
+  if (device_ == DeviceType::Cuda) {
+    enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size] {
+      cuda_infer(xs, ys, start, count, layers, last, batch_size);
+    });
+    return ys;
+  }
   enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest] {
     const int threads = num_threads();
     for (int64_t b = 0; b < count; b += batch_size) {
@@ -362,7 +397,7 @@ void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, 
     float scale = 1.f / float(rows);
     const float* out = plan_->act[size_t(v)];
     const float* t = targets[o];
-    float* loss = plan_->row_loss[o]->data();
+    float* loss = plan_->row_loss[o];
     int fused = fused_output_[o];
     // The gradient goes to the softmax's logits when it is folded into the loss.
     int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
@@ -419,8 +454,8 @@ void Net::probability_xent(float* loss, float* grad, const float* p, const float
   }
 }
 
-void Net::update() {
-  const CpuKernels& k = cpu_kernels();
+template <class Ops>
+void Net::update(const Ops& k) {
   ++iterations_;
   float* w = weights_->data();
   const float* g = grads_->data();
@@ -450,6 +485,9 @@ void Net::update() {
   }
 }
 
+template void Net::update(const CpuKernels&);
+template void Net::update(const CudaOps&);
+
 // ---- weights and optimizer state ----
 
 Tensor Net::get_param(int index) {
@@ -458,9 +496,7 @@ Tensor Net::get_param(int index) {
   const ParamInfo& p = params_[size_t(index)];
   Tensor out = empty_tensor(p.shape, "getWeights");
   float* src = param_ptr(index);
-  enqueue("getWeights", {}, {&out}, [out, src] {
-    std::memcpy(out.data(), src, out.numel() * sizeof(float));
-  });
+  enqueue("getWeights", {}, {&out}, [this, out, src] { download_values(out.data(), src, out.numel()); });
   return out;
 }
 
@@ -473,9 +509,7 @@ void Net::set_param(int index, const Tensor& value) {
           "setWeights: " + layer + "/" + p.name + " has shape " + shape_str(p.shape) +
               ", got " + shape_str(value.shape));
   float* dst = param_ptr(index);
-  enqueue("setWeights", {&value}, {}, [value, dst] {
-    std::memcpy(dst, value.data(), value.numel() * sizeof(float));
-  });
+  enqueue("setWeights", {&value}, {}, [this, value, dst] { upload_values(dst, value.data(), value.numel()); });
 }
 
 std::vector<Tensor> Net::get_optimizer_state() {
@@ -484,9 +518,7 @@ std::vector<Tensor> Net::get_optimizer_state() {
     Tensor t = empty_tensor({int64_t(n_weights_)}, "getOptimizerState");
     const float* src = s->data();
     size_t n = n_weights_;
-    enqueue("getOptimizerState", {}, {&t}, [t, src, n] {
-      std::memcpy(t.data(), src, n * sizeof(float));
-    });
+    enqueue("getOptimizerState", {}, {&t}, [this, t, src, n] { download_values(t.data(), src, n); });
     out.push_back(t);
   }
   return out;
@@ -506,9 +538,7 @@ void Net::set_optimizer_state(const std::vector<Tensor>& state, int64_t iteratio
     float* dst = opt_state_[i]->data();
     const Tensor& src = state[i];
     size_t n = n_weights_;
-    enqueue("setOptimizerState", {&src}, {}, [src, dst, n] {
-      std::memcpy(dst, src.data(), n * sizeof(float));
-    });
+    enqueue("setOptimizerState", {&src}, {}, [this, src, dst, n] { upload_values(dst, src.data(), n); });
   }
   enqueue("setOptimizerState", {}, {}, [this, iterations] { iterations_ = iterations; });
 }

@@ -1,0 +1,319 @@
+// The network executor on a CUDA GPU: moving a net's weights there, and its steps. Each step is
+// one task of the net's stream (stream_) that gathers the batch into page-locked staging and
+// enqueues the copy, the forward and backward passes, the loss and the optimizer update on the
+// net's own CUDA stream, then returns, so the next step is enqueued while the GPU runs this one.
+// The loss and accuracy sums stay on the device (cuda_sums_); a task of results_ waits for the
+// step's event and publishes them, and the step's JS promise settles from there: nothing blocks
+// the JS thread.
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+#include "errors.h"
+#include "net.h"
+#include "net_ops.h"
+#include "net_plan.h"
+#include "op_launch.h"
+
+namespace ck {
+
+std::string cuda_layer_support(const LayerSpec& l) {
+  switch (l.kind) {
+    case LayerKind::Conv2d: return l.groups == 1 ? "" : "grouped convolution (groups > 1)";
+    case LayerKind::DepthwiseConv2d: return "depthwise convolution";
+    case LayerKind::ZeroPadding2d: return "zero padding";
+    case LayerKind::UpSampling2d: return "up-sampling";
+    case LayerKind::LpPool2d: return "Lp pooling";
+    case LayerKind::Concatenate: return "concatenation";
+    default: return "";
+  }
+}
+
+Net::Plan::~Plan() {
+  // Kernels already enqueued may still use the buffers; a failed device has nothing to wait for.
+  if (device == DeviceType::Cuda && cuda_stream) {
+    try {
+      cuda_backend().synchronize(cuda_stream);
+    } catch (const std::exception&) {
+    }
+  }
+}
+
+namespace {
+
+// Page-locked host memory from the backend's cache, returned when the holder goes.
+struct Pinned {
+  DeviceBackend& b;
+  size_t bytes;
+  void* p;
+  Pinned(DeviceBackend& backend, size_t n) : b(backend), bytes(n), p(backend.alloc_pinned(n)) {}
+  ~Pinned() { b.release_pinned(p, bytes); }
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+  float* floats() const { return static_cast<float*>(p); }
+};
+
+// Blocking copies through staging, for weights and results (not on the per-step path).
+void copy_to_device(DeviceBackend& b, void* stream, float* dev, const float* host, size_t n) {
+  if (n == 0) return;
+  Pinned stage(b, n * sizeof(float));
+  std::memcpy(stage.p, host, n * sizeof(float));
+  b.copy_h2d(dev, stage.p, n * sizeof(float), stream);
+  b.synchronize(stream);
+}
+
+void copy_to_host(DeviceBackend& b, void* stream, float* host, const float* dev, size_t n) {
+  if (n == 0) return;
+  Pinned stage(b, n * sizeof(float));
+  b.copy_d2h(stage.p, dev, n * sizeof(float), stream);
+  b.synchronize(stream);
+  std::memcpy(host, stage.p, n * sizeof(float));
+}
+
+// Doubles of the device sums per phase (training, evaluation): loss, correct, then per output.
+size_t sums_per_phase(size_t outputs) { return 2 + 2 * outputs; }
+
+}  // namespace
+
+void Net::download_values(float* host, const float* device, size_t n) {
+  if (device_ == DeviceType::Cuda) copy_to_host(cuda_backend(), cuda_stream_, host, device, n);
+  else std::memcpy(host, device, n * sizeof(float));
+}
+
+void Net::upload_values(float* device, const float* host, size_t n) {
+  if (device_ == DeviceType::Cuda) copy_to_device(cuda_backend(), cuda_stream_, device, host, n);
+  else std::memcpy(device, host, n * sizeof(float));
+}
+
+// A copy of the first n floats of `from` (on device_) in new storage on `device`.
+StoragePtr Net::storage_on(DeviceType device, const StoragePtr& from, size_t n) {
+  auto to = std::make_shared<Storage>(std::max<size_t>(from->size(), 1), device);
+  if (device == DeviceType::Cuda) copy_to_device(cuda_backend(), cuda_stream_, to->data(), from->data(), n);
+  else copy_to_host(cuda_backend(), cuda_stream_, to->data(), from->data(), n);
+  return to;
+}
+
+void Net::set_device(DeviceType device) {
+  stream_->synchronize();
+  if (results_) results_->synchronize();
+  if (device == device_) return;
+  DeviceBackend& b = cuda_backend();
+  if (device == DeviceType::Cuda) {
+    require(b.available(), ErrorKind::Device, "model: CUDA is not available: " + b.unavailable_reason());
+    for (const LayerSpec& l : layers_) {
+      std::string missing = cuda_layer_support(l);
+      require(missing.empty(), ErrorKind::Device,
+              l.name + ": " + missing + " has no CUDA kernel yet; run this model on the CPU");
+    }
+    if (!cuda_stream_) cuda_stream_ = b.create_stream();
+  }
+  plan_.reset();  // buffers of the old device (a CUDA plan waits for its work first)
+  thread_plans_.clear();
+  weights_ = storage_on(device, weights_, n_weights_);
+  grads_ = storage_on(device, grads_, n_weights_);
+  state_ = storage_on(device, state_, n_state_);
+  for (StoragePtr& s : opt_state_) s = storage_on(device, s, n_weights_);
+  device_ = device;
+  if (device == DeviceType::Cuda) {
+    size_t doubles = 2 * sums_per_phase(outputs_.size());
+    cuda_sums_ = std::make_shared<Storage>(2 * doubles, DeviceType::Cuda);
+    b.zero(cuda_sums_->data(), cuda_sums_->size() * sizeof(float), cuda_stream_);
+    cuda_correct_ = std::make_shared<Storage>(2, DeviceType::Cuda);
+    results_ = std::make_shared<Stream>();
+    train_acc_ = eval_acc_ = Accumulators{};
+  } else {
+    cuda_sums_.reset();
+    cuda_correct_.reset();
+    results_.reset();
+    b.destroy_stream(cuda_stream_);
+    cuda_stream_ = nullptr;
+  }
+  plan_relu_folds();
+}
+
+uint64_t Net::barrier() {
+  if (!results_) return last_task_;
+  last_result_ = results_->enqueue([stream = stream_, seq = last_task_, s = cuda_stream_] {
+    stream->wait(seq);
+    cuda_backend().synchronize(s);
+  });
+  return last_result_;
+}
+
+// ---- steps ----
+
+namespace {
+
+// What a step's CPU task hands to its result task.
+struct CudaStepResult {
+  std::string error;
+  void* event = nullptr;
+  std::unique_ptr<Pinned> sums;  // the device sums as they stood after the step
+  double count = 0;
+};
+
+}  // namespace
+
+void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
+                            std::vector<int32_t> idx, bool training, uint64_t seed,
+                            std::shared_ptr<Accumulators> out) {
+  std::vector<const Tensor*> reads;
+  for (const Tensor& t : xs) reads.push_back(&t);
+  for (const Tensor& t : ys) reads.push_back(&t);
+  auto result = std::make_shared<CudaStepResult>();
+  enqueue(op, reads, {}, [this, xs, ys, idx = std::move(idx), training, seed, result] {
+    DeviceBackend& b = cuda_backend();
+    try {
+      result->sums = std::make_unique<Pinned>(b, sums_per_phase(outputs_.size()) * sizeof(double));
+      cuda_step(xs, ys, idx, training, seed, static_cast<double*>(result->sums->p));
+      result->count = (training ? train_acc_ : eval_acc_).count;
+      result->event = b.record_event(cuda_stream_);
+    } catch (const std::exception& e) {
+      result->error = e.what();
+    }
+  });
+  const size_t outputs = outputs_.size();
+  last_result_ = results_->enqueue([stream = stream_, seq = last_task_, result, out, outputs] {
+    DeviceBackend& b = cuda_backend();
+    stream->wait(seq);
+    if (result->event) {
+      try {
+        b.event_synchronize(result->event);
+      } catch (const std::exception& e) {
+        result->error = e.what();
+      }
+      b.event_destroy(result->event);
+    }
+    if (!result->error.empty()) {
+      out->error = result->error;
+      return;
+    }
+    const double* s = static_cast<const double*>(result->sums->p);
+    out->loss_sum = s[0];
+    out->correct = s[1];
+    out->count = result->count;
+    out->output_loss.assign(s + 2, s + 2 + outputs);
+    out->output_correct.assign(s + 2 + outputs, s + 2 + 2 * outputs);
+  });
+}
+
+void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
+                    const std::vector<int32_t>& idx, bool training, uint64_t seed,
+                    double* sums_out) {
+  DeviceBackend& b = cuda_backend();
+  const int batch = int(idx.size());
+  plan_for(batch, training);
+  // Inputs and targets: gathered into one staging block, copied up, released in stream order.
+  size_t total = 0;
+  for (size_t i = 0; i < xs.size(); ++i) total += idx.size() * example_size(inputs_[i]);
+  for (const Tensor& y : ys) total += idx.size() * (y.numel() / size_t(y.dim(0)));
+  auto stage = std::make_shared<Pinned>(b, total * sizeof(float));
+  float* cursor = stage->floats();
+  auto put = [&](float* dev, const Tensor& src, size_t row) {
+    gather(cursor, src, idx, row);
+    b.copy_h2d(dev, cursor, idx.size() * row * sizeof(float), cuda_stream_);
+    cursor += idx.size() * row;
+  };
+  for (size_t i = 0; i < xs.size(); ++i) put(plan_->act[i], xs[i], example_size(inputs_[i]));
+  for (size_t o = 0; o < ys.size(); ++o) put(plan_->targets[o], ys[o], ys[o].numel() / size_t(ys[o].dim(0)));
+  b.host_callback(cuda_stream_, [stage] {});  // the last reference: freed once the copies ran
+
+  forward(*plan_, batch, training, seed, -1);
+  const size_t per_phase = sums_per_phase(outputs_.size());
+  double* sums = reinterpret_cast<double*>(cuda_sums_->data()) + (training ? 0 : per_phase);
+  cuda_loss_and_metrics(batch, training, sums);
+  if (training) {
+    backward(batch);
+    update(CudaOps{b.kernels(), cuda_stream_});
+  }
+  b.copy_d2h(sums_out, sums, per_phase * sizeof(double), cuda_stream_);
+}
+
+// Each output's loss (and gradient) and metrics, summed on the device into `sums`; the example
+// counts are kept on the host.
+void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
+  DeviceBackend& b = cuda_backend();
+  const CudaKernels& t = b.kernels();
+  CudaOps k{t, cuda_stream_};
+  const bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
+  const LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
+  const size_t outputs = outputs_.size();
+  auto* correct = reinterpret_cast<uint64_t*>(cuda_correct_->data());
+  for (size_t o = 0; o < outputs; ++o) {
+    const int v = outputs_[o];
+    const Shape& out_shape = shapes_[size_t(v)];
+    const size_t cols = size_t(out_shape.back());
+    const size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
+    const float scale = 1.f / float(rows);
+    const float* out = plan_->act[size_t(v)];
+    const float* target = plan_->targets[o];
+    float* loss = plan_->row_loss[o];
+    const int fused = fused_output_[o];
+    const int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
+    float* grad = with_grad && needs_grad_[size_t(grad_value)] ? begin_grad(grad_value) : nullptr;
+    switch (loss_) {
+      case LossKind::CategoricalCrossentropy:
+      case LossKind::SparseCategoricalCrossentropy:
+        require(fused >= 0, ErrorKind::Device,
+                "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss)");
+        k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], target, rows, cols, mode, scale);
+        break;
+      case LossKind::BinaryCrossentropy:
+        k.binary_xent(loss, grad, out, target, rows, cols, false, scale);
+        break;
+      case LossKind::MeanSquaredError:
+        k.mse(loss, grad, out, target, rows, cols, scale);
+        break;
+    }
+    if (grad) end_grad(grad_value, grad, rows * cols);
+    t.sum_into(sums + 2 + o, loss, rows, cuda_stream_);
+    if (o == 0) {
+      t.sum_into(sums, loss, rows, cuda_stream_);
+      (with_grad ? train_acc_ : eval_acc_).count += double(rows);
+    }
+    if (!accuracy_) continue;
+    // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
+    const bool binary = loss_ == LossKind::BinaryCrossentropy;
+    t.accuracy_count(correct, out, target, binary ? rows * cols : rows, binary ? 1 : cols, mode, 0.5f,
+                     cuda_stream_);
+    const double divisor = binary ? double(cols) : 1.0;
+    t.count_into(sums + 2 + outputs + o, correct, divisor, cuda_stream_);
+    if (o == 0) t.count_into(sums + 1, correct, divisor, cuda_stream_);
+  }
+}
+
+void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
+                     int64_t count, const std::vector<int>& layers, int last, int batch_size) {
+  DeviceBackend& b = cuda_backend();
+  for (int64_t r = 0; r < count; r += batch_size) {
+    const int n = int(std::min<int64_t>(batch_size, count - r));
+    plan_for(n, false);
+    size_t in_total = 0, out_total = 0;
+    for (size_t i = 0; i < xs.size(); ++i) in_total += size_t(n) * example_size(inputs_[i]);
+    for (int layer : layers) out_total += size_t(n) * example_size(shapes_[value_of(layer)]);
+    Pinned in(b, in_total * sizeof(float)), out(b, out_total * sizeof(float));
+    float* cursor = in.floats();
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const size_t row = example_size(inputs_[i]), floats = size_t(n) * row;
+      std::memcpy(cursor, xs[i].data() + size_t(start + r) * row, floats * sizeof(float));
+      b.copy_h2d(plan_->act[i], cursor, floats * sizeof(float), cuda_stream_);
+      cursor += floats;
+    }
+    forward(*plan_, n, false, 0, last);
+    cursor = out.floats();
+    for (int layer : layers) {
+      const size_t floats = size_t(n) * example_size(shapes_[value_of(layer)]);
+      b.copy_d2h(cursor, plan_->act[value_of(layer)], floats * sizeof(float), cuda_stream_);
+      cursor += floats;
+    }
+    b.synchronize(cuda_stream_);
+    cursor = out.floats();
+    for (size_t j = 0; j < layers.size(); ++j) {
+      const size_t row = example_size(shapes_[value_of(layers[j])]), floats = size_t(n) * row;
+      std::memcpy(ys[j].data() + size_t(r) * row, cursor, floats * sizeof(float));
+      cursor += floats;
+    }
+  }
+}
+
+}  // namespace ck

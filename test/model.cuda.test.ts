@@ -1,0 +1,192 @@
+// Models on CUDA: compile({ device: 'cuda' }) trains, evaluates and predicts through the network
+// executor's CUDA path. With CUDA (a GPU, or the addon built on convkit's CUDA emulator, which
+// scripts/cuda-emu.js runs this file with): each model is trained from the same weights on the
+// CPU and on CUDA and the losses, weights and predictions are compared; the event loop keeps
+// ticking during a GPU fit; layers without CUDA kernels are refused by name ('auto' falls back).
+// Without CUDA (this machine's plain build, CI): compile({ device: 'cuda' }) throws a DeviceError
+// giving the reason, and 'auto' runs on the CPU.
+import { describe, expect, test } from '@jest/globals';
+import * as ck from '../lib';
+import { maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, weightsOf } from '../test-support/helpers';
+
+const cuda = ck.cudaStatus();
+// Fixed initial weights: a ReLU or max-pool route that flips between the devices' summation
+// orders moves a run by more than rounding, and which flips depends on the weights.
+ck.setSeed(20261123);
+
+type Build = () => ck.LayersModel;
+type Compile = Omit<ck.CompileArgs, 'device'>;
+
+/** Trains a copy of the model on each device from the same initial weights. */
+async function trainOnBoth(build: Build, compile: Compile, x: ck.Tensor, y: ck.Tensor, fit: ck.FitArgs) {
+  const cpu = build();
+  const gpu = build();
+  const initial = cpu.getWeights();
+  cpu.compile({ ...compile, device: 'cpu' });
+  gpu.compile({ ...compile, device: 'cuda' });
+  gpu.setWeights(initial);
+  const hc = await cpu.fit(x, y, { verbose: 0, ...fit });
+  const hg = await gpu.fit(x, y, { verbose: 0, ...fit });
+  return { cpu, gpu, hc: hc.history, hg: hg.history };
+}
+
+function expectClose(name: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol = 0): void {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const tol = atol + rtol * Math.abs(want[i]);
+    if (!(Math.abs(got[i] - want[i]) <= tol)) {
+      throw new Error(`${name}[${i}]: cuda ${got[i]} vs cpu ${want[i]} (tolerance ${tol})`);
+    }
+  }
+}
+
+function oneHot(labels: Float32Array, classes: number): ck.Tensor {
+  const out = new Float32Array(labels.length * classes);
+  labels.forEach((c, i) => { out[i * classes + c] = 1; });
+  return ck.tensor(out, [labels.length, classes]);
+}
+
+(cuda.available ? describe : describe.skip)('models on CUDA (against the same model on the CPU)', () => {
+  test('the seeds\' MNIST model, SGD, dropout, validation: losses, weights and predictions match the CPU', async () => {
+    const n = 96;
+    const x = ck.tensor(randomArray(n * 784, 11), [n, 28, 28, 1]);
+    const labels = new Float32Array(n).map((_, i) => (i * 7) % 10);
+    const y = oneHot(labels, 10);
+    const { cpu, gpu, hc, hg } = await trainOnBoth(() => mnistModel({ dropout: 0.3 }),
+      { optimizer: ck.optimizers.sgd({ learningRate: 0.01, momentum: 0.9 }), loss: 'categoricalCrossentropy', metrics: ['accuracy'] },
+      x, y, { epochs: 2, batchSize: 32, seed: 3, validationSplit: 0.25 });
+    expect(gpu.device).toBe('cuda');
+    expect(cpu.device).toBe('cpu');
+    for (const key of ['loss', 'val_loss', 'accuracy', 'val_accuracy']) {
+      expectClose(key, hg[key], hc[key], 1e-5, 1e-4);
+    }
+    const wc = weightsOf(cpu), wg = weightsOf(gpu);
+    wc.forEach((w, k) => expectClose(`weight ${k}`, wg[k], w, 1e-4, 1e-3));
+    expectClose('predict', await gpu.predict(x, { batchSize: 40 }).data(), await cpu.predict(x, { batchSize: 40 }).data(), 1e-4);
+    const ec = (await cpu.evaluate(x, y, { batchSize: 50 })) as number[];
+    const eg = (await gpu.evaluate(x, y, { batchSize: 50 })) as number[];
+    expectClose('evaluate', eg, ec, 1e-5, 1e-4);
+  });
+
+  test('batch normalization and Adam, sparse labels: the training losses match the CPU', async () => {
+    const { x, labels } = tinyData(60, 4);
+    const build = () => ck.sequential([
+      ck.layers.input({ shape: [8, 8, 1] }),
+      ck.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      ck.layers.batchNormalization(),
+      ck.layers.averagePooling2d({ poolSize: 2 }),
+      ck.layers.conv2d({ filters: 5, kernelSize: 3, activation: 'elu', useBias: false }),
+      ck.layers.globalMaxPooling2d(),
+      ck.layers.dense({ units: 3, activation: 'softmax' }),
+    ]);
+    const { hc, hg, cpu, gpu } = await trainOnBoth(build, { optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] },
+      x, ck.tensor(labels, [60]), { epochs: 3, batchSize: 16, seed: 9 });
+    expectClose('loss', hg.loss, hc.loss, 1e-5, 1e-4);
+    expectClose('accuracy', hg.accuracy, hc.accuracy, 0);
+    // Adam turns near-zero gradients into full steps, so weights are compared through outputs.
+    expectClose('predict', await gpu.predict(x).data(), await cpu.predict(x).data(), 2e-3);
+  });
+
+  test('binary cross-entropy and mean squared error, RMSprop, a functional model with a skip connection (add)', async () => {
+    const n = 40;
+    const x = ck.tensor(randomArray(n * 12, 21, -1, 1), [n, 12]);
+    const yb = ck.tensor(randomArray(n * 2, 22).map((v) => (v > 0.5 ? 1 : 0)), [n, 2]);
+    const build = () => {
+      const input = ck.input({ shape: [12] });
+      const h = ck.layers.dense({ units: 16, activation: 'tanh' }).apply(input) as ck.SymbolicTensor;
+      const skip = ck.layers.dense({ units: 16 }).apply(input) as ck.SymbolicTensor;
+      const merged = ck.layers.add().apply([h, skip]) as ck.SymbolicTensor;
+      const out = ck.layers.dense({ units: 2, activation: 'sigmoid' }).apply(merged) as ck.SymbolicTensor;
+      return ck.model({ inputs: input, outputs: out });
+    };
+    const bin = await trainOnBoth(build, { optimizer: 'rmsprop', loss: 'binaryCrossentropy', metrics: ['accuracy'] }, x, yb,
+      { epochs: 3, batchSize: 8, seed: 1 });
+    expectClose('binary loss', bin.hg.loss, bin.hc.loss, 1e-5, 1e-4);
+    expectClose('binary accuracy', bin.hg.accuracy, bin.hc.accuracy, 1e-9);
+    const mse = await trainOnBoth(build, { optimizer: 'sgd', loss: 'meanSquaredError' }, x, yb, { epochs: 2, batchSize: 10, seed: 2 });
+    expectClose('mse loss', mse.hg.loss, mse.hc.loss, 1e-6, 1e-4);
+    weightsOf(mse.cpu).forEach((w, k) => expectClose(`mse weight ${k}`, weightsOf(mse.gpu)[k], w, 1e-5, 1e-4));
+  });
+
+  test('a frozen batch normalization (transfer learning): losses and weights match the CPU', async () => {
+    const { x, labels } = tinyData(36, 6);
+    const build = () => {
+      const m = ck.sequential([
+        ck.layers.input({ shape: [8, 8, 1] }),
+        ck.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu' }),
+        ck.layers.batchNormalization({ name: 'frozen_bn' }),
+        ck.layers.flatten(),
+        ck.layers.dense({ units: 3, activation: 'softmax' }),
+      ]);
+      m.getLayer('frozen_bn').trainable = false;
+      return m;
+    };
+    const { cpu, gpu, hc, hg } = await trainOnBoth(build, { optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' },
+      x, ck.tensor(labels, [36]), { epochs: 2, batchSize: 12, seed: 4 });
+    expectClose('loss', hg.loss, hc.loss, 1e-6, 1e-4);
+    weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-6, 1e-4));
+  });
+
+  test('the event loop keeps ticking while a model trains on CUDA', async () => {
+    const { x, labels } = tinyData(240, 2);
+    const model = tinyModel();
+    model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 1);
+    const t0 = Date.now();
+    await model.fit(x, ck.tensor(labels, [240]), { epochs: 2, batchSize: 8, verbose: 0 });
+    const ms = Date.now() - t0;
+    clearInterval(timer);
+    // A 1 ms timer fires on most milliseconds of the fit when nothing blocks the JS thread.
+    expect(ticks).toBeGreaterThan(Math.min(20, ms / 4));
+  });
+
+  test('moving a trained model between devices keeps its weights; it keeps training where it is', async () => {
+    const { x, labels } = tinyData(30, 5);
+    const y = ck.tensor(labels, [30]);
+    const model = tinyModel();
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
+    await model.fit(x, y, { epochs: 1, batchSize: 10, verbose: 0 });
+    const onGpu = weightsOf(model);
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', device: 'cpu' });
+    expect(model.device).toBe('cpu');
+    weightsOf(model).forEach((w, k) => expect(maxAbsDiff(w, onGpu[k])).toBe(0));
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
+    weightsOf(model).forEach((w, k) => expect(maxAbsDiff(w, onGpu[k])).toBe(0));
+    const h = await model.fit(x, y, { epochs: 2, batchSize: 10, verbose: 0 });
+    expect(h.history.loss.every(Number.isFinite)).toBe(true);
+  });
+
+  test('a layer without a CUDA kernel: a DeviceError naming it, and \'auto\' runs the model on the CPU', () => {
+    const build = () => ck.sequential([
+      ck.layers.input({ shape: [8, 8, 2] }),
+      ck.layers.depthwiseConv2d({ kernelSize: 3, name: 'dw' }),
+      ck.layers.flatten(),
+      ck.layers.dense({ units: 2, activation: 'softmax' }),
+    ]);
+    const strict = build();
+    expect(() => strict.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', device: 'cuda' }))
+      .toThrow(/dw: depthwise convolution has no CUDA kernel yet/);
+    const auto = build();
+    auto.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', device: 'auto' });
+    expect(auto.device).toBe('cpu');
+  });
+});
+
+(cuda.available ? describe.skip : describe)('models without CUDA', () => {
+  test('compile({ device: \'cuda\' }) throws a DeviceError with the reason; \'auto\' and the default run on the CPU', () => {
+    const model = tinyModel();
+    let error: unknown = null;
+    try {
+      model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', device: 'cuda' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ck.DeviceError);
+    expect((error as Error).message).toContain(cuda.reason!);
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', device: 'auto' });
+    expect(model.device).toBe('cpu');
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    expect(model.device).toBe('cpu');
+  });
+});
