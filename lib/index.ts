@@ -70,6 +70,15 @@ export function setThreads(n: number): void {
   native.setThreads(n);
 }
 
+/**
+ * Whether models compiled onto CUDA from now on replay each training step as one CUDA graph
+ * (default true; CONVKIT_CUDA_GRAPHS=0 sets false). Off, each step launches its kernels one by
+ * one: the same results, more launch overhead. For comparison and debugging.
+ */
+export function setCudaGraphs(enabled: boolean): void {
+  native.setCudaGraphs(enabled);
+}
+
 /** Forces the CPU kernel set (as CONVKIT_ISA does); throws DeviceError if the CPU lacks it. */
 export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
   native.setIsa(isa);

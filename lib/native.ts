@@ -66,6 +66,8 @@ export interface NativeNet {
   /** Moves the weights; throws DeviceError when CUDA is unavailable or cannot run a layer. */
   setDevice(device: 'cpu' | 'cuda'): void;
   device(): 'cpu' | 'cuda';
+  /** Step graphs captured so far (CUDA nets; diagnostics). */
+  cudaGraphCaptures(): number;
   setTrainable(layer: number, trainable: boolean): void;
   setLearningRate(lr: number): void;
   trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number): Promise<StepSums>;
@@ -93,6 +95,7 @@ export interface NativeBinding {
   info(): { isa: string; bestIsa: string; threads: number };
   setIsa(isa: string): void;
   setThreads(n: number): void;
+  setCudaGraphs(enabled: boolean): void;
   memory(): NativeMemory;
   synchronize(): void;
   toDevice(x: H, device: 'cpu' | 'cuda'): H;

@@ -127,6 +127,45 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
     weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-6, 1e-4));
   });
 
+  test('steps replayed from CUDA graphs compute what direct steps compute (dropout, Adam, a schedule, a partial batch)', async () => {
+    const { x, labels } = tinyData(50, 8);
+    const y = ck.tensor(labels, [50]);
+    const build = () => ck.sequential([
+      ck.layers.input({ shape: [8, 8, 1] }),
+      ck.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu' }),
+      ck.layers.batchNormalization(),
+      ck.layers.maxPooling2d({ poolSize: 2 }),
+      ck.layers.flatten(),
+      ck.layers.dropout({ rate: 0.4 }),
+      ck.layers.dense({ units: 3, activation: 'softmax' }),
+    ]);
+    const initial = build().getWeights();
+    // Adam reads its step size from the device each step; SGD's rate is part of the graph, so
+    // the schedule's change must make new graphs.
+    const run = async (graphs: boolean, optimizer: () => ck.Optimizer) => {
+      ck.setCudaGraphs(graphs);
+      try {
+        const model = build();
+        model.compile({ optimizer: optimizer(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], device: 'cuda' });
+        model.setWeights(initial);
+        const schedule = ck.callbacks.learningRateScheduler((epoch, lr) => (epoch === 2 ? lr / 4 : lr));
+        const h = await model.fit(x, y, { epochs: 4, batchSize: 16, seed: 6, validationSplit: 0.2, callbacks: [schedule], verbose: 0 });
+        return { history: h.history, weights: weightsOf(model), captures: model.net.cudaGraphCaptures() };
+      } finally {
+        ck.setCudaGraphs(true);
+      }
+    };
+    for (const optimizer of [() => ck.optimizers.adam(), () => ck.optimizers.sgd({ learningRate: 0.1, momentum: 0.9 })]) {
+      const direct = await run(false, optimizer);
+      const replayed = await run(true, optimizer);
+      expect(direct.captures).toBe(0);
+      // Training batches of 16 and 8, evaluation batches, then again after the schedule's change.
+      expect(replayed.captures).toBeGreaterThanOrEqual(3);
+      expect(replayed.history).toEqual(direct.history);
+      replayed.weights.forEach((w, k) => expect(maxAbsDiff(w, direct.weights[k])).toBe(0));
+    }
+  });
+
   test('the event loop keeps ticking while a model trains on CUDA', async () => {
     const { x, labels } = tinyData(240, 2);
     const model = tinyModel();

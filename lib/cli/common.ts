@@ -89,6 +89,21 @@ export function parseAugment(value: string): ck.AugmentOptions {
   return out as ck.AugmentOptions;
 }
 
+/**
+ * Writes a whole file or nothing: into a temporary name beside it, then renamed over it, so a
+ * run stopped mid-write (Ctrl-C, a full disk) leaves the previous file, never half a file.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 /** --device: 'cuda' must be usable here (else a clear error); 'auto' picks CUDA when it can. */
 export function checkDevice(device: string): 'cpu' | 'cuda' | 'auto' {
   if (device === 'cuda') {

@@ -1,9 +1,9 @@
 // The pictures `convkit train` leaves in its output folder: training curves and the confusion
 // matrix (Vega-Lite specs beside their PNGs), the first conv layer's filters and its feature maps
 // for one test image (raw pixels to PNG).
-import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../index';
+import { writeFileAtomic } from './common';
 
 export interface ReportFiles {
   curves?: string;
@@ -17,8 +17,8 @@ export interface ReportFiles {
 async function writeChart(dir: string, name: string, spec: ck.VegaLiteSpec): Promise<{ png: string; spec: string }> {
   const specFile = path.join(dir, `${name}.vl.json`);
   const png = path.join(dir, `${name}.png`);
-  fs.writeFileSync(specFile, `${JSON.stringify(spec, null, 2)}\n`);
-  fs.writeFileSync(png, await ck.viz.renderPng(spec));
+  writeFileAtomic(specFile, `${JSON.stringify(spec, null, 2)}\n`);
+  writeFileAtomic(png, await ck.viz.renderPng(spec));
   return { png, spec: specFile };
 }
 
@@ -41,7 +41,7 @@ export async function writeConvPictures(dir: string, model: ck.LayersModel, exam
   const files: Partial<ReportFiles> = {};
   files.filters = path.join(dir, 'filters.png');
   const filterTiles = ck.viz.filterTiles(kernel);
-  fs.writeFileSync(files.filters, await ck.viz.tileGrid(filterTiles, { scale: Math.max(4, Math.round(48 / kernel.shape[0])) }));
+  writeFileAtomic(files.filters, await ck.viz.tileGrid(filterTiles, { scale: Math.max(4, Math.round(48 / kernel.shape[0])) }));
 
   const maps = model.layerOutput(example, index);
   const mapTiles = ck.viz.featureMapTiles(maps);
@@ -59,6 +59,6 @@ export async function writeConvPictures(dir: string, model: ck.LayersModel, exam
     inputTile.push({ data, height: mh, width: mw, channels: c });
   }
   files.featureMaps = path.join(dir, 'feature-maps.png');
-  fs.writeFileSync(files.featureMaps, await ck.viz.tileGrid([...inputTile, ...mapTiles], { scale: Math.max(1, Math.round(96 / Math.max(mh, mw))) }));
+  writeFileAtomic(files.featureMaps, await ck.viz.tileGrid([...inputTile, ...mapTiles], { scale: Math.max(1, Math.round(96 / Math.max(mh, mw))) }));
   return files;
 }

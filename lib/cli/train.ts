@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../index';
 import {
-  argmaxRows, checkDevice, CliError, DATASETS, formatCount, isDatasetName, ModelMeta, output, Output, percent,
+  argmaxRows, checkDevice, CliError, writeFileAtomic, DATASETS, formatCount, isDatasetName, ModelMeta, output, Output, percent,
 } from './common';
 import { checkModelFits, seedsCnn, specModel, transferModel, TransferModel, vggCnn } from './models';
 import { ReportFiles, writeConfusion, writeConvPictures, writeCurves } from './report';
@@ -344,7 +344,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     const i = history.epoch.indexOf(e);
     for (const [k, v] of Object.entries(history.history)) (runHistory[k] ??= []).push(v[i]);
   }
-  fs.writeFileSync(historyFile, `${JSON.stringify({
+  writeFileAtomic(historyFile, `${JSON.stringify({
     epoch: runEpochs,
     history: runHistory,
     seconds: log.seconds,

@@ -11,6 +11,7 @@
 
 #include "device.h"
 #include "kernels.h"
+#include "net.h"
 #include "memory.h"
 #include "thread_pool.h"
 
@@ -458,6 +459,13 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value SetCudaGraphs(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    ck::set_cuda_graphs(arg_bool(info, 0, "setCudaGraphs", "enabled"));
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   ck::HostMemoryStats s = ck::host_memory_stats();
   Napi::Object o = Napi::Object::New(info.Env());
@@ -560,6 +568,7 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setCudaGraphs", Napi::Function::New(env, SetCudaGraphs));
   exports.Set("memory", Napi::Function::New(env, Memory));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   exports.Set("toDevice", Napi::Function::New(env, ToDevice));

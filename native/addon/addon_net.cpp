@@ -171,6 +171,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::Compile>("compile"),
                         InstanceMethod<&NetHandle::SetDevice>("setDevice"),
                         InstanceMethod<&NetHandle::Device>("device"),
+                        InstanceMethod<&NetHandle::CudaGraphCaptures>("cudaGraphCaptures"),
                         InstanceMethod<&NetHandle::SetTrainable>("setTrainable"),
                         InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
                         InstanceMethod<&NetHandle::TrainStep>("trainStep"),
@@ -263,6 +264,12 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   Napi::Value Device(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       return Napi::String::New(info.Env(), ck::device_name(net("device").device()));
+    });
+  }
+
+  Napi::Value CudaGraphCaptures(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), double(net("cudaGraphCaptures").cuda_graph_captures()));
     });
   }
 

@@ -86,6 +86,15 @@ class DeviceBackend {
   virtual void event_destroy(void* event) = 0;
   // Blocks until everything enqueued on the stream has run; throws DeviceError on a device error.
   virtual void synchronize(void* stream) = 0;
+
+  // ---- CUDA graphs: the work enqueued on a stream between begin_capture and end_capture,
+  // instantiated once and replayed by launch_graph. While capturing, the capturing thread may
+  // only enqueue (no allocation, copy from pageable memory or synchronization). ----
+  virtual void begin_capture(void* stream) = 0;
+  // The instantiated graph; throws DeviceError (the capture ends either way) when it failed.
+  virtual void* end_capture(void* stream) = 0;
+  virtual void launch_graph(void* graph, void* stream) = 0;
+  virtual void destroy_graph(void* graph) = 0;  // never throws: it runs in destructors
 };
 
 // The process's CUDA backend (cuda/backend.cpp, or the stub in device_none.cpp).

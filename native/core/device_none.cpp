@@ -32,6 +32,10 @@ class NoCudaBackend final : public DeviceBackend {
   void copy_d2h(void*, const void*, size_t, void*) override { refuse(); }
   void copy_d2d(void*, const void*, size_t, void*) override { refuse(); }
   void zero(void*, size_t, void*) override { refuse(); }
+  void begin_capture(void*) override { refuse(); }
+  void* end_capture(void*) override { refuse(); }
+  void launch_graph(void*, void*) override { refuse(); }
+  void destroy_graph(void*) override {}  // runs in destructors: must not throw
   void host_callback(void*, std::function<void()>) override { refuse(); }
   void* record_event(void*) override { refuse(); }
   void event_synchronize(void*) override { refuse(); }

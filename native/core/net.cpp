@@ -58,11 +58,10 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
             "model: output " + std::to_string(o) + " is not a value of the graph");
   }
   plan_relu_folds();
+  // The gradient buffer waits for compile: a model that only predicts never holds one.
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
-  grads_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   state_ = std::make_shared<Storage>(std::max<size_t>(n_state_, 1));
   std::fill(weights_->data(), weights_->data() + n_weights_, 0.f);
-  std::fill(grads_->data(), grads_->data() + n_weights_, 0.f);
   // Batch-norm moving statistics start as Keras's: mean 0, variance 1.
   for (size_t i = 0; i < n_layers; ++i) {
     if (var_param_[i] >= 0) {
@@ -247,6 +246,7 @@ void Net::plan_for(int batch, bool training) {
     plan_->batch = batch;
     return;
   }
+  drop_cuda_graphs(true);  // captured with the old plan's buffers
   plan_ = make_plan(std::max(batch, plan_ ? plan_->capacity : 0), training || (plan_ && plan_->training));
 }
 

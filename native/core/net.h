@@ -10,10 +10,13 @@
 // gradient buffers are planned once per batch size and reused, so fit allocates nothing in its
 // steady state.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,6 +90,10 @@ struct Accumulators {
   std::string error;    // set when the step failed (the sums are then not updated)
 };
 
+// Whether nets placed on a CUDA device from now on capture each step as a CUDA graph (default:
+// yes, unless CONVKIT_CUDA_GRAPHS=0). Off, every step enqueues its kernels one by one.
+void set_cuda_graphs(bool enabled);
+
 class Net {
  public:
   // inputs: one example's shape per model input (e.g. {{28,28,1}}); outputs: the value ids the
@@ -116,6 +123,8 @@ class Net {
   uint64_t last_result_task() const { return results_ ? last_result_ : last_task_; }
   // A task of result_stream() that runs after everything queued so far, GPU work included.
   uint64_t barrier();
+  // How many step graphs this net has captured (CUDA), for tests and diagnostics.
+  int64_t cuda_graph_captures() const { return cuda_captures_.load(); }
 
   void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
   void set_trainable(int layer, bool trainable);
@@ -204,9 +213,19 @@ class Net {
   void cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
                  const std::vector<int32_t>& idx, bool training, uint64_t seed, double* sums_out);
   void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
+  // The CUDA kernel set with the net's stream and step scalars bound.
+  CudaOps cuda_ops() const;
+  // Runs a step's device work: replays its graph for (batch, training), captures one on the
+  // second run with the same plan (the first warms the gradient pool), or runs it directly.
+  void run_cuda_body(int batch, bool training, const std::function<void()>& body);
+  // Destroys the captured graphs (after the work using them); plan_changed: their buffers are
+  // gone, so the next runs start over (one direct run before capturing).
+  void drop_cuda_graphs(bool plan_changed);
   void cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
                   int64_t count, const std::vector<int>& layers, int last, int batch_size);
   // Copies n floats between host memory and the net's device buffers (blocking this thread).
+  // Waits for every queued task and, on CUDA, the GPU work they enqueued.
+  void wait_idle();
   void download_values(float* host, const float* device, size_t n);
   void upload_values(float* device, const float* host, size_t n);
   StoragePtr storage_on(DeviceType device, const StoragePtr& from, size_t n);
@@ -251,7 +270,7 @@ class Net {
   }
   std::vector<ParamInfo> params_;
   std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_;
-  StoragePtr weights_, grads_, state_;
+  StoragePtr weights_, grads_, state_;  // grads_: made by compile
   size_t n_weights_ = 0, n_state_ = 0;
   std::vector<StoragePtr> opt_state_;
   std::vector<std::pair<size_t, size_t>> update_ranges_;  // [offset, size) of trainable layers
@@ -270,6 +289,11 @@ class Net {
   // output...] for training and the same for evaluation; the counts are kept on the host.
   StoragePtr cuda_sums_;
   StoragePtr cuda_correct_;               // accuracy_count's device scalar (uint64)
+  StoragePtr cuda_scalars_;               // the step's dropout seed (uint64) and Adam alpha (float)
+  std::map<std::pair<int, bool>, void*> cuda_graphs_;  // (batch, training) -> step graph
+  std::set<std::pair<int, bool>> cuda_warm_;           // run once with the current plan
+  bool cuda_graphs_off_ = false;          // CONVKIT_CUDA_GRAPHS=0, or a capture failed
+  std::atomic<int64_t> cuda_captures_{0};
 
   std::unique_ptr<Plan> plan_;
   std::vector<std::unique_ptr<Plan>> thread_plans_;  // infer_by_rows's, one per thread

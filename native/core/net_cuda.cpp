@@ -2,10 +2,15 @@
 // one task of the net's stream (stream_) that gathers the batch into page-locked staging and
 // enqueues the copy, the forward and backward passes, the loss and the optimizer update on the
 // net's own CUDA stream, then returns, so the next step is enqueued while the GPU runs this one.
+// The device work of a step (everything between the copies) is captured once per batch size as
+// a CUDA graph and replayed: its per-step values (the dropout seed, Adam's bias-corrected step
+// size) are read by the kernels from a device buffer the step uploads with its batch.
 // The loss and accuracy sums stay on the device (cuda_sums_); a task of results_ waits for the
 // step's event and publishes them, and the step's JS promise settles from there: nothing blocks
 // the JS thread.
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -27,6 +32,27 @@ std::string cuda_layer_support(const LayerSpec& l) {
     case LayerKind::Concatenate: return "concatenation";
     default: return "";
   }
+}
+
+namespace {
+std::atomic<bool>& cuda_graphs_enabled() {
+  static std::atomic<bool> enabled{[] {
+    const char* env = std::getenv("CONVKIT_CUDA_GRAPHS");
+    return !(env && std::string(env) == "0");
+  }()};
+  return enabled;
+}
+}  // namespace
+
+void set_cuda_graphs(bool enabled) { cuda_graphs_enabled() = enabled; }
+
+StoragePtr net_storage(size_t floats, DeviceType device) {
+  auto s = std::make_shared<Storage>(floats, device);
+  if (device == DeviceType::Cuda) {
+    DeviceBackend& b = cuda_backend();
+    b.synchronize(b.stream());
+  }
+  return s;
 }
 
 Net::Plan::~Plan() {
@@ -70,6 +96,13 @@ void copy_to_host(DeviceBackend& b, void* stream, float* host, const float* dev,
   std::memcpy(host, stage.p, n * sizeof(float));
 }
 
+// A step's scalars, uploaded with its batch into cuda_scalars_ and read there by the kernels.
+struct StepScalars {
+  uint64_t seed = 0;       // dropout: each layer's mask seed is dropout_layer_seed(seed, layer)
+  float adam_alpha = 0.f;  // Adam's step size for this step (adam_alpha)
+  float unused = 0.f;
+};
+
 // Doubles of the device sums per phase (training, evaluation): loss, correct, then per output.
 size_t sums_per_phase(size_t outputs) { return 2 + 2 * outputs; }
 
@@ -87,17 +120,23 @@ void Net::upload_values(float* device, const float* host, size_t n) {
 
 // A copy of the first n floats of `from` (on device_) in new storage on `device`.
 StoragePtr Net::storage_on(DeviceType device, const StoragePtr& from, size_t n) {
-  auto to = std::make_shared<Storage>(std::max<size_t>(from->size(), 1), device);
+  auto to = net_storage(std::max<size_t>(from->size(), 1), device);
   if (device == DeviceType::Cuda) copy_to_device(cuda_backend(), cuda_stream_, to->data(), from->data(), n);
   else copy_to_host(cuda_backend(), cuda_stream_, to->data(), from->data(), n);
   return to;
 }
 
-void Net::set_device(DeviceType device) {
+void Net::wait_idle() {
   stream_->synchronize();
   if (results_) results_->synchronize();
+  if (cuda_stream_) cuda_backend().synchronize(cuda_stream_);
+}
+
+void Net::set_device(DeviceType device) {
+  wait_idle();
   if (device == device_) return;
   DeviceBackend& b = cuda_backend();
+  drop_cuda_graphs(true);
   if (device == DeviceType::Cuda) {
     require(b.available(), ErrorKind::Device, "model: CUDA is not available: " + b.unavailable_reason());
     for (const LayerSpec& l : layers_) {
@@ -110,20 +149,23 @@ void Net::set_device(DeviceType device) {
   plan_.reset();  // buffers of the old device (a CUDA plan waits for its work first)
   thread_plans_.clear();
   weights_ = storage_on(device, weights_, n_weights_);
-  grads_ = storage_on(device, grads_, n_weights_);
+  if (grads_) grads_ = storage_on(device, grads_, n_weights_);
   state_ = storage_on(device, state_, n_state_);
   for (StoragePtr& s : opt_state_) s = storage_on(device, s, n_weights_);
   device_ = device;
   if (device == DeviceType::Cuda) {
     size_t doubles = 2 * sums_per_phase(outputs_.size());
-    cuda_sums_ = std::make_shared<Storage>(2 * doubles, DeviceType::Cuda);
+    cuda_sums_ = net_storage(2 * doubles, DeviceType::Cuda);
     b.zero(cuda_sums_->data(), cuda_sums_->size() * sizeof(float), cuda_stream_);
-    cuda_correct_ = std::make_shared<Storage>(2, DeviceType::Cuda);
+    cuda_correct_ = net_storage(2, DeviceType::Cuda);
+    cuda_scalars_ = net_storage(sizeof(StepScalars) / sizeof(float), DeviceType::Cuda);
+    cuda_graphs_off_ = !cuda_graphs_enabled();
     results_ = std::make_shared<Stream>();
     train_acc_ = eval_acc_ = Accumulators{};
   } else {
     cuda_sums_.reset();
     cuda_correct_.reset();
+    cuda_scalars_.reset();
     results_.reset();
     b.destroy_stream(cuda_stream_);
     cuda_stream_ = nullptr;
@@ -141,6 +183,52 @@ uint64_t Net::barrier() {
 }
 
 // ---- steps ----
+
+CudaOps Net::cuda_ops() const {
+  auto* scalars = reinterpret_cast<StepScalars*>(cuda_scalars_->data());
+  return CudaOps{cuda_backend().kernels(), cuda_stream_, &scalars->seed, &scalars->adam_alpha};
+}
+
+void Net::drop_cuda_graphs(bool plan_changed) {
+  if (plan_changed) cuda_warm_.clear();
+  if (cuda_graphs_.empty()) return;
+  DeviceBackend& b = cuda_backend();
+  try {
+    b.synchronize(cuda_stream_);  // launches of them may be queued
+  } catch (const std::exception&) {
+  }
+  for (auto& [key, graph] : cuda_graphs_) b.destroy_graph(graph);
+  cuda_graphs_.clear();
+}
+
+void Net::run_cuda_body(int batch, bool training, const std::function<void()>& body) {
+  DeviceBackend& b = cuda_backend();
+  const auto key = std::make_pair(batch, training);
+  if (cuda_graphs_off_) return body();
+  auto found = cuda_graphs_.find(key);
+  if (found != cuda_graphs_.end()) return b.launch_graph(found->second, cuda_stream_);
+  // The first run with this plan grows the gradient pool (allocations cannot be captured).
+  if (cuda_warm_.insert(key).second) return body();
+  b.begin_capture(cuda_stream_);
+  void* graph = nullptr;
+  try {
+    body();
+    graph = b.end_capture(cuda_stream_);
+  } catch (const std::exception&) {
+    // A capture that failed ran nothing: leave capture mode, forget the gradient routing the
+    // body left half done, and run the step without graphs from now on.
+    try {
+      b.end_capture(cuda_stream_);
+    } catch (const std::exception&) {
+    }
+    std::fill(plan_->grad.begin(), plan_->grad.end(), nullptr);
+    cuda_graphs_off_ = true;
+    return body();
+  }
+  cuda_graphs_[key] = graph;
+  ++cuda_captures_;
+  b.launch_graph(graph, cuda_stream_);
+}
 
 namespace {
 
@@ -203,8 +291,10 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   DeviceBackend& b = cuda_backend();
   const int batch = int(idx.size());
   plan_for(batch, training);
-  // Inputs and targets: gathered into one staging block, copied up, released in stream order.
-  size_t total = 0;
+  if (training) ++iterations_;
+  // Inputs, targets and the step's scalars: gathered into one staging block, copied up,
+  // released in stream order.
+  size_t total = sizeof(StepScalars) / sizeof(float);
   for (size_t i = 0; i < xs.size(); ++i) total += idx.size() * example_size(inputs_[i]);
   for (const Tensor& y : ys) total += idx.size() * (y.numel() / size_t(y.dim(0)));
   auto stage = std::make_shared<Pinned>(b, total * sizeof(float));
@@ -216,25 +306,35 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   };
   for (size_t i = 0; i < xs.size(); ++i) put(plan_->act[i], xs[i], example_size(inputs_[i]));
   for (size_t o = 0; o < ys.size(); ++o) put(plan_->targets[o], ys[o], ys[o].numel() / size_t(ys[o].dim(0)));
+  StepScalars scalars;
+  scalars.seed = seed;
+  AdamParams adam = opt_.adam;
+  adam.step = std::max<int64_t>(iterations_, 1);
+  scalars.adam_alpha = adam_alpha(adam);
+  std::memcpy(cursor, &scalars, sizeof scalars);
+  b.copy_h2d(cuda_scalars_->data(), cursor, sizeof scalars, cuda_stream_);
   b.host_callback(cuda_stream_, [stage] {});  // the last reference: freed once the copies ran
 
-  forward(*plan_, batch, training, seed, -1);
   const size_t per_phase = sums_per_phase(outputs_.size());
   double* sums = reinterpret_cast<double*>(cuda_sums_->data()) + (training ? 0 : per_phase);
-  cuda_loss_and_metrics(batch, training, sums);
-  if (training) {
-    backward(batch);
-    update(CudaOps{b.kernels(), cuda_stream_});
-  }
+  run_cuda_body(batch, training, [&] {
+    forward(*plan_, batch, training, seed, -1);
+    cuda_loss_and_metrics(batch, training, sums);
+    if (training) {
+      backward(batch);
+      update(cuda_ops());
+    }
+  });
+  const Shape& first = shapes_[size_t(outputs_[0])];
+  (training ? train_acc_ : eval_acc_).count += double(size_t(batch) * shape_numel(first) / size_t(first.back()));
   b.copy_d2h(sums_out, sums, per_phase * sizeof(double), cuda_stream_);
 }
 
-// Each output's loss (and gradient) and metrics, summed on the device into `sums`; the example
-// counts are kept on the host.
+// Each output's loss (and gradient) and metrics, summed on the device into `sums` (the example
+// counts are kept on the host by the caller). Only enqueues: it may be captured into a graph.
 void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
-  DeviceBackend& b = cuda_backend();
-  const CudaKernels& t = b.kernels();
-  CudaOps k{t, cuda_stream_};
+  const CudaOps k = cuda_ops();
+  const CudaKernels& t = k.t;
   const bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
   const LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
   const size_t outputs = outputs_.size();
@@ -267,10 +367,7 @@ void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
     }
     if (grad) end_grad(grad_value, grad, rows * cols);
     t.sum_into(sums + 2 + o, loss, rows, cuda_stream_);
-    if (o == 0) {
-      t.sum_into(sums, loss, rows, cuda_stream_);
-      (with_grad ? train_acc_ : eval_acc_).count += double(rows);
-    }
+    if (o == 0) t.sum_into(sums, loss, rows, cuda_stream_);
     if (!accuracy_) continue;
     // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
     const bool binary = loss_ == LossKind::BinaryCrossentropy;

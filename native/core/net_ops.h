@@ -17,6 +17,9 @@ namespace ck {
 struct CudaOps {
   const CudaKernels& t;
   void* s;
+  // The step's scalars on the device (a captured graph replays each step's values).
+  const uint64_t* step_seed;
+  const float* adam_alpha;
 
   void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const ConvParams& p,
                   Act act) const {
@@ -78,9 +81,10 @@ struct CudaOps {
   void softmax_bwd(float* dx, const float* dy, const float* y, size_t rows, size_t cols) const {
     t.softmax_bwd(dx, dy, y, rows, cols, s);
   }
-  void dropout_fwd(float* y, float* mask, const float* x, size_t n, float rate,
-                   uint64_t seed) const {
-    t.dropout_fwd(y, mask, x, n, rate, seed, s);
+  // Layer `layer`'s mask for the step seed on the device (dropout_layer_seed).
+  void dropout_fwd_at(float* y, float* mask, const float* x, size_t n, float rate,
+                      uint64_t layer) const {
+    t.dropout_fwd_at(y, mask, x, n, rate, step_seed, layer, s);
   }
   void mul(float* y, const float* a, const float* b, size_t n) const { t.mul(y, a, b, n, s); }
   void add(float* y, const float* a, const float* b, size_t n) const { t.add(y, a, b, n, s); }
@@ -118,9 +122,10 @@ struct CudaOps {
   void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p) const {
     t.sgd_update(w, velocity, g, n, p, s);
   }
+  // The step's alpha (bias correction) comes from the device, not from p.step.
   void adam_update(float* w, float* m, float* v, const float* g, size_t n,
                    const AdamParams& p) const {
-    t.adam_update(w, m, v, g, n, p, s);
+    t.adam_update_at(w, m, v, g, n, p, adam_alpha, s);
   }
   void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                       const RmspropParams& p) const {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/dropout_hash.h"
 #include "errors.h"
 #include "net.h"
 #include "net_ops.h"
@@ -46,7 +47,7 @@ UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
 void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after) {
   int last = stop_after < 0 ? int(layers_.size()) - 1 : stop_after;
   if (device_ == DeviceType::Cuda) {
-    CudaOps k{cuda_backend().kernels(), cuda_stream_};
+    const CudaOps k = cuda_ops();
     for (int i = 0; i <= last; ++i) forward_layer(k, pl, i, batch, training, seed);
   } else {
     const CpuKernels& k = cpu_kernels();
@@ -109,9 +110,9 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       break;  // a view of its input
     case LayerKind::Dropout:
       if (training && l.rate > 0.f) {
-        // Each step and layer draws its own mask; the same seed repeats the run bit for bit.
-        uint64_t layer_seed = seed * 0x9E3779B97F4A7C15ull + uint64_t(i) * 0xBF58476D1CE4E5B9ull;
-        k.dropout_fwd(y, pl.masks[li], x, n_in, l.rate, layer_seed);
+        // A CUDA step reads its seed from the device (a captured graph replays each step's).
+        if constexpr (on_host<Ops>) k.dropout_fwd(y, pl.masks[li], x, n_in, l.rate, dropout_layer_seed(seed, uint64_t(i)));
+        else k.dropout_fwd_at(y, pl.masks[li], x, n_in, l.rate, uint64_t(i));
       } else {
         copy_values(y, x, n_in);
       }
@@ -200,7 +201,7 @@ void Net::copy_values(float* dst, const float* src, size_t n) {
 // ---- backward ----
 
 void Net::backward(int batch) {
-  if (device_ == DeviceType::Cuda) backward_layers(CudaOps{cuda_backend().kernels(), cuda_stream_}, batch);
+  if (device_ == DeviceType::Cuda) backward_layers(cuda_ops(), batch);
   else backward_layers(cpu_kernels(), batch);
 }
 

@@ -17,6 +17,13 @@
 
 namespace ck {
 
+// Storage for a net's own buffers on `device`. The CUDA allocator's cache hands out blocks that
+// ops on the process's CUDA stream may have freed while their kernels still run: a net's
+// stream is another stream, so a CUDA block is taken only once the process stream has run
+// what it had queued (nets allocate when they plan, not per step). A net's own blocks go back
+// to the cache only after its stream has finished with them (Plan::~Plan, ~Net).
+StoragePtr net_storage(size_t floats, DeviceType device);
+
 struct Net::Plan {
   explicit Plan(DeviceType d) : device(d) {}
   ~Plan();  // a CUDA plan first waits for the work that uses it (net_cuda.cpp)
@@ -41,7 +48,7 @@ struct Net::Plan {
   // `floats` of uninitialised memory on the plan's device, owned by the plan.
   float* alloc(size_t floats) {
     if (device == DeviceType::Cuda) {
-      device_blocks.push_back(std::make_shared<Storage>(std::max<size_t>(floats, 1), DeviceType::Cuda));
+      device_blocks.push_back(net_storage(std::max<size_t>(floats, 1), DeviceType::Cuda));
       return device_blocks.back()->data();
     }
     host_blocks.push_back(std::make_unique<Scratch>(std::max<size_t>(floats, 1)));

@@ -19,7 +19,10 @@ Net::~Net() {
   if (results_) results_->synchronize();
   plan_.reset();  // waits for the CUDA work that uses it
   thread_plans_.clear();
-  if (cuda_stream_) cuda_backend().destroy_stream(cuda_stream_);
+  if (cuda_stream_) {
+    drop_cuda_graphs(true);
+    cuda_backend().destroy_stream(cuda_stream_);
+  }
 }
 
 namespace {
@@ -69,7 +72,7 @@ void Net::compute_update_ranges() {
 }
 
 void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
-  stream_->synchronize();
+  wait_idle();  // the optimizer state is replaced below
   loss_ = loss;
   opt_ = opt;
   accuracy_ = accuracy;
@@ -96,18 +99,22 @@ void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
       buffers = 1 + (opt.rmsprop.momentum > 0.f) + opt.rmsprop.centered;
       break;
   }
-  opt_state_.clear();
-  for (size_t b = 0; b < buffers; ++b) {
-    auto s = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1), device_);
+  auto zeroed = [&] {
+    auto s = net_storage(std::max<size_t>(n_weights_, 1), device_);
     if (device_ == DeviceType::Cuda) {
       cuda_backend().zero(s->data(), s->size() * sizeof(float), cuda_stream_);
     } else {
       std::fill(s->data(), s->data() + s->size(), 0.f);
     }
-    opt_state_.push_back(std::move(s));
-  }
+    return s;
+  };
+  // Zero, so that a weight no gradient reaches in a step is not moved by stale values.
+  if (!grads_) grads_ = zeroed();
+  opt_state_.clear();
+  for (size_t b = 0; b < buffers; ++b) opt_state_.push_back(zeroed());
   iterations_ = 0;
   compute_update_ranges();
+  drop_cuda_graphs(false);  // new optimizer state and rules
   compiled_ = true;
 }
 
@@ -117,6 +124,7 @@ void Net::set_trainable(int layer, bool trainable) {
   enqueue("setTrainable", {}, {}, [this, layer, trainable] {
     layers_[size_t(layer)].trainable = trainable;
     compute_update_ranges();
+    drop_cuda_graphs(false);  // they update the old ranges
   });
 }
 
@@ -125,6 +133,7 @@ void Net::set_learning_rate(float lr) {
           "learningRate must be a finite number >= 0, got " + std::to_string(lr));
   enqueue("setLearningRate", {}, {}, [this, lr] {
     opt_.sgd.lr = opt_.adam.lr = opt_.rmsprop.lr = lr;
+    drop_cuda_graphs(false);  // they hold the old rate
   });
 }
 
@@ -248,6 +257,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
       forward(*plan_, batch, true, seed, -1);
       loss_and_metrics(batch, targets, true, train_acc_);
       backward(batch);
+      ++iterations_;
       update(cpu_kernels());
       return train_acc_;
     });
@@ -456,7 +466,6 @@ void Net::probability_xent(float* loss, float* grad, const float* p, const float
 
 template <class Ops>
 void Net::update(const Ops& k) {
-  ++iterations_;
   float* w = weights_->data();
   const float* g = grads_->data();
   auto state = [&](size_t i) { return opt_state_.size() > i ? opt_state_[i]->data() : nullptr; };

@@ -2,6 +2,7 @@
 // N,H,W,C input; K,R,S filters; P,Q output. Padding is the top/left amount; bottom/right is
 // whatever the output size implies (TensorFlow's 'same' puts the larger half there).
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -71,6 +72,12 @@ struct AdamParams {
   float weight_decay = 0.f;  // > 0 makes it AdamW (decoupled, Keras: w -= w * wd * lr)
   int64_t step = 1;          // 1-based iteration count for bias correction
 };
+// Adam's step size with bias correction: lr * sqrt(1 - beta2^t) / (1 - beta1^t), in double.
+// static: see dropout_hash.h (no shared out-of-line copy across ISA units).
+static inline float adam_alpha(const AdamParams& p) {
+  const double t = double(p.step);
+  return float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) / (1.0 - std::pow(double(p.beta1), t)));
+}
 struct RmspropParams {
   float lr = 0.001f, rho = 0.9f, momentum = 0.f, eps = 1e-7f;
   bool centered = false;

@@ -29,4 +29,11 @@ static CK_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t index, fl
   return float(dropout_hash(seed, index) >> 40) * (1.0f / 16777216.0f) >= rate;
 }
 
+// A training step's dropout seed for layer `layer` of a network: each step and layer draws its
+// own mask, and the same step seed repeats the run bit for bit (the executor's rule, on the CPU
+// and, from a device copy of the step seed, in CUDA kernels).
+static CK_HOST_DEVICE inline uint64_t dropout_layer_seed(uint64_t step_seed, uint64_t layer) {
+  return step_seed * 0x9E3779B97F4A7C15ull + layer * 0xBF58476D1CE4E5B9ull;
+}
+
 }  // namespace ck

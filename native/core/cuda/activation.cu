@@ -88,8 +88,11 @@ __global__ void softmax_bwd_kernel(float* dx, const float* dy, const float* y, s
   }
 }
 
+// seed_at: a training step's seed on the device; the mask's seed is then layer `seed`'s
+// dropout_layer_seed of it (read in the kernel, so a replayed CUDA graph takes each step's).
 __global__ void dropout_kernel(float* y, float* mask, const float* x, size_t n, float rate,
-                               uint64_t seed) {
+                               uint64_t seed, const uint64_t* seed_at) {
+  if (seed_at) seed = dropout_layer_seed(*seed_at, seed);
   const float scale = 1.f / (1.f - rate);
   CK_GRID_STRIDE(i, n) {
     float mk = rate <= 0.f ? 1.f : (dropout_keep(seed, i, rate) ? scale : 0.f);
@@ -173,7 +176,14 @@ void softmax_bwd(float* dx, const float* dy, const float* y, size_t rows, size_t
 void dropout_fwd(float* y, float* mask, const float* x, size_t n, float rate, uint64_t seed,
                  void* stream) {
   if (n == 0) return;
-  dropout_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, mask, x, n, rate, seed);
+  dropout_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, mask, x, n, rate, seed, nullptr);
+  check_launch("dropout");
+}
+
+void dropout_fwd_at(float* y, float* mask, const float* x, size_t n, float rate,
+                    const uint64_t* step_seed, uint64_t layer, void* stream) {
+  if (n == 0) return;
+  dropout_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(y, mask, x, n, rate, layer, step_seed);
   check_launch("dropout");
 }
 

@@ -260,6 +260,26 @@ class CudaBackend final : public DeviceBackend {
       check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_stream(s)),
             "cudaMemcpyAsync (device to device)");
   }
+  void begin_capture(void* s) override {
+    // ThreadLocal: other threads (ops on the process stream, other models) keep running freely.
+    check(cudaStreamBeginCapture(as_stream(s), cudaStreamCaptureModeThreadLocal),
+          "cudaStreamBeginCapture");
+  }
+  void* end_capture(void* s) override {
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamEndCapture(as_stream(s), &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(err, "cudaGraphInstantiate");
+    return exec;
+  }
+  void launch_graph(void* graph, void* s) override {
+    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), as_stream(s)), "cudaGraphLaunch");
+  }
+  void destroy_graph(void* graph) override {
+    if (graph) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+  }
   void zero(void* dst, size_t bytes, void* s) override {
     if (bytes) check(cudaMemsetAsync(dst, 0, bytes, as_stream(s)), "cudaMemsetAsync");
   }

@@ -101,6 +101,14 @@ struct CudaKernels {
   void (*sum_into)(double* acc, const float* x, size_t n, void* stream);
   // *acc += double(*count) / divisor
   void (*count_into)(double* acc, const uint64_t* count, double divisor, void* stream);
+
+  // ---- per-step values read on the device (so that a captured CUDA graph replays each step's) ----
+  // dropout_fwd with the mask seed dropout_layer_seed(*step_seed, layer) (cpu/dropout_hash.h).
+  void (*dropout_fwd_at)(float* y, float* mask, const float* x, size_t n, float rate,
+                         const uint64_t* step_seed, uint64_t layer, void* stream);
+  // adam_update with the step size *alpha (adam_alpha of the step) instead of one from p.step.
+  void (*adam_update_at)(float* w, float* m, float* v, const float* g, size_t n,
+                         const AdamParams& p, const float* alpha, void* stream);
 };
 
 // The table (defined in cuda/table.cu). Needs no GPU to obtain; calling an entry does.

@@ -64,6 +64,11 @@ void accuracy_count(uint64_t* count, const float* pred, const float* target, siz
                     size_t cols, LabelMode mode, float threshold, void* stream);
 void sum_into(double* acc, const float* x, size_t n, void* stream);
 void count_into(double* acc, const uint64_t* count, double divisor, void* stream);
+// activation.cu / optimizer.cu: the per-step-value variants
+void dropout_fwd_at(float* y, float* mask, const float* x, size_t n, float rate,
+                    const uint64_t* step_seed, uint64_t layer, void* stream);
+void adam_update_at(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p,
+                    const float* alpha, void* stream);
 // optimizer.cu
 void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p,
                 void* stream);

@@ -28,8 +28,12 @@ __global__ void sgd_kernel(float* w, float* vel, const float* g, size_t n, float
   }
 }
 
+// alpha_at: the step's alpha on the device instead of `alpha` (a replayed CUDA graph reads each
+// step's).
 __global__ void adam_kernel(float* w, float* m, float* v, const float* g, size_t n, float lr,
-                            float alpha, float beta1, float beta2, float eps, float wd) {
+                            float alpha, const float* alpha_at, float beta1, float beta2,
+                            float eps, float wd) {
+  if (alpha_at) alpha = *alpha_at;
   CK_GRID_STRIDE(i, n) {
     float wi = w[i];
     const float gi = g[i];
@@ -82,11 +86,16 @@ void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdPa
 void adam_update(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p,
                  void* stream) {
   if (n == 0) return;
-  const double t = double(p.step);
-  const float alpha = float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) /
-                            (1.0 - std::pow(double(p.beta1), t)));
-  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, p.lr, alpha, p.beta1,
-                                                              p.beta2, p.eps, p.weight_decay);
+  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, p.lr, adam_alpha(p), nullptr,
+                                                              p.beta1, p.beta2, p.eps, p.weight_decay);
+  check_launch("adam");
+}
+
+void adam_update_at(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p,
+                    const float* alpha, void* stream) {
+  if (n == 0) return;
+  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, p.lr, 0.f, alpha,
+                                                              p.beta1, p.beta2, p.eps, p.weight_decay);
   check_launch("adam");
 }
 

@@ -14,7 +14,8 @@ const CudaKernels& cuda_kernels() {
       batchnorm_fwd_train, batchnorm_fwd_infer, batchnorm_bwd,     softmax_xent,
       binary_xent,        mse,                 accuracy_count,     sgd_update,
       adam_update,        rmsprop_update,      add,                accumulate,
-      scale,              sum_into,            count_into,
+      scale,              sum_into,            count_into,         dropout_fwd_at,
+      adam_update_at,
   };
   return table;
 }

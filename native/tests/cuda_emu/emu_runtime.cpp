@@ -36,12 +36,34 @@ class Stream {
     post(nullptr);  // the stop item
     worker_.join();
   }
-  // Enqueues fn; returns its sequence number.
+  // Enqueues fn (or, while the stream captures a graph, appends it to the graph); returns its
+  // sequence number.
   uint64_t post(std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(m_);
+    if (capture_ && fn) {
+      capture_->push_back(std::move(fn));
+      return posted_;
+    }
     queue_.push_back(std::move(fn));
     cv_.notify_all();
     return ++posted_;
+  }
+  // Stream capture: work posted between begin and end becomes the graph's nodes.
+  bool begin_capture(std::vector<std::function<void()>>* nodes) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (capture_) return false;
+    capture_ = nodes;
+    return true;
+  }
+  std::vector<std::function<void()>>* end_capture() {
+    std::lock_guard<std::mutex> lock(m_);
+    auto* nodes = capture_;
+    capture_ = nullptr;
+    return nodes;
+  }
+  bool capturing() {
+    std::lock_guard<std::mutex> lock(m_);
+    return capture_ != nullptr;
   }
   uint64_t mark() {
     std::lock_guard<std::mutex> lock(m_);
@@ -73,6 +95,7 @@ class Stream {
 
   std::mutex m_;
   std::condition_variable cv_;
+  std::vector<std::function<void()>>* capture_ = nullptr;
   std::deque<std::function<void()>> queue_;
   uint64_t posted_ = 0, done_ = 0;
   std::thread worker_;
@@ -100,6 +123,42 @@ void synchronize_all() {
     streams = g_streams;
   }
   for (Stream* s : streams) s->drain();
+}
+
+// A captured graph: its nodes in stream order, and the memory cudaMallocAsync gave it while
+// capturing (a graph's memory nodes; kept for every replay, freed with the graph).
+struct GraphMemory {
+  std::vector<void*> blocks;
+  ~GraphMemory();  // frees the blocks, once no graph, executable or pending launch holds them
+};
+struct EmuGraph {
+  std::vector<std::function<void()>> nodes;
+  std::shared_ptr<GraphMemory> memory = std::make_shared<GraphMemory>();
+  bool invalid = false;  // an unsupported call was made while capturing
+};
+
+// The graph each capturing stream is building.
+std::mutex g_capture_mutex;
+std::vector<std::pair<Stream*, EmuGraph*>> g_captures;
+
+// The graph the calling thread is capturing into, if any: calls that could synchronize with
+// the device are illegal then (CUDA's cudaStreamCaptureModeThreadLocal) and void the capture.
+thread_local EmuGraph* t_capturing = nullptr;
+
+// Returns true (and voids the capture) when the calling thread is capturing.
+bool illegal_while_capturing() {
+  if (!t_capturing) return false;
+  t_capturing->invalid = true;
+  g_last_error = cudaErrorStreamCaptureUnsupported;
+  return true;
+}
+
+EmuGraph* capture_of(Stream* s) {
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  for (auto& c : g_captures) {
+    if (c.first == s) return c.second;
+  }
+  return nullptr;
 }
 
 struct EmuEvent {
@@ -144,10 +203,9 @@ void enqueue_grid(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t s, vo
     return;
   }
   if (shared_bytes != 0) fail("dynamic shared memory is not emulated");
-  stream_of(s).post([=] {
-    run_grid(grid, block, body, ctx);
-    destroy(ctx);
-  });
+  // The arguments live as long as the work item: one run, or a captured graph's lifetime.
+  std::shared_ptr<void> args(ctx, destroy);
+  stream_of(s).post([=] { run_grid(grid, block, body, args.get()); });
 }
 
 }  // namespace ck_emu
@@ -180,6 +238,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   ck_emu::synchronize_all();
   return cudaSuccess;
 }
@@ -198,6 +257,9 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
   }
   return "cudaErrorUnknown";
 }
@@ -210,6 +272,9 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorIllegalState: return "the operation is not permitted in the current state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
   }
   return "unknown error";
 }
@@ -221,17 +286,28 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   if (bytes > ck_emu::kFakeMemory) return g_last_error = cudaErrorMemoryAllocation;
   *p = ck_emu::device_alloc(bytes);
   return *p ? cudaSuccess : (g_last_error = cudaErrorMemoryAllocation);
 }
 cudaError_t cudaFree(void* p) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   ck_emu::device_free(p);
   return cudaSuccess;
 }
-cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
+cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t s) {
+  if (bytes > ck_emu::kFakeMemory) return g_last_error = cudaErrorMemoryAllocation;
+  *p = ck_emu::device_alloc(bytes);
+  if (!*p) return g_last_error = cudaErrorMemoryAllocation;
+  // While capturing, the block is the graph's (a memory node): every replay uses it.
+  if (ck_emu::EmuGraph* g = ck_emu::capture_of(&ck_emu::stream_of(s))) g->memory->blocks.push_back(*p);
+  return cudaSuccess;
+}
 cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
-  ck_emu::stream_of(s).post([p] { ck_emu::device_free(p); });  // freed in stream order
+  ck_emu::Stream& stream = ck_emu::stream_of(s);
+  if (ck_emu::capture_of(&stream)) return cudaSuccess;  // freed with the graph
+  stream.post([p] { ck_emu::device_free(p); });  // freed in stream order
   return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
@@ -250,6 +326,7 @@ cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int) {
 cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }
 // The synchronous forms wait for all earlier work (the legacy default stream's behaviour).
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   ck_emu::synchronize_all();
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
@@ -260,6 +337,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   return cudaSuccess;
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   ck_emu::synchronize_all();
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
@@ -290,6 +368,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   ck_emu::stream_of(s).drain();
   return cudaSuccess;
 }
@@ -303,12 +382,14 @@ cudaError_t cudaEventCreate(cudaEvent_t* e) {
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;  // not emulated
   auto* ev = reinterpret_cast<ck_emu::EmuEvent*>(e);
   ev->stream = &ck_emu::stream_of(s);
   ev->seq = ev->stream->mark();
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
   auto* ev = reinterpret_cast<ck_emu::EmuEvent*>(e);
   if (ev->stream) ev->stream->wait_for(ev->seq);
   return cudaSuccess;
@@ -319,5 +400,70 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete reinterpret_cast<ck_emu::EmuEvent*>(e);
+  return cudaSuccess;
+}
+
+// ---- graphs ----
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  if (!s) return g_last_error = cudaErrorStreamCaptureUnsupported;  // the legacy stream cannot
+  if (ck_emu::t_capturing) return g_last_error = cudaErrorStreamCaptureUnsupported;
+  auto* graph = new ck_emu::EmuGraph();
+  ck_emu::Stream& stream = ck_emu::stream_of(s);
+  if (!stream.begin_capture(&graph->nodes)) {
+    delete graph;
+    return g_last_error = cudaErrorIllegalState;
+  }
+  {
+    std::lock_guard<std::mutex> lock(ck_emu::g_capture_mutex);
+    ck_emu::g_captures.emplace_back(&stream, graph);
+  }
+  ck_emu::t_capturing = graph;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* out) {
+  ck_emu::Stream& stream = ck_emu::stream_of(s);
+  ck_emu::EmuGraph* graph = ck_emu::capture_of(&stream);
+  if (!graph) return g_last_error = cudaErrorIllegalState;
+  stream.end_capture();
+  {
+    std::lock_guard<std::mutex> lock(ck_emu::g_capture_mutex);
+    auto& all = ck_emu::g_captures;
+    all.erase(std::remove_if(all.begin(), all.end(), [&](auto& c) { return c.first == &stream; }), all.end());
+  }
+  if (ck_emu::t_capturing == graph) ck_emu::t_capturing = nullptr;
+  if (graph->invalid) {
+    *out = nullptr;
+    cudaGraphDestroy(reinterpret_cast<cudaGraph_t>(graph));
+    return g_last_error = cudaErrorStreamCaptureInvalidated;
+  }
+  *out = reinterpret_cast<cudaGraph_t>(graph);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  *status = ck_emu::capture_of(&ck_emu::stream_of(s)) ? cudaStreamCaptureStatusActive
+                                                        : cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  // The executable shares the nodes (and their arguments) and the graph's memory.
+  *exec = reinterpret_cast<cudaGraphExec_t>(new ck_emu::EmuGraph(*reinterpret_cast<ck_emu::EmuGraph*>(graph)));
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  auto* g = reinterpret_cast<ck_emu::EmuGraph*>(exec);
+  ck_emu::stream_of(s).post([nodes = g->nodes, memory = g->memory] {
+    for (const auto& node : nodes) node();
+  });
+  return cudaSuccess;
+}
+ck_emu::GraphMemory::~GraphMemory() {
+  for (void* p : blocks) device_free(p);
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete reinterpret_cast<ck_emu::EmuGraph*>(exec);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete reinterpret_cast<ck_emu::EmuGraph*>(graph);
   return cudaSuccess;
 }
