@@ -166,6 +166,25 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
     }
   });
 
+  test('two models train at once on one GPU (each on its own stream), as each trains alone', async () => {
+    const { x, labels } = tinyData(48, 12);
+    const y = ck.tensor(labels, [48]);
+    const initial = [tinyModel({ dropout: 0.2 }).getWeights(), tinyModel().getWeights()];
+    const fitOne = async (k: number) => {
+      const model = k === 0 ? tinyModel({ dropout: 0.2 }) : tinyModel();
+      model.compile({ optimizer: k === 0 ? 'adam' : 'sgd', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
+      model.setWeights(initial[k]);
+      const h = await model.fit(x, y, { epochs: 3, batchSize: 8, seed: 10 + k, verbose: 0 });
+      return { loss: h.history.loss, weights: weightsOf(model) };
+    };
+    const alone = [await fitOne(0), await fitOne(1)];
+    const together = await Promise.all([fitOne(0), fitOne(1)]);
+    together.forEach((r, k) => {
+      expect(r.loss).toEqual(alone[k].loss);
+      r.weights.forEach((w, j) => expect(maxAbsDiff(w, alone[k].weights[j])).toBe(0));
+    });
+  });
+
   test('the event loop keeps ticking while a model trains on CUDA', async () => {
     const { x, labels } = tinyData(240, 2);
     const model = tinyModel();

@@ -138,7 +138,7 @@ void Net::set_device(DeviceType device) {
   DeviceBackend& b = cuda_backend();
   drop_cuda_graphs(true);
   if (device == DeviceType::Cuda) {
-    require(b.available(), ErrorKind::Device, "model: CUDA is not available: " + b.unavailable_reason());
+    require(b.available(), ErrorKind::Device, "device 'cuda': CUDA is not available: " + b.unavailable_reason());
     for (const LayerSpec& l : layers_) {
       std::string missing = cuda_layer_support(l);
       require(missing.empty(), ErrorKind::Device,
