@@ -109,6 +109,32 @@ struct CudaKernels {
   // adam_update with the step size *alpha (adam_alpha of the step) instead of one from p.step.
   void (*adam_update_at)(float* w, float* m, float* v, const float* g, size_t n,
                          const AdamParams& p, const float* alpha, void* stream);
+
+  // ---- the functional-model layers (CpuKernels's depthwise, grouped, spatial, Lp-pooling and
+  // concatenation entries); concat_last / split_last take HOST arrays of device pointers ----
+  void (*depthwise_conv2d_fwd)(float* y, const float* x, const float* w, const float* b,
+                               const ConvParams& p, Act act, void* stream);
+  void (*depthwise_conv2d_bwd_data)(float* dx, const float* dy, const float* w,
+                                    const ConvParams& p, void* stream);
+  void (*depthwise_conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
+                                      const ConvParams& p, void* stream);
+  void (*grouped_conv2d_fwd)(float* y, const float* x, const float* w, const float* b,
+                             const ConvParams& p, int groups, Act act, void* stream);
+  void (*grouped_conv2d_bwd_data)(float* dx, const float* dy, const float* w, const ConvParams& p,
+                                  int groups, void* stream);
+  void (*grouped_conv2d_bwd_filter)(float* dw, float* db, const float* dy, const float* x,
+                                    const ConvParams& p, int groups, void* stream);
+  void (*zero_pad2d_fwd)(float* y, const float* x, const Pad2dParams& p, void* stream);
+  void (*zero_pad2d_bwd)(float* dx, const float* dy, const Pad2dParams& p, void* stream);
+  void (*upsample2d_fwd)(float* y, const float* x, const UpsampleParams& p, void* stream);
+  void (*upsample2d_bwd)(float* dx, const float* dy, const UpsampleParams& p, void* stream);
+  void (*lppool2d_fwd)(float* y, const float* x, const PoolParams& p, float norm, void* stream);
+  void (*lppool2d_bwd)(float* dx, const float* dy, const float* x, const float* y,
+                       const PoolParams& p, float norm, void* stream);
+  void (*concat_last)(float* y, const float* const* parts, const int* widths, int count,
+                      size_t rows, void* stream);
+  void (*split_last)(float* const* parts, const float* y, const int* widths, int count,
+                     size_t rows, void* stream);
 };
 
 // The table (defined in cuda/table.cu). Needs no GPU to obtain; calling an entry does.

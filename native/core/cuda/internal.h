@@ -76,6 +76,37 @@ void adam_update(float* w, float* m, float* v, const float* g, size_t n, const A
                  void* stream);
 void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                     const RmspropParams& p, void* stream);
+// depthwise.cu
+void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
+                          const ConvParams& p, Act act, void* stream);
+void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,
+                               void* stream);
+void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x,
+                                 const ConvParams& p, void* stream);
+// grouped_conv2d.cu
+void grouped_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
+                        const ConvParams& p, int groups, Act act, void* stream);
+void grouped_conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,
+                             int groups, void* stream);
+void grouped_conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x,
+                               const ConvParams& p, int groups, void* stream);
+// spatial.cu
+void zero_pad2d_fwd(float* y, const float* x, const Pad2dParams& p, void* stream);
+void zero_pad2d_bwd(float* dx, const float* dy, const Pad2dParams& p, void* stream);
+void upsample2d_fwd(float* y, const float* x, const UpsampleParams& p, void* stream);
+void upsample2d_bwd(float* dx, const float* dy, const UpsampleParams& p, void* stream);
+void concat_last(float* y, const float* const* parts, const int* widths, int count, size_t rows,
+                 void* stream);
+void split_last(float* const* parts, const float* y, const int* widths, int count, size_t rows,
+                void* stream);
+// dst[i, dst_offset + j] = src[i, src_offset + j] for rows i < rows and columns j < width of the
+// row-major arrays dst [rows, dst_cols] and src [rows, src_cols] (grouped_conv2d.cu's gathers).
+void copy_columns(float* dst, int dst_cols, int dst_offset, const float* src, int src_cols,
+                  int src_offset, size_t rows, int width, void* stream, const char* op);
+// pool.cu
+void lppool2d_fwd(float* y, const float* x, const PoolParams& p, float norm, void* stream);
+void lppool2d_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
+                  float norm, void* stream);
 
 }  // namespace cuda
 }  // namespace ck

@@ -1,7 +1,7 @@
-// Pooling. Windowed pooling runs one thread per output (forward) or per input cell (backward:
-// a gather over the windows that contain the cell, in the reference's window order, so there
-// are no atomics and the sums match the reference's order). Global pooling reduces each
-// (image, channel) over its HW pixels in a fixed order.
+// Pooling. Windowed pooling (max, average, Lp) runs one thread per output (forward) or per input
+// cell (backward: a gather over the windows that contain the cell, in the reference's window
+// order, so there are no atomics and the sums match the reference's order). Global pooling
+// reduces each (image, channel) over its HW pixels in a fixed order.
 #include <cfloat>
 
 #include "gemm.cuh"
@@ -121,6 +121,59 @@ __global__ void avgpool_bwd_kernel(float* dx, const float* dy, PoolParams p, I t
   }
 }
 
+// Lp pooling in double, as the reference: y = (mean of |x|^norm over the real cells)^(1/norm).
+template <class I>
+__global__ void lppool_fwd_kernel(float* y, const float* x, PoolParams p, double norm, I total) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
+    I t = i;
+    const int c = int(t % p.C); t /= p.C;
+    const int oq = int(t % p.Q); t /= p.Q;
+    const int op = int(t % p.P);
+    const int n = int(t / p.P);
+    Win win = window(p, op, oq);
+    const float* xn = x + size_t(n) * p.H * p.W * p.C + c;
+    double s = 0;
+    for (int h = win.h0; h < win.h1; ++h)
+      for (int w = win.w0; w < win.w1; ++w)
+        s += pow(fabs(double(__ldg(xn + (size_t(h) * p.W + w) * p.C))), norm);
+    const int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+    y[i] = win.h0 < win.h1 && win.w0 < win.w1 ? float(pow(s / cells, 1.0 / norm)) : 0.f;
+  }
+}
+
+// dx cell: sum over the windows containing it (the reference's window order) of
+// dy * |x|^(norm-1) sign(x) / (cells * y^(norm-1)), skipping windows with y == 0.
+template <class I>
+__global__ void lppool_bwd_kernel(float* dx, const float* dy, const float* x, const float* y,
+                                  PoolParams p, double norm, I total) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
+    I t = i;
+    const int c = int(t % p.C); t /= p.C;
+    const int w = int(t % p.W); t /= p.W;
+    const int h = int(t % p.H);
+    const int n = int(t / p.H);
+    const size_t out_base = size_t(n) * p.P * p.Q * p.C + c;
+    const double xv = __ldg(x + i);
+    const double sign = xv > 0 ? 1 : xv < 0 ? -1 : 0;
+    const double x_term = sign * pow(fabs(xv), norm - 1);
+    int plo, phi, qlo, qhi;
+    covering(h, p.pad_h, p.R, p.stride_h, p.P, plo, phi);
+    covering(w, p.pad_w, p.S, p.stride_w, p.Q, qlo, qhi);
+    float acc = 0.f;
+    for (int op = plo; op <= phi; ++op)
+      for (int oq = qlo; oq <= qhi; ++oq) {
+        const size_t o = out_base + (size_t(op) * p.Q + oq) * p.C;
+        const double yv = __ldg(y + o);
+        if (yv == 0) continue;
+        Win win = window(p, op, oq);
+        const int cells = (win.h1 - win.h0) * (win.w1 - win.w0);
+        const double g = __ldg(dy + o) / (cells * pow(yv, norm - 1));
+        acc += float(g * x_term);
+      }
+    dx[i] = acc;
+  }
+}
+
 template <class I>
 __global__ void global_avg_bwd_kernel(float* dx, const float* dy, I HW, I C, I total) {
   const float inv_div = float(HW);
@@ -168,6 +221,10 @@ void check_pool(const PoolParams& p, const char* op) {
   }
 }
 
+void check_norm(float norm, const char* op) {
+  if (!(norm >= 1.f)) throw_error(ErrorKind::Value, std::string(op) + ": the norm must be >= 1");
+}
+
 }  // namespace
 
 #define CK_POOL_LAUNCH(kernel, total, stream, op, ...)                                   \
@@ -201,6 +258,21 @@ void avgpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream) 
 void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p, void* stream) {
   check_pool(p, "avgPool2dGrad");
   CK_POOL_LAUNCH(avgpool_bwd_kernel, p.x_size(), as_stream(stream), "avgPool2dGrad", dx, dy, p);
+}
+
+void lppool2d_fwd(float* y, const float* x, const PoolParams& p, float norm, void* stream) {
+  check_pool(p, "lpPool2d");
+  check_norm(norm, "lpPool2d");
+  CK_POOL_LAUNCH(lppool_fwd_kernel, p.y_size(), as_stream(stream), "lpPool2d", y, x, p,
+                 double(norm));
+}
+
+void lppool2d_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
+                  float norm, void* stream) {
+  check_pool(p, "lpPool2dGrad");
+  check_norm(norm, "lpPool2dGrad");
+  CK_POOL_LAUNCH(lppool_bwd_kernel, p.x_size(), as_stream(stream), "lpPool2dGrad", dx, dy, x, y,
+                 p, double(norm));
 }
 
 void global_avgpool_fwd(float* y, const float* x, int N, int HW, int C, void* stream) {

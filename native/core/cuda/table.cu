@@ -15,7 +15,11 @@ const CudaKernels& cuda_kernels() {
       binary_xent,        mse,                 accuracy_count,     sgd_update,
       adam_update,        rmsprop_update,      add,                accumulate,
       scale,              sum_into,            count_into,         dropout_fwd_at,
-      adam_update_at,
+      adam_update_at,     depthwise_conv2d_fwd, depthwise_conv2d_bwd_data,
+      depthwise_conv2d_bwd_filter, grouped_conv2d_fwd, grouped_conv2d_bwd_data,
+      grouped_conv2d_bwd_filter,   zero_pad2d_fwd,     zero_pad2d_bwd,
+      upsample2d_fwd,     upsample2d_bwd,      lppool2d_fwd,       lppool2d_bwd,
+      concat_last,        split_last,
   };
   return table;
 }

@@ -803,6 +803,315 @@ TEST(sum_and_count_accumulators) {
   }
 }
 
+// ------------------------------------------------- functional-model layers
+
+namespace {
+
+// Depthwise convolution with multiplier M on p's geometry (p.K = p.C * M): every pass against
+// the reference, and the filter gradient rerun bitwise (fixed-order chunk sums).
+void compare_depthwise(const ConvParams& p, std::mt19937& rng, bool misalign = false) {
+  const std::string tag =
+      describe(p) + " M" + std::to_string(p.K / p.C) + (misalign ? " misaligned" : "");
+  const size_t off = misalign ? 1 : 0, wn = size_t(p.R) * p.S * p.K;
+  const int M = p.K / p.C;
+  Vec x = rnd(rng, p.x_size()), w = rnd(rng, wn), b = rnd(rng, size_t(p.K));
+  Vec dy = rnd(rng, p.y_size());
+  Dev gx(x, off), gw(w, off), gb(b, off), gdy(dy, off);
+  for (int variant = 0; variant < 3; ++variant) {
+    const float* bias = variant == 0 ? nullptr : b.data();
+    const Act act = variant == 1 ? Act::Relu : Act::None;
+    Vec want(p.y_size());
+    ref().depthwise_conv2d_fwd(want.data(), x.data(), w.data(), bias, p, act);
+    Dev y = Dev::out(p.y_size(), off);
+    gpu().depthwise_conv2d_fwd(y.p(), gx.p(), gw.p(), bias ? gb.p() : nullptr, p, act, g_stream);
+    EXPECT_CLOSE(y.host(), want, double(p.R) * p.S,
+                 "depthwise fwd " + std::to_string(variant) + " " + tag);
+  }
+  Vec want_dx(p.x_size());
+  ref().depthwise_conv2d_bwd_data(want_dx.data(), dy.data(), w.data(), p);
+  Dev dx = Dev::out(p.x_size(), off);
+  gpu().depthwise_conv2d_bwd_data(dx.p(), gdy.p(), gw.p(), p, g_stream);
+  EXPECT_CLOSE(dx.host(), want_dx, double(p.R) * p.S * M, "depthwise bwd_data " + tag);
+  Vec want_dw(wn), want_db(size_t(p.K));
+  ref().depthwise_conv2d_bwd_filter(want_dw.data(), want_db.data(), dy.data(), x.data(), p);
+  const double red = double(p.N) * p.P * p.Q;
+  Dev dw = Dev::out(wn, off), db = Dev::out(size_t(p.K), off), dw2 = Dev::out(wn, off);
+  gpu().depthwise_conv2d_bwd_filter(dw.p(), db.p(), gdy.p(), gx.p(), p, g_stream);
+  const Vec first = dw.host();
+  EXPECT_CLOSE(first, want_dw, red, "depthwise bwd_filter dw " + tag);
+  EXPECT_CLOSE(db.host(), want_db, red, "depthwise bwd_filter db " + tag);
+  gpu().depthwise_conv2d_bwd_filter(dw2.p(), nullptr, gdy.p(), gx.p(), p, g_stream);
+  EXPECT_EXACT(dw2.host(), first, "depthwise bwd_filter rerun (no db) " + tag);
+}
+
+// Grouped convolution: w [R,S,C/groups,K].
+void compare_grouped(const ConvParams& p, int groups, std::mt19937& rng) {
+  const std::string tag = describe(p) + " groups " + std::to_string(groups);
+  const int Cg = p.C / groups, Kg = p.K / groups;
+  const size_t wn = size_t(p.R) * p.S * Cg * p.K;
+  Vec x = rnd(rng, p.x_size()), w = rnd(rng, wn), b = rnd(rng, size_t(p.K));
+  Vec dy = rnd(rng, p.y_size());
+  Dev gx(x), gw(w), gb(b), gdy(dy);
+  for (int variant = 0; variant < 3; ++variant) {
+    const float* bias = variant == 0 ? nullptr : b.data();
+    const Act act = variant == 1 ? Act::Relu : Act::None;
+    Vec want(p.y_size());
+    ref().grouped_conv2d_fwd(want.data(), x.data(), w.data(), bias, p, groups, act);
+    Dev y = Dev::out(p.y_size());
+    gpu().grouped_conv2d_fwd(y.p(), gx.p(), gw.p(), bias ? gb.p() : nullptr, p, groups, act,
+                             g_stream);
+    EXPECT_CLOSE(y.host(), want, double(p.R) * p.S * Cg,
+                 "grouped fwd " + std::to_string(variant) + " " + tag);
+  }
+  Vec want_dx(p.x_size());
+  ref().grouped_conv2d_bwd_data(want_dx.data(), dy.data(), w.data(), p, groups);
+  Dev dx = Dev::out(p.x_size());
+  gpu().grouped_conv2d_bwd_data(dx.p(), gdy.p(), gw.p(), p, groups, g_stream);
+  EXPECT_CLOSE(dx.host(), want_dx, double(p.R) * p.S * Kg, "grouped bwd_data " + tag);
+  Vec want_dw(wn), want_db(size_t(p.K));
+  ref().grouped_conv2d_bwd_filter(want_dw.data(), want_db.data(), dy.data(), x.data(), p, groups);
+  const double red = double(p.N) * p.P * p.Q;
+  Dev dw = Dev::out(wn), db = Dev::out(size_t(p.K)), dw2 = Dev::out(wn);
+  gpu().grouped_conv2d_bwd_filter(dw.p(), db.p(), gdy.p(), gx.p(), p, groups, g_stream);
+  EXPECT_CLOSE(dw.host(), want_dw, red, "grouped bwd_filter dw " + tag);
+  EXPECT_CLOSE(db.host(), want_db, red, "grouped bwd_filter db " + tag);
+  gpu().grouped_conv2d_bwd_filter(dw2.p(), nullptr, gdy.p(), gx.p(), p, groups, g_stream);
+  EXPECT_CLOSE(dw2.host(), want_dw, red, "grouped bwd_filter (no db) " + tag);
+}
+
+ck::Pad2dParams pad2d(int N, int H, int W, int C, int top, int bottom, int left, int right) {
+  ck::Pad2dParams p;
+  p.N = N, p.H = H, p.W = W, p.C = C;
+  p.top = top, p.bottom = bottom, p.left = left, p.right = right;
+  return p;
+}
+
+ck::UpsampleParams upsample(int N, int H, int W, int C, int sh, int sw, ck::Interp interp,
+                            bool half_pixel) {
+  ck::UpsampleParams p;
+  p.N = N, p.H = H, p.W = W, p.C = C, p.size_h = sh, p.size_w = sw, p.interp = interp;
+  p.half_pixel = half_pixel;
+  return p;
+}
+
+}  // namespace
+
+TEST(depthwise_edge_and_random_shapes) {
+  std::mt19937 rng(19);
+  std::vector<ConvParams> shapes;
+  for (int M : {1, 3}) {
+    for (const ConvParams& q : {
+             conv(1, 1, 1, 1, 1, 1, 1),                          // 1x1 image, C = 1
+             conv_same(2, 1, 1, 5, 5, 3, 3),                     // 1x1 image, 'same' 3x3
+             conv_same(2, 13, 11, 1, 1, 3, 3),                   // C = 1
+             conv_same(3, 9, 8, 7, 7, 3, 3, 2, 2),               // odd C, 'same' stride 2
+             conv(2, 9, 9, 5, 5, 3, 3),                          // 'valid'
+             conv(1, 11, 10, 6, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
+             conv(2, 12, 9, 3, 3, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
+             conv(1, 2, 3, 4, 4, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
+             conv(1, 7, 7, 33, 33, 1, 1, 2, 2),                   // dx cells with no tap
+             conv(8, 33, 31, 3, 3, 3, 3),                         // long filter-gradient reduction
+             conv_same(4, 40, 40, 2, 2, 3, 3),                    // several pixel chunks
+         }) {
+      ConvParams p = q;
+      p.K = p.C * M;
+      shapes.push_back(p);
+    }
+  }
+  for (int i = 0; i < g_cases; ++i) {
+    ConvParams p = random_conv(rng);
+    p.C = U(rng, 1, 3) == 1 ? U(rng, 1, 4) : U(rng, 1, 40);
+    p.K = p.C * U(rng, 1, 4);
+    shapes.push_back(p);
+  }
+  for (const ConvParams& p : shapes) compare_depthwise(p, rng);
+  compare_depthwise(conv_same(2, 9, 7, 8, 16, 3, 3), rng, true);
+}
+
+TEST(depthwise_rejects_other_fused_activations) {
+  ConvParams p = conv(1, 3, 3, 1, 1, 3, 3);
+  bool threw = false;
+  try {
+    gpu().depthwise_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Sigmoid, g_stream);
+  } catch (const ck::Error& e) {
+    threw = e.kind() == ck::ErrorKind::Value;
+  }
+  CHECK(threw);
+}
+
+TEST(grouped_conv2d_shapes) {
+  std::mt19937 rng(20);
+  struct G { ConvParams p; int groups; };
+  std::vector<G> shapes = {
+      {conv(1, 1, 1, 2, 2, 1, 1), 2},                           // 1x1 image, Cg = 1: depthwise
+      {conv_same(2, 7, 6, 4, 8, 3, 3), 2},
+      {conv_same(2, 7, 6, 8, 12, 3, 3), 4},
+      {conv_same(3, 9, 9, 12, 4, 3, 3, 2, 2), 4},               // 'same' stride 2, Kg = 1
+      {conv(2, 9, 8, 6, 6, 3, 3), 2},                           // 'valid'
+      {conv(1, 11, 10, 8, 16, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2), 4},  // dilation 2
+      {conv_same(2, 5, 5, 4, 12, 3, 3), 4},                     // Cg = 1: depthwise with M = 3
+      {conv_same(2, 5, 5, 6, 10, 3, 3), 1},                     // groups == 1: conv2d
+      {conv(1, 1, 1, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1), 2},         // 1x1 image, 'same' 3x3
+      {conv_same(8, 16, 16, 8, 8, 3, 3), 2},                    // long filter-gradient reduction
+  };
+  for (int i = 0; i < g_cases / 2; ++i) {
+    ConvParams p = random_conv(rng);
+    const int groups = U(rng, 0, 1) ? 2 : 4;
+    p.C = groups * U(rng, 1, 6), p.K = groups * U(rng, 1, 6);
+    shapes.push_back({p, groups});
+  }
+  for (const G& g : shapes) compare_grouped(g.p, g.groups, rng);
+  bool threw = false;
+  try {
+    gpu().grouped_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, conv(1, 3, 3, 6, 4, 1, 1), 4,
+                             Act::None, g_stream);
+  } catch (const ck::Error& e) {
+    threw = e.kind() == ck::ErrorKind::Value;
+  }
+  CHECK(threw);
+}
+
+// Padding is a copy: bitwise both ways.
+TEST(zero_padding_is_bitwise) {
+  std::mt19937 rng(21);
+  std::vector<ck::Pad2dParams> shapes = {
+      pad2d(1, 1, 1, 1, 1, 1, 1, 1), pad2d(2, 3, 4, 5, 0, 0, 0, 0), pad2d(2, 5, 3, 1, 2, 0, 0, 3),
+      pad2d(3, 1, 7, 17, 0, 4, 1, 0), pad2d(1, 9, 9, 64, 1, 2, 3, 4)};
+  for (int i = 0; i < g_cases; ++i) {
+    shapes.push_back(pad2d(U(rng, 1, 3), U(rng, 1, 12), U(rng, 1, 12), U(rng, 1, 20), U(rng, 0, 3),
+                           U(rng, 0, 3), U(rng, 0, 3), U(rng, 0, 3)));
+  }
+  for (const ck::Pad2dParams& p : shapes) {
+    char tag[128];
+    std::snprintf(tag, sizeof tag, "N%d H%d W%d C%d pad %d,%d,%d,%d", p.N, p.H, p.W, p.C, p.top,
+                  p.bottom, p.left, p.right);
+    Vec x = rnd(rng, p.x_size()), dy = rnd(rng, p.y_size());
+    Vec want(p.y_size()), want_dx(p.x_size());
+    ref().zero_pad2d_fwd(want.data(), x.data(), p);
+    ref().zero_pad2d_bwd(want_dx.data(), dy.data(), p);
+    Dev gx(x), gdy(dy), y = Dev::out(p.y_size()), dx = Dev::out(p.x_size());
+    gpu().zero_pad2d_fwd(y.p(), gx.p(), p, g_stream);
+    gpu().zero_pad2d_bwd(dx.p(), gdy.p(), p, g_stream);
+    EXPECT_EXACT(y.host(), want, std::string("zero_pad2d fwd ") + tag);
+    EXPECT_EXACT(dx.host(), want_dx, std::string("zero_pad2d bwd ") + tag);
+  }
+}
+
+// Nearest: bitwise both ways (the gradient adds in the reference's order); bilinear (both
+// coordinate conventions): within rounding.
+TEST(upsampling) {
+  std::mt19937 rng(22);
+  struct S { int N, H, W, C, sh, sw; };
+  std::vector<S> shapes = {{1, 1, 1, 1, 1, 1}, {1, 1, 1, 3, 2, 2}, {2, 3, 4, 5, 2, 2},
+                           {1, 5, 3, 1, 3, 2}, {2, 4, 4, 17, 1, 3}, {1, 2, 7, 8, 4, 4},
+                           {3, 6, 5, 2, 2, 1}};
+  for (int i = 0; i < g_cases; ++i) {
+    shapes.push_back(
+        {U(rng, 1, 3), U(rng, 1, 9), U(rng, 1, 9), U(rng, 1, 20), U(rng, 1, 4), U(rng, 1, 4)});
+  }
+  for (const S& s : shapes) {
+    for (int mode = 0; mode < 3; ++mode) {
+      const ck::Interp interp = mode == 0 ? ck::Interp::Nearest : ck::Interp::Bilinear;
+      const ck::UpsampleParams p = upsample(s.N, s.H, s.W, s.C, s.sh, s.sw, interp, mode != 2);
+      char tag[128];
+      std::snprintf(tag, sizeof tag, "N%d H%d W%d C%d size %d,%d mode %d", s.N, s.H, s.W, s.C,
+                    s.sh, s.sw, mode);
+      Vec x = rnd(rng, p.x_size()), dy = rnd(rng, p.y_size());
+      Vec want(p.y_size()), want_dx(p.x_size());
+      ref().upsample2d_fwd(want.data(), x.data(), p);
+      ref().upsample2d_bwd(want_dx.data(), dy.data(), p);
+      Dev gx(x), gdy(dy), y = Dev::out(p.y_size()), dx = Dev::out(p.x_size());
+      gpu().upsample2d_fwd(y.p(), gx.p(), p, g_stream);
+      gpu().upsample2d_bwd(dx.p(), gdy.p(), p, g_stream);
+      if (mode == 0) {
+        EXPECT_EXACT(y.host(), want, std::string("upsample fwd ") + tag);
+        EXPECT_EXACT(dx.host(), want_dx, std::string("upsample bwd ") + tag);
+      } else {
+        // Each dx cell sums at most (2 size_h) x (2 size_w) weighted dy cells.
+        const double red = 4.0 * s.sh * s.sw;
+        EXPECT_CLOSE_T(y.host(), want, 1, 1.0, 1e-5f, 1e-6, std::string("upsample fwd ") + tag);
+        EXPECT_CLOSE_T(dx.host(), want_dx, red, 1.0, 1e-5f, 1e-6,
+                       std::string("upsample bwd ") + tag);
+      }
+    }
+  }
+}
+
+TEST(lp_pooling) {
+  std::mt19937 rng(23);
+  std::vector<PoolParams> shapes = {
+      pool(1, 1, 1, 1, 1, 1, 1, 1, false), pool(2, 7, 7, 3, 2, 2, 2, 2, true),
+      pool(1, 1, 1, 5, 3, 3, 1, 1, true),  pool(3, 9, 6, 17, 3, 2, 2, 1, true),
+      pool(2, 8, 8, 33, 3, 3, 1, 1, false), pool(2, 5, 4, 1, 3, 3, 2, 2, true),
+      pool(1, 6, 6, 2, 2, 2, 2, 2, false, 2),  // windows entirely in the padding: 0
+  };
+  for (int i = 0; i < g_cases / 2; ++i) {
+    int R = U(rng, 1, 4), S = U(rng, 1, 4), sh = U(rng, 1, 3), sw = U(rng, 1, 3);
+    bool same = U(rng, 0, 1);
+    int H = U(rng, same ? 1 : R, 12), W = U(rng, same ? 1 : S, 12);
+    shapes.push_back(pool(U(rng, 1, 3), H, W, U(rng, 1, 24), R, S, sh, sw, same));
+  }
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    const PoolParams& p = shapes[si];
+    if (p.P < 1 || p.Q < 1) continue;
+    // Small integers (zeros: windows with y == 0, cells with sign 0) on odd shapes.
+    Vec x = si % 2 ? ints(rng, p.x_size(), -1, 1) : rnd(rng, p.x_size());
+    Vec dy = rnd(rng, p.y_size());
+    Dev gx(x), gdy(dy);
+    for (float norm : {1.f, 2.f, 3.f}) {
+      char tag[160];
+      std::snprintf(tag, sizeof tag, "N%d H%d W%d C%d R%d S%d stride %d,%d pad %d,%d norm %g", p.N,
+                    p.H, p.W, p.C, p.R, p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, norm);
+      Vec want(p.y_size()), want_dx(p.x_size());
+      ref().lppool2d_fwd(want.data(), x.data(), p, norm);
+      Dev y = Dev::out(p.y_size());
+      gpu().lppool2d_fwd(y.p(), gx.p(), p, norm, g_stream);
+      EXPECT_CLOSE_T(y.host(), want, 1, 1.0, 1e-5f, 1e-6, std::string("lppool fwd ") + tag);
+      ref().lppool2d_bwd(want_dx.data(), dy.data(), x.data(), want.data(), p, norm);
+      Dev gy(want), dx = Dev::out(p.x_size());  // from the reference's y: isolates the backward
+      gpu().lppool2d_bwd(dx.p(), gdy.p(), gx.p(), gy.p(), p, norm, g_stream);
+      EXPECT_CLOSE_T(dx.host(), want_dx, double(p.R) * p.S, 1.0, 1e-5f, 1e-6,
+                     std::string("lppool bwd ") + tag);
+    }
+  }
+}
+
+// Concatenation is a copy: bitwise, parts of width 0 and 1 included.
+TEST(concat_and_split_are_bitwise) {
+  std::mt19937 rng(24);
+  const std::vector<std::vector<int>> layouts = {{1}, {3, 5}, {1, 0, 7, 1}, {64, 32, 17}, {0, 2}};
+  for (size_t rows : {size_t(1), size_t(7), size_t(1000)}) {
+    for (const std::vector<int>& widths : layouts) {
+      const int count = int(widths.size());
+      int total = 0;
+      for (int w : widths) total += w;
+      const std::string tag = "rows " + std::to_string(rows) + " parts " + std::to_string(count) +
+                              " width " + std::to_string(total);
+      std::vector<Vec> parts;
+      std::vector<Dev> dparts, dsplit;
+      std::vector<const float*> host_in, gpu_in;
+      std::vector<float*> gpu_out;
+      for (int w : widths) parts.push_back(rnd(rng, rows * size_t(w)));
+      for (int i = 0; i < count; ++i) {
+        dparts.emplace_back(parts[i]);
+        dsplit.push_back(Dev::out(parts[i].size()));
+      }
+      for (int i = 0; i < count; ++i) {
+        host_in.push_back(parts[i].data());
+        gpu_in.push_back(dparts[i].p());
+        gpu_out.push_back(dsplit[i].p());
+      }
+      Vec want(rows * size_t(total));
+      ref().concat_last(want.data(), host_in.data(), widths.data(), count, rows);
+      Dev y = Dev::out(want.size());
+      gpu().concat_last(y.p(), gpu_in.data(), widths.data(), count, rows, g_stream);
+      EXPECT_EXACT(y.host(), want, "concat_last " + tag);
+      gpu().split_last(gpu_out.data(), y.p(), widths.data(), count, rows, g_stream);
+      for (int i = 0; i < count; ++i) EXPECT_EXACT(dsplit[i].host(), parts[i], "split_last " + tag);
+    }
+  }
+}
+
 // Same inputs twice -> bitwise-identical outputs (no float atomics, shape-only reduction order).
 TEST(deterministic_reductions) {
   std::mt19937 rng(15);
