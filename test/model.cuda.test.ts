@@ -2,7 +2,7 @@
 // executor's CUDA path. With CUDA (a GPU, or the addon built on convkit's CUDA emulator, which
 // scripts/cuda-emu.js runs this file with): each model is trained from the same weights on the
 // CPU and on CUDA and the losses, weights and predictions are compared; the event loop keeps
-// ticking during a GPU fit; layers without CUDA kernels are refused by name ('auto' falls back).
+// ticking during a GPU fit; step graphs replay exactly what direct steps compute.
 // Without CUDA (this machine's plain build, CI): compile({ device: 'cuda' }) throws a DeviceError
 // giving the reason, and 'auto' runs on the CPU.
 import { describe, expect, test } from '@jest/globals';
@@ -215,19 +215,45 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
     expect(h.history.loss.every(Number.isFinite)).toBe(true);
   });
 
-  test('a layer without a CUDA kernel: a DeviceError naming it, and \'auto\' runs the model on the CPU', () => {
+  test('depthwise and grouped convolutions, zero padding, up-sampling (both modes), Lp pooling: as on the CPU', async () => {
+    const { x, labels } = tinyData(30, 13);
     const build = () => ck.sequential([
-      ck.layers.input({ shape: [8, 8, 2] }),
-      ck.layers.depthwiseConv2d({ kernelSize: 3, name: 'dw' }),
+      ck.layers.input({ shape: [8, 8, 1] }),
+      ck.layers.zeroPadding2d({ padding: [[1, 0], [2, 1]] }),
+      ck.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu' }),
+      ck.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same' }),
+      ck.layers.conv2d({ filters: 6, kernelSize: 3, groups: 2, strides: 2, activation: 'relu' }),
+      ck.layers.upSampling2d({ size: [2, 2], interpolation: 'bilinear' }),
+      ck.layers.lpPooling2d({ poolSize: 2, p: 3 }),
+      ck.layers.upSampling2d({ size: [2, 1] }),
       ck.layers.flatten(),
-      ck.layers.dense({ units: 2, activation: 'softmax' }),
+      ck.layers.dense({ units: 3, activation: 'softmax' }),
     ]);
-    const strict = build();
-    expect(() => strict.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', device: 'cuda' }))
-      .toThrow(/dw: depthwise convolution has no CUDA kernel yet/);
+    const { cpu, gpu, hc, hg } = await trainOnBoth(build, { optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' },
+      x, ck.tensor(labels, [30]), { epochs: 2, batchSize: 10, seed: 5 });
+    expect(gpu.device).toBe('cuda');
+    expectClose('loss', hg.loss, hc.loss, 1e-6, 1e-4);
+    weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-5, 1e-4));
+  });
+
+  test('concatenated branches (a value read twice): trains as on the CPU; \'auto\' picks CUDA', async () => {
+    const n = 24;
+    const x = ck.tensor(randomArray(n * 6, 31, -1, 1), [n, 6]);
+    const y = ck.tensor(randomArray(n * 2, 32), [n, 2]);
+    const build = () => {
+      const input = ck.input({ shape: [6] });
+      const a = ck.layers.dense({ units: 3, activation: 'tanh' }).apply(input) as ck.SymbolicTensor;
+      const b = ck.layers.dense({ units: 2 }).apply(input) as ck.SymbolicTensor;
+      const joined = ck.layers.concatenate().apply([a, b, a]) as ck.SymbolicTensor;
+      return ck.model({ inputs: input, outputs: ck.layers.dense({ units: 2 }).apply(joined) as ck.SymbolicTensor });
+    };
+    const { cpu, gpu, hc, hg } = await trainOnBoth(build, { optimizer: 'sgd', loss: 'meanSquaredError' }, x, y,
+      { epochs: 3, batchSize: 8, seed: 3 });
+    expectClose('loss', hg.loss, hc.loss, 1e-6, 1e-4);
+    weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-6, 1e-4));
     const auto = build();
-    auto.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', device: 'auto' });
-    expect(auto.device).toBe('cpu');
+    auto.compile({ optimizer: 'sgd', loss: 'meanSquaredError', device: 'auto' });
+    expect(auto.device).toBe('cuda');
   });
 });
 

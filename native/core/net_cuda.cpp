@@ -22,18 +22,6 @@
 
 namespace ck {
 
-std::string cuda_layer_support(const LayerSpec& l) {
-  switch (l.kind) {
-    case LayerKind::Conv2d: return l.groups == 1 ? "" : "grouped convolution (groups > 1)";
-    case LayerKind::DepthwiseConv2d: return "depthwise convolution";
-    case LayerKind::ZeroPadding2d: return "zero padding";
-    case LayerKind::UpSampling2d: return "up-sampling";
-    case LayerKind::LpPool2d: return "Lp pooling";
-    case LayerKind::Concatenate: return "concatenation";
-    default: return "";
-  }
-}
-
 namespace {
 std::atomic<bool>& cuda_graphs_enabled() {
   static std::atomic<bool> enabled{[] {
@@ -139,11 +127,6 @@ void Net::set_device(DeviceType device) {
   drop_cuda_graphs(true);
   if (device == DeviceType::Cuda) {
     require(b.available(), ErrorKind::Device, "device 'cuda': CUDA is not available: " + b.unavailable_reason());
-    for (const LayerSpec& l : layers_) {
-      std::string missing = cuda_layer_support(l);
-      require(missing.empty(), ErrorKind::Device,
-              l.name + ": " + missing + " has no CUDA kernel yet; run this model on the CPU");
-    }
     if (!cuda_stream_) cuda_stream_ = b.create_stream();
   }
   plan_.reset();  // buffers of the old device (a CUDA plan waits for its work first)

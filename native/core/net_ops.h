@@ -1,8 +1,7 @@
 // The kernels a net's passes call, on the net's device (internal to the net*.cpp files). The
-// passes are templates over the kernel set K: the CPU table (CpuKernels) as it is, or CudaOps,
-// the CUDA table with the net's stream bound, whose members take the CPU table's arguments.
-// Layers whose kernels CUDA does not have yet are refused when the net moves to the GPU
-// (cuda_layer_support), so the CUDA passes never reach them.
+// passes are templates over the kernel set: the CPU table (CpuKernels) as it is, or CudaOps,
+// the CUDA table with the net's stream and step scalars bound, whose members take the CPU
+// table's arguments.
 #pragma once
 #include <string>
 #include <type_traits>
@@ -31,6 +30,47 @@ struct CudaOps {
   void conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x,
                          const ConvParams& p) const {
     t.conv2d_bwd_filter(dw, db, dy, x, p, s);
+  }
+  void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
+                            const ConvParams& p, Act act) const {
+    t.depthwise_conv2d_fwd(y, x, w, b, p, act, s);
+  }
+  void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w,
+                                 const ConvParams& p) const {
+    t.depthwise_conv2d_bwd_data(dx, dy, w, p, s);
+  }
+  void depthwise_conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x,
+                                   const ConvParams& p) const {
+    t.depthwise_conv2d_bwd_filter(dw, db, dy, x, p, s);
+  }
+  void grouped_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
+                          const ConvParams& p, int groups, Act act) const {
+    t.grouped_conv2d_fwd(y, x, w, b, p, groups, act, s);
+  }
+  void grouped_conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,
+                               int groups) const {
+    t.grouped_conv2d_bwd_data(dx, dy, w, p, groups, s);
+  }
+  void grouped_conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x,
+                                 const ConvParams& p, int groups) const {
+    t.grouped_conv2d_bwd_filter(dw, db, dy, x, p, groups, s);
+  }
+  void zero_pad2d_fwd(float* y, const float* x, const Pad2dParams& p) const { t.zero_pad2d_fwd(y, x, p, s); }
+  void zero_pad2d_bwd(float* dx, const float* dy, const Pad2dParams& p) const { t.zero_pad2d_bwd(dx, dy, p, s); }
+  void upsample2d_fwd(float* y, const float* x, const UpsampleParams& p) const { t.upsample2d_fwd(y, x, p, s); }
+  void upsample2d_bwd(float* dx, const float* dy, const UpsampleParams& p) const { t.upsample2d_bwd(dx, dy, p, s); }
+  void lppool2d_fwd(float* y, const float* x, const PoolParams& p, float norm) const {
+    t.lppool2d_fwd(y, x, p, norm, s);
+  }
+  void lppool2d_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
+                    float norm) const {
+    t.lppool2d_bwd(dx, dy, x, y, p, norm, s);
+  }
+  void concat_last(float* y, const float* const* parts, const int* widths, int count, size_t rows) const {
+    t.concat_last(y, parts, widths, count, rows, s);
+  }
+  void split_last(float* const* parts, const float* y, const int* widths, int count, size_t rows) const {
+    t.split_last(parts, y, widths, count, rows, s);
   }
   void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
                  Act act) const {
@@ -136,8 +176,5 @@ struct CudaOps {
 // Whether the passes are instantiated for the CPU (layers CUDA lacks compile only there).
 template <class K>
 constexpr bool on_host = std::is_same_v<K, CpuKernels>;
-
-// Empty when the layer can run on CUDA, else what it lacks (for the DeviceError of set_device).
-std::string cuda_layer_support(const LayerSpec& l);
 
 }  // namespace ck

@@ -70,14 +70,12 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       const float* w = param_ptr(kernel_param_[li]);
       const float* b = param_ptr(bias_param_[li]);
       if (l.groups == 1) k.conv2d_fwd(y, x, w, b, p, l.act);
-      else if constexpr (on_host<Ops>) k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, l.act);
+      else k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, l.act);
       break;
     }
     case LayerKind::DepthwiseConv2d:
-      if constexpr (on_host<Ops>) {
-        k.depthwise_conv2d_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]),
-                               conv_geometry(i, batch), l.act);
-      }
+      k.depthwise_conv2d_fwd(y, x, param_ptr(kernel_param_[li]), param_ptr(bias_param_[li]),
+                             conv_geometry(i, batch), l.act);
       break;
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
@@ -90,7 +88,7 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       PoolParams p = pool_geometry(i, batch);
       if (l.kind == LayerKind::MaxPool2d) k.maxpool2d_fwd(y, x, p);
       else if (l.kind == LayerKind::AvgPool2d) k.avgpool2d_fwd(y, x, p);
-      else if constexpr (on_host<Ops>) k.lppool2d_fwd(y, x, p, l.power);
+      else k.lppool2d_fwd(y, x, p, l.power);
       break;
     }
     case LayerKind::GlobalAvgPool:
@@ -100,10 +98,10 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       k.global_maxpool_fwd(y, x, batch, int(in[0] * in[1]), int(in[2]));
       break;
     case LayerKind::ZeroPadding2d:
-      if constexpr (on_host<Ops>) k.zero_pad2d_fwd(y, x, pad_params(l, batch, in));
+      k.zero_pad2d_fwd(y, x, pad_params(l, batch, in));
       break;
     case LayerKind::UpSampling2d:
-      if constexpr (on_host<Ops>) k.upsample2d_fwd(y, x, upsample_params(l, batch, in));
+      k.upsample2d_fwd(y, x, upsample_params(l, batch, in));
       break;
     case LayerKind::Flatten:
     case LayerKind::Reshape:
@@ -149,14 +147,13 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       k.mul(y, x, pl.act[size_t(l.inputs[1])], n_out);
       for (size_t j = 2; j < l.inputs.size(); ++j) k.mul(y, y, pl.act[size_t(l.inputs[j])], n_out);
       break;
-    case LayerKind::Concatenate:
-      if constexpr (on_host<Ops>) {
-        std::vector<const float*> parts;
-        std::vector<int> widths;
-        for (int v : l.inputs) parts.push_back(pl.act[size_t(v)]), widths.push_back(int(shapes_[size_t(v)].back()));
-        k.concat_last(y, parts.data(), widths.data(), int(parts.size()), n_in / size_t(in.back()));
-      }
+    case LayerKind::Concatenate: {
+      std::vector<const float*> parts;
+      std::vector<int> widths;
+      for (int v : l.inputs) parts.push_back(pl.act[size_t(v)]), widths.push_back(int(shapes_[size_t(v)].back()));
+      k.concat_last(y, parts.data(), widths.data(), int(parts.size()), n_in / size_t(in.back()));
       break;
+    }
   }
 }
 
@@ -242,30 +239,27 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
       if (trains && l.groups == 1) {
         k.conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
       } else if (trains) {
-        if constexpr (on_host<Ops>) {
-          k.grouped_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p, l.groups);
-        }
+        k.grouped_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p, l.groups);
       }
       if (need_dx) {
         float* dx = begin_grad(v0);
         if (l.groups == 1) k.conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
-        else if constexpr (on_host<Ops>) k.grouped_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p, l.groups);
+        else k.grouped_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p, l.groups);
         end_grad(v0, dx, n_in);
       }
       break;
     }
-    case LayerKind::DepthwiseConv2d:
-      if constexpr (on_host<Ops>) {
-        ConvParams p = conv_geometry(i, batch);
-        if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
-        if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
-        if (need_dx) {
-          float* dx = begin_grad(v0);
-          k.depthwise_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
-          end_grad(v0, dx, n_in);
-        }
+    case LayerKind::DepthwiseConv2d: {
+      ConvParams p = conv_geometry(i, batch);
+      if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (trains) k.depthwise_conv2d_bwd_filter(grad_ptr(kernel_param_[li]), grad_ptr(bias_param_[li]), dy, x, p);
+      if (need_dx) {
+        float* dx = begin_grad(v0);
+        k.depthwise_conv2d_bwd_data(dx, dy, param_ptr(kernel_param_[li]), p);
+        end_grad(v0, dx, n_in);
       }
       break;
+    }
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
       if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
@@ -322,10 +316,10 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
         end_grad(v, dx, n_out);
       }
       break;
-    case LayerKind::Concatenate:
+    case LayerKind::Concatenate: {
+      const size_t out_cols = size_t(shapes_[value_of(i)].back()), rows = n_out / out_cols;
       if constexpr (on_host<Ops>) {
-        size_t rows = n_out / size_t(shapes_[value_of(i)].back());
-        size_t out_cols = size_t(shapes_[value_of(i)].back()), offset = 0;
+        size_t offset = 0;
         for (int v : l.inputs) {
           size_t cols = size_t(shapes_[size_t(v)].back());
           if (needs_grad_[size_t(v)]) {
@@ -335,8 +329,30 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
           }
           offset += cols;
         }
+      } else {
+        // split_last writes every band: the wanted input's goes to its gradient, the others to
+        // their places in a spare pool buffer (never one begin_grad hands out meanwhile).
+        if (pl.grad_free.empty()) pl.grad_free.push_back(pl.alloc(pl.max_value));
+        float* spare = pl.grad_free.back();
+        pl.grad_free.pop_back();
+        std::vector<int> widths;
+        for (int v : l.inputs) widths.push_back(int(shapes_[size_t(v)].back()));
+        for (size_t j = 0; j < l.inputs.size(); ++j) {
+          const int v = l.inputs[j];
+          if (!needs_grad_[size_t(v)]) continue;
+          float* dx = begin_grad(v);
+          std::vector<float*> parts;
+          size_t offset = 0;
+          for (size_t m = 0; m < l.inputs.size(); offset += size_t(widths[m]), ++m) {
+            parts.push_back(m == j ? dx : spare + rows * offset);
+          }
+          k.split_last(parts.data(), dy, widths.data(), int(parts.size()), rows);
+          end_grad(v, dx, rows * size_t(widths[j]));
+        }
+        release_grad(spare);
       }
       break;
+    }
     default: {
       // Layers with one input and no weights (or batch norm): dx from dy.
       if (l.kind == LayerKind::BatchNorm && trains) {
@@ -359,7 +375,7 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
           k.avgpool2d_bwd(dx, dy, pool_geometry(i, batch));
           break;
         case LayerKind::LpPool2d:
-          if constexpr (on_host<Ops>) k.lppool2d_bwd(dx, dy, x, y, pool_geometry(i, batch), l.power);
+          k.lppool2d_bwd(dx, dy, x, y, pool_geometry(i, batch), l.power);
           break;
         case LayerKind::GlobalAvgPool:
           k.global_avgpool_bwd(dx, dy, batch, int(in[0] * in[1]), int(in[2]));
@@ -368,10 +384,10 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
           k.global_maxpool_bwd(dx, dy, x, batch, int(in[0] * in[1]), int(in[2]));
           break;
         case LayerKind::ZeroPadding2d:
-          if constexpr (on_host<Ops>) k.zero_pad2d_bwd(dx, dy, pad_params(l, batch, in));
+          k.zero_pad2d_bwd(dx, dy, pad_params(l, batch, in));
           break;
         case LayerKind::UpSampling2d:
-          if constexpr (on_host<Ops>) k.upsample2d_bwd(dx, dy, upsample_params(l, batch, in));
+          k.upsample2d_bwd(dx, dy, upsample_params(l, batch, in));
           break;
         case LayerKind::BatchNorm:
           if constexpr (on_host<Ops>) {
