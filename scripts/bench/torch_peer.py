@@ -6,6 +6,8 @@ images/s at batch 1/100/1000 and batch-1 latency. --cl uses channels_last (PyTor
 CPU layout for convolutions); --threads sets torch's thread count (convkit uses every core).
 --mnist-epoch DIR instead times one epoch of the seeds' recipe on real MNIST (IDX files in DIR)
 and reports the process's peak RSS; --onnx FILE exports W1 for onnxruntime-node and exits.
+--device cuda runs the same workloads on the GPU (eager, cuDNN, fp32 with TF32 off, timings
+bracketed by torch.cuda.synchronize) and adds W2 at batch 512, for `npm run bench:gpu`.
 """
 import argparse, json, os, resource, statistics, time
 import torch
@@ -40,42 +42,57 @@ class W2(nn.Module):
         return self.fc(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1))
 
 
+DEVICE = 'cpu'
+
+
+def sync():
+    if DEVICE == 'cuda':
+        torch.cuda.synchronize()
+
+
 def fmt(x, cl):
+    x = x.to(DEVICE)
     return x.contiguous(memory_format=torch.channels_last) if cl else x
 
 
 def train_rate(model, shape, batch, steps, cl):
+    model = model.to(DEVICE)
     model = model.to(memory_format=torch.channels_last) if cl else model
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = fmt(torch.rand(batch, *shape), cl)
-    y = torch.randint(0, 10, (batch,))
+    y = torch.randint(0, 10, (batch,)).to(DEVICE)
     def step():
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         opt.step()
     for _ in range(5):
         step()
+    sync()
     rates = []
     for _ in range(3):
         t = time.perf_counter()
         for _ in range(steps):
             step()
+        sync()
         rates.append(batch * steps / (time.perf_counter() - t))
     return statistics.median(rates)
 
 
 def infer_rate(model, batch, total, cl):
+    model = model.to(DEVICE)
     model = (model.to(memory_format=torch.channels_last) if cl else model).eval()
     x = fmt(torch.rand(batch, 1, 28, 28), cl)
     with torch.no_grad():
         for _ in range(3):
             model(x)
+        sync()
         reps = max(1, total // batch)
         rates = []
         for _ in range(3):
             t = time.perf_counter()
             for _ in range(reps):
                 model(x)
+            sync()
             rates.append(batch * reps / (time.perf_counter() - t))
     return statistics.median(rates)
 
@@ -122,7 +139,17 @@ def main():
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--mnist-epoch', metavar='DIR')
     ap.add_argument('--onnx', metavar='FILE')
+    ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     a = ap.parse_args()
+    global DEVICE
+    DEVICE = a.device
+    if DEVICE == 'cuda':
+        if not torch.cuda.is_available():
+            print(json.dumps({'error': 'torch ' + torch.__version__ + ' sees no CUDA device'}))
+            return
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
@@ -135,18 +162,22 @@ def main():
         print(json.dumps({'torch': torch.__version__, 'threads': a.threads, **mnist_epoch(a.mnist_epoch, a.cl)}))
         return
     steps = 10 if a.quick else 40
-    out = {'torch': torch.__version__, 'layout': 'channels_last' if a.cl else 'nchw', 'threads': a.threads}
+    out = {'torch': torch.__version__, 'layout': 'channels_last' if a.cl else 'nchw', 'threads': a.threads,
+           'device': torch.cuda.get_device_name(0) if DEVICE == 'cuda' else 'cpu'}
     out['w1_train'] = train_rate(W1(), (1, 28, 28), 100, steps, a.cl)
     out['w2_train'] = train_rate(W2(), (3, 32, 32), 64, max(3, steps // 4), a.cl)
+    if DEVICE == 'cuda':
+        out['w2_train_512'] = train_rate(W2(), (3, 32, 32), 512, max(3, steps // 4), a.cl)
     m = W1()
     out['w1_infer'] = {str(b): infer_rate(m, b, 2000 if a.quick else 6000, a.cl) for b in (1, 100, 1000)}
     with torch.no_grad():
-        m.eval()
+        m = m.to(DEVICE).eval()
         x = fmt(torch.rand(1, 1, 28, 28), a.cl)
         lat = []
         for _ in range(200):
             t = time.perf_counter()
             m(x)
+            sync()
             lat.append(time.perf_counter() - t)
     out['w1_latency_ms'] = statistics.median(lat) * 1e3
     print(json.dumps(out))
