@@ -9,39 +9,12 @@
 const { spawnSync } = require('child_process');
 const path = require('path');
 const ck = require('../../dist');
-const { w1, w2, random, median } = require('./workloads');
+const { w1, w2, trainRate, inferRate } = require('./workloads');
 
 const args = process.argv.slice(2);
 const asJson = args.includes('--json');
 const smoke = args.includes('--smoke');
 const log = (...m) => { if (!asJson) console.log(...m); };
-
-/** Training images/s on the GPU: the median epoch after a warm-up epoch (graphs captured). */
-async function trainRate(make, shape, batch, n) {
-  const model = make();
-  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
-  const x = random([n, ...shape], 1);
-  const y = ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 10), [n]);
-  const times = [];
-  let t0 = 0n;
-  await model.fit(x, y, {
-    epochs: smoke ? 2 : 4, batchSize: batch, verbose: 0, seed: 1,
-    callbacks: { onEpochBegin: () => { t0 = process.hrtime.bigint(); }, onEpochEnd: () => { times.push(Number(process.hrtime.bigint() - t0) / 1e9); } },
-  });
-  return n / median(times.slice(1));
-}
-
-async function inferRate(model, batch, n) {
-  const x = random([n, 28, 28, 1], 2);
-  await model.predict(x, { batchSize: batch }).data();  // warm-up (plans the buffers)
-  const rates = [];
-  for (let r = 0; r < 3; r++) {
-    const t0 = process.hrtime.bigint();
-    await model.predict(x, { batchSize: batch }).data();
-    rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
-  }
-  return median(rates);
-}
 
 function torchPeer() {
   if (smoke) return { missing: 'not run with --smoke' };
@@ -67,10 +40,11 @@ async function main() {
   log(`GPU: ${gpu}${emulated ? ' (the CUDA emulator on the host: these figures say nothing about speed)' : ''}`);
   const n = smoke ? [64, 32, 64] : [6000, 3072, 8192];
   const batch = smoke ? [16, 16, 32] : [100, 64, 512];
+  const cuda = { device: 'cuda', epochs: smoke ? 2 : 4 };
   const ours = {
-    w1_train: await trainRate(w1, [28, 28, 1], batch[0], n[0]),
-    w2_train: await trainRate(w2, [32, 32, 3], batch[1], n[1]),
-    w2_train_512: await trainRate(w2, [32, 32, 3], batch[2], n[2]),
+    w1_train: await trainRate(w1, [28, 28, 1], batch[0], n[0], cuda),
+    w2_train: await trainRate(w2, [32, 32, 3], batch[1], n[1], cuda),
+    w2_train_512: await trainRate(w2, [32, 32, 3], batch[2], n[2], cuda),
     w1_infer: {},
   };
   const model = w1();

@@ -9,7 +9,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const ck = require('../../dist');
-const { w1, w2, random, median } = require('./workloads');
+const { w1, w2, random, median, trainRate: rateOf, inferRate } = require('./workloads');
 
 const root = path.join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -24,32 +24,8 @@ const FLOP = {
   w2: { fwd: 49_037_312, train: 145_342_464 },
 };
 
-/** Training images/s: the median epoch after a warm-up epoch, through model.fit. */
-async function trainRate(make, shape, batch, n) {
-  const model = make();
-  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy' });
-  const x = random([n, ...shape], 1);
-  const y = ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 10), [n]);
-  const times = [];
-  let t0 = 0;
-  await model.fit(x, y, {
-    epochs: quick ? 3 : 4, batchSize: batch, verbose: 0, seed: 1,
-    callbacks: { onEpochBegin: () => { t0 = process.hrtime.bigint(); }, onEpochEnd: () => { times.push(Number(process.hrtime.bigint() - t0) / 1e9); } },
-  });
-  return n / median(times.slice(1));
-}
-
-async function inferRate(model, batch, n) {
-  const x = random([n, 28, 28, 1], 2);
-  await model.predict(x, { batchSize: batch }).data();  // warm-up (plans the buffers)
-  const rates = [];
-  for (let r = 0; r < 3; r++) {
-    const t0 = process.hrtime.bigint();
-    await model.predict(x, { batchSize: batch }).data();
-    rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
-  }
-  return median(rates);
-}
+/** Training images/s on the CPU (fewer epochs with --quick). */
+const trainRate = (make, shape, batch, n) => rateOf(make, shape, batch, n, { epochs: quick ? 3 : 4 });
 
 async function latencyMs(model) {
   const x = random([1, 28, 28, 1], 3);

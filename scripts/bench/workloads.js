@@ -1,5 +1,6 @@
 // The benchmark workloads of DESIGN.md, shared by the bench scripts: W1 (the seeds' MNIST CNN)
-// and W2 (a CIFAR-shaped CNN), deterministic inputs, and the median of a list of timings.
+// and W2 (a CIFAR-shaped CNN), deterministic inputs, the median of a list of timings, and the
+// training and inference rates measured through the public API on either device.
 'use strict';
 const ck = require('../../dist');
 
@@ -36,4 +37,35 @@ function random(shape, seed) {
 
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-module.exports = { w1, w2, random, median };
+/**
+ * Training images/s through model.fit (SGD lr 0.01, sparse labels) on `device`: the median
+ * epoch after a warm-up epoch (which plans the buffers and, on CUDA, captures the step graphs).
+ */
+async function trainRate(make, shape, batch, n, { device = 'cpu', epochs = 4 } = {}) {
+  const model = make();
+  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', device });
+  const x = random([n, ...shape], 1);
+  const y = ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 10), [n]);
+  const times = [];
+  let t0 = 0n;
+  await model.fit(x, y, {
+    epochs, batchSize: batch, verbose: 0, seed: 1,
+    callbacks: { onEpochBegin: () => { t0 = process.hrtime.bigint(); }, onEpochEnd: () => { times.push(Number(process.hrtime.bigint() - t0) / 1e9); } },
+  });
+  return n / median(times.slice(1));
+}
+
+/** W1 inference images/s at `batch` over n images: the median of 3 runs after a warm-up. */
+async function inferRate(model, batch, n) {
+  const x = random([n, 28, 28, 1], 2);
+  await model.predict(x, { batchSize: batch }).data();  // warm-up (plans the buffers)
+  const rates = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint();
+    await model.predict(x, { batchSize: batch }).data();
+    rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  return median(rates);
+}
+
+module.exports = { w1, w2, random, median, trainRate, inferRate };
