@@ -1,71 +1,123 @@
 #!/usr/bin/env node
 // npm run bench:gpu: DESIGN.md's workloads on the GPU through the public API (compile with
-// device 'cuda'): W1 training (SGD, batch 100) and inference at batch 1/100/1000, W2 training
-// at batch 64 and 512, side by side with PyTorch eager on the same GPU (cuDNN, fp32, TF32 off;
-// scripts/bench/torch_peer.py --device cuda) in the same run, with the ratios. convkit has no
-// TF32/bf16 yet, so only fp32 rows are measured. Without CUDA it says why and exits 0.
-//   npm run bench:gpu [-- --json] [-- --smoke]   (--smoke: tiny sizes, to check the plumbing)
+// device 'cuda'): W1 training (SGD, batch 100), inference at batch 1/100/1000 and batch-1
+// latency, W2 training at batch 64 and 512, side by side with PyTorch eager on the same GPU
+// (cuDNN, fp32, TF32 off; scripts/bench/torch_peer.py --device cuda) in the same run, with the
+// ratios. convkit has no TF32/bf16 yet, so only fp32 rows are measured. Without CUDA it says
+// why and exits 0.
+//   npm run bench:gpu [-- --json] [-- --smoke]
+// --smoke: small batches and few of them (and PyTorch with --quick), to check the plumbing, e.g.
+// on the CUDA emulator; its figures are not benchmarks.
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
 const ck = require('../../dist');
-const { w1, w2, trainRate, inferRate } = require('./workloads');
+const { w1, w2, random, median, trainRate, inferRate } = require('./workloads');
 
 const args = process.argv.slice(2);
 const asJson = args.includes('--json');
 const smoke = args.includes('--smoke');
 const log = (...m) => { if (!asJson) console.log(...m); };
 
+// Full runs: images per timed epoch chosen so that each lasts a few hundred ms on an H100 (a
+// whole number of batches, so no second graph is captured for a short last batch);
+// torch_peer.py --device cuda times the same number of images per repetition.
+const TRAIN = smoke
+  ? { w1: { batch: 16, n: 64 }, w2: { batch: 16, n: 32 }, w2_512: { batch: 32, n: 64 }, epochs: 2 }
+  : { w1: { batch: 100, n: 30000 }, w2: { batch: 64, n: 12800 }, w2_512: { batch: 512, n: 25600 }, epochs: 4 };
+const INFER_BATCHES = smoke ? [1, 8, 32] : [1, 100, 1000];
+const inferImages = (batch) => (smoke ? 2 * batch : batch === 1 ? 2000 : 20000);
+const LATENCY_RUNS = smoke ? { warm: 2, timed: 5 } : { warm: 50, timed: 300 };
+
+/** PyTorch's figures on the same GPU, or { missing: why }. */
 function torchPeer() {
-  if (smoke) return { missing: 'not run with --smoke' };
   const python = process.env.PYTHON || 'python3';
-  const r = spawnSync(python, [path.join(__dirname, 'torch_peer.py'), '--device', 'cuda'], { encoding: 'utf8' });
+  const r = spawnSync(python, [path.join(__dirname, 'torch_peer.py'), '--device', 'cuda', ...(smoke ? ['--quick'] : [])], { encoding: 'utf8' });
   try {
     const out = JSON.parse(r.stdout.trim().split('\n').pop());
     return out.error ? { missing: out.error } : out;
   } catch {
-    return { missing: `PyTorch (${python}) failed: ${(r.stderr || r.error?.message || '').slice(-300)}` };
+    const why = (r.stderr || '').trim().split('\n').pop() || r.error?.message || `exit status ${r.status}`;
+    return { missing: `PyTorch (${python} torch_peer.py) failed: ${why}` };
   }
+}
+
+/** Median ms of one batch-1 predictOnBatch, read back to the host, after a warm-up. */
+async function latencyMs(model) {
+  const x = random([1, 28, 28, 1], 3);
+  const lat = [];
+  for (let i = 0; i < LATENCY_RUNS.warm + LATENCY_RUNS.timed; i++) {
+    const t0 = process.hrtime.bigint();
+    await model.predictOnBatch(x).data();
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(lat.slice(LATENCY_RUNS.warm));
+}
+
+/** How this run was started, for the JSON line (BENCHMARKS.md keeps the command with each figure). */
+function commandLine() {
+  const env = ['CONVKIT_ADDON', 'PYTHON'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+  const run = process.env.npm_lifecycle_event === 'bench:gpu'
+    ? `npm run bench:gpu${args.length ? ` -- ${args.join(' ')}` : ''}`
+    : ['node', path.relative(process.cwd(), __filename), ...args].join(' ');
+  return [...env, run].join(' ');
 }
 
 async function main() {
   const status = ck.cudaStatus();
   if (!status.available) {
     log(`bench:gpu: CUDA is unavailable here (${status.reason}); nothing measured`);
-    if (asJson) console.log(JSON.stringify({ cuda: false, reason: status.reason }));
+    if (asJson) console.log(JSON.stringify({ command: commandLine(), cuda: false, reason: status.reason }));
     return;
   }
   const gpu = status.devices[0].name;
   const emulated = /emulator/i.test(gpu);
-  log(`GPU: ${gpu}${emulated ? ' (the CUDA emulator on the host: these figures say nothing about speed)' : ''}`);
-  const n = smoke ? [64, 32, 64] : [6000, 3072, 8192];
-  const batch = smoke ? [16, 16, 32] : [100, 64, 512];
-  const cuda = { device: 'cuda', epochs: smoke ? 2 : 4 };
+  log(`convkit ${require('../../package.json').version} on ${gpu}`);
+  if (emulated) log('This is the CUDA emulator on the host: its figures say nothing about GPU speed.');
+  if (smoke) log('--smoke: small batches, few of them; a plumbing check, not a benchmark.');
+
+  const cuda = { device: 'cuda', epochs: TRAIN.epochs };
   const ours = {
-    w1_train: await trainRate(w1, [28, 28, 1], batch[0], n[0], cuda),
-    w2_train: await trainRate(w2, [32, 32, 3], batch[1], n[1], cuda),
-    w2_train_512: await trainRate(w2, [32, 32, 3], batch[2], n[2], cuda),
+    w1_train: await trainRate(w1, [28, 28, 1], TRAIN.w1.batch, TRAIN.w1.n, cuda),
+    w2_train: await trainRate(w2, [32, 32, 3], TRAIN.w2.batch, TRAIN.w2.n, cuda),
+    w2_train_512: await trainRate(w2, [32, 32, 3], TRAIN.w2_512.batch, TRAIN.w2_512.n, cuda),
     w1_infer: {},
   };
   const model = w1();
   model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
-  for (const b of [1, 100, 1000]) ours.w1_infer[b] = await inferRate(model, b, smoke ? Math.min(2 * b, 200) : Math.max(2000, 4 * b));
+  for (const b of INFER_BATCHES) ours.w1_infer[b] = await inferRate(model, b, inferImages(b));
+  ours.w1_latency_ms = await latencyMs(model);
+
   const torch = torchPeer();
-  const ratio = (a, b) => (b ? `x${(a / b).toFixed(2)}` : 'n/a');
+  // PyTorch always runs the full batch sizes (100, 64, 512; inference 1/100/1000): a row
+  // compares only where convkit ran the same batch.
+  const peerAt = (value, batch, peerBatch) => (batch === peerBatch && typeof value === 'number' ? value : null);
   const rows = [
-    [`W1 train (batch ${batch[0]}), img/s`, ours.w1_train, torch.w1_train],
-    [`W2 train (batch ${batch[1]}), img/s`, ours.w2_train, torch.w2_train],
-    [`W2 train (batch ${batch[2]}), img/s`, ours.w2_train_512, torch.w2_train_512],
-    ...[1, 100, 1000].map((b) => [`W1 infer (batch ${b}), img/s`, ours.w1_infer[b], torch.w1_infer?.[String(b)]]),
+    [`W1 training (batch ${TRAIN.w1.batch})`, ours.w1_train, peerAt(torch.w1_train, TRAIN.w1.batch, 100)],
+    [`W2 training (batch ${TRAIN.w2.batch})`, ours.w2_train, peerAt(torch.w2_train, TRAIN.w2.batch, 64)],
+    [`W2 training (batch ${TRAIN.w2_512.batch})`, ours.w2_train_512, peerAt(torch.w2_train_512, TRAIN.w2_512.batch, 512)],
+    ...INFER_BATCHES.map((b) => [`W1 inference (batch ${b})`, ours.w1_infer[b], peerAt(torch.w1_infer?.[String(b)], b, b)]),
   ];
-  log(`\nfp32 (PyTorch: ${torch.missing ?? `${torch.torch} on ${torch.device}, TF32 off`})`);
-  for (const [name, a, b] of rows) log(`  ${name.padEnd(30)} convkit ${a.toFixed(0).padStart(8)}   PyTorch ${b ? b.toFixed(0).padStart(8) : '     n/a'}   ${ratio(a, b)}`);
+  const torchLatency = typeof torch.w1_latency_ms === 'number' ? torch.w1_latency_ms : null;
+
+  log(`\nfp32, images/s; PyTorch ${torch.missing ? `not measured: ${torch.missing}` : `${torch.torch} eager on ${torch.device}, cuDNN, TF32 off`}`);
+  log('xN: convkit / PyTorch for images/s, PyTorch / convkit for latency (above 1: convkit is faster)');
+  log(`${'figure'.padEnd(26)} ${'convkit'.padStart(10)} ${'PyTorch'.padStart(10)}  ratio`);
+  for (const [name, a, b] of rows) {
+    log(`${name.padEnd(26)} ${a.toFixed(0).padStart(10)} ${(b === null ? 'n/a' : b.toFixed(0)).padStart(10)}  ${b === null ? 'n/a' : `x${(a / b).toFixed(2)}`}`);
+  }
+  log(`${'W1 batch-1 latency, ms'.padEnd(26)} ${ours.w1_latency_ms.toFixed(3).padStart(10)} ${(torchLatency === null ? 'n/a' : torchLatency.toFixed(3)).padStart(10)}  ${torchLatency === null ? 'n/a' : `x${(torchLatency / ours.w1_latency_ms).toFixed(2)}`}`);
   log('TF32 and bf16: not measured (convkit has no tensor-core path yet)');
-  const command = `npm run bench:gpu${smoke ? ' -- --smoke' : ''}`;
-  console.log(JSON.stringify({ command, gpu, emulated, convkit: ours, torch }));
+  if (smoke && !torch.missing) log('--smoke: PyTorch ran the full batch sizes, so only the matching rows compare; all its figures are in the JSON line');
+
+  console.log(JSON.stringify({
+    command: commandLine(), gpu, emulated, smoke, precision: 'fp32', tf32: 'not measured', bf16: 'not measured',
+    batches: { w1_train: TRAIN.w1.batch, w2_train: TRAIN.w2.batch, w2_train_512: TRAIN.w2_512.batch, w1_infer: INFER_BATCHES },
+    convkit: ours, torch,
+  }));
 }
 
 main().catch((e) => {
-  console.error(`bench:gpu: ${e.message}`);
+  console.error(`bench:gpu: ${e.stack || e}`);
   process.exit(1);
 });
