@@ -12,7 +12,7 @@
 const { spawnSync } = require('child_process');
 const path = require('path');
 const ck = require('../../dist');
-const { w1, w2, random, median, trainRate, inferRate } = require('./workloads');
+const { w1, w2, trainRate, inferRate, latencyMs } = require('./workloads');
 
 const args = process.argv.slice(2);
 const asJson = args.includes('--json');
@@ -40,18 +40,6 @@ function torchPeer() {
     const why = (r.stderr || '').trim().split('\n').pop() || r.error?.message || `exit status ${r.status}`;
     return { missing: `PyTorch (${python} torch_peer.py) failed: ${why}` };
   }
-}
-
-/** Median ms of one batch-1 predictOnBatch, read back to the host, after a warm-up. */
-async function latencyMs(model) {
-  const x = random([1, 28, 28, 1], 3);
-  const lat = [];
-  for (let i = 0; i < LATENCY_RUNS.warm + LATENCY_RUNS.timed; i++) {
-    const t0 = process.hrtime.bigint();
-    await model.predictOnBatch(x).data();
-    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(lat.slice(LATENCY_RUNS.warm));
 }
 
 /** How this run was started, for the JSON line (BENCHMARKS.md keeps the command with each figure). */
@@ -86,7 +74,7 @@ async function main() {
   const model = w1();
   model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
   for (const b of INFER_BATCHES) ours.w1_infer[b] = await inferRate(model, b, inferImages(b));
-  ours.w1_latency_ms = await latencyMs(model);
+  ours.w1_latency_ms = await latencyMs(model, LATENCY_RUNS);
 
   const torch = torchPeer();
   // PyTorch always runs the full batch sizes (100, 64, 512; inference 1/100/1000): a row

@@ -9,7 +9,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const ck = require('../../dist');
-const { w1, w2, random, median, trainRate: rateOf, inferRate } = require('./workloads');
+const { w1, w2, trainRate: rateOf, inferRate, latencyMs } = require('./workloads');
 
 const root = path.join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -26,17 +26,6 @@ const FLOP = {
 
 /** Training images/s on the CPU (fewer epochs with --quick). */
 const trainRate = (make, shape, batch, n) => rateOf(make, shape, batch, n, { epochs: quick ? 3 : 4 });
-
-async function latencyMs(model) {
-  const x = random([1, 28, 28, 1], 3);
-  const lat = [];
-  for (let i = 0; i < 300; i++) {
-    const t0 = process.hrtime.bigint();
-    await model.predictOnBatch(x).data();
-    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(lat.slice(50));
-}
 
 function fmaCeiling() {
   const bin = path.join(root, 'build', 'fma_peak');

@@ -68,4 +68,16 @@ async function inferRate(model, batch, n) {
   return median(rates);
 }
 
-module.exports = { w1, w2, random, median, trainRate, inferRate };
+/** Median ms of a batch-1 predictOnBatch read back to the host, after `warm` untimed runs. */
+async function latencyMs(model, { warm = 50, timed = 250 } = {}) {
+  const x = random([1, 28, 28, 1], 3);
+  const lat = [];
+  for (let i = 0; i < warm + timed; i++) {
+    const t0 = process.hrtime.bigint();
+    await model.predictOnBatch(x).data();
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(lat.slice(warm));
+}
+
+module.exports = { w1, w2, random, median, trainRate, inferRate, latencyMs };
