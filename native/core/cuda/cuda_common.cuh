@@ -75,6 +75,20 @@ class Scratch {
 
 // ---- device-side helpers ----
 
+// A flat index into [N, rows, cols, C] (NHWC order) split into its coordinates.
+struct Cell {
+  int n, row, col, c;
+};
+template <class I>
+__device__ __forceinline__ Cell cell_of(I i, int rows, int cols, int C) {
+  Cell k;
+  k.c = int(i % I(C)), i /= I(C);
+  k.col = int(i % I(cols)), i /= I(cols);
+  k.row = int(i % I(rows));
+  k.n = int(i / I(rows));
+  return k;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -39,11 +39,8 @@ template <class I>
 __global__ void depthwise_fwd_kernel(float* y, const float* x, const float* w, const float* b,
                                      ConvParams p, int M, int relu, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int k = int(t % p.K); t /= p.K;
-    const int oq = int(t % p.Q); t /= p.Q;
-    const int op = int(t % p.P);
-    const int n = int(t / p.P);
+    const Cell at = cell_of(i, p.P, p.Q, p.K);
+    const int k = at.c, oq = at.col, op = at.row, n = at.n;
     const int c = k / M;
     const float* xn = x + size_t(n) * p.H * p.W * p.C + c;
     float acc = 0.f;
@@ -76,11 +73,8 @@ template <class I>
 __global__ void depthwise_dgrad_kernel(float* dx, const float* dy, const float* w, ConvParams p,
                                        int M, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int wi = int(t % p.W); t /= p.W;
-    const int h = int(t % p.H);
-    const int n = int(t / p.H);
+    const Cell at = cell_of(i, p.H, p.W, p.C);
+    const int c = at.c, wi = at.col, h = at.row, n = at.n;
     const float* dyn = dy + size_t(n) * p.P * p.Q * p.K + size_t(c) * M;
     float acc = 0.f;
     for (int r = p.R - 1; r >= 0; --r) {

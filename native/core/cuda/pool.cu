@@ -31,11 +31,8 @@ __device__ __forceinline__ void covering(int h, int pad, int R, int stride, int 
 template <class I>
 __global__ void maxpool_fwd_kernel(float* y, const float* x, PoolParams p, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int oq = int(t % p.Q); t /= p.Q;
-    const int op = int(t % p.P);
-    const int n = int(t / p.P);
+    const Cell at = cell_of(i, p.P, p.Q, p.C);
+    const int c = at.c, oq = at.col, op = at.row, n = at.n;
     Win win = window(p, op, oq);
     const float* xn = x + size_t(n) * p.H * p.W * p.C + c;
     float m = -INFINITY;
@@ -52,11 +49,8 @@ template <class I>
 __global__ void maxpool_bwd_kernel(float* dx, const float* dy, const float* x, PoolParams p,
                                    I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int w = int(t % p.W); t /= p.W;
-    const int h = int(t % p.H);
-    const int n = int(t / p.H);
+    const Cell at = cell_of(i, p.H, p.W, p.C);
+    const int c = at.c, w = at.col, h = at.row, n = at.n;
     const float* xn = x + size_t(n) * p.H * p.W * p.C + c;
     const float* dyn = dy + size_t(n) * p.P * p.Q * p.C + c;
     int plo, phi, qlo, qhi;
@@ -83,11 +77,8 @@ __global__ void maxpool_bwd_kernel(float* dx, const float* dy, const float* x, P
 template <class I>
 __global__ void avgpool_fwd_kernel(float* y, const float* x, PoolParams p, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int oq = int(t % p.Q); t /= p.Q;
-    const int op = int(t % p.P);
-    const int n = int(t / p.P);
+    const Cell at = cell_of(i, p.P, p.Q, p.C);
+    const int c = at.c, oq = at.col, op = at.row, n = at.n;
     Win win = window(p, op, oq);
     const float* xn = x + size_t(n) * p.H * p.W * p.C + c;
     float s = 0.f;
@@ -101,11 +92,8 @@ __global__ void avgpool_fwd_kernel(float* y, const float* x, PoolParams p, I tot
 template <class I>
 __global__ void avgpool_bwd_kernel(float* dx, const float* dy, PoolParams p, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int w = int(t % p.W); t /= p.W;
-    const int h = int(t % p.H);
-    const int n = int(t / p.H);
+    const Cell at = cell_of(i, p.H, p.W, p.C);
+    const int c = at.c, w = at.col, h = at.row, n = at.n;
     const float* dyn = dy + size_t(n) * p.P * p.Q * p.C + c;
     int plo, phi, qlo, qhi;
     covering(h, p.pad_h, p.R, p.stride_h, p.P, plo, phi);
@@ -125,11 +113,8 @@ __global__ void avgpool_bwd_kernel(float* dx, const float* dy, PoolParams p, I t
 template <class I>
 __global__ void lppool_fwd_kernel(float* y, const float* x, PoolParams p, double norm, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int oq = int(t % p.Q); t /= p.Q;
-    const int op = int(t % p.P);
-    const int n = int(t / p.P);
+    const Cell at = cell_of(i, p.P, p.Q, p.C);
+    const int c = at.c, oq = at.col, op = at.row, n = at.n;
     Win win = window(p, op, oq);
     const float* xn = x + size_t(n) * p.H * p.W * p.C + c;
     double s = 0;
@@ -147,11 +132,8 @@ template <class I>
 __global__ void lppool_bwd_kernel(float* dx, const float* dy, const float* x, const float* y,
                                   PoolParams p, double norm, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
-    I t = i;
-    const int c = int(t % p.C); t /= p.C;
-    const int w = int(t % p.W); t /= p.W;
-    const int h = int(t % p.H);
-    const int n = int(t / p.H);
+    const Cell at = cell_of(i, p.H, p.W, p.C);
+    const int c = at.c, w = at.col, h = at.row, n = at.n;
     const size_t out_base = size_t(n) * p.P * p.Q * p.C + c;
     const double xv = __ldg(x + i);
     const double sign = xv > 0 ? 1 : xv < 0 ? -1 : 0;
