@@ -79,6 +79,27 @@ export function setCudaGraphs(enabled: boolean): void {
   native.setCudaGraphs(enabled);
 }
 
+/** The precisions of the GPU's matrix products (see setPrecision). */
+export type Precision = 'fp32' | 'tf32' | 'bf16';
+
+/**
+ * The math of the GPU's convolutions and dense layers, forward and backward, as PyTorch's
+ * `allow_tf32` / autocast: 'fp32' (the default) on the CUDA cores; 'tf32' or 'bf16' on the
+ * tensor cores (sm_80 and newer; older GPUs keep fp32), their operands rounded to TF32 (10-bit
+ * mantissa) or bfloat16 (7-bit) and the products accumulated in fp32. Weights, activations,
+ * gradients and optimizer state stay fp32 (the master copy), so no loss scaling is needed: both
+ * formats keep fp32's exponent range. Applies to work queued after the call (ops when called,
+ * training steps when fit queues them); the CPU always computes in fp32.
+ */
+export function setPrecision(precision: Precision): void {
+  native.setPrecision(precision);
+}
+
+/** The precision set by setPrecision ('fp32' unless changed). */
+export function getPrecision(): Precision {
+  return native.getPrecision();
+}
+
 /** Forces the CPU kernel set (as CONVKIT_ISA does); throws DeviceError if the CPU lacks it. */
 export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
   native.setIsa(isa);

@@ -96,6 +96,8 @@ export interface NativeBinding {
   setIsa(isa: string): void;
   setThreads(n: number): void;
   setCudaGraphs(enabled: boolean): void;
+  setPrecision(precision: string): void;
+  getPrecision(): 'fp32' | 'tf32' | 'bf16';
   memory(): NativeMemory;
   synchronize(): void;
   toDevice(x: H, device: 'cpu' | 'cuda'): H;

@@ -11,8 +11,9 @@
 
 #include "device.h"
 #include "kernels.h"
-#include "net.h"
 #include "memory.h"
+#include "net.h"
+#include "precision.h"
 #include "thread_pool.h"
 
 namespace ckaddon {
@@ -466,6 +467,23 @@ Napi::Value SetCudaGraphs(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const std::string name = arg_string(info, 0, "setPrecision", "precision");
+    ck::MathPrecision p;
+    if (!ck::parse_precision(name, &p)) {
+      ck::throw_error(ck::ErrorKind::Value,
+                      "setPrecision: precision must be 'fp32', 'tf32' or 'bf16', got '" + name + "'");
+    }
+    ck::set_math_precision(p);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ck::precision_name(ck::math_precision()));
+}
+
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   ck::HostMemoryStats s = ck::host_memory_stats();
   Napi::Object o = Napi::Object::New(info.Env());
@@ -569,6 +587,8 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setCudaGraphs", Napi::Function::New(env, SetCudaGraphs));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision));
+  exports.Set("getPrecision", Napi::Function::New(env, GetPrecision));
   exports.Set("memory", Napi::Function::New(env, Memory));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   exports.Set("toDevice", Napi::Function::New(env, ToDevice));

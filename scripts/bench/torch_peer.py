@@ -6,10 +6,12 @@ images/s at batch 1/100/1000 and batch-1 latency. --cl uses channels_last (PyTor
 CPU layout for convolutions); --threads sets torch's thread count (convkit uses every core).
 --mnist-epoch DIR instead times one epoch of the seeds' recipe on real MNIST (IDX files in DIR)
 and reports the process's peak RSS; --onnx FILE exports W1 for onnxruntime-node and exits.
---device cuda runs the same workloads on the GPU (eager, cuDNN, fp32 with TF32 off, timings
-bracketed by torch.cuda.synchronize) and adds W2 at batch 512, for `npm run bench:gpu`.
+--device cuda runs the same workloads on the GPU (eager, cuDNN, timings bracketed by
+torch.cuda.synchronize) and adds W2 at batch 512, for `npm run bench:gpu`; --precision picks the
+math as convkit's ck.setPrecision does: fp32 (TF32 off), tf32 (allow_tf32 for cuDNN and matmul)
+or bf16 (torch.autocast with bfloat16 around the forward pass and the loss, TF32 off).
 """
-import argparse, json, os, resource, statistics, time
+import argparse, contextlib, json, os, resource, statistics, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -43,6 +45,14 @@ class W2(nn.Module):
 
 
 DEVICE = 'cpu'
+PRECISION = 'fp32'
+
+
+def autocast():
+    """The forward pass's autocast context: bf16 under --precision bf16, else a no-op."""
+    if DEVICE == 'cuda' and PRECISION == 'bf16':
+        return torch.autocast('cuda', dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def sync():
@@ -63,7 +73,9 @@ def train_rate(model, shape, batch, steps, cl):
     y = torch.randint(0, 10, (batch,)).to(DEVICE)
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with autocast():
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
     for _ in range(5):
         step()
@@ -82,7 +94,7 @@ def infer_rate(model, batch, total, cl):
     model = model.to(DEVICE)
     model = (model.to(memory_format=torch.channels_last) if cl else model).eval()
     x = fmt(torch.rand(batch, 1, 28, 28), cl)
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for _ in range(3):
             model(x)
         sync()
@@ -140,16 +152,17 @@ def main():
     ap.add_argument('--mnist-epoch', metavar='DIR')
     ap.add_argument('--onnx', metavar='FILE')
     ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    ap.add_argument('--precision', choices=['fp32', 'tf32', 'bf16'], default='fp32')
     a = ap.parse_args()
-    global DEVICE
-    DEVICE = a.device
+    global DEVICE, PRECISION
+    DEVICE, PRECISION = a.device, a.precision
     if DEVICE == 'cuda':
         if not torch.cuda.is_available():
             why = 'is a CPU-only build' if torch.version.cuda is None else 'sees no CUDA device'
             print(json.dumps({'error': f'torch {torch.__version__} {why}'}))
             return
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = PRECISION == 'tf32'
+        torch.backends.cudnn.allow_tf32 = PRECISION == 'tf32'
         torch.backends.cudnn.benchmark = True
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
@@ -165,7 +178,8 @@ def main():
     steps = 10 if a.quick else 40
     out = {'torch': torch.__version__, 'layout': 'channels_last' if a.cl else 'nchw', 'threads': a.threads}
     if DEVICE == 'cuda':
-        out.update(device=torch.cuda.get_device_name(0), cudnn=torch.backends.cudnn.version(), tf32=False)
+        out.update(device=torch.cuda.get_device_name(0), cudnn=torch.backends.cudnn.version(),
+                   precision=PRECISION)
         # The images per timed repetition that gpu.js gives convkit per timed epoch (W1 30000,
         # W2 12800 and 25600, inference 2000 at batch 1 else 20000): a few hundred ms on an H100.
         train_steps = (10, 3, 3) if a.quick else (300, 200, 50)
@@ -179,7 +193,7 @@ def main():
         out['w2_train_512'] = train_rate(W2(), (3, 32, 32), 512, train_steps[2], a.cl)
     m = W1()
     out['w1_infer'] = {str(b): infer_rate(m, b, infer_total(b), a.cl) for b in (1, 100, 1000)}
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         m = m.to(DEVICE).eval()
         x = fmt(torch.rand(1, 1, 28, 28), a.cl)
         lat = []

@@ -4,7 +4,7 @@
 //   filter grad  dw[(r,s,c), k] = sum_{(n,p,q)} x[n, h(p,r), w(q,s), c] * dy[(n,p,q), k]
 // with taps outside the image (or, for the data gradient, between strides) reading zero. The
 // filter gradient reduces over N*P*Q with split-K partials summed in a fixed order.
-#include "gemm.cuh"
+#include "gemm_tc.cuh"
 #include "internal.h"
 
 namespace ck {
@@ -230,10 +230,7 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
   a.divC = fdiv(p.C), a.divS = fdiv(p.S), a.divQ = fdiv(p.Q), a.divP = fdiv(p.P);
   a.vec = p.C % 4 == 0 && aligned16(x);
   MatLoader<false> bl{w, p.K, a.Kred, p.K, p.K % 4 == 0 && aligned16(w)};
-  with_gemm_cfg(a.M, p.K, [&](auto cfg) {
-    gemm_run<decltype(cfg)>(a, bl, y, b, act == Act::Relu, a.M, p.K, a.Kred, as_stream(stream),
-                            "conv2d");
-  });
+  gemm(a, bl, y, b, act == Act::Relu, a.M, p.K, a.Kred, as_stream(stream), "conv2d");
 }
 
 void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,
@@ -251,10 +248,7 @@ void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParam
   ConvDgradB bl;
   bl.w = w, bl.C = p.C, bl.K = p.K, bl.Kred = a.Kred, bl.divK = fdiv(p.K);
   bl.vec = p.K % 4 == 0 && aligned16(w);
-  with_gemm_cfg(a.M, p.C, [&](auto cfg) {
-    gemm_run<decltype(cfg)>(a, bl, dx, nullptr, false, a.M, p.C, a.Kred, as_stream(stream),
-                            "conv2dGrad (data)");
-  });
+  gemm(a, bl, dx, nullptr, false, a.M, p.C, a.Kred, as_stream(stream), "conv2dGrad (data)");
 }
 
 void conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x, const ConvParams& p,
@@ -273,10 +267,7 @@ void conv2d_bwd_filter(float* dw, float* db, const float* dy, const float* x, co
   a.divQ = fdiv(p.Q), a.divP = fdiv(p.P);
   a.vec = p.C % 4 == 0 && aligned16(x);
   MatLoader<false> bl{dy, p.K, Mpix, p.K, p.K % 4 == 0 && aligned16(dy)};
-  with_gemm_cfg(a.RSC, p.K, [&](auto cfg) {
-    gemm_run<decltype(cfg)>(a, bl, dw, nullptr, false, a.RSC, p.K, Mpix, as_stream(stream),
-                            "conv2dGrad (filter)");
-  });
+  gemm(a, bl, dw, nullptr, false, a.RSC, p.K, Mpix, as_stream(stream), "conv2dGrad (filter)");
 }
 
 }  // namespace cuda

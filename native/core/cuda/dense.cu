@@ -2,7 +2,7 @@
 //   forward      y  = act(x w + b)
 //   data grad    dx = dy w^T
 //   filter grad  dw = x^T dy (split-K over the batch, fixed-order sum), db = column sums of dy
-#include "gemm.cuh"
+#include "gemm_tc.cuh"
 #include "internal.h"
 
 namespace ck {
@@ -24,9 +24,7 @@ void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, 
   check_dense(M, K, N, "dense");
   MatLoader<true> a{x, M, K, K, K % 4 == 0 && aligned16(x)};
   MatLoader<false> bl{w, N, K, N, N % 4 == 0 && aligned16(w)};
-  with_gemm_cfg(M, N, [&](auto cfg) {
-    gemm_run<decltype(cfg)>(a, bl, y, b, act == Act::Relu, M, N, K, as_stream(stream), "dense");
-  });
+  gemm(a, bl, y, b, act == Act::Relu, M, N, K, as_stream(stream), "dense");
 }
 
 void dense_bwd_data(float* dx, const float* dy, const float* w, int M, int K, int N,
@@ -34,10 +32,7 @@ void dense_bwd_data(float* dx, const float* dy, const float* w, int M, int K, in
   check_dense(M, K, N, "denseGrad (data)");
   MatLoader<true> a{dy, M, N, N, N % 4 == 0 && aligned16(dy)};
   MatLoader<true> bl{w, K, N, N, N % 4 == 0 && aligned16(w)};
-  with_gemm_cfg(M, K, [&](auto cfg) {
-    gemm_run<decltype(cfg)>(a, bl, dx, nullptr, false, M, K, N, as_stream(stream),
-                            "denseGrad (data)");
-  });
+  gemm(a, bl, dx, nullptr, false, M, K, N, as_stream(stream), "denseGrad (data)");
 }
 
 void dense_bwd_filter(float* dw, float* db, const float* dy, const float* x, int M, int K, int N,
@@ -48,10 +43,7 @@ void dense_bwd_filter(float* dw, float* db, const float* dy, const float* x, int
   }
   MatLoader<false> a{x, K, M, K, K % 4 == 0 && aligned16(x)};
   MatLoader<false> bl{dy, N, M, N, N % 4 == 0 && aligned16(dy)};
-  with_gemm_cfg(K, N, [&](auto cfg) {
-    gemm_run<decltype(cfg)>(a, bl, dw, nullptr, false, K, N, M, as_stream(stream),
-                            "denseGrad (filter)");
-  });
+  gemm(a, bl, dw, nullptr, false, K, N, M, as_stream(stream), "denseGrad (filter)");
 }
 
 }  // namespace cuda

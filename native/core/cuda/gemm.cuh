@@ -13,6 +13,8 @@
 //        red-fast:   v[i] = elem(outer, red + i);   outer-fast: v[i] = elem(outer + i, red)
 // with zeros outside the operand (outer >= its size, red >= the reduction length).
 #pragma once
+#include <type_traits>
+
 #include "cuda_common.cuh"
 
 namespace ck {
@@ -49,12 +51,82 @@ __device__ __forceinline__ int block_index(int t, int i) {
   return T == 8 ? (i < 4 ? t * 4 + i : B / 2 + t * 4 + (i - 4)) : t * 4 + i;
 }
 
+// Stages BM x BK and BN x BK operand tiles through registers into shared memory: load() reads
+// the next reduction step's values (prefetched while the current tile is being multiplied),
+// store() writes them k-major (tile[red][outer]) through `cvt` (the element type's rounding).
+template <class LA, class LB, int BM, int BN, int BK, int T>
+struct TileStager {
+  static constexpr int PA = BM * BK / (4 * T), PB = BN * BK / (4 * T);
+  // Each load pass covers 4*T elements of a tile: (outer, red) coordinates of this thread's 4.
+  int a_outer[PA], a_red[PA], b_outer[PB], b_red[PB];
+  typename LA::State sa[PA];
+  typename LB::State sb[PB];
+  float ra[PA][4], rb[PB][4];
+
+  __device__ __forceinline__ TileStager(const LA& la, const LB& lb, int tid, int m0, int n0) {
+#pragma unroll
+    for (int p = 0; p < PA; ++p) {
+      int idx = tid + p * T;
+      if (LA::kRedFast) {
+        a_outer[p] = idx / (BK / 4), a_red[p] = (idx % (BK / 4)) * 4;
+      } else {
+        a_red[p] = idx / (BM / 4), a_outer[p] = (idx % (BM / 4)) * 4;
+      }
+      sa[p] = la.setup(m0 + a_outer[p]);
+    }
+#pragma unroll
+    for (int p = 0; p < PB; ++p) {
+      int idx = tid + p * T;
+      if (LB::kRedFast) {
+        b_outer[p] = idx / (BK / 4), b_red[p] = (idx % (BK / 4)) * 4;
+      } else {
+        b_red[p] = idx / (BN / 4), b_outer[p] = (idx % (BN / 4)) * 4;
+      }
+      sb[p] = lb.setup(n0 + b_outer[p]);
+    }
+  }
+
+  __device__ __forceinline__ void load(const LA& la, const LB& lb, int m0, int n0, int k0) {
+#pragma unroll
+    for (int p = 0; p < PA; ++p) la.load(sa[p], m0 + a_outer[p], k0 + a_red[p], ra[p]);
+#pragma unroll
+    for (int p = 0; p < PB; ++p) lb.load(sb[p], n0 + b_outer[p], k0 + b_red[p], rb[p]);
+  }
+
+  template <class E, int LDA, int LDB, class Cvt>
+  __device__ __forceinline__ void store(E (&As)[BK][LDA], E (&Bs)[BK][LDB], Cvt cvt) const {
+#pragma unroll
+    for (int p = 0; p < PA; ++p) put<LA::kRedFast>(&As[0][0], LDA, a_red[p], a_outer[p], ra[p], cvt);
+#pragma unroll
+    for (int p = 0; p < PB; ++p) put<LB::kRedFast>(&Bs[0][0], LDB, b_red[p], b_outer[p], rb[p], cvt);
+  }
+
+ private:
+  template <bool kRedFast, class E, class Cvt>
+  __device__ __forceinline__ static void put(E* tile, int ld, int red, int outer,
+                                             const float (&v)[4], Cvt cvt) {
+    if constexpr (kRedFast) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) tile[(red + i) * ld + outer] = cvt(v[i]);
+    } else if constexpr (std::is_same<E, float>::value) {
+      *reinterpret_cast<float4*>(tile + red * ld + outer) =
+          make_float4(cvt(v[0]), cvt(v[1]), cvt(v[2]), cvt(v[3]));
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) tile[red * ld + outer + i] = cvt(v[i]);
+    }
+  }
+};
+
+struct KeepFloat {
+  __device__ __forceinline__ float operator()(float v) const { return v; }
+};
+
 template <class Cfg, class LA, class LB>
 __global__ void __launch_bounds__(Cfg::kThreads, 512 / Cfg::kThreads)
     gemm_kernel(const LA la, const LB lb, const GemmEpilogue ep, int M, int N, int Kred,
                 int chunk) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
-  constexpr int T = Cfg::kThreads, PA = Cfg::kPassesA, PB = Cfg::kPassesB;
   constexpr int LDA = BM + 4, LDB = BN + 4;
   __shared__ __align__(16) float As[2][BK][LDA];
   __shared__ __align__(16) float Bs[2][BK][LDB];
@@ -63,61 +135,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 512 / Cfg::kThreads)
   const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
   const int k_begin = blockIdx.z * chunk;
   const int k_end = min(Kred, k_begin + chunk);
-
-  // Each load pass covers 4*T elements of a tile: (outer, red) coordinates of this thread's 4.
-  int a_outer[PA], a_red[PA], b_outer[PB], b_red[PB];
-  typename LA::State sa[PA];
-  typename LB::State sb[PB];
-#pragma unroll
-  for (int p = 0; p < PA; ++p) {
-    int idx = tid + p * T;
-    if (LA::kRedFast) {
-      a_outer[p] = idx / (BK / 4), a_red[p] = (idx % (BK / 4)) * 4;
-    } else {
-      a_red[p] = idx / (BM / 4), a_outer[p] = (idx % (BM / 4)) * 4;
-    }
-    sa[p] = la.setup(m0 + a_outer[p]);
-  }
-#pragma unroll
-  for (int p = 0; p < PB; ++p) {
-    int idx = tid + p * T;
-    if (LB::kRedFast) {
-      b_outer[p] = idx / (BK / 4), b_red[p] = (idx % (BK / 4)) * 4;
-    } else {
-      b_red[p] = idx / (BN / 4), b_outer[p] = (idx % (BN / 4)) * 4;
-    }
-    sb[p] = lb.setup(n0 + b_outer[p]);
-  }
-
-  float ra[PA][4], rb[PB][4];
-  auto load_regs = [&](int k0) {
-#pragma unroll
-    for (int p = 0; p < PA; ++p) la.load(sa[p], m0 + a_outer[p], k0 + a_red[p], ra[p]);
-#pragma unroll
-    for (int p = 0; p < PB; ++p) lb.load(sb[p], n0 + b_outer[p], k0 + b_red[p], rb[p]);
-  };
-  auto store_smem = [&](int buf) {
-#pragma unroll
-    for (int p = 0; p < PA; ++p) {
-      if (LA::kRedFast) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) As[buf][a_red[p] + i][a_outer[p]] = ra[p][i];
-      } else {
-        *reinterpret_cast<float4*>(&As[buf][a_red[p]][a_outer[p]]) =
-            make_float4(ra[p][0], ra[p][1], ra[p][2], ra[p][3]);
-      }
-    }
-#pragma unroll
-    for (int p = 0; p < PB; ++p) {
-      if (LB::kRedFast) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) Bs[buf][b_red[p] + i][b_outer[p]] = rb[p][i];
-      } else {
-        *reinterpret_cast<float4*>(&Bs[buf][b_red[p]][b_outer[p]]) =
-            make_float4(rb[p][0], rb[p][1], rb[p][2], rb[p][3]);
-      }
-    }
-  };
+  TileStager<LA, LB, BM, BN, BK, Cfg::kThreads> st(la, lb, tid, m0, n0);
 
   const int tx = tid % (BN / TN), ty = tid / (BN / TN);
   float acc[TM][TN];
@@ -127,13 +145,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, 512 / Cfg::kThreads)
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
   if (k_begin < k_end) {
-    load_regs(k_begin);
-    store_smem(0);
+    st.load(la, lb, m0, n0, k_begin);
+    st.store(As[0], Bs[0], KeepFloat{});
     __syncthreads();
     int buf = 0;
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       const bool more = k0 + BK < k_end;
-      if (more) load_regs(k0 + BK);
+      if (more) st.load(la, lb, m0, n0, k0 + BK);
 #pragma unroll
       for (int k = 0; k < BK; ++k) {
         float a[TM], b[TN];
@@ -152,7 +170,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 512 / Cfg::kThreads)
 #pragma unroll
           for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
       }
-      if (more) store_smem(buf ^ 1);
+      if (more) st.store(As[buf ^ 1], Bs[buf ^ 1], KeepFloat{});
       __syncthreads();
       buf ^= 1;
     }
@@ -241,8 +259,11 @@ inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 
 // summation order (and the result) does not depend on the device.
 int choose_splits(long long tiles, int threads, int Kred, int BK, long long MN, int* chunk);
 
+// Launches `kernel` (gemm_kernel or gemm_tc_kernel) over the output tiles, with the reduction
+// split per choose_splits and the partials summed by splitk_reduce.
 template <class Cfg, class LA, class LB>
-void gemm_run(const LA& la, const LB& lb, float* c, const float* bias, bool relu, int M, int N,
+void gemm_run(void (*kernel)(const LA, const LB, const GemmEpilogue, int, int, int, int),
+              const LA& la, const LB& lb, float* c, const float* bias, bool relu, int M, int N,
               int Kred, cudaStream_t stream, const char* op) {
   if (M <= 0 || N <= 0) return;
   const long long gm = (M + Cfg::BM - 1) / Cfg::BM, gn = (N + Cfg::BN - 1) / Cfg::BN;
@@ -253,23 +274,28 @@ void gemm_run(const LA& la, const LB& lb, float* c, const float* bias, bool relu
   Scratch ws(splits > 1 ? size_t(splits) * size_t(M) * size_t(N) * sizeof(float) : 0, stream);
   GemmEpilogue ep{c, ws.as<float>(), bias, relu ? 1 : 0, (N % 4 == 0 && aligned16(c)) ? 1 : 0};
   dim3 grid{unsigned(gm), unsigned(gn), unsigned(splits)};
-  gemm_kernel<Cfg, LA, LB><<<grid, Cfg::kThreads, 0, stream>>>(la, lb, ep, M, N, Kred, chunk);
+  kernel<<<grid, Cfg::kThreads, 0, stream>>>(la, lb, ep, M, N, Kred, chunk);
   check_launch(op);
   if (splits > 1) {
     splitk_reduce(c, ws.as<float>(), bias, relu, splits, M, N, stream, op);
   }
 }
 
-// Picks the tile shape for an M x N output: wide tiles for wide outputs, narrow ones for the
-// few-channel layers and small batches. Calls f(Cfg{}) with the chosen configuration.
-template <class F>
-void with_gemm_cfg(int M, int N, F&& f) {
+// The fp32 CUDA-core GEMM for an M x N output: wide tiles for wide outputs, narrow ones for the
+// few-channel layers and small batches.
+template <class LA, class LB>
+void gemm_fp32(const LA& la, const LB& lb, float* c, const float* bias, bool relu, int M, int N,
+               int Kred, cudaStream_t stream, const char* op) {
+  auto run = [&](auto cfg) {
+    using Cfg = decltype(cfg);
+    gemm_run<Cfg>(gemm_kernel<Cfg, LA, LB>, la, lb, c, bias, relu, M, N, Kred, stream, op);
+  };
   if (N > 64 && M > 64) {
-    f(Cfg128x128{});
+    run(Cfg128x128{});
   } else if (N > 32 && M > 64) {
-    f(Cfg128x64{});
+    run(Cfg128x64{});
   } else {
-    f(Cfg64x32{});
+    run(Cfg64x32{});
   }
 }
 

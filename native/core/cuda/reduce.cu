@@ -1,11 +1,30 @@
 // Deterministic reductions shared by the op families: the split-K sum of the GEMM and column
 // sums (bias gradients, global average pooling). Every order is fixed by the shape alone.
 #include <algorithm>
+#include <atomic>
 
-#include "gemm.cuh"
+#include "gemm_tc.cuh"
 
 namespace ck {
 namespace cuda {
+
+bool tensor_cores_available() {
+  // Per device, looked up once: ops ask on every GEMM.
+  static std::atomic<int> known[64];  // 0 unknown, 1 no, 2 yes
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    cudaGetLastError();
+    return false;
+  }
+  int v = known[dev].load(std::memory_order_relaxed);
+  if (v == 0) {
+    cudaDeviceProp prop;
+    v = cudaGetDeviceProperties(&prop, dev) == cudaSuccess && prop.major >= 8 ? 2 : 1;
+    cudaGetLastError();
+    known[dev].store(v, std::memory_order_relaxed);
+  }
+  return v == 2;
+}
 
 int choose_splits(long long tiles, int threads, int Kred, int BK, long long MN, int* chunk) {
   // About half of a big GPU's resident threads (132 SMs x 2048) in blocks of this size.

@@ -238,6 +238,29 @@ uint64_t warp_exchange(uint64_t bits, unsigned lane_arg, bool is_xor, unsigned) 
   return out;
 }
 
+void warp_sync() {
+  if (!g_current) fail("__syncwarp outside a kernel");
+  wait(g_run.warps[g_current->warp]);
+}
+
+const uint64_t* warp_publish(uint64_t bits) {
+  if (!g_current) fail("a warp-wide operation outside a kernel");
+  Fiber* f = g_current;
+  g_run.lanes[f->warp][f->lane] = bits;
+  wait(g_run.warps[f->warp]);
+  return g_run.lanes[f->warp].data();
+}
+
+unsigned lane_id() {
+  if (!g_current) fail("a lane id read outside a kernel");
+  return g_current->lane;
+}
+
+unsigned warp_lanes() {
+  if (!g_current) fail("a warp size read outside a kernel");
+  return std::min(32u, g_run.count - g_current->warp * 32);
+}
+
 void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   std::lock_guard<std::mutex> lock(g_launch_mutex);

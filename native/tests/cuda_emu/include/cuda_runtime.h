@@ -61,6 +61,13 @@ const uint3& thread_idx();
 void syncthreads();
 // Lane exchange within the current warp: every live lane publishes `bits`, gets src_lane's.
 uint64_t warp_exchange(uint64_t bits, unsigned src_lane_xor, bool is_xor, unsigned src_lane);
+// A rendezvous of the live lanes of the current warp (__syncwarp).
+void warp_sync();
+// For warp-wide operations (wmma): every live lane publishes `bits`; returns the warp's 32 slots,
+// unchanged until the lanes meet again at warp_sync(). warp_lanes(): live lanes of this warp.
+const uint64_t* warp_publish(uint64_t bits);
+unsigned lane_id();
+unsigned warp_lanes();
 
 template <class T>
 T shuffle(T v, unsigned lane_arg, bool is_xor) {
@@ -92,6 +99,7 @@ std::common_type_t<A, B> max(A a, B b) {
 }
 
 inline void __syncthreads() { ck_emu::syncthreads(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { ck_emu::warp_sync(); }
 template <class T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask, int = 32) {
   return ck_emu::shuffle(v, unsigned(lane_mask), true);
