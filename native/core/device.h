@@ -84,6 +84,10 @@ class DeviceBackend {
   virtual void* record_event(void* stream) = 0;
   virtual void event_synchronize(void* event) = 0;
   virtual void event_destroy(void* event) = 0;
+  // The work enqueued on `stream` from now on waits until `event`, as last recorded before this
+  // call, is reached on its own stream; the host does not block. A later record of the event
+  // does not move the wait, so the event may be destroyed right after this call.
+  virtual void stream_wait_event(void* stream, void* event) = 0;
   // Blocks until everything enqueued on the stream has run; throws DeviceError on a device error.
   virtual void synchronize(void* stream) = 0;
 

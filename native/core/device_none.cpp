@@ -40,6 +40,7 @@ class NoCudaBackend final : public DeviceBackend {
   void* record_event(void*) override { refuse(); }
   void event_synchronize(void*) override { refuse(); }
   void event_destroy(void*) override {}
+  void stream_wait_event(void*, void*) override { refuse(); }
   void synchronize(void*) override {}
 };
 

@@ -18,6 +18,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "device.h"
@@ -112,7 +113,8 @@ class Net {
 
   // Moves the weights (and optimizer state) to `device`; the steps after it run there. A CUDA
   // net runs its kernels on a CUDA stream of its own, enqueued by the tasks of stream(); the
-  // inputs and targets stay host tensors, gathered per batch into page-locked staging. Throws
+  // inputs and targets stay host tensors, gathered per batch into page-locked staging and
+  // uploaded on a second CUDA stream while the step before computes. Throws
   // DeviceError when CUDA is unavailable or a layer has no CUDA kernel yet (naming the layer).
   void set_device(DeviceType device);
   DeviceType device() const { return device_; }
@@ -283,6 +285,21 @@ class Net {
 
   DeviceType device_ = DeviceType::Cpu;
   void* cuda_stream_ = nullptr;           // CUDA nets: the net's own CUDA stream
+  // CUDA nets: the copy stream that uploads a step's batch (and scalars) from page-locked staging
+  // into `landing` while cuda_stream_ still runs the step before; cuda_stream_ waits for the
+  // upload and copies it into the plan's buffers, and the next upload waits for that copy-out
+  // (`consumed`). A struct of its own so that it is released after both streams are done with
+  // `landing` however the net goes (set_device, ~Net).
+  struct CudaCopyStream {
+    CudaCopyStream();   // creates the stream
+    ~CudaCopyStream();  // waits for the last copy-out and the stream, then releases them
+    CudaCopyStream(const CudaCopyStream&) = delete;
+    CudaCopyStream& operator=(const CudaCopyStream&) = delete;
+    void* stream = nullptr;
+    void* consumed = nullptr;  // event on cuda_stream_ after the last step's copies out of landing
+    StoragePtr landing;        // one step's inputs, targets and scalars, as laid out in staging
+  };
+  std::unique_ptr<CudaCopyStream> cuda_copy_;
   std::shared_ptr<Stream> results_;       // CUDA nets: publishes each step's sums
   uint64_t last_result_ = 0;
   // CUDA nets: the running sums on the device, [loss, correct, loss per output..., correct per
@@ -290,7 +307,7 @@ class Net {
   StoragePtr cuda_sums_;
   StoragePtr cuda_correct_;               // accuracy_count's device scalar (uint64)
   StoragePtr cuda_scalars_;               // the step's dropout seed (uint64) and Adam alpha (float)
-  std::map<std::pair<int, bool>, void*> cuda_graphs_;  // (batch, training) -> step graph
+  std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;  // (batch, training, precision) -> step graph
   std::set<std::pair<int, bool>> cuda_warm_;           // run once with the current plan
   bool cuda_graphs_off_ = false;          // CONVKIT_CUDA_GRAPHS=0, or a capture failed
   std::atomic<int64_t> cuda_captures_{0};

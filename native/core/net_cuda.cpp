@@ -1,10 +1,17 @@
 // The network executor on a CUDA GPU: moving a net's weights there, and its steps. Each step is
-// one task of the net's stream (stream_) that gathers the batch into page-locked staging and
-// enqueues the copy, the forward and backward passes, the loss and the optimizer update on the
-// net's own CUDA stream, then returns, so the next step is enqueued while the GPU runs this one.
-// The device work of a step (everything between the copies) is captured once per batch size as
-// a CUDA graph and replayed: its per-step values (the dropout seed, Adam's bias-corrected step
-// size) are read by the kernels from a device buffer the step uploads with its batch.
+// one task of the net's stream (stream_) that gathers the batch into page-locked staging,
+// enqueues its upload on the net's copy stream and the forward and backward passes, the loss and
+// the optimizer update on the net's own CUDA stream, then returns, so the next step is enqueued
+// while the GPU runs this one.
+// The upload overlaps the step before: on the copy stream it waits only until the CUDA stream has
+// copied the previous batch out of the net's device landing buffer (event `consumed`), then
+// copies staging into that buffer and records `landed`; the CUDA stream waits for `landed`,
+// copies the batch into the plan's input and target buffers and the step's scalars (device to
+// device) and records `consumed`. So step n+1's host-to-device copy runs beside step n's kernels.
+// The device work of a step (everything between those copies and the sums' download) is
+// captured once per batch size as a CUDA graph and replayed: its per-step values (the dropout
+// seed, Adam's bias-corrected step size) are read by the kernels from a device buffer the step
+// copies in with its batch.
 // The loss and accuracy sums stay on the device (cuda_sums_); a task of results_ waits for the
 // step's event and publishes them, and the step's JS promise settles from there: nothing blocks
 // the JS thread.
@@ -19,6 +26,7 @@
 #include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
+#include "precision.h"
 
 namespace ck {
 
@@ -65,6 +73,17 @@ struct Pinned {
   Pinned(const Pinned&) = delete;
   Pinned& operator=(const Pinned&) = delete;
   float* floats() const { return static_cast<float*>(p); }
+};
+
+// An event recorded on a stream, destroyed with the holder (CUDA releases it once reached).
+struct RecordedEvent {
+  DeviceBackend& b;
+  void* e;
+  RecordedEvent(DeviceBackend& backend, void* stream)
+      : b(backend), e(backend.record_event(stream)) {}
+  ~RecordedEvent() { b.event_destroy(e); }
+  RecordedEvent(const RecordedEvent&) = delete;
+  RecordedEvent& operator=(const RecordedEvent&) = delete;
 };
 
 // Blocking copies through staging, for weights and results (not on the per-step path).
@@ -114,10 +133,26 @@ StoragePtr Net::storage_on(DeviceType device, const StoragePtr& from, size_t n) 
   return to;
 }
 
+Net::CudaCopyStream::CudaCopyStream() : stream(cuda_backend().create_stream()) {}
+
+Net::CudaCopyStream::~CudaCopyStream() {
+  DeviceBackend& b = cuda_backend();
+  if (consumed) {
+    // The net's stream may still copy out of `landing`; a failed device has nothing to wait for.
+    try {
+      b.event_synchronize(consumed);
+    } catch (const std::exception&) {
+    }
+    b.event_destroy(consumed);
+  }
+  b.destroy_stream(stream);  // waits for the last upload and its staging's release
+}
+
 void Net::wait_idle() {
   stream_->synchronize();
   if (results_) results_->synchronize();
   if (cuda_stream_) cuda_backend().synchronize(cuda_stream_);
+  if (cuda_copy_) cuda_backend().synchronize(cuda_copy_->stream);
 }
 
 void Net::set_device(DeviceType device) {
@@ -128,6 +163,7 @@ void Net::set_device(DeviceType device) {
   if (device == DeviceType::Cuda) {
     require(b.available(), ErrorKind::Device, "device 'cuda': CUDA is not available: " + b.unavailable_reason());
     if (!cuda_stream_) cuda_stream_ = b.create_stream();
+    if (!cuda_copy_) cuda_copy_ = std::make_unique<CudaCopyStream>();
   }
   plan_.reset();  // buffers of the old device (a CUDA plan waits for its work first)
   thread_plans_.clear();
@@ -150,6 +186,7 @@ void Net::set_device(DeviceType device) {
     cuda_correct_.reset();
     cuda_scalars_.reset();
     results_.reset();
+    cuda_copy_.reset();
     b.destroy_stream(cuda_stream_);
     cuda_stream_ = nullptr;
   }
@@ -186,12 +223,14 @@ void Net::drop_cuda_graphs(bool plan_changed) {
 
 void Net::run_cuda_body(int batch, bool training, const std::function<void()>& body) {
   DeviceBackend& b = cuda_backend();
-  const auto key = std::make_pair(batch, training);
+  const auto warm_key = std::make_pair(batch, training);
+  // A graph holds the kernels of the precision it was captured in.
+  const auto key = std::make_tuple(batch, training, int(math_precision()));
   if (cuda_graphs_off_) return body();
   auto found = cuda_graphs_.find(key);
   if (found != cuda_graphs_.end()) return b.launch_graph(found->second, cuda_stream_);
   // The first run with this plan grows the gradient pool (allocations cannot be captured).
-  if (cuda_warm_.insert(key).second) return body();
+  if (cuda_warm_.insert(warm_key).second) return body();
   b.begin_capture(cuda_stream_);
   void* graph = nullptr;
   try {
@@ -275,28 +314,59 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   const int batch = int(idx.size());
   plan_for(batch, training);
   if (training) ++iterations_;
-  // Inputs, targets and the step's scalars: gathered into one staging block, copied up,
-  // released in stream order.
+  // Inputs, targets, then the step's scalars: gathered into one staging block, uploaded on the
+  // copy stream into `landing` (the same layout), then copied into place on the net's stream.
+  struct Part {
+    float* dev;
+    const Tensor* src;
+    size_t row;  // floats per example
+  };
+  std::vector<Part> parts;
+  for (size_t i = 0; i < xs.size(); ++i)
+    parts.push_back({plan_->act[i], &xs[i], example_size(inputs_[i])});
+  for (size_t o = 0; o < ys.size(); ++o)
+    parts.push_back({plan_->targets[o], &ys[o], ys[o].numel() / size_t(ys[o].dim(0))});
   size_t total = sizeof(StepScalars) / sizeof(float);
-  for (size_t i = 0; i < xs.size(); ++i) total += idx.size() * example_size(inputs_[i]);
-  for (const Tensor& y : ys) total += idx.size() * (y.numel() / size_t(y.dim(0)));
+  for (const Part& part : parts) total += idx.size() * part.row;
   auto stage = std::make_shared<Pinned>(b, total * sizeof(float));
   float* cursor = stage->floats();
-  auto put = [&](float* dev, const Tensor& src, size_t row) {
-    gather(cursor, src, idx, row);
-    b.copy_h2d(dev, cursor, idx.size() * row * sizeof(float), cuda_stream_);
-    cursor += idx.size() * row;
-  };
-  for (size_t i = 0; i < xs.size(); ++i) put(plan_->act[i], xs[i], example_size(inputs_[i]));
-  for (size_t o = 0; o < ys.size(); ++o) put(plan_->targets[o], ys[o], ys[o].numel() / size_t(ys[o].dim(0)));
+  for (const Part& part : parts) {
+    gather(cursor, *part.src, idx, part.row);
+    cursor += idx.size() * part.row;
+  }
   StepScalars scalars;
   scalars.seed = seed;
   AdamParams adam = opt_.adam;
   adam.step = std::max<int64_t>(iterations_, 1);
   scalars.adam_alpha = adam_alpha(adam);
   std::memcpy(cursor, &scalars, sizeof scalars);
-  b.copy_h2d(cuda_scalars_->data(), cursor, sizeof scalars, cuda_stream_);
-  b.host_callback(cuda_stream_, [stage] {});  // the last reference: freed once the copies ran
+
+  CudaCopyStream& copy = *cuda_copy_;
+  if (!copy.landing || copy.landing->size() < total) {
+    // The old buffer goes back to the allocator only once the last batch is out of it (its
+    // upload had finished before that copy-out began).
+    if (copy.consumed) b.event_synchronize(copy.consumed);
+    copy.landing = net_storage(total, DeviceType::Cuda);
+  }
+  float* landing = copy.landing->data();
+  if (copy.consumed) b.stream_wait_event(copy.stream, copy.consumed);
+  b.copy_h2d(landing, stage->p, total * sizeof(float), copy.stream);
+  {
+    RecordedEvent landed(b, copy.stream);
+    b.stream_wait_event(cuda_stream_, landed.e);
+  }
+  // The staging's last reference, dropped once the copy ran (after `landed`: the net's stream
+  // need not wait for the callback).
+  b.host_callback(copy.stream, [stage] {});
+  const float* from = landing;
+  for (const Part& part : parts) {
+    b.copy_d2d(part.dev, from, idx.size() * part.row * sizeof(float), cuda_stream_);
+    from += idx.size() * part.row;
+  }
+  b.copy_d2d(cuda_scalars_->data(), from, sizeof scalars, cuda_stream_);
+  void* consumed = b.record_event(cuda_stream_);
+  if (copy.consumed) b.event_destroy(copy.consumed);
+  copy.consumed = consumed;
 
   const size_t per_phase = sums_per_phase(outputs_.size());
   double* sums = reinterpret_cast<double*>(cuda_sums_->data()) + (training ? 0 : per_phase);

@@ -310,6 +310,9 @@ class CudaBackend final : public DeviceBackend {
   void event_destroy(void* e) override {
     if (e) cudaEventDestroy(static_cast<cudaEvent_t>(e));
   }
+  void stream_wait_event(void* s, void* e) override {
+    check(cudaStreamWaitEvent(as_stream(s), static_cast<cudaEvent_t>(e), 0), "cudaStreamWaitEvent");
+  }
 
   void synchronize(void* s) override {
     check(cudaStreamSynchronize(as_stream(s)), "cudaStreamSynchronize");

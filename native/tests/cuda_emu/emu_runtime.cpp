@@ -29,6 +29,29 @@ namespace {
 
 thread_local cudaError_t g_last_error = cudaSuccess;  // per host thread, as in CUDA
 
+// How far a stream has run: shared with the events recorded on it and the waits on those events,
+// which (as in CUDA) stay valid after the stream is destroyed.
+class Progress {
+ public:
+  void advance() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      ++done_;
+    }
+    cv_.notify_all();
+  }
+  // Blocks until the stream's items up to `seq` have run.
+  void wait_for(uint64_t seq) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return done_ >= seq; });
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  uint64_t done_ = 0;
+};
+
 class Stream {
  public:
   Stream() : worker_([this] { work(); }) {}
@@ -69,11 +92,11 @@ class Stream {
     std::lock_guard<std::mutex> lock(m_);
     return posted_;
   }
+  const std::shared_ptr<Progress>& progress() const { return progress_; }
   // Blocks until the items up to `seq` have run (returns at once on the stream's own thread).
   void wait_for(uint64_t seq) {
     if (std::this_thread::get_id() == worker_.get_id()) return;
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [&] { return done_ >= seq; });
+    progress_->wait_for(seq);
   }
   void drain() { wait_for(mark()); }
 
@@ -87,9 +110,8 @@ class Stream {
       if (!fn) return;
       lock.unlock();
       fn();
+      progress_->advance();
       lock.lock();
-      ++done_;
-      cv_.notify_all();
     }
   }
 
@@ -97,8 +119,9 @@ class Stream {
   std::condition_variable cv_;
   std::vector<std::function<void()>>* capture_ = nullptr;
   std::deque<std::function<void()>> queue_;
-  uint64_t posted_ = 0, done_ = 0;
-  std::thread worker_;
+  uint64_t posted_ = 0;
+  std::shared_ptr<Progress> progress_ = std::make_shared<Progress>();
+  std::thread worker_;  // last: it starts working as soon as it is made
 };
 
 // The legacy default stream (nullptr); never destroyed, its worker outlives main.
@@ -161,9 +184,16 @@ EmuGraph* capture_of(Stream* s) {
   return nullptr;
 }
 
+// An event: the point of its last record (none yet: complete). Recorded and waited on from any
+// host thread, as in CUDA.
 struct EmuEvent {
-  Stream* stream = nullptr;
+  std::mutex m;
+  std::shared_ptr<Progress> progress;
   uint64_t seq = 0;
+  std::pair<std::shared_ptr<Progress>, uint64_t> point() {
+    std::lock_guard<std::mutex> lock(m);
+    return {progress, seq};
+  }
 };
 
 constexpr size_t kFakeMemory = size_t(16) << 30;
@@ -384,14 +414,25 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEven
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;  // not emulated
   auto* ev = reinterpret_cast<ck_emu::EmuEvent*>(e);
-  ev->stream = &ck_emu::stream_of(s);
-  ev->seq = ev->stream->mark();
+  ck_emu::Stream& stream = ck_emu::stream_of(s);
+  std::lock_guard<std::mutex> lock(ev->m);
+  ev->progress = stream.progress();
+  ev->seq = stream.mark();
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;
-  auto* ev = reinterpret_cast<ck_emu::EmuEvent*>(e);
-  if (ev->stream) ev->stream->wait_for(ev->seq);
+  auto [progress, seq] = reinterpret_cast<ck_emu::EmuEvent*>(e)->point();
+  if (progress) progress->wait_for(seq);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
+  if (ck_emu::illegal_while_capturing()) return cudaErrorStreamCaptureUnsupported;  // not emulated
+  // The record as it stands now: recording the event again later does not move this wait.
+  auto [progress, seq] = reinterpret_cast<ck_emu::EmuEvent*>(e)->point();
+  if (progress) {
+    ck_emu::stream_of(s).post([progress = std::move(progress), seq] { progress->wait_for(seq); });
+  }
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {

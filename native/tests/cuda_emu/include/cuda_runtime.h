@@ -13,9 +13,9 @@
 // hardware's fast-math intrinsics (they map to the C library's).
 //
 // Each stream is a queue worked in order by its own host thread: kernels, copies, memsets, frees,
-// events and host functions. A grid's blocks run one after another (one grid at a time in the
-// process), a block's threads as fibers that switch at __syncthreads and warp shuffles, so
-// __shared__ (mapped to `static`) is shared by the block.
+// events, waits on events and host functions. A grid's blocks run one after another (one grid at
+// a time in the process), a block's threads as fibers that switch at __syncthreads and warp
+// shuffles, so __shared__ (mapped to `static`) is shared by the block.
 #pragma once
 #include <cmath>
 #include <cstddef>
@@ -219,6 +219,9 @@ cudaError_t cudaEventCreate(cudaEvent_t* e);
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
+// The stream's later work waits until the event's last record (as of this call) has run; an event
+// never recorded is complete.
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 
