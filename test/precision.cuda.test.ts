@@ -124,3 +124,55 @@ describe('setPrecision / getPrecision', () => {
     expect(maxAbsDiff(now, await ck.ops.conv2d(x, w, opts).data())).toBeLessThan(1e-4 * Math.sqrt(3 * 3 * 24) + 1e-3);
   });
 });
+
+(cuda.available ? describe : describe.skip)('models on CUDA in each precision', () => {
+  const { x, labels } = tinyData(96, 3);
+  const y = ck.tensor(labels, [labels.length]);
+  const initial = weightsOf(tinyModel());
+
+  function build(): ck.LayersModel {
+    const m = tinyModel();
+    m.setWeights(initial.map((w, i) => ck.tensor(w, [...m.getWeights()[i].shape])));
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], device: 'cuda' });
+    return m;
+  }
+
+  async function train(mode: ck.Precision) {
+    ck.setPrecision(mode);
+    const m = build();
+    const h = await m.fit(x, y, { epochs: 4, batchSize: 16, verbose: 0, seed: 2 });
+    ck.setPrecision('fp32');
+    return { history: h.history, weights: weightsOf(m) };
+  }
+
+  test.each(modes)('%s trains as fp32 does: close losses and accuracy, its own rounding', async (mode) => {
+    const fp32 = await train('fp32');
+    const got = await train(mode);
+    const rtol = mode === 'tf32' ? 5e-3 : 3e-2;
+    got.history.loss.forEach((l, e) => expect(Math.abs(l - fp32.history.loss[e])).toBeLessThanOrEqual(rtol * fp32.history.loss[e]));
+    const accDiff = Math.abs(got.history.accuracy.at(-1)! - fp32.history.accuracy.at(-1)!);
+    expect(accDiff).toBeLessThanOrEqual(2 / 96);  // at most two of the 96 examples change class
+    expect(bitwiseEqual(got.weights, fp32.weights)).toBe(tensorCores ? false : true);
+  });
+
+  test('step graphs follow the precision: a fit in bf16 then one in fp32 replays as direct steps run them', async () => {
+    const run = async (graphs: boolean) => {
+      ck.setCudaGraphs(graphs);
+      try {
+        const m = build();
+        ck.setPrecision('bf16');
+        await m.fit(x, y, { epochs: 2, batchSize: 16, verbose: 0, seed: 4 });
+        ck.setPrecision('fp32');
+        await m.fit(x, y, { epochs: 2, batchSize: 16, verbose: 0, seed: 5 });
+        return { weights: weightsOf(m), captures: m.net.cudaGraphCaptures() };
+      } finally {
+        ck.setCudaGraphs(true);
+      }
+    };
+    const graphed = await run(true);
+    const direct = await run(false);
+    expect(direct.captures).toBe(0);
+    expect(graphed.captures).toBe(2);  // one per precision (a batch of 16, training)
+    expect(bitwiseEqual(graphed.weights, direct.weights)).toBe(true);
+  });
+});

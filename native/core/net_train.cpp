@@ -10,6 +10,7 @@
 #include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
+#include "precision.h"
 #include "thread_pool.h"
 
 namespace ck {
@@ -39,9 +40,14 @@ void run_step(Accumulators* out, F&& body) {
 }
 }  // namespace
 
+// Every task runs in the GPU precision in force when it was queued (ck.setPrecision), as an op
+// does when it is called.
 void Net::enqueue(const char* what, std::vector<const Tensor*> reads,
                   std::vector<const Tensor*> writes, std::function<void()> fn) {
-  last_task_ = launch_on(stream_, what, reads, writes, std::move(fn));
+  last_task_ = launch_on(stream_, what, reads, writes, [fn = std::move(fn), p = math_precision()] {
+    PrecisionScope scope(p);
+    fn();
+  });
 }
 
 // ---- configuration ----
