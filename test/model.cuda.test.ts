@@ -7,7 +7,7 @@
 // giving the reason, and 'auto' runs on the CPU.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
-import { maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, weightsOf } from '../test-support/helpers';
+import { bitwiseEqual, maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, weightsOf } from '../test-support/helpers';
 
 const cuda = ck.cudaStatus();
 // Fixed initial weights: a ReLU or max-pool route that flips between the devices' summation
@@ -197,6 +197,36 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
     clearInterval(timer);
     // A 1 ms timer fires on most milliseconds of the fit when nothing blocks the JS thread.
     expect(ticks).toBeGreaterThan(Math.min(20, ms / 4));
+  });
+
+  test('inputs and targets already on CUDA: fit, evaluate and predict give bitwise what host tensors give', async () => {
+    const { x, labels } = tinyData(60, 5);
+    const y = ck.tensor(labels, [labels.length]);
+    const initial = tinyModel().getWeights();
+    const run = async (xOnCuda: boolean, yOnCuda: boolean) => {
+      const m = tinyModel();
+      m.setWeights(initial);
+      m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], device: 'cuda' });
+      const xx = xOnCuda ? x.to('cuda') : x, yy = yOnCuda ? y.to('cuda') : y;
+      const h = await m.fit(xx, yy, { epochs: 2, batchSize: 16, verbose: 0, seed: 6, validationSplit: 0.2 });
+      const predicted = await m.predict(xx, { batchSize: 25 }).data();
+      const evaluated = (await m.evaluate(xx, yy, { batchSize: 20 })) as number[];
+      return { history: h.history, weights: weightsOf(m), predicted, evaluated };
+    };
+    const host = await run(false, false);
+    for (const [xOnCuda, yOnCuda] of [[true, true], [true, false], [false, true]]) {
+      const got = await run(xOnCuda, yOnCuda);
+      expect(bitwiseEqual(got.weights, host.weights)).toBe(true);
+      expect(got.history).toEqual(host.history);
+      expect(bitwiseEqual([got.predicted], [host.predicted])).toBe(true);
+      expect(got.evaluated).toEqual(host.evaluated);
+    }
+    // A model on the CPU refuses them, naming both devices.
+    const cpu = tinyModel();
+    cpu.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', device: 'cpu' });
+    await expect(cpu.fit(x.to('cuda'), y, { epochs: 1, verbose: 0 })).rejects.toThrow(ck.DeviceError);
+    await expect(cpu.fit(x, y.to('cuda'), { epochs: 1, verbose: 0 })).rejects.toThrow(/target 0 is a cuda tensor but the model is on the cpu/);
+    expect(() => cpu.predict(x.to('cuda'))).toThrow(/input 0 is a cuda tensor but the model is on the cpu/);
   });
 
   test('moving a trained model between devices keeps its weights; it keeps training where it is', async () => {

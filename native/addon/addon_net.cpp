@@ -62,7 +62,7 @@ std::vector<int> read_ints(Napi::Value v, int lo, int hi, const std::string& wha
   return out;
 }
 
-// An array of CPU tensors (a model's inputs or targets).
+// An array of tensors (a model's inputs or targets; the net checks their devices against its own).
 std::vector<ck::Tensor> read_tensors(const Info& info, size_t i, const char* op, const char* name) {
   Napi::Env env = info.Env();
   if (!info[i].IsArray() || info[i].As<Napi::Array>().Length() > 1024) {
@@ -74,11 +74,6 @@ std::vector<ck::Tensor> read_tensors(const Info& info, size_t i, const char* op,
     Napi::Value v = a.Get(k);
     if (!TensorHandle::Is(v)) throw_js(env, ck::ErrorKind::DType, std::string(op) + ": " + name + " must hold Tensors");
     const ck::Tensor& t = TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(op);
-    if (t.device() != ck::DeviceType::Cpu) {
-      throw_js(env, ck::ErrorKind::Device,
-               std::string(op) + ": " + name + " is on " + ck::device_name(t.device()) +
-                   "; the model executor runs on the CPU for now (use .to('cpu'))");
-    }
     out.push_back(t);
   }
   return out;

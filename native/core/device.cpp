@@ -106,10 +106,15 @@ Tensor download_async(const Tensor& x, std::function<void(const std::string&)> d
     throw;
   }
   StoragePtr xs = x.storage, ys = y.storage;
-  b.host_callback(s, [&b, xs, ys, pinned, bytes, done = std::move(done)] {
+  b.host_callback(s, [&b, xs, ys, pinned, bytes, done = std::move(done)]() mutable {
     if (bytes) std::memcpy(ys->data(), pinned, bytes);
     b.release_pinned(pinned, bytes);
-    done(xs->error());
+    const std::string error = xs->error();
+    // Let go of x before the caller hears of the values: once data() settles, x's device block
+    // is the caller's alone (dispose() then ck.memory() sees it freed).
+    xs.reset();
+    ys.reset();
+    done(error);
   });
   return y;
 }

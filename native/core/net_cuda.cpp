@@ -86,6 +86,13 @@ struct RecordedEvent {
   RecordedEvent& operator=(const RecordedEvent&) = delete;
 };
 
+// CUDA tensors given to a net were made by ops on the process's CUDA stream (all enqueued before
+// the net's task runs): the net's stream waits for that work before it reads them.
+void wait_for_process_stream(DeviceBackend& b, void* net_stream) {
+  RecordedEvent made(b, b.stream());
+  b.stream_wait_event(net_stream, made.e);
+}
+
 // Blocking copies through staging, for weights and results (not on the per-step path).
 void copy_to_device(DeviceBackend& b, void* stream, float* dev, const float* host, size_t n) {
   if (n == 0) return;
@@ -314,23 +321,27 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   const int batch = int(idx.size());
   plan_for(batch, training);
   if (training) ++iterations_;
-  // Inputs, targets, then the step's scalars: gathered into one staging block, uploaded on the
-  // copy stream into `landing` (the same layout), then copied into place on the net's stream.
+  // Host inputs and targets, then the step's scalars, then (with CUDA inputs) the batch's row
+  // indices: gathered into one staging block, uploaded on the copy stream into `landing` (the
+  // same layout), then copied into place on the net's stream. CUDA inputs and targets are
+  // gathered there from their own memory by those indices.
   struct Part {
     float* dev;
     const Tensor* src;
     size_t row;  // floats per example
   };
-  std::vector<Part> parts;
-  for (size_t i = 0; i < xs.size(); ++i)
-    parts.push_back({plan_->act[i], &xs[i], example_size(inputs_[i])});
-  for (size_t o = 0; o < ys.size(); ++o)
-    parts.push_back({plan_->targets[o], &ys[o], ys[o].numel() / size_t(ys[o].dim(0))});
-  size_t total = sizeof(StepScalars) / sizeof(float);
-  for (const Part& part : parts) total += idx.size() * part.row;
+  std::vector<Part> host_parts, device_parts;
+  auto add_part = [&](float* dev, const Tensor& src, size_t row) {
+    (src.device() == DeviceType::Cuda ? device_parts : host_parts).push_back({dev, &src, row});
+  };
+  for (size_t i = 0; i < xs.size(); ++i) add_part(plan_->act[i], xs[i], example_size(inputs_[i]));
+  for (size_t o = 0; o < ys.size(); ++o) add_part(plan_->targets[o], ys[o], ys[o].numel() / size_t(ys[o].dim(0)));
+  static_assert(sizeof(int32_t) == sizeof(float), "row indices share the staging's float slots");
+  size_t total = sizeof(StepScalars) / sizeof(float) + (device_parts.empty() ? 0 : idx.size());
+  for (const Part& part : host_parts) total += idx.size() * part.row;
   auto stage = std::make_shared<Pinned>(b, total * sizeof(float));
   float* cursor = stage->floats();
-  for (const Part& part : parts) {
+  for (const Part& part : host_parts) {
     gather(cursor, *part.src, idx, part.row);
     cursor += idx.size() * part.row;
   }
@@ -340,6 +351,9 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   adam.step = std::max<int64_t>(iterations_, 1);
   scalars.adam_alpha = adam_alpha(adam);
   std::memcpy(cursor, &scalars, sizeof scalars);
+  if (!device_parts.empty()) {
+    std::memcpy(cursor + sizeof scalars / sizeof(float), idx.data(), idx.size() * sizeof(int32_t));
+  }
 
   CudaCopyStream& copy = *cuda_copy_;
   if (!copy.landing || copy.landing->size() < total) {
@@ -359,11 +373,22 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   // need not wait for the callback).
   b.host_callback(copy.stream, [stage] {});
   const float* from = landing;
-  for (const Part& part : parts) {
+  for (const Part& part : host_parts) {
     b.copy_d2d(part.dev, from, idx.size() * part.row * sizeof(float), cuda_stream_);
     from += idx.size() * part.row;
   }
   b.copy_d2d(cuda_scalars_->data(), from, sizeof scalars, cuda_stream_);
+  if (!device_parts.empty()) {
+    const auto* rows = reinterpret_cast<const int32_t*>(from + sizeof scalars / sizeof(float));
+    std::vector<StoragePtr> held;
+    wait_for_process_stream(b, cuda_stream_);
+    for (const Part& part : device_parts) {
+      b.kernels().gather_rows(part.dev, part.src->data(), rows, idx.size(), part.row,
+                              size_t(part.src->dim(0)), cuda_stream_);
+      held.push_back(part.src->storage);
+    }
+    b.host_callback(cuda_stream_, [held] {});  // the inputs' memory, held until the gathers ran
+  }
   void* consumed = b.record_event(cuda_stream_);
   if (copy.consumed) b.event_destroy(copy.consumed);
   copy.consumed = consumed;
@@ -435,6 +460,9 @@ void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
 void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
                      int64_t count, const std::vector<int>& layers, int last, int batch_size) {
   DeviceBackend& b = cuda_backend();
+  bool device_inputs = false;
+  for (const Tensor& x : xs) device_inputs = device_inputs || x.device() == DeviceType::Cuda;
+  if (device_inputs) wait_for_process_stream(b, cuda_stream_);
   for (int64_t r = 0; r < count; r += batch_size) {
     const int n = int(std::min<int64_t>(batch_size, count - r));
     plan_for(n, false);
@@ -445,7 +473,12 @@ void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& y
     float* cursor = in.floats();
     for (size_t i = 0; i < xs.size(); ++i) {
       const size_t row = example_size(inputs_[i]), floats = size_t(n) * row;
-      std::memcpy(cursor, xs[i].data() + size_t(start + r) * row, floats * sizeof(float));
+      const float* rows = xs[i].data() + size_t(start + r) * row;
+      if (xs[i].device() == DeviceType::Cuda) {
+        b.copy_d2d(plan_->act[i], rows, floats * sizeof(float), cuda_stream_);
+        continue;
+      }
+      std::memcpy(cursor, rows, floats * sizeof(float));
       b.copy_h2d(plan_->act[i], cursor, floats * sizeof(float), cuda_stream_);
       cursor += floats;
     }

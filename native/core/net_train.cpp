@@ -182,6 +182,10 @@ void Net::check_batch(const char* op, const std::vector<Tensor>& xs,
       return std::string(op) + ": the model takes input " + batch_shape_str(inputs_[i]) + ", got " +
              shape_str(x.shape);
     });
+    require_lazy(x.device() == DeviceType::Cpu || device_ == DeviceType::Cuda, ErrorKind::Device, [&] {
+      return std::string(op) + ": input " + std::to_string(i) + " is a cuda tensor but the model is on the cpu; " +
+             "compile it with { device: 'cuda' }, or pass x.to('cpu')";
+    });
     require_lazy(x.dim(0) == xs[0].dim(0), ErrorKind::Shape, [&] {
       return std::string(op) + ": all inputs need the same number of examples, got " + shape_str(xs[0].shape) +
              " and " + shape_str(x.shape);
@@ -203,6 +207,10 @@ void Net::check_batch(const char* op, const std::vector<Tensor>& xs,
   for (size_t o = 0; o < ys->size(); ++o) {
     const Tensor& y = (*ys)[o];
     const Shape& out = shapes_[size_t(outputs_[o])];
+    require_lazy(y.device() == DeviceType::Cpu || device_ == DeviceType::Cuda, ErrorKind::Device, [&] {
+      return std::string(op) + ": target " + std::to_string(o) + " is a cuda tensor but the model is on the cpu; " +
+             "compile it with { device: 'cuda' }, or pass y.to('cpu')";
+    });
     size_t out_size = shape_numel(out);
     size_t want_row = loss_ == LossKind::SparseCategoricalCrossentropy ? out_size / size_t(out.back())
                                                                        : out_size;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +75,21 @@ class Scratch {
 };
 
 // ---- device-side helpers ----
+
+// Launches one thread per cell of `total` through launch(I total, unsigned grid), with the
+// index type I = uint32_t when every flat index (up to `extent`, the largest array's size) fits
+// in 31 bits, else uint64_t.
+template <class F>
+inline void launch_cells(size_t total, size_t extent, const char* op, F&& launch) {
+  if (total == 0) return;
+  const unsigned grid = grid_1d(total, 256);
+  if (std::max(total, extent) <= size_t(UINT32_MAX) / 2) {
+    launch(uint32_t(total), grid);
+  } else {
+    launch(uint64_t(total), grid);
+  }
+  check_launch(op);
+}
 
 // A flat index into [N, rows, cols, C] (NHWC order) split into its coordinates.
 struct Cell {

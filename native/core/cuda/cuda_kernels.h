@@ -135,6 +135,11 @@ struct CudaKernels {
                       size_t rows, void* stream);
   void (*split_last)(float* const* parts, const float* y, const int* widths, int count,
                      size_t rows, void* stream);
+
+  // ---- the executor's batch gather (CUDA inputs): dst row j = src row rows[j] (a device array
+  // of n indices into src's src_rows rows of `row` floats) ----
+  void (*gather_rows)(float* dst, const float* src, const int32_t* rows, size_t n, size_t row,
+                      size_t src_rows, void* stream);
 };
 
 // The table (defined in cuda/table.cu). Needs no GPU to obtain; calling an entry does.

@@ -16,21 +16,6 @@ namespace cuda {
 
 namespace {
 
-// Launches one thread per cell of `total` through launch(I total, unsigned grid), with the
-// index type I = uint32_t when the cell indices fit in 31 bits, else uint64_t (the kernels
-// address their inputs in size_t).
-template <class F>
-void launch_cells(size_t total, const char* op, F&& launch) {
-  if (total == 0) return;
-  const unsigned grid = grid_1d(total, 256);
-  if (total <= size_t(UINT32_MAX) / 2) {
-    launch(uint32_t(total), grid);
-  } else {
-    launch(uint64_t(total), grid);
-  }
-  check_launch(op);
-}
-
 __device__ __forceinline__ bool inside(int h, int w, int H, int W) {
   return unsigned(h) < unsigned(H) && unsigned(w) < unsigned(W);
 }
@@ -148,7 +133,7 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
     throw_error(ErrorKind::Value, "depthwiseConv2d: the fused activation must be none or relu");
   }
   const int M = check_depthwise(p, "depthwiseConv2d");
-  launch_cells(p.y_size(), "depthwiseConv2d", [&](auto total, unsigned grid) {
+  launch_cells(p.y_size(), p.y_size(), "depthwiseConv2d", [&](auto total, unsigned grid) {
     depthwise_fwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(
         y, x, w, b, p, M, act == Act::Relu ? 1 : 0, total);
   });
@@ -157,7 +142,7 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
 void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,
                                void* stream) {
   const int M = check_depthwise(p, "depthwiseConv2dGrad (data)");
-  launch_cells(p.x_size(), "depthwiseConv2dGrad (data)", [&](auto total, unsigned grid) {
+  launch_cells(p.x_size(), p.x_size(), "depthwiseConv2dGrad (data)", [&](auto total, unsigned grid) {
     depthwise_dgrad_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(dx, dy, w, p, M,
                                                                                total);
   });

@@ -95,6 +95,8 @@ void zero_pad2d_fwd(float* y, const float* x, const Pad2dParams& p, void* stream
 void zero_pad2d_bwd(float* dx, const float* dy, const Pad2dParams& p, void* stream);
 void upsample2d_fwd(float* y, const float* x, const UpsampleParams& p, void* stream);
 void upsample2d_bwd(float* dx, const float* dy, const UpsampleParams& p, void* stream);
+void gather_rows(float* dst, const float* src, const int32_t* rows, size_t n, size_t row,
+                 size_t src_rows, void* stream);
 void concat_last(float* y, const float* const* parts, const int* widths, int count, size_t rows,
                  void* stream);
 void split_last(float* const* parts, const float* y, const int* widths, int count, size_t rows,

@@ -13,19 +13,12 @@ namespace cuda {
 
 namespace {
 
-// Launches one thread per cell of `total` through launch(I total, unsigned grid), with the
-// index type I = uint32_t when every flat index (up to `extent`, the largest array's size) fits
-// in 31 bits, else uint64_t.
-template <class F>
-void launch_cells(size_t total, size_t extent, const char* op, F&& launch) {
-  if (total == 0) return;
-  const unsigned grid = grid_1d(total, 256);
-  if (std::max(total, extent) <= size_t(UINT32_MAX) / 2) {
-    launch(uint32_t(total), grid);
-  } else {
-    launch(uint64_t(total), grid);
+template <class I>
+__global__ void gather_rows_kernel(float* dst, const float* src, const int32_t* rows, I row, I total) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
+    const I r = i / row, col = i % row;
+    dst[i] = __ldg(src + I(__ldg(rows + r)) * row + col);
   }
-  check_launch(op);
 }
 
 template <class I>
@@ -177,6 +170,14 @@ void copy_columns(float* dst, int dst_cols, int dst_offset, const float* src, in
     using I = decltype(total);
     copy_columns_kernel<I><<<grid, 256, 0, as_stream(stream)>>>(
         dst, dst_cols, dst_offset, src, src_cols, src_offset, I(width), total);
+  });
+}
+
+void gather_rows(float* dst, const float* src, const int32_t* rows, size_t n, size_t row,
+                 size_t src_rows, void* stream) {
+  launch_cells(n * row, src_rows * row, "gatherRows", [&](auto total, unsigned grid) {
+    using I = decltype(total);
+    gather_rows_kernel<I><<<grid, 256, 0, as_stream(stream)>>>(dst, src, rows, I(row), total);
   });
 }
 

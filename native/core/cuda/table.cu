@@ -19,7 +19,7 @@ const CudaKernels& cuda_kernels() {
       depthwise_conv2d_bwd_filter, grouped_conv2d_fwd, grouped_conv2d_bwd_data,
       grouped_conv2d_bwd_filter,   zero_pad2d_fwd,     zero_pad2d_bwd,
       upsample2d_fwd,     upsample2d_bwd,      lppool2d_fwd,       lppool2d_bwd,
-      concat_last,        split_last,
+      concat_last,        split_last,          gather_rows,
   };
   return table;
 }

@@ -911,6 +911,26 @@ TEST(lp_pooling) {
 }
 
 // Concatenation is a copy: bitwise, parts of width 0 and 1 included.
+// The executor's batch gather from CUDA inputs: any rows, repeated or not, bitwise.
+TEST(gather_rows_is_bitwise) {
+  std::mt19937 rng(17);
+  struct S {
+    size_t src_rows, row, n;
+  };
+  for (const S& s : {S{1, 1, 1}, S{7, 3, 20}, S{100, 784, 33}, S{5, 1000, 5}, S{300, 17, 257}}) {
+    const Vec src = rnd(rng, s.src_rows * s.row);
+    std::vector<int32_t> rows(s.n);
+    for (auto& r : rows) r = U(rng, 0, int(s.src_rows) - 1);
+    Vec want(s.n * s.row);
+    for (size_t j = 0; j < s.n; ++j)
+      std::memcpy(&want[j * s.row], &src[size_t(rows[j]) * s.row], s.row * sizeof(float));
+    Dev gsrc(src), out = Dev::out(want.size());
+    DeviceArray<int32_t> grows(rows);
+    gpu().gather_rows(out.p(), gsrc.p(), grows.data(), s.n, s.row, s.src_rows, g_stream);
+    EXPECT_EXACT(out.host(), want, "gather_rows n" + std::to_string(s.n) + " row" + std::to_string(s.row));
+  }
+}
+
 TEST(concat_and_split_are_bitwise) {
   std::mt19937 rng(24);
   const std::vector<std::vector<int>> layouts = {{1}, {3, 5}, {1, 0, 7, 1}, {64, 32, 17}, {0, 2}};
