@@ -20,7 +20,8 @@ export interface CompileArgs {
   /**
    * Where the model trains and predicts: 'cpu', 'cuda' (a DeviceError when CUDA is unavailable
    * or a layer has no CUDA kernel yet) or 'auto' (CUDA when it can run the model, else the CPU).
-   * Default: 'cpu', or 'auto' when CONVKIT_DEVICE=cuda. Inputs and targets stay host tensors.
+   * Default: 'cpu', or 'auto' when CONVKIT_DEVICE=cuda. A model on CUDA takes inputs and targets
+   * on either device (CUDA ones are gathered on the GPU); a model on the CPU takes host tensors.
    */
   device?: 'cpu' | 'cuda' | 'auto';
 }
