@@ -71,7 +71,9 @@ describe('setPrecision / getPrecision', () => {
   });
 });
 
-(cuda.available ? describe : describe.skip)('ops on CUDA in each precision', () => {
+// Without CUDA the GPU blocks are skipped, and their titles say why.
+const skipped = cuda.available ? '' : ` (skipped: ${cuda.reason})`;
+(cuda.available ? describe : describe.skip)(`ops on CUDA in each precision${skipped}`, () => {
   const x = ck.tensor(randomArray(2 * 10 * 10 * 24, 5, -1, 1), [2, 10, 10, 24]);
   const w = ck.tensor(randomArray(3 * 3 * 24 * 40, 6, -1, 1), [3, 3, 24, 40]);
   const b = ck.tensor(randomArray(40, 7, -1, 1), [40]);
@@ -125,7 +127,7 @@ describe('setPrecision / getPrecision', () => {
   });
 });
 
-(cuda.available ? describe : describe.skip)('models on CUDA in each precision', () => {
+(cuda.available ? describe : describe.skip)(`models on CUDA in each precision${skipped}`, () => {
   const { x, labels } = tinyData(96, 3);
   const y = ck.tensor(labels, [labels.length]);
   const initial = weightsOf(tinyModel());

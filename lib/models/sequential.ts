@@ -186,6 +186,11 @@ export abstract class LayersModel extends ModelBase {
 
     const net = this.net;
     const logsOf = (s: StepSums, prefix = ''): Logs => this.stepLogs(s, prefix);
+    // Steps queued behind the one being awaited keep the executor busy between awaits: one on
+    // the CPU, whose steps are long; several on a GPU, whose steps are short enough that a JS
+    // round trip per step would leave it idle. Each step still reports its own sums, and after
+    // stopTraining (or an abort) the steps already queued run and report.
+    const stepsAhead = this.device === 'cuda' ? 8 : 1;
 
     this.stopTraining = false;
     let step = initialEpoch * steps;
@@ -194,21 +199,21 @@ export abstract class LayersModel extends ModelBase {
       for (const cb of callbacks) await cb.onEpochBegin(epoch);
       const order = args.shuffle === false ? range(0, nTrain) : rng.permutation(nTrain);
       net.resetMetrics();
-      // One batch queued behind the running one keeps the executor busy between awaits.
       const launch = (b: number): Promise<StepSums> =>
         inFlight(net.trainStep(handles(xs), handles(ys), order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize)),
           (seedBase + step++ * 0x9e3779b1) % 2 ** 52));
       let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
-      let pending: Promise<StepSums> | null = launch(0);
-      for (let b = 0; b < steps && pending; b++) {
+      const queued: Promise<StepSums>[] = [launch(0)];
+      let launched = 1;
+      for (let b = 0; b < steps && queued.length; b++) {
         for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: batchSize });
-        const next: Promise<StepSums> | null = b + 1 < steps && !args.signal?.aborted && !this.stopTraining ? launch(b + 1) : null;
-        sums = await pending;
+        while (queued.length <= stepsAhead && launched < steps && !args.signal?.aborted && !this.stopTraining) {
+          queued.push(launch(launched++));
+        }
+        sums = await queued.shift()!;
         for (const cb of callbacks) await cb.onBatchEnd(b, { batch: b, size: batchSize, ...logsOf(sums) });
-        pending = next;
         if (args.signal?.aborted) this.stopTraining = true;
       }
-      if (pending) sums = await pending;
       const logs = logsOf(sums);
       if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_'));
       for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);

@@ -94,4 +94,12 @@ inline void require_image(const LayerSpec& l, const Shape& in) {
               batch_shape_str(in));
 }
 
+// The tensors of a and b, as the read / write lists of an executor task.
+inline std::vector<const Tensor*> tensor_pointers(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  std::vector<const Tensor*> out;
+  for (const Tensor& t : a) out.push_back(&t);
+  for (const Tensor& t : b) out.push_back(&t);
+  return out;
+}
+
 }  // namespace ck

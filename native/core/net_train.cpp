@@ -1,5 +1,8 @@
-// The network executor's steps: one task per training batch (gather, forward, loss, backward,
-// fused optimizer update), evaluation and prediction, and weight / optimizer-state transfer.
+// The network executor's training: compile and the settings it steps with (trainable layers,
+// learning rate, metrics), the checks and gathering of a batch, one task per training or
+// evaluation batch (gather, forward, loss, backward, fused optimizer update), the losses and
+// metrics, and the optimizer update. Inference is net_infer.cpp; weights and optimizer state
+// net_state.cpp; the GPU's steps net_cuda.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,7 +14,6 @@
 #include "net_plan.h"
 #include "op_launch.h"
 #include "precision.h"
-#include "thread_pool.h"
 
 namespace ck {
 
@@ -233,14 +235,6 @@ void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx,
   }
 }
 
-namespace {
-std::vector<const Tensor*> pointers(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  std::vector<const Tensor*> out;
-  for (const Tensor& t : a) out.push_back(&t);
-  for (const Tensor& t : b) out.push_back(&t);
-  return out;
-}
-}  // namespace
 
 // Copies the batch rows of every input and target into the plan's buffers.
 void Net::gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
@@ -257,7 +251,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
                      uint64_t seed, std::shared_ptr<Accumulators> out) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
   check_batch("fit", xs, &ys, idx);
-  std::vector<const Tensor*> reads = pointers(xs, ys);
+  std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
   if (device_ == DeviceType::Cuda) {
     cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out));
     return;
@@ -286,7 +280,7 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
     cuda_enqueue_step("evalStep", std::move(xs), std::move(ys), std::move(idx), false, 0, std::move(out));
     return;
   }
-  std::vector<const Tensor*> reads = pointers(xs, ys);
+  std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
   enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out] {
     run_step(out.get(), [&]() -> const Accumulators& {
       int batch = int(idx.size());
@@ -299,110 +293,6 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
     });
   });
 }
-
-namespace {
-
-// Rows per slice for a batch of `rows` whose widest value holds `widest` floats per row: as many
-// as fit in `bytes`, in equal slices.
-int64_t slice_rows(int64_t rows, size_t bytes, size_t widest) {
-  int64_t fit = std::max<int64_t>(1, int64_t(bytes / (widest * sizeof(float) + 1)));
-  int64_t slices = (rows + fit - 1) / fit;
-  return (rows + slices - 1) / slices;
-}
-
-}  // namespace
-
-std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
-                                       const std::vector<int>& layers, int batch_size) {
-  const char* op = "predict";
-  bool inside = !xs.empty() && start >= 0 && count >= 1 && start + count <= (xs[0].rank() ? xs[0].dim(0) : 0);
-  require_lazy(inside, ErrorKind::Value, [&] {
-    return "predict: rows [" + std::to_string(start) + ", " + std::to_string(start + count) +
-           ") are outside the input " + (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape));
-  });
-  require(!layers.empty(), ErrorKind::Value, "predict: no layers asked for");
-  int last = 0;
-  for (int layer : layers) {
-    require(layer >= 0 && size_t(layer) < layers_.size(), ErrorKind::Value,
-            "predict: no layer " + std::to_string(layer));
-    last = std::max(last, layer);
-  }
-  require(batch_size >= 1, ErrorKind::Value, "predict: batchSize must be >= 1");
-  check_batch(op, xs, nullptr, {int32_t(start)});
-  std::vector<Tensor> ys;
-  for (int layer : layers) ys.push_back(empty_tensor(with_batch(count, shapes_[value_of(layer)]), op));
-  std::vector<const Tensor*> reads = pointers(xs, {}), writes = pointers(ys, {});
-  // Inference rows are independent: a batch is split over the threads, each running the whole
-  // network on its rows with no barrier between layers; a batch of fewer rows than threads runs
-  // layer by layer on all of them, in slices whose activations stay in the caches.
-  size_t widest = 0;
-  for (int v = 0; v <= int(value_of(last)); ++v) widest = std::max(widest, example_size(shapes_[size_t(v)]));
-  if (device_ == DeviceType::Cuda) {
-    enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size] {
-      cuda_infer(xs, ys, start, count, layers, last, batch_size);
-    });
-    return ys;
-  }
-  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest] {
-    const int threads = num_threads();
-    for (int64_t b = 0; b < count; b += batch_size) {
-      const int64_t rows = std::min<int64_t>(batch_size, count - b);
-      if (threads > 1 && rows >= threads) {
-        infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest);
-        continue;
-      }
-      const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
-      for (int64_t r = 0; r < rows; r += slice) {
-        const int n = int(std::min<int64_t>(slice, rows - r));
-        plan_for(n, false);
-        infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last);
-      }
-    }
-  });
-  return ys;
-}
-
-void Net::infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                     int64_t y_row, int n, const std::vector<int>& layers, int last) {
-  for (size_t i = 0; i < xs.size(); ++i) {
-    size_t row = example_size(inputs_[i]);
-    std::memcpy(pl.act[i], xs[i].data() + size_t(x_row) * row, size_t(n) * row * sizeof(float));
-  }
-  forward(pl, n, false, 0, last);
-  for (size_t j = 0; j < layers.size(); ++j) {
-    size_t row = example_size(shapes_[value_of(layers[j])]);
-    std::memcpy(ys[j].data() + size_t(y_row) * row, pl.act[value_of(layers[j])], size_t(n) * row * sizeof(float));
-  }
-}
-
-void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                        int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest) {
-  const int threads = num_threads();
-  const int64_t per_thread = (rows + threads - 1) / threads;
-  const int64_t slice = slice_rows(per_thread, kThreadSliceBytes, widest);  // <= per_thread
-  thread_plans_.resize(size_t(threads));
-  for (auto& plan : thread_plans_) {
-    if (!plan || plan->capacity < slice) plan = make_plan(int(slice), false);
-  }
-  std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
-  // Task t runs on thread t; the kernels it calls run inline on that thread.
-  parallel_run(threads, [&](int t) {
-    try {
-      const int64_t r1 = std::min(rows, (t + 1) * per_thread);
-      for (int64_t r = t * per_thread; r < r1; r += slice) {
-        const int n = int(std::min(slice, r1 - r));
-        infer_rows(*thread_plans_[size_t(t)], xs, ys, x_row + r, y_row + r, n, layers, last);
-      }
-    } catch (...) {
-      failed[size_t(t)] = std::current_exception();
-    }
-  });
-  for (auto& e : failed) {
-    if (e) std::rethrow_exception(e);
-  }
-}
-
-// ---- loss, metrics and the update ----
 
 // Each output's loss (and, when training, its gradient into a fresh gradient buffer) and
 // metrics; the loss of the model is their sum, as in Keras.
@@ -510,60 +400,5 @@ void Net::update(const Ops& k) {
 
 template void Net::update(const CpuKernels&);
 template void Net::update(const CudaOps&);
-
-// ---- weights and optimizer state ----
-
-Tensor Net::get_param(int index) {
-  require(index >= 0 && size_t(index) < params_.size(), ErrorKind::Value,
-          "getWeights: no weight " + std::to_string(index));
-  const ParamInfo& p = params_[size_t(index)];
-  Tensor out = empty_tensor(p.shape, "getWeights");
-  float* src = param_ptr(index);
-  enqueue("getWeights", {}, {&out}, [this, out, src] { download_values(out.data(), src, out.numel()); });
-  return out;
-}
-
-void Net::set_param(int index, const Tensor& value) {
-  require(index >= 0 && size_t(index) < params_.size(), ErrorKind::Value,
-          "setWeights: no weight " + std::to_string(index));
-  const ParamInfo& p = params_[size_t(index)];
-  const std::string& layer = layers_[size_t(p.layer)].name;
-  require(value.shape == p.shape, ErrorKind::Shape,
-          "setWeights: " + layer + "/" + p.name + " has shape " + shape_str(p.shape) +
-              ", got " + shape_str(value.shape));
-  float* dst = param_ptr(index);
-  enqueue("setWeights", {&value}, {}, [this, value, dst] { upload_values(dst, value.data(), value.numel()); });
-}
-
-std::vector<Tensor> Net::get_optimizer_state() {
-  std::vector<Tensor> out;
-  for (const StoragePtr& s : opt_state_) {
-    Tensor t = empty_tensor({int64_t(n_weights_)}, "getOptimizerState");
-    const float* src = s->data();
-    size_t n = n_weights_;
-    enqueue("getOptimizerState", {}, {&t}, [this, t, src, n] { download_values(t.data(), src, n); });
-    out.push_back(t);
-  }
-  return out;
-}
-
-void Net::set_optimizer_state(const std::vector<Tensor>& state, int64_t iterations) {
-  require(compiled_, ErrorKind::Value, "setOptimizerState: compile the model first");
-  require(state.size() == opt_state_.size(), ErrorKind::Format,
-          "setOptimizerState: the optimizer keeps " + std::to_string(opt_state_.size()) +
-              " buffers, got " + std::to_string(state.size()));
-  require(iterations >= 0, ErrorKind::Value, "setOptimizerState: iterations must be >= 0");
-  for (size_t i = 0; i < state.size(); ++i) {
-    require(state[i].numel() == n_weights_, ErrorKind::Format,
-            "setOptimizerState: buffer " + std::to_string(i) + " has " +
-                std::to_string(state[i].numel()) + " values, expected " +
-                std::to_string(n_weights_));
-    float* dst = opt_state_[i]->data();
-    const Tensor& src = state[i];
-    size_t n = n_weights_;
-    enqueue("setOptimizerState", {&src}, {}, [this, src, dst, n] { upload_values(dst, src.data(), n); });
-  }
-  enqueue("setOptimizerState", {}, {}, [this, iterations] { iterations_ = iterations; });
-}
 
 }  // namespace ck

@@ -88,7 +88,8 @@ async function main() {
 /** Every workload in `precision`, convkit then PyTorch, printed as one table. */
 async function measure(precision) {
   ck.setPrecision(precision);
-  const cuda = { device: 'cuda', epochs: TRAIN.epochs };
+  // The images and labels live on the GPU, as PyTorch's do in torch_peer.py.
+  const cuda = { device: 'cuda', epochs: TRAIN.epochs, dataOn: 'cuda' };
   const ours = {
     w1_train: await trainRate(w1, [28, 28, 1], TRAIN.w1.batch, TRAIN.w1.n, cuda),
     w2_train: await trainRate(w2, [32, 32, 3], TRAIN.w2.batch, TRAIN.w2.n, cuda),
@@ -97,7 +98,7 @@ async function measure(precision) {
   };
   const model = w1();
   model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
-  for (const b of INFER_BATCHES) ours.w1_infer[b] = await inferRate(model, b, inferImages(b));
+  for (const b of INFER_BATCHES) ours.w1_infer[b] = await inferRate(model, b, inferImages(b), { dataOn: 'cuda' });
   ours.w1_latency_ms = await latencyMs(model, LATENCY_RUNS);
   ck.setPrecision('fp32');
 

@@ -38,14 +38,15 @@ function random(shape, seed) {
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Training images/s through model.fit (SGD lr 0.01, sparse labels) on `device`: the median
- * epoch after a warm-up epoch (which plans the buffers and, on CUDA, captures the step graphs).
+ * Training images/s through model.fit (SGD lr 0.01, sparse labels) on `device`, the data held on
+ * `dataOn` ('cuda': already on the GPU, as a PyTorch loop's tensors): the median epoch after a
+ * warm-up epoch (which plans the buffers and, on CUDA, captures the step graphs).
  */
-async function trainRate(make, shape, batch, n, { device = 'cpu', epochs = 4 } = {}) {
+async function trainRate(make, shape, batch, n, { device = 'cpu', epochs = 4, dataOn = 'cpu' } = {}) {
   const model = make();
   model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', device });
-  const x = random([n, ...shape], 1);
-  const y = ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 10), [n]);
+  const x = random([n, ...shape], 1).to(dataOn);
+  const y = ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 10), [n]).to(dataOn);
   const times = [];
   let t0 = 0n;
   await model.fit(x, y, {
@@ -55,9 +56,12 @@ async function trainRate(make, shape, batch, n, { device = 'cpu', epochs = 4 } =
   return n / median(times.slice(1));
 }
 
-/** W1 inference images/s at `batch` over n images: the median of 3 runs after a warm-up. */
-async function inferRate(model, batch, n) {
-  const x = random([n, 28, 28, 1], 2);
+/**
+ * W1 inference images/s at `batch` over n images held on `dataOn`, the predictions read back to
+ * the host: the median of 3 runs after a warm-up.
+ */
+async function inferRate(model, batch, n, { dataOn = 'cpu' } = {}) {
+  const x = random([n, 28, 28, 1], 2).to(dataOn);
   await model.predict(x, { batchSize: batch }).data();  // warm-up (plans the buffers)
   const rates = [];
   for (let r = 0; r < 3; r++) {

@@ -1,0 +1,119 @@
+// The network executor's inference: predict and layer outputs, over the CPU's threads (rows split
+// between them, or a small batch layer by layer in cache-sized slices) or on the net's GPU.
+#include <algorithm>
+#include <cstring>
+
+#include "errors.h"
+#include "net.h"
+#include "net_ops.h"
+#include "net_plan.h"
+#include "op_launch.h"
+#include "thread_pool.h"
+
+namespace ck {
+
+namespace {
+
+// Rows per slice for a batch of `rows` whose widest value holds `widest` floats per row: as many
+// as fit in `bytes`, in equal slices.
+int64_t slice_rows(int64_t rows, size_t bytes, size_t widest) {
+  int64_t fit = std::max<int64_t>(1, int64_t(bytes / (widest * sizeof(float) + 1)));
+  int64_t slices = (rows + fit - 1) / fit;
+  return (rows + slices - 1) / slices;
+}
+
+}  // namespace
+
+std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
+                                       const std::vector<int>& layers, int batch_size) {
+  const char* op = "predict";
+  bool inside = !xs.empty() && start >= 0 && count >= 1 && start + count <= (xs[0].rank() ? xs[0].dim(0) : 0);
+  require_lazy(inside, ErrorKind::Value, [&] {
+    return "predict: rows [" + std::to_string(start) + ", " + std::to_string(start + count) +
+           ") are outside the input " + (xs.empty() ? std::string("(none)") : shape_str(xs[0].shape));
+  });
+  require(!layers.empty(), ErrorKind::Value, "predict: no layers asked for");
+  int last = 0;
+  for (int layer : layers) {
+    require(layer >= 0 && size_t(layer) < layers_.size(), ErrorKind::Value,
+            "predict: no layer " + std::to_string(layer));
+    last = std::max(last, layer);
+  }
+  require(batch_size >= 1, ErrorKind::Value, "predict: batchSize must be >= 1");
+  check_batch(op, xs, nullptr, {int32_t(start)});
+  std::vector<Tensor> ys;
+  for (int layer : layers) ys.push_back(empty_tensor(with_batch(count, shapes_[value_of(layer)]), op));
+  std::vector<const Tensor*> reads = tensor_pointers(xs, {}), writes = tensor_pointers(ys, {});
+  // Inference rows are independent: a batch is split over the threads, each running the whole
+  // network on its rows with no barrier between layers; a batch of fewer rows than threads runs
+  // layer by layer on all of them, in slices whose activations stay in the caches.
+  size_t widest = 0;
+  for (int v = 0; v <= int(value_of(last)); ++v) widest = std::max(widest, example_size(shapes_[size_t(v)]));
+  if (device_ == DeviceType::Cuda) {
+    enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size] {
+      cuda_infer(xs, ys, start, count, layers, last, batch_size);
+    });
+    return ys;
+  }
+  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest] {
+    const int threads = num_threads();
+    for (int64_t b = 0; b < count; b += batch_size) {
+      const int64_t rows = std::min<int64_t>(batch_size, count - b);
+      if (threads > 1 && rows >= threads) {
+        infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest);
+        continue;
+      }
+      const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
+      for (int64_t r = 0; r < rows; r += slice) {
+        const int n = int(std::min<int64_t>(slice, rows - r));
+        plan_for(n, false);
+        infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last);
+      }
+    }
+  });
+  return ys;
+}
+
+void Net::infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
+                     int64_t y_row, int n, const std::vector<int>& layers, int last) {
+  for (size_t i = 0; i < xs.size(); ++i) {
+    size_t row = example_size(inputs_[i]);
+    std::memcpy(pl.act[i], xs[i].data() + size_t(x_row) * row, size_t(n) * row * sizeof(float));
+  }
+  forward(pl, n, false, 0, last);
+  for (size_t j = 0; j < layers.size(); ++j) {
+    size_t row = example_size(shapes_[value_of(layers[j])]);
+    std::memcpy(ys[j].data() + size_t(y_row) * row, pl.act[value_of(layers[j])], size_t(n) * row * sizeof(float));
+  }
+}
+
+void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
+                        int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest) {
+  const int threads = num_threads();
+  const int64_t per_thread = (rows + threads - 1) / threads;
+  const int64_t slice = slice_rows(per_thread, kThreadSliceBytes, widest);  // <= per_thread
+  thread_plans_.resize(size_t(threads));
+  for (auto& plan : thread_plans_) {
+    if (!plan || plan->capacity < slice) plan = make_plan(int(slice), false);
+  }
+  std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
+  // Task t runs on thread t; the kernels it calls run inline on that thread.
+  parallel_run(threads, [&](int t) {
+    try {
+      const int64_t r1 = std::min(rows, (t + 1) * per_thread);
+      for (int64_t r = t * per_thread; r < r1; r += slice) {
+        const int n = int(std::min(slice, r1 - r));
+        infer_rows(*thread_plans_[size_t(t)], xs, ys, x_row + r, y_row + r, n, layers, last);
+      }
+    } catch (...) {
+      failed[size_t(t)] = std::current_exception();
+    }
+  });
+  for (auto& e : failed) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+// ---- loss, metrics and the update ----
+
+}  // namespace ck
