@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "conv_shapes.h"
 #include "kernel_check.h"
 #include "errors.h"
 #include "kernels.h"
@@ -16,33 +17,10 @@ using ck::Act;
 using ck::ConvParams;
 using ck::CpuKernels;
 using ck::Isa;
+using cktest::conv_shape;
+using cktest::describe;
 
 namespace {
-
-// Output size by the usual formula ((W - F + pad_total) / S) + 1, with dilation.
-int out_size(int in, int k, int stride, int pad_total, int dil) {
-  int span = dil * (k - 1) + 1;
-  return (in + pad_total - span) / stride + 1;
-}
-
-ConvParams make(int N, int H, int W, int C, int K, int R, int S, int sh = 1, int sw = 1,
-                int pt = 0, int pb = 0, int pl = 0, int pr = 0, int dh = 1, int dw = 1) {
-  ConvParams p;
-  p.N = N, p.H = H, p.W = W, p.C = C, p.K = K, p.R = R, p.S = S;
-  p.stride_h = sh, p.stride_w = sw, p.pad_h = pt, p.pad_w = pl, p.dil_h = dh, p.dil_w = dw;
-  p.P = out_size(H, R, sh, pt + pb, dh);
-  p.Q = out_size(W, S, sw, pl + pr, dw);
-  return p;
-}
-
-std::string describe(const ConvParams& p) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "N%d H%d W%d C%d K%d R%d S%d P%d Q%d stride %d,%d pad %d,%d dil %d,%d", p.N, p.H,
-                p.W, p.C, p.K, p.R, p.S, p.P, p.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
-                p.dil_h, p.dil_w);
-  return buf;
-}
 
 // Runs all passes of `k` and of the reference on p and compares them.
 void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
@@ -86,26 +64,26 @@ void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
 // images, kernels bigger than the image with padding, non-square kernels/strides, dilation.
 std::vector<ConvParams> edge_shapes() {
   return {
-      make(1, 1, 1, 1, 1, 1, 1),
-      make(1, 5, 5, 1, 1, 3, 3),
-      make(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
-      make(1, 1, 1, 17, 33, 1, 1),
-      make(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),        // 1x1 image, 'same' 3x3
-      make(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),        // kernel larger than the image
-      make(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),        // padding larger than the kernel
-      make(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),       // non-square kernel and strides
-      make(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2, 'same'
-      make(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
-      make(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
-      make(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
-      make(2, 10, 10, 8, 48, 5, 5),                       // valid 5x5
-      make(1, 7, 7, 3, 65, 1, 1, 2, 2),                   // 1x1 stride 2: dx pixels with no tap
-      make(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
-      make(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),        // P = 1 row
-      make(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),        // Q = 1 column
-      make(4, 3, 3, 1, 31, 3, 3),                         // P = Q = 1
-      make(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),    // TF 'same' stride 2 (pad after)
-      make(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
+      conv_shape(1, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 5, 5, 1, 1, 3, 3),
+      conv_shape(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 1, 1, 17, 33, 1, 1),
+      conv_shape(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),        // 1x1 image, 'same' 3x3
+      conv_shape(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),        // kernel larger than the image
+      conv_shape(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),        // padding larger than the kernel
+      conv_shape(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),       // non-square kernel and strides
+      conv_shape(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2, 'same'
+      conv_shape(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
+      conv_shape(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(2, 10, 10, 8, 48, 5, 5),                       // valid 5x5
+      conv_shape(1, 7, 7, 3, 65, 1, 1, 2, 2),                   // 1x1 stride 2: dx pixels with no tap
+      conv_shape(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
+      conv_shape(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),        // P = 1 row
+      conv_shape(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),        // Q = 1 column
+      conv_shape(4, 3, 3, 1, 31, 3, 3),                         // P = Q = 1
+      conv_shape(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),    // TF 'same' stride 2 (pad after)
+      conv_shape(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
   };
 }
 
@@ -118,7 +96,7 @@ ConvParams random_shape(std::mt19937& rng) {
     int pt = U(0, R), pb = U(0, R), pl = U(0, S), pr = U(0, S);
     int C = U(1, 3) == 1 ? U(1, 4) : U(1, 40);
     int K = U(1, 3) == 1 ? U(1, 5) : U(1, 90);
-    ConvParams p = make(U(1, 3), H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, dh, dw);
+    ConvParams p = conv_shape(U(1, 3), H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, dh, dw);
     if (p.P >= 1 && p.Q >= 1) return p;
   }
 }
@@ -127,7 +105,7 @@ ConvParams random_shape(std::mt19937& rng) {
 
 // The seed tutorial's edge detector: one 3x3 window, one channel, valid convolution.
 TEST(reference_edge_filter_gives_175) {
-  ConvParams p = make(1, 3, 3, 1, 1, 3, 3);
+  ConvParams p = conv_shape(1, 3, 3, 1, 1, 3, 3);
   CHECK(p.P == 1 && p.Q == 1);
   std::vector<float> x = {150, 45, 25, 250, 200, 80, 215, 250, 235};
   std::vector<float> w = {0, -1, 0, -1, 4, -1, 0, -1, 0};
@@ -146,7 +124,7 @@ TEST(ten_filters_on_32x32x3_give_30x30x10) {
   const int Wd = 32, F = 3, Pd = 0, Sd = 1;
   const int out = (Wd - F + 2 * Pd) / Sd + 1;
   CHECK(out == 30);
-  ConvParams p = make(1, 32, 32, 3, 10, 3, 3);
+  ConvParams p = conv_shape(1, 32, 32, 3, 10, 3, 3);
   CHECK(p.P == out && p.Q == out);
   CHECK(p.y_size() == size_t(30 * 30 * 10));
   std::mt19937 rng(3);
@@ -155,7 +133,7 @@ TEST(ten_filters_on_32x32x3_give_30x30x10) {
 
 // A hand-computed 3x3 input, 2x2 kernel, top/left padding 1, bias -40 and ReLU.
 TEST(reference_hand_computed_padding_bias_relu) {
-  ConvParams p = make(1, 3, 3, 1, 1, 2, 2, 1, 1, 1, 0, 1, 0);
+  ConvParams p = conv_shape(1, 3, 3, 1, 1, 2, 2, 1, 1, 1, 0, 1, 0);
   CHECK(p.P == 3 && p.Q == 3);
   std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   std::vector<float> w = {1, 2, 3, 4};
@@ -167,7 +145,7 @@ TEST(reference_hand_computed_padding_bias_relu) {
   ck::scalar_kernels().conv2d_fwd(y.data(), x.data(), w.data(), &b, p, Act::Relu);
   for (int i = 0; i < 9; ++i) CHECK_NEAR(y[i], std::max(want[i] - 40.f, 0.f), 1e-5);
   // Two channels in, two filters out: channel 1 is channel 0 doubled, filter 1 reads only it.
-  ConvParams q = make(1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 0, 1, 0);
+  ConvParams q = conv_shape(1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 0, 1, 0);
   std::vector<float> x2(18), w2(16, 0.f), y2(18);
   for (int i = 0; i < 9; ++i) x2[2 * i] = x[i], x2[2 * i + 1] = 2 * x[i];
   for (int t = 0; t < 4; ++t) {
@@ -184,7 +162,7 @@ TEST(reference_hand_computed_padding_bias_relu) {
 }
 
 TEST(unsupported_fused_activation_throws) {
-  ConvParams p = make(1, 3, 3, 1, 1, 3, 3);
+  ConvParams p = conv_shape(1, 3, 3, 1, 1, 3, 3);
   std::vector<float> x(9, 1.f), w(9, 1.f);
   float y = 0;
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
@@ -208,8 +186,8 @@ TEST(reference_gradients_match_finite_differences) {
   const CpuKernels& ref = ck::scalar_kernels();
   std::mt19937 rng(11);
   for (const ConvParams& p :
-       {make(2, 5, 4, 3, 2, 3, 2, 2, 1, 1, 1, 0, 1, 1, 2), make(1, 4, 5, 2, 3, 2, 3, 1, 2, 0, 1, 1, 1),
-        make(1, 6, 6, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2)}) {
+       {conv_shape(2, 5, 4, 3, 2, 3, 2, 2, 1, 1, 1, 0, 1, 1, 2), conv_shape(1, 4, 5, 2, 3, 2, 3, 1, 2, 0, 1, 1, 1),
+        conv_shape(1, 6, 6, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2)}) {
     auto x = cktest::random_vector(rng, p.x_size());
     auto w = cktest::random_vector(rng, p.w_size());
     auto b = cktest::random_vector(rng, size_t(p.K));
@@ -259,10 +237,10 @@ TEST(vector_kernels_match_reference_on_random_shapes) {
 TEST(vector_kernels_match_reference_on_model_layers) {
   std::mt19937 rng(4);
   std::vector<ConvParams> shapes = {
-      make(2, 28, 28, 1, 32, 5, 5),          make(2, 12, 12, 32, 64, 5, 5),
-      make(2, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1), make(1, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1),
-      make(2, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1), make(1, 16, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),
-      make(1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1)};
+      conv_shape(2, 28, 28, 1, 32, 5, 5),          conv_shape(2, 12, 12, 32, 64, 5, 5),
+      conv_shape(2, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1), conv_shape(1, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(2, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1), conv_shape(1, 16, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1)};
   for (Isa isa : cktest::vector_isas()) {
     for (const ConvParams& p : shapes) compare_all(ck::cpu_kernels(isa), p, rng);
   }
@@ -278,24 +256,24 @@ TEST(vector_kernels_match_reference_with_few_input_channels) {
   std::vector<ConvParams> shapes;
   for (int C : {1, 3}) {
     for (int K : {7, 32, 33}) {
-      shapes.push_back(make(1, 28, 28, C, K, 5, 5));                     // 'valid'
-      shapes.push_back(make(2, 17, 31, C, K, 3, 3, 1, 1, 1, 1, 1, 1));   // 'same'
-      shapes.push_back(make(1, 15, 37, C, K, 3, 3, 2, 2, 0, 1, 0, 1));   // 'same' stride 2
-      shapes.push_back(make(3, 13, 11, C, K, 5, 5, 2, 2));                // 'valid' stride 2
-      shapes.push_back(make(2, 1, 1, C, K, 3, 3, 1, 1, 1, 1, 1, 1));     // 1x1 image
+      shapes.push_back(conv_shape(1, 28, 28, C, K, 5, 5));                     // 'valid'
+      shapes.push_back(conv_shape(2, 17, 31, C, K, 3, 3, 1, 1, 1, 1, 1, 1));   // 'same'
+      shapes.push_back(conv_shape(1, 15, 37, C, K, 3, 3, 2, 2, 0, 1, 0, 1));   // 'same' stride 2
+      shapes.push_back(conv_shape(3, 13, 11, C, K, 5, 5, 2, 2));                // 'valid' stride 2
+      shapes.push_back(conv_shape(2, 1, 1, C, K, 3, 3, 1, 1, 1, 1, 1, 1));     // 1x1 image
     }
   }
-  shapes.push_back(make(1, 1, 1, 1, 1, 1, 1));
-  shapes.push_back(make(2, 9, 10, 2, 16, 2, 4, 1, 3, 0, 1, 2, 1));       // left pad, stride 3
-  shapes.push_back(make(1, 12, 12, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1));      // K = 70: 5 vectors
-  shapes.push_back(make(1, 12, 12, 12, 100, 3, 3, 1, 1, 1, 1, 1, 1));    // R*S*C = 108
-  shapes.push_back(make(2, 10, 9, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1));      // R*S*C = 144
-  shapes.push_back(make(1, 30, 30, 3, 16, 7, 7, 2, 2, 2, 3, 2, 3));      // 7x7 stride-2 stem
-  shapes.push_back(make(2, 11, 13, 3, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2));  // dilation 2, 'same'
-  shapes.push_back(make(1, 14, 9, 1, 5, 4, 2, 1, 1, 0, 0, 0, 0, 3, 1));  // dilation in h only
-  shapes.push_back(make(1, 20, 700, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1));      // several padded bands
-  shapes.push_back(make(1, 24, 900, 1, 8, 5, 5, 2, 2, 2, 2, 2, 2));      // bands at stride 2
-  shapes.push_back(make(1, 9, 5, 1, 3, 7, 7, 1, 1, 3, 3, 3, 3));         // kernel wider than the image
+  shapes.push_back(conv_shape(1, 1, 1, 1, 1, 1, 1));
+  shapes.push_back(conv_shape(2, 9, 10, 2, 16, 2, 4, 1, 3, 0, 1, 2, 1));       // left pad, stride 3
+  shapes.push_back(conv_shape(1, 12, 12, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1));      // K = 70: 5 vectors
+  shapes.push_back(conv_shape(1, 12, 12, 12, 100, 3, 3, 1, 1, 1, 1, 1, 1));    // R*S*C = 108
+  shapes.push_back(conv_shape(2, 10, 9, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1));      // R*S*C = 144
+  shapes.push_back(conv_shape(1, 30, 30, 3, 16, 7, 7, 2, 2, 2, 3, 2, 3));      // 7x7 stride-2 stem
+  shapes.push_back(conv_shape(2, 11, 13, 3, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2));  // dilation 2, 'same'
+  shapes.push_back(conv_shape(1, 14, 9, 1, 5, 4, 2, 1, 1, 0, 0, 0, 0, 3, 1));  // dilation in h only
+  shapes.push_back(conv_shape(1, 20, 700, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1));      // several padded bands
+  shapes.push_back(conv_shape(1, 24, 900, 1, 8, 5, 5, 2, 2, 2, 2, 2, 2));      // bands at stride 2
+  shapes.push_back(conv_shape(1, 9, 5, 1, 3, 7, 7, 1, 1, 3, 3, 3, 3));         // kernel wider than the image
   for (Isa isa : cktest::vector_isas()) {
     for (const ConvParams& p : shapes) compare_all(ck::cpu_kernels(isa), p, rng);
   }
@@ -309,12 +287,12 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
   for (int threads : {1, 3}) {
     ck::set_num_threads(threads);
     for (Isa isa : cktest::vector_isas()) {
-      for (const ConvParams& p : {make(3, 9, 7, 5, 19, 3, 3, 1, 1, 1, 1, 1, 1),
-                                  make(8, 16, 16, 16, 33, 3, 3, 1, 1, 1, 1, 1, 1),
-                                  make(24, 20, 18, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1),
-                                  make(40, 10, 10, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0),
-                                  make(3, 28, 28, 1, 32, 5, 5),
-                                  make(1, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1)}) {
+      for (const ConvParams& p : {conv_shape(3, 9, 7, 5, 19, 3, 3, 1, 1, 1, 1, 1, 1),
+                                  conv_shape(8, 16, 16, 16, 33, 3, 3, 1, 1, 1, 1, 1, 1),
+                                  conv_shape(24, 20, 18, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1),
+                                  conv_shape(40, 10, 10, 8, 70, 3, 1, 1, 1, 0, 0, 0, 0),
+                                  conv_shape(3, 28, 28, 1, 32, 5, 5),
+                                  conv_shape(1, 32, 32, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1)}) {
         compare_all(ck::cpu_kernels(isa), p, rng);
       }
     }
@@ -325,7 +303,7 @@ TEST(vector_kernels_match_reference_with_other_thread_counts) {
 // Same inputs, same thread count: bitwise identical dw, db, y and dx.
 TEST(vector_kernels_are_deterministic) {
   std::mt19937 rng(6);
-  ConvParams p = make(12, 13, 11, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1);  // big enough to split
+  ConvParams p = conv_shape(12, 13, 11, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1);  // big enough to split
   auto x = cktest::random_vector(rng, p.x_size());
   auto w = cktest::random_vector(rng, p.w_size());
   auto dy = cktest::random_vector(rng, p.y_size());

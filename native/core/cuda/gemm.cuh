@@ -101,6 +101,28 @@ struct TileStager {
     for (int p = 0; p < PB; ++p) put<LB::kRedFast>(&Bs[0][0], LDB, b_red[p], b_outer[p], rb[p], cvt);
   }
 
+  // The block's reduction over [k_begin, k_end): each BK-deep step is multiplied by
+  // multiply(buf) from shared buffer `buf` while the next step's values are loaded into
+  // registers, then stored into the other buffer (double buffering, one barrier per step).
+  template <class E, int LDA, int LDB, class Cvt, class Multiply>
+  __device__ __forceinline__ void pipeline(const LA& la, const LB& lb, int m0, int n0, int k_begin,
+                                           int k_end, E (&As)[2][BK][LDA], E (&Bs)[2][BK][LDB],
+                                           Cvt cvt, Multiply&& multiply) {
+    if (k_begin >= k_end) return;
+    load(la, lb, m0, n0, k_begin);
+    store(As[0], Bs[0], cvt);
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+      const bool more = k0 + BK < k_end;
+      if (more) load(la, lb, m0, n0, k0 + BK);
+      multiply(buf);
+      if (more) store(As[buf ^ 1], Bs[buf ^ 1], cvt);
+      __syncthreads();
+      buf ^= 1;
+    }
+  }
+
  private:
   template <bool kRedFast, class E, class Cvt>
   __device__ __forceinline__ static void put(E* tile, int ld, int red, int outer,
@@ -144,37 +166,26 @@ __global__ void __launch_bounds__(Cfg::kThreads, 512 / Cfg::kThreads)
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
-  if (k_begin < k_end) {
-    st.load(la, lb, m0, n0, k_begin);
-    st.store(As[0], Bs[0], KeepFloat{});
-    __syncthreads();
-    int buf = 0;
-    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-      const bool more = k0 + BK < k_end;
-      if (more) st.load(la, lb, m0, n0, k0 + BK);
+  st.pipeline(la, lb, m0, n0, k_begin, k_end, As, Bs, KeepFloat{}, [&](int buf) {
 #pragma unroll
-      for (int k = 0; k < BK; ++k) {
-        float a[TM], b[TN];
+    for (int k = 0; k < BK; ++k) {
+      float a[TM], b[TN];
 #pragma unroll
-        for (int g = 0; g < TM / 4; ++g) {
-          float4 t = *reinterpret_cast<const float4*>(&As[buf][k][g * (BM / 2) + ty * 4]);
-          a[g * 4 + 0] = t.x, a[g * 4 + 1] = t.y, a[g * 4 + 2] = t.z, a[g * 4 + 3] = t.w;
-        }
-#pragma unroll
-        for (int g = 0; g < TN / 4; ++g) {
-          float4 t = *reinterpret_cast<const float4*>(&Bs[buf][k][g * (BN / 2) + tx * 4]);
-          b[g * 4 + 0] = t.x, b[g * 4 + 1] = t.y, b[g * 4 + 2] = t.z, b[g * 4 + 3] = t.w;
-        }
-#pragma unroll
-        for (int i = 0; i < TM; ++i)
-#pragma unroll
-          for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      for (int g = 0; g < TM / 4; ++g) {
+        float4 t = *reinterpret_cast<const float4*>(&As[buf][k][g * (BM / 2) + ty * 4]);
+        a[g * 4 + 0] = t.x, a[g * 4 + 1] = t.y, a[g * 4 + 2] = t.z, a[g * 4 + 3] = t.w;
       }
-      if (more) st.store(As[buf ^ 1], Bs[buf ^ 1], KeepFloat{});
-      __syncthreads();
-      buf ^= 1;
+#pragma unroll
+      for (int g = 0; g < TN / 4; ++g) {
+        float4 t = *reinterpret_cast<const float4*>(&Bs[buf][k][g * (BN / 2) + tx * 4]);
+        b[g * 4 + 0] = t.x, b[g * 4 + 1] = t.y, b[g * 4 + 2] = t.z, b[g * 4 + 3] = t.w;
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
-  }
+  });
 
   // Epilogue: partial tile to the workspace, or bias + ReLU to C.
   const bool partial = gridDim.z > 1;

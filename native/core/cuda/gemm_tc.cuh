@@ -83,34 +83,23 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 #pragma unroll
     for (int j = 0; j < Cfg::FN; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
-  if (k_begin < k_end) {
-    st.load(la, lb, m0, n0, k_begin);
-    st.store(As[0], Bs[0], Math{});
-    __syncthreads();
-    int buf = 0;
-    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-      const bool more = k0 + BK < k_end;
-      if (more) st.load(la, lb, m0, n0, k0 + BK);
+  st.pipeline(la, lb, m0, n0, k_begin, k_end, As, Bs, Math{}, [&](int buf) {
 #pragma unroll
-      for (int kk = 0; kk < BK; kk += KS) {
-        wmma::fragment<wmma::matrix_a, 16, 16, KS, typename Math::Frag, wmma::col_major> a[Cfg::FM];
-        wmma::fragment<wmma::matrix_b, 16, 16, KS, typename Math::Frag, wmma::row_major> b[Cfg::FN];
+    for (int kk = 0; kk < BK; kk += KS) {
+      wmma::fragment<wmma::matrix_a, 16, 16, KS, typename Math::Frag, wmma::col_major> a[Cfg::FM];
+      wmma::fragment<wmma::matrix_b, 16, 16, KS, typename Math::Frag, wmma::row_major> b[Cfg::FN];
 #pragma unroll
-        for (int i = 0; i < Cfg::FM; ++i)
-          wmma::load_matrix_sync(a[i], &As[buf][kk][wm * Cfg::WTM + i * 16], LDA);
+      for (int i = 0; i < Cfg::FM; ++i)
+        wmma::load_matrix_sync(a[i], &As[buf][kk][wm * Cfg::WTM + i * 16], LDA);
 #pragma unroll
-        for (int j = 0; j < Cfg::FN; ++j)
-          wmma::load_matrix_sync(b[j], &Bs[buf][kk][wn * Cfg::WTN + j * 16], LDB);
+      for (int j = 0; j < Cfg::FN; ++j)
+        wmma::load_matrix_sync(b[j], &Bs[buf][kk][wn * Cfg::WTN + j * 16], LDB);
 #pragma unroll
-        for (int i = 0; i < Cfg::FM; ++i)
+      for (int i = 0; i < Cfg::FM; ++i)
 #pragma unroll
-          for (int j = 0; j < Cfg::FN; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
-      }
-      if (more) st.store(As[buf ^ 1], Bs[buf ^ 1], Math{});
-      __syncthreads();
-      buf ^= 1;
+        for (int j = 0; j < Cfg::FN; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
     }
-  }
+  });
 
   // Epilogue, one 16 x 16 fragment at a time through the warp's staging tile: the partial tile
   // to the workspace, or bias + ReLU to C.

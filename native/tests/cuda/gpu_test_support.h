@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "check.h"
+#include "conv_shapes.h"
 #include "cuda/cuda_kernels.h"
 #include "cuda/device_memory.h"
 #include "errors.h"
@@ -21,6 +22,9 @@ namespace gputest {
 
 using ck::ConvParams;
 using ck::cuda::DeviceArray;
+using cktest::conv_same;
+using cktest::conv_shape;
+using cktest::describe;
 
 inline int g_cases = 40;  // random shapes per family (--quick: 6)
 inline void* g_stream = nullptr;
@@ -106,66 +110,36 @@ inline bool close(const Vec& got, const Vec& want, double red, double scale, std
 
 // ---------------------------------------------------------------- convolution
 
-inline int out_size(int in, int k, int stride, int pad_total, int dil) {
-  return (in + pad_total - (dil * (k - 1) + 1)) / stride + 1;
-}
-
-inline ConvParams conv(int N, int H, int W, int C, int K, int R, int S, int sh = 1, int sw = 1, int pt = 0,
-                int pb = 0, int pl = 0, int pr = 0, int dh = 1, int dw = 1) {
-  ConvParams p;
-  p.N = N, p.H = H, p.W = W, p.C = C, p.K = K, p.R = R, p.S = S;
-  p.stride_h = sh, p.stride_w = sw, p.pad_h = pt, p.pad_w = pl, p.dil_h = dh, p.dil_w = dw;
-  p.P = out_size(H, R, sh, pt + pb, dh);
-  p.Q = out_size(W, S, sw, pl + pr, dw);
-  return p;
-}
-
-// TensorFlow 'same' padding.
-inline ConvParams conv_same(int N, int H, int W, int C, int K, int R, int S, int sh = 1, int sw = 1) {
-  int P = (H + sh - 1) / sh, Q = (W + sw - 1) / sw;
-  int th = std::max((P - 1) * sh + R - H, 0), tw = std::max((Q - 1) * sw + S - W, 0);
-  return conv(N, H, W, C, K, R, S, sh, sw, th / 2, th - th / 2, tw / 2, tw - tw / 2);
-}
-
-inline std::string describe(const ConvParams& p) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "N%d H%d W%d C%d K%d R%d S%d P%d Q%d stride %d,%d pad %d,%d dil %d,%d", p.N, p.H,
-                p.W, p.C, p.K, p.R, p.S, p.P, p.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
-                p.dil_h, p.dil_w);
-  return buf;
-}
-
 // Convolutions at the kernels' edges: 1x1 images, C or K = 1, sizes off the tiles, long reductions.
 inline std::vector<ConvParams> conv_edge_shapes() {
   return {
-      conv(1, 1, 1, 1, 1, 1, 1),
-      conv(1, 5, 5, 1, 1, 3, 3),
-      conv(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
-      conv(1, 1, 1, 17, 33, 1, 1),
-      conv(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),         // 1x1 image, 'same' 3x3
-      conv(5, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),       // 1x1 image, vector channels
-      conv(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
-      conv(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),         // padding larger than the kernel
-      conv(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),        // non-square kernel and strides
-      conv(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
-      conv(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
-      conv(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
-      conv(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
-      conv(2, 10, 10, 8, 48, 5, 5),
-      conv(1, 7, 7, 3, 65, 1, 1, 2, 2),                    // 1x1 stride 2: dx cells with no tap
-      conv(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
-      conv(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),         // P = 1
-      conv(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),         // Q = 1
-      conv(4, 3, 3, 1, 31, 3, 3),                          // P = Q = 1
-      conv(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),     // 'same' stride 2
-      conv(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
+      conv_shape(1, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 5, 5, 1, 1, 3, 3),
+      conv_shape(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 1, 1, 17, 33, 1, 1),
+      conv_shape(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),         // 1x1 image, 'same' 3x3
+      conv_shape(5, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),       // 1x1 image, vector channels
+      conv_shape(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
+      conv_shape(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),         // padding larger than the kernel
+      conv_shape(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),        // non-square kernel and strides
+      conv_shape(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
+      conv_shape(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
+      conv_shape(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_shape(2, 10, 10, 8, 48, 5, 5),
+      conv_shape(1, 7, 7, 3, 65, 1, 1, 2, 2),                    // 1x1 stride 2: dx cells with no tap
+      conv_shape(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
+      conv_shape(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),         // P = 1
+      conv_shape(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),         // Q = 1
+      conv_shape(4, 3, 3, 1, 31, 3, 3),                          // P = Q = 1
+      conv_shape(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),     // 'same' stride 2
+      conv_shape(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
       conv_same(2, 13, 11, 1, 1, 3, 3),                    // C = K = 1
       conv_same(3, 9, 9, 4, 4, 3, 3, 2, 2),                // vector paths, stride 2
       conv_same(2, 17, 15, 12, 129, 3, 3),                 // K just past a 128 tile
       conv_same(4, 16, 16, 64, 128, 3, 3),                 // 128x128 tiles
       conv_same(2, 7, 7, 20, 36, 1, 1),                    // 1x1 conv, K % 4 == 0
-      conv(8, 33, 31, 3, 8, 3, 3),                         // long filter-gradient reduction
+      conv_shape(8, 33, 31, 3, 8, 3, 3),                         // long filter-gradient reduction
       conv_same(16, 24, 24, 8, 16, 3, 3),                  // split-K filter gradient
   };
 }
@@ -181,7 +155,7 @@ inline ConvParams random_conv(std::mt19937& rng) {
     int K = U(rng, 1, 3) == 1 ? U(rng, 1, 5) : U(rng, 1, 140);
     if (U(rng, 0, 2) == 0) C = (C + 3) / 4 * 4;  // vector paths
     if (U(rng, 0, 2) == 0) K = (K + 3) / 4 * 4;
-    ConvParams p = conv(U(rng, 1, 4), H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, dh, dw);
+    ConvParams p = conv_shape(U(rng, 1, 4), H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, dh, dw);
     if (p.P >= 1 && p.Q >= 1) return p;
   }
 }

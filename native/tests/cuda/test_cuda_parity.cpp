@@ -102,12 +102,12 @@ TEST(conv2d_random_shapes) {
 TEST(conv2d_misaligned_pointers) {
   std::mt19937 rng(3);
   for (const ConvParams& p : {conv_same(2, 9, 7, 8, 12, 3, 3), conv_same(3, 5, 5, 16, 64, 3, 3, 2, 2),
-                              conv(1, 1, 1, 4, 4, 1, 1)})
+                              conv_shape(1, 1, 1, 4, 4, 1, 1)})
     compare_conv(p, rng, true);
 }
 
 TEST(conv2d_rejects_other_fused_activations) {
-  ConvParams p = conv(1, 3, 3, 1, 1, 3, 3);
+  ConvParams p = conv_shape(1, 3, 3, 1, 1, 3, 3);
   bool threw = false;
   try {
     gpu().conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Sigmoid, g_stream);
@@ -118,7 +118,7 @@ TEST(conv2d_rejects_other_fused_activations) {
 }
 
 TEST(conv2d_empty_batch_zeroes_filter_gradient) {
-  ConvParams p = conv(0, 5, 5, 3, 4, 3, 3);
+  ConvParams p = conv_shape(0, 5, 5, 3, 4, 3, 3);
   Dev gw = Dev::out(p.w_size()), gb = Dev::out(size_t(p.K));
   gpu().conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::None, g_stream);
   gpu().conv2d_bwd_data(nullptr, nullptr, nullptr, p, g_stream);
@@ -735,16 +735,16 @@ TEST(depthwise_edge_and_random_shapes) {
   std::vector<ConvParams> shapes;
   for (int M : {1, 3}) {
     for (const ConvParams& q : {
-             conv(1, 1, 1, 1, 1, 1, 1),                          // 1x1 image, C = 1
+             conv_shape(1, 1, 1, 1, 1, 1, 1),                          // 1x1 image, C = 1
              conv_same(2, 1, 1, 5, 5, 3, 3),                     // 1x1 image, 'same' 3x3
              conv_same(2, 13, 11, 1, 1, 3, 3),                   // C = 1
              conv_same(3, 9, 8, 7, 7, 3, 3, 2, 2),               // odd C, 'same' stride 2
-             conv(2, 9, 9, 5, 5, 3, 3),                          // 'valid'
-             conv(1, 11, 10, 6, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
-             conv(2, 12, 9, 3, 3, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
-             conv(1, 2, 3, 4, 4, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
-             conv(1, 7, 7, 33, 33, 1, 1, 2, 2),                   // dx cells with no tap
-             conv(8, 33, 31, 3, 3, 3, 3),                         // long filter-gradient reduction
+             conv_shape(2, 9, 9, 5, 5, 3, 3),                          // 'valid'
+             conv_shape(1, 11, 10, 6, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
+             conv_shape(2, 12, 9, 3, 3, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
+             conv_shape(1, 2, 3, 4, 4, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
+             conv_shape(1, 7, 7, 33, 33, 1, 1, 2, 2),                   // dx cells with no tap
+             conv_shape(8, 33, 31, 3, 3, 3, 3),                         // long filter-gradient reduction
              conv_same(4, 40, 40, 2, 2, 3, 3),                    // several pixel chunks
          }) {
       ConvParams p = q;
@@ -763,7 +763,7 @@ TEST(depthwise_edge_and_random_shapes) {
 }
 
 TEST(depthwise_rejects_other_fused_activations) {
-  ConvParams p = conv(1, 3, 3, 1, 1, 3, 3);
+  ConvParams p = conv_shape(1, 3, 3, 1, 1, 3, 3);
   bool threw = false;
   try {
     gpu().depthwise_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Sigmoid, g_stream);
@@ -777,15 +777,15 @@ TEST(grouped_conv2d_shapes) {
   std::mt19937 rng(20);
   struct G { ConvParams p; int groups; };
   std::vector<G> shapes = {
-      {conv(1, 1, 1, 2, 2, 1, 1), 2},                           // 1x1 image, Cg = 1: depthwise
+      {conv_shape(1, 1, 1, 2, 2, 1, 1), 2},                           // 1x1 image, Cg = 1: depthwise
       {conv_same(2, 7, 6, 4, 8, 3, 3), 2},
       {conv_same(2, 7, 6, 8, 12, 3, 3), 4},
       {conv_same(3, 9, 9, 12, 4, 3, 3, 2, 2), 4},               // 'same' stride 2, Kg = 1
-      {conv(2, 9, 8, 6, 6, 3, 3), 2},                           // 'valid'
-      {conv(1, 11, 10, 8, 16, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2), 4},  // dilation 2
+      {conv_shape(2, 9, 8, 6, 6, 3, 3), 2},                           // 'valid'
+      {conv_shape(1, 11, 10, 8, 16, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2), 4},  // dilation 2
       {conv_same(2, 5, 5, 4, 12, 3, 3), 4},                     // Cg = 1: depthwise with M = 3
       {conv_same(2, 5, 5, 6, 10, 3, 3), 1},                     // groups == 1: conv2d
-      {conv(1, 1, 1, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1), 2},         // 1x1 image, 'same' 3x3
+      {conv_shape(1, 1, 1, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1), 2},         // 1x1 image, 'same' 3x3
       {conv_same(8, 16, 16, 8, 8, 3, 3), 2},                    // long filter-gradient reduction
   };
   for (int i = 0; i < g_cases / 2; ++i) {
@@ -797,7 +797,7 @@ TEST(grouped_conv2d_shapes) {
   for (const G& g : shapes) compare_grouped(g.p, g.groups, rng);
   bool threw = false;
   try {
-    gpu().grouped_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, conv(1, 3, 3, 6, 4, 1, 1), 4,
+    gpu().grouped_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, conv_shape(1, 3, 3, 6, 4, 1, 1), 4,
                              Act::None, g_stream);
   } catch (const ck::Error& e) {
     threw = e.kind() == ck::ErrorKind::Value;
