@@ -110,38 +110,21 @@ inline bool close(const Vec& got, const Vec& want, double red, double scale, std
 
 // ---------------------------------------------------------------- convolution
 
-// Convolutions at the kernels' edges: 1x1 images, C or K = 1, sizes off the tiles, long reductions.
-inline std::vector<ConvParams> conv_edge_shapes() {
-  return {
-      conv_shape(1, 1, 1, 1, 1, 1, 1),
-      conv_shape(1, 5, 5, 1, 1, 3, 3),
-      conv_shape(2, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1),
-      conv_shape(1, 1, 1, 17, 33, 1, 1),
-      conv_shape(3, 1, 1, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1),         // 1x1 image, 'same' 3x3
-      conv_shape(5, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),       // 1x1 image, vector channels
-      conv_shape(1, 2, 3, 4, 9, 5, 5, 1, 1, 2, 2, 2, 2),         // kernel larger than the image
-      conv_shape(2, 4, 4, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3),         // padding larger than the kernel
-      conv_shape(2, 9, 8, 5, 17, 3, 2, 2, 3, 1, 0, 0, 1),        // non-square kernel and strides
-      conv_shape(1, 11, 10, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),  // dilation 2
-      conv_shape(2, 12, 9, 3, 16, 3, 5, 2, 1, 1, 1, 2, 2, 2, 1),   // dilation + stride
-      conv_shape(2, 8, 8, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
-      conv_shape(1, 6, 6, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
-      conv_shape(2, 10, 10, 8, 48, 5, 5),
-      conv_shape(1, 7, 7, 3, 65, 1, 1, 2, 2),                    // 1x1 stride 2: dx cells with no tap
-      conv_shape(1, 9, 9, 2, 80, 3, 3, 3, 3, 0, 0, 0, 0),
-      conv_shape(1, 1, 9, 4, 5, 1, 3, 1, 1, 0, 0, 1, 1),         // P = 1
-      conv_shape(2, 9, 1, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0),         // Q = 1
-      conv_shape(4, 3, 3, 1, 31, 3, 3),                          // P = Q = 1
-      conv_shape(1, 16, 16, 3, 100, 3, 3, 2, 2, 0, 1, 0, 1),     // 'same' stride 2
-      conv_shape(2, 6, 7, 40, 24, 2, 3, 1, 2, 1, 0, 2, 1, 1, 3),
-      conv_same(2, 13, 11, 1, 1, 3, 3),                    // C = K = 1
-      conv_same(3, 9, 9, 4, 4, 3, 3, 2, 2),                // vector paths, stride 2
-      conv_same(2, 17, 15, 12, 129, 3, 3),                 // K just past a 128 tile
-      conv_same(4, 16, 16, 64, 128, 3, 3),                 // 128x128 tiles
-      conv_same(2, 7, 7, 20, 36, 1, 1),                    // 1x1 conv, K % 4 == 0
-      conv_shape(8, 33, 31, 3, 8, 3, 3),                         // long filter-gradient reduction
-      conv_same(16, 24, 24, 8, 16, 3, 3),                  // split-K filter gradient
-  };
+// The CPU tests' edge shapes plus the GPU kernels' own edges: tile sizes, vector paths, split-K.
+inline std::vector<ConvParams> gpu_conv_edge_shapes() {
+  std::vector<ConvParams> shapes = cktest::conv_edge_shapes();
+  for (const ConvParams& p : {
+           conv_shape(5, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),  // 1x1 image, vector channels
+           conv_same(2, 13, 11, 1, 1, 3, 3),                    // C = K = 1
+           conv_same(3, 9, 9, 4, 4, 3, 3, 2, 2),                // vector paths, stride 2
+           conv_same(2, 17, 15, 12, 129, 3, 3),                 // K just past a 128 tile
+           conv_same(4, 16, 16, 64, 128, 3, 3),                 // 128x128 tiles
+           conv_same(2, 7, 7, 20, 36, 1, 1),                    // 1x1 conv, K % 4 == 0
+           conv_shape(8, 33, 31, 3, 8, 3, 3),                   // long filter-gradient reduction
+           conv_same(16, 24, 24, 8, 16, 3, 3),                  // split-K filter gradient
+       })
+    shapes.push_back(p);
+  return shapes;
 }
 
 inline ConvParams random_conv(std::mt19937& rng) {

@@ -91,7 +91,7 @@ PoolParams pool(int N, int H, int W, int C, int R, int S, int sh, int sw, bool s
 
 TEST(conv2d_edge_shapes) {
   std::mt19937 rng(1);
-  for (const ConvParams& p : conv_edge_shapes()) compare_conv(p, rng);
+  for (const ConvParams& p : gpu_conv_edge_shapes()) compare_conv(p, rng);
 }
 
 TEST(conv2d_random_shapes) {

@@ -170,7 +170,7 @@ TEST(rounding_reference) {
 TEST(conv2d_edge_shapes_in_each_mode) {
   for (MathPrecision prec : kModes) {
     std::mt19937 rng(21);
-    for (const ConvParams& p : conv_edge_shapes()) compare_conv(p, conv_data(p, rng), prec);
+    for (const ConvParams& p : gpu_conv_edge_shapes()) compare_conv(p, conv_data(p, rng), prec);
   }
 }
 
