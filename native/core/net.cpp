@@ -212,8 +212,6 @@ void Net::plan_relu_folds() {
   // A ReLU output read only by a max pool: the pool's backward applies the ReLU's (one pass
   // over that gradient fewer; the seeds' CNN and VGG-style blocks all have this pattern).
   relu_into_pool_.assign(n_layers, 0);
-  // CUDA's max-pool backward does not take the fold: there the ReLU's backward stays in its layer.
-  if (device_ == DeviceType::Cuda) return;
   for (size_t i = 0; i < n_layers; ++i) {
     const LayerSpec& l = layers_[i];
     int v = l.inputs[0];

@@ -86,9 +86,9 @@ struct CudaOps {
   void maxpool2d_fwd(float* y, const float* x, const PoolParams& p) const {
     t.maxpool2d_fwd(y, x, p, s);
   }
-  // relu_x is never set on CUDA: CUDA nets keep the ReLU's backward in the conv or dense layer.
-  void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool) const {
-    t.maxpool2d_bwd(dx, dy, x, p, s);
+  void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p,
+                     bool relu_x) const {
+    t.maxpool2d_bwd(dx, dy, x, p, relu_x, s);
   }
   void avgpool2d_fwd(float* y, const float* x, const PoolParams& p) const {
     t.avgpool2d_fwd(y, x, p, s);

@@ -70,7 +70,7 @@ Tensor max_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) 
   launch(
       op, dev, {&dy, &x}, {&dx},
       [=, &k = cpu_kernels()] { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false); },
-      [&](const CudaKernels& k, void* s) { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, s); });
+      [&](const CudaKernels& k, void* s) { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false, s); });
   return dx;
 }
 

@@ -22,7 +22,8 @@ void dense_bwd_filter(float* dw, float* db, const float* dy, const float* x, int
                       void* stream);
 // pool.cu
 void maxpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream);
-void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, void* stream);
+void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x,
+                   void* stream);
 void avgpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream);
 void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p, void* stream);
 void global_avgpool_fwd(float* y, const float* x, int N, int HW, int C, void* stream);

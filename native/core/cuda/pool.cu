@@ -45,9 +45,12 @@ __global__ void maxpool_fwd_kernel(float* y, const float* x, PoolParams p, I tot
   }
 }
 
+// relu_x: x is a ReLU's output and its backward is folded in: a cell that is not > 0 passes no
+// gradient (the reference adds a window's gradient only where its maximum is > 0, and a cell
+// receives one only as its window's maximum).
 template <class I>
 __global__ void maxpool_bwd_kernel(float* dx, const float* dy, const float* x, PoolParams p,
-                                   I total) {
+                                   int relu_x, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
     const Cell at = cell_of(i, p.H, p.W, p.C);
     const int c = at.c, w = at.col, h = at.row, n = at.n;
@@ -70,7 +73,7 @@ __global__ void maxpool_bwd_kernel(float* dx, const float* dy, const float* x, P
           }
         if (ah == h && aw == w) acc += __ldg(dyn + (size_t(op) * p.Q + oq) * p.C);
       }
-    dx[i] = acc;
+    dx[i] = relu_x && !(__ldg(xn + (size_t(h) * p.W + w) * p.C) > 0.f) ? 0.f : acc;
   }
 }
 
@@ -226,10 +229,11 @@ void maxpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream) 
   CK_POOL_LAUNCH(maxpool_fwd_kernel, p.y_size(), as_stream(stream), "maxPool2d", y, x, p);
 }
 
-void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p,
+void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x,
                    void* stream) {
   check_pool(p, "maxPool2dGrad");
-  CK_POOL_LAUNCH(maxpool_bwd_kernel, p.x_size(), as_stream(stream), "maxPool2dGrad", dx, dy, x, p);
+  CK_POOL_LAUNCH(maxpool_bwd_kernel, p.x_size(), as_stream(stream), "maxPool2dGrad", dx, dy, x, p,
+                 relu_x ? 1 : 0);
 }
 
 void avgpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream) {

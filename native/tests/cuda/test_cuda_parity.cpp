@@ -217,10 +217,12 @@ TEST(pooling_windows) {
     Dev y = Dev::out(p.y_size());
     gpu().maxpool2d_fwd(y.p(), gx.p(), p, g_stream);
     EXPECT_EXACT(y.host(), want, std::string("maxpool fwd ") + tag);
-    ref().maxpool2d_bwd(want_dx.data(), dy.data(), x.data(), p, false);
     Dev dx = Dev::out(p.x_size());
-    gpu().maxpool2d_bwd(dx.p(), gdy.p(), gx.p(), p, g_stream);
-    EXPECT_EXACT(dx.host(), want_dx, std::string("maxpool bwd ") + tag);
+    for (bool relu_x : {false, true}) {
+      ref().maxpool2d_bwd(want_dx.data(), dy.data(), x.data(), p, relu_x);
+      gpu().maxpool2d_bwd(dx.p(), gdy.p(), gx.p(), p, relu_x, g_stream);
+      EXPECT_EXACT(dx.host(), want_dx, std::string("maxpool bwd") + (relu_x ? " relu_x " : " ") + tag);
+    }
     ref().avgpool2d_fwd(want.data(), x.data(), p);
     gpu().avgpool2d_fwd(y.p(), gx.p(), p, g_stream);
     EXPECT_CLOSE_T(y.host(), want, p.R * p.S, 1.0, 1e-5f, 1e-6, std::string("avgpool fwd ") + tag);
@@ -232,7 +234,7 @@ TEST(pooling_windows) {
   const float inf = std::numeric_limits<float>::infinity();
   PoolParams p = pool(1, 2, 2, 1, 2, 2, 2, 2, false);
   Dev gx(Vec{1, 5, 2, 3}), gdy(Vec{inf}), dx = Dev::out(4);
-  gpu().maxpool2d_bwd(dx.p(), gdy.p(), gx.p(), p, g_stream);
+  gpu().maxpool2d_bwd(dx.p(), gdy.p(), gx.p(), p, false, g_stream);
   EXPECT_EXACT(dx.host(), (Vec{0, inf, 0, 0}), "maxpool bwd inf");
   gpu().global_maxpool_bwd(dx.p(), gdy.p(), gx.p(), 1, 4, 1, g_stream);
   EXPECT_EXACT(dx.host(), (Vec{0, inf, 0, 0}), "global maxpool bwd inf");
