@@ -463,14 +463,55 @@ void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& y
   bool device_inputs = false;
   for (const Tensor& x : xs) device_inputs = device_inputs || x.device() == DeviceType::Cuda;
   if (device_inputs) wait_for_process_stream(b, cuda_stream_);
-  for (int64_t r = 0; r < count; r += batch_size) {
+  // Two batches in flight, each with its own page-locked slot: batch k+1 is uploaded and run
+  // before batch k's results are copied out of its slot, so the GPU does not wait for the host.
+  struct Slot {
+    std::unique_ptr<Pinned> in, out;
+    void* done = nullptr;  // recorded after the batch's results reached `out`
+    int64_t r = 0;
+    int n = 0;
+  };
+  struct Slots {
+    DeviceBackend& b;
+    void* stream;
+    Slot s[2];
+    ~Slots() {  // on an error, the GPU may still use the slots: wait before they go
+      try {
+        b.synchronize(stream);
+      } catch (const std::exception&) {
+      }
+      for (Slot& slot : s)
+        if (slot.done) b.event_destroy(slot.done);
+    }
+  } slots{b, cuda_stream_, {}};
+  auto out_row = [&](size_t j) { return example_size(shapes_[value_of(layers[j])]); };
+  auto finish = [&](Slot& slot) {
+    if (!slot.done) return;
+    b.event_synchronize(slot.done);
+    b.event_destroy(slot.done);
+    slot.done = nullptr;
+    const float* cursor = slot.out->floats();
+    for (size_t j = 0; j < layers.size(); ++j) {
+      const size_t floats = size_t(slot.n) * out_row(j);
+      std::memcpy(ys[j].data() + size_t(slot.r) * out_row(j), cursor, floats * sizeof(float));
+      cursor += floats;
+    }
+  };
+  size_t in_per_row = 0, out_per_row = 0;
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (xs[i].device() != DeviceType::Cuda) in_per_row += example_size(inputs_[i]);
+  for (size_t j = 0; j < layers.size(); ++j) out_per_row += out_row(j);
+  int k = 0;
+  for (int64_t r = 0; r < count; r += batch_size, k ^= 1) {
+    Slot& slot = slots.s[k];
+    finish(slot);  // the batch two back
     const int n = int(std::min<int64_t>(batch_size, count - r));
     plan_for(n, false);
-    size_t in_total = 0, out_total = 0;
-    for (size_t i = 0; i < xs.size(); ++i) in_total += size_t(n) * example_size(inputs_[i]);
-    for (int layer : layers) out_total += size_t(n) * example_size(shapes_[value_of(layer)]);
-    Pinned in(b, in_total * sizeof(float)), out(b, out_total * sizeof(float));
-    float* cursor = in.floats();
+    if (!slot.out) {
+      slot.in = std::make_unique<Pinned>(b, std::max<size_t>(1, size_t(n) * in_per_row) * sizeof(float));
+      slot.out = std::make_unique<Pinned>(b, size_t(n) * out_per_row * sizeof(float));
+    }
+    float* cursor = slot.in->floats();
     for (size_t i = 0; i < xs.size(); ++i) {
       const size_t row = example_size(inputs_[i]), floats = size_t(n) * row;
       const float* rows = xs[i].data() + size_t(start + r) * row;
@@ -483,20 +524,17 @@ void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& y
       cursor += floats;
     }
     forward(*plan_, n, false, 0, last);
-    cursor = out.floats();
-    for (int layer : layers) {
-      const size_t floats = size_t(n) * example_size(shapes_[value_of(layer)]);
-      b.copy_d2h(cursor, plan_->act[value_of(layer)], floats * sizeof(float), cuda_stream_);
-      cursor += floats;
-    }
-    b.synchronize(cuda_stream_);
-    cursor = out.floats();
+    cursor = slot.out->floats();
     for (size_t j = 0; j < layers.size(); ++j) {
-      const size_t row = example_size(shapes_[value_of(layers[j])]), floats = size_t(n) * row;
-      std::memcpy(ys[j].data() + size_t(r) * row, cursor, floats * sizeof(float));
+      const size_t floats = size_t(n) * out_row(j);
+      b.copy_d2h(cursor, plan_->act[value_of(layers[j])], floats * sizeof(float), cuda_stream_);
       cursor += floats;
     }
+    slot.done = b.record_event(cuda_stream_);
+    slot.r = r, slot.n = n;
   }
+  finish(slots.s[k]);  // the older of the last two
+  finish(slots.s[k ^ 1]);
 }
 
 }  // namespace ck
