@@ -206,7 +206,12 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
     const run = async (xOnCuda: boolean, yOnCuda: boolean) => {
       const m = tinyModel();
       m.setWeights(initial);
-      m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], device: 'cuda' });
+      // A user metric gets the targets on the predictions' device, as ops on both need.
+      const meanLabel = async (yTrue: ck.Tensor, yPred: ck.Tensor) => {
+        if (yTrue.device !== yPred.device) throw new Error(`metric: targets on ${yTrue.device}, predictions on ${yPred.device}`);
+        return (await yTrue.data()).reduce((a, v) => a + v, 0) / yTrue.size;
+      };
+      m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy', meanLabel], device: 'cuda' });
       const xx = xOnCuda ? x.to('cuda') : x, yy = yOnCuda ? y.to('cuda') : y;
       const h = await m.fit(xx, yy, { epochs: 2, batchSize: 16, verbose: 0, seed: 6, validationSplit: 0.2 });
       const predicted = await m.predict(xx, { batchSize: 25 }).data();

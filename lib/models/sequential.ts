@@ -257,7 +257,8 @@ export abstract class LayersModel extends ModelBase {
     const logs = this.stepLogs((await Promise.all(steps)).at(-1)!, prefix);
     if (pred) {
       const whole = rows.every((r, i) => r === start + i) && start === 0 && rows.length === xs[0].shape[0];
-      const yTrue = whole ? ys[0] : sliceRows(ys[0], start, rows.length);
+      // Beside the predictions, which are host tensors (sliceRows reads any device).
+      const yTrue = whole ? ys[0].to('cpu') : sliceRows(ys[0], start, rows.length);
       for (const m of c.userMetrics) logs[`${prefix}${m.name}`] = Number(await m.fn(yTrue, pred));
     }
     return logs;
