@@ -104,6 +104,14 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
+/** --precision: the GPU's math (ck.setPrecision). */
+export function parsePrecision(value: string): ck.Precision {
+  if (value !== 'fp32' && value !== 'tf32' && value !== 'bf16') {
+    throw new CliError(`--precision must be fp32, tf32 or bf16, got '${value}'`, 2);
+  }
+  return value;
+}
+
 /** --device: 'cuda' must be usable here (else a clear error); 'auto' picks CUDA when it can. */
 export function checkDevice(device: string): 'cpu' | 'cuda' | 'auto' {
   if (device === 'cuda') {

@@ -4,7 +4,7 @@
 // (2 for usage errors); only an unexpected failure prints a stack trace.
 import { Command, CommanderError, Option } from 'commander';
 import * as ck from '../index';
-import { CliError, parseAugment, parseChannels, parseFloatOpt, parseImageSize, parseIntOpt } from './common';
+import { CliError, parseAugment, parseChannels, parseFloatOpt, parseImageSize, parseIntOpt, parsePrecision } from './common';
 import { evaluate } from './evaluate';
 import { info, summary } from './info';
 import { predict } from './predict';
@@ -36,6 +36,7 @@ function program(): Command {
     .option('--image-size <WxH>', 'image folder: resize images to WIDTHxHEIGHT (default 32x32)', parseImageSize)
     .option('--channels <n>', 'image folder: 1 (greyscale) or 3 (RGB, default)', parseChannels)
     .option('--device <device>', 'auto, cpu or cuda', 'auto')
+    .option('--precision <p>', "the GPU's convolutions and dense layers: fp32, or tf32 / bf16 on tensor cores (sm_80+); the CPU always computes in fp32", parsePrecision, 'fp32')
     .option('--seed <n>', 'seed for weights, shuffling, the split and augmentation (default: random, printed)', parseIntOpt('--seed', 0, 2 ** 31 - 1))
     .option('--model <spec.json>', 'a Keras / TensorFlow.js layers config (a model.json or {class_name: "Sequential", config: {layers}})')
     .option('--base <model>', "transfer learning: a trained model folder whose layers before its classifier (last Dense) become the base of a new model with a head sized to the data's classes")
@@ -48,10 +49,10 @@ function program(): Command {
     .addOption(new Option('--test-limit <n>', 'use only the first N test images (quick runs, tests)').argParser(parseIntOpt('--test-limit', 1)).hideHelp())
     .action(async (source: string | undefined, o, command: Command) => {
       if (o.resume !== undefined) {
-        // a resumed run keeps its data and settings: only the total epochs, threads, device and output format may change
-        const fixed = Object.keys(o).filter((k) => !['resume', 'epochs', 'threads', 'device', 'json'].includes(k) && command.getOptionValueSource(k) === 'cli');
+        // a resumed run keeps its data and settings: only the total epochs, threads, device, precision and output format may change
+        const fixed = Object.keys(o).filter((k) => !['resume', 'epochs', 'threads', 'device', 'precision', 'json'].includes(k) && command.getOptionValueSource(k) === 'cli');
         if (source !== undefined) throw new CliError(`--resume takes the data from the run; leave out '${source}'`, 2);
-        if (fixed.length) throw new CliError(`--resume keeps the run's settings; --${fixed[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot change (only --epochs, --threads, --device and --json can)`, 2);
+        if (fixed.length) throw new CliError(`--resume keeps the run's settings; --${fixed[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot change (only --epochs, --threads, --device, --precision and --json can)`, 2);
       } else if (source === undefined) {
         throw new CliError("missing required argument 'source' (mnist, fashion-mnist or an image folder), or --resume DIR", 2);
       }

@@ -21,6 +21,8 @@ export interface TrainOptions {
   imageSize?: [number, number];
   channels?: 1 | 3;
   device: string;
+  /** The GPU's math (ck.setPrecision); the CPU computes in fp32. */
+  precision?: ck.Precision;
   seed?: number;
   model?: string;
   /** A trained model folder whose layers before its classifier become the base (transfer learning). */
@@ -204,7 +206,7 @@ function resumedOptions(resumed: Resumed, opts: TrainOptions): TrainOptions {
     throw new CliError(`--epochs ${epochs}: the run in ${opts.resume} has already trained ${resumed.epoch} epochs`, 2);
   }
   return {
-    ...s, epochs, device: opts.device, json: opts.json, threads: opts.threads, out: opts.resume, resume: opts.resume,
+    ...s, epochs, device: opts.device, precision: opts.precision, json: opts.json, threads: opts.threads, out: opts.resume, resume: opts.resume,
   };
 }
 
@@ -216,6 +218,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const source = resumed ? resumed.settings.source : sourceArg;
   if (source === undefined) throw new CliError("missing required argument 'source' (mnist, fashion-mnist or an image folder), or --resume DIR", 2);
   if (opts.threads !== undefined) ck.setThreads(opts.threads);
+  ck.setPrecision(opts.precision ?? 'fp32');
   const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
   ck.setSeed(seed);
   const optimizer = resumed ? resumed.model.compiled!.optimizer : optimizerFor(opts.optimizer, opts.lr);
@@ -261,7 +264,8 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const dir = resumed ? path.resolve(opts.resume!) : outputDir(opts, data.name);
   const info = ck.devices()[0];
   const gpu = model.device === 'cuda' ? ck.cudaStatus().devices[0] : null;
-  const where = gpu ? `GPU ${gpu.name}` : `CPU ${info.isa}, ${info.threads} threads`;
+  const precision = opts.precision ?? 'fp32';
+  const where = gpu ? `GPU ${gpu.name}, ${precision}` : `CPU ${info.isa}, ${info.threads} threads${precision === 'fp32' ? '' : ` (--precision ${precision} applies to GPUs only)`}`;
 
   if (!opts.json) {
     model.summary();
@@ -384,7 +388,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     seconds: round(totalSeconds, 3),
     skippedImages: data.skipped,
     seed,
-    device: gpu ? { type: 'cuda', name: gpu.name } : { type: 'cpu', isa: info.isa, threads: info.threads },
+    device: gpu ? { type: 'cuda', name: gpu.name, precision } : { type: 'cpu', isa: info.isa, threads: info.threads },
     out: dir,
     checkpoint: path.join(dir, CHECKPOINT),
     files,
