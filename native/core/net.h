@@ -210,8 +210,8 @@ class Net {
   void cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
                          std::vector<int32_t> idx, bool training, uint64_t seed,
                          std::shared_ptr<Accumulators> out);
-  // The step's kernels on the CUDA stream (run by a task of stream_); returns the event after
-  // them and the page-locked copy of the device sums it will have filled.
+  // Enqueues the step's upload and kernels on the CUDA streams (run by a task of stream_), ending
+  // with a copy of the device sums into sums_out (page-locked host memory).
   void cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
                  const std::vector<int32_t>& idx, bool training, uint64_t seed, double* sums_out);
   void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
