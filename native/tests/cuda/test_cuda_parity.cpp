@@ -7,6 +7,7 @@
 //   test_cuda_parity            all cases; exits 0 with a message when there is no GPU
 //   test_cuda_parity --quick    fewer random shapes (for compute-sanitizer)
 //   test_cuda_parity --bench    times conv2d on N=256, 56x56x64 -> 64, 3x3 'same' (and a GEMM)
+//                               in fp32, TF32 and bf16
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "cuda/gpu_test_support.h"
+#include "precision.h"
 
 using ck::Act;
 using ck::ConvParams;
@@ -1009,14 +1011,18 @@ TEST(deterministic_reductions) {
 
 namespace {
 
+// Times the passes in each precision (ck.setPrecision): fp32 on the CUDA cores, then TF32 and
+// bf16 on the tensor cores (sm_80+; older GPUs run fp32 in those rows).
 int bench() {
   ConvParams p = conv_same(256, 56, 56, 64, 64, 3, 3);
   std::mt19937 rng(16);
-  std::printf("bench: conv2d %s, fp32, %.1f GFLOP per pass\n", describe(p).c_str(), p.flops() / 1e9);
+  std::printf("bench: conv2d %s, %.1f GFLOP per pass\n", describe(p).c_str(), p.flops() / 1e9);
   Dev x(rnd(rng, p.x_size())), w(rnd(rng, p.w_size())), b(rnd(rng, size_t(p.K))),
       dy(rnd(rng, p.y_size()));
   Dev y = Dev::out(p.y_size()), dx = Dev::out(p.x_size()), dw = Dev::out(p.w_size()),
       db = Dev::out(size_t(p.K));
+  const int n = 4096;
+  Dev a(rnd(rng, size_t(n) * n)), bm(rnd(rng, size_t(n) * n)), c = Dev::out(size_t(n) * n);
   void* e0 = ck::cuda::event_create();
   void* e1 = ck::cuda::event_create();
   auto time = [&](const char* what, double flops, auto&& fn) {
@@ -1028,16 +1034,18 @@ int bench() {
     double ms = ck::cuda::event_elapsed_ms(e0, e1) / iters;
     std::printf("  %-28s %8.3f ms  %8.0f GFLOP/s\n", what, ms, flops / (ms * 1e6));
   };
-  time("forward", p.flops(), [&] { gpu().conv2d_fwd(y.p(), x.p(), w.p(), nullptr, p, Act::None, g_stream); });
-  time("forward + bias + relu", p.flops(),
-       [&] { gpu().conv2d_fwd(y.p(), x.p(), w.p(), b.p(), p, Act::Relu, g_stream); });
-  time("backward data", p.flops(), [&] { gpu().conv2d_bwd_data(dx.p(), dy.p(), w.p(), p, g_stream); });
-  time("backward filter (+ bias)", p.flops(),
-       [&] { gpu().conv2d_bwd_filter(dw.p(), db.p(), dy.p(), x.p(), p, g_stream); });
-  const int n = 4096;
-  Dev a(rnd(rng, size_t(n) * n)), bm(rnd(rng, size_t(n) * n)), c = Dev::out(size_t(n) * n);
-  time("dense 4096x4096x4096", 2.0 * n * n * n,
-       [&] { gpu().dense_fwd(c.p(), a.p(), bm.p(), nullptr, n, n, n, Act::None, g_stream); });
+  for (ck::MathPrecision prec : {ck::MathPrecision::Fp32, ck::MathPrecision::Tf32, ck::MathPrecision::Bf16}) {
+    ck::PrecisionScope scope(prec);
+    std::printf("%s\n", ck::precision_name(prec));
+    time("forward", p.flops(), [&] { gpu().conv2d_fwd(y.p(), x.p(), w.p(), nullptr, p, Act::None, g_stream); });
+    time("forward + bias + relu", p.flops(),
+         [&] { gpu().conv2d_fwd(y.p(), x.p(), w.p(), b.p(), p, Act::Relu, g_stream); });
+    time("backward data", p.flops(), [&] { gpu().conv2d_bwd_data(dx.p(), dy.p(), w.p(), p, g_stream); });
+    time("backward filter (+ bias)", p.flops(),
+         [&] { gpu().conv2d_bwd_filter(dw.p(), db.p(), dy.p(), x.p(), p, g_stream); });
+    time("dense 4096x4096x4096", 2.0 * n * n * n,
+         [&] { gpu().dense_fwd(c.p(), a.p(), bm.p(), nullptr, n, n, n, Act::None, g_stream); });
+  }
   ck::cuda::event_destroy(e0);
   ck::cuda::event_destroy(e1);
   ck::cuda::device_sync();
