@@ -234,6 +234,23 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
     expect(() => cpu.predict(x.to('cuda'))).toThrow(/input 0 is a cuda tensor but the model is on the cpu/);
   });
 
+  test('a GPU fit queues steps ahead: an abort in onBatchEnd stops it after those, each reported in order', async () => {
+    const { x, labels } = tinyData(300, 8);
+    const y = ck.tensor(labels, [labels.length]);
+    const model = tinyModel();
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', device: 'cuda' });
+    const controller = new AbortController();
+    const batches: number[] = [];
+    const h = await model.fit(x, y, {
+      epochs: 5, batchSize: 10, verbose: 0, signal: controller.signal,
+      callbacks: { onBatchEnd: (b) => { batches.push(b); if (b === 2) controller.abort(); } },
+    });
+    // 8 steps are queued behind the awaited one on CUDA (1 on the CPU): the 8 behind batch 2 run
+    // and report, in order, and no more are queued.
+    expect(batches).toEqual(Array.from({ length: 3 + 8 }, (_, i) => i));
+    expect(h.history.loss).toHaveLength(1);
+  });
+
   test('moving a trained model between devices keeps its weights; it keeps training where it is', async () => {
     const { x, labels } = tinyData(30, 5);
     const y = ck.tensor(labels, [30]);
