@@ -212,53 +212,53 @@ void check_norm(float norm, const char* op) {
 
 }  // namespace
 
-#define CK_POOL_LAUNCH(kernel, total, stream, op, ...)                                   \
-  do {                                                                                   \
-    size_t total_ = (total);                                                             \
-    if (total_ == 0) break;                                                              \
-    if (total_ <= size_t(UINT32_MAX) / 2) {                                              \
-      kernel<uint32_t><<<grid_1d(total_, 256), 256, 0, stream>>>(__VA_ARGS__, uint32_t(total_)); \
-    } else {                                                                             \
-      kernel<uint64_t><<<grid_1d(total_, 256), 256, 0, stream>>>(__VA_ARGS__, uint64_t(total_)); \
-    }                                                                                    \
-    check_launch(op);                                                                    \
-  } while (0)
-
 void maxpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream) {
   check_pool(p, "maxPool2d");
-  CK_POOL_LAUNCH(maxpool_fwd_kernel, p.y_size(), as_stream(stream), "maxPool2d", y, x, p);
+  launch_cells(p.y_size(), p.y_size(), "maxPool2d", [&](auto total, unsigned grid) {
+    maxpool_fwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(y, x, p, total);
+  });
 }
 
 void maxpool2d_bwd(float* dx, const float* dy, const float* x, const PoolParams& p, bool relu_x,
                    void* stream) {
   check_pool(p, "maxPool2dGrad");
-  CK_POOL_LAUNCH(maxpool_bwd_kernel, p.x_size(), as_stream(stream), "maxPool2dGrad", dx, dy, x, p,
-                 relu_x ? 1 : 0);
+  launch_cells(p.x_size(), p.x_size(), "maxPool2dGrad", [&](auto total, unsigned grid) {
+    maxpool_bwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(dx, dy, x, p,
+                                                                           relu_x ? 1 : 0, total);
+  });
 }
 
 void avgpool2d_fwd(float* y, const float* x, const PoolParams& p, void* stream) {
   check_pool(p, "avgPool2d");
-  CK_POOL_LAUNCH(avgpool_fwd_kernel, p.y_size(), as_stream(stream), "avgPool2d", y, x, p);
+  launch_cells(p.y_size(), p.y_size(), "avgPool2d", [&](auto total, unsigned grid) {
+    avgpool_fwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(y, x, p, total);
+  });
 }
 
 void avgpool2d_bwd(float* dx, const float* dy, const PoolParams& p, void* stream) {
   check_pool(p, "avgPool2dGrad");
-  CK_POOL_LAUNCH(avgpool_bwd_kernel, p.x_size(), as_stream(stream), "avgPool2dGrad", dx, dy, p);
+  launch_cells(p.x_size(), p.x_size(), "avgPool2dGrad", [&](auto total, unsigned grid) {
+    avgpool_bwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(dx, dy, p, total);
+  });
 }
 
 void lppool2d_fwd(float* y, const float* x, const PoolParams& p, float norm, void* stream) {
   check_pool(p, "lpPool2d");
   check_norm(norm, "lpPool2d");
-  CK_POOL_LAUNCH(lppool_fwd_kernel, p.y_size(), as_stream(stream), "lpPool2d", y, x, p,
-                 double(norm));
+  launch_cells(p.y_size(), p.y_size(), "lpPool2d", [&](auto total, unsigned grid) {
+    lppool_fwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(y, x, p, double(norm),
+                                                                          total);
+  });
 }
 
 void lppool2d_bwd(float* dx, const float* dy, const float* x, const float* y, const PoolParams& p,
                   float norm, void* stream) {
   check_pool(p, "lpPool2dGrad");
   check_norm(norm, "lpPool2dGrad");
-  CK_POOL_LAUNCH(lppool_bwd_kernel, p.x_size(), as_stream(stream), "lpPool2dGrad", dx, dy, x, y,
-                 p, double(norm));
+  launch_cells(p.x_size(), p.x_size(), "lpPool2dGrad", [&](auto total, unsigned grid) {
+    lppool_bwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(dx, dy, x, y, p,
+                                                                          double(norm), total);
+  });
 }
 
 void global_avgpool_fwd(float* y, const float* x, int N, int HW, int C, void* stream) {
