@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
 import { bitwiseEqual, maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, tmpDir, weightsOf } from '../test-support/helpers';
+import { stepsQueuedAhead } from '../lib/models/sequential';
 
 type Split = { images: ck.Tensor; labels: ck.Tensor };
 let train: Split;
@@ -384,6 +385,18 @@ describe('callbacks', () => {
     const last = await ck.loadModel(`file://${path.join(dir, 'epoch-2')}`);
     expect(Array.from(last.predict(x).dataSync())).toEqual(Array.from(model.predict(x).dataSync()));
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('steps queued ahead', () => {
+  test('one on the CPU; on a GPU up to 8, fewer when their page-locked batch staging would pass 64 MiB', () => {
+    const images = (n: number, side: number) => ck.zeros([n, side, side, 3]);
+    const labels = ck.zeros([4]);
+    expect(stepsQueuedAhead('cpu', [images(4, 8), labels], 100)).toBe(1);
+    expect(stepsQueuedAhead('cuda', [images(4, 28), labels], 100)).toBe(8);
+    // 224x224x3 floats are 588 KiB a row: a batch of 64 stages 37 MiB, so one step ahead; of 16, 6.
+    expect(stepsQueuedAhead('cuda', [images(4, 224), labels], 64)).toBe(1);
+    expect(stepsQueuedAhead('cuda', [images(4, 224), labels], 16)).toBe(6);
   });
 });
 

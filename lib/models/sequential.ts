@@ -58,6 +58,19 @@ function inFlight<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
+/**
+ * How many training steps fit queues behind the one it awaits, to keep the executor busy
+ * between awaits: one on the CPU, whose steps are long; up to 8 on a GPU, whose steps are short
+ * enough that a JS round trip per step would leave it idle, as long as their page-locked staging
+ * (the batch rows of the host tensors among `data`) stays within 64 MiB. Each step still reports
+ * its own sums, and after stopTraining (or an abort) the steps already queued run and report.
+ */
+export function stepsQueuedAhead(device: 'cpu' | 'cuda', data: Tensor[], batchSize: number): number {
+  if (device !== 'cuda') return 1;
+  const rowBytes = data.reduce((sum, t) => sum + (t.device === 'cpu' ? (4 * t.size) / Math.max(1, t.shape[0]) : 0), 0);
+  return Math.max(1, Math.min(8, Math.floor(2 ** 26 / Math.max(1, rowBytes * batchSize))));
+}
+
 function range(start: number, end: number): Int32Array {
   const r = new Int32Array(end - start);
   for (let i = 0; i < r.length; i++) r[i] = start + i;
@@ -186,11 +199,7 @@ export abstract class LayersModel extends ModelBase {
 
     const net = this.net;
     const logsOf = (s: StepSums, prefix = ''): Logs => this.stepLogs(s, prefix);
-    // Steps queued behind the one being awaited keep the executor busy between awaits: one on
-    // the CPU, whose steps are long; several on a GPU, whose steps are short enough that a JS
-    // round trip per step would leave it idle. Each step still reports its own sums, and after
-    // stopTraining (or an abort) the steps already queued run and report.
-    const stepsAhead = this.device === 'cuda' ? 8 : 1;
+    const stepsAhead = stepsQueuedAhead(this.device, [...xs, ...ys], batchSize);
 
     this.stopTraining = false;
     let step = initialEpoch * steps;
