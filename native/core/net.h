@@ -204,6 +204,13 @@ class Net {
                         Accumulators& acc);
   template <class Ops>
   void update(const Ops& k);
+  // Output o's per-row loss into plan_->row_loss[o] and, when with_grad and backward needs it,
+  // its gradient (to the softmax's logits when that softmax is folded into the loss).
+  struct OutputRows {
+    size_t rows, cols;
+  };
+  template <class Ops>
+  OutputRows output_loss(const Ops& k, size_t o, int batch, const float* target, bool with_grad);
   // ---- CUDA nets (net_cuda.cpp) ----
   // One training or evaluation step enqueued on the CUDA stream; the sums are read back by a
   // task of results_ into `out`.

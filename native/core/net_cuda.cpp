@@ -418,32 +418,10 @@ void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
   const size_t outputs = outputs_.size();
   auto* correct = reinterpret_cast<uint64_t*>(cuda_correct_->data());
   for (size_t o = 0; o < outputs; ++o) {
-    const int v = outputs_[o];
-    const Shape& out_shape = shapes_[size_t(v)];
-    const size_t cols = size_t(out_shape.back());
-    const size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
-    const float scale = 1.f / float(rows);
-    const float* out = plan_->act[size_t(v)];
+    const float* out = plan_->act[size_t(outputs_[o])];
     const float* target = plan_->targets[o];
-    float* loss = plan_->row_loss[o];
-    const int fused = fused_output_[o];
-    const int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
-    float* grad = with_grad && needs_grad_[size_t(grad_value)] ? begin_grad(grad_value) : nullptr;
-    switch (loss_) {
-      case LossKind::CategoricalCrossentropy:
-      case LossKind::SparseCategoricalCrossentropy:
-        require(fused >= 0, ErrorKind::Device,
-                "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss)");
-        k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], target, rows, cols, mode, scale);
-        break;
-      case LossKind::BinaryCrossentropy:
-        k.binary_xent(loss, grad, out, target, rows, cols, false, scale);
-        break;
-      case LossKind::MeanSquaredError:
-        k.mse(loss, grad, out, target, rows, cols, scale);
-        break;
-    }
-    if (grad) end_grad(grad_value, grad, rows * cols);
+    const float* loss = plan_->row_loss[o];
+    const auto [rows, cols] = output_loss(k, o, batch, target, with_grad);
     t.sum_into(sums + 2 + o, loss, rows, cuda_stream_);
     if (o == 0) t.sum_into(sums, loss, rows, cuda_stream_);
     if (!accuracy_) continue;

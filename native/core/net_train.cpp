@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <type_traits>
 
 #include "errors.h"
 #include "net.h"
@@ -294,6 +295,47 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
   });
 }
 
+template <class Ops>
+Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float* target, bool with_grad) {
+  const int v = outputs_[o];
+  const Shape& out_shape = shapes_[size_t(v)];
+  const size_t cols = size_t(out_shape.back());
+  const size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
+  const float scale = 1.f / float(rows);
+  const float* out = plan_->act[size_t(v)];
+  float* loss = plan_->row_loss[o];
+  const int fused = fused_output_[o];
+  const bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
+  const LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
+  // The gradient goes to the softmax's logits when it is folded into the loss.
+  const int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
+  float* grad = with_grad && needs_grad_[size_t(grad_value)] ? begin_grad(grad_value) : nullptr;
+  switch (loss_) {
+    case LossKind::CategoricalCrossentropy:
+    case LossKind::SparseCategoricalCrossentropy:
+      if (fused >= 0) {
+        k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], target, rows, cols, mode, scale);
+      } else if constexpr (std::is_same<Ops, CpuKernels>::value) {
+        probability_xent(loss, grad, out, target, rows, cols, sparse, scale);
+      } else {
+        require(false, ErrorKind::Device,
+                "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss)");
+      }
+      break;
+    case LossKind::BinaryCrossentropy:
+      k.binary_xent(loss, grad, out, target, rows, cols, false, scale);
+      break;
+    case LossKind::MeanSquaredError:
+      k.mse(loss, grad, out, target, rows, cols, scale);
+      break;
+  }
+  if (grad) end_grad(grad_value, grad, rows * cols);
+  return {rows, cols};
+}
+
+template Net::OutputRows Net::output_loss(const CpuKernels&, size_t, int, const float*, bool);
+template Net::OutputRows Net::output_loss(const CudaOps&, size_t, int, const float*, bool);
+
 // Each output's loss (and, when training, its gradient into a fresh gradient buffer) and
 // metrics; the loss of the model is their sum, as in Keras.
 void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, bool with_grad,
@@ -304,35 +346,10 @@ void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, 
   acc.output_loss.resize(outputs_.size(), 0.0);
   acc.output_correct.resize(outputs_.size(), 0.0);
   for (size_t o = 0; o < outputs_.size(); ++o) {
-    int v = outputs_[o];
-    const Shape& out_shape = shapes_[size_t(v)];
-    size_t cols = size_t(out_shape.back());
-    size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
-    float scale = 1.f / float(rows);
-    const float* out = plan_->act[size_t(v)];
+    const float* out = plan_->act[size_t(outputs_[o])];
     const float* t = targets[o];
-    float* loss = plan_->row_loss[o];
-    int fused = fused_output_[o];
-    // The gradient goes to the softmax's logits when it is folded into the loss.
-    int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
-    float* grad = with_grad && needs_grad_[size_t(grad_value)] ? begin_grad(grad_value) : nullptr;
-    switch (loss_) {
-      case LossKind::CategoricalCrossentropy:
-      case LossKind::SparseCategoricalCrossentropy:
-        if (fused >= 0) {
-          k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], t, rows, cols, mode, scale);
-        } else {
-          probability_xent(loss, grad, out, t, rows, cols, sparse, scale);
-        }
-        break;
-      case LossKind::BinaryCrossentropy:
-        k.binary_xent(loss, grad, out, t, rows, cols, false, scale);
-        break;
-      case LossKind::MeanSquaredError:
-        k.mse(loss, grad, out, t, rows, cols, scale);
-        break;
-    }
-    if (grad) end_grad(grad_value, grad, rows * cols);
+    const float* loss = plan_->row_loss[o];
+    const auto [rows, cols] = output_loss(k, o, batch, t, with_grad);
     double sum = 0;
     for (size_t r = 0; r < rows; ++r) sum += loss[r];
     acc.loss_sum += sum;
