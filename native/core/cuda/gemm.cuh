@@ -51,91 +51,82 @@ __device__ __forceinline__ int block_index(int t, int i) {
   return T == 8 ? (i < 4 ? t * 4 + i : B / 2 + t * 4 + (i - 4)) : t * 4 + i;
 }
 
-// Stages BM x BK and BN x BK operand tiles through registers into shared memory: load() reads
-// the next reduction step's values (prefetched while the current tile is being multiplied),
-// store() writes them k-major (tile[red][outer]) through `cvt` (the element type's rounding).
+// One operand's OUTER x BK tile staged through registers into shared memory: load() reads the
+// next reduction step's values (prefetched while the current tile is being multiplied), store()
+// writes them k-major (tile[red][outer]) through `cvt` (the element type's rounding).
+template <class L, int OUTER, int BK, int T>
+struct OperandStage {
+  static constexpr int P = OUTER * BK / (4 * T);
+  // Each load pass covers 4*T elements of the tile: (outer, red) coordinates of this thread's 4.
+  int outer[P], red[P];
+  typename L::State st[P];
+  float r[P][4];
+
+  __device__ __forceinline__ OperandStage(const L& l, int tid, int o0) {
+#pragma unroll
+    for (int p = 0; p < P; ++p) {
+      const int idx = tid + p * T;
+      if (L::kRedFast) {
+        outer[p] = idx / (BK / 4), red[p] = (idx % (BK / 4)) * 4;
+      } else {
+        red[p] = idx / (OUTER / 4), outer[p] = (idx % (OUTER / 4)) * 4;
+      }
+      st[p] = l.setup(o0 + outer[p]);
+    }
+  }
+
+  __device__ __forceinline__ void load(const L& l, int o0, int k0) {
+#pragma unroll
+    for (int p = 0; p < P; ++p) l.load(st[p], o0 + outer[p], k0 + red[p], r[p]);
+  }
+
+  template <class E, int LD, class Cvt>
+  __device__ __forceinline__ void store(E (&tile)[BK][LD], Cvt cvt) const {
+#pragma unroll
+    for (int p = 0; p < P; ++p) {
+      E* at = &tile[red[p]][outer[p]];
+      if constexpr (L::kRedFast) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) at[i * LD] = cvt(r[p][i]);
+      } else if constexpr (std::is_same<E, float>::value) {
+        *reinterpret_cast<float4*>(at) =
+            make_float4(cvt(r[p][0]), cvt(r[p][1]), cvt(r[p][2]), cvt(r[p][3]));
+      } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) at[i] = cvt(r[p][i]);
+      }
+    }
+  }
+};
+
+// Both operands of a BM x BN block tile, and the block's double-buffered reduction loop.
 template <class LA, class LB, int BM, int BN, int BK, int T>
 struct TileStager {
-  static constexpr int PA = BM * BK / (4 * T), PB = BN * BK / (4 * T);
-  // Each load pass covers 4*T elements of a tile: (outer, red) coordinates of this thread's 4.
-  int a_outer[PA], a_red[PA], b_outer[PB], b_red[PB];
-  typename LA::State sa[PA];
-  typename LB::State sb[PB];
-  float ra[PA][4], rb[PB][4];
+  OperandStage<LA, BM, BK, T> a;
+  OperandStage<LB, BN, BK, T> b;
 
-  __device__ __forceinline__ TileStager(const LA& la, const LB& lb, int tid, int m0, int n0) {
-#pragma unroll
-    for (int p = 0; p < PA; ++p) {
-      int idx = tid + p * T;
-      if (LA::kRedFast) {
-        a_outer[p] = idx / (BK / 4), a_red[p] = (idx % (BK / 4)) * 4;
-      } else {
-        a_red[p] = idx / (BM / 4), a_outer[p] = (idx % (BM / 4)) * 4;
-      }
-      sa[p] = la.setup(m0 + a_outer[p]);
-    }
-#pragma unroll
-    for (int p = 0; p < PB; ++p) {
-      int idx = tid + p * T;
-      if (LB::kRedFast) {
-        b_outer[p] = idx / (BK / 4), b_red[p] = (idx % (BK / 4)) * 4;
-      } else {
-        b_red[p] = idx / (BN / 4), b_outer[p] = (idx % (BN / 4)) * 4;
-      }
-      sb[p] = lb.setup(n0 + b_outer[p]);
-    }
-  }
-
-  __device__ __forceinline__ void load(const LA& la, const LB& lb, int m0, int n0, int k0) {
-#pragma unroll
-    for (int p = 0; p < PA; ++p) la.load(sa[p], m0 + a_outer[p], k0 + a_red[p], ra[p]);
-#pragma unroll
-    for (int p = 0; p < PB; ++p) lb.load(sb[p], n0 + b_outer[p], k0 + b_red[p], rb[p]);
-  }
-
-  template <class E, int LDA, int LDB, class Cvt>
-  __device__ __forceinline__ void store(E (&As)[BK][LDA], E (&Bs)[BK][LDB], Cvt cvt) const {
-#pragma unroll
-    for (int p = 0; p < PA; ++p) put<LA::kRedFast>(&As[0][0], LDA, a_red[p], a_outer[p], ra[p], cvt);
-#pragma unroll
-    for (int p = 0; p < PB; ++p) put<LB::kRedFast>(&Bs[0][0], LDB, b_red[p], b_outer[p], rb[p], cvt);
-  }
+  __device__ __forceinline__ TileStager(const LA& la, const LB& lb, int tid, int m0, int n0)
+      : a(la, tid, m0), b(lb, tid, n0) {}
 
   // The block's reduction over [k_begin, k_end): each BK-deep step is multiplied by
   // multiply(buf) from shared buffer `buf` while the next step's values are loaded into
-  // registers, then stored into the other buffer (double buffering, one barrier per step).
+  // registers, then stored into the other buffer (one barrier per step).
   template <class E, int LDA, int LDB, class Cvt, class Multiply>
   __device__ __forceinline__ void pipeline(const LA& la, const LB& lb, int m0, int n0, int k_begin,
                                            int k_end, E (&As)[2][BK][LDA], E (&Bs)[2][BK][LDB],
                                            Cvt cvt, Multiply&& multiply) {
     if (k_begin >= k_end) return;
-    load(la, lb, m0, n0, k_begin);
-    store(As[0], Bs[0], cvt);
+    a.load(la, m0, k_begin), b.load(lb, n0, k_begin);
+    a.store(As[0], cvt), b.store(Bs[0], cvt);
     __syncthreads();
     int buf = 0;
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       const bool more = k0 + BK < k_end;
-      if (more) load(la, lb, m0, n0, k0 + BK);
+      if (more) a.load(la, m0, k0 + BK), b.load(lb, n0, k0 + BK);
       multiply(buf);
-      if (more) store(As[buf ^ 1], Bs[buf ^ 1], cvt);
+      if (more) a.store(As[buf ^ 1], cvt), b.store(Bs[buf ^ 1], cvt);
       __syncthreads();
       buf ^= 1;
-    }
-  }
-
- private:
-  template <bool kRedFast, class E, class Cvt>
-  __device__ __forceinline__ static void put(E* tile, int ld, int red, int outer,
-                                             const float (&v)[4], Cvt cvt) {
-    if constexpr (kRedFast) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) tile[(red + i) * ld + outer] = cvt(v[i]);
-    } else if constexpr (std::is_same<E, float>::value) {
-      *reinterpret_cast<float4*>(tile + red * ld + outer) =
-          make_float4(cvt(v[0]), cvt(v[1]), cvt(v[2]), cvt(v[3]));
-    } else {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) tile[red * ld + outer + i] = cvt(v[i]);
     }
   }
 };
