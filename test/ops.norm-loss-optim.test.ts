@@ -355,8 +355,10 @@ describe.each(isas)('optimizer updates on the %s kernels', (isa) => {
         ref.adamStep(wRef, g, mRef, vRef, step, opts);
       }
       ref.expectClose(vals(w), wRef, { ...tol, name: 'adam weights' });
-      ref.expectClose(vals(m), mRef, { ...tol, name: 'adam m' });
-      ref.expectClose(vals(v), vRef, { ...tol, name: 'adam v' });
+      // v sums squares: relative only (1 - beta2 rounded from float 0.999 in float is 1.3e-5 off).
+      // m sums signed terms, so its rounding is bounded by float eps times the largest |g|.
+      ref.expectClose(vals(m), mRef, { rtol: 2e-6, atol: 2 * 2 ** -23, name: 'adam m' });
+      ref.expectClose(vals(v), vRef, { rtol: 2e-6, atol: 0, name: 'adam v' });
     });
 
     const rmsConfigs = [
@@ -383,7 +385,7 @@ describe.each(isas)('optimizer updates on the %s kernels', (isa) => {
         ref.rmspropStep(wRef, g, msRef, momRef, mgRef, opts);
       }
       ref.expectClose(vals(w), wRef, { rtol: 1e-5, atol: 1e-6, name: 'rmsprop weights' });
-      ref.expectClose(vals(ms), msRef, { ...tol, name: 'rmsprop ms' });
+      ref.expectClose(vals(ms), msRef, { rtol: 2e-6, atol: 0, name: 'rmsprop ms' });
       if (mom) ref.expectClose(vals(mom), momRef!, { rtol: 1e-4, atol: 1e-6, name: 'rmsprop momentum' });
       if (mg) ref.expectClose(vals(mg), mgRef!, { ...tol, name: 'rmsprop mg' });
     });
@@ -398,7 +400,7 @@ describe.each(isas)('optimizer updates on the %s kernels', (isa) => {
     const g = [3, -2, 1, -0.5, 0.25, -4, 7, -8, 0.125];
     const eps = 1e-6;
     ck.ops.adamUpdate(w, t(g, [n]), { m: ck.zeros([n]), v: ck.zeros([n]), step: 1, learningRate: 0.1, epsilon: eps });
-    const b2 = Math.fround(0.999);
+    const b2 = 0.999;
     ref.expectClose(vals(w), g.map((x) => (-0.1 * x) / (Math.abs(x) + eps / Math.sqrt(1 - b2))), { rtol: 2e-6, atol: 0, name: 'adam first step' });
   });
 });

@@ -23,13 +23,17 @@ int get_int(Napi::Object o, const char* key, int def, const char* op) {
   return int(d);
 }
 
-float get_float(Napi::Object o, const char* key, float def, const char* op) {
+double get_double(Napi::Object o, const char* key, double def, const char* op) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return def;
   if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
     throw_js(o.Env(), ck::ErrorKind::Value, std::string(op) + ": " + key + " must be a finite number");
   }
-  return v.As<Napi::Number>().FloatValue();
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+float get_float(Napi::Object o, const char* key, float def, const char* op) {
+  return float(get_double(o, key, def, op));
 }
 
 bool get_bool(Napi::Object o, const char* key, bool def) {
@@ -283,21 +287,21 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       Napi::Object o = info[1].As<Napi::Object>();
       std::string kind = get_string(o, "kind", "");
       ck::OptimizerSpec spec;
-      float lr = get_float(o, "learningRate", 0.01f, op);
+      const double lr = get_double(o, "learningRate", 0.01, op);
       if (kind == "sgd") {
         spec.kind = ck::OptimizerKind::Sgd;
-        spec.sgd = {lr, get_float(o, "momentum", 0.f, op), get_bool(o, "nesterov", false)};
+        spec.sgd = {float(lr), get_float(o, "momentum", 0.f, op), get_bool(o, "nesterov", false)};
       } else if (kind == "adam" || kind == "adamw") {
         spec.kind = ck::OptimizerKind::Adam;
         spec.adam.lr = lr;
-        spec.adam.beta1 = get_float(o, "beta1", 0.9f, op);
-        spec.adam.beta2 = get_float(o, "beta2", 0.999f, op);
-        spec.adam.eps = get_float(o, "epsilon", 1e-7f, op);
-        spec.adam.weight_decay = get_float(o, "weightDecay", 0.f, op);
+        spec.adam.beta1 = get_double(o, "beta1", 0.9, op);
+        spec.adam.beta2 = get_double(o, "beta2", 0.999, op);
+        spec.adam.eps = get_double(o, "epsilon", 1e-7, op);
+        spec.adam.weight_decay = get_double(o, "weightDecay", 0, op);
       } else if (kind == "rmsprop") {
         spec.kind = ck::OptimizerKind::Rmsprop;
-        spec.rmsprop = {lr, get_float(o, "rho", 0.9f, op), get_float(o, "momentum", 0.f, op),
-                        get_float(o, "epsilon", 1e-7f, op), get_bool(o, "centered", false)};
+        spec.rmsprop = {lr, get_double(o, "rho", 0.9, op), get_double(o, "momentum", 0, op),
+                        get_double(o, "epsilon", 1e-7, op), get_bool(o, "centered", false)};
       } else {
         throw_js(env, ck::ErrorKind::Value, "compile: unknown optimizer '" + kind + "'");
       }
@@ -316,7 +320,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
 
   Napi::Value SetLearningRate(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
-      net("learningRate").set_learning_rate(float(arg_number(info, 0, "learningRate", "learningRate")));
+      net("learningRate").set_learning_rate(arg_number(info, 0, "learningRate", "learningRate"));
       return info.Env().Undefined();
     });
   }

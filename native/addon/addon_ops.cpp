@@ -405,11 +405,11 @@ Napi::Value AdamUpdate(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "adamUpdate";
     ck::AdamParams p;
-    p.lr = float(arg_number(info, 4, op, "learningRate"));
-    p.beta1 = float(arg_number(info, 5, op, "beta1"));
-    p.beta2 = float(arg_number(info, 6, op, "beta2"));
-    p.eps = float(arg_number(info, 7, op, "epsilon"));
-    p.weight_decay = float(arg_number(info, 8, op, "weightDecay"));
+    p.lr = arg_number(info, 4, op, "learningRate");
+    p.beta1 = arg_number(info, 5, op, "beta1");
+    p.beta2 = arg_number(info, 6, op, "beta2");
+    p.eps = arg_number(info, 7, op, "epsilon");
+    p.weight_decay = arg_number(info, 8, op, "weightDecay");
     p.step = arg_int(info, 9, op, "step", 1, 2147483647);
     ck::adam_update(arg_tensor(info, 0, op, "weights"), arg_tensor(info, 1, op, "gradient"),
                     arg_tensor(info, 2, op, "m"), arg_tensor(info, 3, op, "v"), p);
@@ -422,10 +422,10 @@ Napi::Value RmspropUpdate(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "rmspropUpdate";
     ck::RmspropParams p;
-    p.lr = float(arg_number(info, 5, op, "learningRate"));
-    p.rho = float(arg_number(info, 6, op, "rho"));
-    p.momentum = float(arg_number(info, 7, op, "momentum"));
-    p.eps = float(arg_number(info, 8, op, "epsilon"));
+    p.lr = arg_number(info, 5, op, "learningRate");
+    p.rho = arg_number(info, 6, op, "rho");
+    p.momentum = arg_number(info, 7, op, "momentum");
+    p.eps = arg_number(info, 8, op, "epsilon");
     p.centered = arg_bool(info, 9, op, "centered");
     ck::rmsprop_update(arg_tensor(info, 0, op, "weights"), arg_tensor(info, 1, op, "gradient"),
                        arg_tensor(info, 2, op, "ms"), arg_tensor_opt(info, 3, op, "momentum"),

@@ -130,7 +130,7 @@ class Net {
 
   void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
   void set_trainable(int layer, bool trainable);
-  void set_learning_rate(float lr);
+  void set_learning_rate(double lr);
   int64_t iterations() const { return iterations_; }
   // Stores the step count into *out in stream order: as it stands after the steps queued so far.
   void iterations_after(std::shared_ptr<int64_t> out);

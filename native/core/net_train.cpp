@@ -137,11 +137,12 @@ void Net::set_trainable(int layer, bool trainable) {
   });
 }
 
-void Net::set_learning_rate(float lr) {
-  require(std::isfinite(lr) && lr >= 0.f, ErrorKind::Value,
+void Net::set_learning_rate(double lr) {
+  require(std::isfinite(lr) && lr >= 0, ErrorKind::Value,
           "learningRate must be a finite number >= 0, got " + std::to_string(lr));
   enqueue("setLearningRate", {}, {}, [this, lr] {
-    opt_.sgd.lr = opt_.adam.lr = opt_.rmsprop.lr = lr;
+    opt_.adam.lr = opt_.rmsprop.lr = lr;
+    opt_.sgd.lr = float(lr);
     drop_cuda_graphs(false);  // they hold the old rate
   });
 }

@@ -65,22 +65,34 @@ struct UpsampleParams {
 // ClippedRelu is min(max(x, 0), alpha): ReLU6 with alpha 6 (MobileNet), Keras's ReLU(max_value).
 enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu };
 
-// Optimizer hyper-parameters in Keras's formulation (see optimizer.cpp for the update rules).
+// Optimizer hyper-parameters in Keras's formulation (see optimizer_ref.cpp for the update rules).
+// Adam's and RMSprop's are kept in double as the user gave them: the kernels' float scalars
+// (1 - beta2, bias corrections, lr * weight decay) are derived in double and rounded once, since
+// 1 - float(0.999) in float is off by 1.3e-5 relative.
 struct SgdParams { float lr = 0.01f, momentum = 0.f; bool nesterov = false; };
 struct AdamParams {
-  float lr = 0.001f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
-  float weight_decay = 0.f;  // > 0 makes it AdamW (decoupled, Keras: w -= w * wd * lr)
-  int64_t step = 1;          // 1-based iteration count for bias correction
+  double lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-7;
+  double weight_decay = 0;  // > 0 makes it AdamW (decoupled, Keras: w -= w * wd * lr)
+  int64_t step = 1;         // 1-based iteration count for bias correction
 };
-// Adam's step size with bias correction: lr * sqrt(1 - beta2^t) / (1 - beta1^t), in double.
+// The float scalars of one Adam step. alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
 // static: see dropout_hash.h (no shared out-of-line copy across ISA units).
+struct AdamScalars { float alpha, one_minus_beta1, one_minus_beta2, eps, decay; };
 static inline float adam_alpha(const AdamParams& p) {
   const double t = double(p.step);
-  return float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) / (1.0 - std::pow(double(p.beta1), t)));
+  return float(p.lr * std::sqrt(1.0 - std::pow(p.beta2, t)) / (1.0 - std::pow(p.beta1, t)));
+}
+static inline AdamScalars adam_scalars(const AdamParams& p) {
+  return {adam_alpha(p), float(1.0 - p.beta1), float(1.0 - p.beta2), float(p.eps),
+          float(p.weight_decay * p.lr)};
 }
 struct RmspropParams {
-  float lr = 0.001f, rho = 0.9f, momentum = 0.f, eps = 1e-7f;
+  double lr = 0.001, rho = 0.9, momentum = 0, eps = 1e-7;
   bool centered = false;
 };
+struct RmspropScalars { float lr, rho, one_minus_rho, momentum, eps; };
+static inline RmspropScalars rmsprop_scalars(const RmspropParams& p) {
+  return {float(p.lr), float(p.rho), float(1.0 - p.rho), float(p.momentum), float(p.eps)};
+}
 
 }  // namespace ck

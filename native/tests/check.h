@@ -38,8 +38,9 @@ inline bool all_close(const float* a, const float* b, size_t n, float rtol, floa
     float d = std::fabs(a[i] - b[i]);
     if (!(d <= atol + rtol * std::fabs(b[i]))) {
       if (why) {
-        *why = "element " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs reference " +
-               std::to_string(b[i]);
+        char text[96];
+        std::snprintf(text, sizeof text, "%.9g vs reference %.9g", double(a[i]), double(b[i]));
+        *why = "element " + std::to_string(i) + ": " + text;
       }
       return false;
     }

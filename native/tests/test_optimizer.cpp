@@ -85,4 +85,63 @@ TEST(reference_follows_keras_formulas) {
   CHECK_NEAR(w4, 3 - 3 * 0.004 * 0.001, 1e-7);
 }
 
+// Ten steps with tiny gradients against Keras's formulas in double, relative tolerances only: the
+// state is of the order of g^2 ~ 1e-12, so any absolute tolerance would hide errors (positive
+// gradients: m sums without cancelling, so its relative error stays at rounding level). The float
+// scalars (1 - beta2 above all) must come from the double hyper-parameters rounded once: 1 - 0.999
+// computed in float from float(0.999) is 1.3e-5 off, and v with it.
+TEST(adam_and_rmsprop_track_float64_over_steps) {
+  const size_t n = 37;
+  std::mt19937 rng(7);
+  std::vector<std::vector<float>> grads;
+  for (int t = 0; t < 10; ++t) grads.push_back(cktest::random_vector(rng, n, 1e-7f, 1e-6f));
+  auto tables = cktest::vector_tables();
+  tables.push_back(&ck::scalar_kernels());
+  for (const ck::CpuKernels* k : tables) {
+    for (double wd : {0.0, 0.004}) {
+      ck::AdamParams p;
+      p.lr = 0.01, p.beta1 = 0.8, p.beta2 = 0.999, p.eps = 1e-9, p.weight_decay = wd;
+      std::vector<float> w(n, 0.5f), m(n, 0.f), v(n, 0.f);
+      std::vector<double> W(n, 0.5), M(n, 0), V(n, 0);
+      for (int t = 1; t <= 10; ++t) {
+        p.step = t;
+        k->adam_update(w.data(), m.data(), v.data(), grads[t - 1].data(), n, p);
+        const double alpha = p.lr * std::sqrt(1 - std::pow(p.beta2, t)) / (1 - std::pow(p.beta1, t));
+        for (size_t i = 0; i < n; ++i) {
+          const double g = grads[t - 1][i];
+          W[i] -= W[i] * wd * p.lr;
+          M[i] = p.beta1 * M[i] + (1 - p.beta1) * g;
+          V[i] = p.beta2 * V[i] + (1 - p.beta2) * g * g;
+          W[i] -= alpha * M[i] / (std::sqrt(V[i]) + p.eps);
+        }
+      }
+      std::vector<float> Mf(M.begin(), M.end()), Vf(V.begin(), V.end()), Wf(W.begin(), W.end());
+      CHECK_ALL_CLOSE(m.data(), Mf.data(), n, 2e-6f, 0.f);
+      CHECK_ALL_CLOSE(v.data(), Vf.data(), n, 2e-6f, 0.f);
+      CHECK_ALL_CLOSE(w.data(), Wf.data(), n, 1e-6f, 0.f);
+    }
+    for (bool centered : {false, true}) {
+      ck::RmspropParams p;
+      p.lr = 0.001, p.rho = 0.999, p.momentum = 0.5, p.eps = 1e-14, p.centered = centered;
+      std::vector<float> w(n, 0.5f), ms(n, 0.f), mom(n, 0.f), mg(n, 0.f);
+      std::vector<double> W(n, 0.5), MS(n, 0), MOM(n, 0), MG(n, 0);
+      for (int t = 1; t <= 10; ++t) {
+        k->rmsprop_update(w.data(), ms.data(), mom.data(), mg.data(), grads[t - 1].data(), n, p);
+        for (size_t i = 0; i < n; ++i) {
+          const double g = grads[t - 1][i];
+          MS[i] = p.rho * MS[i] + (1 - p.rho) * g * g;
+          MG[i] = p.rho * MG[i] + (1 - p.rho) * g;
+          const double denom = centered ? MS[i] - MG[i] * MG[i] : MS[i];
+          MOM[i] = p.momentum * MOM[i] + p.lr * g / std::sqrt(denom + p.eps);
+          W[i] -= MOM[i];
+        }
+      }
+      std::vector<float> MSf(MS.begin(), MS.end()), MOMf(MOM.begin(), MOM.end());
+      CHECK_ALL_CLOSE(ms.data(), MSf.data(), n, 2e-6f, 0.f);
+      // centered: ms - mg^2 cancels a little, so the step's relative error grows with it
+      CHECK_ALL_CLOSE(mom.data(), MOMf.data(), n, centered ? 2e-5f : 2e-6f, 0.f);
+    }
+  }
+}
+
 CK_TEST_MAIN()

@@ -32,12 +32,10 @@ void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdPa
 }
 
 void adam_update(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p) {
-  double t = double(p.step);
-  Vec alpha = Vec::set1(float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) /
-                              (1.0 - std::pow(double(p.beta1), t))));
-  Vec b1 = Vec::set1(1.f - p.beta1), b2 = Vec::set1(1.f - p.beta2), eps = Vec::set1(p.eps);
-  Vec decay = Vec::set1(p.weight_decay * p.lr);
-  bool decoupled = p.weight_decay > 0.f;
+  const AdamScalars s = adam_scalars(p);
+  Vec alpha = Vec::set1(s.alpha), b1 = Vec::set1(s.one_minus_beta1), b2 = Vec::set1(s.one_minus_beta2);
+  Vec eps = Vec::set1(s.eps), decay = Vec::set1(s.decay);
+  bool decoupled = p.weight_decay > 0;
   for_each_vector(n, kGrain, [&](size_t i, size_t k) {
     Vec wi = load_n(w + i, k), gi = load_n(g + i, k);
     if (decoupled) wi = wi - wi * decay;
@@ -52,8 +50,9 @@ void adam_update(float* w, float* m, float* v, const float* g, size_t n, const A
 
 void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                     const RmspropParams& p) {
-  Vec rho = Vec::set1(p.rho), one_rho = Vec::set1(1.f - p.rho), lr = Vec::set1(p.lr);
-  Vec eps = Vec::set1(p.eps), momentum = Vec::set1(p.momentum);
+  const RmspropScalars sc = rmsprop_scalars(p);
+  Vec rho = Vec::set1(sc.rho), one_rho = Vec::set1(sc.one_minus_rho), lr = Vec::set1(sc.lr);
+  Vec eps = Vec::set1(sc.eps), momentum = Vec::set1(sc.momentum);
   for_each_vector(n, kGrain, [&](size_t i, size_t k) {
     Vec gi = load_n(g + i, k);
     Vec s = rho * load_n(ms + i, k) + one_rho * gi * gi;
@@ -65,7 +64,7 @@ void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, 
       denom = denom - a * a;
     }
     Vec inc = lr * gi / sqrt(denom + eps);
-    if (p.momentum > 0.f) {
+    if (p.momentum > 0) {
       Vec mo = momentum * load_n(mom + i, k) + inc;
       store_n(mom + i, mo, k);
       inc = mo;

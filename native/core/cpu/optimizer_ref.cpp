@@ -19,16 +19,15 @@ void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdPa
 }
 
 // alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
-// w -= alpha * m / (sqrt(v) + eps). AdamW first decays: w -= w * wd * lr.
+// w -= alpha * m / (sqrt(v) + eps). AdamW first decays: w -= w * (wd * lr). The scalars are
+// rounded from double once (adam_scalars).
 void adam_update(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p) {
-  double t = double(p.step);
-  float alpha = float(p.lr * std::sqrt(1.0 - std::pow(double(p.beta2), t)) /
-                      (1.0 - std::pow(double(p.beta1), t)));
+  const AdamScalars s = adam_scalars(p);
   for (size_t i = 0; i < n; ++i) {
-    if (p.weight_decay > 0.f) w[i] -= w[i] * p.weight_decay * p.lr;
-    m[i] += (g[i] - m[i]) * (1.f - p.beta1);
-    v[i] += (g[i] * g[i] - v[i]) * (1.f - p.beta2);
-    w[i] -= alpha * m[i] / (std::sqrt(v[i]) + p.eps);
+    if (p.weight_decay > 0) w[i] -= w[i] * s.decay;
+    m[i] += (g[i] - m[i]) * s.one_minus_beta1;
+    v[i] += (g[i] * g[i] - v[i]) * s.one_minus_beta2;
+    w[i] -= s.alpha * m[i] / (std::sqrt(v[i]) + s.eps);
   }
 }
 
@@ -36,16 +35,17 @@ void adam_update(float* w, float* m, float* v, const float* g, size_t n, const A
 // ms + eps; inc = lr * g / sqrt(denom); momentum: mom = momentum*mom + inc, w -= mom; else w -= inc.
 void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, size_t n,
                     const RmspropParams& p) {
+  const RmspropScalars s = rmsprop_scalars(p);
   for (size_t i = 0; i < n; ++i) {
-    ms[i] = p.rho * ms[i] + (1.f - p.rho) * g[i] * g[i];
+    ms[i] = s.rho * ms[i] + s.one_minus_rho * g[i] * g[i];
     float denom = ms[i];
     if (p.centered) {
-      mg[i] = p.rho * mg[i] + (1.f - p.rho) * g[i];
+      mg[i] = s.rho * mg[i] + s.one_minus_rho * g[i];
       denom -= mg[i] * mg[i];
     }
-    float inc = p.lr * g[i] / std::sqrt(denom + p.eps);
-    if (p.momentum > 0.f) {
-      mom[i] = p.momentum * mom[i] + inc;
+    float inc = s.lr * g[i] / std::sqrt(denom + s.eps);
+    if (p.momentum > 0) {
+      mom[i] = s.momentum * mom[i] + inc;
       w[i] -= mom[i];
     } else {
       w[i] -= inc;

@@ -30,38 +30,37 @@ __global__ void sgd_kernel(float* w, float* vel, const float* g, size_t n, float
 
 // alpha_at: the step's alpha on the device instead of `alpha` (a replayed CUDA graph reads each
 // step's).
-__global__ void adam_kernel(float* w, float* m, float* v, const float* g, size_t n, float lr,
-                            float alpha, const float* alpha_at, float beta1, float beta2,
-                            float eps, float wd) {
-  if (alpha_at) alpha = *alpha_at;
+// The scalars are rounded from double once on the host (adam_scalars), as on the CPU.
+__global__ void adam_kernel(float* w, float* m, float* v, const float* g, size_t n, AdamScalars s,
+                            const float* alpha_at, bool decoupled) {
+  const float alpha = alpha_at ? *alpha_at : s.alpha;
   CK_GRID_STRIDE(i, n) {
     float wi = w[i];
     const float gi = g[i];
-    if (wd > 0.f) wi -= wi * wd * lr;
+    if (decoupled) wi -= wi * s.decay;
     float mi = m[i], vi = v[i];
-    mi += (gi - mi) * (1.f - beta1);
-    vi += (gi * gi - vi) * (1.f - beta2);
+    mi += (gi - mi) * s.one_minus_beta1;
+    vi += (gi * gi - vi) * s.one_minus_beta2;
     m[i] = mi, v[i] = vi;
-    w[i] = wi - alpha * mi / (sqrtf(vi) + eps);
+    w[i] = wi - alpha * mi / (sqrtf(vi) + s.eps);
   }
 }
 
 __global__ void rmsprop_kernel(float* w, float* ms, float* mom, float* mg, const float* g,
-                               size_t n, float lr, float rho, float momentum, float eps,
-                               bool centered) {
+                               size_t n, RmspropScalars p, bool centered) {
   CK_GRID_STRIDE(i, n) {
     const float gi = g[i];
-    const float s = rho * ms[i] + (1.f - rho) * gi * gi;
+    const float s = p.rho * ms[i] + p.one_minus_rho * gi * gi;
     ms[i] = s;
     float denom = s;
     if (centered) {
-      const float a = rho * mg[i] + (1.f - rho) * gi;
+      const float a = p.rho * mg[i] + p.one_minus_rho * gi;
       mg[i] = a;
       denom -= a * a;
     }
-    const float inc = lr * gi / sqrtf(denom + eps);
-    if (momentum > 0.f) {
-      const float mo = momentum * mom[i] + inc;
+    const float inc = p.lr * gi / sqrtf(denom + p.eps);
+    if (p.momentum > 0.f) {
+      const float mo = p.momentum * mom[i] + inc;
       mom[i] = mo;
       w[i] -= mo;
     } else {
@@ -86,16 +85,16 @@ void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdPa
 void adam_update(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p,
                  void* stream) {
   if (n == 0) return;
-  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, p.lr, adam_alpha(p), nullptr,
-                                                              p.beta1, p.beta2, p.eps, p.weight_decay);
+  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, adam_scalars(p), nullptr,
+                                                              p.weight_decay > 0);
   check_launch("adam");
 }
 
 void adam_update_at(float* w, float* m, float* v, const float* g, size_t n, const AdamParams& p,
                     const float* alpha, void* stream) {
   if (n == 0) return;
-  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, p.lr, 0.f, alpha,
-                                                              p.beta1, p.beta2, p.eps, p.weight_decay);
+  adam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, adam_scalars(p), alpha,
+                                                              p.weight_decay > 0);
   check_launch("adam");
 }
 
@@ -105,8 +104,8 @@ void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, 
   if ((p.momentum > 0.f && !mom) || (p.centered && !mg)) {
     throw_error(ErrorKind::Value, "rmsprop: momentum / centered need their state buffers");
   }
-  rmsprop_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, ms, mom, mg, g, n, p.lr, p.rho,
-                                                                 p.momentum, p.eps, p.centered);
+  rmsprop_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, ms, mom, mg, g, n, rmsprop_scalars(p),
+                                                                 p.centered);
   check_launch("rmsprop");
 }
 
