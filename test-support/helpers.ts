@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ck from '../lib';
 
-/** The seeds' MNIST model (DESIGN.md): 62,346 parameters, as Keras counts them. */
+/** The seeds' MNIST model (W1, docs/design.md "Benchmark workloads"): 62,346 parameters, as Keras counts them. */
 export function mnistModel(extra: { dropout?: number } = {}): ck.Sequential {
   const layers: ck.Layer[] = [
     ck.layers.input({ shape: [28, 28, 1] }),

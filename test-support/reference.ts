@@ -1,5 +1,5 @@
 // Plain-JS reference implementations of convkit's ops, written from the documented semantics
-// (DESIGN.md, native/core/kernels.h, Keras's formulas) with straightforward loops and float64
+// (docs/design.md "Layouts and numerics", native/core/kernels.h, Keras's formulas) with straightforward loops and float64
 // accumulation. Nothing here imports convkit: the tests compare the native kernels against it.
 
 // Global lookups (Math.*, Number.*) inside jest's vm context go through a slow interceptor on

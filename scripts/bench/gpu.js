@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:gpu: DESIGN.md's workloads on the GPU through the public API (compile with
+// npm run bench:gpu: docs/design.md's "Benchmark workloads" on the GPU through the public API (compile with
 // device 'cuda'): W1 training (SGD, batch 100), inference at batch 1/100/1000 and batch-1
 // latency, W2 training at batch 64 and 512, in each precision (ck.setPrecision fp32, tf32,
 // bf16), side by side with PyTorch eager on the same GPU in the same precision (cuDNN;

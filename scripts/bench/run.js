@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench: DESIGN.md's workloads W1 (the seeds' MNIST CNN, SGD, batch 100) and W2
+// npm run bench: docs/design.md's "Benchmark workloads" W1 (the seeds' MNIST CNN, SGD, batch 100) and W2
 // (CIFAR-shaped, batch 64) through convkit's public API, side by side with PyTorch (stock and
 // channels_last) measured in the same run, and the machine's FMA ceiling.
 //   npm run bench [-- --json] [-- --quick]

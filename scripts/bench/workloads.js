@@ -1,4 +1,4 @@
-// The benchmark workloads of DESIGN.md, shared by the bench scripts: W1 (the seeds' MNIST CNN)
+// docs/design.md's "Benchmark workloads", shared by the bench scripts: W1 (the seeds' MNIST CNN)
 // and W2 (a CIFAR-shaped CNN), deterministic inputs, the median of a list of timings, and the
 // training and inference rates measured through the public API on either device.
 'use strict';
