@@ -13,11 +13,36 @@ export interface Optimizer {
   getConfig(): Record<string, number | boolean>;
 }
 
-function checked(v: unknown, def: number, name: string, lo: number, hi: number): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
-    throw new ValueError(`optimizer: ${name} must be a number in [${lo}, ${hi}], got ${describeValue(v)}`);
+type Options = Record<string, unknown>;
+
+/** Reads the user's options object: unknown keys (a misspelled `beta_2`) are errors, not defaults. */
+function readOptions(kind: OptimizerKind, opts: unknown, known: readonly string[]): Options {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new ValueError(`optimizers.${kind}: options must be an object, got ${describeValue(opts)}`);
   }
+  for (const key of Object.keys(opts)) {
+    if (!known.includes(key)) {
+      throw new ValueError(`optimizers.${kind}: unknown option '${key}' (known: ${known.join(', ')})`);
+    }
+  }
+  return opts as Options;
+}
+
+/** A number in [lo, hi] (hi excluded when `open`), or the default when absent. */
+function num(kind: OptimizerKind, o: Options, name: string, def: number, lo: number, hi: number, open = false): number {
+  const v = o[name];
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || (open ? v >= hi : v > hi)) {
+    throw new ValueError(`optimizers.${kind}: ${name} must be a number in [${lo}, ${hi}${open ? ')' : ']'}, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function bool(kind: OptimizerKind, o: Options, name: string): boolean {
+  const v = o[name];
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new ValueError(`optimizers.${kind}: ${name} must be a boolean, got ${describeValue(v)}`);
   return v;
 }
 
@@ -32,32 +57,47 @@ function make(kind: OptimizerKind, className: string, learningRate: number, rest
   };
 }
 
+const lr = (kind: OptimizerKind, o: Options, def: number) => num(kind, o, 'learningRate', def, 0, 1e6);
+// Adam's bias correction divides by 1 - beta^t: a beta of 1 is refused, as Keras does.
+const adamBetas = (kind: OptimizerKind, o: Options) => ({
+  beta1: num(kind, o, 'beta1', 0.9, 0, 1, true), beta2: num(kind, o, 'beta2', 0.999, 0, 1, true),
+  epsilon: num(kind, o, 'epsilon', 1e-7, 0, 1),
+});
+
+/** Each optimizer's option names, as its factory reads them and getConfig writes them. */
+const optionNames: Record<OptimizerKind, readonly string[]> = {
+  sgd: ['learningRate', 'momentum', 'nesterov'],
+  adam: ['learningRate', 'beta1', 'beta2', 'epsilon'],
+  adamw: ['learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay'],
+  rmsprop: ['learningRate', 'rho', 'momentum', 'epsilon', 'centered'],
+};
+
 export const optimizers = {
   /** Keras SGD: lr 0.01, momentum 0, nesterov false. */
   sgd(opts: { learningRate?: number; momentum?: number; nesterov?: boolean } = {}): Optimizer {
-    return make('sgd', 'SGD', checked(opts.learningRate, 0.01, 'learningRate', 0, 1e6), {
-      momentum: checked(opts.momentum, 0, 'momentum', 0, 1), nesterov: opts.nesterov ?? false,
+    const o = readOptions('sgd', opts, optionNames.sgd);
+    return make('sgd', 'SGD', lr('sgd', o, 0.01), {
+      momentum: num('sgd', o, 'momentum', 0, 0, 1), nesterov: bool('sgd', o, 'nesterov'),
     });
   },
   /** Keras Adam: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7. */
   adam(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } = {}): Optimizer {
-    return make('adam', 'Adam', checked(opts.learningRate, 0.001, 'learningRate', 0, 1e6), {
-      beta1: checked(opts.beta1, 0.9, 'beta1', 0, 1), beta2: checked(opts.beta2, 0.999, 'beta2', 0, 1),
-      epsilon: checked(opts.epsilon, 1e-7, 'epsilon', 0, 1),
-    });
+    const o = readOptions('adam', opts, optionNames.adam);
+    return make('adam', 'Adam', lr('adam', o, 0.001), adamBetas('adam', o));
   },
   /** Keras AdamW: Adam with decoupled weight decay 0.004. */
   adamw(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number } = {}): Optimizer {
-    return make('adamw', 'AdamW', checked(opts.learningRate, 0.001, 'learningRate', 0, 1e6), {
-      beta1: checked(opts.beta1, 0.9, 'beta1', 0, 1), beta2: checked(opts.beta2, 0.999, 'beta2', 0, 1),
-      epsilon: checked(opts.epsilon, 1e-7, 'epsilon', 0, 1), weightDecay: checked(opts.weightDecay, 0.004, 'weightDecay', 0, 1e6),
+    const o = readOptions('adamw', opts, optionNames.adamw);
+    return make('adamw', 'AdamW', lr('adamw', o, 0.001), {
+      ...adamBetas('adamw', o), weightDecay: num('adamw', o, 'weightDecay', 0.004, 0, 1e6),
     });
   },
   /** Keras RMSprop: lr 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false. */
   rmsprop(opts: { learningRate?: number; rho?: number; momentum?: number; epsilon?: number; centered?: boolean } = {}): Optimizer {
-    return make('rmsprop', 'RMSprop', checked(opts.learningRate, 0.001, 'learningRate', 0, 1e6), {
-      rho: checked(opts.rho, 0.9, 'rho', 0, 1), momentum: checked(opts.momentum, 0, 'momentum', 0, 1),
-      epsilon: checked(opts.epsilon, 1e-7, 'epsilon', 0, 1), centered: opts.centered ?? false,
+    const o = readOptions('rmsprop', opts, optionNames.rmsprop);
+    return make('rmsprop', 'RMSprop', lr('rmsprop', o, 0.001), {
+      rho: num('rmsprop', o, 'rho', 0.9, 0, 1), momentum: num('rmsprop', o, 'momentum', 0, 0, 1),
+      epsilon: num('rmsprop', o, 'epsilon', 1e-7, 0, 1), centered: bool('rmsprop', o, 'centered'),
     });
   },
 };
@@ -75,4 +115,29 @@ export function getOptimizer(v: unknown): Optimizer {
     return v as Optimizer;
   }
   throw new ValueError(`compile: optimizer must be a name or a ck.optimizers.* object, got ${describeValue(v)}`);
+}
+
+// Keras's snake_case config names and tfjs's spellings (tfjs's RMSProp calls rho `decay`, its
+// Momentum optimizer is SGD with momentum) mapped to convkit's option names.
+const kerasNames: Record<string, string> = {
+  learning_rate: 'learningRate', lr: 'learningRate', beta_1: 'beta1', beta_2: 'beta2', weight_decay: 'weightDecay',
+  useNesterov: 'nesterov', use_nesterov: 'nesterov',
+};
+const classKinds: Record<string, OptimizerKind> = { ...names, momentum: 'sgd' };
+
+/**
+ * The optimizer a saved training config names (convkit's, Keras's or tfjs's class name and config),
+ * with every setting convkit has read from it; settings convkit has no use for (a name, clipnorm)
+ * are passed over. An optimizer convkit does not have is a ValueError.
+ */
+export function optimizerFromConfig(className: unknown, config: unknown): Optimizer {
+  const kind = classKinds[String(className).toLowerCase()];
+  if (!kind) throw new ValueError(`loadModel: optimizer '${String(className)}' is not one convkit has (known: SGD, Adam, AdamW, RMSprop)`);
+  const opts: Options = {};
+  const entries = config && typeof config === 'object' ? Object.entries(config as Options) : [];
+  for (const [key, value] of entries) {
+    const name = className === 'RMSProp' && key === 'decay' ? 'rho' : (kerasNames[key] ?? key);
+    if (optionNames[kind].includes(name) && value !== null && value !== undefined) opts[name] = value;
+  }
+  return optimizers[kind](opts);
 }

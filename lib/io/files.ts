@@ -7,7 +7,7 @@ import * as path from 'path';
 import { ConvkitError, FormatError, ValueError } from '../errors';
 import { LayersModel, Sequential } from '../models/sequential';
 import { native } from '../native';
-import { getOptimizer, optimizers } from '../optimizers';
+import { optimizerFromConfig } from '../optimizers';
 import { Tensor } from '../tensor';
 import { commitModelFolder, readModelFolder, sha256, WEIGHTS_BIN } from './folder';
 import { checkManifest, layersFromTopology, layerToJson, ModelJson, WeightEntry } from './topology';
@@ -224,7 +224,7 @@ export async function loadModel(url: string): Promise<LayersModel> {
   if (training && typeof training.loss === 'string') {
     const opt = training.optimizer_config as { class_name?: string; config?: Record<string, unknown> } | undefined;
     try {
-      model.compile({ optimizer: optimizerFromConfig(opt), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
+      model.compile({ optimizer: optimizerFromConfig(opt?.class_name ?? 'SGD', opt?.config), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
     } catch {
       // a training config we cannot reproduce: the model still predicts; compile it yourself
     }
@@ -236,18 +236,6 @@ export async function loadModel(url: string): Promise<LayersModel> {
   }
   model.userDefinedMetadata = json.userDefinedMetadata;
   return model;
-}
-
-function optimizerFromConfig(opt: { class_name?: string; config?: Record<string, unknown> } | undefined) {
-  const config = (opt?.config ?? {}) as Record<string, number>;
-  const lr = config.learningRate ?? config.learning_rate ?? config.lr;
-  switch (String(opt?.class_name ?? 'SGD').toLowerCase()) {
-    case 'adam': return optimizers.adam({ learningRate: lr, beta1: config.beta1 ?? config.beta_1, beta2: config.beta2 ?? config.beta_2, epsilon: config.epsilon });
-    case 'adamw': return optimizers.adamw({ learningRate: lr, weightDecay: config.weightDecay ?? config.weight_decay });
-    case 'rmsprop': return optimizers.rmsprop({ learningRate: lr, rho: config.rho, momentum: config.momentum, epsilon: config.epsilon });
-    case 'sgd': return optimizers.sgd({ learningRate: lr, momentum: config.momentum, nesterov: Boolean(config.nesterov) });
-    default: return getOptimizer('sgd');
-  }
 }
 
 /**
