@@ -68,26 +68,32 @@ export class EarlyStopping extends Callback {
   }
 
   async onTrainBegin() {
+    // Reusable, as in Keras: each fit starts afresh.
     this.best = this.mode === 'min' ? Infinity : -Infinity;
     this.wait = 0;
     this.bestWeights = null;
+    this.stoppedEpoch = -1;
   }
 
   async onEpochEnd(epoch: number, logs: Logs = {}) {
     const current = logs[this.monitor];
     if (current === undefined) return;
-    if (improved(this.mode, current, this.best, Math.abs(this.args.minDelta ?? 0))) {
+    const better = improved(this.mode, current, this.best, Math.abs(this.args.minDelta ?? 0));
+    // Keras: the first epoch's weights stand in for the best until an epoch improves (so a
+    // monitor that is NaN from the start still restores something).
+    if (this.args.restoreBestWeights && this.model && (better || !this.bestWeights)) {
+      this.bestWeights?.forEach((t) => t.dispose());
+      this.bestWeights = this.model.getWeights();
+    }
+    if (better) {
       this.best = current;
       this.wait = 0;
-      if (this.args.restoreBestWeights && this.model) {
-        this.bestWeights?.forEach((t) => t.dispose());
-        this.bestWeights = this.model.getWeights();
-      }
       return;
     }
     this.wait++;
-    // Keras and tfjs: stop once `patience` epochs in a row brought no improvement.
-    if (this.wait >= (this.args.patience ?? 0) && this.model) {
+    // Keras and tfjs: stop once `patience` epochs in a row brought no improvement; Keras never
+    // stops at epoch 0 (a first epoch that does not improve, e.g. NaN, does not end training).
+    if (this.wait >= (this.args.patience ?? 0) && epoch > 0 && this.model) {
       this.stoppedEpoch = epoch;
       this.model.stopTraining = true;
       if (this.bestWeights) this.model.setWeights(this.bestWeights);
