@@ -5,6 +5,9 @@
 // machine, CI): that ck.devices() lists no CUDA device and to('cuda') throws a DeviceError giving
 // ck.cudaStatus()'s reason. The shapes of ck.devices() and ck.memory() are checked either way.
 import { afterEach, describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as ck from '../lib';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -57,6 +60,25 @@ describe('devices() and memory()', () => {
   test('tensors made here are on the default device (cpu unless CONVKIT_DEVICE says otherwise)', () => {
     expect(ck.defaultDevice()).toBe(process.env.CONVKIT_DEVICE === 'cuda' ? 'cuda' : 'cpu');
     expect(ck.zeros([2]).to('cpu').device).toBe('cpu');
+  });
+});
+
+describe('why CUDA is unavailable, in words a user can act on', () => {
+  // The CUDA runtime calls a machine without the NVIDIA driver "driver version is insufficient".
+  const noDriverHere = !status.available && !fs.existsSync('/proc/driver/nvidia/version');
+  (noDriverHere ? test : test.skip)('no NVIDIA driver on this machine: "no NVIDIA driver or GPU found", the runtime\'s text as detail', () => {
+    expect(status.reason).toMatch(/^no NVIDIA driver or GPU found \(CUDA runtime: .+\)$/);
+  });
+
+  // The emulator plays a machine without a driver, and one with an old driver (CK_EMU_DRIVER).
+  const emulated = status.devices[0]?.name === 'convkit CUDA emulator (host)';
+  const reasonUnder = (driver: string): string => execFileSync(process.execPath, ['-e',
+    "process.stdout.write(String(require('./dist').cudaStatus().reason))"], {
+    cwd: path.join(__dirname, '..'), env: { ...process.env, CK_EMU_DRIVER: driver }, encoding: 'utf8',
+  });
+  (emulated ? test : test.skip)('emulated: no driver, and a driver older than the runtime', () => {
+    expect(reasonUnder('none')).toBe('no NVIDIA driver or GPU found (CUDA runtime: CUDA driver version is insufficient for CUDA runtime version)');
+    expect(reasonUnder('old')).toBe('the NVIDIA driver supports CUDA 11.8, older than the CUDA 13.0 convkit was built with: update the driver (CUDA runtime: CUDA driver version is insufficient for CUDA runtime version)');
   });
 });
 

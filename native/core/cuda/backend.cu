@@ -324,7 +324,7 @@ class CudaBackend final : public DeviceBackend {
       int n = 0;
       cudaError_t err = cudaGetDeviceCount(&n);
       if (err != cudaSuccess) {
-        reason_ = cudaGetErrorString(err);
+        reason_ = probe_failure(err);
         cudaGetLastError();
         n = 0;
       } else if (n == 0) {
@@ -333,6 +333,23 @@ class CudaBackend final : public DeviceBackend {
       count_ = n;
     });
   }
+  // The runtime reports a machine without the NVIDIA driver as "driver version is insufficient":
+  // say what a user can act on, with the runtime's words as the detail.
+  static std::string probe_failure(cudaError_t err) {
+    const std::string detail = std::string(" (CUDA runtime: ") + cudaGetErrorString(err) + ")";
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    if (err == cudaErrorNoDevice || (err == cudaErrorInsufficientDriver && driver == 0)) {
+      return "no NVIDIA driver or GPU found" + detail;
+    }
+    if (err == cudaErrorInsufficientDriver) {
+      return "the NVIDIA driver supports CUDA " + cuda_version(driver) + ", older than the CUDA " +
+             cuda_version(runtime) + " convkit was built with: update the driver" + detail;
+    }
+    return "CUDA failed to start" + detail;
+  }
+  static std::string cuda_version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
   void require_available() {
     if (!available()) {
       throw_error(ErrorKind::Device, "CUDA is unavailable: " + reason_);

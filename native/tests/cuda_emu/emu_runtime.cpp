@@ -242,8 +242,26 @@ void enqueue_grid(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t s, vo
 
 using ck_emu::g_last_error;
 
+// CK_EMU_DRIVER=none or =old plays a machine without the NVIDIA driver, or with one older than
+// the runtime (CUDA 11.8 against 13.0), so the backend's probe messages can be tested.
+static const char* emulated_driver() {
+  const char* d = std::getenv("CK_EMU_DRIVER");
+  return d ? d : "";
+}
 cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 0;
+  if (!std::strcmp(emulated_driver(), "none") || !std::strcmp(emulated_driver(), "old")) {
+    return g_last_error = cudaErrorInsufficientDriver;
+  }
   *n = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = !std::strcmp(emulated_driver(), "none") ? 0 : !std::strcmp(emulated_driver(), "old") ? 11080 : 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = 13000;
   return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* d) {
@@ -284,6 +302,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
@@ -299,6 +318,7 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
