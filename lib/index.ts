@@ -65,7 +65,11 @@ export function emptyCache(): void {
   native.emptyCache();
 }
 
-/** Threads the CPU kernels use (0: one per core). Also settable with CONVKIT_THREADS. */
+/**
+ * Threads the CPU kernels use (0: one per core). Also settable with CONVKIT_THREADS. Safe while
+ * fits and ops run: work already running or queued keeps a consistent split, and later work uses
+ * the new count (a running training step finishes on the count it started with).
+ */
 export function setThreads(n: number): void {
   native.setThreads(n);
 }

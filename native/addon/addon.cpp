@@ -454,8 +454,7 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     int n = arg_int(info, 0, "setThreads", "threads", 0, 256);
-    ck::Stream::default_stream()->synchronize();
-    ck::set_num_threads(n);
+    ck::set_num_threads(n);  // safe beside running tasks (see ThreadCountScope)
     return info.Env().Undefined();
   });
 }

@@ -5,6 +5,7 @@
 
 #include "denormals.h"
 #include "spin_wait.h"
+#include "thread_pool.h"
 
 namespace ck {
 
@@ -80,6 +81,7 @@ void Stream::run() {
       queued_.store(queue_.size(), std::memory_order_release);
     }
     try {
+      ThreadCountScope fixed_threads;  // ck.setThreads may resize the pool while this runs
       task();
     } catch (const std::exception& e) {
       if (on_error) on_error(e.what());

@@ -15,6 +15,7 @@ namespace ck {
 namespace {
 
 thread_local bool tl_inside_pool = false;
+thread_local int tl_fixed_threads = 0;  // set by ThreadCountScope; 0: the pool's current count
 
 int machine_threads() {
   if (const char* env = std::getenv("CONVKIT_THREADS")) {
@@ -33,7 +34,7 @@ class Pool {
   explicit Pool(int threads) { start(threads); }
   ~Pool() { stop(); }
 
-  int threads() const { return threads_; }
+  int threads() const { return threads_.load(std::memory_order_acquire); }
 
   void resize(int threads) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
@@ -43,11 +44,12 @@ class Pool {
 
   void run(int tasks, FunctionRef<void(int)> fn) {
     if (tasks <= 0) return;
-    if (tasks == 1 || threads_ == 1 || tl_inside_pool) {
+    auto run_inline = [&] {
       for (int t = 0; t < tasks; ++t) fn(t);
-      return;
-    }
+    };
+    if (tasks == 1 || threads() == 1 || tl_inside_pool) return run_inline();
     std::lock_guard<std::mutex> run_lock(run_mutex_);
+    if (threads_ == 1) return run_inline();  // resized to one thread while this waited
     enable_flush_denormals();
     fn_ = &fn;
     tasks_ = tasks;
@@ -90,7 +92,8 @@ class Pool {
   }
 
   void run_share(int index) {
-    for (int t = index; t < tasks_; t += threads_) (*fn_)(t);
+    const int threads = threads_.load(std::memory_order_relaxed);
+    for (int t = index; t < tasks_; t += threads) (*fn_)(t);
   }
 
   void worker(int index, uint64_t seen) {
@@ -115,7 +118,7 @@ class Pool {
     }
   }
 
-  int threads_ = 1;
+  std::atomic<int> threads_{1};  // written under run_mutex_, read without it by num_threads()
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;
   std::mutex wake_mutex_;
@@ -138,7 +141,10 @@ Pool& pool() {
 
 }  // namespace
 
-int num_threads() { return pool().threads(); }
+int num_threads() { return tl_fixed_threads ? tl_fixed_threads : pool().threads(); }
+
+ThreadCountScope::ThreadCountScope() : saved_(tl_fixed_threads) { tl_fixed_threads = num_threads(); }
+ThreadCountScope::~ThreadCountScope() { tl_fixed_threads = saved_; }
 
 void set_num_threads(int n) { pool().resize(n <= 0 ? machine_threads() : std::min(n, 256)); }
 

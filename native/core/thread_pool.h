@@ -25,10 +25,27 @@ class FunctionRef<R(A...)> {
   R (*call_)(void*, A...);
 };
 
-// Number of threads parallel work is split over (workers + the calling thread).
+// Number of threads parallel work is split over (workers + the calling thread); inside a
+// ThreadCountScope, the count the scope fixed.
 int num_threads();
-// Resizes the pool (n <= 0: the machine's core count). Not to be called while work runs.
+// Resizes the pool (n <= 0: the machine's core count). Safe while streams run tasks: a running
+// parallel_run finishes first, and each stream task keeps the count it started with.
 void set_num_threads(int n);
+
+// Fixes num_threads() on this thread for the scope's life. A stream task runs inside one, so it
+// sizes per-chunk scratch (parallel_chunks) and splits its work (parallel_for) with the same count
+// even if the pool is resized meanwhile; the pool runs any number of chunks on any number of
+// workers, and chunking, not the worker, decides the results.
+class ThreadCountScope {
+ public:
+  ThreadCountScope();
+  ~ThreadCountScope();
+  ThreadCountScope(const ThreadCountScope&) = delete;
+  ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Runs fn(task) for task in [0, tasks) across the pool; task t always runs on thread t % threads
 // order-independently; returns when all are done. Safe to call from several threads at once

@@ -17,6 +17,7 @@
 #include "memory.h"
 #include "ops.h"
 #include "stream.h"
+#include "thread_pool.h"
 
 namespace {
 
@@ -220,6 +221,33 @@ TEST(a_stream_dropped_with_work_queued_finishes_it) {
     dropper.join();
   }
   CHECK(ran == 100);
+}
+
+// ck.setThreads while streams run tasks (a fit on its model's stream, ops on the default one): a
+// task sizes per-chunk scratch with parallel_chunks and then splits with parallel_for, and the two
+// must agree even if the pool is resized between them (ThreadSanitizer watches the pool's state).
+TEST(resizing_while_streams_run_keeps_each_task_consistent) {
+  std::atomic<int> mismatches{0};
+  std::vector<std::shared_ptr<ck::Stream>> streams{ck::Stream::default_stream(), std::make_shared<ck::Stream>()};
+  for (int round = 0; round < 200; ++round) {
+    for (auto& stream : streams) {
+      stream->enqueue([&mismatches] {
+        for (int k = 0; k < 20; ++k) {
+          const int chunks = ck::parallel_chunks(64, 1);
+          std::vector<std::atomic<int>> scratch(static_cast<size_t>(chunks));
+          ck::parallel_for(64, 1, [&](size_t, size_t, int c) {
+            if (c >= chunks) mismatches++;
+            else scratch[size_t(c)]++;
+          });
+          if (ck::parallel_chunks(64, 1) != chunks) mismatches++;
+        }
+      });
+    }
+    ck::set_num_threads(1 + round % 4);
+  }
+  for (auto& stream : streams) stream->synchronize();
+  CHECK(mismatches.load() == 0);
+  ck::set_num_threads(0);
 }
 
 CK_TEST_MAIN()
