@@ -14,6 +14,7 @@ let run: string;
 let result: Record<string, any>;
 let epochs: Record<string, any>[];
 let stderr: string;
+let writeLog: string;
 
 beforeAll(async () => {
   ensureBuilt();
@@ -22,7 +23,10 @@ beforeAll(async () => {
   writeCorrupt(path.join(data, 'circle', 'broken.png'));
   fs.writeFileSync(path.join(data, 'circle', 'notes.txt'), 'not an image extension: ignored\n');
   run = path.join(root, 'run');
-  const r = await runCli(['train', data, '--epochs', '8', '--seed', '1', '--out', run, '--json']);
+  writeLog = path.join(root, 'writes.jsonl');
+  const r = await runCli(['train', data, '--epochs', '8', '--seed', '1', '--out', run, '--json'], {
+    env: { NODE_OPTIONS: `--require ${path.join(__dirname, '..', 'test-support', 'children', 'write-log.js')}`, CONVKIT_WRITE_LOG: writeLog },
+  });
   stderr = r.stderr;
   if (r.code !== 0) throw new Error(`train failed (${r.code}): ${r.stderr}`);
   const lines = jsonLines(r.stdout);
@@ -85,6 +89,21 @@ test('the output folder: model with metadata, history, specs beside the PNGs', a
   // First conv: 16 filters of 3x3 (RGB) drawn at 16x; feature maps: the input + 16 maps of 32x32 at 3x.
   expect(await pngSize(path.join(run, 'filters.png'))).toEqual({ format: 'png', ...gridSize(16, 3, 3, 16) });
   expect(await pngSize(path.join(run, 'feature-maps.png'))).toEqual({ format: 'png', ...gridSize(17, 32, 32, 3) });
+});
+
+test('every file of the run folder is written whole: under another name, then renamed into place', () => {
+  const entries = fs.readFileSync(writeLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { write?: string; rename?: string; to?: string });
+  const resolved = (p: string) => path.resolve(p);
+  const outputs = (fs.readdirSync(run, { recursive: true }) as string[]).map((f) => path.join(run, f)).filter((f) => fs.statSync(f).isFile());
+  expect(outputs.map((f) => path.relative(run, f))).toEqual(expect.arrayContaining(['model.json', 'weights.bin', 'history.json', 'curves.png',
+    'confusion.png', 'filters.png', 'feature-maps.png', path.join('checkpoint', 'model.json'), path.join('checkpoint', 'weights.bin')]));
+  for (const file of outputs) {
+    const openedInPlace = entries.some((e) => e.write !== undefined && resolved(e.write) === file);
+    const renamedIn = entries.some((e) => e.to !== undefined && resolved(e.to) === file);
+    expect({ file: path.relative(run, file), openedInPlace, renamedIn }).toEqual({ file: path.relative(run, file), openedInPlace: false, renamedIn: true });
+  }
+  // and the temporary names are gone
+  expect(outputs.filter((f) => /\.tmp$|\.tmp-/.test(f))).toEqual([]);
 });
 
 test('predict: top-k classes of images decoded as in training', async () => {
