@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "errors.h"
 #include "net_plan.h"
@@ -58,6 +60,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
             "model: output " + std::to_string(o) + " is not a value of the graph");
   }
   plan_relu_folds();
+  plan_inference_folds();
   // The gradient buffer waits for compile: a model that only predicts never holds one.
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   state_ = std::make_shared<Storage>(std::max<size_t>(n_state_, 1));
@@ -224,6 +227,93 @@ void Net::plan_relu_folds() {
                       producer.kind == LayerKind::Dense;
     if (fused_relu && producer.act == Act::Relu) relu_into_pool_[size_t(v) - inputs_.size()] = 1;
   }
+}
+
+void Net::plan_inference_folds() {
+  const size_t n_layers = layers_.size();
+  folds_.assign(n_layers, InferenceFold{});
+  folded_away_.assign(n_layers, 0);
+  auto is_output = [&](size_t v) { return std::find(outputs_.begin(), outputs_.end(), int(v)) != outputs_.end(); };
+  // The one layer reading value v, or -1.
+  auto only_reader = [&](size_t v) {
+    if (consumers_[v] != 1 || is_output(v)) return -1;
+    for (size_t j = 0; j < n_layers; ++j) {
+      if (std::find(layers_[j].inputs.begin(), layers_[j].inputs.end(), int(v)) != layers_[j].inputs.end()) return int(j);
+    }
+    return -1;
+  };
+  size_t folded_floats = 0;
+  for (size_t i = 0; i < n_layers; ++i) {
+    const LayerSpec& l = layers_[i];
+    if ((l.kind != LayerKind::Conv2d && l.kind != LayerKind::DepthwiseConv2d && l.kind != LayerKind::Dense) ||
+        l.act != Act::None) {
+      continue;
+    }
+    const int bn = only_reader(value_of(int(i)));
+    if (bn < 0 || layers_[size_t(bn)].kind != LayerKind::BatchNorm) continue;
+    InferenceFold f;
+    f.bn = f.out_layer = bn;
+    const int next = only_reader(value_of(bn));
+    if (next >= 0 && layers_[size_t(next)].kind == LayerKind::Activation && layers_[size_t(next)].act == Act::Relu) {
+      f.relu = f.out_layer = next;
+      folded_away_[size_t(next)] = 1;
+    }
+    folded_away_[size_t(bn)] = 1;
+    f.channels = size_t(shapes_[value_of(int(i))].back());
+    f.kernel_at = folded_floats;
+    folded_floats += params_[size_t(kernel_param_[i])].size;
+    f.bias_at = folded_floats;
+    folded_floats += f.channels;
+    folds_[i] = f;
+  }
+  if (folded_floats) folded_weights_ = std::make_shared<Storage>(folded_floats);
+}
+
+bool Net::can_fold(const std::vector<int>& layers) const {
+  // CONVKIT_INFERENCE_FOLDS=0 runs inference unfolded (to compare, or to rule the folds out).
+  static const bool enabled = [] {
+    const char* env = std::getenv("CONVKIT_INFERENCE_FOLDS");
+    return !env || std::string(env) != "0";
+  }();
+  if (!enabled || device_ != DeviceType::Cpu || !folded_weights_) return false;
+  for (int layer : layers) {
+    const InferenceFold& f = folds_[size_t(layer)];
+    if (f.bn >= 0) return false;  // its own value is never written when folded
+    if (folded_away_[size_t(layer)]) {
+      // a batch norm or ReLU computed by its producer: only the last of the chain is written
+      for (const InferenceFold& g : folds_) {
+        if ((g.bn == layer || g.relu == layer) && g.out_layer != layer) return false;
+      }
+    }
+  }
+  return true;
+}
+
+void Net::refresh_folded_weights() {
+  if (folded_version_ == weights_version_) return;
+  float* out = folded_weights_->data();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const InferenceFold& f = folds_[i];
+    if (f.bn < 0) continue;
+    const LayerSpec& bn = layers_[size_t(f.bn)];
+    const size_t bi = size_t(f.bn), C = f.channels;
+    const float* gamma = param_ptr(gamma_param_[bi]);
+    const float* beta = param_ptr(beta_param_[bi]);
+    const float* mean = param_ptr(mean_param_[bi]);
+    const float* var = param_ptr(var_param_[bi]);
+    const float* bias = param_ptr(bias_param_[i]);
+    const ParamInfo& kernel = params_[size_t(kernel_param_[i])];
+    const float* w = param_ptr(kernel_param_[i]);
+    // Every kernel layout here (HWIO, depthwise [R,S,C,M], dense [in,out]) has the output
+    // channel fastest. Scale and shift in double, rounded once.
+    std::vector<double> scale(C);
+    for (size_t c = 0; c < C; ++c) {
+      scale[c] = (gamma ? double(gamma[c]) : 1.0) / std::sqrt(double(var[c]) + double(bn.eps));
+      out[f.bias_at + c] = float(((bias ? double(bias[c]) : 0.0) - double(mean[c])) * scale[c] + (beta ? double(beta[c]) : 0.0));
+    }
+    for (size_t j = 0; j < kernel.size; ++j) out[f.kernel_at + j] = float(double(w[j]) * scale[j % C]);
+  }
+  folded_version_ = weights_version_;
 }
 
 float* Net::param_ptr(int index) const {

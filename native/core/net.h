@@ -172,19 +172,30 @@ class Net {
   void infer_shape(int layer);
   // Which ReLU layers hand their backward to the max pool after them (relu_into_pool_).
   void plan_relu_folds();
+  // Which batch norms inference folds into the conv2d / depthwise / dense layer before them
+  // (and which ReLU after them into that layer's epilogue): folds_.
+  void plan_inference_folds();
+  // Whether an inference pass asked for `layers` may run folded: a CPU net with folds, none of
+  // whose folded-away values is asked for.
+  bool can_fold(const std::vector<int>& layers) const;
+  // Recomputes the folded weights if the weights or batch-norm statistics changed since.
+  void refresh_folded_weights();
+  void forward_folded(const CpuKernels& k, Plan& pl, int layer, int batch);
   // Buffers for `batch` rows; `training` adds backward's (gradients, dropout masks, batch-norm
   // statistics).
   std::unique_ptr<Plan> make_plan(int batch, bool training) const;
   void plan_for(int batch, bool training);
-  void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after);
+  // folded (inference on the CPU, see can_fold): batch norms run folded into the layer before.
+  void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after, bool folded = false);
   void forward_layer(Plan& pl, int layer, int batch, bool training, uint64_t seed);
   // Inference of n rows of xs from x_row into ys from y_row, on plan pl.
   void infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                  int64_t y_row, int n, const std::vector<int>& layers, int last);
+                  int64_t y_row, int n, const std::vector<int>& layers, int last, bool folded);
   // The same for `rows` rows split over the threads, each running the whole network on its rows
   // in slices (its own plan) with no barrier between layers.
   void infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                     int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest);
+                     int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest,
+                     bool folded);
   // The passes are templates over the kernel set (CpuKernels, or CudaOps on a CUDA net).
   template <class Ops>
   void forward_layer(const Ops& k, Plan& pl, int layer, int batch, bool training, uint64_t seed);
@@ -263,6 +274,20 @@ class Net {
   std::vector<char> needs_grad_;         // per value: depends on a trainable weight
   std::vector<int> fused_output_;        // per output: softmax layer folded into the loss, or -1
   std::vector<char> relu_into_pool_;     // per layer: its ReLU's backward runs in the max pool after it
+  // Inference folds, per conv2d / depthwise / dense layer (bn < 0: none). y = bn(conv(x)) is
+  // conv(x) with each output channel's weights scaled by gamma / sqrt(var + eps) and bias
+  // (b - mean) * that + beta; a ReLU layer read only from the batch norm joins the epilogue. The
+  // layer writes straight into out_layer's value (the batch norm's, or the ReLU's).
+  struct InferenceFold {
+    int bn = -1, relu = -1, out_layer = -1;
+    size_t kernel_at = 0, bias_at = 0, channels = 0;  // in folded_weights_
+  };
+  std::vector<InferenceFold> folds_;
+  std::vector<char> folded_away_;        // per layer: computed by the layer it is folded into
+  StoragePtr folded_weights_;            // host: every fold's kernel and bias
+  // Bumped by every task that writes weights or batch-norm statistics; the folded weights are
+  // recomputed by the first folded pass that sees them stale.
+  uint64_t weights_version_ = 1, folded_version_ = 0;
   // Per layer: the window geometry of convolutions and poolings, worked out (and checked) once
   // when the layer is added, for one example; a pass sets N to its batch.
   std::vector<ConvParams> conv_geo_;

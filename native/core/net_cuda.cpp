@@ -179,6 +179,7 @@ void Net::set_device(DeviceType device) {
   state_ = storage_on(device, state_, n_state_);
   for (StoragePtr& s : opt_state_) s = storage_on(device, s, n_weights_);
   device_ = device;
+  ++weights_version_;  // trained elsewhere: the folded weights are stale
   if (device == DeviceType::Cuda) {
     size_t doubles = 2 * sums_per_phase(outputs_.size());
     cuda_sums_ = net_storage(2 * doubles, DeviceType::Cuda);

@@ -55,19 +55,21 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
     });
     return ys;
   }
-  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest] {
+  const bool folded = can_fold(layers);
+  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest, folded] {
+    if (folded) refresh_folded_weights();
     const int threads = num_threads();
     for (int64_t b = 0; b < count; b += batch_size) {
       const int64_t rows = std::min<int64_t>(batch_size, count - b);
       if (threads > 1 && rows >= threads) {
-        infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest);
+        infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest, folded);
         continue;
       }
       const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
       for (int64_t r = 0; r < rows; r += slice) {
         const int n = int(std::min<int64_t>(slice, rows - r));
         plan_for(n, false);
-        infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last);
+        infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last, folded);
       }
     }
   });
@@ -75,12 +77,12 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
 }
 
 void Net::infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                     int64_t y_row, int n, const std::vector<int>& layers, int last) {
+                     int64_t y_row, int n, const std::vector<int>& layers, int last, bool folded) {
   for (size_t i = 0; i < xs.size(); ++i) {
     size_t row = example_size(inputs_[i]);
     std::memcpy(pl.act[i], xs[i].data() + size_t(x_row) * row, size_t(n) * row * sizeof(float));
   }
-  forward(pl, n, false, 0, last);
+  forward(pl, n, false, 0, last, folded);
   for (size_t j = 0; j < layers.size(); ++j) {
     size_t row = example_size(shapes_[value_of(layers[j])]);
     std::memcpy(ys[j].data() + size_t(y_row) * row, pl.act[value_of(layers[j])], size_t(n) * row * sizeof(float));
@@ -88,7 +90,8 @@ void Net::infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<
 }
 
 void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                        int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest) {
+                        int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest,
+                        bool folded) {
   const int threads = num_threads();
   const int64_t per_thread = (rows + threads - 1) / threads;
   const int64_t slice = slice_rows(per_thread, kThreadSliceBytes, widest);  // <= per_thread
@@ -103,7 +106,7 @@ void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>
       const int64_t r1 = std::min(rows, (t + 1) * per_thread);
       for (int64_t r = t * per_thread; r < r1; r += slice) {
         const int n = int(std::min(slice, r1 - r));
-        infer_rows(*thread_plans_[size_t(t)], xs, ys, x_row + r, y_row + r, n, layers, last);
+        infer_rows(*thread_plans_[size_t(t)], xs, ys, x_row + r, y_row + r, n, layers, last, folded);
       }
     } catch (...) {
       failed[size_t(t)] = std::current_exception();

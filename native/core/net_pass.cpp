@@ -44,14 +44,48 @@ UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
 
 // ---- forward ----
 
-void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after) {
+void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after, bool folded) {
   int last = stop_after < 0 ? int(layers_.size()) - 1 : stop_after;
   if (device_ == DeviceType::Cuda) {
     const CudaOps k = cuda_ops();
     for (int i = 0; i <= last; ++i) forward_layer(k, pl, i, batch, training, seed);
+  } else if (folded) {
+    const CpuKernels& k = cpu_kernels();
+    for (int i = 0; i <= last; ++i) {
+      if (folds_[size_t(i)].bn >= 0) forward_folded(k, pl, i, batch);
+      else if (!folded_away_[size_t(i)]) forward_layer(k, pl, i, batch, false, seed);
+    }
   } else {
     const CpuKernels& k = cpu_kernels();
     for (int i = 0; i <= last; ++i) forward_layer(k, pl, i, batch, training, seed);
+  }
+}
+
+// Layer i with its batch norm (and ReLU) folded in: one pass writing the last of them's value.
+void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
+  const LayerSpec& l = layers_[size_t(i)];
+  const InferenceFold& f = folds_[size_t(i)];
+  const float* w = folded_weights_->data() + f.kernel_at;
+  const float* b = folded_weights_->data() + f.bias_at;
+  const float* x = pl.act[size_t(l.inputs[0])];
+  float* y = pl.act[value_of(f.out_layer)];
+  const Act act = f.relu >= 0 ? Act::Relu : Act::None;
+  switch (l.kind) {
+    case LayerKind::Conv2d:
+      if (l.groups == 1) k.conv2d_fwd(y, x, w, b, conv_geometry(i, batch), act);
+      else k.grouped_conv2d_fwd(y, x, w, b, conv_geometry(i, batch), l.groups, act);
+      break;
+    case LayerKind::DepthwiseConv2d:
+      k.depthwise_conv2d_fwd(y, x, w, b, conv_geometry(i, batch), act);
+      break;
+    case LayerKind::Dense: {
+      const int K = int(shapes_[size_t(l.inputs[0])].back());
+      const int rows = int(size_t(batch) * example_size(shapes_[size_t(l.inputs[0])]) / size_t(K));
+      k.dense_fwd(y, x, w, b, rows, K, l.units, act);
+      break;
+    }
+    default:
+      throw_error(ErrorKind::Value, l.name + ": no folded form");
   }
 }
 

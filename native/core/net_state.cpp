@@ -27,7 +27,10 @@ void Net::set_param(int index, const Tensor& value) {
           "setWeights: " + layer + "/" + p.name + " has shape " + shape_str(p.shape) +
               ", got " + shape_str(value.shape));
   float* dst = param_ptr(index);
-  enqueue("setWeights", {&value}, {}, [this, value, dst] { upload_values(dst, value.data(), value.numel()); });
+  enqueue("setWeights", {&value}, {}, [this, value, dst] {
+    upload_values(dst, value.data(), value.numel());
+    ++weights_version_;
+  });
 }
 
 std::vector<Tensor> Net::get_optimizer_state() {

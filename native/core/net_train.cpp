@@ -269,6 +269,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
       backward(batch);
       ++iterations_;
       update(cpu_kernels());
+      ++weights_version_;  // the update and the batch norms' running statistics
       return train_acc_;
     });
   });
@@ -283,13 +284,15 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
     return;
   }
   std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
-  enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out] {
+  const bool folded = can_fold({});
+  enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out, folded] {
     run_step(out.get(), [&]() -> const Accumulators& {
       int batch = int(idx.size());
       plan_for(batch, false);
       std::vector<const float*> targets;
       gather_batch(xs, ys, idx, targets);
-      forward(*plan_, batch, false, 0, -1);
+      if (folded) refresh_folded_weights();
+      forward(*plan_, batch, false, 0, -1, folded);
       loss_and_metrics(batch, targets, false, eval_acc_);
       return eval_acc_;
     });

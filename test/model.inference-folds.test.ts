@@ -1,0 +1,158 @@
+// Inference folds batch norms into the convolution or dense layer before them (and a ReLU after
+// them into its epilogue). Predictions and evaluation of such models must match a float64 chain of
+// the unfolded layers, stay right after every way weights change (setWeights, fit, a batch norm's
+// statistics alone), and never leak into getWeights or saved files.
+import { describe, expect, test } from '@jest/globals';
+import * as path from 'path';
+import * as ck from '../lib';
+import { randomArray, tmpDir, weightsOf } from '../test-support/helpers';
+import * as ref from '../test-support/reference';
+import * as refLayers from '../test-support/reference-layers';
+
+const l = ck.layers;
+const H = 6;
+const W = 5;
+
+/**
+ * conv (no bias) -> BN -> ReLU (folds with the epilogue); grouped conv (bias) -> BN -> ReLU6
+ * (folds, ReLU6 stays); depthwise -> BN, read by an add beside its input (folds, nothing after);
+ * conv with a fused ReLU -> BN (must not fold); global pool -> dense -> BN -> softmax.
+ */
+function build(): ck.LayersModel {
+  const input = ck.input({ shape: [H, W, 3] });
+  const c1 = l.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'c1' }).apply(input);
+  const r1 = l.reLU({ name: 'r1' }).apply(l.batchNormalization({ name: 'bn1' }).apply(c1));
+  const c2 = l.conv2d({ filters: 4, kernelSize: 3, padding: 'same', groups: 2, name: 'c2' }).apply(r1);
+  const r2 = l.reLU({ maxValue: 6, name: 'r2' }).apply(l.batchNormalization({ name: 'bn2' }).apply(c2));
+  const d3 = l.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'd3' }).apply(r2);
+  const sum = l.add({ name: 'sum' }).apply([l.batchNormalization({ name: 'bn3' }).apply(d3), r2] as never);
+  const c4 = l.conv2d({ filters: 6, kernelSize: 1, activation: 'relu', name: 'c4' }).apply(sum);
+  const bn4 = l.batchNormalization({ name: 'bn4' }).apply(c4);
+  const pooled = l.globalAveragePooling2d({ name: 'gap' }).apply(bn4);
+  const dense = l.dense({ units: 5, name: 'fc' }).apply(pooled);
+  const out = l.activation({ activation: 'softmax', name: 'probs' }).apply(l.batchNormalization({ name: 'bn5' }).apply(dense));
+  return ck.model({ inputs: input, outputs: out });
+}
+
+/** Each weight's "layer/name" (Keras's order: kernel, bias; gamma, beta, moving_mean, moving_variance). */
+function weightNames(model: ck.LayersModel): string[] {
+  return model.layers.flatMap((layer) => {
+    const n = layer.getWeights().length;
+    const names = layer.name.startsWith('bn') ? ['gamma', 'beta', 'moving_mean', 'moving_variance']
+      : [layer.name.startsWith('d') ? 'depthwise_kernel' : 'kernel', 'bias'];
+    return names.slice(0, n).map((w) => `${layer.name}/${w}`);
+  });
+}
+
+/** Random weights everywhere, moving variances in [0.5, 2], moving means and betas of either sign. */
+function randomize(model: ck.LayersModel, seed: number): void {
+  let s = seed;
+  const names = weightNames(model);
+  model.setWeights(model.getWeights().map((w, i) => {
+    const n = w.size;
+    if (/moving_variance/.test(names[i])) return ck.tensor(randomArray(n, s++, 0.5, 2), w.shape);
+    if (/gamma/.test(names[i])) return ck.tensor(randomArray(n, s++, 0.5, 1.5), w.shape);
+    return ck.tensor(randomArray(n, s++, -0.5, 0.5), w.shape);
+  }));
+}
+
+/** The model's function in float64-accumulated plain loops, layer by layer, unfolded. */
+function reference(model: ck.LayersModel, x: Float32Array, N: number): Float32Array {
+  const values = model.getWeights();
+  const w = new Map(weightNames(model).map((name, i) => [name, values[i].dataSync()]));
+  const get = (layer: string, name: string) => {
+    const v = w.get(`${layer}/${name}`);
+    if (!v) throw new Error(`no weight ${layer}/${name}`);
+    return v;
+  };
+  const bn = (v: ArrayLike<number>, layer: string, C: number) => ref.batchNormInfer(v, v.length / C, C,
+    get(layer, 'moving_mean'), get(layer, 'moving_variance'), { gamma: get(layer, 'gamma'), beta: get(layer, 'beta') });
+  const relu = (v: ArrayLike<number>, max = Infinity) => Float32Array.from(v, (a) => Math.min(Math.max(a, 0), max));
+  const spec = (C: number, K: number, k: number): ref.ConvSpec => ({ xShape: [N, H, W, C], wShape: [k, k, C, K], padding: 'same' });
+  const r1 = relu(bn(ref.conv2d(x, get('c1', 'kernel'), spec(3, 4, 3)), 'bn1', 4));
+  const c2 = refLayers.groupedConv2d(r1, get('c2', 'kernel'), { xShape: [N, H, W, 4], wShape: [3, 3, 2, 4], groups: 2, padding: 'same' }, get('c2', 'bias'));
+  const r2 = relu(bn(c2, 'bn2', 4), 6);
+  const d3 = refLayers.depthwiseConv2d(r2, get('d3', 'depthwise_kernel'), { xShape: [N, H, W, 4], wShape: [3, 3, 4, 1], padding: 'same' }, get('d3', 'bias'));
+  const sum = Float32Array.from(bn(d3, 'bn3', 4), (v, i) => v + r2[i]);
+  const c4 = ref.conv2d(sum, get('c4', 'kernel'), spec(4, 6, 1), get('c4', 'bias'), true);
+  const pooled = ref.globalAvgPool(bn(c4, 'bn4', 6), N, H * W, 6);
+  const dense = ref.dense(pooled, get('fc', 'kernel'), N, 6, 5, get('fc', 'bias'));
+  return ref.softmax(bn(dense, 'bn5', 5), N, 5);
+}
+
+const tol = { rtol: 1e-4, atol: 2e-6 };
+
+describe('batch norms folded into the layer before them for inference', () => {
+  test('predict at batch 1, 3 and 40 (rows split over threads) matches the unfolded float64 chain', async () => {
+    const model = build();
+    randomize(model, 1);
+    const N = 40;
+    const x = randomArray(N * H * W * 3, 99, -1, 1);
+    const want = reference(model, x, N);
+    for (const batchSize of [1, 3, 40]) {
+      const got = await model.predict(ck.tensor(x, [N, H, W, 3]), { batchSize }).data();
+      ref.expectClose(got, want, { ...tol, name: `predict batchSize ${batchSize}` });
+    }
+    const one = await model.predictOnBatch(ck.tensor(x.slice(0, H * W * 3), [1, H, W, 3])).data();
+    ref.expectClose(one, want.slice(0, 5), { ...tol, name: 'predictOnBatch' });
+  });
+
+  test('intermediate outputs (a folded layer, a batch norm) are the unfolded values', async () => {
+    const model = build();
+    randomize(model, 2);
+    const N = 4;
+    const x = randomArray(N * H * W * 3, 7, -1, 1);
+    const kernel = model.layers.find((k) => k.name === 'c1')!.getWeights()[0].dataSync();
+    const c1 = await model.layerOutput(ck.tensor(x, [N, H, W, 3]), model.layers.find((k) => k.name === 'c1')!).data();
+    ref.expectClose(c1, ref.conv2d(x, kernel, { xShape: [N, H, W, 3], wShape: [3, 3, 3, 4], padding: 'same' }), { ...tol, name: 'c1 output' });
+  });
+
+  test('evaluate runs folded and matches the reference loss', async () => {
+    const model = build();
+    randomize(model, 3);
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    const N = 12;
+    const x = randomArray(N * H * W * 3, 5, -1, 1);
+    const labels = Array.from({ length: N }, (_, i) => i % 5);
+    const p = reference(model, x, N);
+    let loss = 0;
+    labels.forEach((c, i) => (loss -= Math.log(Math.min(Math.max(p[i * 5 + c], 1e-7), 1 - 1e-7))));
+    const [got] = await model.evaluate(ck.tensor(x, [N, H, W, 3]), ck.toCategorical(Float32Array.from(labels), 5), { batchSize: 5 });
+    expect(Math.abs(got - loss / N)).toBeLessThan(1e-4 * Math.max(1, loss / N));
+  });
+
+  test('the folded weights follow every change: setWeights of one statistic, fit, setWeights of all', async () => {
+    const model = build();
+    randomize(model, 4);
+    const N = 6;
+    const x = ck.tensor(randomArray(N * H * W * 3, 11, -1, 1), [N, H, W, 3]);
+    const xs = x.dataSync();
+    const check = async (what: string) => {
+      ref.expectClose(await model.predict(x).data(), reference(model, xs, N), { ...tol, name: what });
+    };
+    await check('before');
+    // one batch norm's moving mean alone
+    const i = weightNames(model).indexOf('bn1/moving_mean');
+    const weights = model.getWeights();
+    weights[i] = ck.tensor(randomArray(4, 21, -2, 2), [4]);
+    model.setWeights(weights);
+    await check('after setWeights of bn1/moving_mean');
+    // training moves the kernels and the batch norms' running statistics
+    model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1 }), loss: 'categoricalCrossentropy' });
+    await model.fit(x, ck.toCategorical(Float32Array.from([0, 1, 2, 3, 4, 0]), 5), { epochs: 2, batchSize: 3, verbose: 0 });
+    await check('after fit');
+    randomize(model, 5);
+    await check('after setWeights of everything');
+  });
+
+  test('folding never reaches getWeights or saved files', async () => {
+    const model = build();
+    randomize(model, 6);
+    const before = weightsOf(model);
+    await model.predict(ck.tensor(randomArray(2 * H * W * 3, 3, -1, 1), [2, H, W, 3])).data();
+    expect(weightsOf(model)).toEqual(before);
+    const dir = path.join(tmpDir('convkit-folds-'), 'm');
+    await model.save(`file://${dir}`);
+    expect(weightsOf(await ck.loadModel(`file://${dir}`))).toEqual(before);
+  });
+});
