@@ -6,12 +6,14 @@ import { Initializer } from '../initializers';
 
 export class InputLayer extends Layer {
   readonly className = 'InputLayer';
-  declare readonly inputShape: Shape;
+  declare readonly declaredInputShape: Shape;
 
   constructor(args: { shape?: Shape; inputShape?: Shape; batchShape?: (number | null)[]; batchInputShape?: (number | null)[]; name?: string }) {
     const batchShape = args?.batchShape ?? args?.batchInputShape;
     const shape = args?.shape ?? args?.inputShape ?? (Array.isArray(batchShape) ? batchShape.slice(1) : batchShape);
     super({ name: args?.name, inputShape: checkShape(shape, 'input') as number[] }, 'input');
+    // An input layer is built when made: its output is its input.
+    this.setBuiltShapes(this.declaredInputShape, this.declaredInputShape);
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -23,7 +25,7 @@ export class InputLayer extends Layer {
   }
 
   getConfig(): Record<string, unknown> {
-    return { batchInputShape: [null, ...this.inputShape], dtype: 'float32', sparse: false, name: this.name };
+    return { batchInputShape: [null, ...this.declaredInputShape], dtype: 'float32', sparse: false, name: this.name };
   }
 }
 

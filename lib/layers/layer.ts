@@ -1,9 +1,11 @@
 // The layer contract (as tfjs-layers / Keras): a layer knows its output shape for an input
 // shape, the weights it declares, its config for serialization, and how it lowers to the native
 // executor's layers. Weights live in the model's native executor once the model is built.
-import { describeValue, ShapeError, ValueError } from '../errors';
+import { ConvkitError, describeValue, ShapeError, ValueError } from '../errors';
 import { getInitializer, Initializer } from '../initializers';
-import { Tensor } from '../tensor';
+import { globalRng } from '../random';
+import { native } from '../native';
+import { checkTensor, Tensor } from '../tensor';
 
 /** Per-example shape (no batch dimension). */
 export type Shape = number[];
@@ -17,6 +19,9 @@ export interface LayerArgs {
   batchInputShape?: (number | null)[];
   dtype?: 'float32';
 }
+
+/** A shape with the batch dimension first, as tfjs and Keras show it: [null, 28, 28, 1]. */
+export type BatchShape = (number | null)[];
 
 /** A layer of the native executor (see native/addon/addon_net.cpp for the fields). */
 export interface NativeLayerSpec {
@@ -62,7 +67,8 @@ export abstract class Layer {
   /** The serialized class name, as Keras and tfjs write it (e.g. 'Conv2D'). */
   abstract readonly className: string;
   readonly name: string;
-  readonly inputShape?: Shape;
+  /** @internal The shape of one example the options declared (inputShape, batchInputShape, inputDim). */
+  declaredInputShape?: Shape;
   /** Merge layers take a list of inputs (computeOutputShape and lower get one shape per input). */
   readonly multiInput: boolean = false;
   /** @internal The model built last with this layer: getWeights/setWeights go to its executor. */
@@ -71,6 +77,19 @@ export abstract class Layer {
   private readonly hosts: WeakRef<LayerHost>[] = [];
   /** @internal Where the functional API applied this layer: the symbolic inputs it read and its output. */
   inboundNodes: { inputs: import('../models/functional').SymbolicTensor[]; output?: import('../models/functional').SymbolicTensor }[] = [];
+  /**
+   * The per-example shapes the layer was built with (set when a model with a known input shape
+   * takes the layer, when it is applied to symbolic tensors, or when a model builds), or
+   * undefined while the layer is not built. Merge layers have one input shape per input.
+   */
+  private built?: { input: Shape | Shape[]; output: Shape };
+  /** Weights of a built layer that no built model holds yet (read or set before its model builds). */
+  private pendingWeights?: Tensor[];
+  /**
+   * @internal The model that built this layer's shapes without building itself yet (a
+   * Sequential model the layer was added to): getWeights and setWeights build it first.
+   */
+  builder?: { build(): void };
 
   /**
    * The symbolic output of this layer in the functional graph it was applied in (as Keras's
@@ -91,10 +110,10 @@ export abstract class Layer {
     }
     this.name = args.name ?? uniqueName(defaultPrefix);
     this.trainableFlag = args.trainable ?? true;
-    if (args.inputShape !== undefined) this.inputShape = checkShape(args.inputShape, this.name);
+    if (args.inputShape !== undefined) this.declaredInputShape = checkShape(args.inputShape, this.name);
     else if (args.batchInputShape !== undefined) {
       const batch = args.batchInputShape as unknown;
-      this.inputShape = checkShape(Array.isArray(batch) ? batch.slice(1) : batch, this.name);
+      this.declaredInputShape = checkShape(Array.isArray(batch) ? batch.slice(1) : batch, this.name);
     }
   }
 
@@ -107,6 +126,49 @@ export abstract class Layer {
     if (typeof value !== 'boolean') throw new ValueError(`${this.name}: trainable must be a boolean`);
     this.trainableFlag = value;
     for (const ref of this.hosts) ref.deref()?.setLayerTrainable(this, value);
+  }
+
+  /** tfjs's batchInputShape: [null, ...the inputShape the options declared], or undefined. */
+  get batchInputShape(): BatchShape | undefined {
+    return this.declaredInputShape ? [null, ...this.declaredInputShape] : undefined;
+  }
+
+  /**
+   * The input shape the layer was built with, batch first as null ([null, 28, 28, 1]; a merge
+   * layer: one per input), as Keras's layer.input_shape; before it is built, the one its options
+   * declare (batchInputShape), else undefined (tfjs layers have no inputShape; undefined, not an
+   * error, so `layer.inputShape ?? ...` tests it).
+   */
+  get inputShape(): BatchShape | BatchShape[] | undefined {
+    const input = this.built?.input;
+    if (!input) return this.batchInputShape;
+    return this.multiInput ? (input as Shape[]).map((s) => [null, ...s]) : [null, ...(input as Shape)];
+  }
+
+  /** The output shape the layer was built with, batch first as null, as tfjs's layer.outputShape. */
+  get outputShape(): BatchShape {
+    return [null, ...this.builtShapes('outputShape').output];
+  }
+
+  /** True once the layer knows the shapes it is built with (see inputShape). */
+  get isBuilt(): boolean {
+    return this.built !== undefined;
+  }
+
+  /** @internal Records the per-example shapes the layer is built with (by `builder`, if it builds later). */
+  setBuiltShapes(input: Shape | Shape[], output: Shape, builder?: { build(): void }): void {
+    this.builder = builder;
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (this.pendingWeights && !(this.built && same(this.built.input, input))) this.pendingWeights = undefined;
+    this.built = { input: this.multiInput ? (input as Shape[]).map((s) => s.slice()) : (input as Shape).slice(), output: output.slice() };
+  }
+
+  private builtShapes(op: string): { input: Shape | Shape[]; output: Shape } {
+    if (!this.built) {
+      throw new ValueError(`${this.name}.${op}: the layer is not built yet, so its shapes are unknown; add it to a model whose ` +
+        'input shape is known (a first layer ck.layers.input({ shape }) or one with inputShape), or apply it to ck.input({ shape })');
+    }
+    return this.built;
   }
 
   /** The output shape for an input shape (per example); throws ShapeError naming the layer. */
@@ -123,12 +185,22 @@ export abstract class Layer {
   /** tfjs-style config (camelCase); io/ writes it in Keras's snake_case. */
   getConfig(): Record<string, unknown> {
     const config: Record<string, unknown> = { name: this.name, trainable: this.trainable, dtype: 'float32' };
-    if (this.inputShape) config.batchInputShape = [null, ...this.inputShape];
+    if (this.declaredInputShape) config.batchInputShape = [null, ...this.declaredInputShape];
     return config;
   }
 
-  countParams(inputShape: Shape): number {
-    return this.weightSpecs(inputShape).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  /**
+   * The number of weight values (trainable or not) of the built layer, as tfjs's and Keras's
+   * countParams(): the sum of the sizes of getWeights(). A ValueError while the layer is not built.
+   */
+  countParams(): number {
+    return countWeights(this.weightSpecs(this.builtInput('countParams')));
+  }
+
+  /** The (first) input shape of the built layer, per example. */
+  private builtInput(op: string): Shape {
+    const input = this.builtShapes(op).input;
+    return (this.multiInput ? (input as Shape[])[0] : input) as Shape;
   }
 
   /**
@@ -144,19 +216,87 @@ export abstract class Layer {
   /** @internal Called by a model that has built this layer into its executor. */
   attach(host: LayerHost): void {
     this.host = host;
+    this.pendingWeights = undefined;
     if (!this.hosts.some((ref) => ref.deref() === host)) this.hosts.push(new WeakRef(host));
   }
 
-  /** The layer's current weights (copies), in Keras's order. Needs a built model. */
+  /**
+   * The layer's current weights (copies), in Keras's order: those of the model built last with
+   * it, or, for a built layer whose model has not built yet, its initial weights (the model then
+   * starts from them). [] while the layer is not built, as in tfjs.
+   */
   getWeights(): Tensor[] {
-    if (!this.host) return [];
-    return this.host.getLayerWeights(this);
+    this.buildModel();
+    if (this.host) return this.host.getLayerWeights(this);
+    if (!this.built) return [];
+    return this.initialWeights().map((t) => hostTensor(t.dataSync().slice(), t.shape));
   }
 
   setWeights(weights: Tensor[]): void {
-    if (!this.host) throw new ValueError(`${this.name}: add the layer to a model and build it before setting weights`);
-    this.host.setLayerWeights(this, weights);
+    this.buildModel();
+    if (this.host) {
+      this.host.setLayerWeights(this, weights);
+      return;
+    }
+    if (!this.built) throw new ValueError(`${this.name}.setWeights: the layer is not built yet; add it to a model with a known input shape first`);
+    const specs = this.weightSpecs(this.builtInput('setWeights'));
+    if (!Array.isArray(weights) || weights.length !== specs.length) {
+      const got = Array.isArray(weights) ? weights.length : typeof weights;
+      throw new ValueError(`${this.name}.setWeights: expected ${specs.length} weights, got ${got}`);
+    }
+    this.pendingWeights = weights.map((w, k) => {
+      const t = checkTensor(w, `${this.name}.setWeights`, `weights[${k}]`);
+      if (t.shape.length !== specs[k].shape.length || t.shape.some((d, j) => d !== specs[k].shape[j])) {
+        throw new ShapeError(`${this.name}.setWeights: ${specs[k].name} has shape [${specs[k].shape.join(',')}], got [${t.shape.join(',')}]`);
+      }
+      return hostTensor(t.dataSync().slice(), t.shape);
+    });
   }
+
+  /**
+   * @internal The weights a model building this layer starts from when no other model holds
+   * it: those read or set before the build, if they fit `inputShape`; else none (initialize).
+   */
+  takePendingWeights(inputShape: Shape): Tensor[] {
+    const pending = this.pendingWeights ?? [];
+    const specs = this.weightSpecs(inputShape);
+    const fits = pending.length === specs.length &&
+      pending.every((t, k) => t.shape.length === specs[k].shape.length && t.shape.every((d, i) => d === specs[k].shape[i]));
+    return fits ? pending : [];
+  }
+
+  /**
+   * Builds the model that gave this layer its shapes, if it has not built yet, so that the
+   * layer's weights are the model's. A model that cannot build (another layer's shape does not
+   * fit) leaves the layer's own weights to it.
+   */
+  private buildModel(): void {
+    if (this.host || !this.built || !this.builder) return;
+    try {
+      this.builder.build();
+    } catch (e) {
+      if (!(e instanceof ConvkitError)) throw e;
+    }
+  }
+
+  /** The built layer's weights before any model holds them, initialized once. */
+  private initialWeights(): Tensor[] {
+    if (!this.pendingWeights) {
+      const rng = globalRng();
+      this.pendingWeights = this.weightSpecs(this.builtInput('getWeights')).map((w) => hostTensor(w.initializer.generate(w.shape, rng), w.shape));
+    }
+    return this.pendingWeights;
+  }
+}
+
+/** A host tensor of these values (a copy the layer keeps, whatever the default device). */
+function hostTensor(values: Float32Array, shape: readonly number[]): Tensor {
+  return new Tensor(native.fromArray(values, shape.slice()));
+}
+
+/** The number of values of weights of these shapes. */
+export function countWeights(specs: WeightSpec[]): number {
+  return specs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
 }
 
 function checkArgs(args: unknown, where: string): void {

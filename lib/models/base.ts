@@ -3,7 +3,7 @@
 // loops are in sequential.ts (LayersModel).
 import { BusyError, describeValue, DeviceError, FormatError, ShapeError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
-import { Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';
+import { countWeights, Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';
 import { getLoss, LossName } from '../losses';
 import { native, NativeNet } from '../native';
 import { getOptimizer, Optimizer } from '../optimizers';
@@ -119,13 +119,14 @@ export abstract class ModelBase implements LayerHost {
       nativeRange.push([specs.length, specs.length + lowered.length]);
       specs.push(...lowered);
       layerShapes.push({ input: inputs[0], inputs, output });
+      layer.setBuiltShapes(layer.multiInput ? inputs : inputs[0], output);
       valueShapes.push(output);
       nativeValue.push(lowered.length ? nIn + specs.length - 1 : nativeValue[node.inputs[0]]);
       producer.push(lowered.length ? specs.length - 1 : producer[node.inputs[0]]);
     });
     if (specs.length === 0) throw new ValueError(`${this.name}: add layers before building the model`);
     if (this.maxParams !== undefined) {
-      const declared = this.layers.reduce((n, layer, j) => n + layer.countParams(layerShapes[j].input), 0);
+      const declared = this.layers.reduce((n, layer, j) => n + countWeights(layer.weightSpecs(layerShapes[j].input)), 0);
       if (!(declared <= this.maxParams)) {
         throw new FormatError(`${this.name}: the layers need ${declared} weight values but the weights files hold ${this.maxParams}`);
       }
@@ -145,8 +146,9 @@ export abstract class ModelBase implements LayerHost {
         throw new ValueError(`${layer.name}: declares ${wanted.length} weights but the executor made ${got.length}`);
       }
       // A layer taken from another built model (transfer learning) brings its trained weights
-      // along; from then on each model trains its own copy (trainable still reaches both).
-      const carried = layer.host && layer.host !== this ? layer.getWeights() : [];
+      // along; from then on each model trains its own copy (trainable still reaches both). A
+      // layer no model held yet brings the weights read or set on it since it was built, if any.
+      const carried = layer.host ? (layer.host !== this ? layer.getWeights() : []) : layer.takePendingWeights(layerShapes[li].input);
       const fits = carried.length === wanted.length &&
         carried.every((t, k) => t.shape.length === wanted[k].shape.length && t.shape.every((d, i) => d === wanted[k].shape[i]));
       wanted.forEach((w, k) => {
@@ -178,7 +180,7 @@ export abstract class ModelBase implements LayerHost {
 
   countParams(): number {
     this.build();
-    return this.layers.reduce((n, l, i) => n + l.countParams(this.built!.layerShapes[i].input), 0);
+    return this.layers.reduce((n, l, i) => n + countWeights(l.weightSpecs(this.built!.layerShapes[i].input)), 0);
   }
 
   /** Summary rows: Sequential models leave their input layer out, as Keras does. */
@@ -194,9 +196,8 @@ export abstract class ModelBase implements LayerHost {
       name: layer.name,
       className: layer.className,
       outputShape: [null, ...shapes.output],
-      params: layer.countParams(shapes.input),
-      trainableParams: layer.trainable ? layer.weightSpecs(shapes.input)
-        .filter((w) => w.trainable).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0) : 0,
+      params: countWeights(layer.weightSpecs(shapes.input)),
+      trainableParams: layer.trainable ? countWeights(layer.weightSpecs(shapes.input).filter((w) => w.trainable)) : 0,
     };
   }
 

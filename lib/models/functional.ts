@@ -27,7 +27,7 @@ export class SymbolicTensor {
 export function input(args: { shape?: number[]; batchShape?: (number | null)[]; name?: string }): SymbolicTensor {
   if (!args || typeof args !== 'object') throw new ValueError('input: expected { shape }');
   const layer = new InputLayer(args);
-  const out = new SymbolicTensor([null, ...layer.inputShape], layer);
+  const out = new SymbolicTensor([null, ...layer.declaredInputShape], layer);
   layer.inboundNodes.push({ inputs: [], output: out });
   return out;
 }
@@ -49,6 +49,7 @@ export function applyLayer(layer: Layer, inputs: SymbolicTensor | SymbolicTensor
   const output = layer.computeOutputShape((layer.multiInput ? shapes : shapes[0]) as Shape);
   const out = new SymbolicTensor([null, ...output], layer);
   layer.inboundNodes.push({ inputs: list, output: out });
+  layer.setBuiltShapes(layer.multiInput ? shapes : shapes[0], output);
   return out;
 }
 
@@ -189,7 +190,7 @@ export function functionalFromConfig(config: Record<string, unknown>, entries: L
     const entry = byName.get(name)!;
     if (entry.output) return entry.output;
     if (entry.layer instanceof InputLayer) {
-      entry.output = new SymbolicTensor([null, ...entry.layer.inputShape], entry.layer);
+      entry.output = new SymbolicTensor([null, ...entry.layer.declaredInputShape], entry.layer);
       entry.layer.inboundNodes.push({ inputs: [], output: entry.output });
       return entry.output;
     }

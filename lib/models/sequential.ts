@@ -3,8 +3,8 @@
 // model's own stream; the loop keeps the next batch queued while the current one runs, and
 // awaits, so the event loop never blocks.
 import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks';
-import { describeValue, ShapeError, ValueError } from '../errors';
-import { Layer } from '../layers/layer';
+import { ConvkitError, describeValue, ShapeError, ValueError } from '../errors';
+import { Layer, Shape } from '../layers/layer';
 import { StepSums } from '../native';
 import { globalRng } from '../random';
 import { Rng } from '../rng';
@@ -375,6 +375,9 @@ export abstract class LayersModel extends ModelBase {
 }
 
 export class Sequential extends LayersModel {
+  /** One example's shape at the end of the chain so far; null while unknown. */
+  private chainShape: Shape | null = null;
+
   constructor(args: { layers?: Layer[]; name?: string } = {}) {
     super(args.name ?? uniqueModelName('sequential'));
     for (const layer of args.layers ?? []) this.add(layer);
@@ -390,6 +393,20 @@ export class Sequential extends LayersModel {
     if (layer.multiInput) throw new ValueError(`${this.name}.add: ${layer.name} merges several inputs; use the functional API (ck.model)`);
     const saved = this.built ? this.layers.map((l) => this.getLayerWeights(l)) : null;
     this.layers.push(layer);
+    // As in tfjs, a layer added once the model's input shape is known is built at once: it
+    // knows its shapes (inputShape, outputShape, countParams, getWeights) before the model
+    // builds. A shape that does not fit is left for build() to report.
+    if (this.layers.length === 1) this.chainShape = layer.declaredInputShape ?? null;
+    if (this.chainShape) {
+      try {
+        const output = layer.computeOutputShape(this.chainShape);
+        layer.setBuiltShapes(this.chainShape, output, this);
+        this.chainShape = output;
+      } catch (e) {
+        if (!(e instanceof ConvkitError)) throw e;
+        this.chainShape = null;
+      }
+    }
     if (this.built) {
       this.built = undefined;
       this.build();
@@ -400,11 +417,11 @@ export class Sequential extends LayersModel {
   /** A chain: the first layer's inputShape, each layer reading the one before. */
   protected graph(): ModelGraph {
     const first = this.layers[0];
-    if (!first?.inputShape) {
+    if (!first?.declaredInputShape) {
       throw new ValueError(`${this.name}: the first layer needs an inputShape (or start with ck.layers.input({ shape }))`);
     }
     return {
-      inputShapes: [first.inputShape],
+      inputShapes: [first.declaredInputShape],
       nodes: this.layers.map((_, j) => ({ inputs: [j] })),
       outputs: [this.layers.length],
     };
