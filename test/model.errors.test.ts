@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
 import * as ck from '../lib';
 import { mnistModel, tmpDir } from '../test-support/helpers';
 
@@ -128,20 +129,154 @@ describe('unknown names', () => {
     expect(() => ck.layers.dropout({ rate: 1.5, name: 'd0' })).toThrow(/^d0: rate/);
   });
 
-  test('options that are not an object: a typed error from every layer factory (the fuzzer found dense(null) throwing a TypeError)', () => {
+  test('options that are not an object: a ValueError from every layer factory, naming the layer (the fuzzer found dense(null) throwing a TypeError)', () => {
     for (const [name, factory] of Object.entries(ck.layers)) {
-      for (const bad of [null, 5, 'x', []]) {
-        let thrown: unknown = null;
-        try {
-          (factory as (a: unknown) => unknown)(bad);
-        } catch (e) {
-          thrown = e;
-        }
-        // input() needs a shape, the others reject the options themselves
-        if (thrown !== null) expect({ name, bad, typed: thrown instanceof ck.ConvkitError }).toEqual({ name, bad, typed: true });
+      for (const bad of [null, 5, 'x', [], true]) {
+        const e = caught(() => (factory as (a: unknown) => unknown)(bad));
+        expect({ name, bad, type: e?.name, message: e?.message }).toEqual({
+          name, bad, type: 'ValueError', message: `${FACTORIES[name].prefix}: layer options must be an object, got ${JSON.stringify(bad)}`,
+        });
       }
     }
-    expect(() => ck.layers.dense(null as never)).toThrow(ck.ValueError);
+  });
+});
+
+/** What each ck.layers factory needs, and a misspelling, a wrong type and an out-of-range value of one of its options. */
+const FACTORIES: Record<string, {
+  prefix: string; className: string; valid: Record<string, unknown>;
+  misspelt: [string, string]; wrongType: [string, unknown, string]; outOfRange: [string, unknown, RegExp];
+}> = {
+  input: { prefix: 'input', className: 'InputLayer', valid: { shape: [4, 4, 3] }, misspelt: ['shap', 'shape'], wrongType: ['sparse', 'no', 'false or null'], outOfRange: ['shape', [0, 4], /shape must be a non-empty array of positive integers, got \[0,4\]/] },
+  inputLayer: { prefix: 'input', className: 'InputLayer', valid: { inputShape: [4] }, misspelt: ['input_shape', 'inputShape'], wrongType: ['ragged', 'no', 'false or null'], outOfRange: ['batchSize', 0, /batchSize must be a positive integer, got 0/] },
+  conv2d: { prefix: 'conv2d', className: 'Conv2D', valid: { filters: 2, kernelSize: 3 }, misspelt: ['kernel_size', 'kernelSize'], wrongType: ['useBias', 'yes', 'a boolean'], outOfRange: ['kernelSize', [3, 0], /kernelSize must be a positive integer or a pair of them, got \[3,0\]/] },
+  dense: { prefix: 'dense', className: 'Dense', valid: { units: 3 }, misspelt: ['unit', 'units'], wrongType: ['units', '3', 'an integer'], outOfRange: ['units', -1, /units must be a positive integer, got -1/] },
+  flatten: { prefix: 'flatten', className: 'Flatten', valid: {}, misspelt: ['trainabel', 'trainable'], wrongType: ['trainable', 1, 'a boolean'], outOfRange: ['dataFormat', 'channelsFirst', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "channelsFirst"/] },
+  dropout: { prefix: 'dropout', className: 'Dropout', valid: { rate: 0.5 }, misspelt: ['rates', 'rate'], wrongType: ['rate', '0.5', 'a finite number'], outOfRange: ['rate', 1.5, /rate must be a number in \[0, 1\), got 1.5/] },
+  activation: { prefix: 'activation', className: 'Activation', valid: { activation: 'relu' }, misspelt: ['activaton', 'activation'], wrongType: ['activation', 3, 'a string'], outOfRange: ['activation', 'swish', /unknown activation "swish"/] },
+  reLU: { prefix: 're_lu', className: 'ReLU', valid: {}, misspelt: ['max_value', 'maxValue'], wrongType: ['maxValue', '6', 'a finite number or null'], outOfRange: ['maxValue', -1, /maxValue must be a positive number or null, got -1/] },
+  reshape: { prefix: 'reshape', className: 'Reshape', valid: { targetShape: [4] }, misspelt: ['targetshape', 'targetShape'], wrongType: ['targetShape', 4, 'an array of integers'], outOfRange: ['targetShape', [0, 4], /targetShape must be positive integers \(at most one -1\), got \[0,4\]/] },
+  depthwiseConv2d: { prefix: 'depthwise_conv2d', className: 'DepthwiseConv2D', valid: { kernelSize: 3 }, misspelt: ['depthMultiplyer', 'depthMultiplier'], wrongType: ['depthMultiplier', 1.5, 'an integer'], outOfRange: ['depthMultiplier', 0, /depthMultiplier must be a positive integer, got 0/] },
+  separableConv2d: { prefix: 'separable_conv2d', className: 'SeparableConv2D', valid: { filters: 2, kernelSize: 3 }, misspelt: ['filter', 'filters'], wrongType: ['pointwiseInitializer', 5, 'an initializer name or { className, config } or null'], outOfRange: ['filters', 0, /filters must be a positive integer, got 0/] },
+  zeroPadding2d: { prefix: 'zero_padding2d', className: 'ZeroPadding2D', valid: {}, misspelt: ['paddings', 'padding'], wrongType: ['padding', '1', 'an integer, [height, width] or [[top, bottom], [left, right]] of integers'], outOfRange: ['padding', -1, /padding must be an integer, \[h, w\] or \[\[top, bottom\], \[left, right\]\] of integers >= 0, got -1/] },
+  upSampling2d: { prefix: 'up_sampling2d', className: 'UpSampling2D', valid: {}, misspelt: ['interpolaton', 'interpolation'], wrongType: ['size', '2', 'an integer or a pair of integers'], outOfRange: ['interpolation', 'bicubic', /interpolation must be 'nearest' or 'bilinear', got "bicubic"/] },
+  lpPooling2d: { prefix: 'lp_pooling2d', className: 'LpPooling2D', valid: {}, misspelt: ['P', 'p'], wrongType: ['p', '2', 'a finite number'], outOfRange: ['p', 0.5, /p must be a number >= 1, got 0.5/] },
+  add: { prefix: 'add', className: 'Add', valid: {}, misspelt: ['nmae', 'name'], wrongType: ['inputDType', 'int32', "'float32' or null"], outOfRange: ['batchSize', -2, /batchSize must be a positive integer, got -2/] },
+  multiply: { prefix: 'multiply', className: 'Multiply', valid: {}, misspelt: ['Trainable', 'trainable'], wrongType: ['dtype', 'float16', "'float32' or null"], outOfRange: ['inputShape', [2, 0], /inputShape must be a non-empty array of positive integers, got \[2,0\]/] },
+  average: { prefix: 'average', className: 'Average', valid: {}, misspelt: ['input_shape', 'inputShape'], wrongType: ['batchSize', 1.5, 'an integer or null'], outOfRange: ['batchSize', 0, /batchSize must be a positive integer, got 0/] },
+  concatenate: { prefix: 'concatenate', className: 'Concatenate', valid: {}, misspelt: ['axes', 'axis'], wrongType: ['axis', '-1', 'an integer'], outOfRange: ['axis', 1, /only axis -1 \(the last axis, channels\) is supported, got 1/] },
+  leakyReLU: { prefix: 'leaky_re_lu', className: 'LeakyReLU', valid: {}, misspelt: ['alhpa', 'alpha'], wrongType: ['alpha', null, 'a finite number'], outOfRange: ['alpha', -0.1, /alpha must be a number >= 0, got -0.1/] },
+  softmax: { prefix: 'softmax', className: 'Softmax', valid: {}, misspelt: ['axsi', 'axis'], wrongType: ['axis', [1], 'an integer'], outOfRange: ['axis', 0, /only axis -1 \(the last axis\) is supported, got 0/] },
+  maxPooling2d: { prefix: 'max_pooling2d', className: 'MaxPooling2D', valid: {}, misspelt: ['poolsize', 'poolSize'], wrongType: ['padding', 1, 'a string'], outOfRange: ['padding', 'full', /padding must be 'valid' or 'same', got "full"/] },
+  averagePooling2d: { prefix: 'average_pooling2d', className: 'AveragePooling2D', valid: {}, misspelt: ['stride', 'strides'], wrongType: ['strides', '2', 'an integer or a pair of integers or null'], outOfRange: ['poolSize', 0, /poolSize must be a positive integer or a pair of them, got 0/] },
+  globalAveragePooling2d: { prefix: 'global_average_pooling2d', className: 'GlobalAveragePooling2D', valid: {}, misspelt: ['keepDim', 'keepDims'], wrongType: ['keepDims', 1, 'a boolean'], outOfRange: ['dataFormat', 'channels_first', /only dataFormat 'channelsLast' \(NHWC\) is supported/] },
+  globalMaxPooling2d: { prefix: 'global_max_pooling2d', className: 'GlobalMaxPooling2D', valid: {}, misspelt: ['data_format', 'dataFormat'], wrongType: ['keepdims', 'true', 'a boolean'], outOfRange: ['dataFormat', 'NCHW', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "NCHW"/] },
+  batchNormalization: { prefix: 'batch_normalization', className: 'BatchNormalization', valid: {}, misspelt: ['epsilion', 'epsilon'], wrongType: ['center', 'yes', 'a boolean'], outOfRange: ['momentum', 1.5, /momentum must be a number in \[0, 1\], got 1.5/] },
+};
+
+/** What f threw (synchronously), or null. */
+function caught(f: () => unknown): Error | null {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  return null;
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('garbage layer options: a ValueError from every layer factory, naming the layer, the option, what it takes and what it got', () => {
+  const factories = Object.entries(ck.layers) as [string, (a: unknown) => ck.Layer][];
+
+  test('the table covers every factory, and each accepts its valid options', () => {
+    expect(Object.keys(FACTORIES).sort()).toEqual(Object.keys(ck.layers).sort());
+    for (const [name, factory] of factories) {
+      const layer = factory({ ...FACTORIES[name].valid, name: `ok_${name}` });
+      expect([name, layer.className, layer.name]).toEqual([name, FACTORIES[name].className, `ok_${name}`]);
+    }
+  });
+
+  test('an unknown (misspelt) option: never a silent default', () => {
+    for (const [name, factory] of factories) {
+      const { valid, misspelt: [key, meant], className } = FACTORIES[name];
+      for (const layerName of [`bad_${name}`, undefined]) {
+        const e = caught(() => factory({ ...valid, [key]: key === 'P' ? 2 : valid[meant] ?? 1, ...(layerName ? { name: layerName } : {}) }));
+        const prefix = layerName ?? `${FACTORIES[name].prefix}(_\\d+)?`;
+        expect({ name, type: e?.name }).toEqual({ name, type: 'ValueError' });
+        expect({ name, message: e?.message }).toEqual({
+          name, message: expect.stringMatching(new RegExp(`^${prefix}: unknown option '${escape(key)}' \\(did you mean '${meant}'\\?\\); ${className} takes .*\\b${meant}\\b`)),
+        });
+      }
+    }
+  });
+
+  test('an option of the wrong type', () => {
+    for (const [name, factory] of factories) {
+      const { valid, wrongType: [key, value, expected] } = FACTORIES[name];
+      const e = caught(() => factory({ ...valid, [key]: value, name: `bad_${name}` }));
+      expect({ name, type: e?.name, message: e?.message }).toEqual({
+        name, type: 'ValueError', message: `bad_${name}: ${key} must be ${expected}, got ${JSON.stringify(value)}`,
+      });
+      // a common option, the same for every layer
+      expect(caught(() => factory({ ...valid, trainable: 'no', name: `bad_${name}` }))?.message).toBe(`bad_${name}: trainable must be a boolean, got "no"`);
+      // an input shape that is not one is a ShapeError
+      for (const [key, shape, expected] of [
+        ['inputShape', [2, 'x'], 'a non-empty array of positive integers'],
+        ['batchInputShape', 7, '[batch, ...dims]: positive integers (the batch may be null)'],
+      ] as const) {
+        const s = caught(() => factory({ ...valid, [key]: shape, name: `bad_${name}` }));
+        expect({ name, type: s?.name, message: s?.message }).toEqual({
+          name, type: 'ShapeError', message: `bad_${name}: ${key} must be ${expected}, got ${JSON.stringify(shape)}`,
+        });
+      }
+    }
+  });
+
+  test('an option out of range', () => {
+    for (const [name, factory] of factories) {
+      const { valid, outOfRange: [key, value, message] } = FACTORIES[name];
+      const e = caught(() => factory({ ...valid, [key]: value, name: `bad_${name}` }));
+      expect({ name, key, typed: e instanceof ck.ConvkitError }).toEqual({ name, key, typed: true });
+      expect({ name, message: e?.message }).toEqual({ name, message: expect.stringMatching(new RegExp(`^bad_${name}: ${message.source}`)) });
+    }
+  });
+
+  test('options Keras and tfjs write stay accepted: common ones, nulls for what convkit does not support, and each layer\'s own config', () => {
+    const common = { trainable: false, dtype: 'float32', batchSize: null, inputDType: 'float32', weights: null };
+    for (const [name, factory] of factories) {
+      const layer = factory({ ...FACTORIES[name].valid, ...common, name: `common_${name}` });
+      // its own config (as model.json stores it, and as loadModel rebuilds it) makes the same layer
+      const again = factory(layer.getConfig());
+      expect([name, again.getConfig()]).toEqual([name, layer.getConfig()]);
+    }
+    const nulls = { kernelRegularizer: null, biasRegularizer: null, activityRegularizer: null, kernelConstraint: null, biasConstraint: null };
+    expect(ck.layers.dense({ units: 2, ...nulls, activation: null, kernelInitializer: { className: 'HeNormal', config: { seed: null } } }).units).toBe(2);
+    expect(ck.layers.conv2d({ filters: 2, kernelSize: 3, ...nulls, batchInputShape: [null, 8, 8, 3], dataFormat: 'channels_last', groups: 1 }).filters).toBe(2);
+    expect(ck.layers.dense({ units: 2, inputDim: 5 }).batchInputShape).toEqual([null, 5]);
+    expect(ck.layers.depthwiseConv2d({ kernelSize: 3, depthwiseRegularizer: null, depthwiseConstraint: null, groups: 1 }).depthMultiplier).toBe(1);
+    expect(ck.layers.maxPooling2d({ poolSize: 2, strides: null }).strides).toEqual([2, 2]);
+    expect(ck.layers.dropout({ rate: 0.1, noiseShape: null, seed: 3 }).rate).toBe(0.1);
+    expect(ck.layers.batchNormalization({ synchronized: false, betaRegularizer: null, gammaConstraint: null }).epsilon).toBe(1e-3);
+    expect(ck.layers.leakyReLU({ negativeSlope: 0.2 }).alpha).toBe(0.2);  // Keras 3's name for alpha
+    // tfjs's softmax axis is 1 by default: the last axis of vectors, and only of vectors
+    ck.sequential([ck.layers.input({ shape: [5] }), ck.layers.softmax({ axis: 1 })]).build();
+    expect(() => ck.sequential([ck.layers.input({ shape: [2, 5] }), ck.layers.softmax({ axis: 1, name: 'sm1' })]).build())
+      .toThrow(/^sm1: only the last axis \(-1, or 2 for input \(None, 2, 5\)\) is supported, got axis 1/);
+    expect(ck.layers.input({ shape: [3], dtype: { className: 'DTypePolicy', config: { name: 'float32' } } as never, sparse: false }).batchInputShape).toEqual([null, 3]);
+    // what convkit cannot honour is refused, not ignored
+    expect(() => ck.layers.dense({ units: 2, kernelRegularizer: { className: 'L2', config: { l2: 0.01 } } as never, name: 'l2' }))
+      .toThrow(/^l2: kernelRegularizer is not supported by convkit \(leave it out, or null\), got \{"className":"L2"/);
+    expect(() => ck.layers.dense({ units: 2, weights: [ck.zeros([2, 2])] as never, name: 'w0' })).toThrow(/^w0: weights is not supported/);
+  });
+
+  test('tfjs layers\' configs (getConfig) make convkit layers', () => {
+    const tfLayers = tf.layers as unknown as Record<string, (a: unknown) => { getConfig(): Record<string, unknown> }>;
+    for (const [name, factory] of factories) {
+      if (name === 'lpPooling2d' || name === 'input') continue;  // not tfjs layers
+      const config = tfLayers[name]({ ...FACTORIES[name].valid, name: `tfjs_${name}` }).getConfig();
+      const e = caught(() => factory(config));
+      expect({ name, error: e?.message }).toEqual({ name, error: undefined });
+    }
   });
 });
 

@@ -3,8 +3,8 @@ import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
 import { ActivationIdentifier, checkActivation, withActivation } from './activations';
 import {
-  channelsLast, initializerOf, Layer, LayerArgs, NativeLayerSpec, pairOf, paddingOf, positiveInt, requireRank, Shape,
-  WeightSpec,
+  channelsLast, initializerOf, InitializerOption, KERNEL_EXTRAS, Layer, LayerArgs, NativeLayerSpec, OptionSpec, pairOf,
+  paddingOf, positiveInt, requireRank, Shape, unsupported, WeightSpec,
 } from './layer';
 
 type Pair = number | [number, number];
@@ -22,14 +22,25 @@ export interface Conv2DArgs extends LayerArgs {
   strides?: Pair;
   padding?: 'valid' | 'same';
   dilationRate?: Pair;
-  activation?: ActivationIdentifier;
+  activation?: ActivationIdentifier | null;
   useBias?: boolean;
-  kernelInitializer?: string | Initializer;
-  biasInitializer?: string | Initializer;
-  dataFormat?: 'channelsLast';
+  kernelInitializer?: InitializerOption;
+  biasInitializer?: InitializerOption;
+  dataFormat?: 'channelsLast' | 'channels_last' | null;
   /** Keras's grouped convolution: input and output channels split into this many groups. */
   groups?: number;
+  kernelRegularizer?: null;
+  biasRegularizer?: null;
+  activityRegularizer?: null;
+  kernelConstraint?: null;
+  biasConstraint?: null;
 }
+
+const CONV_OPTIONS: OptionSpec = {
+  filters: 'integer', kernelSize: 'intOrPair', strides: 'intOrPair', padding: 'string', dilationRate: 'intOrPair',
+  activation: 'string?', useBias: 'boolean', kernelInitializer: 'initializer?', biasInitializer: 'initializer?',
+  dataFormat: 'string?', groups: 'integer', ...KERNEL_EXTRAS,
+};
 
 export class Conv2D extends Layer {
   readonly className = 'Conv2D';
@@ -45,7 +56,7 @@ export class Conv2D extends Layer {
   readonly groups: number;
 
   constructor(args: Conv2DArgs) {
-    super(args, 'conv2d');
+    super(args, 'conv2d', CONV_OPTIONS);
     this.groups = args.groups === undefined ? 1 : positiveInt(args.groups, this.name, 'groups');
     this.filters = positiveInt(args.filters, this.name, 'filters');
     this.kernelSize = pairOf(args.kernelSize, undefined, this.name, 'kernelSize');
@@ -103,10 +114,13 @@ export class Conv2D extends Layer {
 
 export interface Pooling2DArgs extends LayerArgs {
   poolSize?: Pair;
-  strides?: Pair;
+  /** Default (or null, Keras's None): poolSize. */
+  strides?: Pair | null;
   padding?: 'valid' | 'same';
-  dataFormat?: 'channelsLast';
+  dataFormat?: 'channelsLast' | 'channels_last' | null;
 }
+
+export const POOL_OPTIONS: OptionSpec = { poolSize: 'intOrPair', strides: 'intOrPair?', padding: 'string', dataFormat: 'string?' };
 
 export abstract class Pooling2D extends Layer {
   readonly poolSize: [number, number];
@@ -114,8 +128,8 @@ export abstract class Pooling2D extends Layer {
   readonly padding: 'valid' | 'same';
   protected abstract readonly nativeKind: string;
 
-  constructor(args: Pooling2DArgs, prefix: string) {
-    super(args, prefix);
+  constructor(args: Pooling2DArgs, prefix: string, options: OptionSpec = POOL_OPTIONS) {
+    super(args, prefix, options);
     this.poolSize = pairOf(args.poolSize, 2, this.name, 'poolSize');
     this.strides = args.strides === undefined || args.strides === null ? this.poolSize : pairOf(args.strides, undefined, this.name, 'strides');
     this.padding = paddingOf(args.padding, this.name);
@@ -162,7 +176,7 @@ export class AveragePooling2D extends Pooling2D {
   }
 }
 
-export type GlobalPooling2DArgs = LayerArgs & { dataFormat?: 'channelsLast'; keepDims?: boolean; keepdims?: boolean };
+export type GlobalPooling2DArgs = LayerArgs & { dataFormat?: 'channelsLast' | 'channels_last' | null; keepDims?: boolean; keepdims?: boolean };
 
 abstract class GlobalPooling2D extends Layer {
   protected abstract readonly nativeKind: string;
@@ -170,9 +184,9 @@ abstract class GlobalPooling2D extends Layer {
   readonly keepDims: boolean;
 
   constructor(args: GlobalPooling2DArgs, prefix: string) {
-    super(args, prefix);
+    super(args, prefix, { dataFormat: 'string?', keepDims: 'boolean', keepdims: 'boolean' });
     channelsLast(args.dataFormat, this.name);
-    this.keepDims = Boolean(args.keepDims ?? args.keepdims ?? false);
+    this.keepDims = args.keepDims ?? args.keepdims ?? false;
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -214,11 +228,24 @@ export interface BatchNormalizationArgs extends LayerArgs {
   epsilon?: number;
   center?: boolean;
   scale?: boolean;
-  betaInitializer?: string | Initializer;
-  gammaInitializer?: string | Initializer;
-  movingMeanInitializer?: string | Initializer;
-  movingVarianceInitializer?: string | Initializer;
+  betaInitializer?: InitializerOption;
+  gammaInitializer?: InitializerOption;
+  movingMeanInitializer?: InitializerOption;
+  movingVarianceInitializer?: InitializerOption;
+  betaRegularizer?: null;
+  gammaRegularizer?: null;
+  betaConstraint?: null;
+  gammaConstraint?: null;
+  /** Keras 3's synchronized batch statistics across devices (one device here: no effect). */
+  synchronized?: boolean;
 }
+
+const BATCH_NORM_OPTIONS: OptionSpec = {
+  axis: 'integer', momentum: 'number', epsilon: 'number', center: 'boolean', scale: 'boolean',
+  betaInitializer: 'initializer?', gammaInitializer: 'initializer?', movingMeanInitializer: 'initializer?',
+  movingVarianceInitializer: 'initializer?', synchronized: 'boolean',
+  ...unsupported('betaRegularizer', 'gammaRegularizer', 'betaConstraint', 'gammaConstraint'),
+};
 
 export class BatchNormalization extends Layer {
   readonly className = 'BatchNormalization';
@@ -229,14 +256,16 @@ export class BatchNormalization extends Layer {
   private readonly inits: Record<string, Initializer>;
 
   constructor(args: BatchNormalizationArgs = {}) {
-    super(args, 'batch_normalization');
+    super(args, 'batch_normalization', BATCH_NORM_OPTIONS);
     if (args.axis !== undefined && args.axis !== -1) {
       throw new ValueError(`${this.name}: only axis -1 (channels last) is supported, got ${describeValue(args.axis)}`);
     }
     this.momentum = args.momentum ?? 0.99;
     this.epsilon = args.epsilon ?? 1e-3;
-    if (typeof this.momentum !== 'number' || !(this.momentum >= 0 && this.momentum <= 1)) throw new ValueError(`${this.name}: momentum must be in [0, 1]`);
-    if (typeof this.epsilon !== 'number' || !(this.epsilon > 0)) throw new ValueError(`${this.name}: epsilon must be > 0`);
+    if (!(this.momentum >= 0 && this.momentum <= 1)) {
+      throw new ValueError(`${this.name}: momentum must be a number in [0, 1], got ${describeValue(this.momentum)}`);
+    }
+    if (!(this.epsilon > 0)) throw new ValueError(`${this.name}: epsilon must be a number > 0, got ${describeValue(this.epsilon)}`);
     this.center = args.center ?? true;
     this.scale = args.scale ?? true;
     this.inits = {

@@ -1,17 +1,44 @@
 // Core layers: input, dense, flatten, reshape, dropout, activation, reLU, leakyReLU, softmax.
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { ActivationIdentifier, activationLayer, checkActivation, withActivation } from './activations';
-import { checkShape, initializerOf, Layer, LayerArgs, NativeLayerSpec, positiveInt, Shape, WeightSpec } from './layer';
+import {
+  BASE_OPTIONS, BatchShape, channelsLast, checkLayerOptions, checkShape, initializerOf, InitializerOption, KERNEL_EXTRAS,
+  Layer, LayerArgs, NativeLayerSpec, OptionSpec, positiveInt, Shape, WeightSpec,
+} from './layer';
 import { Initializer } from '../initializers';
+
+export interface InputLayerArgs {
+  /** One example's shape (ck.input / Keras's shape). */
+  shape?: Shape;
+  /** tfjs's inputLayer option: the same as shape. */
+  inputShape?: Shape;
+  batchShape?: BatchShape;
+  batchInputShape?: BatchShape;
+  batchSize?: number | null;
+  name?: string;
+  dtype?: 'float32' | null;
+  sparse?: false | null;
+  ragged?: false | null;
+}
+
+// Keras 2 writes batch_input_shape, Keras 3 batch_shape; tfjs takes inputShape or batchInputShape.
+const INPUT_OPTIONS: OptionSpec = {
+  shape: 'inputShape', batchShape: 'batchInputShape', sparse: [false, null], ragged: [false, null], ...BASE_OPTIONS,
+};
 
 export class InputLayer extends Layer {
   readonly className = 'InputLayer';
   declare readonly declaredInputShape: Shape;
 
-  constructor(args: { shape?: Shape; inputShape?: Shape; batchShape?: (number | null)[]; batchInputShape?: (number | null)[]; name?: string }) {
-    const batchShape = args?.batchShape ?? args?.batchInputShape;
-    const shape = args?.shape ?? args?.inputShape ?? (Array.isArray(batchShape) ? batchShape.slice(1) : batchShape);
-    super({ name: args?.name, inputShape: checkShape(shape, 'input') as number[] }, 'input');
+  constructor(args: InputLayerArgs) {
+    const where = typeof args?.name === 'string' ? args.name : 'input';
+    checkLayerOptions(args, where, 'InputLayer', INPUT_OPTIONS);
+    const given = (['shape', 'inputShape', 'batchShape', 'batchInputShape'] as const).find((k) => args[k] !== undefined);
+    if (!given) throw new ShapeError(`${where}: an input layer needs its shape (shape, inputShape, batchShape or batchInputShape)`);
+    const batch = given === 'batchShape' || given === 'batchInputShape';
+    const shape = batch ? (args[given] as BatchShape).slice(1) : args[given];
+    if (args.batchSize !== undefined && args.batchSize !== null) positiveInt(args.batchSize, where, 'batchSize');
+    super({ name: args.name, inputShape: checkShape(shape, where, given) }, 'input', {});
     // An input layer is built when made: its output is its input.
     this.setBuiltShapes(this.declaredInputShape, this.declaredInputShape);
   }
@@ -31,13 +58,23 @@ export class InputLayer extends Layer {
 
 export interface DenseArgs extends LayerArgs {
   units: number;
-  activation?: ActivationIdentifier;
+  activation?: ActivationIdentifier | null;
   useBias?: boolean;
-  kernelInitializer?: string | Initializer;
-  biasInitializer?: string | Initializer;
+  kernelInitializer?: InitializerOption;
+  biasInitializer?: InitializerOption;
   /** tfjs's inputDim: shorthand for inputShape [inputDim]. */
   inputDim?: number;
+  kernelRegularizer?: null;
+  biasRegularizer?: null;
+  activityRegularizer?: null;
+  kernelConstraint?: null;
+  biasConstraint?: null;
 }
+
+const DENSE_OPTIONS: OptionSpec = {
+  units: 'integer', activation: 'string?', useBias: 'boolean', kernelInitializer: 'initializer?', biasInitializer: 'initializer?',
+  inputDim: 'integer', ...KERNEL_EXTRAS,
+};
 
 export class Dense extends Layer {
   readonly className = 'Dense';
@@ -48,9 +85,10 @@ export class Dense extends Layer {
   readonly biasInitializer: Initializer;
 
   constructor(args: DenseArgs) {
-    // (args may be anything a caller passed: the base constructor rejects what is not a config)
-    const withDim = typeof args === 'object' && args !== null && args.inputDim !== undefined && !args.inputShape;
-    super(withDim ? { ...args, inputShape: [args.inputDim as number] } : args, 'dense');
+    super(args, 'dense', DENSE_OPTIONS);
+    if (args.inputDim !== undefined && args.inputShape === undefined && args.batchInputShape === undefined) {
+      this.declaredInputShape = [positiveInt(args.inputDim, this.name, 'inputDim')];
+    }
     this.units = positiveInt(args.units, this.name, 'units');
     this.activation = checkActivation(args.activation, this.name);
     this.useBias = args.useBias ?? true;
@@ -87,8 +125,9 @@ export class Dense extends Layer {
 export class Flatten extends Layer {
   readonly className = 'Flatten';
 
-  constructor(args: LayerArgs = {}) {
-    super(args, 'flatten');
+  constructor(args: LayerArgs & { dataFormat?: 'channelsLast' | 'channels_last' | null } = {}) {
+    super(args, 'flatten', { dataFormat: 'string?' });
+    channelsLast(args.dataFormat, this.name);
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -108,13 +147,10 @@ export class Dropout extends Layer {
   readonly className = 'Dropout';
   readonly rate: number;
 
-  constructor(args: LayerArgs & { rate: number; noiseShape?: unknown; seed?: number }) {
-    super(args, 'dropout');
+  constructor(args: LayerArgs & { rate: number; noiseShape?: null; seed?: number | null }) {
+    super(args, 'dropout', { rate: 'number', noiseShape: 'unsupported', seed: 'integer?' });
     if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate < 1)) {
       throw new ValueError(`${this.name}: rate must be a number in [0, 1), got ${describeValue(args.rate)}`);
-    }
-    if (args.noiseShape !== undefined && args.noiseShape !== null) {
-      throw new ValueError(`${this.name}: noiseShape is not supported`);
     }
     this.rate = args.rate;
   }
@@ -137,7 +173,8 @@ export class Activation extends Layer {
   readonly activation: ActivationIdentifier;
 
   constructor(args: LayerArgs & { activation: ActivationIdentifier }) {
-    super(args, 'activation');
+    super(args, 'activation', { activation: 'string' });
+    if (args.activation === undefined) throw new ValueError(`${this.name}: activation is required (one of the activation names)`);
     this.activation = checkActivation(args.activation, this.name);
   }
 
@@ -160,13 +197,14 @@ export class ReLU extends Layer {
   readonly maxValue: number | null;
 
   constructor(args: LayerArgs & { maxValue?: number | null; negativeSlope?: number; threshold?: number } = {}) {
-    super(args, 're_lu');
+    super(args, 're_lu', { maxValue: 'number?', negativeSlope: 'number', threshold: 'number' });
     const max = args.maxValue ?? null;
     if (max !== null && !(typeof max === 'number' && max > 0 && Number.isFinite(max))) {
       throw new ValueError(`${this.name}: maxValue must be a positive number or null, got ${describeValue(max)}`);
     }
     if ((args.negativeSlope ?? 0) !== 0 || (args.threshold ?? 0) !== 0) {
-      throw new ValueError(`${this.name}: negativeSlope and threshold other than 0 are not supported`);
+      throw new ValueError(`${this.name}: negativeSlope and threshold other than 0 are not supported, ` +
+        `got ${describeValue(args.negativeSlope ?? 0)} and ${describeValue(args.threshold ?? 0)}`);
     }
     this.maxValue = max;
   }
@@ -191,7 +229,7 @@ export class Reshape extends Layer {
   readonly targetShape: number[];
 
   constructor(args: LayerArgs & { targetShape: number[] }) {
-    super(args, 'reshape');
+    super(args, 'reshape', { targetShape: 'shape' });
     const t = args.targetShape;
     if (!Array.isArray(t) || t.length === 0 || t.length > 7 || !t.every((d) => Number.isInteger(d) && (d > 0 || d === -1)) ||
       t.filter((d) => d === -1).length > 1) {
@@ -223,10 +261,11 @@ export class LeakyReLU extends Layer {
   readonly className = 'LeakyReLU';
   readonly alpha: number;
 
-  constructor(args: LayerArgs & { alpha?: number } = {}) {
-    super(args, 'leaky_re_lu');
-    this.alpha = args.alpha ?? 0.3;
-    if (!Number.isFinite(this.alpha) || this.alpha < 0) throw new ValueError(`${this.name}: alpha must be >= 0`);
+  /** alpha (tfjs, Keras 2) or negativeSlope (Keras 3's name for it). */
+  constructor(args: LayerArgs & { alpha?: number; negativeSlope?: number } = {}) {
+    super(args, 'leaky_re_lu', { alpha: 'number', negativeSlope: 'number' });
+    this.alpha = args.alpha ?? args.negativeSlope ?? 0.3;
+    if (!(this.alpha >= 0)) throw new ValueError(`${this.name}: alpha must be a number >= 0, got ${describeValue(this.alpha)}`);
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -244,15 +283,25 @@ export class LeakyReLU extends Layer {
 
 export class Softmax extends Layer {
   readonly className = 'Softmax';
+  /**
+   * The last axis: -1, or its index counting the batch axis (tfjs's default, 1, is the last
+   * axis of vectors); which index that is is checked when the layer is built.
+   */
+  readonly axis: number;
 
   constructor(args: LayerArgs & { axis?: number } = {}) {
-    super(args, 'softmax');
-    if (args.axis !== undefined && args.axis !== -1) {
-      throw new ValueError(`${this.name}: only axis -1 is supported`);
+    super(args, 'softmax', { axis: 'integer' });
+    this.axis = args.axis ?? -1;
+    if (this.axis !== -1 && !(this.axis >= 1)) {
+      throw new ValueError(`${this.name}: only axis -1 (the last axis) is supported, got ${describeValue(args.axis)}`);
     }
   }
 
   computeOutputShape(inputShape: Shape): Shape {
+    if (this.axis !== -1 && this.axis !== inputShape.length) {
+      throw new ValueError(`${this.name}: only the last axis (-1, or ${inputShape.length} for input ` +
+        `(None, ${inputShape.join(', ')})) is supported, got axis ${this.axis}`);
+    }
     return inputShape;
   }
 
@@ -261,6 +310,6 @@ export class Softmax extends Layer {
   }
 
   getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), axis: -1 };
+    return { ...super.getConfig(), axis: this.axis };
   }
 }

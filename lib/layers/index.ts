@@ -1,7 +1,7 @@
 // ck.layers: factories with tfjs-layers names, and the registry that rebuilds layers from their
 // serialized {className, config}.
 import { FormatError } from '../errors';
-import { Activation, Dense, DenseArgs, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Reshape, Softmax } from './core';
+import { Activation, Dense, DenseArgs, Dropout, Flatten, InputLayer, InputLayerArgs, LeakyReLU, ReLU, Reshape, Softmax } from './core';
 import {
   AveragePooling2D, BatchNormalization, BatchNormalizationArgs, Conv2D, Conv2DArgs, GlobalAveragePooling2D,
   GlobalMaxPooling2D, GlobalPooling2DArgs, MaxPooling2D, Pooling2DArgs,
@@ -14,7 +14,8 @@ import { Layer, LayerArgs } from './layer';
 import { ActivationIdentifier } from './activations';
 
 export { Layer } from './layer';
-export type { LayerArgs, Shape } from './layer';
+export type { BatchShape, LayerArgs, Shape } from './layer';
+export type { InputLayerArgs } from './core';
 export {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
   Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,
@@ -22,14 +23,14 @@ export {
 };
 
 export const layers = {
-  input: (args: { shape: number[]; name?: string }) => new InputLayer(args),
-  inputLayer: (args: { inputShape: number[]; name?: string }) => new InputLayer(args),
+  input: (args: InputLayerArgs & { shape: number[] }) => new InputLayer(args),
+  inputLayer: (args: InputLayerArgs) => new InputLayer(args),
   conv2d: (args: Conv2DArgs) => new Conv2D(args),
   dense: (args: DenseArgs) => new Dense(args),
-  flatten: (args?: LayerArgs) => new Flatten(args),
-  dropout: (args: LayerArgs & { rate: number }) => new Dropout(args),
+  flatten: (args?: ConstructorParameters<typeof Flatten>[0]) => new Flatten(args),
+  dropout: (args: ConstructorParameters<typeof Dropout>[0]) => new Dropout(args),
   activation: (args: LayerArgs & { activation: ActivationIdentifier }) => new Activation(args),
-  reLU: (args?: LayerArgs & { maxValue?: number | null }) => new ReLU(args),
+  reLU: (args?: ConstructorParameters<typeof ReLU>[0]) => new ReLU(args),
   reshape: (args: LayerArgs & { targetShape: number[] }) => new Reshape(args),
   depthwiseConv2d: (args: DepthwiseConv2DArgs) => new DepthwiseConv2D(args),
   separableConv2d: (args: SeparableConv2DArgs) => new SeparableConv2D(args),
@@ -39,8 +40,8 @@ export const layers = {
   add: (args?: LayerArgs) => new Add(args),
   multiply: (args?: LayerArgs) => new Multiply(args),
   average: (args?: LayerArgs) => new Average(args),
-  concatenate: (args?: LayerArgs & { axis?: number }) => new Concatenate(args),
-  leakyReLU: (args?: LayerArgs & { alpha?: number }) => new LeakyReLU(args),
+  concatenate: (args?: ConstructorParameters<typeof Concatenate>[0]) => new Concatenate(args),
+  leakyReLU: (args?: ConstructorParameters<typeof LeakyReLU>[0]) => new LeakyReLU(args),
   softmax: (args?: LayerArgs & { axis?: number }) => new Softmax(args),
   maxPooling2d: (args?: Pooling2DArgs) => new MaxPooling2D(args),
   averagePooling2d: (args?: Pooling2DArgs) => new AveragePooling2D(args),

@@ -17,11 +17,139 @@ export interface LayerArgs {
   inputShape?: Shape;
   /** Keras's batch_input_shape: [null, ...inputShape]. */
   batchInputShape?: (number | null)[];
-  dtype?: 'float32';
+  /** tfjs's batchSize: accepted, but convkit models take batches of any size. */
+  batchSize?: number | null;
+  dtype?: 'float32' | null;
+  inputDType?: 'float32' | null;
+  /** tfjs's initial weights: not supported (null only); use setWeights once the layer is built. */
+  weights?: null;
 }
+
+/** An initializer option: a name ('heNormal'), { className, config } as tfjs and Keras write it, or an initializer. */
+export type InitializerOption = string | Initializer | { className: string; config?: Record<string, unknown> } | null;
 
 /** A shape with the batch dimension first, as tfjs and Keras show it: [null, 28, 28, 1]. */
 export type BatchShape = (number | null)[];
+
+/**
+ * What one layer option accepts; the value's range is the layer constructor's to check. A
+ * trailing '?' also accepts null (Keras's None: the default). An array lists the values allowed.
+ * 'unsupported': an option Keras and tfjs have that convkit cannot honour (regularizers,
+ * constraints, ...): only null (or leaving it out) is accepted, never silently ignored.
+ */
+export type OptionType =
+  | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'padding2d' | 'shape' | 'inputShape' | 'batchInputShape'
+  | 'initializer' | 'dtype'
+  | 'boolean?' | 'string?' | 'number?' | 'integer?' | 'intOrPair?' | 'initializer?' | 'dtype?'
+  | 'unsupported' | readonly (string | number | boolean | null)[];
+
+/** The options a layer takes, by tfjs (camelCase) name. */
+export type OptionSpec = Readonly<Record<string, OptionType>>;
+
+/** The options every layer takes (tfjs's LayerArgs, and what Keras writes in every layer config). */
+export const BASE_OPTIONS: OptionSpec = {
+  name: 'string', trainable: 'boolean', inputShape: 'inputShape', batchInputShape: 'batchInputShape', batchSize: 'integer?',
+  dtype: 'dtype?', inputDType: 'dtype?', weights: 'unsupported',
+};
+
+/** Options for weights' regularizers and constraints, which convkit does not support (null only). */
+export function unsupported(...names: string[]): OptionSpec {
+  return Object.fromEntries(names.map((n) => [n, 'unsupported' as const]));
+}
+
+/** Keras's and tfjs's weight regularizers and constraints of a layer with a kernel and a bias. */
+export const KERNEL_EXTRAS = unsupported('kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint');
+
+const isInt = (v: unknown): boolean => Number.isInteger(v);
+const isSize = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+const typeChecks: Record<string, [(v: unknown) => boolean, string]> = {
+  boolean: [(v) => typeof v === 'boolean', 'a boolean'],
+  string: [(v) => typeof v === 'string', 'a string'],
+  number: [(v) => typeof v === 'number' && Number.isFinite(v), 'a finite number'],
+  integer: [isInt, 'an integer'],
+  intOrPair: [(v) => isInt(v) || (Array.isArray(v) && v.length === 2 && v.every(isInt)), 'an integer or a pair of integers'],
+  padding2d: [(v) => isInt(v) || (Array.isArray(v) && v.length === 2 &&
+    (v.every(isInt) || v.every((p) => Array.isArray(p) && p.length === 2 && p.every(isInt)))),
+  'an integer, [height, width] or [[top, bottom], [left, right]] of integers'],
+  shape: [(v) => Array.isArray(v) && v.every(isInt), 'an array of integers'],
+  // (the shapes of a model's input are ShapeErrors)
+  inputShape: [(v) => Array.isArray(v) && v.length > 0 && v.every(isSize), 'a non-empty array of positive integers'],
+  batchInputShape: [(v) => Array.isArray(v) && v.length > 1 && v.every((d, i) => isSize(d) || (i === 0 && d === null)),
+    '[batch, ...dims]: positive integers (the batch may be null)'],
+  initializer: [(v) => typeof v === 'string' || (typeof v === 'object' && v !== null && !Array.isArray(v)),
+    "an initializer name or { className, config }"],
+  // Keras 3 writes dtype as a DTypePolicy object ({ className: 'DTypePolicy', config: { name } }).
+  dtype: [(v) => v === 'float32' || (typeof v === 'object' && v !== null &&
+    ((v as { name?: unknown }).name === 'float32' || (v as { config?: { name?: unknown } }).config?.name === 'float32')), "'float32'"],
+};
+
+/** Edit distance of two short strings (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** The known option a mistyped key most likely meant: Keras's snake_case, another case, a typo. */
+function suggest(key: string, known: string[]): string | undefined {
+  const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const exact = known.find((k) => k === camel || k.toLowerCase() === key.toLowerCase() || k.toLowerCase() === camel.toLowerCase());
+  if (exact) return exact;
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const k of known) {
+    const d = distance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
+
+/**
+ * Checks a layer's options against the options it takes: an unknown key (a misspelling would
+ * otherwise leave the option at its default) or a value of the wrong type is a ValueError that
+ * names the layer, the option, what it takes and what it got. `where` names the layer.
+ */
+export function checkLayerOptions(args: unknown, where: string, className: string, spec: OptionSpec): void {
+  checkArgs(args, where);
+  const options = args as Record<string, unknown>;
+  const known = Object.keys(spec);
+  for (const key of Object.keys(options)) {
+    if (!Object.prototype.hasOwnProperty.call(spec, key)) {
+      const hint = suggest(key, known);
+      throw new ValueError(`${where}: unknown option '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; ${className} takes ${known.join(', ')}`);
+    }
+    const v = options[key];
+    if (v === undefined) continue;
+    const type = spec[key];
+    if (Array.isArray(type)) {
+      if (!type.includes(v as never)) {
+        throw new ValueError(`${where}: ${key} must be ${type.map((t) => describeValue(t)).join(' or ')}, got ${describeValue(v)}`);
+      }
+      continue;
+    }
+    if (type === 'unsupported') {
+      if (v !== null) throw new ValueError(`${where}: ${key} is not supported by convkit (leave it out, or null), got ${describeValue(v)}`);
+      continue;
+    }
+    const t = type as string;
+    const nullable = t.endsWith('?');
+    if (v === null && nullable) continue;
+    const kind = nullable ? t.slice(0, -1) : t;
+    const [ok, expected] = typeChecks[kind];
+    if (!ok(v)) {
+      const message = `${where}: ${key} must be ${expected}${nullable ? ' or null' : ''}, got ${describeValue(v)}`;
+      throw kind === 'inputShape' || kind === 'batchInputShape' ? new ShapeError(message) : new ValueError(message);
+    }
+  }
+}
 
 /** A layer of the native executor (see native/addon/addon_net.cpp for the fields). */
 export interface NativeLayerSpec {
@@ -103,17 +231,28 @@ export abstract class Layer {
   }
   private trainableFlag: boolean;
 
-  constructor(args: LayerArgs, defaultPrefix: string) {
+  /**
+   * `options` lists what the layer takes besides the options every layer takes (BASE_OPTIONS):
+   * other keys, and values of the wrong type, are ValueErrors naming the layer. A layer class
+   * that gives no list (a custom layer) has only the common options checked.
+   */
+  constructor(args: LayerArgs, defaultPrefix: string, options?: OptionSpec) {
     checkArgs(args, defaultPrefix);
     if (args.name !== undefined && typeof args.name !== 'string') {
       throw new ValueError(`${defaultPrefix}: name must be a string, got ${describeValue(args.name)}`);
     }
     this.name = args.name ?? uniqueName(defaultPrefix);
+    if (options) checkLayerOptions(args, this.name, new.target.name, { ...options, ...BASE_OPTIONS });
+    else {
+      const common = Object.fromEntries(Object.entries(args).filter(([k]) => k in BASE_OPTIONS));
+      checkLayerOptions(common, this.name, new.target.name, BASE_OPTIONS);
+    }
     this.trainableFlag = args.trainable ?? true;
+    if (args.batchSize !== undefined && args.batchSize !== null) positiveInt(args.batchSize, this.name, 'batchSize');
     if (args.inputShape !== undefined) this.declaredInputShape = checkShape(args.inputShape, this.name);
     else if (args.batchInputShape !== undefined) {
       const batch = args.batchInputShape as unknown;
-      this.declaredInputShape = checkShape(Array.isArray(batch) ? batch.slice(1) : batch, this.name);
+      this.declaredInputShape = checkShape(Array.isArray(batch) ? batch.slice(1) : batch, this.name, 'batchInputShape');
     }
   }
 
@@ -301,13 +440,13 @@ export function countWeights(specs: WeightSpec[]): number {
 
 function checkArgs(args: unknown, where: string): void {
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-    throw new ValueError(`${where}: layer options must be an object`);
+    throw new ValueError(`${where}: layer options must be an object, got ${describeValue(args)}`);
   }
 }
 
-export function checkShape(shape: unknown, where: string): Shape {
+export function checkShape(shape: unknown, where: string, what = 'inputShape'): Shape {
   if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new ShapeError(`${where}: inputShape must be a non-empty array of positive integers, got ${describeValue(shape)}`);
+    throw new ShapeError(`${where}: ${what} must be a non-empty array of positive integers, got ${describeValue(shape)}`);
   }
   return shape.slice();
 }
@@ -337,7 +476,7 @@ export function paddingOf(v: unknown, where: string): 'valid' | 'same' {
 }
 
 export function channelsLast(v: unknown, where: string): void {
-  if (v !== undefined && v !== 'channelsLast' && v !== 'channels_last') {
+  if (v !== undefined && v !== null && v !== 'channelsLast' && v !== 'channels_last') {
     throw new ValueError(`${where}: only dataFormat 'channelsLast' (NHWC) is supported, got ${describeValue(v)}`);
   }
 }

@@ -30,7 +30,7 @@ export class Add extends Merge {
   protected readonly nativeKind = 'add';
 
   constructor(args: LayerArgs = {}) {
-    super(args, 'add');
+    super(args, 'add', {});
   }
 }
 
@@ -39,7 +39,7 @@ export class Multiply extends Merge {
   protected readonly nativeKind = 'multiply';
 
   constructor(args: LayerArgs = {}) {
-    super(args, 'multiply');
+    super(args, 'multiply', {});
   }
 }
 
@@ -48,7 +48,7 @@ export class Average extends Merge {
   protected readonly nativeKind = 'average';
 
   constructor(args: LayerArgs = {}) {
-    super(args, 'average');
+    super(args, 'average', {});
   }
 }
 
@@ -57,7 +57,7 @@ export class Concatenate extends Merge {
   protected readonly nativeKind = 'concatenate';
 
   constructor(args: LayerArgs & { axis?: number } = {}) {
-    super(args, 'concatenate');
+    super(args, 'concatenate', { axis: 'integer' });
     if (args.axis !== undefined && args.axis !== -1) {
       throw new ValueError(`${this.name}: only axis -1 (the last axis, channels) is supported, got ${describeValue(args.axis)}`);
     }

@@ -3,10 +3,10 @@
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
 import { ActivationIdentifier, checkActivation, withActivation } from './activations';
-import { outputLength, Pooling2D, Pooling2DArgs } from './conv';
+import { outputLength, POOL_OPTIONS, Pooling2D, Pooling2DArgs } from './conv';
 import {
-  channelsLast, initializerOf, Layer, LayerArgs, NativeLayerSpec, pairOf, paddingOf, positiveInt, requireRank, Shape,
-  WeightSpec,
+  channelsLast, initializerOf, InitializerOption, Layer, LayerArgs, NativeLayerSpec, OptionSpec, pairOf, paddingOf,
+  positiveInt, requireRank, Shape, unsupported, WeightSpec,
 } from './layer';
 
 type Pair = number | [number, number];
@@ -19,12 +19,27 @@ export interface DepthwiseConv2DArgs extends LayerArgs {
   padding?: 'valid' | 'same';
   depthMultiplier?: number;
   dilationRate?: Pair;
-  activation?: ActivationIdentifier;
+  activation?: ActivationIdentifier | null;
   useBias?: boolean;
-  depthwiseInitializer?: string | Initializer;
-  biasInitializer?: string | Initializer;
-  dataFormat?: 'channelsLast';
+  depthwiseInitializer?: InitializerOption;
+  biasInitializer?: InitializerOption;
+  dataFormat?: 'channelsLast' | 'channels_last' | null;
+  /** Keras 2 writes groups: 1 (the only value) in depthwise and separable configs. */
+  groups?: 1;
+  depthwiseRegularizer?: null;
+  biasRegularizer?: null;
+  activityRegularizer?: null;
+  depthwiseConstraint?: null;
+  biasConstraint?: null;
 }
+
+// Keras 2 writes groups: 1 in depthwise and separable configs (the base convolution's option).
+const DEPTHWISE_OPTIONS: OptionSpec = {
+  kernelSize: 'intOrPair', strides: 'intOrPair', padding: 'string', depthMultiplier: 'integer', dilationRate: 'intOrPair',
+  activation: 'string?', useBias: 'boolean', depthwiseInitializer: 'initializer?', biasInitializer: 'initializer?',
+  dataFormat: 'string?', groups: [1],
+  ...unsupported('depthwiseRegularizer', 'biasRegularizer', 'activityRegularizer', 'depthwiseConstraint', 'biasConstraint'),
+};
 
 /** The window geometry depthwise and separable convolutions share. */
 abstract class DepthwiseBase extends Layer {
@@ -38,8 +53,8 @@ abstract class DepthwiseBase extends Layer {
   readonly depthwiseInitializer: Initializer;
   readonly biasInitializer: Initializer;
 
-  constructor(args: DepthwiseConv2DArgs, prefix: string) {
-    super(args, prefix);
+  constructor(args: DepthwiseConv2DArgs, prefix: string, options: OptionSpec) {
+    super(args, prefix, options);
     this.kernelSize = pairOf(args.kernelSize, undefined, this.name, 'kernelSize');
     this.strides = pairOf(args.strides, 1, this.name, 'strides');
     this.padding = paddingOf(args.padding, this.name);
@@ -87,7 +102,7 @@ export class DepthwiseConv2D extends DepthwiseBase {
   readonly className = 'DepthwiseConv2D';
 
   constructor(args: DepthwiseConv2DArgs) {
-    super(args, 'depthwise_conv2d');
+    super(args, 'depthwise_conv2d', DEPTHWISE_OPTIONS);
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -112,8 +127,14 @@ export class DepthwiseConv2D extends DepthwiseBase {
 
 export interface SeparableConv2DArgs extends DepthwiseConv2DArgs {
   filters: number;
-  pointwiseInitializer?: string | Initializer;
+  pointwiseInitializer?: InitializerOption;
+  pointwiseRegularizer?: null;
+  pointwiseConstraint?: null;
 }
+
+const SEPARABLE_OPTIONS: OptionSpec = {
+  ...DEPTHWISE_OPTIONS, filters: 'integer', pointwiseInitializer: 'initializer?', ...unsupported('pointwiseRegularizer', 'pointwiseConstraint'),
+};
 
 /** A depthwise convolution followed by a 1x1 convolution to `filters` channels (Keras's). */
 export class SeparableConv2D extends DepthwiseBase {
@@ -122,7 +143,7 @@ export class SeparableConv2D extends DepthwiseBase {
   readonly pointwiseInitializer: Initializer;
 
   constructor(args: SeparableConv2DArgs) {
-    super(args, 'separable_conv2d');
+    super(args, 'separable_conv2d', SEPARABLE_OPTIONS);
     this.filters = positiveInt(args.filters, this.name, 'filters');
     this.pointwiseInitializer = initializerOf(args.pointwiseInitializer, 'glorotUniform', this.name);
   }
@@ -173,8 +194,8 @@ export class ZeroPadding2D extends Layer {
   readonly className = 'ZeroPadding2D';
   readonly padding: [[number, number], [number, number]];
 
-  constructor(args: LayerArgs & { padding?: number | [number, number] | [[number, number], [number, number]]; dataFormat?: 'channelsLast' } = {}) {
-    super(args, 'zero_padding2d');
+  constructor(args: LayerArgs & { padding?: number | [number, number] | [[number, number], [number, number]]; dataFormat?: 'channelsLast' | 'channels_last' | null } = {}) {
+    super(args, 'zero_padding2d', { padding: 'padding2d', dataFormat: 'string?' });
     this.padding = paddingPairs(args.padding, this.name);
     channelsLast(args.dataFormat, this.name);
   }
@@ -204,8 +225,8 @@ export class UpSampling2D extends Layer {
   readonly size: [number, number];
   readonly interpolation: 'nearest' | 'bilinear';
 
-  constructor(args: LayerArgs & { size?: Pair; interpolation?: 'nearest' | 'bilinear'; dataFormat?: 'channelsLast' } = {}) {
-    super(args, 'up_sampling2d');
+  constructor(args: LayerArgs & { size?: Pair; interpolation?: 'nearest' | 'bilinear'; dataFormat?: 'channelsLast' | 'channels_last' | null } = {}) {
+    super(args, 'up_sampling2d', { size: 'intOrPair', interpolation: 'string', dataFormat: 'string?' });
     this.size = pairOf(args.size, 2, this.name, 'size');
     const interp = args.interpolation ?? 'nearest';
     if (interp !== 'nearest' && interp !== 'bilinear') {
@@ -239,9 +260,9 @@ export class LpPooling2D extends Pooling2D {
   readonly p: number;
 
   constructor(args: Pooling2DArgs & { p?: number } = {}) {
-    super(args, 'lp_pooling2d');
+    super(args, 'lp_pooling2d', { ...POOL_OPTIONS, p: 'number' });
     this.p = args.p ?? 2;
-    if (typeof this.p !== 'number' || !Number.isFinite(this.p) || this.p < 1) {
+    if (!(this.p >= 1)) {
       throw new ValueError(`${this.name}: p must be a number >= 1, got ${describeValue(args.p)}`);
     }
   }
