@@ -1,7 +1,8 @@
 // ck.ops: the op layer. Tensors first, then one options object with tfjs names; each op checks
-// its options here (types, integers, NaN) and the native core checks shapes. Ops return at once;
-// the kernel runs on the core's stream. Gradients: `<op>Grad(dy, ...inputs, opts)`.
-import { describeValue, DTypeError, ValueError } from './errors';
+// its options here (a plain object of the keys it takes; types, integers, NaN) and the native
+// core checks shapes. Ops return at once; the kernel runs on the core's stream. Gradients:
+// `<op>Grad(dy, ...inputs, opts)`.
+import { describeValue, DTypeError, ShapeError, ValueError } from './errors';
 import { native, NativeHandle, Padding } from './native';
 import { checkTensor, Tensor } from './tensor';
 
@@ -25,6 +26,9 @@ export interface GroupedConv2dOptions extends Conv2dOptions {
    */
   groups?: number;
 }
+/** conv2dGrad's options: the forward op's geometry (the gradient is of conv2d without its bias and activation). */
+export type Conv2dGradOptions = Omit<GroupedConv2dOptions, 'bias' | 'activation'>;
+export type DepthwiseConv2dGradOptions = Omit<Conv2dOptions, 'bias' | 'activation'>;
 export interface Pool2dOptions {
   poolSize?: Pair;
   strides?: Pair;
@@ -52,13 +56,37 @@ const h = (t: unknown, op: string, name: string): NativeHandle => checkTensor(t,
 const hOpt = (t: unknown, op: string, name: string): NativeHandle | null =>
   t === undefined || t === null ? null : h(t, op, name);
 
-function options<T extends object>(opts: T | undefined, op: string): T {
+/** A plain object ({ ... } or Object.create(null)), from any realm: not a Tensor, array or class instance. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/**
+ * The op's options object: undefined (every default) or a plain object whose keys are all in
+ * `known`. A misspelt or foreign key (`stride`, a pooling option given to an activation) is a
+ * ValueError rather than an option silently left at its default; a key set to undefined is
+ * absent, as every option's default is.
+ */
+function options<T extends object>(opts: T | undefined, op: string, known: readonly string[]): T {
   if (opts === undefined) return {} as T;
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new ValueError(`${op}: options must be an object`);
+  if (!isPlainObject(opts)) {
+    const what = opts instanceof Tensor ? 'a Tensor' : Array.isArray(opts) ? 'an array' : describeValue(opts);
+    throw new ValueError(`${op}: options must be an object ({ ${known.join(', ')} }), got ${what}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!known.includes(key) && opts[key] !== undefined) {
+      throw new ValueError(`${op}: unknown option '${key}' (${op} takes ${known.length ? known.join(', ') : 'no options'})`);
+    }
   }
   return opts;
 }
+
+const CONV_GRAD_KEYS = ['strides', 'padding', 'dilation', 'dilations'] as const;
+const CONV_KEYS = [...CONV_GRAD_KEYS, 'bias', 'activation'] as const;
+const POOL_KEYS = ['poolSize', 'strides', 'padding'] as const;
+const UP_KEYS = ['size', 'interpolation', 'halfPixelCenters'] as const;
 
 /** A positive integer or [h, w] pair of them. */
 export function pair(v: unknown, def: number, op: string, name: string): [number, number] {
@@ -78,10 +106,11 @@ function padding(v: unknown, op: string): Padding {
   return v;
 }
 
-function finite(v: unknown, def: number, op: string, name: string, lo = -Infinity, hi = Infinity): number {
+/** A finite number in [lo, hi] (or [lo, hi) with hiOpen). */
+function finite(v: unknown, def: number, op: string, name: string, lo = -Infinity, hi = Infinity, hiOpen = false): number {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
-    throw new ValueError(`${op}: ${name} must be a finite number in [${lo}, ${hi}], got ${describeValue(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (hiOpen && v === hi)) {
+    throw new ValueError(`${op}: ${name} must be a finite number in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${describeValue(v)}`);
   }
   return v;
 }
@@ -94,7 +123,10 @@ function bool(v: unknown, def: boolean, op: string, name: string): boolean {
 
 function convArgs(o: Conv2dOptions, op: string): [number, number, Padding, number, number] {
   const [sh, sw] = pair(o.strides, 1, op, 'strides');
-  const [dh, dw] = pair(o.dilation ?? o.dilations, 1, op, 'dilation');
+  if (o.dilation !== undefined && o.dilations !== undefined) {
+    throw new ValueError(`${op}: give dilation or dilations (the same option), not both`);
+  }
+  const [dh, dw] = pair(o.dilation !== undefined ? o.dilation : o.dilations, 1, op, 'dilation');
   return [sh, sw, padding(o.padding, op), dh, dw];
 }
 
@@ -117,8 +149,8 @@ function poolArgs(o: Pool2dOptions, op: string): [number, number, number, number
 /** 2-D convolution: x [N,H,W,C], filter [kH,kW,C/groups,K] (HWIO) -> [N,P,Q,K]. */
 export function conv2d(x: Tensor, filter: Tensor, opts?: GroupedConv2dOptions): Tensor {
   const op = 'conv2d';
-  const o = options(opts, op);
-  const act = o.activation ?? 'linear';
+  const o = options(opts, op, [...CONV_KEYS, 'groups']);
+  const act = o.activation === undefined ? 'linear' : o.activation;
   if (act !== 'linear' && act !== 'relu') {
     throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
@@ -127,10 +159,10 @@ export function conv2d(x: Tensor, filter: Tensor, opts?: GroupedConv2dOptions): 
 }
 
 /** Gradients of conv2d (without its activation) for dy: { dx, dw, db }. */
-export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: GroupedConv2dOptions):
+export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dGradOptions):
   { dx: Tensor; dw: Tensor; db: Tensor } {
   const op = 'conv2dGrad';
-  const o = options(opts, op);
+  const o = options(opts, op, [...CONV_GRAD_KEYS, 'groups']);
   const g = native.conv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true,
     groupsArg(o.groups, op));
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
@@ -142,8 +174,8 @@ export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Grouped
  */
 export function depthwiseConv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions): Tensor {
   const op = 'depthwiseConv2d';
-  const o = options(opts, op);
-  const act = o.activation ?? 'linear';
+  const o = options(opts, op, CONV_KEYS);
+  const act = o.activation === undefined ? 'linear' : o.activation;
   if (act !== 'linear' && act !== 'relu') {
     throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
@@ -152,10 +184,10 @@ export function depthwiseConv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions)
 }
 
 /** Gradients of depthwiseConv2d (without its activation) for dy: { dx, dw, db }. */
-export function depthwiseConv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dOptions):
+export function depthwiseConv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: DepthwiseConv2dGradOptions):
   { dx: Tensor; dw: Tensor; db: Tensor } {
   const op = 'depthwiseConv2dGrad';
-  const o = options(opts, op);
+  const o = options(opts, op, CONV_GRAD_KEYS);
   const g = native.depthwiseConv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true);
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
 }
@@ -163,8 +195,8 @@ export function depthwiseConv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?
 /** Fully connected: x [..., in] times kernel [in, out] (+ bias) -> [..., out]. */
 export function dense(x: Tensor, kernel: Tensor, opts?: { bias?: Tensor; activation?: 'linear' | 'relu' }): Tensor {
   const op = 'dense';
-  const o = options(opts, op);
-  const act = o.activation ?? 'linear';
+  const o = options(opts, op, ['bias', 'activation']);
+  const act = o.activation === undefined ? 'linear' : o.activation;
   if (act !== 'linear' && act !== 'relu') {
     throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
@@ -181,22 +213,22 @@ export function denseGrad(dy: Tensor, x: Tensor, kernel: Tensor): { dx: Tensor; 
 
 export function maxPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'maxPool2d';
-  return wrap(native.maxPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+  return wrap(native.maxPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 export function maxPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'maxPool2dGrad';
-  return wrap(native.maxPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+  return wrap(native.maxPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 export function avgPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'avgPool2d';
-  return wrap(native.avgPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+  return wrap(native.avgPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 export function avgPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'avgPool2dGrad';
-  return wrap(native.avgPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op), op)));
+  return wrap(native.avgPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 function lpArgs(o: LpPool2dOptions, op: string): [number, number, number, number, Padding, number] {
@@ -206,12 +238,12 @@ function lpArgs(o: LpPool2dOptions, op: string): [number, number, number, number
 /** Lp pooling: (mean over the window's real cells of |x|^p)^(1/p); p = 2 (default): sqrt(mean x^2). */
 export function lpPool2d(x: Tensor, opts?: LpPool2dOptions): Tensor {
   const op = 'lpPool2d';
-  return wrap(native.lpPool2d(h(x, op, 'x'), ...lpArgs(options(opts, op), op)));
+  return wrap(native.lpPool2d(h(x, op, 'x'), ...lpArgs(options(opts, op, [...POOL_KEYS, 'p']), op)));
 }
 
 export function lpPool2dGrad(dy: Tensor, x: Tensor, opts?: LpPool2dOptions): Tensor {
   const op = 'lpPool2dGrad';
-  return wrap(native.lpPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...lpArgs(options(opts, op), op)));
+  return wrap(native.lpPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...lpArgs(options(opts, op, [...POOL_KEYS, 'p']), op)));
 }
 
 /** [top, bottom, left, right] from Keras's forms of ZeroPadding2D's padding. */
@@ -234,17 +266,17 @@ function zeroPaddingArgs(v: unknown, op: string): [number, number, number, numbe
 /** Zero rows and columns around each image: [N,H,W,C] -> [N, H+top+bottom, W+left+right, C]. */
 export function zeroPadding2d(x: Tensor, opts?: { padding?: ZeroPadding }): Tensor {
   const op = 'zeroPadding2d';
-  return wrap(native.zeroPadding2d(h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op).padding, op)));
+  return wrap(native.zeroPadding2d(h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op, ['padding']).padding, op)));
 }
 
 export function zeroPadding2dGrad(dy: Tensor, x: Tensor, opts?: { padding?: ZeroPadding }): Tensor {
   const op = 'zeroPadding2dGrad';
-  return wrap(native.zeroPadding2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op).padding, op)));
+  return wrap(native.zeroPadding2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op, ['padding']).padding, op)));
 }
 
 function upArgs(o: UpSampling2dOptions, op: string): [number, number, string, boolean] {
   const [sh, sw] = pair(o.size, 2, op, 'size');
-  const interp = o.interpolation ?? 'nearest';
+  const interp = o.interpolation === undefined ? 'nearest' : o.interpolation;
   if (interp !== 'nearest' && interp !== 'bilinear') {
     throw new ValueError(`${op}: interpolation must be 'nearest' or 'bilinear', got ${describeValue(interp)}`);
   }
@@ -254,12 +286,12 @@ function upArgs(o: UpSampling2dOptions, op: string): [number, number, string, bo
 /** Up-sampling by integer factors (Keras UpSampling2D): [N,H,W,C] -> [N, H*size[0], W*size[1], C]. */
 export function upSampling2d(x: Tensor, opts?: UpSampling2dOptions): Tensor {
   const op = 'upSampling2d';
-  return wrap(native.upSampling2d(h(x, op, 'x'), ...upArgs(options(opts, op), op)));
+  return wrap(native.upSampling2d(h(x, op, 'x'), ...upArgs(options(opts, op, UP_KEYS), op)));
 }
 
 export function upSampling2dGrad(dy: Tensor, x: Tensor, opts?: UpSampling2dOptions): Tensor {
   const op = 'upSampling2dGrad';
-  return wrap(native.upSampling2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...upArgs(options(opts, op), op)));
+  return wrap(native.upSampling2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...upArgs(options(opts, op, UP_KEYS), op)));
 }
 
 /** [N,H,W,C] -> [N,C] */
@@ -289,16 +321,16 @@ export const tanhGrad = (dy: Tensor, y: Tensor): Tensor => act('tanh', 0).grad(d
 
 /** tfjs's default slope is 0.2. */
 export function leakyRelu(x: Tensor, opts?: { alpha?: number }): Tensor {
-  return act('leakyRelu', finite(options(opts, 'leakyRelu').alpha, 0.2, 'leakyRelu', 'alpha', 0)).fwd(x);
+  return act('leakyRelu', finite(options(opts, 'leakyRelu', ['alpha']).alpha, 0.2, 'leakyRelu', 'alpha', 0)).fwd(x);
 }
 export function leakyReluGrad(dy: Tensor, y: Tensor, opts?: { alpha?: number }): Tensor {
-  return act('leakyRelu', finite(options(opts, 'leakyReluGrad').alpha, 0.2, 'leakyReluGrad', 'alpha', 0)).grad(dy, y);
+  return act('leakyRelu', finite(options(opts, 'leakyReluGrad', ['alpha']).alpha, 0.2, 'leakyReluGrad', 'alpha', 0)).grad(dy, y);
 }
 export function elu(x: Tensor, opts?: { alpha?: number }): Tensor {
-  return act('elu', finite(options(opts, 'elu').alpha, 1, 'elu', 'alpha')).fwd(x);
+  return act('elu', finite(options(opts, 'elu', ['alpha']).alpha, 1, 'elu', 'alpha')).fwd(x);
 }
 export function eluGrad(dy: Tensor, y: Tensor, opts?: { alpha?: number }): Tensor {
-  return act('elu', finite(options(opts, 'eluGrad').alpha, 1, 'eluGrad', 'alpha')).grad(dy, y);
+  return act('elu', finite(options(opts, 'eluGrad', ['alpha']).alpha, 1, 'eluGrad', 'alpha')).grad(dy, y);
 }
 
 /** Softmax over the last axis. */
@@ -311,10 +343,10 @@ export const softmaxGrad = (dy: Tensor, y: Tensor): Tensor =>
 /** Inverted dropout with a seeded mask: { y, mask }; its gradient is dropoutGrad(dy, mask). */
 export function dropout(x: Tensor, opts: { rate: number; seed?: number }): { y: Tensor; mask: Tensor } {
   const op = 'dropout';
-  const o = options(opts, op);
+  const o = options(opts, op, ['rate', 'seed']);
   const rate = finite(o.rate, NaN, op, 'rate', 0, 0.999999);
   if (Number.isNaN(rate)) throw new ValueError(`${op}: rate is required`);
-  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
+  const seed = o.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : o.seed;
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new ValueError(`${op}: seed must be a non-negative integer, got ${describeValue(seed)}`);
   }
@@ -322,8 +354,16 @@ export function dropout(x: Tensor, opts: { rate: number; seed?: number }): { y: 
   return { y: wrap(r.y), mask: wrap(r.mask) };
 }
 
-export const dropoutGrad = (dy: Tensor, mask: Tensor): Tensor =>
-  wrap(native.mul(h(dy, 'dropoutGrad', 'dy'), h(mask, 'dropoutGrad', 'mask')));
+/** dy * mask (the mask dropout returned). Checks the shapes here: the kernel is mul's, whose errors name mul. */
+export function dropoutGrad(dy: Tensor, mask: Tensor): Tensor {
+  const op = 'dropoutGrad';
+  const d = checkTensor(dy, op, 'dy');
+  const m = checkTensor(mask, op, 'mask');
+  if (d.shape.length !== m.shape.length || d.shape.some((n, i) => n !== m.shape[i])) {
+    throw new ShapeError(`${op}: dy [${d.shape}] and mask [${m.shape}] must have the same shape`);
+  }
+  return wrap(native.mul(d.handle, m.handle));
+}
 
 export const mul = (a: Tensor, b: Tensor): Tensor => wrap(native.mul(h(a, 'mul', 'a'), h(b, 'mul', 'b')));
 
@@ -347,7 +387,7 @@ function lastAxis(axis: unknown, rank: number, op: string): void {
 export function concatenate(tensors: Tensor[], opts?: { axis?: number }): Tensor {
   const op = 'concatenate';
   const hs = tensorList(tensors, op);
-  lastAxis(options(opts, op).axis, tensors[0].shape.length, op);
+  lastAxis(options(opts, op, ['axis']).axis, tensors[0].shape.length, op);
   return wrap(native.concatenate(hs));
 }
 
@@ -355,7 +395,7 @@ export function concatenate(tensors: Tensor[], opts?: { axis?: number }): Tensor
 export function concatenateGrad(dy: Tensor, tensors: Tensor[], opts?: { axis?: number }): Tensor[] {
   const op = 'concatenateGrad';
   const hs = tensorList(tensors, op);
-  lastAxis(options(opts, op).axis, tensors[0].shape.length, op);
+  lastAxis(options(opts, op, ['axis']).axis, tensors[0].shape.length, op);
   return native.concatenateGrad(h(dy, op, 'dy'), hs).map(wrap);
 }
 
@@ -370,7 +410,7 @@ export interface BatchNormOptions {
 /** Inference: (x - mean) / sqrt(variance + epsilon) * gamma + beta. */
 export function batchNorm(x: Tensor, opts: BatchNormOptions & { mean: Tensor; variance: Tensor }): Tensor {
   const op = 'batchNorm';
-  const o = options(opts, op);
+  const o = options(opts, op, ['mean', 'variance', 'gamma', 'beta', 'epsilon']);
   return wrap(native.batchNormInfer(h(x, op, 'x'), hOpt(o.gamma, op, 'gamma'), hOpt(o.beta, op, 'beta'),
     h(o.mean, op, 'mean'), h(o.variance, op, 'variance'), finite(o.epsilon, 1e-3, op, 'epsilon', 0)));
 }
@@ -383,7 +423,7 @@ export function batchNormTrain(x: Tensor, opts?: BatchNormOptions & {
   movingMean?: Tensor; movingVariance?: Tensor; momentum?: number;
 }): { y: Tensor; mean: Tensor; invstd: Tensor } {
   const op = 'batchNormTrain';
-  const o = options(opts, op);
+  const o = options(opts, op, ['gamma', 'beta', 'epsilon', 'movingMean', 'movingVariance', 'momentum']);
   const r = native.batchNormTrain(h(x, op, 'x'), hOpt(o.gamma, op, 'gamma'), hOpt(o.beta, op, 'beta'),
     hOpt(o.movingMean, op, 'movingMean'), hOpt(o.movingVariance, op, 'movingVariance'),
     finite(o.epsilon, 1e-3, op, 'epsilon', 0), finite(o.momentum, 0.99, op, 'momentum', 0, 1));
@@ -393,7 +433,7 @@ export function batchNormTrain(x: Tensor, opts?: BatchNormOptions & {
 export function batchNormGrad(dy: Tensor, x: Tensor, opts: { mean: Tensor; invstd: Tensor; gamma?: Tensor }):
   { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
   const op = 'batchNormGrad';
-  const o = options(opts, op);
+  const o = options(opts, op, ['mean', 'invstd', 'gamma']);
   const g = native.batchNormGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(o.mean, op, 'mean'),
     h(o.invstd, op, 'invstd'), hOpt(o.gamma, op, 'gamma'));
   return { dx: wrap(g.dx), dgamma: wrap(g.dgamma), dbeta: wrap(g.dbeta) };
@@ -412,14 +452,14 @@ export interface LossOutput {
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts?: { sparse?: boolean }): LossOutput {
   const op = 'softmaxCrossEntropy';
   const r = native.softmaxCrossEntropy(h(logits, op, 'logits'), h(labels, op, 'labels'),
-    bool(options(opts, op).sparse, false, op, 'sparse'));
+    bool(options(opts, op, ['sparse']).sparse, false, op, 'sparse'));
   return { loss: wrap(r.loss), grad: wrap(r.grad) };
 }
 
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts?: { fromLogits?: boolean }): LossOutput {
   const op = 'binaryCrossEntropy';
   const r = native.binaryCrossEntropy(h(input, op, 'input'), h(target, op, 'target'),
-    bool(options(opts, op).fromLogits, false, op, 'fromLogits'));
+    bool(options(opts, op, ['fromLogits']).fromLogits, false, op, 'fromLogits'));
   return { loss: wrap(r.loss), grad: wrap(r.grad) };
 }
 
@@ -435,7 +475,7 @@ export function sgdUpdate(w: Tensor, g: Tensor, opts?: {
   learningRate?: number; momentum?: number; nesterov?: boolean; velocity?: Tensor;
 }): void {
   const op = 'sgdUpdate';
-  const o = options(opts, op);
+  const o = options(opts, op, ['learningRate', 'momentum', 'nesterov', 'velocity']);
   native.sgdUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), hOpt(o.velocity, op, 'velocity'),
     finite(o.learningRate, 0.01, op, 'learningRate', 0), finite(o.momentum, 0, op, 'momentum', 0, 1),
     bool(o.nesterov, false, op, 'nesterov'));
@@ -446,12 +486,13 @@ export function adamUpdate(w: Tensor, g: Tensor, opts: {
   epsilon?: number; weightDecay?: number;
 }): void {
   const op = 'adamUpdate';
-  const o = options(opts, op);
+  const o = options(opts, op, ['m', 'v', 'step', 'learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay']);
   if (!Number.isInteger(o.step) || o.step < 1) throw new ValueError(`${op}: step must be an integer >= 1, got ${describeValue(o.step)}`);
   native.adamUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.m, op, 'm'), h(o.v, op, 'v'),
-    finite(o.learningRate, 0.001, op, 'learningRate', 0), finite(o.beta1, 0.9, op, 'beta1', 0, 1),
-    finite(o.beta2, 0.999, op, 'beta2', 0, 1), finite(o.epsilon, 1e-7, op, 'epsilon', 0),
-    finite(o.weightDecay, 0, op, 'weightDecay', 0), o.step);
+    finite(o.learningRate, 0.001, op, 'learningRate', 0),
+    // beta 1 would divide by 1 - beta^step = 0 (NaN weights); ck.optimizers.adam refuses it too
+    finite(o.beta1, 0.9, op, 'beta1', 0, 1, true), finite(o.beta2, 0.999, op, 'beta2', 0, 1, true),
+    finite(o.epsilon, 1e-7, op, 'epsilon', 0), finite(o.weightDecay, 0, op, 'weightDecay', 0), o.step);
 }
 
 export function rmspropUpdate(w: Tensor, g: Tensor, opts: {
@@ -459,7 +500,7 @@ export function rmspropUpdate(w: Tensor, g: Tensor, opts: {
   momentum?: number; epsilon?: number; centered?: boolean;
 }): void {
   const op = 'rmspropUpdate';
-  const o = options(opts, op);
+  const o = options(opts, op, ['ms', 'momentumBuffer', 'mg', 'learningRate', 'rho', 'momentum', 'epsilon', 'centered']);
   native.rmspropUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.ms, op, 'ms'),
     hOpt(o.momentumBuffer, op, 'momentumBuffer'), hOpt(o.mg, op, 'mg'),
     finite(o.learningRate, 0.001, op, 'learningRate', 0), finite(o.rho, 0.9, op, 'rho', 0, 1),
