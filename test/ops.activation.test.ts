@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
-import { isas, t, useIsa, vals } from '../test-support/isa';
+import { describeIsas, t, useIsa, vals } from '../test-support/isa';
 
 type Fwd = (x: ck.Tensor) => ck.Tensor;
 type Grad = (dy: ck.Tensor, y: ck.Tensor) => ck.Tensor;
@@ -40,7 +40,7 @@ function inputs(n: number, rng: ref.Rng): Float32Array {
   return x;
 }
 
-describe.each(isas)('activations on the %s kernels', (isa) => {
+describeIsas('activations on the %s kernels', (isa) => {
   useIsa(isa);
 
   describe.each(actCases)('$label', (a) => {

@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
-import { isas, isaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
+import { describeIsas, describeIsaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 type Shape4 = [number, number, number, number];
 interface ConvCase {
@@ -168,7 +168,7 @@ function denseCaseTests(): void {
   });
 }
 
-describe.each(isas)('conv2d on the %s kernels', (isa) => {
+describeIsas('conv2d on the %s kernels', (isa) => {
   useIsa(isa);
   convCaseTests();
 
@@ -246,13 +246,13 @@ describe.each(isas)('conv2d on the %s kernels', (isa) => {
   });
 });
 
-describe.each(isas)('dense on the %s kernels', (isa) => {
+describeIsas('dense on the %s kernels', (isa) => {
   useIsa(isa);
   denseCaseTests();
 });
 
 // The kernels split work (and choose between GEMM and direct paths) by thread count.
-describe.each(isaThreads)('conv2d and dense on the %s kernels with %i thread(s)', (isa, threads) => {
+describeIsaThreads('conv2d and dense on the %s kernels with %i thread(s)', (isa, threads) => {
   useIsa(isa);
   useThreads(threads);
   convCaseTests();

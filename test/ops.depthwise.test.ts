@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
 import * as lref from '../test-support/reference-layers';
-import { isaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
+import { describeIsaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 type Shape4 = [number, number, number, number];
 interface DwCase {
@@ -120,7 +120,7 @@ function caseTests(): void {
   });
 }
 
-describe.each(isaThreads)('depthwise and grouped convolution on the %s kernels with %i thread(s)', (isa, threads) => {
+describeIsaThreads('depthwise and grouped convolution on the %s kernels with %i thread(s)', (isa, threads) => {
   useIsa(isa);
   useThreads(threads);
   caseTests();

@@ -5,7 +5,7 @@ import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
 import * as lref from '../test-support/reference-layers';
-import { isaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
+import { describeIsaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 type Shape4 = [number, number, number, number];
 interface LpCase {
@@ -27,7 +27,7 @@ const cases: LpCase[] = [
 const specOf = (c: LpCase): ref.PoolSpec => ({ xShape: c.x, poolSize: c.poolSize, strides: c.strides, padding: c.padding });
 const optsOf = (c: LpCase, p?: number): ck.ops.LpPool2dOptions => ({ poolSize: c.poolSize, strides: c.strides, padding: c.padding, p });
 
-describe.each(isaThreads)('lpPool2d on the %s kernels with %i thread(s)', (isa, threads) => {
+describeIsaThreads('lpPool2d on the %s kernels with %i thread(s)', (isa, threads) => {
   useIsa(isa);
   useThreads(threads);
   for (const p of [2, 1, 3]) {

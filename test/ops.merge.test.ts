@@ -5,7 +5,7 @@ import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
 import * as lref from '../test-support/reference-layers';
-import { isas, t, useIsa, vals } from '../test-support/isa';
+import { describeIsas, t, useIsa, vals } from '../test-support/isa';
 
 const concatCases: { name: string; lead: number[]; widths: number[] }[] = [
   { name: 'two dense outputs [5,3] + [5,4]', lead: [5], widths: [3, 4] },
@@ -15,7 +15,7 @@ const concatCases: { name: string; lead: number[]; widths: number[] }[] = [
   { name: 'rank 1', lead: [], widths: [5, 2] },
 ];
 
-describe.each(isas)('merges on the %s kernels', (isa) => {
+describeIsas('merges on the %s kernels', (isa) => {
   useIsa(isa);
 
   test.each([[1], [7], [2, 3, 5, 17], [64, 33]])('add of shape %p', (...shape) => {

@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
-import { isas, isaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
+import { describeIsas, describeIsaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 const rowsCols = (shape: readonly number[]): [number, number] => {
   const cols = shape[shape.length - 1];
@@ -72,13 +72,13 @@ function batchNormCaseTests(): void {
 }
 
 // The kernels split rows into blocks and thread chunks.
-describe.each(isaThreads)('batch normalization on the %s kernels with %i thread(s)', (isa, threads) => {
+describeIsaThreads('batch normalization on the %s kernels with %i thread(s)', (isa, threads) => {
   useIsa(isa);
   useThreads(threads);
   batchNormCaseTests();
 });
 
-describe.each(isas)('batch normalization on the %s kernels', (isa) => {
+describeIsas('batch normalization on the %s kernels', (isa) => {
   useIsa(isa);
   batchNormCaseTests();
 
@@ -152,7 +152,7 @@ const meanOf = (a: ArrayLike<number>): number => {
   return s / a.length;
 };
 
-describe.each(isas)('losses on the %s kernels', (isa) => {
+describeIsas('losses on the %s kernels', (isa) => {
   useIsa(isa);
   const lossTol = { rtol: 1e-5, atol: 1e-6 };
 
@@ -307,7 +307,7 @@ describe.each(isas)('losses on the %s kernels', (isa) => {
 const optSizes = [1, 17, 1000, 100003];
 
 /** Runs `steps` updates on native tensors and the reference; compares weights and state. */
-describe.each(isas)('optimizer updates on the %s kernels', (isa) => {
+describeIsas('optimizer updates on the %s kernels', (isa) => {
   useIsa(isa);
   const tol = { rtol: 1e-5, atol: 1e-7 };
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
-import { isas, isaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
+import { describeIsas, describeIsaThreads, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 type Shape4 = [number, number, number, number];
 interface PoolCase {
@@ -91,13 +91,13 @@ function poolCaseTests(): void {
 }
 
 // The kernels split work by thread count.
-describe.each(isaThreads)('pooling on the %s kernels with %i thread(s)', (isa, threads) => {
+describeIsaThreads('pooling on the %s kernels with %i thread(s)', (isa, threads) => {
   useIsa(isa);
   useThreads(threads);
   poolCaseTests();
 });
 
-describe.each(isas)('pooling on the %s kernels', (isa) => {
+describeIsas('pooling on the %s kernels', (isa) => {
   useIsa(isa);
   poolCaseTests();
 

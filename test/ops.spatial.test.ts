@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
 import * as lref from '../test-support/reference-layers';
-import { isas, t, useIsa, useThreads, vals } from '../test-support/isa';
+import { describeIsas, t, useIsa, useThreads, vals } from '../test-support/isa';
 
 type Shape4 = [number, number, number, number];
 
@@ -56,7 +56,7 @@ const upShape = (c: UpCase): Shape4 => {
 };
 const tol = { rtol: 1e-5, atol: 1e-6 };
 
-describe.each(isas)('zero padding and up-sampling on the %s kernels', (isa) => {
+describeIsas('zero padding and up-sampling on the %s kernels', (isa) => {
   useIsa(isa);
   for (const threads of [1, 3]) {
     describe(`${threads} thread(s)`, () => {

@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
-import { isas, t, useIsa, vals } from '../test-support/isa';
+import { describeIsas, t, useIsa, vals } from '../test-support/isa';
 
 // The 9x9 'X' of +1 on -1 and the 3x3 feature with +1 on its main diagonal, -1 elsewhere.
 const X_IMAGE = [
@@ -45,7 +45,7 @@ const twoDecimals = (v: number): number => Math.trunc(v * 100) / 100;
 const rows = (a: ArrayLike<number>, w: number): number[][] =>
   Array.from({ length: a.length / w }, (_, r) => Array.from(a).slice(r * w, r * w + w));
 
-describe.each(isas)('seed examples on the %s kernels', (isa) => {
+describeIsas('seed examples on the %s kernels', (isa) => {
   useIsa(isa);
 
   /** conv(X, diagonal) / 9 as a [1,7,7,1] tensor. */
