@@ -5,8 +5,9 @@
 // the CPU, to() round trips, stream ordering of copies and host callbacks, memory figures) and
 // the jest files of CUDA tensors and models (test/cuda.ops.test.ts, test/model.cuda.test.ts:
 // models trained on CUDA against the CPU; test/precision.cuda.test.ts: the TF32 / bf16
-// tensor-core paths). npm test runs it; the out-of-memory case is left to
-// real GPUs (it fills device memory).
+// tensor-core paths; test/mnist.cuda.test.ts is listed too, and reports itself skipped: full
+// MNIST needs a real GPU). npm test runs it; the out-of-memory case is left to real GPUs (it fills
+// device memory). Off x86-64 Linux it cannot run: a skip line, or with CI set a failure.
 //
 //   node scripts/cuda-emu.js [--quick]
 'use strict';
@@ -14,8 +15,14 @@ const { spawnSync } = require('child_process');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
+const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
 if (process.platform !== 'linux' || process.arch !== 'x64') {
-  console.log(`cuda-emu: the emulator's fibers need x86-64 Linux (this is ${process.platform}-${process.arch}): skipped`);
+  const why = `the emulator's fibers need x86-64 Linux (this is ${process.platform}-${process.arch})`;
+  if (ci) {
+    console.error(`cuda-emu: CI=${process.env.CI}, and the GPU suite cannot run here: ${why}`);
+    process.exit(1);
+  }
+  console.log(`cuda-emu: ${why}: skipped`);
   process.exit(0);
 }
 
@@ -32,5 +39,5 @@ if (process.argv.includes('--quick')) args.push('--quick');
 const env = { CONVKIT_ADDON: path.join(root, 'build-emu', 'Release', 'convkit.node') };
 run(process.execPath, args, env);
 run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cuda.ops.test.ts', 'test/model.cuda.test.ts',
-  'test/precision.cuda.test.ts'],
+  'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts'],
   { ...env, CONVKIT_GPU_PARITY_OOM: '0' });
