@@ -15,7 +15,7 @@ const W = 5;
 
 /**
  * conv (no bias) -> BN -> ReLU (folds with the epilogue); grouped conv (bias) -> BN -> ReLU6
- * (folds, ReLU6 stays); depthwise -> BN, read by an add beside its input (folds, nothing after);
+ * (folds with a ReLU6 epilogue); depthwise -> BN, read by an add beside its input (folds alone);
  * conv with a fused ReLU -> BN (must not fold); global pool -> dense -> BN -> softmax.
  */
 function build(): ck.LayersModel {

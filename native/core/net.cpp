@@ -254,9 +254,13 @@ void Net::plan_inference_folds() {
     InferenceFold f;
     f.bn = f.out_layer = bn;
     const int next = only_reader(value_of(bn));
-    if (next >= 0 && layers_[size_t(next)].kind == LayerKind::Activation && layers_[size_t(next)].act == Act::Relu) {
-      f.relu = f.out_layer = next;
-      folded_away_[size_t(next)] = 1;
+    if (next >= 0 && layers_[size_t(next)].kind == LayerKind::Activation) {
+      const LayerSpec& a = layers_[size_t(next)];
+      f.act = a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
+      if (f.act != Act::None) {
+        f.relu = f.out_layer = next;
+        folded_away_[size_t(next)] = 1;
+      }
     }
     folded_away_[size_t(bn)] = 1;
     f.channels = size_t(shapes_[value_of(int(i))].back());

@@ -276,10 +276,11 @@ class Net {
   std::vector<char> relu_into_pool_;     // per layer: its ReLU's backward runs in the max pool after it
   // Inference folds, per conv2d / depthwise / dense layer (bn < 0: none). y = bn(conv(x)) is
   // conv(x) with each output channel's weights scaled by gamma / sqrt(var + eps) and bias
-  // (b - mean) * that + beta; a ReLU layer read only from the batch norm joins the epilogue. The
-  // layer writes straight into out_layer's value (the batch norm's, or the ReLU's).
+  // (b - mean) * that + beta; a ReLU or ReLU6 layer read only from the batch norm joins the
+  // epilogue. The layer writes straight into out_layer's value (the batch norm's, or the ReLU's).
   struct InferenceFold {
     int bn = -1, relu = -1, out_layer = -1;
+    Act act = Act::None;  // the epilogue: Relu or Relu6 when relu >= 0
     size_t kernel_at = 0, bias_at = 0, channels = 0;  // in folded_weights_
   };
   std::vector<InferenceFold> folds_;

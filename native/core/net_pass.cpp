@@ -69,7 +69,7 @@ void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
   const float* b = folded_weights_->data() + f.bias_at;
   const float* x = pl.act[size_t(l.inputs[0])];
   float* y = pl.act[value_of(f.out_layer)];
-  const Act act = f.relu >= 0 ? Act::Relu : Act::None;
+  const Act act = f.act;
   switch (l.kind) {
     case LayerKind::Conv2d:
       if (l.groups == 1) k.conv2d_fwd(y, x, w, b, conv_geometry(i, batch), act);

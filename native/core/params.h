@@ -63,7 +63,23 @@ struct UpsampleParams {
 
 // Fused activations (conv/dense epilogues) and the standalone activation op.
 // ClippedRelu is min(max(x, 0), alpha): ReLU6 with alpha 6 (MobileNet), Keras's ReLU(max_value).
-enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu };
+// Relu6 is ClippedRelu with alpha 6 in the form an epilogue takes (it has no alpha): the executor
+// fuses MobileNet's ReLU6 into the convolution before it.
+enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu, Relu6 };
+
+// The activations a conv2d / depthwise / dense epilogue applies, and their clamp.
+inline bool epilogue_act(Act act) { return act == Act::None || act == Act::Relu || act == Act::Relu6; }
+struct EpilogueClamp {
+  bool relu = false;   // max(x, 0)
+  bool relu6 = false;  // then min(x, 6)
+  EpilogueClamp() = default;
+  explicit EpilogueClamp(Act act) : relu(act == Act::Relu || act == Act::Relu6), relu6(act == Act::Relu6) {}
+  float operator()(float v) const {
+    if (relu && !(v > 0.f)) v = 0.f;
+    if (relu6 && v > 6.f) v = 6.f;
+    return v;
+  }
+};
 
 // Optimizer hyper-parameters in Keras's formulation (see optimizer_ref.cpp for the update rules).
 // Adam's and RMSprop's are kept in double as the user gave them: the kernels' float scalars

@@ -43,6 +43,12 @@ void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
   ref.conv2d_fwd(y0.data(), x.data(), w.data(), b.data(), p, Act::None);
   k.conv2d_fwd(y1.data(), x.data(), w.data(), b.data(), p, Act::None);
   EXPECT_CLOSE(y1, y0, red_fwd, "fwd bias " + tag);
+  // ReLU6: a bias in [0, 8] puts outputs on both sides of 6
+  std::vector<float> b6(b.size());
+  for (size_t i = 0; i < b.size(); ++i) b6[i] = 4.f + 4.f * b[i];
+  ref.conv2d_fwd(y0.data(), x.data(), w.data(), b6.data(), p, Act::Relu6);
+  k.conv2d_fwd(y1.data(), x.data(), w.data(), b6.data(), p, Act::Relu6);
+  EXPECT_CLOSE(y1, y0, red_fwd, "fwd bias relu6 " + tag);
 
   std::vector<float> dx0(p.x_size(), 7.f), dx1(p.x_size(), -7.f);
   ref.conv2d_bwd_data(dx0.data(), dy.data(), w.data(), p);
@@ -117,6 +123,9 @@ TEST(reference_hand_computed_padding_bias_relu) {
   float b = -40;
   ck::scalar_kernels().conv2d_fwd(y.data(), x.data(), w.data(), &b, p, Act::Relu);
   for (int i = 0; i < 9; ++i) CHECK_NEAR(y[i], std::max(want[i] - 40.f, 0.f), 1e-5);
+  // ReLU6 (MobileNet's): min(max(x, 0), 6), with bias -40 the outputs are -36 .. 37
+  ck::scalar_kernels().conv2d_fwd(y.data(), x.data(), w.data(), &b, p, Act::Relu6);
+  for (int i = 0; i < 9; ++i) CHECK_NEAR(y[i], std::min(std::max(want[i] - 40.f, 0.f), 6.f), 1e-5);
   // Two channels in, two filters out: channel 1 is channel 0 doubled, filter 1 reads only it.
   ConvParams q = conv_shape(1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 0, 1, 0);
   std::vector<float> x2(18), w2(16, 0.f), y2(18);
@@ -141,7 +150,7 @@ TEST(unsupported_fused_activation_throws) {
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
   for (Isa isa : cktest::vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
   for (const CpuKernels* k : tables) {
-    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
+    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh, Act::ClippedRelu}) {
       bool threw = false;
       try {
         k->conv2d_fwd(&y, x.data(), w.data(), nullptr, p, act);

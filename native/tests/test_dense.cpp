@@ -37,6 +37,11 @@ void compare_all(const CpuKernels& k, int M, int K, int N, std::mt19937& rng) {
   ref.dense_fwd(y0.data(), x.data(), w.data(), b.data(), M, K, N, Act::None);
   k.dense_fwd(y1.data(), x.data(), w.data(), b.data(), M, K, N, Act::None);
   EXPECT_CLOSE(y1, y0, K, "fwd bias " + tag);
+  std::vector<float> b6(b.size());  // in [0, 8]: outputs on both sides of 6
+  for (size_t i = 0; i < b.size(); ++i) b6[i] = 4.f + 4.f * b[i];
+  ref.dense_fwd(y0.data(), x.data(), w.data(), b6.data(), M, K, N, Act::Relu6);
+  k.dense_fwd(y1.data(), x.data(), w.data(), b6.data(), M, K, N, Act::Relu6);
+  EXPECT_CLOSE(y1, y0, K, "fwd bias relu6 " + tag);
 
   std::vector<float> dx0(size_t(M) * K, 7.f), dx1(size_t(M) * K, -7.f);
   ref.dense_bwd_data(dx0.data(), dy.data(), w.data(), M, K, N);

@@ -91,12 +91,16 @@ void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
   auto b = cktest::random_vector(rng, size_t(p.K));
   auto dy = cktest::random_vector(rng, p.y_size());
   const double red_fwd = double(p.R) * p.S, red_filter = double(p.N) * p.P * p.Q;
-  for (Act act : {Act::None, Act::Relu}) {
-    for (const float* bias : {static_cast<const float*>(nullptr), static_cast<const float*>(b.data())}) {
+  std::vector<float> b6(b.size());  // in [0, 8]: ReLU6 outputs on both sides of 6
+  for (size_t i = 0; i < b.size(); ++i) b6[i] = 4.f + 4.f * b[i];
+  for (Act act : {Act::None, Act::Relu, Act::Relu6}) {
+    const float* biased = act == Act::Relu6 ? b6.data() : b.data();
+    for (const float* bias : {static_cast<const float*>(nullptr), biased}) {
       std::vector<float> y0(p.y_size(), 7.f), y1(p.y_size(), -7.f);
       ref.depthwise_conv2d_fwd(y0.data(), x.data(), w.data(), bias, p, act);
       k.depthwise_conv2d_fwd(y1.data(), x.data(), w.data(), bias, p, act);
-      EXPECT_CLOSE(y1, y0, red_fwd, std::string("fwd") + (bias ? " bias" : "") + (act == Act::Relu ? " relu " : " ") + tag);
+      const char* name = act == Act::Relu ? " relu " : act == Act::Relu6 ? " relu6 " : " ";
+      EXPECT_CLOSE(y1, y0, red_fwd, std::string("fwd") + (bias ? " bias" : "") + name + tag);
     }
   }
   std::vector<float> dx0(p.x_size(), 7.f), dx1(p.x_size(), -7.f);

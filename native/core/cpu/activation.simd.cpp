@@ -36,6 +36,7 @@ inline Vec activate(Vec x, Act act, Vec alpha) {
     case Act::Sigmoid: return sigmoid(x);
     case Act::Tanh: return tanh(x);
     case Act::ClippedRelu: return min(max(x, Vec::zero()), alpha);
+    case Act::Relu6: return min(max(x, Vec::zero()), Vec::set1(6.f));
     default: return x;
   }
 }
@@ -49,6 +50,7 @@ inline Vec derivative(Vec y, Act act, Vec alpha) {
     case Act::Sigmoid: return y * (one - y);
     case Act::Tanh: return one - y * y;
     case Act::ClippedRelu: return select_gt0(y, select_gt(alpha, y, one, Vec::zero()), Vec::zero());
+    case Act::Relu6: return select_gt0(y, select_gt(Vec::set1(6.f), y, one, Vec::zero()), Vec::zero());
     default: return one;
   }
 }

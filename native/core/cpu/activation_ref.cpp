@@ -25,6 +25,7 @@ float activate(float x, Act act, float alpha) {
     case Act::Sigmoid: return sigmoid(x);
     case Act::Tanh: return std::tanh(x);
     case Act::ClippedRelu: return x > 0 ? (x < alpha ? x : alpha) : 0.f;
+    case Act::Relu6: return x > 0 ? (x < 6.f ? x : 6.f) : 0.f;
     default: return x;
   }
 }
@@ -38,6 +39,7 @@ float derivative(float y, Act act, float alpha) {
     case Act::Sigmoid: return y * (1.f - y);
     case Act::Tanh: return 1.f - y * y;
     case Act::ClippedRelu: return y > 0 && y < alpha ? 1.f : 0.f;
+    case Act::Relu6: return y > 0 && y < 6.f ? 1.f : 0.f;
     default: return 1.f;
   }
 }

@@ -41,7 +41,7 @@ inline void copy_or_zero(float* dst, const float* src, int n) {
 void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const ConvParams& p,
                 Act act) {
   if (conv2d_small_fwd(y, x, w, b, p, act)) return;  // few input channels: direct kernel
-  if (act != Act::None && act != Act::Relu) {
+  if (!epilogue_act(act)) {
     ref::conv2d_fwd(y, x, w, b, p, act);  // rejects the unsupported fused activation
     return;
   }
@@ -154,7 +154,7 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
     }
     return nseg;
   };
-  gemm::igemm_run(plan, M, K, red, wp, b, act == Act::Relu, R * S, tile_scratch,
+  gemm::igemm_run(plan, M, K, red, wp, b, act, R * S, tile_scratch,
                   build);
 }
 
@@ -213,7 +213,7 @@ void bwd_data_col2im(float* dx, const float* dy, const float* w, const ConvParam
           len[0] = K;
           return 1;
         };
-        gemm::igemm_run(plan, cnt, RSC, size_t(K), packed.data(), nullptr, false, 1, 0, build);
+        gemm::igemm_run(plan, cnt, RSC, size_t(K), packed.data(), nullptr, Act::None, 1, 0, build);
         int op = m0 / Q, oq = m0 % Q;  // output pixel of block row i
         for (int i = 0; i < cnt; ++i) {
           if (i > 0 && ++oq == Q) oq = 0, ++op;
@@ -408,7 +408,7 @@ void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParam
     }
     return nseg;
   };
-  gemm::igemm_run(plan, M, C, red, packed.data(), nullptr, false, R * S, tile_scratch, build);
+  gemm::igemm_run(plan, M, C, red, packed.data(), nullptr, Act::None, R * S, tile_scratch, build);
 }
 
 // ---- backward filter: dw[r, (s,c), k] = sum over pixels of x[tap (r,s) of pixel, c] *

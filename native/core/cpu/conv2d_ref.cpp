@@ -23,9 +23,9 @@ inline int in_w(const ConvParams& p, int out_q, int s) {
 }
 
 void check_fused_act(Act act, const char* op) {
-  if (act != Act::None && act != Act::Relu) {
+  if (!epilogue_act(act)) {
     throw_error(ErrorKind::Value,
-                std::string(op) + ": the fused activation must be none or relu");
+                std::string(op) + ": the fused activation must be none, relu or relu6");
   }
 }
 
@@ -55,9 +55,7 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
           }
         }
         for (int k = 0; k < K; ++k) {
-          float v = out[k] + (b ? b[k] : 0.f);
-          if (act == Act::Relu && !(v > 0.f)) v = 0.f;
-          out[k] = v;
+          out[k] = EpilogueClamp(act)(out[k] + (b ? b[k] : 0.f));
         }
       }
     }

@@ -64,7 +64,7 @@ struct Tile {
   float* y;              // outputs of the tile's first pixel at column col0
   ptrdiff_t ldy;         // y distance between consecutive pixels (K)
   int ncols;             // columns to store, in ((NV-1)*kL, NV*kL]
-  bool relu;
+  EpilogueClamp clamp;
 };
 
 template <int MQ, int NV>
@@ -94,15 +94,16 @@ void fwd_tile(const Tile& t) {
   float* const y = t.y;
   const ptrdiff_t ldy = t.ldy;
   const int ncols = t.ncols;
-  const bool relu = t.relu;
-  const Vec zero = Vec::zero();
+  const EpilogueClamp clamp = t.clamp;
+  const Vec zero = Vec::zero(), six = Vec::set1(6.f);
 #pragma GCC unroll 16
   for (int i = 0; i < MQ; ++i) {
     float* o = y + i * ldy;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       Vec out = acc[i][v];
-      if (relu) out = max(out, zero);
+      if (clamp.relu) out = max(out, zero);
+      if (clamp.relu6) out = min(out, six);
       const int left = ncols - v * kL;
       if (left >= kL) {
         out.store(o + v * kL);
@@ -153,7 +154,7 @@ bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
   const int K = p.K, C = p.C, R = p.R, S = p.S, H = p.H, W = p.W, P = p.P, Q = p.Q;
   const int sh = p.stride_h, sw = p.stride_w, ph = p.pad_h, pw = p.pad_w;
   const int dh = p.dil_h, dw = p.dil_w;
-  if (act != Act::None && act != Act::Relu) return false;
+  if (!epilogue_act(act)) return false;
   const int64_t red = int64_t(R) * S * C;
   if (red <= 0 || red > kMaxReduction || K <= 0 || p.N <= 0 || P <= 0 || Q <= 0) return false;
 
@@ -211,7 +212,7 @@ bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
   proto.xs = ptrdiff_t(sw) * C;
   proto.ldw = ldw;
   proto.ldy = K;
-  proto.relu = act == Act::Relu;
+  proto.clamp = EpilogueClamp(act);
   // Column blocks of at most kMaxNV vectors, balanced.
   const int nkb = cdiv(nvec, kMaxNV);
   const size_t img_x = size_t(H) * W * C;

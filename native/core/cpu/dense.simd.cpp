@@ -17,7 +17,7 @@ using gemm::kL;
 // y = act(x w + b): the indirect GEMM with one segment per row.
 void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
                Act act) {
-  if (act != Act::None && act != Act::Relu) {
+  if (!epilogue_act(act)) {
     ref::dense_fwd(y, x, w, b, M, K, N, act);  // rejects the unsupported fused activation
     return;
   }
@@ -35,7 +35,7 @@ void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, 
     len[0] = K;
     return 1;
   };
-  gemm::igemm_run(plan, M, N, size_t(K), packed.data(), b, act == Act::Relu, 1, 0, build);
+  gemm::igemm_run(plan, M, N, size_t(K), packed.data(), b, act, 1, 0, build);
 }
 
 // dx = dy w^T: the same GEMM over w packed transposed (a dot plan's [K][N] layout is w itself).
@@ -57,7 +57,7 @@ void dense_bwd_data(float* dx, const float* dy, const float* w, int M, int K, in
     len[0] = N;
     return 1;
   };
-  gemm::igemm_run(plan, M, K, size_t(N), packed.data(), nullptr, false, 1, 0, build);
+  gemm::igemm_run(plan, M, K, size_t(N), packed.data(), nullptr, Act::None, 1, 0, build);
 }
 
 // dw = x^T dy, db = column sums of dy: outer products (gemm::op_tile) over blocks of rows of x

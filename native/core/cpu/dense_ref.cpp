@@ -9,8 +9,8 @@ namespace ref {
 
 void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
                Act act) {
-  if (act != Act::None && act != Act::Relu) {
-    throw_error(ErrorKind::Value, "dense: the fused activation must be none or relu");
+  if (!epilogue_act(act)) {
+    throw_error(ErrorKind::Value, "dense: the fused activation must be none, relu or relu6");
   }
   for (int m = 0; m < M; ++m) {
     float* out = y + size_t(m) * N;
@@ -21,9 +21,7 @@ void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, 
       for (int j = 0; j < N; ++j) out[j] += xv * wr[j];
     }
     for (int j = 0; j < N; ++j) {
-      float v = out[j] + (b ? b[j] : 0.f);
-      if (act == Act::Relu && !(v > 0.f)) v = 0.f;
-      out[j] = v;
+      out[j] = EpilogueClamp(act)(out[j] + (b ? b[j] : 0.f));
     }
   }
 }

@@ -19,7 +19,7 @@ constexpr int kUnroll = 4;   // partial sums per output vector, hiding the FMA l
 
 // Rows [0, M) x output vectors [v0, v1): each vector of columns as kUnroll partial sums.
 void rows_block(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
-                bool relu, int v0, int v1) {
+                EpilogueClamp clamp, int v0, int v1) {
   for (int m = 0; m < M; ++m) {
     const float* xm = x + size_t(m) * K;
     float* ym = y + size_t(m) * N;
@@ -37,7 +37,8 @@ void rows_block(float* y, const float* x, const float* w, const float* b, int M,
       for (; k < K; ++k) acc[0] = fmadd(Vec::set1(xm[k]), load_n(w + size_t(k) * N + col, n), acc[0]);
       Vec sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
       if (b) sum = sum + load_n(b + col, n);
-      if (relu) sum = max(sum, Vec::zero());
+      if (clamp.relu) sum = max(sum, Vec::zero());
+      if (clamp.relu6) sum = min(sum, Vec::set1(6.f));
       store_n(ym + col, sum, n);
     }
   }
@@ -47,12 +48,12 @@ void rows_block(float* y, const float* x, const float* w, const float* b, int M,
 
 bool dense_rows_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
                     Act act) {
-  if (M > kMaxRows || M <= 0 || N <= 0 || (act != Act::None && act != Act::Relu)) return false;
+  if (M > kMaxRows || M <= 0 || N <= 0 || !epilogue_act(act)) return false;
   const int nvec = cdiv(N, kL);
   // Column vectors split over the threads once the product is worth a hand-off.
   const size_t grain = gemm::grain_for(2.0 * M * K * kL);
   parallel_for(size_t(nvec), grain, [&](size_t v0, size_t v1, int) {
-    rows_block(y, x, w, b, M, K, N, act == Act::Relu, int(v0), int(v1));
+    rows_block(y, x, w, b, M, K, N, EpilogueClamp(act), int(v0), int(v1));
   });
   return true;
 }

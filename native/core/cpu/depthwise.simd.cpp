@@ -87,7 +87,7 @@ struct Tap {
 // tap.w[k0..]) for j < QB. src_off includes the block's channel offset.
 template <int QB, bool kFull, bool kExpand>
 void tile(float* out, ptrdiff_t out_step, const Tap* taps, int ntaps, ptrdiff_t src_off,
-          ptrdiff_t src_step, const KBlock& kb, Vec init, bool relu) {
+          ptrdiff_t src_step, const KBlock& kb, Vec init, EpilogueClamp clamp) {
   const Idx idx = kExpand ? load_idx(kb.idx) : Idx{};
   Vec acc[QB];
   for (int j = 0; j < QB; ++j) acc[j] = init;
@@ -97,7 +97,8 @@ void tile(float* out, ptrdiff_t out_step, const Tap* taps, int ntaps, ptrdiff_t 
     for (int j = 0; j < QB; ++j) acc[j] = fmadd(load_in<kFull, kExpand>(s + j * src_step, kb, idx), wv, acc[j]);
   }
   for (int j = 0; j < QB; ++j) {
-    const Vec v = relu ? max(acc[j], Vec::zero()) : acc[j];
+    Vec v = clamp.relu ? max(acc[j], Vec::zero()) : acc[j];
+    if (clamp.relu6) v = min(v, Vec::set1(6.f));
     if (kFull) v.store(out + j * out_step);
     else v.store_partial(out + j * out_step, kb.m);
   }
@@ -105,12 +106,12 @@ void tile(float* out, ptrdiff_t out_step, const Tap* taps, int ntaps, ptrdiff_t 
 
 template <int QB>
 void tile_any(bool expand, float* out, ptrdiff_t out_step, const Tap* taps, int ntaps,
-              ptrdiff_t src_off, ptrdiff_t src_step, const KBlock& kb, Vec init, bool relu) {
+              ptrdiff_t src_off, ptrdiff_t src_step, const KBlock& kb, Vec init, EpilogueClamp clamp) {
   const bool full = kb.m == L;
   if (expand) {
-    (full ? tile<QB, true, true> : tile<QB, false, true>)(out, out_step, taps, ntaps, src_off, src_step, kb, init, relu);
+    (full ? tile<QB, true, true> : tile<QB, false, true>)(out, out_step, taps, ntaps, src_off, src_step, kb, init, clamp);
   } else {
-    (full ? tile<QB, true, false> : tile<QB, false, false>)(out, out_step, taps, ntaps, src_off, src_step, kb, init, relu);
+    (full ? tile<QB, true, false> : tile<QB, false, false>)(out, out_step, taps, ntaps, src_off, src_step, kb, init, clamp);
   }
 }
 
@@ -118,7 +119,7 @@ void tile_any(bool expand, float* out, ptrdiff_t out_step, const Tap* taps, int 
 // each tap's base for pixel j0), every channel block, in tiles of kQB, 4, 2, 1 pixels.
 void run_pixels(int j0, int j1, bool expand, float* out, ptrdiff_t out_step, const Tap* taps,
                 int ntaps, ptrdiff_t src_step, const KBlock* kbs, int nkb, const float* bias,
-                bool relu) {
+                EpilogueClamp clamp) {
   for (int j = j0; j < j1;) {
     const int left = j1 - j;
     const int qb = left >= kQB ? kQB : left >= 4 ? 4 : left >= 2 ? 2 : 1;
@@ -128,10 +129,10 @@ void run_pixels(int j0, int j1, bool expand, float* out, ptrdiff_t out_step, con
       const KBlock& kb = kbs[b];
       const Vec init = bias ? load_n(bias + kb.k0, size_t(kb.m)) : Vec::zero();
       const ptrdiff_t so = off + (expand ? kb.c0 : kb.k0);
-      if (qb == kQB) tile_any<kQB>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, relu);
-      else if (qb == 4) tile_any<4>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, relu);
-      else if (qb == 2) tile_any<2>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, relu);
-      else tile_any<1>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, relu);
+      if (qb == kQB) tile_any<kQB>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, clamp);
+      else if (qb == 4) tile_any<4>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, clamp);
+      else if (qb == 2) tile_any<2>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, clamp);
+      else tile_any<1>(expand, o + kb.k0, out_step, taps, ntaps, so, src_step, kb, init, clamp);
     }
     j += qb;
   }
@@ -141,14 +142,15 @@ void run_pixels(int j0, int j1, bool expand, float* out, ptrdiff_t out_step, con
 
 void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
                           const ConvParams& p, Act act) {
-  if (act != Act::None && act != Act::Relu) {
+  if (!epilogue_act(act)) {
     ref::depthwise_conv2d_fwd(y, x, w, b, p, act);  // rejects the unsupported fused activation
     return;
   }
   const int C = p.C, K = p.K, M = K / imax(C, 1), R = p.R, S = p.S, H = p.H, W = p.W, P = p.P, Q = p.Q;
   const int sw = p.stride_w, pw = p.pad_w, dw = p.dil_w;
   if (size_t(p.N) * P * Q == 0 || K <= 0) return;
-  const bool expand = M > 1, relu = act == Act::Relu;
+  const bool expand = M > 1;
+  const EpilogueClamp clamp(act);
   const int nkb = gemm::cdiv(K, L);
   gemm::Arena arena(gemm::Arena::bytes_for(size_t(nkb), sizeof(KBlock)));
   const KBlock* kbs = make_kblocks(arena, K, M);
@@ -172,7 +174,7 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
           for (int s = 0; s < S; ++s)
             taps[nt++] = {ximg + (ptrdiff_t(h) * W + ptrdiff_t(qa) * sw - pw + ptrdiff_t(s) * dw) * C, w + (size_t(r) * S + s) * K};
         }
-        run_pixels(0, qb - qa, expand, yrow + size_t(qa) * K, K, taps, nt, xstep, kbs, nkb, b, relu);
+        run_pixels(0, qb - qa, expand, yrow + size_t(qa) * K, K, taps, nt, xstep, kbs, nkb, b, clamp);
       }
       // Border pixels: only their taps inside the image.
       for (int q = 0; q < Q; ++q) {
@@ -187,7 +189,7 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
             if (wi >= 0 && wi < W) taps[nt++] = {ximg + (ptrdiff_t(h) * W + wi) * C, w + (size_t(r) * S + s) * K};
           }
         }
-        run_pixels(0, 1, expand, yrow + size_t(q) * K, K, taps, nt, 0, kbs, nkb, b, relu);
+        run_pixels(0, 1, expand, yrow + size_t(q) * K, K, taps, nt, 0, kbs, nkb, b, clamp);
       }
     }
   });
@@ -250,7 +252,7 @@ void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const
           for (int i = 0; i < nr; ++i)
             for (int t = 0; t < ns; ++t)
               taps[nt++] = {dyimg + (size_t(tap_p[i]) * Q + ja + tap_q0[t]) * K, w + (size_t(tap_r[i]) * S + tap_s[t]) * K};
-          run_pixels(ja, jb, false, o, ostep, taps, nt, K, kbs, nkb, nullptr, false);
+          run_pixels(ja, jb, false, o, ostep, taps, nt, K, kbs, nkb, nullptr, EpilogueClamp());
         }
         for (int j = 0; j < nj; ++j) {
           if (j == ja && ja < jb) j = jb;
@@ -261,7 +263,7 @@ void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const
               const int q = j + tap_q0[t];
               if (q >= 0 && q < Q) taps[nt++] = {dyimg + (size_t(tap_p[i]) * Q + q) * K, w + (size_t(tap_r[i]) * S + tap_s[t]) * K};
             }
-          run_pixels(0, 1, false, o + ptrdiff_t(j) * ostep, 0, taps, nt, 0, kbs, nkb, nullptr, false);
+          run_pixels(0, 1, false, o + ptrdiff_t(j) * ostep, 0, taps, nt, 0, kbs, nkb, nullptr, EpilogueClamp());
         }
       }
       if (M > 1) {

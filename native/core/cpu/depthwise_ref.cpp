@@ -29,8 +29,8 @@ inline int64_t in_w(const ConvParams& p, int out_q, int s) {
 
 void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
                           const ConvParams& p, Act act) {
-  if (act != Act::None && act != Act::Relu) {
-    throw_error(ErrorKind::Value, "depthwiseConv2d: the fused activation must be none or relu");
+  if (!epilogue_act(act)) {
+    throw_error(ErrorKind::Value, "depthwiseConv2d: the fused activation must be none, relu or relu6");
   }
   const int C = p.C, K = p.K, M = p.K / p.C;
   for (int n = 0; n < p.N; ++n)
@@ -51,9 +51,7 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
           }
         }
         for (int k = 0; k < K; ++k) {
-          float v = out[k] + (b ? b[k] : 0.f);
-          if (act == Act::Relu && !(v > 0.f)) v = 0.f;
-          out[k] = v;
+          out[k] = EpilogueClamp(act)(out[k] + (b ? b[k] : 0.f));
         }
       }
 }

@@ -80,7 +80,7 @@ struct IgTile {
   float* const* out;     // [MR] output row starts (column 0); null rows are not stored
   int col0, ncols;       // columns [col0, col0 + ncols) of the output, ncols <= NV*kL
   const float* bias;     // full bias vector or null
-  bool relu;
+  EpilogueClamp clamp;
 };
 
 template <int MR, int NV>
@@ -126,7 +126,7 @@ void igemm_tile(const IgTile& t) {
       bias[v] = Vec::load_partial(t.bias + t.col0 + v * kL, rem);
     }
   }
-  const Vec zero = Vec::zero();
+  const Vec zero = Vec::zero(), six = Vec::set1(6.f);
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
     float* o = t.out[m];
@@ -135,7 +135,8 @@ void igemm_tile(const IgTile& t) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       Vec r = acc[m][v] + bias[v];
-      if (t.relu) r = max(r, zero);
+      if (t.clamp.relu) r = max(r, zero);
+      if (t.clamp.relu6) r = min(r, six);
       if (v < nfull) {
         r.store(o + v * kL);
       } else if (v == nfull && rem) {
@@ -195,9 +196,7 @@ void dot_tile(const IgTile& t) {
     if (!o) continue;
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      float v = acc[m][c].reduce_add() + (t.bias ? t.bias[c] : 0.f);
-      if (t.relu && !(v > 0.f)) v = 0.f;
-      o[c] = v;
+      o[c] = t.clamp(acc[m][c].reduce_add() + (t.bias ? t.bias[c] : 0.f));
     }
   }
 }
@@ -397,7 +396,7 @@ void pack_weights(IgPlan plan, float* dst, size_t rows, int NC, size_t cs, const
 // computed by one task with the same summation order, whatever the split.
 template <class Build>
 void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
-               const float* bias, bool relu, int max_seg, size_t scratch_floats,
+               const float* bias, Act act, int max_seg, size_t scratch_floats,
                const Build& build) {
   if (M <= 0 || NC <= 0) return;
   const int MR = plan.mr, WB = plan.nv * kL;
@@ -443,7 +442,7 @@ void igemm_run(IgPlan plan, int M, int NC, size_t red_rows, const float* packed,
     float* tile_scratch = arena.take<float>(nt * scratch_floats);
     IgTile t;
     t.bias = bias;
-    t.relu = relu;
+    t.clamp = EpilogueClamp(act);
     // Builds tile j of the row block starting at tile0 into slot `slot`.
     auto build_tile = [&](int tile, int slot) {
       const int m0 = tile * MR, cnt = imin(MR, M - m0);

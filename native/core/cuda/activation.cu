@@ -122,6 +122,7 @@ __global__ void scale_kernel(float* y, const float* x, float s, size_t n) {
 
 void activation_fwd(float* y, const float* x, size_t n, Act act, float alpha, void* stream) {
   if (n == 0) return;
+  if (act == Act::Relu6) act = Act::ClippedRelu, alpha = 6.f;
   cudaStream_t s = as_stream(stream);
   const unsigned g = grid_1d(n, 256);
   switch (act) {
@@ -141,6 +142,7 @@ void activation_fwd(float* y, const float* x, size_t n, Act act, float alpha, vo
 void activation_bwd(float* dx, const float* dy, const float* y, size_t n, Act act, float alpha,
                     void* stream) {
   if (n == 0) return;
+  if (act == Act::Relu6) act = Act::ClippedRelu, alpha = 6.f;
   cudaStream_t s = as_stream(stream);
   const unsigned g = grid_1d(n, 256);
   switch (act) {
