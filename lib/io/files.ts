@@ -223,13 +223,17 @@ export async function loadModel(url: string): Promise<LayersModel> {
   const training = json.trainingConfig;
   if (training && typeof training.loss === 'string') {
     const opt = training.optimizer_config as { class_name?: string; config?: Record<string, unknown> } | undefined;
-    try {
-      model.compile({ optimizer: optimizerFromConfig(opt?.class_name ?? 'SGD', opt?.config), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
-    } catch {
-      // a training config we cannot reproduce: the model still predicts; compile it yourself
-    }
     const meta = json.userDefinedMetadata?.convkitOptimizer as { iterations?: number; slots?: number } | undefined;
     const slots = [...weights.values()].filter((w) => w.entry.group === 'optimizer');
+    try {
+      model.compile({ optimizer: optimizerFromConfig(opt?.class_name ?? 'SGD', opt?.config), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
+    } catch (e) {
+      // A training config we cannot reproduce: the model still predicts (compile it yourself),
+      // unless the file is a checkpoint whose optimizer state would then be silently dropped.
+      if (meta && slots.length) {
+        throw new FormatError(`loadModel: the file holds optimizer state, but its training config cannot be rebuilt: ${(e as Error).message}`);
+      }
+    }
     if (model.compiled && meta && slots.length) {
       model.net.setOptimizerState(slots.map((s) => native.fromArray(s.data, s.entry.shape)), Number(meta.iterations ?? 0));
     }

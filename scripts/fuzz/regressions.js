@@ -207,7 +207,7 @@ const REGRESSIONS = [
   },
   {
     name: 'loadModel with an optimizer class_name that is not a string (was: TypeError)',
-    expect: 'FormatError',  // the saved Adam state does not fit the SGD it falls back to
+    expect: 'FormatError',  // a checkpoint's optimizer state without an optimizer convkit can rebuild
     run: ({ ck, dir, fixture }) => {
       editedModel(fixture, dir, (j) => {
         j.trainingConfig.optimizer_config = { class_name: 7, config: { learning_rate: 'fast' } };
