@@ -39,7 +39,7 @@ function weightNames(model: ck.LayersModel): string[] {
   return model.layers.flatMap((layer) => {
     const n = layer.getWeights().length;
     const names = layer.name.startsWith('bn') ? ['gamma', 'beta', 'moving_mean', 'moving_variance']
-      : [layer.name.startsWith('d') ? 'depthwise_kernel' : 'kernel', 'bias'];
+      : [/^d\d/.test(layer.name) ? 'depthwise_kernel' : 'kernel', 'bias'];
     return names.slice(0, n).map((w) => `${layer.name}/${w}`);
   });
 }
@@ -82,6 +82,43 @@ function reference(model: ck.LayersModel, x: Float32Array, N: number): Float32Ar
 
 const tol = { rtol: 1e-4, atol: 2e-6 };
 
+/**
+ * Zero paddings read by convolutions: MobileNet's ((0,1),(0,1)) before a stride-2 'valid'
+ * depthwise (folds, with its BN and ReLU6), 2 on every side before a 'valid' 3x3 (folds: the
+ * windows still reach the image), 3 before a 3x3 (must not fold: a window would see only zeros)
+ * and 1 before a 'same' conv (padding on padding: folds).
+ */
+function buildPadded(): ck.LayersModel {
+  const input = ck.input({ shape: [H, W, 3] });
+  const p1 = l.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: 'p1' }).apply(input);
+  const d1 = l.depthwiseConv2d({ kernelSize: 3, strides: 2, useBias: false, name: 'd1' }).apply(p1);
+  const r1 = l.reLU({ maxValue: 6, name: 'r1' }).apply(l.batchNormalization({ name: 'bn1' }).apply(d1));
+  const p2 = l.zeroPadding2d({ padding: 2, name: 'p2' }).apply(r1);
+  const c2 = l.conv2d({ filters: 4, kernelSize: 3, name: 'c2' }).apply(p2);
+  const p3 = l.zeroPadding2d({ padding: 3, name: 'p3' }).apply(c2);
+  const c3 = l.conv2d({ filters: 2, kernelSize: 3, name: 'c3' }).apply(p3);
+  const p4 = l.zeroPadding2d({ padding: 1, name: 'p4' }).apply(c3);
+  const c4 = l.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c4' }).apply(p4);
+  return ck.model({ inputs: input, outputs: c4 });
+}
+
+function referencePadded(model: ck.LayersModel, x: Float32Array, N: number): Float32Array {
+  const values = model.getWeights();
+  const w = new Map(weightNames(model).map((name, i) => [name, values[i].dataSync()]));
+  const get = (name: string) => w.get(name)!;
+  const pad = (v: ArrayLike<number>, shape: [number, number, number, number], p: [number, number, number, number]) => refLayers.zeroPadding2d(v, shape, p);
+  const x1 = pad(x, [N, H, W, 3], [0, 1, 0, 1]);
+  const d1 = refLayers.depthwiseConv2d(x1, get('d1/depthwise_kernel'), { xShape: [N, H + 1, W + 1, 3], wShape: [3, 3, 3, 1], strides: 2 });
+  const [H1, W1] = [Math.floor((H + 1 - 3) / 2) + 1, Math.floor((W + 1 - 3) / 2) + 1];
+  const r1 = Float32Array.from(ref.batchNormInfer(d1, d1.length / 3, 3, get('bn1/moving_mean'), get('bn1/moving_variance'),
+    { gamma: get('bn1/gamma'), beta: get('bn1/beta') }), (a) => Math.min(Math.max(a, 0), 6));
+  const c2 = ref.conv2d(pad(r1, [N, H1, W1, 3], [2, 2, 2, 2]), get('c2/kernel'), { xShape: [N, H1 + 4, W1 + 4, 3], wShape: [3, 3, 3, 4] }, get('c2/bias'));
+  const [H2, W2] = [H1 + 2, W1 + 2];
+  const c3 = ref.conv2d(pad(c2, [N, H2, W2, 4], [3, 3, 3, 3]), get('c3/kernel'), { xShape: [N, H2 + 6, W2 + 6, 4], wShape: [3, 3, 4, 2] }, get('c3/bias'));
+  const [H3, W3] = [H2 + 4, W2 + 4];
+  return ref.conv2d(pad(c3, [N, H3, W3, 2], [1, 1, 1, 1]), get('c4/kernel'), { xShape: [N, H3 + 2, W3 + 2, 2], wShape: [3, 3, 2, 3], padding: 'same' }, get('c4/bias'), true);
+}
+
 describe('batch norms folded into the layer before them for inference', () => {
   test('predict at batch 1, 3 and 40 (rows split over threads) matches the unfolded float64 chain', async () => {
     const model = build();
@@ -95,6 +132,20 @@ describe('batch norms folded into the layer before them for inference', () => {
     }
     const one = await model.predictOnBatch(ck.tensor(x.slice(0, H * W * 3), [1, H, W, 3])).data();
     ref.expectClose(one, want.slice(0, 5), { ...tol, name: 'predictOnBatch' });
+  });
+
+  test('zero paddings folded into the convolution after them: predict matches the padded float64 chain', async () => {
+    const model = buildPadded();
+    randomize(model, 8);
+    const N = 5;
+    const x = randomArray(N * H * W * 3, 13, -1, 1);
+    const want = referencePadded(model, x, N);
+    for (const batchSize of [1, 5]) {
+      ref.expectClose(await model.predict(ck.tensor(x, [N, H, W, 3]), { batchSize }).data(), want, { ...tol, name: `padded, batchSize ${batchSize}` });
+    }
+    // a padding asked for is written (that call runs unfolded)
+    const p1 = await model.layerOutput(ck.tensor(x, [N, H, W, 3]), model.layers.find((k) => k.name === 'p1')!).data();
+    ref.expectClose(p1, refLayers.zeroPadding2d(x, [N, H, W, 3], [0, 1, 0, 1]), { rtol: 0, atol: 0, name: 'p1 output' });
   });
 
   test('intermediate outputs (a folded layer, a batch norm) are the unfolded values', async () => {

@@ -233,6 +233,7 @@ void Net::plan_inference_folds() {
   const size_t n_layers = layers_.size();
   folds_.assign(n_layers, InferenceFold{});
   folded_away_.assign(n_layers, 0);
+  unwritten_.assign(n_layers, 0);
   auto is_output = [&](size_t v) { return std::find(outputs_.begin(), outputs_.end(), int(v)) != outputs_.end(); };
   // The one layer reading value v, or -1.
   auto only_reader = [&](size_t v) {
@@ -245,14 +246,31 @@ void Net::plan_inference_folds() {
   size_t folded_floats = 0;
   for (size_t i = 0; i < n_layers; ++i) {
     const LayerSpec& l = layers_[i];
-    if ((l.kind != LayerKind::Conv2d && l.kind != LayerKind::DepthwiseConv2d && l.kind != LayerKind::Dense) ||
-        l.act != Act::None) {
-      continue;
+    InferenceFold& f = folds_[i];
+    const bool conv = l.kind == LayerKind::Conv2d || l.kind == LayerKind::DepthwiseConv2d;
+    const size_t in = size_t(l.inputs[0]);
+    if (conv && in >= inputs_.size() && only_reader(in) == int(i)) {
+      const int z = int(in - inputs_.size());
+      const LayerSpec& pad = layers_[size_t(z)];
+      const ConvParams& p = conv_geo_[i];
+      // Every window must still reach into the image (the kernels' edge handling assumes it):
+      // the total padding on each side stays within the window's extent.
+      const int top = pad.pad_top + p.pad_h, left = pad.pad_left + p.pad_w;
+      const int H = int(shapes_[size_t(pad.inputs[0])][0]), W = int(shapes_[size_t(pad.inputs[0])][1]);
+      const int reach_h = (p.R - 1) * p.dil_h, reach_w = (p.S - 1) * p.dil_w;
+      const int bottom = (p.P - 1) * p.stride_h + reach_h + 1 - H - top;
+      const int right = (p.Q - 1) * p.stride_w + reach_w + 1 - W - left;
+      if (pad.kind == LayerKind::ZeroPadding2d && top <= reach_h && left <= reach_w && bottom <= reach_h &&
+          right <= reach_w) {
+        f.pad = z;
+        folded_away_[size_t(z)] = unwritten_[size_t(z)] = 1;
+      }
     }
+    if ((!conv && l.kind != LayerKind::Dense) || l.act != Act::None) continue;
     const int bn = only_reader(value_of(int(i)));
     if (bn < 0 || layers_[size_t(bn)].kind != LayerKind::BatchNorm) continue;
-    InferenceFold f;
     f.bn = f.out_layer = bn;
+    unwritten_[i] = 1;
     const int next = only_reader(value_of(bn));
     if (next >= 0 && layers_[size_t(next)].kind == LayerKind::Activation) {
       const LayerSpec& a = layers_[size_t(next)];
@@ -260,6 +278,7 @@ void Net::plan_inference_folds() {
       if (f.act != Act::None) {
         f.relu = f.out_layer = next;
         folded_away_[size_t(next)] = 1;
+        unwritten_[size_t(bn)] = 1;
       }
     }
     folded_away_[size_t(bn)] = 1;
@@ -268,9 +287,9 @@ void Net::plan_inference_folds() {
     folded_floats += params_[size_t(kernel_param_[i])].size;
     f.bias_at = folded_floats;
     folded_floats += f.channels;
-    folds_[i] = f;
   }
   if (folded_floats) folded_weights_ = std::make_shared<Storage>(folded_floats);
+  has_folds_ = std::any_of(folds_.begin(), folds_.end(), [](const InferenceFold& f) { return f.any(); });
 }
 
 bool Net::can_fold(const std::vector<int>& layers) const {
@@ -279,22 +298,15 @@ bool Net::can_fold(const std::vector<int>& layers) const {
     const char* env = std::getenv("CONVKIT_INFERENCE_FOLDS");
     return !env || std::string(env) != "0";
   }();
-  if (!enabled || device_ != DeviceType::Cpu || !folded_weights_) return false;
+  if (!enabled || device_ != DeviceType::Cpu || !has_folds_) return false;
   for (int layer : layers) {
-    const InferenceFold& f = folds_[size_t(layer)];
-    if (f.bn >= 0) return false;  // its own value is never written when folded
-    if (folded_away_[size_t(layer)]) {
-      // a batch norm or ReLU computed by its producer: only the last of the chain is written
-      for (const InferenceFold& g : folds_) {
-        if ((g.bn == layer || g.relu == layer) && g.out_layer != layer) return false;
-      }
-    }
+    if (unwritten_[size_t(layer)]) return false;
   }
   return true;
 }
 
 void Net::refresh_folded_weights() {
-  if (folded_version_ == weights_version_) return;
+  if (folded_version_ == weights_version_ || !folded_weights_) return;
   float* out = folded_weights_->data();
   for (size_t i = 0; i < layers_.size(); ++i) {
     const InferenceFold& f = folds_[i];

@@ -278,14 +278,21 @@ class Net {
   // conv(x) with each output channel's weights scaled by gamma / sqrt(var + eps) and bias
   // (b - mean) * that + beta; a ReLU or ReLU6 layer read only from the batch norm joins the
   // epilogue. The layer writes straight into out_layer's value (the batch norm's, or the ReLU's).
+  // A zero padding read only by a conv2d or depthwise layer is folded into that layer's
+  // geometry instead (pad >= 0): the layer reads the padding's input with the padding added to
+  // its own, out-of-image taps being zeros either way.
   struct InferenceFold {
     int bn = -1, relu = -1, out_layer = -1;
     Act act = Act::None;  // the epilogue: Relu or Relu6 when relu >= 0
     size_t kernel_at = 0, bias_at = 0, channels = 0;  // in folded_weights_
+    int pad = -1;         // the zero padding folded into the input
+    bool any() const { return bn >= 0 || pad >= 0; }
   };
   std::vector<InferenceFold> folds_;
   std::vector<char> folded_away_;        // per layer: computed by the layer it is folded into
+  std::vector<char> unwritten_;          // per layer: its value is never written when folded
   StoragePtr folded_weights_;            // host: every fold's kernel and bias
+  bool has_folds_ = false;
   // Bumped by every task that writes weights or batch-norm statistics; the folded weights are
   // recomputed by the first folded pass that sees them stale.
   uint64_t weights_version_ = 1, folded_version_ = 0;

@@ -52,7 +52,7 @@ void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_af
   } else if (folded) {
     const CpuKernels& k = cpu_kernels();
     for (int i = 0; i <= last; ++i) {
-      if (folds_[size_t(i)].bn >= 0) forward_folded(k, pl, i, batch);
+      if (folds_[size_t(i)].any()) forward_folded(k, pl, i, batch);
       else if (!folded_away_[size_t(i)]) forward_layer(k, pl, i, batch, false, seed);
     }
   } else {
@@ -61,22 +61,32 @@ void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_af
   }
 }
 
-// Layer i with its batch norm (and ReLU) folded in: one pass writing the last of them's value.
+// Layer i with what is folded into it: its batch norm (and ReLU) after, written as the last of
+// them's value; a zero padding before, read through its input with the padding added.
 void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
   const LayerSpec& l = layers_[size_t(i)];
   const InferenceFold& f = folds_[size_t(i)];
-  const float* w = folded_weights_->data() + f.kernel_at;
-  const float* b = folded_weights_->data() + f.bias_at;
+  const bool bn = f.bn >= 0;
+  const float* w = bn ? folded_weights_->data() + f.kernel_at : param_ptr(kernel_param_[size_t(i)]);
+  const float* b = bn ? folded_weights_->data() + f.bias_at : param_ptr(bias_param_[size_t(i)]);
+  float* y = pl.act[value_of(bn ? f.out_layer : i)];
+  const Act act = bn ? f.act : l.act;
+  ConvParams p = conv_geometry(i, batch);
   const float* x = pl.act[size_t(l.inputs[0])];
-  float* y = pl.act[value_of(f.out_layer)];
-  const Act act = f.act;
+  if (f.pad >= 0) {
+    const LayerSpec& pad = layers_[size_t(f.pad)];
+    const Shape& in = shapes_[size_t(pad.inputs[0])];
+    x = pl.act[size_t(pad.inputs[0])];
+    p.H = int(in[0]), p.W = int(in[1]);
+    p.pad_h += pad.pad_top, p.pad_w += pad.pad_left;
+  }
   switch (l.kind) {
     case LayerKind::Conv2d:
-      if (l.groups == 1) k.conv2d_fwd(y, x, w, b, conv_geometry(i, batch), act);
-      else k.grouped_conv2d_fwd(y, x, w, b, conv_geometry(i, batch), l.groups, act);
+      if (l.groups == 1) k.conv2d_fwd(y, x, w, b, p, act);
+      else k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, act);
       break;
     case LayerKind::DepthwiseConv2d:
-      k.depthwise_conv2d_fwd(y, x, w, b, conv_geometry(i, batch), act);
+      k.depthwise_conv2d_fwd(y, x, w, b, p, act);
       break;
     case LayerKind::Dense: {
       const int K = int(shapes_[size_t(l.inputs[0])].back());
