@@ -77,15 +77,18 @@ struct CpuKernels {
   // save_invstd = 1/sqrt(var+eps)) for the backward pass, and updates the running statistics
   // Keras-style: running = running * momentum + batch * (1 - momentum). gamma/beta may be null
   // (scale/center off); running_* may be null.
+  // act (None, Relu or Relu6) is applied to y: a batch norm's activation fused into it.
   void (*batchnorm_fwd_train)(float* y, float* save_mean, float* save_invstd, float* running_mean,
                               float* running_var, const float* x, const float* gamma,
-                              const float* beta, size_t rows, int C, float eps, float momentum);
+                              const float* beta, size_t rows, int C, float eps, float momentum,
+                              Act act);
   void (*batchnorm_fwd_infer)(float* y, const float* x, const float* gamma, const float* beta,
                               const float* mean, const float* var, size_t rows, int C, float eps);
-  // dgamma/dbeta may be null (not trained).
+  // dgamma/dbeta may be null (not trained). With act (Relu or Relu6), dy is the gradient of the
+  // activated output y and is first multiplied by act's derivative read from y.
   void (*batchnorm_bwd)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                         const float* save_mean, const float* save_invstd, const float* gamma,
-                        size_t rows, int C);
+                        size_t rows, int C, const float* y, Act act);
 
   // ---- losses (loss.*): per-row loss into loss[rows]; gradient * grad_scale into dx (may be
   // null). Targets are [rows, cols] (Dense) or [rows] class ids (Sparse). ----

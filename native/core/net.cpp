@@ -60,6 +60,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
             "model: output " + std::to_string(o) + " is not a value of the graph");
   }
   plan_relu_folds();
+  plan_training_fusions();
   plan_inference_folds();
   // The gradient buffer waits for compile: a model that only predicts never holds one.
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
@@ -226,6 +227,31 @@ void Net::plan_relu_folds() {
     bool fused_relu = producer.kind == LayerKind::Conv2d || producer.kind == LayerKind::DepthwiseConv2d ||
                       producer.kind == LayerKind::Dense;
     if (fused_relu && producer.act == Act::Relu) relu_into_pool_[size_t(v) - inputs_.size()] = 1;
+  }
+}
+
+void Net::plan_training_fusions() {
+  const size_t n_layers = layers_.size();
+  bn_act_.assign(n_layers, -1), act_bn_.assign(n_layers, -1);
+  bn_act_kind_.assign(n_layers, Act::None);
+  // CONVKIT_TRAINING_FUSIONS=0 keeps every layer apart (to compare, or to rule the fusion out).
+  static const bool enabled = [] {
+    const char* env = std::getenv("CONVKIT_TRAINING_FUSIONS");
+    return !env || std::string(env) != "0";
+  }();
+  if (!enabled) return;
+  for (size_t i = 0; i < n_layers; ++i) {
+    const LayerSpec& a = layers_[i];
+    const size_t v = size_t(a.inputs[0]);
+    if (a.kind != LayerKind::Activation || v < inputs_.size() || consumers_[v] != 1 ||
+        std::find(outputs_.begin(), outputs_.end(), int(v)) != outputs_.end()) {
+      continue;
+    }
+    const size_t bn = v - inputs_.size();
+    if (layers_[bn].kind != LayerKind::BatchNorm) continue;
+    const Act act = a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
+    if (act == Act::None) continue;
+    bn_act_[bn] = int(i), act_bn_[i] = int(bn), bn_act_kind_[bn] = act;
   }
 }
 

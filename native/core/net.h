@@ -172,6 +172,13 @@ class Net {
   void infer_shape(int layer);
   // Which ReLU layers hand their backward to the max pool after them (relu_into_pool_).
   void plan_relu_folds();
+  // Which ReLU / ReLU6 layers training runs inside the batch norm before them (bn_act_).
+  void plan_training_fusions();
+  // Whether batch norm `bn` runs its activation layer inside it in this pass: a trainable batch
+  // norm in a training pass (a frozen one normalizes with its moving statistics, unfused).
+  bool bn_act_fused(int bn, bool training) const {
+    return bn_act_[size_t(bn)] >= 0 && training && layers_[size_t(bn)].trainable;
+  }
   // Which batch norms inference folds into the conv2d / depthwise / dense layer before them
   // (and which ReLU after them into that layer's epilogue): folds_.
   void plan_inference_folds();
@@ -274,6 +281,11 @@ class Net {
   std::vector<char> needs_grad_;         // per value: depends on a trainable weight
   std::vector<int> fused_output_;        // per output: softmax layer folded into the loss, or -1
   std::vector<char> relu_into_pool_;     // per layer: its ReLU's backward runs in the max pool after it
+  // Training fusions: per batch norm, the ReLU / ReLU6 activation layer that is its only reader
+  // (or -1), run inside it: the batch norm writes the activated values into the activation's
+  // value, and its backward takes the activation's gradient through the derivative from them.
+  std::vector<int> bn_act_, act_bn_;     // batch norm -> activation layer, and back
+  std::vector<Act> bn_act_kind_;         // per batch norm: Relu or Relu6
   // Inference folds, per conv2d / depthwise / dense layer (bn < 0: none). y = bn(conv(x)) is
   // conv(x) with each output channel's weights scaled by gamma / sqrt(var + eps) and bias
   // (b - mean) * that + beta; a ReLU or ReLU6 layer read only from the batch norm joins the

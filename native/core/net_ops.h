@@ -133,9 +133,9 @@ struct CudaOps {
   void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                            float* running_var, const float* x, const float* gamma,
                            const float* beta, size_t rows, int C, float eps,
-                           float momentum) const {
+                           float momentum, Act act) const {
     t.batchnorm_fwd_train(y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta,
-                          rows, C, eps, momentum, s);
+                          rows, C, eps, momentum, act, s);
   }
   void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const float* beta,
                            const float* mean, const float* var, size_t rows, int C,
@@ -144,8 +144,8 @@ struct CudaOps {
   }
   void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                      const float* save_mean, const float* save_invstd, const float* gamma,
-                     size_t rows, int C) const {
-    t.batchnorm_bwd(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, rows, C, s);
+                     size_t rows, int C, const float* y, Act act) const {
+    t.batchnorm_bwd(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, rows, C, y, act, s);
   }
   void softmax_xent(float* loss, float* dx, const float* logits, const float* target,
                     size_t rows, size_t cols, LabelMode mode, float grad_scale) const {

@@ -168,14 +168,18 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       float* var = param_ptr(var_param_[li]);
       // A frozen batch norm runs in inference mode, as in Keras.
       if (training && l.trainable) {
-        k.batchnorm_fwd_train(y, pl.bn_mean[li], pl.bn_invstd[li], mean, var, x, g, b,
-                              rows, C, l.eps, l.momentum);
+        // With its activation fused, the activated values go straight to the activation's value.
+        const bool fused = bn_act_fused(i, training);
+        k.batchnorm_fwd_train(fused ? pl.act[value_of(bn_act_[li])] : y, pl.bn_mean[li], pl.bn_invstd[li],
+                              mean, var, x, g, b, rows, C, l.eps, l.momentum,
+                              fused ? bn_act_kind_[li] : Act::None);
       } else {
         k.batchnorm_fwd_infer(y, x, g, b, mean, var, rows, C, l.eps);
       }
       break;
     }
     case LayerKind::Activation:
+      if (act_bn_[li] >= 0 && bn_act_fused(act_bn_[li], training)) break;  // done by the batch norm
       k.activation_fwd(y, x, n_in, l.act, l.alpha);
       break;
     case LayerKind::Softmax:
@@ -276,6 +280,11 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
   size_t n_out = size_t(batch) * example_size(shapes_[value_of(i)]);
   bool need_dx = needs_grad_[size_t(v0)];
   bool trains = l.trainable;
+  if (act_bn_[li] >= 0 && bn_act_fused(act_bn_[li], true)) {
+    // Run inside the batch norm before it: that backward takes dy through this derivative.
+    if (need_dx) return pass_grad(v0, dy, n_in);
+    return release_grad(dy);
+  }
   switch (l.kind) {
     case LayerKind::Conv2d: {
       ConvParams p = conv_geometry(i, batch);
@@ -403,8 +412,11 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
         int C = int(in.back());
         size_t rows = n_in / size_t(C);
         float* dx = need_dx ? begin_grad(v0) : pl.grad_tmp;
+        // Fused: dy is the activation's output gradient, taken through its derivative here.
+        const bool fused = bn_act_fused(i, true);
         k.batchnorm_bwd(dx, grad_ptr(gamma_param_[li]), grad_ptr(beta_param_[li]), dy, x,
-                        pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), rows, C);
+                        pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), rows, C,
+                        fused ? pl.act[value_of(bn_act_[li])] : nullptr, fused ? bn_act_kind_[li] : Act::None);
         if (need_dx) end_grad(v0, dx, n_in);
         break;
       }

@@ -295,11 +295,11 @@ BatchNormResult batch_norm_train(const Tensor& x, const Tensor* gamma, const Ten
       op, dev, {&x, gamma, beta}, {&r.y, &r.mean, &r.invstd, running_mean, running_var},
       [=, &k = cpu_kernels()] {
         k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
-                              d.rows, C, eps, momentum);
+                              d.rows, C, eps, momentum, Act::None);
       },
       [&](const CudaKernels& k, void* s) {
         k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
-                              d.rows, C, eps, momentum, s);
+                              d.rows, C, eps, momentum, Act::None, s);
       });
   return r;
 }
@@ -342,11 +342,11 @@ BatchNormGrads batch_norm_grad(const Tensor& dy, const Tensor& x, const Tensor& 
       op, dev, {&dy, &x, &mean, &invstd, gamma}, {&g.dx, &g.dgamma, &g.dbeta},
       [=, &k = cpu_kernels()] {
         k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
-                        mean.data(), invstd.data(), gm, d.rows, C);
+                        mean.data(), invstd.data(), gm, d.rows, C, nullptr, Act::None);
       },
       [&](const CudaKernels& k, void* s) {
         k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
-                        mean.data(), invstd.data(), gm, d.rows, C, s);
+                        mean.data(), invstd.data(), gm, d.rows, C, nullptr, Act::None, s);
       });
   return g;
 }

@@ -79,6 +79,8 @@ struct EpilogueClamp {
     if (relu6 && v > 6.f) v = 6.f;
     return v;
   }
+  // The activation's derivative from its output y (1 or 0), as activation_bwd takes it.
+  float slope(float y) const { return relu6 ? (y > 0.f && y < 6.f ? 1.f : 0.f) : relu ? (y > 0.f ? 1.f : 0.f) : 1.f; }
 };
 
 // Optimizer hyper-parameters in Keras's formulation (see optimizer_ref.cpp for the update rules).

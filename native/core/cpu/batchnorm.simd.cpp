@@ -1,5 +1,6 @@
 // Vector batch normalization over the last axis (channels contiguous). The training forward reads
-// x from memory twice (statistics, then y), the backward reads dy and x twice (sums, then dx);
+// x from memory twice (statistics, then y, with a fused ReLU / ReLU6 applied), the backward reads
+// dy and x twice (sums, then dx; with a fused activation, dy goes through its derivative first);
 // per-row-block partial results are combined in double, chunk by chunk in chunk order, so a
 // fixed thread count gives bitwise-equal results.
 #include <cmath>
@@ -131,22 +132,36 @@ void channel_sums(double* out, size_t rows, int C, F&& f) {
     for (size_t i = 0; i < nc; ++i) out[i] += part[size_t(k) * nc + i];
 }
 
-// y = x * scale + shift per channel.
-void affine(float* y, const float* x, const float* scale, const float* shift, size_t rows, int C) {
+// y = act(x * scale + shift) per channel, act a fused ReLU / ReLU6 (as activation_fwd computes it).
+void affine(float* y, const float* x, const float* scale, const float* shift, size_t rows, int C,
+            EpilogueClamp clamp = EpilogueClamp()) {
+  const Vec six = Vec::set1(6.f);
   parallel_for(rows, row_grain(C), [&](size_t b, size_t e, int) {
     for (size_t r = b; r < e; ++r)
       for (int c = 0; c < C; c += L) {
         int m = C - c < L ? C - c : L;
-        store_n(y + r * C + c, fmadd(load_n(x + r * C + c, m), load_n(scale + c, m), load_n(shift + c, m)), m);
+        Vec v = fmadd(load_n(x + r * C + c, m), load_n(scale + c, m), load_n(shift + c, m));
+        if (clamp.relu) v = max(v, Vec::zero());
+        if (clamp.relu6) v = min(v, six);
+        store_n(y + r * C + c, v, m);
       }
   });
+}
+
+// dy through a fused activation's derivative read from its output y (as activation_bwd does).
+inline Vec through_act(Vec dy, const float* y, int m, EpilogueClamp clamp) {
+  if (!clamp.relu) return dy;
+  const Vec yv = load_n(y, m), one = Vec::set1(1.f);
+  const Vec slope = clamp.relu6 ? select_gt0(yv, select_gt(Vec::set1(6.f), yv, one, Vec::zero()), Vec::zero())
+                                : select_gt0(yv, one, Vec::zero());
+  return dy * slope;
 }
 
 }  // namespace
 
 void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                          float* running_var, const float* x, const float* gamma, const float* beta,
-                         size_t rows, int C, float eps, float momentum) {
+                         size_t rows, int C, float eps, float momentum, Act act) {
   Scratch moments{size_t(C) * (sizeof(Moments) / sizeof(float))};
   Moments* mo = reinterpret_cast<Moments*>(moments.data());
   channel_moments(mo, x, rows, C);
@@ -161,7 +176,7 @@ void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* 
     if (running_mean) running_mean[c] = running_mean[c] * momentum + save_mean[c] * (1.f - momentum);
     if (running_var) running_var[c] = running_var[c] * momentum + var * (1.f - momentum);
   }
-  affine(y, x, scale, shift, rows, C);
+  affine(y, x, scale, shift, rows, C, EpilogueClamp(act));
 }
 
 void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const float* beta,
@@ -177,12 +192,13 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C) {
+                   size_t rows, int C, const float* y, Act act) {
+  const EpilogueClamp clamp(act);
   // One pass for both sums: sum(dy) then sum(dy * xhat).
   Scratch sums{size_t(C) * 4};
   double *sum_dy = reinterpret_cast<double*>(sums.data()), *sum_dy_xhat = sum_dy + C;
   channel_sums<2>(sum_dy, rows, C, [&](size_t r, int c, int m, Vec* acc) {
-    Vec g = load_n(dy + r * C + c, m);
+    Vec g = through_act(load_n(dy + r * C + c, m), y + r * C + c, m, clamp);
     Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
     acc[0] = acc[0] + g;
     acc[1] = fmadd(g, xhat, acc[1]);
@@ -202,7 +218,7 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
       for (int c = 0; c < C; c += L) {
         int m = C - c < L ? C - c : L;
         Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-        Vec g = load_n(dy + r * C + c, m) - load_n(a + c, m) - xhat * load_n(b + c, m);
+        Vec g = through_act(load_n(dy + r * C + c, m), y + r * C + c, m, clamp) - load_n(a + c, m) - xhat * load_n(b + c, m);
         store_n(dx + r * C + c, load_n(k + c, m) * g, m);
       }
   });

@@ -8,7 +8,8 @@ namespace ref {
 
 void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                          float* running_var, const float* x, const float* gamma, const float* beta,
-                         size_t rows, int C, float eps, float momentum) {
+                         size_t rows, int C, float eps, float momentum, Act act) {
+  const EpilogueClamp clamp(act);
   for (int c = 0; c < C; ++c) {
     double mean = 0;
     for (size_t r = 0; r < rows; ++r) mean += x[r * C + c];
@@ -21,7 +22,7 @@ void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* 
     var /= double(rows);
     float invstd = float(1.0 / std::sqrt(var + eps));
     float g = gamma ? gamma[c] : 1.f, b = beta ? beta[c] : 0.f;
-    for (size_t r = 0; r < rows; ++r) y[r * C + c] = (x[r * C + c] - float(mean)) * invstd * g + b;
+    for (size_t r = 0; r < rows; ++r) y[r * C + c] = clamp((x[r * C + c] - float(mean)) * invstd * g + b);
     save_mean[c] = float(mean);
     save_invstd[c] = invstd;
     if (running_mean) running_mean[c] = running_mean[c] * momentum + float(mean) * (1.f - momentum);
@@ -41,13 +42,16 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 // dx = gamma * invstd / rows * (rows * dy - sum(dy) - xhat * sum(dy * xhat))
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C) {
+                   size_t rows, int C, const float* y, Act act) {
+  const EpilogueClamp clamp(act);
+  // The gradient reaching the normalization: dy through the fused activation's derivative.
+  auto grad = [&](size_t i) { return act == Act::None ? dy[i] : dy[i] * clamp.slope(y[i]); };
   for (int c = 0; c < C; ++c) {
     double sum_dy = 0, sum_dy_xhat = 0;
     for (size_t r = 0; r < rows; ++r) {
       double xhat = (x[r * C + c] - save_mean[c]) * save_invstd[c];
-      sum_dy += dy[r * C + c];
-      sum_dy_xhat += dy[r * C + c] * xhat;
+      sum_dy += grad(r * C + c);
+      sum_dy_xhat += grad(r * C + c) * xhat;
     }
     if (dgamma) dgamma[c] = float(sum_dy_xhat);
     if (dbeta) dbeta[c] = float(sum_dy);
@@ -55,7 +59,7 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
     double k = g * save_invstd[c] / double(rows);
     for (size_t r = 0; r < rows; ++r) {
       double xhat = (x[r * C + c] - save_mean[c]) * save_invstd[c];
-      dx[r * C + c] = float(k * (double(rows) * dy[r * C + c] - sum_dy - xhat * sum_dy_xhat));
+      dx[r * C + c] = float(k * (double(rows) * grad(r * C + c) - sum_dy - xhat * sum_dy_xhat));
     }
   }
 }

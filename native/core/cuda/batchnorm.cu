@@ -102,13 +102,27 @@ __global__ void bn_stats_final(float* save_mean, float* save_invstd, float* runn
   if (running_var) running_var[c] = running_var[c] * momentum + fvar * (1.f - momentum);
 }
 
+// A fused ReLU / ReLU6 after the normalization (act_clamp: 0 none, 1 ReLU, 2 ReLU6).
+__device__ __forceinline__ float bn_act(float v, int act_clamp) {
+  if (act_clamp >= 1) v = v > 0.f ? v : 0.f;
+  if (act_clamp == 2) v = fminf(v, 6.f);
+  return v;
+}
+// dy through that activation's derivative from its output y.
+__device__ __forceinline__ float bn_act_grad(float dy, const float* y, size_t i, int act_clamp) {
+  if (act_clamp == 0) return dy;
+  const float v = y[i];
+  return dy * ((act_clamp == 2 ? v > 0.f && v < 6.f : v > 0.f) ? 1.f : 0.f);
+}
+int act_clamp_of(Act act) { return act == Act::Relu6 ? 2 : act == Act::Relu ? 1 : 0; }
+
 template <class I>
 __global__ void bn_apply(float* y, const float* x, const float* mean, const float* invstd,
-                         const float* gamma, const float* beta, I C, I total) {
+                         const float* gamma, const float* beta, int act_clamp, I C, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
     const I c = i % C;
     const float g = gamma ? gamma[c] : 1.f, b = beta ? beta[c] : 0.f;
-    y[i] = (x[i] - mean[c]) * invstd[c] * g + b;
+    y[i] = bn_act((x[i] - mean[c]) * invstd[c] * g + b, act_clamp);
   }
 }
 
@@ -124,8 +138,8 @@ __global__ void bn_infer(float* y, const float* x, const float* gamma, const flo
 
 // Per chunk and channel: sum(dy) and sum(dy * xhat).
 __global__ void bn_bwd_partial(float* p1, float* p2, const float* dy, const float* x,
-                               const float* mean, const float* invstd, size_t rows, int C,
-                               size_t per) {
+                               const float* mean, const float* invstd, const float* y,
+                               int act_clamp, size_t rows, int C, size_t per) {
   __shared__ float s1[kLanes][kTile], s2[kLanes][kTile];
   const int c = blockIdx.x * kTile + threadIdx.x, chunk = blockIdx.y;
   const size_t r0 = size_t(chunk) * per, r1 = min(rows, r0 + per);
@@ -133,7 +147,7 @@ __global__ void bn_bwd_partial(float* p1, float* p2, const float* dy, const floa
   if (c < C) {
     const float m = mean[c], is = invstd[c];
     for (size_t r = r0 + threadIdx.y; r < r1; r += kLanes) {
-      float g = dy[r * C + c];
+      float g = bn_act_grad(dy[r * C + c], y, r * C + c, act_clamp);
       a += g;
       b += g * ((x[r * C + c] - m) * is);
     }
@@ -168,11 +182,13 @@ __global__ void bn_bwd_final(float* coef, float* dgamma, float* dbeta, const flo
 
 template <class I>
 __global__ void bn_bwd_apply(float* dx, const float* dy, const float* x, const float* mean,
-                             const float* invstd, const float* coef, float frows, I C, I total) {
+                             const float* invstd, const float* coef, float frows, const float* y,
+                             int act_clamp, I C, I total) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
     const I c = i % C;
     const float xhat = (x[i] - mean[c]) * invstd[c];
-    dx[i] = coef[c] * (frows * dy[i] - coef[C + c] - xhat * coef[2 * C + c]);
+    const float g = bn_act_grad(dy[i], y, size_t(i), act_clamp);
+    dx[i] = coef[c] * (frows * g - coef[C + c] - xhat * coef[2 * C + c]);
   }
 }
 
@@ -198,7 +214,7 @@ void check_bn(size_t rows, int C, const char* op) {
 
 void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                          float* running_var, const float* x, const float* gamma, const float* beta,
-                         size_t rows, int C, float eps, float momentum, void* stream) {
+                         size_t rows, int C, float eps, float momentum, Act act, void* stream) {
   check_bn(rows, C, "batchNormalization");
   if (C == 0) return;
   cudaStream_t s = as_stream(stream);
@@ -215,7 +231,7 @@ void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* 
       save_mean, save_invstd, running_mean, running_var, pmean, pm2, rows, C, ch.per,
       rows > 0 ? ch.count : 0, eps, momentum);
   check_launch("batchNormalization");
-  CK_BN_LAUNCH(bn_apply, rows * C, s, y, x, save_mean, save_invstd, gamma, beta);
+  CK_BN_LAUNCH(bn_apply, rows * C, s, y, x, save_mean, save_invstd, gamma, beta, act_clamp_of(act));
   check_launch("batchNormalization");
 }
 
@@ -229,8 +245,9 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C, void* stream) {
+                   size_t rows, int C, const float* y, Act act, void* stream) {
   check_bn(rows, C, "batchNormalizationGrad");
+  const int act_clamp = act_clamp_of(act);
   if (C == 0) return;
   cudaStream_t s = as_stream(stream);
   Chunks ch = chunking(rows);
@@ -240,13 +257,13 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
   float* coef = p2 + size_t(ch.count) * C;
   if (rows > 0) {
     dim3 grid((C + kTile - 1) / kTile, ch.count), block(kTile, kLanes);
-    bn_bwd_partial<<<grid, block, 0, s>>>(p1, p2, dy, x, save_mean, save_invstd, rows, C, ch.per);
+    bn_bwd_partial<<<grid, block, 0, s>>>(p1, p2, dy, x, save_mean, save_invstd, y, act_clamp, rows, C, ch.per);
     check_launch("batchNormalizationGrad");
   }
   bn_bwd_final<<<grid_1d(size_t(C) * 32, 256, 1u << 30), 256, 0, s>>>(
       coef, dgamma, dbeta, p1, p2, save_invstd, gamma, rows, C, rows > 0 ? ch.count : 0);
   check_launch("batchNormalizationGrad");
-  CK_BN_LAUNCH(bn_bwd_apply, rows * C, s, dx, dy, x, save_mean, save_invstd, coef, float(rows));
+  CK_BN_LAUNCH(bn_bwd_apply, rows * C, s, dx, dy, x, save_mean, save_invstd, coef, float(rows), y, act_clamp);
   check_launch("batchNormalizationGrad");
 }
 

@@ -47,13 +47,13 @@ void scale(float* y, const float* x, float s, size_t n, void* stream);
 // batchnorm.cu
 void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
                          float* running_var, const float* x, const float* gamma, const float* beta,
-                         size_t rows, int C, float eps, float momentum, void* stream);
+                         size_t rows, int C, float eps, float momentum, Act act, void* stream);
 void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const float* beta,
                          const float* mean, const float* var, size_t rows, int C, float eps,
                          void* stream);
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C, void* stream);
+                   size_t rows, int C, const float* y, Act act, void* stream);
 // loss.cu
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
                   size_t cols, LabelMode mode, float grad_scale, void* stream);

@@ -344,8 +344,11 @@ TEST(batchnorm) {
   for (const S& s : shapes) {
     ++variant;
     const size_t n = s.rows * s.C;
-    const std::string tag = "rows " + std::to_string(s.rows) + " C " + std::to_string(s.C);
+    const std::string tag = "rows " + std::to_string(s.rows) + " C " + std::to_string(s.C) +
+                            " act " + std::to_string(variant % 5);
     const bool affine = variant % 3 != 0, running = variant % 2 == 1;
+    // A fused ReLU / ReLU6 (the executor's batch norm + activation) on some variants.
+    const ck::Act act = variant % 5 == 1 ? ck::Act::Relu : variant % 5 == 3 ? ck::Act::Relu6 : ck::Act::None;
     Vec x = rnd(rng, n, 2.f, 4.f);  // an offset mean: the variance must not cancel
     Vec gamma = rnd(rng, size_t(s.C), 0.5f, 1.5f), beta = rnd(rng, size_t(s.C));
     Vec rmean = rnd(rng, size_t(s.C)), rvar = rnd(rng, size_t(s.C), 0.5f, 2.f);
@@ -355,12 +358,12 @@ TEST(batchnorm) {
     Vec y(n), smean(s.C), sinv(s.C), rm = rmean, rv = rvar;
     ref().batchnorm_fwd_train(y.data(), smean.data(), sinv.data(), running ? rm.data() : nullptr,
                               running ? rv.data() : nullptr, x.data(), affine ? gamma.data() : nullptr,
-                              affine ? beta.data() : nullptr, s.rows, s.C, eps, momentum);
+                              affine ? beta.data() : nullptr, s.rows, s.C, eps, momentum, act);
     Dev gx(x), gg(gamma), gb(beta), grm(rmean), grv(rvar), gdy(dy);
     Dev gy = Dev::out(n), gsm = Dev::out(s.C), gsi = Dev::out(s.C);
     gpu().batchnorm_fwd_train(gy.p(), gsm.p(), gsi.p(), running ? grm.p() : nullptr,
                               running ? grv.p() : nullptr, gx.p(), affine ? gg.p() : nullptr,
-                              affine ? gb.p() : nullptr, s.rows, s.C, eps, momentum, g_stream);
+                              affine ? gb.p() : nullptr, s.rows, s.C, eps, momentum, act, g_stream);
     EXPECT_CLOSE_T(gsm.host(), smean, 1, 1.0, 1e-5f, 1e-5, "bn save_mean " + tag);
     EXPECT_CLOSE_T(gsi.host(), sinv, 1, 1.0, 1e-4f, 1e-5, "bn save_invstd " + tag);
     EXPECT_CLOSE_T(gy.host(), y, 1, 1.0, 1e-3f, 1e-3, "bn y " + tag);
@@ -381,11 +384,11 @@ TEST(batchnorm) {
     // Backward from the reference's saved statistics.
     Vec dx(n), dgamma(s.C), dbeta(s.C);
     ref().batchnorm_bwd(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), smean.data(),
-                        sinv.data(), affine ? gamma.data() : nullptr, s.rows, s.C);
-    Dev gsm_r(smean), gsi_r(sinv), gdx = Dev::out(n), gdg = Dev::out(s.C), gdb = Dev::out(s.C);
+                        sinv.data(), affine ? gamma.data() : nullptr, s.rows, s.C, y.data(), act);
+    Dev gsm_r(smean), gsi_r(sinv), gy_ref(y), gdx = Dev::out(n), gdg = Dev::out(s.C), gdb = Dev::out(s.C);
     gpu().batchnorm_bwd(gdx.p(), variant % 4 == 0 ? nullptr : gdg.p(), variant % 4 == 0 ? nullptr : gdb.p(),
                         gdy.p(), gx.p(), gsm_r.p(), gsi_r.p(), affine ? gg.p() : nullptr, s.rows, s.C,
-                        g_stream);
+                        gy_ref.p(), act, g_stream);
     double scale = 0;  // |dx| grows with gamma * invstd
     for (int c = 0; c < s.C; ++c) scale = std::max(scale, double(sinv[c]) * (affine ? gamma[c] : 1.f));
     EXPECT_CLOSE_T(gdx.host(), dx, 1, scale, 1e-3f, 1e-4, "bn dx " + tag);
@@ -996,9 +999,9 @@ TEST(deterministic_reductions) {
     Dev y = Dev::out(rows * C), m = Dev::out(C), is = Dev::out(C), dx = Dev::out(rows * C),
         dg = Dev::out(C), db = Dev::out(C);
     gpu().batchnorm_fwd_train(y.p(), m.p(), is.p(), nullptr, nullptr, gbx.p(), nullptr, nullptr, rows, C,
-                              1e-3f, 0.99f, g_stream);
+                              1e-3f, 0.99f, ck::Act::None, g_stream);
     gpu().batchnorm_bwd(dx.p(), dg.p(), db.p(), gbdy.p(), gbx.p(), m.p(), is.p(), nullptr, rows, C,
-                        g_stream);
+                        nullptr, ck::Act::None, g_stream);
     Vec got[4] = {m.host(), is.host(), dx.host(), dg.host()};
     for (int i = 0; i < 4; ++i) {
       if (rep == 0) firsts[i] = got[i];
