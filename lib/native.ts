@@ -61,7 +61,6 @@ export interface NativeParamInfo {
 /** The network executor (native/core/net.h): one call per training batch. */
 export interface NativeNet {
   params(): NativeParamInfo[];
-  layerOutputShape(layer: number): number[];
   compile(loss: string, optimizer: Record<string, unknown>, accuracy: boolean): void;
   /** Moves the weights; throws DeviceError when CUDA is unavailable or cannot run a layer. */
   setDevice(device: 'cpu' | 'cuda'): void;

@@ -184,13 +184,6 @@ export function uniqueName(prefix: string): string {
   return n === 0 ? prefix : `${prefix}_${n}`;
 }
 
-export function snakeCase(className: string): string {
-  return className
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
-    .toLowerCase();
-}
-
 export abstract class Layer {
   /** The serialized class name, as Keras and tfjs write it (e.g. 'Conv2D'). */
   abstract readonly className: string;

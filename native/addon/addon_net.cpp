@@ -166,7 +166,6 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Net",
                        {InstanceMethod<&NetHandle::Params>("params"),
-                        InstanceMethod<&NetHandle::LayerShape>("layerOutputShape"),
                         InstanceMethod<&NetHandle::Compile>("compile"),
                         InstanceMethod<&NetHandle::SetDevice>("setDevice"),
                         InstanceMethod<&NetHandle::Device>("device"),
@@ -231,17 +230,6 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
         o.Set("trainable", ps[i].trainable);
         out.Set(uint32_t(i), o);
       }
-      return out;
-    });
-  }
-
-  Napi::Value LayerShape(const Info& info) {
-    return guard(info, [&]() -> Napi::Value {
-      ck::Net& n = net("layerOutputShape");
-      int i = arg_int(info, 0, "layerOutputShape", "layer", -1, 1 << 20);
-      const ck::Shape& s = i < 0 ? n.input_shape(0) : n.layer_output_shape(i);
-      Napi::Array out = Napi::Array::New(info.Env(), s.size());
-      for (size_t k = 0; k < s.size(); ++k) out.Set(uint32_t(k), double(s[k]));
       return out;
     });
   }

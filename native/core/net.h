@@ -194,7 +194,6 @@ class Net {
   void plan_for(int batch, bool training);
   // folded (inference on the CPU, see can_fold): batch norms run folded into the layer before.
   void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after, bool folded = false);
-  void forward_layer(Plan& pl, int layer, int batch, bool training, uint64_t seed);
   // Inference of n rows of xs from x_row into ys from y_row, on plan pl.
   void infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
                   int64_t y_row, int n, const std::vector<int>& layers, int last, bool folded);
