@@ -39,5 +39,5 @@ if (process.argv.includes('--quick')) args.push('--quick');
 const env = { CONVKIT_ADDON: path.join(root, 'build-emu', 'Release', 'convkit.node') };
 run(process.execPath, args, env);
 run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cuda.ops.test.ts', 'test/model.cuda.test.ts',
-  'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts'],
+  'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts', 'test/cli.cuda.test.ts'],
   { ...env, CONVKIT_GPU_PARITY_OOM: '0' });

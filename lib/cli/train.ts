@@ -210,6 +210,18 @@ function resumedOptions(resumed: Resumed, opts: TrainOptions): TrainOptions {
   };
 }
 
+/**
+ * A resumed model (loaded onto the CPU) recompiled for `device`, with its optimizer state and
+ * step count carried over: compile alone would start the optimizer afresh.
+ */
+async function moveResumed(model: ck.LayersModel, device: 'cuda' | 'auto'): Promise<void> {
+  const c = model.compiled!;
+  const iterations = await model.net.iterations();
+  const state = model.net.getOptimizerState();
+  model.compile({ optimizer: c.optimizer, loss: c.loss, metrics: c.accuracyName ? [c.accuracyName] : [], device });
+  model.net.setOptimizerState(state, iterations);
+}
+
 export async function train(sourceArg: string | undefined, opts: TrainOptions): Promise<void> {
   const out = output(opts.json);
   const device = checkDevice(opts.device);
@@ -237,6 +249,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     // the checkpoint's model, compiled with its optimizer and that optimizer's state
     model = resumed.model;
     checkModelFits(model, data.shape, classes, `--resume ${opts.resume}`);
+    if (device !== 'cpu') await moveResumed(model, device);
   } else if (opts.base !== undefined) {
     transfer = await transferModel(opts.base, classes, Boolean(opts.freezeBase));
     model = transfer.model;
