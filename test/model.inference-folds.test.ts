@@ -50,9 +50,9 @@ function randomize(model: ck.LayersModel, seed: number): void {
   const names = weightNames(model);
   model.setWeights(model.getWeights().map((w, i) => {
     const n = w.size;
-    if (/moving_variance/.test(names[i])) return ck.tensor(randomArray(n, s++, 0.5, 2), w.shape);
-    if (/gamma/.test(names[i])) return ck.tensor(randomArray(n, s++, 0.5, 1.5), w.shape);
-    return ck.tensor(randomArray(n, s++, -0.5, 0.5), w.shape);
+    if (/moving_variance/.test(names[i])) return ck.tensor(randomArray(n, s++, 0.5, 2), [...w.shape]);
+    if (/gamma/.test(names[i])) return ck.tensor(randomArray(n, s++, 0.5, 1.5), [...w.shape]);
+    return ck.tensor(randomArray(n, s++, -0.5, 0.5), [...w.shape]);
   }));
 }
 

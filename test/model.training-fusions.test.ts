@@ -8,7 +8,7 @@ import * as path from 'path';
 const script = path.join(__dirname, '..', 'test-support', 'children', 'fusion-train.js');
 
 function train(fusions: boolean, optimizer: string): { history: Record<string, number[]>; weights: string[] } {
-  const env = { ...process.env, CONVKIT_THREADS: '2' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CONVKIT_THREADS: '2' };
   if (fusions) delete env.CONVKIT_TRAINING_FUSIONS;
   else env.CONVKIT_TRAINING_FUSIONS = '0';
   return JSON.parse(execFileSync(process.execPath, [script, optimizer], { env, encoding: 'utf8' }));
