@@ -91,7 +91,7 @@ export interface NativeBinding {
   fill(shape: number[], value: number): H;
   reshape(x: H, shape: number[]): H;
   setErrorClasses(classes: Record<string, Function>): void;
-  info(): { isa: string; bestIsa: string; threads: number };
+  info(): { isa: string; bestIsa: string; threads: number; threadsFrom: string };
   setIsa(isa: string): void;
   setThreads(n: number): void;
   setCudaGraphs(enabled: boolean): void;

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../index';
+import { native } from '../native';
 import { CliError, loadTrainedModel, output } from './common';
 import { specModel } from './models';
 
@@ -56,6 +57,8 @@ export function info(opts: { json: boolean }): void {
   const cpu = ck.devices()[0];
   const forced = process.env.CONVKIT_ISA ? ` (forced by CONVKIT_ISA=${process.env.CONVKIT_ISA})` : '';
   const status = ck.cudaStatus();
+  // what set the default thread count: the affinity mask, a cgroup CPU quota, CONVKIT_THREADS
+  const threadsFrom = native.info().threadsFrom;
   const cuda = status.available
     ? status.devices.map((d) => `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB)`).join('; ') +
       ' — models train and predict there (--device cuda, or compile({ device: \'cuda\' })), and CUDA tensors run ops there'
@@ -66,14 +69,14 @@ export function info(opts: { json: boolean }): void {
     version: ck.version,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
-    cpu: { isa: cpu.isa, threads: cpu.threads },
+    cpu: { isa: cpu.isa, threads: cpu.threads, threadsFrom },
     cuda: status.available ? status.devices : null,
     cudaReason: status.available ? null : status.reason,
     datasets,
     sharp: packageVersion('sharp'),
   });
   out.info(`convkit ${ck.version} (Node.js ${process.version}, ${process.platform}-${process.arch})`);
-  out.info(`CPU:      ${cpu.isa} kernels${forced}, ${cpu.threads} thread${cpu.threads === 1 ? '' : 's'} (CONVKIT_THREADS to change)`);
+  out.info(`CPU:      ${cpu.isa} kernels${forced}, ${cpu.threads} thread${cpu.threads === 1 ? '' : 's'} (${threadsFrom === 'CONVKIT_THREADS' ? 'set by CONVKIT_THREADS' : `${threadsFrom}; CONVKIT_THREADS to change`})`);
   out.info(`CUDA:     ${cuda}`);
   out.info(`Datasets: ${Object.entries(datasets).map(([k, v]) => `${k} ${v ? `(package ${v})` : '(not installed)'}`).join(', ')}`);
 }

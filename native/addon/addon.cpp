@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu_count.h"
 #include "device.h"
 #include "kernels.h"
 #include "memory.h"
@@ -433,6 +434,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("isa", ck::isa_name(ck::cpu_kernels().isa));
     o.Set("bestIsa", ck::isa_name(ck::detect_isa()));
     o.Set("threads", ck::num_threads());
+    o.Set("threadsFrom", ck::default_threads().source);  // what set the default count
     return o;
   });
 }

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "cpu_count.h"
 #include "denormals.h"
 #include "spin_wait.h"
 
@@ -17,14 +17,7 @@ namespace {
 thread_local bool tl_inside_pool = false;
 thread_local int tl_fixed_threads = 0;  // set by ThreadCountScope; 0: the pool's current count
 
-int machine_threads() {
-  if (const char* env = std::getenv("CONVKIT_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return std::min(n, 256);
-  }
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : int(std::min(hw, 256u));
-}
+int machine_threads() { return default_threads().threads; }
 
 class Pool {
  public:

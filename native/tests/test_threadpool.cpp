@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "check.h"
+#include "cpu_count.h"
 #include "thread_pool.h"
 
 TEST(parallel_for_covers_each_index_once) {
@@ -45,6 +46,22 @@ TEST(many_small_jobs) {
     ck::parallel_run(2, [&](int t) { sum += t + 1; });
   }
   CHECK(sum == 60000);
+}
+
+// The default thread count's cgroup rule: whole CPUs of quota / period, rounded down, at least 1;
+// no limit (0) for cgroup v1's -1 and v2's "max".
+TEST(cgroup_quota_gives_whole_cpus) {
+  CHECK(ck::quota_cpus(200000, 100000) == 2);
+  CHECK(ck::quota_cpus(150000, 100000) == 1);
+  CHECK(ck::quota_cpus(50000, 100000) == 1);
+  CHECK(ck::quota_cpus(-1, 100000) == 0);
+  CHECK(ck::quota_cpus(100000, 0) == 0);
+  CHECK(ck::cpu_max_cpus("max 100000\n") == 0);
+  CHECK(ck::cpu_max_cpus("400000 100000\n") == 4);
+  CHECK(ck::cpu_max_cpus("250000 100000") == 2);
+  CHECK(ck::cpu_max_cpus("") == 0);
+  CHECK(ck::cpu_max_cpus("garbage here") == 0);
+  CHECK(ck::default_threads().threads >= 1);
 }
 
 CK_TEST_MAIN()
