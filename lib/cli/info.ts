@@ -48,6 +48,18 @@ function packageVersion(name: string): string | null {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return String(require(`${name}/package.json`).version);
   } catch {
+    // a package whose "exports" hide package.json (sharp): walk up from its entry point
+  }
+  try {
+    for (let dir = path.dirname(require.resolve(name)); ; dir = path.dirname(dir)) {
+      const file = path.join(dir, 'package.json');
+      if (fs.existsSync(file)) {
+        const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === name) return String(pkg.version);
+      }
+      if (path.dirname(dir) === dir) return null;
+    }
+  } catch {
     return null;
   }
 }
