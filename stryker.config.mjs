@@ -28,15 +28,17 @@ export default {
   htmlReporter: { fileName: `reports/mutation/${target}/mutation.html` },
   jsonReporter: { fileName: `reports/mutation/${target}/mutation.json` },
   // Kept out of the sandbox copy: the other builds (hundreds of MB) and everything the TypeScript
-  // tests do not read. The native addon the tests load, build/Release/convkit.node, is copied.
+  // tests do not read. The native addon is copied as lib/native.ts finds it (node-gyp-build: a
+  // prebuild in prebuilds/ first, else build/Release/convkit.node), unless CONVKIT_ADDON names one.
   ignorePatterns: [
     '/build/*', '!/build/Release', '/build/Release/*', '!/build/Release/convkit.node',
-    '/build-*/', '/prebuilds/', '/dist/', '/runs/', '/reports/', '/docs/', '/examples/', '/native/',
+    '/build-*/', '/dist/', '/runs/', '/reports/', '/docs/', '/examples/', '/native/',
     '/scripts/', '/cmake/', '*.tgz',
   ],
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
-  // Some jest files train small models: a slow, loaded 2-core machine needs slack.
-  timeoutMS: 20000,
+  // A mutant's tests may take twice the dry run's time plus 10 s (some jest files train small
+  // models, and a shared 2-core machine is slow) before it counts as a timeout (an infinite loop).
+  timeoutMS: 10000,
   timeoutFactor: 2,
 };

@@ -124,11 +124,25 @@ const report = mutateArg !== undefined
 console.log(`test:mutation: ${report}: mutating ${mutate.join(' ')}`);
 console.log(`test:mutation: jest files: ${tests.length > 0 ? tests.join(' ') : 'all'}`);
 
+// The tests load the native addon as lib/native.ts does: CONVKIT_ADDON, else a prebuild or
+// build/Release (copied into Stryker's sandbox). Say so now rather than after Stryker's start-up.
+const env = { ...process.env, CONVKIT_MUTATION_TESTS: tests.join(','), CONVKIT_MUTATION_TARGET: report };
+if (env.CONVKIT_ADDON) {
+  env.CONVKIT_ADDON = path.resolve(env.CONVKIT_ADDON);   // the tests run in the sandbox folder
+} else {
+  try {
+    require('node-gyp-build').path(root);
+  } catch {
+    console.error('test:mutation: no native addon in prebuilds/ or build/Release/: run `npm run build`, or set CONVKIT_ADDON to a built convkit.node');
+    process.exit(2);
+  }
+}
+
 const stryker = path.join(path.dirname(require.resolve('@stryker-mutator/core/package.json')), 'bin', 'stryker.js');
 const r = spawnSync(process.execPath, [stryker, 'run', 'stryker.config.mjs', '--mutate', mutate.join(','), ...argv], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, CONVKIT_MUTATION_TESTS: tests.join(','), CONVKIT_MUTATION_TARGET: report },
+  env,
 });
 if (r.error) throw r.error;
 process.exit(r.status ?? 1);
