@@ -57,6 +57,7 @@ describe('commit and read', () => {
     const dir = newDir();
     const first = commit(dir, 'A');
     const second = commit(dir, 'B', bytes('x'.repeat(200000)));
+    second.catch(() => undefined);   // awaited below; no unhandled rejection should `first` fail
     await first;
     await new Promise((r) => setImmediate(r));
     const third = commit(dir, 'C');
@@ -134,6 +135,14 @@ describe('reading: the journal, the digest and retries', () => {
     await commit(dir, 'A');
     fs.appendFileSync(path.join(dir, WEIGHTS_BIN), 'x');
     fs.writeFileSync(path.join(dir, JOURNAL), '{ not json');
+    await expect(read(dir)).rejects.toThrow(/the weights do not match the SHA-256 that model.json records/);
+  });
+
+  test('a journal that is not a file (a folder of that name) is passed over like any debris', async () => {
+    const dir = newDir();
+    await commit(dir, 'A');
+    fs.mkdirSync(path.join(dir, JOURNAL));
+    fs.appendFileSync(path.join(dir, WEIGHTS_BIN), 'x');
     await expect(read(dir)).rejects.toThrow(/the weights do not match the SHA-256 that model.json records/);
   });
 

@@ -253,6 +253,14 @@ describe('save and loadModel (lib/io/files.ts)', () => {
     writeFolder(shape, ['a'], [{ name: 'x', shape: [9] }]);
     await expect(ck.loadModel(shape)).rejects.toThrow(new ck.FormatError('loadModel: weight x has shape [9] but a needs kernel [3,3]'));
 
+    // the same leading dimension, another rank (bias on, so the values still cover the layer)
+    const rank = newDir();
+    writeFolder(rank, ['a'], [{ name: 'a/kernel', shape: [3] }, { name: 'a/bias', shape: [9] }]);
+    const rankJson = readJson(rank);
+    rankJson.modelTopology.config.layers[1].config.use_bias = true;
+    fs.writeFileSync(path.join(rank, 'model.json'), JSON.stringify(rankJson));
+    await expect(ck.loadModel(rank)).rejects.toThrow(new ck.FormatError('loadModel: weight a/kernel has shape [3] but a needs kernel [3,3]'));
+
     // a takes a/kernel by name, b the next by position (a/kernel again), c finds none left
     const missing = newDir();
     writeFolder(missing, ['a', 'b', 'c'], [{ name: 'big', shape: [18] }, { name: 'a/kernel', shape: [3, 3] }]);
@@ -323,6 +331,33 @@ describe('save and loadModel (lib/io/files.ts)', () => {
       expect(ck.modelFromJSON({ modelTopology: topology }).layers.map((l) => l.name)).toEqual(['in', 'd']);
       expect(ck.modelFromJSON(topology).layers.map((l) => l.name)).toEqual(['in', 'd']);
     });
+    /** A functional chain input -> `n` relu activations, the first reading `first`. */
+    const chain = (n: number, first = 'in') => {
+      const layers: unknown[] = [{ class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 3] }, inbound_nodes: [] }];
+      for (let i = 0; i < n; i++) {
+        layers.push({ class_name: 'Activation', name: `a${i}`, config: { name: `a${i}`, activation: 'relu' }, inbound_nodes: [[[i === 0 ? first : `a${i - 1}`, 0, 0, {}]]] });
+      }
+      return { class_name: 'Functional', config: { name: 'f', layers, input_layers: [['in', 0, 0]], output_layers: [[`a${n - 1}`, 0, 0]] } };
+    };
+
+    test('a functional graph\'s own FormatError comes through as it is', () => {
+      expect(() => ck.modelFromJSON(chain(2, 'nope'))).toThrow(new ck.FormatError('model.json: an inbound node of a0 ["nope",0,0,{}] does not name a layer of the model'));
+    });
+
+    test('a graph too deep to connect is a FormatError, never a RangeError (stack overflow)', () => {
+      let err: unknown = null;
+      try {
+        ck.modelFromJSON(chain(9999));
+      } catch (e) {
+        err = e;
+      }
+      // where the stack is deep enough the chain simply loads
+      if (err !== null) {
+        expect(err).toBeInstanceOf(ck.FormatError);
+        expect((err as Error).message).toBe('model.json: the layer graph is too deep');
+      }
+    });
+
     test.each([null, undefined, [topology], 'Sequential', 5])('%p is a FormatError', (v) => {
       expect(() => ck.modelFromJSON(v)).toThrow(new ck.FormatError('modelFromJSON: expected a JSON object (a model.json or a Sequential topology)'));
     });
