@@ -110,12 +110,13 @@ export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
 }
 
 export { layers, registerLayer } from './layers';
-export { Layer } from './layers/layer';
-export { sequential, Sequential, LayersModel, History } from './models/sequential';
-export { input, model, Functional, SymbolicTensor } from './models/functional';
+export { Layer, SymbolicTensor } from './layers/layer';
+export { LayersModel, History } from './models/layers-model';
+export { sequential, Sequential } from './models/sequential';
+export { input, model, Functional } from './models/functional';
 export { applications } from './applications';
 export type { ApplicationArgs, MobileNetArgs, MobileNetV2Args, ResNet20Args, VggArgs } from './applications';
-export type { FitArgs } from './models/sequential';
+export type { FitArgs } from './models/layers-model';
 export type { FitDatasetArgs } from './models/dataset-fit';
 export type { CompileArgs, MetricFn } from './models/base';
 export { optimizers } from './optimizers';
@@ -125,7 +126,7 @@ export { callbacks, Callback, schedules } from './callbacks';
 export type { CheckpointState, ModelCheckpointArgs } from './callbacks';
 export { toCategorical } from './utils';
 export { setSeed } from './random';
-export { loadModel, modelFromJSON } from './io/files';
+export { loadModel, modelFromJSON } from './io/load';
 export { datasets } from './data/datasets';
 export { data, AugmentImages, Dataset } from './data';
 export type { AugmentOptions, ImageElement, ImageFolderOptions, ImageFolderResult, ImageSplit, ImageOptions } from './data';

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
 import { bitwiseEqual, maxAbsDiff, mnistModel, randomArray, tinyData, tinyModel, tmpDir, weightsOf } from '../test-support/helpers';
-import { stepsQueuedAhead } from '../lib/models/sequential';
+import { stepsQueuedAhead } from '../lib/models/layers-model';
 
 type Split = { images: ck.Tensor; labels: ck.Tensor };
 let train: Split;

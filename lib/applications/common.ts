@@ -5,9 +5,8 @@ import { describeValue, FormatError, ShapeError, ValueError } from '../errors';
 import { readSavedWeights, StoredWeight } from '../io/files';
 import { ActivationIdentifier, checkActivation } from '../layers/activations';
 import { GlobalAveragePooling2D, GlobalMaxPooling2D } from '../layers/conv';
-import { Layer, WeightSpec } from '../layers/layer';
-import { SymbolicTensor } from '../models/functional';
-import { LayersModel } from '../models/sequential';
+import { Layer, SymbolicTensor, WeightSpec } from '../layers/layer';
+import { LayersModel } from '../models/layers-model';
 import { tensor } from '../tensor';
 
 export interface ApplicationArgs {

@@ -4,7 +4,8 @@ import { Dense, ReLU } from '../layers/core';
 import { BatchNormalization, Conv2D, GlobalAveragePooling2D } from '../layers/conv';
 import { Add } from '../layers/merge';
 import { DepthwiseConv2D, ZeroPadding2D } from '../layers/spatial';
-import { Functional, input, SymbolicTensor } from '../models/functional';
+import { SymbolicTensor } from '../layers/layer';
+import { Functional, input } from '../models/functional';
 import { ApplicationArgs, checkCommon, checkOptions, numberIn, poolFeatures, withWeights } from './common';
 
 export interface MobileNetV2Args extends ApplicationArgs {

@@ -3,7 +3,8 @@
 import { Activation, Dense, Flatten } from '../layers/core';
 import { AveragePooling2D, BatchNormalization, Conv2D } from '../layers/conv';
 import { Add } from '../layers/merge';
-import { Functional, input, SymbolicTensor } from '../models/functional';
+import { SymbolicTensor } from '../layers/layer';
+import { Functional, input } from '../models/functional';
 import { ApplicationArgs, checkCommon, checkOptions, poolFeatures, withWeights } from './common';
 
 export type ResNet20Args = ApplicationArgs;

@@ -1,16 +1,16 @@
-// model.save('file://dir') and ck.loadModel('file://dir'): model.json + weights.bin in the
+// Saving a model to 'file://dir' and reading a saved one back: model.json + weights.bin in the
 // TensorFlow.js layers format, optionally with optimizer state to resume training. A save
 // replaces the folder's model as a whole or not at all (folder.ts); reads bound every size
-// before allocating.
+// before allocating. Models call saveModel (model.save); load.ts builds models from the reads.
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConvkitError, FormatError, ValueError } from '../errors';
-import { LayersModel, Sequential } from '../models/sequential';
-import { native } from '../native';
-import { optimizerFromConfig } from '../optimizers';
+import { FormatError, ValueError } from '../errors';
+import { Layer, Shape } from '../layers/layer';
+import { NativeNet } from '../native';
+import { Optimizer } from '../optimizers';
 import { Tensor } from '../tensor';
 import { commitModelFolder, readModelFolder, sha256, WEIGHTS_BIN } from './folder';
-import { checkManifest, layersFromTopology, layerToJson, ModelJson, WeightEntry } from './topology';
+import { checkManifest, layerToJson, ModelJson, WeightEntry } from './topology';
 
 const MAX_MODEL_JSON = 64 * 1024 * 1024;
 const MAX_WEIGHTS = 8 * 1024 * 1024 * 1024;
@@ -38,7 +38,21 @@ export interface SaveOptions {
 /** Metadata convkit writes itself: a save drops stale copies carried over from a loaded model. */
 const OWN_METADATA = ['convkitOptimizer', 'convkitCheckpoint'];
 
-export async function saveModel(model: LayersModel, url: string, options: SaveOptions = {}): Promise<SaveResult> {
+/**
+ * What saving reads from a model (a LayersModel has it all): described here, so that io/ does
+ * not import models/, which import io/ to save.
+ */
+export interface SavableModel {
+  readonly layers: Layer[];
+  readonly built?: { layerShapes: { input: Shape }[] };
+  readonly compiled?: { loss: string; accuracyName: string | null; optimizer: Optimizer };
+  readonly net: NativeNet;
+  build(): void;
+  getLayerWeights(layer: Layer): Tensor[];
+  topology(layerJson: (layer: Layer) => { class_name: string; config: unknown }): { class_name: string; config: unknown };
+}
+
+export async function saveModel(model: SavableModel, url: string, options: SaveOptions = {}): Promise<SaveResult> {
   const dir = dirFromUrl(url, 'save');
   model.build();
   // One snapshot: every copy is queued on the model's stream in this one turn, so the weights,
@@ -155,21 +169,6 @@ function splitWeights(json: ModelJson, bytes: Uint8Array): Map<string, { entry: 
   return out;
 }
 
-/** A Sequential or functional model from a topology (layers deserialized and connected). */
-function modelFromTopology(topology: unknown): LayersModel {
-  const { name, layers, functional } = layersFromTopology(topology);
-  if (!functional) return new Sequential({ layers, name });
-  // Loaded lazily: the functional module builds on this one's importers.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { functionalFromConfig } = require('../models/functional') as typeof import('../models/functional');
-  try {
-    return functionalFromConfig(functional, layers.map((layer, i) => ({ name: layer.name, layer, inbound: functional.inbound[i] })));
-  } catch (e) {
-    if (e instanceof RangeError) throw new FormatError('model.json: the layer graph is too deep');
-    throw e;
-  }
-}
-
 /** One saved weight: its manifest entry and its values. */
 export type StoredWeight = { entry: WeightEntry; data: Float32Array };
 
@@ -182,73 +181,4 @@ export async function readSavedWeights(url: string, op: string): Promise<{ dir: 
   const dir = dirFromUrl(url, op);
   const { json, weights: bytes } = await readModelFolder(dir, MAX_MODEL_JSON, checkManifest, (j) => readWeightBytes(dir, j));
   return { dir, json, weights: splitWeights(json, bytes) };
-}
-
-export async function loadModel(url: string): Promise<LayersModel> {
-  const { dir, json, weights } = await readSavedWeights(url, 'loadModel');
-  let model: LayersModel;
-  try {
-    model = modelFromTopology(json.modelTopology);
-    // The weights files' real sizes bound what building the model may allocate.
-    model.maxParams = json.weightsManifest.flatMap((g) => g.weights).filter((w) => w.group !== 'optimizer')
-      .reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
-    model.build();
-    model.maxParams = undefined;
-  } catch (e) {
-    // a topology the executor refuses (absurd sizes, layers that do not fit) is a bad file
-    if (e instanceof ConvkitError && !(e instanceof FormatError)) throw new FormatError(`loadModel: ${dir}/model.json: ${e.message}`);
-    throw e;
-  }
-  const modelWeights = [...weights.values()].filter((w) => w.entry.group !== 'optimizer');
-  let order = 0;
-  for (const [li, layer] of model.layers.entries()) {
-    const specs = layer.weightSpecs(model.built!.layerShapes[li].input);
-    const values = specs.map((spec) => {
-      // tfjs matches by name ("<layer>/<weight>"); files converted from Keras may prefix
-      // names differently, so fall back to the manifest's order.
-      const found = weights.get(`${layer.name}/${spec.name}`) ?? modelWeights[order];
-      order++;
-      if (!found) throw new FormatError(`loadModel: no weights for ${layer.name}/${spec.name}`);
-      const shape = found.entry.shape;
-      if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
-        throw new FormatError(`loadModel: weight ${found.entry.name} has shape [${shape.join(',')}] but ${layer.name} needs ${spec.name} [${spec.shape.join(',')}]`);
-      }
-      return new Tensor(native.fromArray(found.data, spec.shape));
-    });
-    if (values.length) layer.setWeights(values);
-  }
-  if (order !== modelWeights.length) {
-    throw new FormatError(`loadModel: the file has ${modelWeights.length} weights but the topology uses ${order}`);
-  }
-  const training = json.trainingConfig;
-  if (training && typeof training.loss === 'string') {
-    const opt = training.optimizer_config as { class_name?: string; config?: Record<string, unknown> } | undefined;
-    const meta = json.userDefinedMetadata?.convkitOptimizer as { iterations?: number; slots?: number } | undefined;
-    const slots = [...weights.values()].filter((w) => w.entry.group === 'optimizer');
-    try {
-      model.compile({ optimizer: optimizerFromConfig(opt?.class_name ?? 'SGD', opt?.config), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
-    } catch (e) {
-      // A training config we cannot reproduce: the model still predicts (compile it yourself),
-      // unless the file is a checkpoint whose optimizer state would then be silently dropped.
-      if (meta && slots.length) {
-        throw new FormatError(`loadModel: the file holds optimizer state, but its training config cannot be rebuilt: ${(e as Error).message}`);
-      }
-    }
-    if (model.compiled && meta && slots.length) {
-      model.net.setOptimizerState(slots.map((s) => native.fromArray(s.data, s.entry.shape)), Number(meta.iterations ?? 0));
-    }
-  }
-  model.userDefinedMetadata = json.userDefinedMetadata;
-  return model;
-}
-
-/**
- * A model (untrained, weights initialized) from a Keras / TensorFlow.js layers config: a
- * model.json object (its modelTopology is used) or a topology itself,
- * { class_name: 'Sequential', config: { layers: [...] } }. Like tf.models.modelFromJSON.
- */
-export function modelFromJSON(json: unknown): LayersModel {
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new FormatError('modelFromJSON: expected a JSON object (a model.json or a Sequential topology)');
-  const obj = json as Record<string, unknown>;
-  return modelFromTopology(obj.modelTopology !== undefined ? obj.modelTopology : obj);
 }

@@ -3,7 +3,7 @@ import { describeValue, ShapeError, ValueError } from '../errors';
 import { ActivationIdentifier, activationLayer, checkActivation, withActivation } from './activations';
 import {
   BASE_OPTIONS, BatchShape, channelsLast, checkLayerOptions, checkShape, initializerOf, InitializerOption, KERNEL_EXTRAS,
-  Layer, LayerArgs, NativeLayerSpec, OptionSpec, positiveInt, Shape, WeightSpec,
+  Layer, LayerArgs, NativeLayerSpec, OptionSpec, positiveInt, Shape, symbolicInputs, SymbolicTensor, WeightSpec,
 } from './layer';
 import { Initializer } from '../initializers';
 
@@ -49,6 +49,12 @@ export class InputLayer extends Layer {
 
   lower(): NativeLayerSpec[] {
     return [];
+  }
+
+  /** An input layer starts a graph (ck.input makes its output) and reads nothing. */
+  apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+    symbolicInputs(this, inputs);
+    throw new ValueError(`${this.name}: an input layer is not applied; use ck.input({ shape })`);
   }
 
   getConfig(): Record<string, unknown> {

@@ -175,6 +175,33 @@ export interface LayerHost {
   setLayerTrainable(layer: Layer, trainable: boolean): void;
 }
 
+/**
+ * A placeholder for a value of a functional graph: what a layer will produce, with its shape
+ * (batch first, null). ck.input() makes one; layer.apply() connects a layer to some.
+ */
+export class SymbolicTensor {
+  /** @internal */
+  constructor(readonly shape: (number | null)[], readonly sourceLayer: Layer) {}
+
+  get name(): string {
+    return `${this.sourceLayer.name}/output`;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+}
+
+/** The inputs of layer.apply as a list, refused unless they are symbolic tensors. */
+export function symbolicInputs(layer: Layer, inputs: unknown): SymbolicTensor[] {
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  if (list.length === 0 || !list.every((t) => t instanceof SymbolicTensor)) {
+    throw new ValueError(`${layer.name}.apply: expected symbolic tensors (from ck.input() or another layer's apply()); ` +
+      'to compute on a Tensor, build a model and call predict');
+  }
+  return list;
+}
+
 const nameCounters = new Map<string, number>();
 
 /** Keras's automatic names: conv2d, conv2d_1, max_pooling2d, ... */
@@ -197,7 +224,7 @@ export abstract class Layer {
   /** Every built model holding the layer (weakly): freezing reaches each of them. */
   private readonly hosts: WeakRef<LayerHost>[] = [];
   /** @internal Where the functional API applied this layer: the symbolic inputs it read and its output. */
-  inboundNodes: { inputs: import('../models/functional').SymbolicTensor[]; output?: import('../models/functional').SymbolicTensor }[] = [];
+  inboundNodes: { inputs: SymbolicTensor[]; output?: SymbolicTensor }[] = [];
   /**
    * The per-example shapes the layer was built with (set when a model with a known input shape
    * takes the layer, when it is applied to symbolic tensors, or when a model builds), or
@@ -217,7 +244,7 @@ export abstract class Layer {
    * layer.output): ck.model({ inputs: base.inputs, outputs: base.getLayer('flatten').output })
    * makes a model of part of another, keeping its trained weights.
    */
-  get output(): import('../models/functional').SymbolicTensor {
+  get output(): SymbolicTensor {
     const node = this.inboundNodes[0];
     if (!node?.output) throw new ValueError(`${this.name}.output: the layer is not connected in a functional graph (ck.input / apply)`);
     return node.output;
@@ -340,9 +367,19 @@ export abstract class Layer {
    * records the connection and returns the symbolic output; ck.model({ inputs, outputs }) then
    * builds the graph. A layer is applied once (shared layers are not supported yet).
    */
-  apply(inputs: import('../models/functional').SymbolicTensor | import('../models/functional').SymbolicTensor[]): import('../models/functional').SymbolicTensor {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('../models/functional') as typeof import('../models/functional')).applyLayer(this, inputs);
+  apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+    const list = symbolicInputs(this, inputs);
+    if (this.inboundNodes.length > 0) {
+      throw new ValueError(`${this.name}.apply: the layer is already connected; applying one layer twice (shared weights) is not supported yet`);
+    }
+    if (this.multiInput && list.length < 2) throw new ValueError(`${this.name}.apply: a merge layer needs a list of at least 2 inputs`);
+    if (!this.multiInput && list.length !== 1) throw new ValueError(`${this.name}.apply: takes one input, got ${list.length}`);
+    const shapes = list.map((t) => t.shape.slice(1) as Shape);
+    const output = this.computeOutputShape((this.multiInput ? shapes : shapes[0]) as Shape);
+    const out = new SymbolicTensor([null, ...output], this);
+    this.inboundNodes.push({ inputs: list, output: out });
+    this.setBuiltShapes(this.multiInput ? shapes : shapes[0], output);
+    return out;
   }
 
   /** @internal Called by a model that has built this layer into its executor. */

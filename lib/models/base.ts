@@ -1,6 +1,6 @@
 // What every model has: a graph of layers compiled onto one native executor, summary, compile,
 // weights. Sequential models give a chain, functional ones any DAG; the training and inference
-// loops are in sequential.ts (LayersModel).
+// loops are in layers-model.ts (LayersModel).
 import { BusyError, describeValue, DeviceError, FormatError, ShapeError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
 import { countWeights, Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';

@@ -4,24 +4,10 @@
 // executor as Sequential models, one native call per batch.
 import { describeValue, FormatError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
-import { Layer, Shape } from '../layers/layer';
+import { Layer, Shape, SymbolicTensor } from '../layers/layer';
 import { ModelGraph, uniqueModelName } from './base';
-import { LayersModel } from './sequential';
+import { LayersModel } from './layers-model';
 import { SummaryRow } from './summary';
-
-/** A placeholder for a value of the graph: what a layer will produce, with its shape. */
-export class SymbolicTensor {
-  /** @internal */
-  constructor(readonly shape: (number | null)[], readonly sourceLayer: Layer) {}
-
-  get name(): string {
-    return `${this.sourceLayer.name}/output`;
-  }
-
-  get rank(): number {
-    return this.shape.length;
-  }
-}
 
 /** ck.input({ shape }): a model input (its InputLayer made for it). */
 export function input(args: { shape?: number[]; batchShape?: (number | null)[]; name?: string }): SymbolicTensor {
@@ -29,27 +15,6 @@ export function input(args: { shape?: number[]; batchShape?: (number | null)[]; 
   const layer = new InputLayer(args);
   const out = new SymbolicTensor([null, ...layer.declaredInputShape], layer);
   layer.inboundNodes.push({ inputs: [], output: out });
-  return out;
-}
-
-/** layer.apply(inputs) for symbolic inputs (see Layer.apply). */
-export function applyLayer(layer: Layer, inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
-  const list = Array.isArray(inputs) ? inputs : [inputs];
-  if (list.length === 0 || !list.every((t) => t instanceof SymbolicTensor)) {
-    throw new ValueError(`${layer.name}.apply: expected symbolic tensors (from ck.input() or another layer's apply()); ` +
-      'to compute on a Tensor, build a model and call predict');
-  }
-  if (layer instanceof InputLayer) throw new ValueError(`${layer.name}: an input layer is not applied; use ck.input({ shape })`);
-  if (layer.inboundNodes.length > 0) {
-    throw new ValueError(`${layer.name}.apply: the layer is already connected; applying one layer twice (shared weights) is not supported yet`);
-  }
-  if (layer.multiInput && list.length < 2) throw new ValueError(`${layer.name}.apply: a merge layer needs a list of at least 2 inputs`);
-  if (!layer.multiInput && list.length !== 1) throw new ValueError(`${layer.name}.apply: takes one input, got ${list.length}`);
-  const shapes = list.map((t) => t.shape.slice(1) as Shape);
-  const output = layer.computeOutputShape((layer.multiInput ? shapes : shapes[0]) as Shape);
-  const out = new SymbolicTensor([null, ...output], layer);
-  layer.inboundNodes.push({ inputs: list, output: out });
-  layer.setBuiltShapes(layer.multiInput ? shapes : shapes[0], output);
   return out;
 }
 

@@ -1,0 +1,381 @@
+// LayersModel: the training and inference loops every model shares (Sequential and functional).
+// Each batch is one native call (gather, forward, loss, backward, update) on the model's own
+// stream; the loop keeps the next batch queued while the current one runs, and awaits, so the
+// event loop never blocks.
+import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks';
+import { describeValue, ShapeError, ValueError } from '../errors';
+import { Layer } from '../layers/layer';
+import { StepSums } from '../native';
+import { globalRng } from '../random';
+import { Rng } from '../rng';
+import { checkTensor, Tensor, tensor } from '../tensor';
+import { ModelBase } from './base';
+import { InputLayer } from '../layers/core';
+import { ProgressLogger } from './progress';
+import { saveModel, SaveOptions, SaveResult } from '../io/files';
+import type { Dataset } from '../data/dataset';
+import { evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
+
+export interface FitArgs {
+  epochs?: number;
+  batchSize?: number;
+  /** Fraction of the examples (the last ones, as Keras takes them) held out for validation. */
+  validationSplit?: number;
+  validationData?: [Tensor | Tensor[], Tensor | Tensor[]];
+  shuffle?: boolean;
+  callbacks?: Callback | CustomCallbackArgs | (Callback | CustomCallbackArgs)[];
+  /** 0 silent, 1 progress bar (default), 2 one line per epoch. */
+  verbose?: 0 | 1 | 2;
+  /** Seeds shuffling and dropout: the same seed repeats the run bit for bit on the CPU. */
+  seed?: number;
+  /**
+   * Stops fit cleanly after the running batch. fit keeps one batch queued behind the running
+   * one, so that queued batch also completes (and is counted) before fit returns.
+   */
+  signal?: AbortSignal;
+  initialEpoch?: number;
+}
+
+export class History extends Callback {
+  epoch: number[] = [];
+  history: Record<string, number[]> = {};
+
+  async onEpochEnd(epoch: number, logs: Logs = {}) {
+    this.epoch.push(epoch);
+    for (const [k, v] of Object.entries(logs)) (this.history[k] ??= []).push(v);
+  }
+}
+
+function intIn(v: unknown, def: number, lo: number, where: string, name: string): number {
+  if (v === undefined) return def;
+  if (!Number.isInteger(v) || (v as number) < lo) throw new ValueError(`${where}: ${name} must be an integer >= ${lo}, got ${describeValue(v)}`);
+  return v as number;
+}
+
+/** Marks a promise handled (it is awaited later, or a later one reports the same failure). */
+function inFlight<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+/**
+ * How many training steps fit queues behind the one it awaits, to keep the executor busy
+ * between awaits: one on the CPU, whose steps are long; up to 8 on a GPU, whose steps are short
+ * enough that a JS round trip per step would leave it idle, as long as their page-locked staging
+ * (the batch rows of the host tensors among `data`) stays within 64 MiB. Each step still reports
+ * its own sums, and after stopTraining (or an abort) the steps already queued run and report.
+ */
+export function stepsQueuedAhead(device: 'cpu' | 'cuda', data: Tensor[], batchSize: number): number {
+  if (device !== 'cuda') return 1;
+  const rowBytes = data.reduce((sum, t) => sum + (t.device === 'cpu' ? (4 * t.size) / Math.max(1, t.shape[0]) : 0), 0);
+  return Math.max(1, Math.min(8, Math.floor(2 ** 26 / Math.max(1, rowBytes * batchSize))));
+}
+
+function range(start: number, end: number): Int32Array {
+  const r = new Int32Array(end - start);
+  for (let i = 0; i < r.length; i++) r[i] = start + i;
+  return r;
+}
+
+/** A model's inputs or targets: one tensor, or one per model input / output. */
+type Tensors = Tensor | Tensor[];
+const handles = (ts: Tensor[]) => ts.map((t) => t.handle);
+
+export abstract class LayersModel extends ModelBase {
+  /** Metadata read from or written to model.json (e.g. class names). */
+  userDefinedMetadata?: Record<string, unknown>;
+
+  /** Saves in the TensorFlow.js layers format: 'file://dir' gets model.json and weights.bin. */
+  async save(url: string, options: SaveOptions = {}): Promise<SaveResult> {
+    return saveModel(this, url, { ...options, metadata: { ...(this.userDefinedMetadata ?? {}), ...(options.metadata ?? {}) } });
+  }
+
+  /** The names Keras logs per-output losses and metrics under: the output layers' names. */
+  get outputNames(): string[] {
+    this.build();
+    return this.built!.outputLayers.map((l, o) => (l >= 0 ? this.layers[this.layerOfNative(l)].name : `output_${o}`));
+  }
+
+  /** @internal The Keras layer whose lowering contains native layer `native`. */
+  layerOfNative(native: number): number {
+    return this.built!.nativeRange.findIndex(([a, b]) => native >= a && native < b);
+  }
+
+  /** Checks targets (one tensor per output) against the outputs and the loss. */
+  private checkTargets(y: unknown, n: number, op: string): Tensor[] {
+    const where = `${this.name}.${op}`;
+    this.requireCompiled(op);
+    this.build();
+    const outs = this.built!.outputShapes;
+    const list = Array.isArray(y) && y.length > 0 && y.every((t) => t instanceof Tensor) ? y : [y];
+    if (list.length !== outs.length) throw new ValueError(`${where}: the model has ${outs.length} output(s), got ${list.length} target tensor(s)`);
+    return list.map((t, o) => this.checkTarget(t, outs[o], n, where, outs.length > 1 ? `y[${o}]` : 'y'));
+  }
+
+  private checkTarget(y: unknown, out: number[], n: number, where: string, what: string): Tensor {
+    const t = checkTensor(y, where, what);
+    const c = this.compiled!;
+    if (t.shape[0] !== n) {
+      throw new ShapeError(`${where}: x has ${n} examples but ${what} has ${t.shape[0] ?? 0} (${what} shape [${t.shape.join(',')}])`);
+    }
+    const sparse = c.loss === 'sparseCategoricalCrossentropy';
+    const wantShape = sparse ? out.slice(0, -1) : out;
+    const got = t.shape.slice(1);
+    const sameSize = got.reduce((a, b) => a * b, 1) === wantShape.reduce((a, b) => a * b, 1);
+    if (!sameSize) {
+      throw new ShapeError(`${where}: targets [${t.shape.join(',')}] do not match the model output (None, ${out.join(', ')})${sparse ? ' (sparse labels: one class id per example)' : ''}`);
+    }
+    const classes = out[out.length - 1];
+    if (sparse || c.loss === 'categoricalCrossentropy') {
+      const data = t.dataSync();
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        const bad = sparse ? !(Number.isInteger(v) && v >= 0 && v < classes) : !(v >= 0 && v <= 1);
+        if (bad) {
+          throw new ValueError(`${where}: label ${v} at index ${i} is outside ${sparse ? `the class range [0, ${classes - 1}]` : '[0, 1] (one-hot)'}`);
+        }
+      }
+    }
+    return t;
+  }
+
+  /**
+   * Trains on (x, y). One training call at a time per model: a second fit (or fitDataset,
+   * trainOnBatch, compile) while this one runs is a BusyError, as in tfjs; predict, evaluate, save
+   * and get/setWeights may run beside it and see the weights between two steps.
+   */
+  async fit(x: Tensors, y: Tensors, args: FitArgs = {}): Promise<History> {
+    this.beginTraining('fit');
+    try {
+      return await this.fitLoop(x, y, args);
+    } finally {
+      this.training = null;
+    }
+  }
+
+  private async fitLoop(x: Tensors, y: Tensors, args: FitArgs): Promise<History> {
+    const where = `${this.name}.fit`;
+    const c = this.requireCompiled('fit');
+    const { xs, n } = this.checkInputs(x, 'fit');
+    const ys = this.checkTargets(y, n, 'fit');
+    const epochs = intIn(args.epochs, 1, 1, where, 'epochs');
+    const batchSize = intIn(args.batchSize, 32, 1, where, 'batchSize');
+    const initialEpoch = intIn(args.initialEpoch, 0, 0, where, 'initialEpoch');
+    const split = args.validationSplit ?? 0;
+    if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
+    if (args.signal !== undefined && !(args.signal instanceof AbortSignal)) throw new ValueError(`${where}: signal must be an AbortSignal`);
+    const nTrain = args.validationData ? n : n - Math.floor(n * split);
+    if (nTrain < 1) throw new ValueError(`${where}: no examples left to train on (validationSplit ${split} of ${n})`);
+
+    let val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array } | null = null;
+    if (args.validationData) {
+      if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new ValueError(`${where}: validationData must be [x, y]`);
+      const [vx, vy] = args.validationData;
+      const v = this.checkInputs(vx, 'fit (validationData)');
+      val = { xs: v.xs, ys: this.checkTargets(vy, v.n, 'fit (validationData)'), rows: range(0, v.n) };
+    } else if (nTrain < n) {
+      val = { xs, ys, rows: range(nTrain, n) };
+    }
+
+    const rng = new Rng(args.seed);
+    const seedBase = rng.nextUint32();
+    const steps = Math.ceil(nTrain / batchSize);
+    // Resuming at initialEpoch k shuffles and drops out as an uninterrupted run did from epoch k.
+    if (args.shuffle !== false) for (let e = 0; e < initialEpoch; e++) rng.permutation(nTrain);
+    const history = new History();
+    const callbacks: Callback[] = [history];
+    const verbose = args.verbose ?? 1;
+    if (verbose > 0) {
+      const out = verbose === 2 ? { isTTY: false, write: (s: string) => process.stdout.write(s) } : process.stdout;
+      callbacks.push(new ProgressLogger(epochs, steps, out));
+    }
+    const user = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+    for (const cb of user) callbacks.push(cb instanceof Callback ? cb : new CustomCallback(cb));
+    const params = { epochs, steps, batchSize, samples: nTrain, seed: args.seed };
+    for (const cb of callbacks) {
+      cb.setModel(this);
+      cb.params = params;
+    }
+
+    const net = this.net;
+    const logsOf = (s: StepSums, prefix = ''): Logs => this.stepLogs(s, prefix);
+    const stepsAhead = stepsQueuedAhead(this.device, [...xs, ...ys], batchSize);
+
+    this.stopTraining = false;
+    let step = initialEpoch * steps;
+    for (const cb of callbacks) await cb.onTrainBegin();
+    for (let epoch = initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
+      for (const cb of callbacks) await cb.onEpochBegin(epoch);
+      const order = args.shuffle === false ? range(0, nTrain) : rng.permutation(nTrain);
+      net.resetMetrics();
+      const launch = (b: number): Promise<StepSums> =>
+        inFlight(net.trainStep(handles(xs), handles(ys), order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize)),
+          (seedBase + step++ * 0x9e3779b1) % 2 ** 52));
+      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
+      const queued: Promise<StepSums>[] = [launch(0)];
+      let launched = 1;
+      for (let b = 0; b < steps && queued.length; b++) {
+        for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: batchSize });
+        while (queued.length <= stepsAhead && launched < steps && !args.signal?.aborted && !this.stopTraining) {
+          queued.push(launch(launched++));
+        }
+        sums = await queued.shift()!;
+        for (const cb of callbacks) await cb.onBatchEnd(b, { batch: b, size: batchSize, ...logsOf(sums) });
+        if (args.signal?.aborted) this.stopTraining = true;
+      }
+      const logs = logsOf(sums);
+      if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_'));
+      for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);
+    }
+    for (const cb of callbacks) await cb.onTrainEnd();
+    return history;
+  }
+
+  /**
+   * Logs for running sums, as Keras names them: loss (the sum over outputs) and accuracy; with
+   * several outputs also <output>_loss and <output>_accuracy per output.
+   */
+  private stepLogs(s: StepSums, prefix: string): Logs {
+    const c = this.compiled!;
+    const count = Math.max(1, s.count);
+    const logs: Logs = { [`${prefix}loss`]: s.lossSum / count };
+    const names = this.outputNames;
+    if (names.length > 1) {
+      names.forEach((name, o) => { logs[`${prefix}${name}_loss`] = s.outputLoss[o] / count; });
+      if (c.accuracyName) names.forEach((name, o) => { logs[`${prefix}${name}_${c.accuracyName}`] = s.outputCorrect[o] / count; });
+    } else if (c.accuracyName) {
+      logs[`${prefix}${c.accuracyName}`] = s.correct / count;
+    }
+    return logs;
+  }
+
+  /** Loss, accuracy and user metrics over the given rows, as logs. */
+  private async evaluateRows(xs: Tensor[], ys: Tensor[], rows: Int32Array, batchSize: number, prefix = ''): Promise<Logs> {
+    const c = this.requireCompiled('evaluate');
+    if (c.userMetrics.length && ys.length > 1) throw new ValueError(`${this.name}: user metric functions need a model with one output`);
+    const net = this.net;
+    // Queued in one turn (with the prediction user metrics read), the evaluation sees one set of
+    // weights even while a fit trains; its own sums leave the fit's alone.
+    net.resetEvalMetrics();
+    const steps: Promise<StepSums>[] = [];
+    for (let b = 0; b < rows.length; b += batchSize) {
+      steps.push(inFlight(net.evalStep(handles(xs), handles(ys), rows.subarray(b, Math.min(rows.length, b + batchSize)))));
+    }
+    const start = rows[0];
+    const pred = c.userMetrics.length ? this.predictRows(xs, start, rows.length, batchSize)[0] : null;
+    const logs = this.stepLogs((await Promise.all(steps)).at(-1)!, prefix);
+    if (pred) {
+      const whole = rows.every((r, i) => r === start + i) && start === 0 && rows.length === xs[0].shape[0];
+      // Beside the predictions, which are host tensors (sliceRows reads any device).
+      const yTrue = whole ? ys[0].to('cpu') : sliceRows(ys[0], start, rows.length);
+      for (const m of c.userMetrics) logs[`${prefix}${m.name}`] = Number(await m.fn(yTrue, pred));
+    }
+    return logs;
+  }
+
+  /** Mean loss and metrics over (x, y): [loss, accuracy?, ...user metrics]. */
+  async evaluate(x: Tensors, y: Tensors, args: { batchSize?: number; verbose?: number } = {}): Promise<number[]> {
+    const { xs, n } = this.checkInputs(x, 'evaluate');
+    const ys = this.checkTargets(y, n, 'evaluate');
+    const batchSize = intIn(args.batchSize, 32, 1, `${this.name}.evaluate`, 'batchSize');
+    return Object.values(await this.evaluateRows(xs, ys, range(0, n), batchSize));
+  }
+
+  /**
+   * Outputs for x, computed in batches; returns at once, the values come when ready. A model
+   * with several outputs gives one tensor per output.
+   */
+  predict(x: Tensors, args?: { batchSize?: number; verbose?: number }): Tensor;
+  predict(x: Tensors, args?: { batchSize?: number; verbose?: number }): Tensor | Tensor[];
+  predict(x: Tensors, args: { batchSize?: number; verbose?: number } = {}): Tensor | Tensor[] {
+    const { xs, n } = this.checkInputs(x, 'predict');
+    return this.oneOrMany(this.predictRows(xs, 0, n, intIn(args.batchSize, 32, 1, `${this.name}.predict`, 'batchSize')));
+  }
+
+  private oneOrMany(ts: Tensor[]): Tensor | Tensor[] {
+    return ts.length === 1 ? ts[0] : ts;
+  }
+
+  private predictRows(xs: Tensor[], start: number, count: number, batchSize: number): Tensor[] {
+    this.build();
+    const outs = this.built!.outputLayers;
+    if (outs.some((l) => l < 0)) {
+      throw new ValueError(`${this.name}.predict: an output of this model is one of its inputs`);
+    }
+    return this.net.layerOutputs(handles(xs), start, count, outs, batchSize).map((h) => new Tensor(h));
+  }
+
+  predictOnBatch(x: Tensors): Tensor;
+  predictOnBatch(x: Tensors): Tensor | Tensor[];
+  predictOnBatch(x: Tensors): Tensor | Tensor[] {
+    const { xs, n } = this.checkInputs(x, 'predictOnBatch');
+    return this.oneOrMany(this.predictRows(xs, 0, n, n));
+  }
+
+  /** One training step on exactly this batch: [loss, accuracy?] (Keras's order). */
+  async trainOnBatch(x: Tensors, y: Tensors): Promise<number[]> {
+    this.beginTraining('trainOnBatch');
+    try {
+      return await this.trainBatch(x, y);
+    } finally {
+      this.training = null;
+    }
+  }
+
+  /** @internal trainOnBatch for a training call that holds the model (fitDataset). */
+  async trainBatch(x: Tensors, y: Tensors): Promise<number[]> {
+    this.requireCompiled('trainOnBatch');
+    const { xs, n } = this.checkInputs(x, 'trainOnBatch');
+    const ys = this.checkTargets(y, n, 'trainOnBatch');
+    this.net.resetMetrics();
+    const sums = await this.net.trainStep(handles(xs), handles(ys), range(0, n), globalRng().nextUint32());
+    return Object.values(this.stepLogs(sums, ''));
+  }
+
+  /** Trains on a Dataset of { xs, ys } batches (e.g. ck.data.imageFolderDataset(...).train.batch(32)), as tfjs. */
+  async fitDataset(dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs = {}): Promise<History> {
+    this.beginTraining('fitDataset');
+    try {
+      const history = new History();
+      const user = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+      await fitDataset(this, dataset, { ...args, callbacks: [history, ...user] });
+      return history;
+    } finally {
+      this.training = null;
+    }
+  }
+
+  /** Mean loss and metrics over a Dataset of { xs, ys } batches: [loss, accuracy?]. */
+  async evaluateDataset(dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: { batches?: number } = {}): Promise<number[]> {
+    return evaluateDataset(this, dataset, args);
+  }
+
+  /** The output of `layer` (an index or a layer of this model) for x, in inference mode. */
+  layerOutput(x: Tensors, layer: number | Layer, args: { batchSize?: number } = {}): Tensor {
+    const { xs, n } = this.checkInputs(x, 'layerOutput');
+    const i = typeof layer === 'number' ? layer : this.layers.indexOf(layer);
+    if (!Number.isInteger(i) || i < 0 || i >= this.layers.length) throw new ValueError(`${this.name}.layerOutput: no such layer`);
+    // A layer lowered to nothing (an input layer) shows the value it passes on.
+    let native = -1;
+    for (let j = i; j >= 0 && native < 0; j--) {
+      const [a, b] = this.built!.nativeRange[j];
+      if (b > a) native = b - 1;
+      else if (this.layers[j] instanceof InputLayer) break;
+    }
+    if (native < 0) return xs[Math.max(0, this.inputLayers().indexOf(this.layers[i]))];
+    const batchSize = intIn(args.batchSize, 32, 1, `${this.name}.layerOutput`, 'batchSize');
+    return new Tensor(this.net.layerOutputs(handles(xs), 0, n, [native], batchSize)[0]);
+  }
+
+  /** The model's input layers, in input order. */
+  protected abstract inputLayers(): Layer[];
+
+  /** @internal The Keras topology (modelTopology of model.json) with each layer as layerJson gives it. */
+  abstract topology(layerJson: (layer: Layer) => { class_name: string; config: unknown }): { class_name: string; config: unknown };
+}
+
+function sliceRows(t: Tensor, start: number, count: number): Tensor {
+  const row = t.size / t.shape[0];
+  const data = t.dataSync().slice(start * row, (start + count) * row);
+  return tensor(data, [count, ...t.shape.slice(1)]);
+}
