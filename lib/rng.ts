@@ -1,4 +1,5 @@
-// A small seeded RNG (xoshiro128**) for initializers and shuffling: same seed, same numbers.
+// Seeded generators: same seed, same numbers. Rng (xoshiro128**) for initializers and shuffling;
+// mulberry32 for image augmentation and for the random data of convkit's tests and tools.
 export class Rng {
   private s: Uint32Array;
   private spare: number | null = null;
@@ -78,4 +79,23 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/**
+ * mulberry32: a tiny 32-bit generator of numbers uniform in [0, 1), the same on every platform.
+ * Augmentation draws from it, and so do the test and tool data (test-support/reference.ts,
+ * scripts/gpu-parity.js, scripts/fuzz/rng.js). `key` is XORed into the state before mixing: a
+ * second seed word, for the fuzzer's 52-bit seeds (0 is mulberry32 itself). No imports and no
+ * module state: the augment worker runs this function's source text (data/augment.ts).
+ */
+export function mulberry32(seed: number, key = 0): () => number {
+  const imul = Math.imul;  // looked up once: a global lookup per draw is slow in jest's vm context
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state ^ key;
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

@@ -1,10 +1,12 @@
 // Plain-JS reference implementations of convkit's ops, written from the documented semantics
 // (docs/design.md "Layouts and numerics", native/core/kernels.h, Keras's formulas) with straightforward loops and float64
-// accumulation. Nothing here imports convkit: the tests compare the native kernels against it.
+// accumulation. Nothing here imports convkit's ops or models, which the tests compare against it:
+// only its seeded generator (lib/rng.ts), for test data.
+import { mulberry32 } from '../lib/rng';
 
 // Global lookups (Math.*, Number.*) inside jest's vm context go through a slow interceptor on
 // every access: hot loops use these module-level aliases instead.
-const { PI, abs, ceil, cos, exp, expm1, floor, fround, imul, log, log1p, max, min, sqrt, tanh } = Math;
+const { PI, abs, ceil, cos, exp, expm1, floor, fround, log, log1p, max, min, sqrt, tanh } = Math;
 const isNaNNum = Number.isNaN;
 const isFiniteNum = Number.isFinite;
 
@@ -14,16 +16,10 @@ const isFiniteNum = Number.isFinite;
 
 /** A small seeded RNG (mulberry32) with helpers for test data. */
 export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
   /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = imul(t ^ (t >>> 15), t | 1);
-    t ^= t + imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
   }
   uniform(lo = 0, hi = 1): number {
     return lo + (hi - lo) * this.next();

@@ -7,6 +7,7 @@
 import { Worker } from 'worker_threads';
 import { Callback } from '../callbacks';
 import { describeValue, ValueError } from '../errors';
+import { mulberry32 } from '../rng';
 import { checkTensor, Tensor, tensor } from '../tensor';
 
 export interface AugmentOptions {
@@ -43,20 +44,12 @@ export function checkAugment(opts: AugmentOptions): Required<AugmentOptions> {
 }
 
 /**
- * The augmentation itself: images [n, h, w, c] (NHWC floats) -> augmented copies. Self-contained
- * (no imports, no closures) because its source is what the worker thread runs.
+ * The augmentation itself: images [n, h, w, c] (NHWC floats) -> augmented copies, drawing from
+ * `rand` (the worker's mulberry32, the same numbers on every platform). Self-contained (no
+ * imports, no closures) because its source is what the worker thread runs.
  */
-export function augmentKernel(src: Float32Array, shape: number[], o: Required<AugmentOptions>, seed: number): Float32Array {
+export function augmentKernel(src: Float32Array, shape: number[], o: Required<AugmentOptions>, rand: () => number): Float32Array {
   const [n, h, w, c] = shape;
-  // mulberry32: small, fast, and the same numbers on every platform.
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
   const reflect = (v: number, size: number) => {
     if (size === 1) return 0;
     const period = 2 * (size - 1);
@@ -109,12 +102,13 @@ export function augmentKernel(src: Float32Array, shape: number[], o: Required<Au
 
 const WORKER_SOURCE = `
 const { parentPort } = require('worker_threads');
+const mulberry32 = ${mulberry32.toString()};
 const augmentKernel = ${augmentKernel.toString()};
 let clean = null;
 parentPort.on('message', (m) => {
   try {
     if (m.clean) clean = m.clean;
-    const out = augmentKernel(m.clean || clean, m.shape, m.options, m.seed);
+    const out = augmentKernel(m.clean || clean, m.shape, m.options, mulberry32(m.seed));
     parentPort.postMessage({ id: m.id, out }, [out.buffer]);
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String(e && e.stack || e) });

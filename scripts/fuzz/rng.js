@@ -1,25 +1,29 @@
 // The fuzzer's randomness: one small seeded generator per case, so that a case is reproduced
-// from (target, seed) alone: a mulberry32-style generator keyed by a seed of up to 52 bits.
+// from (target, seed) alone: convkit's mulberry32 (lib/rng.ts) keyed by a seed of up to 52 bits,
+// its low word the state and its high word the key.
 'use strict';
+
+const { mulberry32 } = require('../../dist/rng');
+
+/** A seed's two words: the generator's starting state and its key. */
+function seedWords(seed) {
+  return { state: (Number(seed) >>> 0) ^ 0x9e3779b9, key: Math.floor(Number(seed) / 4294967296) >>> 0 };
+}
 
 class Rng {
   constructor(seed) {
-    this.state = (Number(seed) >>> 0) ^ 0x9e3779b9;
-    this.hi = Math.floor(Number(seed) / 4294967296) >>> 0;
+    const { state, key } = seedWords(seed);
+    this.next = mulberry32(state, key);
   }
 
   /** Uniform 32-bit unsigned integer. */
   u32() {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state ^ this.hi;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    return this.next() * 4294967296;
   }
 
   /** Uniform in [0, 1). */
   float() {
-    return this.u32() / 4294967296;
+    return this.next();
   }
 
   /** Integer in [lo, hi] (inclusive). */
@@ -60,10 +64,10 @@ class Rng {
 
 /** The seed of case `index` of a run seeded with `runSeed` (a 52-bit integer, printable). */
 function caseSeed(runSeed, index) {
-  const r = new Rng(runSeed);
-  r.state = (r.state + Math.imul(index + 1, 0x9e3779b1)) >>> 0;
-  r.hi = (r.hi ^ Math.imul(index, 0x85ebca6b)) >>> 0;
-  return r.u32() + (r.u32() & 0xfffff) * 4294967296;
+  const { state, key } = seedWords(runSeed);
+  const next = mulberry32(state + Math.imul(index + 1, 0x9e3779b1), key ^ Math.imul(index, 0x85ebca6b));
+  const u32 = () => next() * 4294967296;
+  return u32() + (u32() & 0xfffff) * 4294967296;
 }
 
 module.exports = { Rng, caseSeed };
