@@ -9,11 +9,10 @@ namespace CK_ISA_NS {
 
 const CpuKernels& CK_ISA_TABLE() {
 #define CK_KERNEL_NS CK_ISA_NS
-  static const CpuKernels table = {CK_ISA_ENUM,
+#define CK_KERNEL_ISA CK_ISA_ENUM
 #include "kernel_table.inc"
-  };
 #undef CK_KERNEL_NS
-  return table;
+#undef CK_KERNEL_ISA
 }
 
 }  // namespace ck

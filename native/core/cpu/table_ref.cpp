@@ -4,11 +4,10 @@ namespace ck {
 
 const CpuKernels& scalar_kernels() {
 #define CK_KERNEL_NS ref
-  static const CpuKernels table = {Isa::Scalar,
+#define CK_KERNEL_ISA Isa::Scalar
 #include "kernel_table.inc"
-  };
 #undef CK_KERNEL_NS
-  return table;
+#undef CK_KERNEL_ISA
 }
 
 }  // namespace ck
