@@ -138,6 +138,16 @@ describe('reading: the journal, the digest and retries', () => {
     await expect(read(dir)).rejects.toThrow(/the weights do not match the SHA-256 that model.json records/);
   });
 
+  test('a journal without a convkitSave record is debris: each of the 5 reads reads the weights once, never for the journal', async () => {
+    const dir = newDir();
+    await commit(dir, 'A');
+    fs.writeFileSync(path.join(dir, JOURNAL), JSON.stringify({ payload: 'unstamped' }));
+    fs.appendFileSync(path.join(dir, WEIGHTS_BIN), 'x');
+    readCalls = 0;
+    await expect(read(dir)).rejects.toThrow(/the weights do not match the SHA-256 that model.json records/);
+    expect(readCalls).toBe(5);
+  });
+
   test('a journal that is not a file (a folder of that name) is passed over like any debris', async () => {
     const dir = newDir();
     await commit(dir, 'A');
@@ -312,5 +322,41 @@ describe('temporary files a save clears away', () => {
     for (const f of [...stale, ...kept]) fs.writeFileSync(path.join(dir, f), 'debris');
     await commit(dir, 'B');
     expect(fs.readdirSync(dir).sort()).toEqual([MODEL_JSON, WEIGHTS_BIN, ...kept].sort());
+  });
+
+  test('a save whose own clean-up failed leaves a temporary that the next save from this thread recognises and clears', async () => {
+    const dir = newDir();
+    await commit(dir, 'A');
+    const realOpen = fs.promises.open.bind(fs.promises);
+    jest.spyOn(fs.promises, 'open').mockImplementation(async (...args: Parameters<typeof fs.promises.open>) => {
+      if (args[1] === 'wx' && path.basename(String(args[0])).startsWith(`.${MODEL_JSON}.`)) throw errno('ENOSPC');
+      return realOpen(...args);
+    });
+    jest.spyOn(fs.promises, 'rm').mockRejectedValue(errno('EBUSY'));
+    await expect(commit(dir, 'B')).rejects.toThrow(ck.IOError);
+    jest.restoreAllMocks();
+    // the failed save left its weights temporary, named .weights.bin.<pid>-<thread>-<counter>.tmp
+    const left = fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(new RegExp(`^\\.weights\\.bin\\.${process.pid}-${threadId}-\\d+\\.tmp$`));
+    await commit(dir, 'C');
+    expect(fs.readdirSync(dir).sort()).toEqual([MODEL_JSON, WEIGHTS_BIN]);
+  });
+
+  test('a stale temporary already gone when this save removes it (another save cleared it first) does not fail the save', async () => {
+    const realKill = process.kill.bind(process);
+    jest.spyOn(process, 'kill').mockImplementation((pid: number, signal?: string | number) => {
+      if (pid === DEAD) throw errno('ESRCH');
+      return realKill(pid, signal);
+    });
+    const realReaddir = fs.promises.readdir.bind(fs.promises) as (dir: string) => Promise<string[]>;
+    jest.spyOn(fs.promises, 'readdir').mockImplementation((async (dir: string) =>
+      [...await realReaddir(dir), `.weights.bin.${DEAD}-0-9.tmp`]) as never);
+    const dir = newDir();
+    await commit(dir, 'A');
+    await commit(dir, 'B');
+    jest.restoreAllMocks();
+    expect((await read(dir)).json.payload).toBe('B');
+    expect(fs.readdirSync(dir).sort()).toEqual([MODEL_JSON, WEIGHTS_BIN]);
   });
 });
