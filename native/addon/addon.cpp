@@ -186,7 +186,7 @@ struct Download {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  std::string error;
+  ck::Failure error;
   ck::Tensor host;
 };
 }  // namespace
@@ -197,7 +197,7 @@ Napi::Value TensorHandle::DataSync(const Napi::CallbackInfo& info) {
     if (t.device() == ck::DeviceType::Cuda) {
       // Blocks (documented) until the copy has arrived; an event, not the whole stream.
       auto d = std::make_shared<Download>();
-      d->host = ck::download_async(t, [d](const std::string& error) {
+      d->host = ck::download_async(t, [d](const ck::Failure& error) {
         std::lock_guard<std::mutex> lk(d->mu);
         d->error = error;
         d->done = true;
@@ -214,7 +214,7 @@ Napi::Value TensorHandle::DataSync(const Napi::CallbackInfo& info) {
       b.event_destroy(event);
       std::unique_lock<std::mutex> lk(d->mu);
       d->cv.wait(lk, [&] { return d->done; });
-      if (!d->error.empty()) throw_error(ck::ErrorKind::Device, d->error);
+      if (d->error) throw ck::Error(*d->error);
       return external_view(info.Env(), d->host);
     }
     t.storage->wait();
@@ -230,7 +230,7 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
       // thread never waits. The result is a copy (of the values when the copy ran).
       auto d = std::make_shared<Download>();
       auto subscribe = [&](std::function<void()> settle) {
-        d->host = ck::download_async(t, [d, settle](const std::string& error) {
+        d->host = ck::download_async(t, [d, settle](const ck::Failure& error) {
           {
             std::lock_guard<std::mutex> lk(d->mu);
             d->error = error;
@@ -239,22 +239,22 @@ Napi::Value TensorHandle::Data(const Napi::CallbackInfo& info) {
         });
       };
       return promise_when(info.Env(), subscribe, [d](Napi::Env env) -> Napi::Value {
-        std::string error;
+        ck::Failure error;
         {
           std::lock_guard<std::mutex> lk(d->mu);
           error = d->error;
         }
-        if (!error.empty()) throw_js(env, ck::ErrorKind::Device, error);
+        if (error) throw_js(env, error->kind(), error->what());
         return external_view(env, d->host);
       });
     }
     ck::StoragePtr storage = t.storage;
     auto self = shared_reference(Value().As<Napi::Object>());
     auto resolve = [self, storage](Napi::Env env) -> Napi::Value {
-      std::string failed = storage->error();
+      ck::Failure failed = storage->error();
       TensorHandle* h = Unwrap(self->Value());
       self->Reset();
-      if (!failed.empty()) throw_js(env, ck::ErrorKind::Device, failed);
+      if (failed) throw_js(env, failed->kind(), failed->what());
       if (h->disposed_) throw_js(env, ck::ErrorKind::Value, "data: the tensor has been disposed");
       return h->View(env);
     };

@@ -139,7 +139,7 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
 }
 
 Napi::Object accumulators(Napi::Env env, const ck::Accumulators& a) {
-  if (!a.error.empty()) throw_js(env, ck::ErrorKind::Device, a.error);
+  if (a.error) throw_js(env, a.error->kind(), a.error->what());
   Napi::Object o = Napi::Object::New(env);
   o.Set("lossSum", a.loss_sum);
   o.Set("correct", a.correct);

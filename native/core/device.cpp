@@ -36,11 +36,10 @@ Tensor upload(const Tensor& x, const char* op) {
   uint64_t seq = cpu->enqueue([xs, ys, pinned, bytes, name, self] {
     try {
       xs->wait_from_other_stream(self);
-      std::string failed = xs->error();
-      if (!failed.empty()) throw std::runtime_error(failed);
+      if (Failure failed = xs->error()) throw Error(*failed);
       std::memcpy(pinned, xs->data(), bytes);
-    } catch (const std::exception& e) {
-      ys->set_error(name + ": input failed: " + e.what());
+    } catch (...) {
+      ys->set_error(with_prefix(current_failure(), name + ": input failed: "));
     }
   });
   try {
@@ -60,12 +59,12 @@ struct Arrival {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  std::string error;
+  Failure error;
 };
 
 Tensor download(const Tensor& x, const char* op) {
   auto arrival = std::make_shared<Arrival>();
-  Tensor y = download_async(x, [arrival](const std::string& error) {
+  Tensor y = download_async(x, [arrival](const Failure& error) {
     std::lock_guard<std::mutex> lk(arrival->mu);
     arrival->error = error;
     arrival->done = true;
@@ -85,14 +84,14 @@ Tensor download(const Tensor& x, const char* op) {
     b.event_synchronize(event);
     std::unique_lock<std::mutex> lk(arrival->mu);
     arrival->cv.wait(lk, [&] { return arrival->done; });
-    if (!arrival->error.empty()) throw std::runtime_error(arrival->error);
+    if (arrival->error) throw Error(*arrival->error);
   });
   return y;
 }
 
 }  // namespace
 
-Tensor download_async(const Tensor& x, std::function<void(const std::string&)> done) {
+Tensor download_async(const Tensor& x, std::function<void(const Failure&)> done) {
   require(x.device() == DeviceType::Cuda, ErrorKind::Device, "download: the tensor is not on cuda");
   Tensor y = empty_tensor(x.shape, "data", DeviceType::Cpu);
   size_t bytes = x.numel() * sizeof(float);
@@ -109,7 +108,7 @@ Tensor download_async(const Tensor& x, std::function<void(const std::string&)> d
   b.host_callback(s, [&b, xs, ys, pinned, bytes, done = std::move(done)]() mutable {
     if (bytes) std::memcpy(ys->data(), pinned, bytes);
     b.release_pinned(pinned, bytes);
-    const std::string error = xs->error();
+    const Failure error = xs->error();
     // Let go of x before the caller hears of the values: once data() settles, x's device block
     // is the caller's alone (dispose() then ck.memory() sees it freed).
     xs.reset();

@@ -88,7 +88,7 @@ struct Accumulators {
   double correct = 0;   // examples counted correct by the accuracy metric (first output)
   double count = 0;     // examples seen
   std::vector<double> output_loss, output_correct;  // per model output
-  std::string error;    // set when the step failed (the sums are then not updated)
+  Failure error;        // set when the step failed (the sums are then not updated)
 };
 
 // Whether nets placed on a CUDA device from now on capture each step as a CUDA graph (default:

@@ -264,7 +264,7 @@ namespace {
 
 // What a step's CPU task hands to its result task.
 struct CudaStepResult {
-  std::string error;
+  Failure error;
   void* event = nullptr;
   std::unique_ptr<Pinned> sums;  // the device sums as they stood after the step
   double count = 0;
@@ -286,8 +286,8 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
       cuda_step(xs, ys, idx, training, seed, static_cast<double*>(result->sums->p));
       result->count = (training ? train_acc_ : eval_acc_).count;
       result->event = b.record_event(cuda_stream_);
-    } catch (const std::exception& e) {
-      result->error = e.what();
+    } catch (...) {
+      result->error = current_failure();
     }
   });
   const size_t outputs = outputs_.size();
@@ -297,12 +297,12 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
     if (result->event) {
       try {
         b.event_synchronize(result->event);
-      } catch (const std::exception& e) {
-        result->error = e.what();
+      } catch (...) {
+        result->error = current_failure();
       }
       b.event_destroy(result->event);
     }
-    if (!result->error.empty()) {
+    if (result->error) {
       out->error = result->error;
       return;
     }

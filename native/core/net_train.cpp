@@ -37,8 +37,8 @@ void run_step(Accumulators* out, F&& body) {
   try {
     const Accumulators& sums = body();
     if (out) *out = sums;
-  } catch (const std::exception& e) {
-    if (out) out->error = e.what();
+  } catch (...) {
+    if (out) out->error = current_failure();
   }
 }
 }  // namespace

@@ -72,13 +72,12 @@ uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
       [deps, kernel = std::move(kernel), name, self]() {
         for (const StoragePtr& d : deps) {
           d->wait_from_other_stream(self);
-          std::string failed = d->error();
-          if (!failed.empty()) throw std::runtime_error("input failed: " + failed);
+          if (Failure failed = d->error()) throw Error(*with_prefix(failed, "input failed: "));
         }
         kernel();
       },
-      [outs, name](const std::string& message) {
-        for (const StoragePtr& o : outs) o->set_error(name + ": " + message);
+      [outs, name](const Failure& failure) {
+        for (const StoragePtr& o : outs) o->set_error(with_prefix(failure, name + ": "));
       });
   for (const StoragePtr& o : outs) o->set_producer(stream, seq);
   return seq;

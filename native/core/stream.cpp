@@ -21,7 +21,7 @@ Stream::~Stream() {
 }
 
 uint64_t Stream::enqueue(std::function<void()> task,
-                         std::function<void(const std::string&)> on_error) {
+                         std::function<void(const Failure&)> on_error) {
   uint64_t seq;
   {
     std::lock_guard<std::mutex> lk(mutex_);
@@ -67,7 +67,7 @@ void Stream::run() {
   enable_flush_denormals();
   for (;;) {
     std::function<void()> task;
-    std::function<void(const std::string&)> on_error;
+    std::function<void(const Failure&)> on_error;
     // The next request of a loop (predictOnBatch after predictOnBatch) usually comes within
     // microseconds of the last one's promise settling: poll for it before sleeping.
     spin_until([&] { return queued_.load(std::memory_order_acquire) != 0; }, kIdleSpin);
@@ -83,10 +83,8 @@ void Stream::run() {
     try {
       ThreadCountScope fixed_threads;  // ck.setThreads may resize the pool while this runs
       task();
-    } catch (const std::exception& e) {
-      if (on_error) on_error(e.what());
     } catch (...) {
-      if (on_error) on_error("unknown error");
+      if (on_error) on_error(current_failure());
     }
     // Release captured buffers (the task's and its error handler's) before anyone is told the
     // task is done: a caller that synchronizes then sees its memory freed.

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "errors.h"
+
 namespace ck {
 
 class Stream {
@@ -23,9 +25,9 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   // Queues a task; returns its sequence number (1, 2, ...). A task that throws is reported to
-  // `on_error` (if set), never propagated.
+  // `on_error` (if set) with the error's kind, never propagated.
   uint64_t enqueue(std::function<void()> task,
-                   std::function<void(const std::string&)> on_error = nullptr);
+                   std::function<void(const Failure&)> on_error = nullptr);
   bool done(uint64_t seq) const;
   void wait(uint64_t seq) const;  // blocks the caller until task `seq` has run
   void synchronize() const;       // waits for everything queued so far
@@ -43,7 +45,7 @@ class Stream {
 
   mutable std::mutex mutex_;
   mutable std::condition_variable cv_;
-  std::deque<std::pair<std::function<void()>, std::function<void(const std::string&)>>> queue_;
+  std::deque<std::pair<std::function<void()>, std::function<void(const Failure&)>>> queue_;
   std::multimap<uint64_t, std::function<void()>> callbacks_;
   std::atomic<size_t> queued_{0};  // queue_.size(), readable without the mutex
   uint64_t enqueued_ = 0;

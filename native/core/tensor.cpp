@@ -48,19 +48,17 @@ bool Storage::ready() const {
 void Storage::wait() const {
   auto [s, seq] = current_producer();
   if (s) s->wait(seq);
-  std::string failed = error();
-  if (!failed.empty()) throw_error(ErrorKind::Device, failed);
+  if (Failure failed = error()) throw Error(*failed);
 }
 
-void Storage::set_error(const std::string& message) {
-  auto e = std::make_shared<std::string>(message);
+void Storage::set_error(Failure failure) {
   std::lock_guard<std::mutex> lock(mu_);
-  error_ = std::move(e);
+  error_ = std::move(failure);
 }
 
-std::string Storage::error() const {
+Failure Storage::error() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return error_ ? *error_ : std::string();
+  return error_;
 }
 
 void Storage::wait_from_other_stream(const Stream* stream) const {

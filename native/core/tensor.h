@@ -48,8 +48,8 @@ class Storage {
   // has run all its tasks): storages must not keep streams alive, or a stream's last owner could
   // be its own worker thread.
   std::pair<std::shared_ptr<Stream>, uint64_t> current_producer() const;
-  void set_error(const std::string& message);
-  std::string error() const;
+  void set_error(Failure failure);
+  Failure error() const;  // null unless the producer failed
   // Makes `stream`'s next task wait for this storage's producer if it is on another stream.
   void wait_from_other_stream(const Stream* stream) const;
 
@@ -62,7 +62,7 @@ class Storage {
   mutable std::mutex mu_;  // guards producer_, seq_ and error_
   std::weak_ptr<Stream> producer_;
   uint64_t seq_ = 0;
-  std::shared_ptr<std::string> error_;
+  Failure error_;
 };
 
 using StoragePtr = std::shared_ptr<Storage>;
@@ -95,9 +95,9 @@ Tensor wrap_tensor(float* data, const Shape& shape, std::function<void()> releas
 // default CPU stream that finishes when the copy has arrived, so CPU ops and data() order after
 // it as usual.
 Tensor to_device(const Tensor& x, DeviceType device, const char* op = "to");
-// Enqueues a copy of CUDA tensor x into a new host tensor and calls done("" or an error) on a
+// Enqueues a copy of CUDA tensor x into a new host tensor and calls done(null or the failure) on a
 // CUDA-owned thread once the values are there. The host tensor has no producer: read it only
 // after done. done must not throw or make CUDA calls.
-Tensor download_async(const Tensor& x, std::function<void(const std::string& error)> done);
+Tensor download_async(const Tensor& x, std::function<void(const Failure& error)> done);
 
 }  // namespace ck

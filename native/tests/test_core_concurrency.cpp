@@ -15,6 +15,7 @@
 #include "check.h"
 #include "tensor_check.h"
 #include "memory.h"
+#include "op_launch.h"
 #include "ops.h"
 #include "stream.h"
 #include "thread_pool.h"
@@ -248,6 +249,41 @@ TEST(resizing_while_streams_run_keeps_each_task_consistent) {
   for (auto& stream : streams) stream->synchronize();
   CHECK(mismatches.load() == 0);
   ck::set_num_threads(0);
+}
+
+// An error raised inside a queued task keeps its kind on the way to whoever waits: the failed
+// op's output, and an op queued on that output (an "input failed" failure), both rethrow it as a
+// ShapeError (a ValueError, ...), which the addon turns into the same JS class.
+TEST(a_failed_task_keeps_its_error_kind_downstream) {
+  const auto& stream = ck::Stream::default_stream();
+  for (ck::ErrorKind kind : {ck::ErrorKind::Shape, ck::ErrorKind::Value, ck::ErrorKind::Format}) {
+    ck::Tensor a = ck::empty_tensor({4});
+    ck::Tensor b = ck::empty_tensor({4});
+    ck::launch_on(stream, "first", {}, {&a}, [kind] { ck::throw_error(kind, "bad shape"); });
+    ck::launch_on(stream, "second", {&a}, {&b}, [] {});
+    for (const ck::Tensor* t : {&a, &b}) {
+      bool thrown = false;
+      try {
+        t->storage->wait();
+      } catch (const ck::Error& e) {
+        thrown = true;
+        CHECK(e.kind() == kind);
+        CHECK(std::string(e.what()).find("first: bad shape") != std::string::npos);
+      }
+      CHECK(thrown);
+    }
+  }
+  // Anything else thrown by a task (a C++ library's error) is a DeviceError.
+  ck::Tensor c = ck::empty_tensor({4});
+  ck::launch_on(stream, "third", {}, {&c}, [] { throw std::runtime_error("library failure"); });
+  bool thrown = false;
+  try {
+    c.storage->wait();
+  } catch (const ck::Error& e) {
+    thrown = true;
+    CHECK(e.kind() == ck::ErrorKind::Device);
+  }
+  CHECK(thrown);
 }
 
 CK_TEST_MAIN()

@@ -35,8 +35,8 @@ double eval_loss(ck::Net& net, const Tensors& x, const Tensors& y, int n) {
   auto out = std::make_shared<ck::Accumulators>();
   net.eval_step(x, y, rows, out);
   net.stream()->synchronize();
-  if (!out->error.empty()) std::fprintf(stderr, "evaluation error: %s\n", out->error.c_str());
-  CHECK(out->error.empty() && out->count == n);
+  if (out->error) std::fprintf(stderr, "evaluation error: %s\n", out->error->what());
+  CHECK(!out->error && out->count == n);
   return out->loss_sum / out->count;
 }
 
@@ -88,8 +88,8 @@ void check_gradients(ck::Net& net, const Tensors& x, const Tensors& y, int n, ck
       }
     }
   }
-  if (!out->error.empty()) std::fprintf(stderr, "step error: %s\n", out->error.c_str());
-  CHECK(out->error.empty());
+  if (out->error) std::fprintf(stderr, "step error: %s\n", out->error->what());
+  CHECK(!out->error);
 }
 
 }  // namespace
