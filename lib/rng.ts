@@ -4,16 +4,21 @@ export class Rng {
   private s: Uint32Array;
   private spare: number | null = null;
 
-  constructor(seed: number = Math.floor(Math.random() * 2 ** 32)) {
-    // splitmix32 expands the seed into the four state words.
+  /**
+   * `stream` names what the numbers are for: one seed's named streams and its unnamed one draw
+   * unrelated sequences, so that one seed given to ck.setSeed (the initial weights) and to fit
+   * (the batch order) does not make the order a function of the weights.
+   */
+  constructor(seed: number = Math.floor(Math.random() * 2 ** 32), stream = '') {
+    // splitmix32 expands the seed into the four state words; a named stream XORs in a second
+    // expansion, of the name's hash (a seed alone cannot reproduce the 128-bit difference).
     this.s = new Uint32Array(4);
     let x = seed >>> 0;
+    let y = stream ? fnv1a(stream) : 0;
     for (let i = 0; i < 4; i++) {
       x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+      y = (y + 0x9e3779b9) >>> 0;
+      this.s[i] = (splitmixFinal(x) ^ (stream ? splitmixFinal(y) : 0)) >>> 0;
     }
   }
 
@@ -75,6 +80,20 @@ export class Rng {
     }
     return p;
   }
+}
+
+function splitmixFinal(x: number): number {
+  let z = x;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** FNV-1a of a string's UTF-16 code units. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function rotl(x: number, k: number): number {
