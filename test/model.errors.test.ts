@@ -411,3 +411,35 @@ describe('model files', () => {
     await expect(ck.loadModel('http://example.com/model.json')).rejects.toThrow(ck.ValueError);
   });
 });
+
+describe('layer specs the executor receives', () => {
+  // lib/ lowers each layer to native specs; the executor reads each spec's attributes by name
+  // from its kind's list (native/core/layer_kinds.inc), so a misspelled or foreign key is refused.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { native } = require('../lib/native') as { native: { Net: new (...args: unknown[]) => unknown } };
+  const conv = { kind: 'conv2d', name: 'c', filters: 2, kernelH: 3, kernelW: 3, inputs: [0] };
+  const build = (spec: Record<string, unknown>) => new native.Net([[8, 8, 1]], [spec], [1]);
+
+  test('a spec with only its kind\'s attributes builds', () => {
+    expect(() => build({ ...conv, strideH: 2, strideW: 2, padding: 'same', activation: 'relu' })).not.toThrow();
+    expect(() => build({ kind: 'upSampling2d', name: 'u', sizeH: 2, sizeW: 3, inputs: [0] })).not.toThrow();
+  });
+
+  test.each([
+    [{ ...conv, strideh: 2 }, 'strideh', 'a conv2d layer'],
+    [{ ...conv, units: 4 }, 'units', 'a conv2d layer'],
+    [{ kind: 'upSampling2d', name: 'u', kernelH: 2, inputs: [0] }, 'kernelH', 'sizeH sizeW interpolation'],
+    [{ kind: 'flatten', name: 'f', rate: 0.5, inputs: [0] }, 'rate', 'it takes: none'],
+  ])('%j: ValueError naming the layer and the key', (spec, key, detail) => {
+    let error: unknown = null;
+    try {
+      build(spec);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ck.ValueError);
+    expect((error as Error).message).toContain(`${(spec as { name: string }).name}: `);
+    expect((error as Error).message).toContain(`'${key}'`);
+    expect((error as Error).message).toContain(detail);
+  });
+});

@@ -242,7 +242,7 @@ export class UpSampling2D extends Layer {
   }
 
   lower(): NativeLayerSpec[] {
-    return [{ kind: 'upSampling2d', name: this.name, kernelH: this.size[0], kernelW: this.size[1], interpolation: this.interpolation }];
+    return [{ kind: 'upSampling2d', name: this.name, sizeH: this.size[0], sizeW: this.size[1], interpolation: this.interpolation }];
   }
 
   getConfig(): Record<string, unknown> {

@@ -83,6 +83,34 @@ std::vector<ck::Tensor> read_tensors(const Info& info, size_t i, const char* op,
   return out;
 }
 
+// Each layer kind's canonical name and the attributes its spec may carry (layer_kinds.inc).
+struct LayerKindInfo {
+  const char* name;
+  ck::LayerKind kind;
+  const char* attrs;  // space-separated
+};
+const LayerKindInfo kLayerKinds[] = {
+#define CK_LAYER(kind, name, attrs) {name, ck::LayerKind::kind, attrs},
+#include "layer_kinds.inc"
+};
+
+// A key the spec's kind does not list is a ValueError naming the layer and the key.
+void check_layer_keys(Napi::Env env, Napi::Object o, const LayerKindInfo& info,
+                      const std::string& layer) {
+  const std::string attrs = std::string(" kind name inputs ") + info.attrs + " ";
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    if (o.Get(key).IsUndefined()) continue;  // an optional field left out
+    if (attrs.find(" " + key + " ") == std::string::npos) {
+      std::string known = info.attrs[0] ? info.attrs : "none";
+      throw_js(env, ck::ErrorKind::Value,
+               layer + ": a " + info.name + " layer has no attribute '" + key + "' (it takes: " +
+                   known + ")");
+    }
+  }
+}
+
 ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) throw_js(env, ck::ErrorKind::Value, "model: each layer spec must be an object");
   Napi::Object o = v.As<Napi::Object>();
@@ -90,22 +118,13 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   l.name = get_string(o, "name", "layer");
   const char* op = l.name.c_str();
   std::string kind = get_string(o, "kind", "");
-  static const std::pair<const char*, ck::LayerKind> kinds[] = {
-      {"conv2d", ck::LayerKind::Conv2d}, {"dense", ck::LayerKind::Dense},
-      {"maxPool2d", ck::LayerKind::MaxPool2d}, {"avgPool2d", ck::LayerKind::AvgPool2d},
-      {"globalAvgPool", ck::LayerKind::GlobalAvgPool}, {"globalMaxPool", ck::LayerKind::GlobalMaxPool},
-      {"flatten", ck::LayerKind::Flatten}, {"dropout", ck::LayerKind::Dropout},
-      {"batchNorm", ck::LayerKind::BatchNorm}, {"activation", ck::LayerKind::Activation},
-      {"softmax", ck::LayerKind::Softmax}, {"reshape", ck::LayerKind::Reshape},
-      {"add", ck::LayerKind::Add}, {"multiply", ck::LayerKind::Multiply},
-      {"average", ck::LayerKind::Average}, {"concatenate", ck::LayerKind::Concatenate},
-      {"depthwiseConv2d", ck::LayerKind::DepthwiseConv2d}, {"zeroPadding2d", ck::LayerKind::ZeroPadding2d},
-      {"upSampling2d", ck::LayerKind::UpSampling2d}, {"lpPool2d", ck::LayerKind::LpPool2d}};
-  bool found = false;
-  for (auto& [name, k] : kinds) {
-    if (kind == name) l.kind = k, found = true;
+  const LayerKindInfo* info = nullptr;
+  for (const LayerKindInfo& k : kLayerKinds) {
+    if (kind == k.name) info = &k;
   }
-  if (!found) throw_js(env, ck::ErrorKind::Value, l.name + ": unknown layer kind '" + kind + "'");
+  if (!info) throw_js(env, ck::ErrorKind::Value, l.name + ": unknown layer kind '" + kind + "'");
+  l.kind = info->kind;
+  check_layer_keys(env, o, *info, l.name);
   l.filters = get_int(o, "filters", 0, op);
   l.units = get_int(o, "units", 0, op);
   l.kernel_h = get_int(o, "kernelH", 1, op), l.kernel_w = get_int(o, "kernelW", 1, op);
@@ -128,6 +147,7 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   l.depth_multiplier = std::max(1, get_int(o, "depthMultiplier", 1, op));
   l.pad_top = get_int(o, "padTop", 0, op), l.pad_bottom = get_int(o, "padBottom", 0, op);
   l.pad_left = get_int(o, "padLeft", 0, op), l.pad_right = get_int(o, "padRight", 0, op);
+  l.size_h = get_int(o, "sizeH", 1, op), l.size_w = get_int(o, "sizeW", 1, op);
   l.bilinear = get_string(o, "interpolation", "nearest") == "bilinear";
   l.power = get_float(o, "power", 2.f, op);
   l.inputs = read_ints(o.Get("inputs"), 0, 1 << 24, l.name + ": inputs");

@@ -160,7 +160,9 @@ void Net::infer_shape(int i) {
       break;
     case LayerKind::UpSampling2d:
       require_image(l, in);
-      out = {in[0] * l.kernel_h, in[1] * l.kernel_w, in[2]};
+      require(l.size_h >= 1 && l.size_w >= 1 && l.size_h < (1 << 16) && l.size_w < (1 << 16),
+              ErrorKind::Value, l.name + ": size must be in [1, 65535]");
+      out = {in[0] * l.size_h, in[1] * l.size_w, in[2]};
       break;
     case LayerKind::Flatten:
       out = {int64_t(shape_numel(in))};

@@ -30,12 +30,10 @@ namespace ck {
 
 struct CudaOps;
 
+// The layer kinds, listed once with their names and attributes in layer_kinds.inc.
 enum class LayerKind {
-  Conv2d, Dense, MaxPool2d, AvgPool2d, GlobalAvgPool, GlobalMaxPool, Flatten, Dropout,
-  BatchNorm, Activation, Softmax, Reshape,
-  // merges of two or more same-shaped inputs (concatenate: along the last axis)
-  Add, Multiply, Average, Concatenate,
-  DepthwiseConv2d, ZeroPadding2d, UpSampling2d, LpPool2d
+#define CK_LAYER(kind, name, attrs) kind,
+#include "layer_kinds.inc"
 };
 
 struct LayerSpec {
@@ -45,7 +43,8 @@ struct LayerSpec {
   Shape target_shape;                      // reshape: one example's new shape
   int groups = 1, depth_multiplier = 1;    // grouped conv2d; depthwise conv2d
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zero padding
-  bool bilinear = false;                   // upsampling (size in kernel_h/kernel_w)
+  int size_h = 1, size_w = 1;              // up-sampling factors
+  bool bilinear = false;                   // up-sampling interpolation
   float power = 2.f;                       // lp pooling
   int filters = 0, units = 0;              // conv2d / dense outputs
   int kernel_h = 1, kernel_w = 1;          // conv2d kernel or pool window

@@ -33,7 +33,7 @@ Pad2dParams pad_params(const LayerSpec& l, int batch, const Shape& in) {
 UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
   UpsampleParams p;
   p.N = batch, p.H = int(in[0]), p.W = int(in[1]), p.C = int(in[2]);
-  p.size_h = l.kernel_h, p.size_w = l.kernel_w;
+  p.size_h = l.size_h, p.size_w = l.size_w;
   p.interp = l.bilinear ? Interp::Bilinear : Interp::Nearest;
   p.half_pixel = false;
   return p;
