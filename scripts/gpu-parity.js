@@ -182,6 +182,71 @@ function buildCases(ck, { seed = 1234, quick = false, oom = true } = {}) {
     parity(`avgPool2dGrad ${desc}`, [inp(probe.shape), inp(xs)], (dy, x) => ck.ops.avgPool2dGrad(dy, x, opts), overlap);
     probe.dispose();
   }
+  // ---- the functional-model layers' ops: grouped and depthwise convolution, Lp pooling, zero
+  // padding, up-sampling, add and concatenate ----
+  for (const g of convGeometries) {
+    const desc = `x [${g.N},${g.H},${g.W},${g.C}] ${g.R}x${g.S} strides ${g.sh}x${g.sw} dilation ${g.dh}x${g.dw} ${g.padding}`;
+    const opts = { strides: [g.sh, g.sw], dilation: [g.dh, g.dw], padding: g.padding };
+    const xs = [g.N, g.H, g.W, g.C];
+    const M = 1 + (g.K % 3);
+    const dws = [g.R, g.S, g.C, M];
+    const dtol = sumTol(Math.max(g.R * g.S * M, g.N * g.H * g.W));
+    const dprobe = ck.ops.depthwiseConv2d(ck.zeros(xs).to('cpu'), ck.zeros(dws).to('cpu'), opts);
+    parity(`depthwiseConv2d ${desc} multiplier ${M}`, [inp(xs), inp(dws), inp([g.C * M])],
+      (x, w, b) => ck.ops.depthwiseConv2d(x, w, { ...opts, bias: b, activation: 'relu' }), dtol);
+    parity(`depthwiseConv2dGrad ${desc} multiplier ${M}`, [inp(dprobe.shape), inp(xs), inp(dws)],
+      (dy, x, w) => ck.ops.depthwiseConv2dGrad(dy, x, w, opts), dtol);
+    dprobe.dispose();
+    // Two groups of g.C input and g.K output channels each.
+    const gxs = [g.N, g.H, g.W, 2 * g.C];
+    const gws = [g.R, g.S, g.C, 2 * g.K];
+    const gopts = { ...opts, groups: 2 };
+    const gtol = sumTol(Math.max(g.R * g.S * g.C, g.R * g.S * 2 * g.K, g.N * g.H * g.W));
+    const gprobe = ck.ops.conv2d(ck.zeros(gxs).to('cpu'), ck.zeros(gws).to('cpu'), gopts);
+    parity(`conv2d groups 2 ${desc}`, [inp(gxs), inp(gws), inp([2 * g.K])],
+      (x, w, b) => ck.ops.conv2d(x, w, { ...gopts, bias: b }), gtol);
+    parity(`conv2dGrad groups 2 ${desc}`, [inp(gprobe.shape), inp(gxs), inp(gws)],
+      (dy, x, w) => ck.ops.conv2dGrad(dy, x, w, gopts), gtol);
+    gprobe.dispose();
+  }
+  for (const g of poolGeometries) {
+    const desc = `x [${g.N},${g.H},${g.W},${g.C}] pool ${g.ph}x${g.pw} strides ${g.sh}x${g.sw} ${g.padding}`;
+    const xs = [g.N, g.H, g.W, g.C];
+    for (const p of [1, 2, 3.5]) {
+      const opts = { poolSize: [g.ph, g.pw], strides: [g.sh, g.sw], padding: g.padding, p };
+      const probe = ck.ops.lpPool2d(ck.zeros(xs).to('cpu'), opts);
+      const tol = { atol: 1e-5, rtol: 1e-4 };
+      parity(`lpPool2d p ${p} ${desc}`, [inp(xs)], (x) => ck.ops.lpPool2d(x, opts), tol);
+      parity(`lpPool2dGrad p ${p} ${desc}`, [inp(probe.shape), inp(xs)], (dy, x) => ck.ops.lpPool2dGrad(dy, x, opts),
+        { atol: 1e-4, rtol: 1e-3 });
+      probe.dispose();
+    }
+  }
+  const spatialShapes = [[1, 1, 1, 1], [2, 3, 5, 4]];
+  for (let i = 0; i < reps; i++) spatialShapes.push([rng.int(1, 3), rng.int(1, 9), rng.int(1, 9), rng.int(1, 9)]);
+  for (const xs of spatialShapes) {
+    const padding = [[rng.int(0, 3), rng.int(0, 3)], [rng.int(0, 3), rng.int(0, 3)]];
+    const padded = [xs[0], xs[1] + padding[0][0] + padding[0][1], xs[2] + padding[1][0] + padding[1][1], xs[3]];
+    parity(`zeroPadding2d [${xs}] padding ${JSON.stringify(padding)}`, [inp(xs)], (x) => ck.ops.zeroPadding2d(x, { padding }), { exact: true });
+    parity(`zeroPadding2dGrad [${xs}] padding ${JSON.stringify(padding)}`, [inp(padded), inp(xs)],
+      (dy, x) => ck.ops.zeroPadding2dGrad(dy, x, { padding }), { exact: true });
+    const size = [rng.int(1, 3), rng.int(1, 3)];
+    const up = [xs[0], xs[1] * size[0], xs[2] * size[1], xs[3]];
+    for (const opts of [{ size }, { size, interpolation: 'bilinear' }, { size, interpolation: 'bilinear', halfPixelCenters: false }]) {
+      const how = `${opts.interpolation || 'nearest'}${opts.halfPixelCenters === false ? ' corner-aligned' : ''}`;
+      parity(`upSampling2d [${xs}] size ${size} ${how}`, [inp(xs)], (x) => ck.ops.upSampling2d(x, opts), sumTol(4));
+      parity(`upSampling2dGrad [${xs}] size ${size} ${how}`, [inp(up), inp(xs)],
+        (dy, x) => ck.ops.upSampling2dGrad(dy, x, opts), sumTol(4 * size[0] * size[1]));
+    }
+    parity(`add [${xs}]`, [inp(xs), inp(xs)], (a, b) => ck.ops.add(a, b), { exact: true });
+    const widths = [rng.int(1, 5), rng.int(1, 5), rng.int(1, 5)];
+    const parts = widths.map((w) => [...xs.slice(0, 3), w]);
+    const joined = [...xs.slice(0, 3), widths.reduce((a, b) => a + b, 0)];
+    parity(`concatenate [${xs.slice(0, 3)}] widths ${widths}`, parts.map((s) => inp(s)),
+      (...ts) => ck.ops.concatenate(ts), { exact: true });
+    parity(`concatenateGrad [${xs.slice(0, 3)}] widths ${widths}`, [inp(joined), ...parts.map((s) => inp(s))],
+      (dy, ...ts) => Object.fromEntries(ck.ops.concatenateGrad(dy, ts).map((t, i) => [`d${i}`, t])), { exact: true });
+  }
   const globalShapes = [[1, 1, 1, 1], [2, 1, 1, 5], [3, 7, 5, 4]];
   for (let i = 0; i < reps; i++) globalShapes.push([rng.int(1, 4), rng.int(1, 15), rng.int(1, 15), rng.int(1, 33)]);
   for (const xs of globalShapes) {
@@ -345,6 +410,8 @@ function buildCases(ck, { seed = 1234, quick = false, oom = true } = {}) {
     expectDeviceError(() => ck.ops.mul(a, b), 'mul', 'a on cpu', 'b on cuda');
     expectDeviceError(() => ck.ops.dense(b, ck.ones([3, 2]).to('cpu')), 'dense', 'x on cuda', 'kernel on cpu');
     expectDeviceError(() => ck.ops.sgdUpdate(b, a), 'sgdUpdate', 'weights on cuda', 'gradient on cpu');
+    expectDeviceError(() => ck.ops.concatenate([a, b]), 'concatenate', 'tensor 0 on cpu', 'tensor 1 on cuda');
+    expectDeviceError(() => ck.ops.add(b, a), 'add', 'a on cuda', 'b on cpu');
     // The process is fine afterwards.
     compare('after', await ck.ops.mul(b, b).data(), new Float32Array(6).fill(1), { exact: true });
   });

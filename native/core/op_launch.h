@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/cuda_kernels.h"
+#include "cuda_ops.h"
 #include "device.h"
 #include "errors.h"
 #include "tensor.h"
@@ -34,8 +34,6 @@ struct OpArg {
   const Tensor* tensor;
 };
 DeviceType op_device(const char* op, std::initializer_list<OpArg> args);
-// Throws DeviceError naming the op unless `device` is the CPU (ops with no CUDA kernel yet).
-void require_host(const char* op, const char* what, DeviceType device);
 
 // Enqueues `kernel`, which reads `reads` and writes `writes` (null entries are skipped): the
 // task holds every buffer until it has run, waits for inputs made on other streams, and marks
@@ -60,6 +58,19 @@ void launch(const char* op, DeviceType device, std::initializer_list<const Tenso
     launch_cuda(op, std::forward<CudaFn>(cuda));
   } else {
     launch(op, reads, writes, std::function<void()>(std::forward<CpuFn>(cpu)));
+  }
+}
+
+// The op's kernels on `device`, written once: body(k) calls the kernel set k, which is the CPU
+// table (run as a task on the default CPU stream, so body must capture by value) or the CUDA
+// table bound to the backend's stream (called now, enqueueing there).
+template <class Body>
+void launch_kernels(const char* op, DeviceType device, const std::vector<const Tensor*>& reads,
+                    const std::vector<const Tensor*>& writes, Body body) {
+  if (device == DeviceType::Cuda) {
+    launch_cuda(op, [&](const CudaKernels& t, void* s) { body(CudaOps{t, s}); });
+  } else {
+    launch_on(Stream::default_stream(), op, reads, writes, [body] { body(cpu_kernels()); });
   }
 }
 

@@ -83,11 +83,6 @@ uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
   return seq;
 }
 
-void require_host(const char* op, const char* what, DeviceType device) {
-  require(device == DeviceType::Cpu, ErrorKind::Device,
-          std::string(op) + ": " + what + " runs on the CPU only for now; move the tensors there with .to('cpu')");
-}
-
 DeviceType op_device(const char* op, std::initializer_list<OpArg> args) {
   const OpArg* first = nullptr;
   bool mixed = false;
@@ -241,11 +236,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
   require(a.act == Act::None || a.act == Act::Relu, ErrorKind::Value,
           "conv2d: only 'relu' can be fused into the convolution");
   DeviceType dev = op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}});
-  if (a.groups > 1) require_host(op, "groups > 1", dev);
   Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op, dev);
   const float* b = bias ? bias->data() : nullptr;
   if (a.groups > 1) {
-    launch(op, {&x, &w, bias}, {&y}, [=, &k = cpu_kernels()] {
+    launch_kernels(op, dev, {&x, &w, bias}, {&y}, [=](const auto& k) {
       k.grouped_conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.groups, a.act);
     });
     return y;
@@ -268,12 +262,11 @@ Conv2dGrads conv2d_grad(const Tensor& dy, const Tensor& x, const Tensor& w, cons
           std::string(op) + ": dy must have the output shape " + shape_str(ys) + ", got " +
               shape_str(dy.shape));
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}, {"filter", &w}});
-  if (a.groups > 1) require_host(op, "groups > 1", dev);
   Conv2dGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
   if (with_bias) g.db = empty_tensor({p.K}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
   if (a.groups > 1) {
-    launch(op, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr}, [=, &k = cpu_kernels()] {
+    launch_kernels(op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr}, [=](const auto& k) {
       k.grouped_conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p, a.groups);
       k.grouped_conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p, a.groups);
     });

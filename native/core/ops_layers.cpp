@@ -1,6 +1,6 @@
 // Ops of the functional-model layers: depthwise convolution, zero padding, up-sampling, Lp
-// pooling and the merges (add, concatenate). They have CPU kernels only so far: tensors on a
-// CUDA device get a DeviceError naming the op.
+// pooling and the merges (add, concatenate), on the device their tensors are on: each body is
+// written once over the kernel set (launch_kernels).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -65,10 +65,10 @@ Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, co
   if (bias) require_vector(op, "bias", *bias, p.K);
   require(a.act == Act::None || a.act == Act::Relu, ErrorKind::Value,
           "depthwiseConv2d: only 'relu' can be fused into the convolution");
-  require_host(op, "depthwise convolution", op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}}));
-  Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op);
+  DeviceType dev = op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}});
+  Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op, dev);
   const float* b = bias ? bias->data() : nullptr;
-  launch(op, {&x, &w, bias}, {&y}, [=, &k = cpu_kernels()] {
+  launch_kernels(op, dev, {&x, &w, bias}, {&y}, [=](const auto& k) {
     k.depthwise_conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act);
   });
   return y;
@@ -79,11 +79,11 @@ Conv2dGrads depthwise_conv2d_grad(const Tensor& dy, const Tensor& x, const Tenso
   const char* op = "depthwiseConv2dGrad";
   ConvParams p = depthwise_conv2d_params(x.shape, w.shape, a, op);
   require_dy(op, dy, {p.N, p.P, p.Q, p.K});
-  require_host(op, "depthwise convolution", op_device(op, {{"dy", &dy}, {"x", &x}, {"filter", &w}}));
-  Conv2dGrads g{empty_tensor(x.shape, op), empty_tensor(w.shape, op), Tensor{}};
-  if (with_bias) g.db = empty_tensor({p.K}, op);
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}, {"filter", &w}});
+  Conv2dGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
+  if (with_bias) g.db = empty_tensor({p.K}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
-  launch(op, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr}, [=, &k = cpu_kernels()] {
+  launch_kernels(op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr}, [=](const auto& k) {
     k.depthwise_conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p);
     k.depthwise_conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p);
   });
@@ -109,9 +109,9 @@ Pad2dParams zero_padding2d_params(const Shape& xs, const ZeroPadding2dAttrs& a, 
 Tensor zero_padding2d(const Tensor& x, const ZeroPadding2dAttrs& a) {
   const char* op = "zeroPadding2d";
   Pad2dParams p = zero_padding2d_params(x.shape, a, op);
-  require_host(op, "zero padding", x.device());
-  Tensor y = empty_tensor({p.N, p.P(), p.Q(), p.C}, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] { k.zero_pad2d_fwd(y.data(), x.data(), p); });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor({p.N, p.P(), p.Q(), p.C}, op, dev);
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) { k.zero_pad2d_fwd(y.data(), x.data(), p); });
   return y;
 }
 
@@ -119,9 +119,9 @@ Tensor zero_padding2d_grad(const Tensor& dy, const Tensor& x, const ZeroPadding2
   const char* op = "zeroPadding2dGrad";
   Pad2dParams p = zero_padding2d_params(x.shape, a, op);
   require_dy(op, dy, {p.N, p.P(), p.Q(), p.C});
-  require_host(op, "zero padding", op_device(op, {{"dy", &dy}, {"x", &x}}));
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy}, {&dx}, [=, &k = cpu_kernels()] { k.zero_pad2d_bwd(dx.data(), dy.data(), p); });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  launch_kernels(op, dev, {&dy}, {&dx}, [=](const auto& k) { k.zero_pad2d_bwd(dx.data(), dy.data(), p); });
   return dx;
 }
 
@@ -142,9 +142,9 @@ UpsampleParams up_sampling2d_params(const Shape& xs, const UpSampling2dAttrs& a,
 Tensor up_sampling2d(const Tensor& x, const UpSampling2dAttrs& a) {
   const char* op = "upSampling2d";
   UpsampleParams p = up_sampling2d_params(x.shape, a, op);
-  require_host(op, "up-sampling", x.device());
-  Tensor y = empty_tensor({p.N, p.P(), p.Q(), p.C}, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] { k.upsample2d_fwd(y.data(), x.data(), p); });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor({p.N, p.P(), p.Q(), p.C}, op, dev);
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) { k.upsample2d_fwd(y.data(), x.data(), p); });
   return y;
 }
 
@@ -152,9 +152,9 @@ Tensor up_sampling2d_grad(const Tensor& dy, const Tensor& x, const UpSampling2dA
   const char* op = "upSampling2dGrad";
   UpsampleParams p = up_sampling2d_params(x.shape, a, op);
   require_dy(op, dy, {p.N, p.P(), p.Q(), p.C});
-  require_host(op, "up-sampling", op_device(op, {{"dy", &dy}, {"x", &x}}));
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy}, {&dx}, [=, &k = cpu_kernels()] { k.upsample2d_bwd(dx.data(), dy.data(), p); });
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  launch_kernels(op, dev, {&dy}, {&dx}, [=](const auto& k) { k.upsample2d_bwd(dx.data(), dy.data(), p); });
   return dx;
 }
 
@@ -171,9 +171,9 @@ Tensor lp_pool2d(const Tensor& x, const Pool2dAttrs& a, float norm) {
   const char* op = "lpPool2d";
   check_norm(op, norm);
   PoolParams p = pool2d_params(x.shape, a, op);
-  require_host(op, "Lp pooling", x.device());
-  Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op);
-  launch(op, {&x}, {&y}, [=, &k = cpu_kernels()] { k.lppool2d_fwd(y.data(), x.data(), p, norm); });
+  DeviceType dev = x.device();
+  Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op, dev);
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) { k.lppool2d_fwd(y.data(), x.data(), p, norm); });
   return y;
 }
 
@@ -182,10 +182,10 @@ Tensor lp_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a, f
   check_norm(op, norm);
   PoolParams p = pool2d_params(x.shape, a, op);
   require_dy(op, dy, {p.N, p.P, p.Q, p.C});
-  require_host(op, "Lp pooling", op_device(op, {{"dy", &dy}, {"x", &x}}));
-  Tensor dx = empty_tensor(x.shape, op);
-  launch(op, {&dy, &x}, {&dx}, [=, &k = cpu_kernels()] {
-    Scratch y(p.y_size());  // the forward's output, which the gradient divides by
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  Tensor y = empty_tensor(dy.shape, op, dev);  // the forward's output, which the gradient divides by
+  launch_kernels(op, dev, {&dy, &x}, {&dx, &y}, [=](const auto& k) {
     k.lppool2d_fwd(y.data(), x.data(), p, norm);
     k.lppool2d_bwd(dx.data(), dy.data(), x.data(), y.data(), p, norm);
   });
@@ -197,19 +197,21 @@ Tensor lp_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a, f
 Tensor add(const Tensor& a, const Tensor& b) {
   const char* op = "add";
   require_same_shape(op, "a", a, "b", b);
-  require_host(op, "add", op_device(op, {{"a", &a}, {"b", &b}}));
-  Tensor y = empty_tensor(a.shape, op);
+  DeviceType dev = op_device(op, {{"a", &a}, {"b", &b}});
+  Tensor y = empty_tensor(a.shape, op, dev);
   const size_t n = a.numel();
-  launch(op, {&a, &b}, {&y}, [=, &k = cpu_kernels()] { k.add(y.data(), a.data(), b.data(), n); });
+  launch_kernels(op, dev, {&a, &b}, {&y}, [=](const auto& k) { k.add(y.data(), a.data(), b.data(), n); });
   return y;
 }
 
 namespace {
 
-// The widths of the parts' last axes; every other dimension must match parts[0]'s.
+// The widths of the parts' last axes; every other dimension must match parts[0]'s, and every
+// part must be on parts[0]'s device.
 std::vector<int> concat_widths(const char* op, const std::vector<Tensor>& parts) {
   require(!parts.empty(), ErrorKind::Value, std::string(op) + ": needs at least one tensor");
   const Shape& first = parts[0].shape;
+  const DeviceType first_device = parts[0].device();
   require(!first.empty(), ErrorKind::Shape, std::string(op) + ": tensors must have rank >= 1, got a scalar");
   std::vector<int> widths;
   int64_t total = 0;
@@ -220,7 +222,10 @@ std::vector<int> concat_widths(const char* op, const std::vector<Tensor>& parts)
             std::string(op) + ": tensor " + std::to_string(i) + " has shape " + shape_str(s) +
                 "; every tensor must match " + shape_str(first) +
                 " on all but the last axis and have a positive last axis");
-    require_host(op, "concatenation", parts[i].device());
+    require(parts[i].device() == first_device, ErrorKind::Device,
+            std::string(op) + ": tensors on different devices (tensor 0 on " +
+                device_name(first_device) + ", tensor " + std::to_string(i) + " on " +
+                device_name(parts[i].device()) + ")");
     total += s.back();
     widths.push_back(int(s.back()));
   }
@@ -236,11 +241,12 @@ Tensor concatenate(const std::vector<Tensor>& parts) {
   Shape ys = parts[0].shape;
   ys.back() = 0;
   for (int w : widths) ys.back() += w;
-  Tensor y = empty_tensor(ys, op);
+  const DeviceType dev = parts[0].device();
+  Tensor y = empty_tensor(ys, op, dev);
   const size_t rows = y.numel() / size_t(ys.back());
   std::vector<const Tensor*> reads;
   for (const Tensor& t : parts) reads.push_back(&t);
-  launch_on(Stream::default_stream(), op, reads, {&y}, [=, &k = cpu_kernels()] {
+  launch_kernels(op, dev, reads, {&y}, [=](const auto& k) {
     std::vector<const float*> ptrs;
     for (const Tensor& t : parts) ptrs.push_back(t.data());
     k.concat_last(y.data(), ptrs.data(), widths.data(), int(widths.size()), rows);
@@ -255,13 +261,16 @@ std::vector<Tensor> concatenate_grad(const Tensor& dy, const std::vector<Tensor>
   ys.back() = 0;
   for (int w : widths) ys.back() += w;
   require_dy(op, dy, ys);
-  require_host(op, "concatenation", dy.device());
+  const DeviceType dev = parts[0].device();
+  require(dy.device() == dev, ErrorKind::Device,
+          std::string(op) + ": tensors on different devices (dy on " + device_name(dy.device()) +
+              ", the parts on " + device_name(dev) + ")");
   std::vector<Tensor> dxs;
-  for (const Tensor& t : parts) dxs.push_back(empty_tensor(t.shape, op));
+  for (const Tensor& t : parts) dxs.push_back(empty_tensor(t.shape, op, dev));
   const size_t rows = dy.numel() / size_t(ys.back());
   std::vector<const Tensor*> writes;
   for (const Tensor& t : dxs) writes.push_back(&t);
-  launch_on(Stream::default_stream(), op, {&dy}, writes, [=, &k = cpu_kernels()] {
+  launch_kernels(op, dev, {&dy}, writes, [=](const auto& k) {
     std::vector<float*> ptrs;
     for (const Tensor& t : dxs) ptrs.push_back(t.data());
     k.split_last(ptrs.data(), dy.data(), widths.data(), int(widths.size()), rows);

@@ -1,0 +1,41 @@
+// The CUDA kernel table bound to a stream: a kernel set whose members take the CPU table's
+// arguments, so that code written once over `const auto& k` (an eager op's body, a net's pass)
+// runs with CpuKernels on the host or CudaOps on the GPU.
+#pragma once
+#include <cstdint>
+#include <utility>
+
+#include "cuda/cuda_kernels.h"
+
+namespace ck {
+
+struct CudaOps {
+  const CudaKernels& t;
+  void* s;
+  // The step's scalars on the device (a captured graph replays each step's values); null
+  // outside the executor, whose steps alone call dropout_fwd_at and adam_update here.
+  const uint64_t* step_seed = nullptr;
+  const float* adam_alpha = nullptr;
+
+  // Each kernel of kernel_list.inc with the CPU table's arguments, enqueued on the net's stream.
+#define CK_KERNEL(name, params)                                  \
+  template <class... Args>                                       \
+  void name(Args&&... args) const {                              \
+    t.name(std::forward<Args>(args)..., s);                      \
+  }
+#define CK_STEP_KERNEL(name, params)
+#include "kernel_list.inc"
+
+  // Layer `layer`'s mask for the step seed on the device (dropout_layer_seed).
+  void dropout_fwd_at(float* y, float* mask, const float* x, size_t n, float rate,
+                      uint64_t layer) const {
+    t.dropout_fwd_at(y, mask, x, n, rate, step_seed, layer, s);
+  }
+  // The step's alpha (bias correction) comes from the device, not from p.step.
+  void adam_update(float* w, float* m, float* v, const float* g, size_t n,
+                   const AdamParams& p) const {
+    t.adam_update_at(w, m, v, g, n, p, adam_alpha, s);
+  }
+};
+
+}  // namespace ck
