@@ -234,7 +234,7 @@ TEST(padding_depthwise_grouped_upsampling_lp_pooling) {
     grouped.filters = 4, grouped.groups = 2, grouped.kernel_h = grouped.kernel_w = 2;
     layers.push_back(grouped);
     LayerSpec up = layer(LayerKind::UpSampling2d, "up");
-    up.kernel_h = 2, up.kernel_w = 3, up.bilinear = bilinear;
+    up.size_h = 2, up.size_w = 3, up.bilinear = bilinear;
     layers.push_back(up);
     LayerSpec lp = layer(LayerKind::LpPool2d, "lp");
     lp.kernel_h = lp.kernel_w = 2, lp.stride_h = lp.stride_w = 2, lp.power = 2.f;
