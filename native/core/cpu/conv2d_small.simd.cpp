@@ -25,26 +25,17 @@ namespace {
 using gemm::cdiv;
 using gemm::kL;
 
-// Largest reduction R*S*C taken here. Measured on one thread, 'same' 32x32 layers with K 32
-// and 64: 1.2-3x the GEMM's rate up to C = 16 at 3x3 and C = 6 at 5x5 (R*S*C 144-150), then
-// the two about even, the GEMM's per-tile overhead amortised. On two threads with AVX-512 the
-// direct kernel stays 4-8% ahead on 3x3 layers up to C = 64 (W2's, the large 56x56 one); with
-// AVX2 the two are level there.
-#if defined(CK_ISA_AVX512)
-constexpr int kMaxReduction = 576;
-#else
-constexpr int kMaxReduction = 160;
-#endif
+// Largest reduction R*S*C taken here (Blocking::kSmallConvMaxReduction). Measured on one
+// thread, 'same' 32x32 layers with K 32 and 64: 1.2-3x the GEMM's rate up to C = 16 at 3x3 and
+// C = 6 at 5x5 (R*S*C 144-150), then the two about even, the GEMM's per-tile overhead
+// amortised. On two threads with AVX-512 the direct kernel stays 4-8% ahead on 3x3 layers up to
+// C = 64 (W2's, the large 56x56 one); with AVX2 the two are level there: 576 and 160.
+constexpr int kMaxReduction = Blocking::kSmallConvMaxReduction;
 
 // Vectors of output channels per tile, and the most output pixels per tile for each count:
-// MQ*NV accumulators + NV weight vectors + 1 broadcast fit the register file (32 zmm / 16 ymm).
-#if defined(CK_ISA_AVX512)
-constexpr int kMaxNV = 4;
-constexpr int kMaxMQ[kMaxNV] = {16, 14, 9, 6};
-#else
-constexpr int kMaxNV = 3;
-constexpr int kMaxMQ[kMaxNV] = {12, 6, 4};
-#endif
+// MQ*NV accumulators + NV weight vectors + 1 broadcast fit the register file (Blocking).
+constexpr int kMaxNV = Blocking::kSmallConvMaxVecs;
+constexpr const int (&kMaxMQ)[kMaxNV] = Blocking::kSmallConvPixels;
 
 // Largest zero-padded copy of input rows a thread keeps (floats); output rows are processed in
 // bands whose input rows fit.

@@ -13,6 +13,7 @@ using gemm::cdiv;
 using gemm::imax;
 using gemm::imin;
 using gemm::kL;
+using gemm::kMaxMR;
 
 // y = act(x w + b): the indirect GEMM with one segment per row.
 void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
@@ -124,15 +125,14 @@ void dense_bwd_filter(float* dw, float* db, const float* dy, const float* x, int
       const float* src = x + (r0 + i) * K;
       if (i + kAhead < n) {
         for (int c = c0; c < c1 + 16; c += 16) {
-          _mm_prefetch(reinterpret_cast<const char*>(src + kAhead * K + imin(c, c1 - 1)),
-                       _MM_HINT_T0);
+          prefetch(src + kAhead * K + imin(c, c1 - 1));
         }
       }
       for (int jb = g0; jb < g1; ++jb) {
         const int j0 = jb_j0[jb], mb = jb_j0[jb + 1] - j0;
         float* d = xp + x_panel(g0, jb, n) + i * mb;
-        if (K - j0 >= 8) {
-          _mm256_storeu_ps(d, _mm256_loadu_ps(src + j0));
+        if (K - j0 >= kMaxMR) {
+          std::memcpy(d, src + j0, kMaxMR * sizeof(float));
         } else {
           for (int j = 0; j < mb; ++j) d[j] = src[j0 + j];
         }

@@ -31,17 +31,7 @@ namespace {
 using gemm::imax;
 using gemm::imin;
 constexpr int L = Vec::kLanes;
-constexpr int kQB = L == 16 ? 8 : 4;  // output pixels per forward/backward-data tile
-
-#if defined(CK_ISA_AVX512)
-using Idx = __m512i;
-inline Idx load_idx(const int* v) { return _mm512_loadu_si512(v); }
-inline Vec permute(Vec a, Idx i) { return _mm512_permutexvar_ps(i, a.v); }
-#else
-using Idx = __m256i;
-inline Idx load_idx(const int* v) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v)); }
-inline Vec permute(Vec a, Idx i) { return _mm256_permutevar8x32_ps(a.v, i); }
-#endif
+constexpr int kQB = Blocking::kDepthwisePixels;  // output pixels per forward/backward-data tile
 
 // Index arithmetic in 64 bits: a tap offset (S-1)*dilation can pass 2^31 (both up to 65536).
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -72,7 +62,7 @@ KBlock* make_kblocks(gemm::Arena& arena, int K, int M) {
 
 // The x (or dy) vector of block kb at p.
 template <bool kFull, bool kExpand>
-inline Vec load_in(const float* p, const KBlock& kb, Idx idx) {
+inline Vec load_in(const float* p, const KBlock& kb, LaneIdx idx) {
   if (kExpand) return permute(load_n(p, size_t(kb.nload)), idx);
   return kFull ? Vec::load(p) : Vec::load_partial(p, kb.m);
 }
@@ -88,7 +78,7 @@ struct Tap {
 template <int QB, bool kFull, bool kExpand>
 void tile(float* out, ptrdiff_t out_step, const Tap* taps, int ntaps, ptrdiff_t src_off,
           ptrdiff_t src_step, const KBlock& kb, Vec init, EpilogueClamp clamp) {
-  const Idx idx = kExpand ? load_idx(kb.idx) : Idx{};
+  const LaneIdx idx = kExpand ? lane_indices(kb.idx) : LaneIdx{};
   Vec acc[QB];
   for (int j = 0; j < QB; ++j) acc[j] = init;
   for (int t = 0; t < ntaps; ++t) {
@@ -284,7 +274,7 @@ namespace {
 template <int TS, bool kFull, bool kExpand>
 void filter_taps(float* dwt, ptrdiff_t dw_step, const float* x, ptrdiff_t xs, ptrdiff_t ts,
                  const float* g, ptrdiff_t ds, int n, const KBlock& kb) {
-  const Idx idx = kExpand ? load_idx(kb.idx) : Idx{};
+  const LaneIdx idx = kExpand ? lane_indices(kb.idx) : LaneIdx{};
   Vec a0[TS], a1[TS];
   for (int t = 0; t < TS; ++t) a0[t] = a1[t] = Vec::zero();
   int i = 0;

@@ -69,6 +69,8 @@ class Arena {
 // ------------------------------------------------------------------------------------------
 
 constexpr int kMaxMR = 8;
+// op_fn instantiates tiles of up to kMaxMR rows and 4 vectors.
+static_assert(Blocking::kGemmMaxVecs <= 4, "op_fn serves tiles of up to 4 vectors");
 
 struct IgTile {
   const float* const* a;  // [nseg][MR] row pointers
@@ -204,60 +206,68 @@ void dot_tile(const IgTile& t) {
 using IgFn = void (*)(const IgTile&);
 
 // Rows per dot tile for C output columns: MR*C accumulators + C weight vectors + 1 row vector
-// within the register file (32 zmm / 16 ymm).
-constexpr int dot_mr(int c) {
-  return kL == 16 ? (c <= 2 ? 8 : c == 3 ? 6 : c == 4 ? 5 : c == 5 ? 4 : 3)
-                  : (c <= 1 ? 8 : c == 2 ? 6 : 4);
-}
+// within the register file (Blocking, simd.h).
 constexpr int kMaxDotC = kL / 2 - 1;  // dot tiles serve C <= kMaxDotC (2*C < kL)
+constexpr int dot_mr(int c) { return Blocking::kDotRows[c - 1]; }
 
-inline IgFn dot_fn(int c) {
-  switch (c) {
-    case 1: return dot_tile<dot_mr(1), 1>;
-    case 2: return dot_tile<dot_mr(2), 2>;
-    case 3: return dot_tile<dot_mr(3), 3>;
-    case 4: return dot_tile<dot_mr(4), 4>;
-    case 5: return dot_tile<dot_mr(5), 5>;
-    case 6: return dot_tile<dot_mr(6), 6>;
-    default: return dot_tile<dot_mr(7), 7>;
+template <int C = 1>
+IgFn dot_fn(int c) {
+  if constexpr (C == kMaxDotC) {
+    return dot_tile<dot_mr(C), C>;
+  } else {
+    return c == C ? dot_tile<dot_mr(C), C> : dot_fn<C + 1>(c);
   }
 }
 
 // Tile shape for `ncols` output columns: MR rows x NV vectors, with MR*NV accumulators + NV
-// weight vectors + 1 broadcast within the register file (32 zmm / 16 ymm); or a dot tile.
+// weight vectors + 1 broadcast within the register file (Blocking, simd.h); or a dot tile.
 struct IgPlan {
   int mr, nv;
   bool dot;
 };
 inline IgPlan vec_plan(int ncols) {
-  int v = cdiv(imax(ncols, 1), kL);
-  if (kL == 16) {
-    if (v >= 4) return {6, 4, false};
-    if (v == 3) return {8, 3, false};
-    if (v == 2) return {8, 2, false};
-    return {8, 1, false};
-  }
-  if (v >= 2) return {6, 2, false};
-  return {8, 1, false};
+  const int v = imin(cdiv(imax(ncols, 1), kL), Blocking::kGemmMaxVecs);
+  return {Blocking::kGemmRows[v - 1], v, false};
 }
+constexpr bool rows_fit(const int* rows, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (rows[i] < 1 || rows[i] > kMaxMR) return false;
+  }
+  return true;
+}
+static_assert(rows_fit(Blocking::kGemmRows, Blocking::kGemmMaxVecs) &&
+                  rows_fit(Blocking::kDotRows, kMaxDotC),
+              "tiles have 1 to kMaxMR rows");
 inline IgPlan ig_plan(int ncols) {
   if (ncols >= 1 && ncols <= kMaxDotC) return {dot_mr(ncols), 1, true};
   return vec_plan(ncols);
 }
 
-inline IgFn ig_fn(int mr, int nv) {
-  if (mr == 6) {
-    switch (nv) {
-      case 1: return igemm_tile<6, 1>;
-      case 2: return igemm_tile<6, 2>;
-      case 3: return igemm_tile<6, 3>;
-      default: return igemm_tile<6, 4>;
-    }
+// The most vectors a plan gives tiles of `mr` rows (the narrower last column block of such a
+// plan uses the same rows with fewer vectors).
+constexpr int gemm_vecs_for_rows(int mr) {
+  int v = 0;
+  for (int i = 0; i < Blocking::kGemmMaxVecs; ++i) {
+    if (Blocking::kGemmRows[i] == mr) v = i + 1;
   }
-  switch (nv) {
-    case 1: return igemm_tile<8, 1>;
-    case 2: return igemm_tile<8, 2>;
-    default: return igemm_tile<8, 3>;
+  return v;
+}
+template <int MR, int NV = 1>
+IgFn ig_fn_vecs(int nv) {
+  if constexpr (NV == gemm_vecs_for_rows(MR)) {
+    return igemm_tile<MR, NV>;
+  } else {
+    return nv == NV ? igemm_tile<MR, NV> : ig_fn_vecs<MR, NV + 1>(nv);
+  }
+}
+// The tile of mr rows (one of Blocking::kGemmRows) and nv vectors, nv <= gemm_vecs_for_rows(mr).
+template <int I = 0>
+IgFn ig_fn(int mr, int nv) {
+  constexpr int MR = Blocking::kGemmRows[I];
+  if constexpr (I + 1 == Blocking::kGemmMaxVecs) {
+    return ig_fn_vecs<MR>(nv);
+  } else {
+    return mr == MR ? ig_fn_vecs<MR>(nv) : ig_fn<I + 1>(mr, nv);
   }
 }
 
@@ -288,51 +298,6 @@ void pack_cols(float* dst, size_t rows, int NC, int WB, size_t cs, const RowPtr&
   });
 }
 
-// Transposes the kL x kL square r in registers: r[j] becomes what was lane j of every r[i].
-#if defined(CK_ISA_AVX512)
-inline void transpose_square(Vec (&r)[kL]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {  // pairs of rows, interleaved by 32 bits within 128-bit lanes
-    t[i] = _mm512_unpacklo_ps(r[i].v, r[i + 1].v);
-    t[i + 1] = _mm512_unpackhi_ps(r[i].v, r[i + 1].v);
-  }
-  for (int i = 0; i < 16; i += 4) {  // quads of rows: lane q of u[i + c] is column 4q + c
-    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int c = 0; c < 4; ++c) {  // gather the 128-bit lanes of column c, 4 + c, 8 + c, 12 + c
-    const __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-    const __m512 b = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-    const __m512 d = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-    const __m512 e = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-    r[c] = _mm512_shuffle_f32x4(a, d, 0x88);
-    r[8 + c] = _mm512_shuffle_f32x4(a, d, 0xDD);
-    r[4 + c] = _mm512_shuffle_f32x4(b, e, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(b, e, 0xDD);
-  }
-}
-#else
-inline void transpose_square(Vec (&r)[kL]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i].v, r[i + 1].v);
-    t[i + 1] = _mm256_unpackhi_ps(r[i].v, r[i + 1].v);
-  }
-  for (int i = 0; i < 8; i += 4) {  // lane q of u[i + c] is column 4q + c
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int c = 0; c < 4; ++c) {
-    r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
-    r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
-  }
-}
-#endif
-
 // pack_cols's layout for the transpose of the row-major [NC x rows] matrix src (row stride ld):
 // element (i, c) of column block kb is src[(kb*WB + c)*ld + i]. Moved by kL x kL squares
 // through registers: walking a column of src (stride ld, often a multiple of 4 KB) would map
@@ -359,7 +324,7 @@ inline void pack_cols_transposed(float* dst, size_t rows, int NC, int WB, const 
           const float* s = src + size_t(col0 + c0 + j) * ld + i0;
           r[j] = c0 + j >= nc ? Vec::zero() : ni == kL ? Vec::load(s) : Vec::load_partial(s, ni);
         }
-        transpose_square(r);
+        transpose(r);
         for (int j = 0; j < ni; ++j) r[j].store(d + size_t(j) * wbb + c0);
       }
     }
