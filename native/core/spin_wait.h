@@ -7,15 +7,23 @@
 #include <chrono>
 #include <thread>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
+#elif defined(_M_ARM64)
+#include <intrin.h>
 #endif
 
 namespace ck {
 
+// A spin-loop hint: lets the sibling hyperthread (x86 pause) or the core's other work (arm64
+// yield) go first; elsewhere the loop only polls.
 inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
   _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#elif defined(_M_ARM64)
+  __yield();
 #endif
 }
 
@@ -25,7 +33,7 @@ bool spin_until(Ready&& ready, std::chrono::microseconds budget) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + budget;
   for (;;) {
-    for (int i = 0; i < 64; ++i) {  // ~1.5 us of pause instructions
+    for (int i = 0; i < 64; ++i) {  // ~1.5 us of x86 pause instructions
       if (ready()) return true;
       cpu_relax();
     }

@@ -15,8 +15,10 @@ namespace cktest {
 // The vector ISAs this CPU runs, and their tables, to compare against ck::scalar_kernels().
 inline std::vector<ck::Isa> vector_isas() {
   std::vector<ck::Isa> out;
-  if (int(ck::detect_isa()) >= int(ck::Isa::Avx2)) out.push_back(ck::Isa::Avx2);
-  if (int(ck::detect_isa()) >= int(ck::Isa::Avx512)) out.push_back(ck::Isa::Avx512);
+  const ck::Isa best = ck::detect_isa();
+  if (best == ck::Isa::Avx2 || best == ck::Isa::Avx512) out.push_back(ck::Isa::Avx2);
+  if (best == ck::Isa::Avx512) out.push_back(ck::Isa::Avx512);
+  if (best == ck::Isa::Neon) out.push_back(ck::Isa::Neon);
   return out;
 }
 inline std::vector<const ck::CpuKernels*> vector_tables() {

@@ -52,6 +52,24 @@ TEST(activations_saturate_without_nan) {
   }
 }
 
+// The vector max/min follow x86's maxps (a > b ? a : b), not a NaN-propagating max (NEON's
+// FMAX): ReLU maps NaN to 0 as the reference's x > 0 ? x : 0 does, on every ISA.
+TEST(relu_maps_nan_to_zero_as_the_reference_does) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = {nan, -nan, -0.f, 2.f, -3.f, nan, 7.f, nan, nan};
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    for (ck::Act act : {ck::Act::Relu, ck::Act::Relu6}) {
+      std::vector<float> y(x.size(), -1.f);
+      k->activation_fwd(y.data(), x.data(), x.size(), act, 0.f);
+      const std::vector<float> want = {0.f, 0.f, 0.f, 2.f, 0.f, 0.f, act == ck::Act::Relu ? 7.f : 6.f, 0.f, 0.f};
+      CHECK_ALL_CLOSE(y.data(), want.data(), x.size(), 0.f, 0.f);
+    }
+  }
+  std::vector<float> y(x.size());
+  ck::scalar_kernels().activation_fwd(y.data(), x.data(), x.size(), ck::Act::Relu, 0.f);
+  CHECK(y[0] == 0.f && y[1] == 0.f && y[5] == 0.f);
+}
+
 TEST(reference_activation_gradients_match_finite_differences) {
   std::mt19937 rng(4);
   const ck::CpuKernels& ref = ck::scalar_kernels();

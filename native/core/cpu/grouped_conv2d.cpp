@@ -18,12 +18,19 @@
 
 namespace ck {
 
+// The vector tables of this build's architecture (see native/sources.json's "isa_units").
+#if defined(__x86_64__) || defined(_M_X64)
 namespace avx2 {
 #include "kernel_decls.inc"
 }  // namespace avx2
 namespace avx512 {
 #include "kernel_decls.inc"
 }  // namespace avx512
+#elif defined(__aarch64__) || defined(_M_ARM64)
+namespace neon {
+#include "kernel_decls.inc"
+}  // namespace neon
+#endif
 
 namespace {
 
@@ -118,7 +125,11 @@ void bwd_filter(const CpuKernels& k, float* dw, float* db, const float* dy, cons
   }
 
 CK_GROUPED_CONV2D(ref, scalar_kernels)
+#if defined(__x86_64__) || defined(_M_X64)
 CK_GROUPED_CONV2D(avx2, avx2_kernels)
 CK_GROUPED_CONV2D(avx512, avx512_kernels)
+#elif defined(__aarch64__) || defined(_M_ARM64)
+CK_GROUPED_CONV2D(neon, neon_kernels)
+#endif
 
 }  // namespace ck

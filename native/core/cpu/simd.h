@@ -1,8 +1,10 @@
 // The vector type the *.simd.cpp kernels are written against. Each of those files is compiled
-// twice, once with -DCK_ISA_AVX2 (-mavx2 -mfma) and once with -DCK_ISA_AVX512 (-mavx512f ...),
-// and everything it defines lives in namespace ck::CK_ISA_NS, so the two builds never collide.
-// The intrinsics stay in this header: the kernels use Vec, its free functions and Blocking (the
-// register-block sizes of the microkernels), and never test which ISA they are compiled for.
+// once per vector ISA of the target architecture (native/sources.json's "isa_units"): on x86-64
+// with -DCK_ISA_AVX2 (-mavx2 -mfma) and -DCK_ISA_AVX512 (-mavx512f ...), on aarch64 with
+// -DCK_ISA_NEON (baseline there); everything it defines lives in namespace ck::CK_ISA_NS, so the
+// builds never collide. Architecture-specific intrinsics stay in this header: the kernels use
+// Vec, its free functions and Blocking (the register-block sizes of the microkernels), and never
+// test which ISA they are compiled for.
 //
 // One-definition hazard: an inline function from a shared header compiled in an AVX-512 unit
 // may be the copy the linker keeps for everyone. So *.simd.cpp files include only this header,
@@ -22,8 +24,16 @@
 #define CK_ISA_NS avx2
 #define CK_ISA_ENUM ::ck::Isa::Avx2
 #define CK_ISA_TABLE avx2_kernels
+#elif defined(CK_ISA_NEON)
+#if !defined(__aarch64__) && !defined(_M_ARM64)
+#error "CK_ISA_NEON is for aarch64 targets (vfmaq_f32, vqtbl1q_u8, vdivq_f32 are A64-only)"
+#endif
+#include <arm_neon.h>
+#define CK_ISA_NS neon
+#define CK_ISA_ENUM ::ck::Isa::Neon
+#define CK_ISA_TABLE neon_kernels
 #else
-#error "simd.h is for the per-ISA kernel units: define CK_ISA_AVX2 or CK_ISA_AVX512"
+#error "simd.h is for the per-ISA kernel units: define CK_ISA_AVX2, CK_ISA_AVX512 or CK_ISA_NEON"
 #endif
 
 namespace ck {
@@ -228,6 +238,99 @@ struct Blocking {
   static constexpr int kDepthwisePixels = 4;
 };
 
+#elif defined(CK_ISA_NEON)  // aarch64 Advanced SIMD, 128-bit, with FMA
+
+struct Vec {
+  static constexpr int kLanes = 4;
+  float32x4_t v;
+  Vec() = default;
+  Vec(float32x4_t x) : v(x) {}  // NOLINT
+  static Vec zero() { return vdupq_n_f32(0.f); }
+  static Vec set1(float x) { return vdupq_n_f32(x); }
+  static Vec load(const float* p) { return vld1q_f32(p); }
+  // Lane by lane: no masked loads in NEON, and none may touch memory past p + n.
+  static Vec load_partial(const float* p, int n) {
+    float32x4_t r = vdupq_n_f32(0.f);
+    if (n > 0) r = vld1q_lane_f32(p, r, 0);
+    if (n > 1) r = vld1q_lane_f32(p + 1, r, 1);
+    if (n > 2) r = vld1q_lane_f32(p + 2, r, 2);
+    return r;
+  }
+  void store(float* p) const { vst1q_f32(p, v); }
+  void store_partial(float* p, int n) const {
+    if (n > 0) vst1q_lane_f32(p, v, 0);
+    if (n > 1) vst1q_lane_f32(p + 1, v, 1);
+    if (n > 2) vst1q_lane_f32(p + 2, v, 2);
+  }
+  float reduce_add() const { return vaddvq_f32(v); }
+  float reduce_max() const { return vmaxvq_f32(v); }
+};
+inline Vec fmadd(Vec a, Vec b, Vec c) { return vfmaq_f32(c.v, a.v, b.v); }
+inline Vec operator+(Vec a, Vec b) { return vaddq_f32(a.v, b.v); }
+inline Vec operator-(Vec a, Vec b) { return vsubq_f32(a.v, b.v); }
+inline Vec operator*(Vec a, Vec b) { return vmulq_f32(a.v, b.v); }
+inline Vec operator/(Vec a, Vec b) { return vdivq_f32(a.v, b.v); }
+// x86's maxps/minps semantics (a > b ? a : b, so a NaN in either gives b, and max(-0, +0) is
+// +0), not FMAX's NaN propagation: ReLU maps NaN to 0 as the scalar reference's x > 0 ? x : 0
+// does, and every ISA gives the same bits.
+inline Vec max(Vec a, Vec b) { return vbslq_f32(vcgtq_f32(a.v, b.v), a.v, b.v); }
+inline Vec min(Vec a, Vec b) { return vbslq_f32(vcltq_f32(a.v, b.v), a.v, b.v); }
+inline Vec sqrt(Vec a) { return vsqrtq_f32(a.v); }
+inline Vec select_gt0(Vec c, Vec a, Vec b) {
+  return vbslq_f32(vcgtq_f32(c.v, vdupq_n_f32(0.f)), a.v, b.v);
+}
+inline Vec select_gt(Vec a, Vec b, Vec x, Vec y) { return vbslq_f32(vcgtq_f32(a.v, b.v), x.v, y.v); }
+inline Vec lane_index() {
+  static const float kIndex[4] = {0.f, 1.f, 2.f, 3.f};
+  return vld1q_f32(kIndex);
+}
+inline Vec select_eq(Vec a, Vec b, Vec x, Vec y) { return vbslq_f32(vceqq_f32(a.v, b.v), x.v, y.v); }
+// Ties to even, as x86's _MM_FROUND_TO_NEAREST_INT.
+inline Vec round_nearest(Vec a) { return vrndnq_f32(a.v); }
+inline Vec pow2i(Vec n) {
+  int32x4_t i = vcvtnq_s32_f32(n.v);
+  return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(i, vdupq_n_s32(127)), 23));
+}
+
+// A table lookup over the vector's 16 bytes: float lane l takes bytes 4*i[l] .. 4*i[l] + 3
+// (the lane-to-byte order of a little-endian target, the only kind convkit builds for).
+using LaneIdx = uint8x16_t;
+inline LaneIdx lane_indices(const int* i) {
+  uint8_t bytes[16];
+  for (int l = 0; l < 4; ++l) {
+    for (int b = 0; b < 4; ++b) bytes[4 * l + b] = uint8_t(4 * i[l] + b);
+  }
+  return vld1q_u8(bytes);
+}
+inline Vec permute(Vec a, LaneIdx idx) {
+  return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(a.v), idx));
+}
+
+inline void transpose(Vec (&r)[Vec::kLanes]) {
+  // Pairs of rows interleaved by 32 bits, then the 64-bit halves of those pairs.
+  const float32x4_t t0 = vtrn1q_f32(r[0].v, r[1].v), t1 = vtrn2q_f32(r[0].v, r[1].v);
+  const float32x4_t t2 = vtrn1q_f32(r[2].v, r[3].v), t3 = vtrn2q_f32(r[2].v, r[3].v);
+  const float64x2_t d0 = vreinterpretq_f64_f32(t0), d1 = vreinterpretq_f64_f32(t1);
+  const float64x2_t d2 = vreinterpretq_f64_f32(t2), d3 = vreinterpretq_f64_f32(t3);
+  r[0] = vreinterpretq_f32_f64(vtrn1q_f64(d0, d2));
+  r[1] = vreinterpretq_f32_f64(vtrn1q_f64(d1, d3));
+  r[2] = vreinterpretq_f32_f64(vtrn2q_f64(d0, d2));
+  r[3] = vreinterpretq_f32_f64(vtrn2q_f64(d1, d3));
+}
+
+// For 32 q registers, as AVX-512's 32 zmm (set1 is one ld1r: the broadcast takes one register).
+// Unmeasured on arm64 hardware; the small-reduction convolution keeps the bound at which the
+// direct kernel and the GEMM were even on one x86 thread.
+struct Blocking {
+  static constexpr int kGemmMaxVecs = 4;
+  static constexpr int kGemmRows[kGemmMaxVecs] = {8, 8, 8, 6};
+  static constexpr int kDotRows[Vec::kLanes / 2 - 1] = {8};
+  static constexpr int kSmallConvMaxReduction = 160;
+  static constexpr int kSmallConvMaxVecs = 4;
+  static constexpr int kSmallConvPixels[kSmallConvMaxVecs] = {16, 14, 9, 6};
+  static constexpr int kDepthwisePixels = 8;
+};
+
 #endif
 
 inline Vec abs(Vec a) { return max(a, Vec::zero() - a); }
@@ -241,7 +344,7 @@ inline void store_n(float* p, Vec v, size_t n) {
   else v.store_partial(p, int(n));
 }
 
-// Asks for the cache line holding p ahead of a read (prefetcht0).
+// Asks for the cache line holding p ahead of a read (prefetcht0 on x86, prfm pldl1keep on arm64).
 inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
 
 // e^x, relative error ~2 ulp over the float range; saturates to 0 / +inf outside it.
