@@ -85,3 +85,20 @@ describe('lpPool2d', () => {
     expect(() => ck.ops.lpPool2dGrad(ck.zeros([1, 3, 2, 1]), ck.zeros([1, 4, 4, 1]))).toThrow(/lpPool2dGrad: dy must have the output shape \[1,2,2,1\], got \[1,3,2,1\]/);
   });
 });
+
+describe("Lp pooling's p: one rule for the op, the layer and the executor", () => {
+  const x = ck.tensor(Array.from({ length: 16 }, (_, i) => i / 8 - 1), [1, 4, 4, 1]);
+
+  test.each([0.5, 1e6 + 1, Infinity, NaN])('p = %p: ValueError from the op and from the layer', (p) => {
+    expect(() => ck.ops.lpPool2d(x, { p })).toThrow(ck.ValueError);
+    expect(() => ck.layers.lpPooling2d({ p })).toThrow(ck.ValueError);
+    if (Number.isFinite(p)) expect(() => ck.layers.lpPooling2d({ p })).toThrow(/p must be a number in \[1, 1000000\]/);
+  });
+
+  test.each([1, 2, 1e6])('p = %p: the op and a model with the layer agree', async (p) => {
+    const model = ck.sequential([ck.layers.input({ shape: [4, 4, 1] }), ck.layers.lpPooling2d({ p, poolSize: 2 })]);
+    const fromModel = await (model.predictOnBatch(x) as ck.Tensor).data();
+    const fromOp = await ck.ops.lpPool2d(x, { p, poolSize: [2, 2] }).data();
+    expect(Array.from(fromModel)).toEqual(Array.from(fromOp));
+  });
+});

@@ -262,8 +262,9 @@ export class LpPooling2D extends Pooling2D {
   constructor(args: Pooling2DArgs & { p?: number } = {}) {
     super(args, 'lp_pooling2d', { ...POOL_OPTIONS, p: 'number' });
     this.p = args.p ?? 2;
-    if (!(this.p >= 1)) {
-      throw new ValueError(`${this.name}: p must be a number >= 1, got ${describeValue(args.p)}`);
+    // The executor's rule (check_lp_norm): the same bounds as ck.ops.lpPool2d's p.
+    if (!(this.p >= 1 && this.p <= 1e6)) {
+      throw new ValueError(`${this.name}: p must be a number in [1, 1000000], got ${describeValue(args.p)}`);
     }
   }
 

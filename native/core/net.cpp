@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "net_plan.h"
 #include "op_launch.h"
+#include "ops.h"
 
 namespace ck {
 
@@ -140,8 +141,7 @@ void Net::infer_shape(int i) {
     case LayerKind::AvgPool2d:
     case LayerKind::LpPool2d: {
       require_image(l, in);
-      require(l.kind != LayerKind::LpPool2d || (std::isfinite(l.power) && l.power >= 1.f),
-              ErrorKind::Value, l.name + ": p must be >= 1");
+      if (l.kind == LayerKind::LpPool2d) check_lp_norm(l.name, l.power);
       PoolParams p = pool2d_params(with_batch(1, in), pool_attrs(l), l.name.c_str());
       out = {p.P, p.Q, p.C};
       pool_geo_[li] = p;

@@ -128,6 +128,9 @@ Tensor up_sampling2d(const Tensor& x, const UpSampling2dAttrs& a);
 Tensor up_sampling2d_grad(const Tensor& dy, const Tensor& x, const UpSampling2dAttrs& a);
 
 // ---- Lp pooling: (mean over the window's real cells of |x|^norm)^(1/norm), norm >= 1 ----
+// Lp pooling's exponent p (the kernels' `norm`): the one rule, for the op and the layer alike.
+constexpr float kMaxLpNorm = 1e6f;
+void check_lp_norm(const std::string& where, float norm);
 Tensor lp_pool2d(const Tensor& x, const Pool2dAttrs& a, float norm);
 Tensor lp_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a, float norm);
 

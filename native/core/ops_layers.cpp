@@ -160,16 +160,14 @@ Tensor up_sampling2d_grad(const Tensor& dy, const Tensor& x, const UpSampling2dA
 
 // ---- Lp pooling ----
 
-namespace {
-void check_norm(const char* op, float norm) {
-  require(norm >= 1.f && norm <= 1e6f, ErrorKind::Value,
-          std::string(op) + ": p must be a finite number >= 1, got " + std::to_string(norm));
+void check_lp_norm(const std::string& where, float norm) {
+  require(norm >= 1.f && norm <= kMaxLpNorm, ErrorKind::Value,
+          where + ": p must be a number in [1, 1000000], got " + std::to_string(norm));
 }
-}  // namespace
 
 Tensor lp_pool2d(const Tensor& x, const Pool2dAttrs& a, float norm) {
   const char* op = "lpPool2d";
-  check_norm(op, norm);
+  check_lp_norm(op, norm);
   PoolParams p = pool2d_params(x.shape, a, op);
   DeviceType dev = x.device();
   Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op, dev);
@@ -179,7 +177,7 @@ Tensor lp_pool2d(const Tensor& x, const Pool2dAttrs& a, float norm) {
 
 Tensor lp_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a, float norm) {
   const char* op = "lpPool2dGrad";
-  check_norm(op, norm);
+  check_lp_norm(op, norm);
   PoolParams p = pool2d_params(x.shape, a, op);
   require_dy(op, dy, {p.N, p.P, p.Q, p.C});
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
