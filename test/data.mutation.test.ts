@@ -218,6 +218,58 @@ describe('prefetch', () => {
     await expect(failing.toArray()).rejects.toThrow('source failed');
   });
 
+  /** A plain iterator over 0..n-1 (failing at `failAt` if given) that counts the calls made after it has ended, failed or been closed. */
+  function watched(n: number, failAt = -1) {
+    const stats = { callsAfterEnd: 0 };
+    let ended = false;
+    const ds = new Dataset(() => {
+      let i = 0;
+      ended = false;
+      return {
+        next: () => {
+          if (ended) stats.callsAfterEnd++;
+          if (i === failAt) {
+            ended = true;
+            throw new Error('source failed');
+          }
+          if (i >= n) {
+            ended = true;
+            return { done: true as const, value: undefined };
+          }
+          return { done: false, value: i++ };
+        },
+        return: () => {
+          ended = true;
+          return { done: true as const, value: undefined };
+        },
+      };
+    });
+    return { ds, stats };
+  }
+
+  test('once it has seen the source end or fail, it asks the source for nothing more', async () => {
+    // up to `count` requests go out at once, so the end comes after the first `count` elements
+    for (const count of [1, 2, 4]) {
+      const ended = watched(6);
+      expect(await ended.ds.prefetch(count).toArray()).toEqual(range(6));
+      expect(ended.stats.callsAfterEnd).toBe(0);
+      const failed = watched(6, 4);
+      await expect(failed.ds.prefetch(count).toArray()).rejects.toThrow('source failed');
+      await tick();
+      expect(failed.stats.callsAfterEnd).toBe(0);
+    }
+  });
+
+  test('once closed with return(), the source is not asked for more', async () => {
+    const { ds, stats } = watched(10);
+    const it = ds.prefetch(2)[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe(0);
+    await it.return!();
+    await it.next();
+    await tick();
+    expect(stats.callsAfterEnd).toBe(0);
+  });
+
   test('return() on a source without one', async () => {
     const plain = new Dataset(() => ({ next: () => ({ done: false, value: 1 }) })).prefetch(1);
     const it = plain[Symbol.asyncIterator]();
@@ -231,6 +283,12 @@ describe('batch', () => {
     for (const b of [0, -1, 1.5]) {
       expect(() => ck.data.array([1]).batch(b)).toThrow(new ck.ValueError(`Dataset.batch: batchSize must be a positive integer, got ${b}`));
     }
+  });
+
+  test('batch(1): one element a batch, with its batch axis', async () => {
+    const batches = await ck.data.array([Float32Array.of(1, 2), Float32Array.of(3, 4)]).batch(1).toArray();
+    expect(batches.map((t) => t.shape)).toEqual([[1, 2], [1, 2]]);
+    expect(batches.map((t) => Array.from(t.dataSync()))).toEqual([[1, 2], [3, 4]]);
   });
 
   test('sizes: the last partial batch counts unless dropped; unknown stays unknown', async () => {
@@ -257,6 +315,8 @@ describe('batch', () => {
       .rejects.toThrow(new ck.ValueError('Dataset.batch: the elements differ in shape ([2] then 1 values)'));
     await expect(ck.data.array([{ xs: ck.tensor([1, 2], [2]) }, { xs: ck.tensor([1, 2, 3], [3]) }]).batch(2).toArray())
       .rejects.toThrow(new ck.ValueError("Dataset.batch: field 'xs' of the elements differ in shape ([2] then 3 values)"));
+    await expect(ck.data.array([ck.tensor([1, 2, 3, 4, 5, 6], [2, 3]), ck.tensor([1, 2, 3, 4], [4])]).batch(2).toArray())
+      .rejects.toThrow(new ck.ValueError('Dataset.batch: the elements differ in shape ([2,3] then 4 values)'));
   });
 
   test('object fields: leaves are stacked, other values gathered into arrays; arrays and strings are gathered as they are', async () => {
