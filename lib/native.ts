@@ -15,6 +15,11 @@ export interface NativeHandle {
 type H = NativeHandle;
 type Opt = NativeHandle | null;
 export type Padding = 'valid' | 'same';
+// The options objects the op bindings read by name (every key required: lib/ops fills defaults).
+type ConvOpts = { strides: [number, number]; padding: Padding; dilation: [number, number] };
+type PoolOpts = { poolSize: [number, number]; strides: [number, number]; padding: Padding };
+type PadOpts = { top: number; bottom: number; left: number; right: number };
+type UpOpts = { size: [number, number]; interpolation: string; halfPixelCenters: boolean };
 
 export interface NativeGpu {
   index: number;
@@ -103,50 +108,49 @@ export interface NativeBinding {
   cudaStatus(): NativeCudaStatus;
   emptyCache(): void;
 
-  conv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string,
-    groups: number): H;
-  conv2dGrad(dy: H, x: H, w: H, sh: number, sw: number, pad: Padding, dh: number, dw: number,
-    withBias: boolean, groups: number): { dx: H; dw: H; db?: H };
-  depthwiseConv2d(x: H, w: H, b: Opt, sh: number, sw: number, pad: Padding, dh: number, dw: number, act: string): H;
-  depthwiseConv2dGrad(dy: H, x: H, w: H, sh: number, sw: number, pad: Padding, dh: number, dw: number,
-    withBias: boolean): { dx: H; dw: H; db?: H };
-  dense(x: H, w: H, b: Opt, act: string): H;
-  denseGrad(dy: H, x: H, w: H, withBias: boolean): { dx: H; dw: H; db?: H };
-  maxPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
-  maxPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
-  avgPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
-  avgPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding): H;
-  lpPool2d(x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding, p: number): H;
-  lpPool2dGrad(dy: H, x: H, ph: number, pw: number, sh: number, sw: number, pad: Padding, p: number): H;
-  zeroPadding2d(x: H, top: number, bottom: number, left: number, right: number): H;
-  zeroPadding2dGrad(dy: H, x: H, top: number, bottom: number, left: number, right: number): H;
-  upSampling2d(x: H, sh: number, sw: number, interpolation: string, halfPixelCenters: boolean): H;
-  upSampling2dGrad(dy: H, x: H, sh: number, sw: number, interpolation: string, halfPixelCenters: boolean): H;
+  conv2d(x: H, w: H, b: Opt, o: ConvOpts & { activation: string; groups: number }): H;
+  conv2dGrad(dy: H, x: H, w: H, o: ConvOpts & { withBias: boolean; groups: number }): { dx: H; dw: H; db?: H };
+  depthwiseConv2d(x: H, w: H, b: Opt, o: ConvOpts & { activation: string }): H;
+  depthwiseConv2dGrad(dy: H, x: H, w: H, o: ConvOpts & { withBias: boolean }): { dx: H; dw: H; db?: H };
+  dense(x: H, w: H, b: Opt, o: { activation: string }): H;
+  denseGrad(dy: H, x: H, w: H, o: { withBias: boolean }): { dx: H; dw: H; db?: H };
+  maxPool2d(x: H, o: PoolOpts): H;
+  maxPool2dGrad(dy: H, x: H, o: PoolOpts): H;
+  avgPool2d(x: H, o: PoolOpts): H;
+  avgPool2dGrad(dy: H, x: H, o: PoolOpts): H;
+  lpPool2d(x: H, o: PoolOpts & { p: number }): H;
+  lpPool2dGrad(dy: H, x: H, o: PoolOpts & { p: number }): H;
+  zeroPadding2d(x: H, o: PadOpts): H;
+  zeroPadding2dGrad(dy: H, x: H, o: PadOpts): H;
+  upSampling2d(x: H, o: UpOpts): H;
+  upSampling2dGrad(dy: H, x: H, o: UpOpts): H;
   globalMaxPool(x: H): H;
   globalMaxPoolGrad(dy: H, x: H): H;
   globalAvgPool(x: H): H;
   globalAvgPoolGrad(dy: H, x: H): H;
-  activation(x: H, name: string, alpha: number): H;
-  activationGrad(dy: H, y: H, name: string, alpha: number): H;
+  activation(x: H, o: { activation: string; alpha: number }): H;
+  activationGrad(dy: H, y: H, o: { activation: string; alpha: number }): H;
   softmax(x: H): H;
   softmaxGrad(dy: H, y: H): H;
-  dropout(x: H, rate: number, seed: number): { y: H; mask: H };
+  dropout(x: H, o: { rate: number; seed: number }): { y: H; mask: H };
   mul(a: H, b: H): H;
   add(a: H, b: H): H;
   concatenate(parts: H[]): H;
   concatenateGrad(dy: H, parts: H[]): H[];
-  batchNormTrain(x: H, gamma: Opt, beta: Opt, movingMean: Opt, movingVar: Opt, eps: number,
-    momentum: number): { y: H; mean: H; invstd: H };
-  batchNormInfer(x: H, gamma: Opt, beta: Opt, mean: H, variance: H, eps: number): H;
+  batchNormTrain(x: H, gamma: Opt, beta: Opt, movingMean: Opt, movingVar: Opt,
+    o: { epsilon: number; momentum: number }): { y: H; mean: H; invstd: H };
+  batchNormInfer(x: H, gamma: Opt, beta: Opt, mean: H, variance: H, o: { epsilon: number }): H;
   batchNormGrad(dy: H, x: H, mean: H, invstd: H, gamma: Opt): { dx: H; dgamma: H; dbeta: H };
-  softmaxCrossEntropy(logits: H, labels: H, sparse: boolean): { loss: H; grad: H };
-  binaryCrossEntropy(input: H, target: H, fromLogits: boolean): { loss: H; grad: H };
+  softmaxCrossEntropy(logits: H, labels: H, o: { sparse: boolean }): { loss: H; grad: H };
+  binaryCrossEntropy(input: H, target: H, o: { fromLogits: boolean }): { loss: H; grad: H };
   meanSquaredError(y: H, target: H): { loss: H; grad: H };
-  sgdUpdate(w: H, g: H, velocity: Opt, lr: number, momentum: number, nesterov: boolean): void;
-  adamUpdate(w: H, g: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number,
-    weightDecay: number, step: number): void;
-  rmspropUpdate(w: H, g: H, ms: H, mom: Opt, mg: Opt, lr: number, rho: number, momentum: number,
-    eps: number, centered: boolean): void;
+  sgdUpdate(w: H, g: H, velocity: Opt, o: { learningRate: number; momentum: number; nesterov: boolean }): void;
+  adamUpdate(w: H, g: H, m: H, v: H, o: {
+    learningRate: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; step: number;
+  }): void;
+  rmspropUpdate(w: H, g: H, ms: H, mom: Opt, mg: Opt, o: {
+    learningRate: number; rho: number; momentum: number; epsilon: number; centered: boolean;
+  }): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires

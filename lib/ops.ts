@@ -121,13 +121,14 @@ function bool(v: unknown, def: boolean, op: string, name: string): boolean {
   return v;
 }
 
-function convArgs(o: Conv2dOptions, op: string): [number, number, Padding, number, number] {
-  const [sh, sw] = pair(o.strides, 1, op, 'strides');
+/** The native options of a convolution: { strides, padding, dilation }, every default filled. */
+function convArgs(o: Conv2dOptions, op: string): { strides: [number, number]; padding: Padding; dilation: [number, number] } {
+  const strides = pair(o.strides, 1, op, 'strides');
   if (o.dilation !== undefined && o.dilations !== undefined) {
     throw new ValueError(`${op}: give dilation or dilations (the same option), not both`);
   }
-  const [dh, dw] = pair(o.dilation !== undefined ? o.dilation : o.dilations, 1, op, 'dilation');
-  return [sh, sw, padding(o.padding, op), dh, dw];
+  const dilation = pair(o.dilation !== undefined ? o.dilation : o.dilations, 1, op, 'dilation');
+  return { strides, padding: padding(o.padding, op), dilation };
 }
 
 function groupsArg(v: unknown, op: string): number {
@@ -138,10 +139,11 @@ function groupsArg(v: unknown, op: string): number {
   return v as number;
 }
 
-function poolArgs(o: Pool2dOptions, op: string): [number, number, number, number, Padding] {
-  const [ph, pw] = pair(o.poolSize, 2, op, 'poolSize');
-  const [sh, sw] = o.strides === undefined ? [ph, pw] : pair(o.strides, 1, op, 'strides');
-  return [ph, pw, sh, sw, padding(o.padding, op)];
+/** The native options of a pooling: { poolSize, strides, padding }, every default filled. */
+function poolArgs(o: Pool2dOptions, op: string): { poolSize: [number, number]; strides: [number, number]; padding: Padding } {
+  const poolSize = pair(o.poolSize, 2, op, 'poolSize');
+  const strides = o.strides === undefined ? poolSize : pair(o.strides, 1, op, 'strides');
+  return { poolSize, strides, padding: padding(o.padding, op) };
 }
 
 // ---- convolution and dense ----
@@ -155,7 +157,7 @@ export function conv2d(x: Tensor, filter: Tensor, opts?: GroupedConv2dOptions): 
     throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
   return wrap(native.conv2d(h(x, op, 'x'), h(filter, op, 'filter'), hOpt(o.bias, op, 'bias'),
-    ...convArgs(o, op), act, groupsArg(o.groups, op)));
+    { ...convArgs(o, op), activation: act, groups: groupsArg(o.groups, op) }));
 }
 
 /** Gradients of conv2d (without its activation) for dy: { dx, dw, db }. */
@@ -163,8 +165,8 @@ export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dG
   { dx: Tensor; dw: Tensor; db: Tensor } {
   const op = 'conv2dGrad';
   const o = options(opts, op, [...CONV_GRAD_KEYS, 'groups']);
-  const g = native.conv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true,
-    groupsArg(o.groups, op));
+  const g = native.conv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'),
+    { ...convArgs(o, op), withBias: true, groups: groupsArg(o.groups, op) });
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
 }
 
@@ -180,7 +182,7 @@ export function depthwiseConv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions)
     throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
   return wrap(native.depthwiseConv2d(h(x, op, 'x'), h(filter, op, 'filter'), hOpt(o.bias, op, 'bias'),
-    ...convArgs(o, op), act));
+    { ...convArgs(o, op), activation: act }));
 }
 
 /** Gradients of depthwiseConv2d (without its activation) for dy: { dx, dw, db }. */
@@ -188,7 +190,8 @@ export function depthwiseConv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?
   { dx: Tensor; dw: Tensor; db: Tensor } {
   const op = 'depthwiseConv2dGrad';
   const o = options(opts, op, CONV_GRAD_KEYS);
-  const g = native.depthwiseConv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'), ...convArgs(o, op), true);
+  const g = native.depthwiseConv2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'),
+    { ...convArgs(o, op), withBias: true });
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
 }
 
@@ -200,12 +203,12 @@ export function dense(x: Tensor, kernel: Tensor, opts?: { bias?: Tensor; activat
   if (act !== 'linear' && act !== 'relu') {
     throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
   }
-  return wrap(native.dense(h(x, op, 'x'), h(kernel, op, 'kernel'), hOpt(o.bias, op, 'bias'), act));
+  return wrap(native.dense(h(x, op, 'x'), h(kernel, op, 'kernel'), hOpt(o.bias, op, 'bias'), { activation: act }));
 }
 
 export function denseGrad(dy: Tensor, x: Tensor, kernel: Tensor): { dx: Tensor; dw: Tensor; db: Tensor } {
   const op = 'denseGrad';
-  const g = native.denseGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(kernel, op, 'kernel'), true);
+  const g = native.denseGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(kernel, op, 'kernel'), { withBias: true });
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
 }
 
@@ -213,41 +216,46 @@ export function denseGrad(dy: Tensor, x: Tensor, kernel: Tensor): { dx: Tensor; 
 
 export function maxPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'maxPool2d';
-  return wrap(native.maxPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
+  return wrap(native.maxPool2d(h(x, op, 'x'), poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 export function maxPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'maxPool2dGrad';
-  return wrap(native.maxPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
+  return wrap(native.maxPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 export function avgPool2d(x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'avgPool2d';
-  return wrap(native.avgPool2d(h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
+  return wrap(native.avgPool2d(h(x, op, 'x'), poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
 export function avgPool2dGrad(dy: Tensor, x: Tensor, opts?: Pool2dOptions): Tensor {
   const op = 'avgPool2dGrad';
-  return wrap(native.avgPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...poolArgs(options(opts, op, POOL_KEYS), op)));
+  return wrap(native.avgPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), poolArgs(options(opts, op, POOL_KEYS), op)));
 }
 
-function lpArgs(o: LpPool2dOptions, op: string): [number, number, number, number, Padding, number] {
-  return [...poolArgs(o, op), finite(o.p, 2, op, 'p', 1, 1e6)];
+function lpArgs(o: LpPool2dOptions, op: string): ReturnType<typeof poolArgs> & { p: number } {
+  return { ...poolArgs(o, op), p: finite(o.p, 2, op, 'p', 1, 1e6) };
 }
 
 /** Lp pooling: (mean over the window's real cells of |x|^p)^(1/p); p = 2 (default): sqrt(mean x^2). */
 export function lpPool2d(x: Tensor, opts?: LpPool2dOptions): Tensor {
   const op = 'lpPool2d';
-  return wrap(native.lpPool2d(h(x, op, 'x'), ...lpArgs(options(opts, op, [...POOL_KEYS, 'p']), op)));
+  return wrap(native.lpPool2d(h(x, op, 'x'), lpArgs(options(opts, op, [...POOL_KEYS, 'p']), op)));
 }
 
 export function lpPool2dGrad(dy: Tensor, x: Tensor, opts?: LpPool2dOptions): Tensor {
   const op = 'lpPool2dGrad';
-  return wrap(native.lpPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...lpArgs(options(opts, op, [...POOL_KEYS, 'p']), op)));
+  return wrap(native.lpPool2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), lpArgs(options(opts, op, [...POOL_KEYS, 'p']), op)));
 }
 
-/** [top, bottom, left, right] from Keras's forms of ZeroPadding2D's padding. */
-function zeroPaddingArgs(v: unknown, op: string): [number, number, number, number] {
+/** { top, bottom, left, right } from Keras's forms of ZeroPadding2D's padding. */
+function zeroPaddingArgs(v: unknown, op: string): { top: number; bottom: number; left: number; right: number } {
+  const [top, bottom, left, right] = zeroPaddingSides(v, op);
+  return { top, bottom, left, right };
+}
+
+function zeroPaddingSides(v: unknown, op: string): [number, number, number, number] {
   const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) < 2 ** 24;
   const bad = (): never => {
     throw new ValueError(`${op}: padding must be a non-negative integer, [rows, cols] or [[top, bottom], [left, right]], got ${describeValue(v)}`);
@@ -266,32 +274,32 @@ function zeroPaddingArgs(v: unknown, op: string): [number, number, number, numbe
 /** Zero rows and columns around each image: [N,H,W,C] -> [N, H+top+bottom, W+left+right, C]. */
 export function zeroPadding2d(x: Tensor, opts?: { padding?: ZeroPadding }): Tensor {
   const op = 'zeroPadding2d';
-  return wrap(native.zeroPadding2d(h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op, ['padding']).padding, op)));
+  return wrap(native.zeroPadding2d(h(x, op, 'x'), zeroPaddingArgs(options(opts, op, ['padding']).padding, op)));
 }
 
 export function zeroPadding2dGrad(dy: Tensor, x: Tensor, opts?: { padding?: ZeroPadding }): Tensor {
   const op = 'zeroPadding2dGrad';
-  return wrap(native.zeroPadding2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...zeroPaddingArgs(options(opts, op, ['padding']).padding, op)));
+  return wrap(native.zeroPadding2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), zeroPaddingArgs(options(opts, op, ['padding']).padding, op)));
 }
 
-function upArgs(o: UpSampling2dOptions, op: string): [number, number, string, boolean] {
-  const [sh, sw] = pair(o.size, 2, op, 'size');
-  const interp = o.interpolation === undefined ? 'nearest' : o.interpolation;
-  if (interp !== 'nearest' && interp !== 'bilinear') {
-    throw new ValueError(`${op}: interpolation must be 'nearest' or 'bilinear', got ${describeValue(interp)}`);
+function upArgs(o: UpSampling2dOptions, op: string): { size: [number, number]; interpolation: string; halfPixelCenters: boolean } {
+  const size = pair(o.size, 2, op, 'size');
+  const interpolation = o.interpolation === undefined ? 'nearest' : o.interpolation;
+  if (interpolation !== 'nearest' && interpolation !== 'bilinear') {
+    throw new ValueError(`${op}: interpolation must be 'nearest' or 'bilinear', got ${describeValue(interpolation)}`);
   }
-  return [sh, sw, interp, bool(o.halfPixelCenters, true, op, 'halfPixelCenters')];
+  return { size, interpolation, halfPixelCenters: bool(o.halfPixelCenters, true, op, 'halfPixelCenters') };
 }
 
 /** Up-sampling by integer factors (Keras UpSampling2D): [N,H,W,C] -> [N, H*size[0], W*size[1], C]. */
 export function upSampling2d(x: Tensor, opts?: UpSampling2dOptions): Tensor {
   const op = 'upSampling2d';
-  return wrap(native.upSampling2d(h(x, op, 'x'), ...upArgs(options(opts, op, UP_KEYS), op)));
+  return wrap(native.upSampling2d(h(x, op, 'x'), upArgs(options(opts, op, UP_KEYS), op)));
 }
 
 export function upSampling2dGrad(dy: Tensor, x: Tensor, opts?: UpSampling2dOptions): Tensor {
   const op = 'upSampling2dGrad';
-  return wrap(native.upSampling2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), ...upArgs(options(opts, op, UP_KEYS), op)));
+  return wrap(native.upSampling2dGrad(h(dy, op, 'dy'), h(x, op, 'x'), upArgs(options(opts, op, UP_KEYS), op)));
 }
 
 /** [N,H,W,C] -> [N,C] */
@@ -306,9 +314,9 @@ export const globalMaxPoolGrad = (dy: Tensor, x: Tensor): Tensor =>
 
 function act(name: ActivationName, alpha: number) {
   return {
-    fwd: (x: Tensor): Tensor => wrap(native.activation(h(x, name, 'x'), name, alpha)),
+    fwd: (x: Tensor): Tensor => wrap(native.activation(h(x, name, 'x'), { activation: name, alpha })),
     grad: (dy: Tensor, y: Tensor): Tensor =>
-      wrap(native.activationGrad(h(dy, `${name}Grad`, 'dy'), h(y, `${name}Grad`, 'y'), name, alpha)),
+      wrap(native.activationGrad(h(dy, `${name}Grad`, 'dy'), h(y, `${name}Grad`, 'y'), { activation: name, alpha })),
   };
 }
 
@@ -350,7 +358,7 @@ export function dropout(x: Tensor, opts: { rate: number; seed?: number }): { y: 
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new ValueError(`${op}: seed must be a non-negative integer, got ${describeValue(seed)}`);
   }
-  const r = native.dropout(h(x, op, 'x'), rate, seed);
+  const r = native.dropout(h(x, op, 'x'), { rate, seed });
   return { y: wrap(r.y), mask: wrap(r.mask) };
 }
 
@@ -412,7 +420,7 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions & { mean: Tensor; va
   const op = 'batchNorm';
   const o = options(opts, op, ['mean', 'variance', 'gamma', 'beta', 'epsilon']);
   return wrap(native.batchNormInfer(h(x, op, 'x'), hOpt(o.gamma, op, 'gamma'), hOpt(o.beta, op, 'beta'),
-    h(o.mean, op, 'mean'), h(o.variance, op, 'variance'), finite(o.epsilon, 1e-3, op, 'epsilon', 0)));
+    h(o.mean, op, 'mean'), h(o.variance, op, 'variance'), { epsilon: finite(o.epsilon, 1e-3, op, 'epsilon', 0) }));
 }
 
 /**
@@ -426,7 +434,7 @@ export function batchNormTrain(x: Tensor, opts?: BatchNormOptions & {
   const o = options(opts, op, ['gamma', 'beta', 'epsilon', 'movingMean', 'movingVariance', 'momentum']);
   const r = native.batchNormTrain(h(x, op, 'x'), hOpt(o.gamma, op, 'gamma'), hOpt(o.beta, op, 'beta'),
     hOpt(o.movingMean, op, 'movingMean'), hOpt(o.movingVariance, op, 'movingVariance'),
-    finite(o.epsilon, 1e-3, op, 'epsilon', 0), finite(o.momentum, 0.99, op, 'momentum', 0, 1));
+    { epsilon: finite(o.epsilon, 1e-3, op, 'epsilon', 0), momentum: finite(o.momentum, 0.99, op, 'momentum', 0, 1) });
   return { y: wrap(r.y), mean: wrap(r.mean), invstd: wrap(r.invstd) };
 }
 
@@ -452,14 +460,14 @@ export interface LossOutput {
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts?: { sparse?: boolean }): LossOutput {
   const op = 'softmaxCrossEntropy';
   const r = native.softmaxCrossEntropy(h(logits, op, 'logits'), h(labels, op, 'labels'),
-    bool(options(opts, op, ['sparse']).sparse, false, op, 'sparse'));
+    { sparse: bool(options(opts, op, ['sparse']).sparse, false, op, 'sparse') });
   return { loss: wrap(r.loss), grad: wrap(r.grad) };
 }
 
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts?: { fromLogits?: boolean }): LossOutput {
   const op = 'binaryCrossEntropy';
   const r = native.binaryCrossEntropy(h(input, op, 'input'), h(target, op, 'target'),
-    bool(options(opts, op, ['fromLogits']).fromLogits, false, op, 'fromLogits'));
+    { fromLogits: bool(options(opts, op, ['fromLogits']).fromLogits, false, op, 'fromLogits') });
   return { loss: wrap(r.loss), grad: wrap(r.grad) };
 }
 
@@ -477,8 +485,11 @@ export function sgdUpdate(w: Tensor, g: Tensor, opts?: {
   const op = 'sgdUpdate';
   const o = options(opts, op, ['learningRate', 'momentum', 'nesterov', 'velocity']);
   native.sgdUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), hOpt(o.velocity, op, 'velocity'),
-    finite(o.learningRate, 0.01, op, 'learningRate', 0), finite(o.momentum, 0, op, 'momentum', 0, 1),
-    bool(o.nesterov, false, op, 'nesterov'));
+    {
+      learningRate: finite(o.learningRate, 0.01, op, 'learningRate', 0),
+      momentum: finite(o.momentum, 0, op, 'momentum', 0, 1),
+      nesterov: bool(o.nesterov, false, op, 'nesterov'),
+    });
 }
 
 export function adamUpdate(w: Tensor, g: Tensor, opts: {
@@ -489,10 +500,15 @@ export function adamUpdate(w: Tensor, g: Tensor, opts: {
   const o = options(opts, op, ['m', 'v', 'step', 'learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay']);
   if (!Number.isInteger(o.step) || o.step < 1) throw new ValueError(`${op}: step must be an integer >= 1, got ${describeValue(o.step)}`);
   native.adamUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.m, op, 'm'), h(o.v, op, 'v'),
-    finite(o.learningRate, 0.001, op, 'learningRate', 0),
-    // beta 1 would divide by 1 - beta^step = 0 (NaN weights); ck.optimizers.adam refuses it too
-    finite(o.beta1, 0.9, op, 'beta1', 0, 1, true), finite(o.beta2, 0.999, op, 'beta2', 0, 1, true),
-    finite(o.epsilon, 1e-7, op, 'epsilon', 0), finite(o.weightDecay, 0, op, 'weightDecay', 0), o.step);
+    {
+      learningRate: finite(o.learningRate, 0.001, op, 'learningRate', 0),
+      // beta 1 would divide by 1 - beta^step = 0 (NaN weights); ck.optimizers.adam refuses it too
+      beta1: finite(o.beta1, 0.9, op, 'beta1', 0, 1, true),
+      beta2: finite(o.beta2, 0.999, op, 'beta2', 0, 1, true),
+      epsilon: finite(o.epsilon, 1e-7, op, 'epsilon', 0),
+      weightDecay: finite(o.weightDecay, 0, op, 'weightDecay', 0),
+      step: o.step,
+    });
 }
 
 export function rmspropUpdate(w: Tensor, g: Tensor, opts: {
@@ -503,7 +519,11 @@ export function rmspropUpdate(w: Tensor, g: Tensor, opts: {
   const o = options(opts, op, ['ms', 'momentumBuffer', 'mg', 'learningRate', 'rho', 'momentum', 'epsilon', 'centered']);
   native.rmspropUpdate(h(w, op, 'weights'), h(g, op, 'gradient'), h(o.ms, op, 'ms'),
     hOpt(o.momentumBuffer, op, 'momentumBuffer'), hOpt(o.mg, op, 'mg'),
-    finite(o.learningRate, 0.001, op, 'learningRate', 0), finite(o.rho, 0.9, op, 'rho', 0, 1),
-    finite(o.momentum, 0, op, 'momentum', 0, 1), finite(o.epsilon, 1e-7, op, 'epsilon', 0),
-    bool(o.centered, false, op, 'centered'));
+    {
+      learningRate: finite(o.learningRate, 0.001, op, 'learningRate', 0),
+      rho: finite(o.rho, 0.9, op, 'rho', 0, 1),
+      momentum: finite(o.momentum, 0, op, 'momentum', 0, 1),
+      epsilon: finite(o.epsilon, 1e-7, op, 'epsilon', 0),
+      centered: bool(o.centered, false, op, 'centered'),
+    });
 }

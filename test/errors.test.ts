@@ -770,10 +770,15 @@ describe('nothing crashes the process', () => {
         NaN: Array(12).fill(NaN),
         huge: Array(12).fill(1e300),
         tensors: () => Array(12).fill(t([2, 2])),
-        badActivation: () => [t([1, 4, 4, 1]), t([2, 2, 1, 1]), null, 1, 1, 'valid', 1, 1, 'bogus', 1, 1, 1],
-        badStrides: () => [t([1, 4, 4, 1]), t([2, 2, 1, 1]), null, 0, 2**31, 'same', -5, 1, 'relu', true],
-        pool: () => [t([1, 4, 4, 1]), 2, 2, 2, 2, 'valid', 2, 2],
-        sigmoidNaN: () => [t([2, 3]), 'sigmoid', NaN],
+        badActivation: () => [t([1, 4, 4, 1]), t([2, 2, 1, 1]), null, { strides: [1, 1], padding: 'valid', dilation: [1, 1], activation: 'bogus', groups: 1 }],
+        badStrides: () => [t([1, 4, 4, 1]), t([2, 2, 1, 1]), null, { strides: [0, 2**31], padding: 'same', dilation: [-5, 1], activation: 'relu', groups: true }],
+        pool: () => [t([1, 4, 4, 1]), { poolSize: [2, 2], strides: [2, 2], padding: 'valid' }],
+        lpPool: () => [t([1, 4, 4, 1]), { poolSize: [2, 2], strides: [2, 2], padding: 'valid', p: 2 }],
+        zeroPad: () => [t([1, 4, 4, 1]), { top: 2, bottom: 2, left: 2, right: 2 }],
+        unknownOption: () => [t([1, 4, 4, 1]), { poolSize: [2, 2], strides: [2, 2], padding: 'valid', bogus: 1 }],
+        missingOption: () => [t([1, 4, 4, 1]), { poolSize: [2, 2], padding: 'valid' }],
+        positional: () => [t([1, 4, 4, 1]), 2, 2, 2, 2, 'valid', 2, 2],
+        sigmoidNaN: () => [t([2, 3]), { activation: 'sigmoid', alpha: NaN }],
         twoTensors: () => [t([2, 3]), t([2, 3]), 'nope', 0],
         negativeShape: () => [new Float32Array(4), [2, 2, -1]],
         stringShape: () => [new Float32Array(4), 'shape'],
@@ -806,20 +811,23 @@ describe('nothing crashes the process', () => {
     expect(out.calls).toBeGreaterThan(600);
     expect(out.untyped).toEqual([]);
     // The well-formed calls among the sets: pooling [1,4,4,1] by 2x2 (stride 2, valid; Lp: p = 2;
-    // zero padding by 2 on each side), the global pools and softmax of any rank-4 or rank-2 tensor,
-    // and the elementwise ops of two equal [2,2] or [2,3] tensors (extra arguments ignored).
+    // zero padding by 2 on each side) with exactly their options, the global pools and softmax of
+    // any rank-4 or rank-2 tensor, and the elementwise ops of two equal [2,2] or [2,3] tensors
+    // (extra arguments ignored). An options object with a key the op does not take, without one
+    // it needs, or positional numbers in its place, is refused.
+    const anyFirstTensor = ['badActivation', 'badStrides', 'pool', 'lpPool', 'zeroPad', 'unknownOption', 'missingOption', 'positional'];
     expect(out.ok.sort()).toEqual([
       'add tensors', 'add twoTensors',
       'avgPool2d pool',
-      'globalAvgPool badActivation', 'globalAvgPool badStrides', 'globalAvgPool pool',
-      'globalMaxPool badActivation', 'globalMaxPool badStrides', 'globalMaxPool pool',
-      'lpPool2d pool',
+      ...anyFirstTensor.map((set) => `globalAvgPool ${set}`),
+      ...anyFirstTensor.map((set) => `globalMaxPool ${set}`),
+      'lpPool2d lpPool',
       'maxPool2d pool',
       'meanSquaredError tensors', 'meanSquaredError twoTensors',
       'mul tensors', 'mul twoTensors',
-      'softmax badActivation', 'softmax badStrides', 'softmax pool', 'softmax sigmoidNaN', 'softmax tensors', 'softmax twoTensors',
+      ...anyFirstTensor.map((set) => `softmax ${set}`), 'softmax sigmoidNaN', 'softmax tensors', 'softmax twoTensors',
       'softmaxGrad tensors', 'softmaxGrad twoTensors',
-      'zeroPadding2d pool',
+      'zeroPadding2d zeroPad',
     ].sort());
   });
 });

@@ -293,46 +293,100 @@ const ck::Tensor* arg_tensor_opt(const Napi::CallbackInfo& info, size_t i, const
   return &arg_tensor(info, i, op, name);
 }
 
-double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) {
-    throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": " + name + " must be a number");
-  }
+namespace {
+
+double read_number(Napi::Env env, Napi::Value v, const std::string& op, const std::string& name) {
+  if (!v.IsNumber()) throw_js(env, ck::ErrorKind::Value, op + ": " + name + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d)) {
-    throw_js(info.Env(), ck::ErrorKind::Value,
-             std::string(op) + ": " + name + " must be finite, got " + std::to_string(d));
+    throw_js(env, ck::ErrorKind::Value, op + ": " + name + " must be finite, got " + std::to_string(d));
   }
   return d;
 }
 
-int arg_int(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int lo,
-            int hi) {
-  double d = arg_number(info, i, op, name);
+int read_int(Napi::Env env, Napi::Value v, const std::string& op, const std::string& name, int lo,
+             int hi) {
+  double d = read_number(env, v, op, name);
   if (d != std::floor(d) || d < lo || d > hi) {
-    throw_js(info.Env(), ck::ErrorKind::Value,
-             std::string(op) + ": " + name + " must be an integer in [" + std::to_string(lo) +
-                 ", " + std::to_string(hi) + "], got " + std::to_string(d));
+    throw_js(env, ck::ErrorKind::Value,
+             op + ": " + name + " must be an integer in [" + std::to_string(lo) + ", " +
+                 std::to_string(hi) + "], got " + std::to_string(d));
   }
   return int(d);
 }
 
-bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  Napi::Value v = info[i];
-  if (!v.IsBoolean()) {
-    throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": " + name + " must be a boolean");
-  }
+bool read_bool(Napi::Env env, Napi::Value v, const std::string& op, const std::string& name) {
+  if (!v.IsBoolean()) throw_js(env, ck::ErrorKind::Value, op + ": " + name + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
+}
+
+std::string read_string(Napi::Env env, Napi::Value v, const std::string& op, const std::string& name) {
+  if (!v.IsString()) throw_js(env, ck::ErrorKind::Value, op + ": " + name + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+}  // namespace
+
+double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  return read_number(info.Env(), info[i], op, name);
+}
+
+int arg_int(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int lo,
+            int hi) {
+  return read_int(info.Env(), info[i], op, name, lo, hi);
+}
+
+bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  return read_bool(info.Env(), info[i], op, name);
 }
 
 std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
                        const char* name) {
-  Napi::Value v = info[i];
-  if (!v.IsString()) {
-    throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": " + name + " must be a string");
-  }
-  return v.As<Napi::String>().Utf8Value();
+  return read_string(info.Env(), info[i], op, name);
 }
+
+OpOptions::OpOptions(const Napi::CallbackInfo& info, size_t i, const char* op,
+                     std::initializer_list<const char*> keys)
+    : env_(info.Env()), op_(op) {
+  Napi::Value v = info[i];
+  if (!v.IsObject() || v.IsArray() || v.IsFunction()) {
+    throw_js(env_, ck::ErrorKind::Value, op_ + ": the options must be an object");
+  }
+  o_ = v.As<Napi::Object>();
+  Napi::Array names = o_.GetPropertyNames();
+  for (uint32_t k = 0; k < names.Length(); ++k) {
+    const std::string key = names.Get(k).ToString().Utf8Value();
+    bool listed = false;
+    for (const char* known : keys) listed = listed || key == known;
+    if (!listed) throw_js(env_, ck::ErrorKind::Value, op_ + ": unknown option '" + key + "'");
+  }
+}
+
+Napi::Value OpOptions::get(const char* key) const {
+  Napi::Value v = o_.Get(key);
+  if (v.IsUndefined()) throw_js(env_, ck::ErrorKind::Value, op_ + ": option '" + key + "' is missing");
+  return v;
+}
+
+double OpOptions::number(const char* key) const { return read_number(env_, get(key), op_, key); }
+
+int OpOptions::integer(const char* key, int lo, int hi) const {
+  return read_int(env_, get(key), op_, key, lo, hi);
+}
+
+std::pair<int, int> OpOptions::int_pair(const char* key, int lo, int hi) const {
+  Napi::Value v = get(key);
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 2) {
+    throw_js(env_, ck::ErrorKind::Value, op_ + ": " + key + " must be an array of 2 integers");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  return {read_int(env_, a.Get(0u), op_, std::string(key) + "[0]", lo, hi),
+          read_int(env_, a.Get(1u), op_, std::string(key) + "[1]", lo, hi)};
+}
+
+bool OpOptions::flag(const char* key) const { return read_bool(env_, get(key), op_, key); }
+
+std::string OpOptions::text(const char* key) const { return read_string(env_, get(key), op_, key); }
 
 ck::Act parse_act(Napi::Env env, const std::string& name, const char* op) {
   if (name == "linear" || name == "none") return ck::Act::None;

@@ -92,6 +92,29 @@ bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const ch
 std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
                        const char* name);
 ck::Act parse_act(Napi::Env env, const std::string& name, const char* op);
+
+// An op's options object (its last argument), read by name as sharp reads its options: a key
+// the op does not list is a ValueError naming it, and so is a listed key that is missing (lib/
+// fills in every default before calling), so no argument can land in another's place.
+class OpOptions {
+ public:
+  OpOptions(const Napi::CallbackInfo& info, size_t i, const char* op,
+            std::initializer_list<const char*> keys);
+  double number(const char* key) const;
+  int integer(const char* key, int lo, int hi) const;
+  // A [first, second] array of integers (strides, dilation, poolSize, size).
+  std::pair<int, int> int_pair(const char* key, int lo, int hi) const;
+  bool flag(const char* key) const;
+  std::string text(const char* key) const;
+  Napi::Env env() const { return env_; }
+  const std::string& op() const { return op_; }
+
+ private:
+  Napi::Value get(const char* key) const;
+  Napi::Env env_;
+  Napi::Object o_;
+  std::string op_;
+};
 ck::Padding parse_padding(Napi::Env env, const std::string& name, const char* op);
 
 // A promise resolved on the JS thread with make_value() once `stream` has run task `seq`

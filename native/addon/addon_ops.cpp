@@ -1,6 +1,8 @@
-// Op bindings: each reads and re-checks its positional arguments (lib/ops normalises the
-// user's options first), calls the core op, which enqueues the kernel, and wraps the outputs.
+// Op bindings: each takes its tensors first, then one options object read by name (OpOptions;
+// lib/ops normalises the user's options and fills in defaults first), re-checks them, calls the
+// core op, which enqueues the kernel, and wraps the outputs.
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -22,101 +24,102 @@ Napi::Object pack(const Info& info, std::initializer_list<std::pair<const char*,
   return o;
 }
 
-ck::Conv2dAttrs conv_attrs(const Info& info, size_t i, const char* op) {
+// strides, padding, dilation of { strides, padding, dilation, ... }.
+ck::Conv2dAttrs conv_attrs(const OpOptions& o) {
   ck::Conv2dAttrs a;
-  a.stride_h = arg_int(info, i, op, "strides[0]", 1, kMaxWindow);
-  a.stride_w = arg_int(info, i + 1, op, "strides[1]", 1, kMaxWindow);
-  a.padding = parse_padding(info.Env(), arg_string(info, i + 2, op, "padding"), op);
-  a.dil_h = arg_int(info, i + 3, op, "dilation[0]", 1, kMaxWindow);
-  a.dil_w = arg_int(info, i + 4, op, "dilation[1]", 1, kMaxWindow);
+  std::tie(a.stride_h, a.stride_w) = o.int_pair("strides", 1, kMaxWindow);
+  a.padding = parse_padding(o.env(), o.text("padding"), o.op().c_str());
+  std::tie(a.dil_h, a.dil_w) = o.int_pair("dilation", 1, kMaxWindow);
   return a;
 }
 
-ck::Pool2dAttrs pool_attrs(const Info& info, size_t i, const char* op) {
+// { poolSize, strides, padding, ... }
+ck::Pool2dAttrs pool_attrs(const OpOptions& o) {
   ck::Pool2dAttrs a;
-  a.pool_h = arg_int(info, i, op, "poolSize[0]", 1, kMaxWindow);
-  a.pool_w = arg_int(info, i + 1, op, "poolSize[1]", 1, kMaxWindow);
-  a.stride_h = arg_int(info, i + 2, op, "strides[0]", 1, kMaxWindow);
-  a.stride_w = arg_int(info, i + 3, op, "strides[1]", 1, kMaxWindow);
-  a.padding = parse_padding(info.Env(), arg_string(info, i + 4, op, "padding"), op);
+  std::tie(a.pool_h, a.pool_w) = o.int_pair("poolSize", 1, kMaxWindow);
+  std::tie(a.stride_h, a.stride_w) = o.int_pair("strides", 1, kMaxWindow);
+  a.padding = parse_padding(o.env(), o.text("padding"), o.op().c_str());
   return a;
 }
 
-// conv2d(x, filter, bias|null, sh, sw, padding, dh, dw, activation, groups)
+// conv2d(x, filter, bias|null, { strides, padding, dilation, activation, groups })
 Napi::Value Conv2d(const Info& info) {
   return guard(info, [&] {
     const char* op = "conv2d";
-    ck::Conv2dAttrs a = conv_attrs(info, 3, op);
-    a.act = parse_act(info.Env(), arg_string(info, 8, op, "activation"), op);
-    a.groups = arg_int(info, 9, op, "groups", 1, 1 << 24);
+    OpOptions o(info, 3, op, {"strides", "padding", "dilation", "activation", "groups"});
+    ck::Conv2dAttrs a = conv_attrs(o);
+    a.act = parse_act(info.Env(), o.text("activation"), op);
+    a.groups = o.integer("groups", 1, 1 << 24);
     return wrap(info, ck::conv2d(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "filter"),
                                  arg_tensor_opt(info, 2, op, "bias"), a));
   });
 }
 
-// conv2dGrad(dy, x, filter, sh, sw, padding, dh, dw, withBias, groups) -> { dx, dw, db? }
+// conv2dGrad(dy, x, filter, { strides, padding, dilation, withBias, groups }) -> { dx, dw, db? }
 Napi::Value Conv2dGrad(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "conv2dGrad";
-    ck::Conv2dAttrs a = conv_attrs(info, 3, op);
-    a.groups = arg_int(info, 9, op, "groups", 1, 1 << 24);
+    OpOptions o(info, 3, op, {"strides", "padding", "dilation", "withBias", "groups"});
+    ck::Conv2dAttrs a = conv_attrs(o);
+    a.groups = o.integer("groups", 1, 1 << 24);
     ck::Conv2dGrads g = ck::conv2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
-                                        arg_tensor(info, 2, op, "filter"), a,
-                                        arg_bool(info, 8, op, "withBias"));
+                                        arg_tensor(info, 2, op, "filter"), a, o.flag("withBias"));
     return pack(info, {{"dx", &g.dx}, {"dw", &g.dw}, {"db", &g.db}});
   });
 }
 
-// depthwiseConv2d(x, filter, bias|null, sh, sw, padding, dh, dw, activation)
+// depthwiseConv2d(x, filter, bias|null, { strides, padding, dilation, activation })
 Napi::Value DepthwiseConv2d(const Info& info) {
   return guard(info, [&] {
     const char* op = "depthwiseConv2d";
-    ck::Conv2dAttrs a = conv_attrs(info, 3, op);
-    a.act = parse_act(info.Env(), arg_string(info, 8, op, "activation"), op);
+    OpOptions o(info, 3, op, {"strides", "padding", "dilation", "activation"});
+    ck::Conv2dAttrs a = conv_attrs(o);
+    a.act = parse_act(info.Env(), o.text("activation"), op);
     return wrap(info, ck::depthwise_conv2d(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "filter"),
                                            arg_tensor_opt(info, 2, op, "bias"), a));
   });
 }
 
-// depthwiseConv2dGrad(dy, x, filter, sh, sw, padding, dh, dw, withBias) -> { dx, dw, db? }
+// depthwiseConv2dGrad(dy, x, filter, { strides, padding, dilation, withBias }) -> { dx, dw, db? }
 Napi::Value DepthwiseConv2dGrad(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "depthwiseConv2dGrad";
-    ck::Conv2dAttrs a = conv_attrs(info, 3, op);
+    OpOptions o(info, 3, op, {"strides", "padding", "dilation", "withBias"});
     ck::Conv2dGrads g = ck::depthwise_conv2d_grad(
-        arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"), arg_tensor(info, 2, op, "filter"), a,
-        arg_bool(info, 8, op, "withBias"));
+        arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"), arg_tensor(info, 2, op, "filter"),
+        conv_attrs(o), o.flag("withBias"));
     return pack(info, {{"dx", &g.dx}, {"dw", &g.dw}, {"db", &g.db}});
   });
 }
 
-// dense(x, kernel, bias|null, activation)
+// dense(x, kernel, bias|null, { activation })
 Napi::Value Dense(const Info& info) {
   return guard(info, [&] {
     const char* op = "dense";
-    ck::Act act = parse_act(info.Env(), arg_string(info, 3, op, "activation"), op);
+    OpOptions o(info, 3, op, {"activation"});
+    ck::Act act = parse_act(info.Env(), o.text("activation"), op);
     return wrap(info, ck::dense(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "kernel"),
                                 arg_tensor_opt(info, 2, op, "bias"), act));
   });
 }
 
-// denseGrad(dy, x, kernel, withBias) -> { dx, dw, db? }
+// denseGrad(dy, x, kernel, { withBias }) -> { dx, dw, db? }
 Napi::Value DenseGrad(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "denseGrad";
+    OpOptions o(info, 3, op, {"withBias"});
     ck::DenseGrads g = ck::dense_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
-                                      arg_tensor(info, 2, op, "kernel"),
-                                      arg_bool(info, 3, op, "withBias"));
+                                      arg_tensor(info, 2, op, "kernel"), o.flag("withBias"));
     return pack(info, {{"dx", &g.dx}, {"dw", &g.dw}, {"db", &g.db}});
   });
 }
 
-// maxPool2d / avgPool2d (x, ph, pw, sh, sw, padding); their grads take (dy, x, ...).
+// maxPool2d / avgPool2d (x, { poolSize, strides, padding }); their grads take (dy, x, { ... }).
 template <bool kMax>
 Napi::Value Pool(const Info& info) {
   return guard(info, [&] {
     const char* op = kMax ? "maxPool2d" : "avgPool2d";
-    ck::Pool2dAttrs a = pool_attrs(info, 1, op);
+    ck::Pool2dAttrs a = pool_attrs(OpOptions(info, 1, op, {"poolSize", "strides", "padding"}));
     const ck::Tensor& x = arg_tensor(info, 0, op, "x");
     return wrap(info, kMax ? ck::max_pool2d(x, a) : ck::avg_pool2d(x, a));
   });
@@ -126,7 +129,7 @@ template <bool kMax>
 Napi::Value PoolGrad(const Info& info) {
   return guard(info, [&] {
     const char* op = kMax ? "maxPool2dGrad" : "avgPool2dGrad";
-    ck::Pool2dAttrs a = pool_attrs(info, 2, op);
+    ck::Pool2dAttrs a = pool_attrs(OpOptions(info, 2, op, {"poolSize", "strides", "padding"}));
     const ck::Tensor& dy = arg_tensor(info, 0, op, "dy");
     const ck::Tensor& x = arg_tensor(info, 1, op, "x");
     return wrap(info, kMax ? ck::max_pool2d_grad(dy, x, a) : ck::avg_pool2d_grad(dy, x, a));
@@ -152,94 +155,101 @@ Napi::Value GlobalPoolGrad(const Info& info) {
   });
 }
 
-// lpPool2d(x, ph, pw, sh, sw, padding, p) / lpPool2dGrad(dy, x, ph, pw, sh, sw, padding, p)
+// lpPool2d(x, { poolSize, strides, padding, p }) / lpPool2dGrad(dy, x, { ... })
 Napi::Value LpPool(const Info& info) {
   return guard(info, [&] {
     const char* op = "lpPool2d";
-    ck::Pool2dAttrs a = pool_attrs(info, 1, op);
-    return wrap(info, ck::lp_pool2d(arg_tensor(info, 0, op, "x"), a, float(arg_number(info, 6, op, "p"))));
+    OpOptions o(info, 1, op, {"poolSize", "strides", "padding", "p"});
+    return wrap(info, ck::lp_pool2d(arg_tensor(info, 0, op, "x"), pool_attrs(o), float(o.number("p"))));
   });
 }
 
 Napi::Value LpPoolGrad(const Info& info) {
   return guard(info, [&] {
     const char* op = "lpPool2dGrad";
-    ck::Pool2dAttrs a = pool_attrs(info, 2, op);
-    return wrap(info, ck::lp_pool2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"), a,
-                                         float(arg_number(info, 7, op, "p"))));
+    OpOptions o(info, 2, op, {"poolSize", "strides", "padding", "p"});
+    return wrap(info, ck::lp_pool2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
+                                         pool_attrs(o), float(o.number("p"))));
   });
 }
 
-ck::ZeroPadding2dAttrs zero_padding_attrs(const Info& info, size_t i, const char* op) {
+// { top, bottom, left, right }
+ck::ZeroPadding2dAttrs zero_padding_attrs(const OpOptions& o) {
   ck::ZeroPadding2dAttrs a;
-  a.top = arg_int(info, i, op, "padding top", 0, (1 << 24) - 1);
-  a.bottom = arg_int(info, i + 1, op, "padding bottom", 0, (1 << 24) - 1);
-  a.left = arg_int(info, i + 2, op, "padding left", 0, (1 << 24) - 1);
-  a.right = arg_int(info, i + 3, op, "padding right", 0, (1 << 24) - 1);
+  a.top = o.integer("top", 0, (1 << 24) - 1);
+  a.bottom = o.integer("bottom", 0, (1 << 24) - 1);
+  a.left = o.integer("left", 0, (1 << 24) - 1);
+  a.right = o.integer("right", 0, (1 << 24) - 1);
   return a;
 }
 
-// zeroPadding2d(x, top, bottom, left, right) / zeroPadding2dGrad(dy, x, top, bottom, left, right)
+// zeroPadding2d(x, { top, bottom, left, right }) / zeroPadding2dGrad(dy, x, { ... })
 Napi::Value ZeroPadding2d(const Info& info) {
   return guard(info, [&] {
     const char* op = "zeroPadding2d";
-    return wrap(info, ck::zero_padding2d(arg_tensor(info, 0, op, "x"), zero_padding_attrs(info, 1, op)));
+    OpOptions o(info, 1, op, {"top", "bottom", "left", "right"});
+    return wrap(info, ck::zero_padding2d(arg_tensor(info, 0, op, "x"), zero_padding_attrs(o)));
   });
 }
 
 Napi::Value ZeroPadding2dGrad(const Info& info) {
   return guard(info, [&] {
     const char* op = "zeroPadding2dGrad";
+    OpOptions o(info, 2, op, {"top", "bottom", "left", "right"});
     return wrap(info, ck::zero_padding2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
-                                              zero_padding_attrs(info, 2, op)));
+                                              zero_padding_attrs(o)));
   });
 }
 
-ck::UpSampling2dAttrs up_sampling_attrs(const Info& info, size_t i, const char* op) {
+// { size, interpolation, halfPixelCenters }
+ck::UpSampling2dAttrs up_sampling_attrs(const OpOptions& o) {
   ck::UpSampling2dAttrs a;
-  a.size_h = arg_int(info, i, op, "size[0]", 1, kMaxWindow - 1);
-  a.size_w = arg_int(info, i + 1, op, "size[1]", 1, kMaxWindow - 1);
-  std::string interp = arg_string(info, i + 2, op, "interpolation");
+  std::tie(a.size_h, a.size_w) = o.int_pair("size", 1, kMaxWindow - 1);
+  std::string interp = o.text("interpolation");
   if (interp == "nearest") a.interp = ck::Interp::Nearest;
   else if (interp == "bilinear") a.interp = ck::Interp::Bilinear;
-  else throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": interpolation must be 'nearest' or 'bilinear', got '" + interp + "'");
-  a.half_pixel = arg_bool(info, i + 3, op, "halfPixelCenters");
+  else throw_js(o.env(), ck::ErrorKind::Value, o.op() + ": interpolation must be 'nearest' or 'bilinear', got '" + interp + "'");
+  a.half_pixel = o.flag("halfPixelCenters");
   return a;
 }
 
-// upSampling2d(x, sh, sw, interpolation, halfPixelCenters) / upSampling2dGrad(dy, x, ...)
+// upSampling2d(x, { size, interpolation, halfPixelCenters }) / upSampling2dGrad(dy, x, { ... })
 Napi::Value UpSampling2d(const Info& info) {
   return guard(info, [&] {
     const char* op = "upSampling2d";
-    return wrap(info, ck::up_sampling2d(arg_tensor(info, 0, op, "x"), up_sampling_attrs(info, 1, op)));
+    OpOptions o(info, 1, op, {"size", "interpolation", "halfPixelCenters"});
+    return wrap(info, ck::up_sampling2d(arg_tensor(info, 0, op, "x"), up_sampling_attrs(o)));
   });
 }
 
 Napi::Value UpSampling2dGrad(const Info& info) {
   return guard(info, [&] {
     const char* op = "upSampling2dGrad";
+    OpOptions o(info, 2, op, {"size", "interpolation", "halfPixelCenters"});
     return wrap(info, ck::up_sampling2d_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
-                                             up_sampling_attrs(info, 2, op)));
+                                             up_sampling_attrs(o)));
   });
 }
 
-// activation(x, name, alpha) / activationGrad(dy, y, name, alpha)
+// activation(x, { activation, alpha }) / activationGrad(dy, y, { activation, alpha })
 Napi::Value Activation(const Info& info) {
   return guard(info, [&] {
-    std::string name = arg_string(info, 1, "activation", "name");
+    OpOptions o(info, 1, "activation", {"activation", "alpha"});
+    std::string name = o.text("activation");
     const char* op = name.c_str();
     ck::Act act = parse_act(info.Env(), name, op);
-    float alpha = float(arg_number(info, 2, op, "alpha"));
+    float alpha = float(o.number("alpha"));
     return wrap(info, ck::activation(arg_tensor(info, 0, op, "x"), act, alpha, op));
   });
 }
 
 Napi::Value ActivationGrad(const Info& info) {
   return guard(info, [&] {
-    std::string name = arg_string(info, 2, "activationGrad", "name") + "Grad";
+    OpOptions o(info, 2, "activationGrad", {"activation", "alpha"});
+    std::string name = o.text("activation") + "Grad";
     const char* op = name.c_str();
     ck::Act act = parse_act(info.Env(), name.substr(0, name.size() - 4), op);
-    float alpha = float(arg_number(info, 3, op, "alpha"));
+    float alpha = float(o.number("alpha"));
     return wrap(info, ck::activation_grad(arg_tensor(info, 0, op, "dy"),
                                           arg_tensor(info, 1, op, "y"), act, alpha, op));
   });
@@ -256,16 +266,16 @@ Napi::Value SoftmaxGrad(const Info& info) {
   });
 }
 
-// dropout(x, rate, seed) -> { y, mask }
+// dropout(x, { rate, seed }) -> { y, mask }
 Napi::Value Dropout(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "dropout";
-    double seed = arg_number(info, 2, op, "seed");
+    OpOptions o(info, 1, op, {"rate", "seed"});
+    double seed = o.number("seed");
     if (seed < 0 || seed > 9007199254740991.0 || seed != double(uint64_t(seed))) {
       throw_js(info.Env(), ck::ErrorKind::Value, "dropout: seed must be a non-negative integer");
     }
-    ck::DropoutResult r = ck::dropout(arg_tensor(info, 0, op, "x"),
-                                      float(arg_number(info, 1, op, "rate")), uint64_t(seed));
+    ck::DropoutResult r = ck::dropout(arg_tensor(info, 0, op, "x"), float(o.number("rate")), uint64_t(seed));
     return pack(info, {{"y", &r.y}, {"mask", &r.mask}});
   });
 }
@@ -319,28 +329,29 @@ Napi::Value ConcatenateGrad(const Info& info) {
   });
 }
 
-// batchNormTrain(x, gamma|null, beta|null, runningMean|null, runningVar|null, eps, momentum)
+// batchNormTrain(x, gamma|null, beta|null, runningMean|null, runningVar|null, { epsilon, momentum })
 Napi::Value BatchNormTrain(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "batchNorm";
+    OpOptions o(info, 5, op, {"epsilon", "momentum"});
     ck::BatchNormResult r = ck::batch_norm_train(
         arg_tensor(info, 0, op, "x"), arg_tensor_opt(info, 1, op, "gamma"),
         arg_tensor_opt(info, 2, op, "beta"), arg_tensor_opt(info, 3, op, "movingMean"),
-        arg_tensor_opt(info, 4, op, "movingVariance"), float(arg_number(info, 5, op, "epsilon")),
-        float(arg_number(info, 6, op, "momentum")));
+        arg_tensor_opt(info, 4, op, "movingVariance"), float(o.number("epsilon")),
+        float(o.number("momentum")));
     return pack(info, {{"y", &r.y}, {"mean", &r.mean}, {"invstd", &r.invstd}});
   });
 }
 
-// batchNormInfer(x, gamma|null, beta|null, mean, variance, eps)
+// batchNormInfer(x, gamma|null, beta|null, mean, variance, { epsilon })
 Napi::Value BatchNormInfer(const Info& info) {
   return guard(info, [&] {
     const char* op = "batchNorm";
+    OpOptions o(info, 5, op, {"epsilon"});
     return wrap(info, ck::batch_norm_infer(
                           arg_tensor(info, 0, op, "x"), arg_tensor_opt(info, 1, op, "gamma"),
                           arg_tensor_opt(info, 2, op, "beta"), arg_tensor(info, 3, op, "mean"),
-                          arg_tensor(info, 4, op, "variance"),
-                          float(arg_number(info, 5, op, "epsilon"))));
+                          arg_tensor(info, 4, op, "variance"), float(o.number("epsilon"))));
   });
 }
 
@@ -362,7 +373,7 @@ Napi::Value SoftmaxCrossEntropy(const Info& info) {
     const char* op = "softmaxCrossEntropy";
     ck::LossResult r = ck::softmax_cross_entropy(arg_tensor(info, 0, op, "logits"),
                                                  arg_tensor(info, 1, op, "labels"),
-                                                 arg_bool(info, 2, op, "sparse"));
+                                                 OpOptions(info, 2, op, {"sparse"}).flag("sparse"));
     return pack(info, {{"loss", &r.loss}, {"grad", &r.grad}});
   });
 }
@@ -372,7 +383,7 @@ Napi::Value BinaryCrossEntropy(const Info& info) {
     const char* op = "binaryCrossEntropy";
     ck::LossResult r = ck::binary_cross_entropy(arg_tensor(info, 0, op, "input"),
                                                 arg_tensor(info, 1, op, "target"),
-                                                arg_bool(info, 2, op, "fromLogits"));
+                                                OpOptions(info, 2, op, {"fromLogits"}).flag("fromLogits"));
     return pack(info, {{"loss", &r.loss}, {"grad", &r.grad}});
   });
 }
@@ -386,47 +397,50 @@ Napi::Value MeanSquaredError(const Info& info) {
   });
 }
 
-// sgdUpdate(w, g, velocity|null, lr, momentum, nesterov)
+// sgdUpdate(w, g, velocity|null, { learningRate, momentum, nesterov })
 Napi::Value SgdUpdate(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "sgdUpdate";
+    OpOptions o(info, 3, op, {"learningRate", "momentum", "nesterov"});
     ck::SgdParams p;
-    p.lr = float(arg_number(info, 3, op, "learningRate"));
-    p.momentum = float(arg_number(info, 4, op, "momentum"));
-    p.nesterov = arg_bool(info, 5, op, "nesterov");
+    p.lr = float(o.number("learningRate"));
+    p.momentum = float(o.number("momentum"));
+    p.nesterov = o.flag("nesterov");
     ck::sgd_update(arg_tensor(info, 0, op, "weights"), arg_tensor(info, 1, op, "gradient"),
                    arg_tensor_opt(info, 2, op, "velocity"), p);
     return info.Env().Undefined();
   });
 }
 
-// adamUpdate(w, g, m, v, lr, beta1, beta2, epsilon, weightDecay, step)
+// adamUpdate(w, g, m, v, { learningRate, beta1, beta2, epsilon, weightDecay, step })
 Napi::Value AdamUpdate(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "adamUpdate";
+    OpOptions o(info, 4, op, {"learningRate", "beta1", "beta2", "epsilon", "weightDecay", "step"});
     ck::AdamParams p;
-    p.lr = arg_number(info, 4, op, "learningRate");
-    p.beta1 = arg_number(info, 5, op, "beta1");
-    p.beta2 = arg_number(info, 6, op, "beta2");
-    p.eps = arg_number(info, 7, op, "epsilon");
-    p.weight_decay = arg_number(info, 8, op, "weightDecay");
-    p.step = arg_int(info, 9, op, "step", 1, 2147483647);
+    p.lr = o.number("learningRate");
+    p.beta1 = o.number("beta1");
+    p.beta2 = o.number("beta2");
+    p.eps = o.number("epsilon");
+    p.weight_decay = o.number("weightDecay");
+    p.step = o.integer("step", 1, 2147483647);
     ck::adam_update(arg_tensor(info, 0, op, "weights"), arg_tensor(info, 1, op, "gradient"),
                     arg_tensor(info, 2, op, "m"), arg_tensor(info, 3, op, "v"), p);
     return info.Env().Undefined();
   });
 }
 
-// rmspropUpdate(w, g, ms, mom|null, mg|null, lr, rho, momentum, epsilon, centered)
+// rmspropUpdate(w, g, ms, mom|null, mg|null, { learningRate, rho, momentum, epsilon, centered })
 Napi::Value RmspropUpdate(const Info& info) {
   return guard(info, [&]() -> Napi::Value {
     const char* op = "rmspropUpdate";
+    OpOptions o(info, 5, op, {"learningRate", "rho", "momentum", "epsilon", "centered"});
     ck::RmspropParams p;
-    p.lr = arg_number(info, 5, op, "learningRate");
-    p.rho = arg_number(info, 6, op, "rho");
-    p.momentum = arg_number(info, 7, op, "momentum");
-    p.eps = arg_number(info, 8, op, "epsilon");
-    p.centered = arg_bool(info, 9, op, "centered");
+    p.lr = o.number("learningRate");
+    p.rho = o.number("rho");
+    p.momentum = o.number("momentum");
+    p.eps = o.number("epsilon");
+    p.centered = o.flag("centered");
     ck::rmsprop_update(arg_tensor(info, 0, op, "weights"), arg_tensor(info, 1, op, "gradient"),
                        arg_tensor(info, 2, op, "ms"), arg_tensor_opt(info, 3, op, "momentum"),
                        arg_tensor_opt(info, 4, op, "mg"), p);
