@@ -111,7 +111,8 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
 
   // Stratified split: each class gives the same fraction to validation (at least one image of a
   // class with two or more, never its last one), chosen by the seeded RNG.
-  const rng = new Rng(options.seed ?? 0);
+  // The seed's own stream: the same seed given to fit (the CLI does) shuffles independently.
+  const rng = new Rng(options.seed ?? 0, 'validation split');
   const trainItems: typeof good = [];
   const valItems: typeof good = [];
   for (const list of byClass) {
@@ -164,7 +165,8 @@ export function imageFolderDataset(dir: string, options: ImageFolderOptions = {}
   const split = options.validationSplit ?? 0;
   if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
   const { classNames, files } = listImageFolder(dir, where);
-  const rng = new Rng(options.seed ?? 0);
+  // The seed's own stream: the same seed given to fit (the CLI does) shuffles independently.
+  const rng = new Rng(options.seed ?? 0, 'validation split');
   const trainItems: { file: string; label: number }[] = [];
   const valItems: { file: string; label: number }[] = [];
   files.forEach((list, label) => {
