@@ -60,7 +60,8 @@ describe('--base MODEL --freeze-base', () => {
     // the head learns the three shapes on the frozen MNIST features
     const history = JSON.parse(fs.readFileSync(path.join(run, 'history.json'), 'utf8'));
     expect(history.history.loss[11]).toBeLessThan(0.5 * history.history.loss[0]);
-    expect(result.testAccuracy).toBeGreaterThan(0.7);
+    // 12 held-out images: seeds 2-7 give 8-11 right; chance (1/3) reaches 8 with p = 0.02.
+    expect(result.testAccuracy).toBeGreaterThanOrEqual(0.6);
     expect(history.params).toEqual(expect.objectContaining({ base, freezeBase: true }));
   });
 
