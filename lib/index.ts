@@ -8,9 +8,12 @@ export type { Device, TensorLike } from './tensor';
 export type { NativeMemory as MemoryInfo } from './native';
 export { ops };
 
+/** A CPU kernel set: avx2 and avx512 on x86-64, neon on arm64, scalar everywhere. */
+export type Isa = 'avx512' | 'avx2' | 'neon' | 'scalar';
+
 export interface CpuDevice {
   type: 'cpu';
-  isa: 'avx512' | 'avx2' | 'scalar';
+  isa: Isa;
   threads: number;
 }
 
@@ -105,7 +108,7 @@ export function getPrecision(): Precision {
 }
 
 /** Forces the CPU kernel set (as CONVKIT_ISA does); throws DeviceError if the CPU lacks it. */
-export function setIsa(isa: 'avx512' | 'avx2' | 'scalar'): void {
+export function setIsa(isa: Isa): void {
   native.setIsa(isa);
 }
 

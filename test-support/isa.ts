@@ -5,18 +5,21 @@
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import * as ck from '../lib';
 
-export type IsaName = 'scalar' | 'avx2' | 'avx512';
+export type IsaName = 'scalar' | 'avx2' | 'avx512' | 'neon';
 
-/** The kernel set convkit chose at load (cpuid or CONVKIT_ISA). */
+/** The kernel set convkit chose at load (the CPU's best or CONVKIT_ISA). */
 export const initialIsa: IsaName = ck.devices()[0].isa;
 
-/** Why this CPU cannot run `isa` (ck.setIsa's DeviceError), or null if it can. */
+/**
+ * Why this CPU cannot run `isa` (ck.setIsa's DeviceError; a ValueError from an addon built
+ * before convkit had that kernel set), or null if it can.
+ */
 function missing(isa: IsaName): string | null {
   try {
     ck.setIsa(isa);
     return null;
   } catch (e) {
-    if (e instanceof ck.DeviceError) return e.message;
+    if (e instanceof ck.DeviceError || e instanceof ck.ValueError) return e.message;
     throw e;
   } finally {
     try {
@@ -29,7 +32,7 @@ function missing(isa: IsaName): string | null {
 
 /** Every ISA convkit has kernels for, with why this CPU cannot run it (null: it can). */
 export const isaSupport: { isa: IsaName; missing: string | null }[] =
-  (['scalar', 'avx2', 'avx512'] as IsaName[]).map((isa) => ({ isa, missing: missing(isa) }));
+  (['scalar', 'avx2', 'avx512', 'neon'] as IsaName[]).map((isa) => ({ isa, missing: missing(isa) }));
 
 /** Every ISA this CPU supports: ck.setIsa throws DeviceError for the others. */
 export const isas: IsaName[] = isaSupport.filter((s) => s.missing === null).map((s) => s.isa);

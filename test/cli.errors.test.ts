@@ -166,7 +166,7 @@ test('info, --version and --help exit 0', async () => {
   const [i] = jsonLines(info.stdout);
   const status = ck.cudaStatus();
   expect(i).toEqual(expect.objectContaining({ type: 'info', version: ck.version, cuda: status.available ? expect.any(Array) : null }));
-  expect(['avx512', 'avx2', 'scalar']).toContain(i.cpu.isa);
+  expect(['avx512', 'avx2', 'neon', 'scalar']).toContain(i.cpu.isa);
   expect(i.cudaReason).toBe(status.available ? null : status.reason);
   // sharp's "exports" hide its package.json: its version is still found
   const sharpPackage = path.join(__dirname, '..', 'node_modules', 'sharp', 'package.json');

@@ -22,7 +22,7 @@ const status = ck.cudaStatus();
 describe('devices() and memory()', () => {
   test('devices(): the CPU first, then one entry per CUDA GPU', () => {
     const devices = ck.devices();
-    expect(devices[0]).toEqual({ type: 'cpu', isa: expect.stringMatching(/^(scalar|avx2|avx512)$/), threads: expect.any(Number) });
+    expect(devices[0]).toEqual({ type: 'cpu', isa: expect.stringMatching(/^(scalar|avx2|avx512|neon)$/), threads: expect.any(Number) });
     const gpus = devices.slice(1) as ck.CudaDevice[];
     expect(gpus.length).toBe(status.devices.length);
     gpus.forEach((d, i) => {

@@ -499,8 +499,9 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
     ck::Isa isa = name == "scalar" ? ck::Isa::Scalar
                   : name == "avx2" ? ck::Isa::Avx2
                   : name == "avx512" ? ck::Isa::Avx512
+                  : name == "neon" ? ck::Isa::Neon
                   : throw ck::Error(ck::ErrorKind::Value,
-                                    "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512)");
+                                    "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, neon)");
     ck::Stream::default_stream()->synchronize();
     ck::set_isa(isa);
     return info.Env().Undefined();
