@@ -7,6 +7,7 @@ export { defaultDevice, fill, ones, Tensor, tensor, zeros } from './tensor';
 export type { Device, TensorLike } from './tensor';
 export type { NativeMemory as MemoryInfo } from './native';
 export { ops };
+export * as distributed from './distributed';
 
 /** A CPU kernel set: avx2 and avx512 on x86-64, neon on arm64, scalar everywhere. */
 export type Isa = 'avx512' | 'avx2' | 'neon' | 'scalar';

@@ -107,6 +107,12 @@ export interface NativeBinding {
   toDevice(x: H, device: 'cpu' | 'cuda'): H;
   cudaStatus(): NativeCudaStatus;
   emptyCache(): void;
+  /** The MPI communicator (native/addon/addon_mpi.cpp): every call runs on its communication thread. */
+  mpiInit(timeoutMs: number): Promise<{ rank: number; size: number; localRank: number }>;
+  mpiAllreduce(x: H, timeoutMs: number): Promise<H>;
+  mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;
+  mpiBarrier(timeoutMs: number): Promise<void>;
+  mpiFinalize(timeoutMs: number): void;
 
   conv2d(x: H, w: H, b: Opt, o: ConvOpts & { activation: string; groups: number }): H;
   conv2dGrad(dy: H, x: H, w: H, o: ConvOpts & { withBias: boolean; groups: number }): { dx: H; dw: H; db?: H };

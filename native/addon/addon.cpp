@@ -652,6 +652,7 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   register_ops(env, exports);
   register_net(env, exports);
+  register_mpi(env, exports);
   return exports;
 }
 

@@ -131,5 +131,7 @@ Napi::Promise promise_when(Napi::Env env,
 void register_ops(Napi::Env env, Napi::Object exports);
 // Registers the network executor class `Net` (addon_net.cpp).
 void register_net(Napi::Env env, Napi::Object exports);
+// Registers the MPI communicator behind ck.distributed (addon_mpi.cpp).
+void register_mpi(Napi::Env env, Napi::Object exports);
 
 }  // namespace ckaddon

@@ -1,0 +1,144 @@
+// ck.distributed: the communicator of a job of several processes (ranks) started by an MPI
+// launcher (mpirun, srun, an MPIJob's launcher). The addon loads Open MPI at run time, so convkit
+// runs without MPI installed; outside a launcher init() returns rank 0 of 1 and loads nothing.
+import { DeviceError, describeValue, ValueError } from './errors';
+import { native } from './native';
+import { checkTensor, Tensor } from './tensor';
+
+export interface DistributedOptions {
+  /**
+   * How long init and each collective may wait for the other ranks, in milliseconds (default 30
+   * minutes). A call past it rejects with a DeviceError and the communicator is unusable from then
+   * on: an unhandled rejection exits the process non-zero, and the launcher then ends every rank.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * The ranks of a job. The collectives are asynchronous (MPI runs on a communication thread,
+ * never on the JS thread) and every rank must call the same collectives, with tensors of the same
+ * shape, in the same order. Their inputs are host tensors, left unchanged; each returns a new one.
+ */
+export interface Communicator {
+  /** This process's index in the job, 0 .. size-1. */
+  readonly rank: number;
+  /** The number of processes in the job. */
+  readonly size: number;
+  /** This process's index among the job's processes on the same machine. */
+  readonly localRank: number;
+  /** The element-wise sum of `x` over every rank. */
+  allreduce(x: Tensor): Promise<Tensor>;
+  /** Rank `root`'s `x`, on every rank (the others' `x` gives only the shape). */
+  broadcast(x: Tensor, root?: number): Promise<Tensor>;
+  /** Resolves once every rank has called it. */
+  barrier(): Promise<void>;
+}
+
+const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
+
+/** Whether an MPI launcher started this process (Open MPI's mpirun, a PMIx or PMI launcher). */
+export function underLauncher(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.OMPI_COMM_WORLD_SIZE !== undefined || env.PMIX_RANK !== undefined || env.PMI_SIZE !== undefined;
+}
+
+function checkTimeout(options: DistributedOptions): number {
+  if (options === null || typeof options !== 'object') {
+    throw new ValueError(`distributed.init: options must be an object, got ${describeValue(options)}`);
+  }
+  const { timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new ValueError(`distributed.init: timeoutMs must be a positive number of milliseconds, got ${describeValue(timeoutMs)}`);
+  }
+  return timeoutMs;
+}
+
+function checkRoot(root: unknown, size: number): number {
+  if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= size) {
+    throw new ValueError(`distributed.broadcast: root must be a rank in [0, ${size - 1}], got ${describeValue(root)}`);
+  }
+  return root;
+}
+
+function checkHost(x: unknown, op: string): Tensor {
+  const t = checkTensor(x, op, 'x');
+  if (t.device !== 'cpu') {
+    throw new DeviceError(`${op}: x is on ${t.device}; the collectives work on host tensors for now (use .to('cpu'))`);
+  }
+  return t;
+}
+
+/** The one process of a job started without a launcher. */
+class LocalCommunicator implements Communicator {
+  readonly rank = 0;
+  readonly size = 1;
+  readonly localRank = 0;
+
+  async allreduce(x: Tensor): Promise<Tensor> {
+    const t = checkHost(x, 'distributed.allreduce');
+    return new Tensor(native.reshape(t.handle, [...t.shape]));
+  }
+
+  async broadcast(x: Tensor, root = 0): Promise<Tensor> {
+    const t = checkHost(x, 'distributed.broadcast');
+    checkRoot(root, 1);
+    return new Tensor(native.reshape(t.handle, [...t.shape]));
+  }
+
+  async barrier(): Promise<void> {}
+}
+
+class MpiCommunicator implements Communicator {
+  constructor(readonly rank: number, readonly size: number, readonly localRank: number,
+    private readonly timeoutMs: number) {}
+
+  async allreduce(x: Tensor): Promise<Tensor> {
+    const t = checkHost(x, 'distributed.allreduce');
+    return new Tensor(await native.mpiAllreduce(t.handle, this.timeoutMs));
+  }
+
+  async broadcast(x: Tensor, root = 0): Promise<Tensor> {
+    const t = checkHost(x, 'distributed.broadcast');
+    return new Tensor(await native.mpiBroadcast(t.handle, checkRoot(root, this.size), this.timeoutMs));
+  }
+
+  async barrier(): Promise<void> {
+    await native.mpiBarrier(this.timeoutMs);
+  }
+}
+
+let initialized: Promise<Communicator> | undefined;
+
+// MPI is finalized when the process exits cleanly. A process exiting with an error skips it (it
+// would wait for the other ranks): the launcher sees the non-zero status and ends every rank.
+// If finalizing fails (a collective timed out), the process exits non-zero for the same reason.
+function finalizeOnExit(timeoutMs: number): void {
+  process.once('exit', (code) => {
+    if (code !== 0) return;
+    try {
+      native.mpiFinalize(timeoutMs);
+    } catch (e) {
+      process.stderr.write(`convkit: ${(e as Error).message}; exiting with status 1 so that the launcher ends the job\n`);
+      process.exitCode = 1;
+    }
+  });
+}
+
+/**
+ * Joins the job this process belongs to: under an MPI launcher, loads Open MPI (libmpi.so.40;
+ * CONVKIT_MPI_LIBRARY names another path) and initialises it; otherwise returns rank 0 of 1
+ * without loading anything. Throws a DeviceError when a launcher started the process but the
+ * library cannot be loaded. Call it once per process: later calls return the same communicator.
+ */
+export async function init(options: DistributedOptions = {}): Promise<Communicator> {
+  const timeoutMs = checkTimeout(options);
+  if (!initialized) {
+    initialized = (async () => {
+      if (!underLauncher()) return new LocalCommunicator();
+      const started = native.mpiInit(timeoutMs);
+      finalizeOnExit(timeoutMs);
+      const { rank, size, localRank } = await started;
+      return new MpiCommunicator(rank, size, localRank, timeoutMs);
+    })();
+  }
+  return initialized;
+}

@@ -1,0 +1,420 @@
+// The MPI communicator behind ck.distributed: Open MPI is loaded at run time, so the addon has no
+// build- or load-time dependency on MPI and trains on machines without it.
+//
+// Open MPI's ABI (libmpi.so.40), declared here instead of including mpi.h (checked against
+// Open MPI 4.1's /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h): MPI_Comm, MPI_Datatype, MPI_Op
+// and MPI_Info are pointers to opaque structs, and each predefined handle (MPI_COMM_WORLD,
+// MPI_FLOAT, MPI_SUM, MPI_INFO_NULL) is the address of a global object (ompi_mpi_comm_world,
+// ompi_mpi_float, ompi_mpi_op_sum, ompi_mpi_info_null) found here with dlsym; the functions
+// return int with MPI_SUCCESS == 0; MPI_THREAD_FUNNELED == 1 and MPI_COMM_TYPE_SHARED == 0 are
+// the enums' values there. MPICH's ABI (int handles, libmpi.so.12) differs and is not loaded.
+//
+// Every MPI call runs on one communication thread, the one that initialised MPI (so
+// MPI_THREAD_FUNNELED suffices), in the order the JS thread submitted them: every rank must issue
+// the same collectives in the same order. Each call settles a promise; a call that has not
+// finished within its timeout is rejected with a DeviceError by a watchdog thread and the
+// communicator is broken from then on (a blocked MPI call cannot be cancelled).
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "addon.h"
+
+namespace ckaddon {
+namespace {
+
+using MpiHandle = void*;  // MPI_Comm, MPI_Datatype, MPI_Op, MPI_Info: struct pointers in Open MPI
+constexpr int kMpiSuccess = 0;
+constexpr int kMpiThreadFunneled = 1;
+constexpr int kMpiCommTypeShared = 0;
+constexpr int kMpiMaxErrorString = 256;
+
+const char* const kInstallHint =
+    "install Open MPI (apt-get install openmpi-bin, or the distribution's equivalent)";
+
+// The Open MPI entry points convkit uses, resolved from the library.
+struct MpiApi {
+  int (*Init_thread)(int*, char***, int, int*);
+  int (*Finalize)();
+  int (*Comm_rank)(MpiHandle, int*);
+  int (*Comm_size)(MpiHandle, int*);
+  int (*Comm_split_type)(MpiHandle, int, int, MpiHandle, MpiHandle*);
+  int (*Comm_free)(MpiHandle*);
+  int (*Allreduce)(const void*, void*, int, MpiHandle, MpiHandle, MpiHandle);
+  int (*Bcast)(void*, int, MpiHandle, int, MpiHandle);
+  int (*Barrier)(MpiHandle);
+  int (*Error_string)(int, char*, int*);
+  MpiHandle comm_world;
+  MpiHandle float_type;
+  MpiHandle op_sum;
+  MpiHandle info_null;
+};
+
+// Loads the library named by CONVKIT_MPI_LIBRARY, else libmpi.so.40. RTLD_GLOBAL: Open MPI's own
+// plugins, which it dlopens, resolve libmpi's symbols from the global scope.
+MpiApi load_mpi() {
+  const char* name = std::getenv("CONVKIT_MPI_LIBRARY");
+  if (!name || !*name) name = "libmpi.so.40";
+  void* lib = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) {
+    const char* why = dlerror();
+    throw ck::Error(ck::ErrorKind::Device,
+                    std::string("distributed.init: this process runs under an MPI launcher but "
+                                "cannot load the MPI library '") +
+                        name + "' (" + (why ? why : "unknown reason") + "); " + kInstallHint);
+  }
+  auto sym = [&](const char* s) {
+    void* p = dlsym(lib, s);
+    if (!p) {
+      throw ck::Error(ck::ErrorKind::Device,
+                      std::string("distributed.init: '") + name + "' lacks " + s +
+                          ": convkit needs Open MPI 4 or later (libmpi.so.40); " + kInstallHint);
+    }
+    return p;
+  };
+  MpiApi api;
+  api.Init_thread = reinterpret_cast<decltype(api.Init_thread)>(sym("MPI_Init_thread"));
+  api.Finalize = reinterpret_cast<decltype(api.Finalize)>(sym("MPI_Finalize"));
+  api.Comm_rank = reinterpret_cast<decltype(api.Comm_rank)>(sym("MPI_Comm_rank"));
+  api.Comm_size = reinterpret_cast<decltype(api.Comm_size)>(sym("MPI_Comm_size"));
+  api.Comm_split_type = reinterpret_cast<decltype(api.Comm_split_type)>(sym("MPI_Comm_split_type"));
+  api.Comm_free = reinterpret_cast<decltype(api.Comm_free)>(sym("MPI_Comm_free"));
+  api.Allreduce = reinterpret_cast<decltype(api.Allreduce)>(sym("MPI_Allreduce"));
+  api.Bcast = reinterpret_cast<decltype(api.Bcast)>(sym("MPI_Bcast"));
+  api.Barrier = reinterpret_cast<decltype(api.Barrier)>(sym("MPI_Barrier"));
+  api.Error_string = reinterpret_cast<decltype(api.Error_string)>(sym("MPI_Error_string"));
+  api.comm_world = sym("ompi_mpi_comm_world");
+  api.float_type = sym("ompi_mpi_float");
+  api.op_sum = sym("ompi_mpi_op_sum");
+  api.info_null = sym("ompi_mpi_info_null");
+  return api;
+}
+
+// One MPI call and the promise waiting for it; settled exactly once, by the communication thread
+// when the call returns or by the watchdog when its deadline passes first.
+struct Job {
+  std::string what;  // "allreduce", ... for messages
+  std::function<void(const MpiApi&)> run;
+  int64_t timeout_ms = 0;
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void()> settle;
+  std::mutex mu;  // guards settled, error and the results below
+  bool settled = false;
+  ck::Failure error;
+  ck::Tensor result;
+  int rank = 0, size = 1, local_rank = 0;
+};
+
+class Communicator {
+ public:
+  // The process's one communicator, created by the first init and never destroyed: a thread
+  // blocked in MPI when the process exits must not be joined.
+  static Communicator& get() {
+    static Communicator* c = new Communicator();
+    return *c;
+  }
+
+  bool started() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return started_;
+  }
+
+  // Loads MPI (throws a DeviceError when it cannot) and starts the communication thread and the
+  // watchdog.
+  void start() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (started_) return;
+    api_ = load_mpi();
+    started_ = true;
+    std::thread([this] { communicate(); }).detach();
+    std::thread([this] { watch(); }).detach();
+  }
+
+  // Queues `job` behind earlier calls; a broken communicator rejects it at once.
+  void submit(const std::shared_ptr<Job>& job) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!broken_.empty()) {
+      finish(job, std::make_shared<ck::Error>(
+                      ck::ErrorKind::Device, "distributed." + job->what + ": the communicator is unusable since " + broken_));
+      return;
+    }
+    queue_.push_back(job);
+    pending_.push_back(job);
+    cv_.notify_all();
+  }
+
+  // Why the communicator cannot be used any more; empty while it can.
+  std::string broken() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return broken_;
+  }
+
+  // Settles `job` unless that already happened.
+  static void finish(const std::shared_ptr<Job>& job, ck::Failure error) {
+    std::function<void()> settle;
+    {
+      std::lock_guard<std::mutex> lk(job->mu);
+      if (job->settled) return;
+      job->settled = true;
+      job->error = std::move(error);
+      settle = std::move(job->settle);
+    }
+    settle();
+  }
+
+  static std::string mpi_error(const MpiApi& api, const char* call, int code) {
+    char text[kMpiMaxErrorString + 1] = {0};
+    int len = 0;
+    if (api.Error_string(code, text, &len) != kMpiSuccess) std::snprintf(text, sizeof text, "error %d", code);
+    return std::string(call) + " failed: " + text;
+  }
+
+  const MpiApi& api() const { return api_; }
+
+ private:
+  void communicate() {
+    for (;;) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return !queue_.empty(); });
+        job = queue_.front();
+        queue_.pop_front();
+      }
+      ck::Failure error;
+      try {
+        job->run(api_);
+      } catch (...) {
+        error = ck::with_prefix(ck::current_failure(), "distributed." + job->what + ": ");
+      }
+      job->run = nullptr;  // drops the tensors the call captured
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        pending_.remove(job);
+      }
+      finish(job, std::move(error));
+    }
+  }
+
+  // Rejects each call still pending at its deadline and marks the communicator broken.
+  void watch() {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      auto next = std::chrono::steady_clock::time_point::max();
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if ((*it)->deadline <= now) {
+          std::shared_ptr<Job> late = *it;
+          it = pending_.erase(it);
+          std::string msg = "distributed." + late->what +
+                            ": not every rank took part within timeoutMs (" +
+                            std::to_string(late->timeout_ms) +
+                            " ms): a rank is missing or hung, or the ranks issued different collectives";
+          if (broken_.empty()) broken_ = late->what + " timed out";
+          lk.unlock();
+          finish(late, std::make_shared<ck::Error>(ck::ErrorKind::Device, msg));
+          lk.lock();
+        } else {
+          next = std::min(next, (*it)->deadline);
+          ++it;
+        }
+      }
+      if (next == std::chrono::steady_clock::time_point::max()) {
+        cv_.wait(lk);
+      } else {
+        cv_.wait_until(lk, next);
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  std::string broken_;
+  MpiApi api_{};
+  std::deque<std::shared_ptr<Job>> queue_;  // not yet started
+  std::list<std::shared_ptr<Job>> pending_;  // not yet finished (queued or running)
+};
+
+void check_mpi(const MpiApi& api, const char* call, int code) {
+  if (code != kMpiSuccess) throw ck::Error(ck::ErrorKind::Device, Communicator::mpi_error(api, call, code));
+}
+
+// Submits `run` as a job named `what` and returns the promise that job settles with
+// make_value(job) (or its error).
+Napi::Promise submit_job(Napi::Env env, const std::string& what, int64_t timeout_ms,
+                         std::function<void(Job&, const MpiApi&)> run,
+                         std::function<Napi::Value(Napi::Env, Job&)> make_value) {
+  auto job = std::make_shared<Job>();
+  job->what = what;
+  job->timeout_ms = timeout_ms;
+  job->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  Job* raw = job.get();
+  job->run = [raw, run = std::move(run)](const MpiApi& api) { run(*raw, api); };
+  return promise_when(
+      env,
+      [&](std::function<void()> settle) {
+        job->settle = std::move(settle);
+        Communicator::get().submit(job);
+      },
+      [job, make_value = std::move(make_value)](Napi::Env env) -> Napi::Value {
+        if (job->error) throw ck::Error(*job->error);
+        return make_value(env, *job);
+      });
+}
+
+int64_t arg_timeout(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  double ms = arg_number(info, i, op, "timeoutMs");
+  if (ms <= 0) {
+    throw_js(info.Env(), ck::ErrorKind::Value,
+             std::string(op) + ": timeoutMs must be positive, got " + std::to_string(ms));
+  }
+  return int64_t(std::min(ms, 1e12));
+}
+
+void require_started(const char* op) {
+  if (!Communicator::get().started()) {
+    throw ck::Error(ck::ErrorKind::Value, std::string(op) + ": call distributed.init() first");
+  }
+}
+
+// mpiInit(timeoutMs) -> Promise<{ rank, size, localRank }>: loads MPI (a DeviceError saying what
+// to install when it cannot) and initialises it on the communication thread.
+Napi::Value MpiInit(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    int64_t timeout = arg_timeout(info, 0, "distributed.init");
+    Communicator::get().start();
+    return submit_job(
+        info.Env(), "init", timeout,
+        [](Job& job, const MpiApi& api) {
+          int provided = 0;
+          check_mpi(api, "MPI_Init_thread", api.Init_thread(nullptr, nullptr, kMpiThreadFunneled, &provided));
+          if (provided < kMpiThreadFunneled) {
+            throw ck::Error(ck::ErrorKind::Device,
+                            "the MPI library does not support calls from a thread other than the "
+                            "process's main thread (MPI_THREAD_FUNNELED)");
+          }
+          check_mpi(api, "MPI_Comm_rank", api.Comm_rank(api.comm_world, &job.rank));
+          check_mpi(api, "MPI_Comm_size", api.Comm_size(api.comm_world, &job.size));
+          MpiHandle node = nullptr;  // the ranks sharing this machine's memory
+          check_mpi(api, "MPI_Comm_split_type",
+                    api.Comm_split_type(api.comm_world, kMpiCommTypeShared, job.rank, api.info_null, &node));
+          check_mpi(api, "MPI_Comm_rank", api.Comm_rank(node, &job.local_rank));
+          check_mpi(api, "MPI_Comm_free", api.Comm_free(&node));
+        },
+        [](Napi::Env env, Job& job) -> Napi::Value {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("rank", job.rank);
+          o.Set("size", job.size);
+          o.Set("localRank", job.local_rank);
+          return o;
+        });
+  });
+}
+
+// mpiAllreduce(x, timeoutMs) -> Promise<Tensor>: the element-wise sum of x over every rank.
+Napi::Value MpiAllreduce(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    require_started("distributed.allreduce");
+    ck::Tensor x = arg_host_tensor(info, 0, "distributed.allreduce", "x");
+    int64_t timeout = arg_timeout(info, 1, "distributed.allreduce");
+    ck::Tensor out = ck::empty_tensor(x.shape, "distributed.allreduce");
+    return submit_job(
+        info.Env(), "allreduce", timeout,
+        [x, out](Job& job, const MpiApi& api) {
+          x.storage->wait();  // x's producer, if it is still queued
+          check_mpi(api, "MPI_Allreduce",
+                    api.Allreduce(x.data(), out.data(), int(x.numel()), api.float_type, api.op_sum, api.comm_world));
+          job.result = out;
+        },
+        [](Napi::Env env, Job& job) -> Napi::Value { return TensorHandle::Wrap(env, job.result); });
+  });
+}
+
+// mpiBroadcast(x, root, timeoutMs) -> Promise<Tensor>: root's x, on every rank.
+Napi::Value MpiBroadcast(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    require_started("distributed.broadcast");
+    ck::Tensor x = arg_host_tensor(info, 0, "distributed.broadcast", "x");
+    int root = arg_int(info, 1, "distributed.broadcast", "root", 0, 1 << 30);
+    int64_t timeout = arg_timeout(info, 2, "distributed.broadcast");
+    ck::Tensor out = ck::empty_tensor(x.shape, "distributed.broadcast");
+    return submit_job(
+        info.Env(), "broadcast", timeout,
+        [x, out, root](Job& job, const MpiApi& api) {
+          x.storage->wait();
+          if (x.numel()) std::memcpy(out.data(), x.data(), x.numel() * sizeof(float));
+          check_mpi(api, "MPI_Bcast", api.Bcast(out.data(), int(out.numel()), api.float_type, root, api.comm_world));
+          job.result = out;
+        },
+        [](Napi::Env env, Job& job) -> Napi::Value { return TensorHandle::Wrap(env, job.result); });
+  });
+}
+
+// mpiBarrier(timeoutMs) -> Promise<void>: resolves once every rank has called it.
+Napi::Value MpiBarrier(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    require_started("distributed.barrier");
+    int64_t timeout = arg_timeout(info, 0, "distributed.barrier");
+    return submit_job(
+        info.Env(), "barrier", timeout,
+        [](Job&, const MpiApi& api) { check_mpi(api, "MPI_Barrier", api.Barrier(api.comm_world)); },
+        [](Napi::Env env, Job&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+// mpiFinalize(timeoutMs): ends MPI after the calls already queued, blocking the JS thread (it is
+// called as the process exits cleanly). A DeviceError if the communicator is broken or the
+// finalize did not finish in time: the process must then exit with an error so that the
+// launcher ends the job.
+Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    int64_t timeout = arg_timeout(info, 0, "distributed.finalize");
+    Communicator& c = Communicator::get();
+    if (!c.started()) return info.Env().Undefined();
+    std::string broken = c.broken();
+    if (!broken.empty()) {
+      throw ck::Error(ck::ErrorKind::Device, "distributed: MPI was not finalized because " + broken);
+    }
+    struct Done {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto done = std::make_shared<Done>();
+    auto job = std::make_shared<Job>();
+    job->what = "finalize";
+    job->timeout_ms = timeout;
+    job->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+    job->run = [](const MpiApi& api) { check_mpi(api, "MPI_Finalize", api.Finalize()); };
+    job->settle = [done] {
+      std::lock_guard<std::mutex> lk(done->mu);
+      done->done = true;
+      done->cv.notify_all();
+    };
+    c.submit(job);
+    std::unique_lock<std::mutex> lk(done->mu);
+    done->cv.wait(lk, [&] { return done->done; });
+    if (job->error) throw ck::Error(*job->error);
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace
+
+void register_mpi(Napi::Env env, Napi::Object exports) {
+  exports.Set("mpiInit", Napi::Function::New(env, MpiInit));
+  exports.Set("mpiAllreduce", Napi::Function::New(env, MpiAllreduce));
+  exports.Set("mpiBroadcast", Napi::Function::New(env, MpiBroadcast));
+  exports.Set("mpiBarrier", Napi::Function::New(env, MpiBarrier));
+  exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));
+}
+
+}  // namespace ckaddon
