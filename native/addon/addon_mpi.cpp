@@ -203,28 +203,40 @@ class Communicator {
     }
   }
 
-  // Rejects each call still pending at its deadline and marks the communicator broken.
+  // Rejects the first call past its deadline and marks the communicator broken: the calls queued
+  // behind it can never run, so they are rejected with it.
   void watch() {
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
       auto now = std::chrono::steady_clock::now();
       auto next = std::chrono::steady_clock::time_point::max();
-      for (auto it = pending_.begin(); it != pending_.end();) {
-        if ((*it)->deadline <= now) {
-          std::shared_ptr<Job> late = *it;
-          it = pending_.erase(it);
-          std::string msg = "distributed." + late->what +
-                            ": not every rank took part within timeoutMs (" +
-                            std::to_string(late->timeout_ms) +
-                            " ms): a rank is missing or hung, or the ranks issued different collectives";
-          if (broken_.empty()) broken_ = late->what + " timed out";
-          lk.unlock();
-          finish(late, std::make_shared<ck::Error>(ck::ErrorKind::Device, msg));
-          lk.lock();
-        } else {
-          next = std::min(next, (*it)->deadline);
-          ++it;
+      std::shared_ptr<Job> late;
+      for (const auto& job : pending_) {
+        if (job->deadline <= now) {
+          late = job;
+          break;
         }
+        next = std::min(next, job->deadline);
+      }
+      if (late) {
+        broken_ = late->what + " timed out";
+        const std::string why = broken_;
+        std::list<std::shared_ptr<Job>> abandoned;
+        abandoned.swap(pending_);
+        queue_.clear();
+        lk.unlock();
+        finish(late, std::make_shared<ck::Error>(
+                         ck::ErrorKind::Device,
+                         "distributed." + late->what + ": not every rank took part within timeoutMs (" +
+                             std::to_string(late->timeout_ms) +
+                             " ms): a rank is missing or hung, or the ranks issued different collectives"));
+        for (const auto& job : abandoned) {
+          finish(job, std::make_shared<ck::Error>(ck::ErrorKind::Device, "distributed." + job->what +
+                                                                             ": the communicator is unusable since " +
+                                                                             why));
+        }
+        lk.lock();
+        continue;
       }
       if (next == std::chrono::steady_clock::time_point::max()) {
         cv_.wait(lk);
