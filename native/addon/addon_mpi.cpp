@@ -14,7 +14,9 @@
 // the same collectives in the same order. Each call settles a promise; a call that has not
 // finished within its timeout is rejected with a DeviceError by a watchdog thread and the
 // communicator is broken from then on (a blocked MPI call cannot be cancelled).
+#ifndef _WIN32
 #include <dlfcn.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -57,11 +59,25 @@ struct MpiApi {
   MpiHandle info_null;
 };
 
-// Loads the library named by CONVKIT_MPI_LIBRARY, else libmpi.so.40. RTLD_GLOBAL: Open MPI's own
+// Loads the library named by CONVKIT_MPI_LIBRARY, else libmpi.so.40 (libmpi.40.dylib on macOS,
+// unverified: no Mac has run it). RTLD_GLOBAL: Open MPI's own
 // plugins, which it dlopens, resolve libmpi's symbols from the global scope.
+#ifdef _WIN32
+MpiApi load_mpi() {
+  throw ck::Error(ck::ErrorKind::Device,
+                  "distributed.init: this process runs under an MPI launcher, but convkit's distributed "
+                  "jobs need Open MPI on Linux or macOS");
+}
+#else
+#ifdef __APPLE__
+const char* const kDefaultLibrary = "libmpi.40.dylib";
+#else
+const char* const kDefaultLibrary = "libmpi.so.40";
+#endif
+
 MpiApi load_mpi() {
   const char* name = std::getenv("CONVKIT_MPI_LIBRARY");
-  if (!name || !*name) name = "libmpi.so.40";
+  if (!name || !*name) name = kDefaultLibrary;
   void* lib = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
   if (!lib) {
     const char* why = dlerror();
@@ -96,6 +112,7 @@ MpiApi load_mpi() {
   api.info_null = sym("ompi_mpi_info_null");
   return api;
 }
+#endif
 
 // One MPI call and the promise waiting for it; settled exactly once, by the communication thread
 // when the call returns or by the watchdog when its deadline passes first.
