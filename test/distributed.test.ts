@@ -67,6 +67,8 @@ describe('collectives under mpirun', () => {
       expect(r.sumShape).toEqual([3]);
       expect(r.bigSumLength).toBe(100003);
       expect(r.bigSumWrong).toBe(0);
+      expect(r.queuedSumLength).toBe(8 * 62 * 62 * 16);
+      expect(r.queuedSumWrong).toBe(0);
       const rank = r.rank as number;
       expect(r.smallAfter).toEqual([rank + 1, -2 * (rank + 1), 0.5 * (rank + 1)]);
       // rank q's tensor is [q+7, q+8, q+9, q+10]
@@ -84,7 +86,8 @@ describe('without a launcher', () => {
     expect(job.status).toBe(0);
     expect(job.reports).toEqual([{
       rank: 0, size: 1, localRank: 0,
-      sum: [1, -2, 0.5], sumShape: [3], bigSumWrong: 0, bigSumLength: 100003, smallAfter: [1, -2, 0.5],
+      sum: [1, -2, 0.5], sumShape: [3], bigSumWrong: 0, bigSumLength: 100003,
+      queuedSumWrong: 0, queuedSumLength: 8 * 62 * 62 * 16, smallAfter: [1, -2, 0.5],
       fromLast: [7, 8, 9, 10], fromLastShape: [2, 2], fromFirst: [7, 8, 9, 10], ownAfter: [7, 8, 9, 10],
       mpiLoaded: false,
     }]);

@@ -18,6 +18,9 @@ const scenarios = {
     const big = ck.tensor(Float32Array.from({ length: n }, (_, i) => (i % 7) + r * 1000), [n]);
     const sum = await comm.allreduce(small);
     const bigSum = await comm.allreduce(big);
+    // a tensor whose op is still running when the allreduce is called: 9 * 16 ones summed per output
+    const queued = ck.ops.conv2d(ck.fill([8, 64, 64, 16], 1), ck.fill([3, 3, 16, 16], 1), { padding: 'valid' });
+    const queuedSum = await comm.allreduce(queued);
     const own = ck.tensor([r + 7, r + 8, r + 9, r + 10], [2, 2]);
     const fromLast = await comm.broadcast(own, comm.size - 1);
     const fromFirst = await comm.broadcast(own);
@@ -28,6 +31,8 @@ const scenarios = {
       // elements of the large sum that differ from sum over ranks q of (i % 7) + 1000 q
       bigSumWrong: bigSum.dataSync().filter((v, i) => v !== (i % 7) * comm.size + 500 * comm.size * (comm.size - 1)).length,
       bigSumLength: bigSum.dataSync().length,
+      queuedSumWrong: queuedSum.dataSync().filter((v) => v !== 144 * comm.size).length,
+      queuedSumLength: queuedSum.dataSync().length,
       smallAfter: Array.from(small.dataSync()),
       fromLast: Array.from(fromLast.dataSync()), fromLastShape: fromLast.shape,
       fromFirst: Array.from(fromFirst.dataSync()),
