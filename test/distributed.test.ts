@@ -121,7 +121,7 @@ describe('faults end the whole job with one clear error', () => {
     expect(job.signal).toBeNull();
     expect(job.status).not.toBe(0);
     expect(occurrences(job.output,
-      'DeviceError: distributed.allreduce: not every rank took part within timeoutMs (3000 ms)')).toBe(1);
+      'DeviceError: distributed.allreduce: not every rank took part within timeoutMs (5000 ms)')).toBe(1);
   });
 
   test('a rank that catches the timeout (and the call queued behind it) and exits cleanly still exits non-zero, ending the job', () => {
@@ -130,7 +130,7 @@ describe('faults end the whole job with one clear error', () => {
     expect(job.status).not.toBe(0);
     expect(job.reports).toEqual([{
       rank: 0,
-      first: 'DeviceError: distributed.allreduce: not every rank took part within timeoutMs (3000 ms): a rank is '
+      first: 'DeviceError: distributed.allreduce: not every rank took part within timeoutMs (5000 ms): a rank is '
         + 'missing or hung, or the ranks issued different collectives',
       second: 'DeviceError: distributed.barrier: the communicator is unusable since allreduce timed out',
       third: 'DeviceError: distributed.barrier: the communicator is unusable since allreduce timed out',

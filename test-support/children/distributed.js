@@ -47,8 +47,9 @@ const scenarios = {
     await comm.allreduce(ck.tensor([1], [1]));
   },
   // the last rank stays alive but never joins the allreduce: the others' timeout ends the job
+  // (5 s also bounds init, which a loaded CI machine must still finish in time)
   async timeout() {
-    const comm = await ck.distributed.init({ timeoutMs: 3000 });
+    const comm = await ck.distributed.init({ timeoutMs: 5000 });
     if (comm.rank === comm.size - 1) {
       await new Promise((resolve) => setTimeout(resolve, 600000));
       return;
@@ -57,7 +58,7 @@ const scenarios = {
   },
   // as timeout, but the waiting rank catches the errors and carries on to a clean exit
   async timeoutCaught() {
-    const comm = await ck.distributed.init({ timeoutMs: 3000 });
+    const comm = await ck.distributed.init({ timeoutMs: 5000 });
     if (comm.rank === comm.size - 1) {
       await new Promise((resolve) => setTimeout(resolve, 600000));
       return;
