@@ -209,6 +209,13 @@ describe('formatSummary: Keras\'s table', () => {
       cols([18, 18, 14], [' Layer (type)', 'Output Shape', 'Param #']), '='.repeat(50), cols([18, 18, 14], [' d (Dense)', '(None, 1)', '3']),
     ]);
   });
+
+  test('a Sequential table keeps its three columns when given four positions (Keras uses the first three)', () => {
+    const w = [32, 21, 12];   // 98 x 0.33, 0.55, 0.67
+    expect(print('m', [dense('d', 1, 3)], 98, [0.33, 0.55, 0.67, 1]).slice(2, 5)).toEqual([
+      cols(w, [' Layer (type)', 'Output Shape', 'Param #']), '='.repeat(98), cols(w, [' d (Dense)', '(None, 1)', '3']),
+    ]);
+  });
 });
 
 describe('fitDataset and evaluateDataset', () => {
@@ -315,6 +322,27 @@ describe('fitDataset and evaluateDataset', () => {
     const h = await m.fitDataset(batches(), { verbose: 0, validationData: [x, y] });
     const [after] = await m.evaluate(x, y);
     expect(h.history.val_loss[0]).toBeCloseTo(after, 6);
+  });
+
+  test('on a TTY, verbose 1 draws the live bar (redrawn in place) and verbose 2 prints only one line per epoch, as Keras does', async () => {
+    const out: string[] = [];
+    jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out.push(String(s)); return true; });
+    const wasTTY = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
+    Object.defineProperty(process.stdout, 'isTTY', { value: true, configurable: true, writable: true });
+    try {
+      await model().fitDataset(batches(), { epochs: 1, verbose: 1 });
+      expect(out[0]).toBe('Epoch 1/1\n');
+      expect(out[out.length - 2]).toMatch(new RegExp(`^\\r3/3 \\[${'='.repeat(30)}\\] - ETA: 0s - loss: \\d\\.\\d{4}\\x1b\\[K$`));
+      expect(out[out.length - 1]).toMatch(new RegExp(`^\\r3/3 \\[${'='.repeat(30)}\\] - \\d+s \\d+(us|ms)/step - loss: \\d\\.\\d{4}\\x1b\\[K\\n$`));
+      out.length = 0;
+      await model().fitDataset(batches(), { epochs: 1, verbose: 2 });
+      expect(out).toHaveLength(2);
+      expect(out[0]).toBe('Epoch 1/1\n');
+      expect(out[1]).toMatch(new RegExp(`^3/3 \\[${'='.repeat(30)}\\] - \\d+s \\d+(us|ms)/step - loss: \\d\\.\\d{4}\\n$`));
+    } finally {
+      if (wasTTY) Object.defineProperty(process.stdout, 'isTTY', wasTTY);
+      else delete (process.stdout as { isTTY?: boolean }).isTTY;
+    }
   });
 
   test('verbose: 1 (the default) and 2 print the progress to stdout, 0 prints nothing', async () => {
