@@ -25,6 +25,15 @@
 #endif
 #endif
 
+// convkit builds for 64-bit little-endian targets only (docs/platforms.md): sizes and offsets of
+// tensors are 64-bit (a tensor may pass 4 GB), weights files are read and written in the host's
+// byte order (lib/io; TensorFlow.js's format is little-endian), and the NEON lane permutation
+// addresses the bytes of a lane in little-endian order (cpu/simd.h).
+static_assert(sizeof(void*) == 8 && sizeof(size_t) == 8, "convkit needs a 64-bit target");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "convkit needs a little-endian target"
+#endif
+
 namespace ck {
 namespace {
 
