@@ -345,6 +345,17 @@ std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
   return read_string(info.Env(), info[i], op, name);
 }
 
+std::string unknown_key(Napi::Object o, const std::string& known) {
+  const std::string words = " " + known + " ";
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    if (o.Get(key).IsUndefined()) continue;  // an optional field left out
+    if (words.find(" " + key + " ") == std::string::npos) return key;
+  }
+  return "";
+}
+
 OpOptions::OpOptions(const Napi::CallbackInfo& info, size_t i, const char* op,
                      std::initializer_list<const char*> keys)
     : env_(info.Env()), op_(op) {
@@ -353,13 +364,10 @@ OpOptions::OpOptions(const Napi::CallbackInfo& info, size_t i, const char* op,
     throw_js(env_, ck::ErrorKind::Value, op_ + ": the options must be an object");
   }
   o_ = v.As<Napi::Object>();
-  Napi::Array names = o_.GetPropertyNames();
-  for (uint32_t k = 0; k < names.Length(); ++k) {
-    const std::string key = names.Get(k).ToString().Utf8Value();
-    bool listed = false;
-    for (const char* known : keys) listed = listed || key == known;
-    if (!listed) throw_js(env_, ck::ErrorKind::Value, op_ + ": unknown option '" + key + "'");
-  }
+  std::string known;
+  for (const char* key : keys) known += std::string(key) + " ";
+  const std::string bad = unknown_key(o_, known);
+  if (!bad.empty()) throw_js(env_, ck::ErrorKind::Value, op_ + ": unknown option '" + bad + "'");
 }
 
 Napi::Value OpOptions::get(const char* key) const {

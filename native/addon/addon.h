@@ -93,6 +93,10 @@ std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* op,
                        const char* name);
 ck::Act parse_act(Napi::Env env, const std::string& name, const char* op);
 
+// The first key of `o` with a defined value that is not a word of `known` (space-separated), or
+// "" when there is none: how op options and layer specs refuse a misspelled key.
+std::string unknown_key(Napi::Object o, const std::string& known);
+
 // An op's options object (its last argument), read by name as sharp reads its options: a key
 // the op does not list is a ValueError naming it, and so is a listed key that is missing (lib/
 // fills in every default before calling), so no argument can land in another's place.

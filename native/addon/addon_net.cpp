@@ -97,18 +97,11 @@ const LayerKindInfo kLayerKinds[] = {
 // A key the spec's kind does not list is a ValueError naming the layer and the key.
 void check_layer_keys(Napi::Env env, Napi::Object o, const LayerKindInfo& info,
                       const std::string& layer) {
-  const std::string attrs = std::string(" kind name inputs ") + info.attrs + " ";
-  Napi::Array keys = o.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); ++i) {
-    const std::string key = keys.Get(i).ToString().Utf8Value();
-    if (o.Get(key).IsUndefined()) continue;  // an optional field left out
-    if (attrs.find(" " + key + " ") == std::string::npos) {
-      std::string known = info.attrs[0] ? info.attrs : "none";
-      throw_js(env, ck::ErrorKind::Value,
-               layer + ": a " + info.name + " layer has no attribute '" + key + "' (it takes: " +
-                   known + ")");
-    }
-  }
+  const std::string key = unknown_key(o, std::string("kind name inputs ") + info.attrs);
+  if (key.empty()) return;
+  throw_js(env, ck::ErrorKind::Value,
+           layer + ": a " + info.name + " layer has no attribute '" + key + "' (it takes: " +
+               (info.attrs[0] ? info.attrs : "none") + ")");
 }
 
 ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
