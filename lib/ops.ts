@@ -172,7 +172,7 @@ export function conv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dG
 
 /**
  * Depthwise 2-D convolution (tf.depthwiseConv2d): x [N,H,W,C], filter [kH,kW,C,M] (M: the depth
- * multiplier) -> [N,P,Q,C*M], output channel c*M + m from input channel c. Runs on the CPU.
+ * multiplier) -> [N,P,Q,C*M], output channel c*M + m from input channel c.
  */
 export function depthwiseConv2d(x: Tensor, filter: Tensor, opts?: Conv2dOptions): Tensor {
   const op = 'depthwiseConv2d';
