@@ -108,6 +108,10 @@ export interface NativeBinding {
   cudaStatus(): NativeCudaStatus;
   emptyCache(): void;
   /** The MPI communicator (native/addon/addon_mpi.cpp): every call runs on its communication thread. */
+  resizeImage(options: {
+    pixels: Uint8Array; height: number; width: number; channels: number;
+    outHeight: number; outWidth: number; interpolation: 'bilinear' | 'nearest';
+  }): Uint8Array;
   mpiInit(timeoutMs: number): Promise<{ rank: number; size: number; localRank: number }>;
   mpiAllreduce(x: H, timeoutMs: number): Promise<H>;
   mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;

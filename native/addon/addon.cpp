@@ -661,6 +661,7 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   register_ops(env, exports);
   register_net(env, exports);
   register_mpi(env, exports);
+  register_image(env, exports);
   return exports;
 }
 

@@ -137,5 +137,7 @@ void register_ops(Napi::Env env, Napi::Object exports);
 void register_net(Napi::Env env, Napi::Object exports);
 // Registers the MPI communicator behind ck.distributed (addon_mpi.cpp).
 void register_mpi(Napi::Env env, Napi::Object exports);
+// Registers the image pipeline's resizeImage (addon_image.cpp).
+void register_image(Napi::Env env, Napi::Object exports);
 
 }  // namespace ckaddon
