@@ -13,7 +13,7 @@ struct CudaOps {
   const CudaKernels& t;
   void* s;
   // The step's scalars on the device (a captured graph replays each step's values); null
-  // outside the executor, whose steps alone call dropout_fwd_at and adam_update here.
+  // outside the executor, whose steps alone call dropout_fwd_at and read adam_alpha.
   const uint64_t* step_seed = nullptr;
   const float* adam_alpha = nullptr;
 
@@ -26,12 +26,18 @@ struct CudaOps {
 #define CK_STEP_KERNEL(name, params)
 #include "kernel_list.inc"
 
+  // The mask for a seed given now (the eager op); a net's steps call dropout_fwd_at instead.
+  void dropout_fwd(float* y, float* mask, const float* x, size_t n, float rate,
+                   uint64_t seed) const {
+    t.dropout_fwd(y, mask, x, n, rate, seed, s);
+  }
   // Layer `layer`'s mask for the step seed on the device (dropout_layer_seed).
   void dropout_fwd_at(float* y, float* mask, const float* x, size_t n, float rate,
                       uint64_t layer) const {
     t.dropout_fwd_at(y, mask, x, n, rate, step_seed, layer, s);
   }
-  // The step's alpha (bias correction) comes from the device, not from p.step.
+  // The step's alpha (bias correction) comes from the device when a net bound adam_alpha;
+  // unbound (the eager op) it comes from p.step, as on the CPU.
   void adam_update(float* w, float* m, float* v, const float* g, size_t n,
                    const AdamParams& p) const {
     t.adam_update_at(w, m, v, g, n, p, adam_alpha, s);
