@@ -1,11 +1,11 @@
 // Internal helpers of the op layer: argument checks that throw ck::Error naming the op, and
-// launch(), which enqueues a kernel on the default stream with its buffers kept alive, or, for
-// tensors on a CUDA device, the CUDA kernel on the CUDA backend's stream.
+// launch_kernels(), which runs an op's kernels, written once over the kernel set, as a task on
+// the default CPU stream with its buffers kept alive or, for tensors on a CUDA device, on the
+// CUDA backend's stream.
 #pragma once
 #include <functional>
 #include <initializer_list>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "cuda_ops.h"
@@ -35,12 +35,10 @@ struct OpArg {
 };
 DeviceType op_device(const char* op, std::initializer_list<OpArg> args);
 
-// Enqueues `kernel`, which reads `reads` and writes `writes` (null entries are skipped): the
-// task holds every buffer until it has run, waits for inputs made on other streams, and marks
-// the outputs failed (with the op's name) if anything goes wrong.
-void launch(const char* op, std::initializer_list<const Tensor*> reads,
-            std::initializer_list<const Tensor*> writes, std::function<void()> kernel);
-// The same on a given stream; returns the task's sequence number.
+// Enqueues `kernel` on `stream`, which reads `reads` and writes `writes` (null entries are
+// skipped): the task holds every buffer until it has run, waits for inputs made on other
+// streams, and marks the outputs failed (with the op's name) if anything goes wrong. Returns
+// the task's sequence number.
 uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
                    const std::vector<const Tensor*>& reads,
                    const std::vector<const Tensor*>& writes, std::function<void()> kernel);
@@ -49,28 +47,18 @@ uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
 // there (stream order keeps inputs and outputs valid). Errors come back with the op's name.
 void launch_cuda(const char* op, const std::function<void(const CudaKernels&, void*)>& enqueue);
 
-// The op's kernel on `device`: `cpu()` as a task on the default CPU stream (as launch above), or
-// `cuda(kernels, stream)` on the CUDA stream.
-template <class CpuFn, class CudaFn>
-void launch(const char* op, DeviceType device, std::initializer_list<const Tensor*> reads,
-            std::initializer_list<const Tensor*> writes, CpuFn&& cpu, CudaFn&& cuda) {
-  if (device == DeviceType::Cuda) {
-    launch_cuda(op, std::forward<CudaFn>(cuda));
-  } else {
-    launch(op, reads, writes, std::function<void()>(std::forward<CpuFn>(cpu)));
-  }
-}
-
 // The op's kernels on `device`, written once: body(k) calls the kernel set k, which is the CPU
-// table (run as a task on the default CPU stream, so body must capture by value) or the CUDA
-// table bound to the backend's stream (called now, enqueueing there).
+// table in force when the op is called (run as a task on the default CPU stream, so body must
+// capture by value) or CudaOps, the CUDA table bound to the backend's stream (called now,
+// enqueueing there), whose members take the CPU table's arguments.
 template <class Body>
 void launch_kernels(const char* op, DeviceType device, const std::vector<const Tensor*>& reads,
                     const std::vector<const Tensor*>& writes, Body body) {
   if (device == DeviceType::Cuda) {
     launch_cuda(op, [&](const CudaKernels& t, void* s) { body(CudaOps{t, s}); });
   } else {
-    launch_on(Stream::default_stream(), op, reads, writes, [body] { body(cpu_kernels()); });
+    launch_on(Stream::default_stream(), op, reads, writes,
+              [body, &k = cpu_kernels()] { body(k); });
   }
 }
 

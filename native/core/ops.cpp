@@ -48,11 +48,6 @@ void require_vector(const char* op, const char* what, const Tensor& t, int64_t n
   }
 }
 
-void launch(const char* op, std::initializer_list<const Tensor*> reads,
-            std::initializer_list<const Tensor*> writes, std::function<void()> kernel) {
-  launch_on(Stream::default_stream(), op, reads, writes, std::move(kernel));
-}
-
 uint64_t launch_on(const std::shared_ptr<Stream>& stream, const char* op,
                    const std::vector<const Tensor*>& reads,
                    const std::vector<const Tensor*>& writes, std::function<void()> kernel) {
@@ -238,18 +233,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
   DeviceType dev = op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}});
   Tensor y = empty_tensor({p.N, p.P, p.Q, p.K}, op, dev);
   const float* b = bias ? bias->data() : nullptr;
-  if (a.groups > 1) {
-    launch_kernels(op, dev, {&x, &w, bias}, {&y}, [=](const auto& k) {
+  launch_kernels(op, dev, {&x, &w, bias}, {&y}, [=](const auto& k) {
+    if (a.groups > 1) {
       k.grouped_conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.groups, a.act);
-    });
-    return y;
-  }
-  launch(
-      op, dev, {&x, &w, bias}, {&y},
-      [=, &k = cpu_kernels()] { k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act); },
-      [&](const CudaKernels& k, void* s) {
-        k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act, s);
-      });
+    } else {
+      k.conv2d_fwd(y.data(), x.data(), w.data(), b, p, a.act);
+    }
+  });
   return y;
 }
 
@@ -265,23 +255,16 @@ Conv2dGrads conv2d_grad(const Tensor& dy, const Tensor& x, const Tensor& w, cons
   Conv2dGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
   if (with_bias) g.db = empty_tensor({p.K}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
-  if (a.groups > 1) {
-    launch_kernels(op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr}, [=](const auto& k) {
+  std::vector<const Tensor*> writes = {&g.dx, &g.dw, with_bias ? &g.db : nullptr};
+  launch_kernels(op, dev, {&dy, &x, &w}, writes, [=](const auto& k) {
+    if (a.groups > 1) {
       k.grouped_conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p, a.groups);
       k.grouped_conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p, a.groups);
-    });
-    return g;
-  }
-  launch(
-      op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
-      [=, &k = cpu_kernels()] {
-        k.conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p);
-        k.conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p, s);
-        k.conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p, s);
-      });
+    } else {
+      k.conv2d_bwd_data(g.dx.data(), dy.data(), w.data(), p);
+      k.conv2d_bwd_filter(g.dw.data(), db, dy.data(), x.data(), p);
+    }
+  });
   return g;
 }
 
@@ -317,12 +300,9 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor* bias, Act act) {
   DeviceType dev = op_device(op, {{"x", &x}, {"kernel", &w}, {"bias", bias}});
   Tensor y = empty_tensor(ys, op, dev);
   const float* b = bias ? bias->data() : nullptr;
-  launch(
-      op, dev, {&x, &w, bias}, {&y},
-      [=, &k = cpu_kernels()] { k.dense_fwd(y.data(), x.data(), w.data(), b, d.M, d.K, d.N, act); },
-      [&](const CudaKernels& k, void* s) {
-        k.dense_fwd(y.data(), x.data(), w.data(), b, d.M, d.K, d.N, act, s);
-      });
+  launch_kernels(op, dev, {&x, &w, bias}, {&y}, [=](const auto& k) {
+    k.dense_fwd(y.data(), x.data(), w.data(), b, d.M, d.K, d.N, act);
+  });
   return y;
 }
 
@@ -338,20 +318,24 @@ DenseGrads dense_grad(const Tensor& dy, const Tensor& x, const Tensor& w, bool w
   DenseGrads g{empty_tensor(x.shape, op, dev), empty_tensor(w.shape, op, dev), Tensor{}};
   if (with_bias) g.db = empty_tensor({d.N}, op, dev);
   float* db = with_bias ? g.db.data() : nullptr;
-  launch(
-      op, dev, {&dy, &x, &w}, {&g.dx, &g.dw, with_bias ? &g.db : nullptr},
-      [=, &k = cpu_kernels()] {
-        k.dense_bwd_data(g.dx.data(), dy.data(), w.data(), d.M, d.K, d.N);
-        k.dense_bwd_filter(g.dw.data(), db, dy.data(), x.data(), d.M, d.K, d.N);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.dense_bwd_data(g.dx.data(), dy.data(), w.data(), d.M, d.K, d.N, s);
-        k.dense_bwd_filter(g.dw.data(), db, dy.data(), x.data(), d.M, d.K, d.N, s);
-      });
+  std::vector<const Tensor*> writes = {&g.dx, &g.dw, with_bias ? &g.db : nullptr};
+  launch_kernels(op, dev, {&dy, &x, &w}, writes, [=](const auto& k) {
+    k.dense_bwd_data(g.dx.data(), dy.data(), w.data(), d.M, d.K, d.N);
+    k.dense_bwd_filter(g.dw.data(), db, dy.data(), x.data(), d.M, d.K, d.N);
+  });
   return g;
 }
 
 // ---- data movement ----
+
+namespace {
+// A reshape's copy is no kernel of the list: a plain copy on the host, the backend's
+// device-to-device copy on the CUDA stream.
+void copy_floats(const CpuKernels&, float* y, const float* x, size_t n) { std::copy(x, x + n, y); }
+void copy_floats(const CudaOps& k, float* y, const float* x, size_t n) {
+  cuda_backend().copy_d2d(y, x, n * sizeof(float), k.s);
+}
+}  // namespace
 
 Tensor copy(const Tensor& x, const Shape& shape) {
   // Shape and element count are checked before anything is allocated.
@@ -362,11 +346,8 @@ Tensor copy(const Tensor& x, const Shape& shape) {
               " elements) to " + shape_str(shape) + " (" + std::to_string(n) + ")");
   DeviceType dev = x.device();
   Tensor y = empty_tensor(shape, "reshape", dev);
-  launch(
-      "reshape", dev, {&x}, {&y}, [=] { std::copy(x.data(), x.data() + x.numel(), y.data()); },
-      [&](const CudaKernels&, void* s) {
-        cuda_backend().copy_d2d(y.data(), x.data(), n * sizeof(float), s);
-      });
+  launch_kernels("reshape", dev, {&x}, {&y},
+                 [=](const auto& k) { copy_floats(k, y.data(), x.data(), n); });
   return y;
 }
 

@@ -2,6 +2,7 @@
 // losses and optimizer updates.
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "op_launch.h"
@@ -17,12 +18,13 @@ Tensor pool_forward(const char* op, const Tensor& x, const Pool2dAttrs& a, bool 
   PoolParams p = pool2d_params(x.shape, a, op);
   DeviceType dev = x.device();
   Tensor y = empty_tensor({p.N, p.P, p.Q, p.C}, op, dev);
-  launch(
-      op, dev, {&x}, {&y},
-      [=, &k = cpu_kernels()] { (max ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y.data(), x.data(), p); },
-      [&](const CudaKernels& k, void* s) {
-        (max ? k.maxpool2d_fwd : k.avgpool2d_fwd)(y.data(), x.data(), p, s);
-      });
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) {
+    if (max) {
+      k.maxpool2d_fwd(y.data(), x.data(), p);
+    } else {
+      k.avgpool2d_fwd(y.data(), x.data(), p);
+    }
+  });
   return y;
 }
 
@@ -67,10 +69,9 @@ Tensor max_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) 
   PoolParams p = pool_grad_params(op, dy, x, a);
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
   Tensor dx = empty_tensor(x.shape, op, dev);
-  launch(
-      op, dev, {&dy, &x}, {&dx},
-      [=, &k = cpu_kernels()] { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false); },
-      [&](const CudaKernels& k, void* s) { k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false, s); });
+  launch_kernels(op, dev, {&dy, &x}, {&dx}, [=](const auto& k) {
+    k.maxpool2d_bwd(dx.data(), dy.data(), x.data(), p, false);
+  });
   return dx;
 }
 
@@ -79,10 +80,9 @@ Tensor avg_pool2d_grad(const Tensor& dy, const Tensor& x, const Pool2dAttrs& a) 
   PoolParams p = pool_grad_params(op, dy, x, a);
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
   Tensor dx = empty_tensor(x.shape, op, dev);
-  launch(
-      op, dev, {&dy}, {&dx},
-      [=, &k = cpu_kernels()] { k.avgpool2d_bwd(dx.data(), dy.data(), p); },
-      [&](const CudaKernels& k, void* s) { k.avgpool2d_bwd(dx.data(), dy.data(), p, s); });
+  launch_kernels(op, dev, {&dy}, {&dx}, [=](const auto& k) {
+    k.avgpool2d_bwd(dx.data(), dy.data(), p);
+  });
   return dx;
 }
 
@@ -91,12 +91,9 @@ Tensor global_avg_pool(const Tensor& x) {
   GlobalDims d = global_dims(op, x);
   DeviceType dev = x.device();
   Tensor y = empty_tensor({d.N, d.C}, op, dev);
-  launch(
-      op, dev, {&x}, {&y},
-      [=, &k = cpu_kernels()] { k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C); },
-      [&](const CudaKernels& k, void* s) {
-        k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C, s);
-      });
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) {
+    k.global_avgpool_fwd(y.data(), x.data(), d.N, d.HW, d.C);
+  });
   return y;
 }
 
@@ -106,12 +103,9 @@ Tensor global_avg_pool_grad(const Tensor& dy, const Tensor& x) {
   require_global_dy(op, dy, x);
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
   Tensor dx = empty_tensor(x.shape, op, dev);
-  launch(
-      op, dev, {&dy}, {&dx},
-      [=, &k = cpu_kernels()] { k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C); },
-      [&](const CudaKernels& k, void* s) {
-        k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C, s);
-      });
+  launch_kernels(op, dev, {&dy}, {&dx}, [=](const auto& k) {
+    k.global_avgpool_bwd(dx.data(), dy.data(), d.N, d.HW, d.C);
+  });
   return dx;
 }
 
@@ -120,12 +114,9 @@ Tensor global_max_pool(const Tensor& x) {
   GlobalDims d = global_dims(op, x);
   DeviceType dev = x.device();
   Tensor y = empty_tensor({d.N, d.C}, op, dev);
-  launch(
-      op, dev, {&x}, {&y},
-      [=, &k = cpu_kernels()] { k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C); },
-      [&](const CudaKernels& k, void* s) {
-        k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C, s);
-      });
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) {
+    k.global_maxpool_fwd(y.data(), x.data(), d.N, d.HW, d.C);
+  });
   return y;
 }
 
@@ -135,14 +126,9 @@ Tensor global_max_pool_grad(const Tensor& dy, const Tensor& x) {
   require_global_dy(op, dy, x);
   DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
   Tensor dx = empty_tensor(x.shape, op, dev);
-  launch(
-      op, dev, {&dy, &x}, {&dx},
-      [=, &k = cpu_kernels()] {
-        k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C, s);
-      });
+  launch_kernels(op, dev, {&dy, &x}, {&dx}, [=](const auto& k) {
+    k.global_maxpool_bwd(dx.data(), dy.data(), x.data(), d.N, d.HW, d.C);
+  });
   return dx;
 }
 
@@ -162,12 +148,9 @@ Tensor activation(const Tensor& x, Act act, float alpha, const char* op) {
   DeviceType dev = x.device();
   Tensor y = empty_tensor(x.shape, op, dev);
   size_t n = x.numel();
-  launch(
-      op, dev, {&x}, {&y},
-      [=, &k = cpu_kernels()] { k.activation_fwd(y.data(), x.data(), n, act, alpha); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.activation_fwd(y.data(), x.data(), n, act, alpha, s);
-      });
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) {
+    k.activation_fwd(y.data(), x.data(), n, act, alpha);
+  });
   return y;
 }
 
@@ -177,12 +160,9 @@ Tensor activation_grad(const Tensor& dy, const Tensor& y, Act act, float alpha, 
   DeviceType dev = op_device(op, {{"dy", &dy}, {"y", &y}});
   Tensor dx = empty_tensor(y.shape, op, dev);
   size_t n = y.numel();
-  launch(
-      op, dev, {&dy, &y}, {&dx},
-      [=, &k = cpu_kernels()] { k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha, s);
-      });
+  launch_kernels(op, dev, {&dy, &y}, {&dx}, [=](const auto& k) {
+    k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
+  });
   return dx;
 }
 
@@ -204,10 +184,9 @@ Tensor softmax(const Tensor& x) {
   RowsCols d = last_axis(op, x);
   DeviceType dev = x.device();
   Tensor y = empty_tensor(x.shape, op, dev);
-  launch(
-      op, dev, {&x}, {&y},
-      [=, &k = cpu_kernels()] { k.softmax_fwd(y.data(), x.data(), d.rows, d.cols); },
-      [&](const CudaKernels& k, void* s) { k.softmax_fwd(y.data(), x.data(), d.rows, d.cols, s); });
+  launch_kernels(op, dev, {&x}, {&y}, [=](const auto& k) {
+    k.softmax_fwd(y.data(), x.data(), d.rows, d.cols);
+  });
   return y;
 }
 
@@ -217,12 +196,9 @@ Tensor softmax_grad(const Tensor& dy, const Tensor& y) {
   require_same_shape(op, "dy", dy, "y", y);
   DeviceType dev = op_device(op, {{"dy", &dy}, {"y", &y}});
   Tensor dx = empty_tensor(y.shape, op, dev);
-  launch(
-      op, dev, {&dy, &y}, {&dx},
-      [=, &k = cpu_kernels()] { k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols); },
-      [&](const CudaKernels& k, void* s) {
-        k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols, s);
-      });
+  launch_kernels(op, dev, {&dy, &y}, {&dx}, [=](const auto& k) {
+    k.softmax_bwd(dx.data(), dy.data(), y.data(), d.rows, d.cols);
+  });
   return dx;
 }
 
@@ -233,12 +209,9 @@ DropoutResult dropout(const Tensor& x, float rate, uint64_t seed) {
   DeviceType dev = x.device();
   DropoutResult r{empty_tensor(x.shape, op, dev), empty_tensor(x.shape, op, dev)};
   size_t n = x.numel();
-  launch(
-      op, dev, {&x}, {&r.y, &r.mask},
-      [=, &k = cpu_kernels()] { k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed, s);
-      });
+  launch_kernels(op, dev, {&x}, {&r.y, &r.mask}, [=](const auto& k) {
+    k.dropout_fwd(r.y.data(), r.mask.data(), x.data(), n, rate, seed);
+  });
   return r;
 }
 
@@ -247,11 +220,9 @@ Tensor mul(const Tensor& a, const Tensor& b, const char* op) {
   DeviceType dev = op_device(op, {{"a", &a}, {"b", &b}});
   Tensor y = empty_tensor(a.shape, op, dev);
   size_t n = a.numel();
-  launch(
-      op, dev, {&a, &b}, {&y}, [=, &k = cpu_kernels()] { k.mul(y.data(), a.data(), b.data(), n); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.mul(y.data(), a.data(), b.data(), n, s);
-      });
+  launch_kernels(op, dev, {&a, &b}, {&y}, [=](const auto& k) {
+    k.mul(y.data(), a.data(), b.data(), n);
+  });
   return y;
 }
 
@@ -291,16 +262,11 @@ BatchNormResult batch_norm_train(const Tensor& x, const Tensor* gamma, const Ten
   const float* b = beta ? beta->data() : nullptr;
   float* rm = running_mean ? running_mean->data() : nullptr;
   float* rv = running_var ? running_var->data() : nullptr;
-  launch(
-      op, dev, {&x, gamma, beta}, {&r.y, &r.mean, &r.invstd, running_mean, running_var},
-      [=, &k = cpu_kernels()] {
-        k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
-                              d.rows, C, eps, momentum, Act::None);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
-                              d.rows, C, eps, momentum, Act::None, s);
-      });
+  std::vector<const Tensor*> writes = {&r.y, &r.mean, &r.invstd, running_mean, running_var};
+  launch_kernels(op, dev, {&x, gamma, beta}, writes, [=](const auto& k) {
+    k.batchnorm_fwd_train(r.y.data(), r.mean.data(), r.invstd.data(), rm, rv, x.data(), g, b,
+                          d.rows, C, eps, momentum, Act::None);
+  });
   return r;
 }
 
@@ -314,16 +280,10 @@ Tensor batch_norm_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta
   Tensor y = empty_tensor(x.shape, op, dev);
   const float* g = gamma ? gamma->data() : nullptr;
   const float* b = beta ? beta->data() : nullptr;
-  launch(
-      op, dev, {&x, gamma, beta, &mean, &var}, {&y},
-      [=, &k = cpu_kernels()] {
-        k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows,
-                              int(d.cols), eps);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows,
-                              int(d.cols), eps, s);
-      });
+  launch_kernels(op, dev, {&x, gamma, beta, &mean, &var}, {&y}, [=](const auto& k) {
+    k.batchnorm_fwd_infer(y.data(), x.data(), g, b, mean.data(), var.data(), d.rows,
+                          int(d.cols), eps);
+  });
   return y;
 }
 
@@ -338,20 +298,32 @@ BatchNormGrads batch_norm_grad(const Tensor& dy, const Tensor& x, const Tensor& 
   BatchNormGrads g{empty_tensor(x.shape, op, dev), empty_tensor({C}, op, dev),
                    empty_tensor({C}, op, dev)};
   const float* gm = gamma ? gamma->data() : nullptr;
-  launch(
-      op, dev, {&dy, &x, &mean, &invstd, gamma}, {&g.dx, &g.dgamma, &g.dbeta},
-      [=, &k = cpu_kernels()] {
-        k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
-                        mean.data(), invstd.data(), gm, d.rows, C, nullptr, Act::None);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
-                        mean.data(), invstd.data(), gm, d.rows, C, nullptr, Act::None, s);
-      });
+  std::vector<const Tensor*> reads = {&dy, &x, &mean, &invstd, gamma};
+  launch_kernels(op, dev, reads, {&g.dx, &g.dgamma, &g.dbeta}, [=](const auto& k) {
+    k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
+                    mean.data(), invstd.data(), gm, d.rows, C, nullptr, Act::None);
+  });
   return g;
 }
 
 // ---- losses ----
+
+namespace {
+// Keras rejects class ids outside [0, classes); the kernel alone would give them loss 0. The
+// check reads the ids on the host, where the CPU kernels run; CUDA ids stay on the device
+// unchecked (reading them back would wait on the stream).
+void check_class_ids(const CpuKernels&, const float* ids, size_t rows, size_t cols) {
+  for (size_t row = 0; row < rows; ++row) {
+    float id = ids[row];
+    if (!(id >= 0.f && id < float(cols) && id == float(int64_t(id)))) {
+      throw_error(ErrorKind::Value, "label " + std::to_string(id) + " at row " +
+                                        std::to_string(row) + " is not a class id in [0, " +
+                                        std::to_string(cols) + ")");
+    }
+  }
+}
+void check_class_ids(const CudaOps&, const float*, size_t, size_t) {}
+}  // namespace
 
 LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, bool sparse) {
   const char* op = "softmaxCrossEntropy";
@@ -369,28 +341,11 @@ LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, boo
   LossResult r{empty_tensor({int64_t(d.rows)}, op, dev), empty_tensor(logits.shape, op, dev)};
   LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
   float scale = 1.f / float(d.rows);
-  launch(
-      op, dev, {&logits, &labels}, {&r.loss, &r.grad},
-      [=, &k = cpu_kernels()] {
-        // Keras rejects class ids outside [0, classes); the kernel alone would give them loss 0.
-        if (sparse) {
-          const float* ids = labels.data();
-          for (size_t row = 0; row < d.rows; ++row) {
-            float id = ids[row];
-            if (!(id >= 0.f && id < float(d.cols) && id == float(int64_t(id)))) {
-              throw_error(ErrorKind::Value, "label " + std::to_string(id) + " at row " +
-                                                std::to_string(row) + " is not a class id in [0, " +
-                                                std::to_string(d.cols) + ")");
-            }
-          }
-        }
-        k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
-                       mode, scale);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
-                       mode, scale, s);
-      });
+  launch_kernels(op, dev, {&logits, &labels}, {&r.loss, &r.grad}, [=](const auto& k) {
+    if (sparse) check_class_ids(k, labels.data(), d.rows, d.cols);
+    k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
+                   mode, scale);
+  });
   return r;
 }
 
@@ -401,16 +356,10 @@ LossResult binary_cross_entropy(const Tensor& input, const Tensor& target, bool 
   DeviceType dev = op_device(op, {{"input", &input}, {"target", &target}});
   LossResult r{empty_tensor({int64_t(d.rows)}, op, dev), empty_tensor(input.shape, op, dev)};
   float scale = 1.f / float(d.rows);
-  launch(
-      op, dev, {&input, &target}, {&r.loss, &r.grad},
-      [=, &k = cpu_kernels()] {
-        k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
-                      from_logits, scale);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
-                      from_logits, scale, s);
-      });
+  launch_kernels(op, dev, {&input, &target}, {&r.loss, &r.grad}, [=](const auto& k) {
+    k.binary_xent(r.loss.data(), r.grad.data(), input.data(), target.data(), d.rows, d.cols,
+                  from_logits, scale);
+  });
   return r;
 }
 
@@ -421,14 +370,9 @@ LossResult mean_squared_error(const Tensor& y, const Tensor& target) {
   DeviceType dev = op_device(op, {{"prediction", &y}, {"target", &target}});
   LossResult r{empty_tensor({int64_t(d.rows)}, op, dev), empty_tensor(y.shape, op, dev)};
   float scale = 1.f / float(d.rows);
-  launch(
-      op, dev, {&y, &target}, {&r.loss, &r.grad},
-      [=, &k = cpu_kernels()] {
-        k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale);
-      },
-      [&](const CudaKernels& k, void* s) {
-        k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale, s);
-      });
+  launch_kernels(op, dev, {&y, &target}, {&r.loss, &r.grad}, [=](const auto& k) {
+    k.mse(r.loss.data(), r.grad.data(), y.data(), target.data(), d.rows, d.cols, scale);
+  });
   return r;
 }
 
@@ -456,12 +400,9 @@ void sgd_update(const Tensor& w, const Tensor& g, const Tensor* velocity, const 
   DeviceType dev = op_device(op, {{"weights", &w}, {"gradient", &g}, {"velocity", velocity}});
   float* v = velocity ? velocity->data() : nullptr;
   size_t n = w.numel();
-  launch(
-      op, dev, {&g}, {&w, velocity},
-      [=, &k = cpu_kernels()] { k.sgd_update(w.data(), v, g.data(), n, p); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.sgd_update(w.data(), v, g.data(), n, p, s);
-      });
+  launch_kernels(op, dev, {&g}, {&w, velocity}, [=](const auto& k) {
+    k.sgd_update(w.data(), v, g.data(), n, p);
+  });
 }
 
 void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor& v,
@@ -478,12 +419,9 @@ void adam_update(const Tensor& w, const Tensor& g, const Tensor& m, const Tensor
   check_state(op, "v", w, &v);
   DeviceType dev = op_device(op, {{"weights", &w}, {"gradient", &g}, {"m", &m}, {"v", &v}});
   size_t n = w.numel();
-  launch(
-      op, dev, {&g}, {&w, &m, &v},
-      [=, &k = cpu_kernels()] { k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p, s);
-      });
+  launch_kernels(op, dev, {&g}, {&w, &m, &v}, [=](const auto& k) {
+    k.adam_update(w.data(), m.data(), v.data(), g.data(), n, p);
+  });
 }
 
 void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Tensor* mom,
@@ -506,12 +444,9 @@ void rmsprop_update(const Tensor& w, const Tensor& g, const Tensor& ms, const Te
   float* mo = mom ? mom->data() : nullptr;
   float* mgr = mg ? mg->data() : nullptr;
   size_t n = w.numel();
-  launch(
-      op, dev, {&g}, {&w, &ms, mom, mg},
-      [=, &k = cpu_kernels()] { k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p); },
-      [&](const CudaKernels& k, void* s) {
-        if (n) k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p, s);
-      });
+  launch_kernels(op, dev, {&g}, {&w, &ms, mom, mg}, [=](const auto& k) {
+    k.rmsprop_update(w.data(), ms.data(), mo, mgr, g.data(), n, p);
+  });
 }
 
 }  // namespace ck
