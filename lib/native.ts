@@ -112,6 +112,10 @@ export interface NativeBinding {
     pixels: Uint8Array; height: number; width: number; channels: number;
     outHeight: number; outWidth: number; interpolation: 'bilinear' | 'nearest';
   }): Uint8Array;
+  decodeJpeg(options: {
+    bytes: Uint8Array; channels: 1 | 3; outHeight: number; outWidth: number; interpolation: 'bilinear' | 'nearest';
+  }): Promise<Uint8Array | null>;
+  jpegLibrary(): string | null;
   mpiInit(timeoutMs: number): Promise<{ rank: number; size: number; localRank: number }>;
   mpiAllreduce(x: H, timeoutMs: number): Promise<H>;
   mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;

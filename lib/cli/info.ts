@@ -86,9 +86,12 @@ export function info(opts: { json: boolean }): void {
     cudaReason: status.available ? null : status.reason,
     datasets,
     sharp: packageVersion('sharp'),
+    jpeg: native.jpegLibrary(),
   });
   out.info(`convkit ${ck.version} (Node.js ${process.version}, ${process.platform}-${process.arch})`);
   out.info(`CPU:      ${cpu.isa} kernels${forced}, ${cpu.threads} thread${cpu.threads === 1 ? '' : 's'} (${threadsFrom === 'CONVKIT_THREADS' ? 'set by CONVKIT_THREADS' : `${threadsFrom}; CONVKIT_THREADS to change`})`);
   out.info(`CUDA:     ${cuda}`);
+  const jpeg = native.jpegLibrary();
+  out.info(`Images:   sharp ${packageVersion('sharp') ?? '(not installed)'}; JPEGs ${jpeg ? `decoded by libjpeg-turbo (${jpeg})` : 'decoded by sharp (install libturbojpeg0 to decode them in about a third of the time)'}`);
   out.info(`Datasets: ${Object.entries(datasets).map(([k, v]) => `${k} ${v ? `(package ${v})` : '(not installed)'}`).join(', ')}`);
 }

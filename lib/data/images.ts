@@ -118,9 +118,16 @@ export async function decodePixels(input: string | Buffer, opts: ImageOptions): 
   } else {
     bytes = input;
   }
-  if (!sniffFormat(bytes)) throw new Error('unsupported image format (PNG, JPEG and WebP are read)');
+  const format = sniffFormat(bytes);
+  if (!format) throw new Error('unsupported image format (PNG, JPEG and WebP are read)');
   const [h, w] = opts.imageSize;
   const c = opts.channels;
+  const interpolation = opts.interpolation ?? 'bilinear';
+  if (format === 'jpeg' && process.env.CONVKIT_JPEG_DECODER !== 'sharp') {
+    // Plain JPEGs decode natively with libjpeg-turbo when it is installed; null: sharp's file.
+    const px = await native.decodeJpeg({ bytes, channels: c, outHeight: h, outWidth: w, interpolation });
+    if (px) return px;
+  }
   let decoded: Decoded;
   try {
     decoded = await normalised(sharp(bytes, { limitInputPixels: WHOLE_DECODE_PIXELS, failOn: 'error' }), c)
@@ -143,7 +150,7 @@ export async function decodePixels(input: string | Buffer, opts: ImageOptions): 
   }
   return native.resizeImage({
     pixels, height: info.height, width: info.width, channels: c,
-    outHeight: h, outWidth: w, interpolation: opts.interpolation ?? 'bilinear',
+    outHeight: h, outWidth: w, interpolation,
   });
 }
 
