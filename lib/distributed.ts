@@ -89,7 +89,7 @@ class LocalCommunicator implements Communicator {
 
 class MpiCommunicator implements Communicator {
   constructor(readonly rank: number, readonly size: number, readonly localRank: number,
-    private readonly timeoutMs: number) {}
+    readonly timeoutMs: number) {}
 
   async allreduce(x: Tensor): Promise<Tensor> {
     const t = checkHost(x, 'distributed.allreduce');
@@ -104,6 +104,17 @@ class MpiCommunicator implements Communicator {
   async barrier(): Promise<void> {
     await native.mpiBarrier(this.timeoutMs);
   }
+}
+
+/**
+ * @internal The MPI job behind a communicator given to fit's `distributed` option: null for the
+ * one process of a job started without a launcher (fit then trains alone); a ValueError for
+ * anything but a communicator from init().
+ */
+export function jobOf(comm: unknown, where: string): { comm: Communicator; timeoutMs: number } | null {
+  if (comm instanceof LocalCommunicator) return null;
+  if (comm instanceof MpiCommunicator) return { comm, timeoutMs: comm.timeoutMs };
+  throw new ValueError(`${where}: distributed must be the communicator that ck.distributed.init() resolves to, got ${describeValue(comm)}`);
 }
 
 let initialized: Promise<Communicator> | undefined;

@@ -30,6 +30,12 @@ export class IOError extends ConvkitError {
 }
 /** The model is in use by another call that cannot run beside this one (a second fit while one trains). */
 export class BusyError extends ConvkitError {}
+/**
+ * The ranks of a distributed job disagree on something they must share (the model, the
+ * optimizer, the global batch, the dataset's length, the seed): every rank throws it, naming the
+ * field and which ranks hold which value.
+ */
+export class DistributedError extends ConvkitError {}
 
 /**
  * A value as error messages show it: JSON where JSON can say it, and never a throw of its own

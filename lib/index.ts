@@ -2,7 +2,7 @@
 import { native, NativeMemory } from './native';
 import * as ops from './ops';
 
-export { BusyError, ConvkitError, DeviceError, DTypeError, FormatError, IOError, ShapeError, ValueError } from './errors';
+export { BusyError, ConvkitError, DeviceError, DistributedError, DTypeError, FormatError, IOError, ShapeError, ValueError } from './errors';
 export { defaultDevice, fill, ones, Tensor, tensor, zeros } from './tensor';
 export type { Device, TensorLike } from './tensor';
 export type { NativeMemory as MemoryInfo } from './native';

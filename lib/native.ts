@@ -74,7 +74,10 @@ export interface NativeNet {
   cudaGraphCaptures(): number;
   setTrainable(layer: number, trainable: boolean): void;
   setLearningRate(lr: number): void;
-  trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number): Promise<StepSums>;
+  /** Data-parallel steps sum their gradients over the MPI job from now on (null: no longer). */
+  setDistributed(timeoutMs: number | null): void;
+  /** globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share. */
+  trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number, globalBatch?: number): Promise<StepSums>;
   evalStep(xs: H[], ys: H[], rows: Int32Array): Promise<StepSums>;
   layerOutputs(xs: H[], start: number, count: number, layers: number[], batchSize: number): H[];
   getParam(index: number): H;

@@ -90,7 +90,7 @@ function splitmixFinal(x: number): number {
 }
 
 /** FNV-1a of a string's UTF-16 code units. */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h;

@@ -1,9 +1,13 @@
 // ck.distributed on Open MPI: jobs of 2 and 3 ranks started by mpirun on this machine (child
 // script test-support/children/distributed.js) must get exact sums and broadcasts, and a rank
 // that throws, hangs or lacks the library must end the job with one clear error, never a hang.
+// A data-parallel fit on 2 ranks must keep the ranks' weights bitwise equal and match one
+// process training the same global batches.
 // Needs Open MPI's mpirun (apt-get install openmpi-bin); CI installs it.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as ck from '../lib';
 
@@ -34,9 +38,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Job {
   return { status: r.status, signal: r.signal, stdout, output: stdout + (r.stderr ?? ''), reports };
 }
 
-function mpirun(ranks: number, scenario: string, extra: Record<string, string> = {}): Job {
-  return run('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), process.execPath, script, scenario],
-    plainEnv(extra));
+function mpirun(ranks: number, scenario: string | string[], extra: Record<string, string> = {}): Job {
+  return run('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), process.execPath, script,
+    ...[scenario].flat()], plainEnv(extra));
 }
 
 function occurrences(text: string, needle: string): number {
@@ -150,5 +154,111 @@ describe('faults end the whole job with one clear error', () => {
       expect(r.message).toContain("cannot load the MPI library '/nonexistent/libmpi.so.40'");
       expect(r.message).toContain('apt-get install openmpi-bin');
     }
+  });
+});
+
+interface FitReport {
+  rank: number;
+  epochs: { logs: Record<string, number>; weights: number[][] }[];
+  iterations: number;
+}
+
+// The reports a fit scenario's ranks wrote into a fresh folder.
+function fitReports(ranks: number, start: (dir: string) => Job): { job: Job; reports: FitReport[] } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ck-dist-'));
+  try {
+    const job = start(dir);
+    const reports = [...Array(ranks).keys()].flatMap((r) => {
+      const file = path.join(dir, `rank${r}.json`);
+      return fs.existsSync(file) ? [JSON.parse(fs.readFileSync(file, 'utf8')) as FitReport] : [];
+    });
+    return { job, reports };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function maxDifference(a: number[][], b: number[][]): number {
+  let worst = 0;
+  a.forEach((w, k) => w.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - b[k][i])); }));
+  return worst;
+}
+
+describe('data-parallel fit on 2 ranks', () => {
+  // One process on the same global batches (plain fit, no communicator) is the reference; rank
+  // 1 starts from other weights and optimizer state, so agreeing with it needs rank 0's.
+  function check(n: number, stepsPerEpoch: number): void {
+    const { job, reports } = fitReports(2, (dir) => mpirun(2, ['fit', String(n), dir]));
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    expect(reports.map((r) => r.rank)).toEqual([0, 1]);
+    const reference = fitReports(1, (dir) => run(process.execPath, [script, 'reference', String(n), dir], plainEnv()));
+    expect(reference.job.status).toBe(0);
+    const [one] = reference.reports;
+    const [first, second] = reports;
+    expect(first.epochs).toHaveLength(2);
+    first.epochs.forEach((epoch, e) => {
+      // bitwise: JSON writes every float32 exactly
+      expect(second.epochs[e].weights).toEqual(epoch.weights);
+      expect(second.epochs[e].logs).toEqual(epoch.logs);
+      // the same sums in another order (float32 rounding only)
+      expect(maxDifference(epoch.weights, one.epochs[e].weights)).toBeLessThan(2e-6);
+      expect(epoch.logs.loss).toBeCloseTo(one.epochs[e].logs.loss, 5);
+      expect(epoch.logs.accuracy).toBe(one.epochs[e].logs.accuracy);
+    });
+    // the weights moved (training happened) and the step count is rank 0's, not rank 1's + 1
+    expect(maxDifference(first.epochs[1].weights, first.epochs[0].weights)).toBeGreaterThan(0.01);
+    for (const r of reports) expect(r.iterations).toBe(2 * stepsPerEpoch);
+    expect(one.iterations).toBe(2 * stepsPerEpoch);
+    // only rank 0 prints progress
+    expect(occurrences(job.output, 'Epoch 2/2')).toBe(1);
+  }
+
+  test('5 full global batches of 8 per epoch: the ranks stay bitwise equal and match one process', () => {
+    check(40, 5);
+  });
+
+  test('a last batch of 1 row: rank 0 has none of it and still takes the step (no hang, same result)', () => {
+    check(41, 6);
+  });
+
+  test('ranks that call fit differently throw the same DistributedError naming the fields, and train once they agree', () => {
+    const job = mpirun(2, 'fingerprint');
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    const tail = ' (every rank must run fit with the same model, optimizer and arguments on data of the same length)';
+    const error = (message: string) => ({ name: 'DistributedError', isDistributedError: true, message: message + tail });
+    const expected = {
+      batch: error('sequential.fit: the ranks disagree on batchSize (the global batch): rank 0 has 8, rank 1 has 6; '
+        + 'the number of training examples: rank 0 has 40, rank 1 has 39'),
+      layout: error('sequential_1.fit: the ranks disagree on the model (its layers and weight shapes): rank 0 has one, '
+        + 'rank 1 has another; the parameter count: rank 0 has 151, rank 1 has 188'),
+      seed: error('sequential.fit: the ranks disagree on seed: rank 0 has 7, rank 1 has none'),
+      agreed: 'trained',
+    };
+    expect(job.reports.sort((a, b) => (a.rank as number) - (b.rank as number)))
+      .toEqual([{ rank: 0, ...expected }, { rank: 1, ...expected }]);
+  });
+});
+
+describe('data-parallel fit: options', () => {
+  test('distributed must be a communicator; alone (rank 0 of 1) fit trains as without it; fitDataset refuses it', async () => {
+    const model = ck.sequential([ck.layers.dense({ inputShape: [2], units: 1 })]);
+    model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const x = ck.tensor([1, 2, 3, 4, 5, 6], [3, 2]);
+    const y = ck.tensor([1, 0, 1], [3, 1]);
+    await expect(model.fit(x, y, { distributed: { rank: 0, size: 2 } as never, verbose: 0 })).rejects.toThrow(
+      new ck.ValueError(`${model.name}.fit: distributed must be the communicator that ck.distributed.init() resolves to, got {"rank":0,"size":2}`));
+    const comm = await ck.distributed.init();
+    const start = model.getWeights();
+    const alone = await model.fit(x, y, { distributed: comm, verbose: 0, seed: 3, epochs: 2, batchSize: 2 });
+    const after = model.getWeights().map((w) => Array.from(w.dataSync()));
+    model.setWeights(start);
+    const plain = await model.fit(x, y, { verbose: 0, seed: 3, epochs: 2, batchSize: 2 });
+    expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(after);
+    expect(alone.history).toEqual(plain.history);
+    const ds = ck.data.array([{ xs: x, ys: y }]);
+    await expect(model.fitDataset(ds, { distributed: comm, verbose: 0 })).rejects.toThrow(
+      new ck.ValueError(`${model.name}.fitDataset: distributed training over a Dataset is not there yet; use fit(x, y, { distributed }) (docs/distributed.md)`));
   });
 });

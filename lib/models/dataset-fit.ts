@@ -18,6 +18,8 @@ export interface FitDatasetArgs {
   verbose?: 0 | 1 | 2;
   initialEpoch?: number;
   signal?: AbortSignal;
+  /** Not yet: data-parallel training is fit(x, y, { distributed }); here it is a ValueError. */
+  distributed?: unknown;
 }
 
 /** What fitDataset needs of the model (the public Sequential API). */
@@ -63,6 +65,9 @@ export async function evaluateDataset(model: DatasetModel, dataset: Dataset<{ xs
 export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs = {}): Promise<{ epoch: number[]; history: Record<string, number[]> }> {
   const where = `${model.name}.fitDataset`;
   if (!model.compiled) throw new ValueError(`${where}: compile the model first (model.compile({ optimizer, loss }))`);
+  if (args.distributed !== undefined) {
+    throw new ValueError(`${where}: distributed training over a Dataset is not there yet; use fit(x, y, { distributed }) (docs/distributed.md)`);
+  }
   const epochs = args.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${describeValue(epochs)}`);
   const steps = args.batchesPerEpoch ?? dataset.size ?? 0;

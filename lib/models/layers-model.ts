@@ -3,7 +3,8 @@
 // stream; the loop keeps the next batch queued while the current one runs, and awaits, so the
 // event loop never blocks.
 import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks';
-import { describeValue, ShapeError, ValueError } from '../errors';
+import { describeValue, DeviceError, ShapeError, ValueError } from '../errors';
+import { Communicator, jobOf } from '../distributed';
 import { Layer } from '../layers/layer';
 import { StepSums } from '../native';
 import { globalRng } from '../random';
@@ -15,6 +16,7 @@ import { ProgressLogger } from './progress';
 import { saveModel, SaveOptions, SaveResult } from '../io/files';
 import type { Dataset } from '../data/dataset';
 import { evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
+import { DataParallel, FingerprintField } from './data-parallel';
 
 export interface FitArgs {
   epochs?: number;
@@ -34,6 +36,14 @@ export interface FitArgs {
    */
   signal?: AbortSignal;
   initialEpoch?: number;
+  /**
+   * Data-parallel training over the ranks of an MPI job (the communicator ck.distributed.init()
+   * resolves to): batchSize is the global batch, of which each rank trains its share, and the
+   * gradients are summed over the ranks every step. Every rank must call fit alike (checked when
+   * it starts); stopTraining and signal take effect at the end of an epoch, on every rank.
+   * Alone (rank 0 of 1), fit trains as without it. See docs/distributed.md.
+   */
+  distributed?: Communicator;
 }
 
 export class History extends Callback {
@@ -177,14 +187,58 @@ export abstract class LayersModel extends ModelBase {
       val = { xs, ys, rows: range(nTrain, n) };
     }
 
-    const rng = new Rng(args.seed);
+    const job = args.distributed === undefined ? null : jobOf(args.distributed, where);
+    let dp: DataParallel | null = null;
+    let seed = args.seed;
+    if (job) {
+      if (this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
+      ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length,
+        this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where));
+    }
+    try {
+      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp });
+    } finally {
+      dp?.end();
+    }
+  }
+
+  /** What every rank of a data-parallel fit must agree on (see DataParallel.start). */
+  private fingerprint(args: FitArgs, batchSize: number, epochs: number, initialEpoch: number, nTrain: number,
+    validationRows: number): FingerprintField[] {
+    const c = this.compiled!;
+    // The layers' kinds and options (less their names and initializers, which the weights from
+    // rank 0 make moot), the graph, and every weight's shape.
+    const layers = this.layers.map((l) => {
+      const config = Object.entries(l.getConfig()).filter(([k]) => k !== 'name' && !k.endsWith('Initializer'));
+      return [l.className, config];
+    });
+    const weights = this.net.params().map((p) => [p.layer, p.name, p.shape, p.trainable]);
+    return [
+      { name: 'the model (its layers and weight shapes)', value: JSON.stringify([layers, this.graph(), weights]) },
+      { name: 'the parameter count', value: this.countParams() },
+      { name: 'the optimizer', value: JSON.stringify([c.optimizer.kind, c.optimizer.getConfig(), c.loss, c.accuracyName]) },
+      { name: 'batchSize (the global batch)', value: batchSize },
+      { name: 'the number of training examples', value: nTrain },
+      { name: 'the number of validation examples', value: validationRows },
+      { name: 'epochs', value: epochs },
+      { name: 'initialEpoch', value: initialEpoch },
+      { name: 'shuffle', value: args.shuffle === false ? 0 : 1 },
+      { name: 'seed', value: args.seed === undefined ? undefined : args.seed >>> 0 },
+    ];
+  }
+
+  private async trainEpochs(xs: Tensor[], ys: Tensor[], val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array } | null,
+    args: FitArgs, o: { batchSize: number; epochs: number; initialEpoch: number; nTrain: number; seed?: number; dp: DataParallel | null }): Promise<History> {
+    const { batchSize, epochs, initialEpoch, nTrain, dp } = o;
+    const rng = new Rng(o.seed);
     const seedBase = rng.nextUint32();
     const steps = Math.ceil(nTrain / batchSize);
     // Resuming at initialEpoch k shuffles and drops out as an uninterrupted run did from epoch k.
     if (args.shuffle !== false) for (let e = 0; e < initialEpoch; e++) rng.permutation(nTrain);
     const history = new History();
     const callbacks: Callback[] = [history];
-    const verbose = args.verbose ?? 1;
+    // In a data-parallel fit, only rank 0 prints.
+    const verbose = dp && dp.rank > 0 ? 0 : args.verbose ?? 1;
     if (verbose > 0) {
       const out = verbose === 2 ? { isTTY: false, write: (s: string) => process.stdout.write(s) } : process.stdout;
       callbacks.push(new ProgressLogger(epochs, steps, out));
@@ -208,21 +262,30 @@ export abstract class LayersModel extends ModelBase {
       for (const cb of callbacks) await cb.onEpochBegin(epoch);
       const order = args.shuffle === false ? range(0, nTrain) : rng.permutation(nTrain);
       net.resetMetrics();
-      const launch = (b: number): Promise<StepSums> =>
-        inFlight(net.trainStep(handles(xs), handles(ys), order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize)),
-          (seedBase + step++ * 0x9e3779b1) % 2 ** 52));
+      const launch = (b: number): Promise<StepSums> => {
+        const rows = order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize));
+        const seed = (seedBase + step++ * 0x9e3779b1) % 2 ** 52;
+        if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed));
+        // Each rank's dropout masks differ (the rank moves the seed) and its loss averages over
+        // the whole global batch.
+        return inFlight(net.trainStep(handles(xs), handles(ys), dp.share(rows), (seed + dp.rank * 0x85ebca6b) % 2 ** 52, rows.length));
+      };
+      // Every rank of a data-parallel fit runs every step of an epoch (the others wait for its
+      // gradients): a stop takes effect at the end of the epoch.
+      const stopping = () => !dp && (args.signal?.aborted || this.stopTraining);
       let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
       const queued: Promise<StepSums>[] = [launch(0)];
       let launched = 1;
       for (let b = 0; b < steps && queued.length; b++) {
         for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: batchSize });
-        while (queued.length <= stepsAhead && launched < steps && !args.signal?.aborted && !this.stopTraining) {
+        while (queued.length <= stepsAhead && launched < steps && !stopping()) {
           queued.push(launch(launched++));
         }
         sums = await queued.shift()!;
         for (const cb of callbacks) await cb.onBatchEnd(b, { batch: b, size: batchSize, ...logsOf(sums) });
         if (args.signal?.aborted) this.stopTraining = true;
       }
+      if (dp) ({ sums, stop: this.stopTraining } = await dp.endEpoch(sums, this.stopTraining));
       const logs = logsOf(sums);
       if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_'));
       for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);

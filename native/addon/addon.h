@@ -139,5 +139,8 @@ void register_net(Napi::Env env, Napi::Object exports);
 void register_mpi(Napi::Env env, Napi::Object exports);
 // Registers the image pipeline's resizeImage (addon_image.cpp).
 void register_image(Napi::Env env, Napi::Object exports);
+// A Net's gradient reducer (ck::GradientReducer) that sums the gradients over the job's ranks
+// with MPI_Allreduce on the communication thread; a DeviceError past timeout_ms (addon_mpi.cpp).
+std::function<void(const ck::StoragePtr&, size_t)> mpi_gradient_reducer(int64_t timeout_ms);
 
 }  // namespace ckaddon

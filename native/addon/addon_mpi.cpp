@@ -7,13 +7,17 @@
 // MPI_FLOAT, MPI_SUM, MPI_INFO_NULL) is the address of a global object (ompi_mpi_comm_world,
 // ompi_mpi_float, ompi_mpi_op_sum, ompi_mpi_info_null) found here with dlsym; the functions
 // return int with MPI_SUCCESS == 0; MPI_THREAD_FUNNELED == 1 and MPI_COMM_TYPE_SHARED == 0 are
-// the enums' values there. MPICH's ABI (int handles, libmpi.so.12) differs and is not loaded.
+// the enums' values there, and MPI_IN_PLACE is the address 1. MPICH's ABI (int handles, libmpi.so.12) differs and is not loaded.
 //
 // Every MPI call runs on one communication thread, the one that initialised MPI (so
 // MPI_THREAD_FUNNELED suffices), in the order the JS thread submitted them: every rank must issue
 // the same collectives in the same order. Each call settles a promise; a call that has not
 // finished within its timeout is rejected with a DeviceError by a watchdog thread and the
 // communicator is broken from then on (a blocked MPI call cannot be cancelled).
+//
+// A data-parallel fit hands each step's gradients to the communication thread from the step's
+// own thread (mpi_gradient_reducer) and waits there: the JS thread takes no part mid-step, MPI
+// still runs on one thread, and the watchdog bounds the wait.
 #ifndef _WIN32
 #include <dlfcn.h>
 #endif
@@ -23,6 +27,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -37,6 +42,7 @@ constexpr int kMpiSuccess = 0;
 constexpr int kMpiThreadFunneled = 1;
 constexpr int kMpiCommTypeShared = 0;
 constexpr int kMpiMaxErrorString = 256;
+void* const kMpiInPlace = reinterpret_cast<void*>(1);
 
 const char* const kInstallHint =
     "install Open MPI (apt-get install openmpi-bin, or the distribution's equivalent)";
@@ -299,6 +305,31 @@ Napi::Promise submit_job(Napi::Env env, const std::string& what, int64_t timeout
       });
 }
 
+// Runs `job` on the communication thread and blocks the calling thread until it is settled:
+// finished, failed, or past its deadline (the watchdog). Throws the job's error.
+void run_blocking(const std::string& what, int64_t timeout_ms, std::function<void(const MpiApi&)> run) {
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto done = std::make_shared<Done>();
+  auto job = std::make_shared<Job>();
+  job->what = what;
+  job->timeout_ms = timeout_ms;
+  job->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  job->run = std::move(run);
+  job->settle = [done] {
+    std::lock_guard<std::mutex> lk(done->mu);
+    done->done = true;
+    done->cv.notify_all();
+  };
+  Communicator::get().submit(job);
+  std::unique_lock<std::mutex> lk(done->mu);
+  done->cv.wait(lk, [&] { return done->done; });
+  if (job->error) throw ck::Error(*job->error);
+}
+
 int64_t arg_timeout(const Napi::CallbackInfo& info, size_t i, const char* op) {
   double ms = arg_number(info, i, op, "timeoutMs");
   if (ms <= 0) {
@@ -412,31 +443,28 @@ Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
     if (!broken.empty()) {
       throw ck::Error(ck::ErrorKind::Device, "distributed: MPI was not finalized because " + broken);
     }
-    struct Done {
-      std::mutex mu;
-      std::condition_variable cv;
-      bool done = false;
-    };
-    auto done = std::make_shared<Done>();
-    auto job = std::make_shared<Job>();
-    job->what = "finalize";
-    job->timeout_ms = timeout;
-    job->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
-    job->run = [](const MpiApi& api) { check_mpi(api, "MPI_Finalize", api.Finalize()); };
-    job->settle = [done] {
-      std::lock_guard<std::mutex> lk(done->mu);
-      done->done = true;
-      done->cv.notify_all();
-    };
-    c.submit(job);
-    std::unique_lock<std::mutex> lk(done->mu);
-    done->cv.wait(lk, [&] { return done->done; });
-    if (job->error) throw ck::Error(*job->error);
+    run_blocking("finalize", timeout, [](const MpiApi& api) { check_mpi(api, "MPI_Finalize", api.Finalize()); });
     return info.Env().Undefined();
   });
 }
 
 }  // namespace
+
+std::function<void(const ck::StoragePtr&, size_t)> mpi_gradient_reducer(int64_t timeout_ms) {
+  require_started("fit (distributed)");
+  return [timeout_ms](const ck::StoragePtr& grads, size_t n) {
+    if (n == 0) return;
+    if (n > size_t(std::numeric_limits<int>::max())) {
+      throw ck::Error(ck::ErrorKind::Value, "fit (distributed): " + std::to_string(n) +
+                                                " gradient values exceed what one MPI_Allreduce sums (2^31 - 1)");
+    }
+    // The job keeps the buffer alive: after a timeout the blocked MPI call may still write to it.
+    run_blocking("allreduce of the gradients", timeout_ms, [grads, n](const MpiApi& api) {
+      check_mpi(api, "MPI_Allreduce",
+                api.Allreduce(kMpiInPlace, grads->data(), int(n), api.float_type, api.op_sum, api.comm_world));
+    });
+  };
+}
 
 void register_mpi(Napi::Env env, Napi::Object exports) {
   exports.Set("mpiInit", Napi::Function::New(env, MpiInit));

@@ -185,6 +185,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::CudaGraphCaptures>("cudaGraphCaptures"),
                         InstanceMethod<&NetHandle::SetTrainable>("setTrainable"),
                         InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
+                        InstanceMethod<&NetHandle::SetDistributed>("setDistributed"),
                         InstanceMethod<&NetHandle::TrainStep>("trainStep"),
                         InstanceMethod<&NetHandle::EvalStep>("evalStep"),
                         InstanceMethod<&NetHandle::LayerOutputs>("layerOutputs"),
@@ -326,15 +327,35 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // trainStep(xs[], ys[], Int32Array rows, seed) -> Promise<{ lossSum, correct, count, ... }>
+  // setDistributed(timeoutMs | null): from the next step on, data-parallel steps sum their
+  // gradients over the MPI job (each allreduce bounded by timeoutMs); null ends that.
+  Napi::Value SetDistributed(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "fit (distributed)";
+      ck::Net& n = net(op);
+      if (info[0].IsNull()) {
+        n.set_gradient_reducer({});
+      } else {
+        double ms = arg_number(info, 0, op, "timeoutMs");
+        if (ms <= 0) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": timeoutMs must be positive");
+        n.set_gradient_reducer(mpi_gradient_reducer(int64_t(std::min(ms, 1e12))));
+      }
+      return info.Env().Undefined();
+    });
+  }
+
+  // trainStep(xs[], ys[], Int32Array rows, seed, globalBatch = 0) -> Promise<{ lossSum, correct,
+  // count, ... }>. globalBatch > 0: a data-parallel step (setDistributed) of which `rows` (maybe
+  // none) are this process's share.
   Napi::Value TrainStep(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit";
       ck::Net& n = net(op);
       double seed = arg_number(info, 3, op, "seed");
+      int global_batch = info[4].IsUndefined() ? 0 : arg_int(info, 4, op, "globalBatch", 1, 1 << 24);
       auto out = std::make_shared<ck::Accumulators>();
       n.train_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op),
-                   uint64_t(seed < 0 ? 0 : seed), out);
+                   uint64_t(seed < 0 ? 0 : seed), out, global_batch);
       return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });

@@ -90,6 +90,11 @@ struct Accumulators {
   Failure error;        // set when the step failed (the sums are then not updated)
 };
 
+// Data-parallel training (ck.distributed): sums the first n floats of the flat gradient buffer
+// over the job's processes, in place. Called on the step's thread between backward and the
+// optimizer update; throws to fail the step.
+using GradientReducer = std::function<void(const StoragePtr& grads, size_t n)>;
+
 // Whether nets placed on a CUDA device from now on capture each step as a CUDA graph (default:
 // yes, unless CONVKIT_CUDA_GRAPHS=0). Off, every step enqueues its kernels one by one.
 void set_cuda_graphs(bool enabled);
@@ -134,11 +139,17 @@ class Net {
   // Stores the step count into *out in stream order: as it stands after the steps queued so far.
   void iterations_after(std::shared_ptr<int64_t> out);
 
+  // From the steps queued after it, each training step hands its gradients to `reducer` before
+  // the update (an empty reducer: the steps train alone). CPU nets only, for now.
+  void set_gradient_reducer(GradientReducer reducer);
+
   // Enqueued on the net's stream; results are ready when the returned tensors/accumulators are.
   // xs: per input [N, ...input]; ys: per output [N, ...] targets; idx: which rows form the
-  // batch. `out` receives the running sums as they stand after the step.
+  // batch. `out` receives the running sums as they stand after the step. global_batch > 0: a
+  // data-parallel step, whose loss averages over the job's global_batch rows; idx may then be
+  // empty (this process has no rows in the batch: zero gradients, still reduced and applied).
   void train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
-                  uint64_t seed, std::shared_ptr<Accumulators> out);
+                  uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch = 0);
   void eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                  std::shared_ptr<Accumulators> out);
   // The outputs of `layers` for rows [start, start+count) in inference mode, computed in
@@ -332,6 +343,8 @@ class Net {
   bool accuracy_ = false;
   bool compiled_ = false;
   int64_t iterations_ = 0;
+  GradientReducer reduce_gradients_;  // set_gradient_reducer's, in stream order
+  int loss_batch_ = 0;                // > 0: the rows this step's loss averages over (global_batch)
 
   DeviceType device_ = DeviceType::Cpu;
   void* cuda_stream_ = nullptr;           // CUDA nets: the net's own CUDA stream

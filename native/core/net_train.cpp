@@ -195,8 +195,8 @@ void Net::check_batch(const char* op, const std::vector<Tensor>& xs,
              " and " + shape_str(x.shape);
     });
   }
-  require_lazy(!idx.empty() && idx.size() < (size_t(1) << 24), ErrorKind::Value,
-               [&] { return std::string(op) + ": a batch needs between 1 and 2^24 rows"; });
+  require_lazy(idx.size() < (size_t(1) << 24), ErrorKind::Value,
+               [&] { return std::string(op) + ": a batch needs between 1 and 2^24 rows"; });  // callers check >= 1
   for (int32_t i : idx) {
     require_lazy(i >= 0 && i < xs[0].dim(0), ErrorKind::Value, [&] {
       return std::string(op) + ": row index " + std::to_string(i) + " is outside [0, " +
@@ -249,24 +249,46 @@ void Net::gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>&
   }
 }
 
+void Net::set_gradient_reducer(GradientReducer reducer) {
+  require(!reducer || device_ == DeviceType::Cpu, ErrorKind::Device,
+          "fit: distributed training runs models on the cpu for now (compile with { device: 'cpu' })");
+  enqueue("setGradientReducer", {}, {}, [this, reducer = std::move(reducer)] {
+    reduce_gradients_ = reducer;
+    loss_batch_ = 0;
+  });
+}
+
 void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
-                     uint64_t seed, std::shared_ptr<Accumulators> out) {
+                     uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
+  require(!idx.empty() || global_batch > 0, ErrorKind::Value, "fit: a batch needs between 1 and 2^24 rows");
+  require(global_batch <= 0 || idx.size() <= size_t(global_batch), ErrorKind::Value,
+          "fit: a process's share of a batch (" + std::to_string(idx.size()) +
+              " rows) exceeds the global batch of " + std::to_string(global_batch));
   check_batch("fit", xs, &ys, idx);
   std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
   if (device_ == DeviceType::Cuda) {
+    require(global_batch <= 0, ErrorKind::Device, "fit: distributed training runs models on the cpu for now");
     cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out));
     return;
   }
-  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out] {
+  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out, global_batch] {
     run_step(out.get(), [&]() -> const Accumulators& {
+      require(global_batch <= 0 || reduce_gradients_, ErrorKind::Value,
+              "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
       int batch = int(idx.size());
-      plan_for(batch, true);
-      std::vector<const float*> targets;
-      gather_batch(xs, ys, idx, targets);
-      forward(*plan_, batch, true, seed, -1);
-      loss_and_metrics(batch, targets, true, train_acc_);
-      backward(batch);
+      if (batch > 0) {
+        plan_for(batch, true);
+        std::vector<const float*> targets;
+        gather_batch(xs, ys, idx, targets);
+        forward(*plan_, batch, true, seed, -1);
+        loss_batch_ = global_batch;  // 0 but in data-parallel steps; clearing the reducer clears it
+        loss_and_metrics(batch, targets, true, train_acc_);
+        backward(batch);
+      } else {
+        std::fill(grads_->data(), grads_->data() + grads_->size(), 0.f);  // this process adds nothing
+      }
+      if (global_batch > 0) reduce_gradients_(grads_, n_weights_);
       ++iterations_;
       update(cpu_kernels());
       ++weights_version_;  // the update and the batch norms' running statistics
@@ -278,6 +300,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
 void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                     std::shared_ptr<Accumulators> out) {
   require(compiled_, ErrorKind::Value, "evaluate: compile the model before evaluating it");
+  require(!idx.empty(), ErrorKind::Value, "evaluate: a batch needs between 1 and 2^24 rows");
   check_batch("evaluate", xs, &ys, idx);
   if (device_ == DeviceType::Cuda) {
     cuda_enqueue_step("evalStep", std::move(xs), std::move(ys), std::move(idx), false, 0, std::move(out));
@@ -305,7 +328,10 @@ Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float*
   const Shape& out_shape = shapes_[size_t(v)];
   const size_t cols = size_t(out_shape.back());
   const size_t rows = size_t(batch) * shape_numel(out_shape) / cols;
-  const float scale = 1.f / float(rows);
+  // The mean over the step's rows, or over the job's global batch in a data-parallel step (whose
+  // summed gradients then equal one process's on the whole batch).
+  const size_t mean_over = loss_batch_ > 0 ? size_t(loss_batch_) * (rows / size_t(batch)) : rows;
+  const float scale = 1.f / float(mean_over);
   const float* out = plan_->act[size_t(v)];
   float* loss = plan_->row_loss[o];
   const int fused = fused_output_[o];

@@ -1,6 +1,10 @@
 // One rank of a job for test/distributed.test.ts (started by mpirun, or alone): runs a scenario
 // and prints what it saw as one JSON line per rank.
 // usage: node distributed.js collectives|throw|timeout|timeoutCaught|nolib
+//        node distributed.js fit|reference N DIR   (a data-parallel fit of N examples, or one
+//          process's: each rank writes its report to DIR/rank<r>.json, as the launcher may
+//          interleave long lines of several ranks)
+//        node distributed.js fingerprint
 'use strict';
 const fs = require('fs');
 const ck = require('../../dist');
@@ -15,7 +19,89 @@ async function lastRankStaysAway(comm) {
   await new Promise((resolve) => setTimeout(resolve, 600000));
   return true;
 }
+// N examples of 8x8 images in 3 classes, the same on every rank: a stripe whose orientation is
+// the class, plus noise from a fixed LCG.
+function stripes(n) {
+  let state = 12345;
+  const noise = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  const x = new Float32Array(n * 64);
+  const y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    y[i] = c;
+    for (let p = 0; p < 64; p++) {
+      const [r, q] = [Math.floor(p / 8), p % 8];
+      const on = c === 0 ? r === 3 : c === 1 ? q === 3 : r === q;
+      x[i * 64 + p] = (on ? 1 : 0) + 0.3 * noise();
+    }
+  }
+  return { x: ck.tensor(x, [n, 8, 8, 1]), y: ck.tensor(y, [n]) };
+}
+
+// The CNN both fit scenarios train: conv, pool, dense, no batch norm or dropout. `initSeed` sets
+// its initial weights.
+function smallCnn(initSeed, filters = 4) {
+  ck.setSeed(initSeed);
+  const model = ck.sequential([
+    ck.layers.conv2d({ inputShape: [8, 8, 1], filters, kernelSize: 3, activation: 'relu' }),
+    ck.layers.maxPooling2d({ poolSize: 2 }),
+    ck.layers.flatten(),
+    ck.layers.dense({ units: 3, activation: 'softmax' }),
+  ]);
+  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1, momentum: 0.9 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  return model;
+}
+
+const weightsOf = (model) => model.getWeights().map((w) => Array.from(w.dataSync()));
+const FIT = { batchSize: 8, epochs: 2, seed: 7 };
+
+// fit's weights and logs after every epoch and its step count, into DIR/rank<rank>.json
+async function fitAndReport(model, x, y, args, rank) {
+  const epochs = [];
+  await model.fit(x, y, { ...FIT, ...args, callbacks: [{
+    onEpochEnd: async (epoch, logs) => { epochs.push({ logs, weights: weightsOf(model) }); },
+  }] });
+  const result = { rank, epochs, iterations: await model.net.iterations() };
+  fs.writeFileSync(`${process.argv[4]}/rank${rank}.json`, JSON.stringify(result));
+}
+
 const scenarios = {
+  // A data-parallel fit of N examples (argv[3]) on 2 ranks: rank 1 starts from other weights and
+  // with a step already taken (other optimizer state), which rank 0's must replace.
+  async fit() {
+    const comm = await ck.distributed.init({ timeoutMs: 20000 });
+    const { x, y } = stripes(Number(process.argv[3]));
+    const model = smallCnn(comm.rank === 0 ? 1 : 2);
+    if (comm.rank > 0) await model.trainOnBatch(x, y);
+    await fitAndReport(model, x, y, { distributed: comm, verbose: 2 }, comm.rank);
+  },
+  // The same fit of one process on the global batches, from rank 0's weights.
+  async reference() {
+    const { x, y } = stripes(Number(process.argv[3]));
+    await fitAndReport(smallCnn(1), x, y, { verbose: 0 }, 0);
+  },
+  // Ranks that call fit differently: every rank throws the same DistributedError, and the job
+  // goes on (the third fit agrees and trains).
+  async fingerprint() {
+    const comm = await ck.distributed.init({ timeoutMs: 20000 });
+    const last = comm.rank === comm.size - 1;
+    const caught = async (model, n, args) => {
+      const { x, y } = stripes(n);
+      try {
+        await model.fit(x, y, { ...FIT, verbose: 0, distributed: comm, ...args });
+        return 'trained';
+      } catch (e) {
+        return { name: e.name, isDistributedError: e instanceof ck.DistributedError, message: e.message };
+      }
+    };
+    const model = smallCnn(1);
+    const batch = await caught(model, last ? 39 : 40, { batchSize: last ? 6 : 8 });
+    const layout = await caught(smallCnn(1, last ? 5 : 4), 40, {});
+    const seed = await caught(model, 40, { seed: last ? undefined : 7 });
+    const agreed = await caught(model, 40, {});
+    report({ rank: comm.rank, batch, layout, seed, agreed });
+  },
+
   // allreduce and broadcast of values every rank can predict, then a barrier
   async collectives() {
     const comm = await ck.distributed.init({ timeoutMs: 60000 });

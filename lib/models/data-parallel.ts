@@ -1,0 +1,177 @@
+// Data-parallel fit over the ranks of an MPI job (fit's `distributed` option). Every rank holds
+// the whole model and trains its contiguous share of each global batch; the native step sums the
+// gradients over the ranks (MPI_Allreduce on the communication thread, native/addon/addon_mpi.cpp)
+// between backward and the update, with the loss averaged over the global batch, so every rank
+// applies the same update and the weights stay bitwise equal. Here: the check that the ranks
+// agree, rank 0's weights and optimizer state given to all, each rank's rows, and the epoch's
+// reduction of the sums every rank logs.
+import { Communicator } from '../distributed';
+import { DistributedError } from '../errors';
+import { native, NativeNet, StepSums } from '../native';
+import { fnv1a } from '../rng';
+import { Tensor } from '../tensor';
+
+/** Something every rank must agree on before training, as this rank has it. */
+export interface FingerprintField {
+  /** What the message calls it (batchSize, the model's layers and weight shapes, ...). */
+  name: string;
+  /** Numbers (integers in [0, 2^48)) are compared and shown as they are; text by a 48-bit hash. */
+  value: number | string | undefined;
+}
+
+// A float32 holds every integer below 2^24 exactly: each field travels as two such halves.
+const HALF = 2 ** 24;
+const NONE = 2 ** 48 - 1;  // an undefined value (no seed given)
+
+function code(v: FingerprintField['value']): number {
+  if (v === undefined) return NONE;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < NONE) return v;
+  const text = String(v);
+  return fnv1a(text) * 2 ** 16 + (fnv1a(`#${text}`) >>> 16);
+}
+
+function ranksText(ranks: number[]): string {
+  if (ranks.length === 1) return `rank ${ranks[0]}`;
+  return `ranks ${ranks.slice(0, -1).join(', ')} and ${ranks[ranks.length - 1]}`;
+}
+
+/** 'rank 0 has 8, rank 1 has 6' (numbers) or 'ranks 0 and 2 have one, rank 1 another'. */
+function disagreement(codes: number[], numeric: boolean): string {
+  const groups = new Map<number, number[]>();
+  codes.forEach((c, r) => groups.set(c, [...(groups.get(c) ?? []), r]));
+  return [...groups.entries()].map(([c, ranks], i) => {
+    const has = ranks.length === 1 ? 'has' : 'have';
+    const what = numeric ? (c === NONE ? 'none' : String(c)) : i === 0 ? 'one' : 'another';
+    return `${ranksText(ranks)} ${has} ${what}`;
+  }).join(', ');
+}
+
+/** A job's data-parallel fit, from the check at its start to its end. */
+export class DataParallel {
+  private constructor(private readonly comm: Communicator, private readonly net: NativeNet,
+    private readonly outputs: number) {}
+
+  get rank(): number {
+    return this.comm.rank;
+  }
+
+  get size(): number {
+    return this.comm.size;
+  }
+
+  /**
+   * Checks that every rank has the same `fields` (a DistributedError on every rank naming those
+   * that differ), then gives every rank rank 0's weights, optimizer state, step count and seed,
+   * and routes the net's data-parallel steps through MPI. Resolves to the seed all ranks use:
+   * rank 0's, or one it draws when fit was given none.
+   */
+  static async start(net: NativeNet, comm: Communicator, timeoutMs: number, outputs: number,
+    fields: FingerprintField[], seed: number | undefined, where: string): Promise<{ dp: DataParallel; seed: number }> {
+    await checkAgreement(comm, fields, where);
+    const dp = new DataParallel(comm, net, outputs);
+    const agreedSeed = await dp.shareState(seed ?? Math.floor(Math.random() * 2 ** 32));
+    net.setDistributed(timeoutMs);
+    return { dp, seed: agreedSeed };
+  }
+
+  /** Stops routing the steps through MPI (fit's end, also when it failed). */
+  end(): void {
+    this.net.setDistributed(null);
+  }
+
+  /**
+   * This rank's rows of a global batch: a contiguous slice, the batch split as evenly as it goes
+   * (a batch with fewer rows than ranks leaves some ranks none: they still take the step).
+   */
+  share(batch: Int32Array): Int32Array {
+    const { rank, size } = this.comm;
+    const n = batch.length;
+    return batch.subarray(Math.floor((rank * n) / size), Math.floor(((rank + 1) * n) / size));
+  }
+
+  /**
+   * The epoch's sums over every rank, and whether any rank asked to stop; the batch norms'
+   * moving statistics become their mean over the ranks (each rank saw only its own rows).
+   */
+  async endEpoch(sums: StepSums, stop: boolean): Promise<{ sums: StepSums; stop: boolean }> {
+    const o = this.outputs;
+    const state = this.net.params().map((p, i) => ({ ...p, index: i })).filter((p) => !p.trainable);
+    const stats = state.map((p) => new Tensor(this.net.getParam(p.index)).dataSync());
+    const head = 3 + 2 * o + 1;
+    const packed = new Float32Array(head + stats.reduce((n, s) => n + s.length, 0));
+    packed.set([sums.lossSum, sums.correct, sums.count]);
+    for (let k = 0; k < o; k++) {
+      packed[3 + k] = sums.outputLoss[k] ?? 0;  // a rank that had no rows yet has no per-output sums
+      packed[3 + o + k] = sums.outputCorrect[k] ?? 0;
+    }
+    packed[head - 1] = stop ? 1 : 0;
+    let at = head;
+    for (const s of stats) {
+      packed.set(s, at);
+      at += s.length;
+    }
+    const total = (await this.comm.allreduce(new Tensor(native.fromArray(packed, [packed.length])))).dataSync();
+    at = head;
+    state.forEach((p, k) => {
+      const mean = total.slice(at, at + stats[k].length).map((v) => v / this.comm.size);
+      at += stats[k].length;
+      this.net.setParam(p.index, native.fromArray(mean, p.shape));
+    });
+    return {
+      sums: {
+        lossSum: total[0], correct: total[1], count: total[2],
+        outputLoss: Array.from(total.subarray(3, 3 + o)), outputCorrect: Array.from(total.subarray(3 + o, 3 + 2 * o)),
+      },
+      stop: total[head - 1] > 0,
+    };
+  }
+
+  /** Every rank takes rank 0's weights, optimizer state and step count; resolves to rank 0's `seed`. */
+  private async shareState(seed: number): Promise<number> {
+    const net = this.net;
+    const params = net.params();
+    const weights = params.map((_, i) => new Tensor(net.getParam(i)).dataSync());
+    const optimizer = net.getOptimizerState().map((h) => new Tensor(h).dataSync());
+    const iterations = await net.iterations();
+    const head = [Math.floor(iterations / HALF), iterations % HALF, Math.floor(seed / HALF), seed % HALF];
+    const parts = [Float32Array.from(head), ...weights, ...optimizer];
+    const packed = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      packed.set(p, at);
+      at += p.length;
+    }
+    const got = (await this.comm.broadcast(new Tensor(native.fromArray(packed, [packed.length])), 0)).dataSync();
+    at = head.length;
+    const take = (n: number) => got.slice(at, (at += n));
+    params.forEach((p, i) => net.setParam(i, native.fromArray(take(weights[i].length), p.shape)));
+    const state = optimizer.map((s) => native.fromArray(take(s.length), [s.length]));
+    net.setOptimizerState(state, got[0] * HALF + got[1]);
+    return got[2] * HALF + got[3];
+  }
+}
+
+/**
+ * Every rank's fingerprint, all-reduced as a table (rank r fills row r), so that every rank
+ * sees who differs on what and all throw the same DistributedError (none waits for another).
+ */
+async function checkAgreement(comm: Communicator, fields: FingerprintField[], where: string): Promise<void> {
+  const width = 2 * fields.length;
+  const table = new Float32Array(comm.size * width);
+  fields.forEach((f, k) => {
+    const c = code(f.value);
+    table[comm.rank * width + 2 * k] = Math.floor(c / HALF);
+    table[comm.rank * width + 2 * k + 1] = c % HALF;
+  });
+  const all = (await comm.allreduce(new Tensor(native.fromArray(table, [table.length])))).dataSync();
+  const problems: string[] = [];
+  fields.forEach((f, k) => {
+    const codes = Array.from({ length: comm.size }, (_, r) => all[r * width + 2 * k] * HALF + all[r * width + 2 * k + 1]);
+    if (codes.every((c) => c === codes[0])) return;
+    const numeric = typeof f.value === 'number' || f.value === undefined;
+    problems.push(`${f.name}: ${disagreement(codes, numeric)}`);
+  });
+  if (problems.length) {
+    throw new DistributedError(`${where}: the ranks disagree on ${problems.join('; ')} (every rank must run fit with the same model, optimizer and arguments on data of the same length)`);
+  }
+}
