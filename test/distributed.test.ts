@@ -187,12 +187,12 @@ function maxDifference(a: number[][], b: number[][]): number {
 describe('data-parallel fit on 2 ranks', () => {
   // One process on the same global batches (plain fit, no communicator) is the reference; rank
   // 1 starts from other weights and optimizer state, so agreeing with it needs rank 0's.
-  function check(n: number, stepsPerEpoch: number): void {
-    const { job, reports } = fitReports(2, (dir) => mpirun(2, ['fit', String(n), dir]));
+  function check(n: number, stepsPerEpoch: number, ...options: string[]): void {
+    const { job, reports } = fitReports(2, (dir) => mpirun(2, ['fit', String(n), dir, ...options]));
     expect(job.signal).toBeNull();
     expect(job.status).toBe(0);
     expect(reports.map((r) => r.rank)).toEqual([0, 1]);
-    const reference = fitReports(1, (dir) => run(process.execPath, [script, 'reference', String(n), dir], plainEnv()));
+    const reference = fitReports(1, (dir) => run(process.execPath, [script, 'reference', String(n), dir, ...options], plainEnv()));
     expect(reference.job.status).toBe(0);
     const [one] = reference.reports;
     const [first, second] = reports;
@@ -220,6 +220,18 @@ describe('data-parallel fit on 2 ranks', () => {
 
   test('a last batch of 1 row: rank 0 has none of it and still takes the step (no hang, same result)', () => {
     check(41, 6);
+  });
+
+  test('no seed: the ranks shuffle alike (rank 0 draws the seed), so their shares of one whole-dataset batch make it up exactly', () => {
+    check(40, 1, 'whole');
+  });
+
+  test('a stop asked by one rank mid-epoch: every rank finishes that epoch and stops', () => {
+    const job = mpirun(2, 'stop');
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    expect(job.reports.sort((a, b) => (a.rank as number) - (b.rank as number))).toEqual([
+      { rank: 0, epochs: [0], iterations: 5 }, { rank: 1, epochs: [0], iterations: 5 }]);
   });
 
   test('ranks that call fit differently throw the same DistributedError naming the fields, and train once they agree', () => {

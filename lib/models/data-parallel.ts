@@ -55,10 +55,6 @@ export class DataParallel {
     return this.comm.rank;
   }
 
-  get size(): number {
-    return this.comm.size;
-  }
-
   /**
    * Checks that every rank has the same `fields` (a DistributedError on every rank naming those
    * that differ), then gives every rank rank 0's weights, optimizer state, step count and seed,
@@ -69,7 +65,8 @@ export class DataParallel {
     fields: FingerprintField[], seed: number | undefined, where: string): Promise<{ dp: DataParallel; seed: number }> {
     await checkAgreement(comm, fields, where);
     const dp = new DataParallel(comm, net, outputs);
-    const agreedSeed = await dp.shareState(seed ?? Math.floor(Math.random() * 2 ** 32));
+    // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
+    const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
     net.setDistributed(timeoutMs);
     return { dp, seed: agreedSeed };
   }

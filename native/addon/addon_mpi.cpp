@@ -7,7 +7,8 @@
 // MPI_FLOAT, MPI_SUM, MPI_INFO_NULL) is the address of a global object (ompi_mpi_comm_world,
 // ompi_mpi_float, ompi_mpi_op_sum, ompi_mpi_info_null) found here with dlsym; the functions
 // return int with MPI_SUCCESS == 0; MPI_THREAD_FUNNELED == 1 and MPI_COMM_TYPE_SHARED == 0 are
-// the enums' values there, and MPI_IN_PLACE is the address 1. MPICH's ABI (int handles, libmpi.so.12) differs and is not loaded.
+// the enums' values there, and MPI_IN_PLACE is the address 1. MPICH's ABI (int handles,
+// libmpi.so.12) differs and is not loaded.
 //
 // Every MPI call runs on one communication thread, the one that initialised MPI (so
 // MPI_THREAD_FUNNELED suffices), in the order the JS thread submitted them: every rank must issue

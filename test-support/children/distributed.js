@@ -1,10 +1,10 @@
 // One rank of a job for test/distributed.test.ts (started by mpirun, or alone): runs a scenario
 // and prints what it saw as one JSON line per rank.
 // usage: node distributed.js collectives|throw|timeout|timeoutCaught|nolib
-//        node distributed.js fit|reference N DIR   (a data-parallel fit of N examples, or one
-//          process's: each rank writes its report to DIR/rank<r>.json, as the launcher may
-//          interleave long lines of several ranks)
-//        node distributed.js fingerprint
+//        node distributed.js fit|reference N DIR [whole]   (a data-parallel fit of N examples,
+//          or one process's; whole: one batch of all N per epoch and no seed. Each rank writes
+//          its report to DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
+//        node distributed.js fingerprint|stop
 'use strict';
 const fs = require('fs');
 const ck = require('../../dist');
@@ -54,6 +54,9 @@ function smallCnn(initSeed, filters = 4) {
 
 const weightsOf = (model) => model.getWeights().map((w) => Array.from(w.dataSync()));
 const FIT = { batchSize: 8, epochs: 2, seed: 7 };
+// argv[5] 'whole': every epoch one batch of all the examples, in an order drawn from no seed
+// (which one process's result does not depend on, but the ranks' shares must come from one).
+const fitArgs = (n) => (process.argv[5] === 'whole' ? { batchSize: n, seed: undefined } : {});
 
 // fit's weights and logs after every epoch and its step count, into DIR/rank<rank>.json
 async function fitAndReport(model, x, y, args, rank) {
@@ -70,15 +73,29 @@ const scenarios = {
   // with a step already taken (other optimizer state), which rank 0's must replace.
   async fit() {
     const comm = await ck.distributed.init({ timeoutMs: 20000 });
-    const { x, y } = stripes(Number(process.argv[3]));
+    const n = Number(process.argv[3]);
+    const { x, y } = stripes(n);
     const model = smallCnn(comm.rank === 0 ? 1 : 2);
     if (comm.rank > 0) await model.trainOnBatch(x, y);
-    await fitAndReport(model, x, y, { distributed: comm, verbose: 2 }, comm.rank);
+    await fitAndReport(model, x, y, { distributed: comm, verbose: 2, ...fitArgs(n) }, comm.rank);
   },
   // The same fit of one process on the global batches, from rank 0's weights.
   async reference() {
-    const { x, y } = stripes(Number(process.argv[3]));
-    await fitAndReport(smallCnn(1), x, y, { verbose: 0 }, 0);
+    const n = Number(process.argv[3]);
+    const { x, y } = stripes(n);
+    await fitAndReport(smallCnn(1), x, y, { verbose: 0, ...fitArgs(n) }, 0);
+  },
+  // The last rank's callback stops training in the middle of the first of 3 epochs: every rank
+  // ends that epoch (its steps need every rank) and stops after it.
+  async stop() {
+    const comm = await ck.distributed.init({ timeoutMs: 20000 });
+    const { x, y } = stripes(40);
+    const model = smallCnn(1);
+    const onBatchEnd = async (batch) => {
+      if (comm.rank === comm.size - 1 && batch === 1) model.stopTraining = true;
+    };
+    const history = await model.fit(x, y, { ...FIT, epochs: 3, verbose: 0, distributed: comm, callbacks: [{ onBatchEnd }] });
+    report({ rank: comm.rank, epochs: history.epoch, iterations: await model.net.iterations() });
   },
   // Ranks that call fit differently: every rank throws the same DistributedError, and the job
   // goes on (the third fit agrees and trains).
