@@ -159,7 +159,7 @@ describe('faults end the whole job with one clear error', () => {
 
 interface FitReport {
   rank: number;
-  epochs: { logs: Record<string, number>; weights: number[][] }[];
+  epochs: { logs: Record<string, number>; weights: number[][]; lastStep?: number[][] }[];
   iterations: number;
 }
 
@@ -224,6 +224,27 @@ describe('data-parallel fit on 2 ranks', () => {
 
   test('no seed: the ranks shuffle alike (rank 0 draws the seed), so their shares of one whole-dataset batch make it up exactly', () => {
     check(40, 1, 'whole');
+  });
+
+  test('batch norm: local batch statistics, moving statistics averaged at each epoch end, so the ranks stay bitwise equal', () => {
+    const { job, reports } = fitReports(2, (dir) => mpirun(2, ['fit', '40', dir, 'batchnorm']));
+    expect(job.status).toBe(0);
+    const [first, second] = reports;
+    expect(first.epochs).toHaveLength(2);
+    expect(first.epochs[0].weights).toHaveLength(8);  // conv 2, batch norm 4 (gamma, beta, moving mean and variance), dense 2
+    first.epochs.forEach((epoch, e) => {
+      expect(second.epochs[e].weights).toEqual(epoch.weights);
+      // each rank's statistics came from its own rows; the epoch's end gives both their float32 mean
+      const [mine, theirs] = [epoch.lastStep!, second.epochs[e].lastStep!];
+      for (const k of [4, 5]) {
+        expect(mine[k]).not.toEqual(theirs[k]);
+        expect(epoch.weights[k]).toEqual(mine[k].map((v, i) => Math.fround(Math.fround(v + theirs[k][i]) / 2)));
+      }
+    });
+    // the moving statistics moved from their initial zeros and ones
+    const [mean, variance] = [first.epochs[1].weights[4], first.epochs[1].weights[5]];
+    expect(Math.max(...mean.map(Math.abs))).toBeGreaterThan(1e-3);
+    expect(Math.max(...variance.map((v) => Math.abs(v - 1)))).toBeGreaterThan(1e-3);
   });
 
   test('a stop asked by one rank mid-epoch: every rank finishes that epoch and stops', () => {

@@ -1,9 +1,10 @@
 // One rank of a job for test/distributed.test.ts (started by mpirun, or alone): runs a scenario
 // and prints what it saw as one JSON line per rank.
 // usage: node distributed.js collectives|throw|timeout|timeoutCaught|nolib
-//        node distributed.js fit|reference N DIR [whole]   (a data-parallel fit of N examples,
-//          or one process's; whole: one batch of all N per epoch and no seed. Each rank writes
-//          its report to DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
+//        node distributed.js fit|reference N DIR [whole|batchnorm]   (a data-parallel fit of N
+//          examples, or one process's; whole: one batch of all N per epoch and no seed;
+//          batchnorm: the CNN with a batch norm. Each rank writes its report to
+//          DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
 //        node distributed.js fingerprint|stop
 'use strict';
 const fs = require('fs');
@@ -38,12 +39,14 @@ function stripes(n) {
   return { x: ck.tensor(x, [n, 8, 8, 1]), y: ck.tensor(y, [n]) };
 }
 
-// The CNN both fit scenarios train: conv, pool, dense, no batch norm or dropout. `initSeed` sets
-// its initial weights.
+// The CNN the fit scenarios train: conv, pool, dense, no dropout, and a batch norm when argv[5]
+// is 'batchnorm'. `initSeed` sets its initial weights.
 function smallCnn(initSeed, filters = 4) {
   ck.setSeed(initSeed);
+  const norm = process.argv[5] === 'batchnorm' ? [ck.layers.batchNormalization()] : [];
   const model = ck.sequential([
     ck.layers.conv2d({ inputShape: [8, 8, 1], filters, kernelSize: 3, activation: 'relu' }),
+    ...norm,
     ck.layers.maxPooling2d({ poolSize: 2 }),
     ck.layers.flatten(),
     ck.layers.dense({ units: 3, activation: 'softmax' }),
@@ -58,11 +61,14 @@ const FIT = { batchSize: 8, epochs: 2, seed: 7 };
 // (which one process's result does not depend on, but the ranks' shares must come from one).
 const fitArgs = (n) => (process.argv[5] === 'whole' ? { batchSize: n, seed: undefined } : {});
 
-// fit's weights and logs after every epoch and its step count, into DIR/rank<rank>.json
+// fit's weights and logs after every epoch and its step count, into DIR/rank<rank>.json; with a
+// batch norm also the weights after each epoch's last step, before the epoch's end reduces them.
 async function fitAndReport(model, x, y, args, rank) {
   const epochs = [];
+  let lastStep;
   await model.fit(x, y, { ...FIT, ...args, callbacks: [{
-    onEpochEnd: async (epoch, logs) => { epochs.push({ logs, weights: weightsOf(model) }); },
+    onBatchEnd: async () => { if (process.argv[5] === 'batchnorm') lastStep = weightsOf(model); },
+    onEpochEnd: async (epoch, logs) => { epochs.push({ logs, weights: weightsOf(model), lastStep }); },
   }] });
   const result = { rank, epochs, iterations: await model.net.iterations() };
   fs.writeFileSync(`${process.argv[4]}/rank${rank}.json`, JSON.stringify(result));
