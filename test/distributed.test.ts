@@ -255,6 +255,15 @@ describe('data-parallel fit on 2 ranks', () => {
       { rank: 0, epochs: [0], iterations: 5 }, { rank: 1, epochs: [0], iterations: 5 }]);
   });
 
+  test('a rank that stalls mid-epoch: the others\' step fails after timeoutMs with a DeviceError, ending the job', () => {
+    const job = mpirun(2, 'stall');
+    expect(job.signal).toBeNull();
+    expect(job.status).not.toBe(0);
+    expect(occurrences(job.output, 'DeviceError: distributed.allreduce of the gradients: not every rank took part '
+      + 'within timeoutMs (5000 ms)')).toBe(1);
+    expect(job.output).toContain('exited with non-zero status');
+  });
+
   test('ranks that call fit differently throw the same DistributedError naming the fields, and train once they agree', () => {
     const job = mpirun(2, 'fingerprint');
     expect(job.signal).toBeNull();

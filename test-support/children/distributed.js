@@ -5,7 +5,7 @@
 //          examples, or one process's; whole: one batch of all N per epoch and no seed;
 //          batchnorm: the CNN with a batch norm. Each rank writes its report to
 //          DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
-//        node distributed.js fingerprint|stop
+//        node distributed.js fingerprint|stop|stall
 'use strict';
 const fs = require('fs');
 const ck = require('../../dist');
@@ -102,6 +102,17 @@ const scenarios = {
     };
     const history = await model.fit(x, y, { ...FIT, epochs: 3, verbose: 0, distributed: comm, callbacks: [{ onBatchEnd }] });
     report({ rank: comm.rank, epochs: history.epoch, iterations: await model.net.iterations() });
+  },
+  // The last rank's JS stalls (10 minutes) after its second step, so its later steps never join
+  // the others' gradient allreduce: their fit fails after timeoutMs, ending the job.
+  async stall() {
+    const comm = await ck.distributed.init({ timeoutMs: 5000 });
+    const { x, y } = stripes(40);
+    const model = smallCnn(1);
+    const onBatchEnd = async (batch) => {
+      if (comm.rank === comm.size - 1 && batch === 1) await new Promise((resolve) => setTimeout(resolve, 600000));
+    };
+    await model.fit(x, y, { ...FIT, verbose: 0, distributed: comm, callbacks: [{ onBatchEnd }] });
   },
   // Ranks that call fit differently: every rank throws the same DistributedError, and the job
   // goes on (the third fit agrees and trains).
