@@ -74,6 +74,8 @@ export interface NativeNet {
   cudaGraphCaptures(): number;
   setTrainable(layer: number, trainable: boolean): void;
   setLearningRate(lr: number): void;
+  setDynamicBatching(maxRows: number): void;
+  inferenceCounts(): { calls: number; tasks: number };
   /** Data-parallel steps sum their gradients over the MPI job from now on (null: no longer). */
   setDistributed(timeoutMs: number | null): void;
   /** globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share. */

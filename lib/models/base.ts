@@ -13,6 +13,11 @@ import { formatSummary, SummaryRow } from './summary';
 
 export type MetricFn = (yTrue: Tensor, yPred: Tensor) => number | Promise<number>;
 
+export interface DynamicBatching {
+  /** The most rows one coalesced batch holds (calls with more rows run on their own). */
+  maxBatchSize: number;
+}
+
 export interface CompileArgs {
   optimizer: string | Optimizer;
   loss: string;
@@ -84,6 +89,7 @@ export abstract class ModelBase implements LayerHost {
    * files hold, so a model.json cannot make convkit allocate more than its files back.
    */
   maxParams?: number;
+  private batching: DynamicBatching | false = { maxBatchSize: 32 };
 
   constructor(name: string) {
     this.name = name;
@@ -91,6 +97,35 @@ export abstract class ModelBase implements LayerHost {
 
   /** The model's graph over this.layers (see ModelGraph). */
   protected abstract graph(): ModelGraph;
+
+  /**
+   * Dynamic batching, for servers that call predictOnBatch once per request: calls of at most
+   * `maxBatchSize` rows that arrive while the model is still busy predicting run together as one
+   * batch when their turn comes (no added delay: a call that finds the model idle starts at
+   * once). Each call's result is bitwise what it would be alone. `false` runs every call on its
+   * own. CPU models; default { maxBatchSize: 32 }.
+   */
+  get dynamicBatching(): DynamicBatching | false {
+    return this.batching === false ? false : { ...this.batching };
+  }
+
+  set dynamicBatching(value: DynamicBatching | false) {
+    const where = `${this.name}.dynamicBatching`;
+    if (value !== false) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new ValueError(`${where}: expected false or { maxBatchSize }, got ${describeValue(value)}`);
+      }
+      const unknown = Object.keys(value).filter((k) => k !== 'maxBatchSize');
+      if (unknown.length) throw new ValueError(`${where}: unknown option '${unknown[0]}' (expected maxBatchSize)`);
+      const max = value.maxBatchSize;
+      if (!Number.isInteger(max) || max < 1 || max > 65536) {
+        throw new ValueError(`${where}: maxBatchSize must be an integer in [1, 65536], got ${describeValue(max)}`);
+      }
+      value = { maxBatchSize: max };
+    }
+    this.batching = value;
+    if (this.built) this.built.net.setDynamicBatching(value === false ? 0 : value.maxBatchSize);
+  }
 
   /** One example's shape for the (first) input. */
   get inputShape(): Shape {
@@ -132,6 +167,7 @@ export abstract class ModelBase implements LayerHost {
       }
     }
     const net = new native.Net(graph.inputShapes, specs, graph.outputs.map((v) => nativeValue[v]));
+    net.setDynamicBatching(this.batching === false ? 0 : this.batching.maxBatchSize);
     const params = net.params();
     const paramIndices = nativeRange.map(([a, b]) => params.flatMap((p, i) => (p.layer >= a && p.layer < b ? [i] : [])));
     this.built = {

@@ -185,6 +185,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::CudaGraphCaptures>("cudaGraphCaptures"),
                         InstanceMethod<&NetHandle::SetTrainable>("setTrainable"),
                         InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
+                        InstanceMethod<&NetHandle::SetDynamicBatching>("setDynamicBatching"),
+                        InstanceMethod<&NetHandle::InferenceCounts>("inferenceCounts"),
                         InstanceMethod<&NetHandle::SetDistributed>("setDistributed"),
                         InstanceMethod<&NetHandle::TrainStep>("trainStep"),
                         InstanceMethod<&NetHandle::EvalStep>("evalStep"),
@@ -317,6 +319,25 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       net("trainable").set_trainable(arg_int(info, 0, "trainable", "layer", 0, 1 << 20),
                                      arg_bool(info, 1, "trainable", "trainable"));
       return info.Env().Undefined();
+    });
+  }
+
+  // setDynamicBatching(maxRows): 0 runs every predict call on its own.
+  Napi::Value SetDynamicBatching(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      net("dynamicBatching").set_dynamic_batching(arg_int(info, 0, "dynamicBatching", "maxBatchSize", 0, 65536));
+      return info.Env().Undefined();
+    });
+  }
+
+  // inferenceCounts() -> { calls, tasks }: predict calls so far and the tasks that ran them.
+  Napi::Value InferenceCounts(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const auto [calls, tasks] = net("inferenceCounts").inference_counts();
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("calls", double(calls));
+      o.Set("tasks", double(tasks));
+      return o;
     });
   }
 

@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
@@ -170,6 +171,13 @@ class Net {
   void reset_eval_metrics();
   // The sequence number of the last task queued on the net's stream.
   uint64_t last_task() const { return last_task_; }
+  // Dynamic batching (CPU nets): layer_outputs calls of at most `max_rows` rows that arrive while
+  // an inference task for the same layers waits in the net's queue join it, so concurrent
+  // predictOnBatch calls (a server's requests) run as one batch; each call's rows come out
+  // bitwise as they would alone. 0 runs every call on its own.
+  void set_dynamic_batching(int max_rows) { max_coalesced_rows_ = max_rows; }
+  // layer_outputs calls so far, and the inference tasks that ran them (fewer when calls joined).
+  std::pair<uint64_t, uint64_t> inference_counts() const { return {infer_calls_, infer_tasks_}; }
 
  private:
   struct Plan;  // per-batch-size buffers (net_plan.h)
@@ -377,6 +385,17 @@ class Net {
 
   std::unique_ptr<Plan> plan_;
   std::vector<std::unique_ptr<Plan>> thread_plans_;  // infer_by_rows's, one per thread
+  // Dynamic batching: the queued inference task that calls may still join (guarded by group_mu_;
+  // the task seals it when it starts).
+  struct InferGroup;
+  std::mutex group_mu_;
+  std::shared_ptr<InferGroup> open_group_;
+  int max_coalesced_rows_ = 32;
+  uint64_t infer_calls_ = 0, infer_tasks_ = 0;  // JS thread only
+  void infer_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
+                   int64_t count, const std::vector<int>& layers, int last, int batch_size,
+                   size_t widest, bool folded);
+  void infer_group(InferGroup& g, int last, size_t widest);
   Accumulators train_acc_, eval_acc_;
   uint64_t last_task_ = 0;
   std::shared_ptr<Stream> stream_;

@@ -24,6 +24,19 @@ int64_t slice_rows(int64_t rows, size_t bytes, size_t widest) {
 
 }  // namespace
 
+struct Net::InferGroup {
+  struct Part {
+    std::vector<Tensor> xs;
+    int64_t start, count;
+    std::vector<Tensor> ys;
+  };
+  std::vector<int> layers;
+  bool folded = false;
+  uint64_t task = 0;  // the stream task that runs the group
+  int64_t rows = 0;
+  std::vector<Part> parts;
+};
+
 std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
                                        const std::vector<int>& layers, int batch_size) {
   const char* op = "predict";
@@ -56,24 +69,99 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
     return ys;
   }
   const bool folded = can_fold(layers);
-  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest, folded] {
-    if (folded) refresh_folded_weights();
-    const int threads = num_threads();
-    for (int64_t b = 0; b < count; b += batch_size) {
-      const int64_t rows = std::min<int64_t>(batch_size, count - b);
-      if (threads > 1 && rows >= threads) {
-        infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest, folded);
-        continue;
-      }
-      const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
-      for (int64_t r = 0; r < rows; r += slice) {
-        const int n = int(std::min<int64_t>(slice, rows - r));
-        plan_for(n, false);
-        infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last, folded);
-      }
+  ++infer_calls_;
+  if (max_coalesced_rows_ > 0 && count <= batch_size && count <= max_coalesced_rows_ &&
+      std::all_of(xs.begin(), xs.end(), [](const Tensor& x) { return x.storage->ready() && !x.storage->error(); })) {
+    std::lock_guard<std::mutex> lock(group_mu_);
+    InferGroup* g = open_group_.get();
+    if (g && g->layers == layers && g->folded == folded && g->rows + count <= max_coalesced_rows_) {
+      for (const Tensor& y : ys) y.storage->set_producer(stream_, g->task);
+      g->parts.push_back({std::move(xs), start, count, ys});
+      g->rows += count;
+      return ys;
     }
+    ++infer_tasks_;
+    auto group = std::make_shared<InferGroup>();
+    group->layers = layers;
+    group->folded = folded;
+    group->rows = count;
+    group->parts.push_back({xs, start, count, ys});
+    enqueue(op, reads, writes, [this, group, last, widest] {
+      {
+        std::lock_guard<std::mutex> seal(group_mu_);
+        if (open_group_ == group) open_group_.reset();
+      }
+      infer_group(*group, last, widest);
+    });
+    group->task = last_task_;
+    open_group_ = group;
+    return ys;
+  }
+  ++infer_tasks_;
+  enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest, folded] {
+    infer_batch(xs, ys, start, count, layers, last, batch_size, widest, folded);
   });
   return ys;
+}
+
+// Rows [start, start+count) of xs into ys, in chunks of batch_size rows.
+void Net::infer_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
+                      int64_t count, const std::vector<int>& layers, int last, int batch_size,
+                      size_t widest, bool folded) {
+  if (folded) refresh_folded_weights();
+  const int threads = num_threads();
+  for (int64_t b = 0; b < count; b += batch_size) {
+    const int64_t rows = std::min<int64_t>(batch_size, count - b);
+    if (threads > 1 && rows >= threads) {
+      infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest, folded);
+      continue;
+    }
+    const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
+    for (int64_t r = 0; r < rows; r += slice) {
+      const int n = int(std::min<int64_t>(slice, rows - r));
+      plan_for(n, false);
+      infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last, folded);
+    }
+  }
+}
+
+// A sealed group: one call runs as it is; several are gathered into one batch whose outputs are
+// scattered back. The first call's outputs fail through its task; the others' are failed here.
+void Net::infer_group(InferGroup& g, int last, size_t widest) {
+  const InferGroup::Part& first = g.parts.front();
+  if (g.parts.size() == 1) {
+    infer_batch(first.xs, first.ys, first.start, first.count, g.layers, last, int(first.count), widest, g.folded);
+    return;
+  }
+  try {
+    std::vector<Tensor> xs, ys;
+    for (size_t i = 0; i < first.xs.size(); ++i) xs.push_back(empty_tensor(with_batch(g.rows, inputs_[i]), "predict"));
+    for (int layer : g.layers) ys.push_back(empty_tensor(with_batch(g.rows, shapes_[value_of(layer)]), "predict"));
+    int64_t row = 0;
+    for (const InferGroup::Part& part : g.parts) {
+      for (size_t i = 0; i < xs.size(); ++i) {
+        const size_t n = example_size(inputs_[i]);
+        std::memcpy(xs[i].data() + size_t(row) * n, part.xs[i].data() + size_t(part.start) * n,
+                    size_t(part.count) * n * sizeof(float));
+      }
+      row += part.count;
+    }
+    infer_batch(xs, ys, 0, g.rows, g.layers, last, int(g.rows), widest, g.folded);
+    row = 0;
+    for (const InferGroup::Part& part : g.parts) {
+      for (size_t j = 0; j < ys.size(); ++j) {
+        const size_t n = example_size(shapes_[value_of(g.layers[j])]);
+        std::memcpy(part.ys[j].data(), ys[j].data() + size_t(row) * n, size_t(part.count) * n * sizeof(float));
+      }
+      row += part.count;
+    }
+  } catch (...) {
+    const Failure failure = with_prefix(current_failure(), "predict: ");
+    for (size_t k = 1; k < g.parts.size(); ++k) {
+      for (const Tensor& y : g.parts[k].ys) y.storage->set_error(failure);
+    }
+    throw;
+  }
 }
 
 void Net::infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
