@@ -7,8 +7,9 @@
 // training) against PyTorch channels_last, W5 (MobileNetV2 alpha 1, 224x224x3, 1000 classes,
 // predictOnBatch at batch 32 and batch-1 latency) against onnxruntime-node and PyTorch
 // channels_last, P1 (2,000 photo-like 200x160 JPEGs -> 96x96x3 batches of 32) against
-// torchvision's ImageFolder + DataLoader.
-//   npm run bench [-- --json] [-- --quick | --smoke] [-- --only w1,w2,mnist,w3,w4,w5,p1] [-- --p1-dir DIR]
+// torchvision's ImageFolder + DataLoader; S1, serving: 1, 8 and 64 closed-loop clients calling
+// predictOnBatch on W1 and W5, with dynamic batching and without (scripts/bench/serving.js).
+//   npm run bench [-- --json] [-- --quick | --smoke] [-- --only w1,w2,mnist,w3,w4,w5,p1,s1] [-- --p1-dir DIR]
 // --quick: CI-sized runs. --smoke: the fewest batches that exercise every path (a plumbing
 // check; its figures are not benchmarks). --only: the workloads to run (default: all), so that
 // a full run can be split; w1 includes W1's inference rows, its onnxruntime-node peer and its
@@ -22,6 +23,7 @@ const path = require('path');
 const ck = require('../../dist');
 const { w1, w2, w3, w4, w5, flops, trainRate: rateOf, inferRate, latencyMs, batchRate } = require('./workloads');
 const { imageFolder, pipelineRate } = require('./images');
+const { servingRates } = require('./serving');
 
 const root = path.join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -29,7 +31,7 @@ const asJson = args.includes('--json');
 const smoke = args.includes('--smoke');
 const quick = args.includes('--quick') && !smoke;
 const mode = smoke ? 'smoke' : quick ? 'quick' : 'full';
-const WORKLOADS = ['w1', 'w2', 'mnist', 'w3', 'w4', 'w5', 'p1'];
+const WORKLOADS = ['w1', 'w2', 'mnist', 'w3', 'w4', 'w5', 'p1', 's1'];
 const onlyArg = args.indexOf('--only');
 const only = new Set(onlyArg >= 0 ? String(args[onlyArg + 1]).toLowerCase().split(',').filter(Boolean) : WORKLOADS);
 for (const w of only) {
@@ -182,6 +184,12 @@ function mnistEpochs(threads) {
     folder = await imageFolder(SIZES.p1.images, p1Dir);
     ours.p1 = await pipelineRate(folder, SIZES.p1);
   }
+  if (only.has('s1')) {
+    const seconds = smoke ? 0.2 : quick ? 0.5 : 3;
+    const warm = smoke ? 0.1 : 0.5;
+    ours.s1_w1 = await servingRates(w1(), [28, 28, 1], { seconds, warm });
+    ours.s1_w5 = await servingRates(w5(), [224, 224, 3], { seconds, warm });
+  }
   ours.peak_rss_all_mb = process.resourceUsage().maxRSS / 1024;
   const peers = {
     torch: torchPeer(false, ['w1', 'w2'].filter((w) => only.has(w))),
@@ -233,6 +241,15 @@ function mnistEpochs(threads) {
     latencyRow('W5 batch-1 latency', ours.w5_latency_ms, [['torch-cl', tc.w5_latency_ms], ['ort', o5.w5_latency_ms]]);
   }
   if (only.has('p1')) row(`P1 pipeline (batch 32)`, ours.p1.p1, 'img/s', 0, [['torchvision', peers.torchvision_p1.p1]]);
+  if (only.has('s1')) {
+    for (const [name, r] of [['W1', ours.s1_w1], ['W5', ours.s1_w5]]) {
+      for (const c of [1, 8, 64]) {
+        const a = r[`${c}_alone`], b = r[`${c}_batched`];
+        const fmt = (x) => `${x.rps.toFixed(0)} req/s p50 ${x.p50_ms.toFixed(2)} ms p99 ${x.p99_ms.toFixed(2)} ms lag ${x.lag_ms.toFixed(1)} ms`;
+        log(`${`S1 ${name}, ${c} client${c === 1 ? '' : 's'}`.padEnd(26)} batched: ${fmt(b)} (mean batch ${b.mean_batch.toFixed(1)}); alone: ${fmt(a)} (x${(b.rps / a.rps).toFixed(2)})`);
+      }
+    }
+  }
   if (only.has('w1') || only.has('w2')) {
     const scale = [['W1', ours.w1_train, ours.w1_train_1thread], ['W2', ours.w2_train, ours.w2_train_1thread]].filter(([, a]) => a !== undefined);
     log(`${'1 -> all threads'.padEnd(26)} ${scale.map(([n, a, b]) => `${n} x${(a / b).toFixed(2)}`).join(', ')}`);
