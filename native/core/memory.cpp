@@ -4,11 +4,32 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#ifdef _WIN32
+#include <malloc.h>
+#endif
 
 #include "errors.h"
 
 namespace ck {
 namespace {
+// The MSVC runtime has no std::aligned_alloc (its free() cannot release an over-aligned block):
+// Windows pairs _aligned_malloc with _aligned_free. Every block here goes through this pair.
+void* aligned_block(size_t bytes) {
+#ifdef _WIN32
+  return _aligned_malloc(bytes, kAlignment);
+#else
+  return std::aligned_alloc(kAlignment, bytes);
+#endif
+}
+
+void free_block(void* p) {
+#ifdef _WIN32
+  _aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
+
 std::atomic<int64_t> g_live_bytes{0}, g_live_allocs{0}, g_peak_bytes{0};
 
 void count_live(size_t bytes) {
@@ -23,7 +44,7 @@ void count_live(size_t bytes) {
 void* host_alloc(size_t bytes) {
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
+  void* p = aligned_block(rounded);
   if (!p) {
     throw_error(ErrorKind::Device,
                 "out of host memory allocating " + std::to_string(bytes) + " bytes");
@@ -34,7 +55,7 @@ void* host_alloc(size_t bytes) {
 
 void host_free(void* p, size_t bytes) {
   if (!p) return;
-  std::free(p);
+  free_block(p);
   g_live_bytes.fetch_sub(int64_t(bytes));
   g_live_allocs.fetch_sub(1);
 }
@@ -55,7 +76,7 @@ class ScratchCache {
   static constexpr size_t kMaxCachedBytes = size_t(256) << 10;
 
   ~ScratchCache() {
-    for (int i = 0; i < count_; ++i) std::free(blocks_[i].p);
+    for (int i = 0; i < count_; ++i) free_block(blocks_[i].p);
     count_ = 0;
     dead_ = true;
   }
@@ -78,7 +99,7 @@ class ScratchCache {
   bool give(void* p, size_t capacity) {
     if (dead_ || capacity > kMaxCachedBytes) return false;
     if (count_ == kSlots) {
-      std::free(blocks_[0].p);
+      free_block(blocks_[0].p);
       for (int i = 1; i < count_; ++i) blocks_[i - 1] = blocks_[i];
       --count_;
     }
