@@ -1,7 +1,9 @@
-// The one place the native addon is loaded (node-gyp-build: a bundled prebuild wins, else the
-// local build; CONVKIT_ADDON=path/to/convkit.node loads that file instead, e.g. a CUDA build in
-// build-gpu/), and its typed interface. Nothing else in lib/ requires the addon.
+// The one place the native addon is loaded (node-gyp-build: the local build wins, else the bundled
+// prebuild for this platform and architecture; CONVKIT_ADDON=path/to/convkit.node loads that file
+// instead, e.g. a CUDA build in build-gpu/), and its typed interface. Nothing else in lib/
+// requires the addon.
 import * as path from 'path';
+import { DeviceError } from './errors';
 
 export interface NativeHandle {
   shape(): number[];
@@ -173,10 +175,55 @@ export interface NativeBinding {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const load: (dir: string) => unknown = require('node-gyp-build');
+const nodeGypBuild: { resolve(dir: string): string } = require('node-gyp-build');
+
+export type Libc = 'glibc' | 'musl' | null;
+
+/**
+ * The C library this Node runs on: 'glibc' or 'musl' on Linux, null elsewhere. Node's diagnostic
+ * report names the glibc it runs on and has no such field on musl (node-gyp-build itself only
+ * looks for /etc/alpine-release, which other musl distributions lack).
+ */
+export function hostLibc(
+  platform: string = process.platform,
+  report: () => object = () => process.report.getReport(),
+): Libc {
+  if (platform !== 'linux') return null;
+  const header = (report() as { header?: { glibcVersionRuntime?: string } }).header;
+  return header && header.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+const sourceBuildHint = 'build it from source: a C++ compiler, CMake and Python ' +
+  '(Alpine: apk add build-base cmake python3), then npm rebuild convkit (docs/platforms.md)';
+
+/**
+ * The addon file in the package at `root`: node-gyp-build's choice (build/Release, else the
+ * prebuild whose file name tags this platform, architecture and C library), except that on musl
+ * a prebuild not tagged musl is refused: every Linux prebuild convkit ships is linked against
+ * glibc, and on musl it would fail to load or, under a glibc shim, misbehave. No addon at all is
+ * a DeviceError that says how to build one. `libc` is asked only when a prebuild was chosen.
+ */
+export function addonFile(
+  root: string,
+  libc: () => Libc = hostLibc,
+  resolve: (dir: string) => string = nodeGypBuild.resolve,
+): string {
+  const target = `${process.platform}-${process.arch}`;
+  let file: string;
+  try {
+    file = resolve(root);
+  } catch (e) {
+    throw new DeviceError(`convkit: no native addon for ${target} in ${root} ` +
+      `(${String((e as Error).message).trim()}): ${sourceBuildHint}`);
+  }
+  const inPrebuilds = path.relative(root, file).split(path.sep)[0] === 'prebuilds';
+  if (inPrebuilds && !path.basename(file).split('.').includes('musl') && libc() === 'musl') {
+    throw new DeviceError(`convkit: the prebuilt addon ${path.relative(root, file)} is built ` +
+      `against glibc and this Node runs on musl (${target}): ${sourceBuildHint}`);
+  }
+  return file;
+}
 
 const addonPath = process.env.CONVKIT_ADDON;
-export const native = (addonPath
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  ? require(path.resolve(addonPath))
-  : load(path.join(__dirname, '..'))) as NativeBinding;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const native = require(addonPath ? path.resolve(addonPath) : addonFile(path.join(__dirname, '..'))) as NativeBinding;

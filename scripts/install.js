@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// npm's install hook. A bundled prebuild that loads wins (node-gyp-build); otherwise the addon is
-// built from source with cmake-js, or with node-gyp from binding.gyp where CMake is missing.
+// npm's install hook. A bundled prebuild that loads wins (lib/native.ts's choice); otherwise the
+// addon is built from source with cmake-js, or with node-gyp from binding.gyp where CMake is
+// missing.
 // `--from-source` (npm run build) skips the prebuild check.
 'use strict';
 const { spawnSync } = require('child_process');
@@ -23,7 +24,12 @@ function hasCommand(cmd) {
 
 if (!fromSource) {
   try {
-    require('node-gyp-build')(root);
+    // The run-time loader itself where it is built (always, in the published package): it
+    // refuses a glibc prebuild on musl, which node-gyp-build alone picks on any musl system but
+    // Alpine, and which may even load there under a glibc shim.
+    const loader = path.join(root, 'dist', 'native.js');
+    if (fs.existsSync(loader)) require(loader);
+    else require('node-gyp-build')(root);
     console.log('convkit: using the prebuilt native addon');
     process.exit(0);
   } catch {
