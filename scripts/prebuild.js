@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // npm run prebuild: prebuildify (N-API, stripped) over the cmake-js build (scripts/cmake-gyp.js),
-// writing prebuilds/<platform>-<arch>/convkit.napi.glibc.node.
+// writing prebuilds/<platform>-<arch>/convkit.glibc.node on Linux (convkit.musl.node on Alpine:
+// lib/native.ts takes only the one built against the host's C library) and convkit.node elsewhere.
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
 const prebuildify = require.resolve('prebuildify/bin.js');
-const r = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', '--tag-libc'], {
+const args = [prebuildify, '--napi', '--strip', ...(process.platform === 'linux' ? ['--tag-libc'] : [])];
+const r = spawnSync(process.execPath, args, {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, PREBUILD_NODE_GYP: path.join(__dirname, 'cmake-gyp.js') },

@@ -53,8 +53,8 @@ describe('hostLibc', () => {
 });
 
 describe('addonFile', () => {
-  const glibcPrebuild = path.join('prebuilds', tuple, 'convkit.napi.glibc.node');
-  const otherArch = path.join('prebuilds', `${process.platform}-${process.arch === 'arm64' ? 'x64' : 'arm64'}`, 'convkit.napi.glibc.node');
+  const glibcPrebuild = path.join('prebuilds', tuple, 'convkit.glibc.node');
+  const otherArch = path.join('prebuilds', `${process.platform}-${process.arch === 'arm64' ? 'x64' : 'arm64'}`, 'convkit.glibc.node');
 
   test('on glibc the prebuild for this platform and architecture is chosen, not another architecture\'s', () => {
     const dir = makePackage([otherArch, glibcPrebuild]);
@@ -71,7 +71,7 @@ describe('addonFile', () => {
   });
 
   test('a prebuild without a libc tag counts as glibc on musl', () => {
-    const untagged = path.join('prebuilds', tuple, 'convkit.napi.node');
+    const untagged = path.join('prebuilds', tuple, 'convkit.node');
     expect(() => addonFile(makePackage([untagged]), () => 'musl')).toThrow(DeviceError);
   });
 
@@ -83,7 +83,7 @@ describe('addonFile', () => {
   });
 
   test('on musl a prebuild tagged musl is taken', () => {
-    const musl = path.join('prebuilds', tuple, 'convkit.napi.musl.node');
+    const musl = path.join('prebuilds', tuple, 'convkit.musl.node');
     const dir = makePackage([musl]);
     expect(addonFile(dir, () => 'musl', () => path.join(dir, musl))).toBe(path.join(dir, musl));
   });
