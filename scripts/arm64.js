@@ -123,11 +123,11 @@ function tarballTest(qemu, node) {
       const r = spawnSync(qemu, ['-L', sysroot, node, path.join(__dirname, 'tarball-train.js'), 'linux-arm64'],
         { cwd: project, env: { ...env, CONVKIT_ISA: isa }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       if (r.status !== 0) throw new Error(`training on ${isa} failed (exit ${r.status})`);
-      const run = JSON.parse(r.stdout.trim().split('\n').pop());
-      console.log(`arm64: tarball: ${run.isa} from ${run.where}: loss ${run.loss.map((l) => l.toFixed(4)).join(' ')}, ` +
-        `accuracy ${run.accuracy.at(-1)}`);
-      if (run.isa !== isa) throw new Error(`CONVKIT_ISA=${isa} ran on ${run.isa}`);
-      runs[isa] = run;
+      const trained = JSON.parse(r.stdout.trim().split('\n').pop());
+      console.log(`arm64: tarball: ${trained.isa} from ${trained.where}: ` +
+        `loss ${trained.loss.map((l) => l.toFixed(4)).join(' ')}, accuracy ${trained.accuracy.at(-1)}`);
+      if (trained.isa !== isa) throw new Error(`CONVKIT_ISA=${isa} ran on ${trained.isa}`);
+      runs[isa] = trained;
     }
     runs.neon.loss.forEach((l, epoch) => {
       const ref = runs.scalar.loss[epoch];
