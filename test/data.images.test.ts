@@ -154,6 +154,43 @@ describe('Dataset', () => {
     expect(await slow.prefetch(3).toArray()).toEqual(range(10));
   });
 
+  test('cache: later passes replay the first complete pass without running what comes before', async () => {
+    let calls = 0;
+    const d = ck.data.array(range(6)).map((v) => {
+      calls++;
+      return { v, t: ck.tensor([v], [1]) };
+    }).cache();
+    expect(d.size).toBe(6);
+    // A pass that stops early keeps nothing.
+    expect((await d.take(2).toArray()).map((e) => e.v)).toEqual([0, 1]);
+    const first = await d.toArray();
+    expect(calls).toBe(8);
+    const again = await d.toArray();
+    expect(calls).toBe(8);
+    expect(again.map((e) => e.v)).toEqual(range(6));
+    again.forEach((e, i) => expect(e.t).toBe(first[i].t));
+    // Shuffling after the cache still gives a new order each pass, from the cached elements.
+    const shuffled = d.shuffle(6, 3);
+    const a = (await shuffled.toArray()).map((e) => e.v);
+    const b = (await shuffled.toArray()).map((e) => e.v);
+    expect([...a].sort()).toEqual(range(6));
+    expect(a).not.toEqual(b);
+    expect(calls).toBe(8);
+  });
+
+  test('cache: a failed first pass keeps nothing and fails again', async () => {
+    let calls = 0;
+    const d = ck.data.array(range(4)).map((v) => {
+      calls++;
+      if (v === 2 && calls < 5) throw new ck.ValueError('bad element');
+      return v;
+    }).cache();
+    await expect(d.toArray()).rejects.toThrow('bad element');
+    expect(await d.toArray()).toEqual(range(4));
+    expect(await d.toArray()).toEqual(range(4));
+    expect(calls).toBe(7);
+  });
+
   test('shuffle: a seeded permutation, a new order on each pass', async () => {
     const d = ck.data.array(range(50)).shuffle(50, 7);
     const first = await d.toArray();

@@ -1,6 +1,6 @@
 // A streaming Dataset as in tf.data: an async iterable that can be iterated again (once per
 // epoch), with map, filter, shuffle (a seeded buffer, reshuffled each pass), batch, prefetch,
-// take, skip and repeat. Batching stacks tensors (and typed arrays) into one tensor per field,
+// cache, take, skip and repeat. Batching stacks tensors (and typed arrays) into one tensor per field,
 // so `{ xs, ys }` elements become `{ xs: [b, ...], ys: [b, ...] }` batches for model.fitDataset.
 import { ValueError } from '../errors';
 import { Rng } from '../rng';
@@ -140,6 +140,30 @@ export class Dataset<T> implements AsyncIterable<T> {
           return it.return ? it.return(v) : { done: true, value: v as T };
         },
       };
+    }, this.size);
+  }
+
+  /**
+   * Keeps the elements of the first complete pass in memory and replays them on later passes (as
+   * tf.data's cache()), so later epochs skip the work before it: put it after decoding
+   * (imageFolderDataset(...).train.cache().shuffle(n).batch(b)) and each image is decoded once.
+   * A pass that stops early keeps nothing; the next pass fills the cache again. The cached
+   * elements are shared by every pass: do not dispose them.
+   */
+  cache(): Dataset<T> {
+    const self = this;
+    let cached: T[] | null = null;
+    return new Dataset(async function* () {
+      if (cached) {
+        yield* cached;
+        return;
+      }
+      const filling: T[] = [];
+      for await (const item of self) {
+        filling.push(item);
+        yield item;
+      }
+      cached = filling;
     }, this.size);
   }
 
