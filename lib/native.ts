@@ -123,6 +123,9 @@ export interface NativeBinding {
     bytes: Uint8Array; channels: 1 | 3; outHeight: number; outWidth: number; interpolation: 'bilinear' | 'nearest';
   }): Promise<Uint8Array | null>;
   jpegLibrary(): string | null;
+  augmentImages(options: {
+    images: Float32Array; shape: number[]; flip: boolean; crop: number; zoom: number; brightness: number; seed: number;
+  }): Promise<Float32Array>;
   mpiInit(timeoutMs: number): Promise<{ rank: number; size: number; localRank: number }>;
   mpiAllreduce(x: H, timeoutMs: number): Promise<H>;
   mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;

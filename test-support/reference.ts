@@ -794,3 +794,65 @@ export function rmspropStep(w: Float64Array, g: ArrayLike<number>, ms: Float64Ar
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Image augmentation
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Augmentation (ck.data.augment, augmentImages) written from Keras's RandomFlip /
+ * RandomTranslation / RandomZoom / RandomBrightness semantics: images [n, h, w, c] -> augmented
+ * copies, drawing five numbers per image from `rand` in a fixed order, bilinear sampling with
+ * 'reflect' fill, float64 arithmetic stored as float32.
+ */
+export function augmentReference(src: Float32Array, shape: number[], o: { flip: boolean; crop: number; zoom: number; brightness: number }, rand: () => number): Float32Array {
+  const [n, h, w, c] = shape;
+  const reflect = (v: number, size: number) => {
+    if (size === 1) return 0;
+    const period = 2 * (size - 1);
+    let m = Math.abs(v) % period;
+    if (m > size - 1) m = period - m;
+    return m;
+  };
+  const out = new Float32Array(src.length);
+  const size = h * w * c;
+  const cx = (w - 1) / 2;
+  const cy = (h - 1) / 2;
+  for (let i = 0; i < n; i++) {
+    // Drawn in a fixed order for every image, whatever is enabled, so that one option's
+    // numbers do not depend on the others.
+    const flip = rand() < 0.5 && o.flip;
+    const scale = 1 + o.zoom * (2 * rand() - 1);
+    const dx = o.crop * w * (2 * rand() - 1);
+    const dy = o.crop * h * (2 * rand() - 1);
+    const delta = o.brightness * (2 * rand() - 1);
+    const base = i * size;
+    const identity = scale === 1 && dx === 0 && dy === 0;
+    for (let y = 0; y < h; y++) {
+      const sy = identity ? y : (y - cy - dy) / scale + cy;
+      const y0 = Math.floor(sy);
+      const fy = sy - y0;
+      const ya = reflect(y0, h);
+      const yb = reflect(y0 + 1, h);
+      for (let x = 0; x < w; x++) {
+        const xo = flip ? w - 1 - x : x;
+        const sx = identity ? xo : (xo - cx - dx) / scale + cx;
+        const x0 = Math.floor(sx);
+        const fx = sx - x0;
+        const xa = reflect(x0, w);
+        const xb = reflect(x0 + 1, w);
+        const dst = base + (y * w + x) * c;
+        for (let ch = 0; ch < c; ch++) {
+          const p00 = src[base + (ya * w + xa) * c + ch];
+          const p01 = src[base + (ya * w + xb) * c + ch];
+          const p10 = src[base + (yb * w + xa) * c + ch];
+          const p11 = src[base + (yb * w + xb) * c + ch];
+          let v = (p00 * (1 - fx) + p01 * fx) * (1 - fy) + (p10 * (1 - fx) + p11 * fx) * fy;
+          if (delta !== 0) v = Math.min(1, Math.max(0, v + delta));
+          out[dst + ch] = v;
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,11 +1,12 @@
 // mulberry32 (lib/rng.ts), the one definition that augmentation, the test data
 // (test-support/reference.ts), the GPU parity cases and the fuzzer's cases draw from: its numbers
-// are those of the published C generator, and the augment worker, which runs its source text,
-// draws from it.
+// are those of the published C generator, and native augmentation (native/core/image_augment.cpp)
+// draws the same numbers.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
-import { augmentKernel, checkAugment } from '../lib/data/augment';
+import { checkAugment } from '../lib/data/augment';
 import { mulberry32 } from '../lib/rng';
+import { augmentReference } from '../test-support/reference';
 
 const draws = (next: () => number, n: number) => Array.from({ length: n }, () => next() * 2 ** 32);
 
@@ -33,14 +34,18 @@ describe('mulberry32', () => {
   });
 });
 
-test('the augment worker draws from mulberry32(seed), as augmentKernel does in this thread', async () => {
-  const shape = [3, 6, 5, 2];
-  const src = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => ((i * 37) % 101) / 100);
-  const options = { flip: true, crop: 0.2, zoom: 0.3, brightness: 0.25 };
-  const seed = 0xdeadbeef;
-  const worker = await ck.data.augment(ck.tensor(src, shape), options, { seed });
-  const here = augmentKernel(src, shape, checkAugment(options), mulberry32(seed));
-  expect(Array.from(worker.dataSync())).toEqual(Array.from(here));
-  const other = augmentKernel(src, shape, checkAugment(options), mulberry32(seed + 1));
-  expect(Array.from(other)).not.toEqual(Array.from(here));
+describe('native augmentation draws from mulberry32(seed) and gives the plain-JS reference\'s pixels', () => {
+  test.each([
+    [[3, 6, 5, 2], { flip: true, crop: 0.2, zoom: 0.3, brightness: 0.25 }, 0xdeadbeef],
+    [[4, 9, 7, 3], { flip: true, crop: 0.5, zoom: 0.5, brightness: 1 }, 1],
+    [[2, 1, 8, 1], { flip: false, crop: 0.1, zoom: 0, brightness: 0.2 }, 77],
+    [[5, 4, 4, 3], { flip: true, crop: 0, zoom: 0, brightness: 0 }, 4294967295],
+  ])('%j %j seed %d', async (shape, options, seed) => {
+    const src = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => ((i * 37) % 101) / 100);
+    const native = await ck.data.augment(ck.tensor(src, shape), options, { seed });
+    const reference = augmentReference(src, shape, checkAugment(options), mulberry32(seed));
+    expect(Buffer.from(native.dataSync().buffer).equals(Buffer.from(reference.buffer))).toBe(true);
+    const other = augmentReference(src, shape, checkAugment(options), mulberry32(seed + 1));
+    expect(Array.from(other)).not.toEqual(Array.from(reference));
+  });
 });

@@ -662,6 +662,7 @@ static Napi::Object InitConvkit(Napi::Env env, Napi::Object exports) {
   register_net(env, exports);
   register_mpi(env, exports);
   register_image(env, exports);
+  register_jpeg(env, exports);
   return exports;
 }
 

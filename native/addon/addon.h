@@ -13,6 +13,10 @@
 #include "ops.h"
 #include "tensor.h"
 
+namespace ck {
+enum class ResizeFilter;
+}
+
 namespace ckaddon {
 
 // A JS handle over a core tensor. Owned host storage is exposed to JS as an external ArrayBuffer
@@ -137,8 +141,12 @@ void register_ops(Napi::Env env, Napi::Object exports);
 void register_net(Napi::Env env, Napi::Object exports);
 // Registers the MPI communicator behind ck.distributed (addon_mpi.cpp).
 void register_mpi(Napi::Env env, Napi::Object exports);
-// Registers the image pipeline's resizeImage (addon_image.cpp).
+// Registers the image pipeline's resizeImage and augmentImages (addon_image.cpp) and decodeJpeg
+// (addon_jpeg.cpp).
 void register_image(Napi::Env env, Napi::Object exports);
+void register_jpeg(Napi::Env env, Napi::Object exports);
+// The `interpolation` option ('bilinear' or 'nearest') of the image pipeline's bindings.
+ck::ResizeFilter parse_resize_filter(const OpOptions& o);
 // A Net's gradient reducer (ck::GradientReducer) that sums the gradients over the job's ranks
 // with MPI_Allreduce on the communication thread; a DeviceError past timeout_ms (addon_mpi.cpp).
 std::function<void(const ck::StoragePtr&, size_t)> mpi_gradient_reducer(int64_t timeout_ms);

@@ -1,40 +1,25 @@
-// The image pipeline's native steps: resizing decoded pixels (every decoder path then gives the
-// same pixels for the same image), and decoding plain JPEGs with libjpeg-turbo's TurboJPEG API.
-//
-// sharp (libvips) decodes everything, but its per-image machinery costs ~0.7 ms of CPU for a
-// small JPEG that libjpeg-turbo decodes in a fraction of that. TurboJPEG (libturbojpeg.so.0) is
-// loaded at run time, so the addon has no build- or load-time dependency on it: where it is
-// missing, or for JPEGs whose pixels sharp would change after decoding (an EXIF orientation, an
-// ICC profile, CMYK, colour to greyscale) or that libjpeg warns about, decodeJpeg answers null and
-// sharp decodes the file. Both paths run the same libjpeg-turbo decoder (sharp's libvips bundles
-// it), so they give the same pixels.
-//
-// TurboJPEG's API, declared here instead of including turbojpeg.h (checked against
-// libjpeg-turbo 2.1's turbojpeg.h; the same functions and values are in 3.x): the handle is an
-// opaque pointer, the functions return 0 on success, TJPF_RGB == 0, TJPF_GRAY == 6,
-// TJCS_YCbCr == 1, TJCS_GRAY == 2, TJFLAG_STOPONWARNING == 8192.
-#ifndef _WIN32
-#include <dlfcn.h>
-#endif
-
-#include <cstring>
-#include <mutex>
+// The image pipeline's native steps beside decoding (addon_jpeg.cpp): resizing decoded pixels,
+// so every decoder path gives the same pixels for the same image, and seeded augmentation, on
+// libuv's thread pool so the next epoch's images are made while the current one trains.
+#include <array>
+#include <cmath>
 #include <string>
-#include <vector>
 
+#include "../core/image_augment.h"
 #include "../core/image_resize.h"
 #include "addon.h"
 
 namespace ckaddon {
-namespace {
 
-ck::ResizeFilter parse_filter(const OpOptions& o) {
+ck::ResizeFilter parse_resize_filter(const OpOptions& o) {
   const std::string interpolation = o.text("interpolation");
   if (interpolation == "bilinear") return ck::ResizeFilter::Bilinear;
   if (interpolation == "nearest") return ck::ResizeFilter::Nearest;
   throw_js(o.env(), ck::ErrorKind::Value,
            o.op() + ": interpolation must be 'bilinear' or 'nearest', got '" + interpolation + "'");
 }
+
+namespace {
 
 // resizeImage({ pixels: Uint8Array, height, width, channels, outHeight, outWidth,
 // interpolation: 'bilinear' | 'nearest' }) -> Uint8Array [outHeight, outWidth, channels].
@@ -54,7 +39,7 @@ Napi::Value ResizeImage(const Napi::CallbackInfo& info) {
              std::string(op) + ": the output " + std::to_string(oh) + "x" + std::to_string(ow) +
                  "x" + std::to_string(c) + " exceeds 2^30 values");
   }
-  const ck::ResizeFilter filter = parse_filter(o);
+  const ck::ResizeFilter filter = parse_resize_filter(o);
   Napi::Value pv = info[0].As<Napi::Object>().Get("pixels");
   if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": pixels must be a Uint8Array");
@@ -76,208 +61,87 @@ Napi::Value ResizeImage(const Napi::CallbackInfo& info) {
   return out;
 }
 
-using TjHandle = void*;
-constexpr int kTjPixelRgb = 0;
-constexpr int kTjPixelGray = 6;
-constexpr int kTjColourYCbCr = 1;
-constexpr int kTjColourGray = 2;
-constexpr int kTjStopOnWarning = 8192;
-constexpr int kTjLimitScans = 32768;  // refuses progressive files with hundreds of scans (a DoS)
-
-struct TurboJpeg {
-  TjHandle (*init_decompress)() = nullptr;
-  int (*decompress_header3)(TjHandle, const unsigned char*, unsigned long, int*, int*, int*,
-                            int*) = nullptr;
-  int (*decompress2)(TjHandle, const unsigned char*, unsigned long, unsigned char*, int, int, int,
-                     int, int) = nullptr;
-  int (*destroy)(TjHandle) = nullptr;
-  std::string library;  // the file loaded; empty when none could be
-};
-
-const TurboJpeg& turbojpeg() {
-  static TurboJpeg api;
-  static std::once_flag once;
-  std::call_once(once, [] {
-#ifndef _WIN32
-    for (const char* name : {"libturbojpeg.so.0", "libturbojpeg.0.dylib", "libturbojpeg.dylib"}) {
-      void* lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (!lib) continue;
-      TurboJpeg t;
-      t.init_decompress = reinterpret_cast<decltype(t.init_decompress)>(dlsym(lib, "tjInitDecompress"));
-      t.decompress_header3 =
-          reinterpret_cast<decltype(t.decompress_header3)>(dlsym(lib, "tjDecompressHeader3"));
-      t.decompress2 = reinterpret_cast<decltype(t.decompress2)>(dlsym(lib, "tjDecompress2"));
-      t.destroy = reinterpret_cast<decltype(t.destroy)>(dlsym(lib, "tjDestroy"));
-      if (t.init_decompress && t.decompress_header3 && t.decompress2 && t.destroy) {
-        t.library = name;
-        api = t;
-        return;
-      }
-      dlclose(lib);
-    }
-#endif
-  });
-  return api;
-}
-
-// One decompressor per thread of libuv's pool, made on first use.
-TjHandle thread_decompressor() {
-  struct Owned {
-    TjHandle h = nullptr;
-    ~Owned() {
-      if (h) turbojpeg().destroy(h);
-    }
-  };
-  thread_local Owned owned;
-  if (!owned.h) owned.h = turbojpeg().init_decompress();
-  return owned.h;
-}
-
-uint32_t read_be(const uint8_t* p, int n) {
-  uint32_t v = 0;
-  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
-  return v;
-}
-
-// The EXIF orientation in an APP1 "Exif\0\0" segment's TIFF data (1 when it has none); 0 when
-// the data cannot be read, which sends the file to sharp.
-int exif_orientation(const uint8_t* tiff, size_t n) {
-  if (n < 8) return 0;
-  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
-  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 0;
-  const auto u = [&](size_t at, int bytes) -> uint32_t {
-    uint32_t v = 0;
-    for (int i = 0; i < bytes; i++) v |= uint32_t{tiff[at + i]} << (8 * (little ? i : bytes - 1 - i));
-    return v;
-  };
-  const size_t ifd = u(4, 4);
-  if (ifd + 2 > n) return 0;
-  const size_t entries = u(ifd, 2);
-  for (size_t e = 0; e < entries; e++) {
-    const size_t at = ifd + 2 + e * 12;
-    if (at + 12 > n) return 0;
-    if (u(at, 2) == 0x0112) return static_cast<int>(u(at + 8, 2));
-  }
-  return 1;
-}
-
-// Whether the segments before the image data leave the decoded pixels as they are: no EXIF
-// orientation other than 1 and no ICC profile (sharp would rotate, or convert through the
-// profile). A malformed marker sequence answers false too: sharp then reports it.
-bool plain_jpeg(const uint8_t* d, size_t n) {
-  size_t at = 2;  // after SOI
-  while (at + 4 <= n) {
-    if (d[at] != 0xFF) return false;
-    const uint8_t marker = d[at + 1];
-    if (marker == 0xFF) {
-      at++;
-      continue;
-    }
-    if (marker == 0xDA) return true;  // start of scan: every header segment was read
-    const size_t len = read_be(d + at + 2, 2);
-    if (len < 2 || at + 2 + len > n) return false;
-    const uint8_t* seg = d + at + 4;
-    const size_t seg_len = len - 2;
-    if (marker == 0xE1 && seg_len >= 6 && std::memcmp(seg, "Exif\0\0", 6) == 0 &&
-        exif_orientation(seg + 6, seg_len - 6) != 1) {
-      return false;
-    }
-    if (marker == 0xE2 && seg_len >= 12 && std::memcmp(seg, "ICC_PROFILE\0", 12) == 0) return false;
-    at += 2 + len;
-  }
-  return false;
-}
-
-// Whole decodes above this many pixels are left to sharp, which streams them (the same bound as
-// lib/data/images.ts).
-constexpr int64_t kMaxWholeDecodePixels = int64_t{4096} * 4096;
-
-class DecodeJpegWorker : public Napi::AsyncWorker {
+class AugmentWorker : public Napi::AsyncWorker {
  public:
-  DecodeJpegWorker(Napi::Env env, std::vector<uint8_t> bytes, int channels, int out_h, int out_w,
-                   ck::ResizeFilter filter)
+  AugmentWorker(Napi::Env env, Napi::Float32Array images, std::array<int64_t, 4> shape,
+                ck::AugmentOptions options, uint32_t seed)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
-        bytes_(std::move(bytes)),
-        channels_(channels),
-        out_h_(out_h),
-        out_w_(out_w),
-        filter_(filter) {}
+        images_(Napi::Persistent(images)),
+        out_(Napi::Persistent(Napi::Float32Array::New(env, images.ElementLength()))),
+        src_(images.Data()),
+        dst_(out_.Value().Data()),
+        shape_(shape),
+        options_(options),
+        seed_(seed) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
-
+  // Runs on a thread of libuv's pool; both arrays stay referenced until it is done.
   void Execute() override {
-    try {
-      decode();
-    } catch (const std::exception&) {
-      decoded_ = false;  // out of memory, say: sharp tries, and reports what it finds
-    }
+    ck::augment_images(dst_, src_, shape_[0], shape_[1], shape_[2], shape_[3], options_, seed_);
   }
-
-  void decode() {
-    const TurboJpeg& tj = turbojpeg();
-    if (tj.library.empty() || !plain_jpeg(bytes_.data(), bytes_.size())) return;
-    TjHandle h = thread_decompressor();
-    if (!h) return;
-    int w = 0, ht = 0, subsampling = 0, colour = 0;
-    if (tj.decompress_header3(h, bytes_.data(), bytes_.size(), &w, &ht, &subsampling, &colour) != 0) {
-      return;
-    }
-    if (w < 1 || ht < 1 || int64_t{w} * ht > kMaxWholeDecodePixels) return;
-    // Colour to greyscale is sharp's (libvips's luminance differs from the JPEG's Y channel).
-    const bool grey = colour == kTjColourGray;
-    if (!(grey || colour == kTjColourYCbCr) || (channels_ == 1 && !grey)) return;
-    std::vector<uint8_t> pixels(static_cast<size_t>(w) * ht * channels_);
-    if (tj.decompress2(h, bytes_.data(), bytes_.size(), pixels.data(), w, 0, ht,
-                       channels_ == 1 ? kTjPixelGray : kTjPixelRgb,
-                       kTjStopOnWarning | kTjLimitScans) != 0) {
-      return;  // an error, or a warning (a truncated file, corrupt data; the flag stops at once)
-    }
-    out_.resize(static_cast<size_t>(out_h_) * out_w_ * channels_);
-    ck::resize_image_u8(pixels.data(), ht, w, channels_, out_.data(), out_h_, out_w_, filter_);
-    decoded_ = true;
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!decoded_) {
-      deferred_.Resolve(env.Null());
-      return;
-    }
-    Napi::Uint8Array out = Napi::Uint8Array::New(env, out_.size());
-    std::memcpy(out.Data(), out_.data(), out_.size());
-    deferred_.Resolve(out);
-  }
-
+  void OnOK() override { deferred_.Resolve(out_.Value()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::vector<uint8_t> bytes_;
-  int channels_, out_h_, out_w_;
-  ck::ResizeFilter filter_;
-  std::vector<uint8_t> out_;
-  bool decoded_ = false;
+  Napi::Reference<Napi::Float32Array> images_, out_;
+  const float* src_;
+  float* dst_;
+  std::array<int64_t, 4> shape_;
+  ck::AugmentOptions options_;
+  uint32_t seed_;
 };
 
-// decodeJpeg({ bytes: Uint8Array, channels: 1 | 3, outHeight, outWidth, interpolation }) ->
-// Promise<Uint8Array [outHeight, outWidth, channels] | null>: null when the file is for sharp.
-Napi::Value DecodeJpeg(const Napi::CallbackInfo& info) {
-  const char* op = "decodeJpeg";
-  OpOptions o(info, 0, op, {"bytes", "channels", "outHeight", "outWidth", "interpolation"});
-  const int c = o.integer("channels", 1, 3);
-  if (c == 2) throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": channels must be 1 or 3");
-  const int oh = o.integer("outHeight", 1, 4096);
-  const int ow = o.integer("outWidth", 1, 4096);
-  const ck::ResizeFilter filter = parse_filter(o);
-  Napi::Value bv = info[0].As<Napi::Object>().Get("bytes");
-  if (!bv.IsTypedArray() || bv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": bytes must be a Uint8Array");
+// augmentImages({ images: Float32Array, shape: [n, h, w, c], flip, crop, zoom, brightness, seed })
+// -> Promise<Float32Array>: augmented copies (the images must not change until it settles).
+Napi::Value AugmentImages(const Napi::CallbackInfo& info) {
+  const char* op = "augmentImages";
+  OpOptions o(info, 0, op, {"images", "shape", "flip", "crop", "zoom", "brightness", "seed"});
+  Napi::Value iv = info[0].As<Napi::Object>().Get("images");
+  if (!iv.IsTypedArray() || iv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": images must be a Float32Array");
   }
-  Napi::Uint8Array bytes = bv.As<Napi::Uint8Array>();
-  auto* worker = new DecodeJpegWorker(
-      o.env(), std::vector<uint8_t>(bytes.Data(), bytes.Data() + bytes.ElementLength()), c, oh, ow,
-      filter);
+  Napi::Value sv = info[0].As<Napi::Object>().Get("shape");
+  if (!sv.IsArray() || sv.As<Napi::Array>().Length() != 4) {
+    throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": shape must be [n, height, width, channels]");
+  }
+  std::array<int64_t, 4> shape{};
+  double count = 1;
+  for (uint32_t i = 0; i < 4; i++) {
+    Napi::Value d = sv.As<Napi::Array>().Get(i);
+    const double v = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 1 && v <= double(1 << 30) && v == std::floor(v))) {
+      throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": shape must hold positive integers");
+    }
+    shape[i] = int64_t(v);
+    count *= v;
+  }
+  Napi::Float32Array images = iv.As<Napi::Float32Array>();
+  if (count != double(images.ElementLength())) {
+    throw_js(o.env(), ck::ErrorKind::Shape,
+             std::string(op) + ": shape [" + std::to_string(shape[0]) + "," + std::to_string(shape[1]) +
+                 "," + std::to_string(shape[2]) + "," + std::to_string(shape[3]) + "] needs " +
+                 std::to_string(int64_t(count)) + " values, got " + std::to_string(images.ElementLength()));
+  }
+  ck::AugmentOptions options;
+  options.flip = o.flag("flip");
+  const auto fraction = [&](const char* key, double max) {
+    const double v = o.number(key);
+    if (!(v >= 0 && v <= max)) {
+      throw_js(o.env(), ck::ErrorKind::Value,
+               std::string(op) + ": " + key + " must be in [0, " + std::to_string(max) + "]");
+    }
+    return v;
+  };
+  options.crop = fraction("crop", 0.5);
+  options.zoom = fraction("zoom", 0.5);
+  options.brightness = fraction("brightness", 1);
+  const double seed = o.number("seed");
+  if (!(seed >= 0 && seed <= 4294967295.0 && seed == std::floor(seed))) {
+    throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": seed must be an integer in [0, 2^32)");
+  }
+  auto* worker = new AugmentWorker(o.env(), images, shape, options, uint32_t(seed));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -287,12 +151,7 @@ Napi::Value DecodeJpeg(const Napi::CallbackInfo& info) {
 
 void register_image(Napi::Env env, Napi::Object exports) {
   exports.Set("resizeImage", Napi::Function::New(env, ResizeImage));
-  exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpeg));
-  // The TurboJPEG library decodeJpeg uses, or null (every JPEG then goes through sharp).
-  exports.Set("jpegLibrary", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const std::string& lib = turbojpeg().library;
-    return lib.empty() ? info.Env().Null() : Napi::String::New(info.Env(), lib);
-  }));
+  exports.Set("augmentImages", Napi::Function::New(env, AugmentImages));
 }
 
 }  // namespace ckaddon
