@@ -7,6 +7,7 @@
 // convkit or TensorFlow.js load by name (or position), with typed errors when they do not fit.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../lib';
@@ -89,6 +90,24 @@ describe("Keras's published figures", () => {
     expect(kinds.slice(stage2 - 2, stage2)).toEqual(['Add', 'Activation']);
     expect(kinds.slice(stage2, stage2 + 8)).toEqual(['Conv2D', 'BatchNormalization', 'Activation', 'Conv2D', 'Conv2D', 'BatchNormalization', 'Add', 'Activation']);
     expect(model.outputShape).toEqual([null, 10]);
+  });
+
+  test('ResNet-50, -101 and -152 v1', () => {
+    // keras.applications.ResNet50(): "Total params: 25,636,712 / Trainable params: 25,583,592 /
+    // Non-trainable params: 53,120" (model.summary() in public notebooks; the Keras
+    // applications table lists 25.6M); len(model.layers) 177 and len(model.weights) 320.
+    // ResNet101: "Total params: 44,707,176"; ResNet152: "Total params: 60,419,944".
+    expect(counts(ck.applications.resNet50())).toEqual({ params: 25636712, trainable: 25583592, layers: 177, weights: 320, trainableWeights: 214 });
+    // The deeper two in a plain Node process on dist/: initializing 105 M weights in jest's vm
+    // context takes over a minute.
+    const deeper = spawnSync(process.execPath, ['-e', `const ck = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      console.log(JSON.stringify([ck.applications.resNet101().countParams(), ck.applications.resNet152().countParams()]));`], { encoding: 'utf8' });
+    expect(JSON.parse(deeper.stdout)).toEqual([44707176, 60419944]);
+    // include_top=False: "Total params: 23,587,712" (the same notebooks' feature extractors).
+    const base = ck.applications.resNet50({ includeTop: false, pooling: 'avg' });
+    expect(base.countParams()).toBe(23587712);
+    expect(base.layers.at(-1)!.name).toBe('avg_pool');
+    expect(base.layers.at(-2)!.name).toBe('conv5_block3_out');
   });
 
   test('VGG16 laid out by vgg()', () => {
@@ -208,6 +227,41 @@ function tfResNet20(shape: number[], classes: number): tf.LayersModel {
   return tf.model({ inputs, outputs: x });
 }
 
+/** keras/applications/resnet.py's ResNet (v1, stack1 of block1) with Keras's layer names. */
+function tfResNet(stacks: number[], shape: number[], classes: number): tf.LayersModel {
+  const bn = (name: string) => tl.batchNormalization({ axis: 3, epsilon: 1.001e-5, name });
+  const block = (x: TfSym, filters: number, stride: number, convShortcut: boolean, name: string) => {
+    let shortcut = x;
+    if (convShortcut) {
+      shortcut = tl.conv2d({ filters: 4 * filters, kernelSize: 1, strides: stride, name: `${name}_0_conv` }).apply(x) as TfSym;
+      shortcut = bn(`${name}_0_bn`).apply(shortcut) as TfSym;
+    }
+    let y = tl.conv2d({ filters, kernelSize: 1, strides: stride, name: `${name}_1_conv` }).apply(x) as TfSym;
+    y = tl.activation({ activation: 'relu', name: `${name}_1_relu` }).apply(bn(`${name}_1_bn`).apply(y)) as TfSym;
+    y = tl.conv2d({ filters, kernelSize: 3, padding: 'same', name: `${name}_2_conv` }).apply(y) as TfSym;
+    y = tl.activation({ activation: 'relu', name: `${name}_2_relu` }).apply(bn(`${name}_2_bn`).apply(y)) as TfSym;
+    y = tl.conv2d({ filters: 4 * filters, kernelSize: 1, name: `${name}_3_conv` }).apply(y) as TfSym;
+    y = bn(`${name}_3_bn`).apply(y) as TfSym;
+    const sum = tl.add({ name: `${name}_add` }).apply([shortcut, y]) as TfSym;
+    return tl.activation({ activation: 'relu', name: `${name}_out` }).apply(sum) as TfSym;
+  };
+  const inputs = tf.input({ shape });
+  let x = tl.zeroPadding2d({ padding: 3, name: 'conv1_pad' }).apply(inputs) as TfSym;
+  x = tl.conv2d({ filters: 64, kernelSize: 7, strides: 2, name: 'conv1_conv' }).apply(x) as TfSym;
+  x = tl.activation({ activation: 'relu', name: 'conv1_relu' }).apply(bn('conv1_bn').apply(x)) as TfSym;
+  x = tl.zeroPadding2d({ padding: 1, name: 'pool1_pad' }).apply(x) as TfSym;
+  x = tl.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1_pool' }).apply(x) as TfSym;
+  stacks.forEach((blocks, i) => {
+    // stack1(x, filters, blocks, stride1): block1 with a conv shortcut, then blocks - 1 without.
+    const filters = [64, 128, 256, 512][i];
+    x = block(x, filters, i === 0 ? 1 : 2, true, `conv${i + 2}_block1`);
+    for (let b = 2; b <= blocks; b++) x = block(x, filters, 1, false, `conv${i + 2}_block${b}`);
+  });
+  x = tl.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as TfSym;
+  x = tl.dense({ units: classes, name: 'predictions' }).apply(x) as TfSym;
+  return tf.model({ inputs, outputs: x });
+}
+
 function tfVgg(shape: number[], blocks: number[], filters: number, fcUnits: number[], classes: number): tf.LayersModel {
   const inputs = tf.input({ shape });
   let x: TfSym = inputs;
@@ -305,6 +359,23 @@ describe('the same graphs in TensorFlow.js', () => {
       mine.layers.forEach((layer, i) => {
         expect([null, ...mine.built!.layerShapes[i].output]).toEqual(ref.layers[i].outputShape);
       });
+    }
+  });
+
+  test('ResNet-50: layer order, names, shapes and counts, and predictions with shared weights', () => {
+    for (const [name, stacks] of [['resNet50', [3, 4, 6, 3]]] as [string, number[]][]) {
+      const mine = (ck.applications as unknown as Record<string, (a: object) => Model>)[name]({ inputShape: [40, 48, 3], classes: 7, classifierActivation: 'linear' });
+      const ref = tfResNet(stacks, [40, 48, 3], 7);
+      expectSameGraph(mine, ref);
+      expect(mine.layers.slice(1).map((l) => l.name)).toEqual(ref.layers.slice(1).map((l) => l.name));
+      mine.layers.forEach((layer, i) => {
+        expect([null, ...mine.built!.layerShapes[i].output]).toEqual(ref.layers[i].outputShape);
+      });
+      shareWeights(mine, ref, 77);
+      const x = randomArray(2 * 40 * 48 * 3, 78, -1, 1);
+      const got = mine.predict(ck.tensor(x, [2, 40, 48, 3])).dataSync();
+      const want = (ref.predict(tf.tensor(x, [2, 40, 48, 3])) as tf.Tensor).dataSync();
+      expect(maxRelDiff(got, want)).toBeLessThan(1e-4);
     }
   });
 
