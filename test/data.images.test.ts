@@ -260,3 +260,51 @@ describe('fashionMnist package reader', () => {
     expect(() => parseFashionClass(Buffer.from(`{"data":[${row(256)}]}`), 'x.json')).toThrow(/above 255/);
   });
 });
+
+describe('cifar10 reader', () => {
+  /** A batch file in the CIFAR-10 binary format whose record k has label k % 10 and pixel values from (k, channel, pixel). */
+  const value = (k: number, c: number, p: number) => (k * 7 + c * 101 + p * 13) % 256;
+  function writeBatch(file: string, first: number, records = 10000): void {
+    const buf = Buffer.alloc(records * 3073);
+    for (let r = 0; r < records; r++) {
+      const k = first + r;
+      buf[r * 3073] = k % 10;
+      for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) buf[r * 3073 + 1 + c * 1024 + p] = value(k, c, p);
+    }
+    fs.writeFileSync(file, buf);
+  }
+
+  test('reads the binary batches into NHWC images and labels, with limits', async () => {
+    const dir = path.join(root, 'cifar-10-batches-bin');
+    fs.mkdirSync(dir);
+    for (let i = 1; i <= 5; i++) writeBatch(path.join(dir, `data_batch_${i}.bin`), (i - 1) * 10000);
+    writeBatch(path.join(dir, 'test_batch.bin'), 50000);
+    const { train, test: held, classNames } = await ck.datasets.cifar10({ path: dir, trainLimit: 10003, testLimit: 2 });
+    expect(classNames).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+    expect(train.images.shape).toEqual([10003, 32, 32, 3]);
+    expect(held.images.shape).toEqual([2, 32, 32, 3]);
+    const x = train.images.dataSync();
+    // Record 10001 comes from the second file; pixel (row 5, column 9) is p = 5 * 32 + 9.
+    for (const k of [0, 9999, 10001]) {
+      for (const c of [0, 1, 2]) expect(x[k * 3072 + (5 * 32 + 9) * 3 + c]).toBeCloseTo(value(k, c, 5 * 32 + 9) / 255, 6);
+    }
+    expect(Array.from(train.labels.dataSync().subarray(9998, 10003))).toEqual([8, 9, 0, 1, 2]);
+    expect(Array.from(held.labels.dataSync())).toEqual([0, 1]);
+    expect(held.images.dataSync()[3]).toBeCloseTo(value(50000, 0, 1) / 255, 6);
+  });
+
+  test('missing or damaged files and a missing path are typed errors', async () => {
+    const dir = path.join(root, 'cifar-bad');
+    fs.mkdirSync(dir);
+    await expect(ck.datasets.cifar10({ path: dir })).rejects.toThrow(/data_batch_1\.bin is missing \(extract cifar-10-binary\.tar\.gz/);
+    for (let i = 1; i <= 5; i++) writeBatch(path.join(dir, `data_batch_${i}.bin`), 0, i === 3 ? 9999 : 10000);
+    writeBatch(path.join(dir, 'test_batch.bin'), 0);
+    await expect(ck.datasets.cifar10({ path: dir })).rejects.toThrow(new ck.FormatError(`cifar10: ${path.join(dir, 'data_batch_3.bin')} has 30726927 bytes, expected 30730000 (10,000 records of 3073)`));
+    writeBatch(path.join(dir, 'data_batch_3.bin'), 0);
+    const bad = fs.readFileSync(path.join(dir, 'test_batch.bin'));
+    bad[3073 * 4] = 10;
+    fs.writeFileSync(path.join(dir, 'test_batch.bin'), bad);
+    await expect(ck.datasets.cifar10({ path: dir, trainLimit: 1 })).rejects.toThrow(/record 4 has label 10, expected 0-9/);
+    await expect(ck.datasets.cifar10({} as never)).rejects.toThrow(ck.ValueError);
+  });
+});

