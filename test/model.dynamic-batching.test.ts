@@ -82,6 +82,23 @@ describe('dynamic batching', () => {
     await busy[0].data();
   });
 
+  test('a call made after a weight update sees the new weights, as it would alone', async () => {
+    const model = twoHeaded();
+    model.dynamicBatching = { maxBatchSize: 32 };
+    const x = randomTensor([1, 12, 12, 3], 9);
+    const busy = model.predictOnBatch(randomTensor([1024, 12, 12, 3], 4)) as unknown as ck.Tensor[];
+    const before = model.predictOnBatch(x) as unknown as ck.Tensor[]; // opens a group behind busy
+    const weights = model.getWeights();
+    model.setWeights(weights.map((w) => ck.tensor(w.dataSync().map((v) => v * 1.5), [...w.shape])));
+    const after = model.predictOnBatch(x) as unknown as ck.Tensor[];
+    const [b, a] = [await before[1].data(), await after[1].data()];
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+    model.dynamicBatching = false;
+    const alone = model.predictOnBatch(x) as unknown as ck.Tensor[];
+    expect(Buffer.from((await alone[1].data()).buffer).equals(Buffer.from(a.buffer))).toBe(true);
+    await busy[0].data();
+  });
+
   test('bad settings are ValueErrors naming the model', () => {
     const model = twoHeaded();
     expect(model.dynamicBatching).toEqual({ maxBatchSize: 32 });

@@ -74,7 +74,10 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
       std::all_of(xs.begin(), xs.end(), [](const Tensor& x) { return x.storage->ready() && !x.storage->error(); })) {
     std::lock_guard<std::mutex> lock(group_mu_);
     InferGroup* g = open_group_.get();
-    if (g && g->layers == layers && g->folded == folded && g->rows + count <= max_coalesced_rows_) {
+    // Only while the group's task is the last one queued: a call made after a weight update or
+    // a training step must see it, as it would alone.
+    if (g && g->task == last_task_ && g->layers == layers && g->folded == folded &&
+        g->rows + count <= max_coalesced_rows_) {
       for (const Tensor& y : ys) y.storage->set_producer(stream_, g->task);
       g->parts.push_back({std::move(xs), start, count, ys});
       g->rows += count;
