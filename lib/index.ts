@@ -131,6 +131,7 @@ export type { CheckpointState, ModelCheckpointArgs } from './callbacks';
 export { toCategorical } from './utils';
 export { setSeed } from './random';
 export { loadModel, modelFromJSON } from './io/load';
+export * as io from './io/api';
 export { datasets } from './data/datasets';
 export { data, AugmentImages, Dataset } from './data';
 export type { AugmentOptions, ImageElement, ImageFolderOptions, ImageFolderResult, ImageSplit, ImageOptions } from './data';

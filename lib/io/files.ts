@@ -17,7 +17,7 @@ const MAX_WEIGHTS = 8 * 1024 * 1024 * 1024;
 const VERSION = '0.1.0';
 
 export interface SaveResult {
-  modelArtifactsInfo: { dateSaved: Date; modelTopologyType: 'JSON'; modelTopologyBytes: number; weightDataBytes: number };
+  modelArtifactsInfo: { dateSaved: Date; modelTopologyType: 'JSON' | 'ONNX'; modelTopologyBytes: number; weightDataBytes: number };
 }
 
 function dirFromUrl(url: string, op: string): string {

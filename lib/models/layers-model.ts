@@ -14,6 +14,7 @@ import { ModelBase } from './base';
 import { InputLayer } from '../layers/core';
 import { ProgressLogger } from './progress';
 import { saveModel, SaveOptions, SaveResult } from '../io/files';
+import { toOnnx } from '../io/onnx';
 import type { Dataset } from '../data/dataset';
 import { evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
 import { DataParallel, FingerprintField } from './data-parallel';
@@ -95,8 +96,18 @@ export abstract class LayersModel extends ModelBase {
   /** Metadata read from or written to model.json (e.g. class names). */
   userDefinedMetadata?: Record<string, unknown>;
 
-  /** Saves in the TensorFlow.js layers format: 'file://dir' gets model.json and weights.bin. */
+  /**
+   * Saves in the TensorFlow.js layers format: 'file://dir' gets model.json and weights.bin; or,
+   * to 'onnx://path/model.onnx', as an ONNX model (ck.io.toOnnx, its class names from the metadata).
+   */
   async save(url: string, options: SaveOptions = {}): Promise<SaveResult> {
+    if (typeof url === 'string' && url.startsWith('onnx://')) {
+      const classNames = options.metadata?.classNames;
+      const written = await toOnnx(this, url, Array.isArray(classNames) ? { classNames: classNames as string[] } : {});
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'ONNX', modelTopologyBytes: written.bytes - written.weightBytes, weightDataBytes: written.weightBytes },
+      };
+    }
     return saveModel(this, url, { ...options, metadata: { ...(this.userDefinedMetadata ?? {}), ...(options.metadata ?? {}) } });
   }
 
