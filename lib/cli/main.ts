@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// The `convkit` command: train, predict, evaluate, summary, info. A user's mistake (a bad option,
-// a missing folder, an image that cannot be read) ends with one line on stderr and exit code 1
-// (2 for usage errors); only an unexpected failure prints a stack trace.
+// The `convkit` command: train, predict, evaluate, export, summary, info. A user's mistake (a bad
+// option, a missing folder, an image that cannot be read) ends with one line on stderr and exit
+// code 1 (2 for usage errors); only an unexpected failure prints a stack trace.
 import { Command, CommanderError, Option } from 'commander';
 import * as ck from '../index';
 import { CliError, parseAugment, parseChannels, parseFloatOpt, parseImageSize, parseIntOpt, parsePrecision } from './common';
 import { evaluate } from './evaluate';
+import { exportModel } from './export';
 import { info, summary } from './info';
 import { predict } from './predict';
 import { train } from './train';
@@ -78,6 +79,16 @@ function program(): Command {
     .addOption(new Option('--test-limit <n>', 'use only the first N test images').argParser(parseIntOpt('--test-limit', 1)).hideHelp())
     .action(async (model: string, source: string, o) => {
       await evaluate(model, source, { json: Boolean(o.json), batchSize: o.batchSize, testLimit: o.testLimit });
+    });
+
+  cmd.command('export')
+    .description('write a trained model as an ONNX file (opset 13) for onnxruntime, TensorRT or OpenVINO')
+    .argument('<model>', 'a model folder (a run\'s --out, or any model.json + weights.bin)')
+    .requiredOption('--onnx <file>', 'the ONNX file to write (e.g. model.onnx)')
+    .option('--nchw', 'take and give images as [batch, channels, height, width] (default: NHWC, as convkit)')
+    .option('--json', 'print one JSON object and nothing else on stdout')
+    .action(async (model: string, o) => {
+      await exportModel(model, { onnx: o.onnx, nchw: Boolean(o.nchw), json: Boolean(o.json) });
     });
 
   cmd.command('summary')
