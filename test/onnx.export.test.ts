@@ -2,7 +2,8 @@
 // model.save('onnx://...')), run by onnxruntime-node on random inputs, and its outputs compared
 // with convkit's predict (max error within 1e-4 of the output's scale). One model per layer
 // kind and option that changes the ONNX form (padding, strides, dilation, groups, activations,
-// layouts), both model kinds, several inputs and outputs, and ck.applications' networks.
+// layouts), both model kinds, several inputs and outputs, ck.applications' networks, and a
+// TensorFlow.js model loaded by convkit, against tfjs's own predictions.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -11,7 +12,9 @@ import { ChildProcess, fork } from 'child_process';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
 import { BatchNormalization, Dense } from '../lib/layers';
+import * as tf from '@tensorflow/tfjs';
 import { randomArray } from '../test-support/helpers';
+import { saveTfjs, tfjsReady } from '../test-support/tfjs-io';
 
 let dir: string;
 let fileCount = 0;
@@ -251,6 +254,34 @@ describe('applications', () => {
   test('resNet20', async () => {
     const model = ck.applications.resNet20({ inputShape: [32, 32, 3], classes: 10, classifierActivation: 'linear' });
     await expectMatches(model, { batch: 2 });
+  });
+});
+
+describe('a TensorFlow.js model through convkit to ONNX', () => {
+  test("onnxruntime gives tfjs's own predictions", async () => {
+    await tfjsReady();
+    const ref = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [9, 7, 3], filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+        tf.layers.batchNormalization(),
+        tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 2 }),
+        tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 4, activation: 'softmax' }),
+      ],
+    });
+    ref.layers.forEach((layer, i) => layer.setWeights(layer.weights.map((w, k) => {
+      const variance = w.name.includes('moving_variance');
+      return tf.tensor(randomArray(size(w.shape as number[]), 700 + i * 10 + k, variance ? 0.5 : -0.6, variance ? 2 : 0.6), w.shape as number[]);
+    })));
+    const folder = path.join(dir, 'tfjs-model');
+    await saveTfjs(ref, folder);
+    const file = path.join(dir, 'from-tfjs.onnx');
+    await ck.io.toOnnx(await ck.loadModel(`file://${folder}`), file);
+    const x = randomArray(2 * 9 * 7 * 3, 77, -1, 1);
+    const want = (ref.predict(tf.tensor(x, [2, 9, 7, 3])) as tf.Tensor).dataSync() as Float32Array;
+    const run = await runOnnx(file, [{ data: x, dims: [2, 9, 7, 3] }]);
+    expect(relativeError(run.outputs[0].data, want)).toBeLessThan(TOLERANCE);
   });
 });
 
