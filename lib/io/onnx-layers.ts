@@ -31,7 +31,7 @@ export interface LayerContext {
 type Lowering = (ctx: LayerContext) => OnnxValue;
 
 /** The unsupported-layer error: what the exporter cannot write, and why. */
-export function noOnnxForm(layer: Layer, why: string): ValueError {
+function noOnnxForm(layer: Layer, why: string): ValueError {
   return new ValueError(`toOnnx: layer ${layer.name} (${layer.className}) has no ONNX form: ${why}`);
 }
 
@@ -70,7 +70,7 @@ function activation(ctx: LayerContext, v: OnnxValue, act: string, name = out(ctx
 // ---- geometry and weight layouts ----
 
 /** Keras's 'same' padding along one axis: [before, after], the odd cell after. */
-export function samePads(input: number, kernel: number, stride: number, dilation: number): [number, number] {
+function samePads(input: number, kernel: number, stride: number, dilation: number): [number, number] {
   const outLength = Math.ceil(input / stride);
   const total = Math.max((outLength - 1) * stride + (kernel - 1) * dilation + 1 - input, 0);
   const before = Math.floor(total / 2);
@@ -86,7 +86,7 @@ function windowPads(input: Shape, kernel: [number, number], strides: [number, nu
 }
 
 /** HWIO [kh, kw, in, out] as ONNX's OIHW [out, in, kh, kw]. */
-export function hwioToOihw(k: Weight): Weight {
+function hwioToOihw(k: Weight): Weight {
   const [kh, kw, ci, co] = k.shape;
   const data = new Float32Array(k.data.length);
   for (let h = 0; h < kh; h++)
