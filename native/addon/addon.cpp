@@ -404,6 +404,14 @@ ck::Act parse_act(Napi::Env env, const std::string& name, const char* op) {
   if (name == "sigmoid") return ck::Act::Sigmoid;
   if (name == "tanh") return ck::Act::Tanh;
   if (name == "clippedRelu") return ck::Act::ClippedRelu;
+  if (name == "gelu") return ck::Act::Gelu;
+  if (name == "geluTanh") return ck::Act::GeluTanh;
+  if (name == "swish") return ck::Act::Swish;
+  if (name == "hardSwish") return ck::Act::HardSwish;
+  if (name == "hardSigmoid") return ck::Act::HardSigmoid;
+  if (name == "softplus") return ck::Act::Softplus;
+  if (name == "selu") return ck::Act::Selu;
+  if (name == "mish") return ck::Act::Mish;
   throw_js(env, ck::ErrorKind::Value, std::string(op) + ": unknown activation '" + name + "'");
 }
 

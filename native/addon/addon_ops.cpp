@@ -231,7 +231,8 @@ Napi::Value UpSampling2dGrad(const Info& info) {
   });
 }
 
-// activation(x, { activation, alpha }) / activationGrad(dy, y, { activation, alpha })
+// activation(x, { activation, alpha }) / activationGrad(dy, y or x, { activation, alpha }): the
+// gradient reads the output y, or the input x for the activations without act_grad_from_output.
 Napi::Value Activation(const Info& info) {
   return guard(info, [&] {
     OpOptions o(info, 1, "activation", {"activation", "alpha"});
@@ -250,8 +251,9 @@ Napi::Value ActivationGrad(const Info& info) {
     const char* op = name.c_str();
     ck::Act act = parse_act(info.Env(), name.substr(0, name.size() - 4), op);
     float alpha = float(o.number("alpha"));
-    return wrap(info, ck::activation_grad(arg_tensor(info, 0, op, "dy"),
-                                          arg_tensor(info, 1, op, "y"), act, alpha, op));
+    const ck::Tensor& dy = arg_tensor(info, 0, op, "dy");
+    if (ck::act_grad_from_output(act)) return wrap(info, ck::activation_grad(dy, arg_tensor(info, 1, op, "y"), act, alpha, op));
+    return wrap(info, ck::activation_grad_from_x(dy, arg_tensor(info, 1, op, "x"), act, alpha, op));
   });
 }
 

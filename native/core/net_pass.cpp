@@ -458,7 +458,10 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
           }
           break;
         case LayerKind::Activation:
-          k.activation_bwd(dx, dy, y, n_in, l.act, l.alpha);
+          // The plan keeps every value through the step, so the input x is there for the
+          // activations whose gradient needs it.
+          if (act_grad_from_output(l.act)) k.activation_bwd(dx, dy, y, n_in, l.act, l.alpha);
+          else k.activation_bwd_from_x(dx, dy, x, n_in, l.act, l.alpha);
           break;
         case LayerKind::Softmax:
           k.softmax_bwd(dx, dy, y, n_in / size_t(in.back()), size_t(in.back()));

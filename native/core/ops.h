@@ -61,8 +61,10 @@ Tensor global_max_pool_grad(const Tensor& dy, const Tensor& x);
 
 // ---- activations ----
 Tensor activation(const Tensor& x, Act act, float alpha, const char* op);
-// The gradient from the activation's output y.
+// The gradient from the activation's output y (act_grad_from_output(act)) ...
 Tensor activation_grad(const Tensor& dy, const Tensor& y, Act act, float alpha, const char* op);
+// ... or from its input x (the others: gelu, swish, mish, ...).
+Tensor activation_grad_from_x(const Tensor& dy, const Tensor& x, Act act, float alpha, const char* op);
 Tensor softmax(const Tensor& x);  // over the last axis
 Tensor softmax_grad(const Tensor& dy, const Tensor& y);
 struct DropoutResult {

@@ -156,12 +156,27 @@ Tensor activation(const Tensor& x, Act act, float alpha, const char* op) {
 
 Tensor activation_grad(const Tensor& dy, const Tensor& y, Act act, float alpha, const char* op) {
   check_alpha(op, act, alpha);
+  require(act_grad_from_output(act), ErrorKind::Value,
+          std::string(op) + ": this activation's gradient is taken from its input x, not its output");
   require_same_shape(op, "dy", dy, "y", y);
   DeviceType dev = op_device(op, {{"dy", &dy}, {"y", &y}});
   Tensor dx = empty_tensor(y.shape, op, dev);
   size_t n = y.numel();
   launch_kernels(op, dev, {&dy, &y}, {&dx}, [=](const auto& k) {
     k.activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
+  });
+  return dx;
+}
+
+Tensor activation_grad_from_x(const Tensor& dy, const Tensor& x, Act act, float alpha, const char* op) {
+  require(!act_grad_from_output(act), ErrorKind::Value,
+          std::string(op) + ": this activation's gradient is taken from its output y, not its input");
+  require_same_shape(op, "dy", dy, "x", x);
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"x", &x}});
+  Tensor dx = empty_tensor(x.shape, op, dev);
+  size_t n = x.numel();
+  launch_kernels(op, dev, {&dy, &x}, {&dx}, [=](const auto& k) {
+    k.activation_bwd_from_x(dx.data(), dy.data(), x.data(), n, act, alpha);
   });
   return dx;
 }

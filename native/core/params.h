@@ -65,7 +65,23 @@ struct UpsampleParams {
 // ClippedRelu is min(max(x, 0), alpha): ReLU6 with alpha 6 (MobileNet), Keras's ReLU(max_value).
 // Relu6 is ClippedRelu with alpha 6 in the form an epilogue takes (it has no alpha): the executor
 // fuses MobileNet's ReLU6 into the convolution before it.
-enum class Act : int { None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu, Relu6 };
+// From Gelu on, Keras 3's definitions: Gelu x*Phi(x) (Phi the standard normal CDF), GeluTanh its
+// tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), Swish (SiLU) x*sigmoid(x),
+// HardSigmoid relu6(x+3)/6, HardSwish x*HardSigmoid(x), Softplus log(1+e^x), Selu (kSelu*) and
+// Mish x*tanh(softplus(x)).
+enum class Act : int {
+  None = 0, Relu, LeakyRelu, Elu, Sigmoid, Tanh, ClippedRelu, Relu6,
+  Gelu, GeluTanh, Swish, HardSwish, HardSigmoid, Softplus, Selu, Mish
+};
+
+// Whether act's gradient is taken from its output y (activation_bwd), as for the activations an
+// epilogue may fuse, which keep no pre-activation; the others' from the input x
+// (activation_bwd_from_x): swish, mish and gelu are not monotonic, so y does not determine x.
+inline bool act_grad_from_output(Act act) { return int(act) <= int(Act::Relu6); }
+
+// SELU's constants (Klambauer et al.), as Keras and tfjs write them.
+constexpr float kSeluAlpha = 1.67326324235437728481f;
+constexpr float kSeluScale = 1.05070098735548049342f;
 
 // The activations a conv2d / depthwise / dense epilogue applies, and their clamp.
 inline bool epilogue_act(Act act) { return act == Act::None || act == Act::Relu || act == Act::Relu6; }

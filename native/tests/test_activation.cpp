@@ -1,5 +1,6 @@
 // Activations, softmax, dropout and mul: vector variants against the reference, the reference
 // against finite differences and known values, and extreme inputs.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -8,8 +9,18 @@
 #include "thread_pool.h"
 
 namespace {
-const ck::Act kActs[] = {ck::Act::None, ck::Act::Relu, ck::Act::LeakyRelu, ck::Act::Elu, ck::Act::Sigmoid, ck::Act::Tanh};
+const ck::Act kActs[] = {ck::Act::None,     ck::Act::Relu,      ck::Act::LeakyRelu,   ck::Act::Elu,
+                         ck::Act::Sigmoid,  ck::Act::Tanh,      ck::Act::ClippedRelu, ck::Act::Relu6,
+                         ck::Act::Gelu,     ck::Act::GeluTanh,  ck::Act::Swish,       ck::Act::HardSwish,
+                         ck::Act::HardSigmoid, ck::Act::Softplus, ck::Act::Selu,      ck::Act::Mish};
+
+// The gradient through act at x (output y) with the kernel its contract names.
+void activation_grad(const ck::CpuKernels& k, float* dx, const float* dy, const float* x, const float* y, size_t n,
+                     ck::Act act, float alpha) {
+  if (ck::act_grad_from_output(act)) k.activation_bwd(dx, dy, y, n, act, alpha);
+  else k.activation_bwd_from_x(dx, dy, x, n, act, alpha);
 }
+}  // namespace
 
 TEST(vector_activations_match_reference) {
   std::mt19937 rng(3);
@@ -19,13 +30,13 @@ TEST(vector_activations_match_reference) {
       auto x = cktest::random_vector(rng, n, -6.f, 6.f);
       auto dy = cktest::random_vector(rng, n);
       for (ck::Act act : kActs) {
-        float alpha = act == ck::Act::Elu ? 1.f : 0.2f;
+        float alpha = act == ck::Act::Elu ? 1.f : act == ck::Act::ClippedRelu ? 4.5f : 0.2f;
         std::vector<float> a(n), b(n), da(n), db(n);
         ref.activation_fwd(a.data(), x.data(), n, act, alpha);
         k->activation_fwd(b.data(), x.data(), n, act, alpha);
         CHECK_ALL_CLOSE(b.data(), a.data(), n, 2e-6f, 2e-6f);
-        ref.activation_bwd(da.data(), dy.data(), a.data(), n, act, alpha);
-        k->activation_bwd(db.data(), dy.data(), a.data(), n, act, alpha);
+        activation_grad(ref, da.data(), dy.data(), x.data(), a.data(), n, act, alpha);
+        activation_grad(*k, db.data(), dy.data(), x.data(), a.data(), n, act, alpha);
         CHECK_ALL_CLOSE(db.data(), da.data(), n, 1e-6f, 1e-6f);
       }
       std::vector<float> a(n), b(n);
@@ -52,6 +63,50 @@ TEST(activations_saturate_without_nan) {
   }
 }
 
+// Far out, every table's newer activations reach their asymptotes, finite, value and slope:
+// y -> y_neg, slope 0 as x -> -inf; y -> slope_pos * x + c_pos as x -> +inf.
+TEST(newer_activations_reach_their_asymptotes) {
+  struct Limit { ck::Act act; float y_neg, slope_pos, c_pos; };
+  const Limit limits[] = {{ck::Act::Gelu, 0.f, 1.f, 0.f},        {ck::Act::GeluTanh, 0.f, 1.f, 0.f},
+                          {ck::Act::Swish, 0.f, 1.f, 0.f},       {ck::Act::HardSwish, 0.f, 1.f, 0.f},
+                          {ck::Act::HardSigmoid, 0.f, 0.f, 1.f}, {ck::Act::Softplus, 0.f, 1.f, 0.f},
+                          {ck::Act::Selu, -ck::kSeluScale * ck::kSeluAlpha, ck::kSeluScale, 0.f},
+                          {ck::Act::Mish, 0.f, 1.f, 0.f}};
+  const std::vector<float> x = {-1e30f, -100.f, -20.f, 20.f, 100.f, 1e30f};
+  const std::vector<float> ones(x.size(), 1.f);
+  std::vector<const ck::CpuKernels*> tables = cktest::vector_tables();
+  tables.push_back(&ck::scalar_kernels());
+  for (const ck::CpuKernels* k : tables) {
+    for (const Limit& l : limits) {
+      std::vector<float> y(x.size()), dx(x.size());
+      k->activation_fwd(y.data(), x.data(), x.size(), l.act, 0.f);
+      k->activation_bwd_from_x(dx.data(), ones.data(), x.data(), x.size(), l.act, 0.f);
+      for (size_t i = 0; i < x.size(); ++i) {
+        const bool pos = x[i] > 0;
+        const float want_y = pos ? l.slope_pos * x[i] + l.c_pos : l.y_neg, want_dx = pos ? l.slope_pos : 0.f;
+        CHECK(std::isfinite(y[i]) && std::isfinite(dx[i]));
+        CHECK(std::fabs(y[i] - want_y) <= 1e-6f * std::max(1.f, std::fabs(want_y)));
+        CHECK(std::fabs(dx[i] - want_dx) <= 1e-6f);
+      }
+    }
+  }
+}
+
+// Each gradient kernel is NaN for the acts of the other's contract, so a mix-up shows.
+TEST(gradient_kernels_refuse_the_other_kernels_acts) {
+  const std::vector<float> v = {0.5f, -0.5f, 2.f};
+  std::vector<const ck::CpuKernels*> tables = cktest::vector_tables();
+  tables.push_back(&ck::scalar_kernels());
+  for (const ck::CpuKernels* k : tables) {
+    for (ck::Act act : kActs) {
+      std::vector<float> dx(v.size());
+      if (ck::act_grad_from_output(act)) k->activation_bwd_from_x(dx.data(), v.data(), v.data(), v.size(), act, 0.2f);
+      else k->activation_bwd(dx.data(), v.data(), v.data(), v.size(), act, 0.2f);
+      for (float d : dx) CHECK(std::isnan(d));
+    }
+  }
+}
+
 // The vector max/min follow x86's maxps (a > b ? a : b), not a NaN-propagating max (NEON's
 // FMAX): ReLU maps NaN to 0 as the reference's x > 0 ? x : 0 does, on every ISA.
 TEST(relu_maps_nan_to_zero_as_the_reference_does) {
@@ -73,11 +128,14 @@ TEST(relu_maps_nan_to_zero_as_the_reference_does) {
 TEST(reference_activation_gradients_match_finite_differences) {
   std::mt19937 rng(4);
   const ck::CpuKernels& ref = ck::scalar_kernels();
-  auto x = cktest::random_vector(rng, 40, -3.f, 3.f);
-  for (float& v : x) if (std::fabs(v) < 0.05f) v = 0.3f;  // keep away from relu's kink
+  auto x = cktest::random_vector(rng, 40, -4.f, 4.f);
+  // Away from the kinks: relu's at 0, the hard ones' at -3 and 3, clippedRelu's at alpha.
+  for (float& v : x) {
+    for (float kink : {0.f, -3.f, 3.f, 2.5f}) if (std::fabs(v - kink) < 0.05f) v = kink + 0.3f;
+  }
   auto w = cktest::random_vector(rng, 40);
   for (ck::Act act : kActs) {
-    float alpha = act == ck::Act::Elu ? 1.f : 0.2f;
+    float alpha = act == ck::Act::Elu ? 1.f : act == ck::Act::ClippedRelu ? 2.5f : 0.2f;
     auto loss = [&](const std::vector<float>& in) {
       std::vector<float> y(in.size());
       ref.activation_fwd(y.data(), in.data(), in.size(), act, alpha);
@@ -85,7 +143,7 @@ TEST(reference_activation_gradients_match_finite_differences) {
     };
     std::vector<float> y(40), dx(40);
     ref.activation_fwd(y.data(), x.data(), 40, act, alpha);
-    ref.activation_bwd(dx.data(), w.data(), y.data(), 40, act, alpha);
+    activation_grad(ref, dx.data(), w.data(), x.data(), y.data(), 40, act, alpha);
     CHECK_GRADIENT("activation dx", dx, cktest::numeric_gradient(x, loss, 1e-3f));
   }
 }

@@ -276,7 +276,9 @@ TEST(activations) {
     Vec x = rnd(rng, n, -6.f, 6.f), dy = rnd(rng, n);
     if (n > 3) x[0] = 0.f, x[1] = -0.f, x[2] = 30.f;
     Dev gx(x), gdy(dy);
-    for (Act act : {Act::None, Act::Relu, Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
+    for (Act act : {Act::None, Act::Relu, Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh, Act::ClippedRelu,
+                    Act::Relu6, Act::Gelu, Act::GeluTanh, Act::Swish, Act::HardSwish, Act::HardSigmoid,
+                    Act::Softplus, Act::Selu, Act::Mish}) {
       for (float alpha : {0.f, 0.3f, 1.f}) {
         const std::string tag = "act " + std::to_string(int(act)) + " alpha " + std::to_string(alpha) +
                                 " n " + std::to_string(n);
@@ -285,9 +287,14 @@ TEST(activations) {
         Dev gy = Dev::out(n), gdx = Dev::out(n);
         gpu().activation_fwd(gy.p(), gx.p(), n, act, alpha, g_stream);
         EXPECT_CLOSE_T(gy.host(), y, 1, 1.0, 1e-5f, 1e-6, "activation fwd " + tag);
-        ref().activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
-        Dev gyr(y);  // the gradient from the reference's y: isolates the backward kernel
-        gpu().activation_bwd(gdx.p(), gdy.p(), gyr.p(), n, act, alpha, g_stream);
+        if (ck::act_grad_from_output(act)) {
+          ref().activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
+          Dev gyr(y);  // the gradient from the reference's y: isolates the backward kernel
+          gpu().activation_bwd(gdx.p(), gdy.p(), gyr.p(), n, act, alpha, g_stream);
+        } else {
+          ref().activation_bwd_from_x(dx.data(), dy.data(), x.data(), n, act, alpha);
+          gpu().activation_bwd_from_x(gdx.p(), gdy.p(), gx.p(), n, act, alpha, g_stream);
+        }
         EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-5f, 1e-6, "activation bwd " + tag);
       }
     }
