@@ -153,7 +153,8 @@ export interface NativeBinding {
   globalAvgPool(x: H): H;
   globalAvgPoolGrad(dy: H, x: H): H;
   activation(x: H, o: { activation: string; alpha: number }): H;
-  activationGrad(dy: H, y: H, o: { activation: string; alpha: number }): H;
+  /** The second tensor is the output y, or the input x for the activations from gelu on. */
+  activationGrad(dy: H, yOrX: H, o: { activation: string; alpha: number }): H;
   softmax(x: H): H;
   softmaxGrad(dy: H, y: H): H;
   dropout(x: H, o: { rate: number; seed: number }): { y: H; mask: H };

@@ -310,7 +310,7 @@ export const globalMaxPool = (x: Tensor): Tensor => wrap(native.globalMaxPool(h(
 export const globalMaxPoolGrad = (dy: Tensor, x: Tensor): Tensor =>
   wrap(native.globalMaxPoolGrad(h(dy, 'globalMaxPoolGrad', 'dy'), h(x, 'globalMaxPoolGrad', 'x')));
 
-// ---- activations: forward from x, gradient from the OUTPUT y ----
+// ---- activations: forward from x, gradient from the OUTPUT y (relu, sigmoid, tanh, leakyRelu, elu) ----
 
 function act(name: ActivationName, alpha: number) {
   return {
@@ -340,6 +340,46 @@ export function elu(x: Tensor, opts?: { alpha?: number }): Tensor {
 export function eluGrad(dy: Tensor, y: Tensor, opts?: { alpha?: number }): Tensor {
   return act('elu', finite(options(opts, 'eluGrad', ['alpha']).alpha, 1, 'eluGrad', 'alpha')).grad(dy, y);
 }
+
+// ---- activations whose gradient reads the INPUT x: gelu, swish and mish are not monotonic, so
+// their output does not determine x (the others here follow them, so the newer ones share one rule) ----
+
+export type ActivationFromInputName = 'gelu' | 'geluTanh' | 'swish' | 'hardSwish' | 'hardSigmoid' | 'softplus' | 'selu' | 'mish';
+
+function actX(name: ActivationFromInputName, op: string) {
+  return {
+    fwd: (x: Tensor): Tensor => wrap(native.activation(h(x, op, 'x'), { activation: name, alpha: 0 })),
+    grad: (dy: Tensor, x: Tensor): Tensor =>
+      wrap(native.activationGrad(h(dy, `${op}Grad`, 'dy'), h(x, `${op}Grad`, 'x'), { activation: name, alpha: 0 })),
+  };
+}
+
+/** x * Phi(x) (Phi the standard normal CDF); `approximate: true` takes the tanh form (Keras's `approximate`). */
+export function gelu(x: Tensor, opts?: { approximate?: boolean }): Tensor {
+  return actX(bool(options(opts, 'gelu', ['approximate']).approximate, false, 'gelu', 'approximate') ? 'geluTanh' : 'gelu', 'gelu').fwd(x);
+}
+export function geluGrad(dy: Tensor, x: Tensor, opts?: { approximate?: boolean }): Tensor {
+  const approximate = bool(options(opts, 'geluGrad', ['approximate']).approximate, false, 'geluGrad', 'approximate');
+  return actX(approximate ? 'geluTanh' : 'gelu', 'gelu').grad(dy, x);
+}
+/** x * sigmoid(x) (SiLU). */
+export const swish = (x: Tensor): Tensor => actX('swish', 'swish').fwd(x);
+export const swishGrad = (dy: Tensor, x: Tensor): Tensor => actX('swish', 'swish').grad(dy, x);
+/** x * hardSigmoid(x). */
+export const hardSwish = (x: Tensor): Tensor => actX('hardSwish', 'hardSwish').fwd(x);
+export const hardSwishGrad = (dy: Tensor, x: Tensor): Tensor => actX('hardSwish', 'hardSwish').grad(dy, x);
+/** relu6(x + 3) / 6, as Keras 3 (tfjs and Keras 2 used clip(0.2x + 0.5, 0, 1)). */
+export const hardSigmoid = (x: Tensor): Tensor => actX('hardSigmoid', 'hardSigmoid').fwd(x);
+export const hardSigmoidGrad = (dy: Tensor, x: Tensor): Tensor => actX('hardSigmoid', 'hardSigmoid').grad(dy, x);
+/** log(1 + e^x). */
+export const softplus = (x: Tensor): Tensor => actX('softplus', 'softplus').fwd(x);
+export const softplusGrad = (dy: Tensor, x: Tensor): Tensor => actX('softplus', 'softplus').grad(dy, x);
+/** scale * elu(x, alpha) with SELU's fixed scale and alpha. */
+export const selu = (x: Tensor): Tensor => actX('selu', 'selu').fwd(x);
+export const seluGrad = (dy: Tensor, x: Tensor): Tensor => actX('selu', 'selu').grad(dy, x);
+/** x * tanh(softplus(x)). */
+export const mish = (x: Tensor): Tensor => actX('mish', 'mish').fwd(x);
+export const mishGrad = (dy: Tensor, x: Tensor): Tensor => actX('mish', 'mish').grad(dy, x);
 
 /** Softmax over the last axis. */
 export const softmax = (x: Tensor): Tensor => wrap(native.softmax(h(x, 'softmax', 'x')));

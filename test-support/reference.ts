@@ -6,7 +6,7 @@ import { mulberry32 } from '../lib/rng';
 
 // Global lookups (Math.*, Number.*) inside jest's vm context go through a slow interceptor on
 // every access: hot loops use these module-level aliases instead.
-const { PI, abs, ceil, cos, exp, expm1, floor, fround, log, log1p, max, min, sqrt, tanh } = Math;
+const { PI, abs, ceil, cos, cosh, exp, expm1, floor, fround, log, log1p, max, min, sqrt, tanh } = Math;
 const isNaNNum = Number.isNaN;
 const isFiniteNum = Number.isFinite;
 
@@ -514,7 +514,41 @@ export function globalMaxPoolGrad(dy: ArrayLike<number>, x: ArrayLike<number>, N
 // Activations: forward from x, gradient from the output y
 // ---------------------------------------------------------------------------------------------
 
-export type ActName = 'relu' | 'leakyRelu' | 'elu' | 'sigmoid' | 'tanh';
+export type ActName = FromYActName | FromXActName;
+/** The activations whose gradient convkit takes from the output y. */
+export type FromYActName = 'relu' | 'leakyRelu' | 'elu' | 'sigmoid' | 'tanh';
+/** The activations whose gradient convkit takes from the input x. */
+export type FromXActName = 'gelu' | 'geluTanh' | 'swish' | 'hardSwish' | 'hardSigmoid' | 'softplus' | 'selu' | 'mish';
+
+/** erfc(z) in float64: 1 - erf's Maclaurin series below 2.5, Laplace's continued fraction above. */
+export function erfc(z: number): number {
+  if (z < 0) return 2 - erfc(-z);
+  if (z < 2.5) {
+    // erf(z) = 2/sqrt(pi) * sum_n (-1)^n z^(2n+1) / (n! (2n+1))
+    let power = z;
+    let sum = z;
+    for (let n = 1; n < 200; n++) {
+      power *= (-z * z) / n;
+      const term = power / (2 * n + 1);
+      sum += term;
+      if (abs(term) < 1e-17 * abs(sum)) break;
+    }
+    return 1 - (2 / sqrt(PI)) * sum;
+  }
+  // erfc(z) = e^{-z^2} / sqrt(pi) / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))), from the tail.
+  let f = z;
+  for (let k = 80; k >= 1; k--) f = z + k / 2 / f;
+  return exp(-z * z) / sqrt(PI) / f;
+}
+
+const SELU_ALPHA = 1.6732632423543772848170429916717;
+const SELU_SCALE = 1.0507009873554804934193349852946;
+const normalCdf = (x: number): number => 0.5 * erfc(-x / Math.SQRT2);
+const normalPdf = (x: number): number => exp(-0.5 * x * x) / sqrt(2 * PI);
+const sigmoid64 = (x: number): number => 1 / (1 + exp(-x));
+const softplus64 = (x: number): number => max(x, 0) + log1p(exp(-abs(x)));
+const hardSigmoid64 = (x: number): number => min(max(x + 3, 0), 6) / 6;
+const GELU_K = sqrt(2 / PI);
 
 export function activate(name: ActName, x: number, alpha = 0): number {
   switch (name) {
@@ -523,11 +557,44 @@ export function activate(name: ActName, x: number, alpha = 0): number {
     case 'elu': return x > 0 ? x : alpha * expm1(x);
     case 'sigmoid': return 1 / (1 + exp(-x));
     case 'tanh': return tanh(x);
+    case 'gelu': return x * normalCdf(x);
+    case 'geluTanh': return 0.5 * x * (1 + tanh(GELU_K * (x + 0.044715 * x * x * x)));
+    case 'swish': return x * sigmoid64(x);
+    case 'hardSwish': return x * hardSigmoid64(x);
+    case 'hardSigmoid': return hardSigmoid64(x);
+    case 'softplus': return softplus64(x);
+    case 'selu': return SELU_SCALE * (x > 0 ? x : SELU_ALPHA * expm1(x));
+    case 'mish': return x * tanh(softplus64(x));
   }
 }
 
+/** d act / dx at x, for the activations whose gradient convkit takes from x; at the hard ones'
+ * corners (x = -3, 3) the flat side's slope, as relu6's gradient is 0 at 0 and 6. */
+export function derivativeFromX(name: FromXActName, x: number): number {
+  switch (name) {
+    case 'gelu': return normalCdf(x) + x * normalPdf(x);
+    case 'geluTanh': {
+      const t = tanh(GELU_K * (x + 0.044715 * x * x * x));
+      const sech2 = 1 / cosh(GELU_K * (x + 0.044715 * x * x * x)) ** 2;
+      return 0.5 * (1 + t) + 0.5 * x * sech2 * GELU_K * (1 + 3 * 0.044715 * x * x);
+    }
+    case 'swish': return sigmoid64(x) * (1 + x * sigmoid64(-x));
+    case 'hardSwish': return x <= -3 ? 0 : x >= 3 ? 1 : (2 * x + 3) / 6;
+    case 'hardSigmoid': return x > -3 && x < 3 ? 1 / 6 : 0;
+    case 'softplus': return sigmoid64(x);
+    case 'selu': return x > 0 ? SELU_SCALE : SELU_SCALE * SELU_ALPHA * exp(x);
+    case 'mish': return tanh(softplus64(x)) + (x * sigmoid64(x)) / cosh(softplus64(x)) ** 2;
+  }
+}
+
+export function activationGradFromX(name: FromXActName, dy: ArrayLike<number>, x: ArrayLike<number>): Float32Array {
+  const dx = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) dx[i] = dy[i] * derivativeFromX(name, x[i]);
+  return dx;
+}
+
 /** d act / dx expressed through y = act(x). */
-export function derivativeFromY(name: ActName, y: number, alpha = 0): number {
+export function derivativeFromY(name: FromYActName, y: number, alpha = 0): number {
   switch (name) {
     case 'relu': return y > 0 ? 1 : 0;
     case 'leakyRelu': return y > 0 ? 1 : alpha;
@@ -541,7 +608,7 @@ export function activation(name: ActName, x: ArrayLike<number>, alpha = 0): Floa
   return Float32Array.from(x, (v) => activate(name, v, alpha));
 }
 
-export function activationGrad(name: ActName, dy: ArrayLike<number>, y: ArrayLike<number>, alpha = 0): Float32Array {
+export function activationGrad(name: FromYActName, dy: ArrayLike<number>, y: ArrayLike<number>, alpha = 0): Float32Array {
   const dx = new Float32Array(y.length);
   for (let i = 0; i < y.length; i++) dx[i] = dy[i] * derivativeFromY(name, y[i], alpha);
   return dx;

@@ -1,5 +1,6 @@
-// Activations (forward from x, gradient from the output y), softmax, dropout and mul against the
-// plain-JS reference, on every ISA path this CPU supports, plus finite-difference checks.
+// Activations (forward from x; gradient from the output y, or from the input x for gelu, swish,
+// hardSwish, hardSigmoid, softplus, selu and mish), softmax, dropout and mul against the plain-JS
+// float64 reference, on every ISA path this CPU supports, plus finite-difference checks.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import * as ref from '../test-support/reference';
@@ -9,7 +10,7 @@ type Fwd = (x: ck.Tensor) => ck.Tensor;
 type Grad = (dy: ck.Tensor, y: ck.Tensor) => ck.Tensor;
 interface ActCase {
   label: string;
-  name: ref.ActName;
+  name: ref.FromYActName;
   alpha: number;
   fwd: Fwd;
   grad: Grad;
@@ -27,6 +28,25 @@ const actCases: ActCase[] = [
   { label: 'elu alpha 0.5', name: 'elu', alpha: 0.5, fwd: (x) => ck.ops.elu(x, { alpha: 0.5 }), grad: (dy, y) => ck.ops.eluGrad(dy, y, { alpha: 0.5 }), rtol: 1e-5, atol: 1e-7 },
   { label: 'sigmoid', name: 'sigmoid', alpha: 0, fwd: ck.ops.sigmoid, grad: ck.ops.sigmoidGrad, rtol: 1e-5, atol: 1e-7 },
   { label: 'tanh', name: 'tanh', alpha: 0, fwd: ck.ops.tanh, grad: ck.ops.tanhGrad, rtol: 1e-5, atol: 1e-7 },
+];
+
+interface FromXCase {
+  label: string;
+  name: ref.FromXActName;
+  fwd: Fwd;
+  /** The gradient from the input x. */
+  grad: (dy: ck.Tensor, x: ck.Tensor) => ck.Tensor;
+}
+
+const fromXCases: FromXCase[] = [
+  { label: 'gelu', name: 'gelu', fwd: (x) => ck.ops.gelu(x), grad: (dy, x) => ck.ops.geluGrad(dy, x) },
+  { label: 'gelu approximate (tanh)', name: 'geluTanh', fwd: (x) => ck.ops.gelu(x, { approximate: true }), grad: (dy, x) => ck.ops.geluGrad(dy, x, { approximate: true }) },
+  { label: 'swish', name: 'swish', fwd: ck.ops.swish, grad: ck.ops.swishGrad },
+  { label: 'hardSwish', name: 'hardSwish', fwd: ck.ops.hardSwish, grad: ck.ops.hardSwishGrad },
+  { label: 'hardSigmoid', name: 'hardSigmoid', fwd: ck.ops.hardSigmoid, grad: ck.ops.hardSigmoidGrad },
+  { label: 'softplus', name: 'softplus', fwd: ck.ops.softplus, grad: ck.ops.softplusGrad },
+  { label: 'selu', name: 'selu', fwd: ck.ops.selu, grad: ck.ops.seluGrad },
+  { label: 'mish', name: 'mish', fwd: ck.ops.mish, grad: ck.ops.mishGrad },
 ];
 
 // Odd sizes around the vector widths (8, 16) and tails, and different ranks.
@@ -71,6 +91,58 @@ describeIsas('activations on the %s kernels', (isa) => {
       const fd = ref.finiteDiff(loss, [x], 0, { eps: 1e-2 });
       ref.expectClose(ref.gather(an, fd.indices), fd.grad, { rtol: 1e-3, atol: 1e-4, name: `${a.label}Grad vs finite differences` });
     });
+  });
+
+  describe.each(fromXCases)('$label (gradient from x)', (a) => {
+    test.each(shapes)('forward and gradient on shape [%s] against float64', (...shape) => {
+      const n = ref.prod(shape);
+      const rng = new ref.Rng(n * 13 + a.label.length);
+      const x = inputs(n, rng);
+      const y = a.fwd(t(x, shape));
+      expect(y.shape).toEqual(shape);
+      ref.expectClose(vals(y), ref.activation(a.name, x), { rtol: 1e-5, atol: 1e-6, name: `${a.label}(x)`, shape });
+      const dy = rng.array(n);
+      const dx = a.grad(t(dy, shape), t(x, shape));
+      expect(dx.shape).toEqual(shape);
+      ref.expectClose(vals(dx), ref.activationGradFromX(a.name, dy, x), { rtol: 1e-5, atol: 1e-6, name: `${a.label}Grad`, shape });
+    });
+
+    test('gradient agrees with central differences', () => {
+      const rng = new ref.Rng(321 + a.label.length);
+      const n = 40;
+      // Over [-5, 5], away from selu's kink at 0 and the hard ones' at -3 and 3; a loss sum(act(x) * r).
+      const x = Float32Array.from(rng.array(n, -5, 5), (v) => (Math.abs(Math.abs(v) - 3) < 0.05 ? v * 0.9 : Math.abs(v) < 0.05 ? v + 0.2 : v));
+      const r = rng.array(n);
+      const loss = ([xi]: Float32Array[]): number => ref.dot(a.fwd(t(xi, [n])).dataSync(), r);
+      const an = vals(a.grad(t(r, [n]), t(x, [n])));
+      const fd = ref.finiteDiff(loss, [x], 0, { eps: 1e-2 });
+      ref.expectClose(ref.gather(an, fd.indices), fd.grad, { rtol: 1e-3, atol: 1e-4, name: `${a.label}Grad vs finite differences` });
+    });
+  });
+
+  test('the newer activations at known points (Keras 3 definitions)', () => {
+    const x = [-3, -1, 0, 1, 3];
+    const at = (f: Fwd): number[] => Array.from(vals(f(t(x, [5]))));
+    // hardSigmoid is relu6(x + 3) / 6 (not tfjs's clip(0.2x + 0.5)): 1/3 at -1 where tfjs gives 0.3.
+    ref.expectClose(at(ck.ops.hardSigmoid), [0, 1 / 3, 0.5, 2 / 3, 1], { rtol: 1e-6, atol: 1e-7, name: 'hardSigmoid' });
+    ref.expectClose(at(ck.ops.hardSwish), [-0, -1 / 3, 0, 2 / 3, 3], { rtol: 1e-6, atol: 1e-7, name: 'hardSwish' });
+    // selu(1) = scale, selu(-1) = scale * alpha * (e^-1 - 1).
+    ref.expectClose(at(ck.ops.selu), [1.0507009873554805 * 1.6732632423543772 * Math.expm1(-3), 1.0507009873554805 * 1.6732632423543772 * Math.expm1(-1), 0, 1.0507009873554805, 3 * 1.0507009873554805], { rtol: 1e-6, atol: 1e-7, name: 'selu' });
+    // gelu(1) = Phi(1) = 0.8413447460685429; the tanh form differs from it in the 4th digit.
+    ref.expectClose([at((v) => ck.ops.gelu(v))[3]], [0.8413447460685429], { rtol: 1e-6, atol: 0, name: 'gelu(1)' });
+    ref.expectClose([at((v) => ck.ops.gelu(v, { approximate: true }))[3]], [0.8411919906082768], { rtol: 1e-6, atol: 0, name: 'gelu approximate(1)' });
+  });
+
+  test('gelu options are checked by name and type', () => {
+    const x = t([1, 2], [2]);
+    expect(() => ck.ops.gelu(x, { approximate: 'yes' as unknown as boolean })).toThrow(new ck.ValueError('gelu: approximate must be a boolean, got "yes"'));
+    expect(() => ck.ops.gelu(x, { approx: true } as never)).toThrow(ck.ValueError);
+    expect(() => ck.ops.geluGrad(x, x, { approximate: 1 as unknown as boolean })).toThrow(/geluGrad: approximate must be a boolean/);
+  });
+
+  test('a gradient from x checks that dy and x match', () => {
+    expect(() => ck.ops.swishGrad(t([1, 2, 3], [3]), t([1, 2], [2]))).toThrow(ck.ShapeError);
+    expect(() => ck.ops.swishGrad(t([1, 2, 3], [3]), t([1, 2], [2]))).toThrow(/swishGrad/);
   });
 
   test('relu zeroes negatives and keeps positives exactly', () => {
