@@ -1,7 +1,7 @@
 // Convolution, pooling and normalization layers (NHWC, HWIO kernels, as Keras).
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
-import { ActivationIdentifier, checkActivation, withActivation } from './activations';
+import { ActivationIdentifier, activationConfigName, checkActivation, withActivation } from './activations';
 import {
   channelsLast, initializerOf, InitializerOption, KERNEL_EXTRAS, Layer, LayerArgs, NativeLayerSpec, OptionSpec, pairOf,
   paddingOf, positiveInt, requireRank, Shape, unsupported, WeightSpec,
@@ -103,7 +103,7 @@ export class Conv2D extends Layer {
   getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides,
-      padding: this.padding, dataFormat: 'channels_last', dilationRate: this.dilationRate, activation: this.activation,
+      padding: this.padding, dataFormat: 'channels_last', dilationRate: this.dilationRate, activation: activationConfigName(this.activation),
       useBias: this.useBias, ...(this.groups !== 1 ? { groups: this.groups } : {}),
       kernelInitializer: { className: this.kernelInitializer.className, config: this.kernelInitializer.config },
       biasInitializer: { className: this.biasInitializer.className, config: this.biasInitializer.config },

@@ -1,6 +1,6 @@
 // Core layers: input, dense, flatten, reshape, dropout, activation, reLU, leakyReLU, softmax.
 import { describeValue, ShapeError, ValueError } from '../errors';
-import { ActivationIdentifier, activationLayer, checkActivation, withActivation } from './activations';
+import { ActivationIdentifier, activationConfigName, activationLayer, checkActivation, withActivation } from './activations';
 import {
   BASE_OPTIONS, BatchShape, channelsLast, checkLayerOptions, checkShape, initializerOf, InitializerOption, KERNEL_EXTRAS,
   Layer, LayerArgs, NativeLayerSpec, OptionSpec, positiveInt, Shape, symbolicInputs, SymbolicTensor, WeightSpec,
@@ -120,7 +120,7 @@ export class Dense extends Layer {
 
   getConfig(): Record<string, unknown> {
     return {
-      ...super.getConfig(), units: this.units, activation: this.activation, useBias: this.useBias,
+      ...super.getConfig(), units: this.units, activation: activationConfigName(this.activation), useBias: this.useBias,
       kernelInitializer: { className: this.kernelInitializer.className, config: this.kernelInitializer.config },
       biasInitializer: { className: this.biasInitializer.className, config: this.biasInitializer.config },
       kernelRegularizer: null, biasRegularizer: null, activityRegularizer: null, kernelConstraint: null, biasConstraint: null,
@@ -193,7 +193,7 @@ export class Activation extends Layer {
   }
 
   getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), activation: this.activation };
+    return { ...super.getConfig(), activation: activationConfigName(this.activation) };
   }
 }
 

@@ -2,7 +2,7 @@
 // separable convolution, zero padding, up-sampling, and Lp (power-average) pooling.
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
-import { ActivationIdentifier, checkActivation, withActivation } from './activations';
+import { ActivationIdentifier, activationConfigName, checkActivation, withActivation } from './activations';
 import { outputLength, POOL_OPTIONS, Pooling2D, Pooling2DArgs } from './conv';
 import {
   channelsLast, initializerOf, InitializerOption, Layer, LayerArgs, NativeLayerSpec, OptionSpec, pairOf, paddingOf,
@@ -90,7 +90,7 @@ abstract class DepthwiseBase extends Layer {
     return {
       ...super.getConfig(), kernelSize: this.kernelSize, strides: this.strides, padding: this.padding,
       dataFormat: 'channels_last', dilationRate: this.dilationRate, depthMultiplier: this.depthMultiplier,
-      activation: this.activation, useBias: this.useBias, depthwiseInitializer: ser(this.depthwiseInitializer),
+      activation: activationConfigName(this.activation), useBias: this.useBias, depthwiseInitializer: ser(this.depthwiseInitializer),
       biasInitializer: ser(this.biasInitializer), depthwiseRegularizer: null, biasRegularizer: null,
       activityRegularizer: null, depthwiseConstraint: null, biasConstraint: null,
     };
