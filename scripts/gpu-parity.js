@@ -268,6 +268,14 @@ function buildCases(ck, { seed = 1234, quick = false, oom = true } = {}) {
       // The gradient from the OUTPUT y: take y from the forward op on each device.
       parity(`${name}Grad [${s}]`, [inp(s), inp(s, -3, 3)], (dy, x) => ck.ops[`${name}Grad`](dy, ck.ops[name](x, opts), opts), act);
     }
+    for (const name of ['gelu', 'swish', 'hardSwish', 'hardSigmoid', 'softplus', 'selu', 'mish']) {
+      for (const opts of name === 'gelu' ? [{ approximate: false }, { approximate: true }] : [undefined]) {
+        const label = opts && opts.approximate ? `${name} approximate` : name;
+        parity(`${label} [${s}]`, [inp(s, -5, 5)], (x) => ck.ops[name](x, opts), act);
+        // The gradient from the INPUT x.
+        parity(`${label}Grad [${s}]`, [inp(s), inp(s, -5, 5)], (dy, x) => ck.ops[`${name}Grad`](dy, x, opts), act);
+      }
+    }
     const cols = s[s.length - 1];
     parity(`softmax [${s}]`, [inp(s, -5, 5)], (x) => ck.ops.softmax(x), sumTol(cols));
     parity(`softmaxGrad [${s}]`, [inp(s), inp(s, -5, 5)], (dy, x) => ck.ops.softmaxGrad(dy, ck.ops.softmax(x)), sumTol(cols));

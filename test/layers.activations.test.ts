@@ -168,3 +168,28 @@ describe('in convkit models', () => {
       .toThrow(/d: unknown activation "gelu_approx" \(known: .*gelu, gelu_new, swish, hardSwish, hardSigmoid, softplus, selu, mish/);
   });
 });
+
+const cuda = ck.cudaStatus();
+const onCuda = cuda.available ? describe : describe.skip;
+// scripts/cuda-emu.js runs this file on the CUDA emulator's addon too.
+onCuda(`on CUDA (against the same model on the CPU)${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
+  test('training through every one of them gives the CPU\'s losses and weights', async () => {
+    ck.setSeed(10);
+    const cpu = everyActivation();
+    const gpu = everyActivation();
+    const initial = cpu.getWeights();
+    cpu.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1 }), loss: 'categoricalCrossentropy', device: 'cpu' });
+    gpu.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1 }), loss: 'categoricalCrossentropy', device: 'cuda' });
+    gpu.setWeights(initial);
+    const { x, y } = batch(5, 48);
+    const xs = ck.tensor(x, [48, 6, 6, 2]);
+    const ys = ck.tensor(y, [48, 3]);
+    const hc = (await cpu.fit(xs, ys, { epochs: 2, batchSize: 16, verbose: 0, seed: 2 })).history.loss as number[];
+    const hg = (await gpu.fit(xs, ys, { epochs: 2, batchSize: 16, verbose: 0, seed: 2 })).history.loss as number[];
+    // The devices differ by summation order, ~1e-8 in these losses; a kernel 1% off moves them ~1e-5.
+    expect(gpu.device).toBe('cuda');
+    hg.forEach((v, i) => expect(Math.abs(v - hc[i])).toBeLessThan(2e-6 * Math.max(1, Math.abs(hc[i]))));
+    const wc = weightsOf(cpu);
+    weightsOf(gpu).forEach((w, k) => w.forEach((v, j) => expect(Math.abs(v - wc[k][j])).toBeLessThan(1e-5 + 1e-4 * Math.abs(wc[k][j]))));
+  });
+});
