@@ -87,7 +87,7 @@ Inputs read_tensors(Reader& r) {
 }
 
 ck::Padding padding(Reader& r) { return r.u8() & 1 ? ck::Padding::Same : ck::Padding::Valid; }
-ck::Act act(Reader& r) { return ck::Act(r.u8() % 6); }
+ck::Act act(Reader& r) { return ck::Act(r.u8() % (int(ck::Act::Mish) + 1)); }
 
 // check_shape against a 128-bit reference: it accepts exactly the shapes of at most 8
 // non-negative dims whose element count fits kMaxElements, and never overflows doing so.
@@ -146,7 +146,12 @@ void run_op(Reader& r, int op, const std::vector<ck::Tensor>& t) {
     case 10: ck::global_avg_pool_grad(at(0), at(1)); break;
     case 11: ck::global_max_pool_grad(at(0), at(1)); break;
     case 12: ck::activation(at(0), act(r), r.f32(), "activation"); break;
-    case 13: ck::activation_grad(at(0), at(1), act(r), r.f32(), "activationGrad"); break;
+    case 13: {
+      const ck::Act a = act(r);
+      if (ck::act_grad_from_output(a)) ck::activation_grad(at(0), at(1), a, r.f32(), "activationGrad");
+      else ck::activation_grad_from_x(at(0), at(1), a, r.f32(), "activationGrad");
+      break;
+    }
     case 14: ck::softmax(at(0)); break;
     case 15: ck::softmax_grad(at(0), at(1)); break;
     case 16: ck::dropout(at(0), r.f32(), r.u32()); break;
