@@ -233,11 +233,14 @@ Napi::Value UpSampling2dGrad(const Info& info) {
 
 // activation(x, { activation, alpha }) / activationGrad(dy, y or x, { activation, alpha }): the
 // gradient reads the output y, or the input x for the activations without act_grad_from_output.
+// Errors name the ck.ops function: gelu's tanh form is gelu({ approximate: true }).
+std::string activation_op(const std::string& activation) { return activation == "geluTanh" ? "gelu" : activation; }
+
 Napi::Value Activation(const Info& info) {
   return guard(info, [&] {
     OpOptions o(info, 1, "activation", {"activation", "alpha"});
-    std::string name = o.text("activation");
-    const char* op = name.c_str();
+    const std::string name = o.text("activation"), op_name = activation_op(name);
+    const char* op = op_name.c_str();
     ck::Act act = parse_act(info.Env(), name, op);
     float alpha = float(o.number("alpha"));
     return wrap(info, ck::activation(arg_tensor(info, 0, op, "x"), act, alpha, op));
@@ -247,9 +250,9 @@ Napi::Value Activation(const Info& info) {
 Napi::Value ActivationGrad(const Info& info) {
   return guard(info, [&] {
     OpOptions o(info, 2, "activationGrad", {"activation", "alpha"});
-    std::string name = o.text("activation") + "Grad";
-    const char* op = name.c_str();
-    ck::Act act = parse_act(info.Env(), name.substr(0, name.size() - 4), op);
+    const std::string name = o.text("activation"), op_name = activation_op(name) + "Grad";
+    const char* op = op_name.c_str();
+    ck::Act act = parse_act(info.Env(), name, op);
     float alpha = float(o.number("alpha"));
     const ck::Tensor& dy = arg_tensor(info, 0, op, "dy");
     if (ck::act_grad_from_output(act)) return wrap(info, ck::activation_grad(dy, arg_tensor(info, 1, op, "y"), act, alpha, op));
