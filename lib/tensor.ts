@@ -1,10 +1,10 @@
 // Tensors: a shape over native float32 memory, on the CPU (host memory) or a CUDA GPU. Results of
 // ops are computed on the core's stream (a CUDA stream for CUDA tensors); `await t.data()` waits
 // without blocking the event loop, `t.dataSync()` blocks.
-import { ConvkitError, describeValue, DeviceError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
+import { ConvkitError, describeValue, DeviceError, DistributedError, DTypeError, FormatError, ShapeError, ValueError } from './errors';
 import { native, NativeHandle } from './native';
 
-native.setErrorClasses({ ConvkitError, ShapeError, DTypeError, DeviceError, FormatError, ValueError });
+native.setErrorClasses({ ConvkitError, ShapeError, DTypeError, DeviceError, FormatError, ValueError, DistributedError });
 
 export type Device = 'cpu' | 'cuda';
 

@@ -1,8 +1,9 @@
 // ck.distributed on Open MPI: jobs of 2 and 3 ranks started by mpirun on this machine (child
 // script test-support/children/distributed.js) must get exact sums and broadcasts, and a rank
 // that throws, hangs or lacks the library must end the job with one clear error, never a hang.
-// A data-parallel fit on 2 ranks must keep the ranks' weights bitwise equal and match one
-// process training the same global batches.
+// A data-parallel fit on 2 and 4 ranks must keep the ranks' weights bitwise equal and match one
+// process training the same global batches; a rank that fails mid-fit must make every rank fail
+// with its message at the same step, none applying it, and none waiting for the timeout.
 // Needs Open MPI's mpirun (apt-get install openmpi-bin); CI installs it.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'child_process';
@@ -184,23 +185,25 @@ function maxDifference(a: number[][], b: number[][]): number {
   return worst;
 }
 
-describe('data-parallel fit on 2 ranks', () => {
-  // One process on the same global batches (plain fit, no communicator) is the reference; rank
-  // 1 starts from other weights and optimizer state, so agreeing with it needs rank 0's.
-  function check(n: number, stepsPerEpoch: number, ...options: string[]): void {
-    const { job, reports } = fitReports(2, (dir) => mpirun(2, ['fit', String(n), dir, ...options]));
+describe('data-parallel fit on 2 and 4 ranks', () => {
+  // One process on the same global batches (plain fit, no communicator) is the reference; the
+  // ranks but 0 start from other weights and optimizer state, so agreeing with it needs rank 0's.
+  function check(ranks: number, n: number, stepsPerEpoch: number, ...options: string[]): void {
+    const { job, reports } = fitReports(ranks, (dir) => mpirun(ranks, ['fit', String(n), dir, ...options]));
     expect(job.signal).toBeNull();
     expect(job.status).toBe(0);
-    expect(reports.map((r) => r.rank)).toEqual([0, 1]);
+    expect(reports.map((r) => r.rank)).toEqual([...Array(ranks).keys()]);
     const reference = fitReports(1, (dir) => run(process.execPath, [script, 'reference', String(n), dir, ...options], plainEnv()));
     expect(reference.job.status).toBe(0);
     const [one] = reference.reports;
-    const [first, second] = reports;
+    const [first, ...others] = reports;
     expect(first.epochs).toHaveLength(2);
     first.epochs.forEach((epoch, e) => {
-      // bitwise: JSON writes every float32 exactly
-      expect(second.epochs[e].weights).toEqual(epoch.weights);
-      expect(second.epochs[e].logs).toEqual(epoch.logs);
+      for (const other of others) {
+        // bitwise: JSON writes every float32 exactly
+        expect(other.epochs[e].weights).toEqual(epoch.weights);
+        expect(other.epochs[e].logs).toEqual(epoch.logs);
+      }
       // the same sums in another order (float32 rounding only)
       expect(maxDifference(epoch.weights, one.epochs[e].weights)).toBeLessThan(2e-6);
       expect(epoch.logs.loss).toBeCloseTo(one.epochs[e].logs.loss, 5);
@@ -214,16 +217,16 @@ describe('data-parallel fit on 2 ranks', () => {
     expect(occurrences(job.output, 'Epoch 2/2')).toBe(1);
   }
 
-  test('5 full global batches of 8 per epoch: the ranks stay bitwise equal and match one process', () => {
-    check(40, 5);
+  test.each([2, 4])('%i ranks, 5 full global batches of 8 per epoch: the ranks stay bitwise equal and match one process', (ranks) => {
+    check(ranks, 40, 5);
   });
 
-  test('a last batch of 1 row: rank 0 has none of it and still takes the step (no hang, same result)', () => {
-    check(41, 6);
+  test.each([2, 4])('%i ranks, a last batch of 1 row: the ranks without any of it still take the step (no hang, same result)', (ranks) => {
+    check(ranks, 41, 6);
   });
 
   test('no seed: the ranks shuffle alike (rank 0 draws the seed), so their shares of one whole-dataset batch make it up exactly', () => {
-    check(40, 1, 'whole');
+    check(2, 40, 1, 'whole');
   });
 
   test('batch norm: local batch statistics, moving statistics averaged at each epoch end, so the ranks stay bitwise equal', () => {
@@ -280,6 +283,65 @@ describe('data-parallel fit on 2 ranks', () => {
     };
     expect(job.reports.sort((a, b) => (a.rank as number) - (b.rank as number)))
       .toEqual([{ rank: 0, ...expected }, { rank: 1, ...expected }]);
+  });
+});
+
+interface FaultReport {
+  rank: number;
+  error: { name: string; isDistributedError: boolean; message: string };
+  iterations: number;
+  sameAsApplied: boolean;
+  moved: boolean;
+}
+
+describe('data-parallel fit: a rank that fails mid-fit fails every rank with its message', () => {
+  // The ranks' timeoutMs is 10 minutes, far beyond JOB_LIMIT_MS: a rank left waiting for the
+  // failed one would get the job killed, failing the test.
+  function faultReports(ranks: number, how: string): FaultReport[] {
+    const { job, reports } = fitReports(ranks, (dir) => mpirun(ranks, ['fault', how, dir]));
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);  // every rank caught its fit's error and carried on
+    expect(reports.map((r) => r.rank)).toEqual([...Array(ranks).keys()]);
+    return reports as unknown as FaultReport[];
+  }
+
+  // The failing (last) rank throws its own error, the others a DistributedError with its message;
+  // every rank applied the same `applied` steps and no more (a fit of just those steps on the
+  // same communicator gives the same weights bitwise).
+  function expectFailedTogether(reports: FaultReport[], own: { name: string; message: string }, others: string, applied: number): void {
+    const last = reports.length - 1;
+    for (const r of reports) {
+      if (r.rank === last) {
+        expect(r.error).toEqual({ ...own, isDistributedError: false });
+      } else {
+        expect(r.error).toEqual({ name: 'DistributedError', isDistributedError: true, message: others });
+      }
+      expect(r.iterations).toBe(applied);
+      expect(r.sameAsApplied).toBe(true);
+      expect(r.moved).toBe(applied > 0);
+    }
+  }
+
+  test.each([2, 4])('%i ranks, the last rank\'s callback throws before batch 2: the steps it had queued apply, then every rank stops at the next', (ranks) => {
+    const reports = faultReports(ranks, 'callback');
+    const own = `bad batch on rank ${ranks - 1}`;
+    // one step runs ahead of the one fit awaits on the CPU: steps 0, 1 and 2 were queued
+    expectFailedTogether(reports, { name: 'Error', message: own }, 'sequential.fit: every rank stopped at the same step '
+      + `without applying it, because rank ${ranks - 1} failed: Error: ${own}`, 3);
+  });
+
+  test('the last rank throws after the epoch\'s last step: the others, at the epoch\'s end, stop there', () => {
+    const reports = faultReports(2, 'epochEnd');
+    expectFailedTogether(reports, { name: 'ValueError', message: 'rank 1 rejects the epoch' },
+      'sequential.fit: every rank stopped at the end of the epoch, because rank 1 failed: ValueError: rank 1 rejects the epoch', 5);
+  });
+
+  test('the last rank runs out of memory in its first step (native): no rank applies it', () => {
+    const reports = faultReports(2, 'memory');
+    const own = reports[1].error.message;
+    expect(own).toMatch(/^out of host memory allocating \d+ bytes$/);
+    expectFailedTogether(reports, { name: 'DeviceError', message: own },
+      `sequential.fit: every rank stopped at the same step without applying it, because rank 1 failed: DeviceError: ${own}`, 0);
   });
 });
 

@@ -3,8 +3,14 @@
 // gradients over the ranks (MPI_Allreduce on the communication thread, native/addon/addon_mpi.cpp)
 // between backward and the update, with the loss averaged over the global batch, so every rank
 // applies the same update and the weights stay bitwise equal. Here: the check that the ranks
-// agree, rank 0's weights and optimizer state given to all, each rank's rows, and the epoch's
-// reduction of the sums every rank logs.
+// agree, rank 0's weights and optimizer state given to all, each rank's rows, the epoch's
+// reduction of the sums every rank logs, and failing together.
+//
+// Faults: every step and every epoch's end is a sync point at which the ranks first exchange
+// their status (one float per rank). A rank whose work failed says so at the next sync point the
+// others reach (its step's own, or, for a failure in JS, one it joins after its queued steps),
+// and there no rank applies the step: the failing rank throws its own error, the others a
+// DistributedError with its message. No rank waits for the timeout.
 import { Communicator } from '../distributed';
 import { DistributedError } from '../errors';
 import { native, NativeNet, StepSums } from '../native';
@@ -48,8 +54,15 @@ function disagreement(codes: number[], numeric: boolean): string {
 
 /** A job's data-parallel fit, from the check at its start to its end. */
 export class DataParallel {
+  /** Whether every rank already heard of a failure (a step or sync point rejected). */
+  private stopped = false;
+  /** The steps queued and not yet settled. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /** `syncAhead`: whether the other ranks reach another sync point in this fit. */
   private constructor(private readonly comm: Communicator, private readonly net: NativeNet,
-    private readonly outputs: number) {}
+    private readonly outputs: number, private readonly timeoutMs: number, private readonly where: string,
+    private syncAhead: boolean) {}
 
   get rank(): number {
     return this.comm.rank;
@@ -62,13 +75,42 @@ export class DataParallel {
    * rank 0's, or one it draws when fit was given none.
    */
   static async start(net: NativeNet, comm: Communicator, timeoutMs: number, outputs: number,
-    fields: FingerprintField[], seed: number | undefined, where: string): Promise<{ dp: DataParallel; seed: number }> {
+    fields: FingerprintField[], seed: number | undefined, where: string, trainsAnEpoch: boolean): Promise<{ dp: DataParallel; seed: number }> {
     await checkAgreement(comm, fields, where);
-    const dp = new DataParallel(comm, net, outputs);
+    const dp = new DataParallel(comm, net, outputs, timeoutMs, where, trainsAnEpoch);
     // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
     const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
     net.setDistributed(timeoutMs);
     return { dp, seed: agreedSeed };
+  }
+
+  /**
+   * A step's promise: its rejection means every rank heard of the failure at that step (the
+   * native step exchanges its status, also when its own part failed), so the ranks' DistributedError
+   * gets fit's name.
+   */
+  step<T>(p: Promise<T>): Promise<T> {
+    const step = p.then((v) => v, (e: unknown) => {
+      this.stopped = true;
+      throw e instanceof DistributedError ? new DistributedError(`${this.where}: ${e.message}`) : e;
+    }).finally(() => this.inFlight.delete(step));
+    this.inFlight.add(step);
+    return step;
+  }
+
+  /**
+   * Called with an error that fit hit on this rank (a callback, a step that could not be queued,
+   * a failed step): once the steps already queued have settled, tells the other ranks at their
+   * next sync point unless they already know or have none left, so that they fail with its
+   * message instead of waiting for this rank until the timeout.
+   */
+  async fail(error: unknown): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    if (this.stopped || !this.syncAhead) return;
+    this.stopped = true;
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    // This rank fails with its own error either way; a timeout here is the other ranks' fault.
+    await native.mpiSync(message, this.timeoutMs).catch(() => undefined);
   }
 
   /** Stops routing the steps through MPI (fit's end, also when it failed). */
@@ -88,9 +130,15 @@ export class DataParallel {
 
   /**
    * The epoch's sums over every rank, and whether any rank asked to stop; the batch norms'
-   * moving statistics become their mean over the ranks (each rank saw only its own rows).
+   * moving statistics become their mean over the ranks (each rank saw only its own rows). A sync
+   * point: a DistributedError when a rank failed since the last step. `last`: fit's last epoch.
    */
-  async endEpoch(sums: StepSums, stop: boolean): Promise<{ sums: StepSums; stop: boolean }> {
+  async endEpoch(sums: StepSums, stop: boolean, last: boolean): Promise<{ sums: StepSums; stop: boolean }> {
+    const failed = await native.mpiSync(null, this.timeoutMs);
+    if (failed !== null) {
+      this.stopped = true;
+      throw new DistributedError(`${this.where}: every rank stopped at the end of the epoch, because ${failed}`);
+    }
     const o = this.outputs;
     const state = this.net.params().map((p, i) => ({ ...p, index: i })).filter((p) => !p.trainable);
     const stats = state.map((p) => new Tensor(this.net.getParam(p.index)).dataSync());
@@ -108,6 +156,7 @@ export class DataParallel {
       at += s.length;
     }
     const total = (await this.comm.allreduce(new Tensor(native.fromArray(packed, [packed.length])))).dataSync();
+    this.syncAhead = !last && !(total[head - 1] > 0);
     at = head;
     state.forEach((p, k) => {
       const mean = total.slice(at, at + stats[k].length).map((v) => v / this.comm.size);

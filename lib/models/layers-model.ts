@@ -204,10 +204,15 @@ export abstract class LayersModel extends ModelBase {
     if (job) {
       if (this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
       ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length,
-        this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where));
+        this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where,
+        initialEpoch < epochs));
     }
     try {
       return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp });
+    } catch (e) {
+      // Every rank fails with this one, at the same step: none waits for it until the timeout.
+      await dp?.fail(e);
+      throw e;
     } finally {
       dp?.end();
     }
@@ -279,7 +284,7 @@ export abstract class LayersModel extends ModelBase {
         if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed));
         // Each rank's dropout masks differ (the rank moves the seed) and its loss averages over
         // the whole global batch.
-        return inFlight(net.trainStep(handles(xs), handles(ys), dp.share(rows), (seed + dp.rank * 0x85ebca6b) % 2 ** 52, rows.length));
+        return inFlight(dp.step(net.trainStep(handles(xs), handles(ys), dp.share(rows), (seed + dp.rank * 0x85ebca6b) % 2 ** 52, rows.length)));
       };
       // Every rank of a data-parallel fit runs every step of an epoch (the others wait for its
       // gradients): a stop takes effect at the end of the epoch.
@@ -296,7 +301,7 @@ export abstract class LayersModel extends ModelBase {
         for (const cb of callbacks) await cb.onBatchEnd(b, { batch: b, size: batchSize, ...logsOf(sums) });
         if (args.signal?.aborted) this.stopTraining = true;
       }
-      if (dp) ({ sums, stop: this.stopTraining } = await dp.endEpoch(sums, this.stopTraining));
+      if (dp) ({ sums, stop: this.stopTraining } = await dp.endEpoch(sums, this.stopTraining, epoch === epochs - 1));
       const logs = logsOf(sums);
       if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_'));
       for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);

@@ -18,7 +18,6 @@
 #include "thread_pool.h"
 
 namespace ckaddon {
-namespace {
 
 const char* error_class_name(ck::ErrorKind kind) {
   switch (kind) {
@@ -26,11 +25,10 @@ const char* error_class_name(ck::ErrorKind kind) {
     case ck::ErrorKind::DType: return "DTypeError";
     case ck::ErrorKind::Device: return "DeviceError";
     case ck::ErrorKind::Format: return "FormatError";
+    case ck::ErrorKind::Distributed: return "DistributedError";
     default: return "ValueError";
   }
 }
-
-}  // namespace
 
 Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg) {
   InstanceData& data = instance(env);

@@ -73,6 +73,8 @@ void drain_releases(napi_env env);
 // with its environment when that has gone first (a terminated worker_thread).
 std::shared_ptr<Napi::ObjectReference> shared_reference(Napi::Object object);
 
+// The name of the JS error class for a C++ error kind ("ShapeError", ...).
+const char* error_class_name(ck::ErrorKind kind);
 // The typed JS error (ShapeError, ...) for a C++ error kind.
 Napi::Value make_error(Napi::Env env, ck::ErrorKind kind, const std::string& msg);
 [[noreturn]] void throw_js(Napi::Env env, ck::ErrorKind kind, const std::string& msg);
@@ -147,8 +149,9 @@ void register_image(Napi::Env env, Napi::Object exports);
 void register_jpeg(Napi::Env env, Napi::Object exports);
 // The `interpolation` option ('bilinear' or 'nearest') of the image pipeline's bindings.
 ck::ResizeFilter parse_resize_filter(const OpOptions& o);
-// A Net's gradient reducer (ck::GradientReducer) that sums the gradients over the job's ranks
-// with MPI_Allreduce on the communication thread; a DeviceError past timeout_ms (addon_mpi.cpp).
-std::function<void(const ck::StoragePtr&, size_t)> mpi_gradient_reducer(int64_t timeout_ms);
+// A Net's gradient reducer (ck::GradientReducer) that exchanges the ranks' status and sums the
+// gradients over them with MPI_Allreduce on the communication thread; a DeviceError past
+// timeout_ms, a DistributedError when another rank's step failed (addon_mpi.cpp).
+std::function<void(const ck::StoragePtr&, size_t, const ck::Failure&)> mpi_gradient_reducer(int64_t timeout_ms);
 
 }  // namespace ckaddon

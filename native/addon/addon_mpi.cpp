@@ -4,11 +4,11 @@
 // Open MPI's ABI (libmpi.so.40), declared here instead of including mpi.h (checked against
 // Open MPI 4.1's /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h): MPI_Comm, MPI_Datatype, MPI_Op
 // and MPI_Info are pointers to opaque structs, and each predefined handle (MPI_COMM_WORLD,
-// MPI_FLOAT, MPI_SUM, MPI_INFO_NULL) is the address of a global object (ompi_mpi_comm_world,
-// ompi_mpi_float, ompi_mpi_op_sum, ompi_mpi_info_null) found here with dlsym; the functions
-// return int with MPI_SUCCESS == 0; MPI_THREAD_FUNNELED == 1 and MPI_COMM_TYPE_SHARED == 0 are
-// the enums' values there, and MPI_IN_PLACE is the address 1. MPICH's ABI (int handles,
-// libmpi.so.12) differs and is not loaded.
+// MPI_FLOAT, MPI_BYTE, MPI_SUM, MPI_INFO_NULL) is the address of a global object
+// (ompi_mpi_comm_world, ompi_mpi_float, ompi_mpi_byte, ompi_mpi_op_sum, ompi_mpi_info_null) found
+// here with dlsym; the functions return int with MPI_SUCCESS == 0; MPI_THREAD_FUNNELED == 1 and
+// MPI_COMM_TYPE_SHARED == 0 are the enums' values there, and MPI_IN_PLACE is the address 1.
+// MPICH's ABI (int handles, libmpi.so.12) differs and is not loaded.
 //
 // Every MPI call runs on one communication thread, the one that initialised MPI (so
 // MPI_THREAD_FUNNELED suffices), in the order the JS thread submitted them: every rank must issue
@@ -18,7 +18,9 @@
 //
 // A data-parallel fit hands each step's gradients to the communication thread from the step's
 // own thread (mpi_gradient_reducer) and waits there: the JS thread takes no part mid-step, MPI
-// still runs on one thread, and the watchdog bounds the wait.
+// still runs on one thread, and the watchdog bounds the wait. Each step, and each of fit's own
+// sync points (mpiSync), first exchanges the ranks' status (exchange_status), so that a failure
+// on one rank stops every rank at the same point with that rank's message.
 #ifndef _WIN32
 #include <dlfcn.h>
 #endif
@@ -43,6 +45,8 @@ constexpr int kMpiSuccess = 0;
 constexpr int kMpiThreadFunneled = 1;
 constexpr int kMpiCommTypeShared = 0;
 constexpr int kMpiMaxErrorString = 256;
+// The most of a failing rank's message that the others receive (bytes, its end cut off).
+constexpr int kFailureMessageBytes = 2048;
 void* const kMpiInPlace = reinterpret_cast<void*>(1);
 
 const char* const kInstallHint =
@@ -62,6 +66,7 @@ struct MpiApi {
   int (*Error_string)(int, char*, int*);
   MpiHandle comm_world;
   MpiHandle float_type;
+  MpiHandle byte_type;
   MpiHandle op_sum;
   MpiHandle info_null;
 };
@@ -115,6 +120,7 @@ MpiApi load_mpi() {
   api.Error_string = reinterpret_cast<decltype(api.Error_string)>(sym("MPI_Error_string"));
   api.comm_world = sym("ompi_mpi_comm_world");
   api.float_type = sym("ompi_mpi_float");
+  api.byte_type = sym("ompi_mpi_byte");
   api.op_sum = sym("ompi_mpi_op_sum");
   api.info_null = sym("ompi_mpi_info_null");
   return api;
@@ -283,6 +289,60 @@ void check_mpi(const MpiApi& api, const char* call, int code) {
   if (code != kMpiSuccess) throw ck::Error(ck::ErrorKind::Device, Communicator::mpi_error(api, call, code));
 }
 
+// What a data-parallel fit's sync point found: the ranks whose work since the last one failed
+// (none: every rank goes on) and the lowest one's message.
+struct SyncOutcome {
+  std::vector<int> failed;
+  std::string message;
+
+  // "rank 1 failed: Error: ..." for the message of a DistributedError on the other ranks.
+  std::string text() const {
+    std::string who = "rank " + std::to_string(failed[0]);
+    if (failed.size() > 1) {
+      who = "ranks ";
+      for (size_t i = 0; i < failed.size(); ++i) {
+        who += std::to_string(failed[i]) + (i + 2 < failed.size() ? ", " : i + 2 == failed.size() ? " and " : "");
+      }
+      who += " (the first's error)";
+    }
+    return who + " failed: " + message;
+  }
+};
+
+// A sync point of a data-parallel fit, on the communication thread: every rank says whether its
+// work since the last one failed (`failure`, null when it did not) with one float per rank,
+// summed (MPI_Allreduce), and when any did, the lowest failing rank broadcasts its message
+// (MPI_Bcast of kFailureMessageBytes), so that every rank stops at the same point with it.
+// Without a failure it costs one allreduce of `size` floats.
+SyncOutcome exchange_status(const MpiApi& api, const std::string* failure) {
+  int rank = 0, size = 1;
+  check_mpi(api, "MPI_Comm_rank", api.Comm_rank(api.comm_world, &rank));
+  check_mpi(api, "MPI_Comm_size", api.Comm_size(api.comm_world, &size));
+  std::vector<float> flags(size_t(size), 0.f);
+  if (failure) flags[size_t(rank)] = 1.f;
+  check_mpi(api, "MPI_Allreduce",
+            api.Allreduce(kMpiInPlace, flags.data(), size, api.float_type, api.op_sum, api.comm_world));
+  SyncOutcome outcome;
+  for (int r = 0; r < size; ++r) {
+    if (flags[size_t(r)] > 0.f) outcome.failed.push_back(r);
+  }
+  if (outcome.failed.empty()) return outcome;
+  std::vector<char> text(kFailureMessageBytes, 0);
+  if (rank == outcome.failed[0]) {
+    std::memcpy(text.data(), failure->data(), std::min(failure->size(), text.size() - 1));
+  }
+  check_mpi(api, "MPI_Bcast",
+            api.Bcast(text.data(), kFailureMessageBytes, api.byte_type, outcome.failed[0], api.comm_world));
+  outcome.message = text.data();
+  return outcome;
+}
+
+// Why every rank stops, for the ranks that did not fail themselves.
+ck::Failure job_failure(const SyncOutcome& outcome) {
+  return std::make_shared<const ck::Error>(
+      ck::ErrorKind::Distributed, "every rank stopped at the same step without applying it, because " + outcome.text());
+}
+
 // Submits `run` as a job named `what` and returns the promise that job settles with
 // make_value(job) (or its error).
 Napi::Promise submit_job(Napi::Env env, const std::string& what, int64_t timeout_ms,
@@ -431,6 +491,26 @@ Napi::Value MpiBarrier(const Napi::CallbackInfo& info) {
   });
 }
 
+// mpiSync(failure | null, timeoutMs) -> Promise<string | null>: a data-parallel fit's sync point
+// outside a step (exchange_status): null when no rank failed, else what failed ("rank 1 failed:
+// ..."). `failure`: this rank's message, when its own work failed.
+Napi::Value MpiSync(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    require_started("fit (distributed)");
+    const bool failed = !info[0].IsNull();
+    std::string failure = failed ? arg_string(info, 0, "fit (distributed)", "failure") : "";
+    int64_t timeout = arg_timeout(info, 1, "fit (distributed)");
+    auto outcome = std::make_shared<SyncOutcome>();
+    return submit_job(
+        info.Env(), "status exchange", timeout,
+        [failed, failure, outcome](Job&, const MpiApi& api) { *outcome = exchange_status(api, failed ? &failure : nullptr); },
+        [outcome](Napi::Env env, Job&) -> Napi::Value {
+          if (outcome->failed.empty()) return env.Null();
+          return Napi::String::New(env, outcome->text());
+        });
+  });
+}
+
 // mpiFinalize(timeoutMs): ends MPI after the calls already queued, blocking the JS thread (it is
 // called as the process exits cleanly). A DeviceError if the communicator is broken or the
 // finalize did not finish in time: the process must then exit with an error so that the
@@ -451,19 +531,33 @@ Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-std::function<void(const ck::StoragePtr&, size_t)> mpi_gradient_reducer(int64_t timeout_ms) {
+std::function<void(const ck::StoragePtr&, size_t, const ck::Failure&)> mpi_gradient_reducer(int64_t timeout_ms) {
   require_started("fit (distributed)");
-  return [timeout_ms](const ck::StoragePtr& grads, size_t n) {
-    if (n == 0) return;
+  // Once a step failed on some rank, every rank has heard so at that step: the steps queued
+  // behind it fail at once with the same error, without MPI (the other ranks skip theirs too).
+  auto stopped = std::make_shared<ck::Failure>();
+  return [timeout_ms, stopped](const ck::StoragePtr& grads, size_t n, const ck::Failure& failed) {
+    if (*stopped) throw ck::Error(**stopped);
     if (n > size_t(std::numeric_limits<int>::max())) {
       throw ck::Error(ck::ErrorKind::Value, "fit (distributed): " + std::to_string(n) +
                                                 " gradient values exceed what one MPI_Allreduce sums (2^31 - 1)");
     }
-    // The job keeps the buffer alive: after a timeout the blocked MPI call may still write to it.
-    run_blocking("allreduce of the gradients", timeout_ms, [grads, n](const MpiApi& api) {
+    // Every step exchanges the ranks' status first: when one rank's part failed, no rank sums
+    // or applies the gradients, and all fail together. The job keeps the buffer alive: after a
+    // timeout the blocked MPI call may still write to it.
+    // (The call owns what it writes: after a timeout it may still return, past this frame.)
+    auto outcome = std::make_shared<SyncOutcome>();
+    const bool own = bool(failed);
+    std::string failure = own ? std::string(error_class_name(failed->kind())) + ": " + failed->what() : "";
+    run_blocking("allreduce of the gradients", timeout_ms, [outcome, own, failure, grads, n](const MpiApi& api) {
+      *outcome = exchange_status(api, own ? &failure : nullptr);
+      if (!outcome->failed.empty() || n == 0) return;
       check_mpi(api, "MPI_Allreduce",
                 api.Allreduce(kMpiInPlace, grads->data(), int(n), api.float_type, api.op_sum, api.comm_world));
     });
+    if (outcome->failed.empty()) return;
+    *stopped = own ? failed : job_failure(*outcome);
+    throw ck::Error(**stopped);
   };
 }
 
@@ -472,6 +566,7 @@ void register_mpi(Napi::Env env, Napi::Object exports) {
   exports.Set("mpiAllreduce", Napi::Function::New(env, MpiAllreduce));
   exports.Set("mpiBroadcast", Napi::Function::New(env, MpiBroadcast));
   exports.Set("mpiBarrier", Napi::Function::New(env, MpiBarrier));
+  exports.Set("mpiSync", Napi::Function::New(env, MpiSync));
   exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));
 }
 

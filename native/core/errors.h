@@ -8,7 +8,8 @@
 
 namespace ck {
 
-enum class ErrorKind { Shape, DType, Device, Format, Value };
+// Distributed: another process of a distributed job failed, so this one stops with it.
+enum class ErrorKind { Shape, DType, Device, Format, Value, Distributed };
 
 class Error : public std::runtime_error {
  public:

@@ -93,8 +93,10 @@ struct Accumulators {
 
 // Data-parallel training (ck.distributed): sums the first n floats of the flat gradient buffer
 // over the job's processes, in place. Called on the step's thread between backward and the
-// optimizer update; throws to fail the step.
-using GradientReducer = std::function<void(const StoragePtr& grads, size_t n)>;
+// optimizer update, also when this process's part of the step failed (`failed`, the gradients
+// then unusable), so that every process hears of it; throws, skipping the update, when any
+// process's part failed.
+using GradientReducer = std::function<void(const StoragePtr& grads, size_t n, const Failure& failed)>;
 
 // Whether nets placed on a CUDA device from now on capture each step as a CUDA graph (default:
 // yes, unless CONVKIT_CUDA_GRAPHS=0). Off, every step enqueues its kernels one by one.

@@ -277,18 +277,24 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
       require(global_batch <= 0 || reduce_gradients_, ErrorKind::Value,
               "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
       int batch = int(idx.size());
-      if (batch > 0) {
-        plan_for(batch, true);
-        std::vector<const float*> targets;
-        gather_batch(xs, ys, idx, targets);
-        forward(*plan_, batch, true, seed, -1);
-        loss_batch_ = global_batch;  // 0 but in data-parallel steps; clearing the reducer clears it
-        loss_and_metrics(batch, targets, true, train_acc_);
-        backward(batch);
-      } else {
-        std::fill(grads_->data(), grads_->data() + grads_->size(), 0.f);  // this process adds nothing
+      Failure failed;  // this process's part of a data-parallel step: the others must hear of it
+      try {
+        if (batch > 0) {
+          plan_for(batch, true);
+          std::vector<const float*> targets;
+          gather_batch(xs, ys, idx, targets);
+          forward(*plan_, batch, true, seed, -1);
+          loss_batch_ = global_batch;  // 0 but in data-parallel steps; clearing the reducer clears it
+          loss_and_metrics(batch, targets, true, train_acc_);
+          backward(batch);
+        } else {
+          std::fill(grads_->data(), grads_->data() + grads_->size(), 0.f);  // this process adds nothing
+        }
+      } catch (...) {
+        if (global_batch <= 0) throw;
+        failed = current_failure();
       }
-      if (global_batch > 0) reduce_gradients_(grads_, n_weights_);
+      if (global_batch > 0) reduce_gradients_(grads_, n_weights_, failed);
       ++iterations_;
       update(cpu_kernels());
       ++weights_version_;  // the update and the batch norms' running statistics

@@ -6,6 +6,7 @@
 //          batchnorm: the CNN with a batch norm. Each rank writes its report to
 //          DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
 //        node distributed.js fingerprint|stop|stall
+//        node distributed.js fault callback|epochEnd|memory   (a rank fails mid-fit)
 'use strict';
 const fs = require('fs');
 const ck = require('../../dist');
@@ -20,32 +21,33 @@ async function lastRankStaysAway(comm) {
   await new Promise((resolve) => setTimeout(resolve, 600000));
   return true;
 }
-// N examples of 8x8 images in 3 classes, the same on every rank: a stripe whose orientation is
-// the class, plus noise from a fixed LCG.
-function stripes(n) {
+// N examples of side x side (8) images in 3 classes, the same on every rank: a stripe whose
+// orientation is the class, plus noise from a fixed LCG.
+function stripes(n, side = 8) {
   let state = 12345;
   const noise = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
-  const x = new Float32Array(n * 64);
+  const pixels = side * side;
+  const x = new Float32Array(n * pixels);
   const y = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const c = i % 3;
     y[i] = c;
-    for (let p = 0; p < 64; p++) {
-      const [r, q] = [Math.floor(p / 8), p % 8];
+    for (let p = 0; p < pixels; p++) {
+      const [r, q] = [Math.floor(p / side), p % side];
       const on = c === 0 ? r === 3 : c === 1 ? q === 3 : r === q;
-      x[i * 64 + p] = (on ? 1 : 0) + 0.3 * noise();
+      x[i * pixels + p] = (on ? 1 : 0) + 0.3 * noise();
     }
   }
-  return { x: ck.tensor(x, [n, 8, 8, 1]), y: ck.tensor(y, [n]) };
+  return { x: ck.tensor(x, [n, side, side, 1]), y: ck.tensor(y, [n]) };
 }
 
 // The CNN the fit scenarios train: conv, pool, dense, no dropout, and a batch norm when argv[5]
 // is 'batchnorm'. `initSeed` sets its initial weights.
-function smallCnn(initSeed, filters = 4) {
+function smallCnn(initSeed, filters = 4, side = 8) {
   ck.setSeed(initSeed);
   const norm = process.argv[5] === 'batchnorm' ? [ck.layers.batchNormalization()] : [];
   const model = ck.sequential([
-    ck.layers.conv2d({ inputShape: [8, 8, 1], filters, kernelSize: 3, activation: 'relu' }),
+    ck.layers.conv2d({ inputShape: [side, side, 1], filters, kernelSize: 3, activation: 'relu' }),
     ...norm,
     ck.layers.maxPooling2d({ poolSize: 2 }),
     ck.layers.flatten(),
@@ -134,6 +136,54 @@ const scenarios = {
     const seed = await caught(model, 40, { seed: last ? undefined : 7 });
     const agreed = await caught(model, 40, {});
     report({ rank: comm.rank, batch, layout, seed, agreed });
+  },
+  // A rank fails in the middle of a fit of 40 examples in 5 global batches of 8, shuffle off
+  // (argv[3]): 'callback': the last rank's onBatchBegin throws before batch 2; 'epochEnd': its
+  // onBatchEnd throws after the epoch's last batch (the others are then at the epoch's end);
+  // 'memory': its first step runs out of memory (64x64 images and a global batch of 1024 under an
+  // address-space limit it sets itself). Every rank reports the error its fit threw, its weights
+  // and step count after it, and then, on the same communicator, the weights of a fit from the
+  // same start over exactly the steps that were applied (none: the start's). timeoutMs is 10
+  // minutes: a rank left waiting for the others would outlast the test's limit on the job.
+  async fault() {
+    const comm = await ck.distributed.init({ timeoutMs: 600000 });
+    const how = process.argv[3];
+    const failing = comm.rank === comm.size - 1;
+    const memory = how === 'memory';
+    const batchSize = memory ? 1024 : 8;
+    const { x, y } = memory ? stripes(batchSize, 64) : stripes(40);
+    const make = () => smallCnn(1, memory ? 16 : 4, memory ? 64 : 8);
+    const model = make();
+    const start = weightsOf(model);
+    const callbacks = [{
+      onBatchBegin: async (batch) => { if (failing && how === 'callback' && batch === 2) throw new Error(`bad batch on rank ${comm.rank}`); },
+      onBatchEnd: async (batch) => { if (failing && how === 'epochEnd' && batch === 4) throw new ck.ValueError(`rank ${comm.rank} rejects the epoch`); },
+    }];
+    let limited = false;
+    if (failing && memory) {
+      // 32 MiB above what the process has mapped now: the step's buffers (several of 126 MiB) do not fit
+      const mapped = Number(/VmSize:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+      require('child_process').execFileSync('prlimit', [`--pid=${process.pid}`, `--as=${mapped + 32 * 2 ** 20}:unlimited`]);
+      limited = true;
+    }
+    let error;
+    try {
+      await model.fit(x, y, { batchSize, epochs: 1, shuffle: false, seed: 7, verbose: 0, distributed: comm, callbacks });
+    } catch (e) {
+      error = { name: e.name, isDistributedError: e instanceof ck.DistributedError, message: e.message };
+    }
+    if (limited) require('child_process').execFileSync('prlimit', [`--pid=${process.pid}`, '--as=unlimited:unlimited']);
+    const after = weightsOf(model);
+    const iterations = await model.net.iterations();
+    let applied = start;
+    if (iterations > 0) {
+      // the first rows of the same examples (the noise is drawn row by row)
+      const first = memory ? stripes(iterations * batchSize, 64) : stripes(iterations * batchSize);
+      const again = make();
+      await again.fit(first.x, first.y, { batchSize, epochs: 1, shuffle: false, seed: 7, verbose: 0, distributed: comm });
+      applied = weightsOf(again);
+    }
+    fs.writeFileSync(`${process.argv[4]}/rank${comm.rank}.json`, JSON.stringify({ rank: comm.rank, error, iterations, sameAsApplied: JSON.stringify(after) === JSON.stringify(applied), moved: JSON.stringify(after) !== JSON.stringify(start) }));
   },
 
   // allreduce and broadcast of values every rank can predict, then a barrier
