@@ -4,13 +4,16 @@
 // A data-parallel fit on 2 and 4 ranks must keep the ranks' weights bitwise equal and match one
 // process training the same global batches; a rank that fails mid-fit must make every rank fail
 // with its message at the same step, none applying it, and none waiting for the timeout.
+// `convkit train --distributed` under mpirun must train as one job, rank 0 alone printing and
+// writing the run folder, and --resume must continue it as if never interrupted.
 // Needs Open MPI's mpirun (apt-get install openmpi-bin); CI installs it.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ck from '../lib';
+import { CLI, ensureBuilt, makeShapeFolder, tmpDir } from '../test-support/cli-fixtures';
 
 const script = path.join(__dirname, '..', 'test-support', 'children', 'distributed.js');
 // A job that has not ended by then hangs: the test fails instead of waiting forever.
@@ -364,5 +367,71 @@ describe('data-parallel fit: options', () => {
     const ds = ck.data.array([{ xs: x, ys: y }]);
     await expect(model.fitDataset(ds, { distributed: comm, verbose: 0 })).rejects.toThrow(
       new ck.ValueError(`${model.name}.fitDataset: distributed training over a Dataset is not there yet; use fit(x, y, { distributed }) (docs/distributed.md)`));
+  });
+});
+
+describe('convkit train --distributed under mpirun', () => {
+  let work: string;
+  let folder: string;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    work = tmpDir('ck-dist-cli-');
+    folder = await makeShapeFolder(path.join(work, 'shapes'), { perClass: 8, size: 16 });
+  }, 60000);
+
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  const trainArgs = ['train', '--distributed', '--batch-size', '8', '--image-size', '16x16', '--json'];
+
+  // Rank r runs in wdirs[r] (so a rank that wrote a default run folder would leave it there).
+  function cli(args: string[], wdirs: string[]): Job {
+    const ranks = wdirs.flatMap((wdir, r) => [...(r ? [':'] : []), '-np', '1', '--wdir', wdir, process.execPath, CLI, ...args]);
+    return run('mpirun', ['--allow-run-as-root', '--oversubscribe', ...ranks], plainEnv());
+  }
+
+  function lines(job: Job): Record<string, any>[] {
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    return job.reports;
+  }
+
+  test('2 ranks, no --seed (rank 0\'s is shared): one job, only rank 0 prints and writes the run folder', () => {
+    const [first, second] = [path.join(work, 'rank0'), path.join(work, 'rank1')];
+    fs.mkdirSync(first);
+    fs.mkdirSync(second);
+    const out = lines(cli([...trainArgs, folder, '--epochs', '2'], [first, second]));
+    // rank 0's lines alone: one per epoch, then the result
+    expect(out.map((l) => l.type)).toEqual(['epoch', 'epoch', 'result']);
+    const result = out[2];
+    expect(result).toMatchObject({ ranks: 2, epochs: 2, trainImages: 18, validationImages: 6 });
+    expect(path.dirname(result.out)).toBe(path.join(first, 'runs'));
+    for (const file of ['model.json', 'weights.bin', 'history.json', 'curves.png', 'checkpoint/model.json']) {
+      expect(fs.existsSync(path.join(result.out, file))).toBe(true);
+    }
+    expect(fs.readdirSync(second)).toEqual([]);
+  });
+
+  test('outside mpirun it trains alone and says so; --device cuda is a usage error', () => {
+    const alone = run(process.execPath, [CLI, ...trainArgs, folder, '--epochs', '1', '--out', path.join(work, 'alone')], plainEnv());
+    expect(alone.status).toBe(0);
+    expect(alone.output).toContain('convkit: warning: --distributed: this job has one process (start it with mpirun -np N convkit train ...), so it trains alone');
+    expect(alone.reports.map((l) => [l.type, l.ranks])).toEqual([['epoch', undefined], ['result', 1]]);
+    const cuda = run(process.execPath, [CLI, ...trainArgs, folder, '--device', 'cuda'], plainEnv());
+    expect(cuda.status).toBe(2);
+    expect(cuda.output).toContain('convkit: error: --distributed trains on the CPU for now; leave out --device cuda');
+  });
+
+  test('--resume under mpirun continues the run: the same weights, bit for bit, as a run never interrupted', () => {
+    const [once, twice] = [path.join(work, 'once'), path.join(work, 'twice')];
+    const both = [work, work];
+    lines(cli([...trainArgs, folder, '--epochs', '2', '--seed', '3', '--out', once], both));
+    lines(cli([...trainArgs, folder, '--epochs', '1', '--seed', '3', '--out', twice], both));
+    const out = lines(cli(['train', '--resume', twice, '--epochs', '2', '--distributed', '--json'], both));
+    expect(out.map((l) => l.type)).toEqual(['epoch', 'result']);
+    expect(out[1]).toMatchObject({ ranks: 2, epochs: 2, resumedFrom: 1 });
+    expect(fs.readFileSync(path.join(twice, 'weights.bin')).equals(fs.readFileSync(path.join(once, 'weights.bin')))).toBe(true);
+    const history = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'history.json'), 'utf8')).history;
+    expect(history(twice)).toEqual(history(once));
   });
 });

@@ -33,6 +33,11 @@ export function output(json: boolean): Output {
   };
 }
 
+/** The output of a rank other than 0 of a --distributed run: rank 0 alone prints. */
+export function silentOutput(json: boolean): Output {
+  return { json, info: () => undefined, emit: () => undefined, warn: () => undefined };
+}
+
 export function parseIntOpt(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);

@@ -46,14 +46,15 @@ function program(): Command {
     .option('--threads <n>', 'CPU threads for the kernels (default: one per core)', parseIntOpt('--threads', 1, 1024))
     .option('--json', 'print one JSON object per epoch and a final one, and nothing else, on stdout')
     .option('--resume <dir>', "carry on a run from its output folder's last checkpoint (written after every epoch) with its data and settings; --epochs sets a new total")
+    .option('--distributed', 'data-parallel over the processes of an MPI job: mpirun -np N convkit train ... --distributed (--batch-size is the global batch; rank 0 prints and writes)')
     .addOption(new Option('--train-limit <n>', 'use only the first N training images (quick runs, tests)').argParser(parseIntOpt('--train-limit', 1)).hideHelp())
     .addOption(new Option('--test-limit <n>', 'use only the first N test images (quick runs, tests)').argParser(parseIntOpt('--test-limit', 1)).hideHelp())
     .action(async (source: string | undefined, o, command: Command) => {
       if (o.resume !== undefined) {
-        // a resumed run keeps its data and settings: only the total epochs, threads, device, precision and output format may change
-        const fixed = Object.keys(o).filter((k) => !['resume', 'epochs', 'threads', 'device', 'precision', 'json'].includes(k) && command.getOptionValueSource(k) === 'cli');
+        // a resumed run keeps its data and settings: only the total epochs, threads, device, precision, output format and processes may change
+        const fixed = Object.keys(o).filter((k) => !['resume', 'epochs', 'threads', 'device', 'precision', 'json', 'distributed'].includes(k) && command.getOptionValueSource(k) === 'cli');
         if (source !== undefined) throw new CliError(`--resume takes the data from the run; leave out '${source}'`, 2);
-        if (fixed.length) throw new CliError(`--resume keeps the run's settings; --${fixed[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot change (only --epochs, --threads, --device, --precision and --json can)`, 2);
+        if (fixed.length) throw new CliError(`--resume keeps the run's settings; --${fixed[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot change (only --epochs, --threads, --device, --precision, --json and --distributed can)`, 2);
       } else if (source === undefined) {
         throw new CliError("missing required argument 'source' (mnist, fashion-mnist or an image folder), or --resume DIR", 2);
       }

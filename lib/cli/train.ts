@@ -1,11 +1,12 @@
 // convkit train <mnist | fashion-mnist | DIR>: loads the data, builds (or reads) a model, fits it
 // with a live progress bar (or plain lines, or JSON lines), measures it on held-out images and
-// writes the model, its history and its pictures to the output folder.
+// writes the model, its history and its pictures to the output folder. With --distributed, every
+// rank of an MPI job (mpirun) runs it: they train data-parallel and rank 0 alone prints and writes.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../index';
 import {
-  argmaxRows, checkDevice, CliError, writeFileAtomic, DATASETS, formatCount, isDatasetName, ModelMeta, output, Output, percent,
+  argmaxRows, checkDevice, CliError, writeFileAtomic, DATASETS, formatCount, isDatasetName, ModelMeta, output, Output, percent, silentOutput,
 } from './common';
 import { checkModelFits, seedsCnn, specModel, transferModel, TransferModel, vggCnn } from './models';
 import { ReportFiles, writeConfusion, writeConvPictures, writeCurves } from './report';
@@ -36,6 +37,8 @@ export interface TrainOptions {
   testLimit?: number;
   /** A run's output folder to carry on from its last checkpoint. */
   resume?: string;
+  /** Data-parallel training over the ranks of the MPI job that started this process (docs/distributed.md). */
+  distributed?: boolean;
 }
 
 interface Split {
@@ -222,16 +225,41 @@ async function moveResumed(model: ck.LayersModel, device: 'cuda' | 'auto'): Prom
   model.net.setOptimizerState(state, iterations);
 }
 
+/**
+ * --distributed: joins the MPI job that started this process. Every rank reads the same data
+ * (and, with --resume, the same checkpoint: a shared file system, or the same paths on every
+ * machine); fit's start gives them rank 0's weights and optimizer state.
+ */
+async function joinJob(opts: TrainOptions): Promise<ck.distributed.Communicator> {
+  if (opts.device === 'cuda') throw new CliError('--distributed trains on the CPU for now; leave out --device cuda', 2);
+  const comm = await ck.distributed.init();
+  if (comm.size === 1) {
+    output(opts.json).warn('--distributed: this job has one process (start it with mpirun -np N convkit train ...), so it trains alone');
+  }
+  return comm;
+}
+
+/** Rank 0's seed, on every rank: the weights, the validation split, shuffling and augmentation must agree. */
+async function jobSeed(comm: ck.distributed.Communicator, seed: number): Promise<number> {
+  // below 2^31: two halves of 16 bits each travel exactly as float32
+  const [high, low] = (await comm.broadcast(ck.tensor([Math.floor(seed / 2 ** 16), seed % 2 ** 16], [2]))).dataSync();
+  return high * 2 ** 16 + low;
+}
+
 export async function train(sourceArg: string | undefined, opts: TrainOptions): Promise<void> {
-  const out = output(opts.json);
-  const device = checkDevice(opts.device);
+  const comm = opts.distributed ? await joinJob(opts) : null;
+  // Only rank 0 prints, checkpoints and writes the run folder.
+  const lead = !comm || comm.rank === 0;
+  const out = lead ? output(opts.json) : silentOutput(opts.json);
+  const device = comm ? 'cpu' : checkDevice(opts.device);
   const resumed = opts.resume !== undefined ? await readCheckpoint(path.resolve(opts.resume)) : null;
   if (resumed) opts = resumedOptions(resumed, opts);
   const source = resumed ? resumed.settings.source : sourceArg;
   if (source === undefined) throw new CliError("missing required argument 'source' (mnist, fashion-mnist or an image folder), or --resume DIR", 2);
   if (opts.threads !== undefined) ck.setThreads(opts.threads);
   ck.setPrecision(opts.precision ?? 'fp32');
-  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const drawn = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const seed = comm ? await jobSeed(comm, drawn) : drawn;
   ck.setSeed(seed);
   const optimizer = resumed ? resumed.model.compiled!.optimizer : optimizerFor(opts.optimizer, opts.lr);
   if (opts.base !== undefined && opts.model !== undefined) throw new CliError('--base and --model both give the model; use one', 2);
@@ -278,9 +306,10 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const info = ck.devices()[0];
   const gpu = model.device === 'cuda' ? ck.cudaStatus().devices[0] : null;
   const precision = opts.precision ?? 'fp32';
-  const where = gpu ? `GPU ${gpu.name}, ${precision}` : `CPU ${info.isa}, ${info.threads} threads${precision === 'fp32' ? '' : ` (--precision ${precision} applies to GPUs only)`}`;
+  const ranks = comm ? `, ${comm.size} ranks (data-parallel: batch ${batchSize} across them)` : '';
+  const where = gpu ? `GPU ${gpu.name}, ${precision}` : `CPU ${info.isa}, ${info.threads} threads${ranks}${precision === 'fp32' ? '' : ` (--precision ${precision} applies to GPUs only)`}`;
 
-  if (!opts.json) {
+  if (lead && !opts.json) {
     model.summary();
     out.info(`Training on ${formatCount(nTrain)} images of ${data.label}${nVal ? `, validating on ${formatCount(nVal)}` : ''} (${data.shape[1]}x${data.shape[0]}x${data.shape[2]}, ${classes} classes) ` +
       `with ${optimizer.className} lr ${optimizer.learningRate}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}` +
@@ -314,7 +343,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
   const log: RunLog = resumed?.log ?? { epoch: [], history: {}, seconds: [] };
   // Recorded, then checkpointed, then reported: an epoch printed is an epoch on disk.
   const recorder = new EpochRecorder(log);
-  const callbacks: ck.Callback[] = [recorder, runCheckpoint(dir, meta, settings, log), new EpochLines(out, log, nTrain, epochs)];
+  const callbacks: ck.Callback[] = lead ? [recorder, runCheckpoint(dir, meta, settings, log), new EpochLines(out, log, nTrain, epochs)] : [];
   let augmenter: ck.AugmentImages | null = null;
   if (opts.augment) {
     augmenter = ck.data.augmentImages(data.train.x, opts.augment, { seed });
@@ -335,10 +364,13 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
       epochs, initialEpoch, batchSize, seed, callbacks, signal: stop.signal,
       validationData: data.validation ? [data.validation.x, data.validation.y] : undefined,
       verbose: opts.json ? 0 : process.stdout.isTTY ? 1 : 2,
+      distributed: comm ?? undefined,
     });
   } finally {
     process.off('SIGINT', onSigint);
   }
+  // The ranks hold the same weights: rank 0 measures and writes the results.
+  if (!lead) return;
   const fitSeconds = (performance.now() - tFit) / 1000;
   const epochsRun = history.epoch.length;
   const imagesPerSecond = Math.round((nTrain * epochsRun) / Math.max(1e-9, fitSeconds));
@@ -402,6 +434,7 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     skippedImages: data.skipped,
     seed,
     device: gpu ? { type: 'cuda', name: gpu.name, precision } : { type: 'cpu', isa: info.isa, threads: info.threads },
+    ranks: comm?.size ?? 1,
     out: dir,
     checkpoint: path.join(dir, CHECKPOINT),
     files,
