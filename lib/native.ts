@@ -130,8 +130,8 @@ export interface NativeBinding {
   mpiAllreduce(x: H, timeoutMs: number): Promise<H>;
   mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;
   mpiBarrier(timeoutMs: number): Promise<void>;
-  /** A data-parallel fit's sync point outside a step: null when no rank failed, else what failed. */
-  mpiSync(failure: string | null, timeoutMs: number): Promise<string | null>;
+  /** A data-parallel fit's sync point outside a step: what failed (null: nothing) and every rank's value. */
+  mpiSync(failure: string | null, value: number, timeoutMs: number): Promise<{ failed: string | null; values: number[] }>;
   mpiFinalize(timeoutMs: number): void;
 
   conv2d(x: H, w: H, b: Opt, o: ConvOpts & { activation: string; groups: number }): H;

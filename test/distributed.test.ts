@@ -348,8 +348,56 @@ describe('data-parallel fit: a rank that fails mid-fit fails every rank with its
   });
 });
 
+describe('data-parallel fitDataset: each rank reads its own shard', () => {
+  interface DatasetReport extends FitReport {
+    error?: { name: string; isDistributedError: boolean; message: string };
+    weights: number[][];
+  }
+
+  // One process's fit on the same global batches of 8 (no shuffling) is the reference. With 41
+  // examples the last global batch has 1 row: the other ranks' shards have ended, and they take
+  // that step with no rows.
+  test.each([[2, 40, 5], [2, 41, 6], [4, 41, 6]])('%i ranks, %i examples: bitwise-equal ranks matching one process on the same global batches',
+    (ranks, n, stepsPerEpoch) => {
+    const { job, reports } = fitReports(ranks, (dir) => mpirun(ranks, ['dataset', String(n), dir]));
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    expect(reports.map((r) => r.rank)).toEqual([...Array(ranks).keys()]);
+    const reference = fitReports(1, (dir) => run(process.execPath, [script, 'reference', String(n), dir, 'ordered'], plainEnv()));
+    expect(reference.job.status).toBe(0);
+    const [one] = reference.reports;
+    const [first, ...others] = reports;
+    expect(first.epochs).toHaveLength(2);
+    first.epochs.forEach((epoch, e) => {
+      for (const other of others) {
+        expect(other.epochs[e].weights).toEqual(epoch.weights);
+        expect(other.epochs[e].logs).toEqual(epoch.logs);
+      }
+      expect(maxDifference(epoch.weights, one.epochs[e].weights)).toBeLessThan(2e-6);
+      expect(epoch.logs.loss).toBeCloseTo(one.epochs[e].logs.loss, 5);
+      expect(epoch.logs.accuracy).toBe(one.epochs[e].logs.accuracy);
+    });
+    for (const r of reports) expect(r.iterations).toBe(2 * stepsPerEpoch);
+    expect(occurrences(job.output, 'Epoch 2/2')).toBe(1);
+  });
+
+  test('the last rank\'s dataset throws on bad data before its third batch: every rank stops before that step with its message', () => {
+    const { job, reports } = fitReports(2, (dir) => mpirun(2, ['dataset', '40', dir, 'throw']));
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    const [first, second] = reports as DatasetReport[];
+    const own = "a corrupt image in rank 1's shard";
+    expect(second.error).toEqual({ name: 'FormatError', isDistributedError: false, message: own });
+    expect(first.error).toEqual({ name: 'DistributedError', isDistributedError: true,
+      message: `sequential.fitDataset: every rank stopped before the same step, because rank 1 failed: FormatError: ${own}` });
+    // two steps applied on both ranks, and the same ones
+    expect([first.iterations, second.iterations]).toEqual([2, 2]);
+    expect(second.weights).toEqual(first.weights);
+  });
+});
+
 describe('data-parallel fit: options', () => {
-  test('distributed must be a communicator; alone (rank 0 of 1) fit trains as without it; fitDataset refuses it', async () => {
+  test('distributed must be a communicator; alone (rank 0 of 1) fit and fitDataset train as without it', async () => {
     const model = ck.sequential([ck.layers.dense({ inputShape: [2], units: 1 })]);
     model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
     const x = ck.tensor([1, 2, 3, 4, 5, 6], [3, 2]);
@@ -365,8 +413,15 @@ describe('data-parallel fit: options', () => {
     expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(after);
     expect(alone.history).toEqual(plain.history);
     const ds = ck.data.array([{ xs: x, ys: y }]);
-    await expect(model.fitDataset(ds, { distributed: comm, verbose: 0 })).rejects.toThrow(
-      new ck.ValueError(`${model.name}.fitDataset: distributed training over a Dataset is not there yet; use fit(x, y, { distributed }) (docs/distributed.md)`));
+    await expect(model.fitDataset(ds, { distributed: { rank: 0 } as never, verbose: 0 })).rejects.toThrow(
+      new ck.ValueError(`${model.name}.fitDataset: distributed must be the communicator that ck.distributed.init() resolves to, got {"rank":0}`));
+    model.setWeights(start);
+    const aloneDs = await model.fitDataset(ds, { distributed: comm, verbose: 0, epochs: 2 });
+    const afterDs = model.getWeights().map((w) => Array.from(w.dataSync()));
+    model.setWeights(start);
+    const plainDs = await model.fitDataset(ds, { verbose: 0, epochs: 2 });
+    expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(afterDs);
+    expect(aloneDs.history).toEqual(plainDs.history);
   });
 });
 

@@ -110,7 +110,20 @@ export class DataParallel {
     this.stopped = true;
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     // This rank fails with its own error either way; a timeout here is the other ranks' fault.
-    await native.mpiSync(message, this.timeoutMs).catch(() => undefined);
+    await native.mpiSync(message, 0, this.timeoutMs).catch(() => undefined);
+  }
+
+  /**
+   * A sync point before a step of fitDataset: every rank's `rows` (those of its next batch, 0 when
+   * its dataset has ended), or a DistributedError when a rank failed since the last one.
+   */
+  async agree(rows: number): Promise<number[]> {
+    const { failed, values } = await native.mpiSync(null, rows, this.timeoutMs);
+    if (failed !== null) {
+      this.stopped = true;
+      throw new DistributedError(`${this.where}: every rank stopped before the same step, because ${failed}`);
+    }
+    return values;
   }
 
   /** Stops routing the steps through MPI (fit's end, also when it failed). */
@@ -134,7 +147,7 @@ export class DataParallel {
    * point: a DistributedError when a rank failed since the last step. `last`: fit's last epoch.
    */
   async endEpoch(sums: StepSums, stop: boolean, last: boolean): Promise<{ sums: StepSums; stop: boolean }> {
-    const failed = await native.mpiSync(null, this.timeoutMs);
+    const { failed } = await native.mpiSync(null, 0, this.timeoutMs);
     if (failed !== null) {
       this.stopped = true;
       throw new DistributedError(`${this.where}: every rank stopped at the end of the epoch, because ${failed}`);

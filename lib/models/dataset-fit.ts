@@ -1,9 +1,12 @@
 // model.fitDataset and model.evaluateDataset (as in tfjs): training and evaluation over a
 // Dataset of { xs, ys } batches, one native training step per batch, with fit's callbacks and
-// progress bar. Epoch logs are the example-weighted means of the batches'.
+// progress bar. Epoch logs are the example-weighted means of the batches'. With `distributed`,
+// each rank of an MPI job reads its own dataset and every step trains on the ranks' batches
+// together (docs/distributed.md).
 import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks';
 import type { Dataset } from '../data/dataset';
 import { describeValue, ValueError } from '../errors';
+import type { StepSums } from '../native';
 import { Tensor } from '../tensor';
 import { ProgressLogger } from './progress';
 
@@ -18,8 +21,27 @@ export interface FitDatasetArgs {
   verbose?: 0 | 1 | 2;
   initialEpoch?: number;
   signal?: AbortSignal;
-  /** Not yet: data-parallel training is fit(x, y, { distributed }); here it is a ValueError. */
+  /**
+   * Data-parallel training over the ranks of an MPI job (the communicator ck.distributed.init()
+   * resolves to): each rank gives its own dataset (its shard of the data) and step b trains on
+   * the ranks' b-th batches together, a global batch of their rows. Alone (rank 0 of 1),
+   * fitDataset trains as without it. See docs/distributed.md.
+   */
   distributed?: unknown;
+}
+
+/** fitDataset's data-parallel steps, from the model (LayersModel.datasetSteps). */
+export interface DatasetSteps {
+  readonly rank: number;
+  /** Every rank's rows in its next batch (0: its dataset has ended); a sync point. */
+  agree(rows: number): Promise<number[]>;
+  /** This rank's batch (none: its dataset has ended) as its share of a step on `globalRows` rows: the epoch's running sums. */
+  train(batch: { xs: Tensor; ys: Tensor } | null, globalRows: number): Promise<StepSums>;
+  resetMetrics(): void;
+  logs(sums: StepSums): Logs;
+  endEpoch(sums: StepSums, stop: boolean, last: boolean): Promise<{ sums: StepSums; stop: boolean }>;
+  fail(error: unknown): Promise<void>;
+  end(): void;
 }
 
 /** What fitDataset needs of the model (the public Sequential API). */
@@ -30,6 +52,7 @@ export interface DatasetModel {
   evaluate(x: Tensor, y: Tensor, args?: { batchSize?: number }): Promise<number[]>;
   readonly name: string;
   compiled?: { accuracyName: string | null };
+  datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number }, where: string): Promise<DatasetSteps | null>;
 }
 
 function batchOf(b: unknown, where: string): { xs: Tensor; ys: Tensor } {
@@ -65,15 +88,16 @@ export async function evaluateDataset(model: DatasetModel, dataset: Dataset<{ xs
 export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs = {}): Promise<{ epoch: number[]; history: Record<string, number[]> }> {
   const where = `${model.name}.fitDataset`;
   if (!model.compiled) throw new ValueError(`${where}: compile the model first (model.compile({ optimizer, loss }))`);
-  if (args.distributed !== undefined) {
-    throw new ValueError(`${where}: distributed training over a Dataset is not there yet; use fit(x, y, { distributed }) (docs/distributed.md)`);
-  }
   const epochs = args.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${describeValue(epochs)}`);
+  const initialEpoch = args.initialEpoch ?? 0;
+  const dp = args.distributed === undefined ? null
+    : await model.datasetSteps(args.distributed, { epochs, initialEpoch, batchesPerEpoch: args.batchesPerEpoch }, where);
   const steps = args.batchesPerEpoch ?? dataset.size ?? 0;
   const history = { epoch: [] as number[], history: {} as Record<string, number[]> };
   const callbacks: Callback[] = [];
-  const verbose = args.verbose ?? 1;
+  // In a data-parallel fit, only rank 0 prints.
+  const verbose = dp && dp.rank > 0 ? 0 : args.verbose ?? 1;
   if (verbose > 0) {
     const out = verbose === 2 || !steps ? { isTTY: false, write: (s: string) => process.stdout.write(s) } : process.stdout;
     callbacks.push(new ProgressLogger(epochs, steps, out));
@@ -84,10 +108,11 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
     cb.setModel(model as never);
     cb.params = { epochs, steps, samples: null };
   }
+  if (dp) return trainTogether(model, dataset, args, dp, callbacks, history, epochs, where);
   const names = namesOf(model);
   model.stopTraining = false;
   for (const cb of callbacks) await cb.onTrainBegin();
-  for (let epoch = args.initialEpoch ?? 0; epoch < epochs && !model.stopTraining; epoch++) {
+  for (let epoch = initialEpoch; epoch < epochs && !model.stopTraining; epoch++) {
     for (const cb of callbacks) await cb.onEpochBegin(epoch);
     const sums = names.map(() => 0);
     let count = 0;
@@ -116,16 +141,69 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
     if (count === 0) throw new ValueError(`${where}: the dataset gave no batches in epoch ${epoch + 1}`);
     const logs: Logs = {};
     names.forEach((k, i) => (logs[k] = sums[i] / count));
-    if (args.validationData && !model.stopTraining) {
-      const v = Array.isArray(args.validationData)
-        ? await model.evaluate(args.validationData[0], args.validationData[1], { batchSize: 100 })
-        : await evaluateDataset(model, args.validationData);
-      namesOf(model, 'val_').forEach((k, i) => (logs[k] = v[i]));
-    }
+    if (!model.stopTraining) await validate(model, args, logs);
     history.epoch.push(epoch);
     for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
     for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);
   }
   for (const cb of callbacks) await cb.onTrainEnd();
+  return history;
+}
+
+async function validate(model: DatasetModel, args: FitDatasetArgs, logs: Logs): Promise<void> {
+  if (!args.validationData) return;
+  const v = Array.isArray(args.validationData)
+    ? await model.evaluate(args.validationData[0], args.validationData[1], { batchSize: 100 })
+    : await evaluateDataset(model, args.validationData);
+  namesOf(model, 'val_').forEach((k, i) => (logs[k] = v[i]));
+}
+
+/**
+ * fitDataset on the ranks of an MPI job. Before each step the ranks say how many rows their next
+ * batch has: the step trains on all of them (the loss averaged over their sum), a rank whose
+ * dataset has ended taking part with none, until every rank's has ended (or batchesPerEpoch).
+ * As in fit, a stop takes effect at the end of the epoch and the epoch's logs are summed over the
+ * ranks; a rank that fails (its dataset throws on bad data) fails every rank with its message.
+ */
+async function trainTogether(model: DatasetModel, dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs,
+  dp: DatasetSteps, callbacks: Callback[], history: { epoch: number[]; history: Record<string, number[]> }, epochs: number,
+  where: string): Promise<{ epoch: number[]; history: Record<string, number[]> }> {
+  model.stopTraining = false;
+  try {
+    for (const cb of callbacks) await cb.onTrainBegin();
+    for (let epoch = args.initialEpoch ?? 0; epoch < epochs && !model.stopTraining; epoch++) {
+      for (const cb of callbacks) await cb.onEpochBegin(epoch);
+      dp.resetMetrics();
+      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
+      const it = dataset[Symbol.asyncIterator]();
+      let ended = false;
+      for (let b = 0; args.batchesPerEpoch === undefined || b < args.batchesPerEpoch; b++) {
+        const r = ended ? null : await it.next();
+        if (r?.done) ended = true;
+        const batch = r && !r.done ? batchOf(r.value, where) : null;
+        const globalRows = (await dp.agree(batch ? batch.xs.shape[0] : 0)).reduce((a, v) => a + v, 0);
+        if (globalRows === 0) break;
+        for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: globalRows });
+        sums = await dp.train(batch, globalRows);
+        for (const cb of callbacks) await cb.onBatchEnd(b, { batch: b, size: globalRows, ...dp.logs(sums) });
+        if (args.signal?.aborted) model.stopTraining = true;
+      }
+      await it.return?.();
+      ({ sums, stop: model.stopTraining } = await dp.endEpoch(sums, model.stopTraining, epoch === epochs - 1));
+      if (sums.count === 0) throw new ValueError(`${where}: the ranks' datasets gave no batches in epoch ${epoch + 1}`);
+      const logs = dp.logs(sums);
+      if (!model.stopTraining) await validate(model, args, logs);
+      history.epoch.push(epoch);
+      for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
+      for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);
+    }
+    for (const cb of callbacks) await cb.onTrainEnd();
+  } catch (e) {
+    // Every rank fails with this one, at the same step: none waits for it until the timeout.
+    await dp.fail(e);
+    throw e;
+  } finally {
+    dp.end();
+  }
   return history;
 }

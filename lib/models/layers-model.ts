@@ -16,7 +16,7 @@ import { ProgressLogger } from './progress';
 import { saveModel, SaveOptions, SaveResult } from '../io/files';
 import { toOnnx } from '../io/onnx';
 import type { Dataset } from '../data/dataset';
-import { evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
+import { DatasetSteps, evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
 import { DataParallel, FingerprintField } from './data-parallel';
 
 export interface FitArgs {
@@ -221,6 +221,20 @@ export abstract class LayersModel extends ModelBase {
   /** What every rank of a data-parallel fit must agree on (see DataParallel.start). */
   private fingerprint(args: FitArgs, batchSize: number, epochs: number, initialEpoch: number, nTrain: number,
     validationRows: number): FingerprintField[] {
+    return [
+      ...this.modelFingerprint(),
+      { name: 'batchSize (the global batch)', value: batchSize },
+      { name: 'the number of training examples', value: nTrain },
+      { name: 'the number of validation examples', value: validationRows },
+      { name: 'epochs', value: epochs },
+      { name: 'initialEpoch', value: initialEpoch },
+      { name: 'shuffle', value: args.shuffle === false ? 0 : 1 },
+      { name: 'seed', value: args.seed === undefined ? undefined : args.seed >>> 0 },
+    ];
+  }
+
+  /** The model and its compilation, as the ranks of a data-parallel fit must share them. */
+  private modelFingerprint(): FingerprintField[] {
     const c = this.compiled!;
     // The layers' kinds and options (less their names and initializers, which the weights from
     // rank 0 make moot), the graph, and every weight's shape.
@@ -233,14 +247,55 @@ export abstract class LayersModel extends ModelBase {
       { name: 'the model (its layers and weight shapes)', value: JSON.stringify([layers, this.graph(), weights]) },
       { name: 'the parameter count', value: this.countParams() },
       { name: 'the optimizer', value: JSON.stringify([c.optimizer.kind, c.optimizer.getConfig(), c.loss, c.accuracyName]) },
-      { name: 'batchSize (the global batch)', value: batchSize },
-      { name: 'the number of training examples', value: nTrain },
-      { name: 'the number of validation examples', value: validationRows },
-      { name: 'epochs', value: epochs },
-      { name: 'initialEpoch', value: initialEpoch },
-      { name: 'shuffle', value: args.shuffle === false ? 0 : 1 },
-      { name: 'seed', value: args.seed === undefined ? undefined : args.seed >>> 0 },
     ];
+  }
+
+  /**
+   * @internal fitDataset's data-parallel steps over the job behind `comm` (dataset-fit.ts), after
+   * the ranks agreed and took rank 0's state; null alone (rank 0 of 1: fitDataset trains as
+   * without it).
+   */
+  async datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number }, where: string): Promise<DatasetSteps | null> {
+    const job = jobOf(comm, where);
+    if (!job) return null;
+    if (this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
+    const fields: FingerprintField[] = [
+      ...this.modelFingerprint(),
+      { name: 'epochs', value: o.epochs },
+      { name: 'initialEpoch', value: o.initialEpoch },
+      { name: 'batchesPerEpoch', value: o.batchesPerEpoch },
+    ];
+    const { dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, fields,
+      undefined, where, o.initialEpoch < o.epochs);
+    const rng = new Rng(seed);
+    const seedBase = rng.nextUint32();
+    let step = 0;
+    // A rank whose dataset has ended takes the remaining steps with no rows: its last batch gives
+    // the step the tensors' shapes.
+    let last: { xs: Tensor[]; ys: Tensor[] } | null = null;
+    const net = this.net;
+    return {
+      rank: dp.rank,
+      agree: (rows) => dp.agree(rows),
+      train: (batch, globalRows) => {
+        let rows: Int32Array = new Int32Array(0);
+        if (batch) {
+          const { xs, n } = this.checkInputs(batch.xs, 'fitDataset');
+          last = { xs, ys: this.checkTargets(batch.ys, n, 'fitDataset') };
+          rows = range(0, n);
+        } else if (!last) {
+          throw new ValueError(`${where}: rank ${dp.rank}'s dataset gave no batch while other ranks' did; every rank's dataset must give at least one`);
+        }
+        // Each rank's dropout masks differ (the rank moves the seed), as in fit.
+        const seed = (seedBase + step++ * 0x9e3779b1 + dp.rank * 0x85ebca6b) % 2 ** 52;
+        return inFlight(dp.step(net.trainStep(handles(last.xs), handles(last.ys), rows, seed, globalRows)));
+      },
+      resetMetrics: () => net.resetMetrics(),
+      logs: (sums) => this.stepLogs(sums, ''),
+      endEpoch: (sums, stop, lastEpoch) => dp.endEpoch(sums, stop, lastEpoch),
+      fail: (e) => dp.fail(e),
+      end: () => dp.end(),
+    };
   }
 
   private async trainEpochs(xs: Tensor[], ys: Tensor[], val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array } | null,

@@ -290,10 +290,12 @@ void check_mpi(const MpiApi& api, const char* call, int code) {
 }
 
 // What a data-parallel fit's sync point found: the ranks whose work since the last one failed
-// (none: every rank goes on) and the lowest one's message.
+// (none: every rank goes on), the lowest one's message, and each rank's value (what fitDataset
+// says at each step: the rows of its next batch).
 struct SyncOutcome {
   std::vector<int> failed;
   std::string message;
+  std::vector<float> values;
 
   // "rank 1 failed: Error: ..." for the message of a DistributedError on the other ranks.
   std::string text() const {
@@ -310,21 +312,24 @@ struct SyncOutcome {
 };
 
 // A sync point of a data-parallel fit, on the communication thread: every rank says whether its
-// work since the last one failed (`failure`, null when it did not) with one float per rank,
-// summed (MPI_Allreduce), and when any did, the lowest failing rank broadcasts its message
-// (MPI_Bcast of kFailureMessageBytes), so that every rank stops at the same point with it.
-// Without a failure it costs one allreduce of `size` floats.
-SyncOutcome exchange_status(const MpiApi& api, const std::string* failure) {
+// work since the last one failed (`failure`, null when it did not) and gives a value, in two
+// floats per rank, summed (MPI_Allreduce), and when any failed, the lowest failing rank broadcasts
+// its message (MPI_Bcast of kFailureMessageBytes), so that every rank stops at the same point
+// with it. Every sync point has this one shape, so a failing rank can join whichever the others
+// are at. Without a failure it costs one allreduce of 2 x size floats.
+SyncOutcome exchange_status(const MpiApi& api, const std::string* failure, float value = 0.f) {
   int rank = 0, size = 1;
   check_mpi(api, "MPI_Comm_rank", api.Comm_rank(api.comm_world, &rank));
   check_mpi(api, "MPI_Comm_size", api.Comm_size(api.comm_world, &size));
-  std::vector<float> flags(size_t(size), 0.f);
-  if (failure) flags[size_t(rank)] = 1.f;
+  std::vector<float> table(2 * size_t(size), 0.f);  // rank r: [failed, value]
+  table[2 * size_t(rank)] = failure ? 1.f : 0.f;
+  table[2 * size_t(rank) + 1] = value;
   check_mpi(api, "MPI_Allreduce",
-            api.Allreduce(kMpiInPlace, flags.data(), size, api.float_type, api.op_sum, api.comm_world));
+            api.Allreduce(kMpiInPlace, table.data(), 2 * size, api.float_type, api.op_sum, api.comm_world));
   SyncOutcome outcome;
   for (int r = 0; r < size; ++r) {
-    if (flags[size_t(r)] > 0.f) outcome.failed.push_back(r);
+    if (table[2 * size_t(r)] > 0.f) outcome.failed.push_back(r);
+    outcome.values.push_back(table[2 * size_t(r) + 1]);
   }
   if (outcome.failed.empty()) return outcome;
   std::vector<char> text(kFailureMessageBytes, 0);
@@ -491,22 +496,31 @@ Napi::Value MpiBarrier(const Napi::CallbackInfo& info) {
   });
 }
 
-// mpiSync(failure | null, timeoutMs) -> Promise<string | null>: a data-parallel fit's sync point
-// outside a step (exchange_status): null when no rank failed, else what failed ("rank 1 failed:
-// ..."). `failure`: this rank's message, when its own work failed.
+// mpiSync(failure | null, value, timeoutMs) -> Promise<{ failed: string | null, values: number[] }>:
+// a data-parallel fit's sync point outside a step (exchange_status): what failed ("rank 1
+// failed: ...", null when nothing did) and every rank's value. `failure`: this rank's message,
+// when its own work failed.
 Napi::Value MpiSync(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
-    require_started("fit (distributed)");
+    const char* op = "fit (distributed)";
+    require_started(op);
     const bool failed = !info[0].IsNull();
-    std::string failure = failed ? arg_string(info, 0, "fit (distributed)", "failure") : "";
-    int64_t timeout = arg_timeout(info, 1, "fit (distributed)");
+    std::string failure = failed ? arg_string(info, 0, op, "failure") : "";
+    float value = float(arg_number(info, 1, op, "value"));
+    int64_t timeout = arg_timeout(info, 2, op);
     auto outcome = std::make_shared<SyncOutcome>();
     return submit_job(
         info.Env(), "status exchange", timeout,
-        [failed, failure, outcome](Job&, const MpiApi& api) { *outcome = exchange_status(api, failed ? &failure : nullptr); },
+        [failed, failure, value, outcome](Job&, const MpiApi& api) {
+          *outcome = exchange_status(api, failed ? &failure : nullptr, value);
+        },
         [outcome](Napi::Env env, Job&) -> Napi::Value {
-          if (outcome->failed.empty()) return env.Null();
-          return Napi::String::New(env, outcome->text());
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("failed", outcome->failed.empty() ? env.Null() : Napi::String::New(env, outcome->text()));
+          Napi::Array values = Napi::Array::New(env, outcome->values.size());
+          for (size_t r = 0; r < outcome->values.size(); ++r) values.Set(uint32_t(r), double(outcome->values[r]));
+          o.Set("values", values);
+          return o;
         });
   });
 }

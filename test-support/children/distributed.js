@@ -3,10 +3,12 @@
 // usage: node distributed.js collectives|throw|timeout|timeoutCaught|nolib
 //        node distributed.js fit|reference N DIR [whole|batchnorm]   (a data-parallel fit of N
 //          examples, or one process's; whole: one batch of all N per epoch and no seed;
-//          batchnorm: the CNN with a batch norm. Each rank writes its report to
+//          batchnorm: the CNN with a batch norm; ordered: no shuffling. Each rank writes its report to
 //          DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
 //        node distributed.js fingerprint|stop|stall
-//        node distributed.js fault callback|epochEnd|memory   (a rank fails mid-fit)
+//        node distributed.js fault callback|epochEnd|memory DIR   (a rank fails mid-fit)
+//        node distributed.js dataset N DIR [throw]   (fitDataset: each rank reads its own shard;
+//          throw: the last rank's dataset throws before its third batch)
 'use strict';
 const fs = require('fs');
 const ck = require('../../dist');
@@ -61,7 +63,8 @@ const weightsOf = (model) => model.getWeights().map((w) => Array.from(w.dataSync
 const FIT = { batchSize: 8, epochs: 2, seed: 7 };
 // argv[5] 'whole': every epoch one batch of all the examples, in an order drawn from no seed
 // (which one process's result does not depend on, but the ranks' shares must come from one).
-const fitArgs = (n) => (process.argv[5] === 'whole' ? { batchSize: n, seed: undefined } : {});
+const fitArgs = (n) => (process.argv[5] === 'whole' ? { batchSize: n, seed: undefined }
+  : process.argv[5] === 'ordered' ? { shuffle: false } : {});
 
 // fit's weights and logs after every epoch and its step count, into DIR/rank<rank>.json; with a
 // batch norm also the weights after each epoch's last step, before the epoch's end reduces them.
@@ -137,6 +140,42 @@ const scenarios = {
     const agreed = await caught(model, 40, {});
     report({ rank: comm.rank, batch, layout, seed, agreed });
   },
+  // fitDataset on the ranks: of each global batch of 8 of N examples (argv[3]), rank r's dataset
+  // gives rows 8b + (8 / size) r onwards, 8 / size of them (a last partial batch leaves the later
+  // ranks without rows, their datasets ended). Rank 1 starts from other weights and state.
+  async dataset() {
+    const comm = await ck.distributed.init({ timeoutMs: 600000 });
+    const n = Number(process.argv[3]);
+    const { x, y } = stripes(n);
+    const [xv, yv] = [x.dataSync(), y.dataSync()];
+    const per = 8 / comm.size;
+    const batches = [];
+    for (let start = comm.rank * per; start < n; start += 8) {
+      const end = Math.min(n, start + per);
+      batches.push({ xs: ck.tensor(xv.slice(start * 64, end * 64), [end - start, 8, 8, 1]), ys: ck.tensor(yv.slice(start, end), [end - start]) });
+    }
+    const failing = process.argv[5] === 'throw' && comm.rank === comm.size - 1;
+    const dataset = ck.data.generator(function* () {
+      for (const [b, batch] of batches.entries()) {
+        if (failing && b === 2) throw new ck.FormatError(`a corrupt image in rank ${comm.rank}'s shard`);
+        yield batch;
+      }
+    });
+    const model = smallCnn(comm.rank === 0 ? 1 : 2);
+    if (comm.rank > 0) await model.trainOnBatch(x, y);
+    const epochs = [];
+    let error;
+    try {
+      await model.fitDataset(dataset, { epochs: 2, verbose: 2, distributed: comm, callbacks: [{
+        onEpochEnd: async (epoch, logs) => { epochs.push({ logs, weights: weightsOf(model) }); },
+      }] });
+    } catch (e) {
+      error = { name: e.name, isDistributedError: e instanceof ck.DistributedError, message: e.message };
+    }
+    const result = { rank: comm.rank, epochs, error, iterations: await model.net.iterations(), weights: weightsOf(model) };
+    fs.writeFileSync(`${process.argv[4]}/rank${comm.rank}.json`, JSON.stringify(result));
+  },
+
   // A rank fails in the middle of a fit of 40 examples in 5 global batches of 8, shuffle off
   // (argv[3]): 'callback': the last rank's onBatchBegin throws before batch 2; 'epochEnd': its
   // onBatchEnd throws after the epoch's last batch (the others are then at the epoch's end);
