@@ -6,11 +6,12 @@
 // agree, rank 0's weights and optimizer state given to all, each rank's rows, the epoch's
 // reduction of the sums every rank logs, and failing together.
 //
-// Faults: every step and every epoch's end is a sync point at which the ranks first exchange
-// their status (one float per rank). A rank whose work failed says so at the next sync point the
-// others reach (its step's own, or, for a failure in JS, one it joins after its queued steps),
-// and there no rank applies the step: the failing rank throws its own error, the others a
-// DistributedError with its message. No rank waits for the timeout.
+// Faults: every step, every epoch's end and (fitDataset) every step's row count is a sync point
+// at which the ranks first exchange their status (two floats per rank: failed, and a value). A
+// rank whose work failed says so at the next sync point the others reach (its step's own, or,
+// for a failure in JS, one it joins after its queued steps), and there no rank applies the step:
+// the failing rank throws its own error, the others a DistributedError with its message. No rank
+// waits for the timeout.
 import { Communicator } from '../distributed';
 import { DistributedError } from '../errors';
 import { native, NativeNet, StepSums } from '../native';
