@@ -2,3 +2,5 @@
 // ck.loadModel read and write).
 export { encodeOnnx, ONNX_OPSET, toOnnx } from './onnx';
 export type { OnnxExportable, OnnxExportOptions, OnnxExportResult } from './onnx';
+export { decodeOnnx, loadOnnx, modelFromOnnx } from './onnx-import';
+export type { OnnxImportOptions } from './onnx-import';

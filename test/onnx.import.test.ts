@@ -1,0 +1,325 @@
+// ONNX import checked against a real runtime: ONNX files made by PyTorch's torch.onnx.export
+// (committed fixtures, made by test/fixtures/onnx/make-fixtures.py; full torchvision resnet18
+// and mobilenet_v2 too when PyTorch is installed) and by convkit's own exporter are imported with
+// ck.io.loadOnnx, and convkit's predictions on random NHWC inputs are compared with
+// onnxruntime-node's on the same file (max error within 1e-4 of the output's scale). The
+// imported models train (whole, and frozen under a new head), save and reload; hostile files
+// are typed errors.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { ChildProcess, fork, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import * as ck from '../lib';
+import { BatchNormalization } from '../lib/layers';
+import { randomArray } from '../test-support/helpers';
+
+const FIXTURES = path.join(__dirname, 'fixtures', 'onnx');
+let dir: string;
+let runtime: ChildProcess;
+let requests = 0;
+const pending = new Map<number, (r: RuntimeResult) => void>();
+
+interface RuntimeResult {
+  outputs: { data: Float32Array; dims: number[] }[];
+  error?: string;
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-onnx-import-'));
+  runtime = fork(path.join(__dirname, '..', 'test-support', 'children', 'onnxruntime.js'), [], { serialization: 'advanced' });
+  runtime.on('message', (m: RuntimeResult & { id: number }) => {
+    pending.get(m.id)?.(m);
+    pending.delete(m.id);
+  });
+});
+
+afterAll(() => {
+  runtime?.kill();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function runOnnx(file: string, feeds: { data: Float32Array; dims: number[] }[]): Promise<RuntimeResult> {
+  return new Promise((resolve, reject) => {
+    const id = requests++;
+    pending.set(id, (r) => (r.error ? reject(new Error(r.error)) : resolve(r)));
+    runtime.send({ id, file, feeds });
+  });
+}
+
+/** NHWC [n, h, w, c] values as NCHW, the way a PyTorch model takes them. */
+function toNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++)
+        for (let k = 0; k < c; k++) out[((b * c + k) * h + i) * w + j] = x[((b * h + i) * w + j) * c + k];
+  return out;
+}
+
+/** The largest difference relative to the largest value of the reference. */
+function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / Math.max(scale, 1e-6);
+}
+
+const TOLERANCE = 1e-4;
+
+/**
+ * Imports `file`, runs it in convkit on a random NHWC batch and in onnxruntime on the same batch
+ * (NCHW when the file takes NCHW), and returns the relative error and the model.
+ */
+async function versusRuntime(file: string, opts: { batch?: number; nchw?: boolean; seed?: number } = {}): Promise<{ error: number; model: ck.Functional; x: ck.Tensor }> {
+  const model = await ck.io.loadOnnx(file);
+  const shape = model.inputs[0].shape.slice(1) as number[];
+  const batch = opts.batch ?? 3;
+  const dims = [batch, ...shape];
+  const xs = randomArray(dims.reduce((a, b) => a * b, 1), opts.seed ?? 7, -1.5, 1.5);
+  const nchw = opts.nchw ?? true;
+  const run = await runOnnx(file, [{ data: nchw ? toNchw(xs, dims) : xs, dims: nchw ? [batch, shape[2], shape[0], shape[1]] : dims }]);
+  const x = ck.tensor(xs, dims);
+  const got = await (model.predict(x) as ck.Tensor).data();
+  expect(got.length).toBe(run.outputs[0].data.length);
+  const error = relativeError(got, run.outputs[0].data);
+  if (process.env.ONNX_DEBUG) console.log(path.basename(file), error);
+  return { error, model, x };
+}
+
+const fixture = (name: string) => path.join(FIXTURES, name);
+
+describe('PyTorch exports (torch.onnx.export, opset 13) predict as in onnxruntime', () => {
+  test('a resnet18-style network (torchvision BasicBlocks, 7x7/2 stem, padded max pool, downsample)', async () => {
+    const { error, model } = await versusRuntime(fixture('tiny_resnet.onnx'));
+    expect(error).toBeLessThan(TOLERANCE);
+    expect(model.inputs[0].shape).toEqual([null, 32, 32, 3]);
+    const kinds = new Set(model.layers.map((l) => l.className));
+    for (const k of ['Conv2D', 'ZeroPadding2D', 'MaxPooling2D', 'Add', 'GlobalAveragePooling2D', 'Flatten', 'Dense']) expect(kinds).toContain(k);
+  });
+
+  test('torchvision mobilenet_v2 (width 0.25, short): depthwise convs, ReLU6, residuals, dropout', async () => {
+    const { error, model } = await versusRuntime(fixture('mobilenet_v2.onnx'));
+    expect(error).toBeLessThan(TOLERANCE);
+    expect(model.layers.some((l) => l.className === 'DepthwiseConv2D')).toBe(true);
+  });
+
+  test('the other operators: F.pad, asymmetric and dilated grouped convs, pools both ways, Resize, Concat, scaling, BatchNorm1d, Flatten into Linear', async () => {
+    const { error, model } = await versusRuntime(fixture('ops.onnx'));
+    expect(error).toBeLessThan(TOLERANCE);
+    // x * 0.5 + 0.25 is one frozen affine layer, not two
+    const affine = model.layers.filter((l) => l instanceof BatchNormalization && !l.trainable);
+    expect(affine).toHaveLength(1);
+  });
+
+  const python = '/usr/bin/python3';
+  const torch = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  const hasTorch = torch.status === 0;
+  if (!hasTorch) console.warn(`onnx.import: PyTorch is not installed (${python} -c 'import torch, torchvision' failed), so the full torchvision resnet18 / mobilenet_v2 exports are not made; the committed fixtures are checked`);
+  (hasTorch ? test : test.skip)('full torchvision resnet18 and mobilenet_v2 (width 0.35), exported here by PyTorch', async () => {
+    const out = path.join(dir, 'torch');
+    fs.mkdirSync(out);
+    const made = spawnSync(python, [path.join(FIXTURES, 'make-fixtures.py'), out, '--full'], { encoding: 'utf8' });
+    expect(made.status).toBe(0);
+    for (const name of ['resnet18.onnx', 'mobilenet_v2_full.onnx', 'tiny_resnet.onnx']) {
+      const { error } = await versusRuntime(path.join(out, name), { batch: 2, seed: 3 });
+      expect(error).toBeLessThan(TOLERANCE);
+    }
+  }, 120_000);
+});
+
+describe('an imported model is a convkit model', () => {
+  /** Inputs and targets a small network can learn: the class is which quadrant is brightest. */
+  function quadrants(n: number, classes: number, seed: number): { x: ck.Tensor; y: ck.Tensor } {
+    const xs = randomArray(n * 32 * 32 * 3, seed, 0, 0.3);
+    const ys = new Float32Array(n * classes);
+    for (let i = 0; i < n; i++) {
+      const c = i % classes;
+      ys[i * classes + c] = 1;
+      const [r0, c0] = [(c >> 1) * 16, (c & 1) * 16];
+      for (let r = r0; r < r0 + 16; r++) for (let q = c0; q < c0 + 16; q++) for (let k = 0; k < 3; k++) xs[((i * 32 + r) * 32 + q) * 3 + k] += 1;
+    }
+    return { x: ck.tensor(xs, [n, 32, 32, 3]), y: ck.tensor(ys, [n, classes]) };
+  }
+
+  test('trains: the whole imported network fits (loss falls)', async () => {
+    const model = await ck.io.loadOnnx(fixture('tiny_resnet.onnx'));
+    const head = L.softmax().apply(model.outputs[0]) as ck.SymbolicTensor;
+    const classifier = ck.model({ inputs: model.inputs, outputs: head });
+    classifier.compile({ optimizer: ck.optimizers.adam({ learningRate: 3e-3 }), loss: 'categoricalCrossentropy' });
+    const data = quadrants(40, 10, 1);
+    const h = await classifier.fit(data.x, data.y, { epochs: 6, batchSize: 10, seed: 1, verbose: 0 });
+    expect(h.history.loss[5]).toBeLessThan(h.history.loss[0] * 0.8);
+  });
+
+  test('transfer: base frozen bit for bit, a new head on its features learns', async () => {
+    const base = await ck.io.loadOnnx(fixture('mobilenet_v2.onnx'));
+    const flatten = base.layers.find((l) => l.className === 'Flatten')!;
+    for (const layer of base.layers) layer.trainable = false;
+    const head = L.dense({ units: 4, activation: 'softmax', name: 'new_head' }).apply(flatten.output) as ck.SymbolicTensor;
+    const model = ck.model({ inputs: base.inputs, outputs: head });
+    model.compile({ optimizer: ck.optimizers.adam({ learningRate: 1e-2 }), loss: 'categoricalCrossentropy' });
+    const frozen = base.layers.flatMap((l) => l.getWeights().map((w) => w.dataSync().slice()));
+    const data = quadrants(32, 4, 2);
+    const h = await model.fit(data.x, data.y, { epochs: 8, batchSize: 8, seed: 2, verbose: 0 });
+    expect(h.history.loss[7]).toBeLessThan(h.history.loss[0] * 0.8);
+    const after = base.layers.flatMap((l) => l.getWeights().map((w) => w.dataSync().slice()));
+    after.forEach((w, i) => expect(Buffer.compare(Buffer.from(w.buffer), Buffer.from(frozen[i].buffer))).toBe(0));
+  });
+
+  test("saves in convkit's format and reloads with the same predictions and class names", async () => {
+    const file = path.join(dir, 'named.onnx');
+    const proto = onnx.ModelProto.decode(fs.readFileSync(fixture('tiny_resnet.onnx')));
+    proto.metadataProps = [{ key: 'classNames', value: JSON.stringify(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']) }];
+    fs.writeFileSync(file, onnx.ModelProto.encode(proto).finish());
+    const model = await ck.io.loadOnnx(file);
+    expect(model.userDefinedMetadata?.classNames).toHaveLength(10);
+    await model.save(`file://${path.join(dir, 'saved')}`);
+    const reloaded = await ck.loadModel(`file://${path.join(dir, 'saved')}`);
+    const x = ck.tensor(randomArray(2 * 32 * 32 * 3, 9, -1, 1), [2, 32, 32, 3]);
+    expect(await (reloaded.predict(x) as ck.Tensor).data()).toEqual(await (model.predict(x) as ck.Tensor).data());
+    expect(reloaded.userDefinedMetadata?.classNames).toEqual(model.userDefinedMetadata?.classNames);
+  });
+});
+
+const L = ck.layers;
+
+describe('convkit -> ONNX -> convkit gives the same predictions', () => {
+  function randomizeWeights(model: ck.LayersModel, seed: number): void {
+    model.layers.forEach((layer, i) => {
+      const weights = layer.getWeights();
+      if (weights.length === 0) return;
+      const isBatchNorm = layer instanceof BatchNormalization;
+      layer.setWeights(weights.map((w, k) => {
+        const variance = isBatchNorm && k === weights.length - 1;
+        return ck.tensor(randomArray(w.size, seed * 100 + i * 7 + k, variance ? 0.5 : -0.6, variance ? 2 : 0.6), [...w.shape]);
+      }));
+    });
+  }
+
+  const seq = (...layers: ck.Layer[]) => ck.sequential([L.input({ shape: [9, 7, 3] }), ...layers]);
+  const cases: [string, () => ck.LayersModel][] = [
+    ['mobileNetV2 (alpha 0.35, 32x32)', () => ck.applications.mobileNetV2({ alpha: 0.35, inputShape: [32, 32, 3], classes: 5, classifierActivation: 'linear' })],
+    ['resNet20', () => ck.applications.resNet20({ inputShape: [32, 32, 3], classes: 4, classifierActivation: 'softmax' })],
+    ['convs (same/valid, strides, dilation, groups), pools, up-sampling, padding, flatten + dense', () => seq(
+      L.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+      L.conv2d({ filters: 6, kernelSize: 2, groups: 3, dilationRate: [1, 2], padding: 'same', activation: 'elu' }),
+      L.batchNormalization(),
+      L.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 2, activation: 'relu6' }),
+      L.upSampling2d({ size: [2, 2], interpolation: 'bilinear' }),
+      L.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same' }),
+      L.zeroPadding2d({ padding: [[1, 0], [2, 1]] }),
+      L.maxPooling2d({ poolSize: 2, padding: 'same' }),
+      L.leakyReLU({ alpha: 0.2 }),
+      L.upSampling2d({ size: [2, 3] }),
+      L.conv2d({ filters: 3, kernelSize: 3, activation: 'sigmoid' }),
+      L.flatten(),
+      L.dense({ units: 8, activation: 'tanh' }),
+      L.dropout({ rate: 0.3 }),
+      L.dense({ units: 4, activation: 'softmax' }))],
+    ['dense on images (MatMul + Add) and global max pooling', () => seq(L.dense({ units: 4 }), L.globalMaxPooling2d(), L.dense({ units: 2 }))],
+  ];
+  test.each(cases)('%s, NHWC and NCHW files', async (_, make) => {
+    const model = make();
+    randomizeWeights(model, 3);
+    const shape = model.built!.inputShapes[0];
+    const x = ck.tensor(randomArray(2 * shape.reduce((a, b) => a * b, 1), 5, -2, 2), [2, ...shape]);
+    const want = await (model.predict(x) as ck.Tensor).data();
+    for (const layout of ['nhwc', 'nchw'] as const) {
+      const file = path.join(dir, `roundtrip-${model.name}-${layout}.onnx`);
+      await ck.io.toOnnx(model, file, { layout });
+      const imported = await ck.io.loadOnnx(file);
+      expect(imported.inputs[0].shape).toEqual([null, ...shape]);
+      const got = await (imported.predict(x) as ck.Tensor).data();
+      expect(relativeError(got, want)).toBeLessThan(1e-6);
+    }
+  });
+});
+
+describe('files convkit cannot take are typed errors', () => {
+  // The decoded messages' fields, which protobufjs fills (its generated types leave them optional).
+  interface GraphFields {
+    node: { name: string; opType: string; input: string[]; output: string[]; attribute: { name: string; type: number }[] }[];
+    input: { type: { tensorType: { elemType: number } } }[];
+    initializer: { rawData: Uint8Array; dataLocation: number }[];
+  }
+  const graph = (p: onnx.ModelProto) => p.graph as unknown as GraphFields;
+  const tiny = () => onnx.ModelProto.decode(fs.readFileSync(fixture('tiny_resnet.onnx')));
+  let n = 0;
+  function write(bytes: Uint8Array | string): string {
+    const file = path.join(dir, `bad${n++}.onnx`);
+    fs.writeFileSync(file, bytes);
+    return file;
+  }
+  const writeProto = (p: onnx.ModelProto) => write(onnx.ModelProto.encode(p).finish());
+
+  test('truncated, random and non-ONNX bytes', async () => {
+    const bytes = fs.readFileSync(fixture('tiny_resnet.onnx'));
+    await expect(ck.io.loadOnnx(write(bytes.subarray(0, bytes.length >> 1)))).rejects.toThrow(ck.FormatError);
+    await expect(ck.io.loadOnnx(write(Uint8Array.from(randomArray(4096, 3), (v) => Math.floor(v * 256))))).rejects.toThrow(ck.FormatError);
+    await expect(ck.io.loadOnnx(write('{"modelTopology": {}}'))).rejects.toThrow(ck.FormatError);
+    await expect(ck.io.loadOnnx(write(new Uint8Array()))).rejects.toThrow(/no graph/);
+  });
+
+  test('oversized files are refused before reading', async () => {
+    await expect(ck.io.loadOnnx(fixture('tiny_resnet.onnx'), { maxBytes: 1000 })).rejects.toThrow(/more than maxBytes \(1000\)/);
+    const huge = path.join(dir, 'huge.onnx');
+    fs.closeSync(fs.openSync(huge, 'w'));
+    fs.truncateSync(huge, 2 ** 31);  // sparse: takes no disk
+    await expect(ck.io.loadOnnx(huge)).rejects.toThrow(ck.FormatError);
+    await expect(ck.io.loadOnnx(path.join(dir, 'missing.onnx'))).rejects.toThrow(ck.IOError);
+    await expect(ck.io.loadOnnx(fixture('tiny_resnet.onnx'), { maxBytez: 1 } as never)).rejects.toThrow(ck.ValueError);
+  });
+
+  test('a dangling input, a cycle, a duplicated output', async () => {
+    const dangling = tiny();
+    graph(dangling).node[3].input[0] = 'nowhere';
+    await expect(ck.io.loadOnnx(writeProto(dangling))).rejects.toThrow(/reads 'nowhere', which no node, input or initializer makes/);
+    const cyclic = tiny();
+    const nodes = graph(cyclic).node.filter((x) => x.opType !== 'Constant');
+    nodes[1].input[0] = nodes[4].output[0];  // a Conv reads a value made after it
+    await expect(ck.io.loadOnnx(writeProto(cyclic))).rejects.toThrow(/cycle through node/);
+    const twice = tiny();
+    graph(twice).node[2].output[0] = graph(twice).node[1].output[0];
+    await expect(ck.io.loadOnnx(writeProto(twice))).rejects.toThrow(/already makes/);
+  });
+
+  test('wrong types: an int64 input, an attribute of the wrong type, weights of the wrong size, external data', async () => {
+    const intInput = tiny();
+    graph(intInput).input[0].type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
+    await expect(ck.io.loadOnnx(writeProto(intInput))).rejects.toThrow(/element type INT64/);
+    const attr = tiny();
+    const conv = graph(attr).node.find((x) => x.opType === 'Conv')!;
+    const strides = conv.attribute.find((a) => a.name === 'strides')!;
+    strides.type = onnx.AttributeProto.AttributeType.FLOAT;
+    await expect(ck.io.loadOnnx(writeProto(attr))).rejects.toThrow(/attribute strides must be INTS, got FLOAT/);
+    const short = tiny();
+    graph(short).initializer[0].rawData = graph(short).initializer[0].rawData.subarray(4);
+    await expect(ck.io.loadOnnx(writeProto(short))).rejects.toThrow(/need \d+ values, the tensor holds/);
+    const external = tiny();
+    graph(external).initializer[0].dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    await expect(ck.io.loadOnnx(writeProto(external))).rejects.toThrow(/external data/);
+  });
+
+  test('an operator convkit has no layer for names the node and its op type', async () => {
+    const p = tiny();
+    const relu = graph(p).node.find((x) => x.opType === 'Relu')!;
+    relu.opType = 'HardSwish';
+    await expect(ck.io.loadOnnx(writeProto(p))).rejects.toThrow(new RegExp(`node ${relu.name.replace(/[/.]/g, '\\$&')} \\(HardSwish\\): convkit has no hard-swish activation`));
+    const q = tiny();
+    graph(q).node.find((x) => x.opType === 'Relu')!.opType = 'Gelu';
+    await expect(ck.io.loadOnnx(writeProto(q))).rejects.toThrow(/\(Gelu\): the ONNX operator Gelu has no convkit mapping/);
+  });
+
+  test('a max pool whose zero padding could win is refused, not approximated', async () => {
+    // The stem's ReLU removed: zeros padded in front of the max pool would beat negative values.
+    const p = tiny();
+    const relu = graph(p).node.find((x) => x.opType === 'Relu')!;
+    relu.opType = 'Identity';
+    await expect(ck.io.loadOnnx(writeProto(p))).rejects.toThrow(/\(MaxPool\): pads \[1, 1, 1, 1\].*-inf/);
+  });
+});
