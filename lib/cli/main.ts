@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `convkit` command: train, predict, evaluate, export, summary, info. A user's mistake (a bad
+// The `convkit` command: train, predict, evaluate, export, import, summary, info. A user's mistake (a bad
 // option, a missing folder, an image that cannot be read) ends with one line on stderr and exit
 // code 1 (2 for usage errors); only an unexpected failure prints a stack trace.
 import { Command, CommanderError, Option } from 'commander';
@@ -7,6 +7,7 @@ import * as ck from '../index';
 import { CliError, parseAugment, parseChannels, parseFloatOpt, parseImageSize, parseIntOpt, parsePrecision } from './common';
 import { evaluate } from './evaluate';
 import { exportModel } from './export';
+import { importModel } from './import';
 import { info, summary } from './info';
 import { predict } from './predict';
 import { train } from './train';
@@ -90,6 +91,15 @@ function program(): Command {
     .option('--json', 'print one JSON object and nothing else on stdout')
     .action(async (model: string, o) => {
       await exportModel(model, { onnx: o.onnx, nchw: Boolean(o.nchw), json: Boolean(o.json) });
+    });
+
+  cmd.command('import')
+    .description('read an ONNX model (PyTorch\'s torch.onnx.export, or convkit export) into a convkit model folder; it takes NHWC images')
+    .argument('<file>', 'the ONNX file (e.g. resnet18.onnx)')
+    .argument('<out>', 'the model folder to write (new, or empty)')
+    .option('--json', 'print one JSON object and nothing else on stdout')
+    .action(async (file: string, outDir: string, o) => {
+      await importModel(file, outDir, { json: Boolean(o.json) });
     });
 
   cmd.command('summary')
