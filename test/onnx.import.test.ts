@@ -173,7 +173,7 @@ describe('an imported model is a convkit model', () => {
     after.forEach((w, i) => expect(Buffer.compare(Buffer.from(w.buffer), Buffer.from(frozen[i].buffer))).toBe(0));
   });
 
-  test("saves in convkit's format and reloads with the same predictions and class names", async () => {
+  test("saves in convkit's format and reloads with the same predictions and class names; exports again", async () => {
     const file = path.join(dir, 'named.onnx');
     const proto = onnx.ModelProto.decode(fs.readFileSync(fixture('tiny_resnet.onnx')));
     proto.metadataProps = [{ key: 'classNames', value: JSON.stringify(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']) }];
@@ -185,6 +185,13 @@ describe('an imported model is a convkit model', () => {
     const x = ck.tensor(randomArray(2 * 32 * 32 * 3, 9, -1, 1), [2, 32, 32, 3]);
     expect(await (reloaded.predict(x) as ck.Tensor).data()).toEqual(await (model.predict(x) as ck.Tensor).data());
     expect(reloaded.userDefinedMetadata?.classNames).toEqual(model.userDefinedMetadata?.classNames);
+    // and back out to ONNX: the imported layers (padding, frozen affine maps, ...) all export
+    for (const [imported, input] of [[model, x], [await ck.io.loadOnnx(fixture('ops.onnx')), ck.tensor(randomArray(2 * 16 * 16 * 3, 8, -1, 1), [2, 16, 16, 3])]] as const) {
+      const again = path.join(dir, `again-${imported.name}.onnx`);
+      await ck.io.toOnnx(imported, again);
+      const run = await runOnnx(again, [{ data: await input.data(), dims: [...input.shape] }]);
+      expect(relativeError(run.outputs[0].data, await (imported.predict(input) as ck.Tensor).data())).toBeLessThan(TOLERANCE);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 // convkit import MODEL.onnx OUT_DIR: an ONNX model (PyTorch's torch.onnx.export, or convkit's
-// own export) as a convkit model folder, which `convkit train --base`, predict, evaluate and
-// ck.loadModel read. The folder's model takes NHWC images, as every convkit model does.
+// own export) as a convkit model folder, which predict, evaluate, summary and ck.loadModel
+// read. The folder's model takes NHWC images, as every convkit model does.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../index';
