@@ -101,7 +101,7 @@ function clampInt(v: bigint): number {
 export class Attributes {
   private readonly byName = new Map<string, onnx.IAttributeProto>();
 
-  constructor(private readonly node: onnx.INodeProto, private readonly where: string) {
+  constructor(node: onnx.INodeProto, private readonly where: string) {
     for (const a of node.attribute ?? []) {
       if (typeof a.name !== 'string' || a.name === '') throw new FormatError(`${where}: an attribute has no name`);
       this.byName.set(a.name, a);

@@ -11,7 +11,8 @@ import { ConvkitError, describeValue, FormatError, IOError, ValueError } from '.
 import { Layer, SymbolicTensor } from '../layers/layer';
 import { Functional, input as symbolicInput, model as functionalModel } from '../models/functional';
 import { tensor } from '../tensor';
-import { handlerFor, LayerWeight, NCHW, OpContext, TensorValue, Value } from './onnx-import-ops';
+import { LayerWeight, NCHW, OpContext, TensorValue, Value } from './onnx-import-context';
+import { handlerFor } from './onnx-import-ops';
 import { Attributes, Constant, CONSTANT_OPS, constantNode, decodeTensor, foldConstant, int } from './onnx-import-values';
 
 export interface OnnxImportOptions {

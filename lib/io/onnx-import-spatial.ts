@@ -1,0 +1,212 @@
+// The spatial ONNX operators as convkit layers: Conv (OIHW kernels as HWIO, grouped and
+// depthwise), pooling, Pad and Resize. ONNX pads are mapped onto convkit's 'valid' and 'same'
+// (TensorFlow's, the odd cell at the bottom/right) or a ZeroPadding2D before the window, and
+// every window's output shape is checked against ONNX's formula for the node.
+import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D } from '../layers/conv';
+import { SymbolicTensor } from '../layers/layer';
+import { DepthwiseConv2D, UpSampling2D, ZeroPadding2D } from '../layers/spatial';
+import { constInput, fail, floats, Handler, image, imageOut, OpContext, TensorValue, unread } from './onnx-import-context';
+import { Constant, count } from './onnx-import-values';
+
+// ---- geometry ----
+
+/** convkit's (TensorFlow's) 'same' padding along one axis: [before, after], the odd cell after. */
+function samePads(input: number, kernel: number, stride: number, dilation: number): [number, number] {
+  const total = Math.max((Math.ceil(input / stride) - 1) * stride + (kernel - 1) * dilation + 1 - input, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+interface Window {
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, left, bottom, right] */
+  pads: number[];
+}
+
+/** A window op's geometry from its attributes, auto_pad resolved against the input size. */
+function window(ctx: OpContext, x: TensorValue, kernel: number[] | undefined): Window {
+  const a = ctx.attrs;
+  const pair = (name: string, v: number[] | undefined, fallback: number): [number, number] => {
+    const p = v ?? [fallback, fallback];
+    if (p.length !== 2 || p.some((n) => !Number.isInteger(n) || n < (name === 'pads' ? 0 : 1))) {
+      throw fail(ctx, `${name} must be two ${name === 'pads' ? 'non-negative' : 'positive'} integers for a 2-D window, got [${p.join(', ')}]`);
+    }
+    return [p[0], p[1]];
+  };
+  const k = pair('kernel_shape', kernel, 0);
+  const strides = pair('strides', a.ints('strides'), 1);
+  const dilations = pair('dilations', a.ints('dilations'), 1);
+  const [, h, w] = x.dims;
+  const autoPad = a.string('auto_pad', 'NOTSET');
+  let pads: number[];
+  if (autoPad === 'NOTSET') {
+    pads = a.ints('pads') ?? [0, 0, 0, 0];
+    if (pads.length !== 4 || pads.some((p) => !Number.isInteger(p) || p < 0)) throw fail(ctx, `pads must be 4 non-negative integers, got [${pads.join(', ')}]`);
+  } else if (autoPad === 'VALID') {
+    pads = [0, 0, 0, 0];
+  } else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const [t, b] = samePads(h, k[0], strides[0], dilations[0]);
+    const [l, r] = samePads(w, k[1], strides[1], dilations[1]);
+    pads = autoPad === 'SAME_UPPER' ? [t, l, b, r] : [b, r, t, l];
+  } else {
+    throw fail(ctx, `auto_pad '${autoPad}' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER`);
+  }
+  return { kernel: k, strides, dilations, pads };
+}
+
+/**
+ * The window's pads as convkit expresses them: none ('valid'), TensorFlow's 'same' (the odd
+ * cell at the bottom/right), or a ZeroPadding2D before a 'valid' window when `zeroPadOk` (the
+ * pads are zeros that the op must see, or zeros that cannot change its result).
+ */
+function padded(ctx: OpContext, x: TensorValue, win: Window, zeroPadOk: boolean | string): { st: SymbolicTensor; padding: 'valid' | 'same' } {
+  const [t, l, b, r] = win.pads;
+  if (t + l + b + r === 0) return { st: x.st, padding: 'valid' };
+  const [, h, w] = x.dims;
+  const [st, sb] = samePads(h, win.kernel[0], win.strides[0], win.dilations[0]);
+  const [sl, sr] = samePads(w, win.kernel[1], win.strides[1], win.dilations[1]);
+  if (t === st && b === sb && l === sl && r === sr) return { st: x.st, padding: 'same' };
+  if (zeroPadOk !== true) throw fail(ctx, `pads [${win.pads.join(', ')}] are not TensorFlow's 'same' pads here ([${[st, sl, sb, sr].join(', ')}]), and ${zeroPadOk}`);
+  const pad = ctx.apply((name) => new ZeroPadding2D({ name, padding: [[t, b], [l, r]] }), x.st, undefined, 'pad');
+  return { st: pad, padding: 'valid' };
+}
+
+/** ONNX's output size of a window along one axis. */
+function windowOutput(input: number, kernel: number, stride: number, dilation: number, padBefore: number, padAfter: number, ceil: boolean): number {
+  const span = input + padBefore + padAfter - ((kernel - 1) * dilation + 1);
+  return (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+}
+
+/** The layer made what ONNX's formula says, or the mapping is wrong: never a silent mismatch. */
+function checkImageShape(ctx: OpContext, st: SymbolicTensor, want: number[]): void {
+  const got = st.shape.slice(1) as number[];
+  if (got.join() !== [want[1], want[2], want[0]].join()) {
+    throw fail(ctx, `convkit's layers give [${got.join(', ')}] (HWC) where ONNX gives [${want.join(', ')}] (CHW)`);
+  }
+}
+
+// ---- convolution ----
+
+/** OIHW [out, in, kh, kw] as HWIO [kh, kw, in, out]. */
+function oihwToHwio(w: Float32Array, [co, ci, kh, kw]: number[]): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let o = 0; o < co; o++)
+    for (let i = 0; i < ci; i++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) out[((y * kw + x) * ci + i) * co + o] = w[((o * ci + i) * kh + y) * kw + x];
+  return out;
+}
+
+export const conv: Handler = (ctx) => {
+  unread(ctx, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
+  const x = image(ctx);
+  const w = constInput(ctx, 1, 'W');
+  const b = ctx.inputs[2] ? constInput(ctx, 2, 'B') : undefined;
+  if (w.dims.length !== 4) throw fail(ctx, `W must be 4-D (a 2-D convolution), got [${w.dims.join(', ')}]`);
+  const [co, ciPerGroup, kh, kw] = w.dims;
+  const group = ctx.attrs.int('group', 1);
+  const ci = x.dims[0];
+  if (group < 1 || ci % group !== 0 || co % group !== 0 || ci / group !== ciPerGroup) {
+    throw fail(ctx, `W [${w.dims.join(', ')}] with group ${group} does not fit ${ci} input channels`);
+  }
+  if (b && count(b.dims) !== co) throw fail(ctx, `B has ${count(b.dims)} values for ${co} output channels`);
+  const kernelAttr = ctx.attrs.ints('kernel_shape');
+  if (kernelAttr && kernelAttr.join() !== [kh, kw].join()) throw fail(ctx, `kernel_shape [${kernelAttr.join(', ')}] differs from W's [${kh}, ${kw}]`);
+  const win = window(ctx, x, [kh, kw]);
+  const { st, padding } = padded(ctx, x, win, true);
+  const kernel = oihwToHwio(floats(w), w.dims);
+  const weights = [{ data: kernel, shape: [kh, kw, ciPerGroup, co] }];
+  if (b) weights.push({ data: floats(b), shape: [co] });
+  const geometry = { kernelSize: win.kernel, strides: win.strides, dilationRate: win.dilations, padding, useBias: Boolean(b) };
+  let y: SymbolicTensor;
+  if (group > 1 && group === ci) {
+    // One group per input channel: a depthwise convolution; output channel c*M + m reads channel c,
+    // so the [kh, kw, 1, C*M] kernel is the depthwise [kh, kw, C, M] as it lies in memory.
+    weights[0].shape = [kh, kw, ci, co / ci];
+    y = ctx.apply((name) => new DepthwiseConv2D({ name, ...geometry, depthMultiplier: co / ci }), st, weights);
+  } else {
+    y = ctx.apply((name) => new Conv2D({ name, filters: co, groups: group, ...geometry }), st, weights);
+  }
+  const [, h, wd] = x.dims;
+  checkImageShape(ctx, y, [co, windowOutput(h, kh, win.strides[0], win.dilations[0], win.pads[0], win.pads[2], false),
+    windowOutput(wd, kw, win.strides[1], win.dilations[1], win.pads[1], win.pads[3], false)]);
+  return imageOut(y);
+};
+
+// ---- pooling ----
+
+export function pool(kind: 'max' | 'average'): Handler {
+  return (ctx) => {
+    unread(ctx, ['auto_pad', 'ceil_mode', 'kernel_shape', 'pads', 'strides', ...(kind === 'max' ? ['dilations', 'storage_order'] : ['count_include_pad'])]);
+    if ((ctx.node.output ?? []).length > 1 && ctx.node.output![1]) throw fail(ctx, 'the Indices output has no convkit form');
+    const x = image(ctx);
+    const win = window(ctx, x, ctx.attrs.ints('kernel_shape') ?? []);
+    if (win.dilations.some((d) => d !== 1)) throw fail(ctx, `dilations [${win.dilations.join(', ')}]: convkit pools without dilation`);
+    const [, h, w] = x.dims;
+    const size = (ceil: boolean) => [windowOutput(h, win.kernel[0], win.strides[0], 1, win.pads[0], win.pads[2], ceil),
+      windowOutput(w, win.kernel[1], win.strides[1], 1, win.pads[1], win.pads[3], ceil)];
+    const ceil = ctx.attrs.int('ceil_mode', 0) === 1;
+    if (ceil && size(true).join() !== size(false).join()) throw fail(ctx, 'ceil_mode 1 adds a partial window convkit does not compute');
+    // Zeros padded in front of a max pool change nothing when the input is never negative and
+    // every window holds a real cell; an average counting its padding averages those zeros.
+    const zeroPadOk = kind === 'max'
+      ? (x.nonNegative && win.pads.every((p, i) => p < win.kernel[i % 2])) || 'a max pool pads with -inf, which zeros match only after a ReLU'
+      : ctx.attrs.int('count_include_pad', 0) === 1 || 'count_include_pad 0 averages only real cells, which convkit does with its own \'same\' pads only';
+    const { st, padding } = padded(ctx, x, win, zeroPadOk);
+    const args = { poolSize: win.kernel, strides: win.strides, padding };
+    const y = ctx.apply((name) => (kind === 'max' ? new MaxPooling2D({ name, ...args }) : new AveragePooling2D({ name, ...args })), st);
+    checkImageShape(ctx, y, [x.dims[0], ...size(false)]);
+    return imageOut(y, x.nonNegative);
+  };
+}
+
+export function globalPool(kind: 'max' | 'average'): Handler {
+  return (ctx) => {
+    unread(ctx, []);
+    const x = image(ctx);
+    const y = ctx.apply((name) => (kind === 'max' ? new GlobalMaxPooling2D({ name, keepDims: true }) : new GlobalAveragePooling2D({ name, keepDims: true })), x.st);
+    return imageOut(y, x.nonNegative);
+  };
+}
+
+// ---- padding, resizing ----
+
+export const pad: Handler = (ctx) => {
+  unread(ctx, ['mode', 'pads', 'value']);
+  const x = image(ctx);
+  const mode = ctx.attrs.string('mode', 'constant');
+  if (mode !== 'constant') throw fail(ctx, `mode '${mode}': convkit pads with zeros only`);
+  const pads = ctx.opset >= 11 ? [...constInput(ctx, 1, 'pads').data] : ctx.attrs.ints('pads') ?? [];
+  const value = ctx.opset >= 11 ? (ctx.inputs[2] ? Number(constInput(ctx, 2, 'constant_value').data[0] ?? 0) : 0) : ctx.attrs.float('value', 0);
+  if (value !== 0) throw fail(ctx, `constant_value ${value}: convkit pads with zeros only`);
+  if (pads.length !== 8 || pads.some((p) => !Number.isInteger(p) || p < 0) || pads[0] || pads[1] || pads[4] || pads[5]) {
+    throw fail(ctx, `pads [${pads.join(', ')}]: convkit pads the two spatial axes, by non-negative amounts`);
+  }
+  const y = ctx.apply((name) => new ZeroPadding2D({ name, padding: [[pads[2], pads[6]], [pads[3], pads[7]]] }), x.st);
+  return imageOut(y, x.nonNegative);
+};
+
+export const resize: Handler = (ctx) => {
+  unread(ctx, ['mode', 'coordinate_transformation_mode', 'nearest_mode', 'cubic_coeff_a', 'exclude_outside', 'extrapolation_value']);
+  const x = image(ctx);
+  const mode = ctx.attrs.string('mode', 'nearest');
+  const coordinates = ctx.attrs.string('coordinate_transformation_mode', ctx.opset >= 11 ? 'half_pixel' : 'asymmetric');
+  const nearest = ctx.attrs.string('nearest_mode', 'round_prefer_floor');
+  // convkit samples source = destination / size: nearest takes its floor, bilinear interpolates there.
+  const interpolation = mode === 'nearest' && coordinates === 'asymmetric' && nearest === 'floor' ? 'nearest'
+    : mode === 'linear' && coordinates === 'asymmetric' ? 'bilinear' : null;
+  if (!interpolation) {
+    throw fail(ctx, `mode '${mode}' with coordinate_transformation_mode '${coordinates}'${mode === 'nearest' ? ` and nearest_mode '${nearest}'` : ''} samples differently from convkit's up-sampling (nearest: asymmetric + floor; linear: asymmetric)`);
+  }
+  const [c, h, w] = x.dims;
+  const scalesInput = ctx.opset >= 11 ? 2 : 1;
+  const scales = ctx.inputs[scalesInput] && count((ctx.inputs[scalesInput] as Constant).dims ?? []) > 0
+    ? [...constInput(ctx, scalesInput, 'scales').data]
+    : ctx.inputs[3] ? [...constInput(ctx, 3, 'sizes').data].map((s, a) => s / [1, c, h, w][a]) : [];
+  if (scales.length !== 4 || scales[0] !== 1 || scales[1] !== 1 || !scales.slice(2).every((s) => Number.isInteger(s) && s >= 1)) {
+    throw fail(ctx, `scales [${scales.join(', ')}]: convkit up-samples height and width by whole factors`);
+  }
+  const y = ctx.apply((name) => new UpSampling2D({ name, size: [scales[2], scales[3]], interpolation }), x.st);
+  return imageOut(y, x.nonNegative);
+};
