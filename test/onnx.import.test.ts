@@ -13,7 +13,7 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
 import { BatchNormalization } from '../lib/layers';
-import { randomArray } from '../test-support/helpers';
+import { lcg, randomArray } from '../test-support/helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'onnx');
 let dir: string;
@@ -263,9 +263,9 @@ describe('convkit -> ONNX -> convkit gives the same predictions', () => {
 describe('files convkit cannot take are typed errors', () => {
   // The decoded messages' fields, which protobufjs fills (its generated types leave them optional).
   interface GraphFields {
-    node: { name: string; opType: string; input: string[]; output: string[]; attribute: { name: string; type: number }[] }[];
+    node: { name: string; opType: string; input: string[]; output: string[]; attribute: { name: string; type: number; ints: number[]; i: number }[] }[];
     input: { type: { tensorType: { elemType: number } } }[];
-    initializer: { rawData: Uint8Array; dataLocation: number }[];
+    initializer: { rawData: Uint8Array; dataLocation: number; dims: number[] }[];
   }
   const graph = (p: onnx.ModelProto) => p.graph as unknown as GraphFields;
   const tiny = () => onnx.ModelProto.decode(fs.readFileSync(fixture('tiny_resnet.onnx')));
@@ -333,6 +333,41 @@ describe('files convkit cannot take are typed errors', () => {
     const q = tiny();
     graph(q).node.find((x) => x.opType === 'Relu')!.opType = 'Gelu';
     await expect(ck.io.loadOnnx(writeProto(q))).rejects.toThrow(/\(Gelu\): the ONNX operator Gelu has no convkit mapping/);
+  });
+
+  test('300 randomly damaged graphs (op types, attributes, inputs, dims) import and predict, or are typed errors', async () => {
+    const next = lcg(5);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)];
+    const ops = ['Conv', 'Relu', 'Clip', 'MaxPool', 'AveragePool', 'Add', 'Mul', 'Sub', 'Div', 'Gemm', 'MatMul', 'Flatten', 'Reshape',
+      'Squeeze', 'Unsqueeze', 'Transpose', 'Concat', 'Pad', 'Resize', 'Softmax', 'BatchNormalization', 'GlobalAveragePool', 'Slice', 'Gather'];
+    const outcomes = { imported: 0, refused: 0 };
+    for (let t = 0; t < 300; t++) {
+      const p = onnx.ModelProto.decode(fs.readFileSync(fixture(pick(['tiny_resnet.onnx', 'ops.onnx']))));
+      const g = graph(p);
+      const node = pick(g.node);
+      const r = next();
+      if (r < 0.3) node.opType = pick(ops);
+      else if (r < 0.55 && node.attribute.length) {
+        const a = pick(node.attribute);
+        if (a.ints.length) a.ints[Math.floor(next() * a.ints.length)] = Math.floor(next() * 12) - 3;
+        else a.i = Math.floor(next() * 12) - 3;
+      } else if (r < 0.8) node.input[Math.floor(next() * (node.input.length + 1))] = pick(pick(g.node).output);
+      else {
+        const init = pick(g.initializer);
+        init.dims = init.dims.map(() => Math.floor(next() * 6));
+      }
+      try {
+        const model = ck.io.modelFromOnnx(p);
+        const shape = model.inputs[0].shape.slice(1) as number[];
+        await (model.predict(ck.tensor(randomArray(shape.reduce((a, b) => a * b, 1), t), [1, ...shape])) as ck.Tensor).data();
+        outcomes.imported++;
+      } catch (e) {
+        if (!(e instanceof ck.ConvkitError)) throw new Error(`damaged graph ${t}: ${(e as Error).stack}`);
+        outcomes.refused++;
+      }
+    }
+    expect(outcomes.refused).toBeGreaterThan(100);
+    expect(outcomes.imported).toBeGreaterThan(10);
   });
 
   test('a max pool whose zero padding could win is refused, not approximated', async () => {

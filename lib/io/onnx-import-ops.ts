@@ -77,7 +77,8 @@ const affine: Handler = (ctx) => {
   unread(ctx, []);
   const xIndex = ctx.inputs[0]?.kind === 'tensor' ? 0 : 1;
   const x = tensorInput(ctx, xIndex);
-  const first = affineStep(ctx, ctx.node, x, ctx.node.input![xIndex])!;
+  const first = affineStep(ctx, ctx.node, x, ctx.node.input![xIndex]);
+  if (!first) throw fail(ctx, `${ctx.op} needs a computed value and a constant, or two computed values`);
   let scale = Float64Array.from(first.scale);
   let shift = Float64Array.from(first.shift);
   let tail = ctx.node.output![0];
@@ -109,6 +110,7 @@ const affine: Handler = (ctx) => {
 /** Add, Sub, Mul, Div: of two values (a residual add, a product), or of a value and a constant. */
 const arithmetic: Handler = (ctx) => {
   const [a, b] = ctx.inputs;
+  if (ctx.inputs.length !== 2) throw fail(ctx, `${ctx.op} takes 2 inputs, got ${ctx.inputs.length}`);
   if (a?.kind === 'tensor' && b?.kind === 'tensor') {
     unread(ctx, []);
     return merge(ctx, ctx.op === 'Add' ? 'Add' : ctx.op === 'Mul' ? 'Multiply' : null);
