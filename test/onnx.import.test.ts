@@ -132,6 +132,56 @@ describe('PyTorch exports (torch.onnx.export, opset 13) predict as in onnxruntim
   }, 120_000);
 });
 
+describe('a hand-written graph: Transposes folded into the layout, shape ops, Gemm alpha/beta', () => {
+  test('predicts as onnxruntime does', async () => {
+    const T = onnx.AttributeProto.AttributeType;
+    const ints = (name: string, v: number[]) => ({ name, type: T.INTS, ints: v });
+    const float = (name: string, f: number) => ({ name, type: T.FLOAT, f });
+    let k = 0;
+    const weights = (name: string, dims: number[]) => ({
+      name, dims, dataType: onnx.TensorProto.DataType.FLOAT,
+      floatData: Array.from(randomArray(dims.reduce((a, b) => a * b, 1), 40 + k++, -0.8, 0.8)),
+    });
+    const int64s = (name: string, v: number[]) => ({ name, dims: [v.length], dataType: onnx.TensorProto.DataType.INT64, int64Data: v });
+    const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => ({ opType, input, output: [output], name: output, attribute });
+    const nodes = [
+      node('Transpose', ['x'], 'nhwc', [ints('perm', [0, 2, 3, 1])]),
+      node('MatMul', ['nhwc', 'w1'], 'mixed'),             // on the channels of an NHWC view
+      node('Add', ['mixed', 'b1'], 'biased'),
+      node('Transpose', ['biased'], 'nchw', [ints('perm', [0, 3, 1, 2])]),
+      node('Relu', ['nchw'], 'relu'),
+      node('MaxPool', ['relu'], 'pool', [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]),
+      node('GlobalAveragePool', ['pool'], 'gap'),
+      node('Squeeze', ['gap', 'axes23'], 'squeezed'),
+      node('Unsqueeze', ['squeezed', 'axes23'], 'unsqueezed'),
+      node('Concat', ['unsqueezed', 'gap'], 'joined', [{ name: 'axis', type: T.INT, i: 1 }]),
+      node('Reshape', ['joined', 'flat_shape'], 'features'),
+      node('Gemm', ['features', 'w2', 'b2'], 'scores1', [float('alpha', 0.5), float('beta', 2)]),
+      node('Flatten', ['pool'], 'flat'),                    // c, h, w order: the MatMul's rows are permuted
+      node('MatMul', ['flat', 'w3'], 'scores2'),
+      node('Add', ['scores1', 'scores2'], 'sum'),
+      node('Softmax', ['sum'], 'probs', [{ name: 'axis', type: T.INT, i: -1 }]),
+    ];
+    const proto = onnx.ModelProto.create({
+      irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'hand', node: nodes,
+        initializer: [weights('w1', [3, 4]), weights('b1', [4]), weights('w2', [8, 3]), weights('b2', [3]), weights('w3', [36, 3]),
+          int64s('axes23', [2, 3]), int64s('flat_shape', [0, -1])],
+        input: [{ name: 'x', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }, { dimValue: 6 }, { dimValue: 6 }] } } } }],
+        output: [{ name: 'probs', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } }],
+      },
+    });
+    const file = path.join(dir, 'hand.onnx');
+    fs.writeFileSync(file, onnx.ModelProto.encode(proto).finish());
+    const { error, model } = await versusRuntime(file);
+    expect(error).toBeLessThan(TOLERANCE);
+    // the Transposes and the Add of the bias cost no layer
+    expect(model.layers.filter((l) => l.className === 'Dense')).toHaveLength(3);
+    expect(model.layers.some((l) => l.className === 'Add' && l.name.startsWith('biased'))).toBe(false);
+  });
+});
+
 describe('an imported model is a convkit model', () => {
   /**
    * Inputs and targets a small network can learn after global pooling: class c (of 4, one-hot
