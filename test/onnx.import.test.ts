@@ -375,11 +375,33 @@ describe('files convkit cannot take are typed errors', () => {
     await expect(ck.io.loadOnnx(writeProto(external))).rejects.toThrow(/external data/);
   });
 
+  test('the activations convkit has import in place of a ReLU and predict as onnxruntime does', async () => {
+    const cases: [string, Record<string, number>][] = [
+      ['HardSwish', {}], ['Softplus', {}], ['HardSigmoid', { alpha: 1 / 6, beta: 0.5 }],
+      ['Selu', { alpha: 1.6732632423543772, gamma: 1.0507009873554805 }],
+    ];
+    for (const [op, attrs] of cases) {
+      const p = tiny();
+      p.opsetImport[0].version = 14; // HardSwish is an opset 14 operator
+      // Every ReLU but the stem's: a padded max pool follows it, which only a ReLU's zeros allow.
+      for (const node of graph(p).node.filter((x) => x.opType === 'Relu').slice(1)) {
+        node.opType = op;
+        node.attribute = Object.entries(attrs).map(([name, f]) => onnx.AttributeProto.create({ name, f, type: onnx.AttributeProto.AttributeType.FLOAT }));
+      }
+      const { error } = await versusRuntime(writeProto(p));
+      expect(error).toBeLessThan(TOLERANCE);
+    }
+    // ONNX's default HardSigmoid (alpha 0.2, Keras 2's) is not convkit's.
+    const old = tiny();
+    graph(old).node.filter((x) => x.opType === 'Relu')[1].opType = 'HardSigmoid';
+    await expect(ck.io.loadOnnx(writeProto(old))).rejects.toThrow(/\(HardSigmoid\): alpha 0.2: convkit's hardSigmoid has alpha 0.16666/);
+  });
+
   test('an operator convkit has no layer for names the node and its op type', async () => {
     const p = tiny();
     const relu = graph(p).node.find((x) => x.opType === 'Relu')!;
-    relu.opType = 'HardSwish';
-    await expect(ck.io.loadOnnx(writeProto(p))).rejects.toThrow(new RegExp(`node ${relu.name.replace(/[/.]/g, '\\$&')} \\(HardSwish\\): convkit has no hard-swish activation`));
+    relu.opType = 'ConvTranspose';
+    await expect(ck.io.loadOnnx(writeProto(p))).rejects.toThrow(new RegExp(`node ${relu.name.replace(/[/.]/g, '\\$&')} \\(ConvTranspose\\): convkit has no transposed convolution`));
     const q = tiny();
     graph(q).node.find((x) => x.opType === 'Relu')!.opType = 'Gelu';
     await expect(ck.io.loadOnnx(writeProto(q))).rejects.toThrow(/\(Gelu\): the ONNX operator Gelu has no convkit mapping/);

@@ -168,11 +168,25 @@ const leakyRelu: Handler = (ctx) => {
   return activation((name) => new LeakyReLU({ name, alpha }))(ctx);
 };
 
-function namedActivation(act: 'sigmoid' | 'tanh' | 'elu'): Handler {
+function namedActivation(act: 'sigmoid' | 'tanh' | 'elu' | 'softplus' | 'hardSwish'): Handler {
   return (ctx) => {
     unread(ctx, act === 'elu' ? ['alpha'] : []);
     if (act === 'elu' && ctx.attrs.float('alpha', 1) !== 1) throw fail(ctx, `alpha ${ctx.attrs.float('alpha', 1)}: convkit's ELU has alpha 1`);
-    return activation((name) => new Activation({ name, activation: act }), act === 'sigmoid')(ctx);
+    return activation((name) => new Activation({ name, activation: act }), act === 'sigmoid' || act === 'softplus')(ctx);
+  };
+}
+
+/** An activation whose float attributes must be convkit's (to float32 precision). */
+function fixedActivation(act: 'hardSigmoid' | 'selu', attrs: Record<string, [number, number]>): Handler {
+  return (ctx) => {
+    unread(ctx, Object.keys(attrs));
+    for (const [attr, [fallback, want]] of Object.entries(attrs)) {
+      const got = ctx.attrs.float(attr, fallback);
+      if (Math.abs(got - want) > 1e-6 * Math.max(1, Math.abs(want))) {
+        throw fail(ctx, `${attr} ${got}: convkit's ${act} has ${attr} ${want}`);
+      }
+    }
+    return activation((name) => new Activation({ name, activation: act }), act === 'hardSigmoid')(ctx);
   };
 }
 
@@ -385,8 +399,6 @@ const passThrough: Handler = (ctx) => {
 
 /** Operators ONNX exporters write for CNNs that convkit has no layer for, and why. */
 const NO_LAYER: Record<string, string> = {
-  HardSigmoid: 'convkit has no hard-sigmoid activation',
-  HardSwish: 'convkit has no hard-swish activation',
   ConvTranspose: 'convkit has no transposed convolution',
   LpPool: "ONNX's LpPool sums without averaging, unlike convkit's LpPooling2D",
   Shape: 'shapes computed from the input at run time are not supported (export with a fixed shape or use torch.flatten)',
@@ -401,6 +413,12 @@ export const HANDLERS: Record<string, Handler> = {
   Elu: namedActivation('elu'),
   Sigmoid: namedActivation('sigmoid'),
   Tanh: namedActivation('tanh'),
+  Softplus: namedActivation('softplus'),
+  HardSwish: namedActivation('hardSwish'),
+  // Keras 3's hard sigmoid, relu6(x + 3) / 6, is ONNX's with alpha 1/6 and beta 1/2 (PyTorch's
+  // hardsigmoid); ONNX's default alpha 0.2 is the older Keras 2 / tfjs form.
+  HardSigmoid: fixedActivation('hardSigmoid', { alpha: [0.2, 1 / 6], beta: [0.5, 0.5] }),
+  Selu: fixedActivation('selu', { alpha: [1.67326319217681884765625, 1.6732632423543772], gamma: [1.05070102214813232421875, 1.0507009873554805] }),
   Softmax: softmax,
   Add: arithmetic,
   Sub: arithmetic,

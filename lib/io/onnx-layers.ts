@@ -57,6 +57,29 @@ const ACTIVATIONS: Record<string, ActivationLowering> = {
   tanh: (g, x, name) => g.node('Tanh', [x], name),
   // convkit's softmax is over the last axis: the channels, which NCHW holds at axis 1.
   softmax: (g, x, name, layout) => g.node('Softmax', [x], name, { axis: layout === 'nchw' ? 1 : -1 }),
+  softplus: (g, x, name) => g.node('Softplus', [x], name),
+  // Keras's constants (ONNX's defaults differ in the last digits).
+  selu: (g, x, name) => g.node('Selu', [x], name, { alpha: { float: 1.6732632423543772 }, gamma: { float: 1.0507009873554805 } }),
+  // Keras 3's hard sigmoid, relu6(x + 3) / 6, is clip(x / 6 + 1/2, 0, 1).
+  hardSigmoid: (g, x, name) => g.node('HardSigmoid', [x], name, { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }),
+  // Opset 13 has no HardSwish (14) or Gelu (20) operator: they are written out.
+  hardSwish: (g, x, name) => g.node('Mul', [x, g.node('HardSigmoid', [x], `${name}/gate`, { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })], name),
+  swish: (g, x, name) => g.node('Mul', [x, g.node('Sigmoid', [x], `${name}/gate`)], name),
+  mish: (g, x, name) => g.node('Mul', [x, g.node('Tanh', [g.node('Softplus', [x], `${name}/softplus`)], `${name}/gate`)], name),
+  // 0.5 x (1 + erf(x / sqrt 2))
+  gelu: (g, x, name) => {
+    const erf = g.node('Erf', [g.node('Div', [x, g.floatConstant([Math.SQRT2], [])], `${name}/scaled`)], `${name}/erf`);
+    const gate = g.node('Mul', [g.node('Add', [erf, g.floatConstant([1], [])], `${name}/one_plus`), g.floatConstant([0.5], [])], `${name}/gate`);
+    return g.node('Mul', [x, gate], name);
+  },
+  // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+  gelu_new: (g, x, name) => {
+    const cube = g.node('Mul', [g.node('Mul', [x, x], `${name}/square`), x], `${name}/cube`);
+    const inner = g.node('Add', [x, g.node('Mul', [cube, g.floatConstant([0.044715], [])], `${name}/cubic`)], `${name}/inner`);
+    const tanh = g.node('Tanh', [g.node('Mul', [inner, g.floatConstant([Math.sqrt(2 / Math.PI)], [])], `${name}/scaled`)], `${name}/tanh`);
+    const gate = g.node('Mul', [g.node('Add', [tanh, g.floatConstant([1], [])], `${name}/one_plus`), g.floatConstant([0.5], [])], `${name}/gate`);
+    return g.node('Mul', [x, gate], name);
+  },
 };
 
 /** `act` applied to v (v itself for 'linear'); an activation with no ONNX form is a ValueError. */
