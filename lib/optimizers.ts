@@ -2,7 +2,22 @@
 // over all parameters; see native/core/cpu/optimizer_ref.cpp).
 import { describeValue, ValueError } from './errors';
 
-export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
+export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'rmsprop' | 'adagrad' | 'nadam';
+
+/**
+ * What every optimizer takes besides its own settings, as Keras 3 names them: gradient clipping
+ * (at most one of the three) and decoupled weight decay (w -= w * weightDecay * learningRate
+ * before each update; AdamW's defaults to 0.004, the others' to none).
+ */
+export interface CommonOptions {
+  /** Each weight's gradient scaled down to this L2 norm when above it. */
+  clipnorm?: number;
+  /** Each gradient element clipped to [-clipvalue, clipvalue]. */
+  clipvalue?: number;
+  /** All gradients scaled together to this global L2 norm when above it. */
+  globalClipnorm?: number;
+  weightDecay?: number;
+}
 
 export interface Optimizer {
   readonly kind: OptimizerKind;
@@ -46,13 +61,35 @@ function bool(kind: OptimizerKind, o: Options, name: string): boolean {
   return v;
 }
 
-function make(kind: OptimizerKind, className: string, learningRate: number, rest: Record<string, number | boolean>): Optimizer {
+const clipNames = ['clipnorm', 'clipvalue', 'globalClipnorm'] as const;
+const commonNames = [...clipNames, 'weightDecay'];
+
+/** The clipping and weight decay options given (absent ones stay out of the config, as unset). */
+function common(kind: OptimizerKind, o: Options): Record<string, number> {
+  const out: Record<string, number> = {};
+  const clips = clipNames.filter((name) => o[name] !== undefined);
+  if (clips.length > 1) {
+    throw new ValueError(`optimizers.${kind}: only one of clipnorm, clipvalue and globalClipnorm can be set, got ${clips.join(' and ')}`);
+  }
+  for (const name of clips) {
+    const v = o[name];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new ValueError(`optimizers.${kind}: ${name} must be a number > 0, got ${describeValue(v)}`);
+    }
+    out[name] = v;
+  }
+  if (o.weightDecay !== undefined && kind !== 'adamw') out.weightDecay = num(kind, o, 'weightDecay', 0, 0, 1e6);
+  return out;
+}
+
+function make(kind: OptimizerKind, className: string, o: Options, learningRate: number, rest: Record<string, number | boolean>): Optimizer {
+  const extra = common(kind, o);
   return {
     kind,
     className,
     learningRate,
     getConfig() {
-      return { learningRate: this.learningRate, ...rest };
+      return { learningRate: this.learningRate, ...rest, ...extra };
     },
   };
 }
@@ -66,49 +103,67 @@ const adamBetas = (kind: OptimizerKind, o: Options) => ({
 
 /** Each optimizer's option names, as its factory reads them and getConfig writes them. */
 const optionNames: Record<OptimizerKind, readonly string[]> = {
-  sgd: ['learningRate', 'momentum', 'nesterov'],
-  adam: ['learningRate', 'beta1', 'beta2', 'epsilon'],
-  adamw: ['learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay'],
-  rmsprop: ['learningRate', 'rho', 'momentum', 'epsilon', 'centered'],
+  sgd: ['learningRate', 'momentum', 'nesterov', ...commonNames],
+  adam: ['learningRate', 'beta1', 'beta2', 'epsilon', ...commonNames],
+  adamw: ['learningRate', 'beta1', 'beta2', 'epsilon', ...commonNames],
+  rmsprop: ['learningRate', 'rho', 'momentum', 'epsilon', 'centered', ...commonNames],
+  adagrad: ['learningRate', 'initialAccumulatorValue', 'epsilon', ...commonNames],
+  nadam: ['learningRate', 'beta1', 'beta2', 'epsilon', ...commonNames],
 };
 
 export const optimizers = {
   /** Keras SGD: lr 0.01, momentum 0, nesterov false. */
-  sgd(opts: { learningRate?: number; momentum?: number; nesterov?: boolean } = {}): Optimizer {
+  sgd(opts: { learningRate?: number; momentum?: number; nesterov?: boolean } & CommonOptions = {}): Optimizer {
     const o = readOptions('sgd', opts, optionNames.sgd);
-    return make('sgd', 'SGD', lr('sgd', o, 0.01), {
+    return make('sgd', 'SGD', o, lr('sgd', o, 0.01), {
       momentum: num('sgd', o, 'momentum', 0, 0, 1), nesterov: bool('sgd', o, 'nesterov'),
     });
   },
   /** Keras Adam: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7. */
-  adam(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } = {}): Optimizer {
+  adam(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
     const o = readOptions('adam', opts, optionNames.adam);
-    return make('adam', 'Adam', lr('adam', o, 0.001), adamBetas('adam', o));
+    return make('adam', 'Adam', o, lr('adam', o, 0.001), adamBetas('adam', o));
   },
   /** Keras AdamW: Adam with decoupled weight decay 0.004. */
-  adamw(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number } = {}): Optimizer {
+  adamw(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
     const o = readOptions('adamw', opts, optionNames.adamw);
-    return make('adamw', 'AdamW', lr('adamw', o, 0.001), {
+    return make('adamw', 'AdamW', o, lr('adamw', o, 0.001), {
       ...adamBetas('adamw', o), weightDecay: num('adamw', o, 'weightDecay', 0.004, 0, 1e6),
     });
   },
   /** Keras RMSprop: lr 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false. */
-  rmsprop(opts: { learningRate?: number; rho?: number; momentum?: number; epsilon?: number; centered?: boolean } = {}): Optimizer {
+  rmsprop(opts: { learningRate?: number; rho?: number; momentum?: number; epsilon?: number; centered?: boolean } & CommonOptions = {}): Optimizer {
     const o = readOptions('rmsprop', opts, optionNames.rmsprop);
-    return make('rmsprop', 'RMSprop', lr('rmsprop', o, 0.001), {
+    return make('rmsprop', 'RMSprop', o, lr('rmsprop', o, 0.001), {
       rho: num('rmsprop', o, 'rho', 0.9, 0, 1), momentum: num('rmsprop', o, 'momentum', 0, 0, 1),
       epsilon: num('rmsprop', o, 'epsilon', 1e-7, 0, 1), centered: bool('rmsprop', o, 'centered'),
     });
   },
+  /** Keras Adagrad: lr 0.001, initialAccumulatorValue 0.1, epsilon 1e-7. */
+  adagrad(opts: { learningRate?: number; initialAccumulatorValue?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
+    const o = readOptions('adagrad', opts, optionNames.adagrad);
+    return make('adagrad', 'Adagrad', o, lr('adagrad', o, 0.001), {
+      initialAccumulatorValue: num('adagrad', o, 'initialAccumulatorValue', 0.1, 0, 1e6),
+      epsilon: num('adagrad', o, 'epsilon', 1e-7, 0, 1),
+    });
+  },
+  /** Keras Nadam: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (Keras 3's momentum schedule). */
+  nadam(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
+    const o = readOptions('nadam', opts, optionNames.nadam);
+    return make('nadam', 'Nadam', o, lr('nadam', o, 0.001), adamBetas('nadam', o));
+  },
 };
 
-const names: Record<string, OptimizerKind> = { sgd: 'sgd', adam: 'adam', adamw: 'adamw', rmsprop: 'rmsprop' };
+const names: Record<string, OptimizerKind> = {
+  sgd: 'sgd', adam: 'adam', adamw: 'adamw', rmsprop: 'rmsprop', adagrad: 'adagrad', nadam: 'nadam',
+};
+const knownNames = Object.keys(names).join(', ');
 
 /** An optimizer from a name ('adam', any case) or an optimizer object. */
 export function getOptimizer(v: unknown): Optimizer {
   if (typeof v === 'string') {
     const kind = names[v.toLowerCase()];
-    if (!kind) throw new ValueError(`compile: unknown optimizer '${v}' (known: sgd, adam, adamw, rmsprop)`);
+    if (!kind) throw new ValueError(`compile: unknown optimizer '${v}' (known: ${knownNames})`);
     return optimizers[kind]();
   }
   if (v && typeof v === 'object' && 'kind' in v && typeof (v as Optimizer).getConfig === 'function') {
@@ -121,18 +176,19 @@ export function getOptimizer(v: unknown): Optimizer {
 // Momentum optimizer is SGD with momentum) mapped to convkit's option names.
 const kerasNames: Record<string, string> = {
   learning_rate: 'learningRate', lr: 'learningRate', beta_1: 'beta1', beta_2: 'beta2', weight_decay: 'weightDecay',
-  useNesterov: 'nesterov', use_nesterov: 'nesterov',
+  useNesterov: 'nesterov', use_nesterov: 'nesterov', global_clipnorm: 'globalClipnorm',
+  initial_accumulator_value: 'initialAccumulatorValue',
 };
 const classKinds: Record<string, OptimizerKind> = { ...names, momentum: 'sgd' };
 
 /**
  * The optimizer a saved training config names (convkit's, Keras's or tfjs's class name and config),
- * with every setting convkit has read from it; settings convkit has no use for (a name, clipnorm)
+ * with every setting convkit has read from it; settings convkit has no use for (a name, use_ema)
  * are passed over. An optimizer convkit does not have is a ValueError.
  */
 export function optimizerFromConfig(className: unknown, config: unknown): Optimizer {
   const kind = classKinds[String(className).toLowerCase()];
-  if (!kind) throw new ValueError(`loadModel: optimizer '${String(className)}' is not one convkit has (known: SGD, Adam, AdamW, RMSprop)`);
+  if (!kind) throw new ValueError(`loadModel: optimizer '${String(className)}' is not one convkit has (known: SGD, Adam, AdamW, RMSprop, Adagrad, Nadam)`);
   const opts: Options = {};
   const entries = config && typeof config === 'object' ? Object.entries(config as Options) : [];
   for (const [key, value] of entries) {

@@ -283,12 +283,15 @@ export abstract class ModelBase implements LayerHost {
   private compileNative(): void {
     const c = this.compiled!;
     const net = this.built!.net;
+    const config = { kind: c.optimizer.kind, ...c.optimizer.getConfig() };
     if (c.device === 'auto') {
       try {
         net.setDevice(native.cudaStatus().available ? 'cuda' : 'cpu');
+        net.compile(c.loss, config, c.accuracyName !== null);
+        return;
       } catch (e) {
         if (!(e instanceof DeviceError)) throw e;
-        net.setDevice('cpu');  // a layer CUDA cannot run yet
+        net.setDevice('cpu');  // a layer or a training option CUDA cannot run yet
       }
     } else {
       try {
@@ -298,7 +301,7 @@ export abstract class ModelBase implements LayerHost {
         throw e;
       }
     }
-    net.compile(c.loss, { kind: c.optimizer.kind, ...c.optimizer.getConfig() }, c.accuracyName !== null);
+    net.compile(c.loss, config, c.accuracyName !== null);
   }
 
   /** Where the model runs: 'cpu' until compiled onto 'cuda' (see CompileArgs.device). */

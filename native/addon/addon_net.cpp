@@ -292,20 +292,33 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       std::string kind = get_string(o, "kind", "");
       ck::OptimizerSpec spec;
       const double lr = get_double(o, "learningRate", 0.01, op);
+      const double wd = get_double(o, "weightDecay", 0, op);
+      spec.clip = {get_double(o, "clipvalue", 0, op), get_double(o, "clipnorm", 0, op),
+                   get_double(o, "globalClipnorm", 0, op)};
       if (kind == "sgd") {
         spec.kind = ck::OptimizerKind::Sgd;
-        spec.sgd = {float(lr), get_float(o, "momentum", 0.f, op), get_bool(o, "nesterov", false)};
+        spec.sgd = {float(lr), get_float(o, "momentum", 0.f, op), get_bool(o, "nesterov", false), wd};
+      } else if (kind == "adagrad") {
+        spec.kind = ck::OptimizerKind::Adagrad;
+        spec.adagrad = {lr, get_double(o, "initialAccumulatorValue", 0.1, op), get_double(o, "epsilon", 1e-7, op), wd};
+      } else if (kind == "nadam") {
+        spec.kind = ck::OptimizerKind::Nadam;
+        spec.nadam.lr = lr;
+        spec.nadam.beta1 = get_double(o, "beta1", 0.9, op);
+        spec.nadam.beta2 = get_double(o, "beta2", 0.999, op);
+        spec.nadam.eps = get_double(o, "epsilon", 1e-7, op);
+        spec.nadam.weight_decay = wd;
       } else if (kind == "adam" || kind == "adamw") {
         spec.kind = ck::OptimizerKind::Adam;
         spec.adam.lr = lr;
         spec.adam.beta1 = get_double(o, "beta1", 0.9, op);
         spec.adam.beta2 = get_double(o, "beta2", 0.999, op);
         spec.adam.eps = get_double(o, "epsilon", 1e-7, op);
-        spec.adam.weight_decay = get_double(o, "weightDecay", 0, op);
+        spec.adam.weight_decay = wd;
       } else if (kind == "rmsprop") {
         spec.kind = ck::OptimizerKind::Rmsprop;
         spec.rmsprop = {lr, get_double(o, "rho", 0.9, op), get_double(o, "momentum", 0, op),
-                        get_double(o, "epsilon", 1e-7, op), get_bool(o, "centered", false)};
+                        get_double(o, "epsilon", 1e-7, op), get_bool(o, "centered", false), wd};
       } else {
         throw_js(env, ck::ErrorKind::Value, "compile: unknown optimizer '" + kind + "'");
       }

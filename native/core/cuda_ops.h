@@ -16,6 +16,7 @@ struct CudaOps {
   // outside the executor, whose steps alone call dropout_fwd_at and read adam_alpha.
   const uint64_t* step_seed = nullptr;
   const float* adam_alpha = nullptr;
+  const float* nadam_step = nullptr;  // m_coef, g_coef, v_scale
 
   // Each kernel of kernel_list.inc with the CPU table's arguments, enqueued on the net's stream.
 #define CK_KERNEL(name, params)                                  \
@@ -41,6 +42,12 @@ struct CudaOps {
   void adam_update(float* w, float* m, float* v, const float* g, size_t n,
                    const AdamParams& p) const {
     t.adam_update_at(w, m, v, g, n, p, adam_alpha, s);
+  }
+  // Nadam's per-step scalars likewise (NadamScalars).
+  void nadam_update(float* w, float* m, float* v, const float* g, size_t n,
+                    const NadamParams& p) const {
+    if (nadam_step) t.nadam_update_at(w, m, v, g, n, p, nadam_step, s);
+    else t.nadam_update(w, m, v, g, n, p, s);
   }
 };
 

@@ -62,13 +62,24 @@ struct LayerSpec {
 
 enum class LossKind { CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
                       MeanSquaredError };
-enum class OptimizerKind { Sgd, Adam, Rmsprop };
+enum class OptimizerKind { Sgd, Adam, Rmsprop, Adagrad, Nadam };
+
+// Keras's gradient clipping, applied before the update (at most one is > 0, as Keras allows):
+// each gradient element clipped to [-value, value]; each weight's gradient scaled to an L2 norm
+// of at most `norm`; or all of them together to a global norm of at most `global_norm`.
+struct GradientClip {
+  double value = 0, norm = 0, global_norm = 0;
+  bool any() const { return value > 0 || norm > 0 || global_norm > 0; }
+};
 
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::Sgd;
   SgdParams sgd;
   AdamParams adam;  // weight_decay > 0: AdamW
   RmspropParams rmsprop;
+  AdagradParams adagrad;
+  NadamParams nadam;
+  GradientClip clip;
 };
 
 // One named weight of a layer, as Keras lists them (kernel, bias, gamma, beta, moving_mean,
@@ -286,6 +297,7 @@ class Net {
                         size_t cols, bool sparse, float scale);
   void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
   void compute_update_ranges();
+  void clip_gradients();
   // Enqueues fn on the net's stream, keeping `reads`/`writes` alive; outputs made on it.
   void enqueue(const char* what, std::vector<const Tensor*> reads,
                std::vector<const Tensor*> writes, std::function<void()> fn);
@@ -347,6 +359,7 @@ class Net {
   size_t n_weights_ = 0, n_state_ = 0;
   std::vector<StoragePtr> opt_state_;
   std::vector<std::pair<size_t, size_t>> update_ranges_;  // [offset, size) of trainable layers
+  std::vector<std::pair<size_t, size_t>> update_params_;  // the same, one per weight (clipnorm)
 
   LossKind loss_ = LossKind::CategoricalCrossentropy;
   OptimizerSpec opt_;

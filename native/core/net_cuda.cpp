@@ -114,7 +114,7 @@ void copy_to_host(DeviceBackend& b, void* stream, float* host, const float* dev,
 struct StepScalars {
   uint64_t seed = 0;       // dropout: each layer's mask seed is dropout_layer_seed(seed, layer)
   float adam_alpha = 0.f;  // Adam's step size for this step (adam_alpha)
-  float unused = 0.f;
+  float nadam[3] = {};     // Nadam's m_coef, g_coef, v_scale for this step (NadamScalars)
 };
 
 // Doubles of the device sums per phase (training, evaluation): loss, correct, then per output.
@@ -214,7 +214,8 @@ uint64_t Net::barrier() {
 
 CudaOps Net::cuda_ops() const {
   auto* scalars = reinterpret_cast<StepScalars*>(cuda_scalars_->data());
-  return CudaOps{cuda_backend().kernels(), cuda_stream_, &scalars->seed, &scalars->adam_alpha};
+  return CudaOps{cuda_backend().kernels(), cuda_stream_, &scalars->seed, &scalars->adam_alpha,
+                 scalars->nadam};
 }
 
 void Net::drop_cuda_graphs(bool plan_changed) {
@@ -351,6 +352,10 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   AdamParams adam = opt_.adam;
   adam.step = std::max<int64_t>(iterations_, 1);
   scalars.adam_alpha = adam_alpha(adam);
+  NadamParams nadam = opt_.nadam;
+  nadam.step = adam.step;
+  const NadamScalars ns = nadam_scalars(nadam);
+  scalars.nadam[0] = ns.m_coef, scalars.nadam[1] = ns.g_coef, scalars.nadam[2] = ns.v_scale;
   std::memcpy(cursor, &scalars, sizeof scalars);
   if (!device_parts.empty()) {
     std::memcpy(cursor + sizeof scalars / sizeof(float), idx.data(), idx.size() * sizeof(int32_t));

@@ -65,11 +65,13 @@ void Net::compute_update_ranges() {
     needs_grad_[value_of(int(i))] = needs;
   }
   update_ranges_.clear();
+  update_params_.clear();
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (!layers_[i].trainable) continue;
     for (int idx : {kernel_param_[i], bias_param_[i], gamma_param_[i], beta_param_[i]}) {
       if (idx < 0) continue;
       const ParamInfo& p = params_[size_t(idx)];
+      update_params_.emplace_back(p.offset, p.size);
       if (!update_ranges_.empty() &&
           update_ranges_.back().first + update_ranges_.back().second == p.offset) {
         update_ranges_.back().second += p.size;
@@ -100,27 +102,36 @@ void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
       fused_output_[o] = layer;
     }
   }
+  require(!opt.clip.any() || device_ == DeviceType::Cpu, ErrorKind::Device,
+          "compile: clipnorm, clipvalue and globalClipnorm run on the cpu for now (compile with { device: 'cpu' })");
   size_t buffers = 0;
   switch (opt.kind) {
     case OptimizerKind::Sgd: buffers = opt.sgd.momentum > 0.f ? 1 : 0; break;
-    case OptimizerKind::Adam: buffers = 2; break;
+    case OptimizerKind::Adam:
+    case OptimizerKind::Nadam: buffers = 2; break;
     case OptimizerKind::Rmsprop:
       buffers = 1 + (opt.rmsprop.momentum > 0.f) + opt.rmsprop.centered;
       break;
+    case OptimizerKind::Adagrad: buffers = 1; break;
   }
-  auto zeroed = [&] {
+  auto filled = [&](float value) {
     auto s = net_storage(std::max<size_t>(n_weights_, 1), device_);
-    if (device_ == DeviceType::Cuda) {
+    if (device_ == DeviceType::Cuda && value == 0.f) {
       cuda_backend().zero(s->data(), s->size() * sizeof(float), cuda_stream_);
+    } else if (device_ == DeviceType::Cuda) {
+      std::vector<float> host(s->size(), value);
+      upload_values(s->data(), host.data(), host.size());
     } else {
-      std::fill(s->data(), s->data() + s->size(), 0.f);
+      std::fill(s->data(), s->data() + s->size(), value);
     }
     return s;
   };
   // Zero, so that a weight no gradient reaches in a step is not moved by stale values.
-  if (!grads_) grads_ = zeroed();
+  if (!grads_) grads_ = filled(0.f);
   opt_state_.clear();
-  for (size_t b = 0; b < buffers; ++b) opt_state_.push_back(zeroed());
+  // Adagrad's accumulator starts at initial_accumulator, as Keras's does.
+  const float first = opt.kind == OptimizerKind::Adagrad ? float(opt.adagrad.initial_accumulator) : 0.f;
+  for (size_t b = 0; b < buffers; ++b) opt_state_.push_back(filled(b == 0 ? first : 0.f));
   iterations_ = 0;
   compute_update_ranges();
   drop_cuda_graphs(false);  // new optimizer state and rules
@@ -141,7 +152,7 @@ void Net::set_learning_rate(double lr) {
   require(std::isfinite(lr) && lr >= 0, ErrorKind::Value,
           "learningRate must be a finite number >= 0, got " + std::to_string(lr));
   enqueue("setLearningRate", {}, {}, [this, lr] {
-    opt_.adam.lr = opt_.rmsprop.lr = lr;
+    opt_.adam.lr = opt_.rmsprop.lr = opt_.adagrad.lr = opt_.nadam.lr = lr;
     opt_.sgd.lr = float(lr);
     drop_cuda_graphs(false);  // they hold the old rate
   });
@@ -421,8 +432,42 @@ void Net::probability_xent(float* loss, float* grad, const float* p, const float
   }
 }
 
+// Keras's clipping of the step's gradients (see GradientClip), on the host's gradient buffer.
+// Norms are summed in double, in a fixed order.
+void Net::clip_gradients() {
+  const GradientClip& c = opt_.clip;
+  float* g = grads_->data();
+  auto sum_squares = [&](size_t off, size_t n) {
+    double s = 0;
+    for (size_t i = off; i < off + n; ++i) s += double(g[i]) * double(g[i]);
+    return s;
+  };
+  // g * clip / max(norm, clip): unchanged while the norm is within the clip.
+  auto scale_to = [&](size_t off, size_t n, double norm, double clip) {
+    if (norm <= clip) return;
+    const float f = float(clip / norm);
+    for (size_t i = off; i < off + n; ++i) g[i] *= f;
+  };
+  if (c.value > 0) {
+    const float v = float(c.value);
+    for (const auto& [off, n] : update_ranges_) {
+      for (size_t i = off; i < off + n; ++i) g[i] = std::min(std::max(g[i], -v), v);
+    }
+  } else if (c.norm > 0) {
+    for (const auto& [off, n] : update_params_) scale_to(off, n, std::sqrt(sum_squares(off, n)), c.norm);
+  } else if (c.global_norm > 0) {
+    double total = 0;
+    for (const auto& [off, n] : update_ranges_) total += sum_squares(off, n);
+    const double norm = std::sqrt(total);
+    for (const auto& [off, n] : update_ranges_) scale_to(off, n, norm, c.global_norm);
+  }
+}
+
 template <class Ops>
 void Net::update(const Ops& k) {
+  if constexpr (std::is_same<Ops, CpuKernels>::value) {
+    if (opt_.clip.any()) clip_gradients();
+  }
   float* w = weights_->data();
   const float* g = grads_->data();
   auto state = [&](size_t i) { return opt_state_.size() > i ? opt_state_[i]->data() : nullptr; };
@@ -445,6 +490,15 @@ void Net::update(const Ops& k) {
         float* mom = p.momentum > 0.f ? state(next++) + off : nullptr;
         float* mg = p.centered ? state(next) + off : nullptr;
         k.rmsprop_update(w + off, state(0) + off, mom, mg, g + off, n, p);
+        break;
+      }
+      case OptimizerKind::Adagrad:
+        k.adagrad_update(w + off, state(0) + off, g + off, n, opt_.adagrad);
+        break;
+      case OptimizerKind::Nadam: {
+        NadamParams p = opt_.nadam;
+        p.step = iterations_;
+        k.nadam_update(w + off, state(0) + off, state(1) + off, g + off, n, p);
         break;
       }
     }

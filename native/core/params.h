@@ -103,10 +103,15 @@ struct EpilogueClamp {
 // Adam's and RMSprop's are kept in double as the user gave them: the kernels' float scalars
 // (1 - beta2, bias corrections, lr * weight decay) are derived in double and rounded once, since
 // 1 - float(0.999) in float is off by 1.3e-5 relative.
-struct SgdParams { float lr = 0.01f, momentum = 0.f; bool nesterov = false; };
+// Every optimizer takes Keras 3's decoupled weight decay: before its update, w -= w * (wd * lr).
+struct SgdParams {
+  float lr = 0.01f, momentum = 0.f;
+  bool nesterov = false;
+  double weight_decay = 0;
+};
 struct AdamParams {
   double lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-7;
-  double weight_decay = 0;  // > 0 makes it AdamW (decoupled, Keras: w -= w * wd * lr)
+  double weight_decay = 0;  // AdamW's (decoupled, Keras: w -= w * wd * lr)
   int64_t step = 1;         // 1-based iteration count for bias correction
 };
 // The float scalars of one Adam step. alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
@@ -123,10 +128,47 @@ static inline AdamScalars adam_scalars(const AdamParams& p) {
 struct RmspropParams {
   double lr = 0.001, rho = 0.9, momentum = 0, eps = 1e-7;
   bool centered = false;
+  double weight_decay = 0;
 };
-struct RmspropScalars { float lr, rho, one_minus_rho, momentum, eps; };
+struct RmspropScalars { float lr, rho, one_minus_rho, momentum, eps, decay; };
 static inline RmspropScalars rmsprop_scalars(const RmspropParams& p) {
-  return {float(p.lr), float(p.rho), float(1.0 - p.rho), float(p.momentum), float(p.eps)};
+  return {float(p.lr), float(p.rho), float(1.0 - p.rho), float(p.momentum), float(p.eps),
+          float(p.weight_decay * p.lr)};
+}
+static inline float sgd_decay(const SgdParams& p) { return float(p.weight_decay * double(p.lr)); }
+
+// Keras Adagrad: the accumulator starts at initial_accumulator (the executor fills it).
+struct AdagradParams {
+  double lr = 0.001, initial_accumulator = 0.1, eps = 1e-7, weight_decay = 0;
+};
+struct AdagradScalars { float lr, eps, decay; };
+static inline AdagradScalars adagrad_scalars(const AdagradParams& p) {
+  return {float(p.lr), float(p.eps), float(p.weight_decay * p.lr)};
+}
+
+// Keras 3 Nadam: momentum schedule u_t = beta1 * (1 - 0.5 * 0.96^t), u_product_t = u_1 * .. * u_t.
+struct NadamParams {
+  double lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-7, weight_decay = 0;
+  int64_t step = 1;  // 1-based
+};
+// One Nadam step's float scalars: w -= (m_coef * m + g_coef * g) / (sqrt(v * v_scale) + eps), with
+// m_coef = lr * u_{t+1} / (1 - u_product_{t+1}), g_coef = lr * (1 - u_t) / (1 - u_product_t),
+// v_scale = 1 / (1 - beta2^t). The per-step ones lead, in the order the CUDA step uploads them.
+struct NadamScalars { float m_coef, g_coef, v_scale, one_minus_beta1, one_minus_beta2, eps, decay; };
+static inline NadamScalars nadam_scalars(const NadamParams& p) {
+  const int64_t t = p.step < 1 ? 1 : p.step;
+  auto u = [&](double s) { return p.beta1 * (1.0 - 0.5 * std::pow(0.96, s)); };
+  // 0.96^s is below double's resolution past s = 1000: later factors are beta1 exactly, so the
+  // product is computed in closed form from there (stateless, so resuming needs no extra state).
+  const int64_t direct = t < 1000 ? t : 1000;
+  double product = 1.0;
+  for (int64_t s = 1; s <= direct; ++s) product *= u(double(s));
+  product *= std::pow(p.beta1, double(t - direct));
+  const double u_t = u(double(t)), u_next = u(double(t + 1));
+  const double product_next = product * u_next;
+  return {float(p.lr * u_next / (1.0 - product_next)), float(p.lr * (1.0 - u_t) / (1.0 - product)),
+          float(1.0 / (1.0 - std::pow(p.beta2, double(t)))), float(1.0 - p.beta1),
+          float(1.0 - p.beta2), float(p.eps), float(p.weight_decay * p.lr)};
 }
 
 }  // namespace ck

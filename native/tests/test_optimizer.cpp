@@ -41,6 +41,28 @@ TEST(vector_updates_match_reference) {
           k->rmsprop_update(wb.data(), sb.data(), ob.data(), gb.data(), g.data(), n, p);
           CHECK_ALL_CLOSE(wb.data(), wa.data(), n, 1e-5f, 1e-6f);
         }
+        for (float wd : {0.f, 0.01f}) {  // decoupled weight decay on SGD, Adagrad and Nadam
+          auto wa = w0, wb = w0;
+          std::vector<float> va(n, 0.1f), vb(va);
+          ck::SgdParams sp{0.05f, 0.9f, false, wd};
+          ref.sgd_update(wa.data(), va.data(), g.data(), n, sp);
+          k->sgd_update(wb.data(), vb.data(), g.data(), n, sp);
+          CHECK_ALL_CLOSE(wb.data(), wa.data(), n, 1e-6f, 1e-7f);
+          std::vector<float> aa(n, 0.1f), ab(aa);
+          ck::AdagradParams ap;
+          ap.lr = 0.05, ap.weight_decay = wd;
+          ref.adagrad_update(wa.data(), aa.data(), g.data(), n, ap);
+          k->adagrad_update(wb.data(), ab.data(), g.data(), n, ap);
+          CHECK_ALL_CLOSE(wb.data(), wa.data(), n, 1e-5f, 1e-6f);
+          CHECK_ALL_CLOSE(ab.data(), aa.data(), n, 1e-6f, 1e-7f);
+          std::vector<float> ma(n, 0.01f), mb(ma), sa(n, 0.02f), sb(sa);
+          ck::NadamParams np;
+          np.step = step, np.weight_decay = wd;
+          ref.nadam_update(wa.data(), ma.data(), sa.data(), g.data(), n, np);
+          k->nadam_update(wb.data(), mb.data(), sb.data(), g.data(), n, np);
+          CHECK_ALL_CLOSE(wb.data(), wa.data(), n, 1e-5f, 1e-6f);
+          CHECK_ALL_CLOSE(sb.data(), sa.data(), n, 1e-5f, 1e-7f);
+        }
       }
     }
   }

@@ -6,9 +6,13 @@
 namespace ck {
 namespace ref {
 
+// Every update first applies the decoupled weight decay, w -= w * (wd * lr), when wd > 0.
+
 // v = momentum * v - lr * g; w += v (nesterov: w += momentum * v - lr * g)
 void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p) {
+  const float decay = sgd_decay(p);
   for (size_t i = 0; i < n; ++i) {
+    if (p.weight_decay > 0) w[i] -= w[i] * decay;
     if (p.momentum == 0.f) {
       w[i] -= p.lr * g[i];
       continue;
@@ -37,6 +41,7 @@ void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, 
                     const RmspropParams& p) {
   const RmspropScalars s = rmsprop_scalars(p);
   for (size_t i = 0; i < n; ++i) {
+    if (p.weight_decay > 0) w[i] -= w[i] * s.decay;
     ms[i] = s.rho * ms[i] + s.one_minus_rho * g[i] * g[i];
     float denom = ms[i];
     if (p.centered) {
@@ -50,6 +55,28 @@ void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, 
     } else {
       w[i] -= inc;
     }
+  }
+}
+
+// acc += g^2; w -= lr * g / sqrt(acc + eps)
+void adagrad_update(float* w, float* acc, const float* g, size_t n, const AdagradParams& p) {
+  const AdagradScalars s = adagrad_scalars(p);
+  for (size_t i = 0; i < n; ++i) {
+    if (p.weight_decay > 0) w[i] -= w[i] * s.decay;
+    acc[i] += g[i] * g[i];
+    w[i] -= s.lr * g[i] / std::sqrt(acc[i] + s.eps);
+  }
+}
+
+// m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
+// w -= (m_coef * m + g_coef * g) / (sqrt(v * v_scale) + eps)   (NadamScalars)
+void nadam_update(float* w, float* m, float* v, const float* g, size_t n, const NadamParams& p) {
+  const NadamScalars s = nadam_scalars(p);
+  for (size_t i = 0; i < n; ++i) {
+    if (p.weight_decay > 0) w[i] -= w[i] * s.decay;
+    m[i] += (g[i] - m[i]) * s.one_minus_beta1;
+    v[i] += (g[i] * g[i] - v[i]) * s.one_minus_beta2;
+    w[i] -= (s.m_coef * m[i] + s.g_coef * g[i]) / (std::sqrt(v[i] * s.v_scale) + s.eps);
   }
 }
 

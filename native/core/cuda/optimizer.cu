@@ -14,17 +14,20 @@ namespace {
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);           \
        i += size_t(gridDim.x) * blockDim.x)
 
+// decay > 0: Keras 3's decoupled weight decay first (w -= w * decay), as on the CPU.
 __global__ void sgd_kernel(float* w, float* vel, const float* g, size_t n, float lr,
-                           float momentum, bool nesterov) {
+                           float momentum, bool nesterov, float decay) {
   CK_GRID_STRIDE(i, n) {
     const float gi = g[i];
+    float wi = w[i];
+    if (decay > 0.f) wi -= wi * decay;
     if (momentum == 0.f) {
-      w[i] -= lr * gi;
+      w[i] = wi - lr * gi;
       continue;
     }
     const float v = momentum * vel[i] - lr * gi;
     vel[i] = v;
-    w[i] += nesterov ? momentum * v - lr * gi : v;
+    w[i] = wi + (nesterov ? momentum * v - lr * gi : v);
   }
 }
 
@@ -50,6 +53,8 @@ __global__ void rmsprop_kernel(float* w, float* ms, float* mom, float* mg, const
                                size_t n, RmspropScalars p, bool centered) {
   CK_GRID_STRIDE(i, n) {
     const float gi = g[i];
+    float wi = w[i];
+    if (p.decay > 0.f) wi -= wi * p.decay;
     const float s = p.rho * ms[i] + p.one_minus_rho * gi * gi;
     ms[i] = s;
     float denom = s;
@@ -62,10 +67,39 @@ __global__ void rmsprop_kernel(float* w, float* ms, float* mom, float* mg, const
     if (p.momentum > 0.f) {
       const float mo = p.momentum * mom[i] + inc;
       mom[i] = mo;
-      w[i] -= mo;
+      w[i] = wi - mo;
     } else {
-      w[i] -= inc;
+      w[i] = wi - inc;
     }
+  }
+}
+
+__global__ void adagrad_kernel(float* w, float* acc, const float* g, size_t n, AdagradScalars s) {
+  CK_GRID_STRIDE(i, n) {
+    const float gi = g[i];
+    float wi = w[i];
+    if (s.decay > 0.f) wi -= wi * s.decay;
+    const float a = acc[i] + gi * gi;
+    acc[i] = a;
+    w[i] = wi - s.lr * gi / sqrtf(a + s.eps);
+  }
+}
+
+// step_at: the step's m_coef, g_coef, v_scale on the device instead of s's (a replayed graph).
+__global__ void nadam_kernel(float* w, float* m, float* v, const float* g, size_t n, NadamScalars s,
+                             const float* step_at) {
+  const float m_coef = step_at ? step_at[0] : s.m_coef;
+  const float g_coef = step_at ? step_at[1] : s.g_coef;
+  const float v_scale = step_at ? step_at[2] : s.v_scale;
+  CK_GRID_STRIDE(i, n) {
+    float wi = w[i];
+    const float gi = g[i];
+    if (s.decay > 0.f) wi -= wi * s.decay;
+    float mi = m[i], vi = v[i];
+    mi += (gi - mi) * s.one_minus_beta1;
+    vi += (gi * gi - vi) * s.one_minus_beta2;
+    m[i] = mi, v[i] = vi;
+    w[i] = wi - (m_coef * mi + g_coef * gi) / (sqrtf(vi * v_scale) + s.eps);
   }
 }
 
@@ -78,7 +112,7 @@ void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdPa
     throw_error(ErrorKind::Value, "sgd: momentum needs a velocity buffer");
   }
   sgd_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, velocity, g, n, p.lr, p.momentum,
-                                                             p.nesterov);
+                                                             p.nesterov, sgd_decay(p));
   check_launch("sgd");
 }
 
@@ -107,6 +141,27 @@ void rmsprop_update(float* w, float* ms, float* mom, float* mg, const float* g, 
   rmsprop_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, ms, mom, mg, g, n, rmsprop_scalars(p),
                                                                  p.centered);
   check_launch("rmsprop");
+}
+
+void adagrad_update(float* w, float* acc, const float* g, size_t n, const AdagradParams& p,
+                    void* stream) {
+  if (n == 0) return;
+  adagrad_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, acc, g, n, adagrad_scalars(p));
+  check_launch("adagrad");
+}
+
+void nadam_update(float* w, float* m, float* v, const float* g, size_t n, const NadamParams& p,
+                  void* stream) {
+  if (n == 0) return;
+  nadam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, nadam_scalars(p), nullptr);
+  check_launch("nadam");
+}
+
+void nadam_update_at(float* w, float* m, float* v, const float* g, size_t n, const NadamParams& p,
+                     const float* step, void* stream) {
+  if (n == 0) return;
+  nadam_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(w, m, v, g, n, nadam_scalars(p), step);
+  check_launch("nadam");
 }
 
 }  // namespace cuda

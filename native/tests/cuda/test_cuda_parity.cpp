@@ -555,6 +555,26 @@ TEST(optimizers) {
       if (v & 1) expect(gmom, mom, "rmsprop mom");
       if (v & 2) expect(gmg, mg, "rmsprop mg");
     }
+    for (float wd : {0.f, 0.01f}) {  // Adagrad and Nadam, with and without weight decay
+      ck::AdagradParams ap;
+      ap.lr = 0.05, ap.weight_decay = wd;
+      ck::NadamParams np;
+      np.lr = 0.01, np.weight_decay = wd;
+      Vec w = w0, acc = s0, nw = w0, m = s1, vv = s0;
+      Dev gw(w0), gacc(s0), gnw(w0), gm(s1), gv(s0);
+      for (int step = 0; step < 3; ++step) {
+        ref().adagrad_update(w.data(), acc.data(), grads[step].data(), n, ap);
+        gpu().adagrad_update(gw.p(), gacc.p(), gg[step].p(), n, ap, g_stream);
+        np.step = step + 1;
+        ref().nadam_update(nw.data(), m.data(), vv.data(), grads[step].data(), n, np);
+        gpu().nadam_update(gnw.p(), gm.p(), gv.p(), gg[step].p(), n, np, g_stream);
+      }
+      expect(gw, w, "adagrad w wd " + std::to_string(wd));
+      expect(gacc, acc, "adagrad accumulator");
+      expect(gnw, nw, "nadam w wd " + std::to_string(wd));
+      expect(gm, m, "nadam m");
+      expect(gv, vv, "nadam v");
+    }
   }
 }
 
