@@ -124,6 +124,8 @@ export type { FitArgs } from './models/layers-model';
 export type { FitDatasetArgs } from './models/dataset-fit';
 export type { CompileArgs, MetricFn } from './models/base';
 export { optimizers } from './optimizers';
+export { regularizers } from './regularizers';
+export type { Regularizer } from './regularizers';
 export type { Optimizer } from './optimizers';
 export { initializers } from './initializers';
 export { callbacks, Callback, schedules } from './callbacks';

@@ -76,6 +76,8 @@ export interface NativeNet {
   cudaGraphCaptures(): number;
   setTrainable(layer: number, trainable: boolean): void;
   setLearningRate(lr: number): void;
+  /** The weights (params() indices) whose L1/L2 penalty joins the training loss. */
+  setRegularizers(penalties: { param: number; l1: number; l2: number }[]): void;
   setDynamicBatching(maxRows: number): void;
   inferenceCounts(): { calls: number; tasks: number };
   /** Data-parallel steps sum their gradients over the MPI job from now on (null: no longer). */

@@ -312,12 +312,12 @@ describe('save and loadModel (lib/io/files.ts)', () => {
 
     test('an optimizer convkit cannot rebuild: a checkpoint with its state is refused; without the state the model loads uncompiled', async () => {
       const dir = await checkpointFolder();
-      rewrite(dir, (j) => { j.trainingConfig.optimizer_config.class_name = 'Adagrad'; });
+      rewrite(dir, (j) => { j.trainingConfig.optimizer_config.class_name = 'Adadelta'; });
       await expect(ck.loadModel(dir)).rejects.toThrow(new ck.FormatError(
-        "loadModel: the file holds optimizer state, but its training config cannot be rebuilt: loadModel: optimizer 'Adagrad' is not one convkit has (known: SGD, Adam, AdamW, RMSprop)"));
+        "loadModel: the file holds optimizer state, but its training config cannot be rebuilt: loadModel: optimizer 'Adadelta' is not one convkit has (known: SGD, Adam, AdamW, RMSprop, Adagrad, Nadam)"));
       const stateless = await checkpointFolder();
       rewrite(stateless, (j) => {
-        j.trainingConfig.optimizer_config.class_name = 'Adagrad';
+        j.trainingConfig.optimizer_config.class_name = 'Adadelta';
         delete j.userDefinedMetadata.convkitOptimizer;
       });
       const m = await ck.loadModel(stateless);

@@ -1,6 +1,7 @@
 // Convolution, pooling and normalization layers (NHWC, HWIO kernels, as Keras).
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
+import { Regularizer, regularizerConfig, regularizerOf, RegularizerOption } from '../regularizers';
 import { ActivationIdentifier, activationConfigName, checkActivation, withActivation } from './activations';
 import {
   channelsLast, initializerOf, InitializerOption, KERNEL_EXTRAS, Layer, LayerArgs, NativeLayerSpec, OptionSpec, pairOf,
@@ -29,8 +30,9 @@ export interface Conv2DArgs extends LayerArgs {
   dataFormat?: 'channelsLast' | 'channels_last' | null;
   /** Keras's grouped convolution: input and output channels split into this many groups. */
   groups?: number;
-  kernelRegularizer?: null;
-  biasRegularizer?: null;
+  /** A penalty on the kernel in the training loss: ck.regularizers.l1/l2/l1l2(...). */
+  kernelRegularizer?: RegularizerOption;
+  biasRegularizer?: RegularizerOption;
   activityRegularizer?: null;
   kernelConstraint?: null;
   biasConstraint?: null;
@@ -53,6 +55,8 @@ export class Conv2D extends Layer {
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
   readonly groups: number;
 
   constructor(args: Conv2DArgs) {
@@ -67,6 +71,8 @@ export class Conv2D extends Layer {
     this.useBias = args.useBias ?? true;
     this.kernelInitializer = initializerOf(args.kernelInitializer, 'glorotUniform', this.name);
     this.biasInitializer = initializerOf(args.biasInitializer, 'zeros', this.name);
+    this.kernelRegularizer = regularizerOf(args.kernelRegularizer, this.name, 'kernelRegularizer');
+    this.biasRegularizer = regularizerOf(args.biasRegularizer, this.name, 'biasRegularizer');
     channelsLast(args.dataFormat, this.name);
   }
 
@@ -87,8 +93,9 @@ export class Conv2D extends Layer {
   weightSpecs(inputShape: Shape): WeightSpec[] {
     const specs: WeightSpec[] = [{
       name: 'kernel', shape: [...this.kernelSize, inputShape[2] / this.groups, this.filters], initializer: this.kernelInitializer, trainable: true,
+      regularizer: this.kernelRegularizer,
     }];
-    if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer, trainable: true });
+    if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer, trainable: true, regularizer: this.biasRegularizer });
     return specs;
   }
 
@@ -107,7 +114,8 @@ export class Conv2D extends Layer {
       useBias: this.useBias, ...(this.groups !== 1 ? { groups: this.groups } : {}),
       kernelInitializer: { className: this.kernelInitializer.className, config: this.kernelInitializer.config },
       biasInitializer: { className: this.biasInitializer.className, config: this.biasInitializer.config },
-      kernelRegularizer: null, biasRegularizer: null, activityRegularizer: null, kernelConstraint: null, biasConstraint: null,
+      kernelRegularizer: regularizerConfig(this.kernelRegularizer), biasRegularizer: regularizerConfig(this.biasRegularizer),
+      activityRegularizer: null, kernelConstraint: null, biasConstraint: null,
     };
   }
 }

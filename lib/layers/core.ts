@@ -6,6 +6,7 @@ import {
   Layer, LayerArgs, NativeLayerSpec, OptionSpec, positiveInt, Shape, symbolicInputs, SymbolicTensor, WeightSpec,
 } from './layer';
 import { Initializer } from '../initializers';
+import { Regularizer, regularizerConfig, regularizerOf, RegularizerOption } from '../regularizers';
 
 export interface InputLayerArgs {
   /** One example's shape (ck.input / Keras's shape). */
@@ -70,8 +71,9 @@ export interface DenseArgs extends LayerArgs {
   biasInitializer?: InitializerOption;
   /** tfjs's inputDim: shorthand for inputShape [inputDim]. */
   inputDim?: number;
-  kernelRegularizer?: null;
-  biasRegularizer?: null;
+  /** A penalty on the kernel in the training loss: ck.regularizers.l1/l2/l1l2(...). */
+  kernelRegularizer?: RegularizerOption;
+  biasRegularizer?: RegularizerOption;
   activityRegularizer?: null;
   kernelConstraint?: null;
   biasConstraint?: null;
@@ -89,6 +91,8 @@ export class Dense extends Layer {
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
 
   constructor(args: DenseArgs) {
     super(args, 'dense', DENSE_OPTIONS);
@@ -100,6 +104,8 @@ export class Dense extends Layer {
     this.useBias = args.useBias ?? true;
     this.kernelInitializer = initializerOf(args.kernelInitializer, 'glorotUniform', this.name);
     this.biasInitializer = initializerOf(args.biasInitializer, 'zeros', this.name);
+    this.kernelRegularizer = regularizerOf(args.kernelRegularizer, this.name, 'kernelRegularizer');
+    this.biasRegularizer = regularizerOf(args.biasRegularizer, this.name, 'biasRegularizer');
   }
 
   computeOutputShape(inputShape: Shape): Shape {
@@ -108,9 +114,9 @@ export class Dense extends Layer {
 
   weightSpecs(inputShape: Shape): WeightSpec[] {
     const specs: WeightSpec[] = [
-      { name: 'kernel', shape: [inputShape[inputShape.length - 1], this.units], initializer: this.kernelInitializer, trainable: true },
+      { name: 'kernel', shape: [inputShape[inputShape.length - 1], this.units], initializer: this.kernelInitializer, trainable: true, regularizer: this.kernelRegularizer },
     ];
-    if (this.useBias) specs.push({ name: 'bias', shape: [this.units], initializer: this.biasInitializer, trainable: true });
+    if (this.useBias) specs.push({ name: 'bias', shape: [this.units], initializer: this.biasInitializer, trainable: true, regularizer: this.biasRegularizer });
     return specs;
   }
 
@@ -123,7 +129,8 @@ export class Dense extends Layer {
       ...super.getConfig(), units: this.units, activation: activationConfigName(this.activation), useBias: this.useBias,
       kernelInitializer: { className: this.kernelInitializer.className, config: this.kernelInitializer.config },
       biasInitializer: { className: this.biasInitializer.className, config: this.biasInitializer.config },
-      kernelRegularizer: null, biasRegularizer: null, activityRegularizer: null, kernelConstraint: null, biasConstraint: null,
+      kernelRegularizer: regularizerConfig(this.kernelRegularizer), biasRegularizer: regularizerConfig(this.biasRegularizer),
+      activityRegularizer: null, kernelConstraint: null, biasConstraint: null,
     };
   }
 }

@@ -1,6 +1,7 @@
 // The layer contract (as tfjs-layers / Keras): a layer knows its output shape for an input
 // shape, the weights it declares, its config for serialization, and how it lowers to the native
 // executor's layers. Weights live in the model's native executor once the model is built.
+import { Regularizer } from '../regularizers';
 import { ConvkitError, describeValue, ShapeError, ValueError } from '../errors';
 import { getInitializer, Initializer } from '../initializers';
 import { globalRng } from '../random';
@@ -39,8 +40,8 @@ export type BatchShape = (number | null)[];
  */
 export type OptionType =
   | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'padding2d' | 'shape' | 'inputShape' | 'batchInputShape'
-  | 'initializer' | 'dtype'
-  | 'boolean?' | 'string?' | 'number?' | 'integer?' | 'intOrPair?' | 'initializer?' | 'dtype?'
+  | 'initializer' | 'dtype' | 'regularizer'
+  | 'boolean?' | 'string?' | 'number?' | 'integer?' | 'intOrPair?' | 'initializer?' | 'dtype?' | 'regularizer?'
   | 'unsupported' | readonly (string | number | boolean | null)[];
 
 /** The options a layer takes, by tfjs (camelCase) name. */
@@ -58,7 +59,10 @@ export function unsupported(...names: string[]): OptionSpec {
 }
 
 /** Keras's and tfjs's weight regularizers and constraints of a layer with a kernel and a bias. */
-export const KERNEL_EXTRAS = unsupported('kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint');
+export const KERNEL_EXTRAS: OptionSpec = {
+  kernelRegularizer: 'regularizer?', biasRegularizer: 'regularizer?',
+  ...unsupported('activityRegularizer', 'kernelConstraint', 'biasConstraint'),
+};
 
 const isInt = (v: unknown): boolean => Number.isInteger(v);
 const isSize = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
@@ -78,6 +82,9 @@ const typeChecks: Record<string, [(v: unknown) => boolean, string]> = {
     '[batch, ...dims]: positive integers (the batch may be null)'],
   initializer: [(v) => typeof v === 'string' || (typeof v === 'object' && v !== null && !Array.isArray(v)),
     "an initializer name or { className, config }"],
+  // (read in full, with its own messages, by regularizerOf)
+  regularizer: [(v) => typeof v === 'string' || (typeof v === 'object' && v !== null && !Array.isArray(v)),
+    "ck.regularizers.l1/l2/l1l2(...), a name or { className, config }"],
   // Keras 3 writes dtype as a DTypePolicy object ({ className: 'DTypePolicy', config: { name } }).
   dtype: [(v) => v === 'float32' || (typeof v === 'object' && v !== null &&
     ((v as { name?: unknown }).name === 'float32' || (v as { config?: { name?: unknown } }).config?.name === 'float32')), "'float32'"],
@@ -166,6 +173,8 @@ export interface WeightSpec {
   shape: Shape;
   initializer: Initializer;
   trainable: boolean;
+  /** Its penalty in the training loss (kernelRegularizer, biasRegularizer, ...). */
+  regularizer?: Regularizer | null;
 }
 
 /** What a model gives its layers once built: access to their weights in the executor. */

@@ -1,5 +1,6 @@
 // The layers of MobileNet-style and encoder-decoder networks (tfjs/Keras names): depthwise and
 // separable convolution, zero padding, up-sampling, and Lp (power-average) pooling.
+import { Regularizer, regularizerConfig, regularizerOf, RegularizerOption } from '../regularizers';
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
 import { ActivationIdentifier, activationConfigName, checkActivation, withActivation } from './activations';
@@ -26,8 +27,9 @@ export interface DepthwiseConv2DArgs extends LayerArgs {
   dataFormat?: 'channelsLast' | 'channels_last' | null;
   /** Keras 2 writes groups: 1 (the only value) in depthwise and separable configs. */
   groups?: 1;
-  depthwiseRegularizer?: null;
-  biasRegularizer?: null;
+  /** A penalty on the depthwise kernel in the training loss: ck.regularizers.l1/l2/l1l2(...). */
+  depthwiseRegularizer?: RegularizerOption;
+  biasRegularizer?: RegularizerOption;
   activityRegularizer?: null;
   depthwiseConstraint?: null;
   biasConstraint?: null;
@@ -38,7 +40,8 @@ const DEPTHWISE_OPTIONS: OptionSpec = {
   kernelSize: 'intOrPair', strides: 'intOrPair', padding: 'string', depthMultiplier: 'integer', dilationRate: 'intOrPair',
   activation: 'string?', useBias: 'boolean', depthwiseInitializer: 'initializer?', biasInitializer: 'initializer?',
   dataFormat: 'string?', groups: [1],
-  ...unsupported('depthwiseRegularizer', 'biasRegularizer', 'activityRegularizer', 'depthwiseConstraint', 'biasConstraint'),
+  depthwiseRegularizer: 'regularizer?', biasRegularizer: 'regularizer?',
+  ...unsupported('activityRegularizer', 'depthwiseConstraint', 'biasConstraint'),
 };
 
 /** The window geometry depthwise and separable convolutions share. */
@@ -52,6 +55,8 @@ abstract class DepthwiseBase extends Layer {
   readonly useBias: boolean;
   readonly depthwiseInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly depthwiseRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
 
   constructor(args: DepthwiseConv2DArgs, prefix: string, options: OptionSpec) {
     super(args, prefix, options);
@@ -64,6 +69,8 @@ abstract class DepthwiseBase extends Layer {
     this.useBias = args.useBias ?? true;
     this.depthwiseInitializer = initializerOf(args.depthwiseInitializer, 'glorotUniform', this.name);
     this.biasInitializer = initializerOf(args.biasInitializer, 'zeros', this.name);
+    this.depthwiseRegularizer = regularizerOf(args.depthwiseRegularizer, this.name, 'depthwiseRegularizer');
+    this.biasRegularizer = regularizerOf(args.biasRegularizer, this.name, 'biasRegularizer');
     channelsLast(args.dataFormat, this.name);
   }
 
@@ -91,7 +98,8 @@ abstract class DepthwiseBase extends Layer {
       ...super.getConfig(), kernelSize: this.kernelSize, strides: this.strides, padding: this.padding,
       dataFormat: 'channels_last', dilationRate: this.dilationRate, depthMultiplier: this.depthMultiplier,
       activation: activationConfigName(this.activation), useBias: this.useBias, depthwiseInitializer: ser(this.depthwiseInitializer),
-      biasInitializer: ser(this.biasInitializer), depthwiseRegularizer: null, biasRegularizer: null,
+      biasInitializer: ser(this.biasInitializer), depthwiseRegularizer: regularizerConfig(this.depthwiseRegularizer),
+      biasRegularizer: regularizerConfig(this.biasRegularizer),
       activityRegularizer: null, depthwiseConstraint: null, biasConstraint: null,
     };
   }
@@ -112,10 +120,10 @@ export class DepthwiseConv2D extends DepthwiseBase {
   weightSpecs(inputShape: Shape): WeightSpec[] {
     const specs: WeightSpec[] = [{
       name: 'depthwise_kernel', shape: [...this.kernelSize, inputShape[2], this.depthMultiplier],
-      initializer: this.depthwiseInitializer, trainable: true,
+      initializer: this.depthwiseInitializer, trainable: true, regularizer: this.depthwiseRegularizer,
     }];
     if (this.useBias) {
-      specs.push({ name: 'bias', shape: [inputShape[2] * this.depthMultiplier], initializer: this.biasInitializer, trainable: true });
+      specs.push({ name: 'bias', shape: [inputShape[2] * this.depthMultiplier], initializer: this.biasInitializer, trainable: true, regularizer: this.biasRegularizer });
     }
     return specs;
   }
@@ -155,10 +163,10 @@ export class SeparableConv2D extends DepthwiseBase {
   weightSpecs(inputShape: Shape): WeightSpec[] {
     const middle = inputShape[2] * this.depthMultiplier;
     const specs: WeightSpec[] = [
-      { name: 'depthwise_kernel', shape: [...this.kernelSize, inputShape[2], this.depthMultiplier], initializer: this.depthwiseInitializer, trainable: true },
+      { name: 'depthwise_kernel', shape: [...this.kernelSize, inputShape[2], this.depthMultiplier], initializer: this.depthwiseInitializer, trainable: true, regularizer: this.depthwiseRegularizer },
       { name: 'pointwise_kernel', shape: [1, 1, middle, this.filters], initializer: this.pointwiseInitializer, trainable: true },
     ];
-    if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer, trainable: true });
+    if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer, trainable: true, regularizer: this.biasRegularizer });
     return specs;
   }
 

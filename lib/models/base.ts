@@ -175,12 +175,14 @@ export abstract class ModelBase implements LayerHost {
       nativeRange, outputLayers: graph.outputs.map((v) => producer[v]), paramIndices,
     };
     const rng = globalRng();
+    const penalties: { param: number; l1: number; l2: number }[] = [];
     this.layers.forEach((layer, li) => {
       const wanted = layer.weightSpecs(layerShapes[li].input);
       const got = paramIndices[li];
       if (wanted.length !== got.length) {
         throw new ValueError(`${layer.name}: declares ${wanted.length} weights but the executor made ${got.length}`);
       }
+      wanted.forEach((w, k) => { if (w.regularizer) penalties.push({ param: got[k], l1: w.regularizer.l1, l2: w.regularizer.l2 }); });
       // A layer taken from another built model (transfer learning) brings its trained weights
       // along; from then on each model trains its own copy (trainable still reaches both). A
       // layer no model held yet brings the weights read or set on it since it was built, if any.
@@ -192,6 +194,7 @@ export abstract class ModelBase implements LayerHost {
       });
       layer.attach(this);
     });
+    if (penalties.length) net.setRegularizers(penalties);
     if (this.compiled) this.compileNative();
   }
 

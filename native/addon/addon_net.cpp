@@ -185,6 +185,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
                         InstanceMethod<&NetHandle::CudaGraphCaptures>("cudaGraphCaptures"),
                         InstanceMethod<&NetHandle::SetTrainable>("setTrainable"),
                         InstanceMethod<&NetHandle::SetLearningRate>("setLearningRate"),
+                        InstanceMethod<&NetHandle::SetRegularizers>("setRegularizers"),
                         InstanceMethod<&NetHandle::SetDynamicBatching>("setDynamicBatching"),
                         InstanceMethod<&NetHandle::InferenceCounts>("inferenceCounts"),
                         InstanceMethod<&NetHandle::SetDistributed>("setDistributed"),
@@ -357,6 +358,24 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
   Napi::Value SetLearningRate(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       net("learningRate").set_learning_rate(arg_number(info, 0, "learningRate", "learningRate"));
+      return info.Env().Undefined();
+    });
+  }
+
+  // setRegularizers([{ param, l1, l2 }]): the weights whose L1/L2 penalty joins the training loss.
+  Napi::Value SetRegularizers(const Info& info) {
+    return guard(info, [&]() -> Napi::Value {
+      const char* op = "setRegularizers";
+      if (!info[0].IsArray()) throw_js(info.Env(), ck::ErrorKind::Value, "setRegularizers: expected an array");
+      Napi::Array list = info[0].As<Napi::Array>();
+      std::vector<ck::WeightPenalty> penalties;
+      for (uint32_t i = 0; i < list.Length(); ++i) {
+        Napi::Value v = list.Get(i);
+        if (!v.IsObject()) throw_js(info.Env(), ck::ErrorKind::Value, "setRegularizers: expected { param, l1, l2 } objects");
+        Napi::Object o = v.As<Napi::Object>();
+        penalties.push_back({get_int(o, "param", -1, op), get_double(o, "l1", 0, op), get_double(o, "l2", 0, op)});
+      }
+      net(op).set_regularizers(std::move(penalties));
       return info.Env().Undefined();
     });
   }

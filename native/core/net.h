@@ -72,6 +72,13 @@ struct GradientClip {
   bool any() const { return value > 0 || norm > 0 || global_norm > 0; }
 };
 
+// A weight's L1/L2 penalty (Keras's kernel_regularizer ...): l1 * sum |w| + l2 * sum w^2 joins
+// the training loss, l1 * sign(w) + 2 * l2 * w its gradient.
+struct WeightPenalty {
+  int param;  // index into params()
+  double l1, l2;
+};
+
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::Sgd;
   SgdParams sgd;
@@ -149,6 +156,7 @@ class Net {
   void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
   void set_trainable(int layer, bool trainable);
   void set_learning_rate(double lr);
+  void set_regularizers(std::vector<WeightPenalty> penalties);
   int64_t iterations() const { return iterations_; }
   // Stores the step count into *out in stream order: as it stands after the steps queued so far.
   void iterations_after(std::shared_ptr<int64_t> out);
@@ -298,6 +306,8 @@ class Net {
   void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
   void compute_update_ranges();
   void clip_gradients();
+  double add_penalties(bool with_grad);
+  size_t loss_rows(int batch) const;
   // Enqueues fn on the net's stream, keeping `reads`/`writes` alive; outputs made on it.
   void enqueue(const char* what, std::vector<const Tensor*> reads,
                std::vector<const Tensor*> writes, std::function<void()> fn);
@@ -360,6 +370,7 @@ class Net {
   std::vector<StoragePtr> opt_state_;
   std::vector<std::pair<size_t, size_t>> update_ranges_;  // [offset, size) of trainable layers
   std::vector<std::pair<size_t, size_t>> update_params_;  // the same, one per weight (clipnorm)
+  std::vector<WeightPenalty> penalties_;
 
   LossKind loss_ = LossKind::CategoricalCrossentropy;
   OptimizerSpec opt_;

@@ -104,6 +104,8 @@ void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
   }
   require(!opt.clip.any() || device_ == DeviceType::Cpu, ErrorKind::Device,
           "compile: clipnorm, clipvalue and globalClipnorm run on the cpu for now (compile with { device: 'cpu' })");
+  require(penalties_.empty() || device_ == DeviceType::Cpu, ErrorKind::Device,
+          "compile: weight regularizers (kernelRegularizer, ...) run on the cpu for now (compile with { device: 'cpu' })");
   size_t buffers = 0;
   switch (opt.kind) {
     case OptimizerKind::Sgd: buffers = opt.sgd.momentum > 0.f ? 1 : 0; break;
@@ -156,6 +158,18 @@ void Net::set_learning_rate(double lr) {
     opt_.sgd.lr = float(lr);
     drop_cuda_graphs(false);  // they hold the old rate
   });
+}
+
+void Net::set_regularizers(std::vector<WeightPenalty> penalties) {
+  for (const WeightPenalty& p : penalties) {
+    require(p.param >= 0 && size_t(p.param) < params_.size() && params_[size_t(p.param)].trainable, ErrorKind::Value,
+            "setRegularizers: no trainable weight " + std::to_string(p.param));
+    require(std::isfinite(p.l1) && std::isfinite(p.l2) && p.l1 >= 0 && p.l2 >= 0, ErrorKind::Value,
+            "setRegularizers: l1 and l2 must be finite numbers >= 0");
+  }
+  wait_idle();
+  penalties_ = std::move(penalties);
+  drop_cuda_graphs(false);
 }
 
 void Net::reset_metrics() {
@@ -280,6 +294,8 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
   std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
   if (device_ == DeviceType::Cuda) {
     require(global_batch <= 0, ErrorKind::Device, "fit: distributed training runs models on the cpu for now");
+    require(penalties_.empty() && !opt_.clip.any(), ErrorKind::Device,
+            "fit: weight regularizers and gradient clipping run on the cpu for now");
     cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out));
     return;
   }
@@ -306,6 +322,11 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
         failed = current_failure();
       }
       if (global_batch > 0) reduce_gradients_(grads_, n_weights_, failed);
+      // After the reduction: every process adds the same penalty gradient once.
+      if (!penalties_.empty()) {
+        const double penalty = add_penalties(true);
+        if (batch > 0) train_acc_.loss_sum += penalty * double(loss_rows(batch));
+      }
       ++iterations_;
       update(cpu_kernels());
       ++weights_version_;  // the update and the batch norms' running statistics
@@ -334,6 +355,7 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
       if (folded) refresh_folded_weights();
       forward(*plan_, batch, false, 0, -1, folded);
       loss_and_metrics(batch, targets, false, eval_acc_);
+      if (!penalties_.empty()) eval_acc_.loss_sum += add_penalties(false) * double(loss_rows(batch));
       return eval_acc_;
     });
   });
@@ -413,6 +435,35 @@ void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, 
     acc.output_correct[o] += correct;
     if (o == 0) acc.correct += correct;
   }
+}
+
+// The rows a step's loss is averaged over (those of the first output): the logged loss is
+// loss_sum / count, so a penalty counted once per row adds exactly itself to it, as Keras logs it.
+size_t Net::loss_rows(int batch) const {
+  const Shape& first = shapes_[size_t(outputs_[0])];
+  return size_t(batch) * shape_numel(first) / size_t(first.back());
+}
+
+// The regularized weights' summed penalty (in double, in a fixed order), and with_grad its
+// gradient added to the step's gradients. A frozen layer's weights count for nothing, as in Keras
+// (which sums the penalties of trainable weights only).
+double Net::add_penalties(bool with_grad) {
+  const float* w = weights_->data();
+  float* g = grads_->data();
+  double total = 0;
+  for (const WeightPenalty& p : penalties_) {
+    const ParamInfo& info = params_[size_t(p.param)];
+    if (!layers_[size_t(info.layer)].trainable) continue;
+    const float l1 = float(p.l1), twice_l2 = float(2 * p.l2);
+    double abs_sum = 0, square_sum = 0;
+    for (size_t i = info.offset; i < info.offset + info.size; ++i) {
+      abs_sum += std::fabs(double(w[i]));
+      square_sum += double(w[i]) * double(w[i]);
+      if (with_grad) g[i] += l1 * float((w[i] > 0.f) - (w[i] < 0.f)) + twice_l2 * w[i];
+    }
+    total += p.l1 * abs_sum + p.l2 * square_sum;
+  }
+  return total;
 }
 
 // Cross-entropy from probabilities (an output layer other than softmax), clipped as Keras does.
