@@ -127,6 +127,7 @@ export { optimizers } from './optimizers';
 export { regularizers } from './regularizers';
 export type { Regularizer } from './regularizers';
 export type { Optimizer } from './optimizers';
+export type { LearningRateSchedule } from './schedules';
 export { initializers } from './initializers';
 export { callbacks, Callback, schedules } from './callbacks';
 export type { CheckpointState, ModelCheckpointArgs } from './callbacks';

@@ -1,6 +1,7 @@
 // Optimizers with Keras's names, defaults and update rules (the updates run natively, fused
 // over all parameters; see native/core/cpu/optimizer_ref.cpp).
 import { describeValue, ValueError } from './errors';
+import { isSchedule, LearningRateSchedule, scheduleFromConfig, schedules } from './schedules';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'rmsprop' | 'adagrad' | 'nadam';
 
@@ -19,13 +20,19 @@ export interface CommonOptions {
   weightDecay?: number;
 }
 
+/** A saved schedule: { className, config }. */
+export type ScheduleConfig = { className: string; config: ReturnType<LearningRateSchedule['getConfig']> };
+
 export interface Optimizer {
   readonly kind: OptimizerKind;
   /** The Keras/tfjs class name used when saving. */
   readonly className: string;
+  /** The rate in force (with a schedule: the one it gave for the latest step). */
   learningRate: number;
+  /** The per-step schedule given as learningRate, if any. */
+  readonly schedule?: LearningRateSchedule;
   /** Everything the native update needs (and Keras's config names in camelCase). */
-  getConfig(): Record<string, number | boolean>;
+  getConfig(): Record<string, number | boolean | ScheduleConfig>;
 }
 
 type Options = Record<string, unknown>;
@@ -82,19 +89,21 @@ function common(kind: OptimizerKind, o: Options): Record<string, number> {
   return out;
 }
 
-function make(kind: OptimizerKind, className: string, o: Options, learningRate: number, rest: Record<string, number | boolean>): Optimizer {
+function make(kind: OptimizerKind, className: string, o: Options, def: number, rest: Record<string, number | boolean>): Optimizer {
   const extra = common(kind, o);
+  const schedule = isSchedule(o.learningRate) ? o.learningRate : undefined;
   return {
     kind,
     className,
-    learningRate,
+    learningRate: schedule ? schedule.rate(0) : num(kind, o, 'learningRate', def, 0, 1e6),
+    schedule,
     getConfig() {
-      return { learningRate: this.learningRate, ...rest, ...extra };
+      const learningRate = schedule ? { className: schedule.className, config: schedule.getConfig() } : this.learningRate;
+      return { learningRate, ...rest, ...extra };
     },
   };
 }
 
-const lr = (kind: OptimizerKind, o: Options, def: number) => num(kind, o, 'learningRate', def, 0, 1e6);
 // Adam's bias correction divides by 1 - beta^t: a beta of 1 is refused, as Keras does.
 const adamBetas = (kind: OptimizerKind, o: Options) => ({
   beta1: num(kind, o, 'beta1', 0.9, 0, 1, true), beta2: num(kind, o, 'beta2', 0.999, 0, 1, true),
@@ -113,45 +122,47 @@ const optionNames: Record<OptimizerKind, readonly string[]> = {
 
 export const optimizers = {
   /** Keras SGD: lr 0.01, momentum 0, nesterov false. */
-  sgd(opts: { learningRate?: number; momentum?: number; nesterov?: boolean } & CommonOptions = {}): Optimizer {
+  sgd(opts: { learningRate?: number | LearningRateSchedule; momentum?: number; nesterov?: boolean } & CommonOptions = {}): Optimizer {
     const o = readOptions('sgd', opts, optionNames.sgd);
-    return make('sgd', 'SGD', o, lr('sgd', o, 0.01), {
+    return make('sgd', 'SGD', o, 0.01, {
       momentum: num('sgd', o, 'momentum', 0, 0, 1), nesterov: bool('sgd', o, 'nesterov'),
     });
   },
   /** Keras Adam: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7. */
-  adam(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
+  adam(opts: { learningRate?: number | LearningRateSchedule; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
     const o = readOptions('adam', opts, optionNames.adam);
-    return make('adam', 'Adam', o, lr('adam', o, 0.001), adamBetas('adam', o));
+    return make('adam', 'Adam', o, 0.001, adamBetas('adam', o));
   },
   /** Keras AdamW: Adam with decoupled weight decay 0.004. */
-  adamw(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
+  adamw(opts: { learningRate?: number | LearningRateSchedule; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
     const o = readOptions('adamw', opts, optionNames.adamw);
-    return make('adamw', 'AdamW', o, lr('adamw', o, 0.001), {
+    return make('adamw', 'AdamW', o, 0.001, {
       ...adamBetas('adamw', o), weightDecay: num('adamw', o, 'weightDecay', 0.004, 0, 1e6),
     });
   },
   /** Keras RMSprop: lr 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false. */
-  rmsprop(opts: { learningRate?: number; rho?: number; momentum?: number; epsilon?: number; centered?: boolean } & CommonOptions = {}): Optimizer {
+  rmsprop(opts: { learningRate?: number | LearningRateSchedule; rho?: number; momentum?: number; epsilon?: number; centered?: boolean } & CommonOptions = {}): Optimizer {
     const o = readOptions('rmsprop', opts, optionNames.rmsprop);
-    return make('rmsprop', 'RMSprop', o, lr('rmsprop', o, 0.001), {
+    return make('rmsprop', 'RMSprop', o, 0.001, {
       rho: num('rmsprop', o, 'rho', 0.9, 0, 1), momentum: num('rmsprop', o, 'momentum', 0, 0, 1),
       epsilon: num('rmsprop', o, 'epsilon', 1e-7, 0, 1), centered: bool('rmsprop', o, 'centered'),
     });
   },
   /** Keras Adagrad: lr 0.001, initialAccumulatorValue 0.1, epsilon 1e-7. */
-  adagrad(opts: { learningRate?: number; initialAccumulatorValue?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
+  adagrad(opts: { learningRate?: number | LearningRateSchedule; initialAccumulatorValue?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
     const o = readOptions('adagrad', opts, optionNames.adagrad);
-    return make('adagrad', 'Adagrad', o, lr('adagrad', o, 0.001), {
+    return make('adagrad', 'Adagrad', o, 0.001, {
       initialAccumulatorValue: num('adagrad', o, 'initialAccumulatorValue', 0.1, 0, 1e6),
       epsilon: num('adagrad', o, 'epsilon', 1e-7, 0, 1),
     });
   },
   /** Keras Nadam: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (Keras 3's momentum schedule). */
-  nadam(opts: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
+  nadam(opts: { learningRate?: number | LearningRateSchedule; beta1?: number; beta2?: number; epsilon?: number } & CommonOptions = {}): Optimizer {
     const o = readOptions('nadam', opts, optionNames.nadam);
-    return make('nadam', 'Nadam', o, lr('nadam', o, 0.001), adamBetas('nadam', o));
+    return make('nadam', 'Nadam', o, 0.001, adamBetas('nadam', o));
   },
+  /** Per-step learning-rate schedules to pass as learningRate (Keras's keras.optimizers.schedules). */
+  schedules,
 };
 
 const names: Record<string, OptimizerKind> = {
@@ -193,7 +204,8 @@ export function optimizerFromConfig(className: unknown, config: unknown): Optimi
   const entries = config && typeof config === 'object' ? Object.entries(config as Options) : [];
   for (const [key, value] of entries) {
     const name = className === 'RMSProp' && key === 'decay' ? 'rho' : (kerasNames[key] ?? key);
-    if (optionNames[kind].includes(name) && value !== null && value !== undefined) opts[name] = value;
+    if (!optionNames[kind].includes(name) || value === null || value === undefined) continue;
+    opts[name] = name === 'learningRate' && typeof value === 'object' ? scheduleFromConfig(value as Options, 'loadModel') : value;
   }
   return optimizers[kind](opts);
 }

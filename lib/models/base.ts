@@ -286,7 +286,7 @@ export abstract class ModelBase implements LayerHost {
   private compileNative(): void {
     const c = this.compiled!;
     const net = this.built!.net;
-    const config = { kind: c.optimizer.kind, ...c.optimizer.getConfig() };
+    const config = { kind: c.optimizer.kind, ...c.optimizer.getConfig(), learningRate: c.optimizer.learningRate };
     if (c.device === 'auto') {
       try {
         net.setDevice(native.cudaStatus().available ? 'cuda' : 'cpu');
@@ -319,7 +319,10 @@ export abstract class ModelBase implements LayerHost {
   }
 
   set learningRate(lr: number) {
-    this.requireCompiled('learningRate');
+    const { optimizer } = this.requireCompiled('learningRate');
+    if (optimizer.schedule) {
+      throw new ValueError(`${this.name}.learningRate: the optimizer's learning rate follows a ${optimizer.schedule.className} schedule; it cannot be set (compile with a number to set it)`);
+    }
     this.net.setLearningRate(lr);
     this.compiled!.optimizer.learningRate = lr;
   }

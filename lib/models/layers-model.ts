@@ -328,6 +328,8 @@ export abstract class LayersModel extends ModelBase {
 
     this.stopTraining = false;
     let step = initialEpoch * steps;
+    // The optimizer's step count, for a per-step learning-rate schedule.
+    let iteration = this.compiled!.optimizer.schedule ? await net.iterations() : 0;
     for (const cb of callbacks) await cb.onTrainBegin();
     for (let epoch = initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
       for (const cb of callbacks) await cb.onEpochBegin(epoch);
@@ -336,6 +338,7 @@ export abstract class LayersModel extends ModelBase {
       const launch = (b: number): Promise<StepSums> => {
         const rows = order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize));
         const seed = (seedBase + step++ * 0x9e3779b1) % 2 ** 52;
+        this.scheduleRate(iteration++);
         if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed));
         // Each rank's dropout masks differ (the rank moves the seed) and its loss averages over
         // the whole global batch.
@@ -363,6 +366,20 @@ export abstract class LayersModel extends ModelBase {
     }
     for (const cb of callbacks) await cb.onTrainEnd();
     return history;
+  }
+
+  /**
+   * With a per-step schedule as the learning rate: its rate for the update after `done`
+   * completed steps, queued on the model's stream ahead of that step (so it applies to exactly
+   * that step, however many steps are queued before it).
+   */
+  private scheduleRate(done: number): void {
+    const optimizer = this.compiled!.optimizer;
+    if (!optimizer.schedule) return;
+    const lr = optimizer.schedule.rate(done);
+    if (lr === optimizer.learningRate) return;
+    this.net.setLearningRate(lr);
+    optimizer.learningRate = lr;
   }
 
   /**
@@ -462,6 +479,7 @@ export abstract class LayersModel extends ModelBase {
     const { xs, n } = this.checkInputs(x, 'trainOnBatch');
     const ys = this.checkTargets(y, n, 'trainOnBatch');
     this.net.resetMetrics();
+    if (this.compiled!.optimizer.schedule) this.scheduleRate(await this.net.iterations());
     const sums = await this.net.trainStep(handles(xs), handles(ys), range(0, n), globalRng().nextUint32());
     return Object.values(this.stepLogs(sums, ''));
   }
