@@ -45,6 +45,18 @@ export interface FitArgs {
    * Alone (rank 0 of 1), fit trains as without it. See docs/distributed.md.
    */
   distributed?: Communicator;
+  /**
+   * Keras's class_weight: { classId: weight }, each training example's loss multiplied by its
+   * class's weight (1 for a class not listed); the class is the label (sparse), the one-hot
+   * argmax, or the rounded binary target. Models with one output; not with sampleWeight.
+   */
+  classWeight?: Record<number, number>;
+  /**
+   * Keras's sample_weight: one loss weight per example ([N]). The loss is the mean over the batch
+   * of weight * loss (Keras's sum over the batch size, not a mean over the weights); a
+   * validationSplit's examples keep theirs in val_loss.
+   */
+  sampleWeight?: Tensor | Float32Array | number[];
 }
 
 export class History extends Callback {
@@ -187,15 +199,17 @@ export abstract class LayersModel extends ModelBase {
     if (args.signal !== undefined && !(args.signal instanceof AbortSignal)) throw new ValueError(`${where}: signal must be an AbortSignal`);
     const nTrain = args.validationData ? n : n - Math.floor(n * split);
     if (nTrain < 1) throw new ValueError(`${where}: no examples left to train on (validationSplit ${split} of ${n})`);
+    const weights = this.lossWeights(args, ys, n, where);
 
-    let val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array } | null = null;
+    let val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array; weights?: Tensor } | null = null;
     if (args.validationData) {
       if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new ValueError(`${where}: validationData must be [x, y]`);
       const [vx, vy] = args.validationData;
       const v = this.checkInputs(vx, 'fit (validationData)');
       val = { xs: v.xs, ys: this.checkTargets(vy, v.n, 'fit (validationData)'), rows: range(0, v.n) };
     } else if (nTrain < n) {
-      val = { xs, ys, rows: range(nTrain, n) };
+      // Keras splits sample weights with the data; class weights weigh the training loss only.
+      val = { xs, ys, rows: range(nTrain, n), weights: args.sampleWeight !== undefined ? weights! : undefined };
     }
 
     const job = args.distributed === undefined ? null : jobOf(args.distributed, where);
@@ -208,7 +222,7 @@ export abstract class LayersModel extends ModelBase {
         initialEpoch < epochs));
     }
     try {
-      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp });
+      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp, weights });
     } catch (e) {
       // Every rank fails with this one, at the same step: none waits for it until the timeout.
       await dp?.fail(e);
@@ -270,6 +284,8 @@ export abstract class LayersModel extends ModelBase {
     const rng = new Rng(seed);
     const seedBase = rng.nextUint32();
     let step = 0;
+    // The optimizer's step count (rank 0's, taken by every rank), for a per-step schedule.
+    let iteration = this.compiled!.optimizer.schedule ? await this.net.iterations() : 0;
     // A rank whose dataset has ended takes the remaining steps with no rows: its last batch gives
     // the step the tensors' shapes.
     let last: { xs: Tensor[]; ys: Tensor[] } | null = null;
@@ -288,6 +304,7 @@ export abstract class LayersModel extends ModelBase {
         }
         // Each rank's dropout masks differ (the rank moves the seed), as in fit.
         const seed = (seedBase + step++ * 0x9e3779b1 + dp.rank * 0x85ebca6b) % 2 ** 52;
+        this.scheduleRate(iteration++);
         return inFlight(dp.step(net.trainStep(handles(last.xs), handles(last.ys), rows, seed, globalRows)));
       },
       resetMetrics: () => net.resetMetrics(),
@@ -298,8 +315,61 @@ export abstract class LayersModel extends ModelBase {
     };
   }
 
-  private async trainEpochs(xs: Tensor[], ys: Tensor[], val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array } | null,
-    args: FitArgs, o: { batchSize: number; epochs: number; initialEpoch: number; nTrain: number; seed?: number; dp: DataParallel | null }): Promise<History> {
+  /** fit's per-example loss weights from sampleWeight or classWeight (Keras's rules), or null. */
+  private lossWeights(args: FitArgs, ys: Tensor[], n: number, where: string): Tensor | null {
+    const { classWeight, sampleWeight } = args;
+    if (classWeight !== undefined && sampleWeight !== undefined) {
+      throw new ValueError(`${where}: classWeight and sampleWeight cannot both be given (as in Keras); fold the class weights into sampleWeight`);
+    }
+    const checked = (w: ArrayLike<number>, what: string): Tensor => {
+      for (let i = 0; i < w.length; i++) {
+        if (!(Number.isFinite(w[i]) && w[i] >= 0)) throw new ValueError(`${where}: ${what} must be finite numbers >= 0, got ${describeValue(w[i])} at index ${i}`);
+      }
+      return tensor(Float32Array.from(w), [n]);
+    };
+    if (sampleWeight !== undefined) {
+      if (sampleWeight instanceof Tensor) {
+        if (sampleWeight.shape.length !== 1 || sampleWeight.shape[0] !== n) {
+          throw new ShapeError(`${where}: sampleWeight must be [${n}] (one weight per example), got [${sampleWeight.shape.join(', ')}]`);
+        }
+        return checked(sampleWeight.dataSync(), 'sampleWeight');
+      }
+      if (!(sampleWeight instanceof Float32Array) && !Array.isArray(sampleWeight)) {
+        throw new ValueError(`${where}: sampleWeight must be a tensor, Float32Array or array of ${n} numbers, got ${describeValue(sampleWeight)}`);
+      }
+      if (sampleWeight.length !== n) throw new ShapeError(`${where}: sampleWeight has ${sampleWeight.length} weights for ${n} examples`);
+      return checked(sampleWeight, 'sampleWeight');
+    }
+    if (classWeight === undefined) return null;
+    if (classWeight === null || typeof classWeight !== 'object' || Array.isArray(classWeight)) {
+      throw new ValueError(`${where}: classWeight must be an object { classId: weight }, got ${describeValue(classWeight)}`);
+    }
+    if (ys.length !== 1) throw new ValueError(`${where}: classWeight needs a model with one output (this one has ${ys.length}); use sampleWeight`);
+    const byClass = new Map<number, number>();
+    for (const [key, w] of Object.entries(classWeight)) {
+      if (!/^\d+$/.test(key)) throw new ValueError(`${where}: classWeight keys must be class ids (integers >= 0), got '${key}'`);
+      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new ValueError(`${where}: classWeight[${key}] must be a finite number >= 0, got ${describeValue(w)}`);
+      byClass.set(Number(key), w);
+    }
+    const y = ys[0];
+    const cols = y.shape.length === 1 ? 1 : y.shape[y.shape.length - 1];
+    if (y.shape.length > 2) throw new ValueError(`${where}: classWeight needs one label per example (targets [N] or [N, classes]), got targets [${y.shape.join(', ')}]; use sampleWeight`);
+    const labels = y.dataSync();
+    const w = new Float32Array(n);
+    for (let r = 0; r < n; r++) {
+      let id = 0;
+      if (cols === 1) {
+        id = Math.round(labels[r]);
+      } else {
+        for (let c = 1; c < cols; c++) if (labels[r * cols + c] > labels[r * cols + id]) id = c;
+      }
+      w[r] = byClass.get(id) ?? 1;
+    }
+    return tensor(w, [n]);
+  }
+
+  private async trainEpochs(xs: Tensor[], ys: Tensor[], val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array; weights?: Tensor } | null,
+    args: FitArgs, o: { batchSize: number; epochs: number; initialEpoch: number; nTrain: number; seed?: number; dp: DataParallel | null; weights: Tensor | null }): Promise<History> {
     const { batchSize, epochs, initialEpoch, nTrain, dp } = o;
     const rng = new Rng(o.seed);
     const seedBase = rng.nextUint32();
@@ -339,10 +409,11 @@ export abstract class LayersModel extends ModelBase {
         const rows = order.subarray(b * batchSize, Math.min(nTrain, (b + 1) * batchSize));
         const seed = (seedBase + step++ * 0x9e3779b1) % 2 ** 52;
         this.scheduleRate(iteration++);
-        if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed));
+        const w = o.weights ? [o.weights.handle] : undefined;
+        if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed, null, w));
         // Each rank's dropout masks differ (the rank moves the seed) and its loss averages over
         // the whole global batch.
-        return inFlight(dp.step(net.trainStep(handles(xs), handles(ys), dp.share(rows), (seed + dp.rank * 0x85ebca6b) % 2 ** 52, rows.length)));
+        return inFlight(dp.step(net.trainStep(handles(xs), handles(ys), dp.share(rows), (seed + dp.rank * 0x85ebca6b) % 2 ** 52, rows.length, w)));
       };
       // Every rank of a data-parallel fit runs every step of an epoch (the others wait for its
       // gradients): a stop takes effect at the end of the epoch.
@@ -361,7 +432,7 @@ export abstract class LayersModel extends ModelBase {
       }
       if (dp) ({ sums, stop: this.stopTraining } = await dp.endEpoch(sums, this.stopTraining, epoch === epochs - 1));
       const logs = logsOf(sums);
-      if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_'));
+      if (val && !this.stopTraining) Object.assign(logs, await this.evaluateRows(val.xs, val.ys, val.rows, batchSize, 'val_', val.weights));
       for (const cb of callbacks) await cb.onEpochEnd(epoch, logs);
     }
     for (const cb of callbacks) await cb.onTrainEnd();
@@ -401,7 +472,7 @@ export abstract class LayersModel extends ModelBase {
   }
 
   /** Loss, accuracy and user metrics over the given rows, as logs. */
-  private async evaluateRows(xs: Tensor[], ys: Tensor[], rows: Int32Array, batchSize: number, prefix = ''): Promise<Logs> {
+  private async evaluateRows(xs: Tensor[], ys: Tensor[], rows: Int32Array, batchSize: number, prefix = '', weights?: Tensor): Promise<Logs> {
     const c = this.requireCompiled('evaluate');
     if (c.userMetrics.length && ys.length > 1) throw new ValueError(`${this.name}: user metric functions need a model with one output`);
     const net = this.net;
@@ -410,7 +481,7 @@ export abstract class LayersModel extends ModelBase {
     net.resetEvalMetrics();
     const steps: Promise<StepSums>[] = [];
     for (let b = 0; b < rows.length; b += batchSize) {
-      steps.push(inFlight(net.evalStep(handles(xs), handles(ys), rows.subarray(b, Math.min(rows.length, b + batchSize)))));
+      steps.push(inFlight(net.evalStep(handles(xs), handles(ys), rows.subarray(b, Math.min(rows.length, b + batchSize)), weights ? [weights.handle] : undefined)));
     }
     const start = rows[0];
     const pred = c.userMetrics.length ? this.predictRows(xs, start, rows.length, batchSize)[0] : null;
@@ -424,12 +495,16 @@ export abstract class LayersModel extends ModelBase {
     return logs;
   }
 
-  /** Mean loss and metrics over (x, y): [loss, accuracy?, ...user metrics]. */
-  async evaluate(x: Tensors, y: Tensors, args: { batchSize?: number; verbose?: number } = {}): Promise<number[]> {
+  /**
+   * Mean loss and metrics over (x, y): [loss, accuracy?, ...user metrics]. sampleWeight weighs
+   * each example's loss as in fit (the metrics stay unweighted, as Keras's `metrics` are).
+   */
+  async evaluate(x: Tensors, y: Tensors, args: { batchSize?: number; verbose?: number; sampleWeight?: FitArgs['sampleWeight'] } = {}): Promise<number[]> {
     const { xs, n } = this.checkInputs(x, 'evaluate');
     const ys = this.checkTargets(y, n, 'evaluate');
     const batchSize = intIn(args.batchSize, 32, 1, `${this.name}.evaluate`, 'batchSize');
-    return Object.values(await this.evaluateRows(xs, ys, range(0, n), batchSize));
+    const weights = args.sampleWeight === undefined ? undefined : this.lossWeights({ sampleWeight: args.sampleWeight }, ys, n, `${this.name}.evaluate`)!;
+    return Object.values(await this.evaluateRows(xs, ys, range(0, n), batchSize, '', weights));
   }
 
   /**

@@ -405,10 +405,11 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       const char* op = "fit";
       ck::Net& n = net(op);
       double seed = arg_number(info, 3, op, "seed");
-      int global_batch = info[4].IsUndefined() ? 0 : arg_int(info, 4, op, "globalBatch", 1, 1 << 24);
+      int global_batch = info[4].IsUndefined() || info[4].IsNull() ? 0 : arg_int(info, 4, op, "globalBatch", 1, 1 << 24);
       auto out = std::make_shared<ck::Accumulators>();
       n.train_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op),
-                   uint64_t(seed < 0 ? 0 : seed), out, global_batch);
+                   uint64_t(seed < 0 ? 0 : seed), out, global_batch,
+                   info[5].IsUndefined() ? std::vector<ck::Tensor>{} : read_tensors(info, 5, op, "sampleWeight"));
       return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });
@@ -419,7 +420,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       const char* op = "evaluate";
       ck::Net& n = net(op);
       auto out = std::make_shared<ck::Accumulators>();
-      n.eval_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op), out);
+      n.eval_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op), out,
+                  info[3].IsUndefined() ? std::vector<ck::Tensor>{} : read_tensors(info, 3, op, "sampleWeight"));
       return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });

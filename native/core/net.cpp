@@ -419,6 +419,7 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
       }
     }
   }
+  plan->row_weights = plan->alloc(size_t(batch));
   for (int o : outputs_) {
     size_t target = std::max<size_t>(example_size(shapes_[size_t(o)]), 1);
     plan->targets.push_back(plan->alloc(size_t(batch) * target));

@@ -170,10 +170,12 @@ class Net {
   // batch. `out` receives the running sums as they stand after the step. global_batch > 0: a
   // data-parallel step, whose loss averages over the job's global_batch rows; idx may then be
   // empty (this process has no rows in the batch: zero gradients, still reduced and applied).
+  // weights: none, or one [N] tensor of per-example loss weights (fit's sampleWeight).
   void train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
-                  uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch = 0);
+                  uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch = 0,
+                  std::vector<Tensor> weights = {});
   void eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
-                 std::shared_ptr<Accumulators> out);
+                 std::shared_ptr<Accumulators> out, std::vector<Tensor> weights = {});
   // The outputs of `layers` for rows [start, start+count) in inference mode, computed in
   // chunks of at most batch_size rows (the buffers are planned for that size).
   std::vector<Tensor> layer_outputs(std::vector<Tensor> xs, int64_t start, int64_t count,
@@ -272,11 +274,13 @@ class Net {
   // task of results_ into `out`.
   void cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
                          std::vector<int32_t> idx, bool training, uint64_t seed,
-                         std::shared_ptr<Accumulators> out);
+                         std::shared_ptr<Accumulators> out, std::vector<Tensor> weights);
   // Enqueues the step's upload and kernels on the CUDA streams (run by a task of stream_), ending
   // with a copy of the device sums into sums_out (page-locked host memory).
   void cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
-                 const std::vector<int32_t>& idx, bool training, uint64_t seed, double* sums_out);
+                 const std::vector<int32_t>& idx, bool training, uint64_t seed, double* sums_out,
+                 const std::vector<Tensor>& weights);
+  void check_weights(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>& weights) const;
   void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
   // The CUDA kernel set with the net's stream and step scalars bound.
   CudaOps cuda_ops() const;
@@ -371,6 +375,7 @@ class Net {
   std::vector<std::pair<size_t, size_t>> update_ranges_;  // [offset, size) of trainable layers
   std::vector<std::pair<size_t, size_t>> update_params_;  // the same, one per weight (clipnorm)
   std::vector<WeightPenalty> penalties_;
+  bool weighted_ = false;  // the running step weighs its rows (plan_->row_weights)
 
   LossKind loss_ = LossKind::CategoricalCrossentropy;
   OptimizerSpec opt_;
@@ -404,7 +409,7 @@ class Net {
   StoragePtr cuda_sums_;
   StoragePtr cuda_correct_;               // accuracy_count's device scalar (uint64)
   StoragePtr cuda_scalars_;               // the step's dropout seed (uint64) and Adam alpha (float)
-  std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;  // (batch, training, precision) -> step graph
+  std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;  // (batch, training, 2 * precision + weighted) -> step graph
   std::set<std::pair<int, bool>> cuda_warm_;           // run once with the current plan
   bool cuda_graphs_off_ = false;          // CONVKIT_CUDA_GRAPHS=0, or a capture failed
   std::atomic<int64_t> cuda_captures_{0};

@@ -233,8 +233,8 @@ void Net::drop_cuda_graphs(bool plan_changed) {
 void Net::run_cuda_body(int batch, bool training, const std::function<void()>& body) {
   DeviceBackend& b = cuda_backend();
   const auto warm_key = std::make_pair(batch, training);
-  // A graph holds the kernels of the precision it was captured in.
-  const auto key = std::make_tuple(batch, training, int(math_precision()));
+  // A graph holds the kernels of the precision it was captured in, and weighs its rows or not.
+  const auto key = std::make_tuple(batch, training, 2 * int(math_precision()) + int(weighted_));
   if (cuda_graphs_off_) return body();
   auto found = cuda_graphs_.find(key);
   if (found != cuda_graphs_.end()) return b.launch_graph(found->second, cuda_stream_);
@@ -275,16 +275,17 @@ struct CudaStepResult {
 
 void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
                             std::vector<int32_t> idx, bool training, uint64_t seed,
-                            std::shared_ptr<Accumulators> out) {
+                            std::shared_ptr<Accumulators> out, std::vector<Tensor> weights) {
   std::vector<const Tensor*> reads;
   for (const Tensor& t : xs) reads.push_back(&t);
   for (const Tensor& t : ys) reads.push_back(&t);
+  for (const Tensor& t : weights) reads.push_back(&t);
   auto result = std::make_shared<CudaStepResult>();
-  enqueue(op, reads, {}, [this, xs, ys, idx = std::move(idx), training, seed, result] {
+  enqueue(op, reads, {}, [this, xs, ys, idx = std::move(idx), training, seed, result, weights] {
     DeviceBackend& b = cuda_backend();
     try {
       result->sums = std::make_unique<Pinned>(b, sums_per_phase(outputs_.size()) * sizeof(double));
-      cuda_step(xs, ys, idx, training, seed, static_cast<double*>(result->sums->p));
+      cuda_step(xs, ys, idx, training, seed, static_cast<double*>(result->sums->p), weights);
       result->count = (training ? train_acc_ : eval_acc_).count;
       result->event = b.record_event(cuda_stream_);
     } catch (...) {
@@ -318,10 +319,11 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
 
 void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
                     const std::vector<int32_t>& idx, bool training, uint64_t seed,
-                    double* sums_out) {
+                    double* sums_out, const std::vector<Tensor>& weights) {
   DeviceBackend& b = cuda_backend();
   const int batch = int(idx.size());
   plan_for(batch, training);
+  weighted_ = !weights.empty();
   if (training) ++iterations_;
   // Host inputs and targets, then the step's scalars, then (with CUDA inputs) the batch's row
   // indices: gathered into one staging block, uploaded on the copy stream into `landing` (the
@@ -338,6 +340,7 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   };
   for (size_t i = 0; i < xs.size(); ++i) add_part(plan_->act[i], xs[i], example_size(inputs_[i]));
   for (size_t o = 0; o < ys.size(); ++o) add_part(plan_->targets[o], ys[o], ys[o].numel() / size_t(ys[o].dim(0)));
+  if (weighted_) add_part(plan_->row_weights, weights[0], 1);
   static_assert(sizeof(int32_t) == sizeof(float), "row indices share the staging's float slots");
   size_t total = sizeof(StepScalars) / sizeof(float) + (device_parts.empty() ? 0 : idx.size());
   for (const Part& part : host_parts) total += idx.size() * part.row;

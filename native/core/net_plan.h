@@ -44,6 +44,7 @@ struct Net::Plan {
   float* grad_tmp = nullptr;  // a second reader's contribution before it is added
   std::vector<float*> masks, bn_mean, bn_invstd;  // per layer
   std::vector<float*> targets, row_loss;  // per output
+  float* row_weights = nullptr;  // per example: a weighted step's loss weights
 
   // `floats` of uninitialised memory on the plan's device, owned by the plan.
   float* alloc(size_t floats) {

@@ -283,23 +283,39 @@ void Net::set_gradient_reducer(GradientReducer reducer) {
   });
 }
 
+void Net::check_weights(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>& weights) const {
+  require(weights.size() <= 1, ErrorKind::Value, std::string(op) + ": at most one sample-weight tensor");
+  if (weights.empty()) return;
+  const Tensor& w = weights[0];
+  require_lazy(w.rank() == 1 && w.dim(0) == xs[0].dim(0), ErrorKind::Shape, [&] {
+    return std::string(op) + ": sample weights must be [" + std::to_string(xs[0].dim(0)) + "] (one per example), got " +
+           shape_str(w.shape);
+  });
+  require(w.device() == DeviceType::Cpu || device_ == DeviceType::Cuda, ErrorKind::Device,
+          std::string(op) + ": the sample weights are a cuda tensor but the model is on the cpu");
+}
+
 void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
-                     uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch) {
+                     uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch,
+                     std::vector<Tensor> weights) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
   require(!idx.empty() || global_batch > 0, ErrorKind::Value, "fit: a batch needs between 1 and 2^24 rows");
   require(global_batch <= 0 || idx.size() <= size_t(global_batch), ErrorKind::Value,
           "fit: a process's share of a batch (" + std::to_string(idx.size()) +
               " rows) exceeds the global batch of " + std::to_string(global_batch));
   check_batch("fit", xs, &ys, idx);
+  check_weights("fit", xs, weights);
   std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
+  for (const Tensor& w : weights) reads.push_back(&w);
   if (device_ == DeviceType::Cuda) {
     require(global_batch <= 0, ErrorKind::Device, "fit: distributed training runs models on the cpu for now");
     require(penalties_.empty() && !opt_.clip.any(), ErrorKind::Device,
             "fit: weight regularizers and gradient clipping run on the cpu for now");
-    cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out));
+    cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out),
+                      std::move(weights));
     return;
   }
-  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out, global_batch] {
+  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out, global_batch, weights] {
     run_step(out.get(), [&]() -> const Accumulators& {
       require(global_batch <= 0 || reduce_gradients_, ErrorKind::Value,
               "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
@@ -310,6 +326,8 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
           plan_for(batch, true);
           std::vector<const float*> targets;
           gather_batch(xs, ys, idx, targets);
+          weighted_ = !weights.empty();
+          if (weighted_) gather(plan_->row_weights, weights[0], idx, 1);
           forward(*plan_, batch, true, seed, -1);
           loss_batch_ = global_batch;  // 0 but in data-parallel steps; clearing the reducer clears it
           loss_and_metrics(batch, targets, true, train_acc_);
@@ -336,22 +354,27 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
 }
 
 void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
-                    std::shared_ptr<Accumulators> out) {
+                    std::shared_ptr<Accumulators> out, std::vector<Tensor> weights) {
   require(compiled_, ErrorKind::Value, "evaluate: compile the model before evaluating it");
   require(!idx.empty(), ErrorKind::Value, "evaluate: a batch needs between 1 and 2^24 rows");
   check_batch("evaluate", xs, &ys, idx);
+  check_weights("evaluate", xs, weights);
   if (device_ == DeviceType::Cuda) {
-    cuda_enqueue_step("evalStep", std::move(xs), std::move(ys), std::move(idx), false, 0, std::move(out));
+    cuda_enqueue_step("evalStep", std::move(xs), std::move(ys), std::move(idx), false, 0, std::move(out),
+                      std::move(weights));
     return;
   }
   std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
+  for (const Tensor& w : weights) reads.push_back(&w);
   const bool folded = can_fold({});
-  enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out, folded] {
+  enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out, folded, weights] {
     run_step(out.get(), [&]() -> const Accumulators& {
       int batch = int(idx.size());
       plan_for(batch, false);
       std::vector<const float*> targets;
       gather_batch(xs, ys, idx, targets);
+      weighted_ = !weights.empty();
+      if (weighted_) gather(plan_->row_weights, weights[0], idx, 1);
       if (folded) refresh_folded_weights();
       forward(*plan_, batch, false, 0, -1, folded);
       loss_and_metrics(batch, targets, false, eval_acc_);
@@ -398,6 +421,7 @@ Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float*
       k.mse(loss, grad, out, target, rows, cols, scale);
       break;
   }
+  if (weighted_) k.weight_rows(loss, grad, plan_->row_weights, rows, cols, rows / size_t(batch));
   if (grad) end_grad(grad_value, grad, rows * cols);
   return {rows, cols};
 }

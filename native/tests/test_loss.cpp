@@ -2,6 +2,7 @@
 // differences and hand-computed values, sparse and dense labels agreeing, extreme logits.
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "kernel_check.h"
 
@@ -44,6 +45,28 @@ TEST(vector_losses_match_reference) {
       k->mse(lb.data(), gb.data(), x.data(), probs.data(), rows, cols, 0.25f);
       CHECK_ALL_CLOSE(lb.data(), la.data(), rows, 1e-5f, 1e-5f);
       CHECK_ALL_CLOSE(gb.data(), ga.data(), ga.size(), 1e-5f, 1e-6f);
+    }
+  }
+}
+
+// Per-row loss weights: one multiply per element, so the vector variants equal the reference
+// exactly, with a weight shared by each run of rows_per_weight rows.
+TEST(weight_rows_match_reference) {
+  std::mt19937 rng(9);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  for (const ck::CpuKernels* k : cktest::vector_tables()) {
+    for (auto [rows, cols, per] : {std::tuple<size_t, size_t, size_t>{1, 1, 1}, {12, 10, 3}, {33, 17, 1}, {8, 40, 4}}) {
+      auto la = cktest::random_vector(rng, rows), ga = cktest::random_vector(rng, rows * cols);
+      auto w = cktest::random_vector(rng, rows / per, 0.f, 2.f);
+      const auto g0 = ga;
+      auto lb = la, gb = ga, lc = la;
+      ref.weight_rows(la.data(), ga.data(), w.data(), rows, cols, per);
+      k->weight_rows(lb.data(), gb.data(), w.data(), rows, cols, per);
+      CHECK_ALL_CLOSE(lb.data(), la.data(), rows, 0.f, 0.f);
+      CHECK_ALL_CLOSE(gb.data(), ga.data(), rows * cols, 0.f, 0.f);
+      k->weight_rows(lc.data(), nullptr, w.data(), rows, cols, per);  // no gradient
+      CHECK_ALL_CLOSE(lc.data(), la.data(), rows, 0.f, 0.f);
+      for (size_t i = 0; i < rows * cols; ++i) CHECK(ga[i] == g0[i] * w[i / cols / per]);  // the reference itself
     }
   }
 }

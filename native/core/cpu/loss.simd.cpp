@@ -1,6 +1,7 @@
 // Vector losses: softmax cross-entropy per row (log-sum-exp), MSE elementwise. Binary
 // cross-entropy needs log/log1p per element and stays in scalar math (it is one small output
 // layer); accuracy is a row-wise argmax.
+#include <algorithm>
 #include <cmath>
 
 #include "simd_kernels.h"
@@ -103,6 +104,23 @@ void mse(float* loss, float* dx, const float* y, const float* target, size_t row
         if (dx) store_n(dx + i, d * k, left);
       }
       loss[r] = acc.reduce_add() / float(cols);
+    }
+  });
+}
+
+void weight_rows(float* loss, float* dx, const float* weights, size_t rows, size_t cols,
+                 size_t rows_per_weight) {
+  parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
+    for (size_t r = b; r < e; ++r) {
+      const float w = weights[r / rows_per_weight];
+      loss[r] *= w;
+      if (!dx) continue;
+      const Vec vw = Vec::set1(w);
+      float* row = dx + r * cols;
+      for (size_t c = 0; c < cols; c += size_t(Vec::kLanes)) {
+        const size_t k = std::min(cols - c, size_t(Vec::kLanes));
+        store_n(row + c, load_n(row + c, k) * vw, k);
+      }
     }
   });
 }

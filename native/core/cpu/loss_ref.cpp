@@ -101,5 +101,16 @@ size_t accuracy_count(const float* pred, const float* target, size_t rows, size_
   return correct;
 }
 
+void weight_rows(float* loss, float* dx, const float* weights, size_t rows, size_t cols,
+                 size_t rows_per_weight) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float w = weights[r / rows_per_weight];
+    loss[r] *= w;
+    if (dx) {
+      for (size_t c = 0; c < cols; ++c) dx[r * cols + c] *= w;
+    }
+  }
+}
+
 }  // namespace ref
 }  // namespace ck

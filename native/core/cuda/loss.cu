@@ -98,6 +98,17 @@ __global__ void mse_kernel(float* loss, float* dx, const float* y, const float* 
   }
 }
 
+__global__ void weight_rows_kernel(float* loss, float* dx, const float* weights, size_t rows,
+                                   size_t cols, size_t rows_per_weight) {
+  const size_t n = rows * cols;
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t r = i / cols;
+    const float w = weights[r / rows_per_weight];
+    if (dx) dx[i] *= w;
+    if (i % cols == 0) loss[r] *= w;
+  }
+}
+
 // First index of the row's maximum by the reference's scan (start at 0, take strictly greater):
 // the first maximum over the non-NaN values, or 0 when element 0 is NaN.
 __device__ __forceinline__ long long row_argmax(const float* row, size_t cols, int lane) {
@@ -185,6 +196,14 @@ void mse(float* loss, float* dx, const float* y, const float* target, size_t row
   mse_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(loss, dx, y, target, rows,
                                                                       cols, grad_scale);
   check_launch("meanSquaredError");
+}
+
+void weight_rows(float* loss, float* dx, const float* weights, size_t rows, size_t cols,
+                 size_t rows_per_weight, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  weight_rows_kernel<<<grid_1d(rows * cols, 256), 256, 0, as_stream(stream)>>>(loss, dx, weights, rows, cols,
+                                                                              rows_per_weight);
+  check_launch("sampleWeight");
 }
 
 void accuracy_count(uint64_t* count, const float* pred, const float* target, size_t rows,

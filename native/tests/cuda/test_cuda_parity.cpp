@@ -440,6 +440,14 @@ TEST(losses) {
       gpu().softmax_xent(gloss2.p(), nullptr, gl.p(), gt.p(), s.rows, s.cols, mode, 1.f, g_stream);
       EXPECT_CLOSE_T(gloss2.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "softmax_xent (no dx)" + m + tag);
     }
+    {  // per-row loss weights, one weight per two rows (an example with two pixel rows)
+      Vec loss = rnd(rng, s.rows), dx = logits, w = rnd(rng, (s.rows + 1) / 2, 0.f, 2.f);
+      Dev gloss(loss), gdx(dx), gw(w);
+      ref().weight_rows(loss.data(), dx.data(), w.data(), s.rows, s.cols, 2);
+      gpu().weight_rows(gloss.p(), gdx.p(), gw.p(), s.rows, s.cols, 2, g_stream);
+      EXPECT_CLOSE_T(gloss.host(), loss, 1, 1.0, 0.f, 0, "weight_rows loss " + tag);
+      EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 0.f, 0, "weight_rows dx " + tag);
+    }
     // Binary cross-entropy: targets in [0,1]; probabilities with exact 0 / 1 (clipped).
     Vec bt = rnd(rng, n, 0.f, 1.f), probs = rnd(rng, n, 0.f, 1.f);
     if (n > 2) probs[0] = 0.f, probs[1] = 1.f;
