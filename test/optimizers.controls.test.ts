@@ -183,19 +183,13 @@ describe('option checks', () => {
     expect(call).toThrow(ck.ValueError);
     expect(call).toThrow(message);
   });
-
-  test('clipping on a CUDA model is a DeviceError at compile (it runs on the cpu for now)', () => {
-    if (!ck.cudaStatus().available) return;  // without CUDA, device 'cuda' is refused before this
-    const model = ck.sequential([ck.layers.input({ shape: [IN] }), ck.layers.dense({ units: OUT })]);
-    expect(() => model.compile({ optimizer: ck.optimizers.sgd({ clipnorm: 1 }), loss: 'meanSquaredError', device: 'cuda' }))
-      .toThrow(/clipnorm, clipvalue and globalClipnorm run on the cpu for now/);
-  });
 });
 
 // With CUDA (a GPU, or the addon built on convkit's CUDA emulator): the device kernels, Nadam's
-// per-step scalars read from the device by replayed step graphs included, match the CPU's.
-describe('Adagrad and Nadam on CUDA match the CPU', () => {
-  const gpuCases = cases.filter((c) => (c.kind === 'adagrad' || c.kind === 'nadam' || c.opts.weightDecay) && !/clip/i.test(c.label));
+// per-step scalars read from the device by replayed step graphs included, and the device's
+// clipping match the CPU's.
+describe('on CUDA: the same weights as on the CPU', () => {
+  const gpuCases = cases.filter((c) => c.kind === 'adagrad' || c.kind === 'nadam' || c.opts.weightDecay || /clip/i.test(c.label));
   test.each(gpuCases)('$label', async (c) => {
     const model = ck.sequential([ck.layers.input({ shape: [IN] }), ck.layers.dense({ units: OUT })]);
     model.setWeights([ck.tensor(kernel0, [IN, OUT]), ck.tensor(bias0, [OUT])]);

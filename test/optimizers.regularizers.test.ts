@@ -147,6 +147,34 @@ describe('Conv2D and DepthwiseConv2D: one SGD step moves the weights by -lr * th
   });
 });
 
+// With CUDA (a GPU, or the addon built on convkit's CUDA emulator): the device's penalties (loss
+// and gradient, replayed step graphs included) against the CPU's float64 reference above.
+describe('on CUDA', () => {
+  test('fit and evaluate match the float64 reference', async () => {
+    const model = ck.sequential([ck.layers.input({ shape: [IN] }), ck.layers.dense({
+      units: OUT, kernelRegularizer: ck.regularizers.l1l2(K), biasRegularizer: ck.regularizers.l2(B),
+    })]);
+    const compile = () => model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.2 }), loss: 'meanSquaredError', device: 'cuda' });
+    if (!ck.cudaStatus().available) {
+      expect(compile).toThrow(ck.DeviceError);
+      return;
+    }
+    compile();
+    model.setWeights([ck.tensor(kernel0, [IN, OUT]), ck.tensor(bias0, [OUT])]);
+    const x = ck.tensor(x0, [N, IN]);
+    const y = ck.tensor(y0, [N, OUT]);
+    const [before] = await model.evaluate(x, y, { batchSize: BATCH });
+    const history = await model.fit(x, y, { epochs: 3, batchSize: BATCH, shuffle: false, verbose: 0 });
+    const want = reference(3);
+    const got = weightsOf(model);
+    ref.expectClose(got[0], want.kernel, { rtol: 1e-4, atol: 1e-6, name: 'kernel on cuda' });
+    ref.expectClose(got[1], want.bias, { rtol: 1e-4, atol: 1e-6, name: 'bias on cuda' });
+    ref.expectClose(history.history.loss, want.losses, { rtol: 1e-5, atol: 1e-6, name: 'logged loss on cuda' });
+    const [onCpu] = await regularizedDense().evaluate(x, y, { batchSize: BATCH });  // checked against float64 above
+    expect(Math.abs(before - onCpu)).toBeLessThan(1e-5);
+  });
+});
+
 describe('configs', () => {
   test('getConfig, save -> load keep the regularizers; Keras\'s config form is read', async () => {
     const model = regularizedDense();

@@ -290,11 +290,9 @@ export abstract class ModelBase implements LayerHost {
     if (c.device === 'auto') {
       try {
         net.setDevice(native.cudaStatus().available ? 'cuda' : 'cpu');
-        net.compile(c.loss, config, c.accuracyName !== null);
-        return;
       } catch (e) {
         if (!(e instanceof DeviceError)) throw e;
-        net.setDevice('cpu');  // a layer or a training option CUDA cannot run yet
+        net.setDevice('cpu');  // a layer CUDA cannot run yet
       }
     } else {
       try {

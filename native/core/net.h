@@ -282,6 +282,9 @@ class Net {
                  const std::vector<Tensor>& weights);
   void check_weights(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>& weights) const;
   void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
+  // The weight penalties into the loss sums (training: their gradients too) and the gradient
+  // clipping, on the device (only enqueues: it may be captured into a step graph).
+  void cuda_penalties_and_clipping(int batch, bool training, double* sums);
   // The CUDA kernel set with the net's stream and step scalars bound.
   CudaOps cuda_ops() const;
   // Runs a step's device work: replays its graph for (batch, training), captures one on the
@@ -408,6 +411,7 @@ class Net {
   // output...] for training and the same for evaluation; the counts are kept on the host.
   StoragePtr cuda_sums_;
   StoragePtr cuda_correct_;               // accuracy_count's device scalar (uint64)
+  StoragePtr cuda_norms_;                 // clipping's squared norms (doubles), one per weight + 1
   StoragePtr cuda_scalars_;               // the step's dropout seed (uint64) and Adam alpha (float)
   std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;  // (batch, training, 2 * precision + weighted) -> step graph
   std::set<std::pair<int, bool>> cuda_warm_;           // run once with the current plan

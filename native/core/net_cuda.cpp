@@ -186,6 +186,7 @@ void Net::set_device(DeviceType device) {
     b.zero(cuda_sums_->data(), cuda_sums_->size() * sizeof(float), cuda_stream_);
     cuda_correct_ = net_storage(2, DeviceType::Cuda);
     cuda_scalars_ = net_storage(sizeof(StepScalars) / sizeof(float), DeviceType::Cuda);
+    cuda_norms_ = net_storage(2 * (params_.size() + 1), DeviceType::Cuda);
     cuda_graphs_off_ = !cuda_graphs_enabled();
     results_ = std::make_shared<Stream>();
     train_acc_ = eval_acc_ = Accumulators{};
@@ -193,6 +194,7 @@ void Net::set_device(DeviceType device) {
     cuda_sums_.reset();
     cuda_correct_.reset();
     cuda_scalars_.reset();
+    cuda_norms_.reset();
     results_.reset();
     cuda_copy_.reset();
     b.destroy_stream(cuda_stream_);
@@ -407,10 +409,9 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   run_cuda_body(batch, training, [&] {
     forward(*plan_, batch, training, seed, -1);
     cuda_loss_and_metrics(batch, training, sums);
-    if (training) {
-      backward(batch);
-      update(cuda_ops());
-    }
+    if (training) backward(batch);
+    cuda_penalties_and_clipping(batch, training, sums);
+    if (training) update(cuda_ops());
   });
   const Shape& first = shapes_[size_t(outputs_[0])];
   (training ? train_acc_ : eval_acc_).count += double(size_t(batch) * shape_numel(first) / size_t(first.back()));
@@ -442,6 +443,36 @@ void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
     t.count_into(sums + 2 + outputs + o, correct, divisor, cuda_stream_);
     if (o == 0) t.count_into(sums + 1, correct, divisor, cuda_stream_);
   }
+}
+
+void Net::cuda_penalties_and_clipping(int batch, bool training, double* sums) {
+  const CudaKernels& t = cuda_backend().kernels();
+  float* g = grads_->data();
+  const double rows = double(loss_rows(batch));
+  for (const WeightPenalty& p : penalties_) {
+    const ParamInfo& info = params_[size_t(p.param)];
+    if (!layers_[size_t(info.layer)].trainable) continue;
+    t.penalty_into(sums, training ? g + info.offset : nullptr, weights_->data() + info.offset, info.size,
+                   p.l1, p.l2, rows, cuda_stream_);
+  }
+  const GradientClip& c = opt_.clip;
+  if (!training || !c.any()) return;
+  if (c.value > 0) {
+    for (const auto& [off, n] : update_ranges_) t.clip_values(g + off, n, float(c.value), cuda_stream_);
+    return;
+  }
+  auto* norms = reinterpret_cast<double*>(cuda_norms_->data());
+  cuda_backend().zero(norms, (update_params_.size() + 1) * sizeof(double), cuda_stream_);
+  if (c.norm > 0) {
+    for (size_t k = 0; k < update_params_.size(); ++k) {
+      const auto& [off, n] = update_params_[k];
+      t.sum_squares_into(norms + k, g + off, n, cuda_stream_);
+      t.clip_to_norm(g + off, n, norms + k, float(c.norm), cuda_stream_);
+    }
+    return;
+  }
+  for (const auto& [off, n] : update_ranges_) t.sum_squares_into(norms, g + off, n, cuda_stream_);
+  for (const auto& [off, n] : update_ranges_) t.clip_to_norm(g + off, n, norms, float(c.global_norm), cuda_stream_);
 }
 
 void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,

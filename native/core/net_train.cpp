@@ -102,10 +102,6 @@ void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
       fused_output_[o] = layer;
     }
   }
-  require(!opt.clip.any() || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "compile: clipnorm, clipvalue and globalClipnorm run on the cpu for now (compile with { device: 'cpu' })");
-  require(penalties_.empty() || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "compile: weight regularizers (kernelRegularizer, ...) run on the cpu for now (compile with { device: 'cpu' })");
   size_t buffers = 0;
   switch (opt.kind) {
     case OptimizerKind::Sgd: buffers = opt.sgd.momentum > 0.f ? 1 : 0; break;
@@ -309,8 +305,6 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
   for (const Tensor& w : weights) reads.push_back(&w);
   if (device_ == DeviceType::Cuda) {
     require(global_batch <= 0, ErrorKind::Device, "fit: distributed training runs models on the cpu for now");
-    require(penalties_.empty() && !opt_.clip.any(), ErrorKind::Device,
-            "fit: weight regularizers and gradient clipping run on the cpu for now");
     cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out),
                       std::move(weights));
     return;

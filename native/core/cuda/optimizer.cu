@@ -103,7 +103,74 @@ __global__ void nadam_kernel(float* w, float* m, float* v, const float* g, size_
   }
 }
 
+constexpr int kReduceThreads = 256;
+
+// One block, so the order of the double sums is fixed by n alone (as loss.cu's sum_into).
+__device__ void block_add(double* acc, double s, double scale) {
+  __shared__ double warp_totals[kReduceThreads / 32];
+  s = warp_sum(s);
+  if (threadIdx.x % 32 == 0) warp_totals[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int w = 0; w < kReduceThreads / 32; ++w) total += warp_totals[w];
+    *acc += scale * total;
+  }
+}
+
+__global__ void sum_squares_kernel(double* acc, const float* x, size_t n) {
+  double s = 0.0;
+  for (size_t i = threadIdx.x; i < n; i += kReduceThreads) s += double(x[i]) * double(x[i]);
+  block_add(acc, s, 1.0);
+}
+
+__global__ void clip_to_norm_kernel(float* g, size_t n, const double* sum_sq, float clip) {
+  const double norm = sqrt(*sum_sq);
+  if (norm <= double(clip)) return;
+  const float f = float(double(clip) / norm);
+  CK_GRID_STRIDE(i, n) g[i] *= f;
+}
+
+__global__ void clip_values_kernel(float* g, size_t n, float limit) {
+  CK_GRID_STRIDE(i, n) g[i] = fminf(fmaxf(g[i], -limit), limit);
+}
+
+__global__ void penalty_kernel(double* acc, float* g, const float* w, size_t n, double l1, double l2,
+                               double scale) {
+  const float fl1 = float(l1), twice_l2 = float(2.0 * l2);
+  double s = 0.0;
+  for (size_t i = threadIdx.x; i < n; i += kReduceThreads) {
+    const float wi = w[i];
+    s += l1 * fabs(double(wi)) + l2 * double(wi) * double(wi);
+    if (g) g[i] += fl1 * float((wi > 0.f) - (wi < 0.f)) + twice_l2 * wi;
+  }
+  block_add(acc, s, scale);
+}
+
 }  // namespace
+
+void sum_squares_into(double* acc, const float* x, size_t n, void* stream) {
+  sum_squares_kernel<<<1, kReduceThreads, 0, as_stream(stream)>>>(acc, x, n);
+  check_launch("clipnorm");
+}
+
+void clip_to_norm(float* g, size_t n, const double* sum_sq, float clip, void* stream) {
+  if (n == 0) return;
+  clip_to_norm_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(g, n, sum_sq, clip);
+  check_launch("clipnorm");
+}
+
+void clip_values(float* g, size_t n, float limit, void* stream) {
+  if (n == 0) return;
+  clip_values_kernel<<<grid_1d(n, 256), 256, 0, as_stream(stream)>>>(g, n, limit);
+  check_launch("clipvalue");
+}
+
+void penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2, double scale,
+                  void* stream) {
+  penalty_kernel<<<1, kReduceThreads, 0, as_stream(stream)>>>(acc, g, w, n, l1, l2, scale);
+  check_launch("regularizer");
+}
 
 void sgd_update(float* w, float* velocity, const float* g, size_t n, const SgdParams& p,
                 void* stream) {
