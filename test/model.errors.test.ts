@@ -117,10 +117,10 @@ describe('unknown names', () => {
     expect(() => mnistModel().compile({ optimizer: 'adadelta', loss: 'mse' })).toThrow(ck.ValueError);
     expect(() => mnistModel().compile({ optimizer: 'adadelta', loss: 'mse' })).toThrow(/unknown optimizer 'adadelta'/);
     expect(() => mnistModel().compile({ optimizer: 'adam', loss: 'mse', metrics: ['f1'] })).toThrow(/unknown metric "f1"/);
-    const e = (() => { try { ck.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'swish' as never, name: 'my_conv' }); } catch (err) { return err as Error; } return null; })();
+    const e = (() => { try { ck.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'softsign' as never, name: 'my_conv' }); } catch (err) { return err as Error; } return null; })();
     expect(e).toBeInstanceOf(ck.ValueError);
-    expect(e!.message).toMatch(/^my_conv: unknown activation "swish"/);
-    expect(() => ck.layers.dense({ units: 3, activation: 'gelu' as never })).toThrow(ck.ValueError);
+    expect(e!.message).toMatch(/^my_conv: unknown activation "softsign"/);
+    expect(() => ck.layers.dense({ units: 3, activation: 'exponential' as never })).toThrow(ck.ValueError);
   });
 
   test('layer options: ValueError naming the layer', () => {
@@ -152,7 +152,7 @@ const FACTORIES: Record<string, {
   dense: { prefix: 'dense', className: 'Dense', valid: { units: 3 }, misspelt: ['unit', 'units'], wrongType: ['units', '3', 'an integer'], outOfRange: ['units', -1, /units must be a positive integer, got -1/] },
   flatten: { prefix: 'flatten', className: 'Flatten', valid: {}, misspelt: ['trainabel', 'trainable'], wrongType: ['trainable', 1, 'a boolean'], outOfRange: ['dataFormat', 'channelsFirst', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "channelsFirst"/] },
   dropout: { prefix: 'dropout', className: 'Dropout', valid: { rate: 0.5 }, misspelt: ['rates', 'rate'], wrongType: ['rate', '0.5', 'a finite number'], outOfRange: ['rate', 1.5, /rate must be a number in \[0, 1\), got 1.5/] },
-  activation: { prefix: 'activation', className: 'Activation', valid: { activation: 'relu' }, misspelt: ['activaton', 'activation'], wrongType: ['activation', 3, 'a string'], outOfRange: ['activation', 'swish', /unknown activation "swish"/] },
+  activation: { prefix: 'activation', className: 'Activation', valid: { activation: 'relu' }, misspelt: ['activaton', 'activation'], wrongType: ['activation', 3, 'a string'], outOfRange: ['activation', 'softsign', /unknown activation "softsign"/] },
   reLU: { prefix: 're_lu', className: 'ReLU', valid: {}, misspelt: ['max_value', 'maxValue'], wrongType: ['maxValue', '6', 'a finite number or null'], outOfRange: ['maxValue', -1, /maxValue must be a positive number or null, got -1/] },
   reshape: { prefix: 'reshape', className: 'Reshape', valid: { targetShape: [4] }, misspelt: ['targetshape', 'targetShape'], wrongType: ['targetShape', 4, 'an array of integers'], outOfRange: ['targetShape', [0, 4], /targetShape must be positive integers \(at most one -1\), got \[0,4\]/] },
   depthwiseConv2d: { prefix: 'depthwise_conv2d', className: 'DepthwiseConv2D', valid: { kernelSize: 3 }, misspelt: ['depthMultiplyer', 'depthMultiplier'], wrongType: ['depthMultiplier', 1.5, 'an integer'], outOfRange: ['depthMultiplier', 0, /depthMultiplier must be a positive integer, got 0/] },
