@@ -287,9 +287,11 @@ TEST(activations) {
         Dev gy = Dev::out(n), gdx = Dev::out(n);
         gpu().activation_fwd(gy.p(), gx.p(), n, act, alpha, g_stream);
         EXPECT_CLOSE_T(gy.host(), y, 1, 1.0, 1e-5f, 1e-6, "activation fwd " + tag);
+        // The gradient from the reference's y isolates the backward kernel; it must outlive the
+        // queued kernel, so it lives until gdx.host() has waited for the stream.
+        Dev gyr(y);
         if (ck::act_grad_from_output(act)) {
           ref().activation_bwd(dx.data(), dy.data(), y.data(), n, act, alpha);
-          Dev gyr(y);  // the gradient from the reference's y: isolates the backward kernel
           gpu().activation_bwd(gdx.p(), gdy.p(), gyr.p(), n, act, alpha, g_stream);
         } else {
           ref().activation_bwd_from_x(dx.data(), dy.data(), x.data(), n, act, alpha);
