@@ -108,7 +108,7 @@ describe('usage errors: exit code 2', () => {
     [['train', 'x', '--image-size', '32by32'], /--image-size must be WIDTHxHEIGHT/],
     [['train', 'x', '--channels', '2'], /--channels must be 1 or 3, got '2'/],
     [['train', 'x', '--augment', 'flip,rotate'], /--augment: unknown augmentation 'rotate' \(known: flip, crop, zoom, brightness\)/],
-    [['train', 'x', '--optimizer', 'adagrad'], /--optimizer must be adam, sgd, rmsprop or adamw, got 'adagrad'/],
+    [['train', 'x', '--optimizer', 'adadelta'], /--optimizer must be adam, sgd, rmsprop, adamw, adagrad or nadam, got 'adadelta'/],
     [['train', 'mnist', '--precision', 'fp16'], /--precision must be fp32, tf32 or bf16, got 'fp16'/],
     [['train', 'mnist', '--image-size', '32x32'], /MNIST images are 28x28/],
     [['predict', 'model'], /missing required argument 'images'/],

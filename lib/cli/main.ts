@@ -31,7 +31,7 @@ function program(): Command {
     .argument('[source]', "'mnist', 'fashion-mnist' or an image folder (write ./mnist for a folder named mnist); not with --resume")
     .option('--epochs <n>', 'epochs (default: 3 for datasets, 10 for a folder)', parseIntOpt('--epochs', 1, 100000))
     .option('--batch-size <n>', 'batch size (default: 100 for datasets, 32 for a folder)', parseIntOpt('--batch-size', 1, 1 << 20))
-    .option('--optimizer <name>', 'adam, sgd, rmsprop or adamw', 'adam')
+    .option('--optimizer <name>', 'adam, sgd, rmsprop, adamw, adagrad or nadam', 'adam')
     .option('--lr <rate>', 'learning rate (default: the optimizer\'s Keras default: 1e-3 for adam, 1e-2 for sgd)', parseFloatOpt('--lr', 0, 1e6))
     .option('--validation-split <f>', 'fraction held out for validation (default: 0.1 for datasets, 0.2 for a folder)', parseFloatOpt('--validation-split', 0, 1, { inclusiveMax: false }))
     .option('--augment <list>', 'random augmentations each epoch: flip,crop,zoom,brightness (name=amount to set one, e.g. crop=0.15)', parseAugment)

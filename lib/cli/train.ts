@@ -148,7 +148,9 @@ function optimizerFor(name: string, lr: number | undefined): ck.Optimizer {
     case 'adamw': return ck.optimizers.adamw(opts);
     case 'sgd': return ck.optimizers.sgd(opts);
     case 'rmsprop': return ck.optimizers.rmsprop(opts);
-    default: throw new CliError(`--optimizer must be adam, sgd, rmsprop or adamw, got '${name}'`, 2);
+    case 'adagrad': return ck.optimizers.adagrad(opts);
+    case 'nadam': return ck.optimizers.nadam(opts);
+    default: throw new CliError(`--optimizer must be adam, sgd, rmsprop, adamw, adagrad or nadam, got '${name}'`, 2);
   }
 }
 
