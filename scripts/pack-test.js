@@ -2,6 +2,9 @@
 // Proves the published package works from its prebuild alone: `npm run prebuild`, `npm pack`,
 // then install the tarball into scratch projects with no compiler, cmake or node-gyp on PATH
 // (once running install scripts, once with --ignore-scripts) and run a convolution there.
+// The checkout is left as it was: a prebuild made here is removed again (lib/native.ts prefers
+// prebuilds/ to build/, so a lingering one would shadow every later rebuild), and the addon in
+// build/Release, which prebuildify takes away, is put back.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -12,6 +15,11 @@ const { npm, pack, bareEnv, installInto } = require('./tarball');
 const root = path.join(__dirname, '..');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-pack-'));
 const env = bareEnv(scratch);
+const madePrebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+const hadPrebuilds = fs.existsSync(madePrebuilds);
+const devAddon = path.join(root, 'build', 'Release', 'convkit.node');
+const devBackup = path.join(scratch, 'convkit.node');
+if (fs.existsSync(devAddon)) fs.copyFileSync(devAddon, devBackup);
 
 const check = `
 const ck = require('convkit');
@@ -41,5 +49,7 @@ try {
   console.log('pack-test: 0 passed, 1 failed');
   process.exitCode = 1;
 } finally {
+  if (!hadPrebuilds) fs.rmSync(madePrebuilds, { recursive: true, force: true });
+  if (!fs.existsSync(devAddon) && fs.existsSync(devBackup)) fs.copyFileSync(devBackup, devAddon);
   fs.rmSync(scratch, { recursive: true, force: true });
 }
