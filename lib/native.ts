@@ -123,8 +123,9 @@ export interface NativeBinding {
     outHeight: number; outWidth: number; interpolation: 'bilinear' | 'nearest';
   }): Uint8Array;
   decodeJpeg(options: {
-    bytes: Uint8Array; channels: 1 | 3; outHeight: number; outWidth: number; interpolation: 'bilinear' | 'nearest';
-  }): Promise<Uint8Array | null>;
+    bytes?: Uint8Array; path?: string; channels: 1 | 3; outHeight: number; outWidth: number;
+    interpolation: 'bilinear' | 'nearest'; unitFloats?: boolean;
+  }): Promise<Uint8Array | Float32Array | null>;
   jpegLibrary(): string | null;
   augmentImages(options: {
     images: Float32Array; shape: number[]; flip: boolean; crop: number; zoom: number; brightness: number; seed: number;

@@ -4,9 +4,11 @@
 // or that libjpeg warns about. Needs libturbojpeg.so.0 (apt-get install libturbojpeg0); CI
 // installs it.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
+import { decodeUnitFloats } from '../lib/data/images';
 import type { ImageOptions } from '../lib/data/images';
 
 type Img = ReturnType<typeof sharp>;
@@ -98,6 +100,33 @@ describe('JPEGs decoded natively', () => {
   });
 });
 
+describe('read and scaled natively', () => {
+  test('decodeUnitFloats of a JPEG path: native read, decode and scale, bitwise decodeImage / 255', async () => {
+    const file = await writeJpeg('floats.jpg', 50, 70, (i) => i.jpeg({ quality: 80 }));
+    for (const interpolation of ['bilinear', 'nearest'] as const) {
+      const opts = { imageSize: [20, 30] as [number, number], channels: 3 as const, interpolation };
+      const px = await ck.data.decodeImage(file, opts);
+      const fast = await native.decodeJpeg({ path: file, channels: 3, outHeight: 20, outWidth: 30, interpolation, unitFloats: true });
+      expect(Object.prototype.toString.call(fast)).toBe('[object Float32Array]');
+      expect(Buffer.from(fast!.buffer).equals(Buffer.from(Float32Array.from(px, (v) => v / 255).buffer))).toBe(true);
+      expect(Buffer.from((await decodeUnitFloats(file, opts)).buffer).equals(Buffer.from(fast!.buffer))).toBe(true);
+    }
+  });
+
+  test('a path that is not a regular file of a plain JPEG answers null at once, never blocks', async () => {
+    const fifo = path.join(root, 'pipe.jpg');
+    spawnSync('mkfifo', [fifo]);
+    const png = path.join(root, 'really.jpg');
+    await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } }).png().toFile(png);
+    for (const p of [fifo, root, path.join(root, 'missing.jpg'), png]) {
+      expect(await native.decodeJpeg({ path: p, channels: 3, outHeight: 4, outWidth: 4, interpolation: 'bilinear' })).toBeNull();
+    }
+    // and the JS path then says why
+    await expect(decodeUnitFloats(fifo, { imageSize: [4, 4], channels: 3 })).rejects.toThrow('not a regular file');
+    expect((await decodeUnitFloats(png, { imageSize: [4, 4], channels: 3 })).length).toBe(48);
+  });
+});
+
 describe('JPEGs left to sharp', () => {
   test('an EXIF orientation: sharp rotates it', async () => {
     const wide = fs.readFileSync(await writeJpeg('wide.jpg', 30, 60, (i) => i.jpeg()));
@@ -163,7 +192,8 @@ describe('JPEGs left to sharp', () => {
   test('bad arguments are typed errors naming decodeJpeg', () => {
     const base = { bytes: new Uint8Array(4), channels: 3 as const, outHeight: 4, outWidth: 4, interpolation: 'bilinear' as const };
     expect(() => native.decodeJpeg({ ...base, channels: 2 as 3 })).toThrow(new ck.ValueError('decodeJpeg: channels must be 1 or 3'));
-    expect(() => native.decodeJpeg({ ...base, bytes: 'x' as unknown as Uint8Array })).toThrow(/bytes must be a Uint8Array/);
+    expect(() => native.decodeJpeg({ ...base, bytes: 'x' as unknown as Uint8Array })).toThrow(/pass either bytes/);
     expect(() => native.decodeJpeg({ ...base, outWidth: 5000 })).toThrow(ck.ValueError);
+    expect(() => native.decodeJpeg({ ...base, path: 'x.jpg' })).toThrow(/pass either bytes \(a Uint8Array\) or path \(a string\)/);
   });
 });

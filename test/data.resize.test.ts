@@ -138,6 +138,30 @@ describe('decoding uses it', () => {
       .rejects.toThrow(new ck.ValueError("decodeImage: interpolation must be one of 'bilinear', 'nearest', got \"area\""));
   });
 
+  test('imageFolder and imageFolderDataset resize with the interpolation they are given, as decodeImage does', async () => {
+    const dir = path.join(root, 'folder');
+    for (const [c, seed] of [['a', 1], ['b', 2]] as [string, number][]) {
+      fs.mkdirSync(path.join(dir, c), { recursive: true });
+      const px = randomPixels(23 * 31 * 3, seed);
+      await sharp(Buffer.from(px), { raw: { width: 31, height: 23, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, c, 'x.jpg'));
+      await sharp(Buffer.from(px), { raw: { width: 31, height: 23, channels: 3 } }).png().toFile(path.join(dir, c, 'y.png'));
+    }
+    const per: Record<string, number[]> = {};
+    for (const interpolation of ['bilinear', 'nearest'] as Interp[]) {
+      const opts = { imageSize: [9, 13] as [number, number], channels: 3 as const, interpolation };
+      const folder = await ck.data.imageFolder(dir, opts);
+      const want = await Promise.all(folder.train.files.map(async (f) => Array.from(await ck.data.decodeImage(f, opts), (v) => Math.fround(v / 255))));
+      expect(Array.from(folder.train.images.dataSync())).toEqual(want.flat());
+      const streamed: number[] = [];
+      for await (const e of ck.data.imageFolderDataset(dir, opts).train) streamed.push(...e.xs.dataSync());
+      const files = ck.data.imageFolderDataset(dir, opts);
+      expect(files.classNames).toEqual(['a', 'b']);
+      per[interpolation] = streamed;
+      expect(streamed.length).toBe(4 * 9 * 13 * 3);
+    }
+    expect(per.bilinear).not.toEqual(per.nearest);
+  });
+
   test('an image above the whole-decode bound is reduced by libvips first, then resized alike', async () => {
     // 4200 x 4100 pixels (17.2 M > 4096^2): left half dark, right half light.
     const [h, w] = [4100, 4200];

@@ -8,7 +8,7 @@ import { describeValue, FormatError, ValueError } from '../errors';
 import { Rng } from '../rng';
 import { Tensor, tensor } from '../tensor';
 import { Dataset } from './dataset';
-import { checkImageOptions, decodePixels, IMAGE_EXTENSIONS, imageErrorMessage, ImageOptions, mapLimit, toFloat } from './images';
+import { checkImageOptions, decodePixels, decodeUnitFloats, IMAGE_EXTENSIONS, imageErrorMessage, ImageOptions, mapLimit, toFloat } from './images';
 
 export interface ImageFolderOptions extends Partial<ImageOptions> {
   /** Fraction of each class held out for validation (stratified), default 0. */
@@ -79,7 +79,7 @@ export function listImageFolder(dir: string, where = 'imageFolder'): { className
 /** Reads a folder of images, one sub-folder per class, into tensors. */
 export async function imageFolder(dir: string, options: ImageFolderOptions = {}): Promise<ImageFolderResult> {
   const where = 'imageFolder';
-  const { imageSize, channels } = checkImageOptions(options, where, { imageSize: [32, 32], channels: 3 });
+  const { imageSize, channels, interpolation } = checkImageOptions(options, where, { imageSize: [32, 32], channels: 3 });
   const split = options.validationSplit ?? 0;
   if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
   const concurrency = options.concurrency ?? 16;
@@ -91,7 +91,7 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   const skipped: ImageFolderResult['skipped'] = [];
   const pixels = await mapLimit(all, concurrency, async ({ file }) => {
     try {
-      return await decodePixels(file, { imageSize, channels });
+      return await decodePixels(file, { imageSize, channels, interpolation });
     } catch (e) {
       skipped.push({ file, reason: imageErrorMessage(e) });
       return null;
@@ -161,7 +161,7 @@ export function imageFolderDataset(dir: string, options: ImageFolderOptions = {}
   validation: Dataset<ImageElement> | null;
 } {
   const where = 'imageFolderDataset';
-  const { imageSize, channels } = checkImageOptions(options, where, { imageSize: [32, 32], channels: 3 });
+  const { imageSize, channels, interpolation } = checkImageOptions(options, where, { imageSize: [32, 32], channels: 3 });
   const split = options.validationSplit ?? 0;
   if (typeof split !== 'number' || !(split >= 0 && split < 1)) throw new ValueError(`${where}: validationSplit must be in [0, 1), got ${describeValue(split)}`);
   const { classNames, files } = listImageFolder(dir, where);
@@ -181,10 +181,10 @@ export function imageFolderDataset(dir: string, options: ImageFolderOptions = {}
     let warned = false;
     const decoded = Dataset.fromArray(items).map(async (it) => {
       try {
-        const px = await decodePixels(it.file, { imageSize, channels });
+        const xs = await decodeUnitFloats(it.file, { imageSize, channels, interpolation });
         const ys = new Float32Array(k);
         ys[it.label] = 1;
-        return { xs: tensor(toFloat(px), [h, w, channels]), ys: tensor(ys, [k]) };
+        return { xs: tensor(xs, [h, w, channels]), ys: tensor(ys, [k]) };
       } catch (e) {
         if (!warned && !skipped.includes(it.file)) skipped.push(`${path.relative(dir, it.file)} (${imageErrorMessage(e)})`);
         return null;

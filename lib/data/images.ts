@@ -106,6 +106,24 @@ async function decodeLarge(bytes: Buffer, [h, w]: [number, number], channels: 1 
     .raw().toBuffer({ resolveWithObject: true });
 }
 
+const nativeJpeg = () => process.env.CONVKIT_JPEG_DECODER !== 'sharp';
+
+/**
+ * decodePixels as float32 values v / 255 (what imageFolder and imageFolderDataset feed models):
+ * for a plain JPEG file, read, decoded, resized and scaled on libuv's pool in one native task,
+ * leaving the JS thread only the call.
+ */
+export async function decodeUnitFloats(input: string | Buffer, opts: ImageOptions): Promise<Float32Array> {
+  if (typeof input === 'string' && /\.jpe?g$/i.test(input) && nativeJpeg()) {
+    const [h, w] = opts.imageSize;
+    const px = await native.decodeJpeg({
+      path: input, channels: opts.channels, outHeight: h, outWidth: w, interpolation: opts.interpolation ?? 'bilinear', unitFloats: true,
+    });
+    if (px) return px as Float32Array;
+  }
+  return toFloat(await decodePixels(input, opts));
+}
+
 /** decodeImage without its checks, for callers that checked the options and report errors themselves. */
 export async function decodePixels(input: string | Buffer, opts: ImageOptions): Promise<Uint8Array> {
   let bytes: Buffer;
@@ -123,10 +141,10 @@ export async function decodePixels(input: string | Buffer, opts: ImageOptions): 
   const [h, w] = opts.imageSize;
   const c = opts.channels;
   const interpolation = opts.interpolation ?? 'bilinear';
-  if (format === 'jpeg' && process.env.CONVKIT_JPEG_DECODER !== 'sharp') {
+  if (format === 'jpeg' && nativeJpeg()) {
     // Plain JPEGs decode natively with libjpeg-turbo when it is installed; null: sharp's file.
     const px = await native.decodeJpeg({ bytes, channels: c, outHeight: h, outWidth: w, interpolation });
-    if (px) return px;
+    if (px) return px as Uint8Array;
   }
   let decoded: Decoded;
   try {

@@ -16,7 +16,10 @@
 #include <dlfcn.h>
 #endif
 
+#include <sys/stat.h>
+
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -143,17 +146,40 @@ bool plain_jpeg(const uint8_t* d, size_t n) {
 // lib/data/images.ts).
 constexpr int64_t kMaxWholeDecodePixels = int64_t{4096} * 4096;
 
+#ifndef S_ISREG  // MSVC's <sys/stat.h> has the flags without the macro
+#define S_ISREG(m) (((m) & S_IFMT) == S_IFREG)
+#endif
+
+// Files larger than this are left to the JS path, which reports them (lib/data/images.ts).
+constexpr int64_t kMaxFileBytes = int64_t{512} << 20;
+
+// The whole of a regular file of at most kMaxFileBytes, or false (a FIFO or device named like an
+// image would block or never end: such files are for the JS path to refuse).
+bool read_regular_file(const std::string& path, std::vector<uint8_t>& out) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxFileBytes) return false;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out.resize(size_t(st.st_size));
+  in.read(reinterpret_cast<char*>(out.data()), std::streamsize(out.size()));
+  return in.gcount() == std::streamsize(out.size());
+}
+
 class DecodeJpegWorker : public Napi::AsyncWorker {
  public:
-  DecodeJpegWorker(Napi::Env env, std::vector<uint8_t> bytes, int channels, int out_h, int out_w,
-                   ck::ResizeFilter filter)
+  // Decodes `bytes`, or the file at `path` read on the pool thread; the output is uint8 pixels,
+  // or with `unit_floats` float32 values v / 255 (what a model takes), made here off the JS thread.
+  DecodeJpegWorker(Napi::Env env, std::vector<uint8_t> bytes, std::string path, int channels,
+                   int out_h, int out_w, ck::ResizeFilter filter, bool unit_floats)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         bytes_(std::move(bytes)),
+        path_(std::move(path)),
         channels_(channels),
         out_h_(out_h),
         out_w_(out_w),
-        filter_(filter) {}
+        filter_(filter),
+        unit_floats_(unit_floats) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -167,7 +193,10 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
 
   void decode() {
     const TurboJpeg& tj = turbojpeg();
-    if (tj.library.empty() || !plain_jpeg(bytes_.data(), bytes_.size())) return;
+    if (tj.library.empty()) return;
+    if (!path_.empty() && !read_regular_file(path_, bytes_)) return;
+    if (bytes_.size() < 3 || bytes_[0] != 0xFF || bytes_[1] != 0xD8 || bytes_[2] != 0xFF) return;
+    if (!plain_jpeg(bytes_.data(), bytes_.size())) return;
     TjHandle h = thread_decompressor();
     if (!h) return;
     int w = 0, ht = 0, subsampling = 0, colour = 0;
@@ -186,6 +215,10 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
     }
     out_.resize(static_cast<size_t>(out_h_) * out_w_ * channels_);
     ck::resize_image_u8(pixels.data(), ht, w, channels_, out_.data(), out_h_, out_w_, filter_);
+    if (unit_floats_) {
+      floats_.resize(out_.size());
+      for (size_t i = 0; i < out_.size(); i++) floats_[i] = float(double(out_[i]) / 255.0);
+    }
     decoded_ = true;
   }
 
@@ -193,11 +226,15 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     if (!decoded_) {
       deferred_.Resolve(env.Null());
-      return;
+    } else if (unit_floats_) {
+      Napi::Float32Array out = Napi::Float32Array::New(env, floats_.size());
+      std::memcpy(out.Data(), floats_.data(), floats_.size() * sizeof(float));
+      deferred_.Resolve(out);
+    } else {
+      Napi::Uint8Array out = Napi::Uint8Array::New(env, out_.size());
+      std::memcpy(out.Data(), out_.data(), out_.size());
+      deferred_.Resolve(out);
     }
-    Napi::Uint8Array out = Napi::Uint8Array::New(env, out_.size());
-    std::memcpy(out.Data(), out_.data(), out_.size());
-    deferred_.Resolve(out);
   }
 
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
@@ -205,30 +242,44 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<uint8_t> bytes_;
+  std::string path_;
   int channels_, out_h_, out_w_;
   ck::ResizeFilter filter_;
+  bool unit_floats_;
   std::vector<uint8_t> out_;
+  std::vector<float> floats_;
   bool decoded_ = false;
 };
 
-// decodeJpeg({ bytes: Uint8Array, channels: 1 | 3, outHeight, outWidth, interpolation }) ->
-// Promise<Uint8Array [outHeight, outWidth, channels] | null>: null when the file is for sharp.
+// decodeJpeg({ bytes: Uint8Array | path: string, channels: 1 | 3, outHeight, outWidth,
+// interpolation, unitFloats?: boolean }) -> Promise<Uint8Array | Float32Array [outHeight,
+// outWidth, channels] | null>: null when the file is for sharp (or, given a path, not a regular
+// file of a plain JPEG).
 Napi::Value DecodeJpeg(const Napi::CallbackInfo& info) {
   const char* op = "decodeJpeg";
-  OpOptions o(info, 0, op, {"bytes", "channels", "outHeight", "outWidth", "interpolation"});
+  OpOptions o(info, 0, op, {"bytes", "path", "channels", "outHeight", "outWidth", "interpolation", "unitFloats"});
   const int c = o.integer("channels", 1, 3);
   if (c == 2) throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": channels must be 1 or 3");
   const int oh = o.integer("outHeight", 1, 4096);
   const int ow = o.integer("outWidth", 1, 4096);
   const ck::ResizeFilter filter = parse_resize_filter(o);
-  Napi::Value bv = info[0].As<Napi::Object>().Get("bytes");
-  if (!bv.IsTypedArray() || bv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": bytes must be a Uint8Array");
+  Napi::Object opts = info[0].As<Napi::Object>();
+  const bool unit_floats = !opts.Get("unitFloats").IsUndefined() && o.flag("unitFloats");
+  Napi::Value bv = opts.Get("bytes"), pv = opts.Get("path");
+  std::vector<uint8_t> bytes;
+  std::string path;
+  if (pv.IsString() && bv.IsUndefined()) {
+    path = pv.As<Napi::String>().Utf8Value();
+    if (path.empty() || path.find('\0') != std::string::npos) {
+      throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": path must be a non-empty file path");
+    }
+  } else if (pv.IsUndefined() && bv.IsTypedArray() && bv.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array b = bv.As<Napi::Uint8Array>();
+    bytes.assign(b.Data(), b.Data() + b.ElementLength());
+  } else {
+    throw_js(o.env(), ck::ErrorKind::Value, std::string(op) + ": pass either bytes (a Uint8Array) or path (a string)");
   }
-  Napi::Uint8Array bytes = bv.As<Napi::Uint8Array>();
-  auto* worker = new DecodeJpegWorker(
-      o.env(), std::vector<uint8_t>(bytes.Data(), bytes.Data() + bytes.ElementLength()), c, oh, ow,
-      filter);
+  auto* worker = new DecodeJpegWorker(o.env(), std::move(bytes), std::move(path), c, oh, ow, filter, unit_floats);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
