@@ -26,8 +26,12 @@ export interface Communicator {
   readonly size: number;
   /** This process's index among the job's processes on the same machine. */
   readonly localRank: number;
-  /** The element-wise sum of `x` over every rank. */
-  allreduce(x: Tensor): Promise<Tensor>;
+  /**
+   * The element-wise sum of `x` over every rank, as a new tensor; with `{ inPlace: true }` (as
+   * PyTorch's all_reduce) written into `x` itself and `x` returned, which saves the new tensor's
+   * allocation (most of the cost for large buffers).
+   */
+  allreduce(x: Tensor, options?: { inPlace?: boolean }): Promise<Tensor>;
   /** Rank `root`'s `x`, on every rank (the others' `x` gives only the shape). */
   broadcast(x: Tensor, root?: number): Promise<Tensor>;
   /** Resolves once every rank has called it. */
@@ -52,6 +56,17 @@ function checkTimeout(options: DistributedOptions): number {
   return timeoutMs;
 }
 
+function inPlace(options: unknown): boolean {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ValueError(`distributed.allreduce: options must be an object, got ${describeValue(options)}`);
+  }
+  const unknown = Object.keys(options).find((k) => k !== 'inPlace');
+  if (unknown) throw new ValueError(`distributed.allreduce: unknown option '${unknown}' (expected inPlace)`);
+  const v = (options as { inPlace?: unknown }).inPlace ?? false;
+  if (typeof v !== 'boolean') throw new ValueError(`distributed.allreduce: inPlace must be a boolean, got ${describeValue(v)}`);
+  return v;
+}
+
 function checkRoot(root: unknown, size: number): number {
   if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= size) {
     throw new ValueError(`distributed.broadcast: root must be a rank in [0, ${size - 1}], got ${describeValue(root)}`);
@@ -73,9 +88,9 @@ class LocalCommunicator implements Communicator {
   readonly size = 1;
   readonly localRank = 0;
 
-  async allreduce(x: Tensor): Promise<Tensor> {
+  async allreduce(x: Tensor, options: { inPlace?: boolean } = {}): Promise<Tensor> {
     const t = checkHost(x, 'distributed.allreduce');
-    return new Tensor(native.reshape(t.handle, [...t.shape]));
+    return inPlace(options) ? t : new Tensor(native.reshape(t.handle, [...t.shape]));
   }
 
   async broadcast(x: Tensor, root = 0): Promise<Tensor> {
@@ -91,9 +106,11 @@ class MpiCommunicator implements Communicator {
   constructor(readonly rank: number, readonly size: number, readonly localRank: number,
     readonly timeoutMs: number) {}
 
-  async allreduce(x: Tensor): Promise<Tensor> {
+  async allreduce(x: Tensor, options: { inPlace?: boolean } = {}): Promise<Tensor> {
     const t = checkHost(x, 'distributed.allreduce');
-    return new Tensor(await native.mpiAllreduce(t.handle, this.timeoutMs));
+    const own = inPlace(options);
+    const sum = await native.mpiAllreduce(t.handle, this.timeoutMs, own);
+    return own ? t : new Tensor(sum);
   }
 
   async broadcast(x: Tensor, root = 0): Promise<Tensor> {

@@ -77,6 +77,8 @@ describe('collectives under mpirun', () => {
       expect(r.bigSumWrong).toBe(0);
       expect(r.queuedSumLength).toBe(8 * 62 * 62 * 16);
       expect(r.queuedSumWrong).toBe(0);
+      expect(r.inPlaceSame).toBe(true);
+      expect(r.inPlaceWrong).toBe(0);
       const rank = r.rank as number;
       expect(r.smallAfter).toEqual([rank + 1, -2 * (rank + 1), 0.5 * (rank + 1)]);
       // rank q's tensor is [q+7, q+8, q+9, q+10]
@@ -95,7 +97,7 @@ describe('without a launcher', () => {
     expect(job.reports).toEqual([{
       rank: 0, size: 1, localRank: 0,
       sum: [1, -2, 0.5], sumShape: [3], bigSumWrong: 0, bigSumLength: 100003,
-      queuedSumWrong: 0, queuedSumLength: 8 * 62 * 62 * 16, smallAfter: [1, -2, 0.5],
+      queuedSumWrong: 0, queuedSumLength: 8 * 62 * 62 * 16, inPlaceSame: true, inPlaceWrong: 0, smallAfter: [1, -2, 0.5],
       fromLast: [7, 8, 9, 10], fromLastShape: [2, 2], fromFirst: [7, 8, 9, 10], ownAfter: [7, 8, 9, 10],
       mpiLoaded: false,
     }]);
@@ -108,6 +110,8 @@ describe('without a launcher', () => {
     expect([comm.rank, comm.size, comm.localRank]).toEqual([0, 1, 0]);
     expect(await ck.distributed.init()).toBe(comm);
     const x = ck.tensor([1, 2], [2]);
+    await expect(comm.allreduce(x, { inplace: true } as never)).rejects.toThrow(new ck.ValueError("distributed.allreduce: unknown option 'inplace' (expected inPlace)"));
+    await expect(comm.allreduce(x, { inPlace: 1 } as never)).rejects.toThrow(/inPlace must be a boolean, got 1/);
     await expect(comm.broadcast(x, 1)).rejects.toThrow(
       new ck.ValueError('distributed.broadcast: root must be a rank in [0, 0], got 1'));
     await expect(comm.allreduce([1, 2] as never)).rejects.toThrow(ck.DTypeError);

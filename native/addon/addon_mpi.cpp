@@ -445,19 +445,23 @@ Napi::Value MpiInit(const Napi::CallbackInfo& info) {
   });
 }
 
-// mpiAllreduce(x, timeoutMs) -> Promise<Tensor>: the element-wise sum of x over every rank.
+// mpiAllreduce(x, timeoutMs, inPlace) -> Promise<Tensor>: the element-wise sum of x over every
+// rank, in a new tensor or (inPlace, as PyTorch's all_reduce) in x itself, which then skips the
+// output's allocation and first-touch page faults: most of the cost for large buffers.
 Napi::Value MpiAllreduce(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     require_started("distributed.allreduce");
     ck::Tensor x = arg_host_tensor(info, 0, "distributed.allreduce", "x");
     int64_t timeout = arg_timeout(info, 1, "distributed.allreduce");
-    ck::Tensor out = ck::empty_tensor(x.shape, "distributed.allreduce");
+    const bool in_place = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    ck::Tensor out = in_place ? x : ck::empty_tensor(x.shape, "distributed.allreduce");
     return submit_job(
         info.Env(), "allreduce", timeout,
-        [x, out](Job& job, const MpiApi& api) {
+        [x, out, in_place](Job& job, const MpiApi& api) {
           x.storage->wait();  // x's producer, if it is still queued
           check_mpi(api, "MPI_Allreduce",
-                    api.Allreduce(x.data(), out.data(), int(x.numel()), api.float_type, api.op_sum, api.comm_world));
+                    api.Allreduce(in_place ? kMpiInPlace : x.data(), out.data(), int(x.numel()),
+                                  api.float_type, api.op_sum, api.comm_world));
           job.result = out;
         },
         [](Napi::Env env, Job& job) -> Napi::Value { return TensorHandle::Wrap(env, job.result); });

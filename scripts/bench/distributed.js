@@ -46,10 +46,15 @@ function buildPeer() {
     fs.rmSync(peerBin, { force: true });
   }
   const ours = mpirun(2, [process.execPath, child, 'allreduce', ...sizes.map(String)]);
-  const result = { allreduce: sizes.map((n, i) => ({ bytes: 4 * n, convkit_s: ours.seconds[i], mpi_s: peer.seconds[i] })), fit: {} };
-  log('allreduce, 2 ranks (GB/s = bytes / time per call)');
+  const result = {
+    allreduce: sizes.map((n, i) => ({ bytes: 4 * n, convkit_s: ours.seconds[i], convkit_in_place_s: ours.inPlaceSeconds[i], mpi_s: peer.seconds[i] })),
+    fit: {},
+  };
+  const gbs = (bytes, s) => (bytes / s / 1e9).toFixed(2).padStart(6);
+  log('allreduce, 2 ranks (GB/s = bytes / time per call; % of MPI_Allreduce in a plain C program)');
   for (const r of result.allreduce) {
-    log(`  ${(r.bytes / 1024).toFixed(0).padStart(8)} KB  convkit ${(r.bytes / r.convkit_s / 1e9).toFixed(2).padStart(6)} GB/s  MPI ${(r.bytes / r.mpi_s / 1e9).toFixed(2).padStart(6)} GB/s  (${(100 * r.mpi_s / r.convkit_s).toFixed(0)}%)`);
+    log(`  ${(r.bytes / 1024).toFixed(0).padStart(8)} KB  MPI ${gbs(r.bytes, r.mpi_s)}  convkit in place ${gbs(r.bytes, r.convkit_in_place_s)} (${(100 * r.mpi_s / r.convkit_in_place_s).toFixed(0)}%)` +
+      `  into a new tensor ${gbs(r.bytes, r.convkit_s)} (${(100 * r.mpi_s / r.convkit_s).toFixed(0)}%)`);
   }
   for (const [w, batch, n] of [['w1', 100, quick ? 600 : 2000], ['w2', 64, quick ? 192 : 640]]) {
     const local = mpirun(1, [process.execPath, child, 'fit', w, String(batch), String(n), 'local']);

@@ -237,6 +237,8 @@ const scenarios = {
     // a tensor whose op is still running when the allreduce is called: 9 * 16 ones summed per output
     const queued = ck.ops.conv2d(ck.fill([8, 64, 64, 16], 1), ck.fill([3, 3, 16, 16], 1), { padding: 'valid' });
     const queuedSum = await comm.allreduce(queued);
+    const mine = ck.tensor(Float32Array.from({ length: n }, (_, i) => (i % 5) * (r + 1)), [n]);
+    const inPlace = await comm.allreduce(mine, { inPlace: true });
     const own = ck.tensor([r + 7, r + 8, r + 9, r + 10], [2, 2]);
     const fromLast = await comm.broadcast(own, comm.size - 1);
     const fromFirst = await comm.broadcast(own);
@@ -249,6 +251,9 @@ const scenarios = {
       bigSumLength: bigSum.dataSync().length,
       queuedSumWrong: queuedSum.dataSync().filter((v) => v !== 144 * comm.size).length,
       queuedSumLength: queuedSum.dataSync().length,
+      // in place: x itself holds sum over ranks q of (i % 5)(q + 1) and is what comes back
+      inPlaceSame: inPlace === mine,
+      inPlaceWrong: mine.dataSync().filter((v, i) => v !== (i % 5) * (comm.size * (comm.size + 1)) / 2).length,
       smallAfter: Array.from(small.dataSync()),
       fromLast: Array.from(fromLast.dataSync()), fromLastShape: fromLast.shape,
       fromFirst: Array.from(fromFirst.dataSync()),
