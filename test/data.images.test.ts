@@ -307,4 +307,33 @@ describe('cifar10 reader', () => {
     await expect(ck.datasets.cifar10({ path: dir, trainLimit: 1 })).rejects.toThrow(/record 4 has label 10, expected 0-9/);
     await expect(ck.datasets.cifar10({} as never)).rejects.toThrow(ck.ValueError);
   });
+
+  test('cifar100: fine or coarse labels and their names from the binary version', async () => {
+    const dir = path.join(root, 'cifar-100-binary');
+    fs.mkdirSync(dir);
+    const write = (file: string, records: number) => {
+      const buf = Buffer.alloc(records * 3074);
+      for (let k = 0; k < records; k++) {
+        buf[k * 3074] = k % 20;
+        buf[k * 3074 + 1] = (k * 7) % 100;
+        for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) buf[k * 3074 + 2 + c * 1024 + p] = value(k, c, p);
+      }
+      fs.writeFileSync(path.join(dir, file), buf);
+    };
+    write('train.bin', 50000);
+    write('test.bin', 10000);
+    fs.writeFileSync(path.join(dir, 'fine_label_names.txt'), Array.from({ length: 100 }, (_, i) => `fine${i}`).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'coarse_label_names.txt'), Array.from({ length: 20 }, (_, i) => `coarse${i}`).join('\n') + '\n');
+    const fine = await ck.datasets.cifar100({ path: dir, trainLimit: 3, testLimit: 1 });
+    expect(fine.classNames.length).toBe(100);
+    expect(fine.classNames[99]).toBe('fine99');
+    expect(Array.from(fine.train.labels.dataSync())).toEqual([0, 7, 14]);
+    expect(fine.train.images.dataSync()[2 * 3072 + (5 * 32 + 9) * 3 + 1]).toBeCloseTo(value(2, 1, 5 * 32 + 9) / 255, 6);
+    const coarse = await ck.datasets.cifar100({ path: dir, labelMode: 'coarse', trainLimit: 3, testLimit: 1 });
+    expect(coarse.classNames).toEqual(Array.from({ length: 20 }, (_, i) => `coarse${i}`));
+    expect(Array.from(coarse.train.labels.dataSync())).toEqual([0, 1, 2]);
+    await expect(ck.datasets.cifar100({ path: dir, labelMode: 'medium' as never })).rejects.toThrow(/labelMode must be 'fine' or 'coarse'/);
+    fs.writeFileSync(path.join(dir, 'coarse_label_names.txt'), 'a\nb\n');
+    await expect(ck.datasets.cifar100({ path: dir, labelMode: 'coarse' })).rejects.toThrow(/names 2 classes, expected 20/);
+  });
 });

@@ -148,7 +148,8 @@ export async function fashionMnist(opts: DatasetOptions = {}): Promise<{ train: 
 }
 
 const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-const CIFAR_RECORD = 1 + 3 * 32 * 32;  // a label byte, then 1024 red, 1024 green, 1024 blue bytes
+// A CIFAR-10 record: a label byte, then 1024 red, 1024 green, 1024 blue bytes; CIFAR-100's has a
+// coarse and a fine label byte first.
 const CIFAR_PER_FILE = 10000;
 
 export interface Cifar10Options extends DatasetOptions {
@@ -156,34 +157,40 @@ export interface Cifar10Options extends DatasetOptions {
   path: string;
 }
 
-/** CIFAR-10 records (channel-planar rows) into NHWC images scaled to 0..1 and labels. */
-function cifarSplit(dir: string, files: string[], limit?: number): Split {
+/**
+ * CIFAR records (channel-planar rows after `labelBytes` label bytes, the one at `labelAt` used)
+ * into NHWC images scaled to 0..1 and labels below `classes`.
+ */
+function cifarSplit(where: string, dir: string, files: string[], perFile: number, labelBytes: number, labelAt: number,
+  classes: number, limit?: number): Split {
+  const record = labelBytes + 3072;
   const paths = files.map((name) => {  // checked up front, read one at a time
     const file = path.join(dir, name);
     let stat: fs.Stats;
     try {
       stat = fs.statSync(file);
     } catch {
-      throw new FormatError(`cifar10: ${file} is missing (extract cifar-10-binary.tar.gz, the "CIFAR-10 binary version", and pass the cifar-10-batches-bin folder as path)`);
+      const archive = where === 'cifar10' ? 'cifar-10-binary.tar.gz' : 'cifar-100-binary.tar.gz';
+      throw new FormatError(`${where}: ${file} is missing (extract ${archive}, the binary version, and pass the folder it makes as path)`);
     }
-    if (!stat.isFile() || stat.size !== CIFAR_RECORD * CIFAR_PER_FILE) {
-      throw new FormatError(`cifar10: ${file} has ${stat.size} bytes, expected ${CIFAR_RECORD * CIFAR_PER_FILE} (10,000 records of ${CIFAR_RECORD})`);
+    if (!stat.isFile() || stat.size !== record * perFile) {
+      throw new FormatError(`${where}: ${file} has ${stat.size} bytes, expected ${record * perFile} (${perFile.toLocaleString('en-US')} records of ${record})`);
     }
     return file;
   });
-  const n = Math.min(paths.length * CIFAR_PER_FILE, limit ?? Infinity);
+  const n = Math.min(paths.length * perFile, limit ?? Infinity);
   let current = -1;
   let buf = Buffer.alloc(0);
   const x = new Float32Array(n * 3072);
   const y = new Float32Array(n);
   for (let k = 0; k < n; k++) {
-    if (Math.floor(k / CIFAR_PER_FILE) !== current) buf = fs.readFileSync(paths[++current]);
-    const at = (k % CIFAR_PER_FILE) * CIFAR_RECORD;
-    const label = buf[at];
-    if (label >= CIFAR10_CLASSES.length) throw new FormatError(`cifar10: record ${k} has label ${label}, expected 0-9`);
+    if (Math.floor(k / perFile) !== current) buf = fs.readFileSync(paths[++current]);
+    const at = (k % perFile) * record;
+    const label = buf[at + labelAt];
+    if (label >= classes) throw new FormatError(`${where}: record ${k} has label ${label}, expected 0-${classes - 1}`);
     y[k] = label;
     for (let p = 0; p < 1024; p++) {
-      for (let c = 0; c < 3; c++) x[k * 3072 + p * 3 + c] = buf[at + 1 + c * 1024 + p] / 255;
+      for (let c = 0; c < 3; c++) x[k * 3072 + p * 3 + c] = buf[at + labelBytes + c * 1024 + p] / 255;
     }
   }
   return { images: tensor(x, [n, 32, 32, 3]), labels: tensor(y, [n]) };
@@ -200,10 +207,43 @@ export async function cifar10(opts: Cifar10Options): Promise<{ train: Split; tes
     throw new ValueError('cifar10: pass { path } to the folder extracted from cifar-10-binary.tar.gz (convkit downloads nothing)');
   }
   return {
-    train: cifarSplit(opts.path, [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`), opts.trainLimit),
-    test: cifarSplit(opts.path, ['test_batch.bin'], opts.testLimit),
+    train: cifarSplit('cifar10', opts.path, [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`), CIFAR_PER_FILE, 1, 0, 10, opts.trainLimit),
+    test: cifarSplit('cifar10', opts.path, ['test_batch.bin'], CIFAR_PER_FILE, 1, 0, 10, opts.testLimit),
     classNames: CIFAR10_CLASSES.slice(),
   };
 }
 
-export const datasets = { mnist, fashionMnist, cifar10 };
+export interface Cifar100Options extends Cifar10Options {
+  /** 'fine' (100 classes, the default, as Keras's label_mode) or 'coarse' (20 superclasses). */
+  labelMode?: 'fine' | 'coarse';
+}
+
+/**
+ * CIFAR-100 (100 classes in 20 superclasses): 50,000 training and 10,000 test images from the
+ * binary version's train.bin and test.bin, with the class names from its fine_label_names.txt or
+ * coarse_label_names.txt.
+ */
+export async function cifar100(opts: Cifar100Options): Promise<{ train: Split; test: Split; classNames: string[] }> {
+  if (!opts || typeof opts.path !== 'string' || opts.path.length === 0) {
+    throw new ValueError('cifar100: pass { path } to the folder extracted from cifar-100-binary.tar.gz (convkit downloads nothing)');
+  }
+  const mode = opts.labelMode ?? 'fine';
+  if (mode !== 'fine' && mode !== 'coarse') throw new ValueError(`cifar100: labelMode must be 'fine' or 'coarse', got ${JSON.stringify(mode)}`);
+  const classes = mode === 'fine' ? 100 : 20;
+  const namesFile = path.join(opts.path, `${mode}_label_names.txt`);
+  let names: string[];
+  try {
+    names = fs.readFileSync(namesFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  } catch {
+    throw new FormatError(`cifar100: ${namesFile} is missing (extract cifar-100-binary.tar.gz and pass the cifar-100-binary folder as path)`);
+  }
+  if (names.length !== classes) throw new FormatError(`cifar100: ${namesFile} names ${names.length} classes, expected ${classes}`);
+  const labelAt = mode === 'coarse' ? 0 : 1;
+  return {
+    train: cifarSplit('cifar100', opts.path, ['train.bin'], 50000, 2, labelAt, classes, opts.trainLimit),
+    test: cifarSplit('cifar100', opts.path, ['test.bin'], 10000, 2, labelAt, classes, opts.testLimit),
+    classNames: names,
+  };
+}
+
+export const datasets = { mnist, fashionMnist, cifar10, cifar100 };
