@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ChildProcess, fork } from 'child_process';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
+import { OnnxRuntime, RuntimeResult } from '../test-support/onnxruntime';
 import { BatchNormalization, Dense } from '../lib/layers';
 import * as tf from '@tensorflow/tfjs';
 import { randomArray } from '../test-support/helpers';
@@ -18,39 +18,19 @@ import { saveTfjs, tfjsReady } from '../test-support/tfjs-io';
 
 let dir: string;
 let fileCount = 0;
-let runtime: ChildProcess;
-let requests = 0;
-const pending = new Map<number, (r: RuntimeResult) => void>();
-
-interface RuntimeResult {
-  inputNames: string[];
-  outputNames: string[];
-  outputs: { data: Float32Array; dims: number[] }[];
-  error?: string;
-}
+const runtime = new OnnxRuntime();
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-onnx-'));
-  runtime = fork(path.join(__dirname, '..', 'test-support', 'children', 'onnxruntime.js'), [], { serialization: 'advanced' });
-  runtime.on('message', (m: RuntimeResult & { id: number }) => {
-    pending.get(m.id)?.(m);
-    pending.delete(m.id);
-  });
+  runtime.start();
 });
 
 afterAll(() => {
-  runtime?.kill();
+  runtime.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The ONNX file run by onnxruntime-node on these inputs (in the model's input order). */
-function runOnnx(file: string, feeds: { data: Float32Array; dims: number[] }[]): Promise<RuntimeResult> {
-  return new Promise((resolve, reject) => {
-    const id = requests++;
-    pending.set(id, (r) => (r.error ? reject(new Error(r.error)) : resolve(r)));
-    runtime.send({ id, file, feeds });
-  });
-}
+const runOnnx = (file: string, feeds: { data: Float32Array; dims: number[] }[]) => runtime.run(file, feeds);
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 

@@ -6,47 +6,31 @@
 // imported models train (whole, and frozen under a new head), save and reload; hostile files
 // are typed errors.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { ChildProcess, fork, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
+import { OnnxRuntime } from '../test-support/onnxruntime';
 import { BatchNormalization } from '../lib/layers';
 import { lcg, randomArray } from '../test-support/helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'onnx');
 let dir: string;
-let runtime: ChildProcess;
-let requests = 0;
-const pending = new Map<number, (r: RuntimeResult) => void>();
-
-interface RuntimeResult {
-  outputs: { data: Float32Array; dims: number[] }[];
-  error?: string;
-}
+const runtime = new OnnxRuntime();
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-onnx-import-'));
-  runtime = fork(path.join(__dirname, '..', 'test-support', 'children', 'onnxruntime.js'), [], { serialization: 'advanced' });
-  runtime.on('message', (m: RuntimeResult & { id: number }) => {
-    pending.get(m.id)?.(m);
-    pending.delete(m.id);
-  });
+  runtime.start();
 });
 
 afterAll(() => {
-  runtime?.kill();
+  runtime.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function runOnnx(file: string, feeds: { data: Float32Array; dims: number[] }[]): Promise<RuntimeResult> {
-  return new Promise((resolve, reject) => {
-    const id = requests++;
-    pending.set(id, (r) => (r.error ? reject(new Error(r.error)) : resolve(r)));
-    runtime.send({ id, file, feeds });
-  });
-}
+const runOnnx = (file: string, feeds: { data: Float32Array; dims: number[] }[]) => runtime.run(file, feeds);
 
 /** NHWC [n, h, w, c] values as NCHW, the way a PyTorch model takes them. */
 function toNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {

@@ -1,0 +1,41 @@
+// onnxruntime-node for the ONNX tests, in a child process of its own
+// (test-support/children/onnxruntime.js says why): start() in beforeAll, stop() in afterAll,
+// run(file, feeds) runs a model file on inputs given in the model's input order.
+import { ChildProcess, fork } from 'child_process';
+import * as path from 'path';
+
+export interface RuntimeResult {
+  inputNames: string[];
+  outputNames: string[];
+  outputs: { data: Float32Array; dims: number[] }[];
+  error?: string;
+}
+
+export class OnnxRuntime {
+  private child: ChildProcess | null = null;
+  private requests = 0;
+  private readonly pending = new Map<number, (r: RuntimeResult) => void>();
+
+  start(): void {
+    this.child = fork(path.join(__dirname, 'children', 'onnxruntime.js'), [], { serialization: 'advanced' });
+    this.child.on('message', (m: RuntimeResult & { id: number }) => {
+      this.pending.get(m.id)?.(m);
+      this.pending.delete(m.id);
+    });
+  }
+
+  stop(): void {
+    this.child?.kill();
+    this.child = null;
+  }
+
+  /** The ONNX file run by onnxruntime-node on these inputs (in the model's input order). */
+  run(file: string, feeds: { data: Float32Array; dims: number[] }[]): Promise<RuntimeResult> {
+    return new Promise((resolve, reject) => {
+      if (!this.child) throw new Error('OnnxRuntime.run before start()');
+      const id = this.requests++;
+      this.pending.set(id, (r) => (r.error ? reject(new Error(r.error)) : resolve(r)));
+      this.child.send({ id, file, feeds });
+    });
+  }
+}
