@@ -1,11 +1,11 @@
 // `convkit export RUN --onnx FILE`: a run's model as an ONNX file that onnxruntime runs with
 // the run's predictions and class names; mistakes are one line on stderr and a non-zero exit.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
+import { OnnxRuntime } from '../test-support/onnxruntime';
 import { ensureBuilt, jsonLines, runCli, tmpDir } from '../test-support/cli-fixtures';
 import { randomArray } from '../test-support/helpers';
 
@@ -36,17 +36,15 @@ afterAll(() => {
   if (root) fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** onnxruntime-node's outputs for one input, in a child process (see children/onnxruntime.js). */
-function runOnnx(file: string, data: Float32Array, dims: number[]): Promise<{ outputs: { data: Float32Array; dims: number[] }[] }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, '..', 'test-support', 'children', 'onnxruntime.js'), [], { serialization: 'advanced' });
-    child.on('message', (m: { error?: string; outputs: { data: Float32Array; dims: number[] }[] }) => {
-      child.kill();
-      if (m.error) reject(new Error(m.error));
-      else resolve(m);
-    });
-    child.send({ id: 0, file, feeds: [{ data, dims }] });
-  });
+/** onnxruntime-node's outputs for one input, in a child process of its own. */
+async function runOnnx(file: string, data: Float32Array, dims: number[]) {
+  const runtime = new OnnxRuntime();
+  runtime.start();
+  try {
+    return await runtime.run(file, [{ data, dims }]);
+  } finally {
+    runtime.stop();
+  }
 }
 
 describe('convkit export', () => {
