@@ -174,7 +174,8 @@ function jsonText(v, path) {
   }
   if (depth > 1) return '['.repeat(depth) + jsonText(leaf, path) + ']'.repeat(depth);
   path.add(v);
-  const body = Array.isArray(v) ? `[${v.map((x) => jsonText(x, path)).join(',')}]`
+  // Array.from visits a sparse array's holes (as undefined, so null), which map would skip.
+  const body = Array.isArray(v) ? `[${Array.from(v, (x) => jsonText(x, path)).join(',')}]`
     : `{${Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${JSON.stringify(k)}:${jsonText(x, path)}`).join(',')}}`;
   path.delete(v);
   return body;
