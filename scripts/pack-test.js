@@ -2,9 +2,8 @@
 // Proves the published package works from its prebuild alone: `npm run prebuild`, `npm pack`,
 // then install the tarball into scratch projects with no compiler, cmake or node-gyp on PATH
 // (once running install scripts, once with --ignore-scripts) and run a convolution there.
-// The checkout is left as it was: a prebuild made here is removed again (lib/native.ts prefers
-// prebuilds/ to build/, so a lingering one would shadow every later rebuild), and the addon in
-// build/Release, which prebuildify takes away, is put back.
+// A prebuild made here is removed again: lib/native.ts prefers prebuilds/ to build/, so a
+// lingering one would shadow every later rebuild.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -17,9 +16,6 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-pack-'));
 const env = bareEnv(scratch);
 const madePrebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 const hadPrebuilds = fs.existsSync(madePrebuilds);
-const devAddon = path.join(root, 'build', 'Release', 'convkit.node');
-const devBackup = path.join(scratch, 'convkit.node');
-if (fs.existsSync(devAddon)) fs.copyFileSync(devAddon, devBackup);
 
 const check = `
 const ck = require('convkit');
@@ -50,6 +46,5 @@ try {
   process.exitCode = 1;
 } finally {
   if (!hadPrebuilds) fs.rmSync(madePrebuilds, { recursive: true, force: true });
-  if (!fs.existsSync(devAddon) && fs.existsSync(devBackup)) fs.copyFileSync(devBackup, devAddon);
   fs.rmSync(scratch, { recursive: true, force: true });
 }

@@ -2,8 +2,11 @@
 // npm run prebuild: prebuildify (N-API, stripped) over the cmake-js build (scripts/cmake-gyp.js),
 // writing prebuilds/<platform>-<arch>/convkit.glibc.node on Linux (convkit.musl.node on Alpine:
 // lib/native.ts takes only the one built against the host's C library) and convkit.node elsewhere.
+// prebuildify moves the addon out of build/Release; it is relinked there afterwards (an
+// incremental build), so a checkout keeps its development addon.
 'use strict';
 const { spawnSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
@@ -14,4 +17,8 @@ const r = spawnSync(process.execPath, args, {
   stdio: 'inherit',
   env: { ...process.env, PREBUILD_NODE_GYP: path.join(__dirname, 'cmake-gyp.js') },
 });
-process.exit(r.status === null ? 1 : r.status);
+if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
+if (!fs.existsSync(path.join(root, 'build', 'Release', 'convkit.node'))) {
+  const relink = spawnSync(process.execPath, [path.join(__dirname, 'cmake-gyp.js')], { cwd: root, stdio: 'inherit' });
+  process.exit(relink.status === null ? 1 : relink.status);
+}
