@@ -160,15 +160,19 @@ export function modelDir(modelPath: string): string {
   return dir;
 }
 
-export async function loadTrainedModel(modelPath: string): Promise<{ model: ck.LayersModel; meta: ModelMeta; dir: string }> {
-  const dir = modelDir(modelPath);
-  let model: ck.LayersModel;
+/** The model in folder `dir` (see modelDir); a file convkit cannot use is a CliError naming it. */
+export async function loadModelFolder(dir: string): Promise<ck.LayersModel> {
   try {
-    model = await ck.loadModel(`file://${path.resolve(dir)}`);
+    return await ck.loadModel(`file://${path.resolve(dir)}`);
   } catch (e) {
     if (e instanceof ck.ConvkitError) throw new CliError(`${dir} is not a usable model: ${e.message.replace(/^loadModel: /, '')}`);
     throw e;
   }
+}
+
+export async function loadTrainedModel(modelPath: string): Promise<{ model: ck.LayersModel; meta: ModelMeta; dir: string }> {
+  const dir = modelDir(modelPath);
+  const model = await loadModelFolder(dir);
   return { model, meta: modelMeta(model, dir), dir };
 }
 

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ck from '../index';
-import { CliError, formatCount, modelDir, output } from './common';
+import { CliError, formatCount, loadModelFolder, modelDir, output } from './common';
 
 const dims = (d: (number | string)[]) => `[${d.join(', ')}]`;
 
@@ -14,13 +14,7 @@ export async function exportModel(modelPath: string, opts: { onnx: string; nchw:
   const target = path.resolve(opts.onnx);
   if (!fs.existsSync(path.dirname(target))) throw new CliError(`--onnx ${opts.onnx}: the folder ${path.dirname(target)} does not exist`);
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new CliError(`--onnx ${opts.onnx} is a folder; give a file name (e.g. model.onnx)`);
-  let model: ck.LayersModel;
-  try {
-    model = await ck.loadModel(`file://${path.resolve(dir)}`);
-  } catch (e) {
-    if (e instanceof ck.ConvkitError) throw new CliError(`${dir} is not a usable model: ${e.message.replace(/^loadModel: /, '')}`);
-    throw e;
-  }
+  const model = await loadModelFolder(dir);
   let result: ck.io.OnnxExportResult;
   try {
     result = await ck.io.toOnnx(model, target, { layout: opts.nchw ? 'nchw' : 'nhwc' });
