@@ -1,6 +1,7 @@
 // onnxruntime-node for the ONNX tests, in a child process of its own
 // (test-support/children/onnxruntime.js says why): start() in beforeAll, stop() in afterAll,
-// run(file, feeds) runs a model file on inputs given in the model's input order.
+// run(file, feeds) runs a model file on inputs given in the model's input order; and the
+// NHWC <-> NCHW conversions between convkit's images and an ONNX model's.
 import { ChildProcess, fork } from 'child_process';
 import * as path from 'path';
 
@@ -38,4 +39,24 @@ export class OnnxRuntime {
       this.child.send({ id, file, feeds });
     });
   }
+}
+
+/** NHWC [n, h, w, c] values as NCHW. */
+export function toNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++)
+        for (let k = 0; k < c; k++) out[((b * c + k) * h + i) * w + j] = x[((b * h + i) * w + j) * c + k];
+  return out;
+}
+
+/** NCHW values of an NHWC shape [n, h, w, c] back as NHWC, to compare with convkit's. */
+export function fromNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++)
+        for (let k = 0; k < c; k++) out[((b * h + i) * w + j) * c + k] = x[((b * c + k) * h + i) * w + j];
+  return out;
 }

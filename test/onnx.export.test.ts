@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
-import { OnnxRuntime, RuntimeResult } from '../test-support/onnxruntime';
+import { fromNchw, OnnxRuntime, RuntimeResult, toNchw } from '../test-support/onnxruntime';
 import { BatchNormalization, Dense } from '../lib/layers';
 import * as tf from '@tensorflow/tfjs';
 import { randomArray } from '../test-support/helpers';
@@ -48,16 +48,6 @@ function randomizeWeights(model: ck.LayersModel, seed: number): void {
       return ck.tensor(randomArray(w.size, seed * 100 + i * 7 + k, variance ? 0.5 : -0.6, variance ? 2 : 0.6), [...w.shape]);
     }));
   });
-}
-
-/** NHWC [n, h, w, c] values as NCHW. */
-function toNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < h; i++)
-      for (let j = 0; j < w; j++)
-        for (let k = 0; k < c; k++) out[((b * c + k) * h + i) * w + j] = x[((b * h + i) * w + j) * c + k];
-  return out;
 }
 
 /** The largest difference relative to the largest value of convkit's output. */
@@ -102,19 +92,9 @@ async function compare(model: ck.LayersModel, opts: { layout?: 'nhwc' | 'nchw'; 
     const shape = [...t.shape];
     const nchw = opts.layout === 'nchw' && shape.length === 4;
     expect(got.dims).toEqual(nchw ? [shape[0], shape[3], shape[1], shape[2]] : shape);
-    return relativeError(nchw ? toNchwBack(got.data, shape) : got.data, want);
+    return relativeError(nchw ? fromNchw(got.data, shape) : got.data, want);
   }));
   return { errors, file, run };
-}
-
-/** onnxruntime's NCHW output as NHWC, to compare with convkit's. */
-function toNchwBack(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < h; i++)
-      for (let j = 0; j < w; j++)
-        for (let k = 0; k < c; k++) out[((b * h + i) * w + j) * c + k] = x[((b * c + k) * h + i) * w + j];
-  return out;
 }
 
 const TOLERANCE = 1e-4;

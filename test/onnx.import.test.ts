@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
-import { OnnxRuntime } from '../test-support/onnxruntime';
+import { OnnxRuntime, toNchw } from '../test-support/onnxruntime';
 import { BatchNormalization } from '../lib/layers';
 import { lcg, randomArray } from '../test-support/helpers';
 
@@ -31,16 +31,6 @@ afterAll(() => {
 });
 
 const runOnnx = (file: string, feeds: { data: Float32Array; dims: number[] }[]) => runtime.run(file, feeds);
-
-/** NHWC [n, h, w, c] values as NCHW, the way a PyTorch model takes them. */
-function toNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < h; i++)
-      for (let j = 0; j < w; j++)
-        for (let k = 0; k < c; k++) out[((b * c + k) * h + i) * w + j] = x[((b * h + i) * w + j) * c + k];
-  return out;
-}
 
 /** The largest difference relative to the largest value of the reference. */
 function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
