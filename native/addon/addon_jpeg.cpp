@@ -169,6 +169,7 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
  public:
   // Decodes `bytes`, or the file at `path` read on the pool thread; the output is uint8 pixels,
   // or with `unit_floats` float32 values v / 255 (what a model takes), made here off the JS thread.
+  // The output array is made now and written in place by Execute, so the JS thread copies nothing.
   DecodeJpegWorker(Napi::Env env, std::vector<uint8_t> bytes, std::string path, int channels,
                    int out_h, int out_w, ck::ResizeFilter filter, bool unit_floats)
       : Napi::AsyncWorker(env),
@@ -179,7 +180,18 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
         out_h_(out_h),
         out_w_(out_w),
         filter_(filter),
-        unit_floats_(unit_floats) {}
+        unit_floats_(unit_floats) {
+    const size_t n = static_cast<size_t>(out_h) * out_w * channels;
+    if (unit_floats) {
+      Napi::Float32Array out = Napi::Float32Array::New(env, n);
+      floats_ = out.Data();
+      out_ = Napi::Persistent(Napi::Value(out).As<Napi::Object>());
+    } else {
+      Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+      bytes_out_ = out.Data();
+      out_ = Napi::Persistent(Napi::Value(out).As<Napi::Object>());
+    }
+  }
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -213,28 +225,20 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
                        kTjStopOnWarning | kTjLimitScans) != 0) {
       return;  // an error, or a warning (a truncated file, corrupt data; the flag stops at once)
     }
-    out_.resize(static_cast<size_t>(out_h_) * out_w_ * channels_);
-    ck::resize_image_u8(pixels.data(), ht, w, channels_, out_.data(), out_h_, out_w_, filter_);
+    const size_t n = static_cast<size_t>(out_h_) * out_w_ * channels_;
     if (unit_floats_) {
-      floats_.resize(out_.size());
-      for (size_t i = 0; i < out_.size(); i++) floats_[i] = float(double(out_[i]) / 255.0);
+      std::vector<uint8_t> resized(n);
+      ck::resize_image_u8(pixels.data(), ht, w, channels_, resized.data(), out_h_, out_w_, filter_);
+      for (size_t i = 0; i < n; i++) floats_[i] = float(double(resized[i]) / 255.0);
+    } else {
+      ck::resize_image_u8(pixels.data(), ht, w, channels_, bytes_out_, out_h_, out_w_, filter_);
     }
     decoded_ = true;
   }
 
   void OnOK() override {
-    Napi::Env env = Env();
-    if (!decoded_) {
-      deferred_.Resolve(env.Null());
-    } else if (unit_floats_) {
-      Napi::Float32Array out = Napi::Float32Array::New(env, floats_.size());
-      std::memcpy(out.Data(), floats_.data(), floats_.size() * sizeof(float));
-      deferred_.Resolve(out);
-    } else {
-      Napi::Uint8Array out = Napi::Uint8Array::New(env, out_.size());
-      std::memcpy(out.Data(), out_.data(), out_.size());
-      deferred_.Resolve(out);
-    }
+    if (decoded_) deferred_.Resolve(out_.Value());
+    else deferred_.Resolve(Env().Null());
   }
 
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
@@ -246,8 +250,9 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
   int channels_, out_h_, out_w_;
   ck::ResizeFilter filter_;
   bool unit_floats_;
-  std::vector<uint8_t> out_;
-  std::vector<float> floats_;
+  Napi::ObjectReference out_;  // the Float32Array or Uint8Array Execute writes
+  float* floats_ = nullptr;
+  uint8_t* bytes_out_ = nullptr;
   bool decoded_ = false;
 };
 
