@@ -196,6 +196,39 @@ describe('batch norms folded into the layer before them for inference', () => {
     await check('after setWeights of everything');
   });
 
+  test("a wide convolution's GEMM weights, packed once per version and per ISA, follow setWeights and ck.setIsa", async () => {
+    // 3x3x80 -> 20: a reduction past every ISA's direct kernel, so inference packs its weights.
+    const C = 80, K = 20, N = 3;
+    const input = ck.input({ shape: [H, W, C] });
+    const conv = l.conv2d({ filters: K, kernelSize: 3, padding: 'same', useBias: false, name: 'wide' });
+    const bn = l.batchNormalization({ name: 'bnw' });
+    const model = ck.model({ inputs: input, outputs: l.reLU({ name: 'rw' }).apply(bn.apply(conv.apply(input))) as never });
+    const x = randomArray(N * H * W * C, 31, -1, 1);
+    const want = () => {
+      const [w] = conv.getWeights().map((t) => t.dataSync());
+      const [gamma, beta, mean, variance] = bn.getWeights().map((t) => t.dataSync());
+      const y = ref.conv2d(x, w, { xShape: [N, H, W, C], wShape: [3, 3, C, K], padding: 'same' });
+      return ref.batchNormInfer(y, N * H * W, K, mean, variance, { gamma, beta }).map((v) => Math.max(v, 0));
+    };
+    const before = ck.devices()[0];
+    const isas = [...new Set([before.type === 'cpu' ? before.isa : 'scalar', 'scalar', 'avx2'])];
+    try {
+      for (let round = 0; round < 2; round++) {
+        randomize(model, 40 + round);
+        const expected = want();
+        for (const isa of isas) {
+          try { ck.setIsa(isa as ck.Isa); } catch { continue; }  // (a CPU without it)
+          for (const batchSize of [1, N]) {
+            const got = await model.predict(ck.tensor(x, [N, H, W, C]), { batchSize }).data();
+            ref.expectClose(got, expected, { ...tol, name: `round ${round}, ${isa}, batchSize ${batchSize}` });
+          }
+        }
+      }
+    } finally {
+      if (before.type === 'cpu') ck.setIsa(before.isa as ck.Isa);
+    }
+  });
+
   test('folding never reaches getWeights or saved files', async () => {
     const model = build();
     randomize(model, 6);

@@ -334,9 +334,10 @@ bool Net::can_fold(const std::vector<int>& layers) const {
 }
 
 void Net::refresh_folded_weights() {
-  if (folded_version_ == weights_version_ || !folded_weights_) return;
-  float* out = folded_weights_->data();
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  const CpuKernels& k = cpu_kernels();
+  if (folded_version_ == weights_version_ && packed_for_ == &k) return;
+  float* out = folded_weights_ ? folded_weights_->data() : nullptr;
+  for (size_t i = 0; i < layers_.size() && folded_version_ != weights_version_; ++i) {
     const InferenceFold& f = folds_[i];
     if (f.bn < 0) continue;
     const LayerSpec& bn = layers_[size_t(f.bn)];
@@ -357,7 +358,30 @@ void Net::refresh_folded_weights() {
     }
     for (size_t j = 0; j < kernel.size; ++j) out[f.kernel_at + j] = float(double(w[j]) * scale[j % C]);
   }
+  pack_folded_weights(k);
   folded_version_ = weights_version_;
+}
+
+void Net::pack_folded_weights(const CpuKernels& k) {
+  packed_at_.assign(layers_.size(), kNotPacked);
+  size_t total = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (!folds_[i].any() || layers_[i].kind != LayerKind::Conv2d || layers_[i].groups != 1) continue;
+    const size_t n = k.conv2d_packed_floats(conv_geometry(int(i), 1));
+    if (n == 0) continue;
+    packed_at_[i] = total;
+    total += n;
+  }
+  if (total && (!packed_weights_ || packed_weights_->size() != total)) {
+    packed_weights_ = std::make_shared<Storage>(total);
+  }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (packed_at_[i] == kNotPacked) continue;
+    const InferenceFold& f = folds_[i];
+    const float* w = f.bn >= 0 ? folded_weights_->data() + f.kernel_at : param_ptr(kernel_param_[i]);
+    k.conv2d_pack_weights(packed_weights_->data() + packed_at_[i], w, conv_geometry(int(i), 1));
+  }
+  packed_for_ = &k;
 }
 
 float* Net::param_ptr(int index) const {

@@ -226,8 +226,10 @@ class Net {
   // Whether an inference pass asked for `layers` may run folded: a CPU net with folds, none of
   // whose folded-away values is asked for.
   bool can_fold(const std::vector<int>& layers) const;
-  // Recomputes the folded weights if the weights or batch-norm statistics changed since.
+  // Recomputes the folded weights if the weights or batch-norm statistics changed since, and
+  // packs the folded convolutions' weights for the active CPU kernel set.
   void refresh_folded_weights();
+  void pack_folded_weights(const CpuKernels& k);
   void forward_folded(const CpuKernels& k, Plan& pl, int layer, int batch);
   // Buffers for `batch` rows; `training` adds backward's (gradients, dropout masks, batch-norm
   // statistics).
@@ -352,6 +354,12 @@ class Net {
   std::vector<char> folded_away_;        // per layer: computed by the layer it is folded into
   std::vector<char> unwritten_;          // per layer: its value is never written when folded
   StoragePtr folded_weights_;            // host: every fold's kernel and bias
+  // The folded convolutions' weights as the GEMM of packed_for_ reads them (its tiles differ by
+  // ISA, and ck.setIsa may switch it): packed once per weight version, not on every call.
+  static constexpr size_t kNotPacked = ~size_t(0);
+  std::vector<size_t> packed_at_;        // per layer: offset in packed_weights_, or kNotPacked
+  StoragePtr packed_weights_;
+  const CpuKernels* packed_for_ = nullptr;
   bool has_folds_ = false;
   // Bumped by every task that writes weights or batch-norm statistics; the folded weights are
   // recomputed by the first folded pass that sees them stale.

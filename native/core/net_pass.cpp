@@ -82,8 +82,12 @@ void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
   }
   switch (l.kind) {
     case LayerKind::Conv2d:
-      if (l.groups == 1) k.conv2d_fwd(y, x, w, b, p, act);
-      else k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, act);
+      if (l.groups == 1) {
+        const bool packed = packed_for_ == &k && packed_at_[size_t(i)] != kNotPacked;
+        k.conv2d_fwd_packed(y, x, w, packed ? packed_weights_->data() + packed_at_[size_t(i)] : nullptr, b, p, act);
+      } else {
+        k.grouped_conv2d_fwd(y, x, w, b, p, l.groups, act);
+      }
       break;
     case LayerKind::DepthwiseConv2d:
       k.depthwise_conv2d_fwd(y, x, w, b, p, act);

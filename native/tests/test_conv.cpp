@@ -50,6 +50,20 @@ void compare_all(const CpuKernels& k, const ConvParams& p, std::mt19937& rng) {
   k.conv2d_fwd(y1.data(), x.data(), w.data(), b6.data(), p, Act::Relu6);
   EXPECT_CLOSE(y1, y0, red_fwd, "fwd bias relu6 " + tag);
 
+  // Weights packed once ahead (inference) give conv2d_fwd's result bit for bit; the HWIO
+  // weights handed beside them are NaN, so an output made from them instead would show.
+  const size_t packed_floats = k.conv2d_packed_floats(p);
+  if (packed_floats > 0) {
+    std::vector<float> packed(packed_floats, std::nanf("")), nan_w(w.size(), std::nanf(""));
+    k.conv2d_pack_weights(packed.data(), w.data(), p);
+    k.conv2d_fwd(y0.data(), x.data(), w.data(), b6.data(), p, Act::Relu6);
+    k.conv2d_fwd_packed(y1.data(), x.data(), nan_w.data(), packed.data(), b6.data(), p, Act::Relu6);
+    CHECK(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)) == 0);
+  }
+  k.conv2d_fwd_packed(y1.data(), x.data(), w.data(), nullptr, b.data(), p, Act::Relu);
+  ref.conv2d_fwd(y0.data(), x.data(), w.data(), b.data(), p, Act::Relu);
+  EXPECT_CLOSE(y1, y0, red_fwd, "fwd_packed unpacked relu " + tag);
+
   std::vector<float> dx0(p.x_size(), 7.f), dx1(p.x_size(), -7.f);
   ref.conv2d_bwd_data(dx0.data(), dy.data(), w.data(), p);
   k.conv2d_bwd_data(dx1.data(), dy.data(), w.data(), p);

@@ -38,8 +38,33 @@ inline void copy_or_zero(float* dst, const float* src, int n) {
 }  // namespace
 
 // ---- forward: y[pixel, :] = act(b + sum over taps (r,s) of x[tap pixel, :] . W[r,s]) ----
+// HWIO weights are already the packed layout when K fills exactly one column block (K = 16,
+// 32, 48 or 64 with AVX-512): the GEMM reads them in place, with no copy.
+size_t conv2d_packed_floats(const ConvParams& p) {
+  const gemm::IgPlan plan = gemm::ig_plan(p.K);
+  if (p.K <= 0 || (!plan.dot && p.K == plan.nv * gemm::kL) || conv2d_small_reduction(p)) return 0;
+  return gemm::packed_floats(plan, size_t(p.R) * p.S * p.C, p.K);
+}
+
+namespace {
+void pack_hwio(float* packed, const float* w, const ConvParams& p) {
+  const int K = p.K;
+  gemm::pack_weights(gemm::ig_plan(K), packed, size_t(p.R) * p.S * p.C, K, 1,
+                     [&](size_t i) { return w + i * K; });
+}
+}  // namespace
+
+void conv2d_pack_weights(float* packed, const float* w, const ConvParams& p) {
+  if (conv2d_packed_floats(p) > 0) pack_hwio(packed, w, p);
+}
+
 void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const ConvParams& p,
                 Act act) {
+  conv2d_fwd_packed(y, x, w, nullptr, b, p, act);
+}
+
+void conv2d_fwd_packed(float* y, const float* x, const float* w, const float* packed_w,
+                       const float* b, const ConvParams& p, Act act) {
   if (conv2d_small_fwd(y, x, w, b, p, act)) return;  // few input channels: direct kernel
   if (!epilogue_act(act)) {
     ref::conv2d_fwd(y, x, w, b, p, act);  // rejects the unsupported fused activation
@@ -51,12 +76,10 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
   const gemm::IgPlan plan = gemm::ig_plan(K);
   const int MR = plan.mr;
   const size_t red = size_t(R) * S * C;
-  // HWIO weights are already the packed layout when K fills exactly one column block (K = 16,
-  // 32, 48 or 64 with AVX-512): the GEMM reads them in place, with no copy per call.
   const bool in_place = !plan.dot && K == plan.nv * gemm::kL;
-  Scratch packed(in_place ? 0 : gemm::packed_floats(plan, red, K));
-  if (!in_place) gemm::pack_weights(plan, packed.data(), red, K, 1, [&](size_t i) { return w + i * K; });
-  const float* wp = in_place ? w : packed.data();
+  Scratch packed(in_place || packed_w ? 0 : gemm::packed_floats(plan, red, K));
+  if (!in_place && !packed_w) pack_hwio(packed.data(), w, p);
+  const float* wp = in_place ? w : packed_w ? packed_w : packed.data();
   const int seg_max = imax(S * C, 1);
   Scratch zero_buf{size_t(seg_max)};
   std::memset(zero_buf.data(), 0, size_t(seg_max) * sizeof(float));

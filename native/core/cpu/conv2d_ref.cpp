@@ -62,6 +62,14 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
   }
 }
 
+// The plain loops read the HWIO weights as they are: nothing to pack.
+size_t conv2d_packed_floats(const ConvParams&) { return 0; }
+void conv2d_pack_weights(float*, const float*, const ConvParams&) {}
+void conv2d_fwd_packed(float* y, const float* x, const float* w, const float*, const float* b,
+                       const ConvParams& p, Act act) {
+  conv2d_fwd(y, x, w, b, p, act);
+}
+
 // dx[n,h,w,c] = sum over every (p,q,r,s) whose tap reads (h,w) of dy[n,p,q,k] * w[r,s,c,k].
 void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p) {
   const int K = p.K, C = p.C;
