@@ -63,6 +63,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
   plan_relu_folds();
   plan_training_fusions();
   plan_inference_folds();
+  plan_band_blocks();
   // The gradient buffer waits for compile: a model that only predicts never holds one.
   weights_ = std::make_shared<Storage>(std::max<size_t>(n_weights_, 1));
   state_ = std::make_shared<Storage>(std::max<size_t>(n_state_, 1));

@@ -230,6 +230,10 @@ class Net {
   // packs the folded convolutions' weights for the active CPU kernel set.
   void refresh_folded_weights();
   void pack_folded_weights(const CpuKernels& k);
+  // Which inverted-residual blocks folded inference runs by bands of rows (net_bands.cpp).
+  void plan_band_blocks();
+  struct BandBlock;
+  void forward_band_block(const CpuKernels& k, Plan& pl, const BandBlock& block, int batch);
   void forward_folded(const CpuKernels& k, Plan& pl, int layer, int batch);
   // Buffers for `batch` rows; `training` adds backward's (gradients, dropout masks, batch-norm
   // statistics).
@@ -360,6 +364,15 @@ class Net {
   std::vector<size_t> packed_at_;        // per layer: offset in packed_weights_, or kNotPacked
   StoragePtr packed_weights_;
   const CpuKernels* packed_for_ = nullptr;
+  // An inverted-residual block: expand (optional), depthwise and project layers with their batch
+  // norms (and ReLUs) folded, and the residual add (optional); the values it reads and writes.
+  struct BandBlock {
+    int expand = -1, depthwise = -1, project = -1, add = -1;
+    int input = -1, output = -1;
+  };
+  std::vector<BandBlock> bands_;
+  std::vector<int> band_at_;   // per layer: the block it heads in bands_, or -1
+  std::vector<char> in_band_;  // per layer: run by the block it belongs to
   bool has_folds_ = false;
   // Bumped by every task that writes weights or batch-norm statistics; the folded weights are
   // recomputed by the first folded pass that sees them stale.

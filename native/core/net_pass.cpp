@@ -52,7 +52,9 @@ void Net::forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_af
   } else if (folded) {
     const CpuKernels& k = cpu_kernels();
     for (int i = 0; i <= last; ++i) {
-      if (folds_[size_t(i)].any()) forward_folded(k, pl, i, batch);
+      if (band_at_[size_t(i)] >= 0) forward_band_block(k, pl, bands_[size_t(band_at_[size_t(i)])], batch);
+      else if (in_band_[size_t(i)]) continue;
+      else if (folds_[size_t(i)].any()) forward_folded(k, pl, i, batch);
       else if (!folded_away_[size_t(i)]) forward_layer(k, pl, i, batch, false, seed);
     }
   } else {
