@@ -421,7 +421,7 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
         // Fused: dy is the activation's output gradient, taken through its derivative here.
         const bool fused = bn_act_fused(i, true);
         k.batchnorm_bwd(dx, grad_ptr(gamma_param_[li]), grad_ptr(beta_param_[li]), dy, x,
-                        pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), rows, C,
+                        pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), param_ptr(beta_param_[li]), rows, C,
                         fused ? pl.act[value_of(bn_act_[li])] : nullptr, fused ? bn_act_kind_[li] : Act::None);
         if (need_dx) end_grad(v0, dx, n_in);
         break;

@@ -316,7 +316,7 @@ BatchNormGrads batch_norm_grad(const Tensor& dy, const Tensor& x, const Tensor& 
   std::vector<const Tensor*> reads = {&dy, &x, &mean, &invstd, gamma};
   launch_kernels(op, dev, reads, {&g.dx, &g.dgamma, &g.dbeta}, [=](const auto& k) {
     k.batchnorm_bwd(g.dx.data(), g.dgamma.data(), g.dbeta.data(), dy.data(), x.data(),
-                    mean.data(), invstd.data(), gm, d.rows, C, nullptr, Act::None);
+                    mean.data(), invstd.data(), gm, nullptr, d.rows, C, nullptr, Act::None);
   });
   return g;
 }

@@ -24,8 +24,8 @@ TEST(vector_batchnorm_matches_reference) {
       CHECK_ALL_CLOSE(ib.data(), ia.data(), size_t(C), 1e-4f, 1e-6f);
       CHECK_ALL_CLOSE(rvb.data(), rva.data(), size_t(C), 1e-5f, 1e-6f);
       std::vector<float> da(x.size()), db(x.size()), ga(C), gb(C), ba(C), bb(C);
-      ref.batchnorm_bwd(da.data(), ga.data(), ba.data(), dy.data(), x.data(), ma.data(), ia.data(), gamma.data(), rows, C, nullptr, ck::Act::None);
-      k->batchnorm_bwd(db.data(), gb.data(), bb.data(), dy.data(), x.data(), ma.data(), ia.data(), gamma.data(), rows, C, nullptr, ck::Act::None);
+      ref.batchnorm_bwd(da.data(), ga.data(), ba.data(), dy.data(), x.data(), ma.data(), ia.data(), gamma.data(), nullptr, rows, C, nullptr, ck::Act::None);
+      k->batchnorm_bwd(db.data(), gb.data(), bb.data(), dy.data(), x.data(), ma.data(), ia.data(), gamma.data(), nullptr, rows, C, nullptr, ck::Act::None);
       CHECK_ALL_CLOSE(db.data(), da.data(), da.size(), 1e-3f, 1e-4f);
       CHECK_ALL_CLOSE(gb.data(), ga.data(), size_t(C), 1e-3f, 1e-3f);
       CHECK_ALL_CLOSE(bb.data(), ba.data(), size_t(C), 1e-4f, 1e-4f);
@@ -85,7 +85,7 @@ TEST(reference_backward_matches_finite_differences) {
   };
   std::vector<float> y(x.size()), m(C), s(C), dx(x.size()), dg(C), db(C);
   ref.batchnorm_fwd_train(y.data(), m.data(), s.data(), nullptr, nullptr, x.data(), gamma.data(), beta.data(), rows, C, 1e-3f, 0.99f, ck::Act::None);
-  ref.batchnorm_bwd(dx.data(), dg.data(), db.data(), w.data(), x.data(), m.data(), s.data(), gamma.data(), rows, C, nullptr, ck::Act::None);
+  ref.batchnorm_bwd(dx.data(), dg.data(), db.data(), w.data(), x.data(), m.data(), s.data(), gamma.data(), nullptr, rows, C, nullptr, ck::Act::None);
   CHECK_GRADIENT("batchnorm dx", dx, cktest::numeric_gradient(x, [&](const std::vector<float>& v) { return forward(v, gamma, beta); }, 1e-3f));
   CHECK_GRADIENT("batchnorm dgamma", dg, cktest::numeric_gradient(gamma, [&](const std::vector<float>& v) { return forward(x, v, beta); }, 1e-3f));
   CHECK_GRADIENT("batchnorm dbeta", db, cktest::numeric_gradient(beta, [&](const std::vector<float>& v) { return forward(x, gamma, v); }, 1e-3f));
@@ -115,9 +115,9 @@ TEST(fused_activation_equals_separate_activation_kernels) {
         CHECK(y1 == y0);
         std::vector<float> d0(x.size()), d1(x.size()), g0(C), g1(C), b0(C), b1(C), masked(x.size());
         k->activation_bwd(masked.data(), dy.data(), y0.data(), masked.size(), separate, alpha);
-        k->batchnorm_bwd(d0.data(), g0.data(), b0.data(), masked.data(), x.data(), m.data(), s.data(), gamma.data(), rows, C,
+        k->batchnorm_bwd(d0.data(), g0.data(), b0.data(), masked.data(), x.data(), m.data(), s.data(), gamma.data(), beta.data(), rows, C,
                          nullptr, ck::Act::None);
-        k->batchnorm_bwd(d1.data(), g1.data(), b1.data(), dy.data(), x.data(), m.data(), s.data(), gamma.data(), rows, C,
+        k->batchnorm_bwd(d1.data(), g1.data(), b1.data(), dy.data(), x.data(), m.data(), s.data(), gamma.data(), beta.data(), rows, C,
                          y1.data(), act);
         CHECK(d1 == d0);
         CHECK(g1 == g0);

@@ -1,6 +1,7 @@
 // Vector batch normalization over the last axis (channels contiguous). The training forward reads
 // x from memory twice (statistics, then y, with a fused ReLU / ReLU6 applied), the backward reads
-// dy and x twice (sums, then dx; with a fused activation, dy goes through its derivative first);
+// dy and x twice (sums, then dx; with a fused activation, dy goes through its derivative first,
+// found from x rather than from a third stream, the activated output);
 // per-row-block partial results are combined in double, chunk by chunk in chunk order, so a
 // fixed thread count gives bitwise-equal results.
 #include <cmath>
@@ -148,13 +149,24 @@ void affine(float* y, const float* x, const float* scale, const float* shift, si
   });
 }
 
-// dy through a fused activation's derivative read from its output y (as activation_bwd does).
-inline Vec through_act(Vec dy, const float* y, int m, EpilogueClamp clamp) {
+// dy through a fused activation's derivative at the batch norm's output z, recomputed from x as
+// affine() computed it (z = x * scale + shift, the same fused multiply-add): the slope where
+// act(z) is not clamped, which is where the activated output read back would be inside (0, 6).
+inline Vec through_act(Vec dy, Vec x, const float* scale, const float* shift, int m, EpilogueClamp clamp) {
   if (!clamp.relu) return dy;
-  const Vec yv = load_n(y, m), one = Vec::set1(1.f);
-  const Vec slope = clamp.relu6 ? select_gt0(yv, select_gt(Vec::set1(6.f), yv, one, Vec::zero()), Vec::zero())
-                                : select_gt0(yv, one, Vec::zero());
+  const Vec z = fmadd(x, load_n(scale, m), load_n(shift, m)), one = Vec::set1(1.f);
+  const Vec slope = clamp.relu6 ? select_gt0(z, select_gt(Vec::set1(6.f), z, one, Vec::zero()), Vec::zero())
+                                : select_gt0(z, one, Vec::zero());
   return dy * slope;
+}
+
+// The per-channel scale and shift of y = x * scale + shift, as the training forward computes them.
+void affine_coefficients(float* scale, float* shift, const float* mean, const float* invstd, const float* gamma,
+                         const float* beta, int C) {
+  for (int c = 0; c < C; ++c) {
+    scale[c] = invstd[c] * (gamma ? gamma[c] : 1.f);
+    shift[c] = (beta ? beta[c] : 0.f) - mean[c] * scale[c];
+  }
 }
 
 }  // namespace
@@ -171,11 +183,10 @@ void batchnorm_fwd_train(float* y, float* save_mean, float* save_invstd, float* 
     save_mean[c] = float(mo[c].mean);
     float var = float(mo[c].m2 / double(rows));
     save_invstd[c] = 1.f / std::sqrt(var + eps);
-    scale[c] = save_invstd[c] * (gamma ? gamma[c] : 1.f);
-    shift[c] = (beta ? beta[c] : 0.f) - save_mean[c] * scale[c];
     if (running_mean) running_mean[c] = running_mean[c] * momentum + save_mean[c] * (1.f - momentum);
     if (running_var) running_var[c] = running_var[c] * momentum + var * (1.f - momentum);
   }
+  affine_coefficients(scale, shift, save_mean, save_invstd, gamma, beta, C);
   affine(y, x, scale, shift, rows, C, EpilogueClamp(act));
 }
 
@@ -192,14 +203,18 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C, const float* y, Act act) {
+                   const float* beta, size_t rows, int C, const float* /*y: recomputed*/, Act act) {
   const EpilogueClamp clamp(act);
+  Scratch affine_coef{size_t(C) * 2};
+  float *scale = affine_coef.data(), *shift = scale + C;
+  affine_coefficients(scale, shift, save_mean, save_invstd, gamma, beta, C);
   // One pass for both sums: sum(dy) then sum(dy * xhat).
   Scratch sums{size_t(C) * 4};
   double *sum_dy = reinterpret_cast<double*>(sums.data()), *sum_dy_xhat = sum_dy + C;
   channel_sums<2>(sum_dy, rows, C, [&](size_t r, int c, int m, Vec* acc) {
-    Vec g = through_act(load_n(dy + r * C + c, m), y + r * C + c, m, clamp);
-    Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
+    const Vec xv = load_n(x + r * C + c, m);
+    Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp);
+    Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
     acc[0] = acc[0] + g;
     acc[1] = fmadd(g, xhat, acc[1]);
   });
@@ -217,8 +232,9 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
     for (size_t r = lo; r < hi; ++r)
       for (int c = 0; c < C; c += L) {
         int m = C - c < L ? C - c : L;
-        Vec xhat = (load_n(x + r * C + c, m) - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-        Vec g = through_act(load_n(dy + r * C + c, m), y + r * C + c, m, clamp) - load_n(a + c, m) - xhat * load_n(b + c, m);
+        const Vec xv = load_n(x + r * C + c, m);
+        Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
+        Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp) - load_n(a + c, m) - xhat * load_n(b + c, m);
         store_n(dx + r * C + c, load_n(k + c, m) * g, m);
       }
   });

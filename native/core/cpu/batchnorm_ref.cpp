@@ -42,7 +42,7 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 // dx = gamma * invstd / rows * (rows * dy - sum(dy) - xhat * sum(dy * xhat))
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C, const float* y, Act act) {
+                   const float* /*beta: y is read*/, size_t rows, int C, const float* y, Act act) {
   const EpilogueClamp clamp(act);
   // The gradient reaching the normalization: dy through the fused activation's derivative.
   auto grad = [&](size_t i) { return act == Act::None ? dy[i] : dy[i] * clamp.slope(y[i]); };

@@ -245,7 +245,7 @@ void batchnorm_fwd_infer(float* y, const float* x, const float* gamma, const flo
 
 void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                    const float* save_mean, const float* save_invstd, const float* gamma,
-                   size_t rows, int C, const float* y, Act act, void* stream) {
+                   const float* /*beta: y is read*/, size_t rows, int C, const float* y, Act act, void* stream) {
   check_bn(rows, C, "batchNormalizationGrad");
   const int act_clamp = act_clamp_of(act);
   if (C == 0) return;

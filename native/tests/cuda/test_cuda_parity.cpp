@@ -393,10 +393,10 @@ TEST(batchnorm) {
     // Backward from the reference's saved statistics.
     Vec dx(n), dgamma(s.C), dbeta(s.C);
     ref().batchnorm_bwd(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), smean.data(),
-                        sinv.data(), affine ? gamma.data() : nullptr, s.rows, s.C, y.data(), act);
+                        sinv.data(), affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr, s.rows, s.C, y.data(), act);
     Dev gsm_r(smean), gsi_r(sinv), gy_ref(y), gdx = Dev::out(n), gdg = Dev::out(s.C), gdb = Dev::out(s.C);
     gpu().batchnorm_bwd(gdx.p(), variant % 4 == 0 ? nullptr : gdg.p(), variant % 4 == 0 ? nullptr : gdb.p(),
-                        gdy.p(), gx.p(), gsm_r.p(), gsi_r.p(), affine ? gg.p() : nullptr, s.rows, s.C,
+                        gdy.p(), gx.p(), gsm_r.p(), gsi_r.p(), affine ? gg.p() : nullptr, affine ? gb.p() : nullptr, s.rows, s.C,
                         gy_ref.p(), act, g_stream);
     double scale = 0;  // |dx| grows with gamma * invstd
     for (int c = 0; c < s.C; ++c) scale = std::max(scale, double(sinv[c]) * (affine ? gamma[c] : 1.f));
@@ -1037,7 +1037,7 @@ TEST(deterministic_reductions) {
         dg = Dev::out(C), db = Dev::out(C);
     gpu().batchnorm_fwd_train(y.p(), m.p(), is.p(), nullptr, nullptr, gbx.p(), nullptr, nullptr, rows, C,
                               1e-3f, 0.99f, ck::Act::None, g_stream);
-    gpu().batchnorm_bwd(dx.p(), dg.p(), db.p(), gbdy.p(), gbx.p(), m.p(), is.p(), nullptr, rows, C,
+    gpu().batchnorm_bwd(dx.p(), dg.p(), db.p(), gbdy.p(), gbx.p(), m.p(), is.p(), nullptr, nullptr, rows, C,
                         nullptr, ck::Act::None, g_stream);
     Vec got[4] = {m.host(), is.host(), dx.host(), dg.host()};
     for (int i = 0; i < 4; ++i) {
