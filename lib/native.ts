@@ -82,9 +82,13 @@ export interface NativeNet {
   inferenceCounts(): { calls: number; tasks: number };
   /** Data-parallel steps sum their gradients over the MPI job from now on (null: no longer). */
   setDistributed(timeoutMs: number | null): void;
-  /** globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share. */
-  /** sampleWeight: [one [N] tensor of per-example loss weights] (fit's sampleWeight, classWeight). */
-  trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number, globalBatch?: number | null, sampleWeight?: H[]): Promise<StepSums>;
+  /**
+   * globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share, from the
+   * global batch's row firstRow (dropout draws the masks of those global rows).
+   * sampleWeight: [one [N] tensor of per-example loss weights] (fit's sampleWeight, classWeight).
+   */
+  trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number, globalBatch?: number | null, sampleWeight?: H[] | null,
+    firstRow?: number): Promise<StepSums>;
   evalStep(xs: H[], ys: H[], rows: Int32Array, sampleWeight?: H[]): Promise<StepSums>;
   layerOutputs(xs: H[], start: number, count: number, layers: number[], batchSize: number): H[];
   getParam(index: number): H;

@@ -232,6 +232,10 @@ describe('data-parallel fit on 2 and 4 ranks', () => {
     check(ranks, 41, 6);
   });
 
+  test.each([[2, 40, 5], [4, 41, 6]])('dropout: %i ranks draw the masks of their rows\' places in the global batch, so they match one process', (ranks, n, steps) => {
+    check(ranks, n, steps, 'dropout');
+  });
+
   test('no seed: the ranks shuffle alike (rank 0 draws the seed), so their shares of one whole-dataset batch make it up exactly', () => {
     check(2, 40, 1, 'whole');
   });

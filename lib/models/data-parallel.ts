@@ -133,13 +133,15 @@ export class DataParallel {
   }
 
   /**
-   * This rank's rows of a global batch: a contiguous slice, the batch split as evenly as it goes
-   * (a batch with fewer rows than ranks leaves some ranks none: they still take the step).
+   * This rank's rows of a global batch and where they start in it: a contiguous slice, the batch
+   * split as evenly as it goes (a batch with fewer rows than ranks leaves some ranks none: they
+   * still take the step).
    */
-  share(batch: Int32Array): Int32Array {
+  share(batch: Int32Array): { rows: Int32Array; first: number } {
     const { rank, size } = this.comm;
     const n = batch.length;
-    return batch.subarray(Math.floor((rank * n) / size), Math.floor(((rank + 1) * n) / size));
+    const first = Math.floor((rank * n) / size);
+    return { rows: batch.subarray(first, Math.floor(((rank + 1) * n) / size)), first };
   }
 
   /**

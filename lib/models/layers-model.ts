@@ -411,9 +411,10 @@ export abstract class LayersModel extends ModelBase {
         this.scheduleRate(iteration++);
         const w = o.weights ? [o.weights.handle] : undefined;
         if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed, null, w));
-        // Each rank's dropout masks differ (the rank moves the seed) and its loss averages over
-        // the whole global batch.
-        return inFlight(dp.step(net.trainStep(handles(xs), handles(ys), dp.share(rows), (seed + dp.rank * 0x85ebca6b) % 2 ** 52, rows.length, w)));
+        // Every rank draws the dropout masks of its rows' places in the global batch, and its
+        // loss averages over the whole global batch: the step one process would take.
+        const share = dp.share(rows);
+        return inFlight(dp.step(net.trainStep(handles(xs), handles(ys), share.rows, seed, rows.length, w ?? null, share.first)));
       };
       // Every rank of a data-parallel fit runs every step of an epoch (the others wait for its
       // gradients): a stop takes effect at the end of the epoch.

@@ -397,9 +397,9 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // trainStep(xs[], ys[], Int32Array rows, seed, globalBatch = 0) -> Promise<{ lossSum, correct,
-  // count, ... }>. globalBatch > 0: a data-parallel step (setDistributed) of which `rows` (maybe
-  // none) are this process's share.
+  // trainStep(xs[], ys[], Int32Array rows, seed, globalBatch = 0, sampleWeight?, firstRow = 0)
+  // -> Promise<{ lossSum, correct, count, ... }>. globalBatch > 0: a data-parallel step
+  // (setDistributed) of which `rows` (maybe none), from global row firstRow, are this process's share.
   Napi::Value TrainStep(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit";
@@ -409,7 +409,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       auto out = std::make_shared<ck::Accumulators>();
       n.train_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op),
                    uint64_t(seed < 0 ? 0 : seed), out, global_batch,
-                   info[5].IsUndefined() ? std::vector<ck::Tensor>{} : read_tensors(info, 5, op, "sampleWeight"));
+                   info[5].IsUndefined() || info[5].IsNull() ? std::vector<ck::Tensor>{} : read_tensors(info, 5, op, "sampleWeight"),
+                   info[6].IsUndefined() ? 0 : arg_int(info, 6, op, "firstRow", 0, 1 << 24));
       return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });

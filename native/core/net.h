@@ -171,9 +171,11 @@ class Net {
   // data-parallel step, whose loss averages over the job's global_batch rows; idx may then be
   // empty (this process has no rows in the batch: zero gradients, still reduced and applied).
   // weights: none, or one [N] tensor of per-example loss weights (fit's sampleWeight).
+  // first_row: where idx's rows start in a data-parallel step's global batch, so that dropout
+  // draws the masks one process on the global batch would.
   void train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                   uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch = 0,
-                  std::vector<Tensor> weights = {});
+                  std::vector<Tensor> weights = {}, int first_row = 0);
   void eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                  std::shared_ptr<Accumulators> out, std::vector<Tensor> weights = {});
   // The outputs of `layers` for rows [start, start+count) in inference mode, computed in
@@ -407,6 +409,7 @@ class Net {
   bool compiled_ = false;
   int64_t iterations_ = 0;
   GradientReducer reduce_gradients_;  // set_gradient_reducer's, in stream order
+  uint64_t step_first_row_ = 0;      // the training step's first row in its global batch
   int loss_batch_ = 0;                // > 0: the rows this step's loss averages over (global_batch)
 
   DeviceType device_ = DeviceType::Cpu;

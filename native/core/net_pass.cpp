@@ -159,7 +159,10 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
     case LayerKind::Dropout:
       if (training && l.rate > 0.f) {
         // A CUDA step reads its seed from the device (a captured graph replays each step's).
-        if constexpr (on_host<Ops>) k.dropout_fwd(y, pl.masks[li], x, n_in, l.rate, dropout_layer_seed(seed, uint64_t(i)));
+        if constexpr (on_host<Ops>) {
+          k.dropout_fwd(y, pl.masks[li], x, n_in, l.rate,
+                        dropout_seed_from(dropout_layer_seed(seed, uint64_t(i)), step_first_row_ * example_size(in)));
+        }
         else k.dropout_fwd_at(y, pl.masks[li], x, n_in, l.rate, uint64_t(i));
       } else {
         copy_values(y, x, n_in);

@@ -293,7 +293,7 @@ void Net::check_weights(const char* op, const std::vector<Tensor>& xs, const std
 
 void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                      uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch,
-                     std::vector<Tensor> weights) {
+                     std::vector<Tensor> weights, int first_row) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
   require(!idx.empty() || global_batch > 0, ErrorKind::Value, "fit: a batch needs between 1 and 2^24 rows");
   require(global_batch <= 0 || idx.size() <= size_t(global_batch), ErrorKind::Value,
@@ -309,7 +309,10 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
                       std::move(weights));
     return;
   }
-  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out, global_batch, weights] {
+  require(first_row >= 0 && (global_batch > 0 ? size_t(first_row) + idx.size() <= size_t(global_batch) : first_row == 0),
+          ErrorKind::Value, "fit: a process's share of a batch starts at row " + std::to_string(first_row) +
+                                ", outside its global batch of " + std::to_string(global_batch));
+  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out, global_batch, weights, first_row] {
     run_step(out.get(), [&]() -> const Accumulators& {
       require(global_batch <= 0 || reduce_gradients_, ErrorKind::Value,
               "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
@@ -322,7 +325,9 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
           gather_batch(xs, ys, idx, targets);
           weighted_ = !weights.empty();
           if (weighted_) gather(plan_->row_weights, weights[0], idx, 1);
+          step_first_row_ = uint64_t(first_row);
           forward(*plan_, batch, true, seed, -1);
+          step_first_row_ = 0;
           loss_batch_ = global_batch;  // 0 but in data-parallel steps; clearing the reducer clears it
           loss_and_metrics(batch, targets, true, train_acc_);
           backward(batch);

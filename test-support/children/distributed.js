@@ -1,9 +1,9 @@
 // One rank of a job for test/distributed.test.ts (started by mpirun, or alone): runs a scenario
 // and prints what it saw as one JSON line per rank.
 // usage: node distributed.js collectives|throw|timeout|timeoutCaught|nolib
-//        node distributed.js fit|reference N DIR [whole|batchnorm]   (a data-parallel fit of N
+//        node distributed.js fit|reference N DIR [whole|batchnorm|dropout]   (a data-parallel fit of N
 //          examples, or one process's; whole: one batch of all N per epoch and no seed;
-//          batchnorm: the CNN with a batch norm; ordered: no shuffling. Each rank writes its report to
+//          batchnorm / dropout: the CNN with a batch norm / a dropout; ordered: no shuffling. Each rank writes its report to
 //          DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
 //        node distributed.js fingerprint|stop|stall
 //        node distributed.js fault callback|epochEnd|memory DIR   (a rank fails mid-fit)
@@ -43,16 +43,18 @@ function stripes(n, side = 8) {
   return { x: ck.tensor(x, [n, side, side, 1]), y: ck.tensor(y, [n]) };
 }
 
-// The CNN the fit scenarios train: conv, pool, dense, no dropout, and a batch norm when argv[5]
-// is 'batchnorm'. `initSeed` sets its initial weights.
+// The CNN the fit scenarios train: conv, pool, dense, a batch norm when argv[5] is 'batchnorm'
+// and a dropout when it is 'dropout'. `initSeed` sets its initial weights.
 function smallCnn(initSeed, filters = 4, side = 8) {
   ck.setSeed(initSeed);
   const norm = process.argv[5] === 'batchnorm' ? [ck.layers.batchNormalization()] : [];
+  const dropout = process.argv[5] === 'dropout' ? [ck.layers.dropout({ rate: 0.4 })] : [];
   const model = ck.sequential([
     ck.layers.conv2d({ inputShape: [side, side, 1], filters, kernelSize: 3, activation: 'relu' }),
     ...norm,
     ck.layers.maxPooling2d({ poolSize: 2 }),
     ck.layers.flatten(),
+    ...dropout,
     ck.layers.dense({ units: 3, activation: 'softmax' }),
   ]);
   model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1, momentum: 0.9 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });

@@ -29,6 +29,13 @@ static CK_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t index, fl
   return float(dropout_hash(seed, index) >> 40) * (1.0f / 16777216.0f) >= rate;
 }
 
+// The seed under which element i of a mask draws what element first + i draws under `seed`:
+// dropout_hash reads seed + golden * (index + 1), so moving the index moves the seed. A
+// data-parallel step's share of a global batch draws the masks of its rows' global positions.
+static CK_HOST_DEVICE inline uint64_t dropout_seed_from(uint64_t seed, uint64_t first) {
+  return seed + 0x9E3779B97F4A7C15ull * first;
+}
+
 // A training step's dropout seed for layer `layer` of a network: each step and layer draws its
 // own mask, and the same step seed repeats the run bit for bit (the executor's rule, on the CPU
 // and, from a device copy of the step seed, in CUDA kernels).
