@@ -267,6 +267,64 @@ TEST(graph_rejects_layers_out_of_order) {
   CHECK(threw);
 }
 
+// Folded inference runs an inverted-residual block (expand, depthwise, project, each with its
+// batch norm and ReLU6, and the residual add) by bands of rows over the threads; asking for a
+// value inside the block runs the call unfolded, layer by layer. The two must agree, at batch
+// sizes that split rows over the threads and that split one image's rows.
+TEST(inverted_residual_block_by_bands_equals_layer_by_layer) {
+  const int H = 19, C = 8, E = 48;
+  auto bn_relu6 = [](std::vector<LayerSpec>& layers, const char* bn, const char* relu) {
+    LayerSpec b = layer(LayerKind::BatchNorm, bn);
+    b.eps = 1e-3f;
+    layers.push_back(b);
+    if (!relu) return;
+    LayerSpec r = layer(LayerKind::Activation, relu);
+    r.act = ck::Act::ClippedRelu, r.alpha = 6.f;
+    layers.push_back(r);
+  };
+  auto reads = [](LayerSpec l, std::vector<int> inputs) {
+    l.inputs = std::move(inputs);
+    return l;
+  };
+  // values: 0 the image, then 1 + layer index
+  std::vector<LayerSpec> layers;
+  LayerSpec expand = layer(LayerKind::Conv2d, "expand");  // 1
+  expand.filters = E, expand.kernel_h = expand.kernel_w = 1, expand.use_bias = false;
+  layers.push_back(reads(expand, {0}));
+  bn_relu6(layers, "expand_bn", "expand_relu");  // 2, 3
+  LayerSpec dw = layer(LayerKind::DepthwiseConv2d, "depthwise");  // 4
+  dw.kernel_h = dw.kernel_w = 3, dw.depth_multiplier = 1, dw.padding = ck::Padding::Same, dw.use_bias = false;
+  layers.push_back(reads(dw, {3}));
+  bn_relu6(layers, "depthwise_bn", "depthwise_relu");  // 5, 6
+  LayerSpec project = layer(LayerKind::Conv2d, "project");  // 7
+  project.filters = C, project.kernel_h = project.kernel_w = 1, project.use_bias = false;
+  layers.push_back(reads(project, {6}));
+  bn_relu6(layers, "project_bn", nullptr);  // 8
+  layers.push_back(reads(layer(LayerKind::Add, "add"), {0, 8}));  // 9
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].inputs.empty()) layers[i].inputs = {int(i)};
+  }
+  ck::Net net({{H, H, C}}, layers, {9});
+  std::mt19937 rng(23);
+  for (size_t p = 0; p < net.params().size(); ++p) {
+    const bool variance = net.params()[p].name == "moving_variance";
+    net.set_param(int(p), make(net.params()[p].shape,
+                               cktest::random_vector(rng, net.params()[p].size, variance ? 0.5f : -0.5f, variance ? 2.f : 0.5f)));
+  }
+  const int n = 5;
+  ck::Tensor x = make({n, H, H, C}, cktest::random_vector(rng, size_t(n) * H * H * C));
+  for (int batch : {1, 2, n}) {
+    std::vector<ck::Tensor> banded = net.layer_outputs({x}, 0, n, {8}, batch);
+    std::vector<ck::Tensor> unfolded = net.layer_outputs({x}, 0, n, {8, 2}, batch);  // asks for expand_relu's value
+    net.stream()->synchronize();
+    const std::vector<float> a = read(banded[0]), b = read(unfolded[0]);
+    CHECK(a.size() == b.size());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
+    CHECK(worst < 1e-4);
+  }
+}
+
 TEST(training_steps_are_deterministic) {
   for (ck::Isa isa : {ck::Isa::Scalar, ck::detect_isa()}) {
     ck::set_isa(isa);
