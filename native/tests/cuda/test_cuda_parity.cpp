@@ -408,6 +408,54 @@ TEST(batchnorm) {
   }
 }
 
+TEST(groupnorm) {
+  std::mt19937 rng(12);
+  struct S { size_t N, S; int C, G; };
+  // Layer norm (S = 1, G = 1) and group norm shapes: C/G of 1, below, at and above a warp.
+  std::vector<S> shapes = {{1, 1, 1, 1}, {5, 1, 37, 1}, {300, 1, 256, 1}, {2, 9, 64, 32}, {3, 49, 40, 4},
+                           {2, 300, 6, 3}, {1, 2, 70, 1}};
+  for (int i = 0; i < g_cases / 8; ++i) {
+    const int G = U(rng, 1, 6);
+    shapes.push_back({size_t(U(rng, 1, 6)), size_t(U(rng, 1, 60)), G * U(rng, 1, 20), G});
+  }
+  int variant = 0;
+  for (const S& s : shapes) {
+    const bool affine = ++variant % 3 != 0, trains = variant % 4 != 0;
+    const size_t n = s.N * s.S * size_t(s.C), units = s.N * size_t(s.G);
+    const std::string tag = "N " + std::to_string(s.N) + " S " + std::to_string(s.S) + " C " + std::to_string(s.C) +
+                            " G " + std::to_string(s.G);
+    Vec x = rnd(rng, n, 2.f, 4.f), dy = rnd(rng, n);  // an offset mean: the variance must not cancel
+    Vec gamma = rnd(rng, size_t(s.C), 0.5f, 1.5f), beta = rnd(rng, size_t(s.C));
+    Vec y(n), mean(units), invstd(units);
+    ref().groupnorm_fwd(y.data(), mean.data(), invstd.data(), x.data(), affine ? gamma.data() : nullptr,
+                        affine ? beta.data() : nullptr, s.N, s.S, s.C, s.G, 1e-3f);
+    Dev gx(x), gg(gamma), gb(beta), gdy(dy), gy = Dev::out(n), gm = Dev::out(units), gi = Dev::out(units);
+    gpu().groupnorm_fwd(gy.p(), gm.p(), gi.p(), gx.p(), affine ? gg.p() : nullptr, affine ? gb.p() : nullptr, s.N, s.S,
+                        s.C, s.G, 1e-3f, g_stream);
+    EXPECT_CLOSE_T(gm.host(), mean, 1, 1.0, 1e-5f, 1e-5, "gn mean " + tag);
+    EXPECT_CLOSE_T(gi.host(), invstd, 1, 1.0, 1e-4f, 1e-5, "gn invstd " + tag);
+    EXPECT_CLOSE_T(gy.host(), y, 1, 1.0, 1e-3f, 1e-3, "gn y " + tag);
+    Dev gy2 = Dev::out(n);
+    gpu().groupnorm_fwd(gy2.p(), nullptr, nullptr, gx.p(), affine ? gg.p() : nullptr, affine ? gb.p() : nullptr, s.N,
+                        s.S, s.C, s.G, 1e-3f, g_stream);
+    EXPECT_EXACT(gy2.host(), gy.host(), "gn inference y " + tag);
+
+    Vec dx(n), dgamma(size_t(s.C)), dbeta(size_t(s.C));
+    ref().groupnorm_bwd(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(), invstd.data(),
+                        affine ? gamma.data() : nullptr, s.N, s.S, s.C, s.G);
+    Dev gm_r(mean), gi_r(invstd), gdx = Dev::out(n), gdg = Dev::out(size_t(s.C)), gdb = Dev::out(size_t(s.C));
+    gpu().groupnorm_bwd(gdx.p(), trains ? gdg.p() : nullptr, trains ? gdb.p() : nullptr, gdy.p(), gx.p(), gm_r.p(),
+                        gi_r.p(), affine ? gg.p() : nullptr, s.N, s.S, s.C, s.G, g_stream);
+    double scale = 0;  // |dx| grows with gamma * invstd
+    for (size_t u = 0; u < units; ++u) scale = std::max(scale, double(invstd[u]) * (affine ? 1.5 : 1.0));
+    EXPECT_CLOSE_T(gdx.host(), dx, 1, scale, 1e-3f, 1e-4, "gn dx " + tag);
+    if (trains) {
+      EXPECT_CLOSE_T(gdg.host(), dgamma, double(s.N * s.S), 1.0, 1e-4f, 1e-4, "gn dgamma " + tag);
+      EXPECT_CLOSE_T(gdb.host(), dbeta, double(s.N * s.S), 1.0, 1e-4f, 1e-4, "gn dbeta " + tag);
+    }
+  }
+}
+
 TEST(losses) {
   std::mt19937 rng(12);
   struct S { size_t rows, cols; };
