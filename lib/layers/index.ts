@@ -11,6 +11,7 @@ import {
   DepthwiseConv2D, DepthwiseConv2DArgs, LpPooling2D, SeparableConv2D, SeparableConv2DArgs, UpSampling2D, ZeroPadding2D,
 } from './spatial';
 import { Layer, LayerArgs } from './layer';
+import { GroupNormalization, GroupNormalizationArgs, LayerNormalization, LayerNormalizationArgs } from './normalization';
 import { ActivationIdentifier } from './activations';
 
 export { Layer } from './layer';
@@ -19,8 +20,9 @@ export type { InputLayerArgs } from './core';
 export {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
   Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,
-  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D,
+  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D, LayerNormalization, GroupNormalization,
 };
+export type { GroupNormalizationArgs, LayerNormalizationArgs };
 
 export const layers = {
   input: (args: InputLayerArgs & { shape: number[] }) => new InputLayer(args),
@@ -48,6 +50,8 @@ export const layers = {
   globalAveragePooling2d: (args?: GlobalPooling2DArgs) => new GlobalAveragePooling2D(args),
   globalMaxPooling2d: (args?: GlobalPooling2DArgs) => new GlobalMaxPooling2D(args),
   batchNormalization: (args?: BatchNormalizationArgs) => new BatchNormalization(args),
+  layerNormalization: (args?: LayerNormalizationArgs) => new LayerNormalization(args),
+  groupNormalization: (args?: GroupNormalizationArgs) => new GroupNormalization(args),
 };
 
 type Factory = (config: Record<string, unknown>) => Layer;
@@ -78,6 +82,8 @@ const registry = new Map<string, Factory>([
   ['Multiply', (c) => new Multiply(c as never)],
   ['Average', (c) => new Average(c as never)],
   ['Concatenate', (c) => new Concatenate(c as never)],
+  ['LayerNormalization', (c) => new LayerNormalization(c as never)],
+  ['GroupNormalization', (c) => new GroupNormalization(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

@@ -182,6 +182,14 @@ void Net::infer_shape(int i) {
       mean_param_[li] = add_param("moving_mean", {in.back()}, false);
       var_param_[li] = add_param("moving_variance", {in.back()}, false);
       break;
+    case LayerKind::LayerNorm:
+    case LayerKind::GroupNorm:
+      require(l.kind == LayerKind::LayerNorm || (l.groups >= 1 && in.back() % l.groups == 0), ErrorKind::Value,
+              l.name + ": groups (" + std::to_string(l.groups) + ") must divide the channels of the last axis (" +
+                  std::to_string(in.back()) + ")");
+      if (l.scale) gamma_param_[li] = add_param("gamma", {in.back()}, true);
+      if (l.center) beta_param_[li] = add_param("beta", {in.back()}, true);
+      break;
     case LayerKind::Dropout:
       require(l.rate >= 0.f && l.rate < 1.f, ErrorKind::Value, l.name + ": rate must be in [0, 1)");
       break;
@@ -441,6 +449,11 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
       } else if (layers_[i].kind == LayerKind::BatchNorm) {
         plan->bn_mean[i] = plan->alloc(size_t(in.back()));
         plan->bn_invstd[i] = plan->alloc(size_t(in.back()));
+      } else if (layers_[i].kind == LayerKind::LayerNorm || layers_[i].kind == LayerKind::GroupNorm) {
+        // One mean and inverse deviation per (row, group) of the batch.
+        const NormGeometry g = norm_geometry(layers_[i], in, batch);
+        plan->bn_mean[i] = plan->alloc(g.N * size_t(g.G));
+        plan->bn_invstd[i] = plan->alloc(g.N * size_t(g.G));
       }
     }
   }

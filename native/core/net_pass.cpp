@@ -187,6 +187,14 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       }
       break;
     }
+    case LayerKind::LayerNorm:
+    case LayerKind::GroupNorm: {
+      // Batch statistics in training and inference alike (as Keras); kept for backward in a step.
+      const NormGeometry g = norm_geometry(l, in, batch);
+      k.groupnorm_fwd(y, training ? pl.bn_mean[li] : nullptr, training ? pl.bn_invstd[li] : nullptr, x,
+                      param_ptr(gamma_param_[li]), param_ptr(beta_param_[li]), g.N, g.S, g.C, g.G, l.eps);
+      break;
+    }
     case LayerKind::Activation:
       if (act_bn_[li] >= 0 && bn_act_fused(act_bn_[li], training)) break;  // done by the batch norm
       k.activation_fwd(y, x, n_in, l.act, l.alpha);
@@ -416,7 +424,7 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
       break;
     }
     default: {
-      // Layers with one input and no weights (or batch norm): dx from dy.
+      // Layers with one input and no weights (or a batch, layer or group norm): dx from dy.
       if (l.kind == LayerKind::BatchNorm && trains) {
         int C = int(in.back());
         size_t rows = n_in / size_t(C);
@@ -426,6 +434,16 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
         k.batchnorm_bwd(dx, grad_ptr(gamma_param_[li]), grad_ptr(beta_param_[li]), dy, x,
                         pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), param_ptr(beta_param_[li]), rows, C,
                         fused ? pl.act[value_of(bn_act_[li])] : nullptr, fused ? bn_act_kind_[li] : Act::None);
+        if (need_dx) end_grad(v0, dx, n_in);
+        break;
+      }
+      if (l.kind == LayerKind::LayerNorm || l.kind == LayerKind::GroupNorm) {
+        // Frozen, the layer still normalizes with the batch's statistics: dx takes the full form.
+        if (!need_dx && !trains) break;
+        const NormGeometry g = norm_geometry(l, in, batch);
+        float* dx = need_dx ? begin_grad(v0) : pl.grad_tmp;
+        k.groupnorm_bwd(dx, trains ? grad_ptr(gamma_param_[li]) : nullptr, trains ? grad_ptr(beta_param_[li]) : nullptr,
+                        dy, x, pl.bn_mean[li], pl.bn_invstd[li], param_ptr(gamma_param_[li]), g.N, g.S, g.C, g.G);
         if (need_dx) end_grad(v0, dx, n_in);
         break;
       }

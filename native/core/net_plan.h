@@ -24,6 +24,18 @@ namespace ck {
 // to the cache only after its stream has finished with them (Plan::~Plan, ~Net).
 StoragePtr net_storage(size_t floats, DeviceType device);
 
+// LayerNorm / GroupNorm's kernel geometry for `batch` examples of shape `in`: x [N, S, C] in G
+// groups (a layer norm normalizes each position's channels: N = every position, S = 1, G = 1).
+struct NormGeometry {
+  size_t N, S;
+  int C, G;
+};
+inline NormGeometry norm_geometry(const LayerSpec& l, const Shape& in, int batch) {
+  const size_t C = size_t(in.back()), positions = shape_numel(in) / C;
+  if (l.kind == LayerKind::LayerNorm) return {size_t(batch) * positions, 1, int(C), 1};
+  return {size_t(batch), positions, int(C), l.groups};
+}
+
 struct Net::Plan {
   explicit Plan(DeviceType d) : device(d) {}
   ~Plan();  // a CUDA plan first waits for the work that uses it (net_cuda.cpp)
