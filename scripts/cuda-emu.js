@@ -5,8 +5,8 @@
 // the CPU, to() round trips, stream ordering of copies and host callbacks, memory figures) and
 // the jest files of CUDA tensors and models (test/cuda.ops.test.ts, test/model.cuda.test.ts:
 // models trained on CUDA against the CPU, test/layers.activations.test.ts likewise through the
-// newer activations; test/precision.cuda.test.ts: the TF32 / bf16
-// tensor-core paths; test/mnist.cuda.test.ts is listed too, and reports itself skipped: full
+// newer activations, test/layers.normalization.test.ts through layer and group normalization;
+// test/precision.cuda.test.ts: the TF32 / bf16 tensor-core paths; test/mnist.cuda.test.ts is listed too, and reports itself skipped: full
 // MNIST needs a real GPU). npm test runs it; the out-of-memory case is left to real GPUs (it fills
 // device memory). Off x86-64 Linux it cannot run: a skip line, or with CI set a failure.
 //
@@ -40,5 +40,6 @@ if (process.argv.includes('--quick')) args.push('--quick');
 const env = { CONVKIT_ADDON: path.join(root, 'build-emu', 'Release', 'convkit.node') };
 run(process.execPath, args, env);
 run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cuda.ops.test.ts', 'test/model.cuda.test.ts', 'test/layers.activations.test.ts',
-  'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts', 'test/cli.cuda.test.ts'],
+  'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts', 'test/cli.cuda.test.ts',
+  'test/layers.normalization.test.ts'],
   { ...env, CONVKIT_GPU_PARITY_OOM: '0' });

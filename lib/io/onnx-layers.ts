@@ -10,6 +10,7 @@ import {
 } from '../layers/conv';
 import { Layer, Shape } from '../layers/layer';
 import { Add, Average, Concatenate, Multiply } from '../layers/merge';
+import { GroupNormalization, LayerNormalization } from '../layers/normalization';
 import { DepthwiseConv2D, LpPooling2D, SeparableConv2D, UpSampling2D, ZeroPadding2D } from '../layers/spatial';
 import { OnnxGraph, OnnxValue } from './onnx-graph';
 
@@ -229,6 +230,31 @@ const batchNorm: Lowering = (ctx) => {
   return { name: g.node('Add', [scaled, g.floats(`${layer.name}/shift`, [c], shift)], out(ctx)), shape: ctx.output, layout: 'nhwc' };
 };
 
+/**
+ * Layer and group normalization in opset-13 operators (LayerNormalization is opset 17, and
+ * GroupNormalization's opset-18 form scales per group, not per channel): the channels-last value
+ * reshaped to [N, positions, groups, channels per group] (a layer norm: one group per position),
+ * mean and biased variance by ReduceMean over each group's axes, then gamma and beta per channel.
+ */
+const normalization: Lowering = (ctx) => {
+  const layer = ctx.layer as LayerNormalization | GroupNormalization;
+  const g = ctx.g;
+  const c = ctx.output[ctx.output.length - 1];
+  const positions = ctx.output.reduce((a, b) => a * b, 1) / c;
+  const groups = layer instanceof GroupNormalization ? layer.groups : 1;
+  const grouped = g.node('Reshape', [g.nhwc(ctx.inputs[0]), g.int64s([0, positions, groups, c / groups])], out(ctx, 'grouped'));
+  const axes = layer instanceof GroupNormalization ? [1, 3] : [3];
+  const mean = g.node('ReduceMean', [grouped], out(ctx, 'mean'), { axes, keepdims: 1 });
+  const centered = g.node('Sub', [grouped, mean], out(ctx, 'centered'));
+  const variance = g.node('ReduceMean', [g.node('Mul', [centered, centered], out(ctx, 'squares'))], out(ctx, 'variance'), { axes, keepdims: 1 });
+  const std = g.node('Sqrt', [g.node('Add', [variance, g.floatConstant([layer.epsilon], [])], out(ctx, 'variance_eps'))], out(ctx, 'std'));
+  const normalized = g.node('Div', [centered, std], out(ctx, 'normalized'));
+  let y = g.node('Reshape', [normalized, g.int64s([0, ...ctx.output])], layer.scale || layer.center ? out(ctx, 'unscaled') : out(ctx));
+  if (layer.scale) y = g.node('Mul', [y, g.floats(`${layer.name}/gamma`, [c], weight(ctx, 'gamma').data)], layer.center ? out(ctx, 'scaled') : out(ctx));
+  if (layer.center) y = g.node('Add', [y, g.floats(`${layer.name}/beta`, [c], weight(ctx, 'beta').data)], out(ctx));
+  return { name: y, shape: ctx.output, layout: 'nhwc' };
+};
+
 const activationLayer: Lowering = (ctx) => activation(ctx, ctx.inputs[0], (ctx.layer as Activation).activation);
 
 const relu: Lowering = (ctx) => {
@@ -373,6 +399,8 @@ const LOWERINGS = new Map<Function, Lowering>([
   [Average, variadic('Mean')],
   [Multiply, multiply],
   [Concatenate, concatenate],
+  [LayerNormalization, normalization],
+  [GroupNormalization, normalization],
 ]);
 
 /** The layer as ONNX nodes added to ctx.g; its output value. */
