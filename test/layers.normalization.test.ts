@@ -206,6 +206,20 @@ describe('config checks', () => {
   });
 });
 
+describe('the executor\'s own checks of a groupNorm spec (lib/ is bypassed)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { native } = require('../lib/native') as { native: { Net: new (...args: unknown[]) => unknown } };
+  const build = (spec: Record<string, unknown>) => new native.Net([[4, 4, 6]], [{ name: 'gn', inputs: [0], ...spec }], [1]);
+
+  test('groups that do not divide the channels: a ValueError naming the layer, groups and channels', () => {
+    expect(() => build({ kind: 'groupNorm', groups: 3 })).not.toThrow();
+    expect(() => build({ kind: 'groupNorm', groups: 4 }))
+      .toThrow(new ck.ValueError('gn: groups (4) must divide the channels of the last axis (6)'));
+    // A layer norm has no groups to give.
+    expect(() => build({ kind: 'layerNorm', groups: 2 })).toThrow(/gn: a layerNorm layer has no attribute 'groups'/);
+  });
+});
+
 describe('ONNX export runs in onnxruntime as in convkit', () => {
   const runtime = new OnnxRuntime();
   let dir: string;
