@@ -50,6 +50,9 @@ function expectedParams(layer: ck.Layer, input: Shape): number {
     case 'BatchNormalization':
       // gamma (scale), beta (center), moving mean and moving variance: one value per channel each
       return cin * ((c.scale ? 1 : 0) + (c.center ? 1 : 0) + 2);
+    case 'LayerNormalization': case 'GroupNormalization':
+      // gamma (scale) and beta (center), one value per channel each
+      return cin * ((c.scale ? 1 : 0) + (c.center ? 1 : 0));
     case 'InputLayer': case 'Flatten': case 'Dropout': case 'Activation': case 'ReLU': case 'LeakyReLU': case 'Softmax':
     case 'Reshape': case 'MaxPooling2D': case 'AveragePooling2D': case 'LpPooling2D': case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D': case 'ZeroPadding2D': case 'UpSampling2D': case 'Add': case 'Multiply': case 'Average':
@@ -102,6 +105,10 @@ const CASES: Case[] = [
   { factory: 'globalMaxPooling2d', options: { keepDims: true }, input: [8, 8, 3], output: [1, 1, 3] },
   { factory: 'batchNormalization', options: {}, input: [4, 4, 3], output: [4, 4, 3] },
   { factory: 'batchNormalization', options: { center: false }, input: [5], output: [5] },
+  { factory: 'layerNormalization', options: {}, input: [4, 4, 3], output: [4, 4, 3] },
+  { factory: 'layerNormalization', options: { scale: false }, input: [5], output: [5] },
+  { factory: 'groupNormalization', options: { groups: 3 }, input: [4, 4, 6], output: [4, 4, 6] },
+  { factory: 'groupNormalization', options: { groups: 2, center: false }, input: [6], output: [6] },
 ];
 
 const make = (c: Case, name?: string): ck.Layer =>

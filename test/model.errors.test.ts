@@ -171,6 +171,8 @@ const FACTORIES: Record<string, {
   globalAveragePooling2d: { prefix: 'global_average_pooling2d', className: 'GlobalAveragePooling2D', valid: {}, misspelt: ['keepDim', 'keepDims'], wrongType: ['keepDims', 1, 'a boolean'], outOfRange: ['dataFormat', 'channels_first', /only dataFormat 'channelsLast' \(NHWC\) is supported/] },
   globalMaxPooling2d: { prefix: 'global_max_pooling2d', className: 'GlobalMaxPooling2D', valid: {}, misspelt: ['data_format', 'dataFormat'], wrongType: ['keepdims', 'true', 'a boolean'], outOfRange: ['dataFormat', 'NCHW', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "NCHW"/] },
   batchNormalization: { prefix: 'batch_normalization', className: 'BatchNormalization', valid: {}, misspelt: ['epsilion', 'epsilon'], wrongType: ['center', 'yes', 'a boolean'], outOfRange: ['momentum', 1.5, /momentum must be a number in \[0, 1\], got 1.5/] },
+  layerNormalization: { prefix: 'layer_normalization', className: 'LayerNormalization', valid: {}, misspelt: ['epsilom', 'epsilon'], wrongType: ['scale', 1, 'a boolean'], outOfRange: ['epsilon', -1, /epsilon must be a number > 0, got -1/] },
+  groupNormalization: { prefix: 'group_normalization', className: 'GroupNormalization', valid: { groups: 4 }, misspelt: ['group', 'groups'], wrongType: ['groups', '4', 'an integer'], outOfRange: ['groups', 0, /groups must be a positive integer, got 0/] },
 };
 
 /** What f threw (synchronously), or null. */
@@ -272,7 +274,8 @@ describe('garbage layer options: a ValueError from every layer factory, naming t
   test('tfjs layers\' configs (getConfig) make convkit layers', () => {
     const tfLayers = tf.layers as unknown as Record<string, (a: unknown) => { getConfig(): Record<string, unknown> }>;
     for (const [name, factory] of factories) {
-      if (name === 'lpPooling2d' || name === 'input') continue;  // not tfjs layers
+      // not tfjs layers (GroupNormalization is Keras's only)
+      if (name === 'lpPooling2d' || name === 'input' || name === 'groupNormalization') continue;
       const config = tfLayers[name]({ ...FACTORIES[name].valid, name: `tfjs_${name}` }).getConfig();
       const e = caught(() => factory(config));
       expect({ name, error: e?.message }).toEqual({ name, error: undefined });
