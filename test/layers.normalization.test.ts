@@ -1,8 +1,8 @@
 // LayerNormalization and GroupNormalization: predict against float64 loops written here, one
 // SGD step's updates (the dense kernel before the norm: the norm's input gradient; gamma, beta)
 // against central finite differences of a float64 loss, Keras's numbers for small fixed cases
-// worked out by hand, the config checks, the tfjs-format save/load round trip, ONNX export run in
-// onnxruntime, and, with CUDA (a GPU or the emulator addon), the CUDA executor against the CPU.
+// worked out by hand, the config checks, the tfjs-format save/load round trip (LayerNormalization
+// also read by TensorFlow.js), ONNX export run in onnxruntime, and, with CUDA (a GPU or the emulator addon), the CUDA executor against the CPU.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -10,6 +10,8 @@ import * as path from 'path';
 import * as ck from '../lib';
 import { randomArray } from '../test-support/helpers';
 import { OnnxRuntime } from '../test-support/onnxruntime';
+import * as tf from '@tensorflow/tfjs';
+import { readArtifacts, tfjsReady } from '../test-support/tfjs-io';
 
 const L = ck.layers;
 const EPS = 1e-3;
@@ -147,6 +149,13 @@ describe.each([
       const x = ck.tensor(randomArray(2 * P * C, 78, -2, 2), [2, H, W, C]);
       const want = await (model.predict(x) as ck.Tensor).data();
       expect(Array.from(await (loaded.predict(x) as ck.Tensor).data())).toEqual(Array.from(want));
+      if (kind === 'layer') {
+        // TensorFlow.js (which has no GroupNormalization) reads the same layer and computes the same.
+        await tfjsReady();
+        const tfModel = await tf.loadLayersModel({ load: async () => readArtifacts(dir) });
+        const theirs = (tfModel.predict(tf.tensor(await x.data(), [2, H, W, C])) as tf.Tensor).dataSync();
+        expectClose('tfjs layer norm', theirs, want, 1e-5, 1e-5);
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
