@@ -2,7 +2,8 @@
 // SGD step's updates (the dense kernel before the norm: the norm's input gradient; gamma, beta)
 // against central finite differences of a float64 loss, Keras's numbers for small fixed cases
 // worked out by hand, the config checks, the tfjs-format save/load round trip (LayerNormalization
-// also read by TensorFlow.js), ONNX export run in onnxruntime, and, with CUDA (a GPU or the emulator addon), the CUDA executor against the CPU.
+// also read by TensorFlow.js), ONNX export run in onnxruntime, and, with CUDA (a GPU or the
+// emulator addon), the CUDA executor against the CPU.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as os from 'os';
