@@ -163,6 +163,9 @@ Napi::Object accumulators(Napi::Env env, const ck::Accumulators& a) {
   for (size_t i = 0; i < a.output_correct.size(); ++i) correct.Set(uint32_t(i), a.output_correct[i]);
   o.Set("outputLoss", loss);
   o.Set("outputCorrect", correct);
+  Napi::Array metrics = Napi::Array::New(env, a.metric_sums.size());
+  for (size_t i = 0; i < a.metric_sums.size(); ++i) metrics.Set(uint32_t(i), a.metric_sums[i]);
+  o.Set("metricSums", metrics);
   return o;
 }
 
@@ -251,7 +254,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // compile(loss, optimizer {kind, ...}, accuracy)
+  // compile(loss {name, fromLogits, labelSmoothing, delta}, optimizer {kind, ...}, accuracy, metrics)
   // setDevice('cpu' | 'cuda'): moves the weights; waits for the net's queued work first.
   Napi::Value SetDevice(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
@@ -281,13 +284,53 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     return guard(info, [&]() -> Napi::Value {
       Napi::Env env = info.Env();
       const char* op = "compile";
-      std::string loss = arg_string(info, 0, op, "loss");
-      ck::LossKind lk;
-      if (loss == "categoricalCrossentropy") lk = ck::LossKind::CategoricalCrossentropy;
-      else if (loss == "sparseCategoricalCrossentropy") lk = ck::LossKind::SparseCategoricalCrossentropy;
-      else if (loss == "binaryCrossentropy") lk = ck::LossKind::BinaryCrossentropy;
-      else if (loss == "meanSquaredError") lk = ck::LossKind::MeanSquaredError;
+      if (!info[0].IsObject()) throw_js(env, ck::ErrorKind::Value, "compile: loss must be an object");
+      Napi::Object lo = info[0].As<Napi::Object>();
+      std::string loss = get_string(lo, "name", "");
+      ck::LossSpec ls;
+      if (loss == "categoricalCrossentropy") ls.kind = ck::LossKind::CategoricalCrossentropy;
+      else if (loss == "sparseCategoricalCrossentropy") ls.kind = ck::LossKind::SparseCategoricalCrossentropy;
+      else if (loss == "binaryCrossentropy") ls.kind = ck::LossKind::BinaryCrossentropy;
+      else if (loss == "meanSquaredError") ls.kind = ck::LossKind::MeanSquaredError;
+      else if (loss == "huber") ls.kind = ck::LossKind::Huber;
+      else if (loss == "kld") ls.kind = ck::LossKind::KLDivergence;
       else throw_js(env, ck::ErrorKind::Value, "compile: unknown loss '" + loss + "'");
+      ls.from_logits = get_bool(lo, "fromLogits", false);
+      ls.label_smoothing = get_float(lo, "labelSmoothing", 0.f, op);
+      ls.delta = get_float(lo, "delta", 1.f, op);
+      // metrics: [{ kind: 'topK', k } | { kind: 'confusion', thresholds: number[] }]
+      std::vector<ck::MetricSpec> metrics;
+      if (info.Length() > 3 && !info[3].IsUndefined()) {
+        if (!info[3].IsArray()) throw_js(env, ck::ErrorKind::Value, "compile: metrics must be an array");
+        Napi::Array list = info[3].As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); ++i) {
+          if (!list.Get(i).IsObject()) throw_js(env, ck::ErrorKind::Value, "compile: each metric must be an object");
+          Napi::Object m = list.Get(i).As<Napi::Object>();
+          std::string mk = get_string(m, "kind", "");
+          ck::MetricSpec spec;
+          if (mk == "topK") {
+            spec.kind = ck::MetricKind::TopK;
+            spec.k = get_int(m, "k", 5, op);
+          } else if (mk == "confusion") {
+            spec.kind = ck::MetricKind::Confusion;
+            Napi::Value t = m.Get("thresholds");
+            if (!t.IsArray() || t.As<Napi::Array>().Length() > 100000) {
+              throw_js(env, ck::ErrorKind::Value, "compile: a metric's thresholds must be an array of numbers");
+            }
+            Napi::Array ta = t.As<Napi::Array>();
+            for (uint32_t j = 0; j < ta.Length(); ++j) {
+              Napi::Value e = ta.Get(j);
+              if (!e.IsNumber() || !std::isfinite(e.As<Napi::Number>().DoubleValue())) {
+                throw_js(env, ck::ErrorKind::Value, "compile: a metric's thresholds must be finite numbers");
+              }
+              spec.thresholds.push_back(e.As<Napi::Number>().FloatValue());
+            }
+          } else {
+            throw_js(env, ck::ErrorKind::Value, "compile: unknown metric kind '" + mk + "'");
+          }
+          metrics.push_back(std::move(spec));
+        }
+      }
       if (!info[1].IsObject()) throw_js(env, ck::ErrorKind::Value, "compile: optimizer must be an object");
       Napi::Object o = info[1].As<Napi::Object>();
       std::string kind = get_string(o, "kind", "");
@@ -323,7 +366,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       } else {
         throw_js(env, ck::ErrorKind::Value, "compile: unknown optimizer '" + kind + "'");
       }
-      net(op).compile(lk, spec, arg_bool(info, 2, op, "accuracy"));
+      net(op).compile(ls, spec, arg_bool(info, 2, op, "accuracy"), std::move(metrics));
       return env.Undefined();
     });
   }

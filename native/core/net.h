@@ -61,7 +61,32 @@ struct LayerSpec {
 };
 
 enum class LossKind { CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-                      MeanSquaredError };
+                      MeanSquaredError, Huber, KLDivergence };
+
+// A loss with its Keras options: from_logits (the cross-entropies: the output holds logits),
+// label_smoothing (the categorical cross-entropies: targets t * (1 - s) + s / classes) and
+// delta (Huber). A bare LossKind is the loss with Keras's defaults.
+struct LossSpec {
+  LossKind kind = LossKind::CategoricalCrossentropy;
+  bool from_logits = false;
+  float label_smoothing = 0.f;
+  float delta = 1.f;
+  LossSpec() = default;
+  LossSpec(LossKind k) : kind(k) {}  // NOLINT: a kind is the loss with its defaults
+};
+
+// A metric the step computes natively besides the loss and accuracy. Each adds its counts to
+// Accumulators::metric_sums (per output, metric after metric), from which lib/ computes the
+// value Keras logs: TopK adds one count (rows whose target is in the top k; the targets' layout
+// is the loss's), Confusion adds tp, fp, tn, fn at each of its thresholds (ascending), for
+// precision, recall and AUC.
+enum class MetricKind { TopK, Confusion };
+struct MetricSpec {
+  MetricKind kind = MetricKind::TopK;
+  int k = 5;
+  std::vector<float> thresholds;
+  size_t slots() const { return kind == MetricKind::TopK ? 1 : 4 * thresholds.size(); }
+};
 enum class OptimizerKind { Sgd, Adam, Rmsprop, Adagrad, Nadam };
 
 // Keras's gradient clipping, applied before the update (at most one is > 0, as Keras allows):
@@ -106,6 +131,7 @@ struct Accumulators {
   double correct = 0;   // examples counted correct by the accuracy metric (first output)
   double count = 0;     // examples seen
   std::vector<double> output_loss, output_correct;  // per model output
+  std::vector<double> metric_sums;  // per model output, each MetricSpec's counts in turn
   Failure error;        // set when the step failed (the sums are then not updated)
 };
 
@@ -153,7 +179,9 @@ class Net {
   // How many step graphs this net has captured (CUDA), for tests and diagnostics.
   int64_t cuda_graph_captures() const { return cuda_captures_.load(); }
 
-  void compile(LossKind loss, const OptimizerSpec& opt, bool accuracy);
+  // Throws a DeviceError when a CUDA net is given metrics (computed on the CPU only for now).
+  void compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
+               std::vector<MetricSpec> metrics = {});
   void set_trainable(int layer, bool trainable);
   void set_learning_rate(double lr);
   void set_regularizers(std::vector<WeightPenalty> penalties);
@@ -317,7 +345,7 @@ class Net {
   float* grad_ptr(int index) const;
   bool has_weights(int layer) const;
   void probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
-                        size_t cols, bool sparse, float scale);
+                        size_t cols, bool sparse, float smoothing, float scale);
   void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
   void compute_update_ranges();
   void clip_gradients();
@@ -404,6 +432,9 @@ class Net {
   bool weighted_ = false;  // the running step weighs its rows (plan_->row_weights)
 
   LossKind loss_ = LossKind::CategoricalCrossentropy;
+  LossSpec loss_spec_;
+  std::vector<MetricSpec> metrics_;
+  size_t metric_slots_ = 0;  // the sum of metrics_' slots(), per output
   OptimizerSpec opt_;
   bool accuracy_ = false;
   bool compiled_ = false;

@@ -82,15 +82,35 @@ void Net::compute_update_ranges() {
   }
 }
 
-void Net::compile(LossKind loss, const OptimizerSpec& opt, bool accuracy) {
+void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
+                  std::vector<MetricSpec> metrics) {
+  require(metrics.empty() || device_ == DeviceType::Cpu, ErrorKind::Device,
+          "compile: top-k accuracy, precision, recall and AUC are computed on the cpu only for now "
+          "(compile with { device: 'cpu' })");
+  require(std::isfinite(loss.label_smoothing) && loss.label_smoothing >= 0.f && loss.label_smoothing <= 1.f,
+          ErrorKind::Value, "compile: labelSmoothing must be in [0, 1], got " + std::to_string(loss.label_smoothing));
+  require(std::isfinite(loss.delta) && loss.delta > 0.f, ErrorKind::Value,
+          "compile: huber's delta must be a finite number > 0, got " + std::to_string(loss.delta));
+  for (const MetricSpec& m : metrics) {
+    require(m.kind != MetricKind::TopK || m.k >= 1, ErrorKind::Value,
+            "compile: top-k accuracy needs k >= 1, got " + std::to_string(m.k));
+    require(m.kind != MetricKind::Confusion || (!m.thresholds.empty() &&
+                                                std::is_sorted(m.thresholds.begin(), m.thresholds.end())),
+            ErrorKind::Value, "compile: a metric's thresholds must be a non-empty ascending list");
+  }
   wait_idle();  // the optimizer state is replaced below
-  loss_ = loss;
+  loss_ = loss.kind;
+  loss_spec_ = loss;
   opt_ = opt;
   accuracy_ = accuracy;
-  bool cce = loss == LossKind::CategoricalCrossentropy ||
-             loss == LossKind::SparseCategoricalCrossentropy;
+  metrics_ = std::move(metrics);
+  metric_slots_ = 0;
+  for (const MetricSpec& m : metrics_) metric_slots_ += m.slots();
+  bool cce = (loss.kind == LossKind::CategoricalCrossentropy ||
+              loss.kind == LossKind::SparseCategoricalCrossentropy) && !loss.from_logits;
   // softmax + cross-entropy is computed from the logits: stable, and one pass. It needs the
   // logits to feed only the softmax, and the softmax output to be read by nothing but the loss.
+  // (With from_logits the output is the logits already.)
   fused_output_.assign(outputs_.size(), -1);
   for (size_t o = 0; o < outputs_.size(); ++o) {
     int v = outputs_[o];
@@ -398,26 +418,35 @@ Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float*
   const int fused = fused_output_[o];
   const bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
   const LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
+  const LossSpec& spec = loss_spec_;
   // The gradient goes to the softmax's logits when it is folded into the loss.
   const int grad_value = fused >= 0 ? layers_[size_t(fused)].inputs[0] : v;
   float* grad = with_grad && needs_grad_[size_t(grad_value)] ? begin_grad(grad_value) : nullptr;
   switch (loss_) {
     case LossKind::CategoricalCrossentropy:
     case LossKind::SparseCategoricalCrossentropy:
-      if (fused >= 0) {
-        k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], target, rows, cols, mode, scale);
+      if (fused >= 0 || spec.from_logits) {
+        k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], target, rows, cols, mode,
+                       spec.label_smoothing, scale);
       } else if constexpr (std::is_same<Ops, CpuKernels>::value) {
-        probability_xent(loss, grad, out, target, rows, cols, sparse, scale);
+        probability_xent(loss, grad, out, target, rows, cols, sparse, spec.label_smoothing, scale);
       } else {
         require(false, ErrorKind::Device,
-                "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss)");
+                "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss) "
+                "or fromLogits: true");
       }
       break;
     case LossKind::BinaryCrossentropy:
-      k.binary_xent(loss, grad, out, target, rows, cols, false, scale);
+      k.binary_xent(loss, grad, out, target, rows, cols, spec.from_logits, scale);
       break;
     case LossKind::MeanSquaredError:
       k.mse(loss, grad, out, target, rows, cols, scale);
+      break;
+    case LossKind::Huber:
+      k.huber(loss, grad, out, target, rows, cols, spec.delta, scale);
+      break;
+    case LossKind::KLDivergence:
+      k.kl_divergence(loss, grad, out, target, rows, cols, scale);
       break;
   }
   if (weighted_) k.weight_rows(loss, grad, plan_->row_weights, rows, cols, rows / size_t(batch));
@@ -437,6 +466,7 @@ void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, 
   LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
   acc.output_loss.resize(outputs_.size(), 0.0);
   acc.output_correct.resize(outputs_.size(), 0.0);
+  acc.metric_sums.resize(outputs_.size() * metric_slots_, 0.0);
   for (size_t o = 0; o < outputs_.size(); ++o) {
     const float* out = plan_->act[size_t(outputs_[o])];
     const float* t = targets[o];
@@ -447,6 +477,16 @@ void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, 
     acc.loss_sum += sum;
     acc.output_loss[o] += sum;
     if (o == 0) acc.count += double(rows);
+    double* slot = acc.metric_sums.data() + o * metric_slots_;
+    for (const MetricSpec& m : metrics_) {
+      if (m.kind == MetricKind::TopK) {
+        *slot += double(k.top_k_count(out, t, rows, cols, mode, m.k));
+      } else {
+        // Keras's precision, recall and AUC flatten every output value (multi_label off).
+        k.threshold_counts(slot, out, t, rows * cols, m.thresholds.data(), m.thresholds.size());
+      }
+      slot += m.slots();
+    }
     if (!accuracy_) continue;
     double correct;
     if (loss_ == LossKind::BinaryCrossentropy) {
@@ -489,14 +529,16 @@ double Net::add_penalties(bool with_grad) {
   return total;
 }
 
-// Cross-entropy from probabilities (an output layer other than softmax), clipped as Keras does.
+// Cross-entropy from probabilities (an output layer other than softmax), clipped as Keras does,
+// with Keras's label smoothing of the targets.
 void Net::probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
-                           size_t cols, bool sparse, float scale) {
+                           size_t cols, bool sparse, float smoothing, float scale) {
   const float lo = 1e-7f, hi = 1.f - 1e-7f;
   for (size_t r = 0; r < rows; ++r) {
     double l = 0;
     for (size_t c = 0; c < cols; ++c) {
       float target = sparse ? (size_t(t[r]) == c ? 1.f : 0.f) : t[r * cols + c];
+      target = target * (1.f - smoothing) + smoothing / float(cols);
       float pc = p[r * cols + c];
       float clipped = std::min(std::max(pc, lo), hi);
       l -= double(target) * std::log(double(clipped));

@@ -359,7 +359,7 @@ LossResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, boo
   launch_kernels(op, dev, {&logits, &labels}, {&r.loss, &r.grad}, [=](const auto& k) {
     if (sparse) check_class_ids(k, labels.data(), d.rows, d.cols);
     k.softmax_xent(r.loss.data(), r.grad.data(), logits.data(), labels.data(), d.rows, d.cols,
-                   mode, scale);
+                   mode, 0.f, scale);
   });
   return r;
 }

@@ -3,6 +3,8 @@
 // layer); accuracy is a row-wise argmax.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "simd_kernels.h"
 #include "../thread_pool.h"
@@ -19,17 +21,22 @@ size_t row_grain(size_t cols) { return 8192 / (cols + 1) + 1; }
 
 }  // namespace
 
+// With smoothing s the target is t' = (1 - s) t + s / cols, so the loss is (1 - s) times the
+// plain one plus s * (lse - mean(x)), sum(t') = (1 - s) sum(t) + s, and dx = p sum(t') - t'.
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
-                  size_t cols, LabelMode mode, float grad_scale) {
+                  size_t cols, LabelMode mode, float smoothing, float grad_scale) {
+  const float keep = 1.f - smoothing, spread = smoothing / float(cols);
   parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
     for (size_t r = b; r < e; ++r) {
       const float* x = logits + r * cols;
       float mx = x[0];
       for (size_t c = 1; c < cols; ++c) mx = x[c] > mx ? x[c] : mx;
-      Vec mv = Vec::set1(mx), sum = Vec::zero();
+      Vec mv = Vec::set1(mx), sum = Vec::zero(), xsum = Vec::zero();
       for (size_t c = 0; c < cols; c += L) {
         size_t left = cols - c;
-        Vec ev = exp(load_n(x + c, left) - mv);
+        Vec xc = load_n(x + c, left);
+        xsum = xsum + xc;  // inactive lanes load 0
+        Vec ev = exp(xc - mv);
         // Inactive lanes of a partial load hold exp(-mx): mask them out of the sum.
         sum = sum + (left >= size_t(L) ? ev : select_gt(Vec::set1(float(left)), lane_index(), ev, Vec::zero()));
       }
@@ -51,17 +58,22 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
         }
         l = lv.reduce_add(), tsum = tv.reduce_add();
       }
+      if (smoothing != 0.f) {
+        l = keep * l + smoothing * (lse - xsum.reduce_add() / float(cols));
+        tsum = keep * tsum + smoothing;
+      }
       loss[r] = l;
       if (!dx) continue;
       Vec lsev = Vec::set1(lse), ts = Vec::set1(tsum), scale = Vec::set1(grad_scale);
+      Vec keepv = Vec::set1(keep), spreadv = Vec::set1(spread);
       float* d = dx + r * cols;
       for (size_t c = 0; c < cols; c += L) {
         size_t left = cols - c;
         Vec p = exp(load_n(x + c, left) - lsev) * ts;
         Vec t = sparse ? Vec::zero() : load_n(target + r * cols + c, left);
-        store_n(d + c, (p - t) * scale, left);
+        store_n(d + c, (p - fmadd(t, keepv, spreadv)) * scale, left);
       }
-      if (sparse && valid) d[label] -= grad_scale;
+      if (sparse && valid) d[label] -= keep * grad_scale;
     }
   });
 }
@@ -145,6 +157,94 @@ size_t accuracy_count(const float* pred, const float* target, size_t rows, size_
     correct += best == want;
   }
   return correct;
+}
+
+void huber(float* loss, float* dx, const float* y, const float* target, size_t rows, size_t cols,
+           float delta, float grad_scale) {
+  parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
+    const Vec dv = Vec::set1(delta), ndv = Vec::set1(-delta), half = Vec::set1(0.5f);
+    const Vec k = Vec::set1(grad_scale / float(cols));
+    for (size_t r = b; r < e; ++r) {
+      Vec acc = Vec::zero();
+      for (size_t c = 0; c < cols; c += L) {
+        size_t left = cols - c, i = r * cols + c;
+        Vec d = load_n(y + i, left) - load_n(target + i, left);  // inactive lanes: 0
+        // q = clamp(d, -delta, delta): the loss is 0.5 q^2 + delta (|d| - |q|).
+        Vec q = min(max(d, ndv), dv);
+        Vec lin = max(d, Vec::zero() - d) - max(q, Vec::zero() - q);
+        acc = acc + fmadd(half * q, q, dv * lin);
+        if (dx) store_n(dx + i, q * k, left);
+      }
+      loss[r] = acc.reduce_add() / float(cols);
+    }
+  });
+}
+
+void kl_divergence(float* loss, float* dx, const float* p, const float* target, size_t rows,
+                   size_t cols, float grad_scale) {
+  const float lo = 1e-7f;
+  parallel_for(rows, row_grain(cols), [&](size_t b, size_t e, int) {
+    for (size_t r = b; r < e; ++r) {
+      double l = 0;
+      for (size_t c = 0; c < cols; ++c) {
+        size_t i = r * cols + c;
+        float t = std::min(std::max(target[i], lo), 1.f), q = std::min(std::max(p[i], lo), 1.f);
+        l += double(t) * std::log(double(t) / double(q));
+        if (dx) dx[i] = p[i] >= lo && p[i] <= 1.f ? -t / q * grad_scale : 0.f;
+      }
+      loss[r] = float(l);
+    }
+  });
+}
+
+size_t top_k_count(const float* pred, const float* target, size_t rows, size_t cols,
+                   LabelMode mode, int k) {
+  size_t hits = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    size_t want = 0;
+    if (mode == LabelMode::Sparse) {
+      if (!(target[r] >= 0.f && target[r] < float(cols))) continue;
+      want = size_t(target[r]);
+    } else {
+      const float* t = target + r * cols;
+      for (size_t c = 1; c < cols; ++c) want = t[c] > t[want] ? c : want;
+    }
+    const float* p = pred + r * cols;
+    if (p[want] != p[want]) continue;  // NaN
+    // Lanes past the row's end load 0 and are masked out by the lane index.
+    const Vec pw = Vec::set1(p[want]), one = Vec::set1(1.f);
+    Vec above = Vec::zero();
+    for (size_t c = 0; c < cols; c += L) {
+      size_t left = cols - c;
+      Vec active = select_gt(Vec::set1(float(left)), lane_index(), one, Vec::zero());
+      above = above + select_gt(load_n(p + c, left), pw, active, Vec::zero());
+    }
+    hits += above.reduce_add() < float(k);
+  }
+  return hits;
+}
+
+// One pass over the values: each falls in the bucket of how many thresholds lie below it (a
+// binary search), and the counts at threshold i are the buckets above i.
+void threshold_counts(double* counts, const float* pred, const float* target, size_t n,
+                      const float* thresholds, size_t count) {
+  std::vector<uint64_t> pos(count + 1, 0), neg(count + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    // pred > thresholds[j] exactly for j below the first threshold >= pred (none for NaN).
+    const float v = pred[i];
+    const size_t below = v == v ? size_t(std::lower_bound(thresholds, thresholds + count, v) - thresholds) : 0;
+    (target[i] != 0.f ? pos : neg)[below] += 1;
+  }
+  uint64_t tp = 0, fp = 0, all_pos = 0, all_neg = 0;
+  for (size_t j = 0; j <= count; ++j) all_pos += pos[j], all_neg += neg[j];
+  for (size_t t = count; t-- > 0;) {
+    tp += pos[t + 1];
+    fp += neg[t + 1];
+    counts[4 * t] += double(tp);
+    counts[4 * t + 1] += double(fp);
+    counts[4 * t + 2] += double(all_neg - fp);
+    counts[4 * t + 3] += double(all_pos - tp);
+  }
 }
 
 }  // namespace CK_ISA_NS

@@ -15,9 +15,13 @@ float target_at(const float* t, size_t r, size_t c, size_t cols, LabelMode mode)
 }
 }  // namespace
 
-// loss = logsumexp(x) * sum(t) - sum(t * x); dx = softmax(x) * sum(t) - t
+// loss = logsumexp(x) * sum(t') - sum(t' * x); dx = softmax(x) * sum(t') - t', with the
+// smoothed target t' = t * (1 - smoothing) + smoothing / cols.
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
-                  size_t cols, LabelMode mode, float grad_scale) {
+                  size_t cols, LabelMode mode, float smoothing, float grad_scale) {
+  auto smoothed = [&](size_t r, size_t c) {
+    return double(target_at(target, r, c, cols, mode)) * (1.0 - smoothing) + double(smoothing) / double(cols);
+  };
   for (size_t r = 0; r < rows; ++r) {
     const float* x = logits + r * cols;
     float m = x[0];
@@ -27,7 +31,7 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
     double lse = m + std::log(sum);
     double l = 0, tsum = 0;
     for (size_t c = 0; c < cols; ++c) {
-      float t = target_at(target, r, c, cols, mode);
+      double t = smoothed(r, c);
       l += t * (lse - x[c]);
       tsum += t;
     }
@@ -35,7 +39,7 @@ void softmax_xent(float* loss, float* dx, const float* logits, const float* targ
     if (dx) {
       for (size_t c = 0; c < cols; ++c) {
         double p = std::exp(double(x[c]) - lse);
-        dx[r * cols + c] = float((p * tsum - target_at(target, r, c, cols, mode)) * grad_scale);
+        dx[r * cols + c] = float((p * tsum - smoothed(r, c)) * grad_scale);
       }
     }
   }
@@ -108,6 +112,68 @@ void weight_rows(float* loss, float* dx, const float* weights, size_t rows, size
     loss[r] *= w;
     if (dx) {
       for (size_t c = 0; c < cols; ++c) dx[r * cols + c] *= w;
+    }
+  }
+}
+
+void huber(float* loss, float* dx, const float* y, const float* target, size_t rows, size_t cols,
+           float delta, float grad_scale) {
+  for (size_t r = 0; r < rows; ++r) {
+    double l = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      size_t i = r * cols + c;
+      double d = double(y[i]) - double(target[i]), a = std::fabs(d);
+      l += a <= delta ? 0.5 * d * d : double(delta) * (a - 0.5 * delta);
+      if (dx) dx[i] = float(std::min(std::max(d, -double(delta)), double(delta)) / double(cols) * grad_scale);
+    }
+    loss[r] = float(l / double(cols));
+  }
+}
+
+void kl_divergence(float* loss, float* dx, const float* p, const float* target, size_t rows,
+                   size_t cols, float grad_scale) {
+  const double lo = 1e-7;
+  for (size_t r = 0; r < rows; ++r) {
+    double l = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      size_t i = r * cols + c;
+      double t = std::min(std::max(double(target[i]), lo), 1.0);
+      double q = std::min(std::max(double(p[i]), lo), 1.0);
+      l += t * std::log(t / q);
+      if (dx) dx[i] = double(p[i]) >= lo && double(p[i]) <= 1.0 ? float(-t / q * grad_scale) : 0.f;
+    }
+    loss[r] = float(l);
+  }
+}
+
+size_t top_k_count(const float* pred, const float* target, size_t rows, size_t cols,
+                   LabelMode mode, int k) {
+  size_t hits = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    size_t want = 0;
+    if (mode == LabelMode::Sparse) {
+      if (!(target[r] >= 0.f && target[r] < float(cols))) continue;
+      want = size_t(target[r]);
+    } else {
+      for (size_t c = 1; c < cols; ++c) if (target[r * cols + c] > target[r * cols + want]) want = c;
+    }
+    const float* p = pred + r * cols;
+    if (std::isnan(p[want])) continue;
+    int above = 0;
+    for (size_t c = 0; c < cols; ++c) above += p[c] > p[want];
+    hits += above < k;
+  }
+  return hits;
+}
+
+// One pass per threshold: the plain definition, against which the vector tables' one-pass
+// bucketing is checked.
+void threshold_counts(double* counts, const float* pred, const float* target, size_t n,
+                      const float* thresholds, size_t count) {
+  for (size_t t = 0; t < count; ++t) {
+    for (size_t i = 0; i < n; ++i) {
+      const bool positive = pred[i] > thresholds[t], label = target[i] != 0.f;
+      counts[4 * t + (label ? (positive ? 0 : 3) : (positive ? 1 : 2))] += 1;
     }
   }
 }

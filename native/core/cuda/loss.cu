@@ -26,8 +26,9 @@ __device__ __forceinline__ float target_at(const float* t, size_t r, size_t c, s
 
 __global__ void softmax_xent_kernel(float* loss, float* dx, const float* logits,
                                     const float* target, size_t rows, size_t cols,
-                                    LabelMode mode, float grad_scale) {
+                                    LabelMode mode, float smoothing, float grad_scale) {
   const int lane = threadIdx.x % 32;
+  const float keep = 1.f - smoothing, spread = smoothing / float(cols);
   CK_ROWS_PER_WARP(r, rows) {
     const float* x = logits + r * cols;
     float m = -INFINITY;
@@ -39,7 +40,7 @@ __global__ void softmax_xent_kernel(float* loss, float* dx, const float* logits,
     const float lse = m + logf(s);
     float l = 0.f, tsum = 0.f;
     for (size_t c = lane; c < cols; c += 32) {
-      float t = target_at(target, r, c, cols, mode);
+      float t = target_at(target, r, c, cols, mode) * keep + spread;  // Keras's label smoothing
       l += t * (lse - x[c]);
       tsum += t;
     }
@@ -49,7 +50,7 @@ __global__ void softmax_xent_kernel(float* loss, float* dx, const float* logits,
     if (dx) {
       for (size_t c = lane; c < cols; c += 32) {
         float p = expf(x[c] - lse);
-        dx[r * cols + c] = (p * tsum - target_at(target, r, c, cols, mode)) * grad_scale;
+        dx[r * cols + c] = (p * tsum - (target_at(target, r, c, cols, mode) * keep + spread)) * grad_scale;
       }
     }
   }
@@ -95,6 +96,39 @@ __global__ void mse_kernel(float* loss, float* dx, const float* y, const float* 
     }
     l = warp_sum(l);
     if (lane == 0) loss[r] = l / float(cols);
+  }
+}
+
+__global__ void huber_kernel(float* loss, float* dx, const float* y, const float* target,
+                             size_t rows, size_t cols, float delta, float grad_scale) {
+  const int lane = threadIdx.x % 32;
+  CK_ROWS_PER_WARP(r, rows) {
+    float l = 0.f;
+    for (size_t c = lane; c < cols; c += 32) {
+      const size_t i = r * cols + c;
+      const float d = y[i] - target[i], a = fabsf(d);
+      l += a <= delta ? 0.5f * d * d : delta * (a - 0.5f * delta);
+      if (dx) dx[i] = fminf(fmaxf(d, -delta), delta) / float(cols) * grad_scale;
+    }
+    l = warp_sum(l);
+    if (lane == 0) loss[r] = l / float(cols);
+  }
+}
+
+__global__ void kl_divergence_kernel(float* loss, float* dx, const float* p, const float* target,
+                                     size_t rows, size_t cols, float grad_scale) {
+  const float lo = 1e-7f;
+  const int lane = threadIdx.x % 32;
+  CK_ROWS_PER_WARP(r, rows) {
+    float l = 0.f;
+    for (size_t c = lane; c < cols; c += 32) {
+      const size_t i = r * cols + c;
+      const float t = fminf(fmaxf(target[i], lo), 1.f), q = fminf(fmaxf(p[i], lo), 1.f);
+      l += t * logf(t / q);
+      if (dx) dx[i] = p[i] >= lo && p[i] <= 1.f ? -t / q * grad_scale : 0.f;
+    }
+    l = warp_sum(l);
+    if (lane == 0) loss[r] = l;
   }
 }
 
@@ -175,10 +209,10 @@ __global__ void count_into_kernel(double* acc, const unsigned long long* count, 
 }  // namespace
 
 void softmax_xent(float* loss, float* dx, const float* logits, const float* target, size_t rows,
-                  size_t cols, LabelMode mode, float grad_scale, void* stream) {
+                  size_t cols, LabelMode mode, float smoothing, float grad_scale, void* stream) {
   if (rows == 0 || cols == 0) return;
   softmax_xent_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(
-      loss, dx, logits, target, rows, cols, mode, grad_scale);
+      loss, dx, logits, target, rows, cols, mode, smoothing, grad_scale);
   check_launch("softmaxCrossEntropy");
 }
 
@@ -196,6 +230,22 @@ void mse(float* loss, float* dx, const float* y, const float* target, size_t row
   mse_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(loss, dx, y, target, rows,
                                                                       cols, grad_scale);
   check_launch("meanSquaredError");
+}
+
+void huber(float* loss, float* dx, const float* y, const float* target, size_t rows, size_t cols,
+           float delta, float grad_scale, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  huber_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(loss, dx, y, target, rows,
+                                                                        cols, delta, grad_scale);
+  check_launch("huber");
+}
+
+void kl_divergence(float* loss, float* dx, const float* p, const float* target, size_t rows,
+                   size_t cols, float grad_scale, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  kl_divergence_kernel<<<grid_1d(rows, kRowWarps), 256, 0, as_stream(stream)>>>(
+      loss, dx, p, target, rows, cols, grad_scale);
+  check_launch("kullbackLeiblerDivergence");
 }
 
 void weight_rows(float* loss, float* dx, const float* weights, size_t rows, size_t cols,

@@ -476,18 +476,19 @@ TEST(losses) {
     }
     if (s.rows > 2) sparse[1] = float(s.cols + 3), sparse[2] = -1.f;  // ids matching no class
     Dev gl(logits), gd(dense), gs(sparse);
-    for (LabelMode mode : {LabelMode::Dense, LabelMode::Sparse}) {
+    for (auto [mode, smoothing] : {std::pair{LabelMode::Dense, 0.f}, {LabelMode::Sparse, 0.f},
+                                   {LabelMode::Dense, 0.1f}, {LabelMode::Sparse, 0.2f}}) {
       const Vec& t = mode == LabelMode::Dense ? dense : sparse;
       const Dev& gt = mode == LabelMode::Dense ? gd : gs;
       Vec loss(s.rows), dx(n);
-      ref().softmax_xent(loss.data(), dx.data(), logits.data(), t.data(), s.rows, s.cols, mode, 0.25f);
+      ref().softmax_xent(loss.data(), dx.data(), logits.data(), t.data(), s.rows, s.cols, mode, smoothing, 0.25f);
       Dev gloss = Dev::out(s.rows), gdx = Dev::out(n);
-      gpu().softmax_xent(gloss.p(), gdx.p(), gl.p(), gt.p(), s.rows, s.cols, mode, 0.25f, g_stream);
-      const std::string m = mode == LabelMode::Dense ? " dense " : " sparse ";
+      gpu().softmax_xent(gloss.p(), gdx.p(), gl.p(), gt.p(), s.rows, s.cols, mode, smoothing, 0.25f, g_stream);
+      const std::string m = (mode == LabelMode::Dense ? " dense " : " sparse ") + std::to_string(smoothing) + " ";
       EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "softmax_xent loss" + m + tag);
       EXPECT_CLOSE_T(gdx.host(), dx, s.cols, 1.0, 1e-4f, 1e-6, "softmax_xent dx" + m + tag);
       Dev gloss2 = Dev::out(s.rows);
-      gpu().softmax_xent(gloss2.p(), nullptr, gl.p(), gt.p(), s.rows, s.cols, mode, 1.f, g_stream);
+      gpu().softmax_xent(gloss2.p(), nullptr, gl.p(), gt.p(), s.rows, s.cols, mode, smoothing, 1.f, g_stream);
       EXPECT_CLOSE_T(gloss2.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "softmax_xent (no dx)" + m + tag);
     }
     {  // per-row loss weights, one weight per two rows (an example with two pixel rows)
@@ -521,6 +522,15 @@ TEST(losses) {
     EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-5f, 1e-7, "mse dx " + tag);
     gpu().mse(gloss.p(), nullptr, gl.p(), gbt.p(), s.rows, s.cols, 2.f, g_stream);
     EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "mse (no dx) " + tag);
+    // Huber with differences on both sides of delta; KL with probabilities at the clip edges.
+    ref().huber(loss.data(), dx.data(), logits.data(), bt.data(), s.rows, s.cols, 1.5f, 2.f);
+    gpu().huber(gloss.p(), gdx.p(), gl.p(), gbt.p(), s.rows, s.cols, 1.5f, 2.f, g_stream);
+    EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-5f, 1e-5, "huber loss " + tag);
+    EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-5f, 1e-7, "huber dx " + tag);
+    ref().kl_divergence(loss.data(), dx.data(), probs.data(), bt.data(), s.rows, s.cols, 0.5f);
+    gpu().kl_divergence(gloss.p(), gdx.p(), gprobs.p(), gbt.p(), s.rows, s.cols, 0.5f, g_stream);
+    EXPECT_CLOSE_T(gloss.host(), loss, s.cols, 1.0, 1e-4f, 1e-5, "kl_divergence loss " + tag);
+    EXPECT_CLOSE_T(gdx.host(), dx, 1, 1.0, 1e-4f, 1e-6, "kl_divergence dx " + tag);
   }
 }
 
