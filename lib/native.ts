@@ -4,6 +4,7 @@
 // requires the addon.
 import * as path from 'path';
 import { DeviceError } from './errors';
+import type { NativeMetric } from './metrics';
 
 export interface NativeHandle {
   shape(): number[];
@@ -56,6 +57,8 @@ export interface StepSums {
   /** Per model output: its summed loss and correct count. */
   outputLoss: number[];
   outputCorrect: number[];
+  /** Per model output, each compiled built-in metric's counts in turn (see lib/metrics.ts). */
+  metricSums: number[];
 }
 
 export interface NativeParamInfo {
@@ -68,7 +71,8 @@ export interface NativeParamInfo {
 /** The network executor (native/core/net.h): one call per training batch. */
 export interface NativeNet {
   params(): NativeParamInfo[];
-  compile(loss: string, optimizer: Record<string, unknown>, accuracy: boolean): void;
+  compile(loss: { name: string; fromLogits: boolean; labelSmoothing: number; delta: number }, optimizer: Record<string, unknown>,
+    accuracy: boolean, metrics: NativeMetric[]): void;
   /** Moves the weights; throws DeviceError when CUDA is unavailable or cannot run a layer. */
   setDevice(device: 'cpu' | 'cuda'): void;
   device(): 'cpu' | 'cuda';

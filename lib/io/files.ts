@@ -8,6 +8,8 @@ import { FormatError, ValueError } from '../errors';
 import { Layer, Shape } from '../layers/layer';
 import { NativeNet } from '../native';
 import { Optimizer } from '../optimizers';
+import { Loss, lossToJson } from '../losses';
+import { Metric, metricToJson } from '../metrics';
 import { Tensor } from '../tensor';
 import { commitModelFolder, readModelFolder, sha256, WEIGHTS_BIN } from './folder';
 import { checkManifest, layerToJson, ModelJson, WeightEntry } from './topology';
@@ -45,7 +47,7 @@ const OWN_METADATA = ['convkitOptimizer', 'convkitCheckpoint'];
 export interface SavableModel {
   readonly layers: Layer[];
   readonly built?: { layerShapes: { input: Shape }[] };
-  readonly compiled?: { loss: string; accuracyName: string | null; optimizer: Optimizer };
+  readonly compiled?: { loss: Loss; accuracyName: string | null; metrics: Metric[]; optimizer: Optimizer };
   readonly net: NativeNet;
   build(): void;
   getLayerWeights(layer: Layer): Tensor[];
@@ -104,8 +106,8 @@ export async function saveModel(model: SavableModel, url: string, options: SaveO
   if (model.compiled) {
     const c = model.compiled;
     json.trainingConfig = {
-      loss: c.loss,
-      metrics: c.accuracyName ? [c.accuracyName] : [],
+      loss: lossToJson(c.loss),
+      metrics: [...(c.accuracyName ? [c.accuracyName] : []), ...c.metrics.map(metricToJson)],
       optimizer_config: { class_name: c.optimizer.className, config: c.optimizer.getConfig() },
     };
   }

@@ -2,6 +2,7 @@
 // saved folder, a model.json topology). The one io module above models/: models import io/ to
 // save, so building a model from a file lives here, not in files.ts.
 import { ConvkitError, FormatError } from '../errors';
+import type { CompileArgs } from '../models/base';
 import { functionalFromConfig } from '../models/functional';
 import { LayersModel } from '../models/layers-model';
 import { Sequential } from '../models/sequential';
@@ -60,12 +61,12 @@ export async function loadModel(url: string): Promise<LayersModel> {
     throw new FormatError(`loadModel: the file has ${modelWeights.length} weights but the topology uses ${order}`);
   }
   const training = json.trainingConfig;
-  if (training && typeof training.loss === 'string') {
+  if (training && (typeof training.loss === 'string' || (typeof training.loss === 'object' && training.loss !== null))) {
     const opt = training.optimizer_config as { class_name?: string; config?: Record<string, unknown> } | undefined;
     const meta = json.userDefinedMetadata?.convkitOptimizer as { iterations?: number; slots?: number } | undefined;
     const slots = [...weights.values()].filter((w) => w.entry.group === 'optimizer');
     try {
-      model.compile({ optimizer: optimizerFromConfig(opt?.class_name ?? 'SGD', opt?.config), loss: training.loss, metrics: Array.isArray(training.metrics) ? training.metrics as string[] : [] });
+      model.compile({ optimizer: optimizerFromConfig(opt?.class_name ?? 'SGD', opt?.config), loss: training.loss as CompileArgs['loss'], metrics: Array.isArray(training.metrics) ? training.metrics as CompileArgs['metrics'] : [] });
     } catch (e) {
       // A training config we cannot reproduce: the model still predicts (compile it yourself),
       // unless the file is a checkpoint whose optimizer state would then be silently dropped.

@@ -4,7 +4,8 @@
 import { BusyError, describeValue, DeviceError, FormatError, ShapeError, ValueError } from '../errors';
 import { InputLayer } from '../layers/core';
 import { countWeights, Layer, LayerHost, NativeLayerSpec, Shape } from '../layers/layer';
-import { getLoss, LossName } from '../losses';
+import { getLoss, Loss } from '../losses';
+import { Metric, metricOf } from '../metrics';
 import { native, NativeNet } from '../native';
 import { getOptimizer, Optimizer } from '../optimizers';
 import { globalRng } from '../random';
@@ -20,8 +21,14 @@ export interface DynamicBatching {
 
 export interface CompileArgs {
   optimizer: string | Optimizer;
-  loss: string;
-  metrics?: (string | MetricFn)[];
+  /** A name ('categoricalCrossentropy', 'huber', ...), a ck.losses object, or a saved { className, config }. */
+  loss: string | Loss | { className?: string; class_name?: string; config?: Record<string, unknown> };
+  /**
+   * 'accuracy' (or 'acc'), built-in metrics (names such as 'auc' or 'top_k_categorical_accuracy',
+   * or ck.metrics objects), and user functions (yTrue, yPred) => number, which are computed on
+   * validation data and in evaluate.
+   */
+  metrics?: (string | Metric | MetricFn | { className?: string; class_name?: string; config?: Record<string, unknown> })[];
   /**
    * Where the model trains and predicts: 'cpu', 'cuda' (a DeviceError when CUDA is unavailable
    * or a layer has no CUDA kernel yet) or 'auto' (CUDA when it can run the model, else the CPU).
@@ -34,9 +41,11 @@ export interface CompileArgs {
 /** @internal The compiled state the training loops use. */
 export interface Compiled {
   optimizer: Optimizer;
-  loss: LossName;
+  loss: Loss;
   /** The name 'accuracy' is logged under ('accuracy' or 'acc', as the user wrote it), or null. */
   accuracyName: string | null;
+  /** The built-in metrics computed natively, in compile order. */
+  metrics: Metric[];
   userMetrics: { name: string; fn: MetricFn }[];
   device: 'cpu' | 'cuda' | 'auto';
 }
@@ -273,12 +282,30 @@ export abstract class ModelBase implements LayerHost {
     const optimizer = getOptimizer(args.optimizer);
     let accuracyName: string | null = null;
     const userMetrics: Compiled['userMetrics'] = [];
+    const metrics: Metric[] = [];
+    const sparse = loss.name === 'sparseCategoricalCrossentropy';
     for (const m of args.metrics ?? []) {
-      if (m === 'accuracy' || m === 'acc') accuracyName = m;
-      else if (typeof m === 'function') userMetrics.push({ name: m.name || `metric_${userMetrics.length}`, fn: m });
-      else throw new ValueError(`${this.name}.compile: unknown metric ${describeValue(m)} (use 'accuracy' or a function)`);
+      if (m === 'accuracy' || m === 'acc') {
+        accuracyName = m;
+        continue;
+      }
+      if (typeof m === 'function') {
+        userMetrics.push({ name: m.name || `metric_${userMetrics.length}`, fn: m as MetricFn });
+        continue;
+      }
+      const metric = metricOf(m);
+      if (!metric) {
+        throw new ValueError(`${this.name}.compile: unknown metric ${describeValue(m)} (use 'accuracy', 'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy', 'precision', 'recall', 'auc', a ck.metrics object or a function)`);
+      }
+      // The step reads targets in the loss's layout: class ids with the sparse loss, else one value per output.
+      const wantsSparse = metric.className === 'SparseTopKCategoricalAccuracy';
+      if (wantsSparse !== sparse) {
+        throw new ValueError(`${this.name}.compile: ${metric.name} needs ${wantsSparse ? 'class-id targets (loss sparseCategoricalCrossentropy)' : 'one target per output value'}, but the loss is ${loss.name}${sparse && metric.className === 'TopKCategoricalAccuracy' ? '; use sparse_top_k_categorical_accuracy' : ''}`);
+      }
+      if (metrics.some((x) => x.name === metric.name)) throw new ValueError(`${this.name}.compile: two metrics are named '${metric.name}' (give one a name)`);
+      metrics.push(metric);
     }
-    this.compiled = { optimizer, loss, accuracyName, userMetrics, device };
+    this.compiled = { optimizer, loss, accuracyName, metrics, userMetrics, device };
     this.build();
     this.compileNative();
   }
@@ -289,7 +316,8 @@ export abstract class ModelBase implements LayerHost {
     const config = { kind: c.optimizer.kind, ...c.optimizer.getConfig(), learningRate: c.optimizer.learningRate };
     if (c.device === 'auto') {
       try {
-        net.setDevice(native.cudaStatus().available ? 'cuda' : 'cpu');
+        // The built-in metrics beyond accuracy are counted on the CPU only for now.
+        net.setDevice(native.cudaStatus().available && c.metrics.length === 0 ? 'cuda' : 'cpu');
       } catch (e) {
         if (!(e instanceof DeviceError)) throw e;
         net.setDevice('cpu');  // a layer CUDA cannot run yet
@@ -302,7 +330,8 @@ export abstract class ModelBase implements LayerHost {
         throw e;
       }
     }
-    net.compile(c.loss, config, c.accuracyName !== null);
+    const { name, fromLogits, labelSmoothing, delta } = c.loss;
+    net.compile({ name, fromLogits, labelSmoothing, delta }, config, c.accuracyName !== null, c.metrics.map((m) => m.native));
   }
 
   /** Where the model runs: 'cpu' until compiled onto 'cuda' (see CompileArgs.device). */

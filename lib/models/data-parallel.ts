@@ -62,8 +62,8 @@ export class DataParallel {
 
   /** `syncAhead`: whether the other ranks reach another sync point in this fit. */
   private constructor(private readonly comm: Communicator, private readonly net: NativeNet,
-    private readonly outputs: number, private readonly timeoutMs: number, private readonly where: string,
-    private syncAhead: boolean) {}
+    private readonly outputs: number, private readonly metricSums: number, private readonly timeoutMs: number,
+    private readonly where: string, private syncAhead: boolean) {}
 
   get rank(): number {
     return this.comm.rank;
@@ -75,10 +75,10 @@ export class DataParallel {
    * and routes the net's data-parallel steps through MPI. Resolves to the seed all ranks use:
    * rank 0's, or one it draws when fit was given none.
    */
-  static async start(net: NativeNet, comm: Communicator, timeoutMs: number, outputs: number,
+  static async start(net: NativeNet, comm: Communicator, timeoutMs: number, outputs: number, metricSums: number,
     fields: FingerprintField[], seed: number | undefined, where: string, trainsAnEpoch: boolean): Promise<{ dp: DataParallel; seed: number }> {
     await checkAgreement(comm, fields, where);
-    const dp = new DataParallel(comm, net, outputs, timeoutMs, where, trainsAnEpoch);
+    const dp = new DataParallel(comm, net, outputs, metricSums, timeoutMs, where, trainsAnEpoch);
     // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
     const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
     net.setDistributed(timeoutMs);
@@ -158,13 +158,15 @@ export class DataParallel {
     const o = this.outputs;
     const state = this.net.params().map((p, i) => ({ ...p, index: i })).filter((p) => !p.trainable);
     const stats = state.map((p) => new Tensor(this.net.getParam(p.index)).dataSync());
-    const head = 3 + 2 * o + 1;
+    const m = this.metricSums;
+    const head = 3 + 2 * o + m + 1;
     const packed = new Float32Array(head + stats.reduce((n, s) => n + s.length, 0));
     packed.set([sums.lossSum, sums.correct, sums.count]);
     for (let k = 0; k < o; k++) {
       packed[3 + k] = sums.outputLoss[k] ?? 0;  // a rank that had no rows yet has no per-output sums
       packed[3 + o + k] = sums.outputCorrect[k] ?? 0;
     }
+    for (let k = 0; k < m; k++) packed[3 + 2 * o + k] = sums.metricSums[k] ?? 0;
     packed[head - 1] = stop ? 1 : 0;
     let at = head;
     for (const s of stats) {
@@ -183,6 +185,7 @@ export class DataParallel {
       sums: {
         lossSum: total[0], correct: total[1], count: total[2],
         outputLoss: Array.from(total.subarray(3, 3 + o)), outputCorrect: Array.from(total.subarray(3 + o, 3 + 2 * o)),
+        metricSums: Array.from(total.subarray(3 + 2 * o, 3 + 2 * o + m)),
       },
       stop: total[head - 1] > 0,
     };

@@ -174,7 +174,7 @@ async function trainTogether(model: DatasetModel, dataset: Dataset<{ xs: Tensor;
     for (let epoch = args.initialEpoch ?? 0; epoch < epochs && !model.stopTraining; epoch++) {
       for (const cb of callbacks) await cb.onEpochBegin(epoch);
       dp.resetMetrics();
-      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
+      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [], metricSums: [] };
       const it = dataset[Symbol.asyncIterator]();
       let ended = false;
       for (let b = 0; args.batchesPerEpoch === undefined || b < args.batchesPerEpoch; b++) {

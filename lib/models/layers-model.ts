@@ -6,6 +6,8 @@ import { Callback, CustomCallback, CustomCallbackArgs, Logs } from '../callbacks
 import { describeValue, DeviceError, ShapeError, ValueError } from '../errors';
 import { Communicator, jobOf } from '../distributed';
 import { Layer } from '../layers/layer';
+import { lossToJson } from '../losses';
+import { metricToJson } from '../metrics';
 import { StepSums } from '../native';
 import { globalRng } from '../random';
 import { Rng } from '../rng';
@@ -151,7 +153,7 @@ export abstract class LayersModel extends ModelBase {
     if (t.shape[0] !== n) {
       throw new ShapeError(`${where}: x has ${n} examples but ${what} has ${t.shape[0] ?? 0} (${what} shape [${t.shape.join(',')}])`);
     }
-    const sparse = c.loss === 'sparseCategoricalCrossentropy';
+    const sparse = c.loss.name === 'sparseCategoricalCrossentropy';
     const wantShape = sparse ? out.slice(0, -1) : out;
     const got = t.shape.slice(1);
     const sameSize = got.reduce((a, b) => a * b, 1) === wantShape.reduce((a, b) => a * b, 1);
@@ -159,7 +161,7 @@ export abstract class LayersModel extends ModelBase {
       throw new ShapeError(`${where}: targets [${t.shape.join(',')}] do not match the model output (None, ${out.join(', ')})${sparse ? ' (sparse labels: one class id per example)' : ''}`);
     }
     const classes = out[out.length - 1];
-    if (sparse || c.loss === 'categoricalCrossentropy') {
+    if (sparse || c.loss.name === 'categoricalCrossentropy') {
       const data = t.dataSync();
       for (let i = 0; i < data.length; i++) {
         const v = data[i];
@@ -217,7 +219,7 @@ export abstract class LayersModel extends ModelBase {
     let seed = args.seed;
     if (job) {
       if (this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
-      ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length,
+      ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, this.metricSlots(),
         this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where,
         initialEpoch < epochs));
     }
@@ -260,7 +262,7 @@ export abstract class LayersModel extends ModelBase {
     return [
       { name: 'the model (its layers and weight shapes)', value: JSON.stringify([layers, this.graph(), weights]) },
       { name: 'the parameter count', value: this.countParams() },
-      { name: 'the optimizer', value: JSON.stringify([c.optimizer.kind, c.optimizer.getConfig(), c.loss, c.accuracyName]) },
+      { name: 'the optimizer', value: JSON.stringify([c.optimizer.kind, c.optimizer.getConfig(), lossToJson(c.loss), c.accuracyName, c.metrics.map(metricToJson)]) },
     ];
   }
 
@@ -279,7 +281,7 @@ export abstract class LayersModel extends ModelBase {
       { name: 'initialEpoch', value: o.initialEpoch },
       { name: 'batchesPerEpoch', value: o.batchesPerEpoch },
     ];
-    const { dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, fields,
+    const { dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, this.metricSlots(), fields,
       undefined, where, o.initialEpoch < o.epochs);
     const rng = new Rng(seed);
     const seedBase = rng.nextUint32();
@@ -419,7 +421,7 @@ export abstract class LayersModel extends ModelBase {
       // Every rank of a data-parallel fit runs every step of an epoch (the others wait for its
       // gradients): a stop takes effect at the end of the epoch.
       const stopping = () => !dp && (args.signal?.aborted || this.stopTraining);
-      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [] };
+      let sums: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [], metricSums: [] };
       const queued: Promise<StepSums>[] = [launch(0)];
       let launched = 1;
       for (let b = 0; b < steps && queued.length; b++) {
@@ -454,20 +456,37 @@ export abstract class LayersModel extends ModelBase {
     optimizer.learningRate = lr;
   }
 
+  /** How many sums the native step keeps for the built-in metrics (all outputs). */
+  private metricSlots(): number {
+    return this.built!.outputShapes.length * this.compiled!.metrics.reduce((n, m) => n + m.slots, 0);
+  }
+
   /**
-   * Logs for running sums, as Keras names them: loss (the sum over outputs) and accuracy; with
-   * several outputs also <output>_loss and <output>_accuracy per output.
+   * Logs for running sums, as Keras names them: loss (the sum over outputs), accuracy and the
+   * built-in metrics; with several outputs also <output>_loss, <output>_accuracy and
+   * <output>_<metric> per output.
    */
   private stepLogs(s: StepSums, prefix: string): Logs {
     const c = this.compiled!;
     const count = Math.max(1, s.count);
     const logs: Logs = { [`${prefix}loss`]: s.lossSum / count };
     const names = this.outputNames;
+    const slots = c.metrics.reduce((n, m) => n + m.slots, 0);
+    const metricLogs = (o: number, head: string) => {
+      let at = o * slots;
+      for (const m of c.metrics) {
+        // A step that has not run yet (a rank with no rows) has no sums.
+        logs[`${head}${m.name}`] = s.metricSums.length ? m.result(s.metricSums.slice(at, at + m.slots), count) : 0;
+        at += m.slots;
+      }
+    };
     if (names.length > 1) {
       names.forEach((name, o) => { logs[`${prefix}${name}_loss`] = s.outputLoss[o] / count; });
       if (c.accuracyName) names.forEach((name, o) => { logs[`${prefix}${name}_${c.accuracyName}`] = s.outputCorrect[o] / count; });
-    } else if (c.accuracyName) {
-      logs[`${prefix}${c.accuracyName}`] = s.correct / count;
+      names.forEach((name, o) => metricLogs(o, `${prefix}${name}_`));
+    } else {
+      if (c.accuracyName) logs[`${prefix}${c.accuracyName}`] = s.correct / count;
+      metricLogs(0, prefix);
     }
     return logs;
   }
