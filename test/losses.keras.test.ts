@@ -139,6 +139,15 @@ describe('one SGD step against float64 losses and their finite-difference gradie
     expectClose(b, g.b.map((gi, i) => bias0[i] - lr * gi), { atol: 2e-6, rtol: 1e-5, name: `${c.label} bias` });
   });
 
+  test('cross-entropy from probabilities (a softmax the loss cannot fold: it reads the model input) smooths the labels too', async () => {
+    const m = ck.sequential([ck.layers.input({ shape: [K] }), ck.layers.softmax()]);
+    m.compile({ optimizer: 'sgd', loss: ck.losses.categoricalCrossentropy({ labelSmoothing: 0.3 }) });
+    const z = Array.from(randomArray(N * K, 76, -3, 3));
+    const [loss] = await m.evaluate(ck.tensor(z, [N, K]), ck.tensor(oneHot, [N, K]));
+    const want = crossEntropy(rows(z).map(softmax), rows(oneHot), 0.3);
+    expect(Math.abs(loss - want)).toBeLessThan(1e-5 * want);
+  });
+
   test('labelSmoothing changes the step (0.1 is not 0)', async () => {
     const a = model('linear', ck.losses.categoricalCrossentropy({ fromLogits: true, labelSmoothing: 0.1 }), 0.5);
     const b = model('linear', ck.losses.categoricalCrossentropy({ fromLogits: true }), 0.5);
