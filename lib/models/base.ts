@@ -316,8 +316,7 @@ export abstract class ModelBase implements LayerHost {
     const config = { kind: c.optimizer.kind, ...c.optimizer.getConfig(), learningRate: c.optimizer.learningRate };
     if (c.device === 'auto') {
       try {
-        // The built-in metrics beyond accuracy are counted on the CPU only for now.
-        net.setDevice(native.cudaStatus().available && c.metrics.length === 0 ? 'cuda' : 'cpu');
+        net.setDevice(native.cudaStatus().available ? 'cuda' : 'cpu');
       } catch (e) {
         if (!(e instanceof DeviceError)) throw e;
         net.setDevice('cpu');  // a layer CUDA cannot run yet

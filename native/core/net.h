@@ -179,7 +179,6 @@ class Net {
   // How many step graphs this net has captured (CUDA), for tests and diagnostics.
   int64_t cuda_graph_captures() const { return cuda_captures_.load(); }
 
-  // Throws a DeviceError when a CUDA net is given metrics (computed on the CPU only for now).
   void compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
                std::vector<MetricSpec> metrics = {});
   void set_trainable(int layer, bool trainable);
@@ -318,6 +317,11 @@ class Net {
                  const std::vector<Tensor>& weights);
   void check_weights(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>& weights) const;
   void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
+  // Doubles of the device sums per phase (training, evaluation): loss, correct, the loss and
+  // correct count per output, then per output each metric's counts (metric_sums' layout).
+  size_t cuda_sums_per_phase() const;
+  // (Re)makes the device sums (zeroed) and the metrics' thresholds for the compiled metrics.
+  void cuda_alloc_sums();
   // The weight penalties into the loss sums (training: their gradients too) and the gradient
   // clipping, on the device (only enqueues: it may be captured into a step graph).
   void cuda_penalties_and_clipping(int batch, bool training, double* sums);
@@ -465,7 +469,8 @@ class Net {
   // CUDA nets: the running sums on the device, [loss, correct, loss per output..., correct per
   // output...] for training and the same for evaluation; the counts are kept on the host.
   StoragePtr cuda_sums_;
-  StoragePtr cuda_correct_;               // accuracy_count's device scalar (uint64)
+  StoragePtr cuda_correct_;               // accuracy_count's and top_k_count's device scalar (uint64)
+  StoragePtr cuda_thresholds_;            // the Confusion metrics' thresholds, metric after metric
   StoragePtr cuda_norms_;                 // clipping's squared norms (doubles), one per weight + 1
   StoragePtr cuda_scalars_;               // the step's dropout seed (uint64) and Adam alpha (float)
   std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;  // (batch, training, 2 * precision + weighted) -> step graph

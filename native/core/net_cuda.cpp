@@ -117,10 +117,20 @@ struct StepScalars {
   float nadam[3] = {};     // Nadam's m_coef, g_coef, v_scale for this step (NadamScalars)
 };
 
-// Doubles of the device sums per phase (training, evaluation): loss, correct, then per output.
-size_t sums_per_phase(size_t outputs) { return 2 + 2 * outputs; }
-
 }  // namespace
+
+size_t Net::cuda_sums_per_phase() const { return 2 + 2 * outputs_.size() + outputs_.size() * metric_slots_; }
+
+void Net::cuda_alloc_sums() {
+  DeviceBackend& b = cuda_backend();
+  cuda_sums_ = net_storage(2 * 2 * cuda_sums_per_phase(), DeviceType::Cuda);  // 2 floats a double
+  b.zero(cuda_sums_->data(), cuda_sums_->size() * sizeof(float), cuda_stream_);
+  std::vector<float> thresholds;
+  for (const MetricSpec& m : metrics_) thresholds.insert(thresholds.end(), m.thresholds.begin(), m.thresholds.end());
+  cuda_thresholds_ = net_storage(std::max<size_t>(thresholds.size(), 1), DeviceType::Cuda);
+  if (!thresholds.empty()) upload_values(cuda_thresholds_->data(), thresholds.data(), thresholds.size());
+  train_acc_ = eval_acc_ = Accumulators{};
+}
 
 void Net::download_values(float* host, const float* device, size_t n) {
   if (device_ == DeviceType::Cuda) copy_to_host(cuda_backend(), cuda_stream_, host, device, n);
@@ -181,9 +191,7 @@ void Net::set_device(DeviceType device) {
   device_ = device;
   ++weights_version_;  // trained elsewhere: the folded weights are stale
   if (device == DeviceType::Cuda) {
-    size_t doubles = 2 * sums_per_phase(outputs_.size());
-    cuda_sums_ = net_storage(2 * doubles, DeviceType::Cuda);
-    b.zero(cuda_sums_->data(), cuda_sums_->size() * sizeof(float), cuda_stream_);
+    cuda_alloc_sums();
     cuda_correct_ = net_storage(2, DeviceType::Cuda);
     cuda_scalars_ = net_storage(sizeof(StepScalars) / sizeof(float), DeviceType::Cuda);
     cuda_norms_ = net_storage(2 * (params_.size() + 1), DeviceType::Cuda);
@@ -192,6 +200,7 @@ void Net::set_device(DeviceType device) {
     train_acc_ = eval_acc_ = Accumulators{};
   } else {
     cuda_sums_.reset();
+    cuda_thresholds_.reset();
     cuda_correct_.reset();
     cuda_scalars_.reset();
     cuda_norms_.reset();
@@ -286,7 +295,7 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
   enqueue(op, reads, {}, [this, xs, ys, idx = std::move(idx), training, seed, result, weights] {
     DeviceBackend& b = cuda_backend();
     try {
-      result->sums = std::make_unique<Pinned>(b, sums_per_phase(outputs_.size()) * sizeof(double));
+      result->sums = std::make_unique<Pinned>(b, cuda_sums_per_phase() * sizeof(double));
       cuda_step(xs, ys, idx, training, seed, static_cast<double*>(result->sums->p), weights);
       result->count = (training ? train_acc_ : eval_acc_).count;
       result->event = b.record_event(cuda_stream_);
@@ -294,8 +303,8 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
       result->error = current_failure();
     }
   });
-  const size_t outputs = outputs_.size();
-  last_result_ = results_->enqueue([stream = stream_, seq = last_task_, result, out, outputs] {
+  const size_t outputs = outputs_.size(), per_phase = cuda_sums_per_phase();
+  last_result_ = results_->enqueue([stream = stream_, seq = last_task_, result, out, outputs, per_phase] {
     DeviceBackend& b = cuda_backend();
     stream->wait(seq);
     if (result->event) {
@@ -316,6 +325,7 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
     out->count = result->count;
     out->output_loss.assign(s + 2, s + 2 + outputs);
     out->output_correct.assign(s + 2 + outputs, s + 2 + 2 * outputs);
+    out->metric_sums.assign(s + 2 + 2 * outputs, s + per_phase);
   });
 }
 
@@ -404,7 +414,7 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   if (copy.consumed) b.event_destroy(copy.consumed);
   copy.consumed = consumed;
 
-  const size_t per_phase = sums_per_phase(outputs_.size());
+  const size_t per_phase = cuda_sums_per_phase();
   double* sums = reinterpret_cast<double*>(cuda_sums_->data()) + (training ? 0 : per_phase);
   run_cuda_body(batch, training, [&] {
     forward(*plan_, batch, training, seed, -1);
@@ -434,6 +444,18 @@ void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
     const auto [rows, cols] = output_loss(k, o, batch, target, with_grad);
     t.sum_into(sums + 2 + o, loss, rows, cuda_stream_);
     if (o == 0) t.sum_into(sums, loss, rows, cuda_stream_);
+    double* slot = sums + 2 + 2 * outputs + o * metric_slots_;
+    const float* thresholds = cuda_thresholds_->data();
+    for (const MetricSpec& m : metrics_) {
+      if (m.kind == MetricKind::TopK) {
+        t.top_k_count(correct, out, target, rows, cols, mode, m.k, cuda_stream_);
+        t.count_into(slot, correct, 1.0, cuda_stream_);
+      } else {
+        t.threshold_counts(slot, out, target, rows * cols, thresholds, m.thresholds.size(), cuda_stream_);
+        thresholds += m.thresholds.size();
+      }
+      slot += m.slots();
+    }
     if (!accuracy_) continue;
     // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
     const bool binary = loss_ == LossKind::BinaryCrossentropy;

@@ -84,9 +84,6 @@ void Net::compute_update_ranges() {
 
 void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
                   std::vector<MetricSpec> metrics) {
-  require(metrics.empty() || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "compile: top-k accuracy, precision, recall and AUC are computed on the cpu only for now "
-          "(compile with { device: 'cpu' })");
   require(std::isfinite(loss.label_smoothing) && loss.label_smoothing >= 0.f && loss.label_smoothing <= 1.f,
           ErrorKind::Value, "compile: labelSmoothing must be in [0, 1], got " + std::to_string(loss.label_smoothing));
   require(std::isfinite(loss.delta) && loss.delta > 0.f, ErrorKind::Value,
@@ -106,6 +103,7 @@ void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
   metrics_ = std::move(metrics);
   metric_slots_ = 0;
   for (const MetricSpec& m : metrics_) metric_slots_ += m.slots();
+  if (device_ == DeviceType::Cuda) cuda_alloc_sums();  // laid out for these metrics
   bool cce = (loss.kind == LossKind::CategoricalCrossentropy ||
               loss.kind == LossKind::SparseCategoricalCrossentropy) && !loss.from_logits;
   // softmax + cross-entropy is computed from the logits: stable, and one pass. It needs the

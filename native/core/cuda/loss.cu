@@ -184,6 +184,64 @@ __global__ void accuracy_kernel(unsigned long long* count, const float* pred, co
   if (threadIdx.x == 0 && block_count) atomicAdd(count, (unsigned long long)block_count);
 }
 
+// One warp per row: the target class (the class id, or the target row's first maximum), then the
+// classes scored strictly above it, counted across the lanes.
+__global__ void top_k_kernel(unsigned long long* count, const float* pred, const float* target,
+                             size_t rows, size_t cols, LabelMode mode, int k) {
+  __shared__ unsigned int block_count;
+  if (threadIdx.x == 0) block_count = 0;
+  __syncthreads();
+  const int lane = threadIdx.x % 32;
+  unsigned int mine = 0;
+  CK_ROWS_PER_WARP(r, rows) {
+    long long want;
+    if (mode == LabelMode::Sparse) {
+      const float tr = target[r];
+      want = tr >= 0.f && tr < float(cols) ? (long long)tr : -1;
+    } else {
+      want = row_argmax(target + r * cols, cols, lane);
+    }
+    if (want < 0) continue;
+    const float* p = pred + r * cols;
+    const float pw = p[want];
+    if (pw != pw) continue;  // NaN
+    float above = 0.f;  // exact: at most cols < 2^24
+    for (size_t c = lane; c < cols; c += 32) above += p[c] > pw ? 1.f : 0.f;
+    above = warp_sum(above);
+    if (lane == 0) mine += above < float(k);
+  }
+  if (mine) atomicAdd(&block_count, mine);
+  __syncthreads();
+  if (threadIdx.x == 0 && block_count) atomicAdd(count, (unsigned long long)block_count);
+}
+
+// One block per threshold: integer counts (exact in any order), added to the double sums once.
+__global__ void threshold_counts_kernel(double* counts, const float* pred, const float* target,
+                                        size_t n, const float* thresholds) {
+  __shared__ unsigned long long c[3];  // tp, fp, fn
+  if (threadIdx.x < 3) c[threadIdx.x] = 0;
+  __syncthreads();
+  const float th = thresholds[blockIdx.x];
+  unsigned long long tp = 0, fp = 0, fn = 0;
+  for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const bool positive = pred[i] > th, label = target[i] != 0.f;
+    tp += positive && label;
+    fp += positive && !label;
+    fn += !positive && label;
+  }
+  if (tp) atomicAdd(&c[0], tp);
+  if (fp) atomicAdd(&c[1], fp);
+  if (fn) atomicAdd(&c[2], fn);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double* out = counts + 4 * size_t(blockIdx.x);
+    out[0] += double(c[0]);
+    out[1] += double(c[1]);
+    out[2] += double(n - c[0] - c[1] - c[2]);
+    out[3] += double(c[2]);
+  }
+}
+
 constexpr int kSumThreads = 256;
 
 // One block: thread t sums x[t], x[t + 256], ... in double; the warps' butterflies and then
@@ -266,6 +324,23 @@ void accuracy_count(uint64_t* count, const float* pred, const float* target, siz
   accuracy_kernel<<<grid, 256, 0, s>>>(reinterpret_cast<unsigned long long*>(count), pred, target,
                                        rows, cols, mode, threshold);
   check_launch("accuracy");
+}
+
+void top_k_count(uint64_t* count, const float* pred, const float* target, size_t rows, size_t cols,
+                 LabelMode mode, int k, void* stream) {
+  cudaStream_t s = as_stream(stream);
+  check(cudaMemsetAsync(count, 0, sizeof(uint64_t), s), "topK: cudaMemsetAsync");
+  if (rows == 0 || cols == 0) return;
+  top_k_kernel<<<grid_1d(rows, kRowWarps, 4096), 256, 0, s>>>(reinterpret_cast<unsigned long long*>(count),
+                                                              pred, target, rows, cols, mode, k);
+  check_launch("topK");
+}
+
+void threshold_counts(double* counts, const float* pred, const float* target, size_t n,
+                      const float* thresholds, size_t count, void* stream) {
+  if (count == 0) return;
+  threshold_counts_kernel<<<unsigned(count), 256, 0, as_stream(stream)>>>(counts, pred, target, n, thresholds);
+  check_launch("thresholdCounts");
 }
 
 void sum_into(double* acc, const float* x, size_t n, void* stream) {

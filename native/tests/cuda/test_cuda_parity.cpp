@@ -566,6 +566,54 @@ TEST(accuracy_count) {
   }
 }
 
+// Top-k counts and confusion counts at thresholds: integers, so the device equals the reference
+// exactly (ties and NaNs included); the confusion counts add to what the sums hold.
+TEST(metric_counts) {
+  std::mt19937 rng(15);
+  DeviceArray<uint64_t> count(1);
+  struct S { size_t rows, cols; };
+  for (S s : {S{1, 1}, S{1, 5}, S{100, 10}, S{77, 1}, S{9, 700}, S{3000, 10}}) {
+    const size_t n = s.rows * s.cols;
+    const std::string tag = std::to_string(s.rows) + "x" + std::to_string(s.cols);
+    Vec pred = ints(rng, n, 0, 4);  // many ties
+    Vec dense = ints(rng, n, 0, 2), sparse(s.rows);
+    for (auto& v : sparse) v = float(U(rng, 0, int(s.cols) - 1));
+    if (s.rows > 3) sparse[0] = -1.f, sparse[1] = float(s.cols);  // match nothing
+    if (n > 3) pred[2] = std::nanf("");
+    Dev gp(pred), gd(dense), gs(sparse);
+    for (LabelMode mode : {LabelMode::Dense, LabelMode::Sparse}) {
+      for (int k : {1, 2, 5}) {
+        const Vec& t = mode == LabelMode::Dense ? dense : sparse;
+        size_t want = ref().top_k_count(pred.data(), t.data(), s.rows, s.cols, mode, k);
+        gpu().top_k_count(count.data(), gp.p(), (mode == LabelMode::Dense ? gd : gs).p(), s.rows, s.cols, mode, k,
+                          g_stream);
+        ck::cuda::stream_sync(g_stream);
+        if (count.to_host()[0] != want) {
+          cktest::fail(__FILE__, __LINE__, "top_k " + tag + " k " + std::to_string(k) + ": " +
+                                               std::to_string(count.to_host()[0]) + " vs " + std::to_string(want));
+        }
+      }
+    }
+    Vec probs = rnd(rng, n, 0.f, 1.f);
+    if (n > 3) probs[0] = 0.5f, probs[1] = std::nanf("");
+    Vec th = {-1e-7f, 0.25f, 0.5f, 0.75f, 1.f + 1e-7f};
+    std::vector<double> want(4 * th.size(), 2.0);
+    ref().threshold_counts(want.data(), probs.data(), dense.data(), n, th.data(), th.size());
+    std::vector<double> start(4 * th.size(), 2.0);
+    DeviceArray<double> counts(start);
+    Dev gprobs(probs), gth(th);
+    gpu().threshold_counts(counts.data(), gprobs.p(), gd.p(), n, gth.p(), th.size(), g_stream);
+    ck::cuda::stream_sync(g_stream);
+    const std::vector<double> got = counts.to_host();
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (got[i] != want[i]) {
+        cktest::fail(__FILE__, __LINE__, "threshold_counts " + tag + " [" + std::to_string(i) + "]: " +
+                                             std::to_string(got[i]) + " vs " + std::to_string(want[i]));
+      }
+    }
+  }
+}
+
 TEST(optimizers) {
   std::mt19937 rng(14);
   for (size_t n : {size_t(1), size_t(10007)}) {
