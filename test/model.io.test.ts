@@ -130,7 +130,7 @@ describe('save -> loadModel', () => {
     // the training config comes back compiled
     expect(loaded.learningRate).toBeCloseTo(0.002, 10);
     expect(loaded.compiled!.optimizer.kind).toBe('rmsprop');
-    expect(loaded.compiled!.loss).toBe('categoricalCrossentropy');
+    expect(loaded.compiled!.loss.name).toBe('categoricalCrossentropy');
     expect(loaded.compiled!.accuracyName).toBe('accuracy');
   });
 
