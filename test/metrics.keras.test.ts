@@ -199,6 +199,24 @@ describe('fit logs them', () => {
     for (const name of ['top_k_categorical_accuracy', 'top2', 'precision', 'recall', 'auc', 'pr_auc', 'val_auc']) expect(last).toContain(` - ${name}: `);
   });
 
+  test('fitDataset counts them over the whole epoch, as fit does, and names val_ metrics of a validation dataset', async () => {
+    const m = classifier('categoricalCrossentropy', metricList());
+    const pred = (m.predict(x()) as ck.Tensor).dataSync();
+    const labels = labelsFor(pred);
+    const y = oneHot(labels);
+    const batches = (size: number) => ck.data.array(Array.from({ length: Math.ceil(N / size) }, (_, b) => {
+      const n = Math.min(size, N - b * size);
+      return { xs: ck.tensor(x0.slice(b * size * IN, (b * size + n) * IN), [n, IN]), ys: ck.tensor(y.slice(b * size * K, (b * size + n) * K), [n, K]) };
+    }));
+    const history = await m.fitDataset(batches(10), { epochs: 1, verbose: 0, validationData: batches(45) });
+    const want = reference(pred, labels);
+    for (const [name, v] of Object.entries(want)) {
+      expect(Math.abs(history.history[name][0] - v)).toBeLessThan(1e-6);
+      // One validation batch: evaluateDataset's per-batch mean is the whole set's value.
+      expect(Math.abs(history.history[`val_${name}`][0] - v)).toBeLessThan(1e-6);
+    }
+  });
+
   test('with several outputs, <output>_<metric> per output', async () => {
     const m = classifier('categoricalCrossentropy', ['auc', ck.metrics.precision()], 2);
     const [pa, pb] = (m.predict(x()) as unknown as ck.Tensor[]).map((t) => t.dataSync());

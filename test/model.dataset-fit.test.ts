@@ -2,10 +2,10 @@
 // epoch loss and metrics are the example-weighted means of the batches' (Keras and tfjs), so a
 // short last batch counts for its examples, not as a whole batch.
 //
-// Bit for bit: fit sums the per-example losses natively and divides once; fitDataset gets each
-// batch's mean and multiplies it back by the batch size. With batch sizes that are powers of two
-// that round trip is exact, so the two must agree in every bit. Other batch sizes can differ in
-// the last bit of a log (not of a weight); that case is checked to a few ulps.
+// Bit for bit: fit and fitDataset both keep the epoch's running sums natively and divide once.
+// evaluateDataset gets each batch's mean and multiplies it back by the batch size: with batch
+// sizes that are powers of two that round trip is exact; other batch sizes can differ in the last
+// bit of a log (not of a weight), checked to a few ulps.
 import { describe, expect, test } from '@jest/globals';
 import * as ck from '../lib';
 import type { Logs } from '../lib/callbacks';

@@ -44,14 +44,22 @@ export interface DatasetSteps {
   end(): void;
 }
 
+/** fitDataset's steps on one process: each batch trained natively, adding to the epoch's running sums. */
+export interface LocalSteps {
+  train(batch: { xs: Tensor; ys: Tensor }): Promise<StepSums>;
+  resetMetrics(): void;
+  logs(sums: StepSums): Logs;
+}
+
 /** What fitDataset needs of the model (the public Sequential API). */
 export interface DatasetModel {
   stopTraining: boolean;
-  /** trainOnBatch without claiming the model (fitDataset holds it). */
-  trainBatch(x: Tensor, y: Tensor): Promise<number[]>;
   evaluate(x: Tensor, y: Tensor, args?: { batchSize?: number }): Promise<number[]>;
   readonly name: string;
-  compiled?: { accuracyName: string | null };
+  compiled?: object;
+  /** The names of evaluate's values, each with `prefix`. */
+  logNames(prefix: string): string[];
+  localSteps(): LocalSteps;
   datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number }, where: string): Promise<DatasetSteps | null>;
 }
 
@@ -61,11 +69,6 @@ function batchOf(b: unknown, where: string): { xs: Tensor; ys: Tensor } {
     throw new ValueError(`${where}: dataset elements must be { xs, ys } batches of tensors (use dataset.batch(n))`);
   }
   return { xs: o.xs, ys: o.ys };
-}
-
-function namesOf(model: DatasetModel, prefix = ''): string[] {
-  const acc = model.compiled?.accuracyName;
-  return [`${prefix}loss`, ...(acc ? [`${prefix}${acc}`] : [])];
 }
 
 export async function evaluateDataset(model: DatasetModel, dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: { batches?: number } = {}): Promise<number[]> {
@@ -109,13 +112,14 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
     cb.params = { epochs, steps, samples: null };
   }
   if (dp) return trainTogether(model, dataset, args, dp, callbacks, history, epochs, where);
-  const names = namesOf(model);
+  const local = model.localSteps();
   model.stopTraining = false;
   for (const cb of callbacks) await cb.onTrainBegin();
   for (let epoch = initialEpoch; epoch < epochs && !model.stopTraining; epoch++) {
     for (const cb of callbacks) await cb.onEpochBegin(epoch);
-    const sums = names.map(() => 0);
-    let count = 0;
+    // The epoch's running sums, as fit's: the metrics count over every row of the epoch.
+    local.resetMetrics();
+    let sums: StepSums | null = null;
     let b = 0;
     const it = dataset[Symbol.asyncIterator]();
     for (;;) {
@@ -128,19 +132,13 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
       if (r.done) break;
       const { xs, ys } = batchOf(r.value, where);
       for (const cb of callbacks) await cb.onBatchBegin(b, { batch: b, size: xs.shape[0] });
-      const values = await model.trainBatch(xs, ys);
-      const n = xs.shape[0];
-      values.forEach((v, i) => (sums[i] += v * n));
-      count += n;
-      const logs: Logs = { batch: b, size: n };
-      names.forEach((k, i) => (logs[k] = sums[i] / count));
-      for (const cb of callbacks) await cb.onBatchEnd(b, logs);
+      sums = await local.train({ xs, ys });
+      for (const cb of callbacks) await cb.onBatchEnd(b, { batch: b, size: xs.shape[0], ...local.logs(sums) });
       b++;
     }
     await it.return?.();
-    if (count === 0) throw new ValueError(`${where}: the dataset gave no batches in epoch ${epoch + 1}`);
-    const logs: Logs = {};
-    names.forEach((k, i) => (logs[k] = sums[i] / count));
+    if (!sums) throw new ValueError(`${where}: the dataset gave no batches in epoch ${epoch + 1}`);
+    const logs = local.logs(sums);
     if (!model.stopTraining) await validate(model, args, logs);
     history.epoch.push(epoch);
     for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
@@ -155,7 +153,7 @@ async function validate(model: DatasetModel, args: FitDatasetArgs, logs: Logs): 
   const v = Array.isArray(args.validationData)
     ? await model.evaluate(args.validationData[0], args.validationData[1], { batchSize: 100 })
     : await evaluateDataset(model, args.validationData);
-  namesOf(model, 'val_').forEach((k, i) => (logs[k] = v[i]));
+  model.logNames('val_').forEach((k, i) => (logs[k] = v[i]));
 }
 
 /**

@@ -18,7 +18,7 @@ import { ProgressLogger } from './progress';
 import { saveModel, SaveOptions, SaveResult } from '../io/files';
 import { toOnnx } from '../io/onnx';
 import type { Dataset } from '../data/dataset';
-import { DatasetSteps, evaluateDataset, fitDataset, FitDatasetArgs } from './dataset-fit';
+import { DatasetSteps, evaluateDataset, fitDataset, FitDatasetArgs, LocalSteps } from './dataset-fit';
 import { DataParallel, FingerprintField } from './data-parallel';
 
 export interface FitArgs {
@@ -317,6 +317,34 @@ export abstract class LayersModel extends ModelBase {
     };
   }
 
+  /** @internal fitDataset's steps on this process (dataset-fit.ts), as fit's: the epoch's running sums. */
+  localSteps(): LocalSteps {
+    const net = this.net;
+    // The optimizer's step count, for a per-step schedule (read once, then counted here).
+    let iteration: number | null = null;
+    return {
+      resetMetrics: () => net.resetMetrics(),
+      train: async (batch) => {
+        this.requireCompiled('trainOnBatch');
+        const { xs, n } = this.checkInputs(batch.xs, 'trainOnBatch');
+        const ys = this.checkTargets(batch.ys, n, 'trainOnBatch');
+        if (this.compiled!.optimizer.schedule) {
+          iteration ??= await net.iterations();
+          this.scheduleRate(iteration++);
+        }
+        return net.trainStep(handles(xs), handles(ys), range(0, n), globalRng().nextUint32());
+      },
+      logs: (sums) => this.stepLogs(sums, ''),
+    };
+  }
+
+  /** @internal The names of evaluate's values (loss, accuracy, metrics, user metrics), each with `prefix`. */
+  logNames(prefix: string): string[] {
+    const c = this.requireCompiled('evaluate');
+    const none: StepSums = { lossSum: 0, correct: 0, count: 0, outputLoss: [], outputCorrect: [], metricSums: [] };
+    return [...Object.keys(this.stepLogs(none, prefix)), ...c.userMetrics.map((m) => `${prefix}${m.name}`)];
+  }
+
   /** fit's per-example loss weights from sampleWeight or classWeight (Keras's rules), or null. */
   private lossWeights(args: FitArgs, ys: Tensor[], n: number, where: string): Tensor | null {
     const { classWeight, sampleWeight } = args;
@@ -558,25 +586,20 @@ export abstract class LayersModel extends ModelBase {
     return this.oneOrMany(this.predictRows(xs, 0, n, n));
   }
 
-  /** One training step on exactly this batch: [loss, accuracy?] (Keras's order). */
+  /** One training step on exactly this batch: [loss, accuracy?, metrics...] (Keras's order). */
   async trainOnBatch(x: Tensors, y: Tensors): Promise<number[]> {
     this.beginTraining('trainOnBatch');
     try {
-      return await this.trainBatch(x, y);
+      this.requireCompiled('trainOnBatch');
+      const { xs, n } = this.checkInputs(x, 'trainOnBatch');
+      const ys = this.checkTargets(y, n, 'trainOnBatch');
+      this.net.resetMetrics();
+      if (this.compiled!.optimizer.schedule) this.scheduleRate(await this.net.iterations());
+      const sums = await this.net.trainStep(handles(xs), handles(ys), range(0, n), globalRng().nextUint32());
+      return Object.values(this.stepLogs(sums, ''));
     } finally {
       this.training = null;
     }
-  }
-
-  /** @internal trainOnBatch for a training call that holds the model (fitDataset). */
-  async trainBatch(x: Tensors, y: Tensors): Promise<number[]> {
-    this.requireCompiled('trainOnBatch');
-    const { xs, n } = this.checkInputs(x, 'trainOnBatch');
-    const ys = this.checkTargets(y, n, 'trainOnBatch');
-    this.net.resetMetrics();
-    if (this.compiled!.optimizer.schedule) this.scheduleRate(await this.net.iterations());
-    const sums = await this.net.trainStep(handles(xs), handles(ys), range(0, n), globalRng().nextUint32());
-    return Object.values(this.stepLogs(sums, ''));
   }
 
   /** Trains on a Dataset of { xs, ys } batches (e.g. ck.data.imageFolderDataset(...).train.batch(32)), as tfjs. */
