@@ -320,7 +320,7 @@ class Net {
   // Doubles of the device sums per phase (training, evaluation): loss, correct, the loss and
   // correct count per output, then per output each metric's counts (metric_sums' layout).
   size_t cuda_sums_per_phase() const;
-  // (Re)makes the device sums (zeroed) and the metrics' thresholds for the compiled metrics.
+  // (Re)makes the device sums (zeroed, with the host accumulators) and the compiled metrics' thresholds.
   void cuda_alloc_sums();
   // The weight penalties into the loss sums (training: their gradients too) and the gradient
   // clipping, on the device (only enqueues: it may be captured into a step graph).

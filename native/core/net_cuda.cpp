@@ -197,7 +197,6 @@ void Net::set_device(DeviceType device) {
     cuda_norms_ = net_storage(2 * (params_.size() + 1), DeviceType::Cuda);
     cuda_graphs_off_ = !cuda_graphs_enabled();
     results_ = std::make_shared<Stream>();
-    train_acc_ = eval_acc_ = Accumulators{};
   } else {
     cuda_sums_.reset();
     cuda_thresholds_.reset();
