@@ -215,6 +215,8 @@ describe('data-parallel fit on 2 and 4 ranks', () => {
       expect(maxDifference(epoch.weights, one.epochs[e].weights)).toBeLessThan(2e-6);
       expect(epoch.logs.loss).toBeCloseTo(one.epochs[e].logs.loss, 5);
       expect(epoch.logs.accuracy).toBe(one.epochs[e].logs.accuracy);
+      // a native metric's counts, summed over the ranks with the loss sums
+      expect(epoch.logs.top2).toBe(one.epochs[e].logs.top2);
     });
     // the weights moved (training happened) and the step count is rank 0's, not rank 1's + 1
     expect(maxDifference(first.epochs[1].weights, first.epochs[0].weights)).toBeGreaterThan(0.01);
@@ -384,6 +386,7 @@ describe('data-parallel fitDataset: each rank reads its own shard', () => {
       expect(maxDifference(epoch.weights, one.epochs[e].weights)).toBeLessThan(2e-6);
       expect(epoch.logs.loss).toBeCloseTo(one.epochs[e].logs.loss, 5);
       expect(epoch.logs.accuracy).toBe(one.epochs[e].logs.accuracy);
+      expect(epoch.logs.top2).toBe(one.epochs[e].logs.top2);
     });
     for (const r of reports) expect(r.iterations).toBe(2 * stepsPerEpoch);
     expect(occurrences(job.output, 'Epoch 2/2')).toBe(1);

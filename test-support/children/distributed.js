@@ -57,7 +57,8 @@ function smallCnn(initSeed, filters = 4, side = 8) {
     ...dropout,
     ck.layers.dense({ units: 3, activation: 'softmax' }),
   ]);
-  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1, momentum: 0.9 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 0.1, momentum: 0.9 }), loss: 'sparseCategoricalCrossentropy',
+    metrics: ['accuracy', ck.metrics.sparseTopKCategoricalAccuracy({ k: 2, name: 'top2' })] });
   return model;
 }
 
