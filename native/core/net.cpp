@@ -165,6 +165,30 @@ void Net::infer_shape(int i) {
               ErrorKind::Value, l.name + ": size must be in [1, 65535]");
       out = {in[0] * l.size_h, in[1] * l.size_w, in[2]};
       break;
+    case LayerKind::Conv2dTranspose: {
+      require_image(l, in);
+      require(l.filters > 0, ErrorKind::Value, l.name + ": filters must be > 0, got " + std::to_string(l.filters));
+      require(epilogue_act(l.act), ErrorKind::Value,
+              l.name + ": only relu or relu6 can be fused into a transposed convolution (others are layers of their own)");
+      Shape w{l.kernel_h, l.kernel_w, l.filters, in[2]};
+      ConvParams p = conv2d_transpose_params(with_batch(1, in), w, conv_transpose_attrs(l), l.name.c_str());
+      out = {p.H, p.W, p.C};
+      conv_geo_[li] = p;
+      kernel_param_[li] = add_param("kernel", w, true);
+      if (l.use_bias) bias_param_[li] = add_param("bias", {l.filters}, true);
+      break;
+    }
+    case LayerKind::Cropping2d:
+      require_image(l, in);
+      require(l.crop_top >= 0 && l.crop_bottom >= 0 && l.crop_left >= 0 && l.crop_right >= 0, ErrorKind::Value,
+              l.name + ": cropping must be >= 0");
+      require(int64_t(l.crop_top) + l.crop_bottom < in[0] && int64_t(l.crop_left) + l.crop_right < in[1],
+              ErrorKind::Shape,
+              l.name + ": cropping [[" + std::to_string(l.crop_top) + "," + std::to_string(l.crop_bottom) + "],[" +
+                  std::to_string(l.crop_left) + "," + std::to_string(l.crop_right) + "]] leaves nothing of the input " +
+                  batch_shape_str(in));
+      out = {in[0] - l.crop_top - l.crop_bottom, in[1] - l.crop_left - l.crop_right, in[2]};
+      break;
     case LayerKind::Flatten:
       out = {int64_t(shape_numel(in))};
       break;

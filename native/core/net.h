@@ -47,6 +47,8 @@ struct LayerSpec {
   int size_h = 1, size_w = 1;              // up-sampling factors
   bool bilinear = false;                   // up-sampling interpolation
   float power = 2.f;                       // lp pooling
+  int out_pad_h = -1, out_pad_w = -1;      // transposed conv2d's outputPadding (-1: Keras's None)
+  int crop_top = 0, crop_bottom = 0, crop_left = 0, crop_right = 0;  // cropping
   int filters = 0, units = 0;              // conv2d / dense outputs
   int kernel_h = 1, kernel_w = 1;          // conv2d kernel or pool window
   int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;

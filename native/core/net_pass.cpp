@@ -153,6 +153,16 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
     case LayerKind::UpSampling2d:
       k.upsample2d_fwd(y, x, upsample_params(l, batch, in));
       break;
+    case LayerKind::Conv2dTranspose: {
+      ConvParams p = conv_geometry(i, batch);
+      const float* b = param_ptr(bias_param_[li]);
+      k.conv2d_bwd_data(y, x, param_ptr(kernel_param_[li]), p);
+      if (b || l.act != Act::None) k.bias_act_fwd(y, b, size_t(batch) * p.H * p.W, p.C, l.act);
+      break;
+    }
+    case LayerKind::Cropping2d:
+      k.zero_pad2d_bwd(y, x, crop_params(l, batch, shapes_[value_of(i)]));
+      break;
     case LayerKind::Flatten:
     case LayerKind::Reshape:
       break;  // a view of its input
@@ -330,6 +340,21 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
       }
       break;
     }
+    case LayerKind::Conv2dTranspose: {
+      // dy is the gradient of the output [N, H, W, C] of conv geometry p, x its input [N, P, Q, K].
+      ConvParams p = conv_geometry(i, batch);
+      if (l.act != Act::None) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
+      if (trains) {
+        k.conv2d_bwd_filter(grad_ptr(kernel_param_[li]), nullptr, x, dy, p);
+        if (bias_param_[li] >= 0) k.bias_grad(grad_ptr(bias_param_[li]), dy, size_t(batch) * p.H * p.W, p.C);
+      }
+      if (need_dx) {
+        float* dx = begin_grad(v0);
+        k.conv2d_fwd(dx, dy, param_ptr(kernel_param_[li]), nullptr, p, Act::None);
+        end_grad(v0, dx, n_in);
+      }
+      break;
+    }
     case LayerKind::Dense: {
       int K = int(in.back()), rows = int(n_in / size_t(K));
       if (l.act != Act::None && !relu_into_pool_[li]) k.activation_bwd(dy, dy, y, n_out, l.act, l.alpha);
@@ -471,6 +496,9 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
           break;
         case LayerKind::UpSampling2d:
           k.upsample2d_bwd(dx, dy, upsample_params(l, batch, in));
+          break;
+        case LayerKind::Cropping2d:
+          k.zero_pad2d_fwd(dx, dy, crop_params(l, batch, shapes_[value_of(i)]));
           break;
         case LayerKind::BatchNorm:
           if constexpr (on_host<Ops>) {

@@ -94,6 +94,24 @@ inline Conv2dAttrs conv_attrs(const LayerSpec& l) {
   return a;
 }
 
+inline Conv2dTransposeAttrs conv_transpose_attrs(const LayerSpec& l) {
+  Conv2dTransposeAttrs a;
+  a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
+  a.padding = l.padding;
+  a.out_pad_h = l.out_pad_h, a.out_pad_w = l.out_pad_w;
+  a.act = l.act;
+  return a;
+}
+
+// Cropping is zero padding run backwards: the cropped image is the window zero_pad2d_bwd reads
+// out of its input, and its gradient the padding zero_pad2d_fwd puts around dy.
+inline Pad2dParams crop_params(const LayerSpec& l, int batch, const Shape& out) {
+  Pad2dParams p;
+  p.N = batch, p.H = int(out[0]), p.W = int(out[1]), p.C = int(out[2]);
+  p.top = l.crop_top, p.bottom = l.crop_bottom, p.left = l.crop_left, p.right = l.crop_right;
+  return p;
+}
+
 inline Pool2dAttrs pool_attrs(const LayerSpec& l) {
   Pool2dAttrs a;
   a.pool_h = l.kernel_h, a.pool_w = l.kernel_w, a.stride_h = l.stride_h, a.stride_w = l.stride_w;

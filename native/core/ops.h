@@ -143,6 +143,31 @@ Tensor concatenate(const std::vector<Tensor>& parts);
 // The backward of concatenate: dy split into tensors shaped like parts.
 std::vector<Tensor> concatenate_grad(const Tensor& dy, const std::vector<Tensor>& parts);
 
+// ---- transposed convolution (Keras Conv2DTranspose): filter [kH, kW, filters, inChannels] ----
+// The gradient of a convolution with respect to its input: the forward op is conv2d_bwd_data of
+// the convolution from the output [N, Ho, Wo, filters] back to the input [N, H, W, inChannels],
+// whose HWIO filter is this op's filter as it stands.
+struct Conv2dTransposeAttrs {
+  int stride_h = 1, stride_w = 1;
+  int dil_h = 1, dil_w = 1;
+  Padding padding = Padding::Valid;
+  int out_pad_h = -1, out_pad_w = -1;  // Keras's output_padding; -1: None (Keras's default size)
+  Act act = Act::None;                 // fused: None, Relu or Relu6
+};
+// Output length along one axis, as Keras's deconv_output_length (-1 output_padding: None).
+int64_t conv2d_transpose_length(int64_t in, int kernel, int stride, int dilation, Padding padding,
+                                int output_padding);
+// The ConvParams of that convolution: H, W, C the transposed op's output (C = filters); P, Q, K
+// its input. Throws ValueError / ShapeError naming `op` for a configuration Keras refuses.
+ConvParams conv2d_transpose_params(const Shape& x, const Shape& w, const Conv2dTransposeAttrs& a,
+                                   const char* op);
+Tensor conv2d_transpose(const Tensor& x, const Tensor& w, const Tensor* bias,
+                        const Conv2dTransposeAttrs& a);
+// The gradients of conv2d_transpose without its activation: dx (a conv2d forward of dy), dw (the
+// conv2d filter gradient with the roles of x and dy swapped), db (the sums of dy) if asked.
+Conv2dGrads conv2d_transpose_grad(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                  const Conv2dTransposeAttrs& a, bool with_bias);
+
 // ---- data movement ----
 Tensor copy(const Tensor& x, const Shape& shape);  // a reshaped copy (same element count)
 

@@ -1,0 +1,46 @@
+// Per-channel bias over channels-last rows [rows, C] (the transposed convolution's epilogue):
+// one thread per cell adds b[c] and clamps as EpilogueClamp does; the gradient is the column
+// sums of dy (reduce.cu's fixed-order reduction).
+#include <string>
+
+#include "cuda_common.cuh"
+#include "gemm.cuh"
+#include "internal.h"
+
+namespace ck {
+namespace cuda {
+
+namespace {
+
+template <class I>
+__global__ void bias_act_kernel(float* y, const float* b, int C, int relu, int relu6, I total) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
+    float v = y[i] + (b ? __ldg(b + i % I(C)) : 0.f);
+    if (relu && !(v > 0.f)) v = 0.f;
+    if (relu6 && v > 6.f) v = 6.f;
+    y[i] = v;
+  }
+}
+
+}  // namespace
+
+void bias_act_fwd(float* y, const float* b, size_t rows, int C, Act act, void* stream) {
+  const char* op = "biasAct";
+  if (!epilogue_act(act)) {
+    throw_error(ErrorKind::Value, std::string(op) + ": the fused activation must be none, relu or relu6");
+  }
+  if (C <= 0) return;
+  const int relu = act != Act::None ? 1 : 0, relu6 = act == Act::Relu6 ? 1 : 0;
+  const size_t n = rows * size_t(C);
+  launch_cells(n, n, op, [&](auto total, unsigned grid) {
+    bias_act_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(y, b, C, relu, relu6, total);
+  });
+}
+
+void bias_grad(float* db, const float* dy, size_t rows, int C, void* stream) {
+  if (C <= 0) return;
+  column_sums(db, dy, 1, rows, C, 1.f, as_stream(stream), "biasGrad");
+}
+
+}  // namespace cuda
+}  // namespace ck
