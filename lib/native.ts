@@ -149,6 +149,8 @@ export interface NativeBinding {
   conv2d(x: H, w: H, b: Opt, o: ConvOpts & { activation: string; groups: number }): H;
   conv2dGrad(dy: H, x: H, w: H, o: ConvOpts & { withBias: boolean; groups: number }): { dx: H; dw: H; db?: H };
   depthwiseConv2d(x: H, w: H, b: Opt, o: ConvOpts & { activation: string }): H;
+  conv2dTranspose(x: H, w: H, b: Opt, o: ConvOpts & { outputPadding: [number, number]; activation: string }): H;
+  conv2dTransposeGrad(dy: H, x: H, w: H, o: ConvOpts & { outputPadding: [number, number]; withBias: boolean }): { dx: H; dw: H; db?: H };
   depthwiseConv2dGrad(dy: H, x: H, w: H, o: ConvOpts & { withBias: boolean }): { dx: H; dw: H; db?: H };
   dense(x: H, w: H, b: Opt, o: { activation: string }): H;
   denseGrad(dy: H, x: H, w: H, o: { withBias: boolean }): { dx: H; dw: H; db?: H };

@@ -195,6 +195,54 @@ export function depthwiseConv2dGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?
   return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
 }
 
+export interface Conv2dTransposeOptions extends Conv2dOptions {
+  /**
+   * Keras Conv2DTranspose's output_padding: rows and columns added after the last window (each
+   * smaller than its stride). Left out (or null, Keras's None), the output is in * stride with
+   * 'same' padding and in * stride + max(kernel - stride, 0) with 'valid'.
+   */
+  outputPadding?: number | [number, number] | null;
+}
+export type Conv2dTransposeGradOptions = Omit<Conv2dTransposeOptions, 'bias' | 'activation'>;
+const CONV_TRANSPOSE_GRAD_KEYS = [...CONV_GRAD_KEYS, 'outputPadding'] as const;
+
+/** outputPadding as the native op takes it: [-1, -1] for none. */
+function outputPaddingArg(v: unknown, op: string): [number, number] {
+  if (v === undefined || v === null) return [-1, -1];
+  const arr = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new ValueError(`${op}: outputPadding must be an integer >= 0, a pair of them or null, got ${describeValue(v)}`);
+  }
+  return [arr[0], arr[1]];
+}
+
+/**
+ * Transposed 2-D convolution (Keras Conv2DTranspose, tf.conv2dTranspose): x [N,H,W,C], filter
+ * [kH,kW,filters,C] (Keras's kernel layout) -> [N,Ho,Wo,filters], Ho as Keras's
+ * deconv_output_length. It is conv2d's gradient with respect to its input, for the convolution
+ * from the output back to x.
+ */
+export function conv2dTranspose(x: Tensor, filter: Tensor, opts?: Conv2dTransposeOptions): Tensor {
+  const op = 'conv2dTranspose';
+  const o = options(opts, op, [...CONV_KEYS, 'outputPadding']);
+  const act = o.activation === undefined ? 'linear' : o.activation;
+  if (act !== 'linear' && act !== 'relu') {
+    throw new ValueError(`${op}: activation must be 'linear' or 'relu', got ${describeValue(act)}`);
+  }
+  return wrap(native.conv2dTranspose(h(x, op, 'x'), h(filter, op, 'filter'), hOpt(o.bias, op, 'bias'),
+    { ...convArgs(o, op), outputPadding: outputPaddingArg(o.outputPadding, op), activation: act }));
+}
+
+/** Gradients of conv2dTranspose (without its activation) for dy: { dx, dw, db }. */
+export function conv2dTransposeGrad(dy: Tensor, x: Tensor, filter: Tensor, opts?: Conv2dTransposeGradOptions):
+  { dx: Tensor; dw: Tensor; db: Tensor } {
+  const op = 'conv2dTransposeGrad';
+  const o = options(opts, op, CONV_TRANSPOSE_GRAD_KEYS);
+  const g = native.conv2dTransposeGrad(h(dy, op, 'dy'), h(x, op, 'x'), h(filter, op, 'filter'),
+    { ...convArgs(o, op), outputPadding: outputPaddingArg(o.outputPadding, op), withBias: true });
+  return { dx: wrap(g.dx), dw: wrap(g.dw), db: wrap(g.db as NativeHandle) };
+}
+
 /** Fully connected: x [..., in] times kernel [in, out] (+ bias) -> [..., out]. */
 export function dense(x: Tensor, kernel: Tensor, opts?: { bias?: Tensor; activation?: 'linear' | 'relu' }): Tensor {
   const op = 'dense';

@@ -208,6 +208,15 @@ function buildCases(ck, { seed = 1234, quick = false, oom = true } = {}) {
     parity(`conv2dGrad groups 2 ${desc}`, [inp(gprobe.shape), inp(gxs), inp(gws)],
       (dy, x, w) => ck.ops.conv2dGrad(dy, x, w, gopts), gtol);
     gprobe.dispose();
+    // The transposed convolution of this geometry: x [N,H,W,C] grows to K filters.
+    const tws = [g.R, g.S, g.K, g.C];
+    const tprobe = ck.ops.conv2dTranspose(ck.zeros(xs).to('cpu'), ck.zeros(tws).to('cpu'), opts);
+    const ttol = sumTol(Math.max(g.R * g.S * Math.max(g.C, g.K), numel(tprobe.shape) / g.K));
+    parity(`conv2dTranspose ${desc}`, [inp(xs), inp(tws), inp([g.K])],
+      (x, w, b) => ck.ops.conv2dTranspose(x, w, { ...opts, bias: b, activation: 'relu' }), ttol);
+    parity(`conv2dTransposeGrad ${desc}`, [inp(tprobe.shape), inp(xs), inp(tws)],
+      (dy, x, w) => ck.ops.conv2dTransposeGrad(dy, x, w, opts), ttol);
+    tprobe.dispose();
   }
   for (const g of poolGeometries) {
     const desc = `x [${g.N},${g.H},${g.W},${g.C}] pool ${g.ph}x${g.pw} strides ${g.sh}x${g.sw} ${g.padding}`;

@@ -10,6 +10,7 @@ import { Add, Average, Concatenate, Multiply } from './merge';
 import {
   DepthwiseConv2D, DepthwiseConv2DArgs, LpPooling2D, SeparableConv2D, SeparableConv2DArgs, UpSampling2D, ZeroPadding2D,
 } from './spatial';
+import { Conv2DTranspose, Conv2DTransposeArgs, Cropping2D } from './decoder';
 import { Layer, LayerArgs } from './layer';
 import { GroupNormalization, GroupNormalizationArgs, LayerNormalization, LayerNormalizationArgs } from './normalization';
 import { ActivationIdentifier } from './activations';
@@ -20,7 +21,7 @@ export type { InputLayerArgs } from './core';
 export {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
   Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,
-  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D, LayerNormalization, GroupNormalization,
+  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D, LayerNormalization, GroupNormalization, Conv2DTranspose, Cropping2D,
 };
 export type { GroupNormalizationArgs, LayerNormalizationArgs };
 
@@ -52,6 +53,8 @@ export const layers = {
   batchNormalization: (args?: BatchNormalizationArgs) => new BatchNormalization(args),
   layerNormalization: (args?: LayerNormalizationArgs) => new LayerNormalization(args),
   groupNormalization: (args?: GroupNormalizationArgs) => new GroupNormalization(args),
+  conv2dTranspose: (args: Conv2DTransposeArgs) => new Conv2DTranspose(args),
+  cropping2D: (args?: ConstructorParameters<typeof Cropping2D>[0]) => new Cropping2D(args),
 };
 
 type Factory = (config: Record<string, unknown>) => Layer;
@@ -84,6 +87,9 @@ const registry = new Map<string, Factory>([
   ['Concatenate', (c) => new Concatenate(c as never)],
   ['LayerNormalization', (c) => new LayerNormalization(c as never)],
   ['GroupNormalization', (c) => new GroupNormalization(c as never)],
+  ['Conv2DTranspose', (c) => new Conv2DTranspose(c as never)],
+  ['Convolution2DTranspose', (c) => new Conv2DTranspose(c as never)],
+  ['Cropping2D', (c) => new Cropping2D(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

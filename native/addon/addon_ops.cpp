@@ -453,6 +453,39 @@ Napi::Value RmspropUpdate(const Info& info) {
   });
 }
 
+// strides, padding, dilation, outputPadding ([-1, -1]: Keras's None) of a transposed convolution.
+ck::Conv2dTransposeAttrs conv_transpose_attrs(const OpOptions& o) {
+  ck::Conv2dAttrs c = conv_attrs(o);
+  ck::Conv2dTransposeAttrs a;
+  a.stride_h = c.stride_h, a.stride_w = c.stride_w, a.dil_h = c.dil_h, a.dil_w = c.dil_w, a.padding = c.padding;
+  std::tie(a.out_pad_h, a.out_pad_w) = o.int_pair("outputPadding", -1, kMaxWindow);
+  return a;
+}
+
+// conv2dTranspose(x, filter, bias|null, { strides, padding, dilation, outputPadding, activation })
+Napi::Value Conv2dTranspose(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "conv2dTranspose";
+    OpOptions o(info, 3, op, {"strides", "padding", "dilation", "outputPadding", "activation"});
+    ck::Conv2dTransposeAttrs a = conv_transpose_attrs(o);
+    a.act = parse_act(info.Env(), o.text("activation"), op);
+    return wrap(info, ck::conv2d_transpose(arg_tensor(info, 0, op, "x"), arg_tensor(info, 1, op, "filter"),
+                                           arg_tensor_opt(info, 2, op, "bias"), a));
+  });
+}
+
+// conv2dTransposeGrad(dy, x, filter, { strides, padding, dilation, outputPadding, withBias }) -> { dx, dw, db? }
+Napi::Value Conv2dTransposeGrad(const Info& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const char* op = "conv2dTransposeGrad";
+    OpOptions o(info, 3, op, {"strides", "padding", "dilation", "outputPadding", "withBias"});
+    ck::Conv2dGrads g = ck::conv2d_transpose_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "x"),
+                                                  arg_tensor(info, 2, op, "filter"), conv_transpose_attrs(o),
+                                                  o.flag("withBias"));
+    return pack(info, {{"dx", &g.dx}, {"dw", &g.dw}, {"db", &g.db}});
+  });
+}
+
 }  // namespace
 
 void register_ops(Napi::Env env, Napi::Object exports) {
@@ -497,6 +530,8 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   add("sgdUpdate", SgdUpdate);
   add("adamUpdate", AdamUpdate);
   add("rmspropUpdate", RmspropUpdate);
+  add("conv2dTranspose", Conv2dTranspose);
+  add("conv2dTransposeGrad", Conv2dTransposeGrad);
 }
 
 }  // namespace ckaddon
