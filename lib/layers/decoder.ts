@@ -124,11 +124,12 @@ export class Conv2DTranspose extends Layer {
   }
 
   lower(): NativeLayerSpec[] {
-    const [oh, ow] = this.outputPadding ?? [-1, -1];
+    // Left out, the executor's outputPadding is Keras's None.
+    const outputPadding = this.outputPadding ? { outputPaddingH: this.outputPadding[0], outputPaddingW: this.outputPadding[1] } : {};
     return withActivation({
       kind: 'conv2dTranspose', name: this.name, filters: this.filters, kernelH: this.kernelSize[0], kernelW: this.kernelSize[1],
       strideH: this.strides[0], strideW: this.strides[1], dilationH: this.dilationRate[0], dilationW: this.dilationRate[1],
-      padding: this.padding, outputPaddingH: oh, outputPaddingW: ow, useBias: this.useBias, trainable: this.trainable,
+      padding: this.padding, ...outputPadding, useBias: this.useBias, trainable: this.trainable,
     }, this.activation);
   }
 

@@ -18,6 +18,7 @@ import { ActivationIdentifier } from './activations';
 export { Layer } from './layer';
 export type { BatchShape, LayerArgs, Shape } from './layer';
 export type { InputLayerArgs } from './core';
+export type { Conv2DTransposeArgs, Cropping } from './decoder';
 export {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
   Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,

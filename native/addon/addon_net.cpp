@@ -143,10 +143,8 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   l.size_h = get_int(o, "sizeH", 1, op), l.size_w = get_int(o, "sizeW", 1, op);
   l.bilinear = get_string(o, "interpolation", "nearest") == "bilinear";
   l.power = get_float(o, "power", 2.f, op);
+  // Absent: Keras's None (-1); a given outputPadding is a non-negative integer.
   l.out_pad_h = get_int(o, "outputPaddingH", -1, op), l.out_pad_w = get_int(o, "outputPaddingW", -1, op);
-  if (l.out_pad_h < -1 || l.out_pad_w < -1) {
-    throw_js(env, ck::ErrorKind::Value, l.name + ": outputPadding must be >= 0 (or -1: none)");
-  }
   l.crop_top = get_int(o, "cropTop", 0, op), l.crop_bottom = get_int(o, "cropBottom", 0, op);
   l.crop_left = get_int(o, "cropLeft", 0, op), l.crop_right = get_int(o, "cropRight", 0, op);
   l.inputs = read_ints(o.Get("inputs"), 0, 1 << 24, l.name + ": inputs");
