@@ -11,7 +11,7 @@ import {
   channels, constInput, fail, floats, Handler, image, imageOut, like, NCHW, OpContext, perChannel, tensorInput, TensorValue,
   unread, vectorOut,
 } from './onnx-import-context';
-import { conv, globalPool, pad, pool, resize } from './onnx-import-spatial';
+import { conv, convTranspose, globalPool, pad, pool, resize, slice } from './onnx-import-spatial';
 import { Constant, count } from './onnx-import-values';
 
 // ---- normalization, affine maps ----
@@ -399,7 +399,6 @@ const passThrough: Handler = (ctx) => {
 
 /** Operators ONNX exporters write for CNNs that convkit has no layer for, and why. */
 const NO_LAYER: Record<string, string> = {
-  ConvTranspose: 'convkit has no transposed convolution',
   LpPool: "ONNX's LpPool sums without averaging, unlike convkit's LpPooling2D",
   Shape: 'shapes computed from the input at run time are not supported (export with a fixed shape or use torch.flatten)',
 };
@@ -442,6 +441,8 @@ export const HANDLERS: Record<string, Handler> = {
   Resize: resize,
   Dropout: passThrough,
   Identity: passThrough,
+  ConvTranspose: convTranspose,
+  Slice: slice,
 };
 
 /** The handler of an op type, or the FormatError naming the node and why it has none. */

@@ -3,6 +3,7 @@
 // (TensorFlow's, the odd cell at the bottom/right) or a ZeroPadding2D before the window, and
 // every window's output shape is checked against ONNX's formula for the node.
 import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D } from '../layers/conv';
+import { Conv2DTranspose, Cropping2D } from '../layers/decoder';
 import { SymbolicTensor } from '../layers/layer';
 import { DepthwiseConv2D, UpSampling2D, ZeroPadding2D } from '../layers/spatial';
 import { constInput, fail, floats, Handler, image, imageOut, OpContext, TensorValue, unread } from './onnx-import-context';
@@ -134,6 +135,54 @@ export const conv: Handler = (ctx) => {
   return imageOut(y);
 };
 
+/**
+ * ConvTranspose (PyTorch's ConvTranspose2d) as a 'valid' Conv2DTranspose with ONNX's
+ * output_padding, which makes the uncropped (in - 1) * stride + k_eff + output_padding cells,
+ * then a Cropping2D of ONNX's pads. W [in, out, kh, kw] becomes Keras's [kh, kw, out, in].
+ */
+export const convTranspose: Handler = (ctx) => {
+  unread(ctx, ['auto_pad', 'dilations', 'group', 'kernel_shape', 'output_padding', 'pads', 'strides']);
+  const x = image(ctx);
+  const w = constInput(ctx, 1, 'W');
+  const b = ctx.inputs[2] ? constInput(ctx, 2, 'B') : undefined;
+  if (w.dims.length !== 4) throw fail(ctx, `W must be 4-D (a 2-D transposed convolution), got [${w.dims.join(', ')}]`);
+  const [ci, co, kh, kw] = w.dims;
+  const group = ctx.attrs.int('group', 1);
+  if (group !== 1) throw fail(ctx, `group ${group}: convkit's Conv2DTranspose has no groups`);
+  if (ci !== x.dims[0]) throw fail(ctx, `W [${w.dims.join(', ')}] does not fit ${x.dims[0]} input channels`);
+  if (b && count(b.dims) !== co) throw fail(ctx, `B has ${count(b.dims)} values for ${co} output channels`);
+  const kernelAttr = ctx.attrs.ints('kernel_shape');
+  if (kernelAttr && kernelAttr.join() !== [kh, kw].join()) throw fail(ctx, `kernel_shape [${kernelAttr.join(', ')}] differs from W's [${kh}, ${kw}]`);
+  const autoPad = ctx.attrs.string('auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET' && autoPad !== 'VALID') throw fail(ctx, `auto_pad '${autoPad}': give the pads (PyTorch's export does)`);
+  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : ctx.attrs.ints('pads') ?? [0, 0, 0, 0];
+  if (pads.length !== 4 || pads.some((p) => !Number.isInteger(p) || p < 0)) throw fail(ctx, `pads must be 4 non-negative integers, got [${pads.join(', ')}]`);
+  const strides = ctx.attrs.ints('strides') ?? [1, 1];
+  const dilations = ctx.attrs.ints('dilations') ?? [1, 1];
+  const outputPadding = ctx.attrs.ints('output_padding') ?? [0, 0];
+  if (strides.length !== 2 || dilations.length !== 2 || outputPadding.length !== 2) throw fail(ctx, 'strides, dilations and output_padding must have 2 values each');
+  if (outputPadding.some((p, a) => !(p >= 0 && p < strides[a]))) {
+    throw fail(ctx, `output_padding [${outputPadding.join(', ')}] must be smaller than the strides [${strides.join(', ')}], as Keras requires`);
+  }
+  const kernel = new Float32Array(w.data.length);
+  const data = floats(w);
+  for (let i = 0; i < ci; i++)
+    for (let o = 0; o < co; o++)
+      for (let y = 0; y < kh; y++)
+        for (let z = 0; z < kw; z++) kernel[((y * kw + z) * co + o) * ci + i] = data[((i * co + o) * kh + y) * kw + z];
+  const weights: { data: Float32Array; shape: number[] }[] = [{ data: kernel, shape: [kh, kw, co, ci] }];
+  if (b) weights.push({ data: floats(b), shape: [co] });
+  let y = ctx.apply((name) => new Conv2DTranspose({
+    name, filters: co, kernelSize: [kh, kw], strides: [strides[0], strides[1]], dilationRate: [dilations[0], dilations[1]],
+    padding: 'valid', outputPadding: [outputPadding[0], outputPadding[1]], useBias: Boolean(b),
+  }), x.st, weights);
+  const [t, l, bottom, r] = pads;
+  if (t + l + bottom + r > 0) y = ctx.apply((name) => new Cropping2D({ name, cropping: [[t, bottom], [l, r]] }), y, undefined, 'crop');
+  const size = (a: number) => strides[a] * (x.dims[1 + a] - 1) + outputPadding[a] + (w.dims[2 + a] - 1) * dilations[a] + 1 - pads[a] - pads[a + 2];
+  checkImageShape(ctx, y, [co, size(0), size(1)]);
+  return imageOut(y);
+};
+
 // ---- pooling ----
 
 export function pool(kind: 'max' | 'average'): Handler {
@@ -184,6 +233,34 @@ export const pad: Handler = (ctx) => {
     throw fail(ctx, `pads [${pads.join(', ')}]: convkit pads the two spatial axes, by non-negative amounts`);
   }
   const y = ctx.apply((name) => new ZeroPadding2D({ name, padding: [[pads[2], pads[6]], [pads[3], pads[7]]] }), x.st);
+  return imageOut(y, x.nonNegative);
+};
+
+/** Slice of an image's height and width (step 1): Cropping2D, as convkit exports it. */
+export const slice: Handler = (ctx) => {
+  unread(ctx, []);
+  if (ctx.opset < 10) throw fail(ctx, 'Slice before opset 10 (starts/ends as attributes) is not supported');
+  const x = image(ctx);
+  const dims = [0, ...x.dims];  // NCHW, the batch left as is
+  const list = (k: number, what: string, fallback: number[]) => (ctx.inputs[k] ? [...constInput(ctx, k, what).data].map(Number) : fallback);
+  const starts = list(1, 'starts', []);
+  const ends = list(2, 'ends', []);
+  const axes = list(3, 'axes', starts.map((_, i) => i)).map((a) => (a < 0 ? a + 4 : a));
+  const steps = list(4, 'steps', starts.map(() => 1));
+  if (starts.length !== ends.length || axes.length !== starts.length || steps.length !== starts.length) {
+    throw fail(ctx, 'starts, ends, axes and steps must have as many values');
+  }
+  const crop = [[0, 0], [0, 0]];
+  axes.forEach((axis, i) => {
+    if (axis !== 2 && axis !== 3) throw fail(ctx, `axis ${axis}: convkit crops only the height and width (axes 2 and 3)`);
+    if (steps[i] !== 1) throw fail(ctx, `step ${steps[i]}: convkit crops with step 1`);
+    const n = dims[axis];
+    const at = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);  // ONNX's clamping
+    const [s, e] = [at(starts[i]), at(ends[i])];
+    if (e <= s) throw fail(ctx, `the slice [${starts[i]}, ${ends[i]}) of axis ${axis} (${n} cells) is empty`);
+    crop[axis - 2] = [s, n - e];
+  });
+  const y = ctx.apply((name) => new Cropping2D({ name, cropping: crop as [[number, number], [number, number]] }), x.st);
   return imageOut(y, x.nonNegative);
 };
 

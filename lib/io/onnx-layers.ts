@@ -8,6 +8,7 @@ import { Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax 
 import {
   AveragePooling2D, BatchNormalization, Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, Pooling2D,
 } from '../layers/conv';
+import { Conv2DTranspose, Cropping2D } from '../layers/decoder';
 import { Layer, Shape } from '../layers/layer';
 import { Add, Average, Concatenate, Multiply } from '../layers/merge';
 import { GroupNormalization, LayerNormalization } from '../layers/normalization';
@@ -347,6 +348,51 @@ const upSampling: Lowering = (ctx) => {
   return { name: g.node('Resize', [g.nchw(ctx.inputs[0]), '', scales], out(ctx), attrs), shape: ctx.output, layout: 'nchw' };
 };
 
+/**
+ * Conv2DTranspose as ConvTranspose: Keras's [kh, kw, filters, in] kernel is ONNX's
+ * [in, filters, kh, kw]. convkit's output is the window from TensorFlow's top/left padding of
+ * the uncropped (in - 1) * stride + k_eff cells; where it reaches past their end (outputPadding,
+ * or 'valid' with a stride above the kernel) ONNX's output_padding adds those cells instead of
+ * an end pad.
+ */
+const conv2dTranspose: Lowering = (ctx) => {
+  const layer = ctx.layer as Conv2DTranspose;
+  const [x] = ctx.inputs;
+  const k = weight(ctx, 'kernel');
+  const [kh, kw, f, ci] = k.shape;
+  const data = new Float32Array(k.data.length);
+  for (let h = 0; h < kh; h++)
+    for (let w = 0; w < kw; w++)
+      for (let o = 0; o < f; o++)
+        for (let i = 0; i < ci; i++) data[((i * f + o) * kh + h) * kw + w] = k.data[((h * kw + w) * f + o) * ci + i];
+  const pads = [0, 0, 0, 0];
+  const outputPadding = [0, 0];
+  for (const a of [0, 1]) {
+    const kEff = (layer.kernelSize[a] - 1) * layer.dilationRate[a] + 1;
+    const full = (x.shape[a] - 1) * layer.strides[a] + kEff;
+    const before = layer.padding === 'same' ? samePads(ctx.output[a], layer.kernelSize[a], layer.strides[a], layer.dilationRate[a])[0] : 0;
+    const after = full - before - ctx.output[a];
+    pads[a] = before;
+    if (after >= 0) pads[a + 2] = after;
+    else outputPadding[a] = -after;
+  }
+  const g = ctx.g;
+  const inputs = [g.nchw(x), g.floats(`${layer.name}/kernel`, [ci, f, kh, kw], data)];
+  if (layer.useBias) inputs.push(g.floats(`${layer.name}/bias`, [f], weight(ctx, 'bias').data));
+  const y = g.node('ConvTranspose', inputs, layer.activation === 'linear' ? out(ctx) : out(ctx, 'conv_transpose'), {
+    kernel_shape: layer.kernelSize, strides: layer.strides, dilations: layer.dilationRate, pads, output_padding: outputPadding,
+  });
+  return activation(ctx, { name: y, shape: ctx.output, layout: 'nchw' }, layer.activation);
+};
+
+/** Cropping2D as a Slice of the two spatial axes (2 and 3 in NCHW). */
+const cropping: Lowering = (ctx) => {
+  const [[t], [l]] = (ctx.layer as Cropping2D).cropping;
+  const g = ctx.g;
+  const slice = [g.nchw(ctx.inputs[0]), g.int64s([t, l]), g.int64s([t + ctx.output[0], l + ctx.output[1]]), g.int64s([2, 3])];
+  return { name: g.node('Slice', slice, out(ctx)), shape: ctx.output, layout: 'nchw' };
+};
+
 /** Merges read their inputs in one layout: NCHW when they are images, else convkit's order. */
 function merged(ctx: LayerContext): { names: string[]; layout: 'nchw' | 'nhwc' } {
   const layout = ctx.inputs[0].shape.length === 3 ? 'nchw' : 'nhwc';
@@ -401,6 +447,8 @@ const LOWERINGS = new Map<Function, Lowering>([
   [Concatenate, concatenate],
   [LayerNormalization, normalization],
   [GroupNormalization, normalization],
+  [Conv2DTranspose, conv2dTranspose],
+  [Cropping2D, cropping],
 ]);
 
 /** The layer as ONNX nodes added to ctx.g; its output value. */
