@@ -403,6 +403,8 @@ const convGradOpts = { strides: 1, padding: 'valid', dilation: 1, groups: 1 };
 const poolOpts = { poolSize: 2, strides: 2, padding: 'valid' };
 const poolBad = { poolSize: PAIR_BAD, strides: PAIR_BAD, padding: PADDING_BAD };
 const ZERO_PADDING_BAD = [-1, 1.5, NaN, 'same', [1], [1, 2, 3], [[1, 2], [3]], [[1, 2], 3], [[1, -1], [0, 0]], 2 ** 24, null, {}];
+/** outputPadding: an integer >= 0 or a pair of them, smaller than the stride (1 here), or null. */
+const OUTPUT_PADDING_BAD = [-1, 1.5, NaN, Infinity, '1', [1], [1, 2, 3], [0, -1], {}, true, 1];
 const upBad = { size: PAIR_BAD, interpolation: ['cubic', 'Nearest', 1, null], halfPixelCenters: BOOL_BAD };
 const elementwise = (a: string, b: string): OpSpec => ({ params: [T(a, [2, 3], [[3, 2], [6], [2, 3, 1]]), T(b, [2, 3], [[2, 4]])] });
 const grad = (dy: number[], dyBad: BadShape[], x = IMG): TensorParam[] => [T('dy', dy, dyBad), T('x', x, [[4, 4, 2]])];
@@ -612,6 +614,27 @@ const SPECS: Record<string, OpSpec> = {
     // centered needs mg, momentum needs a momentumBuffer
     badOpts: [[{ mg: undefined }, ck.ValueError, 'centered'], [{ momentumBuffer: null }, ck.ValueError, 'momentum']],
     goodOpts: [{ centered: false, mg: undefined }, { momentum: 0, momentumBuffer: null }],
+  },
+  conv2dTranspose: {
+    params: [T('x', IMG, [[4, 4, 2], [1, 4, 4, 3], [0, 4, 4, 2], [1, 0, 4, 2]]), T('filter', [3, 3, 3, 2], [[3, 3, 3], [3, 3, 3, 3], [3, 3, 0, 2]])],
+    opts: { strides: 1, padding: 'same', dilation: 1, activation: 'relu', outputPadding: null, bias: tensorOpt([3]) },
+    bad: {
+      ...convBad, groups: undefined, outputPadding: OUTPUT_PADDING_BAD,
+      bias: [...TENSOR_OPTION_BAD('bias'), ...SHAPE_BAD('bias', [2], [1, 3])],
+    },
+    badOpts: [
+      [{ dilation: 1, dilations: 1 }, ck.ValueError, 'dilation', 'dilations'],
+      [{ strides: 2, outputPadding: [0, 2] }, ck.ValueError, 'outputPadding along the width (2) must be smaller than the stride (2)'],
+    ],
+    goodOpts: [{ bias: null }, { strides: 2, outputPadding: [1, 0] }, { padding: 'valid', activation: 'linear', dilation: 2 }],
+  },
+  conv2dTransposeGrad: {
+    params: [T('dy', [1, 4, 4, 3], [[1, 2, 2, 3], [1, 4, 4, 2], [2, 3]]), T('x', IMG, [[4, 4, 2], [1, 4, 4, 3]]), T('filter', [3, 3, 3, 2], [[3, 3, 3], [3, 3, 3, 3]])],
+    opts: { strides: 1, padding: 'same', dilation: 1, outputPadding: null },
+    noOpts: [ck.ShapeError, 'dy must have the output shape [1,6,6,3], got [1,4,4,3]'],
+    bad: { strides: PAIR_BAD, dilation: PAIR_BAD, dilations: convBad.dilations, padding: PADDING_BAD, outputPadding: OUTPUT_PADDING_BAD },
+    // The gradient of conv2dTranspose without its bias and activation: it takes neither.
+    badOpts: [[{ activation: 'relu' }, ck.ValueError, "'activation'"], [{ bias: ck.ones([3]) }, ck.ValueError, "'bias'"]],
   },
 };
 

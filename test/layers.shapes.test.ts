@@ -56,8 +56,13 @@ function expectedParams(layer: ck.Layer, input: Shape): number {
     case 'InputLayer': case 'Flatten': case 'Dropout': case 'Activation': case 'ReLU': case 'LeakyReLU': case 'Softmax':
     case 'Reshape': case 'MaxPooling2D': case 'AveragePooling2D': case 'LpPooling2D': case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D': case 'ZeroPadding2D': case 'UpSampling2D': case 'Add': case 'Multiply': case 'Average':
-    case 'Concatenate':
+    case 'Concatenate': case 'Cropping2D':
       return 0;
+    case 'Conv2DTranspose': {
+      // Keras's kernel [kh, kw, filters, in]
+      const [kh, kw] = pair(c.kernelSize, 1);
+      return kh * kw * c.filters * cin + (c.useBias ? c.filters : 0);
+    }
     default:
       throw new Error(`expectedParams: no formula for ${layer.className}`);
   }
@@ -109,6 +114,9 @@ const CASES: Case[] = [
   { factory: 'layerNormalization', options: { scale: false }, input: [5], output: [5] },
   { factory: 'groupNormalization', options: { groups: 3 }, input: [4, 4, 6], output: [4, 4, 6] },
   { factory: 'groupNormalization', options: { groups: 2, center: false }, input: [6], output: [6] },
+  { factory: 'conv2dTranspose', options: { filters: 4, kernelSize: 3, strides: 2, padding: 'same' }, input: [4, 5, 3], output: [8, 10, 4] },
+  { factory: 'conv2dTranspose', options: { filters: 2, kernelSize: [2, 3], strides: [3, 1], outputPadding: [1, 0], useBias: false }, input: [4, 4, 3], output: [12, 6, 2] },
+  { factory: 'cropping2D', options: { cropping: [[1, 0], [2, 1]] }, input: [4, 5, 3], output: [3, 2, 3] },
 ];
 
 const make = (c: Case, name?: string): ck.Layer =>

@@ -173,6 +173,8 @@ const FACTORIES: Record<string, {
   batchNormalization: { prefix: 'batch_normalization', className: 'BatchNormalization', valid: {}, misspelt: ['epsilion', 'epsilon'], wrongType: ['center', 'yes', 'a boolean'], outOfRange: ['momentum', 1.5, /momentum must be a number in \[0, 1\], got 1.5/] },
   layerNormalization: { prefix: 'layer_normalization', className: 'LayerNormalization', valid: {}, misspelt: ['epsilom', 'epsilon'], wrongType: ['scale', 1, 'a boolean'], outOfRange: ['epsilon', -1, /epsilon must be a number > 0, got -1/] },
   groupNormalization: { prefix: 'group_normalization', className: 'GroupNormalization', valid: { groups: 4 }, misspelt: ['group', 'groups'], wrongType: ['groups', '4', 'an integer'], outOfRange: ['groups', 0, /groups must be a positive integer, got 0/] },
+  conv2dTranspose: { prefix: 'conv2d_transpose', className: 'Conv2DTranspose', valid: { filters: 2, kernelSize: 3 }, misspelt: ['output_padding', 'outputPadding'], wrongType: ['outputPadding', '1', 'an integer or a pair of integers or null'], outOfRange: ['outputPadding', 1, /outputPadding must be >= 0 and smaller than the strides \[1,1\], got 1/] },
+  cropping2D: { prefix: 'cropping2d', className: 'Cropping2D', valid: { cropping: 1 }, misspelt: ['croping', 'cropping'], wrongType: ['cropping', '1', 'an integer, [height, width] or [[top, bottom], [left, right]] of integers'], outOfRange: ['cropping', -1, /cropping must be an integer, \[h, w\] or \[\[top, bottom\], \[left, right\]\] of integers >= 0, got -1/] },
 };
 
 /** What f threw (synchronously), or null. */
