@@ -40,7 +40,7 @@ class Reader {
   const uint8_t* end_;
 };
 
-constexpr int kKinds = int(ck::LayerKind::LpPool2d) + 1;
+constexpr int kKinds = int(ck::LayerKind::Cropping2d) + 1;
 // Activations and weights of one example stay small, so what a net allocates beyond that for a
 // batch of 3 came from sizes that were not checked.
 constexpr size_t kMaxExampleValues = 1 << 16;
@@ -70,6 +70,10 @@ ck::LayerSpec read_layer(Reader& r, int index) {
   l.eps = r.f32(), l.momentum = r.f32();
   l.center = r.u8() & 1, l.scale = r.u8() & 1;
   l.trainable = r.u8() % 4 != 0;
+  // Derived from values already read, so that the corpus's byte layout stays what it was:
+  // cropping the padding's amounts, outputPadding -1 (none), 0 or 1.
+  l.crop_top = l.pad_top, l.crop_bottom = l.pad_bottom, l.crop_left = l.pad_left, l.crop_right = l.pad_right;
+  l.out_pad_h = l.groups - 2, l.out_pad_w = l.depth_multiplier % 3 - 1;
   return l;
 }
 
