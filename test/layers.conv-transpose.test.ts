@@ -68,6 +68,9 @@ describe('Conv2DTranspose and Cropping2D in a model, against TensorFlow.js', () 
       expect(maxAbsDiff(w, before[k])).toBeGreaterThan(1e-3);  // every weight trained
       expect(maxAbsDiff(w, want[k])).toBeLessThan(2e-5);
     });
+    const [loss] = await model.evaluate(ck.tensor(x, [n, ...INPUT]), ck.tensor(y, [n, 3]), { batchSize: 8, verbose: 0 });
+    const theirLoss = (theirs.evaluate(tf.tensor(x, [n, ...INPUT]), tf.tensor(y, [n, 3]), { batchSize: 8 }) as tf.Scalar).dataSync()[0];
+    expect(Math.abs(loss - theirLoss)).toBeLessThan(1e-5);
   });
 
   test('a convkit model file loads in tfjs, and a tfjs one in convkit, with the same predictions', async () => {
@@ -185,5 +188,6 @@ onCuda(`on CUDA${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
     ref.expectClose(hg.history.loss as number[], hc.history.loss as number[], { rtol: 1e-4, atol: 1e-6, name: 'loss' });
     weightsOf(cpu).forEach((w, k) => ref.expectClose(weightsOf(gpu)[k], w, { rtol: 1e-4, atol: 1e-5, name: `weight ${k}` }));
     ref.expectClose((gpu.predict(x) as ck.Tensor).dataSync(), (cpu.predict(x) as ck.Tensor).dataSync(), { rtol: 1e-4, atol: 1e-6, name: 'predict' });
+    ref.expectClose(await gpu.evaluate(x, y, { verbose: 0 }), await cpu.evaluate(x, y, { verbose: 0 }), { rtol: 1e-4, atol: 1e-6, name: 'evaluate' });
   });
 });
