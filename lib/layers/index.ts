@@ -22,7 +22,8 @@ export type { Conv2DTransposeArgs, Cropping } from './decoder';
 export {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
   Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,
-  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D, LayerNormalization, GroupNormalization, Conv2DTranspose, Cropping2D,
+  Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D, LayerNormalization, GroupNormalization,
+  Conv2DTranspose, Cropping2D,
 };
 export type { GroupNormalizationArgs, LayerNormalizationArgs };
 
