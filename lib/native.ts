@@ -175,6 +175,7 @@ export interface NativeBinding {
   softmaxGrad(dy: H, y: H): H;
   dropout(x: H, o: { rate: number; seed: number }): { y: H; mask: H };
   mul(a: H, b: H): H;
+  mulGrad(dy: H, a: H, b: H): { da: H; db: H };
   add(a: H, b: H): H;
   concatenate(parts: H[]): H;
   concatenateGrad(dy: H, parts: H[]): H[];

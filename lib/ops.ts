@@ -461,7 +461,18 @@ export function dropoutGrad(dy: Tensor, mask: Tensor): Tensor {
   return wrap(native.mul(d.handle, m.handle));
 }
 
+/**
+ * a * b elementwise: equal shapes, or an image [N, ..., C] and a gate [N, 1, ..., 1, C] (either
+ * order) broadcast over the axes between, as a squeeze-and-excitation block multiplies.
+ */
 export const mul = (a: Tensor, b: Tensor): Tensor => wrap(native.mul(h(a, 'mul', 'a'), h(b, 'mul', 'b')));
+
+/** The gradients of mul(a, b) given dy: { da, db } (a gate's sums dy * image over the broadcast axes). */
+export function mulGrad(dy: Tensor, a: Tensor, b: Tensor): { da: Tensor; db: Tensor } {
+  const op = 'mulGrad';
+  const r = native.mulGrad(h(dy, op, 'dy'), h(a, op, 'a'), h(b, op, 'b'));
+  return { da: wrap(r.da), db: wrap(r.db) };
+}
 
 // ---- merges (the functional API's add / concatenate layers) ----
 

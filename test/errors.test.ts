@@ -424,6 +424,7 @@ const SPECS: Record<string, OpSpec> = {
   softmaxGrad: elementwise('dy', 'y'),
   dropoutGrad: elementwise('dy', 'mask'),
   mul: elementwise('a', 'b'),
+  mulGrad: { params: [T('dy', [2, 3], [[2, 4], [3, 2]]), T('a', [2, 3], [[3, 2], [6], [2, 3, 1]]), T('b', [2, 3], [[2, 4]])] },
   add: elementwise('a', 'b'),
   conv2d: {
     params: [T('x', IMG, [[4, 4, 2], [1, 4, 4, 3], [0, 4, 4, 2], [1, 0, 4, 2]]), T('filter', [3, 3, 2, 3], [[3, 3, 2], [3, 3, 3, 3], [3, 3, 2, 0]])],

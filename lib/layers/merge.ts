@@ -1,5 +1,6 @@
 // Merge layers of the functional API (tfjs/Keras names): add, multiply, average take inputs of
-// one shape; concatenate joins them along the last axis.
+// one shape (multiply also an input [..., C] and a gate of its C channels, broadcast over the
+// other axes); concatenate joins them along the last axis.
 import { describeValue, ShapeError, ValueError } from '../errors';
 import { Layer, LayerArgs, NativeLayerSpec, Shape } from './layer';
 
@@ -34,12 +35,32 @@ export class Add extends Merge {
   }
 }
 
+/**
+ * Product of its inputs. Two inputs may differ in shape when one is a gate of C values, [C] or
+ * [1, ..., 1, C], and the other [..., C]: the gate is broadcast over the other axes, as Keras
+ * broadcasts (expanding the lower-rank input at axis 1), which is the squeeze-and-excitation
+ * product of an image [H, W, C] and its channel weights.
+ */
 export class Multiply extends Merge {
   readonly className = 'Multiply';
   protected readonly nativeKind = 'multiply';
 
   constructor(args: LayerArgs = {}) {
     super(args, 'multiply', {});
+  }
+
+  computeOutputShape(inputShapes: Shape): Shape {
+    const shapes = inputShapes as unknown as Shape[];
+    if (shapes.length !== 2 || !Array.isArray(shapes[0]) || !Array.isArray(shapes[1])) return super.computeOutputShape(inputShapes);
+    const [a, b] = shapes;
+    if (a.length === b.length && a.every((d, i) => d === b[i])) return a;
+    const gates = (g: Shape, x: Shape) =>
+      g.length <= x.length && g[g.length - 1] === x[x.length - 1] && g.slice(0, -1).every((d) => d === 1) && x.slice(0, -1).some((d) => d !== 1);
+    if (gates(a, b)) return b;
+    if (gates(b, a)) return a;
+    throw new ShapeError(
+      `${this.name}: inputs ${show(a)} and ${show(b)} do not broadcast: Multiply takes inputs of one shape, or an input (None, ..., C) and a gate of its C channels (None, C) or (None, 1, ..., 1, C)`,
+    );
   }
 }
 

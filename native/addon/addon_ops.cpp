@@ -292,6 +292,15 @@ Napi::Value Mul(const Info& info) {
   });
 }
 
+Napi::Value MulGrad(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "mulGrad";
+    ck::MulGrads r = ck::mul_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "a"),
+                                  arg_tensor(info, 2, op, "b"));
+    return pack(info, {{"da", &r.da}, {"db", &r.db}});
+  });
+}
+
 Napi::Value Add(const Info& info) {
   return guard(info, [&] {
     const char* op = "add";
@@ -518,6 +527,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   add("softmaxGrad", SoftmaxGrad);
   add("dropout", Dropout);
   add("mul", Mul);
+  add("mulGrad", MulGrad);
   add("add", Add);
   add("concatenate", Concatenate);
   add("concatenateGrad", ConcatenateGrad);

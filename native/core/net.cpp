@@ -43,6 +43,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
   consumers_.assign(n_values, 0);
   kernel_param_.assign(n_layers, -1), bias_param_.assign(n_layers, -1);
   conv_geo_.resize(n_layers), pool_geo_.resize(n_layers);
+  mul_gate_.assign(n_layers, -1);
   gamma_param_.assign(n_layers, -1), beta_param_.assign(n_layers, -1);
   mean_param_.assign(n_layers, -1), var_param_.assign(n_layers, -1);
   for (size_t i = 0; i < n_layers; ++i) {
@@ -220,8 +221,13 @@ void Net::infer_shape(int i) {
     case LayerKind::Activation:
     case LayerKind::Softmax:
       break;
-    case LayerKind::Add:
     case LayerKind::Multiply:
+      if (l.inputs.size() == 2 && shapes_[size_t(l.inputs[0])] != shapes_[size_t(l.inputs[1])]) {
+        out = spatial_gate(i);
+        break;
+      }
+      [[fallthrough]];
+    case LayerKind::Add:
     case LayerKind::Average:
     case LayerKind::Concatenate: {
       bool concat = l.kind == LayerKind::Concatenate;
@@ -242,6 +248,27 @@ void Net::infer_shape(int i) {
   require(shape_numel(out) > 0 && shape_numel(out) < (size_t(1) << 31), ErrorKind::Shape,
           l.name + ": output shape " + shape_str(out) + " is empty or too large");
   shapes_.push_back(out);
+}
+
+// A multiply of two differently shaped inputs: one [..., C], the other a gate of C values
+// broadcast over every other axis. Keras expands the lower-rank input at axis 1 before it
+// broadcasts, so [C] and [1, 1, C] both gate an image [H, W, C]. Records the gate's position
+// and returns the product's shape; any other mismatch is a ShapeError naming the layer.
+Shape Net::spatial_gate(int i) {
+  LayerSpec& l = layers_[size_t(i)];
+  const Shape& a = shapes_[size_t(l.inputs[0])];
+  const Shape& b = shapes_[size_t(l.inputs[1])];
+  auto gates = [](const Shape& gate, const Shape& full) {
+    return gate.size() <= full.size() && gate.back() == full.back() &&
+           shape_numel(gate) == size_t(gate.back()) && shape_numel(full) > shape_numel(gate);
+  };
+  const int gate = gates(a, b) ? 0 : gates(b, a) ? 1 : -1;
+  require(gate >= 0, ErrorKind::Shape,
+          l.name + ": inputs " + batch_shape_str(a) + " and " + batch_shape_str(b) +
+              " do not broadcast: Multiply takes inputs of one shape, or an input [..., C] and a "
+              "gate of its C channels ([C] or [1, ..., 1, C])");
+  mul_gate_[size_t(i)] = gate;
+  return gate == 0 ? b : a;
 }
 
 // ---- fusions ----

@@ -242,6 +242,7 @@ class Net {
   static constexpr size_t kThreadSliceBytes = size_t(1) << 20;
   size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
   void infer_shape(int layer);
+  Shape spatial_gate(int layer);
   // Which ReLU layers hand their backward to the max pool after them (relu_into_pool_).
   void plan_relu_folds();
   // Which ReLU / ReLU6 layers training runs inside the batch norm before them (bn_act_).
@@ -417,6 +418,9 @@ class Net {
   // when the layer is added, for one example; a pass sets N to its batch.
   std::vector<ConvParams> conv_geo_;
   std::vector<PoolParams> pool_geo_;
+  // Per layer: for a multiply of an image by a gate broadcast over its space (squeeze-and-
+  // excitation), which of its two inputs is the gate (one value per channel); -1 otherwise.
+  std::vector<int> mul_gate_;
   ConvParams conv_geometry(int layer, int batch) const {
     ConvParams p = conv_geo_[size_t(layer)];
     p.N = batch;

@@ -219,6 +219,12 @@ void Net::forward_layer(const Ops& k, Plan& pl, int i, int batch, bool training,
       if (l.kind == LayerKind::Average) k.scale(y, y, 1.f / float(l.inputs.size()), n_out);
       break;
     case LayerKind::Multiply:
+      if (mul_gate_[li] >= 0) {
+        const int gate = mul_gate_[li], C = int(shapes_[value_of(i)].back());
+        k.mul_spatial(y, pl.act[size_t(l.inputs[size_t(1 - gate)])], pl.act[size_t(l.inputs[size_t(gate)])],
+                      size_t(batch), n_out / size_t(batch) / size_t(C), C);
+        break;
+      }
       k.mul(y, x, pl.act[size_t(l.inputs[1])], n_out);
       for (size_t j = 2; j < l.inputs.size(); ++j) k.mul(y, y, pl.act[size_t(l.inputs[j])], n_out);
       break;
@@ -397,6 +403,22 @@ void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
       return;
     }
     case LayerKind::Multiply:
+      if (mul_gate_[li] >= 0) {
+        // The gate's gradient sums dy * image over space; the image's is dy times the gate,
+        // computed in dy's own buffer, which then becomes that gradient.
+        const int gate = l.inputs[size_t(mul_gate_[li])], image = l.inputs[size_t(1 - mul_gate_[li])];
+        const int C = int(shapes_[value_of(i)].back());
+        const size_t hw = n_out / size_t(batch) / size_t(C);
+        if (needs_grad_[size_t(gate)]) {
+          float* dg = begin_grad(gate);
+          k.mul_spatial_bwd_gate(dg, dy, pl.act[size_t(image)], size_t(batch), hw, C);
+          end_grad(gate, dg, size_t(batch) * size_t(C));
+        }
+        if (!needs_grad_[size_t(image)]) break;
+        k.mul_spatial(dy, dy, pl.act[size_t(gate)], size_t(batch), hw, C);
+        pass_grad(image, dy, n_out);
+        return;
+      }
       // d/dx_j of the product: dy times every other input.
       for (size_t j = 0; j < l.inputs.size(); ++j) {
         int v = l.inputs[j];

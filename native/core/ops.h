@@ -71,7 +71,13 @@ struct DropoutResult {
   Tensor y, mask;
 };
 DropoutResult dropout(const Tensor& x, float rate, uint64_t seed);
+// a * b of equal shapes, or of an image [N, ..., C] and a gate [N, 1, ..., 1, C] (either order)
+// broadcast over the axes between (squeeze-and-excitation); the gradients of both.
 Tensor mul(const Tensor& a, const Tensor& b, const char* op);
+struct MulGrads {
+  Tensor da, db;
+};
+MulGrads mul_grad(const Tensor& dy, const Tensor& a, const Tensor& b);
 
 // ---- batch normalization over the last axis ----
 struct BatchNormResult {

@@ -1,5 +1,6 @@
 // Ops other than convolution and dense: pooling, activations, dropout, batch normalization,
 // losses and optimizer updates.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -230,15 +231,70 @@ DropoutResult dropout(const Tensor& x, float rate, uint64_t seed) {
   return r;
 }
 
+namespace {
+// mul's operands: equal shapes (gate -1), or an image [N, ..., C] and a gate [N, 1, ..., 1, C] of
+// one value per example and channel, broadcast over the axes between (gate: its position).
+struct MulShape {
+  int gate = -1;
+  size_t n = 0, hw = 0;
+  int C = 0;
+};
+MulShape mul_shape(const char* op, const Tensor& a, const Tensor& b) {
+  MulShape m;
+  if (a.shape == b.shape) return m;
+  auto gates = [](const Shape& g, const Shape& x) {
+    if (g.size() != x.size() || g.size() < 2 || g.front() != x.front() || g.back() != x.back()) return false;
+    return std::all_of(g.begin() + 1, g.end() - 1, [](int64_t d) { return d == 1; });
+  };
+  m.gate = gates(a.shape, b.shape) ? 0 : gates(b.shape, a.shape) ? 1 : -1;
+  require(m.gate >= 0, ErrorKind::Shape,
+          std::string(op) + ": a " + shape_str(a.shape) + " and b " + shape_str(b.shape) +
+              " must have the same shape, or one must be [N, ..., C] and the other [N, 1, ..., 1, C]");
+  const Shape& x = m.gate == 0 ? b.shape : a.shape;
+  m.n = size_t(x.front()), m.C = int(x.back());
+  m.hw = shape_numel(x) / m.n / size_t(m.C);
+  return m;
+}
+}  // namespace
+
 Tensor mul(const Tensor& a, const Tensor& b, const char* op) {
-  require_same_shape(op, "a", a, "b", b);
+  const MulShape m = mul_shape(op, a, b);
   DeviceType dev = op_device(op, {{"a", &a}, {"b", &b}});
-  Tensor y = empty_tensor(a.shape, op, dev);
+  const Tensor& x = m.gate == 0 ? b : a;
+  const Tensor& g = m.gate == 0 ? a : b;
+  Tensor y = empty_tensor(x.shape, op, dev);
   size_t n = a.numel();
   launch_kernels(op, dev, {&a, &b}, {&y}, [=](const auto& k) {
-    k.mul(y.data(), a.data(), b.data(), n);
+    if (m.gate < 0) k.mul(y.data(), a.data(), b.data(), n);
+    else k.mul_spatial(y.data(), x.data(), g.data(), m.n, m.hw, m.C);
   });
   return y;
+}
+
+MulGrads mul_grad(const Tensor& dy, const Tensor& a, const Tensor& b) {
+  const char* op = "mulGrad";
+  const MulShape m = mul_shape(op, a, b);
+  const Tensor& x = m.gate == 0 ? b : a;
+  require(dy.shape == x.shape, ErrorKind::Shape,
+          std::string(op) + ": dy must have the output shape " + shape_str(x.shape) + ", got " +
+              shape_str(dy.shape));
+  DeviceType dev = op_device(op, {{"dy", &dy}, {"a", &a}, {"b", &b}});
+  MulGrads r{empty_tensor(a.shape, op, dev), empty_tensor(b.shape, op, dev)};
+  size_t n = dy.numel();
+  launch_kernels(op, dev, {&dy, &a, &b}, {&r.da, &r.db}, [=](const auto& k) {
+    if (m.gate < 0) {
+      k.mul(r.da.data(), dy.data(), b.data(), n);
+      k.mul(r.db.data(), dy.data(), a.data(), n);
+      return;
+    }
+    const Tensor& gate = m.gate == 0 ? a : b;
+    const Tensor& image = m.gate == 0 ? b : a;
+    const Tensor& dgate = m.gate == 0 ? r.da : r.db;
+    const Tensor& dimage = m.gate == 0 ? r.db : r.da;
+    k.mul_spatial_bwd_gate(dgate.data(), dy.data(), image.data(), m.n, m.hw, m.C);
+    k.mul_spatial(dimage.data(), dy.data(), gate.data(), m.n, m.hw, m.C);
+  });
+  return r;
 }
 
 // ---- batch normalization ----

@@ -255,6 +255,69 @@ TEST(padding_depthwise_grouped_upsampling_lp_pooling) {
   }
 }
 
+// Squeeze-and-excitation: an image multiplied by a gate of its channels computed from it, the
+// gate [1, 1, C] (reshaped, gate first) or [C] (gate second, broadcast as Keras does): its
+// gradient reaches the gate's dense layers as the sum over space and the conv through both paths.
+TEST(squeeze_and_excitation_multiply_broadcasts_over_space) {
+  for (ck::Isa isa : {ck::Isa::Scalar, ck::detect_isa()}) {
+    ck::set_isa(isa);
+    for (bool reshaped : {true, false}) {
+      auto reads = [](LayerSpec l, std::vector<int> inputs) {
+        l.inputs = std::move(inputs);
+        return l;
+      };
+      std::vector<LayerSpec> layers;  // values: 0 image [4,5,2], then 1 + layer index
+      LayerSpec conv = layer(LayerKind::Conv2d, "conv");  // 1: [4,5,6]
+      conv.filters = 6, conv.kernel_h = conv.kernel_w = 3, conv.padding = ck::Padding::Same;
+      layers.push_back(reads(conv, {0}));
+      layers.push_back(reads(layer(LayerKind::GlobalAvgPool, "squeeze"), {1}));  // 2: [6]
+      LayerSpec reduce = layer(LayerKind::Dense, "reduce");                       // 3: [3]
+      reduce.units = 3, reduce.act = ck::Act::Relu;
+      layers.push_back(reads(reduce, {2}));
+      LayerSpec expand = layer(LayerKind::Dense, "expand");                       // 4: [6]
+      expand.units = 6;
+      layers.push_back(reads(expand, {3}));
+      LayerSpec sigmoid = layer(LayerKind::Activation, "sigmoid");                // 5: [6]
+      sigmoid.act = ck::Act::Sigmoid;
+      layers.push_back(reads(sigmoid, {4}));
+      LayerSpec r = layer(LayerKind::Reshape, "gate");                            // 6: [1,1,6] or [6]
+      r.target_shape = reshaped ? ck::Shape{1, 1, 6} : ck::Shape{6};
+      layers.push_back(reads(r, {5}));
+      layers.push_back(reads(layer(LayerKind::Multiply, "excite"), reshaped ? std::vector<int>{6, 1} : std::vector<int>{1, 6}));  // 7
+      layers.push_back(reads(layer(LayerKind::GlobalAvgPool, "gap"), {7}));       // 8: [6]
+      LayerSpec out = layer(LayerKind::Dense, "out");                             // 9: [3]
+      out.units = 3;
+      layers.push_back(reads(out, {8}));
+      layers.push_back(reads(layer(LayerKind::Softmax, "softmax"), {9}));         // 10
+      ck::Net net({{4, 5, 2}}, layers, {10});
+      CHECK(net.layer_output_shape(6) == ck::Shape({4, 5, 6}));
+      std::mt19937 rng(19);
+      int n = 3;
+      ck::Tensor x = make({n, 4, 5, 2}, cktest::random_vector(rng, size_t(n) * 40, -2.f, 2.f));
+      check_gradients(net, {x}, {make({n}, {1, 0, 2})}, n, ck::LossKind::SparseCategoricalCrossentropy);
+    }
+  }
+  ck::set_isa(ck::Isa::Scalar);
+}
+
+// A multiply whose inputs neither match nor gate one another is a ShapeError naming the layer.
+TEST(multiply_rejects_shapes_that_do_not_broadcast) {
+  for (ck::Shape gate : {ck::Shape{1, 1, 3}, ck::Shape{4, 1, 2}, ck::Shape{2, 1}}) {
+    LayerSpec a = layer(LayerKind::Reshape, "gate");
+    a.target_shape = gate;
+    a.inputs = {1};
+    LayerSpec m = layer(LayerKind::Multiply, "se_excite");
+    m.inputs = {0, 2};
+    bool threw = false;
+    try {
+      ck::Net net({{4, 5, 2}, {int64_t(ck::shape_numel(gate))}}, {a, m}, {3});
+    } catch (const ck::Error& e) {
+      threw = e.kind() == ck::ErrorKind::Shape && std::string(e.what()).find("se_excite") != std::string::npos;
+    }
+    CHECK(threw);
+  }
+}
+
 TEST(graph_rejects_layers_out_of_order) {
   LayerSpec d = layer(LayerKind::Dense, "d");
   d.units = 2, d.inputs = {2};  // its own output

@@ -1,5 +1,7 @@
-// Vector merges (see merge_ref.cpp): elementwise loops split over the pool in large chunks, and
-// concatenation / split as per-row copies of each part (threads over rows).
+// Vector merges (see merge_ref.cpp): elementwise loops split over the pool in large chunks,
+// concatenation / split as per-row copies of each part (threads over rows), and the spatially
+// broadcast multiply with its gate gradient (threads over pixels, or over example x channel block).
+#include <algorithm>
 #include <cstring>
 
 #include "simd_kernels.h"
@@ -54,6 +56,43 @@ void split_last(float* const* parts, const float* y, const int* widths, int coun
       for (int i = 0; i < count; ++i) {
         std::memcpy(parts[i] + r * size_t(widths[i]), yr, size_t(widths[i]) * sizeof(float));
         yr += widths[i];
+      }
+    }
+  });
+}
+
+void mul_spatial(float* y, const float* x, const float* g, size_t n, size_t hw, int C) {
+  const size_t cols = size_t(C);
+  parallel_for(n * hw, kGrain / (cols + 1) + 1, [&](size_t b, size_t e, int) {
+    for (size_t r = b; r < e; ++r) {
+      const float* gr = g + (r / hw) * cols;
+      for (size_t c = 0; c < cols; c += Vec::kLanes) {
+        const size_t left = cols - c;
+        store_n(y + r * cols + c, load_n(x + r * cols + c, left) * load_n(gr + c, left), left);
+      }
+    }
+  });
+}
+
+void mul_spatial_bwd_gate(float* dg, const float* dy, const float* x, size_t n, size_t hw, int C) {
+  // A block of channels keeps its sums in registers while the pixels stream past; each sum adds
+  // in pixel order (fused multiply-adds: the reference's products rounded once less).
+  constexpr size_t kVecs = 4, kBlock = kVecs * Vec::kLanes;
+  const size_t cols = size_t(C), blocks = (cols + kBlock - 1) / kBlock;
+  parallel_for(n * blocks, kGrain / (hw * kBlock + 1) + 1, [&](size_t b, size_t e, int) {
+    for (size_t t = b; t < e; ++t) {
+      const size_t i = t / blocks, c0 = (t % blocks) * kBlock;
+      const size_t width = std::min(kBlock, cols - c0);
+      Vec acc[kVecs] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
+      for (size_t p = 0; p < hw; ++p) {
+        const size_t at = (i * hw + p) * cols + c0;
+        for (size_t v = 0; v * Vec::kLanes < width; ++v) {
+          const size_t off = v * Vec::kLanes, left = width - off;
+          acc[v] = fmadd(load_n(dy + at + off, left), load_n(x + at + off, left), acc[v]);
+        }
+      }
+      for (size_t v = 0; v * Vec::kLanes < width; ++v) {
+        store_n(dg + i * cols + c0 + v * Vec::kLanes, acc[v], width - v * Vec::kLanes);
       }
     }
   });

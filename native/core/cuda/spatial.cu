@@ -1,5 +1,5 @@
-// Spatial re-layout: zero padding, up-sampling and last-axis concatenation, one thread per
-// destination cell. The backward passes gather: each dx cell visits the dy cells that read it in
+// Spatial re-layout: zero padding, up-sampling, last-axis concatenation and the multiply by a
+// gate broadcast over space, one thread per destination cell. The backward passes gather: each dx cell visits the dy cells that read it in
 // the reference's order (by increasing output row, then column) and adds their shares with the
 // reference's expressions, so there are no atomics and nearest up-sampling's gradient is
 // bitwise the reference's.
@@ -160,6 +160,28 @@ int last_axis_width(const int* widths, int count, const char* op) {
   return int(total);
 }
 
+// y cell i of [n, hw, C] = x[i] times its example's gate value for its channel.
+__global__ void mul_spatial_kernel(float* y, const float* x, const float* g, size_t hw, int C,
+                                   size_t total) {
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t c = i % size_t(C), example = i / (hw * size_t(C));
+    y[i] = x[i] * __ldg(g + example * size_t(C) + c);
+  }
+}
+
+// One thread per gate cell (example, channel), adding its pixels in the reference's order:
+// neighbouring threads read neighbouring channels, so each pixel's loads coalesce.
+__global__ void mul_spatial_bwd_gate_kernel(float* dg, const float* dy, const float* x, size_t hw,
+                                            int C, size_t total) {
+  for (size_t t = size_t(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += size_t(gridDim.x) * blockDim.x) {
+    const size_t c = t % size_t(C), example = t / size_t(C);
+    const size_t base = example * hw * size_t(C) + c;
+    float sum = 0.f;
+    for (size_t p = 0; p < hw; ++p) sum += __ldg(dy + base + p * size_t(C)) * __ldg(x + base + p * size_t(C));
+    dg[t] = sum;
+  }
+}
+
 }  // namespace
 
 void copy_columns(float* dst, int dst_cols, int dst_offset, const float* src, int src_cols,
@@ -225,6 +247,23 @@ void split_last(float* const* parts, const float* y, const int* widths, int coun
     copy_columns(parts[i], widths[i], 0, y, total, offset, rows, widths[i], stream,
                  "concatenateGrad");
   }
+}
+
+void mul_spatial(float* y, const float* x, const float* g, size_t n, size_t hw, int C,
+                 void* stream) {
+  const size_t total = n * hw * size_t(C);
+  if (total == 0) return;
+  mul_spatial_kernel<<<grid_1d(total, 256), 256, 0, as_stream(stream)>>>(y, x, g, hw, C, total);
+  check_launch("multiply");
+}
+
+void mul_spatial_bwd_gate(float* dg, const float* dy, const float* x, size_t n, size_t hw, int C,
+                          void* stream) {
+  const size_t total = n * size_t(C);
+  if (total == 0) return;
+  mul_spatial_bwd_gate_kernel<<<grid_1d(total, 128), 128, 0, as_stream(stream)>>>(dg, dy, x, hw, C,
+                                                                                 total);
+  check_launch("multiplyGrad");
 }
 
 }  // namespace cuda

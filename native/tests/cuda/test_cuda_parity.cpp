@@ -1116,6 +1116,25 @@ TEST(concat_and_split_are_bitwise) {
   }
 }
 
+// The multiply by a gate broadcast over space: the product is exact; the gate's gradient adds
+// each channel's pixels in the reference's order, within a reduction's tolerance.
+TEST(mul_spatial_matches_reference) {
+  std::mt19937 rng(29);
+  struct S { size_t n, hw; int C; };
+  for (const S& s : {S{1, 1, 1}, S{2, 9, 16}, S{3, 196, 67}, S{1, 3136, 16}, S{4, 49, 1152}}) {
+    const std::string tag = "n" + std::to_string(s.n) + " hw" + std::to_string(s.hw) + " C" + std::to_string(s.C);
+    const size_t nx = s.n * s.hw * size_t(s.C), ng = s.n * size_t(s.C);
+    Vec x = rnd(rng, nx), dy = rnd(rng, nx), g = rnd(rng, ng), want(nx), want_dg(ng);
+    Dev gx(x), gdy(dy), gg(g), y = Dev::out(nx), dg = Dev::out(ng);
+    ref().mul_spatial(want.data(), x.data(), g.data(), s.n, s.hw, s.C);
+    gpu().mul_spatial(y.p(), gx.p(), gg.p(), s.n, s.hw, s.C, g_stream);
+    EXPECT_EXACT(y.host(), want, "mul_spatial " + tag);
+    ref().mul_spatial_bwd_gate(want_dg.data(), dy.data(), x.data(), s.n, s.hw, s.C);
+    gpu().mul_spatial_bwd_gate(dg.p(), gdy.p(), gx.p(), s.n, s.hw, s.C, g_stream);
+    EXPECT_CLOSE(dg.host(), want_dg, double(s.hw), "mul_spatial_bwd_gate " + tag);
+  }
+}
+
 // Same inputs twice -> bitwise-identical outputs (no float atomics, shape-only reduction order).
 TEST(deterministic_reductions) {
   std::mt19937 rng(15);
