@@ -255,6 +255,11 @@ function buildCases(ck, { seed = 1234, quick = false, oom = true } = {}) {
       (...ts) => ck.ops.concatenate(ts), { exact: true });
     parity(`concatenateGrad [${xs.slice(0, 3)}] widths ${widths}`, [inp(joined), ...parts.map((s) => inp(s))],
       (dy, ...ts) => Object.fromEntries(ck.ops.concatenateGrad(dy, ts).map((t, i) => [`d${i}`, t])), { exact: true });
+    // A gate of one value per example and channel broadcast over space (squeeze-and-excitation).
+    const gate = [xs[0], 1, 1, xs[3]];
+    parity(`mul [${xs}] by a gate [${gate}]`, [inp(xs), inp(gate)], (a, b) => ck.ops.mul(a, b), { exact: true });
+    parity(`mulGrad [${xs}] by a gate [${gate}]`, [inp(xs), inp(gate), inp(xs)],
+      (a, b, dy) => ck.ops.mulGrad(dy, b, a), sumTol(xs[1] * xs[2]));
   }
   const globalShapes = [[1, 1, 1, 1], [2, 1, 1, 5], [3, 7, 5, 4]];
   for (let i = 0; i < reps; i++) globalShapes.push([rng.int(1, 4), rng.int(1, 15), rng.int(1, 15), rng.int(1, 33)]);

@@ -851,7 +851,7 @@ describe('nothing crashes the process', () => {
     // The well-formed calls among the sets: pooling [1,4,4,1] by 2x2 (stride 2, valid; Lp: p = 2;
     // zero padding by 2 on each side) with exactly their options, the global pools and softmax of
     // any rank-4 or rank-2 tensor, and the elementwise ops of two equal [2,2] or [2,3] tensors
-    // (extra arguments ignored), and the distributed lifecycle calls given a number for their
+    // (extra arguments ignored; mulGrad of three), and the distributed lifecycle calls given a number for their
     // timeout. An options object with a key the op does not take, without one
     // it needs, or positional numbers in its place, is refused.
     const anyFirstTensor = ['badActivation', 'badStrides', 'pool', 'lpPool', 'zeroPad', 'unknownOption', 'missingOption', 'positional'];
@@ -865,7 +865,7 @@ describe('nothing crashes the process', () => {
       'meanSquaredError tensors', 'meanSquaredError twoTensors',
       // distributed init and finalize outside a launcher, with a 1e300 ms timeout (no deadline)
       'mpiFinalize huge', 'mpiInit huge',
-      'mul tensors', 'mul twoTensors',
+      'mul tensors', 'mul twoTensors', 'mulGrad tensors',
       ...anyFirstTensor.map((set) => `softmax ${set}`), 'softmax sigmoidNaN', 'softmax tensors', 'softmax twoTensors',
       'softmaxGrad tensors', 'softmaxGrad twoTensors',
       'zeroPadding2d zeroPad',
