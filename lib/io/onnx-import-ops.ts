@@ -123,6 +123,7 @@ function merge(ctx: OpContext, kind: 'Add' | 'Multiply' | 'Average' | null): Ten
   const xs = ctx.inputs.map((_, k) => tensorInput(ctx, k));
   if (!kind) throw fail(ctx, `${ctx.op} of two computed values has no convkit layer (only Add, Mul, Sum, Mean do)`);
   const [x] = xs;
+  if (kind === 'Multiply' && xs.length === 2 && xs[0].dims.join() !== xs[1].dims.join()) return gated(ctx, xs[0], xs[1]);
   for (const other of xs.slice(1)) {
     if (other.dims.join() !== x.dims.join()) throw fail(ctx, `inputs [N, ${x.dims.join(', ')}] and [N, ${other.dims.join(', ')}] differ (convkit merges equal shapes, no broadcasting)`);
     if (String(other.axes) !== String(x.axes) || String(other.order) !== String(x.order)) throw fail(ctx, 'inputs hold their axes or features in different orders');
@@ -131,6 +132,22 @@ function merge(ctx: OpContext, kind: 'Add' | 'Multiply' | 'Average' | null): Ten
   const Kind = { Add, Multiply, Average }[kind];
   const y = ctx.apply((name) => new Kind({ name }), xs.map((v) => v.st));
   return like(x, y, xs.every((v) => v.nonNegative));
+}
+
+/**
+ * A Mul of an image and a gate of its channels, [C, 1, 1] in NCHW (squeeze-and-excitation):
+ * convkit's Multiply broadcasts the gate over space. Other broadcasts have no layer.
+ */
+function gated(ctx: OpContext, a: TensorValue, b: TensorValue): TensorValue {
+  const gates = (g: TensorValue, x: TensorValue) =>
+    g.axes !== null && x.axes !== null && g.axes.join() === x.axes.join() &&
+    g.dims.every((d, k) => (x.axes![k] === 3 ? d === x.dims[k] : d === 1));
+  const image = gates(b, a) ? a : gates(a, b) ? b : null;
+  if (!image) {
+    throw fail(ctx, `inputs [N, ${a.dims.join(', ')}] and [N, ${b.dims.join(', ')}] do not broadcast as convkit's Multiply does (equal shapes, or an image and one value per channel, [N, C, 1, 1])`);
+  }
+  const y = ctx.apply((name) => new Multiply({ name }), [a.st, b.st]);
+  return like(image, y, a.nonNegative && b.nonNegative);
 }
 
 // ---- activations ----
@@ -168,11 +185,27 @@ const leakyRelu: Handler = (ctx) => {
   return activation((name) => new LeakyReLU({ name, alpha }))(ctx);
 };
 
+/**
+ * x times the gate this node computes from x (Sigmoid: swish/SiLU; HardSigmoid: hard swish, as
+ * PyTorch exports them below opset 14): when this node's only reader is a Mul of its output and
+ * its own input, the pair becomes one activation and the Mul is absorbed.
+ */
+function gatedBy(ctx: OpContext, act: 'swish' | 'hardSwish'): TensorValue | null {
+  const next = ctx.soleConsumer();
+  const [input] = ctx.node.input ?? [];
+  const mulInputs = next?.input ?? [];
+  if (next?.opType !== 'Mul' || mulInputs.length !== 2 || !mulInputs.includes(ctx.node.output![0]) || !mulInputs.includes(input)) return null;
+  const x = tensorInput(ctx, 0);
+  ctx.absorb(next);
+  return like(x, ctx.apply((name) => new Activation({ name, activation: act }), x.st));
+}
+
 function namedActivation(act: 'sigmoid' | 'tanh' | 'elu' | 'softplus' | 'hardSwish'): Handler {
   return (ctx) => {
     unread(ctx, act === 'elu' ? ['alpha'] : []);
     if (act === 'elu' && ctx.attrs.float('alpha', 1) !== 1) throw fail(ctx, `alpha ${ctx.attrs.float('alpha', 1)}: convkit's ELU has alpha 1`);
-    return activation((name) => new Activation({ name, activation: act }), act === 'sigmoid' || act === 'softplus')(ctx);
+    return (act === 'sigmoid' && gatedBy(ctx, 'swish')) ||
+      activation((name) => new Activation({ name, activation: act }), act === 'sigmoid' || act === 'softplus')(ctx);
   };
 }
 
@@ -186,7 +219,8 @@ function fixedActivation(act: 'hardSigmoid' | 'selu', attrs: Record<string, [num
         throw fail(ctx, `${attr} ${got}: convkit's ${act} has ${attr} ${want}`);
       }
     }
-    return activation((name) => new Activation({ name, activation: act }), act === 'hardSigmoid')(ctx);
+    return (act === 'hardSigmoid' && gatedBy(ctx, 'hardSwish')) ||
+      activation((name) => new Activation({ name, activation: act }), act === 'hardSigmoid')(ctx);
   };
 }
 

@@ -406,9 +406,20 @@ function variadic(opType: 'Sum' | 'Mean'): Lowering {
   };
 }
 
-/** A product of two or more inputs, left to right as convkit multiplies them. */
+/**
+ * A product of two or more inputs, left to right as convkit multiplies them. A gate of the
+ * output's C channels ([C] or [1, ..., 1, C], squeeze-and-excitation) is held as [N, C, 1, 1]
+ * beside an NCHW image, or [N, 1, ..., 1, C] otherwise, so ONNX's broadcasting (which aligns
+ * trailing axes) spreads it over space as convkit does.
+ */
 const multiply: Lowering = (ctx) => {
-  const { names, layout } = merged(ctx);
+  const layout = ctx.output.length === 3 ? 'nchw' : 'nhwc';
+  const C = ctx.output[ctx.output.length - 1];
+  const gateDims = layout === 'nchw' ? [C, 1, 1] : [...new Array<number>(ctx.output.length - 1).fill(1), C];
+  const names = ctx.inputs.map((v, k) => {
+    if (v.shape.length === ctx.output.length) return ctx.g.inLayout(v, layout);
+    return ctx.g.node('Reshape', [ctx.g.nhwc(v), ctx.g.int64s([0, ...gateDims])], out(ctx, `gate${k}`));
+  });
   let y = names[0];
   for (let k = 1; k < names.length; k++) y = ctx.g.node('Mul', [y, names[k]], k === names.length - 1 ? out(ctx) : out(ctx, `product${k}`));
   return { name: y, shape: ctx.output, layout };
