@@ -310,6 +310,28 @@ onCuda(`models on CUDA (against the same model on the CPU)${cuda.available ? '' 
     auto.compile({ optimizer: 'sgd', loss: 'meanSquaredError', device: 'auto' });
     expect(auto.device).toBe('cuda');
   });
+
+  test('a squeeze-and-excitation block (a gate broadcast over space, both orders): trains and predicts as on the CPU', async () => {
+    const n = 12;
+    const x = ck.tensor(randomArray(n * 5 * 5 * 3, 33, -1, 1), [n, 5, 5, 3]);
+    const y = oneHot(Float32Array.from({ length: n }, (_, i) => i % 3), 3);
+    const build = () => {
+      const input = ck.input({ shape: [5, 5, 3] });
+      const image = ck.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(input) as ck.SymbolicTensor;
+      const squeezed = ck.layers.globalAveragePooling2d({}).apply(image) as ck.SymbolicTensor;
+      const gate = ck.layers.dense({ units: 6, activation: 'sigmoid' }).apply(squeezed) as ck.SymbolicTensor;
+      const gate4 = ck.layers.reshape({ targetShape: [1, 1, 6] }).apply(gate) as ck.SymbolicTensor;
+      const once = ck.layers.multiply().apply([image, gate]) as ck.SymbolicTensor;
+      const twice = ck.layers.multiply().apply([gate4, once]) as ck.SymbolicTensor;
+      const pooled = ck.layers.globalAveragePooling2d({}).apply(twice) as ck.SymbolicTensor;
+      return ck.model({ inputs: input, outputs: ck.layers.dense({ units: 3, activation: 'softmax' }).apply(pooled) as ck.SymbolicTensor });
+    };
+    const { cpu, gpu, hc, hg } = await trainOnBoth(build, { optimizer: 'sgd', loss: 'categoricalCrossentropy' }, x, y,
+      { epochs: 3, batchSize: 6, seed: 4 });
+    expectClose('loss', hg.loss, hc.loss, 1e-6, 1e-4);
+    weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-6, 1e-4));
+    expectClose('predictions', gpu.predict(x).dataSync(), cpu.predict(x).dataSync(), 1e-6, 1e-4);
+  });
 });
 
 withoutCuda(`models without CUDA${cuda.available ? ` (skipped: CUDA is available here, on ${cuda.devices.map((d) => d.name).join(', ')})` : ''}`, () => {
