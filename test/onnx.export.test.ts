@@ -174,6 +174,26 @@ describe('functional models', () => {
     await expectMatches(branches((xs) => L.multiply().apply(xs) as ck.SymbolicTensor, 3));
   });
 
+  // Squeeze-and-excitation: the image scaled by a gate of its channels, [C] (second) or
+  // reshaped to [1, 1, C] (first), on images held NCHW and NHWC, and a sequence [L, C] by [C].
+  test('multiply by a gate broadcast over space (squeeze-and-excitation), both layouts', async () => {
+    const se = (reshaped: boolean) => {
+      const image = ck.input({ shape: [6, 8, 3] });
+      const x = L.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(image) as ck.SymbolicTensor;
+      const squeezed = L.globalAveragePooling2d().apply(x) as ck.SymbolicTensor;
+      let gate = L.dense({ units: 4, activation: 'sigmoid' }).apply(L.dense({ units: 2, activation: 'relu' }).apply(squeezed) as ck.SymbolicTensor) as ck.SymbolicTensor;
+      if (reshaped) gate = L.reshape({ targetShape: [1, 1, 4] }).apply(gate) as ck.SymbolicTensor;
+      const y = L.multiply().apply(reshaped ? [gate, x] : [x, gate]) as ck.SymbolicTensor;
+      return ck.model({ inputs: image, outputs: y });
+    };
+    for (const reshaped of [false, true]) {
+      for (const layout of ['nhwc', 'nchw'] as const) await expectMatches(se(reshaped), { layout });
+    }
+    const rows = ck.input({ shape: [5, 3] });
+    const gate = L.dense({ units: 3, activation: 'sigmoid' }).apply(L.flatten().apply(rows) as ck.SymbolicTensor) as ck.SymbolicTensor;
+    await expectMatches(ck.model({ inputs: rows, outputs: L.multiply().apply([rows, gate]) as ck.SymbolicTensor }));
+  });
+
   test('average', async () => {
     await expectMatches(branches((xs) => L.average().apply(xs) as ck.SymbolicTensor));
   });

@@ -90,16 +90,34 @@ describe('PyTorch exports (torch.onnx.export, opset 13) predict as in onnxruntim
     expect(affine).toHaveLength(1);
   });
 
+  test('torchvision mobilenet_v3 (width 0.5, short): squeeze-and-excitation with a hard sigmoid gate, x * HardSigmoid(x) as hard swish', async () => {
+    const { error, model } = await versusRuntime(fixture('mobilenet_v3.onnx'));
+    expect(error).toBeLessThan(TOLERANCE);
+    const kinds = model.layers.map((l) => [l.className, (l.getConfig() as { activation?: string }).activation]);
+    // Three SE blocks, each an image scaled by its [1, 1, C] gate; the written-out hard swishes
+    // (stem, two blocks' expansions and depthwise convs, the last conv, the classifier) are one layer each.
+    expect(kinds.filter(([k]) => k === 'Multiply')).toHaveLength(3);
+    expect(kinds.filter(([, a]) => a === 'hard_silu')).toHaveLength(7);
+  });
+
+  test('torchvision efficientnet (width 0.5, short): MBConv squeeze-and-excitation, x * Sigmoid(x) as swish', async () => {
+    const { error, model } = await versusRuntime(fixture('efficientnet.onnx'));
+    expect(error).toBeLessThan(TOLERANCE);
+    const kinds = model.layers.map((l) => [l.className, (l.getConfig() as { activation?: string }).activation]);
+    expect(kinds.filter(([k]) => k === 'Multiply')).toHaveLength(4);
+    expect(kinds.filter(([, a]) => a === 'swish').length).toBeGreaterThanOrEqual(9);
+  });
+
   const python = '/usr/bin/python3';
   const torch = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
   const hasTorch = torch.status === 0;
-  if (!hasTorch) console.warn(`onnx.import: PyTorch is not installed (${python} -c 'import torch, torchvision' failed), so the full torchvision resnet18 / mobilenet_v2 exports are not made; the committed fixtures are checked`);
-  (hasTorch ? test : test.skip)('full torchvision resnet18 and mobilenet_v2 (width 0.35), exported here by PyTorch', async () => {
+  if (!hasTorch) console.warn(`onnx.import: PyTorch is not installed (${python} -c 'import torch, torchvision' failed), so the full torchvision resnet18 / mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 exports are not made; the committed fixtures are checked`);
+  (hasTorch ? test : test.skip)('full torchvision resnet18, mobilenet_v2 (width 0.35), mobilenet_v3_small and efficientnet_b0, exported here by PyTorch', async () => {
     const out = path.join(dir, 'torch');
     fs.mkdirSync(out);
     const made = spawnSync(python, [path.join(FIXTURES, 'make-fixtures.py'), out, '--full'], { encoding: 'utf8' });
     expect(made.status).toBe(0);
-    for (const name of ['resnet18.onnx', 'mobilenet_v2_full.onnx', 'tiny_resnet.onnx']) {
+    for (const name of ['resnet18.onnx', 'mobilenet_v2_full.onnx', 'mobilenet_v3_small.onnx', 'efficientnet_b0.onnx', 'tiny_resnet.onnx']) {
       const { error } = await versusRuntime(path.join(out, name), { batch: 2, seed: 3 });
       expect(error).toBeLessThan(TOLERANCE);
     }
@@ -266,6 +284,15 @@ describe('convkit -> ONNX -> convkit gives the same predictions', () => {
       L.dropout({ rate: 0.3 }),
       L.dense({ units: 4, activation: 'softmax' }))],
     ['dense on images (MatMul + Add) and global max pooling', () => seq(L.dense({ units: 4 }), L.globalMaxPooling2d(), L.dense({ units: 2 }))],
+    ['squeeze-and-excitation (a gate [C] and one reshaped to [1, 1, C]), swish and hard swish', () => {
+      const image = ck.input({ shape: [9, 7, 3] });
+      const x = L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'swish' }).apply(image) as ck.SymbolicTensor;
+      const gate = L.dense({ units: 6, activation: 'sigmoid' }).apply(L.globalAveragePooling2d().apply(x) as ck.SymbolicTensor) as ck.SymbolicTensor;
+      const once = L.multiply().apply([x, gate]) as ck.SymbolicTensor;
+      const gate4 = L.reshape({ targetShape: [1, 1, 6] }).apply(gate) as ck.SymbolicTensor;
+      const twice = L.activation({ activation: 'hardSwish' }).apply(L.multiply().apply([gate4, once]) as ck.SymbolicTensor) as ck.SymbolicTensor;
+      return ck.model({ inputs: image, outputs: L.dense({ units: 3 }).apply(L.globalAveragePooling2d().apply(twice) as ck.SymbolicTensor) as ck.SymbolicTensor });
+    }],
   ];
   test.each(cases)('%s, NHWC and NCHW files', async (_, make) => {
     const model = make();
@@ -369,6 +396,28 @@ describe('files convkit cannot take are typed errors', () => {
     const old = tiny();
     graph(old).node.filter((x) => x.opType === 'Relu')[1].opType = 'HardSigmoid';
     await expect(ck.io.loadOnnx(writeProto(old))).rejects.toThrow(/\(HardSigmoid\): alpha 0.2: convkit's hardSigmoid has alpha 0.16666/);
+  });
+
+  test('a Mul broadcasting other than an image by one value per channel (spatial attention) names the node', async () => {
+    const T = onnx.AttributeProto.AttributeType;
+    const dims = (c: number, h: number, w: number) => ({ tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: c }, { dimValue: h }, { dimValue: w }] } } });
+    const proto = onnx.ModelProto.create({
+      irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'attention',
+        node: [
+          { opType: 'Conv', input: ['x', 'w'], output: ['map'], name: 'map', attribute: [{ name: 'kernel_shape', type: T.INTS, ints: [1, 1] }] },
+          { opType: 'Sigmoid', input: ['map'], output: ['weights'], name: 'weights' },
+          { opType: 'Mul', input: ['x', 'weights'], output: ['y'], name: 'attend' },
+        ],
+        initializer: [{ name: 'w', dims: [1, 3, 1, 1], dataType: onnx.TensorProto.DataType.FLOAT, floatData: [0.5, -0.5, 0.25] }],
+        input: [{ name: 'x', type: dims(3, 4, 4) }],
+        output: [{ name: 'y', type: dims(3, 4, 4) }],
+      },
+    });
+    const load = ck.io.loadOnnx(write(onnx.ModelProto.encode(proto).finish()));
+    await expect(load).rejects.toThrow(ck.FormatError);
+    await expect(load).rejects.toThrow(/node attend \(Mul\): inputs \[N, 3, 4, 4\] and \[N, 1, 4, 4\] do not broadcast as convkit's Multiply does/);
   });
 
   test('an operator convkit has no layer for names the node and its op type', async () => {

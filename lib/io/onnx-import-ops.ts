@@ -136,17 +136,22 @@ function merge(ctx: OpContext, kind: 'Add' | 'Multiply' | 'Average' | null): Ten
 
 /**
  * A Mul of an image and a gate of its channels, [C, 1, 1] in NCHW (squeeze-and-excitation):
- * convkit's Multiply broadcasts the gate over space. Other broadcasts have no layer.
+ * convkit's Multiply broadcasts the gate over space. The gate's C values lie in channel order
+ * whichever convkit axis holds them (a gate reshaped from a vector may hold them along w), so a
+ * Reshape to [1, 1, C] makes any such gate convkit's. Other broadcasts have no layer.
  */
 function gated(ctx: OpContext, a: TensorValue, b: TensorValue): TensorValue {
   const gates = (g: TensorValue, x: TensorValue) =>
-    g.axes !== null && x.axes !== null && g.axes.join() === x.axes.join() &&
+    g.axes !== null && x.axes !== null && g.dims.length === x.dims.length &&
     g.dims.every((d, k) => (x.axes![k] === 3 ? d === x.dims[k] : d === 1));
-  const image = gates(b, a) ? a : gates(a, b) ? b : null;
-  if (!image) {
+  const [image, gate] = gates(b, a) ? [a, b] : gates(a, b) ? [b, a] : [null, null];
+  if (!image || !gate) {
     throw fail(ctx, `inputs [N, ${a.dims.join(', ')}] and [N, ${b.dims.join(', ')}] do not broadcast as convkit's Multiply does (equal shapes, or an image and one value per channel, [N, C, 1, 1])`);
   }
-  const y = ctx.apply((name) => new Multiply({ name }), [a.st, b.st]);
+  const C = channels(image);
+  const held = gate.st.shape.slice(1).join();
+  const gateSt = held === [1, 1, C].join() ? gate.st : ctx.apply((name) => new Reshape({ name, targetShape: [1, 1, C] }), gate.st, [], 'gate');
+  const y = ctx.apply((name) => new Multiply({ name }), gate === a ? [gateSt, image.st] : [image.st, gateSt]);
   return like(image, y, a.nonNegative && b.nonNegative);
 }
 
