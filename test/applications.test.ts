@@ -123,6 +123,84 @@ describe("Keras's published figures", () => {
   });
 });
 
+describe('MobileNetV3Small', () => {
+  test("Keras's parameter counts, from keras/src/applications/mobilenet_v3.py's formula", () => {
+    // Keras is not installed here: the totals are the sums of the layer sizes that
+    // mobilenet_v3.py builds (_depth rounding, SE to a quarter, conv_2 to 1024), computed by
+    // hand; 2,554,968 is also the figure keras.io lists for MobileNetV3Small. Non-trainable: the
+    // 12,112 moving means and variances of its batch norms, so 2,542,856 trainable, which is
+    // torchvision's mobilenet_v3_small count (torchvision counts no statistics).
+    // Weights: 34 batch norms x 4 (2 trainable); 34 convolutions without bias (stem, expand,
+    // depthwise, project, conv_1) x 1; 20 with (9 SE blocks x 2, conv_2, logits) x 2.
+    const c = counts(ck.applications.mobileNetV3Small());
+    expect([c.params, c.trainable, c.weights, c.trainableWeights]).toEqual([2554968, 2542856, 34 * 4 + 34 + 20 * 2, 34 * 2 + 34 + 20 * 2]);
+    expect(ck.applications.mobileNetV3Small({ includeTop: false }).countParams()).toBe(939120);
+    expect(ck.applications.mobileNetV3Small({ alpha: 0.75 }).countParams()).toBe(2051552);
+    expect(ck.applications.mobileNetV3Small({ minimalistic: true }).countParams()).toBe(2056848);
+    expect(ck.applications.mobileNetV3Small({ alpha: 0.75, classes: 10 }).countParams()).toBe(1036802);
+    const m = ck.applications.mobileNetV3Small();
+    expect(m.name).toBe('MobileNetV3Small');
+    const names = m.layers.map((l) => l.name);
+    for (const n of ['conv', 'conv_bn', 'expanded_conv_depthwise_pad', 'expanded_conv_squeeze_excite_mul', 'expanded_conv_1_expand',
+      'expanded_conv_2_add', 'expanded_conv_10_project_bn', 'conv_1', 'conv_2', 'logits', 'predictions']) expect(names).toContain(n);
+    expect(m.layers.filter((l) => l.className === 'Multiply')).toHaveLength(9);  // every block but 1 and 2
+    expect(ck.applications.mobileNetV3Small({ includeTop: false, pooling: 'avg', inputShape: [96, 96, 3] }).outputShape).toEqual([null, 576]);
+  });
+
+  test('bad options are typed errors naming the builder', () => {
+    expect(() => ck.applications.mobileNetV3Small({ includePreprocessing: true })).toThrow(/applications.mobileNetV3Small: includePreprocessing must be false/);
+    expect(() => ck.applications.mobileNetV3Small({ minimalistic: 1 as never })).toThrow(ck.ValueError);
+    expect(() => ck.applications.mobileNetV3Small({ dropoutRate: 1 })).toThrow(/dropoutRate must be a number in \[0, 0.999\]/);
+    expect(() => ck.applications.mobileNetV3Small({ inputShape: [31, 64, 3] })).toThrow(ck.ShapeError);
+  });
+
+  // torchvision's mobilenet_v3_small is the same network (its classifier's Linear layers are the
+  // 1x1 conv_2 and logits): with its weights, convkit must give its logits. At 65x65 every strided
+  // layer sees an odd size, where PyTorch's symmetric padding equals Keras's.
+  const python = '/usr/bin/python3';
+  const hasTorch = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
+  (hasTorch ? test : test.skip)("with torchvision's weights it gives torchvision's logits; it saves and reloads in the TensorFlow.js format", async () => {
+    const out = path.join(root, 'torch-mobilenet-v3');
+    fs.mkdirSync(out, { recursive: true });
+    const made = spawnSync(python, [path.join(__dirname, 'fixtures', 'applications', 'torch_mobilenet_v3.py'), out], { encoding: 'utf8' });
+    expect({ status: made.status, stderr: made.status === 0 ? '' : made.stderr.slice(-500) }).toEqual({ status: 0, stderr: '' });
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { name: string; shape: number[] }[];
+    const bytes = fs.readFileSync(path.join(out, 'weights.bin'));
+    const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const stored = new Map<string, { data: Float32Array; shape: number[] }>();
+    let at = 0;
+    for (const { name, shape } of manifest) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      stored.set(name, { data: all.slice(at, at + n), shape });
+      at += n;
+    }
+    const model = ck.applications.mobileNetV3Small({ inputShape: [65, 65, 3], classes: 10, classifierActivation: 'linear' });
+    let used = 0;
+    for (const [i, layer] of model.layers.entries()) {
+      const specs = layer.weightSpecs(model.built!.layerShapes[i].input);
+      if (!specs.length) continue;
+      layer.setWeights(specs.map((w) => {
+        const t = stored.get(`${layer.name}/${w.name}`);
+        if (!t) throw new Error(`torchvision has no ${layer.name}/${w.name}`);
+        expect(t.shape).toEqual(w.shape);
+        used++;
+        return ck.tensor(t.data, t.shape);
+      }));
+    }
+    expect(used).toBe(manifest.length - 2);  // every torchvision weight found its layer
+    const x = stored.get('x')!;
+    const want = stored.get('y')!.data;
+    const got = model.predict(ck.tensor(x.data, x.shape)).dataSync();
+    expect(maxRelDiff(got, want)).toBeLessThan(1e-4);
+    const dir = path.join(root, 'mobilenet-v3');
+    await model.save(`file://${dir}`);
+    const reloaded = await ck.loadModel(`file://${dir}`);
+    expect(Array.from(reloaded.predict(ck.tensor(x.data, x.shape)).dataSync())).toEqual(Array.from(got));
+    const byName = await ck.applications.mobileNetV3Small({ inputShape: [65, 65, 3], classes: 10, classifierActivation: 'linear', weights: `file://${dir}` });
+    expect(Array.from(byName.predict(ck.tensor(x.data, x.shape)).dataSync())).toEqual(Array.from(got));
+  }, 120_000);
+});
+
 // ---- The same graphs in TensorFlow.js, written from the Keras sources ----
 
 type TfSym = tf.SymbolicTensor;

@@ -109,7 +109,7 @@ export function makeDivisible(v: number, divisor: number): number {
  * Keras's correct_pad: the zero padding that makes a stride-2 'valid' kernel cover the input as
  * TensorFlow's 'same' would, one row/column less on top/left for even sizes.
  */
-function correctPad(height: number, width: number, kernel: number): [[number, number], [number, number]] {
+export function correctPad(height: number, width: number, kernel: number): [[number, number], [number, number]] {
   const half = Math.floor(kernel / 2);
   return [[half - (1 - (height % 2)), half], [half - (1 - (width % 2)), half]];
 }
