@@ -233,6 +233,11 @@ describe('applications', () => {
     await expectMatches(model, { batch: 2 });
   });
 
+  test('mobileNetV3Small (alpha 0.75, 48x48): squeeze-and-excitation, hard swish and hard sigmoid', async () => {
+    const model = ck.applications.mobileNetV3Small({ alpha: 0.75, inputShape: [48, 48, 3], classes: 7, classifierActivation: 'linear' });
+    await expectMatches(model, { batch: 2 });
+  });
+
   test('resNet20', async () => {
     const model = ck.applications.resNet20({ inputShape: [32, 32, 3], classes: 10, classifierActivation: 'linear' });
     await expectMatches(model, { batch: 2 });

@@ -267,6 +267,7 @@ describe('convkit -> ONNX -> convkit gives the same predictions', () => {
   const cases: [string, () => ck.LayersModel][] = [
     ['mobileNetV2 (alpha 0.35, 32x32)', () => ck.applications.mobileNetV2({ alpha: 0.35, inputShape: [32, 32, 3], classes: 5, classifierActivation: 'linear' })],
     ['resNet20', () => ck.applications.resNet20({ inputShape: [32, 32, 3], classes: 4, classifierActivation: 'linear' })],
+    ['mobileNetV3Small (alpha 0.75, 48x48)', () => ck.applications.mobileNetV3Small({ alpha: 0.75, inputShape: [48, 48, 3], classes: 5, classifierActivation: 'linear' })],
     ['convs (same/valid, strides, dilation, groups), pools, up-sampling, padding, flatten + dense', () => seq(
       L.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
       L.conv2d({ filters: 6, kernelSize: 2, groups: 3, dilationRate: [1, 2], padding: 'same', activation: 'elu' }),
