@@ -123,7 +123,7 @@ describe("Keras's published figures", () => {
   });
 });
 
-describe('MobileNetV3Small', () => {
+describe('MobileNetV3Small and MobileNetV3Large', () => {
   test("Keras's parameter counts, from keras/src/applications/mobilenet_v3.py's formula", () => {
     // Keras is not installed here: the totals are the sums of the layer sizes that
     // mobilenet_v3.py builds (_depth rounding, SE to a quarter, conv_2 to 1024), computed by
@@ -147,6 +147,20 @@ describe('MobileNetV3Small', () => {
     expect(ck.applications.mobileNetV3Small({ includeTop: false, pooling: 'avg', inputShape: [96, 96, 3] }).outputShape).toEqual([null, 576]);
   });
 
+  test("MobileNetV3Large: Keras's parameter counts, from the same formula", () => {
+    // 5,507,432 is keras.io's figure too; non-trainable: 24,400 batch-norm statistics, so
+    // 5,483,032 trainable, torchvision's mobilenet_v3_large count.
+    const c = counts(ck.applications.mobileNetV3Large());
+    expect([c.params, c.trainable]).toEqual([5507432, 5483032]);
+    expect(ck.applications.mobileNetV3Large({ includeTop: false }).countParams()).toBe(2996352);
+    expect(ck.applications.mobileNetV3Large({ alpha: 0.75 }).countParams()).toBe(4012616);
+    expect(ck.applications.mobileNetV3Large({ minimalistic: true }).countParams()).toBe(3948688);
+    const m = ck.applications.mobileNetV3Large();
+    expect(m.name).toBe('MobileNetV3Large');
+    expect(m.layers.filter((l) => l.className === 'Multiply')).toHaveLength(8);  // blocks 3-5 and 10-14
+    expect(m.getLayer('expanded_conv_14_add').outputShape).toEqual([null, 7, 7, 160]);
+  });
+
   test('bad options are typed errors naming the builder', () => {
     expect(() => ck.applications.mobileNetV3Small({ includePreprocessing: true })).toThrow(/applications.mobileNetV3Small: includePreprocessing must be false/);
     expect(() => ck.applications.mobileNetV3Small({ minimalistic: 1 as never })).toThrow(ck.ValueError);
@@ -154,51 +168,55 @@ describe('MobileNetV3Small', () => {
     expect(() => ck.applications.mobileNetV3Small({ inputShape: [31, 64, 3] })).toThrow(ck.ShapeError);
   });
 
-  // torchvision's mobilenet_v3_small is the same network (its classifier's Linear layers are the
-  // 1x1 conv_2 and logits): with its weights, convkit must give its logits. At 65x65 every strided
-  // layer sees an odd size, where PyTorch's symmetric padding equals Keras's.
+  // torchvision's mobilenet_v3_small and _large are the same networks (their classifiers' Linear
+  // layers are the 1x1 conv_2 and logits): with their weights, convkit must give their logits.
+  // At 65x65 every strided layer sees an odd size, where PyTorch's symmetric padding equals Keras's.
   const python = '/usr/bin/python3';
   const hasTorch = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
-  (hasTorch ? test : test.skip)("with torchvision's weights it gives torchvision's logits; it saves and reloads in the TensorFlow.js format", async () => {
-    const out = path.join(root, 'torch-mobilenet-v3');
-    fs.mkdirSync(out, { recursive: true });
-    const made = spawnSync(python, [path.join(__dirname, 'fixtures', 'applications', 'torch_mobilenet_v3.py'), out], { encoding: 'utf8' });
-    expect({ status: made.status, stderr: made.status === 0 ? '' : made.stderr.slice(-500) }).toEqual({ status: 0, stderr: '' });
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { name: string; shape: number[] }[];
-    const bytes = fs.readFileSync(path.join(out, 'weights.bin'));
-    const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    const stored = new Map<string, { data: Float32Array; shape: number[] }>();
-    let at = 0;
-    for (const { name, shape } of manifest) {
-      const n = shape.reduce((a, b) => a * b, 1);
-      stored.set(name, { data: all.slice(at, at + n), shape });
-      at += n;
-    }
-    const model = ck.applications.mobileNetV3Small({ inputShape: [65, 65, 3], classes: 10, classifierActivation: 'linear' });
-    let used = 0;
-    for (const [i, layer] of model.layers.entries()) {
-      const specs = layer.weightSpecs(model.built!.layerShapes[i].input);
-      if (!specs.length) continue;
-      layer.setWeights(specs.map((w) => {
-        const t = stored.get(`${layer.name}/${w.name}`);
-        if (!t) throw new Error(`torchvision has no ${layer.name}/${w.name}`);
-        expect(t.shape).toEqual(w.shape);
-        used++;
-        return ck.tensor(t.data, t.shape);
-      }));
-    }
-    expect(used).toBe(manifest.length - 2);  // every torchvision weight found its layer
-    const x = stored.get('x')!;
-    const want = stored.get('y')!.data;
-    const got = model.predict(ck.tensor(x.data, x.shape)).dataSync();
-    expect(maxRelDiff(got, want)).toBeLessThan(1e-4);
-    const dir = path.join(root, 'mobilenet-v3');
-    await model.save(`file://${dir}`);
-    const reloaded = await ck.loadModel(`file://${dir}`);
-    expect(Array.from(reloaded.predict(ck.tensor(x.data, x.shape)).dataSync())).toEqual(Array.from(got));
-    const byName = await ck.applications.mobileNetV3Small({ inputShape: [65, 65, 3], classes: 10, classifierActivation: 'linear', weights: `file://${dir}` });
-    expect(Array.from(byName.predict(ck.tensor(x.data, x.shape)).dataSync())).toEqual(Array.from(got));
-  }, 120_000);
+  const variants: [string, 'mobileNetV3Small' | 'mobileNetV3Large'][] = [['small', 'mobileNetV3Small'], ['large', 'mobileNetV3Large']];
+  (hasTorch ? test.each : test.skip.each)(variants)(
+    "with torchvision's mobilenet_v3_%s weights, %s gives its logits; it saves and reloads in the TensorFlow.js format", async (size, builder) => {
+      const out = path.join(root, `torch-mobilenet-v3-${size}`);
+      fs.mkdirSync(out, { recursive: true });
+      const made = spawnSync(python, [path.join(__dirname, 'fixtures', 'applications', 'torch_mobilenet_v3.py'), size, out], { encoding: 'utf8' });
+      expect({ status: made.status, stderr: made.status === 0 ? '' : made.stderr.slice(-500) }).toEqual({ status: 0, stderr: '' });
+      const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { name: string; shape: number[] }[];
+      const bytes = fs.readFileSync(path.join(out, 'weights.bin'));
+      const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      const stored = new Map<string, { data: Float32Array; shape: number[] }>();
+      let at = 0;
+      for (const { name, shape } of manifest) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        stored.set(name, { data: all.slice(at, at + n), shape });
+        at += n;
+      }
+      const build = ck.applications[builder];
+      const args = { inputShape: [65, 65, 3], classes: 10, classifierActivation: 'linear' as const };
+      const model = build(args);
+      let used = 0;
+      for (const [i, layer] of model.layers.entries()) {
+        const specs = layer.weightSpecs(model.built!.layerShapes[i].input);
+        if (!specs.length) continue;
+        layer.setWeights(specs.map((w) => {
+          const t = stored.get(`${layer.name}/${w.name}`);
+          if (!t) throw new Error(`torchvision has no ${layer.name}/${w.name}`);
+          expect(t.shape).toEqual(w.shape);
+          used++;
+          return ck.tensor(t.data, t.shape);
+        }));
+      }
+      expect(used).toBe(manifest.length - 2);  // every torchvision weight found its layer
+      const x = stored.get('x')!;
+      const want = stored.get('y')!.data;
+      const got = model.predict(ck.tensor(x.data, x.shape)).dataSync();
+      expect(maxRelDiff(got, want)).toBeLessThan(1e-4);
+      const dir = path.join(root, `mobilenet-v3-${size}`);
+      await model.save(`file://${dir}`);
+      const reloaded = await ck.loadModel(`file://${dir}`);
+      expect(Array.from(reloaded.predict(ck.tensor(x.data, x.shape)).dataSync())).toEqual(Array.from(got));
+      const byName = await build({ ...args, weights: `file://${dir}` });
+      expect(Array.from(byName.predict(ck.tensor(x.data, x.shape)).dataSync())).toEqual(Array.from(got));
+    }, 120_000);
 });
 
 // ---- The same graphs in TensorFlow.js, written from the Keras sources ----

@@ -4,7 +4,7 @@
 import { loadWeights } from './common';
 import { mobileNet } from './mobilenet';
 import { mobileNetV2 } from './mobilenet_v2';
-import { mobileNetV3Small } from './mobilenet_v3';
+import { mobileNetV3Large, mobileNetV3Small } from './mobilenet_v3';
 import { resNet20 } from './resnet';
 import { resNet101, resNet152, resNet50 } from './resnet50';
 import { vgg } from './vgg';
@@ -17,4 +17,4 @@ export type { ResNet20Args } from './resnet';
 export type { ResNetArgs } from './resnet50';
 export type { VggArgs } from './vgg';
 
-export const applications = { mobileNet, mobileNetV2, mobileNetV3Small, resNet20, resNet50, resNet101, resNet152, vgg, loadWeights };
+export const applications = { mobileNet, mobileNetV2, mobileNetV3Small, mobileNetV3Large, resNet20, resNet50, resNet101, resNet152, vgg, loadWeights };

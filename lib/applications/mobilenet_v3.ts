@@ -1,4 +1,4 @@
-// MobileNetV3-Small (Howard et al. 2019) as keras.applications.MobileNetV3Small builds it:
+// MobileNetV3 Small and Large (Howard et al. 2019) as keras.applications builds them:
 // inverted residual blocks with squeeze-and-excitation and hard swish, with Keras's layer
 // names, order and weights, so parameter counts equal Keras's and weights move by name.
 import { ValueError } from '../errors';
@@ -33,6 +33,28 @@ const hardSwish: Act = (x) => new Activation({ activation: 'hardSwish' }).apply(
 const bn = (name: string) => new BatchNormalization({ epsilon: 1e-3, momentum: 0.999, name });
 
 /**
+ * One block row of Keras's stack_fn: expansion, output filters before alpha, kernel (0: the
+ * variant's, 5 or 3 when minimalistic), stride, squeeze-and-excitation, and whether it uses the
+ * variant's activation (hard swish; ReLU when minimalistic) rather than ReLU.
+ */
+type BlockRow = [number, number, number, number, boolean, boolean];
+
+const SMALL: BlockRow[] = [
+  [1, 16, 3, 2, true, false], [72 / 16, 24, 3, 2, false, false], [88 / 24, 24, 3, 1, false, false],
+  [4, 40, 0, 2, true, true], [6, 40, 0, 1, true, true], [6, 40, 0, 1, true, true],
+  [3, 48, 0, 1, true, true], [3, 48, 0, 1, true, true],
+  [6, 96, 0, 2, true, true], [6, 96, 0, 1, true, true], [6, 96, 0, 1, true, true],
+];
+
+const LARGE: BlockRow[] = [
+  [1, 16, 3, 1, false, false], [4, 24, 3, 2, false, false], [3, 24, 3, 1, false, false],
+  [3, 40, 0, 2, true, false], [3, 40, 0, 1, true, false], [3, 40, 0, 1, true, false],
+  [6, 80, 3, 2, false, true], [2.5, 80, 3, 1, false, true], [2.3, 80, 3, 1, false, true], [2.3, 80, 3, 1, false, true],
+  [6, 112, 3, 1, true, true], [6, 112, 3, 1, true, true],
+  [6, 160, 0, 2, true, true], [6, 160, 0, 1, true, true], [6, 160, 0, 1, true, true],
+];
+
+/**
  * keras.applications.MobileNetV3Small: conv (3x3, stride 2, 'same', no bias) + conv_bn + hard
  * swish; 11 inverted residual blocks expanded_conv[_i]_: expand (1x1, none in block 0) + _bn +
  * activation, depthwise_pad (correct_pad) before a strided 'valid' depthwise (3x3 or 5x5) +
@@ -41,8 +63,8 @@ const bn = (name: string) => new BatchNormalization({ epsilon: 1e-3, momentum: 0
  * project (1x1) + _bn, and add when shapes agree; then conv_1 (1x1 to 6x the channels) +
  * conv_1_bn + activation. The top: GlobalAveragePooling2D(keepdims) -> conv_2 (1x1 to 1024, or
  * 1024 x alpha above 1, with bias) + activation -> dropout -> logits (1x1, `classes`) ->
- * flatten -> predictions. Without the top, `pooling` adds global average or max pooling. Channels are
- * alpha-scaled and rounded to multiples of 8 as Keras's _depth.
+ * flatten -> predictions. Without the top, `pooling` adds global average or max pooling.
+ * Channels are alpha-scaled and rounded to multiples of 8 as Keras's _depth.
  *
  * Alpha 1.0 with the top has 2,554,968 parameters (2,542,856 trainable; torchvision's
  * mobilenet_v3_small has the same trainable count), 939,120 without it.
@@ -51,7 +73,24 @@ export function mobileNetV3Small(args: MobileNetV3Args & { weights: string }): P
 export function mobileNetV3Small(args?: MobileNetV3Args & { weights?: null }): Functional;
 export function mobileNetV3Small(args?: MobileNetV3Args): Functional | Promise<Functional>;
 export function mobileNetV3Small(args?: MobileNetV3Args): Functional | Promise<Functional> {
-  const op = 'applications.mobileNetV3Small';
+  return mobileNetV3('applications.mobileNetV3Small', args, SMALL, 1024, 'MobileNetV3Small');
+}
+
+/**
+ * keras.applications.MobileNetV3Large: the same layers as mobileNetV3Small over Keras's 15
+ * large blocks (ReLU in blocks 0-5, squeeze-and-excitation in 3-5 and 10-14), conv_2 to 1280.
+ *
+ * Alpha 1.0 with the top has 5,507,432 parameters (5,483,032 trainable, torchvision's
+ * mobilenet_v3_large count), 2,996,352 without it.
+ */
+export function mobileNetV3Large(args: MobileNetV3Args & { weights: string }): Promise<Functional>;
+export function mobileNetV3Large(args?: MobileNetV3Args & { weights?: null }): Functional;
+export function mobileNetV3Large(args?: MobileNetV3Args): Functional | Promise<Functional>;
+export function mobileNetV3Large(args?: MobileNetV3Args): Functional | Promise<Functional> {
+  return mobileNetV3('applications.mobileNetV3Large', args, LARGE, 1280, 'MobileNetV3Large');
+}
+
+function mobileNetV3(op: string, args: MobileNetV3Args | undefined, rows: BlockRow[], lastPointChannels: number, defaultName: string): Functional | Promise<Functional> {
   const raw = checkOptions(op, args, ['alpha', 'minimalistic', 'dropoutRate', 'includePreprocessing']);
   const opts = checkCommon(op, raw, { inputShape: [224, 224, 3], classes: 1000, minSize: 32 });
   const alpha = numberIn(op, 'alpha', raw.alpha, 1, 0.01, 64);
@@ -64,29 +103,15 @@ export function mobileNetV3Small(args?: MobileNetV3Args): Functional | Promise<F
   const kernel = minimalistic ? 3 : 5;
   const activation = minimalistic ? relu : hardSwish;
   const se = minimalistic ? null : 0.25;
-  const depth = (d: number) => makeDivisible(d * alpha, 8);
 
   const image = input({ shape: opts.inputShape });
   let x = new Conv2D({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv' }).apply(image);
   x = activation(bn('conv_bn').apply(x));
-  const blocks: [number, number, number, number, number | null, Act][] = [
-    [1, depth(16), 3, 2, se, relu],
-    [72 / 16, depth(24), 3, 2, null, relu],
-    [88 / 24, depth(24), 3, 1, null, relu],
-    [4, depth(40), kernel, 2, se, activation],
-    [6, depth(40), kernel, 1, se, activation],
-    [6, depth(40), kernel, 1, se, activation],
-    [3, depth(48), kernel, 1, se, activation],
-    [3, depth(48), kernel, 1, se, activation],
-    [6, depth(96), kernel, 2, se, activation],
-    [6, depth(96), kernel, 1, se, activation],
-    [6, depth(96), kernel, 1, se, activation],
-  ];
-  blocks.forEach(([expansion, filters, k, stride, ratio, act], id) => {
-    x = invertedResBlock(x, expansion, filters, k, stride, ratio, act, id);
+  rows.forEach(([expansion, filters, k, stride, withSe, variantAct], id) => {
+    x = invertedResBlock(x, expansion, makeDivisible(filters * alpha, 8), k || kernel, stride, withSe ? se : null, variantAct ? activation : relu, id);
   });
   const lastConv = makeDivisible((x.shape[3] as number) * 6, 8);
-  const lastPoint = alpha > 1 ? makeDivisible(1024 * alpha, 8) : 1024;
+  const lastPoint = alpha > 1 ? makeDivisible(lastPointChannels * alpha, 8) : lastPointChannels;
   x = new Conv2D({ filters: lastConv, kernelSize: 1, padding: 'same', useBias: false, name: 'conv_1' }).apply(x);
   x = activation(bn('conv_1_bn').apply(x));
   if (opts.includeTop) {
@@ -99,7 +124,7 @@ export function mobileNetV3Small(args?: MobileNetV3Args): Functional | Promise<F
   } else {
     x = poolFeatures(x, opts.pooling);
   }
-  return withWeights(new Functional({ inputs: image, outputs: x, name: opts.name ?? 'MobileNetV3Small' }), opts.weights, op);
+  return withWeights(new Functional({ inputs: image, outputs: x, name: opts.name ?? defaultName }), opts.weights, op);
 }
 
 /** Keras's _se_block: the image times a gate of its channels computed from its global average. */
