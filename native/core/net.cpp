@@ -317,6 +317,13 @@ void Net::plan_training_fusions() {
   }
 }
 
+namespace {
+// The epilogue an activation layer folds into: ReLU or ReLU6, else none.
+Act relu_epilogue(const LayerSpec& a) {
+  return a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
+}
+}  // namespace
+
 void Net::plan_inference_folds() {
   const size_t n_layers = layers_.size();
   folds_.assign(n_layers, InferenceFold{});
@@ -356,13 +363,22 @@ void Net::plan_inference_folds() {
     }
     if ((!conv && l.kind != LayerKind::Dense) || l.act != Act::None) continue;
     const int bn = only_reader(value_of(int(i)));
+    // No batch norm (an imported graph, whose exporter folded it already): a ReLU or ReLU6 read
+    // only from the layer joins its epilogue alone, with the layer's own weights.
+    if (bn >= 0 && layers_[size_t(bn)].kind == LayerKind::Activation) {
+      const Act act = relu_epilogue(layers_[size_t(bn)]);
+      if (act == Act::None) continue;
+      f.act = act, f.relu = f.out_layer = bn;
+      folded_away_[size_t(bn)] = 1;
+      unwritten_[i] = 1;
+      continue;
+    }
     if (bn < 0 || layers_[size_t(bn)].kind != LayerKind::BatchNorm) continue;
     f.bn = f.out_layer = bn;
     unwritten_[i] = 1;
     const int next = only_reader(value_of(bn));
     if (next >= 0 && layers_[size_t(next)].kind == LayerKind::Activation) {
-      const LayerSpec& a = layers_[size_t(next)];
-      f.act = a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
+      f.act = relu_epilogue(layers_[size_t(next)]);
       if (f.act != Act::None) {
         f.relu = f.out_layer = next;
         folded_away_[size_t(next)] = 1;
@@ -426,7 +442,8 @@ void Net::pack_folded_weights(const CpuKernels& k) {
   packed_at_.assign(layers_.size(), kNotPacked);
   size_t total = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    if (!folds_[i].any() || layers_[i].kind != LayerKind::Conv2d || layers_[i].groups != 1) continue;
+    const bool folded_run = folds_[i].any() || in_band_[i] || band_at_[i] >= 0;
+    if (!folded_run || layers_[i].kind != LayerKind::Conv2d || layers_[i].groups != 1) continue;
     const size_t n = k.conv2d_packed_floats(conv_geometry(int(i), 1));
     if (n == 0) continue;
     packed_at_[i] = total;

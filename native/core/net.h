@@ -389,7 +389,7 @@ class Net {
     Act act = Act::None;  // the epilogue: Relu or Relu6 when relu >= 0
     size_t kernel_at = 0, bias_at = 0, channels = 0;  // in folded_weights_
     int pad = -1;         // the zero padding folded into the input
-    bool any() const { return bn >= 0 || pad >= 0; }
+    bool any() const { return bn >= 0 || relu >= 0 || pad >= 0; }
   };
   std::vector<InferenceFold> folds_;
   std::vector<char> folded_away_;        // per layer: computed by the layer it is folded into

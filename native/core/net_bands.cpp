@@ -34,17 +34,26 @@ void Net::plan_band_blocks() {
     }
     return -1;
   };
-  // The value a folded layer writes (its batch norm's, or its ReLU's after that).
-  auto out_value = [&](int i) { return value_of(folds_[size_t(i)].out_layer); };
+  // The value a layer writes in folded inference: its batch norm's or ReLU's after it, or its own.
+  auto out_value = [&](int i) {
+    const int out = folds_[size_t(i)].out_layer;
+    return value_of(out >= 0 ? out : i);
+  };
+  // Its epilogue is ReLU, ReLU6 or none, whatever is folded into it (a batch norm or not: an
+  // imported graph's exporter has folded its batch norms already).
+  auto epilogue_ok = [&](int i) {
+    const Act act = folds_[size_t(i)].out_layer >= 0 ? folds_[size_t(i)].act : layers_[size_t(i)].act;
+    return act == Act::None || act == Act::Relu || act == Act::Relu6;
+  };
   auto pointwise = [&](int i) {
     const LayerSpec& l = layers_[size_t(i)];
     const ConvParams& p = conv_geo_[size_t(i)];
     return l.kind == LayerKind::Conv2d && l.groups == 1 && p.R == 1 && p.S == 1 && p.stride_h == 1 &&
-           p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && folds_[size_t(i)].bn >= 0 && folds_[size_t(i)].pad < 0;
+           p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && folds_[size_t(i)].pad < 0 && epilogue_ok(i);
   };
   for (size_t d = 0; d < n_layers; ++d) {
     const ConvParams& dp = conv_geo_[d];
-    if (layers_[d].kind != LayerKind::DepthwiseConv2d || folds_[d].bn < 0 || dp.K != dp.C) continue;
+    if (layers_[d].kind != LayerKind::DepthwiseConv2d || dp.K != dp.C || !epilogue_ok(int(d))) continue;
     const int project = only_reader(out_value(int(d)));
     if (project < 0 || !pointwise(project)) continue;
     BandBlock b;
@@ -68,7 +77,8 @@ void Net::plan_band_blocks() {
       const int other = in[0] == b.output ? in[1] : in[0];
       if (other == b.input && shapes_[size_t(other)] == shapes_[size_t(b.output)]) {
         b.add = add;
-        unwritten_[size_t(folds_[size_t(project)].out_layer)] = 1;
+        const int out = folds_[size_t(project)].out_layer;
+        unwritten_[size_t(out >= 0 ? out : project)] = 1;
         b.output = int(value_of(add));
       }
     }
@@ -77,8 +87,9 @@ void Net::plan_band_blocks() {
     for (int i : {b.expand, b.depthwise, b.project, b.add}) {
       if (i >= 0 && i != head) in_band_[size_t(i)] = 1;
     }
-    if (b.expand >= 0) unwritten_[size_t(folds_[size_t(b.expand)].out_layer)] = 1;
-    unwritten_[size_t(folds_[d].out_layer)] = 1;
+    for (int i : {b.expand, int(d)}) {
+      if (i >= 0) unwritten_[size_t(folds_[size_t(i)].out_layer >= 0 ? folds_[size_t(i)].out_layer : i)] = 1;
+    }
     bands_.push_back(b);
   }
 }
@@ -88,11 +99,14 @@ void Net::forward_band_block(const CpuKernels& k, Plan& pl, const BandBlock& bb,
     const float *w, *packed, *b;
     Act act;
   };
+  // A layer's weights as folded inference runs it: batch norm folded in, or its own.
   auto folded = [&](int i) {
     const InferenceFold& f = folds_[size_t(i)];
     const bool packed = packed_for_ == &k && packed_at_[size_t(i)] != kNotPacked;
-    return Folded{folded_weights_->data() + f.kernel_at, packed ? packed_weights_->data() + packed_at_[size_t(i)] : nullptr,
-                  folded_weights_->data() + f.bias_at, f.act};
+    const float* packed_w = packed ? packed_weights_->data() + packed_at_[size_t(i)] : nullptr;
+    const Act act = f.out_layer >= 0 ? f.act : layers_[size_t(i)].act;
+    if (f.bn < 0) return Folded{param_ptr(kernel_param_[size_t(i)]), packed_w, param_ptr(bias_param_[size_t(i)]), act};
+    return Folded{folded_weights_->data() + f.kernel_at, packed_w, folded_weights_->data() + f.bias_at, act};
   };
   const bool expand = bb.expand >= 0;
   const Folded fe = expand ? folded(bb.expand) : Folded{}, fd = folded(bb.depthwise), fp = folded(bb.project);

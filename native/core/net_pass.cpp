@@ -71,8 +71,8 @@ void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
   const bool bn = f.bn >= 0;
   const float* w = bn ? folded_weights_->data() + f.kernel_at : param_ptr(kernel_param_[size_t(i)]);
   const float* b = bn ? folded_weights_->data() + f.bias_at : param_ptr(bias_param_[size_t(i)]);
-  float* y = pl.act[value_of(bn ? f.out_layer : i)];
-  const Act act = bn ? f.act : l.act;
+  float* y = pl.act[value_of(f.out_layer >= 0 ? f.out_layer : i)];
+  const Act act = f.out_layer >= 0 ? f.act : l.act;
   ConvParams p = conv_geometry(i, batch);
   const float* x = pl.act[size_t(l.inputs[0])];
   if (f.pad >= 0) {
