@@ -292,6 +292,22 @@ void Net::plan_relu_folds() {
   }
 }
 
+namespace {
+// The epilogue an activation layer folds into: ReLU or ReLU6, else none.
+Act relu_epilogue(const LayerSpec& a) {
+  return a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
+}
+}  // namespace
+
+// The one layer reading value v, or -1 (also when v is an output).
+int Net::only_reader(size_t v) const {
+  if (consumers_[v] != 1 || std::find(outputs_.begin(), outputs_.end(), int(v)) != outputs_.end()) return -1;
+  for (size_t j = 0; j < layers_.size(); ++j) {
+    if (std::find(layers_[j].inputs.begin(), layers_[j].inputs.end(), int(v)) != layers_[j].inputs.end()) return int(j);
+  }
+  return -1;
+}
+
 void Net::plan_training_fusions() {
   const size_t n_layers = layers_.size();
   bn_act_.assign(n_layers, -1), act_bn_.assign(n_layers, -1);
@@ -311,33 +327,17 @@ void Net::plan_training_fusions() {
     }
     const size_t bn = v - inputs_.size();
     if (layers_[bn].kind != LayerKind::BatchNorm) continue;
-    const Act act = a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
+    const Act act = relu_epilogue(a);
     if (act == Act::None) continue;
     bn_act_[bn] = int(i), act_bn_[i] = int(bn), bn_act_kind_[bn] = act;
   }
 }
-
-namespace {
-// The epilogue an activation layer folds into: ReLU or ReLU6, else none.
-Act relu_epilogue(const LayerSpec& a) {
-  return a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
-}
-}  // namespace
 
 void Net::plan_inference_folds() {
   const size_t n_layers = layers_.size();
   folds_.assign(n_layers, InferenceFold{});
   folded_away_.assign(n_layers, 0);
   unwritten_.assign(n_layers, 0);
-  auto is_output = [&](size_t v) { return std::find(outputs_.begin(), outputs_.end(), int(v)) != outputs_.end(); };
-  // The one layer reading value v, or -1.
-  auto only_reader = [&](size_t v) {
-    if (consumers_[v] != 1 || is_output(v)) return -1;
-    for (size_t j = 0; j < n_layers; ++j) {
-      if (std::find(layers_[j].inputs.begin(), layers_[j].inputs.end(), int(v)) != layers_[j].inputs.end()) return int(j);
-    }
-    return -1;
-  };
   size_t folded_floats = 0;
   for (size_t i = 0; i < n_layers; ++i) {
     const LayerSpec& l = layers_[i];

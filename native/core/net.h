@@ -264,6 +264,7 @@ class Net {
   void pack_folded_weights(const CpuKernels& k);
   // Which inverted-residual blocks folded inference runs by bands of rows (net_bands.cpp).
   void plan_band_blocks();
+  int only_reader(size_t value) const;
   struct BandBlock;
   void forward_band_block(const CpuKernels& k, Plan& pl, const BandBlock& block, int batch);
   void forward_folded(const CpuKernels& k, Plan& pl, int layer, int batch);
@@ -424,6 +425,17 @@ class Net {
   ConvParams conv_geometry(int layer, int batch) const {
     ConvParams p = conv_geo_[size_t(layer)];
     p.N = batch;
+    return p;
+  }
+  // The same with a zero padding folded into it: the window over the padding's input.
+  ConvParams folded_geometry(int layer, int batch) const {
+    ConvParams p = conv_geometry(layer, batch);
+    const int z = folds_[size_t(layer)].pad;
+    if (z < 0) return p;
+    const LayerSpec& pad = layers_[size_t(z)];
+    const Shape& in = shapes_[size_t(pad.inputs[0])];
+    p.H = int(in[0]), p.W = int(in[1]);
+    p.pad_h += pad.pad_top, p.pad_w += pad.pad_left;
     return p;
   }
   PoolParams pool_geometry(int layer, int batch) const {

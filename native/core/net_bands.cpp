@@ -26,14 +26,6 @@ void Net::plan_band_blocks() {
   bands_.clear();
   band_at_.assign(n_layers, -1);
   in_band_.assign(n_layers, 0);
-  auto is_output = [&](size_t v) { return std::find(outputs_.begin(), outputs_.end(), int(v)) != outputs_.end(); };
-  auto only_reader = [&](size_t v) {
-    if (consumers_[v] != 1 || is_output(v)) return -1;
-    for (size_t j = 0; j < n_layers; ++j) {
-      if (std::find(layers_[j].inputs.begin(), layers_[j].inputs.end(), int(v)) != layers_[j].inputs.end()) return int(j);
-    }
-    return -1;
-  };
   // The value a layer writes in folded inference: its batch norm's or ReLU's after it, or its own.
   auto out_value = [&](int i) {
     const int out = folds_[size_t(i)].out_layer;
@@ -111,13 +103,7 @@ void Net::forward_band_block(const CpuKernels& k, Plan& pl, const BandBlock& bb,
   const bool expand = bb.expand >= 0;
   const Folded fe = expand ? folded(bb.expand) : Folded{}, fd = folded(bb.depthwise), fp = folded(bb.project);
   // The depthwise window over its input (the expansion's output), a folded padding added.
-  ConvParams dp = conv_geometry(bb.depthwise, 1);
-  if (folds_[size_t(bb.depthwise)].pad >= 0) {
-    const LayerSpec& pad = layers_[size_t(folds_[size_t(bb.depthwise)].pad)];
-    const Shape& in = shapes_[size_t(pad.inputs[0])];
-    dp.H = int(in[0]), dp.W = int(in[1]);
-    dp.pad_h += pad.pad_top, dp.pad_w += pad.pad_left;
-  }
+  const ConvParams dp = folded_geometry(bb.depthwise, 1);
   const int H = dp.H, W = dp.W, Ce = dp.C, P = dp.P, Q = dp.Q, sh = dp.stride_h;
   const int reach = (dp.R - 1) * dp.dil_h + 1;  // input rows one output row reads
   const int Cin = expand ? conv_geo_[size_t(bb.expand)].C : Ce;

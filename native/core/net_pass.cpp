@@ -73,15 +73,8 @@ void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
   const float* b = bn ? folded_weights_->data() + f.bias_at : param_ptr(bias_param_[size_t(i)]);
   float* y = pl.act[value_of(f.out_layer >= 0 ? f.out_layer : i)];
   const Act act = f.out_layer >= 0 ? f.act : l.act;
-  ConvParams p = conv_geometry(i, batch);
-  const float* x = pl.act[size_t(l.inputs[0])];
-  if (f.pad >= 0) {
-    const LayerSpec& pad = layers_[size_t(f.pad)];
-    const Shape& in = shapes_[size_t(pad.inputs[0])];
-    x = pl.act[size_t(pad.inputs[0])];
-    p.H = int(in[0]), p.W = int(in[1]);
-    p.pad_h += pad.pad_top, p.pad_w += pad.pad_left;
-  }
+  const ConvParams p = folded_geometry(i, batch);
+  const float* x = pl.act[size_t(f.pad >= 0 ? layers_[size_t(f.pad)].inputs[0] : l.inputs[0])];
   switch (l.kind) {
     case LayerKind::Conv2d:
       if (l.groups == 1) {
