@@ -60,3 +60,14 @@ export function fromNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array 
         for (let k = 0; k < c; k++) out[((b * h + i) * w + j) * c + k] = x[((b * c + k) * h + i) * w + j];
   return out;
 }
+
+/** The largest difference relative to the largest value of the reference `want`. */
+export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / Math.max(scale, 1e-6);
+}

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ck from '../lib';
 import { randomArray } from '../test-support/helpers';
-import { fromNchw, OnnxRuntime, toNchw } from '../test-support/onnxruntime';
+import { fromNchw, OnnxRuntime, relativeError, toNchw } from '../test-support/onnxruntime';
 
 let dir: string;
 let files = 0;
@@ -25,16 +25,6 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The largest difference relative to the largest value of the reference. */
-function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / Math.max(scale, 1e-6);
-}
 const TOLERANCE = 1e-4;
 const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
 

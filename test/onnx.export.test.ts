@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
-import { fromNchw, OnnxRuntime, RuntimeResult, toNchw } from '../test-support/onnxruntime';
+import { fromNchw, OnnxRuntime, relativeError, RuntimeResult, toNchw } from '../test-support/onnxruntime';
 import { BatchNormalization, Dense } from '../lib/layers';
 import * as tf from '@tensorflow/tfjs';
 import { randomArray } from '../test-support/helpers';
@@ -48,17 +48,6 @@ function randomizeWeights(model: ck.LayersModel, seed: number): void {
       return ck.tensor(randomArray(w.size, seed * 100 + i * 7 + k, variance ? 0.5 : -0.6, variance ? 2 : 0.6), [...w.shape]);
     }));
   });
-}
-
-/** The largest difference relative to the largest value of convkit's output. */
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / Math.max(scale, 1e-6);
 }
 
 interface Compared {

@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
-import { OnnxRuntime, toNchw } from '../test-support/onnxruntime';
+import { OnnxRuntime, relativeError, toNchw } from '../test-support/onnxruntime';
 import { BatchNormalization } from '../lib/layers';
 import { lcg, randomArray } from '../test-support/helpers';
 
@@ -31,17 +31,6 @@ afterAll(() => {
 });
 
 const runOnnx = (file: string, feeds: { data: Float32Array; dims: number[] }[]) => runtime.run(file, feeds);
-
-/** The largest difference relative to the largest value of the reference. */
-function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / Math.max(scale, 1e-6);
-}
 
 const TOLERANCE = 1e-4;
 
