@@ -1,6 +1,8 @@
 // convkit: convolutional neural networks for Node.js on native kernels.
 import { native, NativeMemory } from './native';
 import * as ops from './ops';
+import { callbacks as trainingCallbacks } from './callbacks';
+import { tensorBoard } from './io/tensorboard';
 
 export { BusyError, ConvkitError, DeviceError, DistributedError, DTypeError, FormatError, IOError, ShapeError, ValueError } from './errors';
 export { defaultDevice, fill, ones, Tensor, tensor, zeros } from './tensor';
@@ -133,7 +135,10 @@ export type { Regularizer } from './regularizers';
 export type { Optimizer } from './optimizers';
 export type { LearningRateSchedule } from './schedules';
 export { initializers } from './initializers';
-export { callbacks, Callback, schedules } from './callbacks';
+/** The callbacks of callbacks.ts and those that write through io/ (tensorBoard). */
+export const callbacks = { ...trainingCallbacks, tensorBoard };
+export { Callback, schedules } from './callbacks';
+export type { TensorBoardArgs } from './io/tensorboard';
 export type { CheckpointState, ModelCheckpointArgs } from './callbacks';
 export { toCategorical } from './utils';
 export { setSeed } from './random';

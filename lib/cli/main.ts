@@ -47,6 +47,7 @@ function program(): Command {
     .option('--threads <n>', 'CPU threads for the kernels (default: one per core)', parseIntOpt('--threads', 1, 1024))
     .option('--json', 'print one JSON object per epoch and a final one, and nothing else, on stdout')
     .option('--resume <dir>', "carry on a run from its output folder's last checkpoint (written after every epoch) with its data and settings; --epochs sets a new total")
+    .option('--tensorboard <dir>', 'write TensorBoard event files (scalars per epoch, the model graph) to this folder: tensorboard --logdir <dir>')
     .option('--distributed', 'data-parallel over the processes of an MPI job: mpirun -np N convkit train ... --distributed (--batch-size is the global batch; rank 0 prints and writes)')
     .addOption(new Option('--train-limit <n>', 'use only the first N training images (quick runs, tests)').argParser(parseIntOpt('--train-limit', 1)).hideHelp())
     .addOption(new Option('--test-limit <n>', 'use only the first N test images (quick runs, tests)').argParser(parseIntOpt('--test-limit', 1)).hideHelp())

@@ -27,6 +27,8 @@ export interface RunSettings {
   seed: number;
   trainLimit?: number;
   testLimit?: number;
+  /** --tensorboard: the event files' folder (absolute). */
+  tensorboard?: string;
 }
 
 /** Per-epoch logs and times of the whole run (all sessions of it). */
@@ -67,7 +69,8 @@ function checkSettings(v: unknown, where: string): RunSettings {
     && (s.imageSize === undefined || (numbers(s.imageSize) && s.imageSize.length === 2 && s.imageSize.every((d) => isCount(d, 1))))
     && (s.channels === undefined || s.channels === 1 || s.channels === 3)
     && (s.base === undefined || typeof s.base === 'string') && (s.freezeBase === undefined || typeof s.freezeBase === 'boolean')
-    && (s.trainLimit === undefined || isCount(s.trainLimit, 1)) && (s.testLimit === undefined || isCount(s.testLimit, 1));
+    && (s.trainLimit === undefined || isCount(s.trainLimit, 1)) && (s.testLimit === undefined || isCount(s.testLimit, 1))
+    && (s.tensorboard === undefined || (typeof s.tensorboard === 'string' && s.tensorboard.length > 0));
   if (!ok) throw new CliError(`${where}: the run's settings (convkitTrain.settings in model.json) are missing or malformed`);
   return s as RunSettings;
 }

@@ -39,6 +39,8 @@ export interface TrainOptions {
   resume?: string;
   /** Data-parallel training over the ranks of the MPI job that started this process (docs/distributed.md). */
   distributed?: boolean;
+  /** A folder for TensorBoard's event files (ck.callbacks.tensorBoard), kept by --resume. */
+  tensorboard?: string;
 }
 
 interface Split {
@@ -341,11 +343,13 @@ export async function train(sourceArg: string | undefined, opts: TrainOptions): 
     ...(opts.base !== undefined && { base: path.resolve(opts.base), freezeBase: Boolean(opts.freezeBase) }),
     ...(opts.trainLimit !== undefined && { trainLimit: opts.trainLimit }),
     ...(opts.testLimit !== undefined && { testLimit: opts.testLimit }),
+    ...(opts.tensorboard !== undefined && { tensorboard: path.resolve(opts.tensorboard) }),
   };
   const log: RunLog = resumed?.log ?? { epoch: [], history: {}, seconds: [] };
   // Recorded, then checkpointed, then reported: an epoch printed is an epoch on disk.
   const recorder = new EpochRecorder(log);
   const callbacks: ck.Callback[] = lead ? [recorder, runCheckpoint(dir, meta, settings, log), new EpochLines(out, log, nTrain, epochs)] : [];
+  if (lead && settings.tensorboard) callbacks.push(ck.callbacks.tensorBoard(settings.tensorboard));
   let augmenter: ck.AugmentImages | null = null;
   if (opts.augment) {
     augmenter = ck.data.augmentImages(data.train.x, opts.augment, { seed });
