@@ -56,8 +56,12 @@ function expectedParams(layer: ck.Layer, input: Shape): number {
     case 'InputLayer': case 'Flatten': case 'Dropout': case 'Activation': case 'ReLU': case 'LeakyReLU': case 'Softmax':
     case 'Reshape': case 'MaxPooling2D': case 'AveragePooling2D': case 'LpPooling2D': case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D': case 'ZeroPadding2D': case 'UpSampling2D': case 'Add': case 'Multiply': case 'Average':
-    case 'Concatenate': case 'Cropping2D':
+    case 'Concatenate': case 'Cropping2D': case 'MaxPooling1D': case 'AveragePooling1D': case 'GlobalAveragePooling1D':
+    case 'GlobalMaxPooling1D':
       return 0;
+    case 'Conv1D':
+      // Keras's kernel [k, in / groups, filters]
+      return c.kernelSize[0] * (cin / (c.groups ?? 1)) * c.filters + (c.useBias ? c.filters : 0);
     case 'Conv2DTranspose': {
       // Keras's kernel [kh, kw, filters, in]
       const [kh, kw] = pair(c.kernelSize, 1);
@@ -117,6 +121,12 @@ const CASES: Case[] = [
   { factory: 'conv2dTranspose', options: { filters: 4, kernelSize: 3, strides: 2, padding: 'same' }, input: [4, 5, 3], output: [8, 10, 4] },
   { factory: 'conv2dTranspose', options: { filters: 2, kernelSize: [2, 3], strides: [3, 1], outputPadding: [1, 0], useBias: false }, input: [4, 4, 3], output: [12, 6, 2] },
   { factory: 'cropping2D', options: { cropping: [[1, 0], [2, 1]] }, input: [4, 5, 3], output: [3, 2, 3] },
+  { factory: 'conv1d', options: { filters: 4, kernelSize: 3, strides: 2, padding: 'same' }, input: [9, 3], output: [5, 4] },
+  { factory: 'conv1d', options: { filters: 6, kernelSize: 2, dilationRate: 3, padding: 'causal', groups: 3, useBias: false }, input: [7, 3], output: [7, 6] },
+  { factory: 'maxPooling1d', options: { poolSize: 3 }, input: [10, 2], output: [3, 2] },
+  { factory: 'averagePooling1d', options: { poolSize: 2, strides: 1, padding: 'same' }, input: [5, 2], output: [5, 2] },
+  { factory: 'globalAveragePooling1d', options: {}, input: [5, 2], output: [2] },
+  { factory: 'globalMaxPooling1d', options: { keepdims: true }, input: [5, 2], output: [1, 2] },
 ];
 
 const make = (c: Case, name?: string): ck.Layer =>

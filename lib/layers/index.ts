@@ -11,6 +11,9 @@ import {
   DepthwiseConv2D, DepthwiseConv2DArgs, LpPooling2D, SeparableConv2D, SeparableConv2DArgs, UpSampling2D, ZeroPadding2D,
 } from './spatial';
 import { Conv2DTranspose, Conv2DTransposeArgs, Cropping2D } from './decoder';
+import {
+  AveragePooling1D, Conv1D, Conv1DArgs, GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalPooling1DArgs, MaxPooling1D, Pooling1DArgs,
+} from './conv1d';
 import { Layer, LayerArgs } from './layer';
 import { GroupNormalization, GroupNormalizationArgs, LayerNormalization, LayerNormalizationArgs } from './normalization';
 import { ActivationIdentifier } from './activations';
@@ -23,8 +26,9 @@ export {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Dropout,
   Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LpPooling2D, MaxPooling2D, Multiply, ReLU,
   Reshape, SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D, LayerNormalization, GroupNormalization,
-  Conv2DTranspose, Cropping2D,
+  Conv2DTranspose, Cropping2D, Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
 };
+export type { Conv1DArgs, Pooling1DArgs, GlobalPooling1DArgs };
 export type { GroupNormalizationArgs, LayerNormalizationArgs };
 
 export const layers = {
@@ -57,6 +61,11 @@ export const layers = {
   groupNormalization: (args?: GroupNormalizationArgs) => new GroupNormalization(args),
   conv2dTranspose: (args: Conv2DTransposeArgs) => new Conv2DTranspose(args),
   cropping2D: (args?: ConstructorParameters<typeof Cropping2D>[0]) => new Cropping2D(args),
+  conv1d: (args: Conv1DArgs) => new Conv1D(args),
+  maxPooling1d: (args?: Pooling1DArgs) => new MaxPooling1D(args),
+  averagePooling1d: (args?: Pooling1DArgs) => new AveragePooling1D(args),
+  globalAveragePooling1d: (args?: GlobalPooling1DArgs) => new GlobalAveragePooling1D(args),
+  globalMaxPooling1d: (args?: GlobalPooling1DArgs) => new GlobalMaxPooling1D(args),
 };
 
 type Factory = (config: Record<string, unknown>) => Layer;
@@ -92,6 +101,14 @@ const registry = new Map<string, Factory>([
   ['Conv2DTranspose', (c) => new Conv2DTranspose(c as never)],
   ['Convolution2DTranspose', (c) => new Conv2DTranspose(c as never)],
   ['Cropping2D', (c) => new Cropping2D(c as never)],
+  ['Conv1D', (c) => new Conv1D(c as never)],
+  ['Convolution1D', (c) => new Conv1D(c as never)],
+  ['MaxPooling1D', (c) => new MaxPooling1D(c as never)],
+  ['MaxPool1D', (c) => new MaxPooling1D(c as never)],
+  ['AveragePooling1D', (c) => new AveragePooling1D(c as never)],
+  ['AvgPool1D', (c) => new AveragePooling1D(c as never)],
+  ['GlobalAveragePooling1D', (c) => new GlobalAveragePooling1D(c as never)],
+  ['GlobalMaxPooling1D', (c) => new GlobalMaxPooling1D(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

@@ -39,9 +39,9 @@ export type BatchShape = (number | null)[];
  * constraints, ...): only null (or leaving it out) is accepted, never silently ignored.
  */
 export type OptionType =
-  | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'padding2d' | 'shape' | 'inputShape' | 'batchInputShape'
-  | 'initializer' | 'dtype' | 'regularizer'
-  | 'boolean?' | 'string?' | 'number?' | 'integer?' | 'intOrPair?' | 'initializer?' | 'dtype?' | 'regularizer?'
+  | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'intOrSingle' | 'padding2d' | 'shape' | 'inputShape'
+  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer'
+  | 'boolean?' | 'string?' | 'number?' | 'integer?' | 'intOrPair?' | 'intOrSingle?' | 'initializer?' | 'dtype?' | 'regularizer?'
   | 'unsupported' | readonly (string | number | boolean | null)[];
 
 /** The options a layer takes, by tfjs (camelCase) name. */
@@ -72,6 +72,8 @@ const typeChecks: Record<string, [(v: unknown) => boolean, string]> = {
   number: [(v) => typeof v === 'number' && Number.isFinite(v), 'a finite number'],
   integer: [isInt, 'an integer'],
   intOrPair: [(v) => isInt(v) || (Array.isArray(v) && v.length === 2 && v.every(isInt)), 'an integer or a pair of integers'],
+  // a 1D layer's size, as Keras's int or 1-tuple
+  intOrSingle: [(v) => isInt(v) || (Array.isArray(v) && v.length === 1 && isInt(v[0])), 'an integer or [integer]'],
   padding2d: [(v) => isInt(v) || (Array.isArray(v) && v.length === 2 &&
     (v.every(isInt) || v.every((p) => Array.isArray(p) && p.length === 2 && p.every(isInt)))),
   'an integer, [height, width] or [[top, bottom], [left, right]] of integers'],

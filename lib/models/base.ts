@@ -199,7 +199,8 @@ export abstract class ModelBase implements LayerHost {
       const fits = carried.length === wanted.length &&
         carried.every((t, k) => t.shape.length === wanted[k].shape.length && t.shape.every((d, i) => d === wanted[k].shape[i]));
       wanted.forEach((w, k) => {
-        net.setParam(got[k], fits ? carried[k].handle : native.fromArray(w.initializer.generate(w.shape, rng), w.shape));
+        const value = fits ? carried[k] : new Tensor(native.fromArray(w.initializer.generate(w.shape, rng), w.shape));
+        net.setParam(got[k], asShape(value, params[got[k]].shape).handle);
       });
       layer.attach(this);
     });
@@ -390,7 +391,13 @@ export abstract class ModelBase implements LayerHost {
   getLayerWeights(layer: Layer): Tensor[] {
     const i = this.layers.indexOf(layer);
     if (i < 0 || !this.built) return [];
-    return this.built.paramIndices[i].map((p) => new Tensor(this.built!.net.getParam(p)));
+    const specs = layer.weightSpecs(this.built.layerShapes[i].input);
+    return this.built.paramIndices[i].map((p, k) => asShape(new Tensor(this.built!.net.getParam(p)), specs[k].shape));
+  }
+
+  /** A weight in the shape the executor holds it in (a Conv1D kernel [K, in, out] is Conv2D's [1, K, in, out]). */
+  private nativeWeight(t: Tensor, param: number): Tensor {
+    return asShape(t, this.built!.net.params()[param].shape);
   }
 
   setLayerWeights(layer: Layer, weights: Tensor[]): void {
@@ -406,7 +413,7 @@ export abstract class ModelBase implements LayerHost {
       if (t.shape.length !== specs[k].shape.length || t.shape.some((d, j) => d !== specs[k].shape[j])) {
         throw new ShapeError(`${layer.name}.setWeights: ${specs[k].name} has shape [${specs[k].shape.join(',')}], got [${t.shape.join(',')}]`);
       }
-      this.built!.net.setParam(indices[k], t.handle);
+      this.built!.net.setParam(indices[k], this.nativeWeight(t, indices[k]).handle);
     });
   }
 
@@ -442,4 +449,9 @@ export abstract class ModelBase implements LayerHost {
     if (!layer) throw new ValueError(`${this.name}.getLayer: no layer named '${name}'`);
     return layer;
   }
+}
+
+/** t, or a view of it in `shape` (the same number of values). */
+function asShape(t: Tensor, shape: readonly number[]): Tensor {
+  return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : t.reshape([...shape]);
 }
