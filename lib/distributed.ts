@@ -12,6 +12,14 @@ export interface DistributedOptions {
    * on: an unhandled rejection exits the process non-zero, and the launcher then ends every rank.
    */
   timeoutMs?: number;
+  /**
+   * The size of the buckets a data-parallel fit sums its gradients in, in MiB (default 25, as
+   * PyTorch's DistributedDataParallel's bucket_cap_mb). Summing a bucket starts as soon as
+   * backward has finished the layers whose gradients lie in it, the last layers' first, while
+   * backward goes on: smaller buckets start sooner, larger ones make fewer MPI calls. The
+   * gradients are cut between layers, so a bucket holds whole layers, one larger than this alone.
+   */
+  bucketCapMb?: number;
 }
 
 /**
@@ -39,21 +47,26 @@ export interface Communicator {
 }
 
 const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
+const DEFAULT_BUCKET_CAP_MB = 25;
 
 /** Whether an MPI launcher started this process (Open MPI's mpirun, a PMIx or PMI launcher). */
 export function underLauncher(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.OMPI_COMM_WORLD_SIZE !== undefined || env.PMIX_RANK !== undefined || env.PMI_SIZE !== undefined;
 }
 
-function checkTimeout(options: DistributedOptions): number {
+function checkOptions(options: DistributedOptions): { timeoutMs: number; bucketFloats: number } {
   if (options === null || typeof options !== 'object') {
     throw new ValueError(`distributed.init: options must be an object, got ${describeValue(options)}`);
   }
-  const { timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  const { timeoutMs = DEFAULT_TIMEOUT_MS, bucketCapMb = DEFAULT_BUCKET_CAP_MB } = options;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new ValueError(`distributed.init: timeoutMs must be a positive number of milliseconds, got ${describeValue(timeoutMs)}`);
   }
-  return timeoutMs;
+  if (typeof bucketCapMb !== 'number' || Number.isNaN(bucketCapMb) || bucketCapMb <= 0) {
+    throw new ValueError(`distributed.init: bucketCapMb must be a positive number of MiB (Infinity: one bucket), got ${describeValue(bucketCapMb)}`);
+  }
+  // At least one float; Infinity (one bucket of every gradient) travels as a float count no net reaches.
+  return { timeoutMs, bucketFloats: Math.max(1, Math.floor(Math.min(bucketCapMb, 2 ** 40) * 2 ** 18)) };
 }
 
 function inPlace(options: unknown): boolean {
@@ -104,7 +117,7 @@ class LocalCommunicator implements Communicator {
 
 class MpiCommunicator implements Communicator {
   constructor(readonly rank: number, readonly size: number, readonly localRank: number,
-    readonly timeoutMs: number) {}
+    readonly timeoutMs: number, readonly bucketFloats: number) {}
 
   async allreduce(x: Tensor, options: { inPlace?: boolean } = {}): Promise<Tensor> {
     const t = checkHost(x, 'distributed.allreduce');
@@ -128,9 +141,9 @@ class MpiCommunicator implements Communicator {
  * one process of a job started without a launcher (fit then trains alone); a ValueError for
  * anything but a communicator from init().
  */
-export function jobOf(comm: unknown, where: string): { comm: Communicator; timeoutMs: number } | null {
+export function jobOf(comm: unknown, where: string): { comm: Communicator; timeoutMs: number; bucketFloats: number } | null {
   if (comm instanceof LocalCommunicator) return null;
-  if (comm instanceof MpiCommunicator) return { comm, timeoutMs: comm.timeoutMs };
+  if (comm instanceof MpiCommunicator) return { comm, timeoutMs: comm.timeoutMs, bucketFloats: comm.bucketFloats };
   throw new ValueError(`${where}: distributed must be the communicator that ck.distributed.init() resolves to, got ${describeValue(comm)}`);
 }
 
@@ -158,14 +171,14 @@ function finalizeOnExit(timeoutMs: number): void {
  * library cannot be loaded. Call it once per process: later calls return the same communicator.
  */
 export async function init(options: DistributedOptions = {}): Promise<Communicator> {
-  const timeoutMs = checkTimeout(options);
+  const { timeoutMs, bucketFloats } = checkOptions(options);
   if (!initialized) {
     initialized = (async () => {
       if (!underLauncher()) return new LocalCommunicator();
       const started = native.mpiInit(timeoutMs);
       finalizeOnExit(timeoutMs);
       const { rank, size, localRank } = await started;
-      return new MpiCommunicator(rank, size, localRank, timeoutMs);
+      return new MpiCommunicator(rank, size, localRank, timeoutMs, bucketFloats);
     })();
   }
   return initialized;

@@ -84,8 +84,8 @@ export interface NativeNet {
   setRegularizers(penalties: { param: number; l1: number; l2: number }[]): void;
   setDynamicBatching(maxRows: number): void;
   inferenceCounts(): { calls: number; tasks: number };
-  /** Data-parallel steps sum their gradients over the MPI job from now on (null: no longer). */
-  setDistributed(timeoutMs: number | null): void;
+  /** Data-parallel steps sum their gradients over the MPI job, in buckets of bucketFloats, from now on (null: no longer). */
+  setDistributed(timeoutMs: number | null, bucketFloats?: number): void;
   /**
    * globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share, from the
    * global batch's row firstRow (dropout draws the masks of those global rows).

@@ -1,7 +1,7 @@
 // Data-parallel fit over the ranks of an MPI job (fit's `distributed` option). Every rank holds
 // the whole model and trains its contiguous share of each global batch; the native step sums the
-// gradients over the ranks (MPI_Allreduce on the communication thread, native/addon/addon_mpi.cpp)
-// between backward and the update, with the loss averaged over the global batch, so every rank
+// gradients over the ranks (MPI_Allreduce on the communication thread, native/addon/addon_mpi.cpp,
+// in buckets that start during backward, native/core/net_buckets.cpp) before the update, with the loss averaged over the global batch, so every rank
 // applies the same update and the weights stay bitwise equal. Here: the check that the ranks
 // agree, rank 0's weights and optimizer state given to all, each rank's rows, the epoch's
 // reduction of the sums every rank logs, and failing together.
@@ -12,7 +12,7 @@
 // for a failure in JS, one it joins after its queued steps), and there no rank applies the step:
 // the failing rank throws its own error, the others a DistributedError with its message. No rank
 // waits for the timeout.
-import { Communicator } from '../distributed';
+import { Communicator, jobOf } from '../distributed';
 import { DistributedError } from '../errors';
 import { native, NativeNet, StepSums } from '../native';
 import { fnv1a } from '../rng';
@@ -81,7 +81,7 @@ export class DataParallel {
     const dp = new DataParallel(comm, net, outputs, metricSums, timeoutMs, where, trainsAnEpoch);
     // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
     const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
-    net.setDistributed(timeoutMs);
+    net.setDistributed(timeoutMs, jobOf(comm, where)!.bucketFloats);
     return { dp, seed: agreedSeed };
   }
 

@@ -14,6 +14,10 @@
 #include "tensor.h"
 
 namespace ck {
+struct GradientReducer;  // net.h
+}
+
+namespace ck {
 enum class ResizeFilter;
 }
 
@@ -150,8 +154,9 @@ void register_jpeg(Napi::Env env, Napi::Object exports);
 // The `interpolation` option ('bilinear' or 'nearest') of the image pipeline's bindings.
 ck::ResizeFilter parse_resize_filter(const OpOptions& o);
 // A Net's gradient reducer (ck::GradientReducer) that exchanges the ranks' status and sums the
-// gradients over them with MPI_Allreduce on the communication thread; a DeviceError past
-// timeout_ms, a DistributedError when another rank's step failed (addon_mpi.cpp).
-std::function<void(const ck::StoragePtr&, size_t, const ck::Failure&)> mpi_gradient_reducer(int64_t timeout_ms);
+// gradients over them, in buckets of bucket_floats, with MPI_Allreduce on the communication
+// thread; a DeviceError past timeout_ms, a DistributedError when another rank's step failed
+// (addon_mpi.cpp).
+ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats);
 
 }  // namespace ckaddon

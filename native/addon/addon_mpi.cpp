@@ -17,15 +17,17 @@
 // communicator is broken from then on (a blocked MPI call cannot be cancelled).
 //
 // A data-parallel fit hands each step's gradients to the communication thread from the step's
-// own thread (mpi_gradient_reducer) and waits there: the JS thread takes no part mid-step, MPI
-// still runs on one thread, and the watchdog bounds the wait. Each step, and each of fit's own
-// sync points (mpiSync), first exchanges the ranks' status (exchange_status), so that a failure
-// on one rank stops every rank at the same point with that rank's message.
+// own thread (mpi_gradient_reducer), bucket by bucket while backward runs, and waits for them
+// before the update: the JS thread takes no part mid-step, MPI still runs on one thread, and the
+// watchdog bounds the wait. Each step, and each of fit's own sync points (mpiSync), first
+// exchanges the ranks' status (exchange_status), and a step exchanges it again after its
+// buckets, so that a failure on one rank stops every rank at the same point with its message.
 #ifndef _WIN32
 #include <dlfcn.h>
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -36,6 +38,8 @@
 #include <thread>
 
 #include "addon.h"
+#include "net.h"
+#include "spin_wait.h"
 
 namespace ckaddon {
 namespace {
@@ -371,29 +375,51 @@ Napi::Promise submit_job(Napi::Env env, const std::string& what, int64_t timeout
       });
 }
 
-// Runs `job` on the communication thread and blocks the calling thread until it is settled:
-// finished, failed, or past its deadline (the watchdog). Throws the job's error.
-void run_blocking(const std::string& what, int64_t timeout_ms, std::function<void(const MpiApi&)> run) {
+// A job that a native thread (a step's) waits for, instead of a promise.
+class NativeJob {
+ public:
+  // Queues `run` on the communication thread behind the calls before it.
+  NativeJob(const std::string& what, int64_t timeout_ms, std::function<void(const MpiApi&)> run)
+      : done_(std::make_shared<Done>()), job_(std::make_shared<Job>()) {
+    job_->what = what;
+    job_->timeout_ms = timeout_ms;
+    job_->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    job_->run = std::move(run);
+    job_->settle = [done = done_] {
+      std::lock_guard<std::mutex> lk(done->mu);
+      done->flag.store(true, std::memory_order_release);
+      done->cv.notify_all();
+    };
+    Communicator::get().submit(job_);
+  }
+
+  // Blocks until the job is settled: finished, failed, or past its deadline (the watchdog); its
+  // error, if any. Polls first, briefly: a small allreduce on one machine returns in
+  // microseconds, less than a futex sleep and wake-up costs.
+  ck::Failure wait() const {
+    Done& d = *done_;
+    if (!ck::spin_until([&] { return d.flag.load(std::memory_order_acquire); }, std::chrono::microseconds(50))) {
+      std::unique_lock<std::mutex> lk(d.mu);
+      d.cv.wait(lk, [&] { return d.flag.load(std::memory_order_relaxed); });
+    }
+    std::lock_guard<std::mutex> lk(job_->mu);
+    return job_->error;
+  }
+
+ private:
   struct Done {
     std::mutex mu;
     std::condition_variable cv;
-    bool done = false;
+    std::atomic<bool> flag{false};
   };
-  auto done = std::make_shared<Done>();
-  auto job = std::make_shared<Job>();
-  job->what = what;
-  job->timeout_ms = timeout_ms;
-  job->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  job->run = std::move(run);
-  job->settle = [done] {
-    std::lock_guard<std::mutex> lk(done->mu);
-    done->done = true;
-    done->cv.notify_all();
-  };
-  Communicator::get().submit(job);
-  std::unique_lock<std::mutex> lk(done->mu);
-  done->cv.wait(lk, [&] { return done->done; });
-  if (job->error) throw ck::Error(*job->error);
+  std::shared_ptr<Done> done_;
+  std::shared_ptr<Job> job_;
+};
+
+// Runs `run` on the communication thread and blocks the calling thread until it is settled;
+// throws its error.
+void run_blocking(const std::string& what, int64_t timeout_ms, std::function<void(const MpiApi&)> run) {
+  if (ck::Failure error = NativeJob(what, timeout_ms, std::move(run)).wait()) throw ck::Error(*error);
 }
 
 int64_t arg_timeout(const Napi::CallbackInfo& info, size_t i, const char* op) {
@@ -549,34 +575,71 @@ Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-std::function<void(const ck::StoragePtr&, size_t, const ck::Failure&)> mpi_gradient_reducer(int64_t timeout_ms) {
+ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats) {
   require_started("fit (distributed)");
-  // Once a step failed on some rank, every rank has heard so at that step: the steps queued
-  // behind it fail at once with the same error, without MPI (the other ranks skip theirs too).
-  auto stopped = std::make_shared<ck::Failure>();
-  return [timeout_ms, stopped](const ck::StoragePtr& grads, size_t n, const ck::Failure& failed) {
-    if (*stopped) throw ck::Error(**stopped);
-    if (n > size_t(std::numeric_limits<int>::max())) {
-      throw ck::Error(ck::ErrorKind::Value, "fit (distributed): " + std::to_string(n) +
-                                                " gradient values exceed what one MPI_Allreduce sums (2^31 - 1)");
-    }
-    // Every step exchanges the ranks' status first: when one rank's part failed, no rank sums
-    // or applies the gradients, and all fail together. The job keeps the buffer alive: after a
-    // timeout the blocked MPI call may still write to it.
-    // (The call owns what it writes: after a timeout it may still return, past this frame.)
-    auto outcome = std::make_shared<SyncOutcome>();
-    const bool own = bool(failed);
-    std::string failure = own ? std::string(error_class_name(failed->kind())) + ": " + failed->what() : "";
-    run_blocking("allreduce of the gradients", timeout_ms, [outcome, own, failure, grads, n](const MpiApi& api) {
-      *outcome = exchange_status(api, own ? &failure : nullptr);
-      if (!outcome->failed.empty() || n == 0) return;
-      check_mpi(api, "MPI_Allreduce",
-                api.Allreduce(kMpiInPlace, grads->data(), int(n), api.float_type, api.op_sum, api.comm_world));
-    });
-    if (outcome->failed.empty()) return;
-    *stopped = own ? failed : job_failure(*outcome);
-    throw ck::Error(**stopped);
+  // The step thread's view of the job: every callback runs there, one step after another.
+  struct Steps {
+    // Once a step failed on some rank, every rank has heard so at that step: the steps queued
+    // behind it fail at once with the same error, without MPI (the other ranks skip theirs too).
+    ck::Failure stopped;
+    // The running step's opening status exchange (its outcome written on the communication
+    // thread before any of the step's buckets runs there) and its collectives, in order.
+    std::shared_ptr<SyncOutcome> opening;
+    std::vector<NativeJob> jobs;
   };
+  auto steps = std::make_shared<Steps>();
+  const std::string what = "allreduce of the gradients";
+  ck::GradientReducer reducer;
+  reducer.bucket_floats = bucket_floats;
+  // The step's sync point, as every sync point of fit starts: a rank whose JS failed since the
+  // last one joins it with its message (mpiSync), and then no rank sums or applies this step.
+  reducer.begin = [steps, what, timeout_ms] {
+    if (steps->stopped) throw ck::Error(*steps->stopped);
+    steps->jobs.clear();
+    auto opening = steps->opening = std::make_shared<SyncOutcome>();
+    steps->jobs.emplace_back(what, timeout_ms, [opening](const MpiApi& api) { *opening = exchange_status(api, nullptr); });
+  };
+  // A bucket's in-place sum, queued behind the ones before it while backward goes on. The job
+  // holds the buffer: after a timeout the blocked MPI call may still write to it. Larger than
+  // one MPI count (2^31 - 1 floats), it goes in several calls, each element still in one.
+  reducer.bucket = [steps, what, timeout_ms](const ck::StoragePtr& grads, size_t begin, size_t end) {
+    if (steps->stopped) return;  // as on every rank: this step makes no MPI call
+    steps->jobs.emplace_back(what, timeout_ms, [opening = steps->opening, grads, begin, end](const MpiApi& api) {
+      if (!opening->failed.empty()) return;  // every rank skips it: a rank failed before the step
+      for (size_t at = begin; at < end;) {
+        const int count = int(std::min<size_t>(end - at, size_t(std::numeric_limits<int>::max())));
+        check_mpi(api, "MPI_Allreduce",
+                  api.Allreduce(kMpiInPlace, grads->data() + at, count, api.float_type, api.op_sum, api.comm_world));
+        at += size_t(count);
+      }
+    });
+  };
+  // Waits for the buckets, then closes the step's sync point: when this rank's part failed it
+  // says so, and no rank applies the step.
+  reducer.finish = [steps, what, timeout_ms](const ck::StoragePtr&, size_t, const ck::Failure& failed) {
+    if (steps->stopped) throw ck::Error(*steps->stopped);
+    ck::Failure error;
+    for (const NativeJob& job : steps->jobs) {
+      ck::Failure e = job.wait();
+      if (!error) error = e;
+    }
+    steps->jobs.clear();
+    if (error) throw ck::Error(*error);  // a timeout: the communicator is broken
+    const SyncOutcome* outcome = steps->opening.get();
+    auto closing = std::make_shared<SyncOutcome>();
+    if (outcome->failed.empty()) {
+      const bool own = bool(failed);
+      std::string failure = own ? std::string(error_class_name(failed->kind())) + ": " + failed->what() : "";
+      run_blocking(what, timeout_ms, [closing, own, failure](const MpiApi& api) {
+        *closing = exchange_status(api, own ? &failure : nullptr);
+      });
+      outcome = closing.get();
+    }
+    if (outcome->failed.empty()) return;
+    steps->stopped = failed ? failed : job_failure(*outcome);
+    throw ck::Error(*steps->stopped);
+  };
+  return reducer;
 }
 
 void register_mpi(Napi::Env env, Napi::Object exports) {

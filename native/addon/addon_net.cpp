@@ -427,8 +427,9 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // setDistributed(timeoutMs | null): from the next step on, data-parallel steps sum their
-  // gradients over the MPI job (each allreduce bounded by timeoutMs); null ends that.
+  // setDistributed(timeoutMs | null, bucketFloats): from the next step on, data-parallel steps
+  // sum their gradients over the MPI job in buckets of bucketFloats (each allreduce bounded by
+  // timeoutMs); null ends that.
   Napi::Value SetDistributed(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit (distributed)";
@@ -438,7 +439,9 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       } else {
         double ms = arg_number(info, 0, op, "timeoutMs");
         if (ms <= 0) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": timeoutMs must be positive");
-        n.set_gradient_reducer(mpi_gradient_reducer(int64_t(std::min(ms, 1e12))));
+        const double floats = arg_number(info, 1, op, "bucketFloats");
+        if (!(floats >= 1)) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": bucketFloats must be at least 1");
+        n.set_gradient_reducer(mpi_gradient_reducer(int64_t(std::min(ms, 1e12)), size_t(std::min(floats, 1e18))));
       }
       return info.Env().Undefined();
     });

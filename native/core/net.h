@@ -137,12 +137,28 @@ struct Accumulators {
   Failure error;        // set when the step failed (the sums are then not updated)
 };
 
-// Data-parallel training (ck.distributed): sums the first n floats of the flat gradient buffer
-// over the job's processes, in place. Called on the step's thread between backward and the
-// optimizer update, also when this process's part of the step failed (`failed`, the gradients
-// then unusable), so that every process hears of it; throws, skipping the update, when any
-// process's part failed.
-using GradientReducer = std::function<void(const StoragePtr& grads, size_t n, const Failure& failed)>;
+// Data-parallel training (ck.distributed): sums the flat gradient buffer over the job's
+// processes, in place, in buckets that start while backward still runs (net_buckets.cpp). The
+// buffer is cut at layer boundaries, from its end (the last layers, whose backward runs first),
+// into buckets of at least bucket_floats floats (0: one bucket); every callback runs on the
+// step's thread, in the same order on every process (a fixed schedule, no negotiation):
+// - begin: as a data-parallel step starts;
+// - bucket: each bucket [begin, end) of grads, from the buffer's end to its start, as soon as
+//   backward has finished every layer whose gradients lie in it; every bucket once per step, also
+//   when this process's part of the step failed (the values then unusable), so that every
+//   process makes the same calls;
+// - finish: after the last bucket, before the optimizer update; `failed`: this process's part of
+//   the step failed, so every process must hear of it. Throws, skipping the update, when any
+//   process's part failed.
+// Assumes what net_pass.cpp's backward does: a layer's backward writes only its own weights'
+// gradients, and each of them once per step.
+struct GradientReducer {
+  size_t bucket_floats = 0;
+  std::function<void()> begin;
+  std::function<void(const StoragePtr& grads, size_t begin, size_t end)> bucket;
+  std::function<void(const StoragePtr& grads, size_t n, const Failure& failed)> finish;
+  explicit operator bool() const { return bool(finish); }
+};
 
 // Whether nets placed on a CUDA device from now on capture each step as a CUDA graph (default:
 // yes, unless CONVKIT_CUDA_GRAPHS=0). Off, every step enqueues its kernels one by one.
@@ -462,6 +478,21 @@ class Net {
   bool compiled_ = false;
   int64_t iterations_ = 0;
   GradientReducer reduce_gradients_;  // set_gradient_reducer's, in stream order
+  // Data-parallel gradient buckets (net_buckets.cpp): where the buffer is cut for
+  // reduce_gradients_, each bucket's [begin, end) and the lowest layer writing into it, from the
+  // buffer's end to its start; how many of them this step handed over, and whether a step is open.
+  struct GradientBucket {
+    size_t begin, end;
+    int first_layer;
+  };
+  std::vector<GradientBucket> buckets_;
+  size_t buckets_cap_ = 0;  // the bucket_floats buckets_ was cut for
+  size_t buckets_sent_ = 0;
+  bool buckets_open_ = false;
+  void plan_gradient_buckets();
+  void begin_gradient_buckets();
+  void on_layer_grads_ready(int layer);
+  void finish_gradient_buckets(const Failure& failed);
   uint64_t step_first_row_ = 0;      // the training step's first row in its global batch
   int loss_batch_ = 0;                // > 0: the rows this step's loss averages over (global_batch)
 

@@ -281,10 +281,12 @@ void Net::backward_layers(const Ops& k, int batch) {
   Plan& pl = *plan_;
   // The loss wrote dL/d(output) for each output (with the fused softmax loss, dL/d(logits)).
   for (int i = int(layers_.size()) - 1; i >= 0; --i) {
-    float* dy = pl.grad[value_of(i)];
-    if (!dy) continue;  // no gradient reaches this layer (or its softmax went into the loss)
-    pl.grad[value_of(i)] = nullptr;
-    backward_layer(k, i, batch, dy);
+    // No gradient may reach this layer (or its softmax went into the loss).
+    if (float* dy = pl.grad[value_of(i)]) {
+      pl.grad[value_of(i)] = nullptr;
+      backward_layer(k, i, batch, dy);
+    }
+    on_layer_grads_ready(i);  // data-parallel: the buckets now final start their allreduce
   }
   for (int v = 0; v < num_inputs(); ++v) {
     if (pl.grad[size_t(v)]) release_grad(pl.grad[size_t(v)]), pl.grad[size_t(v)] = nullptr;

@@ -337,6 +337,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
       int batch = int(idx.size());
       Failure failed;  // this process's part of a data-parallel step: the others must hear of it
       try {
+        if (global_batch > 0) begin_gradient_buckets();  // the step's sync point opens
         if (batch > 0) {
           plan_for(batch, true);
           std::vector<const float*> targets;
@@ -356,7 +357,7 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
         if (global_batch <= 0) throw;
         failed = current_failure();
       }
-      if (global_batch > 0) reduce_gradients_(grads_, n_weights_, failed);
+      if (global_batch > 0) finish_gradient_buckets(failed);
       // After the reduction: every process adds the same penalty gradient once.
       if (!penalties_.empty()) {
         const double penalty = add_penalties(true);
