@@ -123,7 +123,7 @@ class MpiCommunicator implements Communicator {
     const t = checkHost(x, 'distributed.allreduce');
     const own = inPlace(options);
     const sum = await native.mpiAllreduce(t.handle, this.timeoutMs, own);
-    return own ? t : new Tensor(sum);
+    return own ? t : new Tensor(sum!);
   }
 
   async broadcast(x: Tensor, root = 0): Promise<Tensor> {

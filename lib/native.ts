@@ -139,7 +139,8 @@ export interface NativeBinding {
     images: Float32Array; shape: number[]; flip: boolean; crop: number; zoom: number; brightness: number; seed: number;
   }): Promise<Float32Array>;
   mpiInit(timeoutMs: number): Promise<{ rank: number; size: number; localRank: number }>;
-  mpiAllreduce(x: H, timeoutMs: number, inPlace: boolean): Promise<H>;
+  /** The sum over the ranks: a new tensor, or undefined in place (x holds it). */
+  mpiAllreduce(x: H, timeoutMs: number, inPlace: boolean): Promise<H | undefined>;
   mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;
   mpiBarrier(timeoutMs: number): Promise<void>;
   /** A data-parallel fit's sync point outside a step: what failed (null: nothing) and every rank's value. */

@@ -34,10 +34,12 @@
 #include <deque>
 #include <limits>
 #include <list>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "addon.h"
+#include "memory.h"
 #include "net.h"
 #include "spin_wait.h"
 
@@ -181,7 +183,12 @@ class Communicator {
     }
     queue_.push_back(job);
     pending_.push_back(job);
-    cv_.notify_all();
+    queued_.store(queue_.size(), std::memory_order_release);
+    // Wake-ups cost tens of microseconds on a VM, more than a small allreduce: the communication
+    // thread is woken only when it sleeps (not while it polls after a call), and the watchdog
+    // only when this deadline comes before the one it sleeps until.
+    if (idle_) work_cv_.notify_one();
+    if (job->deadline < watch_until_) watch_cv_.notify_one();
   }
 
   // Why the communicator cannot be used any more; empty while it can.
@@ -216,11 +223,17 @@ class Communicator {
   void communicate() {
     for (;;) {
       std::shared_ptr<Job> job;
+      // The next call of a loop of collectives (or a step's next bucket) usually comes within
+      // microseconds of the last one settling: poll for it before sleeping.
+      ck::spin_until([&] { return queued_.load(std::memory_order_acquire) != 0; }, kIdleSpin);
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return !queue_.empty(); });
+        idle_ = true;
+        work_cv_.wait(lk, [&] { return !queue_.empty(); });
+        idle_ = false;
         job = queue_.front();
         queue_.pop_front();
+        queued_.store(queue_.size(), std::memory_order_release);
       }
       ck::Failure error;
       try {
@@ -258,6 +271,7 @@ class Communicator {
         std::list<std::shared_ptr<Job>> abandoned;
         abandoned.swap(pending_);
         queue_.clear();
+        queued_.store(0, std::memory_order_release);
         lk.unlock();
         finish(late, std::make_shared<ck::Error>(
                          ck::ErrorKind::Device,
@@ -272,21 +286,77 @@ class Communicator {
         lk.lock();
         continue;
       }
+      watch_until_ = next;
       if (next == std::chrono::steady_clock::time_point::max()) {
-        cv_.wait(lk);
+        watch_cv_.wait(lk);
       } else {
-        cv_.wait_until(lk, next);
+        watch_cv_.wait_until(lk, next);
       }
     }
   }
 
+  static constexpr std::chrono::microseconds kIdleSpin{100};
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable work_cv_;   // the communication thread's: a call was queued
+  std::condition_variable watch_cv_;  // the watchdog's: a deadline earlier than watch_until_
+  bool idle_ = false;                 // the communication thread sleeps on work_cv_
+  std::atomic<size_t> queued_{0};     // queue_.size(), for polling without the lock
+  std::chrono::steady_clock::time_point watch_until_ = std::chrono::steady_clock::time_point::min();
   bool started_ = false;
   std::string broken_;
   MpiApi api_{};
   std::deque<std::shared_ptr<Job>> queue_;  // not yet started
   std::list<std::shared_ptr<Job>> pending_;  // not yet finished (queued or running)
+};
+
+// The output buffers of allreduce and broadcast, kept once their tensor is freed for the next
+// call of the same size. A fresh buffer of a few MB costs its allocation and one page fault per
+// 4 KB page when MPI first writes it, inside the collective: more than the sum itself on one
+// machine. At most kKeptBytes wait here (counted as live host memory meanwhile); smaller buffers
+// than kPooledBytes come from the allocator, whose own free lists serve them.
+class OutputPool {
+ public:
+  static OutputPool& get() {
+    static OutputPool* pool = new OutputPool();  // never destroyed: tensors may be freed at exit
+    return *pool;
+  }
+
+  ck::Tensor take(const ck::Shape& shape, const char* op) {
+    ck::check_shape(shape, op);
+    const size_t n = ck::shape_numel(shape);
+    if (n * sizeof(float) < kPooledBytes) return ck::empty_tensor(shape, op);
+    float* data = nullptr;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = free_.find(n);
+      if (it != free_.end() && !it->second.empty()) {
+        data = it->second.back();
+        it->second.pop_back();
+        kept_ -= n * sizeof(float);
+      }
+    }
+    if (!data) data = static_cast<float*>(ck::host_alloc(n * sizeof(float)));
+    return ck::wrap_tensor(data, shape, [this, data, n] { give(data, n); });
+  }
+
+ private:
+  void give(float* data, size_t n) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (kept_ + n * sizeof(float) <= kKeptBytes) {
+        free_[n].push_back(data);
+        kept_ += n * sizeof(float);
+        return;
+      }
+    }
+    ck::host_free(data, n * sizeof(float));
+  }
+
+  static constexpr size_t kPooledBytes = size_t(64) << 10;
+  static constexpr size_t kKeptBytes = size_t(256) << 20;
+  std::mutex mu_;
+  std::map<size_t, std::vector<float*>> free_;  // by float count
+  size_t kept_ = 0;
 };
 
 void check_mpi(const MpiApi& api, const char* call, int code) {
@@ -471,16 +541,18 @@ Napi::Value MpiInit(const Napi::CallbackInfo& info) {
   });
 }
 
-// mpiAllreduce(x, timeoutMs, inPlace) -> Promise<Tensor>: the element-wise sum of x over every
-// rank, in a new tensor or (inPlace, as PyTorch's all_reduce) in x itself, which then skips the
-// output's allocation and first-touch page faults: most of the cost for large buffers.
+// mpiAllreduce(x, timeoutMs, inPlace) -> Promise<Tensor | undefined>: the element-wise sum of x
+// over every rank, in a new tensor or (inPlace, as PyTorch's all_reduce) in x itself, which then
+// skips the output's allocation. In place it resolves to nothing (the caller has x): a second
+// handle on x would report x's bytes to V8 once more per call, and the garbage collections that
+// this phantom memory brings on would take the core from MPI.
 Napi::Value MpiAllreduce(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     require_started("distributed.allreduce");
     ck::Tensor x = arg_host_tensor(info, 0, "distributed.allreduce", "x");
     int64_t timeout = arg_timeout(info, 1, "distributed.allreduce");
     const bool in_place = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
-    ck::Tensor out = in_place ? x : ck::empty_tensor(x.shape, "distributed.allreduce");
+    ck::Tensor out = in_place ? x : OutputPool::get().take(x.shape, "distributed.allreduce");
     return submit_job(
         info.Env(), "allreduce", timeout,
         [x, out, in_place](Job& job, const MpiApi& api) {
@@ -488,9 +560,11 @@ Napi::Value MpiAllreduce(const Napi::CallbackInfo& info) {
           check_mpi(api, "MPI_Allreduce",
                     api.Allreduce(in_place ? kMpiInPlace : x.data(), out.data(), int(x.numel()),
                                   api.float_type, api.op_sum, api.comm_world));
-          job.result = out;
+          if (!in_place) job.result = out;
         },
-        [](Napi::Env env, Job& job) -> Napi::Value { return TensorHandle::Wrap(env, job.result); });
+        [in_place](Napi::Env env, Job& job) -> Napi::Value {
+          return in_place ? env.Undefined() : Napi::Value(TensorHandle::Wrap(env, job.result));
+        });
   });
 }
 
@@ -501,7 +575,7 @@ Napi::Value MpiBroadcast(const Napi::CallbackInfo& info) {
     ck::Tensor x = arg_host_tensor(info, 0, "distributed.broadcast", "x");
     int root = arg_int(info, 1, "distributed.broadcast", "root", 0, 1 << 30);
     int64_t timeout = arg_timeout(info, 2, "distributed.broadcast");
-    ck::Tensor out = ck::empty_tensor(x.shape, "distributed.broadcast");
+    ck::Tensor out = OutputPool::get().take(x.shape, "distributed.broadcast");
     return submit_job(
         info.Env(), "broadcast", timeout,
         [x, out, root](Job& job, const MpiApi& api) {

@@ -1,6 +1,6 @@
 // One rank of npm run bench:distributed (scripts/bench/distributed.js starts it under mpirun).
 //   allreduce FLOATS...     seconds per ck.distributed allreduce of each size (into a new tensor,
-//                           and in place), as allreduce.c times MPI's
+//                           left to the GC or disposed, and in place), as allreduce.c times MPI's
 //   fit w1|w2 BATCH N       training images/s of W1 or W2 through model.fit with `distributed`
 //                           (BATCH per rank; the global batch is BATCH x ranks); 'local' as a 5th
 //                           argument trains without `distributed` (the 1-rank overhead's baseline)
@@ -9,20 +9,27 @@
 const ck = require('../../dist');
 const { w1, w2, random, median } = require('./workloads');
 
+// Each size three ways: into a new tensor left to the garbage collector, into a new tensor
+// disposed at once (its buffer goes back to the addon's pool for the next call), and in place.
 async function allreduce(comm, sizes) {
-  const seconds = [], inPlaceSeconds = [];
+  const seconds = [], disposedSeconds = [], inPlaceSeconds = [];
+  const ways = [
+    [seconds, (x) => comm.allreduce(x)],
+    [disposedSeconds, async (x) => (await comm.allreduce(x)).dispose()],
+    [inPlaceSeconds, (x) => comm.allreduce(x, { inPlace: true })],
+  ];
   for (const n of sizes) {
     const x = ck.tensor(Float32Array.from({ length: n }, (_, j) => j), [n]);
     const reps = n >= 1 << 22 ? 10 : n >= 1 << 18 ? 50 : 500;
-    for (const [out, options] of [[seconds, {}], [inPlaceSeconds, { inPlace: true }]]) {
-      for (let w = 0; w < 3; w++) await comm.allreduce(x, options);
+    for (const [out, call] of ways) {
+      for (let w = 0; w < 3; w++) await call(x);
       await comm.barrier();
       const t0 = process.hrtime.bigint();
-      for (let r = 0; r < reps; r++) await comm.allreduce(x, options);
+      for (let r = 0; r < reps; r++) await call(x);
       out.push(Number(process.hrtime.bigint() - t0) / 1e9 / reps);
     }
   }
-  return { sizes, seconds, inPlaceSeconds };
+  return { sizes, seconds, disposedSeconds, inPlaceSeconds };
 }
 
 async function fit(comm, workload, batch, n, local) {
