@@ -77,6 +77,7 @@ describe('collectives under mpirun', () => {
       expect(r.bigSumWrong).toBe(0);
       expect(r.queuedSumLength).toBe(8 * 62 * 62 * 16);
       expect(r.queuedSumWrong).toBe(0);
+      expect(r.pooledWrong).toEqual([0, 0]);
       expect(r.inPlaceSame).toBe(true);
       expect(r.inPlaceWrong).toBe(0);
       const rank = r.rank as number;
@@ -97,7 +98,7 @@ describe('without a launcher', () => {
     expect(job.reports).toEqual([{
       rank: 0, size: 1, localRank: 0,
       sum: [1, -2, 0.5], sumShape: [3], bigSumWrong: 0, bigSumLength: 100003,
-      queuedSumWrong: 0, queuedSumLength: 8 * 62 * 62 * 16, inPlaceSame: true, inPlaceWrong: 0, smallAfter: [1, -2, 0.5],
+      queuedSumWrong: 0, queuedSumLength: 8 * 62 * 62 * 16, pooledWrong: [0, 0], inPlaceSame: true, inPlaceWrong: 0, smallAfter: [1, -2, 0.5],
       fromLast: [7, 8, 9, 10], fromLastShape: [2, 2], fromFirst: [7, 8, 9, 10], ownAfter: [7, 8, 9, 10],
       mpiLoaded: false,
     }]);

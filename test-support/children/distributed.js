@@ -242,6 +242,16 @@ const scenarios = {
     const queuedSum = await comm.allreduce(queued);
     const mine = ck.tensor(Float32Array.from({ length: n }, (_, i) => (i % 5) * (r + 1)), [n]);
     const inPlace = await comm.allreduce(mine, { inPlace: true });
+    // new tensors whose buffers come from the pool of disposed ones: each sum lands in its own
+    // buffer, never in one a live tensor still holds
+    const pooled = [];
+    for (let k = 1; k <= 3; k++) {
+      const got = await comm.allreduce(ck.tensor(Float32Array.from({ length: n }, (_, i) => (i % 3) + k * (r + 1)), [n]));
+      if (k === 2) pooled[0].dispose();  // its buffer serves the third call
+      pooled.push(got);
+    }
+    const pooledWrong = [1, 2].map((k) => pooled[k].dataSync()
+      .filter((v, i) => v !== (i % 3) * comm.size + (k + 1) * (comm.size * (comm.size + 1)) / 2).length);
     const own = ck.tensor([r + 7, r + 8, r + 9, r + 10], [2, 2]);
     const fromLast = await comm.broadcast(own, comm.size - 1);
     const fromFirst = await comm.broadcast(own);
@@ -255,6 +265,7 @@ const scenarios = {
       queuedSumWrong: queuedSum.dataSync().filter((v) => v !== 144 * comm.size).length,
       queuedSumLength: queuedSum.dataSync().length,
       // in place: x itself holds sum over ranks q of (i % 5)(q + 1) and is what comes back
+      pooledWrong,
       inPlaceSame: inPlace === mine,
       inPlaceWrong: mine.dataSync().filter((v, i) => v !== (i % 5) * (comm.size * (comm.size + 1)) / 2).length,
       smallAfter: Array.from(small.dataSync()),
