@@ -3,7 +3,8 @@
 // that throws, hangs or lacks the library must end the job with one clear error, never a hang.
 // A data-parallel fit on 2 and 4 ranks must keep the ranks' weights bitwise equal and match one
 // process training the same global batches; a rank that fails mid-fit must make every rank fail
-// with its message at the same step, none applying it, and none waiting for the timeout.
+// with its message at the same step, none applying it, and none waiting for the timeout; so must
+// a rank whose fit rejects its own arguments, at the ranks' fingerprint exchange.
 // `convkit train --distributed` under mpirun must train as one job, rank 0 alone printing and
 // writing the run folder, and --resume must continue it as if never interrupted.
 // Needs Open MPI's mpirun (apt-get install openmpi-bin); CI installs it.
@@ -262,6 +263,22 @@ describe('data-parallel fit on 2 and 4 ranks', () => {
     const [mean, variance] = [first.epochs[1].weights[4], first.epochs[1].weights[5]];
     expect(Math.max(...mean.map(Math.abs))).toBeGreaterThan(1e-3);
     expect(Math.max(...variance.map((v) => Math.abs(v - 1)))).toBeGreaterThan(1e-3);
+  });
+
+  test('a rank whose fit or fitDataset rejects its own arguments: the others fail at the fingerprint exchange with its message, at once, and train once it agrees', () => {
+    // timeoutMs is 10 minutes: a rank left waiting for the timeout would outlast JOB_LIMIT_MS
+    const job = mpirun(2, 'refuse');
+    expect(job.signal).toBeNull();
+    expect(job.status).toBe(0);
+    const fit = 'ValueError: sequential.fit: epochs must be an integer >= 1, got 0';
+    const fitDataset = 'ValueError: sequential.fitDataset: epochs must be a positive integer, got 0';
+    const own = (text: string) => ({ name: 'ValueError', isDistributedError: false, message: text.slice('ValueError: '.length) });
+    const theirs = (where: string, text: string) => ({ name: 'DistributedError', isDistributedError: true,
+      message: `sequential.${where}: every rank stopped before training, because rank 1 failed: ${text}` });
+    expect(job.reports.sort((a, b) => (a.rank as number) - (b.rank as number))).toEqual([
+      { rank: 0, fit: theirs('fit', fit), fitDataset: theirs('fitDataset', fitDataset), agreed: 'trained' },
+      { rank: 1, fit: own(fit), fitDataset: own(fitDataset), agreed: 'trained' },
+    ]);
   });
 
   test('a stop asked by one rank mid-epoch: every rank finishes that epoch and stops', () => {

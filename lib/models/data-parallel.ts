@@ -77,12 +77,35 @@ export class DataParallel {
    */
   static async start(net: NativeNet, comm: Communicator, timeoutMs: number, outputs: number, metricSums: number,
     fields: FingerprintField[], seed: number | undefined, where: string, trainsAnEpoch: boolean): Promise<{ dp: DataParallel; seed: number }> {
+    // The fingerprint exchange is a sync point: a rank whose fit rejected its own arguments
+    // joins it (refuse) with its message, and every rank stops there.
+    const { failed } = await native.mpiSync(null, 0, timeoutMs);
+    if (failed !== null) throw new DistributedError(`${where}: every rank stopped before training, because ${failed}`);
     await checkAgreement(comm, fields, where);
     const dp = new DataParallel(comm, net, outputs, metricSums, timeoutMs, where, trainsAnEpoch);
     // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
     const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
     net.setDistributed(timeoutMs, jobOf(comm, where)!.bucketFloats);
     return { dp, seed: agreedSeed };
+  }
+
+  /**
+   * Called with the error of a fit whose arguments this rank rejected before the ranks'
+   * fingerprint exchange, with fit's `distributed` option: when that is an MPI communicator, the
+   * other ranks hear of it at that exchange (start) and fail with its message instead of waiting
+   * for this rank until the timeout.
+   */
+  static async refuse(distributed: unknown, error: unknown): Promise<void> {
+    let job: ReturnType<typeof jobOf> = null;
+    try {
+      job = distributed === undefined ? null : jobOf(distributed, '');
+    } catch {
+      return;  // not a communicator: there is no job to tell
+    }
+    if (!job) return;
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    // This rank fails with its own error either way; a timeout here is the other ranks' fault.
+    await native.mpiSync(message, 0, job.timeoutMs).catch(() => undefined);
   }
 
   /**

@@ -9,6 +9,7 @@ import { describeValue, ValueError } from '../errors';
 import type { StepSums } from '../native';
 import { Tensor } from '../tensor';
 import { ProgressLogger } from './progress';
+import { DataParallel } from './data-parallel';
 
 export interface FitDatasetArgs {
   epochs?: number;
@@ -90,9 +91,15 @@ export async function evaluateDataset(model: DatasetModel, dataset: Dataset<{ xs
 
 export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Tensor; ys: Tensor }>, args: FitDatasetArgs = {}): Promise<{ epoch: number[]; history: Record<string, number[]> }> {
   const where = `${model.name}.fitDataset`;
-  if (!model.compiled) throw new ValueError(`${where}: compile the model first (model.compile({ optimizer, loss }))`);
   const epochs = args.epochs ?? 1;
-  if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${describeValue(epochs)}`);
+  try {
+    if (!model.compiled) throw new ValueError(`${where}: compile the model first (model.compile({ optimizer, loss }))`);
+    if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${describeValue(epochs)}`);
+  } catch (e) {
+    // The other ranks of a data-parallel fit wait for this one at the fingerprint exchange.
+    await DataParallel.refuse(args.distributed, e);
+    throw e;
+  }
   const initialEpoch = args.initialEpoch ?? 0;
   const dp = args.distributed === undefined ? null
     : await model.datasetSteps(args.distributed, { epochs, initialEpoch, batchesPerEpoch: args.batchesPerEpoch }, where);

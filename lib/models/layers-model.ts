@@ -190,7 +190,37 @@ export abstract class LayersModel extends ModelBase {
 
   private async fitLoop(x: Tensors, y: Tensors, args: FitArgs): Promise<History> {
     const where = `${this.name}.fit`;
-    const c = this.requireCompiled('fit');
+    const { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job } = await (async () => {
+      try {
+        return this.fitArguments(x, y, args, where);
+      } catch (e) {
+        // The other ranks of a data-parallel fit wait for this one at the fingerprint exchange:
+        // they fail there with this rank's message instead of waiting until the timeout.
+        await DataParallel.refuse(args?.distributed, e);
+        throw e;
+      }
+    })();
+    let dp: DataParallel | null = null;
+    let seed = args.seed;
+    if (job) {
+      ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, this.metricSlots(),
+        this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where,
+        initialEpoch < epochs));
+    }
+    try {
+      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp, weights });
+    } catch (e) {
+      // Every rank fails with this one, at the same step: none waits for it until the timeout.
+      await dp?.fail(e);
+      throw e;
+    } finally {
+      dp?.end();
+    }
+  }
+
+  /** fit's arguments, checked, and the MPI job of its `distributed` option (null: none). */
+  private fitArguments(x: Tensors, y: Tensors, args: FitArgs, where: string) {
+    this.requireCompiled('fit');
     const { xs, n } = this.checkInputs(x, 'fit');
     const ys = this.checkTargets(y, n, 'fit');
     const epochs = intIn(args.epochs, 1, 1, where, 'epochs');
@@ -215,23 +245,8 @@ export abstract class LayersModel extends ModelBase {
     }
 
     const job = args.distributed === undefined ? null : jobOf(args.distributed, where);
-    let dp: DataParallel | null = null;
-    let seed = args.seed;
-    if (job) {
-      if (this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
-      ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, this.metricSlots(),
-        this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where,
-        initialEpoch < epochs));
-    }
-    try {
-      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp, weights });
-    } catch (e) {
-      // Every rank fails with this one, at the same step: none waits for it until the timeout.
-      await dp?.fail(e);
-      throw e;
-    } finally {
-      dp?.end();
-    }
+    if (job && this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
+    return { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job };
   }
 
   /** What every rank of a data-parallel fit must agree on (see DataParallel.start). */
@@ -274,7 +289,11 @@ export abstract class LayersModel extends ModelBase {
   async datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number }, where: string): Promise<DatasetSteps | null> {
     const job = jobOf(comm, where);
     if (!job) return null;
-    if (this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
+    if (this.device !== 'cpu') {
+      const e = new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
+      await DataParallel.refuse(comm, e);  // the other ranks wait for this one at the fingerprint exchange
+      throw e;
+    }
     const fields: FingerprintField[] = [
       ...this.modelFingerprint(),
       { name: 'epochs', value: o.epochs },

@@ -5,7 +5,7 @@
 //          examples, or one process's; whole: one batch of all N per epoch and no seed;
 //          batchnorm / dropout: the CNN with a batch norm / a dropout; ordered: no shuffling. Each rank writes its report to
 //          DIR/rank<r>.json, as the launcher may interleave long lines of ranks)
-//        node distributed.js fingerprint|stop|stall
+//        node distributed.js fingerprint|refuse|stop|stall
 //        node distributed.js fault callback|epochEnd|memory DIR   (a rank fails mid-fit)
 //        node distributed.js dataset N DIR [throw]   (fitDataset: each rank reads its own shard;
 //          throw: the last rank's dataset throws before its third batch)
@@ -142,6 +142,29 @@ const scenarios = {
     const seed = await caught(model, 40, { seed: last ? undefined : 7 });
     const agreed = await caught(model, 40, {});
     report({ rank: comm.rank, batch, layout, seed, agreed });
+  },
+  // The last rank's fit, then fitDataset, rejects its own arguments (epochs 0) while the others'
+  // are fine: every rank throws at the fingerprint exchange, the others a DistributedError with
+  // its message, long before timeoutMs (10 minutes, beyond the test's limit on the job); then
+  // they all train together.
+  async refuse() {
+    const comm = await ck.distributed.init({ timeoutMs: 600000 });
+    const last = comm.rank === comm.size - 1;
+    const { x, y } = stripes(40);
+    const caught = async (run) => {
+      try {
+        await run();
+        return 'trained';
+      } catch (e) {
+        return { name: e.name, isDistributedError: e instanceof ck.DistributedError, message: e.message };
+      }
+    };
+    const model = smallCnn(1);
+    const fit = await caught(() => model.fit(x, y, { ...FIT, verbose: 0, distributed: comm, epochs: last ? 0 : 2 }));
+    const ds = ck.data.array([{ xs: x, ys: y }]);
+    const fitDataset = await caught(() => model.fitDataset(ds, { verbose: 0, distributed: comm, epochs: last ? 0 : 1 }));
+    const agreed = await caught(() => model.fit(x, y, { ...FIT, verbose: 0, distributed: comm }));
+    report({ rank: comm.rank, fit, fitDataset, agreed });
   },
   // fitDataset on the ranks: of each global batch of 8 of N examples (argv[3]), rank r's dataset
   // gives rows 8b + (8 / size) r onwards, 8 / size of them (a last partial batch leaves the later
