@@ -290,14 +290,6 @@ class Net {
   void plan_for(int batch, bool training);
   // folded (inference on the CPU, see can_fold): batch norms run folded into the layer before.
   void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after, bool folded = false);
-  // Inference of n rows of xs from x_row into ys from y_row, on plan pl.
-  void infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                  int64_t y_row, int n, const std::vector<int>& layers, int last, bool folded);
-  // The same for `rows` rows split over the threads, each running the whole network on its rows
-  // in slices (its own plan) with no barrier between layers.
-  void infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                     int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest,
-                     bool folded);
   // The passes are templates over the kernel set (CpuKernels, or CudaOps on a CUDA net).
   template <class Ops>
   void forward_layer(const Ops& k, Plan& pl, int layer, int batch, bool training, uint64_t seed);
@@ -313,48 +305,63 @@ class Net {
   void release_grad(float* g);
   void accumulate_values(float* y, const float* x, size_t n);  // on the net's device
   void copy_values(float* dst, const float* src, size_t n);
-  void loss_and_metrics(int batch, const std::vector<const float*>& targets, bool with_grad,
-                        Accumulators& acc);
+  // ---- steps and inference, written once over the device (net_device.h) ----
+  struct StepRequest;
+  struct SumSlots;
+  struct CpuDevice;   // net_train.cpp, net_infer.cpp
+  struct CudaDevice;  // net_cuda.cpp
+  // The rows [r, r + n) of an inference chunk, run on plan pl.
+  using InferRows = std::function<void(Plan& pl, int64_t r, int n)>;
+  // Queues a step as one task of stream_: its result is that task on the CPU, a task of
+  // results_ that waits for the GPU work on CUDA (cuda_enqueue_step).
+  void enqueue_step(const char* op, StepRequest r, std::shared_ptr<Accumulators> out);
+  // A step on the net's device: gather, then the body, then the host's bookkeeping (the row
+  // count, the iteration); its sums are in the device's SumSlots for the phase.
+  template <class Device>
+  void step(Device& dev, const StepRequest& r);
+  // The step's device work (a CUDA graph replays it: host state it changes is not replayed):
+  // forward, loss and metrics, backward, the gradient reducer, penalties and clipping, update.
+  // failed: this process's part of a data-parallel step failed already (gathering its rows).
+  template <class Device>
+  void step_body(Device& dev, const StepRequest& r, int batch, const SumSlots& sums, Failure failed);
+  // Each output's loss (and, with_grad, its gradient) and metrics added into `sums`.
+  template <class Device>
+  void loss_and_metrics(Device& dev, int batch, bool with_grad, const SumSlots& sums);
+  // The weight penalties into the loss sum (training: their gradients too), then the gradient
+  // clipping (training), after the gradient reducer: every process adds the same once.
+  template <class Device>
+  void penalties_and_clipping(Device& dev, int batch, bool training, const SumSlots& sums);
+  // The optimizer update of the trainable ranges as the step-th iteration.
   template <class Ops>
-  void update(const Ops& k);
+  void update(const Ops& k, int64_t step);
   // Output o's per-row loss into plan_->row_loss[o] and, when with_grad and backward needs it,
   // its gradient (to the softmax's logits when that softmax is folded into the loss).
   struct OutputRows {
     size_t rows, cols;
   };
-  template <class Ops>
-  OutputRows output_loss(const Ops& k, size_t o, int batch, const float* target, bool with_grad);
+  template <class Device>
+  OutputRows output_loss(Device& dev, size_t o, int batch, const float* target, bool with_grad);
+  // Rows [start, start+count) of xs into ys, in chunks of batch_size rows, each chunk run by the
+  // device in pieces (inputs into a plan, forward, outputs out).
+  template <class Device>
+  void infer_batch(Device& dev, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
+                   int64_t count, const std::vector<int>& layers, int last, int batch_size, size_t widest,
+                   bool folded);
   // ---- CUDA nets (net_cuda.cpp) ----
   // One training or evaluation step enqueued on the CUDA stream; the sums are read back by a
   // task of results_ into `out`.
-  void cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
-                         std::vector<int32_t> idx, bool training, uint64_t seed,
-                         std::shared_ptr<Accumulators> out, std::vector<Tensor> weights);
-  // Enqueues the step's upload and kernels on the CUDA streams (run by a task of stream_), ending
-  // with a copy of the device sums into sums_out (page-locked host memory).
-  void cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
-                 const std::vector<int32_t>& idx, bool training, uint64_t seed, double* sums_out,
-                 const std::vector<Tensor>& weights);
+  void cuda_enqueue_step(const char* op, StepRequest r, std::shared_ptr<Accumulators> out);
   void check_weights(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>& weights) const;
-  void cuda_loss_and_metrics(int batch, bool with_grad, double* sums);
   // Doubles of the device sums per phase (training, evaluation): loss, correct, the loss and
   // correct count per output, then per output each metric's counts (metric_sums' layout).
   size_t cuda_sums_per_phase() const;
   // (Re)makes the device sums (zeroed, with the host accumulators) and the compiled metrics' thresholds.
   void cuda_alloc_sums();
-  // The weight penalties into the loss sums (training: their gradients too) and the gradient
-  // clipping, on the device (only enqueues: it may be captured into a step graph).
-  void cuda_penalties_and_clipping(int batch, bool training, double* sums);
   // The CUDA kernel set with the net's stream and step scalars bound.
   CudaOps cuda_ops() const;
-  // Runs a step's device work: replays its graph for (batch, training), captures one on the
-  // second run with the same plan (the first warms the gradient pool), or runs it directly.
-  void run_cuda_body(int batch, bool training, const std::function<void()>& body);
   // Destroys the captured graphs (after the work using them); plan_changed: their buffers are
   // gone, so the next runs start over (one direct run before capturing).
   void drop_cuda_graphs(bool plan_changed);
-  void cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
-                  int64_t count, const std::vector<int>& layers, int last, int batch_size);
   // Copies n floats between host memory and the net's device buffers (blocking this thread).
   // Waits for every queued task and, on CUDA, the GPU work they enqueued.
   void wait_idle();
@@ -362,18 +369,12 @@ class Net {
   void upload_values(float* device, const float* host, size_t n);
   StoragePtr storage_on(DeviceType device, const StoragePtr& from, size_t n);
   void gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx, size_t row) const;
-  void gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
-                    const std::vector<int32_t>& idx, std::vector<const float*>& targets);
   size_t example_size(const Shape& s) const;
   float* param_ptr(int index) const;  // null for index -1
   float* grad_ptr(int index) const;
   bool has_weights(int layer) const;
-  void probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
-                        size_t cols, bool sparse, float smoothing, float scale);
   void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
   void compute_update_ranges();
-  void clip_gradients();
-  double add_penalties(bool with_grad);
   size_t loss_rows(int batch) const;
   // Enqueues fn on the net's stream, keeping `reads`/`writes` alive; outputs made on it.
   void enqueue(const char* what, std::vector<const Tensor*> reads,
@@ -536,9 +537,6 @@ class Net {
   std::shared_ptr<InferGroup> open_group_;
   int max_coalesced_rows_ = 32;
   uint64_t infer_calls_ = 0, infer_tasks_ = 0;  // JS thread only
-  void infer_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
-                   int64_t count, const std::vector<int>& layers, int last, int batch_size,
-                   size_t widest, bool folded);
   void infer_group(InferGroup& g, int last, size_t widest);
   Accumulators train_acc_, eval_acc_;
   uint64_t last_task_ = 0;

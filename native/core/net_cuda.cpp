@@ -1,8 +1,9 @@
-// The network executor on a CUDA GPU: moving a net's weights there, and its steps. Each step is
-// one task of the net's stream (stream_) that gathers the batch into page-locked staging,
-// enqueues its upload on the net's copy stream and the forward and backward passes, the loss and
-// the optimizer update on the net's own CUDA stream, then returns, so the next step is enqueued
-// while the GPU runs this one.
+// The network executor on a CUDA GPU: moving a net's weights there, and the GPU's side of the
+// steps and inference written once over the device (net_device.h, net_train.cpp, net_infer.cpp).
+// Each step is one task of the net's stream (stream_) that gathers the batch into page-locked
+// staging, enqueues its upload on the net's copy stream and the forward and backward passes, the
+// loss and the optimizer update on the net's own CUDA stream, then returns, so the next step is
+// enqueued while the GPU runs this one.
 // The upload overlaps the step before: on the copy stream it waits only until the CUDA stream has
 // copied the previous batch out of the net's device landing buffer (event `consumed`), then
 // copies staging into that buffer and records `landed`; the CUDA stream waits for `landed`,
@@ -23,6 +24,7 @@
 
 #include "errors.h"
 #include "net.h"
+#include "net_device.h"
 #include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
@@ -240,37 +242,6 @@ void Net::drop_cuda_graphs(bool plan_changed) {
   cuda_graphs_.clear();
 }
 
-void Net::run_cuda_body(int batch, bool training, const std::function<void()>& body) {
-  DeviceBackend& b = cuda_backend();
-  const auto warm_key = std::make_pair(batch, training);
-  // A graph holds the kernels of the precision it was captured in, and weighs its rows or not.
-  const auto key = std::make_tuple(batch, training, 2 * int(math_precision()) + int(weighted_));
-  if (cuda_graphs_off_) return body();
-  auto found = cuda_graphs_.find(key);
-  if (found != cuda_graphs_.end()) return b.launch_graph(found->second, cuda_stream_);
-  // The first run with this plan grows the gradient pool (allocations cannot be captured).
-  if (cuda_warm_.insert(warm_key).second) return body();
-  b.begin_capture(cuda_stream_);
-  void* graph = nullptr;
-  try {
-    body();
-    graph = b.end_capture(cuda_stream_);
-  } catch (const std::exception&) {
-    // A capture that failed ran nothing: leave capture mode, forget the gradient routing the
-    // body left half done, and run the step without graphs from now on.
-    try {
-      b.end_capture(cuda_stream_);
-    } catch (const std::exception&) {
-    }
-    std::fill(plan_->grad.begin(), plan_->grad.end(), nullptr);
-    cuda_graphs_off_ = true;
-    return body();
-  }
-  cuda_graphs_[key] = graph;
-  ++cuda_captures_;
-  b.launch_graph(graph, cuda_stream_);
-}
-
 namespace {
 
 // What a step's CPU task hands to its result task.
@@ -283,20 +254,18 @@ struct CudaStepResult {
 
 }  // namespace
 
-void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<Tensor> ys,
-                            std::vector<int32_t> idx, bool training, uint64_t seed,
-                            std::shared_ptr<Accumulators> out, std::vector<Tensor> weights) {
-  std::vector<const Tensor*> reads;
-  for (const Tensor& t : xs) reads.push_back(&t);
-  for (const Tensor& t : ys) reads.push_back(&t);
-  for (const Tensor& t : weights) reads.push_back(&t);
+void Net::cuda_enqueue_step(const char* op, StepRequest r, std::shared_ptr<Accumulators> out) {
+  std::vector<const Tensor*> reads = tensor_pointers(r.xs, r.ys);
+  for (const Tensor& t : r.weights) reads.push_back(&t);
   auto result = std::make_shared<CudaStepResult>();
-  enqueue(op, reads, {}, [this, xs, ys, idx = std::move(idx), training, seed, result, weights] {
+  enqueue(op, reads, {}, [this, r = std::move(r), result] {
     DeviceBackend& b = cuda_backend();
     try {
       result->sums = std::make_unique<Pinned>(b, cuda_sums_per_phase() * sizeof(double));
-      cuda_step(xs, ys, idx, training, seed, static_cast<double*>(result->sums->p), weights);
-      result->count = (training ? train_acc_ : eval_acc_).count;
+      CudaDevice dev(*this);
+      step(dev, r);
+      dev.download_sums(static_cast<double*>(result->sums->p), r.training);
+      result->count = (r.training ? train_acc_ : eval_acc_).count;
       result->event = b.record_event(cuda_stream_);
     } catch (...) {
       result->error = current_failure();
@@ -328,14 +297,43 @@ void Net::cuda_enqueue_step(const char* op, std::vector<Tensor> xs, std::vector<
   });
 }
 
-void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
-                    const std::vector<int32_t>& idx, bool training, uint64_t seed,
-                    double* sums_out, const std::vector<Tensor>& weights) {
+// ---- the GPU as the device ----
+
+// An inference's two page-locked slots (see begin_inference).
+struct Net::CudaDevice::Slots {
+  struct Slot {
+    std::unique_ptr<Pinned> in, out;
+    void* done = nullptr;  // recorded after the chunk's results reached `out`
+    const std::vector<Tensor>* ys = nullptr;
+    const std::vector<int>* layers = nullptr;
+    int64_t row = 0;  // the chunk's first row in ys
+    int n = 0;
+    // Waits for the chunk and copies its results out of the slot into ys.
+    void finish(Net& net);
+  };
+  Slot s[2];
+  int k = 0;  // the slot of the chunk being run
+};
+
+Net::CudaDevice::CudaDevice(Net& n) : net(n) {}
+
+Net::CudaDevice::~CudaDevice() {
+  if (!slots_) return;
   DeviceBackend& b = cuda_backend();
-  const int batch = int(idx.size());
-  plan_for(batch, training);
-  weighted_ = !weights.empty();
-  if (training) ++iterations_;
+  // On an error the GPU may still use the slots: wait before they go.
+  try {
+    b.synchronize(net.cuda_stream_);
+  } catch (const std::exception&) {
+  }
+  for (Slots::Slot& slot : slots_->s)
+    if (slot.done) b.event_destroy(slot.done);
+}
+
+void Net::CudaDevice::gather(const StepRequest& r, int64_t step) {
+  DeviceBackend& b = cuda_backend();
+  Plan& pl = *net.plan_;
+  void* stream = net.cuda_stream_;
+  const std::vector<int32_t>& idx = r.idx;
   // Host inputs and targets, then the step's scalars, then (with CUDA inputs) the batch's row
   // indices: gathered into one staging block, uploaded on the copy stream into `landing` (the
   // same layout), then copied into place on the net's stream. CUDA inputs and targets are
@@ -349,24 +347,24 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   auto add_part = [&](float* dev, const Tensor& src, size_t row) {
     (src.device() == DeviceType::Cuda ? device_parts : host_parts).push_back({dev, &src, row});
   };
-  for (size_t i = 0; i < xs.size(); ++i) add_part(plan_->act[i], xs[i], example_size(inputs_[i]));
-  for (size_t o = 0; o < ys.size(); ++o) add_part(plan_->targets[o], ys[o], ys[o].numel() / size_t(ys[o].dim(0)));
-  if (weighted_) add_part(plan_->row_weights, weights[0], 1);
+  for (size_t i = 0; i < r.xs.size(); ++i) add_part(pl.act[i], r.xs[i], net.example_size(net.inputs_[i]));
+  for (size_t o = 0; o < r.ys.size(); ++o) add_part(pl.targets[o], r.ys[o], r.ys[o].numel() / size_t(r.ys[o].dim(0)));
+  if (!r.weights.empty()) add_part(pl.row_weights, r.weights[0], 1);
   static_assert(sizeof(int32_t) == sizeof(float), "row indices share the staging's float slots");
   size_t total = sizeof(StepScalars) / sizeof(float) + (device_parts.empty() ? 0 : idx.size());
   for (const Part& part : host_parts) total += idx.size() * part.row;
   auto stage = std::make_shared<Pinned>(b, total * sizeof(float));
   float* cursor = stage->floats();
   for (const Part& part : host_parts) {
-    gather(cursor, *part.src, idx, part.row);
+    net.gather(cursor, *part.src, idx, part.row);
     cursor += idx.size() * part.row;
   }
   StepScalars scalars;
-  scalars.seed = seed;
-  AdamParams adam = opt_.adam;
-  adam.step = std::max<int64_t>(iterations_, 1);
+  scalars.seed = r.seed;
+  AdamParams adam = net.opt_.adam;
+  adam.step = std::max<int64_t>(step, 1);
   scalars.adam_alpha = adam_alpha(adam);
-  NadamParams nadam = opt_.nadam;
+  NadamParams nadam = net.opt_.nadam;
   nadam.step = adam.step;
   const NadamScalars ns = nadam_scalars(nadam);
   scalars.nadam[0] = ns.m_coef, scalars.nadam[1] = ns.g_coef, scalars.nadam[2] = ns.v_scale;
@@ -375,7 +373,7 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
     std::memcpy(cursor + sizeof scalars / sizeof(float), idx.data(), idx.size() * sizeof(int32_t));
   }
 
-  CudaCopyStream& copy = *cuda_copy_;
+  CudaCopyStream& copy = *net.cuda_copy_;
   if (!copy.landing || copy.landing->size() < total) {
     // The old buffer goes back to the allocator only once the last batch is out of it (its
     // upload had finished before that copy-out began).
@@ -387,193 +385,216 @@ void Net::cuda_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys
   b.copy_h2d(landing, stage->p, total * sizeof(float), copy.stream);
   {
     RecordedEvent landed(b, copy.stream);
-    b.stream_wait_event(cuda_stream_, landed.e);
+    b.stream_wait_event(stream, landed.e);
   }
   // The staging's last reference, dropped once the copy ran (after `landed`: the net's stream
   // need not wait for the callback).
   b.host_callback(copy.stream, [stage] {});
   const float* from = landing;
   for (const Part& part : host_parts) {
-    b.copy_d2d(part.dev, from, idx.size() * part.row * sizeof(float), cuda_stream_);
+    b.copy_d2d(part.dev, from, idx.size() * part.row * sizeof(float), stream);
     from += idx.size() * part.row;
   }
-  b.copy_d2d(cuda_scalars_->data(), from, sizeof scalars, cuda_stream_);
+  b.copy_d2d(net.cuda_scalars_->data(), from, sizeof scalars, stream);
   if (!device_parts.empty()) {
     const auto* rows = reinterpret_cast<const int32_t*>(from + sizeof scalars / sizeof(float));
     std::vector<StoragePtr> held;
-    wait_for_process_stream(b, cuda_stream_);
+    wait_for_process_stream(b, stream);
     for (const Part& part : device_parts) {
-      b.kernels().gather_rows(part.dev, part.src->data(), rows, idx.size(), part.row,
-                              size_t(part.src->dim(0)), cuda_stream_);
+      b.kernels().gather_rows(part.dev, part.src->data(), rows, idx.size(), part.row, size_t(part.src->dim(0)),
+                              stream);
       held.push_back(part.src->storage);
     }
-    b.host_callback(cuda_stream_, [held] {});  // the inputs' memory, held until the gathers ran
+    b.host_callback(stream, [held] {});  // the inputs' memory, held until the gathers ran
   }
-  void* consumed = b.record_event(cuda_stream_);
+  void* consumed = b.record_event(stream);
   if (copy.consumed) b.event_destroy(copy.consumed);
   copy.consumed = consumed;
-
-  const size_t per_phase = cuda_sums_per_phase();
-  double* sums = reinterpret_cast<double*>(cuda_sums_->data()) + (training ? 0 : per_phase);
-  run_cuda_body(batch, training, [&] {
-    forward(*plan_, batch, training, seed, -1);
-    cuda_loss_and_metrics(batch, training, sums);
-    if (training) backward(batch);
-    cuda_penalties_and_clipping(batch, training, sums);
-    if (training) update(cuda_ops());
-  });
-  const Shape& first = shapes_[size_t(outputs_[0])];
-  (training ? train_acc_ : eval_acc_).count += double(size_t(batch) * shape_numel(first) / size_t(first.back()));
-  b.copy_d2h(sums_out, sums, per_phase * sizeof(double), cuda_stream_);
 }
 
-// Each output's loss (and gradient) and metrics, summed on the device into `sums` (the example
-// counts are kept on the host by the caller). Only enqueues: it may be captured into a graph.
-void Net::cuda_loss_and_metrics(int batch, bool with_grad, double* sums) {
-  const CudaOps k = cuda_ops();
-  const CudaKernels& t = k.t;
-  const bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
-  const LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
-  const size_t outputs = outputs_.size();
-  auto* correct = reinterpret_cast<uint64_t*>(cuda_correct_->data());
-  for (size_t o = 0; o < outputs; ++o) {
-    const float* out = plan_->act[size_t(outputs_[o])];
-    const float* target = plan_->targets[o];
-    const float* loss = plan_->row_loss[o];
-    const auto [rows, cols] = output_loss(k, o, batch, target, with_grad);
-    t.sum_into(sums + 2 + o, loss, rows, cuda_stream_);
-    if (o == 0) t.sum_into(sums, loss, rows, cuda_stream_);
-    double* slot = sums + 2 + 2 * outputs + o * metric_slots_;
-    const float* thresholds = cuda_thresholds_->data();
-    for (const MetricSpec& m : metrics_) {
-      if (m.kind == MetricKind::TopK) {
-        t.top_k_count(correct, out, target, rows, cols, mode, m.k, cuda_stream_);
-        t.count_into(slot, correct, 1.0, cuda_stream_);
-      } else {
-        t.threshold_counts(slot, out, target, rows * cols, thresholds, m.thresholds.size(), cuda_stream_);
-        thresholds += m.thresholds.size();
-      }
-      slot += m.slots();
-    }
-    if (!accuracy_) continue;
-    // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
-    const bool binary = loss_ == LossKind::BinaryCrossentropy;
-    t.accuracy_count(correct, out, target, binary ? rows * cols : rows, binary ? 1 : cols, mode, 0.5f,
-                     cuda_stream_);
-    const double divisor = binary ? double(cols) : 1.0;
-    t.count_into(sums + 2 + outputs + o, correct, divisor, cuda_stream_);
-    if (o == 0) t.count_into(sums + 1, correct, divisor, cuda_stream_);
-  }
+// The training half of cuda_sums_, then the evaluation half.
+Net::SumSlots Net::CudaDevice::sums(bool training) {
+  const size_t outputs = net.outputs_.size();
+  double* base = reinterpret_cast<double*>(net.cuda_sums_->data()) + (training ? 0 : net.cuda_sums_per_phase());
+  return {base, base + 1, base + 2, base + 2 + outputs, base + 2 + 2 * outputs};
 }
 
-void Net::cuda_penalties_and_clipping(int batch, bool training, double* sums) {
-  const CudaKernels& t = cuda_backend().kernels();
-  float* g = grads_->data();
-  const double rows = double(loss_rows(batch));
-  for (const WeightPenalty& p : penalties_) {
-    const ParamInfo& info = params_[size_t(p.param)];
-    if (!layers_[size_t(info.layer)].trainable) continue;
-    t.penalty_into(sums, training ? g + info.offset : nullptr, weights_->data() + info.offset, info.size,
-                   p.l1, p.l2, rows, cuda_stream_);
-  }
-  const GradientClip& c = opt_.clip;
-  if (!training || !c.any()) return;
-  if (c.value > 0) {
-    for (const auto& [off, n] : update_ranges_) t.clip_values(g + off, n, float(c.value), cuda_stream_);
-    return;
-  }
-  auto* norms = reinterpret_cast<double*>(cuda_norms_->data());
-  cuda_backend().zero(norms, (update_params_.size() + 1) * sizeof(double), cuda_stream_);
-  if (c.norm > 0) {
-    for (size_t k = 0; k < update_params_.size(); ++k) {
-      const auto& [off, n] = update_params_[k];
-      t.sum_squares_into(norms + k, g + off, n, cuda_stream_);
-      t.clip_to_norm(g + off, n, norms + k, float(c.norm), cuda_stream_);
-    }
-    return;
-  }
-  for (const auto& [off, n] : update_ranges_) t.sum_squares_into(norms, g + off, n, cuda_stream_);
-  for (const auto& [off, n] : update_ranges_) t.clip_to_norm(g + off, n, norms, float(c.global_norm), cuda_stream_);
+void Net::CudaDevice::download_sums(double* host, bool training) const {
+  const size_t per_phase = net.cuda_sums_per_phase();
+  const double* base = reinterpret_cast<const double*>(net.cuda_sums_->data()) + (training ? 0 : per_phase);
+  cuda_backend().copy_d2h(host, base, per_phase * sizeof(double), net.cuda_stream_);
 }
 
-void Net::cuda_infer(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
-                     int64_t count, const std::vector<int>& layers, int last, int batch_size) {
+void Net::CudaDevice::run_body(int batch, bool training, const std::function<void()>& body) {
   DeviceBackend& b = cuda_backend();
+  void* stream = net.cuda_stream_;
+  const auto warm_key = std::make_pair(batch, training);
+  // A graph holds the kernels of the precision it was captured in, and weighs its rows or not.
+  const auto key = std::make_tuple(batch, training, 2 * int(math_precision()) + int(net.weighted_));
+  if (net.cuda_graphs_off_) return body();
+  auto found = net.cuda_graphs_.find(key);
+  if (found != net.cuda_graphs_.end()) return b.launch_graph(found->second, stream);
+  // The first run with this plan grows the gradient pool (allocations cannot be captured).
+  if (net.cuda_warm_.insert(warm_key).second) return body();
+  b.begin_capture(stream);
+  void* graph = nullptr;
+  try {
+    body();
+    graph = b.end_capture(stream);
+  } catch (const std::exception&) {
+    // A capture that failed ran nothing: leave capture mode, forget the gradient routing the
+    // body left half done, and run the step without graphs from now on.
+    try {
+      b.end_capture(stream);
+    } catch (const std::exception&) {
+    }
+    std::fill(net.plan_->grad.begin(), net.plan_->grad.end(), nullptr);
+    net.cuda_graphs_off_ = true;
+    return body();
+  }
+  net.cuda_graphs_[key] = graph;
+  ++net.cuda_captures_;
+  b.launch_graph(graph, stream);
+}
+
+void Net::CudaDevice::zero(float* p, size_t n) const { cuda_backend().zero(p, n * sizeof(float), net.cuda_stream_); }
+
+void Net::CudaDevice::sum_into(double* acc, const float* x, size_t n) const {
+  cuda_backend().kernels().sum_into(acc, x, n, net.cuda_stream_);
+}
+
+// accuracy_count's and top_k_count's device scalar.
+Net::CudaDevice::Count Net::CudaDevice::accuracy_count(const float* pred, const float* target, size_t rows,
+                                                       size_t cols, LabelMode mode, float threshold) const {
+  auto* count = reinterpret_cast<uint64_t*>(net.cuda_correct_->data());
+  cuda_backend().kernels().accuracy_count(count, pred, target, rows, cols, mode, threshold, net.cuda_stream_);
+  return count;
+}
+
+Net::CudaDevice::Count Net::CudaDevice::top_k_count(const float* pred, const float* target, size_t rows,
+                                                    size_t cols, LabelMode mode, int k) const {
+  auto* count = reinterpret_cast<uint64_t*>(net.cuda_correct_->data());
+  cuda_backend().kernels().top_k_count(count, pred, target, rows, cols, mode, k, net.cuda_stream_);
+  return count;
+}
+
+void Net::CudaDevice::add_count(double* acc, Count count, double divisor) const {
+  cuda_backend().kernels().count_into(acc, count, divisor, net.cuda_stream_);
+}
+
+// The compiled metrics' thresholds, uploaded by cuda_alloc_sums.
+const float* Net::CudaDevice::thresholds(const MetricSpec&, size_t at) const {
+  return net.cuda_thresholds_->data() + at;
+}
+
+void Net::CudaDevice::threshold_counts(double* counts, const float* pred, const float* target, size_t n,
+                                       const float* thresholds, size_t count) const {
+  cuda_backend().kernels().threshold_counts(counts, pred, target, n, thresholds, count, net.cuda_stream_);
+}
+
+void Net::CudaDevice::penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2,
+                                   double scale) const {
+  cuda_backend().kernels().penalty_into(acc, g, w, n, l1, l2, scale, net.cuda_stream_);
+}
+
+double* Net::CudaDevice::norms(size_t n) {
+  auto* norms = reinterpret_cast<double*>(net.cuda_norms_->data());  // one per weight + 1
+  cuda_backend().zero(norms, n * sizeof(double), net.cuda_stream_);
+  return norms;
+}
+
+void Net::CudaDevice::sum_squares_into(double* acc, const float* x, size_t n) const {
+  cuda_backend().kernels().sum_squares_into(acc, x, n, net.cuda_stream_);
+}
+
+void Net::CudaDevice::clip_to_norm(float* g, size_t n, const double* sum_sq, float clip) const {
+  cuda_backend().kernels().clip_to_norm(g, n, sum_sq, clip, net.cuda_stream_);
+}
+
+void Net::CudaDevice::clip_values(float* g, size_t n, float limit) const {
+  cuda_backend().kernels().clip_values(g, n, limit, net.cuda_stream_);
+}
+
+void Net::CudaDevice::probability_xent(float*, float*, const float*, const float*, size_t, size_t, bool, float,
+                                       float) const {
+  throw Error(ErrorKind::Device,
+              "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss) "
+              "or fromLogits: true");
+}
+
+void Net::CudaDevice::begin_inference(const std::vector<Tensor>& xs) {
   bool device_inputs = false;
   for (const Tensor& x : xs) device_inputs = device_inputs || x.device() == DeviceType::Cuda;
-  if (device_inputs) wait_for_process_stream(b, cuda_stream_);
-  // Two batches in flight, each with its own page-locked slot: batch k+1 is uploaded and run
-  // before batch k's results are copied out of its slot, so the GPU does not wait for the host.
-  struct Slot {
-    std::unique_ptr<Pinned> in, out;
-    void* done = nullptr;  // recorded after the batch's results reached `out`
-    int64_t r = 0;
-    int n = 0;
-  };
-  struct Slots {
-    DeviceBackend& b;
-    void* stream;
-    Slot s[2];
-    ~Slots() {  // on an error, the GPU may still use the slots: wait before they go
-      try {
-        b.synchronize(stream);
-      } catch (const std::exception&) {
-      }
-      for (Slot& slot : s)
-        if (slot.done) b.event_destroy(slot.done);
-    }
-  } slots{b, cuda_stream_, {}};
-  auto out_row = [&](size_t j) { return example_size(shapes_[value_of(layers[j])]); };
-  auto finish = [&](Slot& slot) {
-    if (!slot.done) return;
-    b.event_synchronize(slot.done);
-    b.event_destroy(slot.done);
-    slot.done = nullptr;
-    const float* cursor = slot.out->floats();
-    for (size_t j = 0; j < layers.size(); ++j) {
-      const size_t floats = size_t(slot.n) * out_row(j);
-      std::memcpy(ys[j].data() + size_t(slot.r) * out_row(j), cursor, floats * sizeof(float));
-      cursor += floats;
-    }
-  };
-  size_t in_per_row = 0, out_per_row = 0;
-  for (size_t i = 0; i < xs.size(); ++i)
-    if (xs[i].device() != DeviceType::Cuda) in_per_row += example_size(inputs_[i]);
-  for (size_t j = 0; j < layers.size(); ++j) out_per_row += out_row(j);
-  int k = 0;
-  for (int64_t r = 0; r < count; r += batch_size, k ^= 1) {
-    Slot& slot = slots.s[k];
-    finish(slot);  // the batch two back
-    const int n = int(std::min<int64_t>(batch_size, count - r));
-    plan_for(n, false);
-    if (!slot.out) {
-      slot.in = std::make_unique<Pinned>(b, std::max<size_t>(1, size_t(n) * in_per_row) * sizeof(float));
-      slot.out = std::make_unique<Pinned>(b, size_t(n) * out_per_row * sizeof(float));
-    }
-    float* cursor = slot.in->floats();
-    for (size_t i = 0; i < xs.size(); ++i) {
-      const size_t row = example_size(inputs_[i]), floats = size_t(n) * row;
-      const float* rows = xs[i].data() + size_t(start + r) * row;
-      if (xs[i].device() == DeviceType::Cuda) {
-        b.copy_d2d(plan_->act[i], rows, floats * sizeof(float), cuda_stream_);
-        continue;
-      }
-      std::memcpy(cursor, rows, floats * sizeof(float));
-      b.copy_h2d(plan_->act[i], cursor, floats * sizeof(float), cuda_stream_);
-      cursor += floats;
-    }
-    forward(*plan_, n, false, 0, last);
-    cursor = slot.out->floats();
-    for (size_t j = 0; j < layers.size(); ++j) {
-      const size_t floats = size_t(n) * out_row(j);
-      b.copy_d2h(cursor, plan_->act[value_of(layers[j])], floats * sizeof(float), cuda_stream_);
-      cursor += floats;
-    }
-    slot.done = b.record_event(cuda_stream_);
-    slot.r = r, slot.n = n;
+  if (device_inputs) wait_for_process_stream(cuda_backend(), net.cuda_stream_);
+  slots_ = std::make_unique<Slots>();
+}
+
+void Net::CudaDevice::run_rows(int64_t rows, size_t, const InferRows& run) {
+  slots_->s[slots_->k].finish(net);  // the chunk two back
+  net.plan_for(int(rows), false);
+  run(*net.plan_, 0, int(rows));
+  slots_->k ^= 1;
+}
+
+void Net::CudaDevice::load_rows(Plan& pl, const std::vector<Tensor>& xs, int64_t x_row, int n) {
+  DeviceBackend& b = cuda_backend();
+  Slots::Slot& slot = slots_->s[slots_->k];
+  if (!slot.in) {  // the first chunk is the largest
+    size_t per_row = 0;
+    for (size_t i = 0; i < xs.size(); ++i)
+      if (xs[i].device() != DeviceType::Cuda) per_row += net.example_size(net.inputs_[i]);
+    slot.in = std::make_unique<Pinned>(b, std::max<size_t>(1, size_t(n) * per_row) * sizeof(float));
   }
-  finish(slots.s[k]);  // the older of the last two
-  finish(slots.s[k ^ 1]);
+  float* cursor = slot.in->floats();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const size_t row = net.example_size(net.inputs_[i]), floats = size_t(n) * row;
+    const float* rows = xs[i].data() + size_t(x_row) * row;
+    if (xs[i].device() == DeviceType::Cuda) {
+      b.copy_d2d(pl.act[i], rows, floats * sizeof(float), net.cuda_stream_);
+      continue;
+    }
+    std::memcpy(cursor, rows, floats * sizeof(float));
+    b.copy_h2d(pl.act[i], cursor, floats * sizeof(float), net.cuda_stream_);
+    cursor += floats;
+  }
+}
+
+void Net::CudaDevice::store_rows(Plan& pl, const std::vector<Tensor>& ys, const std::vector<int>& layers, int64_t y_row,
+                                 int n) {
+  DeviceBackend& b = cuda_backend();
+  Slots::Slot& slot = slots_->s[slots_->k];
+  if (!slot.out) {
+    size_t per_row = 0;
+    for (int layer : layers) per_row += net.example_size(net.shapes_[net.value_of(layer)]);
+    slot.out = std::make_unique<Pinned>(b, std::max<size_t>(1, size_t(n) * per_row) * sizeof(float));
+  }
+  float* cursor = slot.out->floats();
+  for (int layer : layers) {
+    const size_t floats = size_t(n) * net.example_size(net.shapes_[net.value_of(layer)]);
+    b.copy_d2h(cursor, pl.act[net.value_of(layer)], floats * sizeof(float), net.cuda_stream_);
+    cursor += floats;
+  }
+  slot.done = b.record_event(net.cuda_stream_);
+  slot.ys = &ys, slot.layers = &layers, slot.row = y_row, slot.n = n;
+}
+
+void Net::CudaDevice::end_inference() {
+  slots_->s[slots_->k].finish(net);  // the older of the last two
+  slots_->s[slots_->k ^ 1].finish(net);
+}
+
+void Net::CudaDevice::Slots::Slot::finish(Net& net) {
+  if (!done) return;
+  DeviceBackend& b = cuda_backend();
+  b.event_synchronize(done);
+  b.event_destroy(done);
+  done = nullptr;
+  const float* cursor = out->floats();
+  for (size_t j = 0; j < layers->size(); ++j) {
+    const size_t row = net.example_size(net.shapes_[net.value_of((*layers)[j])]), floats = size_t(n) * row;
+    std::memcpy((*ys)[j].data() + size_t(this->row) * row, cursor, floats * sizeof(float));
+    cursor += floats;
+  }
 }
 
 }  // namespace ck

@@ -1,11 +1,14 @@
-// The network executor's inference: predict and layer outputs, over the CPU's threads (rows split
-// between them, or a small batch layer by layer in cache-sized slices) or on the net's GPU.
+// The network executor's inference: predict and layer outputs, written once over the device
+// (net_device.h): chunks of rows into a plan, forward, out again. The host runs a chunk over its
+// threads (rows split between them, or a small batch layer by layer in cache-sized slices) and
+// joins concurrent small calls into one batch (dynamic batching); the GPU's side is net_cuda.cpp.
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "errors.h"
 #include "net.h"
-#include "net_ops.h"
+#include "net_device.h"
 #include "net_plan.h"
 #include "op_launch.h"
 #include "thread_pool.h"
@@ -63,8 +66,11 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
   size_t widest = 0;
   for (int v = 0; v <= int(value_of(last)); ++v) widest = std::max(widest, example_size(shapes_[size_t(v)]));
   if (device_ == DeviceType::Cuda) {
-    enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size] {
-      cuda_infer(xs, ys, start, count, layers, last, batch_size);
+    // No dynamic batching: the GPU's kernels may split their sums by the batch's size, so a call
+    // that joined others would not get bitwise what it gets alone.
+    enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest] {
+      CudaDevice dev(*this);
+      infer_batch(dev, xs, ys, start, count, layers, last, batch_size, widest, false);
     });
     return ys;
   }
@@ -102,38 +108,41 @@ std::vector<Tensor> Net::layer_outputs(std::vector<Tensor> xs, int64_t start, in
   }
   ++infer_tasks_;
   enqueue(op, reads, writes, [this, xs, ys, start, count, layers, last, batch_size, widest, folded] {
-    infer_batch(xs, ys, start, count, layers, last, batch_size, widest, folded);
+    CpuDevice dev(*this);
+    infer_batch(dev, xs, ys, start, count, layers, last, batch_size, widest, folded);
   });
   return ys;
 }
 
-// Rows [start, start+count) of xs into ys, in chunks of batch_size rows.
-void Net::infer_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
-                      int64_t count, const std::vector<int>& layers, int last, int batch_size,
-                      size_t widest, bool folded) {
+template <class Device>
+void Net::infer_batch(Device& dev, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t start,
+                      int64_t count, const std::vector<int>& layers, int last, int batch_size, size_t widest,
+                      bool folded) {
   if (folded) refresh_folded_weights();
-  const int threads = num_threads();
+  dev.begin_inference(xs);
   for (int64_t b = 0; b < count; b += batch_size) {
     const int64_t rows = std::min<int64_t>(batch_size, count - b);
-    if (threads > 1 && rows >= threads) {
-      infer_by_rows(xs, ys, start + b, b, rows, layers, last, widest, folded);
-      continue;
-    }
-    const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
-    for (int64_t r = 0; r < rows; r += slice) {
-      const int n = int(std::min<int64_t>(slice, rows - r));
-      plan_for(n, false);
-      infer_rows(*plan_, xs, ys, start + b + r, b + r, n, layers, last, folded);
-    }
+    dev.run_rows(rows, widest, [&](Plan& pl, int64_t r, int n) {
+      dev.load_rows(pl, xs, start + b + r, n);
+      forward(pl, n, false, 0, last, folded);
+      dev.store_rows(pl, ys, layers, b + r, n);
+    });
   }
+  dev.end_inference();
 }
+
+template void Net::infer_batch(CpuDevice&, const std::vector<Tensor>&, const std::vector<Tensor>&, int64_t, int64_t,
+                               const std::vector<int>&, int, int, size_t, bool);
+template void Net::infer_batch(CudaDevice&, const std::vector<Tensor>&, const std::vector<Tensor>&, int64_t, int64_t,
+                               const std::vector<int>&, int, int, size_t, bool);
 
 // A sealed group: one call runs as it is; several are gathered into one batch whose outputs are
 // scattered back. The first call's outputs fail through its task; the others' are failed here.
 void Net::infer_group(InferGroup& g, int last, size_t widest) {
   const InferGroup::Part& first = g.parts.front();
+  CpuDevice dev(*this);
   if (g.parts.size() == 1) {
-    infer_batch(first.xs, first.ys, first.start, first.count, g.layers, last, int(first.count), widest, g.folded);
+    infer_batch(dev, first.xs, first.ys, first.start, first.count, g.layers, last, int(first.count), widest, g.folded);
     return;
   }
   try {
@@ -149,7 +158,7 @@ void Net::infer_group(InferGroup& g, int last, size_t widest) {
       }
       row += part.count;
     }
-    infer_batch(xs, ys, 0, g.rows, g.layers, last, int(g.rows), widest, g.folded);
+    infer_batch(dev, xs, ys, 0, g.rows, g.layers, last, int(g.rows), widest, g.folded);
     row = 0;
     for (const InferGroup::Part& part : g.parts) {
       for (size_t j = 0; j < ys.size(); ++j) {
@@ -167,38 +176,32 @@ void Net::infer_group(InferGroup& g, int last, size_t widest) {
   }
 }
 
-void Net::infer_rows(Plan& pl, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                     int64_t y_row, int n, const std::vector<int>& layers, int last, bool folded) {
-  for (size_t i = 0; i < xs.size(); ++i) {
-    size_t row = example_size(inputs_[i]);
-    std::memcpy(pl.act[i], xs[i].data() + size_t(x_row) * row, size_t(n) * row * sizeof(float));
-  }
-  forward(pl, n, false, 0, last, folded);
-  for (size_t j = 0; j < layers.size(); ++j) {
-    size_t row = example_size(shapes_[value_of(layers[j])]);
-    std::memcpy(ys[j].data() + size_t(y_row) * row, pl.act[value_of(layers[j])], size_t(n) * row * sizeof(float));
-  }
-}
-
-void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t x_row,
-                        int64_t y_row, int64_t rows, const std::vector<int>& layers, int last, size_t widest,
-                        bool folded) {
+// A chunk of at least as many rows as threads is split over them, each running the whole network
+// on its rows in slices (its own plan) with no barrier between layers; a smaller one runs layer
+// by layer on every thread, in slices on the net's plan.
+void Net::CpuDevice::run_rows(int64_t rows, size_t widest, const InferRows& run) {
   const int threads = num_threads();
+  if (threads <= 1 || rows < threads) {
+    const int64_t slice = slice_rows(rows, kInferenceSliceBytes, widest);
+    for (int64_t r = 0; r < rows; r += slice) {
+      const int n = int(std::min<int64_t>(slice, rows - r));
+      net.plan_for(n, false);
+      run(*net.plan_, r, n);
+    }
+    return;
+  }
   const int64_t per_thread = (rows + threads - 1) / threads;
   const int64_t slice = slice_rows(per_thread, kThreadSliceBytes, widest);  // <= per_thread
-  thread_plans_.resize(size_t(threads));
-  for (auto& plan : thread_plans_) {
-    if (!plan || plan->capacity < slice) plan = make_plan(int(slice), false);
+  net.thread_plans_.resize(size_t(threads));
+  for (auto& plan : net.thread_plans_) {
+    if (!plan || plan->capacity < slice) plan = net.make_plan(int(slice), false);
   }
   std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
   // Task t runs on thread t; the kernels it calls run inline on that thread.
   parallel_run(threads, [&](int t) {
     try {
       const int64_t r1 = std::min(rows, (t + 1) * per_thread);
-      for (int64_t r = t * per_thread; r < r1; r += slice) {
-        const int n = int(std::min(slice, r1 - r));
-        infer_rows(*thread_plans_[size_t(t)], xs, ys, x_row + r, y_row + r, n, layers, last, folded);
-      }
+      for (int64_t r = t * per_thread; r < r1; r += slice) run(*net.thread_plans_[size_t(t)], r, int(std::min(slice, r1 - r)));
     } catch (...) {
       failed[size_t(t)] = std::current_exception();
     }
@@ -208,6 +211,19 @@ void Net::infer_by_rows(const std::vector<Tensor>& xs, const std::vector<Tensor>
   }
 }
 
-// ---- loss, metrics and the update ----
+void Net::CpuDevice::load_rows(Plan& pl, const std::vector<Tensor>& xs, int64_t x_row, int n) const {
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const size_t row = net.example_size(net.inputs_[i]);
+    std::memcpy(pl.act[i], xs[i].data() + size_t(x_row) * row, size_t(n) * row * sizeof(float));
+  }
+}
+
+void Net::CpuDevice::store_rows(Plan& pl, const std::vector<Tensor>& ys, const std::vector<int>& layers, int64_t y_row,
+                                int n) const {
+  for (size_t j = 0; j < layers.size(); ++j) {
+    const size_t row = net.example_size(net.shapes_[net.value_of(layers[j])]);
+    std::memcpy(ys[j].data() + size_t(y_row) * row, pl.act[net.value_of(layers[j])], size_t(n) * row * sizeof(float));
+  }
+}
 
 }  // namespace ck

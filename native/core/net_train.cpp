@@ -1,8 +1,9 @@
 // The network executor's training: compile and the settings it steps with (trainable layers,
-// learning rate, metrics), the checks and gathering of a batch, one task per training or
-// evaluation batch (gather, forward, loss, backward, fused optimizer update), the losses and
-// metrics, and the optimizer update. Inference is net_infer.cpp; weights and optimizer state
-// net_state.cpp; the GPU's steps net_cuda.cpp.
+// learning rate, metrics), the checks of a batch, one task per training or evaluation batch, and
+// the step itself written once for both devices (gather, forward, loss and metrics, backward,
+// the gradient reducer, penalties and clipping, fused optimizer update) over a device policy
+// (net_device.h): the host's is here, the GPU's in net_cuda.cpp. Inference is net_infer.cpp;
+// weights and optimizer state net_state.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,6 +12,7 @@
 
 #include "errors.h"
 #include "net.h"
+#include "net_device.h"
 #include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
@@ -276,18 +278,6 @@ void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx,
   }
 }
 
-
-// Copies the batch rows of every input and target into the plan's buffers.
-void Net::gather_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
-                       const std::vector<int32_t>& idx, std::vector<const float*>& targets) {
-  for (size_t i = 0; i < xs.size(); ++i) gather(plan_->act[i], xs[i], idx, example_size(inputs_[i]));
-  targets.clear();
-  for (size_t o = 0; o < ys.size(); ++o) {
-    gather(plan_->targets[o], ys[o], idx, ys[o].numel() / size_t(ys[o].dim(0)));
-    targets.push_back(plan_->targets[o]);
-  }
-}
-
 void Net::set_gradient_reducer(GradientReducer reducer) {
   require(!reducer || device_ == DeviceType::Cpu, ErrorKind::Device,
           "fit: distributed training runs models on the cpu for now (compile with { device: 'cpu' })");
@@ -319,56 +309,15 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
               " rows) exceeds the global batch of " + std::to_string(global_batch));
   check_batch("fit", xs, &ys, idx);
   check_weights("fit", xs, weights);
-  std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
-  for (const Tensor& w : weights) reads.push_back(&w);
-  if (device_ == DeviceType::Cuda) {
-    require(global_batch <= 0, ErrorKind::Device, "fit: distributed training runs models on the cpu for now");
-    cuda_enqueue_step("trainStep", std::move(xs), std::move(ys), std::move(idx), true, seed, std::move(out),
-                      std::move(weights));
-    return;
-  }
+  require(global_batch <= 0 || device_ == DeviceType::Cpu, ErrorKind::Device,
+          "fit: distributed training runs models on the cpu for now");
   require(first_row >= 0 && (global_batch > 0 ? size_t(first_row) + idx.size() <= size_t(global_batch) : first_row == 0),
           ErrorKind::Value, "fit: a process's share of a batch starts at row " + std::to_string(first_row) +
                                 ", outside its global batch of " + std::to_string(global_batch));
-  enqueue("trainStep", reads, {}, [this, xs, ys, idx = std::move(idx), seed, out, global_batch, weights, first_row] {
-    run_step(out.get(), [&]() -> const Accumulators& {
-      require(global_batch <= 0 || reduce_gradients_, ErrorKind::Value,
-              "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
-      int batch = int(idx.size());
-      Failure failed;  // this process's part of a data-parallel step: the others must hear of it
-      try {
-        if (global_batch > 0) begin_gradient_buckets();  // the step's sync point opens
-        if (batch > 0) {
-          plan_for(batch, true);
-          std::vector<const float*> targets;
-          gather_batch(xs, ys, idx, targets);
-          weighted_ = !weights.empty();
-          if (weighted_) gather(plan_->row_weights, weights[0], idx, 1);
-          step_first_row_ = uint64_t(first_row);
-          forward(*plan_, batch, true, seed, -1);
-          step_first_row_ = 0;
-          loss_batch_ = global_batch;  // 0 but in data-parallel steps; clearing the reducer clears it
-          loss_and_metrics(batch, targets, true, train_acc_);
-          backward(batch);
-        } else {
-          std::fill(grads_->data(), grads_->data() + grads_->size(), 0.f);  // this process adds nothing
-        }
-      } catch (...) {
-        if (global_batch <= 0) throw;
-        failed = current_failure();
-      }
-      if (global_batch > 0) finish_gradient_buckets(failed);
-      // After the reduction: every process adds the same penalty gradient once.
-      if (!penalties_.empty()) {
-        const double penalty = add_penalties(true);
-        if (batch > 0) train_acc_.loss_sum += penalty * double(loss_rows(batch));
-      }
-      ++iterations_;
-      update(cpu_kernels());
-      ++weights_version_;  // the update and the batch norms' running statistics
-      return train_acc_;
-    });
-  });
+  StepRequest r;
+  r.xs = std::move(xs), r.ys = std::move(ys), r.weights = std::move(weights), r.idx = std::move(idx);
+  r.training = true, r.seed = seed, r.global_batch = global_batch, r.first_row = first_row;
+  enqueue_step("trainStep", std::move(r), std::move(out));
 }
 
 void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
@@ -377,33 +326,83 @@ void Net::eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<
   require(!idx.empty(), ErrorKind::Value, "evaluate: a batch needs between 1 and 2^24 rows");
   check_batch("evaluate", xs, &ys, idx);
   check_weights("evaluate", xs, weights);
-  if (device_ == DeviceType::Cuda) {
-    cuda_enqueue_step("evalStep", std::move(xs), std::move(ys), std::move(idx), false, 0, std::move(out),
-                      std::move(weights));
-    return;
-  }
-  std::vector<const Tensor*> reads = tensor_pointers(xs, ys);
-  for (const Tensor& w : weights) reads.push_back(&w);
-  const bool folded = can_fold({});
-  enqueue("evalStep", reads, {}, [this, xs, ys, idx = std::move(idx), out, folded, weights] {
+  StepRequest r;
+  r.xs = std::move(xs), r.ys = std::move(ys), r.weights = std::move(weights), r.idx = std::move(idx);
+  r.folded = can_fold({});
+  enqueue_step("evalStep", std::move(r), std::move(out));
+}
+
+void Net::enqueue_step(const char* op, StepRequest r, std::shared_ptr<Accumulators> out) {
+  if (device_ == DeviceType::Cuda) return cuda_enqueue_step(op, std::move(r), std::move(out));
+  std::vector<const Tensor*> reads = tensor_pointers(r.xs, r.ys);
+  for (const Tensor& w : r.weights) reads.push_back(&w);
+  enqueue(op, reads, {}, [this, r = std::move(r), out] {
     run_step(out.get(), [&]() -> const Accumulators& {
-      int batch = int(idx.size());
-      plan_for(batch, false);
-      std::vector<const float*> targets;
-      gather_batch(xs, ys, idx, targets);
-      weighted_ = !weights.empty();
-      if (weighted_) gather(plan_->row_weights, weights[0], idx, 1);
-      if (folded) refresh_folded_weights();
-      forward(*plan_, batch, false, 0, -1, folded);
-      loss_and_metrics(batch, targets, false, eval_acc_);
-      if (!penalties_.empty()) eval_acc_.loss_sum += add_penalties(false) * double(loss_rows(batch));
-      return eval_acc_;
+      CpuDevice dev(*this);
+      step(dev, r);
+      return r.training ? train_acc_ : eval_acc_;
     });
   });
 }
 
-template <class Ops>
-Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float* target, bool with_grad) {
+// ---- the step, written once over the device ----
+
+template <class Device>
+void Net::step(Device& dev, const StepRequest& r) {
+  require(!r.training || r.global_batch <= 0 || reduce_gradients_, ErrorKind::Value,
+          "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
+  const int batch = int(r.idx.size());
+  weighted_ = !r.weights.empty();
+  // The iteration this step updates as (Adam's and Nadam's bias correction).
+  const int64_t iteration = r.training ? iterations_ + 1 : iterations_;
+  Failure failed;  // this process's part of a data-parallel step: the others must hear of it
+  try {
+    if (r.global_batch > 0) begin_gradient_buckets();  // the step's sync point opens
+    if (batch > 0) {
+      plan_for(batch, r.training);
+      dev.gather(r, iteration);
+    }
+  } catch (...) {
+    if (r.global_batch <= 0) throw;
+    failed = current_failure();
+  }
+  if (r.folded) refresh_folded_weights();
+  const SumSlots sums = dev.sums(r.training);
+  dev.run_body(batch, r.training, [&] { step_body(dev, r, batch, sums, failed); });
+  (r.training ? train_acc_ : eval_acc_).count += double(loss_rows(batch));
+  if (!r.training) return;
+  iterations_ = iteration;
+  ++weights_version_;  // the update and the batch norms' running statistics
+}
+
+template <class Device>
+void Net::step_body(Device& dev, const StepRequest& r, int batch, const SumSlots& sums, Failure failed) {
+  // A failed part of a data-parallel step goes straight on to the reducer, which reports it.
+  if (!failed) {
+    try {
+      if (batch > 0) {
+        step_first_row_ = uint64_t(r.first_row);
+        forward(*plan_, batch, r.training, r.seed, -1, r.folded);
+        step_first_row_ = 0;
+        loss_batch_ = r.global_batch;  // 0 but in data-parallel steps
+        loss_and_metrics(dev, batch, r.training, sums);
+        if (r.training) backward(batch);
+      } else {
+        dev.zero(grads_->data(), grads_->size());  // this process adds nothing
+      }
+    } catch (...) {
+      if (r.global_batch <= 0) throw;
+      failed = current_failure();
+    }
+  }
+  if (r.global_batch > 0) finish_gradient_buckets(failed);
+  penalties_and_clipping(dev, batch, r.training, sums);
+  if (r.training) update(dev.kernels(), iterations_ + 1);
+}
+
+template <class Device>
+Net::OutputRows Net::output_loss(Device& dev, size_t o, int batch, const float* target, bool with_grad) {
+  const auto& k = dev.kernels();
   const int v = outputs_[o];
   const Shape& out_shape = shapes_[size_t(v)];
   const size_t cols = size_t(out_shape.back());
@@ -427,12 +426,8 @@ Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float*
       if (fused >= 0 || spec.from_logits) {
         k.softmax_xent(loss, grad, plan_->act[size_t(grad_value)], target, rows, cols, mode,
                        spec.label_smoothing, scale);
-      } else if constexpr (std::is_same<Ops, CpuKernels>::value) {
-        probability_xent(loss, grad, out, target, rows, cols, sparse, spec.label_smoothing, scale);
       } else {
-        require(false, ErrorKind::Device,
-                "fit: cross-entropy on CUDA needs the output to be a softmax layer (its logits feed the loss) "
-                "or fromLogits: true");
+        dev.probability_xent(loss, grad, out, target, rows, cols, sparse, spec.label_smoothing, scale);
       }
       break;
     case LossKind::BinaryCrossentropy:
@@ -453,49 +448,37 @@ Net::OutputRows Net::output_loss(const Ops& k, size_t o, int batch, const float*
   return {rows, cols};
 }
 
-template Net::OutputRows Net::output_loss(const CpuKernels&, size_t, int, const float*, bool);
-template Net::OutputRows Net::output_loss(const CudaOps&, size_t, int, const float*, bool);
-
 // Each output's loss (and, when training, its gradient into a fresh gradient buffer) and
 // metrics; the loss of the model is their sum, as in Keras.
-void Net::loss_and_metrics(int batch, const std::vector<const float*>& targets, bool with_grad,
-                           Accumulators& acc) {
-  const CpuKernels& k = cpu_kernels();
-  bool sparse = loss_ == LossKind::SparseCategoricalCrossentropy;
-  LabelMode mode = sparse ? LabelMode::Sparse : LabelMode::Dense;
-  acc.output_loss.resize(outputs_.size(), 0.0);
-  acc.output_correct.resize(outputs_.size(), 0.0);
-  acc.metric_sums.resize(outputs_.size() * metric_slots_, 0.0);
+template <class Device>
+void Net::loss_and_metrics(Device& dev, int batch, bool with_grad, const SumSlots& sums) {
+  const LabelMode mode = loss_ == LossKind::SparseCategoricalCrossentropy ? LabelMode::Sparse : LabelMode::Dense;
   for (size_t o = 0; o < outputs_.size(); ++o) {
     const float* out = plan_->act[size_t(outputs_[o])];
-    const float* t = targets[o];
+    const float* target = plan_->targets[o];
     const float* loss = plan_->row_loss[o];
-    const auto [rows, cols] = output_loss(k, o, batch, t, with_grad);
-    double sum = 0;
-    for (size_t r = 0; r < rows; ++r) sum += loss[r];
-    acc.loss_sum += sum;
-    acc.output_loss[o] += sum;
-    if (o == 0) acc.count += double(rows);
-    double* slot = acc.metric_sums.data() + o * metric_slots_;
+    const auto [rows, cols] = output_loss(dev, o, batch, target, with_grad);
+    dev.sum_into(sums.loss, loss, rows);
+    dev.sum_into(sums.output_loss + o, loss, rows);
+    double* slot = sums.metric_sums + o * metric_slots_;
+    size_t thresholds_at = 0;  // metric m's first threshold among the compiled metrics'
     for (const MetricSpec& m : metrics_) {
       if (m.kind == MetricKind::TopK) {
-        *slot += double(k.top_k_count(out, t, rows, cols, mode, m.k));
+        dev.add_count(slot, dev.top_k_count(out, target, rows, cols, mode, m.k), 1.0);
       } else {
         // Keras's precision, recall and AUC flatten every output value (multi_label off).
-        k.threshold_counts(slot, out, t, rows * cols, m.thresholds.data(), m.thresholds.size());
+        dev.threshold_counts(slot, out, target, rows * cols, dev.thresholds(m, thresholds_at), m.thresholds.size());
+        thresholds_at += m.thresholds.size();
       }
       slot += m.slots();
     }
     if (!accuracy_) continue;
-    double correct;
-    if (loss_ == LossKind::BinaryCrossentropy) {
-      // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
-      correct = double(k.accuracy_count(out, t, rows * cols, 1, mode, 0.5f)) / double(cols);
-    } else {
-      correct = double(k.accuracy_count(out, t, rows, cols, mode, 0.5f));
-    }
-    acc.output_correct[o] += correct;
-    if (o == 0) acc.correct += correct;
+    // Keras's binary accuracy: each output thresholded at 0.5, averaged over the row.
+    const bool binary = loss_ == LossKind::BinaryCrossentropy;
+    const auto correct = dev.accuracy_count(out, target, binary ? rows * cols : rows, binary ? 1 : cols, mode, 0.5f);
+    const double divisor = binary ? double(cols) : 1.0;
+    dev.add_count(sums.output_correct + o, correct, divisor);
+    if (o == 0) dev.add_count(sums.correct, correct, divisor);
   }
 }
 
@@ -506,83 +489,38 @@ size_t Net::loss_rows(int batch) const {
   return size_t(batch) * shape_numel(first) / size_t(first.back());
 }
 
-// The regularized weights' summed penalty (in double, in a fixed order), and with_grad its
-// gradient added to the step's gradients. A frozen layer's weights count for nothing, as in Keras
-// (which sums the penalties of trainable weights only).
-double Net::add_penalties(bool with_grad) {
-  const float* w = weights_->data();
+// A frozen layer's weights count for nothing, as in Keras (which sums the penalties of trainable
+// weights only). Clipping is Keras's (see GradientClip): norms summed in double, in a fixed order.
+template <class Device>
+void Net::penalties_and_clipping(Device& dev, int batch, bool training, const SumSlots& sums) {
   float* g = grads_->data();
-  double total = 0;
+  const double rows = double(loss_rows(batch));
   for (const WeightPenalty& p : penalties_) {
     const ParamInfo& info = params_[size_t(p.param)];
     if (!layers_[size_t(info.layer)].trainable) continue;
-    const float l1 = float(p.l1), twice_l2 = float(2 * p.l2);
-    double abs_sum = 0, square_sum = 0;
-    for (size_t i = info.offset; i < info.offset + info.size; ++i) {
-      abs_sum += std::fabs(double(w[i]));
-      square_sum += double(w[i]) * double(w[i]);
-      if (with_grad) g[i] += l1 * float((w[i] > 0.f) - (w[i] < 0.f)) + twice_l2 * w[i];
-    }
-    total += p.l1 * abs_sum + p.l2 * square_sum;
+    dev.penalty_into(sums.loss, training ? g + info.offset : nullptr, weights_->data() + info.offset, info.size, p.l1,
+                     p.l2, rows);
   }
-  return total;
-}
-
-// Cross-entropy from probabilities (an output layer other than softmax), clipped as Keras does,
-// with Keras's label smoothing of the targets.
-void Net::probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
-                           size_t cols, bool sparse, float smoothing, float scale) {
-  const float lo = 1e-7f, hi = 1.f - 1e-7f;
-  for (size_t r = 0; r < rows; ++r) {
-    double l = 0;
-    for (size_t c = 0; c < cols; ++c) {
-      float target = sparse ? (size_t(t[r]) == c ? 1.f : 0.f) : t[r * cols + c];
-      target = target * (1.f - smoothing) + smoothing / float(cols);
-      float pc = p[r * cols + c];
-      float clipped = std::min(std::max(pc, lo), hi);
-      l -= double(target) * std::log(double(clipped));
-      if (grad) grad[r * cols + c] = (pc > lo && pc < hi) ? -target / clipped * scale : 0.f;
-    }
-    loss[r] = float(l);
-  }
-}
-
-// Keras's clipping of the step's gradients (see GradientClip), on the host's gradient buffer.
-// Norms are summed in double, in a fixed order.
-void Net::clip_gradients() {
   const GradientClip& c = opt_.clip;
-  float* g = grads_->data();
-  auto sum_squares = [&](size_t off, size_t n) {
-    double s = 0;
-    for (size_t i = off; i < off + n; ++i) s += double(g[i]) * double(g[i]);
-    return s;
-  };
-  // g * clip / max(norm, clip): unchanged while the norm is within the clip.
-  auto scale_to = [&](size_t off, size_t n, double norm, double clip) {
-    if (norm <= clip) return;
-    const float f = float(clip / norm);
-    for (size_t i = off; i < off + n; ++i) g[i] *= f;
-  };
+  if (!training || !c.any()) return;
   if (c.value > 0) {
-    const float v = float(c.value);
-    for (const auto& [off, n] : update_ranges_) {
-      for (size_t i = off; i < off + n; ++i) g[i] = std::min(std::max(g[i], -v), v);
-    }
+    for (const auto& [off, n] : update_ranges_) dev.clip_values(g + off, n, float(c.value));
   } else if (c.norm > 0) {
-    for (const auto& [off, n] : update_params_) scale_to(off, n, std::sqrt(sum_squares(off, n)), c.norm);
-  } else if (c.global_norm > 0) {
-    double total = 0;
-    for (const auto& [off, n] : update_ranges_) total += sum_squares(off, n);
-    const double norm = std::sqrt(total);
-    for (const auto& [off, n] : update_ranges_) scale_to(off, n, norm, c.global_norm);
+    double* norms = dev.norms(update_params_.size());
+    for (size_t i = 0; i < update_params_.size(); ++i) {
+      const auto& [off, n] = update_params_[i];
+      dev.sum_squares_into(norms + i, g + off, n);
+      dev.clip_to_norm(g + off, n, norms + i, float(c.norm));
+    }
+  } else {
+    double* norm = dev.norms(1);
+    for (const auto& [off, n] : update_ranges_) dev.sum_squares_into(norm, g + off, n);
+    for (const auto& [off, n] : update_ranges_) dev.clip_to_norm(g + off, n, norm, float(c.global_norm));
   }
 }
 
 template <class Ops>
-void Net::update(const Ops& k) {
-  if constexpr (std::is_same<Ops, CpuKernels>::value) {
-    if (opt_.clip.any()) clip_gradients();
-  }
+void Net::update(const Ops& k, int64_t step) {
   float* w = weights_->data();
   const float* g = grads_->data();
   auto state = [&](size_t i) { return opt_state_.size() > i ? opt_state_[i]->data() : nullptr; };
@@ -595,7 +533,7 @@ void Net::update(const Ops& k) {
       }
       case OptimizerKind::Adam: {
         AdamParams p = opt_.adam;
-        p.step = iterations_;
+        p.step = step;
         k.adam_update(w + off, state(0) + off, state(1) + off, g + off, n, p);
         break;
       }
@@ -612,7 +550,7 @@ void Net::update(const Ops& k) {
         break;
       case OptimizerKind::Nadam: {
         NadamParams p = opt_.nadam;
-        p.step = iterations_;
+        p.step = step;
         k.nadam_update(w + off, state(0) + off, state(1) + off, g + off, n, p);
         break;
       }
@@ -620,7 +558,89 @@ void Net::update(const Ops& k) {
   }
 }
 
-template void Net::update(const CpuKernels&);
-template void Net::update(const CudaOps&);
+template void Net::step(CpuDevice&, const StepRequest&);
+template void Net::step(CudaDevice&, const StepRequest&);
+
+// ---- the host as the device ----
+
+void Net::CpuDevice::gather(const StepRequest& r, int64_t) {
+  Plan& pl = *net.plan_;
+  for (size_t i = 0; i < r.xs.size(); ++i) net.gather(pl.act[i], r.xs[i], r.idx, net.example_size(net.inputs_[i]));
+  for (size_t o = 0; o < r.ys.size(); ++o) {
+    net.gather(pl.targets[o], r.ys[o], r.idx, r.ys[o].numel() / size_t(r.ys[o].dim(0)));
+  }
+  if (!r.weights.empty()) net.gather(pl.row_weights, r.weights[0], r.idx, 1);
+}
+
+Net::SumSlots Net::CpuDevice::sums(bool training) {
+  Accumulators& acc = training ? net.train_acc_ : net.eval_acc_;
+  const size_t outputs = net.outputs_.size();
+  acc.output_loss.resize(outputs, 0.0);
+  acc.output_correct.resize(outputs, 0.0);
+  acc.metric_sums.resize(outputs * net.metric_slots_, 0.0);
+  return {&acc.loss_sum, &acc.correct, acc.output_loss.data(), acc.output_correct.data(), acc.metric_sums.data()};
+}
+
+void Net::CpuDevice::zero(float* p, size_t n) const { std::fill(p, p + n, 0.f); }
+
+void Net::CpuDevice::sum_into(double* acc, const float* x, size_t n) const {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += x[i];
+  *acc += sum;
+}
+
+void Net::CpuDevice::penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2,
+                                  double scale) const {
+  const float l1f = float(l1), twice_l2 = float(2 * l2);
+  double abs_sum = 0, square_sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    abs_sum += std::fabs(double(w[i]));
+    square_sum += double(w[i]) * double(w[i]);
+    if (g) g[i] += l1f * float((w[i] > 0.f) - (w[i] < 0.f)) + twice_l2 * w[i];
+  }
+  *acc += scale * (l1 * abs_sum + l2 * square_sum);
+}
+
+double* Net::CpuDevice::norms(size_t n) {
+  norms_.assign(n, 0.0);
+  return norms_.data();
+}
+
+void Net::CpuDevice::sum_squares_into(double* acc, const float* x, size_t n) const {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+  *acc += sum;
+}
+
+// g * clip / max(norm, clip): unchanged while the norm is within the clip.
+void Net::CpuDevice::clip_to_norm(float* g, size_t n, const double* sum_sq, float clip) const {
+  const double norm = std::sqrt(*sum_sq);
+  if (norm <= double(clip)) return;
+  const float f = float(double(clip) / norm);
+  for (size_t i = 0; i < n; ++i) g[i] *= f;
+}
+
+void Net::CpuDevice::clip_values(float* g, size_t n, float limit) const {
+  for (size_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -limit), limit);
+}
+
+// Clipped as Keras does, with Keras's label smoothing of the targets. No kernel: a plain loop
+// over host memory.
+void Net::CpuDevice::probability_xent(float* loss, float* grad, const float* p, const float* t, size_t rows,
+                                      size_t cols, bool sparse, float smoothing, float scale) const {
+  const float lo = 1e-7f, hi = 1.f - 1e-7f;
+  for (size_t r = 0; r < rows; ++r) {
+    double l = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      float target = sparse ? (size_t(t[r]) == c ? 1.f : 0.f) : t[r * cols + c];
+      target = target * (1.f - smoothing) + smoothing / float(cols);
+      float pc = p[r * cols + c];
+      float clipped = std::min(std::max(pc, lo), hi);
+      l -= double(target) * std::log(double(clipped));
+      if (grad) grad[r * cols + c] = (pc > lo && pc < hi) ? -target / clipped * scale : 0.f;
+    }
+    loss[r] = float(l);
+  }
+}
 
 }  // namespace ck
