@@ -76,3 +76,58 @@ withoutCuda(`Keras metrics without CUDA${cuda.available ? ' (skipped: CUDA is av
     expect(Object.keys(h.history)).toEqual(['loss', 'accuracy', 'top_k_categorical_accuracy', 'top2', 'precision', 'recall', 'auc', 'pr_auc']);
   });
 });
+
+// The step's parts that a one-output model without penalties never reaches: a model of two
+// outputs (the loss is their sum), L1/L2 penalties on the weights (in the loss and the
+// gradients), each of Keras's three clippings and sample weights, trained from the same weights
+// on both devices.
+const H = 4;
+const hidden0 = randomArray(IN * H, 95, -1, 1);
+const headA0 = randomArray(H * K, 96, -1, 1);
+const headB0 = randomArray(H * K, 97, -1, 1);
+const idsB = ids.map((c, r) => (c + 1 + (r % 2)) % K);
+const oneHotB = idsB.flatMap((c) => Array.from({ length: K }, (_, j) => (j === c ? 1 : 0)));
+const rowWeights = Array.from({ length: N }, (_, r) => 0.5 + (r % 3) * 0.25);
+
+function twoHeaded(optimizer: ck.Optimizer, device: 'cpu' | 'cuda'): ck.LayersModel {
+  const inp = ck.input({ shape: [IN] });
+  const hidden = ck.layers.dense({ units: H, activation: 'tanh', name: 'hidden',
+    kernelRegularizer: ck.regularizers.l1l2({ l1: 0.01, l2: 0.02 }), biasRegularizer: ck.regularizers.l2({ l2: 0.05 }) });
+  const a = ck.layers.dense({ units: K, name: 'a', kernelRegularizer: ck.regularizers.l2({ l2: 0.03 }) });
+  const b = ck.layers.dense({ units: K, name: 'b' });
+  const z = hidden.apply(inp) as ck.SymbolicTensor;
+  const m = ck.model({ inputs: inp, outputs: [a.apply(z) as ck.SymbolicTensor, b.apply(z) as ck.SymbolicTensor] });
+  hidden.setWeights([ck.tensor(hidden0, [IN, H]), ck.tensor(bias0.slice(0, H), [H])]);
+  a.setWeights([ck.tensor(headA0, [H, K]), ck.tensor(bias0, [K])]);
+  b.setWeights([ck.tensor(headB0, [H, K]), ck.tensor(bias0.map((v) => -v), [K])]);
+  m.compile({ optimizer, loss: ck.losses.categoricalCrossentropy({ fromLogits: true }), metrics: ['accuracy', ck.metrics.topKCategoricalAccuracy({ k: 2, name: 'top2' })], device });
+  return m;
+}
+
+const stepCases = [
+  { label: 'SGD, clipnorm 0.05', optimizer: () => ck.optimizers.sgd({ learningRate: 0.3, clipnorm: 0.05 }), weighted: false },
+  { label: 'Adam, clipvalue 0.01, sample weights', optimizer: () => ck.optimizers.adam({ learningRate: 0.05, clipvalue: 0.01 }), weighted: true },
+  { label: 'SGD with momentum, globalClipnorm 0.1', optimizer: () => ck.optimizers.sgd({ learningRate: 0.3, momentum: 0.5, globalClipnorm: 0.1 }), weighted: false },
+];
+
+onCuda(`two outputs, weight penalties, clipping and sample weights on CUDA (against the CPU)${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
+  test.each(stepCases)('$label', async (c) => {
+    const [cpu, gpu] = (['cpu', 'cuda'] as const).map((d) => twoHeaded(c.optimizer(), d));
+    const x = ck.tensor(x0, [N, IN]);
+    const ys = () => [ck.tensor(oneHot, [N, K]), ck.tensor(oneHotB, [N, K])];
+    const fit = (m: ck.LayersModel) => m.fit(x, ys(), { epochs: 3, batchSize: 16, shuffle: false, verbose: 0, validationData: [x, ys()],
+      ...(c.weighted ? { sampleWeight: rowWeights } : {}) });
+    const [hc, hg] = [(await fit(cpu)).history, (await fit(gpu)).history];
+    expect(Object.keys(hg).sort()).toEqual(Object.keys(hc).sort());
+    expect(Object.keys(hc)).toEqual(expect.arrayContaining(['loss', 'a_loss', 'b_loss', 'val_loss', 'a_accuracy', 'b_top2']));
+    for (const [name, values] of Object.entries(hc)) {
+      values.forEach((v, e) => {
+        if (!(Math.abs(hg[name][e] - v) <= 1e-4 + 1e-4 * Math.abs(v))) throw new Error(`${name} epoch ${e}: cuda ${hg[name][e]} vs cpu ${v}`);
+      });
+    }
+    for (const name of ['hidden', 'a', 'b']) {
+      const [wc, wg] = [cpu, gpu].map((m) => m.getLayer(name).getWeights().map((w) => Array.from(w.to('cpu').dataSync())));
+      wc.forEach((w, i) => w.forEach((v, j) => expect(Math.abs(wg[i][j] - v)).toBeLessThan(1e-4)));
+    }
+  });
+});
