@@ -25,7 +25,6 @@
 #include "errors.h"
 #include "net.h"
 #include "net_device.h"
-#include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
 #include "precision.h"

@@ -8,12 +8,10 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
-#include <type_traits>
 
 #include "errors.h"
 #include "net.h"
 #include "net_device.h"
-#include "net_ops.h"
 #include "net_plan.h"
 #include "op_launch.h"
 #include "precision.h"
