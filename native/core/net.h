@@ -529,7 +529,7 @@ class Net {
   std::atomic<int64_t> cuda_captures_{0};
 
   std::unique_ptr<Plan> plan_;
-  std::vector<std::unique_ptr<Plan>> thread_plans_;  // infer_by_rows's, one per thread
+  std::vector<std::unique_ptr<Plan>> thread_plans_;  // CpuDevice::run_rows's, one per thread
   // Dynamic batching: the queued inference task that calls may still join (guarded by group_mu_;
   // the task seals it when it starts).
   struct InferGroup;
