@@ -8,7 +8,8 @@ import { describeValue, ValueError } from './errors';
 export type MetricClass = 'TopKCategoricalAccuracy' | 'SparseTopKCategoricalAccuracy' | 'Precision' | 'Recall' | 'AUC';
 
 /** What the native step counts for a metric. */
-export type NativeMetric = { kind: 'topK'; k: number } | { kind: 'confusion'; thresholds: number[] };
+/** What the native step counts for a metric (a confusion count without classId: every output value). */
+export type NativeMetric = { kind: 'topK'; k: number } | { kind: 'confusion'; thresholds: number[]; classId?: number };
 
 export interface Metric {
   readonly className: MetricClass;
@@ -57,19 +58,26 @@ function topK(className: 'TopKCategoricalAccuracy' | 'SparseTopKCategoricalAccur
   };
 }
 
-/** Precision or recall at one threshold (Keras's default 0.5): tp / (tp + fp) or tp / (tp + fn). */
+/**
+ * Precision or recall at one threshold (Keras's default 0.5): tp / (tp + fp) or tp / (tp + fn),
+ * over every output value or, with classId, over that class's column only (Keras's class_id).
+ */
 function thresholded(className: 'Precision' | 'Recall', args: unknown, where: string): Metric {
-  const o = readOptions(where, args, ['thresholds', 'name']);
+  const o = readOptions(where, args, ['thresholds', 'classId', 'name']);
   const threshold = o.thresholds ?? 0.5;
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) {
     throw new ValueError(`${where}: thresholds must be one number in [0, 1], got ${describeValue(threshold)}`);
   }
+  const classId = o.classId ?? null;
+  if (classId !== null && (typeof classId !== 'number' || !Number.isInteger(classId) || classId < 0)) {
+    throw new ValueError(`${where}: classId must be an integer >= 0, got ${describeValue(classId)}`);
+  }
   const name = nameOf(where, o, className.toLowerCase());
   return {
-    className, name, native: { kind: 'confusion', thresholds: [threshold] }, slots: 4,
+    className, name, native: { kind: 'confusion', thresholds: [threshold], ...(classId === null ? {} : { classId }) }, slots: 4,
     // sums: tp, fp, tn, fn
     result: (s) => divideNoNan(s[0], s[0] + (className === 'Precision' ? s[1] : s[3])),
-    getConfig: () => ({ name, thresholds: threshold, top_k: null, class_id: null }),
+    getConfig: () => ({ name, thresholds: threshold, top_k: null, class_id: classId }),
   };
 }
 
@@ -135,10 +143,10 @@ export const metrics = {
   topKCategoricalAccuracy: (args?: { k?: number; name?: string }): Metric => topK('TopKCategoricalAccuracy', args, 'metrics.topKCategoricalAccuracy'),
   /** Keras SparseTopKCategoricalAccuracy (k = 5): class-id targets. */
   sparseTopKCategoricalAccuracy: (args?: { k?: number; name?: string }): Metric => topK('SparseTopKCategoricalAccuracy', args, 'metrics.sparseTopKCategoricalAccuracy'),
-  /** Keras Precision at `thresholds` (one number, 0.5 by default), over every output value. */
-  precision: (args?: { thresholds?: number; name?: string }): Metric => thresholded('Precision', args, 'metrics.precision'),
-  /** Keras Recall at `thresholds` (one number, 0.5 by default), over every output value. */
-  recall: (args?: { thresholds?: number; name?: string }): Metric => thresholded('Recall', args, 'metrics.recall'),
+  /** Keras Precision at `thresholds` (one number, 0.5 by default), over every output value or one class's (classId). */
+  precision: (args?: { thresholds?: number; classId?: number; name?: string }): Metric => thresholded('Precision', args, 'metrics.precision'),
+  /** Keras Recall at `thresholds` (one number, 0.5 by default), over every output value or one class's (classId). */
+  recall: (args?: { thresholds?: number; classId?: number; name?: string }): Metric => thresholded('Recall', args, 'metrics.recall'),
   /** Keras AUC: 200 thresholds, the ROC curve and interpolation by default. */
   auc: (args?: { numThresholds?: number; curve?: 'ROC' | 'PR'; summationMethod?: Summation; name?: string }): Metric => auc(args, 'metrics.auc'),
 };
@@ -162,8 +170,8 @@ const byName: Record<string, (args?: Options) => Metric> = {
 const savedOptions: Record<MetricClass, Record<string, string>> = {
   TopKCategoricalAccuracy: { k: 'k', name: 'name' },
   SparseTopKCategoricalAccuracy: { k: 'k', name: 'name' },
-  Precision: { thresholds: 'thresholds', name: 'name' },
-  Recall: { thresholds: 'thresholds', name: 'name' },
+  Precision: { thresholds: 'thresholds', class_id: 'classId', name: 'name' },
+  Recall: { thresholds: 'thresholds', class_id: 'classId', name: 'name' },
   AUC: { num_thresholds: 'numThresholds', curve: 'curve', summation_method: 'summationMethod', name: 'name' },
 };
 

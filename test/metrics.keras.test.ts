@@ -229,6 +229,33 @@ describe('fit logs them', () => {
   });
 });
 
+describe('classId: precision and recall of one class', () => {
+  test("over that class's column only (Keras's class_id), in fit's logs and after a save and load", async () => {
+    const m = classifier('categoricalCrossentropy', [ck.metrics.precision({ classId: 1 }), ck.metrics.recall({ classId: 2, thresholds: 0.3, name: 'recall_2' })]);
+    const pred = (m.predict(x()) as ck.Tensor).dataSync();
+    const labels = labelsFor(pred);
+    const y = oneHot(labels);
+    const column = (v: ArrayLike<number>, c: number) => Array.from({ length: N }, (_, r) => v[r * K + c]);
+    const [, precision1, recall2] = await m.evaluate(x(), ck.tensor(y, [N, K]), { batchSize: 7 });
+    const want1 = precisionRecall(column(pred, 1), column(y, 1), 0.5).precision;
+    const want2 = precisionRecall(column(pred, 2), column(y, 2), 0.3).recall;
+    expect(Math.abs(precision1 - want1)).toBeLessThan(1e-6);
+    expect(Math.abs(recall2 - want2)).toBeLessThan(1e-6);
+    // Not the value over every output: the column is what is counted.
+    expect(Math.abs(want1 - precisionRecall(pred, y, 0.5).precision)).toBeGreaterThan(1e-3);
+    const dir = tmpDir('ck-metrics-class');
+    await m.save(`file://${dir}`);
+    const loaded = await ck.loadModel(`file://${dir}`);
+    expect(loaded.compiled!.metrics.map((v) => v.getConfig().class_id)).toEqual([1, 2]);
+    expect(await loaded.evaluate(x(), ck.tensor(y, [N, K]), { batchSize: 7 })).toEqual(await m.evaluate(x(), ck.tensor(y, [N, K]), { batchSize: 7 }));
+  });
+
+  test('a classId the output does not have, or a bad one, is a ValueError', () => {
+    expect(() => classifier('categoricalCrossentropy', [ck.metrics.precision({ classId: K })])).toThrow(new RegExp(`classId must be below the output's ${K} classes, got ${K}`));
+    expect(() => ck.metrics.recall({ classId: -1 })).toThrow(/metrics\.recall: classId must be an integer >= 0, got -1/);
+  });
+});
+
 describe('configs and errors', () => {
   test('a saved model keeps its metrics (Keras\'s { class_name, config }) and evaluates the same after loading', async () => {
     const m = classifier('categoricalCrossentropy', metricList());

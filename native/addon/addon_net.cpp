@@ -302,7 +302,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       ls.from_logits = get_bool(lo, "fromLogits", false);
       ls.label_smoothing = get_float(lo, "labelSmoothing", 0.f, op);
       ls.delta = get_float(lo, "delta", 1.f, op);
-      // metrics: [{ kind: 'topK', k } | { kind: 'confusion', thresholds: number[] }]
+      // metrics: [{ kind: 'topK', k } | { kind: 'confusion', thresholds: number[], classId? (absent: every class) }]
       std::vector<ck::MetricSpec> metrics;
       if (info.Length() > 3 && !info[3].IsUndefined()) {
         if (!info[3].IsArray()) throw_js(env, ck::ErrorKind::Value, "compile: metrics must be an array");
@@ -329,6 +329,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
               }
               spec.thresholds.push_back(e.As<Napi::Number>().FloatValue());
             }
+            spec.class_id = get_int(m, "classId", -1, op);  // (a given classId is >= 0)
           } else {
             throw_js(env, ck::ErrorKind::Value, "compile: unknown metric kind '" + mk + "'");
           }

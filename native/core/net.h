@@ -87,6 +87,7 @@ struct MetricSpec {
   MetricKind kind = MetricKind::TopK;
   int k = 5;
   std::vector<float> thresholds;
+  int class_id = -1;  // Confusion: count only this column (Keras's class_id); -1 every column
   size_t slots() const { return kind == MetricKind::TopK ? 1 : 4 * thresholds.size(); }
 };
 enum class OptimizerKind { Sgd, Adam, Rmsprop, Adagrad, Nadam };

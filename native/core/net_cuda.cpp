@@ -486,9 +486,9 @@ const float* Net::CudaDevice::thresholds(const MetricSpec&, size_t at) const {
   return net.cuda_thresholds_->data() + at;
 }
 
-void Net::CudaDevice::threshold_counts(double* counts, const float* pred, const float* target, size_t n,
-                                       const float* thresholds, size_t count) const {
-  cuda_backend().kernels().threshold_counts(counts, pred, target, n, thresholds, count, net.cuda_stream_);
+void Net::CudaDevice::threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                                       int class_id, const float* thresholds, size_t count) const {
+  cuda_backend().kernels().threshold_counts(counts, pred, target, rows, cols, class_id, thresholds, count, net.cuda_stream_);
 }
 
 void Net::CudaDevice::penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2,

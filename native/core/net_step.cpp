@@ -135,8 +135,10 @@ void Net::loss_and_metrics(Device& dev, int batch, bool with_grad, const SumSlot
       if (m.kind == MetricKind::TopK) {
         dev.add_count(slot, dev.top_k_count(out, target, rows, cols, mode, m.k), 1.0);
       } else {
-        // Keras's precision, recall and AUC flatten every output value (multi_label off).
-        dev.threshold_counts(slot, out, target, rows * cols, dev.thresholds(m, thresholds_at), m.thresholds.size());
+        // Keras's precision, recall and AUC flatten every output value (multi_label off), or
+        // take one class's column (class_id).
+        dev.threshold_counts(slot, out, target, rows, cols, m.class_id, dev.thresholds(m, thresholds_at),
+                             m.thresholds.size());
         thresholds_at += m.thresholds.size();
       }
       slot += m.slots();

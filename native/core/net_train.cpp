@@ -92,6 +92,12 @@ void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
     require(m.kind != MetricKind::Confusion || (!m.thresholds.empty() &&
                                                 std::is_sorted(m.thresholds.begin(), m.thresholds.end())),
             ErrorKind::Value, "compile: a metric's thresholds must be a non-empty ascending list");
+    for (int v : outputs_) {
+      const int64_t classes = shapes_[size_t(v)].back();
+      require(m.class_id < classes, ErrorKind::Value,
+              "compile: a metric's classId must be below the output's " + std::to_string(classes) + " classes, got " +
+                  std::to_string(m.class_id));
+    }
   }
   wait_idle();  // the optimizer state is replaced below
   loss_ = loss.kind;

@@ -177,10 +177,21 @@ TEST(vector_keras_losses_and_metrics_match_reference) {
       auto pred = probs;
       if (pred.size() > 4) pred[3] = 0.5f, pred[4] = std::nanf("");
       std::vector<double> ca(4 * th.size(), 1.0), cb(4 * th.size(), 1.0);  // they add to what is there
-      ref.threshold_counts(ca.data(), pred.data(), dense.data(), rows * cols, th.data(), th.size());
-      k->threshold_counts(cb.data(), pred.data(), dense.data(), rows * cols, th.data(), th.size());
+      ref.threshold_counts(ca.data(), pred.data(), dense.data(), rows, cols, -1, th.data(), th.size());
+      k->threshold_counts(cb.data(), pred.data(), dense.data(), rows, cols, -1, th.data(), th.size());
       for (size_t i = 0; i < ca.size(); ++i) CHECK(ca[i] == cb[i]);
       for (size_t i = 0; i < th.size(); ++i) CHECK(ca[4 * i] + ca[4 * i + 1] + ca[4 * i + 2] + ca[4 * i + 3] == double(rows * cols + 4));
+      // classId: one column's counts, as those of that column alone taken as a [rows, 1] output.
+      for (int class_id : {0, int(cols) - 1}) {
+        std::vector<float> col_pred(rows), col_label(rows);
+        for (size_t r = 0; r < rows; ++r) col_pred[r] = pred[r * cols + size_t(class_id)], col_label[r] = dense[r * cols + size_t(class_id)];
+        std::vector<double> want(4 * th.size(), 0.0), got(4 * th.size(), 0.0);
+        ref.threshold_counts(want.data(), col_pred.data(), col_label.data(), rows, 1, -1, th.data(), th.size());
+        k->threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, th.data(), th.size());
+        for (size_t i = 0; i < want.size(); ++i) CHECK(want[i] == got[i]);
+        ref.threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, th.data(), th.size());
+        for (size_t i = 0; i < want.size(); ++i) CHECK(2 * want[i] == got[i]);
+      }
     }
   }
 }
@@ -249,7 +260,7 @@ TEST(keras_losses_and_metrics_known_values) {
   // Confusion counts at 0.5: preds 0.9 (label 1) tp, 0.6 (0) fp, 0.5 (1) fn, 0.1 (0) tn.
   std::vector<float> cp = {0.9f, 0.6f, 0.5f, 0.1f}, cl = {1, 0, 1, 0}, th = {0.5f};
   std::vector<double> c(4, 0.0);
-  ref.threshold_counts(c.data(), cp.data(), cl.data(), 4, th.data(), 1);
+  ref.threshold_counts(c.data(), cp.data(), cl.data(), 4, 1, -1, th.data(), 1);
   CHECK(c[0] == 1 && c[1] == 1 && c[2] == 1 && c[3] == 1);
 }
 

@@ -226,10 +226,13 @@ size_t top_k_count(const float* pred, const float* target, size_t rows, size_t c
 
 // One pass over the values: each falls in the bucket of how many thresholds lie below it (a
 // binary search), and the counts at threshold i are the buckets above i.
-void threshold_counts(double* counts, const float* pred, const float* target, size_t n,
-                      const float* thresholds, size_t count) {
+void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                      int class_id, const float* thresholds, size_t count) {
   std::vector<uint64_t> pos(count + 1, 0), neg(count + 1, 0);
-  for (size_t i = 0; i < n; ++i) {
+  // Every value, or one column's: from `first`, `n` values `step` apart.
+  const size_t first = class_id >= 0 ? size_t(class_id) : 0, step = class_id >= 0 ? cols : 1;
+  const size_t n = class_id >= 0 ? rows : rows * cols;
+  for (size_t k = 0, i = first; k < n; ++k, i += step) {
     // pred > thresholds[j] exactly for j below the first threshold >= pred (none for NaN).
     const float v = pred[i];
     const size_t below = v == v ? size_t(std::lower_bound(thresholds, thresholds + count, v) - thresholds) : 0;

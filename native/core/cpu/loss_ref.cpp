@@ -168,12 +168,16 @@ size_t top_k_count(const float* pred, const float* target, size_t rows, size_t c
 
 // One pass per threshold: the plain definition, against which the vector tables' one-pass
 // bucketing is checked.
-void threshold_counts(double* counts, const float* pred, const float* target, size_t n,
-                      const float* thresholds, size_t count) {
+void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                      int class_id, const float* thresholds, size_t count) {
   for (size_t t = 0; t < count; ++t) {
-    for (size_t i = 0; i < n; ++i) {
-      const bool positive = pred[i] > thresholds[t], label = target[i] != 0.f;
-      counts[4 * t + (label ? (positive ? 0 : 3) : (positive ? 1 : 2))] += 1;
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t c = 0; c < cols; ++c) {
+        if (class_id >= 0 && c != size_t(class_id)) continue;
+        const size_t i = r * cols + c;
+        const bool positive = pred[i] > thresholds[t], label = target[i] != 0.f;
+        counts[4 * t + (label ? (positive ? 0 : 3) : (positive ? 1 : 2))] += 1;
+      }
     }
   }
 }

@@ -216,14 +216,16 @@ __global__ void top_k_kernel(unsigned long long* count, const float* pred, const
 }
 
 // One block per threshold: integer counts (exact in any order), added to the double sums once.
+// The values counted are n, `step` apart from `first` (every value, or one column's).
 __global__ void threshold_counts_kernel(double* counts, const float* pred, const float* target,
-                                        size_t n, const float* thresholds) {
+                                        size_t n, size_t first, size_t step, const float* thresholds) {
   __shared__ unsigned long long c[3];  // tp, fp, fn
   if (threadIdx.x < 3) c[threadIdx.x] = 0;
   __syncthreads();
   const float th = thresholds[blockIdx.x];
   unsigned long long tp = 0, fp = 0, fn = 0;
-  for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
+  for (size_t k = threadIdx.x; k < n; k += blockDim.x) {
+    const size_t i = first + k * step;
     const bool positive = pred[i] > th, label = target[i] != 0.f;
     tp += positive && label;
     fp += positive && !label;
@@ -336,10 +338,13 @@ void top_k_count(uint64_t* count, const float* pred, const float* target, size_t
   check_launch("topK");
 }
 
-void threshold_counts(double* counts, const float* pred, const float* target, size_t n,
-                      const float* thresholds, size_t count, void* stream) {
+void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                      int class_id, const float* thresholds, size_t count, void* stream) {
   if (count == 0) return;
-  threshold_counts_kernel<<<unsigned(count), 256, 0, as_stream(stream)>>>(counts, pred, target, n, thresholds);
+  const size_t first = class_id >= 0 ? size_t(class_id) : 0, step = class_id >= 0 ? cols : 1;
+  const size_t n = class_id >= 0 ? rows : rows * cols;
+  threshold_counts_kernel<<<unsigned(count), 256, 0, as_stream(stream)>>>(counts, pred, target, n, first, step,
+                                                                          thresholds);
   check_launch("thresholdCounts");
 }
 

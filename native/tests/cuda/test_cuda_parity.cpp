@@ -597,18 +597,20 @@ TEST(metric_counts) {
     Vec probs = rnd(rng, n, 0.f, 1.f);
     if (n > 3) probs[0] = 0.5f, probs[1] = std::nanf("");
     Vec th = {-1e-7f, 0.25f, 0.5f, 0.75f, 1.f + 1e-7f};
-    std::vector<double> want(4 * th.size(), 2.0);
-    ref().threshold_counts(want.data(), probs.data(), dense.data(), n, th.data(), th.size());
-    std::vector<double> start(4 * th.size(), 2.0);
-    DeviceArray<double> counts(start);
     Dev gprobs(probs), gth(th);
-    gpu().threshold_counts(counts.data(), gprobs.p(), gd.p(), n, gth.p(), th.size(), g_stream);
-    ck::cuda::stream_sync(g_stream);
-    const std::vector<double> got = counts.to_host();
-    for (size_t i = 0; i < want.size(); ++i) {
-      if (got[i] != want[i]) {
-        cktest::fail(__FILE__, __LINE__, "threshold_counts " + tag + " [" + std::to_string(i) + "]: " +
-                                             std::to_string(got[i]) + " vs " + std::to_string(want[i]));
+    for (int class_id : {-1, 0, int(s.cols) - 1}) {
+      std::vector<double> want(4 * th.size(), 2.0);
+      ref().threshold_counts(want.data(), probs.data(), dense.data(), s.rows, s.cols, class_id, th.data(), th.size());
+      std::vector<double> start(4 * th.size(), 2.0);
+      DeviceArray<double> counts(start);
+      gpu().threshold_counts(counts.data(), gprobs.p(), gd.p(), s.rows, s.cols, class_id, gth.p(), th.size(), g_stream);
+      ck::cuda::stream_sync(g_stream);
+      const std::vector<double> got = counts.to_host();
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (got[i] != want[i]) {
+          cktest::fail(__FILE__, __LINE__, "threshold_counts " + tag + " class " + std::to_string(class_id) + " [" +
+                                               std::to_string(i) + "]: " + std::to_string(got[i]) + " vs " + std::to_string(want[i]));
+        }
       }
     }
   }
