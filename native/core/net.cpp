@@ -10,6 +10,7 @@
 #include <string>
 
 #include "errors.h"
+#include "layers/layer.h"
 #include "net_plan.h"
 #include "op_launch.h"
 #include "ops.h"
@@ -81,194 +82,31 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
   compute_update_ranges();
 }
 
-// Checks layer i's inputs, appends its output shape and declares its weights.
 void Net::infer_shape(int i) {
-  LayerSpec& l = layers_[size_t(i)];
-  const Shape in = shapes_[size_t(l.inputs[0])];
-  auto add_param = [&](const char* name, Shape shape, bool trainable) {
-    // Bounded (and overflow-free) before anything is sized from it: a 65535x65535 kernel over
-    // 2^17 channels and 2^17 filters would otherwise wrap to a small weight buffer.
-    check_shape(shape, l.name.c_str());
-    size_t size = shape_numel(shape);
-    size_t& cursor = trainable ? n_weights_ : n_state_;
-    require(cursor <= size_t(kMaxElements) - size, ErrorKind::Shape,
-            l.name + ": the model's weights would hold more than 2^31-1 values");
-    params_.push_back({i, name, std::move(shape), trainable, cursor, size});
-    cursor += size;
-    return int(params_.size() - 1);
-  };
-  bool merge = l.kind == LayerKind::Add || l.kind == LayerKind::Multiply ||
-               l.kind == LayerKind::Average || l.kind == LayerKind::Concatenate;
+  const LayerSpec& l = layers_[size_t(i)];
+  const LayerDef& def = layer_def(l.kind);
+  const bool merge = def.flags.merge;
   require(merge ? l.inputs.size() >= 2 : l.inputs.size() == 1, ErrorKind::Value,
           l.name + (merge ? ": a merge layer needs at least 2 inputs" : ": takes exactly one input") +
               ", got " + std::to_string(l.inputs.size()));
-  size_t li = size_t(i);
-  Shape out = in;
-  switch (l.kind) {
-    case LayerKind::Conv2d: {
-      require_image(l, in);
-      require(l.filters > 0 && l.groups >= 1 && in[2] % l.groups == 0 && l.filters % l.groups == 0,
-              ErrorKind::Value,
-              l.name + ": filters (" + std::to_string(l.filters) + ") and input channels (" +
-                  std::to_string(in[2]) + ") must be positive multiples of groups (" +
-                  std::to_string(l.groups) + ")");
-      Shape w{l.kernel_h, l.kernel_w, in[2] / l.groups, l.filters};
-      ConvParams p = conv2d_params(with_batch(1, {in[0], in[1], w[2]}), w, conv_attrs(l), l.name.c_str());
-      out = {p.P, p.Q, p.K};
-      p.C = int(in[2]);  // a grouped kernel's C is the total; each group reads C / groups
-      conv_geo_[li] = p;
-      kernel_param_[li] = add_param("kernel", w, true);
-      if (l.use_bias) bias_param_[li] = add_param("bias", {l.filters}, true);
-      break;
-    }
-    case LayerKind::DepthwiseConv2d: {
-      require_image(l, in);
-      require(l.depth_multiplier >= 1, ErrorKind::Value, l.name + ": depthMultiplier must be >= 1");
-      Shape w{l.kernel_h, l.kernel_w, in[2], l.depth_multiplier};
-      ConvParams p = conv2d_params(with_batch(1, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
-                                   conv_attrs(l), l.name.c_str());
-      out = {p.P, p.Q, p.K};
-      conv_geo_[li] = p;
-      kernel_param_[li] = add_param("depthwise_kernel", w, true);
-      if (l.use_bias) bias_param_[li] = add_param("bias", {p.K}, true);
-      break;
-    }
-    case LayerKind::Dense:
-      require(l.units > 0, ErrorKind::Value, l.name + ": units must be > 0");
-      out.back() = l.units;
-      kernel_param_[li] = add_param("kernel", {in.back(), l.units}, true);
-      if (l.use_bias) bias_param_[li] = add_param("bias", {l.units}, true);
-      break;
-    case LayerKind::MaxPool2d:
-    case LayerKind::AvgPool2d:
-    case LayerKind::LpPool2d: {
-      require_image(l, in);
-      if (l.kind == LayerKind::LpPool2d) check_lp_norm(l.name, l.power);
-      PoolParams p = pool2d_params(with_batch(1, in), pool_attrs(l), l.name.c_str());
-      out = {p.P, p.Q, p.C};
-      pool_geo_[li] = p;
-      break;
-    }
-    case LayerKind::GlobalAvgPool:
-    case LayerKind::GlobalMaxPool:
-      require_image(l, in);
-      out = {in[2]};
-      break;
-    case LayerKind::ZeroPadding2d:
-      require_image(l, in);
-      require(l.pad_top >= 0 && l.pad_bottom >= 0 && l.pad_left >= 0 && l.pad_right >= 0,
-              ErrorKind::Value, l.name + ": padding must be >= 0");
-      out = {in[0] + l.pad_top + l.pad_bottom, in[1] + l.pad_left + l.pad_right, in[2]};
-      break;
-    case LayerKind::UpSampling2d:
-      require_image(l, in);
-      require(l.size_h >= 1 && l.size_w >= 1 && l.size_h < (1 << 16) && l.size_w < (1 << 16),
-              ErrorKind::Value, l.name + ": size must be in [1, 65535]");
-      out = {in[0] * l.size_h, in[1] * l.size_w, in[2]};
-      break;
-    case LayerKind::Conv2dTranspose: {
-      require_image(l, in);
-      require(l.filters > 0, ErrorKind::Value, l.name + ": filters must be > 0, got " + std::to_string(l.filters));
-      require(epilogue_act(l.act), ErrorKind::Value,
-              l.name + ": only relu or relu6 can be fused into a transposed convolution (others are layers of their own)");
-      Shape w{l.kernel_h, l.kernel_w, l.filters, in[2]};
-      ConvParams p = conv2d_transpose_params(with_batch(1, in), w, conv_transpose_attrs(l), l.name.c_str());
-      out = {p.H, p.W, p.C};
-      conv_geo_[li] = p;
-      kernel_param_[li] = add_param("kernel", w, true);
-      if (l.use_bias) bias_param_[li] = add_param("bias", {l.filters}, true);
-      break;
-    }
-    case LayerKind::Cropping2d:
-      require_image(l, in);
-      require(l.crop_top >= 0 && l.crop_bottom >= 0 && l.crop_left >= 0 && l.crop_right >= 0, ErrorKind::Value,
-              l.name + ": cropping must be >= 0");
-      require(int64_t(l.crop_top) + l.crop_bottom < in[0] && int64_t(l.crop_left) + l.crop_right < in[1],
-              ErrorKind::Shape,
-              l.name + ": cropping [[" + std::to_string(l.crop_top) + "," + std::to_string(l.crop_bottom) + "],[" +
-                  std::to_string(l.crop_left) + "," + std::to_string(l.crop_right) + "]] leaves nothing of the input " +
-                  batch_shape_str(in));
-      out = {in[0] - l.crop_top - l.crop_bottom, in[1] - l.crop_left - l.crop_right, in[2]};
-      break;
-    case LayerKind::Flatten:
-      out = {int64_t(shape_numel(in))};
-      break;
-    case LayerKind::Reshape:
-      check_shape(l.target_shape, l.name.c_str());
-      require(shape_numel(l.target_shape) == shape_numel(in) && !l.target_shape.empty(),
-              ErrorKind::Shape,
-              l.name + ": cannot reshape " + batch_shape_str(in) + " to " +
-                  batch_shape_str(l.target_shape));
-      out = l.target_shape;
-      break;
-    case LayerKind::BatchNorm:
-      if (l.scale) gamma_param_[li] = add_param("gamma", {in.back()}, true);
-      if (l.center) beta_param_[li] = add_param("beta", {in.back()}, true);
-      mean_param_[li] = add_param("moving_mean", {in.back()}, false);
-      var_param_[li] = add_param("moving_variance", {in.back()}, false);
-      break;
-    case LayerKind::LayerNorm:
-    case LayerKind::GroupNorm:
-      require(l.kind == LayerKind::LayerNorm || (l.groups >= 1 && in.back() % l.groups == 0), ErrorKind::Value,
-              l.name + ": groups (" + std::to_string(l.groups) + ") must divide the channels of the last axis (" +
-                  std::to_string(in.back()) + ")");
-      if (l.scale) gamma_param_[li] = add_param("gamma", {in.back()}, true);
-      if (l.center) beta_param_[li] = add_param("beta", {in.back()}, true);
-      break;
-    case LayerKind::Dropout:
-      require(l.rate >= 0.f && l.rate < 1.f, ErrorKind::Value, l.name + ": rate must be in [0, 1)");
-      break;
-    case LayerKind::Activation:
-    case LayerKind::Softmax:
-      break;
-    case LayerKind::Multiply:
-      if (l.inputs.size() == 2 && shapes_[size_t(l.inputs[0])] != shapes_[size_t(l.inputs[1])]) {
-        out = spatial_gate(i);
-        break;
-      }
-      [[fallthrough]];
-    case LayerKind::Add:
-    case LayerKind::Average:
-    case LayerKind::Concatenate: {
-      bool concat = l.kind == LayerKind::Concatenate;
-      for (size_t k = 0; k < l.inputs.size(); ++k) {
-        const Shape& s = shapes_[size_t(l.inputs[k])];
-        bool same = s.size() == in.size() &&
-                    std::equal(s.begin(), s.end() - (concat ? 1 : 0), in.begin());
-        require(same, ErrorKind::Shape,
-                l.name + (concat ? ": inputs must match in all but the last axis, got "
-                                 : ": inputs must have the same shape, got ") +
-                    batch_shape_str(in) + " and " + batch_shape_str(s));
-        if (concat && k > 0) out.back() += s.back();  // by position: a value may come twice
-      }
-      break;
-    }
-  }
+  LayerBuild build(*this, i);
+  const Shape out = def.infer(build);
   check_shape(out, l.name.c_str());  // overflow-free: up-sampling can multiply dims past 2^64
   require(shape_numel(out) > 0 && shape_numel(out) < (size_t(1) << 31), ErrorKind::Shape,
           l.name + ": output shape " + shape_str(out) + " is empty or too large");
   shapes_.push_back(out);
 }
 
-// A multiply of two differently shaped inputs: one [..., C], the other a gate of C values
-// broadcast over every other axis. Keras expands the lower-rank input at axis 1 before it
-// broadcasts, so [C] and [1, 1, C] both gate an image [H, W, C]. Records the gate's position
-// and returns the product's shape; any other mismatch is a ShapeError naming the layer.
-Shape Net::spatial_gate(int i) {
-  LayerSpec& l = layers_[size_t(i)];
-  const Shape& a = shapes_[size_t(l.inputs[0])];
-  const Shape& b = shapes_[size_t(l.inputs[1])];
-  auto gates = [](const Shape& gate, const Shape& full) {
-    return gate.size() <= full.size() && gate.back() == full.back() &&
-           shape_numel(gate) == size_t(gate.back()) && shape_numel(full) > shape_numel(gate);
-  };
-  const int gate = gates(a, b) ? 0 : gates(b, a) ? 1 : -1;
-  require(gate >= 0, ErrorKind::Shape,
-          l.name + ": inputs " + batch_shape_str(a) + " and " + batch_shape_str(b) +
-              " do not broadcast: Multiply takes inputs of one shape, or an input [..., C] and a "
-              "gate of its C channels ([C] or [1, ..., 1, C])");
-  mul_gate_[size_t(i)] = gate;
-  return gate == 0 ? b : a;
+std::vector<int>& Net::param_slots(ParamRole role) {
+  switch (role) {
+    case ParamRole::Kernel: return kernel_param_;
+    case ParamRole::Bias: return bias_param_;
+    case ParamRole::Gamma: return gamma_param_;
+    case ParamRole::Beta: return beta_param_;
+    case ParamRole::MovingMean: return mean_param_;
+    case ParamRole::MovingVariance: return var_param_;
+  }
+  throw_error(ErrorKind::Value, "model: unknown parameter role");
 }
 
 // ---- fusions ----
@@ -286,9 +124,9 @@ void Net::plan_relu_folds() {
       continue;
     }
     const LayerSpec& producer = layers_[size_t(v) - inputs_.size()];
-    bool fused_relu = producer.kind == LayerKind::Conv2d || producer.kind == LayerKind::DepthwiseConv2d ||
-                      producer.kind == LayerKind::Dense;
-    if (fused_relu && producer.act == Act::Relu) relu_into_pool_[size_t(v) - inputs_.size()] = 1;
+    if (layer_def(producer.kind).flags.act_backward_by_pool && producer.act == Act::Relu) {
+      relu_into_pool_[size_t(v) - inputs_.size()] = 1;
+    }
   }
 }
 
@@ -342,9 +180,9 @@ void Net::plan_inference_folds() {
   for (size_t i = 0; i < n_layers; ++i) {
     const LayerSpec& l = layers_[i];
     InferenceFold& f = folds_[i];
-    const bool conv = l.kind == LayerKind::Conv2d || l.kind == LayerKind::DepthwiseConv2d;
+    const LayerDef& def = layer_def(l.kind);
     const size_t in = size_t(l.inputs[0]);
-    if (conv && in >= inputs_.size() && only_reader(in) == int(i)) {
+    if (def.flags.folds_zero_padding && in >= inputs_.size() && only_reader(in) == int(i)) {
       const int z = int(in - inputs_.size());
       const LayerSpec& pad = layers_[size_t(z)];
       const ConvParams& p = conv_geo_[i];
@@ -361,7 +199,7 @@ void Net::plan_inference_folds() {
         folded_away_[size_t(z)] = unwritten_[size_t(z)] = 1;
       }
     }
-    if ((!conv && l.kind != LayerKind::Dense) || l.act != Act::None) continue;
+    if (!def.forward_folded || l.act != Act::None) continue;
     const int bn = only_reader(value_of(int(i)));
     // No batch norm (an imported graph, whose exporter folded it already): a ReLU or ReLU6 read
     // only from the layer joins its epilogue alone, with the layer's own weights.
@@ -496,7 +334,7 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
     plan->max_value = std::max(plan->max_value, n);
     if (v >= inputs_.size()) {
       const LayerSpec& l = layers_[v - inputs_.size()];
-      if (l.kind == LayerKind::Flatten || l.kind == LayerKind::Reshape) {
+      if (layer_def(l.kind).flags.view) {
         plan->act[v] = plan->act[size_t(l.inputs[0])];  // a view
         continue;
       }
@@ -511,18 +349,13 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
   if (training) {
     plan->grad_tmp = plan->alloc(plan->max_value);
     for (size_t i = 0; i < L; ++i) {
-      const Shape& in = shapes_[size_t(layers_[i].inputs[0])];
-      if (layers_[i].kind == LayerKind::Dropout) {
-        plan->masks[i] = plan->alloc(size_t(batch) * example_size(in));
-      } else if (layers_[i].kind == LayerKind::BatchNorm) {
-        plan->bn_mean[i] = plan->alloc(size_t(in.back()));
-        plan->bn_invstd[i] = plan->alloc(size_t(in.back()));
-      } else if (layers_[i].kind == LayerKind::LayerNorm || layers_[i].kind == LayerKind::GroupNorm) {
-        // One mean and inverse deviation per (row, group) of the batch.
-        const NormGeometry g = norm_geometry(layers_[i], in, batch);
-        plan->bn_mean[i] = plan->alloc(g.N * size_t(g.G));
-        plan->bn_invstd[i] = plan->alloc(g.N * size_t(g.G));
-      }
+      const LayerSpec& l = layers_[i];
+      const auto buffers = layer_def(l.kind).training_buffers;
+      if (!buffers) continue;
+      size_t mask = 0, stats = 0;
+      buffers(l, shapes_[size_t(l.inputs[0])], batch, &mask, &stats);
+      if (mask) plan->masks[i] = plan->alloc(mask);
+      if (stats) plan->bn_mean[i] = plan->alloc(stats), plan->bn_invstd[i] = plan->alloc(stats);
     }
   }
   plan->row_weights = plan->alloc(size_t(batch));

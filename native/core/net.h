@@ -30,6 +30,8 @@
 namespace ck {
 
 struct CudaOps;
+class LayerBuild;
+class LayerPass;
 
 // The layer kinds, listed once with their names and attributes in layer_kinds.inc.
 enum class LayerKind {
@@ -61,6 +63,10 @@ struct LayerSpec {
   bool center = true, scale = true;
   bool trainable = true;
 };
+
+// A layer's weights by the role its kind gives them (Keras's names: kernel or
+// depthwise_kernel, bias, gamma, beta, moving_mean, moving_variance).
+enum class ParamRole { Kernel, Bias, Gamma, Beta, MovingMean, MovingVariance };
 
 enum class LossKind { CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
                       MeanSquaredError, Huber, KLDivergence };
@@ -251,6 +257,9 @@ class Net {
   std::pair<uint64_t, uint64_t> inference_counts() const { return {infer_calls_, infer_tasks_}; }
 
  private:
+  // The contexts through which each layer kind's definition (layers/layer.h) reaches the net.
+  friend class LayerBuild;
+  friend class LayerPass;
   struct Plan;  // per-batch-size buffers (net_plan.h)
   // Inference runs a batch in slices whose widest activation fits in about this much memory.
   static constexpr size_t kInferenceSliceBytes = size_t(8) << 20;
@@ -258,8 +267,9 @@ class Net {
   // this much (a core's L2).
   static constexpr size_t kThreadSliceBytes = size_t(1) << 20;
   size_t value_of(int layer) const { return inputs_.size() + size_t(layer); }
+  // Checks layer i's inputs, appends its output shape and declares its weights (through its
+  // kind's definition).
   void infer_shape(int layer);
-  Shape spatial_gate(int layer);
   // Which ReLU layers hand their backward to the max pool after them (relu_into_pool_).
   void plan_relu_folds();
   // Which ReLU / ReLU6 layers training runs inside the batch norm before them (bn_act_).
@@ -291,7 +301,8 @@ class Net {
   void plan_for(int batch, bool training);
   // folded (inference on the CPU, see can_fold): batch norms run folded into the layer before.
   void forward(Plan& pl, int batch, bool training, uint64_t seed, int stop_after, bool folded = false);
-  // The passes are templates over the kernel set (CpuKernels, or CudaOps on a CUDA net).
+  // The passes are templates over the kernel set (CpuKernels, or CudaOps on a CUDA net); each
+  // layer runs its kind's definition (layers/layer.h).
   template <class Ops>
   void forward_layer(const Ops& k, Plan& pl, int layer, int batch, bool training, uint64_t seed);
   void backward(int batch);
@@ -374,7 +385,6 @@ class Net {
   float* param_ptr(int index) const;  // null for index -1
   float* grad_ptr(int index) const;
   bool has_weights(int layer) const;
-  void frozen_batchnorm_bwd(float* dx, const float* dy, int layer, size_t rows, int C);
   void compute_update_ranges();
   size_t loss_rows(int batch) const;
   // Enqueues fn on the net's stream, keeping `reads`/`writes` alive; outputs made on it.
@@ -463,6 +473,8 @@ class Net {
   }
   std::vector<ParamInfo> params_;
   std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_;
+  // Per layer: the index in params() of its weight of that role, or -1.
+  std::vector<int>& param_slots(ParamRole role);
   StoragePtr weights_, grads_, state_;  // grads_: made by compile
   size_t n_weights_ = 0, n_state_ = 0;
   std::vector<StoragePtr> opt_state_;

@@ -24,18 +24,6 @@ namespace ck {
 // to the cache only after its stream has finished with them (Plan::~Plan, ~Net).
 StoragePtr net_storage(size_t floats, DeviceType device);
 
-// LayerNorm / GroupNorm's kernel geometry for `batch` examples of shape `in`: x [N, S, C] in G
-// groups (a layer norm normalizes each position's channels: N = every position, S = 1, G = 1).
-struct NormGeometry {
-  size_t N, S;
-  int C, G;
-};
-inline NormGeometry norm_geometry(const LayerSpec& l, const Shape& in, int batch) {
-  const size_t C = size_t(in.back()), positions = shape_numel(in) / C;
-  if (l.kind == LayerKind::LayerNorm) return {size_t(batch) * positions, 1, int(C), 1};
-  return {size_t(batch), positions, int(C), l.groups};
-}
-
 struct Net::Plan {
   explicit Plan(DeviceType d) : device(d) {}
   ~Plan();  // a CUDA plan first waits for the work that uses it (net_cuda.cpp)
@@ -84,45 +72,6 @@ inline Shape with_batch(int64_t batch, const Shape& example) {
 inline std::string batch_shape_str(const Shape& example) {
   std::string s = shape_str(example);
   return "[None" + std::string(example.empty() ? "" : ",") + s.substr(1);
-}
-
-inline Conv2dAttrs conv_attrs(const LayerSpec& l) {
-  Conv2dAttrs a;
-  a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
-  a.padding = l.padding;
-  a.act = l.act;
-  return a;
-}
-
-inline Conv2dTransposeAttrs conv_transpose_attrs(const LayerSpec& l) {
-  Conv2dTransposeAttrs a;
-  a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
-  a.padding = l.padding;
-  a.out_pad_h = l.out_pad_h, a.out_pad_w = l.out_pad_w;
-  a.act = l.act;
-  return a;
-}
-
-// Cropping is zero padding run backwards: the cropped image is the window zero_pad2d_bwd reads
-// out of its input, and its gradient the padding zero_pad2d_fwd puts around dy.
-inline Pad2dParams crop_params(const LayerSpec& l, int batch, const Shape& out) {
-  Pad2dParams p;
-  p.N = batch, p.H = int(out[0]), p.W = int(out[1]), p.C = int(out[2]);
-  p.top = l.crop_top, p.bottom = l.crop_bottom, p.left = l.crop_left, p.right = l.crop_right;
-  return p;
-}
-
-inline Pool2dAttrs pool_attrs(const LayerSpec& l) {
-  Pool2dAttrs a;
-  a.pool_h = l.kernel_h, a.pool_w = l.kernel_w, a.stride_h = l.stride_h, a.stride_w = l.stride_w;
-  a.padding = l.padding;
-  return a;
-}
-
-inline void require_image(const LayerSpec& l, const Shape& in) {
-  require(in.size() == 3, ErrorKind::Shape,
-          l.name + ": expects images [batch, height, width, channels], got input shape " +
-              batch_shape_str(in));
 }
 
 // The tensors of a and b, as the read / write lists of an executor task.

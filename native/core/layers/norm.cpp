@@ -1,0 +1,151 @@
+// The normalizations: batch norm (batch statistics in training, moving ones in inference and
+// when frozen), and layer and group norm (the batch's own statistics always, as Keras).
+#include <cmath>
+
+#include "layers/layer.h"
+
+namespace ck {
+
+namespace {
+
+// The scale and shift of the last axis, as Keras names them.
+void add_affine(LayerBuild& b) {
+  const LayerSpec& l = b.spec();
+  const int64_t C = b.in().back();
+  if (l.scale) b.add_param(ParamRole::Gamma, "gamma", {C}, true);
+  if (l.center) b.add_param(ParamRole::Beta, "beta", {C}, true);
+}
+
+// Inference-mode batch norm is a per-channel scale: dx = dy * gamma / sqrt(var + eps).
+void frozen_batchnorm_bwd(float* dx, const float* dy, const LayerPass& c, size_t rows, int C) {
+  const float* g = c.param(ParamRole::Gamma);
+  const float* var = c.param(ParamRole::MovingVariance);
+  Scratch scale{size_t(C)};
+  for (int ch = 0; ch < C; ++ch) scale.data()[ch] = (g ? g[ch] : 1.f) / std::sqrt(var[ch] + c.spec().eps);
+  for (size_t r = 0; r < rows; ++r) {
+    for (int ch = 0; ch < C; ++ch) dx[r * size_t(C) + size_t(ch)] = dy[r * size_t(C) + size_t(ch)] * scale.data()[ch];
+  }
+}
+
+struct BatchNorm {
+  static Shape infer(LayerBuild& b) {
+    const int64_t C = b.in().back();
+    add_affine(b);
+    b.add_param(ParamRole::MovingMean, "moving_mean", {C}, false);
+    b.add_param(ParamRole::MovingVariance, "moving_variance", {C}, false);
+    return b.in();
+  }
+
+  static void training_buffers(const LayerSpec&, const Shape& in, int, size_t*, size_t* stats) {
+    *stats = size_t(in.back());
+  }
+
+  template <class Ops>
+  static void forward(const Ops& k, LayerPass& c) {
+    const LayerSpec& l = c.spec();
+    const int C = int(c.in_shape().back());
+    const size_t rows = c.n_in() / size_t(C);
+    const float* g = c.param(ParamRole::Gamma);
+    const float* b = c.param(ParamRole::Beta);
+    float* mean = c.param(ParamRole::MovingMean);
+    float* var = c.param(ParamRole::MovingVariance);
+    // A frozen batch norm runs in inference mode, as in Keras.
+    if (c.training() && l.trainable) {
+      // With its activation fused, the activated values go straight to the activation's value.
+      const FusedActivation fused = c.fused_activation();
+      k.batchnorm_fwd_train(fused.y ? fused.y : c.y(), c.stats_mean(), c.stats_invstd(), mean, var, c.x(), g, b, rows,
+                            C, l.eps, l.momentum, fused.act);
+    } else {
+      k.batchnorm_fwd_infer(c.y(), c.x(), g, b, mean, var, rows, C, l.eps);
+    }
+  }
+
+  template <class Ops>
+  static void backward(const Ops& k, LayerPass& c, float* dy) {
+    const int C = int(c.in_shape().back());
+    const size_t rows = c.n_in() / size_t(C);
+    const bool need_dx = c.needs_grad();
+    if (c.trains()) {
+      float* dx = need_dx ? c.begin_grad(0) : c.scratch_grad();
+      // Fused: dy is the activation's output gradient, taken through its derivative here.
+      const FusedActivation fused = c.fused_activation();
+      k.batchnorm_bwd(dx, c.grad(ParamRole::Gamma), c.grad(ParamRole::Beta), dy, c.x(), c.stats_mean(),
+                      c.stats_invstd(), c.param(ParamRole::Gamma), c.param(ParamRole::Beta), rows, C, fused.y,
+                      fused.act);
+      if (need_dx) c.end_grad(0, dx, c.n_in());
+      return;
+    }
+    if (!need_dx) return;
+    float* dx = c.begin_grad(0);
+    if constexpr (on_host<Ops>) {
+      frozen_batchnorm_bwd(dx, dy, c, rows, C);
+    } else {
+      // dx = dy * gamma / sqrt(var + eps): the inference transform of dy with mean 0 and no
+      // shift (the statistics buffer, unused by a frozen layer, holds the zeros).
+      c.zero(c.stats_mean(), size_t(C));
+      k.batchnorm_fwd_infer(dx, dy, c.param(ParamRole::Gamma), nullptr, c.stats_mean(),
+                            c.param(ParamRole::MovingVariance), rows, C, c.spec().eps);
+    }
+    c.end_grad(0, dx, c.n_in());
+  }
+};
+
+// LayerNorm / GroupNorm's kernel geometry for `batch` examples of shape `in`: x [N, S, C] in G
+// groups (a layer norm normalizes each position's channels: N = every position, S = 1, G = 1).
+struct NormGeometry {
+  size_t N, S;
+  int C, G;
+};
+NormGeometry norm_geometry(const LayerSpec& l, const Shape& in, int batch) {
+  const size_t C = size_t(in.back()), positions = shape_numel(in) / C;
+  if (l.kind == LayerKind::LayerNorm) return {size_t(batch) * positions, 1, int(C), 1};
+  return {size_t(batch), positions, int(C), l.groups};
+}
+
+// Layer and group norm: one definition, the geometry telling them apart.
+struct GroupNorm {
+  static Shape infer(LayerBuild& b) {
+    const LayerSpec& l = b.spec();
+    const Shape& in = b.in();
+    require(l.kind == LayerKind::LayerNorm || (l.groups >= 1 && in.back() % l.groups == 0), ErrorKind::Value,
+            l.name + ": groups (" + std::to_string(l.groups) + ") must divide the channels of the last axis (" +
+                std::to_string(in.back()) + ")");
+    add_affine(b);
+    return in;
+  }
+
+  // One mean and inverse deviation per (row, group) of the batch.
+  static void training_buffers(const LayerSpec& l, const Shape& in, int batch, size_t*, size_t* stats) {
+    const NormGeometry g = norm_geometry(l, in, batch);
+    *stats = g.N * size_t(g.G);
+  }
+
+  template <class Ops>
+  static void forward(const Ops& k, LayerPass& c) {
+    // Batch statistics in training and inference alike (as Keras); kept for backward in a step.
+    const NormGeometry g = norm_geometry(c.spec(), c.in_shape(), c.batch());
+    const bool keep = c.training();
+    k.groupnorm_fwd(c.y(), keep ? c.stats_mean() : nullptr, keep ? c.stats_invstd() : nullptr, c.x(),
+                    c.param(ParamRole::Gamma), c.param(ParamRole::Beta), g.N, g.S, g.C, g.G, c.spec().eps);
+  }
+
+  template <class Ops>
+  static void backward(const Ops& k, LayerPass& c, float* dy) {
+    // Frozen, the layer still normalizes with the batch's statistics: dx takes the full form.
+    const bool need_dx = c.needs_grad(), trains = c.trains();
+    if (!need_dx && !trains) return;
+    const NormGeometry g = norm_geometry(c.spec(), c.in_shape(), c.batch());
+    float* dx = need_dx ? c.begin_grad(0) : c.scratch_grad();
+    k.groupnorm_bwd(dx, trains ? c.grad(ParamRole::Gamma) : nullptr, trains ? c.grad(ParamRole::Beta) : nullptr, dy,
+                    c.x(), c.stats_mean(), c.stats_invstd(), c.param(ParamRole::Gamma), g.N, g.S, g.C, g.G);
+    if (need_dx) c.end_grad(0, dx, c.n_in());
+  }
+};
+
+}  // namespace
+
+extern const LayerDef BatchNormLayer = define_layer<BatchNorm>();
+extern const LayerDef LayerNormLayer = define_layer<GroupNorm>();
+extern const LayerDef GroupNormLayer = define_layer<GroupNorm>();
+
+}  // namespace ck
