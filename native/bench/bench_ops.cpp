@@ -1,12 +1,16 @@
 // bench_ops: GFLOP/s of the conv2d and dense kernels per ISA on the example models' layer shapes
 // (W1: the MNIST convnet, batch 100, and its forward pass at batch 1; W2: the CIFAR convnet,
-// batch 64), one large conv and a 1024^3 GEMM. Median of several timed repetitions after one warm-up call.
+// batch 64; W3: ResNet-20's 3x3 layers, batch 128; W5: MobileNetV2's 1x1 expansions and
+// projections at batch 1), one large conv and a 1024^3 GEMM. Median of several timed
+// repetitions after one warm-up call.
 //
-//   bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N]
+//   bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N] [--only GROUP]
 //
 // Without --isa every vector ISA the CPU supports runs, plus the scalar reference on the small
-// layers only (it is slow). --quick times fewer repetitions.
+// layers only (it is slow). --quick times fewer repetitions; --only runs one group (W1, W1b1,
+// W2, W3, W5, large, gemm).
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +32,8 @@ namespace {
 struct Options {
   std::vector<Isa> isas;
   bool quick = false;
+  std::string only;  // a group name, or empty for all
+  bool runs(const char* group) const { return only.empty() || only == group; }
 };
 
 std::vector<float> random_vector(size_t n, uint32_t seed) {
@@ -82,6 +88,7 @@ ConvParams conv(int N, int H, int W, int C, int K, int R, bool same) {
 
 void bench_conv(const char* group, const ConvParams& p, const Options& o, Isa isa,
                 bool fwd_only = false) {
+  if (!o.runs(group)) return;
   const CpuKernels& k = ck::cpu_kernels(isa);
   auto x = random_vector(p.x_size(), 1), w = random_vector(p.w_size(), 2);
   auto b = random_vector(size_t(p.K), 3), dy = random_vector(p.y_size(), 4);
@@ -102,6 +109,7 @@ void bench_conv(const char* group, const ConvParams& p, const Options& o, Isa is
 
 void bench_dense(const char* group, int M, int K, int N, const Options& o, Isa isa,
                  bool fwd_only = false) {
+  if (!o.runs(group)) return;
   const CpuKernels& k = ck::cpu_kernels(isa);
   auto x = random_vector(size_t(M) * K, 1), w = random_vector(size_t(K) * N, 2);
   auto b = random_vector(size_t(N), 3), dy = random_vector(size_t(M) * N, 4);
@@ -120,7 +128,7 @@ void bench_dense(const char* group, int M, int K, int N, const Options& o, Isa i
 }
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N]\n");
+  std::fprintf(stderr, "usage: bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N] [--only GROUP]\n");
   std::exit(2);
 }
 
@@ -138,6 +146,8 @@ int main(int argc, char** argv) {
       else if (v == "avx2") o.isas.push_back(Isa::Avx2);
       else if (v == "scalar") o.isas.push_back(Isa::Scalar);
       else usage();
+    } else if (a == "--only" && i + 1 < argc) {
+      o.only = argv[++i];
     } else if (a == "--threads" && i + 1 < argc) {
       ck::set_num_threads(std::atoi(argv[++i]));
     } else {
@@ -179,6 +189,17 @@ int main(int argc, char** argv) {
     }
     bench_dense("W2", 64, 4096, 10, o, isa);
     if (!small_only) {
+      // ResNet-20 (CIFAR-10) training: its three stages' 3x3 layers.
+      bench_conv("W3", conv(128, 32, 32, 16, 16, 3, true), o, isa);
+      bench_conv("W3", conv(128, 16, 16, 32, 32, 3, true), o, isa);
+      bench_conv("W3", conv(128, 8, 8, 64, 64, 3, true), o, isa);
+      // MobileNetV2 224x224 inference at batch 1: the 1x1 expansions and projections.
+      for (const auto& s : {std::array<int, 3>{56, 24, 144}, {28, 32, 192}, {14, 64, 384}, {14, 96, 576},
+                            {7, 160, 960}}) {
+        bench_conv("W5", conv(1, s[0], s[0], s[1], s[2], 1, false), o, isa, true);
+        bench_conv("W5", conv(1, s[0], s[0], s[2], s[1], 1, false), o, isa, true);
+      }
+      bench_conv("W5", conv(1, 7, 7, 320, 1280, 1, false), o, isa, true);
       bench_conv("large", conv(64, 56, 56, 64, 64, 3, true), o, isa);
       bench_dense("gemm", 1024, 1024, 1024, o, isa);
     }
