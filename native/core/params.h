@@ -83,19 +83,36 @@ inline bool act_grad_from_output(Act act) { return int(act) <= int(Act::Relu6); 
 constexpr float kSeluAlpha = 1.67326324235437728481f;
 constexpr float kSeluScale = 1.05070098735548049342f;
 
-// The activations a conv2d / depthwise / dense epilogue applies, and their clamp.
-inline bool epilogue_act(Act act) { return act == Act::None || act == Act::Relu || act == Act::Relu6; }
+// The activations a conv2d / depthwise / dense / bias epilogue applies: the clamps, and the
+// smooth ones MobileNetV3 and EfficientNet put after their convolutions (sigmoid, swish, hard
+// swish), applied to each output block while it is still in cache. Only the clamps have a
+// derivative that the output alone determines (act_grad_from_output): a training pass that
+// differentiates through the epilogue takes only those.
+inline bool epilogue_act(Act act) {
+  return act == Act::None || act == Act::Relu || act == Act::Relu6 || act == Act::Sigmoid ||
+         act == Act::Swish || act == Act::HardSwish;
+}
+// epilogue_act's acts as an error message lists them.
+constexpr const char* kEpilogueActNames = "none, relu, relu6, sigmoid, swish or hardSwish";
+// The epilogue of one act: the clamp, done in the microkernels' registers, and for the smooth
+// acts `act` itself, which the kernels apply to the stored block with the vector activation
+// (the same code as activation_fwd, so fused and separate give the same bits on one ISA).
 struct EpilogueClamp {
-  bool relu = false;   // max(x, 0)
-  bool relu6 = false;  // then min(x, 6)
+  bool relu = false;    // max(x, 0)
+  bool relu6 = false;   // then min(x, 6)
+  bool smooth = false;  // act is Sigmoid, Swish or HardSwish: applied after the store
+  Act act = Act::None;
   EpilogueClamp() = default;
-  explicit EpilogueClamp(Act act) : relu(act == Act::Relu || act == Act::Relu6), relu6(act == Act::Relu6) {}
+  explicit EpilogueClamp(Act a)
+      : relu(a == Act::Relu || a == Act::Relu6), relu6(a == Act::Relu6),
+        smooth(a == Act::Sigmoid || a == Act::Swish || a == Act::HardSwish), act(a) {}
+  // The clamp alone (the identity for the smooth acts).
   float operator()(float v) const {
     if (relu && !(v > 0.f)) v = 0.f;
     if (relu6 && v > 6.f) v = 6.f;
     return v;
   }
-  // The activation's derivative from its output y (1 or 0), as activation_bwd takes it.
+  // The clamp's derivative from its output y (1 or 0), as activation_bwd takes it.
   float slope(float y) const { return relu6 ? (y > 0.f && y < 6.f ? 1.f : 0.f) : relu ? (y > 0.f ? 1.f : 0.f) : 1.f; }
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -79,3 +80,32 @@ inline double weighted_sum(const std::vector<float>& y, const std::vector<float>
       cktest::fail(__FILE__, __LINE__, std::string(what) + ": " + why_);            \
   } while (0)
 #define CHECK_GRADIENT(what, analytic, numeric) cktest::check_gradient(__FILE__, __LINE__, what, analytic, numeric)
+
+namespace cktest {
+
+// The smooth acts a conv2d / depthwise / dense / bias epilogue fuses besides the clamps.
+inline std::vector<ck::Act> smooth_epilogue_acts() { return {ck::Act::Sigmoid, ck::Act::Swish, ck::Act::HardSwish}; }
+
+// act(v) of an epilogue act in float64: the plain loops' ground truth for the reference kernels.
+inline double epilogue_act_f64(double v, ck::Act act) {
+  const double sigmoid = 1.0 / (1.0 + std::exp(-v)), hard = std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0;
+  switch (act) {
+    case ck::Act::Relu: return v > 0 ? v : 0.0;
+    case ck::Act::Relu6: return std::min(std::max(v, 0.0), 6.0);
+    case ck::Act::Sigmoid: return sigmoid;
+    case ck::Act::Swish: return v * sigmoid;
+    case ck::Act::HardSwish: return v * hard;
+    default: return v;
+  }
+}
+
+// A fused epilogue on one ISA gives what the same kernel without it gives, passed through that
+// ISA's activation_fwd, bit for bit: `fused` against `plain` (the kernel's act-free output).
+inline bool same_as_separate_activation(const ck::CpuKernels& k, std::vector<float> plain,
+                                        const std::vector<float>& fused, ck::Act act) {
+  k.activation_fwd(plain.data(), plain.data(), plain.size(), act, 0.f);
+  return plain.size() == fused.size() &&
+         std::memcmp(plain.data(), fused.data(), plain.size() * sizeof(float)) == 0;
+}
+
+}  // namespace cktest

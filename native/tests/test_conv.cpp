@@ -164,7 +164,7 @@ TEST(unsupported_fused_activation_throws) {
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
   for (Isa isa : cktest::vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
   for (const CpuKernels* k : tables) {
-    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh, Act::ClippedRelu}) {
+    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Tanh, Act::ClippedRelu, Act::Gelu, Act::Mish}) {
       bool threw = false;
       try {
         k->conv2d_fwd(&y, x.data(), w.data(), nullptr, p, act);
@@ -172,6 +172,61 @@ TEST(unsupported_fused_activation_throws) {
         threw = e.kind() == ck::ErrorKind::Value;
       }
       CHECK(threw);
+    }
+  }
+}
+
+// The smooth fused activations (sigmoid, swish, hard swish) on every forward path: the direct
+// small-reduction kernel (1x1 and 3x3), the indirect GEMM (reductions past the direct kernel's
+// bound) with vector and dot tiles (K below half a vector), weights packed ahead. The reference
+// against float64 loops; every ISA against the reference, and bit for bit against its own
+// act-free output passed through its activation_fwd. Biases in [-8, 8] put outputs in both
+// saturated tails and at hard swish's corners.
+TEST(smooth_fused_activations_match_float64_and_separate_activation) {
+  const CpuKernels& ref = ck::scalar_kernels();
+  std::mt19937 rng(17);
+  for (const ConvParams& p : {conv_shape(2, 7, 9, 24, 37, 1, 1), conv_shape(1, 5, 6, 600, 20, 1, 1),
+                              conv_shape(2, 6, 5, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1),
+                              conv_shape(1, 9, 8, 16, 48, 3, 3, 2, 2, 1, 1, 1, 1),
+                              conv_shape(1, 4, 4, 200, 2, 1, 1)}) {
+    const std::string tag = describe(p);
+    auto x = cktest::random_vector(rng, p.x_size());
+    auto w = cktest::random_vector(rng, p.w_size(), -0.2f, 0.2f);
+    auto b = cktest::random_vector(rng, size_t(p.K), -8.f, 8.f);
+    const double red = double(p.R) * p.S * p.C;
+    for (Act act : cktest::smooth_epilogue_acts()) {
+      std::vector<float> y0(p.y_size(), 7.f);
+      ref.conv2d_fwd(y0.data(), x.data(), w.data(), b.data(), p, act);
+      for (int n = 0; n < p.N; ++n)
+        for (int op = 0; op < p.P; ++op)
+          for (int oq = 0; oq < p.Q; ++oq)
+            for (int k = 0; k < p.K; ++k) {
+              double s = b[size_t(k)];
+              for (int r = 0; r < p.R; ++r)
+                for (int c = 0; c < p.S * p.C; ++c) {
+                  const int h = op * p.stride_h - p.pad_h + r * p.dil_h, wi = oq * p.stride_w - p.pad_w + c / p.C;
+                  if (h < 0 || h >= p.H || wi < 0 || wi >= p.W) continue;
+                  s += double(x[((size_t(n) * p.H + h) * p.W + wi) * p.C + size_t(c % p.C)]) *
+                       w[(size_t(r) * p.S * p.C + size_t(c)) * p.K + size_t(k)];
+                }
+              const size_t i = ((size_t(n) * p.P + op) * p.Q + oq) * p.K + size_t(k);
+              CHECK_NEAR(y0[i], cktest::epilogue_act_f64(s, act), 1e-5 * std::sqrt(red) + 1e-6);
+            }
+      for (Isa isa : cktest::vector_isas()) {
+        const CpuKernels& k = ck::cpu_kernels(isa);
+        std::vector<float> y1(p.y_size(), -7.f), plain(p.y_size(), -7.f);
+        k.conv2d_fwd(y1.data(), x.data(), w.data(), b.data(), p, act);
+        EXPECT_CLOSE(y1, y0, red, std::string(ck::isa_name(isa)) + " fused act " + tag);
+        k.conv2d_fwd(plain.data(), x.data(), w.data(), b.data(), p, Act::None);
+        CHECK(cktest::same_as_separate_activation(k, plain, y1, act));
+        const size_t packed_floats = k.conv2d_packed_floats(p);
+        if (packed_floats > 0) {
+          std::vector<float> packed(packed_floats), y2(p.y_size(), 3.f);
+          k.conv2d_pack_weights(packed.data(), w.data(), p);
+          k.conv2d_fwd_packed(y2.data(), x.data(), w.data(), packed.data(), b.data(), p, act);
+          CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+        }
+      }
     }
   }
 }

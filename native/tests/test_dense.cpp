@@ -93,7 +93,7 @@ TEST(unsupported_fused_activation_throws) {
   std::vector<const CpuKernels*> tables = {&ck::scalar_kernels()};
   for (Isa isa : cktest::vector_isas()) tables.push_back(&ck::cpu_kernels(isa));
   for (const CpuKernels* k : tables) {
-    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Sigmoid, Act::Tanh}) {
+    for (Act act : {Act::LeakyRelu, Act::Elu, Act::Tanh, Act::Gelu}) {
       bool threw = false;
       try {
         k->dense_fwd(y.data(), x.data(), w.data(), nullptr, 2, 2, 2, act);
@@ -101,6 +101,39 @@ TEST(unsupported_fused_activation_throws) {
         threw = e.kind() == ck::ErrorKind::Value;
       }
       CHECK(threw);
+    }
+  }
+}
+
+// The smooth fused activations (sigmoid, swish, hard swish), as in test_conv, on the few-rows
+// kernel (M <= 4), the GEMM's vector tiles and its dot tiles (N below half a vector): the
+// reference against float64 loops, every ISA against the reference and, bit for bit, against
+// its own act-free output passed through its activation_fwd.
+TEST(smooth_fused_activations_match_float64_and_separate_activation) {
+  const CpuKernels& ref = ck::scalar_kernels();
+  std::mt19937 rng(21);
+  struct Shape { int M, K, N; };
+  for (Shape s : {Shape{1, 300, 37}, Shape{3, 64, 130}, Shape{37, 100, 45}, Shape{20, 70, 3}}) {
+    const std::string tag = std::to_string(s.M) + "x" + std::to_string(s.K) + "->" + std::to_string(s.N);
+    auto x = cktest::random_vector(rng, size_t(s.M) * s.K);
+    auto w = cktest::random_vector(rng, size_t(s.K) * s.N, -0.3f, 0.3f);
+    auto b = cktest::random_vector(rng, size_t(s.N), -8.f, 8.f);
+    for (Act act : cktest::smooth_epilogue_acts()) {
+      std::vector<float> y0(size_t(s.M) * s.N, 7.f);
+      ref.dense_fwd(y0.data(), x.data(), w.data(), b.data(), s.M, s.K, s.N, act);
+      for (int m = 0; m < s.M; ++m)
+        for (int j = 0; j < s.N; ++j) {
+          double sum = b[size_t(j)];
+          for (int k = 0; k < s.K; ++k) sum += double(x[size_t(m) * s.K + k]) * w[size_t(k) * s.N + j];
+          CHECK_NEAR(y0[size_t(m) * s.N + j], cktest::epilogue_act_f64(sum, act), 1e-5 * std::sqrt(double(s.K)) + 1e-6);
+        }
+      for (const CpuKernels* k : cktest::vector_tables()) {
+        std::vector<float> y1(y0.size(), -7.f), plain(y0.size(), -7.f);
+        k->dense_fwd(y1.data(), x.data(), w.data(), b.data(), s.M, s.K, s.N, act);
+        EXPECT_CLOSE(y1, y0, double(s.K), std::string(ck::isa_name(k->isa)) + " fused act " + tag);
+        k->dense_fwd(plain.data(), x.data(), w.data(), b.data(), s.M, s.K, s.N, Act::None);
+        CHECK(cktest::same_as_separate_activation(*k, plain, y1, act));
+      }
     }
   }
 }

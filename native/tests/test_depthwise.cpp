@@ -187,11 +187,53 @@ TEST(unsupported_fused_activation_throws) {
   for (const CpuKernels* k : tables) {
     bool threw = false;
     try {
-      k->depthwise_conv2d_fwd(y.data(), x.data(), w.data(), nullptr, p, Act::Sigmoid);
+      k->depthwise_conv2d_fwd(y.data(), x.data(), w.data(), nullptr, p, Act::Tanh);
     } catch (const ck::Error&) {
       threw = true;
     }
     CHECK(threw);
+  }
+}
+
+// The smooth fused activations (sigmoid, swish, hard swish), as in test_conv: the reference
+// against float64 loops, every ISA against the reference and, bit for bit, against its own
+// act-free output passed through its activation_fwd. Biases in [-8, 8] reach both tails.
+TEST(smooth_fused_activations_match_float64_and_separate_activation) {
+  const CpuKernels& ref = ck::scalar_kernels();
+  std::mt19937 rng(19);
+  for (const ConvParams& p : {make(2, 9, 8, 17, 1, 3, 3, 2, 2, true), make(1, 8, 9, 33, 3, 5, 5, 1, 2, true),
+                              make(1, 14, 14, 96, 1, 3, 3, 1, 1, true), make(1, 6, 7, 5, 2, 3, 3, 1, 1, false)}) {
+    const std::string tag = describe(p);
+    auto x = cktest::random_vector(rng, p.x_size());
+    auto w = cktest::random_vector(rng, w_size(p));
+    auto b = cktest::random_vector(rng, size_t(p.K), -8.f, 8.f);
+    const int M = p.K / p.C;
+    for (Act act : cktest::smooth_epilogue_acts()) {
+      std::vector<float> y0(p.y_size(), 7.f);
+      ref.depthwise_conv2d_fwd(y0.data(), x.data(), w.data(), b.data(), p, act);
+      for (int n = 0; n < p.N; ++n)
+        for (int op = 0; op < p.P; ++op)
+          for (int oq = 0; oq < p.Q; ++oq)
+            for (int k = 0; k < p.K; ++k) {
+              double s = b[size_t(k)];
+              for (int r = 0; r < p.R; ++r)
+                for (int q = 0; q < p.S; ++q) {
+                  const int h = op * p.stride_h - p.pad_h + r * p.dil_h, wi = oq * p.stride_w - p.pad_w + q * p.dil_w;
+                  if (h < 0 || h >= p.H || wi < 0 || wi >= p.W) continue;
+                  s += double(x[((size_t(n) * p.H + h) * p.W + wi) * p.C + size_t(k / M)]) *
+                       w[(size_t(r) * p.S + q) * p.K + size_t(k)];
+                }
+              const size_t i = ((size_t(n) * p.P + op) * p.Q + oq) * p.K + size_t(k);
+              CHECK_NEAR(y0[i], cktest::epilogue_act_f64(s, act), 1e-5 * p.R * p.S + 1e-6);
+            }
+      for (const CpuKernels* k : cktest::vector_tables()) {
+        std::vector<float> y1(p.y_size(), -7.f), plain(p.y_size(), -7.f);
+        k->depthwise_conv2d_fwd(y1.data(), x.data(), w.data(), b.data(), p, act);
+        EXPECT_CLOSE(y1, y0, double(p.R) * p.S, std::string(ck::isa_name(k->isa)) + " fused act " + tag);
+        k->depthwise_conv2d_fwd(plain.data(), x.data(), w.data(), b.data(), p, Act::None);
+        CHECK(cktest::same_as_separate_activation(*k, plain, y1, act));
+      }
+    }
   }
 }
 

@@ -15,14 +15,6 @@ namespace {
 constexpr int L = Vec::kLanes;
 constexpr size_t kGrain = 1 << 15;
 
-
-// Applies f to vectors of [0, n) in parallel chunks.
-inline Vec sigmoid(Vec x) {
-  // 1 / (1 + e^-x); exp saturates, so large |x| gives 0 or 1 without overflow.
-  const Vec one = Vec::set1(1.f);
-  return one / (one + exp(Vec::zero() - x));
-}
-
 inline Vec tanh(Vec x) {
   // tanh|x| = (1 - e^{-2|x|}) / (1 + e^{-2|x|}), then the sign of x.
   const Vec one = Vec::set1(1.f);
@@ -59,10 +51,6 @@ inline Vec log1p_unit(Vec u) {
 }
 
 inline Vec softplus(Vec x) { return max(x, Vec::zero()) + log1p_unit(exp(Vec::zero() - abs(x))); }
-
-inline Vec hard_sigmoid(Vec x) {
-  return min(max(x + Vec::set1(3.f), Vec::zero()), Vec::set1(6.f)) / Vec::set1(6.f);
-}
 
 // sigmoid(x) and sigmoid(-x) = e^-x sigmoid(x), each with its relative precision (1 - sigmoid(x)
 // would lose it where sigmoid(x) is near 1).

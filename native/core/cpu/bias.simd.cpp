@@ -1,9 +1,9 @@
 // Vector per-channel bias over channels-last rows (see bias_ref.cpp). The forward adds the bias
 // row by row, C lanes at a time, with the epilogue's clamp (max with 0 turns NaN into 0, as
-// EpilogueClamp does); the gradient sums rows in chunks added in chunk order
+// EpilogueClamp does) or smooth act; the gradient sums rows in chunks added in chunk order
 // (gemm::chunked_accumulate), so it is deterministic for a fixed thread count.
-#include "../errors.h"
 #include "gemm.simd.h"
+#include "reference.h"
 #include "simd_kernels.h"
 
 namespace ck {
@@ -16,15 +16,16 @@ size_t row_grain(int C) { return kGrainFloats / size_t(C > 0 ? C : 1) + 1; }
 
 void bias_act_fwd(float* y, const float* b, size_t rows, int C, Act act) {
   if (!epilogue_act(act)) {
-    throw_error(ErrorKind::Value, "biasAct: the fused activation must be none, relu or relu6");
+    ref::bias_act_fwd(y, b, rows, C, act);  // rejects the unsupported fused activation
+    return;
   }
   if (C <= 0) return;
-  const bool relu = act != Act::None, relu6 = act == Act::Relu6;
+  const EpilogueClamp epi(act);
   const Vec zero = Vec::zero(), six = Vec::set1(6.f);
   auto clamp = [&](Vec v) {
-    if (relu) v = max(v, zero);
-    if (relu6) v = min(v, six);
-    return v;
+    if (epi.relu) v = max(v, zero);
+    if (epi.relu6) v = min(v, six);
+    return epi.smooth ? gemm::smooth_act(v, act) : v;
   };
   parallel_for(rows, row_grain(C), [&](size_t rb, size_t re, int) {
     for (size_t r = rb; r < re; ++r) {

@@ -25,7 +25,7 @@ inline int in_w(const ConvParams& p, int out_q, int s) {
 void check_fused_act(Act act, const char* op) {
   if (!epilogue_act(act)) {
     throw_error(ErrorKind::Value,
-                std::string(op) + ": the fused activation must be none, relu or relu6");
+                std::string(op) + ": the fused activation must be " + kEpilogueActNames);
   }
 }
 
@@ -54,9 +54,8 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
             }
           }
         }
-        for (int k = 0; k < K; ++k) {
-          out[k] = EpilogueClamp(act)(out[k] + (b ? b[k] : 0.f));
-        }
+        for (int k = 0; k < K; ++k) out[k] += b ? b[k] : 0.f;
+        activation_fwd(out, out, size_t(K), act, 0.f);
       }
     }
   }

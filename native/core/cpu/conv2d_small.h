@@ -8,7 +8,7 @@ namespace ck {
 namespace CK_ISA_NS {
 
 // Computes y as conv2d_fwd does and returns true when the layer suits the direct kernel (a
-// small reduction R*S*C, act None or Relu); returns false, writing nothing, otherwise.
+// small reduction R*S*C, an epilogue_act); returns false, writing nothing, otherwise.
 bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
                       const ConvParams& p, Act act);
 

@@ -102,6 +102,7 @@ void fwd_tile(const Tile& t) {
         out.store_partial(o + v * kL, left);
       }
     }
+    if (clamp.smooth) gemm::smooth_epilogue(o, ncols, clamp.act);
   }
 }
 

@@ -1,5 +1,6 @@
 // Scalar reference dense layer: x [M,K], w [K,N] (in, out), y [M,N] = act(x w + b).
 #include <cstring>
+#include <string>
 
 #include "../errors.h"
 #include "reference.h"
@@ -10,7 +11,7 @@ namespace ref {
 void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
                Act act) {
   if (!epilogue_act(act)) {
-    throw_error(ErrorKind::Value, "dense: the fused activation must be none, relu or relu6");
+    throw_error(ErrorKind::Value, std::string("dense: the fused activation must be ") + kEpilogueActNames);
   }
   for (int m = 0; m < M; ++m) {
     float* out = y + size_t(m) * N;
@@ -20,9 +21,8 @@ void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, 
       const float* wr = w + size_t(k) * N;
       for (int j = 0; j < N; ++j) out[j] += xv * wr[j];
     }
-    for (int j = 0; j < N; ++j) {
-      out[j] = EpilogueClamp(act)(out[j] + (b ? b[j] : 0.f));
-    }
+    for (int j = 0; j < N; ++j) out[j] += b ? b[j] : 0.f;
+    activation_fwd(out, out, size_t(N), act, 0.f);
   }
 }
 

@@ -39,6 +39,7 @@ void rows_block(float* y, const float* x, const float* w, const float* b, int M,
       if (b) sum = sum + load_n(b + col, n);
       if (clamp.relu) sum = max(sum, Vec::zero());
       if (clamp.relu6) sum = min(sum, Vec::set1(6.f));
+      if (clamp.smooth) sum = gemm::smooth_act(sum, clamp.act);
       store_n(ym + col, sum, n);
     }
   }

@@ -91,6 +91,7 @@ void tile(float* out, ptrdiff_t out_step, const Tap* taps, int ntaps, ptrdiff_t 
     if (clamp.relu6) v = min(v, Vec::set1(6.f));
     if (kFull) v.store(out + j * out_step);
     else v.store_partial(out + j * out_step, kb.m);
+    if (clamp.smooth) gemm::smooth_epilogue(out + j * out_step, kb.m, clamp.act);
   }
 }
 

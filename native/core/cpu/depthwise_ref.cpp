@@ -30,7 +30,7 @@ inline int64_t in_w(const ConvParams& p, int out_q, int s) {
 void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
                           const ConvParams& p, Act act) {
   if (!epilogue_act(act)) {
-    throw_error(ErrorKind::Value, "depthwiseConv2d: the fused activation must be none, relu or relu6");
+    throw_error(ErrorKind::Value, std::string("depthwiseConv2d: the fused activation must be ") + kEpilogueActNames);
   }
   const int C = p.C, K = p.K, M = p.K / p.C;
   for (int n = 0; n < p.N; ++n)
@@ -50,9 +50,8 @@ void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float*
               for (int m = 0; m < M; ++m) out[c * M + m] += xin[c] * wt[c * M + m];
           }
         }
-        for (int k = 0; k < K; ++k) {
-          out[k] = EpilogueClamp(act)(out[k] + (b ? b[k] : 0.f));
-        }
+        for (int k = 0; k < K; ++k) out[k] += b ? b[k] : 0.f;
+        activation_fwd(out, out, size_t(K), act, 0.f);
       }
 }
 

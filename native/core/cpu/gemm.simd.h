@@ -64,6 +64,23 @@ class Arena {
   char* p_;
 };
 
+// The smooth epilogue act (EpilogueClamp::smooth) of v, as activation_fwd computes it.
+inline Vec smooth_act(Vec v, Act act) {
+  switch (act) {
+    case Act::Sigmoid: return sigmoid(v);
+    case Act::Swish: return v * sigmoid(v);
+    case Act::HardSwish: return v * hard_sigmoid(v);
+    default: return v;
+  }
+}
+
+// o[0, n) = smooth_act(o[0, n)) in place: the kernels store a block of outputs, then pass its
+// rows through here while they are in L1. Out of line: inlined into every microkernel
+// instantiation, the exp would multiply their code size for a call per output row.
+inline __attribute__((noinline)) void smooth_epilogue(float* o, int n, Act act) {
+  for (int c = 0; c < n; c += kL) store_n(o + c, smooth_act(load_n(o + c, size_t(n - c)), act), size_t(n - c));
+}
+
 // ------------------------------------------------------------------------------------------
 // Indirect GEMM
 // ------------------------------------------------------------------------------------------
@@ -115,7 +132,7 @@ void igemm_tile(const IgTile& t) {
     }
   }
 
-  // Epilogue: + bias, ReLU, store (masked on the last partial vector).
+  // Epilogue: + bias, the clamp, store (masked on the last partial vector), the smooth act.
   const int nfull = t.ncols / kL, rem = t.ncols % kL;
   Vec bias[NV];
 #pragma GCC unroll 4
@@ -145,6 +162,7 @@ void igemm_tile(const IgTile& t) {
         r.store_partial(o + v * kL, rem);
       }
     }
+    if (t.clamp.smooth) smooth_epilogue(o, t.ncols, t.clamp.act);
   }
 }
 
@@ -200,6 +218,7 @@ void dot_tile(const IgTile& t) {
     for (int c = 0; c < C; ++c) {
       o[c] = t.clamp(acc[m][c].reduce_add() + (t.bias ? t.bias[c] : 0.f));
     }
+    if (t.clamp.smooth) smooth_epilogue(o, C, t.clamp.act);
   }
 }
 

@@ -365,5 +365,16 @@ inline Vec exp(Vec x) {
   return p * pow2i(n);
 }
 
+// The sigmoid and hard sigmoid of the vector activations (activation.simd.cpp) and of the
+// kernels' fused epilogues: one definition, so a fused activation gives activation_fwd's bits.
+inline Vec sigmoid(Vec x) {
+  // 1 / (1 + e^-x); exp saturates, so large |x| gives 0 or 1 without overflow.
+  const Vec one = Vec::set1(1.f);
+  return one / (one + exp(Vec::zero() - x));
+}
+inline Vec hard_sigmoid(Vec x) {
+  return min(max(x + Vec::set1(3.f), Vec::zero()), Vec::set1(6.f)) / Vec::set1(6.f);
+}
+
 }  // namespace CK_ISA_NS
 }  // namespace ck

@@ -217,9 +217,7 @@ void check_conv(const ConvParams& p, const char* op) {
 
 void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const ConvParams& p,
                 Act act, void* stream) {
-  if (act != Act::None && act != Act::Relu) {
-    throw_error(ErrorKind::Value, "conv2d: the fused activation must be none or relu");
-  }
+  const bool relu = epilogue_relu(act, "conv2d");
   check_conv(p, "conv2d");
   if (p.y_size() == 0) return;
   ConvFwdA a;
@@ -230,7 +228,8 @@ void conv2d_fwd(float* y, const float* x, const float* w, const float* b, const 
   a.divC = fdiv(p.C), a.divS = fdiv(p.S), a.divQ = fdiv(p.Q), a.divP = fdiv(p.P);
   a.vec = p.C % 4 == 0 && aligned16(x);
   MatLoader<false> bl{w, p.K, a.Kred, p.K, p.K % 4 == 0 && aligned16(w)};
-  gemm(a, bl, y, b, act == Act::Relu, a.M, p.K, a.Kred, as_stream(stream), "conv2d");
+  gemm(a, bl, y, b, relu, a.M, p.K, a.Kred, as_stream(stream), "conv2d");
+  epilogue_rest(y, p.y_size(), act, stream);
 }
 
 void conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,

@@ -18,13 +18,12 @@ void check_dense(int M, int K, int N, const char* op) {
 
 void dense_fwd(float* y, const float* x, const float* w, const float* b, int M, int K, int N,
                Act act, void* stream) {
-  if (act != Act::None && act != Act::Relu) {
-    throw_error(ErrorKind::Value, "dense: the fused activation must be none or relu");
-  }
+  const bool relu = epilogue_relu(act, "dense");
   check_dense(M, K, N, "dense");
   MatLoader<true> a{x, M, K, K, K % 4 == 0 && aligned16(x)};
   MatLoader<false> bl{w, N, K, N, N % 4 == 0 && aligned16(w)};
-  gemm(a, bl, y, b, act == Act::Relu, M, N, K, as_stream(stream), "dense");
+  gemm(a, bl, y, b, relu, M, N, K, as_stream(stream), "dense");
+  epilogue_rest(y, size_t(M) * size_t(N), act, stream);
 }
 
 void dense_bwd_data(float* dx, const float* dy, const float* w, int M, int K, int N,

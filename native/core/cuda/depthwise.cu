@@ -129,14 +129,13 @@ int check_depthwise(const ConvParams& p, const char* op) {
 
 void depthwise_conv2d_fwd(float* y, const float* x, const float* w, const float* b,
                           const ConvParams& p, Act act, void* stream) {
-  if (act != Act::None && act != Act::Relu) {
-    throw_error(ErrorKind::Value, "depthwiseConv2d: the fused activation must be none or relu");
-  }
+  const bool relu = epilogue_relu(act, "depthwiseConv2d");
   const int M = check_depthwise(p, "depthwiseConv2d");
   launch_cells(p.y_size(), p.y_size(), "depthwiseConv2d", [&](auto total, unsigned grid) {
     depthwise_fwd_kernel<decltype(total)><<<grid, 256, 0, as_stream(stream)>>>(
-        y, x, w, b, p, M, act == Act::Relu ? 1 : 0, total);
+        y, x, w, b, p, M, relu ? 1 : 0, total);
   });
+  epilogue_rest(y, p.y_size(), act, stream);
 }
 
 void depthwise_conv2d_bwd_data(float* dx, const float* dy, const float* w, const ConvParams& p,

@@ -30,6 +30,10 @@ using namespace gputest;
 
 namespace {
 
+// The forward passes' variants: 0 without a bias and act, then with a bias, each epilogue act.
+constexpr Act kVariantAct[] = {Act::None, Act::Relu, Act::None, Act::Relu6, Act::Sigmoid, Act::Swish, Act::HardSwish};
+constexpr int kVariants = int(sizeof kVariantAct / sizeof kVariantAct[0]);
+
 // All passes of conv2d on p, GPU against the reference. misalign: data pointers offset by one
 // float (the kernels' non-vector paths).
 void compare_conv(const ConvParams& p, std::mt19937& rng, bool misalign = false) {
@@ -41,15 +45,14 @@ void compare_conv(const ConvParams& p, std::mt19937& rng, bool misalign = false)
   const double red_filter = double(p.N) * p.P * p.Q;
   Dev dx_(x, off), dw_(w, off), db_(b, off), ddy(dy, off);
 
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < kVariants; ++variant) {
     const float* bias = variant == 0 ? nullptr : b.data();
-    Act act = variant == 1 ? Act::Relu : Act::None;
+    const Act act = kVariantAct[variant];
     Vec want(p.y_size());
     ref().conv2d_fwd(want.data(), x.data(), w.data(), bias, p, act);
     Dev y = Dev::out(p.y_size(), off);
     gpu().conv2d_fwd(y.p(), dx_.p(), dw_.p(), bias ? db_.p() : nullptr, p, act, g_stream);
-    EXPECT_CLOSE(y.host(), want, red_fwd,
-                 std::string("conv2d fwd") + (bias ? " bias" : "") + (variant == 1 ? " relu " : " ") + tag);
+    EXPECT_CLOSE(y.host(), want, red_fwd, "conv2d fwd " + std::to_string(variant) + " " + tag);
   }
   {
     Vec want(p.x_size());
@@ -112,7 +115,7 @@ TEST(conv2d_rejects_other_fused_activations) {
   ConvParams p = conv_shape(1, 3, 3, 1, 1, 3, 3);
   bool threw = false;
   try {
-    gpu().conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Sigmoid, g_stream);
+    gpu().conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Tanh, g_stream);
   } catch (const ck::Error& e) {
     threw = e.kind() == ck::ErrorKind::Value;
   }
@@ -145,9 +148,9 @@ TEST(dense_shapes) {
       Vec x = rnd(rng, size_t(s.M) * s.K), w = rnd(rng, size_t(s.K) * s.N), b = rnd(rng, size_t(s.N));
       Vec dy = rnd(rng, size_t(s.M) * s.N);
       Dev gx(x, off), gw(w, off), gbias(b, off), gdy(dy, off);
-      for (int variant = 0; variant < 3; ++variant) {
+      for (int variant = 0; variant < kVariants; ++variant) {
         const float* bias = variant == 0 ? nullptr : b.data();
-        Act act = variant == 1 ? Act::Relu : Act::None;
+        const Act act = kVariantAct[variant];
         Vec want(size_t(s.M) * s.N);
         ref().dense_fwd(want.data(), x.data(), w.data(), bias, s.M, s.K, s.N, act);
         Dev y = Dev::out(want.size(), off);
@@ -803,9 +806,9 @@ void compare_depthwise(const ConvParams& p, std::mt19937& rng, bool misalign = f
   Vec x = rnd(rng, p.x_size()), w = rnd(rng, wn), b = rnd(rng, size_t(p.K));
   Vec dy = rnd(rng, p.y_size());
   Dev gx(x, off), gw(w, off), gb(b, off), gdy(dy, off);
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < kVariants; ++variant) {
     const float* bias = variant == 0 ? nullptr : b.data();
-    const Act act = variant == 1 ? Act::Relu : Act::None;
+    const Act act = kVariantAct[variant];
     Vec want(p.y_size());
     ref().depthwise_conv2d_fwd(want.data(), x.data(), w.data(), bias, p, act);
     Dev y = Dev::out(p.y_size(), off);
@@ -918,11 +921,31 @@ TEST(depthwise_rejects_other_fused_activations) {
   ConvParams p = conv_shape(1, 3, 3, 1, 1, 3, 3);
   bool threw = false;
   try {
-    gpu().depthwise_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Sigmoid, g_stream);
+    gpu().depthwise_conv2d_fwd(nullptr, nullptr, nullptr, nullptr, p, Act::Tanh, g_stream);
   } catch (const ck::Error& e) {
     threw = e.kind() == ck::ErrorKind::Value;
   }
   CHECK(threw);
+}
+
+// The transposed convolution's bias epilogue with every epilogue act, in place, with and
+// without a bias, on row counts around the block size.
+TEST(bias_act_every_epilogue_act) {
+  std::mt19937 rng(33);
+  for (int C : {1, 7, 64}) {
+    for (size_t rows : {size_t(1), size_t(300)}) {
+      Vec y = rnd(rng, rows * size_t(C), -8.f, 8.f), b = rnd(rng, size_t(C));
+      Dev gb(b);
+      for (int variant = 0; variant < kVariants; ++variant) {
+        const float* bias = variant == 0 ? nullptr : b.data();
+        Vec want = y;
+        ref().bias_act_fwd(want.data(), bias, rows, C, kVariantAct[variant]);
+        Dev gy(y);
+        gpu().bias_act_fwd(gy.p(), bias ? gb.p() : nullptr, rows, C, kVariantAct[variant], g_stream);
+        EXPECT_CLOSE(gy.host(), want, 1.0, "bias_act " + std::to_string(variant) + " C " + std::to_string(C));
+      }
+    }
+  }
 }
 
 TEST(grouped_conv2d_shapes) {
