@@ -330,6 +330,34 @@ TEST(vector_kernels_match_reference_with_few_input_channels) {
   }
 }
 
+// Pointwise layers (1x1, unit strides, no padding) tile their N*P*Q pixels as one run, across
+// image and row ends, in rows of a few tiles or one per thread: runs shorter than a tile, of
+// one row, of several rows with a short last one, batches of 1x1 images; every thread count
+// gives the same bits.
+TEST(pointwise_layers_match_reference_and_thread_counts) {
+  std::mt19937 rng(8);
+  const std::vector<ConvParams> shapes = {conv_shape(3, 7, 7, 24, 37, 1, 1), conv_shape(1, 14, 14, 96, 40, 1, 1),
+                                          conv_shape(2, 5, 9, 150, 24, 1, 1), conv_shape(5, 1, 1, 16, 8, 1, 1),
+                                          conv_shape(1, 1, 3, 7, 9, 1, 1), conv_shape(4, 28, 28, 32, 16, 1, 1)};
+  for (Isa isa : cktest::vector_isas()) {
+    const CpuKernels& k = ck::cpu_kernels(isa);
+    for (const ConvParams& p : shapes) {
+      compare_all(k, p, rng);
+      auto x = cktest::random_vector(rng, p.x_size()), w = cktest::random_vector(rng, p.w_size());
+      auto b = cktest::random_vector(rng, size_t(p.K));
+      std::vector<float> y1(p.y_size()), yn(p.y_size());
+      ck::set_num_threads(1);
+      k.conv2d_fwd(y1.data(), x.data(), w.data(), b.data(), p, Act::Swish);
+      for (int threads : {2, 3}) {
+        ck::set_num_threads(threads);
+        k.conv2d_fwd(yn.data(), x.data(), w.data(), b.data(), p, Act::Swish);
+        CHECK(std::memcmp(y1.data(), yn.data(), y1.size() * sizeof(float)) == 0);
+      }
+      ck::set_num_threads(0);
+    }
+  }
+}
+
 // Other thread counts (uneven chunks, three partial dw buffers) give the same answers. The
 // kernels keep products under a few MFLOP on one thread, so these shapes are big enough to
 // split.

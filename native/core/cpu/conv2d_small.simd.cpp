@@ -4,8 +4,12 @@
 // reduction needs. Here a tile is MQ consecutive output pixels of one row x NV vectors of output
 // channels, and pixel i of a tile finds the input of reduction row j by arithmetic, at
 // x0 + off[j] + i * stride_w * C. Where padding cuts the windows, a band of output rows reads a
-// zero-padded copy of its input rows instead of x. Every output value is summed in one fixed
-// order by one tile, whatever the thread count.
+// zero-padded copy of its input rows instead of x. A pointwise layer (1x1, unit strides, no
+// padding: MobileNet's expansions and projections) reads pixel m of x for pixel m of y, so its
+// N*P*Q pixels are tiled as one run cut into rows of kPointwiseRow pixels, not at the image's
+// row ends (a 7- or 14-pixel row ends in short tiles that keep fewer accumulators busy). Every
+// output value is bias + its R*S*C products summed in reduction order by one tile, whatever the
+// tiling and the thread count.
 #include <cstring>
 #include <utility>
 
@@ -40,6 +44,10 @@ constexpr const int (&kMaxMQ)[kMaxNV] = Blocking::kSmallConvPixels;
 // Largest zero-padded copy of input rows a thread keeps (floats); output rows are processed in
 // bands whose input rows fit.
 constexpr int64_t kMaxPadFloats = 16384;
+
+// Pixels per row of a pointwise layer's run: several of the widest tiles (kMaxMQ[0] pixels)
+// while the row's inputs stay within L1 across the column blocks (576-channel rows: 36 KB).
+constexpr int kPointwiseRow = 4 * kMaxMQ[0];
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -143,12 +151,12 @@ bool conv2d_small_reduction(const ConvParams& p) {
 
 bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
                       const ConvParams& p, Act act) {
+  if (!epilogue_act(act)) return false;
+  const int64_t red = int64_t(p.R) * p.S * p.C;
+  if (red <= 0 || red > kMaxReduction || p.K <= 0 || p.N <= 0 || p.P <= 0 || p.Q <= 0) return false;
   const int K = p.K, C = p.C, R = p.R, S = p.S, H = p.H, W = p.W, P = p.P, Q = p.Q;
   const int sh = p.stride_h, sw = p.stride_w, ph = p.pad_h, pw = p.pad_w;
   const int dh = p.dil_h, dw = p.dil_w;
-  if (!epilogue_act(act)) return false;
-  const int64_t red = int64_t(R) * S * C;
-  if (red <= 0 || red > kMaxReduction || K <= 0 || p.N <= 0 || P <= 0 || Q <= 0) return false;
 
   // Output row op reads input rows op*sh - ph + r*dh, and its pixels input columns u - pw for u
   // in [0, Wp). When all of them lie inside the image the tiles read x itself; otherwise a
@@ -158,6 +166,12 @@ bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
   const int64_t window_rows = int64_t(R - 1) * dh + 1;  // input rows of one output row
   const bool copy_rows = pw > 0 || Wp > W || ph > 0 || int64_t(P - 1) * sh - ph + window_rows > H;
   const int64_t row_len = Wp * C;
+  // A pointwise layer's run of pixels: `rows` rows of `run_q` pixels (the last one shorter),
+  // at least one row per thread where the run has as many pixels.
+  const bool pointwise = R == 1 && S == 1 && sh == 1 && sw == 1 && !copy_rows && P == H && Q == W;
+  const int64_t pixels = int64_t(p.N) * P * Q;
+  const int64_t run_q = pointwise ? min64(kPointwiseRow, max64(1, (pixels + num_threads() - 1) / num_threads())) : Q;
+  const int64_t rows = pointwise ? (pixels + run_q - 1) / run_q : int64_t(p.N) * P;
   if (copy_rows && window_rows * row_len > kMaxPadFloats) {
     return false;  // (very wide rows, huge padding or dilation) the GEMM's zero pointers
                    // cost less than the copies
@@ -208,23 +222,54 @@ bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
   // Column blocks of at most kMaxNV vectors, balanced.
   const int nkb = cdiv(nvec, kMaxNV);
   const size_t img_x = size_t(H) * W * C;
-  const double row_flops = 2.0 * Q * K * double(red);
+  const double row_flops = 2.0 * double(run_q) * K * double(red);
   // Threads take runs of output rows, not whole images, so one image splits too, in runs of at
   // least a quarter of gemm::grain_for's minimum: these layers are short, and with the pool's
   // workers polling between jobs, W1's first conv at batch 1 (0.9 MFLOP) on both threads took
   // W1's batch-1 predict from a median of ~39 to ~35 us (three alternating runs). A request
   // after an idle spell pays the worker's wake-up once, whichever layer splits first.
   const size_t grain = gemm::grain_for(row_flops * 4);
+  // Output columns of block kb for one row of nq pixels: x at xrow, y at yrow (column 0), in
+  // pixel tiles of balanced sizes (n_big of mq + 1 pixels, then mq).
+  auto run_row = [&](Tile& t, int kb, const float* xrow, float* yrow, int nq) {
+    const int v0 = nvec * kb / nkb, v1 = nvec * (kb + 1) / nkb, nv = v1 - v0;
+    const int col0 = v0 * kL;
+    const int nqb = cdiv(nq, kMaxMQ[nv - 1]), mq = nq / nqb, n_big = nq % nqb;
+    const TileFn big = n_big ? tile_fn(nv, mq + 1) : nullptr, small = tile_fn(nv, mq);
+    t.w = wt + col0;
+    t.bias = bias + col0;
+    t.ncols = (v1 == nvec ? K : v1 * kL) - col0;
+    for (int qb = 0, q0 = 0; qb < nqb; ++qb) {
+      t.x = xrow + q0 * t.xs;
+      t.y = yrow + col0 + size_t(q0) * K;
+      if (qb < n_big) {
+        big(t);
+        q0 += mq + 1;
+      } else {
+        small(t);
+        q0 += mq;
+      }
+    }
+  };
 
-  parallel_for(size_t(p.N) * P, grain, [&](size_t rb, size_t re, int) {
+  parallel_for(size_t(rows), grain, [&](size_t rb, size_t re, int) {
     Scratch pad(copy_rows ? size_t(band_rows * row_len) : 0);
     Tile t = proto;
     for (size_t fr = rb; fr < re;) {
+      if (pointwise) {
+        // Row fr: pixels [fr * run_q, ...) of the run, through every column block.
+        const int64_t q0 = int64_t(fr) * run_q;
+        for (int kb = 0; kb < nkb; ++kb) {
+          run_row(t, kb, x + q0 * C, y + q0 * K, int(min64(run_q, pixels - q0)));
+        }
+        ++fr;
+        continue;
+      }
       const int n = int(fr / P), pa = int(fr % P);
       const int pb = int(min64(min64(P, int64_t(pa) + band), int64_t(pa) + int64_t(re - fr)));
       const float* img = x + n * img_x;
-      // Input row h (any h the band reads) at rows + (h - h0) * pitch.
-      const float* rows = img;
+      // Input row h (any h the band reads) at in_rows + (h - h0) * pitch.
+      const float* in_rows = img;
       int64_t h0 = 0;
       if (copy_rows) {
         const int64_t hlo = int64_t(pa) * sh - ph, hhi = int64_t(pb - 1) * sh - ph + window_rows;
@@ -236,32 +281,12 @@ bool conv2d_small_fwd(float* y, const float* x, const float* w, const float* b,
             copy_padded_row(dst, img + h * W * C, W, C, pw, Wp);
           }
         }
-        rows = pad.data();
+        in_rows = pad.data();
         h0 = hlo;
       }
       for (int kb = 0; kb < nkb; ++kb) {
-        const int v0 = nvec * kb / nkb, v1 = nvec * (kb + 1) / nkb, nv = v1 - v0;
-        const int col0 = v0 * kL;
-        // Pixel blocks of balanced sizes: n_big of mq + 1 pixels, then mq.
-        const int nqb = cdiv(Q, kMaxMQ[nv - 1]), mq = Q / nqb, n_big = Q % nqb;
-        const TileFn big = n_big ? tile_fn(nv, mq + 1) : nullptr, small = tile_fn(nv, mq);
-        t.w = wt + col0;
-        t.bias = bias + col0;
-        t.ncols = (v1 == nvec ? K : v1 * kL) - col0;
         for (int op = pa; op < pb; ++op) {
-          const float* xrow = rows + (int64_t(op) * sh - ph - h0) * pitch;
-          float* yrow = y + (size_t(n) * P + op) * Q * K + col0;
-          for (int qb = 0, q0 = 0; qb < nqb; ++qb) {
-            t.x = xrow + q0 * t.xs;
-            t.y = yrow + size_t(q0) * K;
-            if (qb < n_big) {
-              big(t);
-              q0 += mq + 1;
-            } else {
-              small(t);
-              q0 += mq;
-            }
-          }
+          run_row(t, kb, in_rows + (int64_t(op) * sh - ph - h0) * pitch, y + (size_t(n) * P + op) * Q * K, Q);
         }
       }
       fr += size_t(pb - pa);
