@@ -100,7 +100,16 @@ void bench_conv(const char* group, const ConvParams& p, const Options& o, Isa is
   const int reps = reps_for(f, o, isa);
   print_row(group, shape, "fwd", isa,
             time_ms(reps, [&] { k.conv2d_fwd(y.data(), x.data(), w.data(), b.data(), p, Act::Relu); }), f);
-  if (fwd_only) return;
+  if (fwd_only) {
+    // Inference packs the weights once, ahead (conv2d_fwd packs them on every call).
+    std::vector<float> packed(k.conv2d_packed_floats(p));
+    if (packed.empty()) return;
+    k.conv2d_pack_weights(packed.data(), w.data(), p);
+    print_row(group, shape, "fwd_packed", isa, time_ms(reps, [&] {
+                k.conv2d_fwd_packed(y.data(), x.data(), w.data(), packed.data(), b.data(), p, Act::Relu);
+              }), f);
+    return;
+  }
   print_row(group, shape, "bwd_data", isa,
             time_ms(reps, [&] { k.conv2d_bwd_data(dx.data(), dy.data(), w.data(), p); }), f);
   print_row(group, shape, "bwd_filter", isa,
