@@ -136,6 +136,24 @@ void bench_dense(const char* group, int M, int K, int N, const Options& o, Isa i
             time_ms(reps, [&] { k.dense_bwd_filter(dw.data(), db.data(), dy.data(), x.data(), M, K, N); }), f);
 }
 
+// A depthwise 3x3 'same' layer (multiplier 1), forward only, as inference runs it.
+void bench_depthwise(const char* group, int N, int H, int C, int stride, const Options& o, Isa isa) {
+  if (!o.runs(group)) return;
+  const CpuKernels& k = ck::cpu_kernels(isa);
+  ConvParams p;
+  p.N = N, p.H = p.W = H, p.C = p.K = C, p.R = p.S = 3, p.stride_h = p.stride_w = stride;
+  p.P = p.Q = (H + stride - 1) / stride;
+  p.pad_h = p.pad_w = std::max((p.P - 1) * stride + 3 - H, 0) / 2;
+  auto x = random_vector(p.x_size(), 1), w = random_vector(size_t(9) * C, 2), b = random_vector(size_t(C), 3);
+  std::vector<float> y(p.y_size());
+  char shape[96];
+  std::snprintf(shape, sizeof shape, "depthwise %dx%dx%dx%d 3x3/%d", N, H, H, C, stride);
+  const double f = 2.0 * N * p.P * p.Q * C * 9;
+  print_row(group, shape, "fwd", isa, time_ms(reps_for(f, o, isa), [&] {
+              k.depthwise_conv2d_fwd(y.data(), x.data(), w.data(), b.data(), p, Act::Relu6);
+            }), f);
+}
+
 [[noreturn]] void usage() {
   std::fprintf(stderr, "usage: bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N] [--only GROUP]\n");
   std::exit(2);
@@ -209,6 +227,11 @@ int main(int argc, char** argv) {
         bench_conv("W5", conv(1, s[0], s[0], s[2], s[1], 1, false), o, isa, true);
       }
       bench_conv("W5", conv(1, 7, 7, 320, 1280, 1, false), o, isa, true);
+      // Its depthwise layers.
+      for (const auto& s : {std::array<int, 3>{112, 96, 2}, {56, 144, 1}, {28, 192, 1}, {14, 384, 1}, {14, 576, 1},
+                            {7, 960, 1}}) {
+        bench_depthwise("W5", 1, s[0], s[1], s[2], o, isa);
+      }
       bench_conv("large", conv(64, 56, 56, 64, 64, 3, true), o, isa);
       bench_dense("gemm", 1024, 1024, 1024, o, isa);
     }
