@@ -119,6 +119,43 @@ function referencePadded(model: ck.LayersModel, x: Float32Array, N: number): Flo
   return ref.conv2d(pad(c3, [N, H3, W3, 2], [1, 1, 1, 1]), get('c4/kernel'), { xShape: [N, H3 + 2, W3 + 2, 2], wShape: [3, 3, 2, 3], padding: 'same' }, get('c4/bias'), true);
 }
 
+/**
+ * MobileNetV3's and EfficientNet's activations folded into the epilogues: conv -> BN -> swish,
+ * depthwise -> BN -> hard swish, 1x1 projection -> BN (an inverted-residual block, run by bands
+ * when folded), conv (bias, no BN) -> sigmoid, then pool and dense -> sigmoid.
+ */
+function buildSmooth(): ck.LayersModel {
+  const input = ck.input({ shape: [H, W, 3] });
+  const c1 = l.conv2d({ filters: 8, kernelSize: 1, useBias: false, name: 'c1' }).apply(input);
+  const a1 = l.activation({ activation: 'swish', name: 'a1' }).apply(l.batchNormalization({ name: 'bn1' }).apply(c1));
+  const d2 = l.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, name: 'd2' }).apply(a1);
+  const a2 = l.activation({ activation: 'hardSwish', name: 'a2' }).apply(l.batchNormalization({ name: 'bn2' }).apply(d2));
+  const c3 = l.conv2d({ filters: 4, kernelSize: 1, useBias: false, name: 'c3' }).apply(a2);
+  const bn3 = l.batchNormalization({ name: 'bn3' }).apply(c3);
+  const c4 = l.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'c4' }).apply(bn3);
+  const a4 = l.activation({ activation: 'sigmoid', name: 'a4' }).apply(c4);
+  const dense = l.dense({ units: 3, name: 'fc' }).apply(l.globalAveragePooling2d({ name: 'gap' }).apply(a4));
+  return ck.model({ inputs: input, outputs: l.activation({ activation: 'sigmoid', name: 'out' }).apply(dense) });
+}
+
+function referenceSmooth(model: ck.LayersModel, x: Float32Array, N: number): Float32Array {
+  const values = model.getWeights();
+  const w = new Map(weightNames(model).map((name, i) => [name, values[i].dataSync()]));
+  const get = (name: string) => w.get(name)!;
+  const bn = (v: ArrayLike<number>, layer: string, C: number) => ref.batchNormInfer(v, v.length / C, C,
+    get(`${layer}/moving_mean`), get(`${layer}/moving_variance`), { gamma: get(`${layer}/gamma`), beta: get(`${layer}/beta`) });
+  const sigmoid = (a: number) => 1 / (1 + Math.exp(-a));
+  const swish = (v: ArrayLike<number>) => Float32Array.from(v, (a) => a * sigmoid(a));
+  const hardSwish = (v: ArrayLike<number>) => Float32Array.from(v, (a) => (a * Math.min(Math.max(a + 3, 0), 6)) / 6);
+  const a1 = swish(bn(ref.conv2d(x, get('c1/kernel'), { xShape: [N, H, W, 3], wShape: [1, 1, 3, 8] }), 'bn1', 8));
+  const d2 = refLayers.depthwiseConv2d(a1, get('d2/depthwise_kernel'), { xShape: [N, H, W, 8], wShape: [3, 3, 8, 1], padding: 'same' });
+  const a2 = hardSwish(bn(d2, 'bn2', 8));
+  const bn3 = bn(ref.conv2d(a2, get('c3/kernel'), { xShape: [N, H, W, 8], wShape: [1, 1, 8, 4] }), 'bn3', 4);
+  const c4 = ref.conv2d(bn3, get('c4/kernel'), { xShape: [N, H, W, 4], wShape: [3, 3, 4, 4], padding: 'same' }, get('c4/bias'));
+  const pooled = ref.globalAvgPool(Float32Array.from(c4, sigmoid), N, H * W, 4);
+  return Float32Array.from(ref.dense(pooled, get('fc/kernel'), N, 4, 3, get('fc/bias')), sigmoid);
+}
+
 describe('batch norms folded into the layer before them for inference', () => {
   test('predict at batch 1, 3 and 40 (rows split over threads) matches the unfolded float64 chain', async () => {
     const model = build();
@@ -146,6 +183,21 @@ describe('batch norms folded into the layer before them for inference', () => {
     // a padding asked for is written (that call runs unfolded)
     const p1 = await model.layerOutput(ck.tensor(x, [N, H, W, 3]), model.layers.find((k) => k.name === 'p1')!).data();
     ref.expectClose(p1, refLayers.zeroPadding2d(x, [N, H, W, 3], [0, 1, 0, 1]), { rtol: 0, atol: 0, name: 'p1 output' });
+  });
+
+  test('swish, hard swish and sigmoid folded into the epilogues: predict matches the unfolded float64 chain', async () => {
+    const model = buildSmooth();
+    randomize(model, 21);
+    const N = 6;
+    const x = randomArray(N * H * W * 3, 23, -1, 1);
+    const want = referenceSmooth(model, x, N);
+    for (const batchSize of [1, 6]) {
+      ref.expectClose(await model.predict(ck.tensor(x, [N, H, W, 3]), { batchSize }).data(), want, { ...tol, name: `smooth, batchSize ${batchSize}` });
+    }
+    // a folded activation's output asked for is written (that call runs unfolded)
+    const a2 = model.layers.find((k) => k.name === 'a2')!;
+    const unfolded = await model.layerOutput(ck.tensor(x, [N, H, W, 3]), a2).data();
+    expect(unfolded.length).toBe(N * H * W * 8);
   });
 
   test('intermediate outputs (a folded layer, a batch norm) are the unfolded values', async () => {

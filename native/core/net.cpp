@@ -135,6 +135,12 @@ namespace {
 Act relu_epilogue(const LayerSpec& a) {
   return a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
 }
+// In folded inference, also the smooth activations the epilogues apply (sigmoid, swish, hard
+// swish: MobileNetV3's and EfficientNet's), which no backward pass needs to see through.
+Act inference_epilogue(const LayerSpec& a) {
+  const Act relu = relu_epilogue(a);
+  return relu != Act::None ? relu : epilogue_act(a.act) ? a.act : Act::None;
+}
 }  // namespace
 
 // The one layer reading value v, or -1 (also when v is an output).
@@ -204,7 +210,7 @@ void Net::plan_inference_folds() {
     // No batch norm (an imported graph, whose exporter folded it already): a ReLU or ReLU6 read
     // only from the layer joins its epilogue alone, with the layer's own weights.
     if (bn >= 0 && layers_[size_t(bn)].kind == LayerKind::Activation) {
-      const Act act = relu_epilogue(layers_[size_t(bn)]);
+      const Act act = inference_epilogue(layers_[size_t(bn)]);
       if (act == Act::None) continue;
       f.act = act, f.relu = f.out_layer = bn;
       folded_away_[size_t(bn)] = 1;
@@ -216,7 +222,7 @@ void Net::plan_inference_folds() {
     unwritten_[i] = 1;
     const int next = only_reader(value_of(bn));
     if (next >= 0 && layers_[size_t(next)].kind == LayerKind::Activation) {
-      f.act = relu_epilogue(layers_[size_t(next)]);
+      f.act = inference_epilogue(layers_[size_t(next)]);
       if (f.act != Act::None) {
         f.relu = f.out_layer = next;
         folded_away_[size_t(next)] = 1;

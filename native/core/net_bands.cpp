@@ -31,11 +31,10 @@ void Net::plan_band_blocks() {
     const int out = folds_[size_t(i)].out_layer;
     return value_of(out >= 0 ? out : i);
   };
-  // Its epilogue is ReLU, ReLU6 or none, whatever is folded into it (a batch norm or not: an
+  // Its epilogue is one the kernels apply, whatever is folded into it (a batch norm or not: an
   // imported graph's exporter has folded its batch norms already).
   auto epilogue_ok = [&](int i) {
-    const Act act = folds_[size_t(i)].out_layer >= 0 ? folds_[size_t(i)].act : layers_[size_t(i)].act;
-    return act == Act::None || act == Act::Relu || act == Act::Relu6;
+    return epilogue_act(folds_[size_t(i)].out_layer >= 0 ? folds_[size_t(i)].act : layers_[size_t(i)].act);
   };
   auto pointwise = [&](int i) {
     const LayerSpec& l = layers_[size_t(i)];

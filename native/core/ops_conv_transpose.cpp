@@ -76,8 +76,8 @@ Tensor conv2d_transpose(const Tensor& x, const Tensor& w, const Tensor* bias, co
   const char* op = "conv2dTranspose";
   ConvParams p = conv2d_transpose_params(x.shape, w.shape, a, op);
   if (bias) require_vector(op, "bias", *bias, p.C);
-  require(epilogue_act(a.act), ErrorKind::Value,
-          "conv2dTranspose: only 'relu' or 'relu6' can be fused into the transposed convolution");
+  require(trainable_epilogue_act(a.act), ErrorKind::Value,
+          "conv2dTranspose: only 'relu', 'relu6' or 'sigmoid' can be fused into the transposed convolution");
   DeviceType dev = op_device(op, {{"x", &x}, {"filter", &w}, {"bias", bias}});
   Tensor y = empty_tensor({p.N, p.H, p.W, p.C}, op, dev);
   const float* b = bias ? bias->data() : nullptr;

@@ -92,6 +92,10 @@ inline bool epilogue_act(Act act) {
   return act == Act::None || act == Act::Relu || act == Act::Relu6 || act == Act::Sigmoid ||
          act == Act::Swish || act == Act::HardSwish;
 }
+// The activations a layer that trains may fuse into its epilogue: its backward takes the
+// derivative from the stored output, which only the clamps and sigmoid allow (swish and hard
+// swish fuse in folded inference only).
+inline bool trainable_epilogue_act(Act act) { return epilogue_act(act) && act_grad_from_output(act); }
 // epilogue_act's acts as an error message lists them.
 constexpr const char* kEpilogueActNames = "none, relu, relu6, sigmoid, swish or hardSwish";
 // The epilogue of one act: the clamp, done in the microkernels' registers, and for the smooth

@@ -37,6 +37,7 @@ struct Conv2d {
     const LayerSpec& l = b.spec();
     const Shape& in = b.in();
     require_image(l, in);
+    require_fused_act(l);
     require(l.filters > 0 && l.groups >= 1 && in[2] % l.groups == 0 && l.filters % l.groups == 0,
             ErrorKind::Value,
             l.name + ": filters (" + std::to_string(l.filters) + ") and input channels (" +
@@ -92,6 +93,7 @@ struct DepthwiseConv2d {
     const LayerSpec& l = b.spec();
     const Shape& in = b.in();
     require_image(l, in);
+    require_fused_act(l);
     require(l.depth_multiplier >= 1, ErrorKind::Value, l.name + ": depthMultiplier must be >= 1");
     ConvParams p = conv2d_params(with_batch(1, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
                                  conv_attrs(l), l.name.c_str());
@@ -131,8 +133,7 @@ struct Conv2dTranspose {
     const Shape& in = b.in();
     require_image(l, in);
     require(l.filters > 0, ErrorKind::Value, l.name + ": filters must be > 0, got " + std::to_string(l.filters));
-    require(epilogue_act(l.act), ErrorKind::Value,
-            l.name + ": only relu or relu6 can be fused into a transposed convolution (others are layers of their own)");
+    require_fused_act(l);
     Shape w{l.kernel_h, l.kernel_w, l.filters, in[2]};
     ConvParams p = conv2d_transpose_params(with_batch(1, in), w, conv_transpose_attrs(l), l.name.c_str());
     b.set_conv_geometry(p);

@@ -17,6 +17,7 @@ struct Dense {
     const LayerSpec& l = b.spec();
     Shape out = b.in();
     require(l.units > 0, ErrorKind::Value, l.name + ": units must be > 0");
+    require_fused_act(l);
     b.add_param(ParamRole::Kernel, "kernel", {out.back(), l.units}, true);
     if (l.use_bias) b.add_param(ParamRole::Bias, "bias", {l.units}, true);
     out.back() = l.units;

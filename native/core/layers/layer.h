@@ -207,6 +207,13 @@ inline void require_image(const LayerSpec& l, const Shape& in) {
               batch_shape_str(in));
 }
 
+// A convolution's or dense layer's own activation runs in its epilogue and trains through the
+// derivative from its output: the clamps and sigmoid (the others are layers of their own).
+inline void require_fused_act(const LayerSpec& l) {
+  require(trainable_epilogue_act(l.act), ErrorKind::Value,
+          l.name + ": only relu, relu6 or sigmoid can be fused into the layer (other activations are layers of their own)");
+}
+
 
 // A conv2d / depthwise / dense layer's fused activation: its derivative taken into dy, unless
 // the max pool after the layer applies it.
