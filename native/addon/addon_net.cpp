@@ -142,6 +142,7 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   l.pad_left = get_int(o, "padLeft", 0, op), l.pad_right = get_int(o, "padRight", 0, op);
   l.size_h = get_int(o, "sizeH", 1, op), l.size_w = get_int(o, "sizeW", 1, op);
   l.bilinear = get_string(o, "interpolation", "nearest") == "bilinear";
+  l.half_pixel = get_bool(o, "halfPixelCenters", false);
   l.power = get_float(o, "power", 2.f, op);
   // Absent: Keras's None (-1); a given outputPadding is a non-negative integer.
   l.out_pad_h = get_int(o, "outputPaddingH", -1, op), l.out_pad_w = get_int(o, "outputPaddingW", -1, op);

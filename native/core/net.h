@@ -48,6 +48,7 @@ struct LayerSpec {
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zero padding
   int size_h = 1, size_w = 1;              // up-sampling factors
   bool bilinear = false;                   // up-sampling interpolation
+  bool half_pixel = false;                 // bilinear up-sampling at (dst + 0.5) / size - 0.5
   float power = 2.f;                       // lp pooling
   int out_pad_h = -1, out_pad_w = -1;      // transposed conv2d's outputPadding (-1: Keras's None)
   int crop_top = 0, crop_bottom = 0, crop_left = 0, crop_right = 0;  // cropping

@@ -12,13 +12,14 @@ Pad2dParams pad_params(const LayerSpec& l, int batch, const Shape& in) {
   return p;
 }
 
-// tfjs's UpSampling2D: bilinear samples at dst / size (tf.image.resizeBilinear's default).
+// Bilinear samples at dst / size as tfjs's UpSampling2D does (tf.image.resizeBilinear's default),
+// or with half_pixel at (dst + 0.5) / size - 0.5 as Keras 3, PyTorch and ONNX's half_pixel do.
 UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
   UpsampleParams p;
   p.N = batch, p.H = int(in[0]), p.W = int(in[1]), p.C = int(in[2]);
   p.size_h = l.size_h, p.size_w = l.size_w;
   p.interp = l.bilinear ? Interp::Bilinear : Interp::Nearest;
-  p.half_pixel = false;
+  p.half_pixel = l.half_pixel;
   return p;
 }
 
