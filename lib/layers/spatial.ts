@@ -226,21 +226,30 @@ export class ZeroPadding2D extends Layer {
 
 /**
  * Repeats rows and columns by `size` ('nearest'), or interpolates ('bilinear', sampling as
- * TensorFlow.js's layer does: source = destination / size).
+ * TensorFlow.js's layer does: source = destination / size). `halfPixelCenters: true` samples
+ * bilinear at (destination + 0.5) / size - 0.5 instead, as Keras 3's layer, PyTorch's
+ * Upsample(align_corners=False) and ONNX Resize's half_pixel do; it is left out of the config
+ * unless set, so tfjs files keep their sampling and their configs.
  */
 export class UpSampling2D extends Layer {
   readonly className = 'UpSampling2D';
   readonly size: [number, number];
   readonly interpolation: 'nearest' | 'bilinear';
+  readonly halfPixelCenters: boolean;
 
-  constructor(args: LayerArgs & { size?: Pair; interpolation?: 'nearest' | 'bilinear'; dataFormat?: 'channelsLast' | 'channels_last' | null } = {}) {
-    super(args, 'up_sampling2d', { size: 'intOrPair', interpolation: 'string', dataFormat: 'string?' });
+  constructor(args: LayerArgs & { size?: Pair; interpolation?: 'nearest' | 'bilinear'; halfPixelCenters?: boolean; dataFormat?: 'channelsLast' | 'channels_last' | null } = {}) {
+    super(args, 'up_sampling2d', { size: 'intOrPair', interpolation: 'string', halfPixelCenters: 'boolean?', dataFormat: 'string?' });
     this.size = pairOf(args.size, 2, this.name, 'size');
     const interp = args.interpolation ?? 'nearest';
     if (interp !== 'nearest' && interp !== 'bilinear') {
       throw new ValueError(`${this.name}: interpolation must be 'nearest' or 'bilinear', got ${describeValue(interp)}`);
     }
     this.interpolation = interp;
+    this.halfPixelCenters = args.halfPixelCenters ?? false;
+    if (this.halfPixelCenters && interp === 'nearest') {
+      // Nearest at whole factors reads floor(dst / size) either way; a flag that changes nothing is a mistake.
+      throw new ValueError(`${this.name}: halfPixelCenters applies to interpolation 'bilinear', got interpolation 'nearest'`);
+    }
     channelsLast(args.dataFormat, this.name);
   }
 
@@ -250,11 +259,12 @@ export class UpSampling2D extends Layer {
   }
 
   lower(): NativeLayerSpec[] {
-    return [{ kind: 'upSampling2d', name: this.name, sizeH: this.size[0], sizeW: this.size[1], interpolation: this.interpolation }];
+    return [{ kind: 'upSampling2d', name: this.name, sizeH: this.size[0], sizeW: this.size[1], interpolation: this.interpolation, halfPixelCenters: this.halfPixelCenters }];
   }
 
   getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), size: this.size, interpolation: this.interpolation, dataFormat: 'channels_last' };
+    const halfPixel = this.halfPixelCenters ? { halfPixelCenters: true } : {};
+    return { ...super.getConfig(), size: this.size, interpolation: this.interpolation, ...halfPixel, dataFormat: 'channels_last' };
   }
 }
 
