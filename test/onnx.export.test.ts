@@ -138,6 +138,7 @@ describe('each layer kind runs in onnxruntime as in convkit', () => {
     ['upSampling2d bilinear', () => seq(L.upSampling2d({ size: [3, 2], interpolation: 'bilinear' }))],
     ['a Sequential model without an input layer', () => ck.sequential([L.conv2d({ filters: 2, kernelSize: 3, inputShape: [6, 5, 2] }), L.flatten(), L.dense({ units: 3 })])],
     ['a vector model', () => ck.sequential([L.dense({ units: 8, inputShape: [5], activation: 'tanh' }), L.dropout({ rate: 0.2 }), L.dense({ units: 3, activation: 'softmax' })])],
+    ['upSampling2d bilinear half-pixel centres (Resize half_pixel)', () => seq(L.conv2d({ filters: 2, kernelSize: 2 }), L.upSampling2d({ size: [3, 2], interpolation: 'bilinear', halfPixelCenters: true }))],
   ];
   test.each(cases)('%s', async (_, make) => {
     // inputs well past the activations' bends (ReLU6's cap, sigmoid's tails)

@@ -11,7 +11,7 @@ import {
   channels, constInput, fail, floats, Handler, image, imageOut, like, NCHW, OpContext, perChannel, tensorInput, TensorValue,
   unread, vectorOut,
 } from './onnx-import-context';
-import { conv, convTranspose, globalPool, pad, pool, resize, slice } from './onnx-import-spatial';
+import { conv, convTranspose, globalPool, pad, pool, resize, slice, upsample } from './onnx-import-spatial';
 import { Constant, count } from './onnx-import-values';
 
 // ---- normalization, affine maps ----
@@ -482,6 +482,7 @@ export const HANDLERS: Record<string, Handler> = {
   Identity: passThrough,
   ConvTranspose: convTranspose,
   Slice: slice,
+  Upsample: upsample,
 };
 
 /** The handler of an op type, or the FormatError naming the node and why it has none. */

@@ -264,26 +264,50 @@ export const slice: Handler = (ctx) => {
   return imageOut(y, x.nonNegative);
 };
 
+/** An UpSampling2D by the whole factors `scales` (NCHW) gives the height and width. */
+function upSampling(ctx: OpContext, x: TensorValue, scales: number[], interpolation: 'nearest' | 'bilinear', halfPixelCenters: boolean) {
+  if (scales.length !== 4 || scales[0] !== 1 || scales[1] !== 1 || !scales.slice(2).every((s) => Number.isInteger(s) && s >= 1)) {
+    throw fail(ctx, `scales [${scales.join(', ')}]: convkit up-samples height and width by whole factors`);
+  }
+  const y = ctx.apply((name) => new UpSampling2D({ name, size: [scales[2], scales[3]], interpolation, halfPixelCenters }), x.st);
+  return imageOut(y, x.nonNegative);
+}
+
 export const resize: Handler = (ctx) => {
   unread(ctx, ['mode', 'coordinate_transformation_mode', 'nearest_mode', 'cubic_coeff_a', 'exclude_outside', 'extrapolation_value']);
   const x = image(ctx);
   const mode = ctx.attrs.string('mode', 'nearest');
   const coordinates = ctx.attrs.string('coordinate_transformation_mode', ctx.opset >= 11 ? 'half_pixel' : 'asymmetric');
   const nearest = ctx.attrs.string('nearest_mode', 'round_prefer_floor');
-  // convkit samples source = destination / size: nearest takes its floor, bilinear interpolates there.
+  // convkit's nearest reads source floor(destination / size); its bilinear interpolates at
+  // destination / size, or with halfPixelCenters at (destination + 0.5) / size - 0.5. ONNX's
+  // pytorch_half_pixel differs from half_pixel only where an output axis has one cell, which at
+  // whole factors means one input cell: both sample 0 there.
+  const halfPixel = coordinates === 'half_pixel' || coordinates === 'pytorch_half_pixel';
   const interpolation = mode === 'nearest' && coordinates === 'asymmetric' && nearest === 'floor' ? 'nearest'
-    : mode === 'linear' && coordinates === 'asymmetric' ? 'bilinear' : null;
+    : mode === 'linear' && (coordinates === 'asymmetric' || halfPixel) ? 'bilinear' : null;
   if (!interpolation) {
-    throw fail(ctx, `mode '${mode}' with coordinate_transformation_mode '${coordinates}'${mode === 'nearest' ? ` and nearest_mode '${nearest}'` : ''} samples differently from convkit's up-sampling (nearest: asymmetric + floor; linear: asymmetric)`);
+    throw fail(ctx, `mode '${mode}' with coordinate_transformation_mode '${coordinates}'${mode === 'nearest' ? ` and nearest_mode '${nearest}'` : ''} samples differently from convkit's up-sampling (nearest: asymmetric + floor; linear: asymmetric, half_pixel or pytorch_half_pixel)`);
   }
   const [c, h, w] = x.dims;
   const scalesInput = ctx.opset >= 11 ? 2 : 1;
   const scales = ctx.inputs[scalesInput] && count((ctx.inputs[scalesInput] as Constant).dims ?? []) > 0
     ? [...constInput(ctx, scalesInput, 'scales').data]
     : ctx.inputs[3] ? [...constInput(ctx, 3, 'sizes').data].map((s, a) => s / [1, c, h, w][a]) : [];
-  if (scales.length !== 4 || scales[0] !== 1 || scales[1] !== 1 || !scales.slice(2).every((s) => Number.isInteger(s) && s >= 1)) {
-    throw fail(ctx, `scales [${scales.join(', ')}]: convkit up-samples height and width by whole factors`);
-  }
-  const y = ctx.apply((name) => new UpSampling2D({ name, size: [scales[2], scales[3]], interpolation }), x.st);
-  return imageOut(y, x.nonNegative);
+  return upSampling(ctx, x, scales, interpolation, halfPixel);
+};
+
+/**
+ * Upsample (opsets 7 to 9, Resize's forerunner) samples at destination / scale: nearest takes
+ * its floor, linear interpolates there, as convkit's layer does without halfPixelCenters.
+ */
+export const upsample: Handler = (ctx) => {
+  unread(ctx, ['mode', 'scales']);
+  const x = image(ctx);
+  const mode = ctx.attrs.string('mode', 'nearest');
+  const interpolation = mode === 'nearest' ? 'nearest' : mode === 'linear' ? 'bilinear' : null;
+  if (!interpolation) throw fail(ctx, `mode '${mode}': convkit up-samples 'nearest' or 'linear'`);
+  // Opsets 7 and 8 give the scales as an attribute, 9 as the second input.
+  const scales = ctx.opset >= 9 ? [...constInput(ctx, 1, 'scales').data] : ctx.attrs.floats('scales') ?? [];
+  return upSampling(ctx, x, scales, interpolation, false);
 };

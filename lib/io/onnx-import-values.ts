@@ -131,6 +131,11 @@ export class Attributes {
     return a ? Number(a.f) : fallback;
   }
 
+  floats(name: string): number[] | undefined {
+    const a = this.get(name, onnx.AttributeProto.AttributeType.FLOATS);
+    return a ? (a.floats ?? []).map(Number) : undefined;
+  }
+
   ints(name: string): number[] | undefined {
     const a = this.get(name, onnx.AttributeProto.AttributeType.INTS);
     return a ? (a.ints ?? []).map((v) => int(v, `${this.where}: attribute ${name}`)) : undefined;

@@ -335,7 +335,8 @@ const zeroPadding: Lowering = (ctx) => {
 
 /**
  * Up-sampling as convkit's layer samples: nearest reads source row floor(dst / size); bilinear
- * interpolates at dst / size, clamped at the last row (ONNX's 'asymmetric' coordinates).
+ * interpolates at dst / size, clamped at the last row (ONNX's 'asymmetric' coordinates), or with
+ * halfPixelCenters at (dst + 0.5) / size - 0.5, clamped at both ends ('half_pixel').
  */
 const upSampling: Lowering = (ctx) => {
   const layer = ctx.layer as UpSampling2D;
@@ -343,7 +344,7 @@ const upSampling: Lowering = (ctx) => {
   const scales = g.floatConstant([1, 1, layer.size[0], layer.size[1]]);
   const attrs: Record<string, string> = layer.interpolation === 'nearest'
     ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }
-    : { mode: 'linear', coordinate_transformation_mode: 'asymmetric' };
+    : { mode: 'linear', coordinate_transformation_mode: layer.halfPixelCenters ? 'half_pixel' : 'asymmetric' };
   // Resize's second input (roi) is unused with these coordinates: '' leaves it out.
   return { name: g.node('Resize', [g.nchw(ctx.inputs[0]), '', scales], out(ctx), attrs), shape: ctx.output, layout: 'nchw' };
 };
