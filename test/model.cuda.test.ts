@@ -291,6 +291,23 @@ onCuda(`models on CUDA (against the same model on the CPU)${cuda.available ? '' 
     weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-5, 1e-4));
   });
 
+  test('bilinear up-sampling with half-pixel centres (forward and backward): trains as on the CPU', async () => {
+    const { x, labels } = tinyData(30, 17);
+    const build = () => ck.sequential([
+      ck.layers.input({ shape: [8, 8, 1] }),
+      ck.layers.conv2d({ filters: 3, kernelSize: 3, strides: 2, activation: 'relu' }),
+      ck.layers.upSampling2d({ size: [3, 2], interpolation: 'bilinear', halfPixelCenters: true }),
+      ck.layers.conv2d({ filters: 2, kernelSize: 3 }),
+      ck.layers.flatten(),
+      ck.layers.dense({ units: 3, activation: 'softmax' }),
+    ]);
+    const { cpu, gpu, hc, hg } = await trainOnBoth(build, { optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' },
+      x, ck.tensor(labels, [30]), { epochs: 2, batchSize: 10, seed: 5 });
+    expect(gpu.device).toBe('cuda');
+    expectClose('loss', hg.loss, hc.loss, 1e-6, 1e-4);
+    weightsOf(cpu).forEach((w, k) => expectClose(`weight ${k}`, weightsOf(gpu)[k], w, 1e-5, 1e-4));
+  });
+
   test('concatenated branches (a value read twice): trains as on the CPU; \'auto\' picks CUDA', async () => {
     const n = 24;
     const x = ck.tensor(randomArray(n * 6, 31, -1, 1), [n, 6]);
