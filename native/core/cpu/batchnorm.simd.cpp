@@ -4,6 +4,7 @@
 // found from x rather than from a third stream, the activated output);
 // per-row-block partial results are combined in double, chunk by chunk in chunk order, so a
 // fixed thread count gives bitwise-equal results.
+#include <algorithm>
 #include <cmath>
 
 #include "simd_kernels.h"
@@ -227,6 +228,82 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
     k[c] = (gamma ? gamma[c] : 1.f) * save_invstd[c];
     a[c] = float(sum_dy[c] / double(rows));
     b[c] = float(sum_dy_xhat[c] / double(rows));
+  }
+  parallel_for(rows, row_grain(C), [&](size_t lo, size_t hi, int) {
+    for (size_t r = lo; r < hi; ++r)
+      for (int c = 0; c < C; c += L) {
+        int m = C - c < L ? C - c : L;
+        const Vec xv = load_n(x + r * C + c, m);
+        Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
+        Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp) - load_n(a + c, m) - xhat * load_n(b + c, m);
+        store_n(dx + r * C + c, load_n(k + c, m) * g, m);
+      }
+  });
+}
+
+// ---- the split training kernels of a batch norm synchronised over processes ----
+
+void batchnorm_stats(float* sums, const float* x, size_t rows, int C) {
+  Scratch moments{size_t(C) * (sizeof(Moments) / sizeof(float))};
+  Moments* mo = reinterpret_cast<Moments*>(moments.data());
+  channel_moments(mo, x, rows, C);
+  for (int c = 0; c < C; ++c) {
+    sums[c] = float(mo[c].n * mo[c].mean);
+    sums[C + c] = float(mo[c].m2 + mo[c].n * mo[c].mean * mo[c].mean);
+  }
+}
+
+void batchnorm_fwd_apply(float* y, float* save_mean, float* save_invstd, float* running_mean,
+                         float* running_var, const float* sums, float count, const float* x,
+                         const float* gamma, const float* beta, size_t rows, int C, float eps,
+                         float momentum, Act act) {
+  Scratch coef{size_t(C) * 2};
+  float *scale = coef.data(), *shift = coef.data() + C;
+  for (int c = 0; c < C; ++c) {
+    const double mean = double(sums[c]) / count;
+    const double var = std::max(0.0, double(sums[C + c]) / count - mean * mean);  // rounding may go below 0
+    save_mean[c] = float(mean);
+    save_invstd[c] = float(1.0 / std::sqrt(var + eps));
+    if (running_mean) running_mean[c] = running_mean[c] * momentum + save_mean[c] * (1.f - momentum);
+    if (running_var) running_var[c] = running_var[c] * momentum + float(var) * (1.f - momentum);
+  }
+  affine_coefficients(scale, shift, save_mean, save_invstd, gamma, beta, C);
+  affine(y, x, scale, shift, rows, C, EpilogueClamp(act));
+}
+
+void batchnorm_bwd_sums(float* sums, const float* dy, const float* x, const float* save_mean,
+                        const float* save_invstd, const float* gamma, const float* beta, size_t rows,
+                        int C, const float* /*y: recomputed*/, Act act) {
+  const EpilogueClamp clamp(act);
+  Scratch affine_coef{size_t(C) * 2};
+  float *scale = affine_coef.data(), *shift = scale + C;
+  affine_coefficients(scale, shift, save_mean, save_invstd, gamma, beta, C);
+  Scratch wide{size_t(C) * 4};
+  double* sum = reinterpret_cast<double*>(wide.data());  // sum(g), then sum(g * xhat)
+  channel_sums<2>(sum, rows, C, [&](size_t r, int c, int m, Vec* acc) {
+    const Vec xv = load_n(x + r * C + c, m);
+    Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp);
+    Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
+    acc[0] = acc[0] + g;
+    acc[1] = fmadd(g, xhat, acc[1]);
+  });
+  for (int c = 0; c < 2 * C; ++c) sums[c] = float(sum[c]);
+}
+
+void batchnorm_bwd_apply(float* dx, const float* dy, const float* x, const float* save_mean,
+                         const float* save_invstd, const float* gamma, const float* beta, const float* sums,
+                         float count, size_t rows, int C, const float* /*y: recomputed*/, Act act) {
+  const EpilogueClamp clamp(act);
+  Scratch affine_coef{size_t(C) * 2};
+  float *scale = affine_coef.data(), *shift = scale + C;
+  affine_coefficients(scale, shift, save_mean, save_invstd, gamma, beta, C);
+  // dx = k * (g - mean(g) - xhat * mean(g * xhat)) over the count rows, k = gamma * invstd
+  Scratch coef{size_t(C) * 3};
+  float *k = coef.data(), *a = coef.data() + C, *b = coef.data() + 2 * C;
+  for (int c = 0; c < C; ++c) {
+    k[c] = (gamma ? gamma[c] : 1.f) * save_invstd[c];
+    a[c] = float(double(sums[c]) / count);
+    b[c] = float(double(sums[C + c]) / count);
   }
   parallel_for(rows, row_grain(C), [&](size_t lo, size_t hi, int) {
     for (size_t r = lo; r < hi; ++r)

@@ -192,6 +192,76 @@ __global__ void bn_bwd_apply(float* dx, const float* dy, const float* x, const f
   }
 }
 
+// ---- the split training kernels of a batch norm synchronised over processes ----
+
+// One warp per channel: the chunks' moments merged as bn_stats_final merges them, written as
+// sums[c] = sum(x), sums[C + c] = sum(x^2).
+__global__ void bn_stats_sums(float* sums, const float* pmean, const float* pm2, size_t rows, int C,
+                              size_t per, int chunks) {
+  const int c = int((size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32);
+  const int lane = threadIdx.x % 32;
+  if (c >= C) return;
+  double n = 0, mean = 0, m2 = 0;
+  for (int k = lane; k < chunks; k += 32) {
+    size_t r0 = size_t(k) * per, r1 = min(rows, r0 + per);
+    double nb = r1 > r0 ? double(r1 - r0) : 0.0;
+    chan_merge(n, mean, m2, nb, double(pmean[size_t(k) * C + c]), double(pm2[size_t(k) * C + c]));
+  }
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    double nb = __shfl_xor_sync(0xffffffffu, n, o);
+    double mb = __shfl_xor_sync(0xffffffffu, mean, o);
+    double m2b = __shfl_xor_sync(0xffffffffu, m2, o);
+    if ((lane & o) == 0) {
+      chan_merge(n, mean, m2, nb, mb, m2b);
+    } else {
+      chan_merge(nb, mb, m2b, n, mean, m2);
+      n = nb, mean = mb, m2 = m2b;
+    }
+  }
+  if (lane != 0) return;
+  sums[c] = float(n * mean);
+  sums[C + c] = float(m2 + n * mean * mean);
+}
+
+// Per channel: the saved and running statistics of `count` rows from their sums.
+__global__ void bn_stats_from_sums(float* save_mean, float* save_invstd, float* running_mean, float* running_var,
+                                   const float* sums, float count, int C, float eps, float momentum) {
+  const int c = int(size_t(blockIdx.x) * blockDim.x + threadIdx.x);
+  if (c >= C) return;
+  const double mean = double(sums[c]) / count;
+  const double var = fmax(0.0, double(sums[C + c]) / count - mean * mean);  // rounding may go below 0
+  const float fmean = float(mean), fvar = float(var);
+  save_mean[c] = fmean;
+  save_invstd[c] = float(1.0 / sqrt(var + double(eps)));
+  if (running_mean) running_mean[c] = running_mean[c] * momentum + fmean * (1.f - momentum);
+  if (running_var) running_var[c] = running_var[c] * momentum + fvar * (1.f - momentum);
+}
+
+// One warp per channel: the chunks' sum(g) and sum(g * xhat), in double, into sums.
+__global__ void bn_bwd_sums_final(float* sums, const float* p1, const float* p2, int C, int chunks) {
+  const int c = int((size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32);
+  const int lane = threadIdx.x % 32;
+  if (c >= C) return;
+  double a = 0, b = 0;
+  for (int k = lane; k < chunks; k += 32) a += p1[size_t(k) * C + c], b += p2[size_t(k) * C + c];
+  a = warp_sum(a);
+  b = warp_sum(b);
+  if (lane != 0) return;
+  sums[c] = float(a);
+  sums[C + c] = float(b);
+}
+
+// bn_bwd_apply's coef = {gamma * invstd / count, sum(g), sum(g * xhat)} from the summed sums.
+__global__ void bn_bwd_coef(float* coef, const float* sums, const float* invstd, const float* gamma, float count,
+                            int C) {
+  const int c = int(size_t(blockIdx.x) * blockDim.x + threadIdx.x);
+  if (c >= C) return;
+  coef[c] = float((gamma ? gamma[c] : 1.0) * invstd[c] / double(count));
+  coef[C + c] = sums[c];
+  coef[2 * C + c] = sums[C + c];
+}
+
 void check_bn(size_t rows, int C, const char* op) {
   if (C < 0) throw_error(ErrorKind::Value, std::string(op) + ": negative channel count");
   if (C > 0 && rows > size_t(-1) / size_t(C)) require_int_range(size_t(-1), op, "rows*C");
@@ -264,6 +334,73 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
       coef, dgamma, dbeta, p1, p2, save_invstd, gamma, rows, C, rows > 0 ? ch.count : 0);
   check_launch("batchNormalizationGrad");
   CK_BN_LAUNCH(bn_bwd_apply, rows * C, s, dx, dy, x, save_mean, save_invstd, coef, float(rows), y, act_clamp);
+  check_launch("batchNormalizationGrad");
+}
+
+void batchnorm_stats(float* sums, const float* x, size_t rows, int C, void* stream) {
+  check_bn(rows, C, "batchNormalization (statistics)");
+  if (C == 0) return;
+  cudaStream_t s = as_stream(stream);
+  Chunks ch = chunking(rows);
+  Scratch part(size_t(2) * ch.count * C * sizeof(float), s);
+  float* pmean = part.as<float>();
+  float* pm2 = pmean + size_t(ch.count) * C;
+  if (rows > 0) {
+    dim3 grid((C + kTile - 1) / kTile, ch.count), block(kTile, kLanes);
+    bn_stats_partial<<<grid, block, 0, s>>>(pmean, pm2, x, rows, C, ch.per);
+    check_launch("batchNormalization (statistics)");
+  }
+  bn_stats_sums<<<grid_1d(size_t(C) * 32, 256, 1u << 30), 256, 0, s>>>(sums, pmean, pm2, rows, C, ch.per,
+                                                                      rows > 0 ? ch.count : 0);
+  check_launch("batchNormalization (statistics)");
+}
+
+void batchnorm_fwd_apply(float* y, float* save_mean, float* save_invstd, float* running_mean,
+                         float* running_var, const float* sums, float count, const float* x,
+                         const float* gamma, const float* beta, size_t rows, int C, float eps,
+                         float momentum, Act act, void* stream) {
+  check_bn(rows, C, "batchNormalization");
+  if (C == 0) return;
+  cudaStream_t s = as_stream(stream);
+  bn_stats_from_sums<<<grid_1d(size_t(C), 256), 256, 0, s>>>(save_mean, save_invstd, running_mean, running_var,
+                                                             sums, count, C, eps, momentum);
+  check_launch("batchNormalization");
+  CK_BN_LAUNCH(bn_apply, rows * C, s, y, x, save_mean, save_invstd, gamma, beta, act_clamp_of(act));
+  check_launch("batchNormalization");
+}
+
+void batchnorm_bwd_sums(float* sums, const float* dy, const float* x, const float* save_mean,
+                        const float* save_invstd, const float* /*gamma*/, const float* /*beta: y is read*/,
+                        size_t rows, int C, const float* y, Act act, void* stream) {
+  check_bn(rows, C, "batchNormalizationGrad (sums)");
+  if (C == 0) return;
+  cudaStream_t s = as_stream(stream);
+  Chunks ch = chunking(rows);
+  Scratch part(size_t(2) * ch.count * C * sizeof(float), s);
+  float* p1 = part.as<float>();
+  float* p2 = p1 + size_t(ch.count) * C;
+  if (rows > 0) {
+    dim3 grid((C + kTile - 1) / kTile, ch.count), block(kTile, kLanes);
+    bn_bwd_partial<<<grid, block, 0, s>>>(p1, p2, dy, x, save_mean, save_invstd, y, act_clamp_of(act), rows, C,
+                                          ch.per);
+    check_launch("batchNormalizationGrad (sums)");
+  }
+  bn_bwd_sums_final<<<grid_1d(size_t(C) * 32, 256, 1u << 30), 256, 0, s>>>(sums, p1, p2, C, rows > 0 ? ch.count : 0);
+  check_launch("batchNormalizationGrad (sums)");
+}
+
+void batchnorm_bwd_apply(float* dx, const float* dy, const float* x, const float* save_mean,
+                         const float* save_invstd, const float* gamma, const float* /*beta: y is read*/,
+                         const float* sums, float count, size_t rows, int C, const float* y, Act act,
+                         void* stream) {
+  check_bn(rows, C, "batchNormalizationGrad");
+  if (C == 0) return;
+  cudaStream_t s = as_stream(stream);
+  Scratch part(size_t(3) * C * sizeof(float), s);
+  float* coef = part.as<float>();
+  bn_bwd_coef<<<grid_1d(size_t(C), 256), 256, 0, s>>>(coef, sums, save_invstd, gamma, count, C);
+  check_launch("batchNormalizationGrad");
+  CK_BN_LAUNCH(bn_bwd_apply, rows * C, s, dx, dy, x, save_mean, save_invstd, coef, count, y, act_clamp_of(act));
   check_launch("batchNormalizationGrad");
 }
 
