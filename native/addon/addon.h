@@ -157,6 +157,8 @@ ck::ResizeFilter parse_resize_filter(const OpOptions& o);
 // gradients over them, in buckets of bucket_floats, with MPI_Allreduce on the communication
 // thread; a DeviceError past timeout_ms, a DistributedError when another rank's step failed
 // (addon_mpi.cpp).
-ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats);
+// batch_stats_sizes: Net::batch_norm_sync_sizes() for a fit with syncBatchNorm, else empty.
+ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats,
+                                         std::vector<size_t> batch_stats_sizes);
 
 }  // namespace ckaddon

@@ -19,7 +19,10 @@
 // A data-parallel fit hands each step's gradients to the communication thread from the step's
 // own thread (mpi_gradient_reducer), bucket by bucket while backward runs, and waits for them
 // before the update: the JS thread takes no part mid-step, MPI still runs on one thread, and the
-// watchdog bounds the wait. Each step, and each of fit's own sync points (mpiSync), first
+// watchdog bounds the wait. With syncBatchNorm the step's batch norms hand their statistics the
+// same way and wait for the sum (in the order Net::batch_norm_sync_sizes lists, every rank the
+// same; a rank that made fewer makes the rest, with zeros, at the step's end, before the buckets
+// that waited for them). Each step, and each of fit's own sync points (mpiSync), first
 // exchanges the ranks' status (exchange_status), and a step exchanges it again after its
 // buckets, so that a failure on one rank stops every rank at the same point with its message.
 #ifndef _WIN32
@@ -649,7 +652,8 @@ Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats) {
+ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats,
+                                         std::vector<size_t> batch_stats_sizes) {
   require_started("fit (distributed)");
   // The step thread's view of the job: every callback runs there, one step after another.
   struct Steps {
@@ -660,9 +664,20 @@ ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_float
     // thread before any of the step's buckets runs there) and its collectives, in order.
     std::shared_ptr<SyncOutcome> opening;
     std::vector<NativeJob> jobs;
+    // Sync batch norm: the floats of each batch_stats call of a step, how many this step made,
+    // and the buckets that wait for the last of them (see reducer.bucket).
+    std::vector<size_t> stats_sizes;
+    size_t stats_done = 0;
+    struct Bucket {
+      ck::StoragePtr grads;
+      size_t begin, end;
+    };
+    std::vector<Bucket> held;
   };
   auto steps = std::make_shared<Steps>();
+  steps->stats_sizes = std::move(batch_stats_sizes);
   const std::string what = "allreduce of the gradients";
+  const std::string stats_what = "allreduce of the batch norm statistics";
   ck::GradientReducer reducer;
   reducer.bucket_floats = bucket_floats;
   // The step's sync point, as every sync point of fit starts: a rank whose JS failed since the
@@ -670,14 +685,15 @@ ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_float
   reducer.begin = [steps, what, timeout_ms] {
     if (steps->stopped) throw ck::Error(*steps->stopped);
     steps->jobs.clear();
+    steps->stats_done = 0;
+    steps->held.clear();
     auto opening = steps->opening = std::make_shared<SyncOutcome>();
     steps->jobs.emplace_back(what, timeout_ms, [opening](const MpiApi& api) { *opening = exchange_status(api, nullptr); });
   };
   // A bucket's in-place sum, queued behind the ones before it while backward goes on. The job
   // holds the buffer: after a timeout the blocked MPI call may still write to it. Larger than
   // one MPI count (2^31 - 1 floats), it goes in several calls, each element still in one.
-  reducer.bucket = [steps, what, timeout_ms](const ck::StoragePtr& grads, size_t begin, size_t end) {
-    if (steps->stopped) return;  // as on every rank: this step makes no MPI call
+  auto send_bucket = [steps, what, timeout_ms](const ck::StoragePtr& grads, size_t begin, size_t end) {
     steps->jobs.emplace_back(what, timeout_ms, [opening = steps->opening, grads, begin, end](const MpiApi& api) {
       if (!opening->failed.empty()) return;  // every rank skips it: a rank failed before the step
       for (size_t at = begin; at < end;) {
@@ -688,10 +704,64 @@ ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_float
       }
     });
   };
+  // With sync batch norm, the buckets that backward hands over before its last batch norm's sums
+  // wait for them: every rank must issue its collectives in one order, and a rank that runs no
+  // backward (no rows, or its part failed) cannot know where between the batch norms' sums the
+  // others' buckets fell, but can send all the sums and then all the buckets.
+  reducer.bucket = [steps, send_bucket](const ck::StoragePtr& grads, size_t begin, size_t end) {
+    if (steps->stopped) return;  // as on every rank: this step makes no MPI call
+    if (steps->stats_done < steps->stats_sizes.size()) {
+      steps->held.push_back({grads, begin, end});
+    } else {
+      send_bucket(grads, begin, end);
+    }
+  };
+  // One batch norm sum, on a copy that the job owns (after a timeout the blocked MPI call may
+  // still write to it); zeros where this rank adds nothing.
+  auto send_stats = [steps, stats_what, timeout_ms](std::shared_ptr<std::vector<float>> values) {
+    ++steps->stats_done;
+    return NativeJob(stats_what, timeout_ms, [opening = steps->opening, values](const MpiApi& api) {
+      if (!opening->failed.empty()) return;
+      check_mpi(api, "MPI_Allreduce",
+                api.Allreduce(kMpiInPlace, values->data(), int(values->size()), api.float_type, api.op_sum,
+                              api.comm_world));
+    });
+  };
+  auto release_held = [steps, send_bucket] {
+    if (steps->stats_done < steps->stats_sizes.size()) return;
+    for (const Steps::Bucket& b : steps->held) send_bucket(b.grads, b.begin, b.end);
+    steps->held.clear();
+  };
+  if (!steps->stats_sizes.empty()) {
+    reducer.batch_stats = [steps, send_stats, release_held](float* data, size_t n) {
+      if (steps->stopped) throw ck::Error(*steps->stopped);
+      const size_t k = steps->stats_done;
+      if (k >= steps->stats_sizes.size() || steps->stats_sizes[k] != n) {
+        throw ck::Error(ck::ErrorKind::Value,
+                        "fit (syncBatchNorm): batch norm statistics sum " + std::to_string(k + 1) + " of the step has " +
+                            std::to_string(n) + " floats, expected " +
+                            (k < steps->stats_sizes.size() ? std::to_string(steps->stats_sizes[k]) + " floats"
+                                                           : "none (the step makes " +
+                                                                 std::to_string(steps->stats_sizes.size()) + ")"));
+      }
+      auto values = std::make_shared<std::vector<float>>(data, data + n);
+      NativeJob job = send_stats(values);
+      release_held();
+      if (ck::Failure error = job.wait()) throw ck::Error(*error);
+      std::copy(values->begin(), values->end(), data);
+    };
+  }
   // Waits for the buckets, then closes the step's sync point: when this rank's part failed it
   // says so, and no rank applies the step.
-  reducer.finish = [steps, what, timeout_ms](const ck::StoragePtr&, size_t, const ck::Failure& failed) {
+  reducer.finish = [steps, what, timeout_ms, send_stats, release_held](const ck::StoragePtr&, size_t,
+                                                                       const ck::Failure& failed) {
     if (steps->stopped) throw ck::Error(*steps->stopped);
+    // The batch norm sums this rank did not make (it had no rows, or its part failed), as the
+    // others make them, then the buckets that waited for them.
+    while (steps->stats_done < steps->stats_sizes.size()) {
+      steps->jobs.push_back(send_stats(std::make_shared<std::vector<float>>(steps->stats_sizes[steps->stats_done], 0.f)));
+    }
+    release_held();
     ck::Failure error;
     for (const NativeJob& job : steps->jobs) {
       ck::Failure e = job.wait();

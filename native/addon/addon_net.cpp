@@ -429,9 +429,10 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // setDistributed(timeoutMs | null, bucketFloats): from the next step on, data-parallel steps
-  // sum their gradients over the MPI job in buckets of bucketFloats (each allreduce bounded by
-  // timeoutMs); null ends that.
+  // setDistributed(timeoutMs | null, bucketFloats, syncBatchNorm = false): from the next step on,
+  // data-parallel steps sum their gradients over the MPI job in buckets of bucketFloats (each
+  // allreduce bounded by timeoutMs), and with syncBatchNorm their batch norms' statistics; null
+  // ends that.
   Napi::Value SetDistributed(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit (distributed)";
@@ -443,7 +444,9 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
         if (ms <= 0) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": timeoutMs must be positive");
         const double floats = arg_number(info, 1, op, "bucketFloats");
         if (!(floats >= 1)) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": bucketFloats must be at least 1");
-        n.set_gradient_reducer(mpi_gradient_reducer(int64_t(std::min(ms, 1e12)), size_t(std::min(floats, 1e18))));
+        const bool sync_bn = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+        n.set_gradient_reducer(mpi_gradient_reducer(int64_t(std::min(ms, 1e12)), size_t(std::min(floats, 1e18)),
+                                                    sync_bn ? n.batch_norm_sync_sizes() : std::vector<size_t>{}));
       }
       return info.Env().Undefined();
     });

@@ -165,6 +165,12 @@ struct GradientReducer {
   std::function<void()> begin;
   std::function<void(const StoragePtr& grads, size_t begin, size_t end)> bucket;
   std::function<void(const StoragePtr& grads, size_t n, const Failure& failed)> finish;
+  // Sync batch norm (fit's syncBatchNorm; empty: each process's batch norms normalize with its
+  // own rows, as PyTorch's DistributedDataParallel): sums `n` floats of a batch norm's statistics
+  // over the processes, in place, before returning. Called on the step's thread between begin and
+  // finish, in the order of Net::batch_norm_sync_sizes(); a process that makes fewer of those
+  // calls in a step (it had no rows, or its part failed) is completed by the reducer at finish.
+  std::function<void(float* data, size_t n)> batch_stats;
   explicit operator bool() const { return bool(finish); }
 };
 
@@ -217,6 +223,10 @@ class Net {
   // From the steps queued after it, each training step hands its gradients to `reducer` before
   // the update (an empty reducer: the steps train alone). CPU nets only, for now.
   void set_gradient_reducer(GradientReducer reducer);
+  // The floats of each GradientReducer::batch_stats call of a data-parallel step, in order: each
+  // training batch norm's forward statistics (layer order), then its backward sums (reverse
+  // order, those that backward reaches). The same on every process of a job.
+  std::vector<size_t> batch_norm_sync_sizes() const;
 
   // Enqueued on the net's stream; results are ready when the returned tensors/accumulators are.
   // xs: per input [N, ...input]; ys: per output [N, ...] targets; idx: which rows form the

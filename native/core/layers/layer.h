@@ -82,6 +82,10 @@ class LayerPass {
   float* mask() const;
   float* stats_mean() const;
   float* stats_invstd() const;
+  // Sync batch norm: whether this data-parallel step sums the batch norms' statistics over the
+  // processes (GradientReducer::batch_stats), and that sum, in place.
+  bool syncs_batch_stats() const;
+  void sum_batch_stats(float* data, size_t n) const;
 
   // ---- fusions (planned by the net) ----
   // A batch norm: the activation it runs inside itself in this pass.

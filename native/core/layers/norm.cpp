@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "layers/layer.h"
+#include "memory.h"
 
 namespace ck {
 
@@ -27,6 +28,22 @@ void frozen_batchnorm_bwd(float* dx, const float* dy, const LayerPass& c, size_t
   }
 }
 
+// A synchronised step's backward: dgamma and dbeta are this process's sums (the gradient
+// buckets sum them over the processes), dx takes the sums over the global batch.
+template <class Ops>
+void sync_batchnorm_bwd(const Ops& k, LayerPass& c, float* dx, const float* dy, size_t rows, int C) {
+  const FusedActivation fused = c.fused_activation();
+  const float* g = c.param(ParamRole::Gamma);
+  const float* b = c.param(ParamRole::Beta);
+  Scratch sums{2 * size_t(C)};  // sum(dy), then sum(dy * xhat)
+  k.batchnorm_bwd_sums(sums.data(), dy, c.x(), c.stats_mean(), c.stats_invstd(), g, b, rows, C, fused.y, fused.act);
+  if (float* dbeta = c.grad(ParamRole::Beta)) c.copy(dbeta, sums.data(), size_t(C));
+  if (float* dgamma = c.grad(ParamRole::Gamma)) c.copy(dgamma, sums.data() + C, size_t(C));
+  c.sum_batch_stats(sums.data(), 2 * size_t(C));
+  k.batchnorm_bwd_apply(dx, dy, c.x(), c.stats_mean(), c.stats_invstd(), g, b, sums.data(), c.stats_mean()[C], rows,
+                        C, fused.y, fused.act);
+}
+
 struct BatchNorm {
   static Shape infer(LayerBuild& b) {
     const int64_t C = b.in().back();
@@ -36,8 +53,10 @@ struct BatchNorm {
     return b.in();
   }
 
+  // The mean and inverse deviation per channel; the mean's buffer also keeps, after them, the
+  // rows the statistics cover (a synchronised step's global count, for backward).
   static void training_buffers(const LayerSpec&, const Shape& in, int, size_t*, size_t* stats) {
-    *stats = size_t(in.back());
+    *stats = size_t(in.back()) + 1;
   }
 
   template <class Ops>
@@ -53,8 +72,23 @@ struct BatchNorm {
     if (c.training() && l.trainable) {
       // With its activation fused, the activated values go straight to the activation's value.
       const FusedActivation fused = c.fused_activation();
-      k.batchnorm_fwd_train(fused.y ? fused.y : c.y(), c.stats_mean(), c.stats_invstd(), mean, var, c.x(), g, b, rows,
-                            C, l.eps, l.momentum, fused.act);
+      float* y = fused.y ? fused.y : c.y();
+      if constexpr (on_host<Ops>) {
+        if (c.syncs_batch_stats()) {
+          // The statistics of the global batch: this process's sums and rows, summed over all.
+          Scratch sums{2 * size_t(C) + 1};
+          k.batchnorm_stats(sums.data(), c.x(), rows, C);
+          sums.data()[2 * C] = float(rows);
+          c.sum_batch_stats(sums.data(), 2 * size_t(C) + 1);
+          const float count = sums.data()[2 * C];
+          c.stats_mean()[C] = count;
+          k.batchnorm_fwd_apply(y, c.stats_mean(), c.stats_invstd(), mean, var, sums.data(), count, c.x(), g, b,
+                                rows, C, l.eps, l.momentum, fused.act);
+          return;
+        }
+      }
+      k.batchnorm_fwd_train(y, c.stats_mean(), c.stats_invstd(), mean, var, c.x(), g, b, rows, C, l.eps,
+                            l.momentum, fused.act);
     } else {
       k.batchnorm_fwd_infer(c.y(), c.x(), g, b, mean, var, rows, C, l.eps);
     }
@@ -69,6 +103,13 @@ struct BatchNorm {
       float* dx = need_dx ? c.begin_grad(0) : c.scratch_grad();
       // Fused: dy is the activation's output gradient, taken through its derivative here.
       const FusedActivation fused = c.fused_activation();
+      if constexpr (on_host<Ops>) {
+        if (c.syncs_batch_stats()) {
+          sync_batchnorm_bwd(k, c, dx, dy, rows, C);
+          if (need_dx) c.end_grad(0, dx, c.n_in());
+          return;
+        }
+      }
       k.batchnorm_bwd(dx, c.grad(ParamRole::Gamma), c.grad(ParamRole::Beta), dy, c.x(), c.stats_mean(),
                       c.stats_invstd(), c.param(ParamRole::Gamma), c.param(ParamRole::Beta), rows, C, fused.y,
                       fused.act);
@@ -143,6 +184,31 @@ struct GroupNorm {
 };
 
 }  // namespace
+
+// Only in a data-parallel step (its buckets open) of a net given a batch_stats reducer.
+bool LayerPass::syncs_batch_stats() const {
+  return net_.buckets_open_ && bool(net_.reduce_gradients_.batch_stats);
+}
+
+void LayerPass::sum_batch_stats(float* data, size_t n) const { net_.reduce_gradients_.batch_stats(data, n); }
+
+// Mirrors the conditions under which BatchNorm's forward and backward above sum their statistics:
+// a trainable batch norm in training, and its backward when a gradient reaches its output.
+std::vector<size_t> Net::batch_norm_sync_sizes() const {
+  std::vector<size_t> sizes;
+  std::vector<int> synced;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerSpec& l = layers_[i];
+    if (l.kind != LayerKind::BatchNorm || !l.trainable) continue;
+    synced.push_back(int(i));
+    sizes.push_back(2 * size_t(shapes_[value_of(int(i))].back()) + 1);
+  }
+  for (auto it = synced.rbegin(); it != synced.rend(); ++it) {
+    if (!needs_grad_[value_of(*it)]) continue;
+    sizes.push_back(2 * size_t(shapes_[value_of(*it)].back()));
+  }
+  return sizes;
+}
 
 extern const LayerDef BatchNormLayer = define_layer<BatchNorm>();
 extern const LayerDef LayerNormLayer = define_layer<GroupNorm>();
