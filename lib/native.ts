@@ -85,7 +85,7 @@ export interface NativeNet {
   setDynamicBatching(maxRows: number): void;
   inferenceCounts(): { calls: number; tasks: number };
   /** Data-parallel steps sum their gradients over the MPI job, in buckets of bucketFloats, from now on (null: no longer). */
-  setDistributed(timeoutMs: number | null, bucketFloats?: number): void;
+  setDistributed(timeoutMs: number | null, bucketFloats?: number, syncBatchNorm?: boolean): void;
   /**
    * globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share, from the
    * global batch's row firstRow (dropout draws the masks of those global rows).

@@ -2,7 +2,9 @@
 // the whole model and trains its contiguous share of each global batch; the native step sums the
 // gradients over the ranks (MPI_Allreduce on the communication thread, native/addon/addon_mpi.cpp,
 // in buckets that start during backward, native/core/net_buckets.cpp) before the update, with the loss averaged over the global batch, so every rank
-// applies the same update and the weights stay bitwise equal. Here: the check that the ranks
+// applies the same update and the weights stay bitwise equal. With syncBatchNorm the batch norms
+// also sum their statistics over the ranks in each step (native/core/layers/norm.cpp), so that
+// they normalize as one process on the global batch would. Here: the check that the ranks
 // agree, rank 0's weights and optimizer state given to all, each rank's rows, the epoch's
 // reduction of the sums every rank logs, and failing together.
 //
@@ -13,7 +15,7 @@
 // the failing rank throws its own error, the others a DistributedError with its message. No rank
 // waits for the timeout.
 import { Communicator, jobOf } from '../distributed';
-import { DistributedError } from '../errors';
+import { describeValue, DistributedError, ValueError } from '../errors';
 import { native, NativeNet, StepSums } from '../native';
 import { fnv1a } from '../rng';
 import { Tensor } from '../tensor';
@@ -53,17 +55,30 @@ function disagreement(codes: number[], numeric: boolean): string {
   }).join(', ');
 }
 
+/** fit's and fitDataset's syncBatchNorm: a boolean, true only with `distributed`. */
+export function checkSyncBatchNorm(sync: unknown, distributed: unknown, where: string): void {
+  if (sync === undefined) return;
+  if (typeof sync !== 'boolean') throw new ValueError(`${where}: syncBatchNorm must be a boolean, got ${describeValue(sync)}`);
+  if (sync && distributed === undefined) throw new ValueError(`${where}: syncBatchNorm sums the batch norms' statistics over the ranks of a data-parallel fit; give it with distributed`);
+}
+
 /** A job's data-parallel fit, from the check at its start to its end. */
 export class DataParallel {
   /** Whether every rank already heard of a failure (a step or sync point rejected). */
   private stopped = false;
   /** The steps queued and not yet settled. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * Sync batch norm: whether this rank took a step of the epoch without rows. Its batch norms
+   * then missed that step's update of their moving statistics, which the ranks that had rows in
+   * every step all made alike.
+   */
+  private missedStep = false;
 
   /** `syncAhead`: whether the other ranks reach another sync point in this fit. */
   private constructor(private readonly comm: Communicator, private readonly net: NativeNet,
     private readonly outputs: number, private readonly metricSums: number, private readonly timeoutMs: number,
-    private readonly where: string, private syncAhead: boolean) {}
+    private readonly where: string, private syncAhead: boolean, private readonly syncBatchNorm: boolean) {}
 
   get rank(): number {
     return this.comm.rank;
@@ -72,20 +87,22 @@ export class DataParallel {
   /**
    * Checks that every rank has the same `fields` (a DistributedError on every rank naming those
    * that differ), then gives every rank rank 0's weights, optimizer state, step count and seed,
-   * and routes the net's data-parallel steps through MPI. Resolves to the seed all ranks use:
-   * rank 0's, or one it draws when fit was given none.
+   * and routes the net's data-parallel steps through MPI (`syncBatchNorm`: their batch norms'
+   * statistics too). Resolves to the seed all ranks use: rank 0's, or one it draws when fit was
+   * given none.
    */
   static async start(net: NativeNet, comm: Communicator, timeoutMs: number, outputs: number, metricSums: number,
-    fields: FingerprintField[], seed: number | undefined, where: string, trainsAnEpoch: boolean): Promise<{ dp: DataParallel; seed: number }> {
+    fields: FingerprintField[], seed: number | undefined, where: string, trainsAnEpoch: boolean,
+    syncBatchNorm: boolean): Promise<{ dp: DataParallel; seed: number }> {
     // The fingerprint exchange is a sync point: a rank whose fit rejected its own arguments
     // joins it (refuse) with its message, and every rank stops there.
     const { failed } = await native.mpiSync(null, 0, timeoutMs);
     if (failed !== null) throw new DistributedError(`${where}: every rank stopped before training, because ${failed}`);
     await checkAgreement(comm, fields, where);
-    const dp = new DataParallel(comm, net, outputs, metricSums, timeoutMs, where, trainsAnEpoch);
+    const dp = new DataParallel(comm, net, outputs, metricSums, timeoutMs, where, trainsAnEpoch, syncBatchNorm);
     // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
     const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
-    net.setDistributed(timeoutMs, jobOf(comm, where)!.bucketFloats);
+    net.setDistributed(timeoutMs, jobOf(comm, where)!.bucketFloats, syncBatchNorm);
     return { dp, seed: agreedSeed };
   }
 
@@ -147,6 +164,7 @@ export class DataParallel {
       this.stopped = true;
       throw new DistributedError(`${this.where}: every rank stopped before the same step, because ${failed}`);
     }
+    if (rows === 0 && values.some((v) => v > 0)) this.missedStep = true;
     return values;
   }
 
@@ -164,12 +182,16 @@ export class DataParallel {
     const { rank, size } = this.comm;
     const n = batch.length;
     const first = Math.floor((rank * n) / size);
-    return { rows: batch.subarray(first, Math.floor(((rank + 1) * n) / size)), first };
+    const end = Math.floor(((rank + 1) * n) / size);
+    if (end === first) this.missedStep = true;
+    return { rows: batch.subarray(first, end), first };
   }
 
   /**
    * The epoch's sums over every rank, and whether any rank asked to stop; the batch norms'
-   * moving statistics become their mean over the ranks (each rank saw only its own rows). A sync
+   * moving statistics become their mean over the ranks (each rank saw only its own rows), or
+   * with syncBatchNorm over the ranks that had rows in every step (they hold the same ones, those
+   * of one process on the global batches; the rank that had the most rows always is one). A sync
    * point: a DistributedError when a rank failed since the last step. `last`: fit's last epoch.
    */
   async endEpoch(sums: StepSums, stop: boolean, last: boolean): Promise<{ sums: StepSums; stop: boolean }> {
@@ -182,7 +204,7 @@ export class DataParallel {
     const state = this.net.params().map((p, i) => ({ ...p, index: i })).filter((p) => !p.trainable);
     const stats = state.map((p) => new Tensor(this.net.getParam(p.index)).dataSync());
     const m = this.metricSums;
-    const head = 3 + 2 * o + m + 1;
+    const head = 3 + 2 * o + m + 2;  // ..., stop, how many ranks' moving statistics count
     const packed = new Float32Array(head + stats.reduce((n, s) => n + s.length, 0));
     packed.set([sums.lossSum, sums.correct, sums.count]);
     for (let k = 0; k < o; k++) {
@@ -190,17 +212,20 @@ export class DataParallel {
       packed[3 + o + k] = sums.outputCorrect[k] ?? 0;
     }
     for (let k = 0; k < m; k++) packed[3 + 2 * o + k] = sums.metricSums[k] ?? 0;
-    packed[head - 1] = stop ? 1 : 0;
+    packed[head - 2] = stop ? 1 : 0;
+    const counts = !(this.syncBatchNorm && this.missedStep);
+    this.missedStep = false;
+    packed[head - 1] = counts ? 1 : 0;
     let at = head;
     for (const s of stats) {
-      packed.set(s, at);
+      if (counts) packed.set(s, at);
       at += s.length;
     }
     const total = (await this.comm.allreduce(new Tensor(native.fromArray(packed, [packed.length])))).dataSync();
-    this.syncAhead = !last && !(total[head - 1] > 0);
+    this.syncAhead = !last && !(total[head - 2] > 0);
     at = head;
     state.forEach((p, k) => {
-      const mean = total.slice(at, at + stats[k].length).map((v) => v / this.comm.size);
+      const mean = total.slice(at, at + stats[k].length).map((v) => v / total[head - 1]);
       at += stats[k].length;
       this.net.setParam(p.index, native.fromArray(mean, p.shape));
     });
@@ -210,7 +235,7 @@ export class DataParallel {
         outputLoss: Array.from(total.subarray(3, 3 + o)), outputCorrect: Array.from(total.subarray(3 + o, 3 + 2 * o)),
         metricSums: Array.from(total.subarray(3 + 2 * o, 3 + 2 * o + m)),
       },
-      stop: total[head - 1] > 0,
+      stop: total[head - 2] > 0,
     };
   }
 

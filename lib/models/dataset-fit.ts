@@ -9,7 +9,7 @@ import { describeValue, ValueError } from '../errors';
 import type { StepSums } from '../native';
 import { Tensor } from '../tensor';
 import { ProgressLogger } from './progress';
-import { DataParallel } from './data-parallel';
+import { checkSyncBatchNorm, DataParallel } from './data-parallel';
 
 export interface FitDatasetArgs {
   epochs?: number;
@@ -29,6 +29,8 @@ export interface FitDatasetArgs {
    * fitDataset trains as without it. See docs/distributed.md.
    */
   distributed?: unknown;
+  /** With `distributed`: the batch norms normalize over the global batch (see fit's syncBatchNorm). */
+  syncBatchNorm?: boolean;
 }
 
 /** fitDataset's data-parallel steps, from the model (LayersModel.datasetSteps). */
@@ -61,7 +63,7 @@ export interface DatasetModel {
   /** The names of evaluate's values, each with `prefix`. */
   logNames(prefix: string): string[];
   localSteps(): LocalSteps;
-  datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number }, where: string): Promise<DatasetSteps | null>;
+  datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number; syncBatchNorm: boolean }, where: string): Promise<DatasetSteps | null>;
 }
 
 function batchOf(b: unknown, where: string): { xs: Tensor; ys: Tensor } {
@@ -95,6 +97,7 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
   try {
     if (!model.compiled) throw new ValueError(`${where}: compile the model first (model.compile({ optimizer, loss }))`);
     if (!Number.isInteger(epochs) || epochs < 1) throw new ValueError(`${where}: epochs must be a positive integer, got ${describeValue(epochs)}`);
+    checkSyncBatchNorm(args.syncBatchNorm, args.distributed, where);
   } catch (e) {
     // The other ranks of a data-parallel fit wait for this one at the fingerprint exchange.
     await DataParallel.refuse(args.distributed, e);
@@ -102,7 +105,7 @@ export async function fitDataset(model: DatasetModel, dataset: Dataset<{ xs: Ten
   }
   const initialEpoch = args.initialEpoch ?? 0;
   const dp = args.distributed === undefined ? null
-    : await model.datasetSteps(args.distributed, { epochs, initialEpoch, batchesPerEpoch: args.batchesPerEpoch }, where);
+    : await model.datasetSteps(args.distributed, { epochs, initialEpoch, batchesPerEpoch: args.batchesPerEpoch, syncBatchNorm: args.syncBatchNorm === true }, where);
   const steps = args.batchesPerEpoch ?? dataset.size ?? 0;
   const history = { epoch: [] as number[], history: {} as Record<string, number[]> };
   const callbacks: Callback[] = [];

@@ -19,7 +19,7 @@ import { saveModel, SaveOptions, SaveResult } from '../io/files';
 import { toOnnx } from '../io/onnx';
 import type { Dataset } from '../data/dataset';
 import { DatasetSteps, evaluateDataset, fitDataset, FitDatasetArgs, LocalSteps } from './dataset-fit';
-import { DataParallel, FingerprintField } from './data-parallel';
+import { checkSyncBatchNorm, DataParallel, FingerprintField } from './data-parallel';
 
 export interface FitArgs {
   epochs?: number;
@@ -47,6 +47,15 @@ export interface FitArgs {
    * Alone (rank 0 of 1), fit trains as without it. See docs/distributed.md.
    */
   distributed?: Communicator;
+  /**
+   * With `distributed`: every batch norm normalizes with the statistics of the whole global
+   * batch, summed over the ranks in each step (forward and backward), so that training equals one
+   * process on the global batches, as PyTorch's SyncBatchNorm and Keras's
+   * BatchNormalization(synchronized=True). Default false: each rank's batch norms use its own
+   * rows (as PyTorch's DistributedDataParallel), and their moving statistics are averaged over
+   * the ranks at each epoch's end. See docs/distributed.md.
+   */
+  syncBatchNorm?: boolean;
   /**
    * Keras's class_weight: { classId: weight }, each training example's loss multiplied by its
    * class's weight (1 for a class not listed); the class is the label (sparse), the one-hot
@@ -205,7 +214,7 @@ export abstract class LayersModel extends ModelBase {
     if (job) {
       ({ dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, this.metricSlots(),
         this.fingerprint(args, batchSize, epochs, initialEpoch, nTrain, val ? val.rows.length : 0), args.seed, where,
-        initialEpoch < epochs));
+        initialEpoch < epochs, args.syncBatchNorm === true));
     }
     try {
       return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp, weights });
@@ -244,6 +253,7 @@ export abstract class LayersModel extends ModelBase {
       val = { xs, ys, rows: range(nTrain, n), weights: args.sampleWeight !== undefined ? weights! : undefined };
     }
 
+    checkSyncBatchNorm(args.syncBatchNorm, args.distributed, where);
     const job = args.distributed === undefined ? null : jobOf(args.distributed, where);
     if (job && this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
     return { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job };
@@ -261,6 +271,7 @@ export abstract class LayersModel extends ModelBase {
       { name: 'initialEpoch', value: initialEpoch },
       { name: 'shuffle', value: args.shuffle === false ? 0 : 1 },
       { name: 'seed', value: args.seed === undefined ? undefined : args.seed >>> 0 },
+      { name: 'syncBatchNorm', value: args.syncBatchNorm === true ? 1 : 0 },
     ];
   }
 
@@ -286,7 +297,7 @@ export abstract class LayersModel extends ModelBase {
    * the ranks agreed and took rank 0's state; null alone (rank 0 of 1: fitDataset trains as
    * without it).
    */
-  async datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number }, where: string): Promise<DatasetSteps | null> {
+  async datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number; syncBatchNorm: boolean }, where: string): Promise<DatasetSteps | null> {
     const job = jobOf(comm, where);
     if (!job) return null;
     if (this.device !== 'cpu') {
@@ -299,9 +310,10 @@ export abstract class LayersModel extends ModelBase {
       { name: 'epochs', value: o.epochs },
       { name: 'initialEpoch', value: o.initialEpoch },
       { name: 'batchesPerEpoch', value: o.batchesPerEpoch },
+      { name: 'syncBatchNorm', value: o.syncBatchNorm ? 1 : 0 },
     ];
     const { dp, seed } = await DataParallel.start(this.net, job.comm, job.timeoutMs, this.built!.outputShapes.length, this.metricSlots(), fields,
-      undefined, where, o.initialEpoch < o.epochs);
+      undefined, where, o.initialEpoch < o.epochs, o.syncBatchNorm);
     const rng = new Rng(seed);
     const seedBase = rng.nextUint32();
     let step = 0;
