@@ -57,7 +57,7 @@ function expectedParams(layer: ck.Layer, input: Shape): number {
     case 'Reshape': case 'MaxPooling2D': case 'AveragePooling2D': case 'LpPooling2D': case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D': case 'ZeroPadding2D': case 'UpSampling2D': case 'Add': case 'Multiply': case 'Average':
     case 'Concatenate': case 'Cropping2D': case 'MaxPooling1D': case 'AveragePooling1D': case 'GlobalAveragePooling1D':
-    case 'GlobalMaxPooling1D':
+    case 'GlobalMaxPooling1D': case 'Rescaling':
       return 0;
     case 'Conv1D':
       // Keras's kernel [k, in / groups, filters]
@@ -127,6 +127,7 @@ const CASES: Case[] = [
   { factory: 'averagePooling1d', options: { poolSize: 2, strides: 1, padding: 'same' }, input: [5, 2], output: [5, 2] },
   { factory: 'globalAveragePooling1d', options: {}, input: [5, 2], output: [2] },
   { factory: 'globalMaxPooling1d', options: { keepdims: true }, input: [5, 2], output: [1, 2] },
+  { factory: 'rescaling', options: { scale: 1 / 255, offset: -1 }, input: [4, 4, 3], output: [4, 4, 3] },
 ];
 
 const make = (c: Case, name?: string): ck.Layer =>

@@ -180,6 +180,7 @@ const FACTORIES: Record<string, {
   averagePooling1d: { prefix: 'average_pooling1d', className: 'AveragePooling1D', valid: {}, misspelt: ['stride', 'strides'], wrongType: ['strides', '2', 'an integer or [integer] or null'], outOfRange: ['poolSize', 0, /poolSize must be an integer >= 1 or \[integer\], got 0/] },
   globalAveragePooling1d: { prefix: 'global_average_pooling1d', className: 'GlobalAveragePooling1D', valid: {}, misspelt: ['keepDim', 'keepDims'], wrongType: ['keepDims', 1, 'a boolean'], outOfRange: ['dataFormat', 'channels_first', /only dataFormat 'channelsLast' \(NHWC\) is supported/] },
   globalMaxPooling1d: { prefix: 'global_max_pooling1d', className: 'GlobalMaxPooling1D', valid: {}, misspelt: ['data_format', 'dataFormat'], wrongType: ['keepdims', 'true', 'a boolean'], outOfRange: ['dataFormat', 'NCHW', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "NCHW"/] },
+  rescaling: { prefix: 'rescaling', className: 'Rescaling', valid: { scale: 0.5 }, misspelt: ['ofset', 'offset'], wrongType: ['offset', '1', 'a finite number'], outOfRange: ['batchSize', 0, /batchSize must be a positive integer, got 0/] },
 };
 
 /** What f threw (synchronously), or null. */

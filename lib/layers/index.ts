@@ -17,6 +17,7 @@ import {
 import { Layer, LayerArgs } from './layer';
 import { GroupNormalization, GroupNormalizationArgs, LayerNormalization, LayerNormalizationArgs } from './normalization';
 import { ActivationIdentifier } from './activations';
+import { Rescaling, RescalingArgs } from './preprocessing';
 
 export { Layer } from './layer';
 export type { BatchShape, LayerArgs, Shape } from './layer';
@@ -30,6 +31,8 @@ export {
 };
 export type { Conv1DArgs, Pooling1DArgs, GlobalPooling1DArgs };
 export type { GroupNormalizationArgs, LayerNormalizationArgs };
+export { Rescaling };
+export type { RescalingArgs };
 
 export const layers = {
   input: (args: InputLayerArgs & { shape: number[] }) => new InputLayer(args),
@@ -66,6 +69,7 @@ export const layers = {
   averagePooling1d: (args?: Pooling1DArgs) => new AveragePooling1D(args),
   globalAveragePooling1d: (args?: GlobalPooling1DArgs) => new GlobalAveragePooling1D(args),
   globalMaxPooling1d: (args?: GlobalPooling1DArgs) => new GlobalMaxPooling1D(args),
+  rescaling: (args: RescalingArgs) => new Rescaling(args),
 };
 
 type Factory = (config: Record<string, unknown>) => Layer;
@@ -109,6 +113,7 @@ const registry = new Map<string, Factory>([
   ['AvgPool1D', (c) => new AveragePooling1D(c as never)],
   ['GlobalAveragePooling1D', (c) => new GlobalAveragePooling1D(c as never)],
   ['GlobalMaxPooling1D', (c) => new GlobalMaxPooling1D(c as never)],
+  ['Rescaling', (c) => new Rescaling(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

@@ -148,6 +148,7 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   l.out_pad_h = get_int(o, "outputPaddingH", -1, op), l.out_pad_w = get_int(o, "outputPaddingW", -1, op);
   l.crop_top = get_int(o, "cropTop", 0, op), l.crop_bottom = get_int(o, "cropBottom", 0, op);
   l.crop_left = get_int(o, "cropLeft", 0, op), l.crop_right = get_int(o, "cropRight", 0, op);
+  l.factor = get_float(o, "factor", 1.f, op), l.offset = get_float(o, "offset", 0.f, op);
   l.inputs = read_ints(o.Get("inputs"), 0, 1 << 24, l.name + ": inputs");
   Napi::Value target = o.Get("targetShape");
   if (!target.IsUndefined()) {

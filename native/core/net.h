@@ -62,6 +62,7 @@ struct LayerSpec {
   float rate = 0.f;                        // dropout
   float eps = 1e-3f, momentum = 0.99f;     // batch norm
   bool center = true, scale = true;
+  float factor = 1.f, offset = 0.f;        // rescaling: y = x * factor + offset
   bool trainable = true;
 };
 
