@@ -59,6 +59,9 @@ function expectedParams(layer: ck.Layer, input: Shape): number {
     case 'Concatenate': case 'Cropping2D': case 'MaxPooling1D': case 'AveragePooling1D': case 'GlobalAveragePooling1D':
     case 'GlobalMaxPooling1D': case 'Rescaling':
       return 0;
+    case 'Normalization':
+      // mean and variance per channel, and adapt()'s count
+      return 2 * cin + 1;
     case 'Conv1D':
       // Keras's kernel [k, in / groups, filters]
       return c.kernelSize[0] * (cin / (c.groups ?? 1)) * c.filters + (c.useBias ? c.filters : 0);
@@ -128,6 +131,8 @@ const CASES: Case[] = [
   { factory: 'globalAveragePooling1d', options: {}, input: [5, 2], output: [2] },
   { factory: 'globalMaxPooling1d', options: { keepdims: true }, input: [5, 2], output: [1, 2] },
   { factory: 'rescaling', options: { scale: 1 / 255, offset: -1 }, input: [4, 4, 3], output: [4, 4, 3] },
+  { factory: 'normalization', options: {}, input: [4, 4, 3], output: [4, 4, 3] },
+  { factory: 'normalization', options: { mean: [1, 2], variance: 4 }, input: [2], output: [2] },
 ];
 
 const make = (c: Case, name?: string): ck.Layer =>

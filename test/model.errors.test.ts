@@ -181,6 +181,7 @@ const FACTORIES: Record<string, {
   globalAveragePooling1d: { prefix: 'global_average_pooling1d', className: 'GlobalAveragePooling1D', valid: {}, misspelt: ['keepDim', 'keepDims'], wrongType: ['keepDims', 1, 'a boolean'], outOfRange: ['dataFormat', 'channels_first', /only dataFormat 'channelsLast' \(NHWC\) is supported/] },
   globalMaxPooling1d: { prefix: 'global_max_pooling1d', className: 'GlobalMaxPooling1D', valid: {}, misspelt: ['data_format', 'dataFormat'], wrongType: ['keepdims', 'true', 'a boolean'], outOfRange: ['dataFormat', 'NCHW', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "NCHW"/] },
   rescaling: { prefix: 'rescaling', className: 'Rescaling', valid: { scale: 0.5 }, misspelt: ['ofset', 'offset'], wrongType: ['offset', '1', 'a finite number'], outOfRange: ['batchSize', 0, /batchSize must be a positive integer, got 0/] },
+  normalization: { prefix: 'normalization', className: 'Normalization', valid: {}, misspelt: ['varaince', 'variance'], wrongType: ['mean', '1', 'a finite number or a non-empty array of them or null'], outOfRange: ['variance', -2, /variance must be >= 0, got -2/] },
 };
 
 /** What f threw (synchronously), or null. */
@@ -282,8 +283,8 @@ describe('garbage layer options: a ValueError from every layer factory, naming t
   test('tfjs layers\' configs (getConfig) make convkit layers', () => {
     const tfLayers = tf.layers as unknown as Record<string, (a: unknown) => { getConfig(): Record<string, unknown> }>;
     for (const [name, factory] of factories) {
-      // not tfjs layers (GroupNormalization is Keras's only)
-      if (name === 'lpPooling2d' || name === 'input' || name === 'groupNormalization') continue;
+      // not tfjs layers (GroupNormalization and Normalization are Keras's only)
+      if (name === 'lpPooling2d' || name === 'input' || name === 'groupNormalization' || name === 'normalization') continue;
       const config = tfLayers[name]({ ...FACTORIES[name].valid, name: `tfjs_${name}` }).getConfig();
       const e = caught(() => factory(config));
       expect({ name, error: e?.message }).toEqual({ name, error: undefined });

@@ -17,7 +17,7 @@ import {
 import { Layer, LayerArgs } from './layer';
 import { GroupNormalization, GroupNormalizationArgs, LayerNormalization, LayerNormalizationArgs } from './normalization';
 import { ActivationIdentifier } from './activations';
-import { Rescaling, RescalingArgs } from './preprocessing';
+import { Normalization, NormalizationArgs, Rescaling, RescalingArgs } from './preprocessing';
 
 export { Layer } from './layer';
 export type { BatchShape, LayerArgs, Shape } from './layer';
@@ -31,8 +31,8 @@ export {
 };
 export type { Conv1DArgs, Pooling1DArgs, GlobalPooling1DArgs };
 export type { GroupNormalizationArgs, LayerNormalizationArgs };
-export { Rescaling };
-export type { RescalingArgs };
+export { Normalization, Rescaling };
+export type { NormalizationArgs, RescalingArgs };
 
 export const layers = {
   input: (args: InputLayerArgs & { shape: number[] }) => new InputLayer(args),
@@ -70,6 +70,7 @@ export const layers = {
   globalAveragePooling1d: (args?: GlobalPooling1DArgs) => new GlobalAveragePooling1D(args),
   globalMaxPooling1d: (args?: GlobalPooling1DArgs) => new GlobalMaxPooling1D(args),
   rescaling: (args: RescalingArgs) => new Rescaling(args),
+  normalization: (args?: NormalizationArgs) => new Normalization(args),
 };
 
 type Factory = (config: Record<string, unknown>) => Layer;
@@ -114,6 +115,7 @@ const registry = new Map<string, Factory>([
   ['GlobalAveragePooling1D', (c) => new GlobalAveragePooling1D(c as never)],
   ['GlobalMaxPooling1D', (c) => new GlobalMaxPooling1D(c as never)],
   ['Rescaling', (c) => new Rescaling(c as never)],
+  ['Normalization', (c) => new Normalization(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

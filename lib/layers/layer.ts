@@ -40,8 +40,8 @@ export type BatchShape = (number | null)[];
  */
 export type OptionType =
   | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'intOrSingle' | 'padding2d' | 'shape' | 'inputShape'
-  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer'
-  | 'boolean?' | 'string?' | 'number?' | 'integer?' | 'intOrPair?' | 'intOrSingle?' | 'initializer?' | 'dtype?' | 'regularizer?'
+  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer' | 'numberOrList'
+  | 'boolean?' | 'string?' | 'number?' | 'numberOrList?' | 'integer?' | 'intOrPair?' | 'intOrSingle?' | 'initializer?' | 'dtype?' | 'regularizer?'
   | 'unsupported' | readonly (string | number | boolean | null)[];
 
 /** The options a layer takes, by tfjs (camelCase) name. */
@@ -71,6 +71,9 @@ const typeChecks: Record<string, [(v: unknown) => boolean, string]> = {
   string: [(v) => typeof v === 'string', 'a string'],
   number: [(v) => typeof v === 'number' && Number.isFinite(v), 'a finite number'],
   integer: [isInt, 'an integer'],
+  // a per-channel value given once for every channel or as a list (Rescaling's scale, Normalization's mean)
+  numberOrList: [(v) => (typeof v === 'number' && Number.isFinite(v)) ||
+    (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x))), 'a finite number or a non-empty array of them'],
   intOrPair: [(v) => isInt(v) || (Array.isArray(v) && v.length === 2 && v.every(isInt)), 'an integer or a pair of integers'],
   // a 1D layer's size, as Keras's int or 1-tuple
   intOrSingle: [(v) => isInt(v) || (Array.isArray(v) && v.length === 1 && isInt(v[0])), 'an integer or [integer]'],

@@ -46,7 +46,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
   conv_geo_.resize(n_layers), pool_geo_.resize(n_layers);
   mul_gate_.assign(n_layers, -1);
   gamma_param_.assign(n_layers, -1), beta_param_.assign(n_layers, -1);
-  mean_param_.assign(n_layers, -1), var_param_.assign(n_layers, -1);
+  mean_param_.assign(n_layers, -1), var_param_.assign(n_layers, -1), count_param_.assign(n_layers, -1);
   for (size_t i = 0; i < n_layers; ++i) {
     LayerSpec& l = layers_[i];
     if (l.inputs.empty()) l.inputs.push_back(int(value_of(int(i)) - 1));
@@ -105,6 +105,7 @@ std::vector<int>& Net::param_slots(ParamRole role) {
     case ParamRole::Beta: return beta_param_;
     case ParamRole::MovingMean: return mean_param_;
     case ParamRole::MovingVariance: return var_param_;
+    case ParamRole::Count: return count_param_;
   }
   throw_error(ErrorKind::Value, "model: unknown parameter role");
 }

@@ -67,8 +67,8 @@ struct LayerSpec {
 };
 
 // A layer's weights by the role its kind gives them (Keras's names: kernel or
-// depthwise_kernel, bias, gamma, beta, moving_mean, moving_variance).
-enum class ParamRole { Kernel, Bias, Gamma, Beta, MovingMean, MovingVariance };
+// depthwise_kernel, bias, gamma, beta, moving_mean, moving_variance; Normalization's count).
+enum class ParamRole { Kernel, Bias, Gamma, Beta, MovingMean, MovingVariance, Count };
 
 enum class LossKind { CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
                       MeanSquaredError, Huber, KLDivergence };
@@ -484,7 +484,7 @@ class Net {
     return p;
   }
   std::vector<ParamInfo> params_;
-  std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_;
+  std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_, count_param_;
   // Per layer: the index in params() of its weight of that role, or -1.
   std::vector<int>& param_slots(ParamRole role);
   StoragePtr weights_, grads_, state_;  // grads_: made by compile
