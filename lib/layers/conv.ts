@@ -186,9 +186,16 @@ export class AveragePooling2D extends Pooling2D {
 
 export type GlobalPooling2DArgs = LayerArgs & { dataFormat?: 'channelsLast' | 'channels_last' | null; keepDims?: boolean; keepdims?: boolean };
 
-abstract class GlobalPooling2D extends Layer {
+/**
+ * Keras's global pooling over every spatial axis (2 for images; 1 for sequences, which lower to
+ * an image one row high first), keepdims keeping them as 1s.
+ */
+export abstract class GlobalPooling extends Layer {
   protected abstract readonly nativeKind: string;
-  /** Keras's keepdims: (None, 1, 1, C) instead of (None, C). */
+  /** The spatial axes of its input, and how the input is described in a ShapeError. */
+  protected abstract readonly spatialAxes: number;
+  protected abstract readonly inputKind: string;
+  /** Keras's keepdims: (None, 1, ..., 1, C) instead of (None, C). */
   readonly keepDims: boolean;
 
   constructor(args: GlobalPooling2DArgs, prefix: string) {
@@ -197,19 +204,31 @@ abstract class GlobalPooling2D extends Layer {
     this.keepDims = args.keepDims ?? args.keepdims ?? false;
   }
 
+  /** The native layers that make the input an image (none for an image). */
+  protected asImage(_inputShape: Shape): NativeLayerSpec[] {
+    return [];
+  }
+
   computeOutputShape(inputShape: Shape): Shape {
-    requireRank(inputShape, 3, this.name, 'images (None, height, width, channels)');
-    return this.keepDims ? [1, 1, inputShape[2]] : [inputShape[2]];
+    requireRank(inputShape, this.spatialAxes + 1, this.name, this.inputKind);
+    const channels = inputShape[this.spatialAxes];
+    return this.keepDims ? [...new Array<number>(this.spatialAxes).fill(1), channels] : [channels];
   }
 
   lower(inputShape: Shape): NativeLayerSpec[] {
     const pool: NativeLayerSpec = { kind: this.nativeKind, name: this.name };
-    return this.keepDims ? [pool, { kind: 'reshape', name: `${this.name}/keepdims`, targetShape: [1, 1, inputShape[2]] }] : [pool];
+    const kept: NativeLayerSpec[] = this.keepDims ? [{ kind: 'reshape', name: `${this.name}/keepdims`, targetShape: this.computeOutputShape(inputShape) }] : [];
+    return [...this.asImage(inputShape), pool, ...kept];
   }
 
   getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), dataFormat: 'channels_last', keepdims: this.keepDims };
   }
+}
+
+abstract class GlobalPooling2D extends GlobalPooling {
+  protected readonly spatialAxes = 2;
+  protected readonly inputKind = 'images (None, height, width, channels)';
 }
 
 export class GlobalAveragePooling2D extends GlobalPooling2D {

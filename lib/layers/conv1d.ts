@@ -7,7 +7,7 @@ import { describeValue, ShapeError, ValueError } from '../errors';
 import { Initializer } from '../initializers';
 import { Regularizer, regularizerConfig, regularizerOf, RegularizerOption } from '../regularizers';
 import { ActivationIdentifier, activationConfigName, checkActivation, withActivation } from './activations';
-import { outputLength } from './conv';
+import { GlobalPooling, GlobalPooling2DArgs, outputLength } from './conv';
 import {
   channelsLast, initializerOf, InitializerOption, KERNEL_EXTRAS, Layer, LayerArgs, NativeLayerSpec, OptionSpec,
   positiveInt, requireRank, Shape, WeightSpec,
@@ -208,32 +208,14 @@ export class AveragePooling1D extends Pooling1D {
   }
 }
 
-export type GlobalPooling1DArgs = LayerArgs & { dataFormat?: 'channelsLast' | 'channels_last' | null; keepDims?: boolean; keepdims?: boolean };
+export type GlobalPooling1DArgs = GlobalPooling2DArgs;
 
-abstract class GlobalPooling1D extends Layer {
-  protected abstract readonly nativeKind: string;
-  /** Keras's keepdims: (None, 1, C) instead of (None, C). */
-  readonly keepDims: boolean;
+abstract class GlobalPooling1D extends GlobalPooling {
+  protected readonly spatialAxes = 1;
+  protected readonly inputKind = sequences;
 
-  constructor(args: GlobalPooling1DArgs, prefix: string) {
-    super(args, prefix, { dataFormat: 'string?', keepDims: 'boolean', keepdims: 'boolean' });
-    channelsLast(args.dataFormat, this.name);
-    this.keepDims = args.keepDims ?? args.keepdims ?? false;
-  }
-
-  computeOutputShape(inputShape: Shape): Shape {
-    requireRank(inputShape, 2, this.name, sequences);
-    return this.keepDims ? [1, inputShape[1]] : [inputShape[1]];
-  }
-
-  lower(inputShape: Shape): NativeLayerSpec[] {
-    const specs = [toImage(this.name, inputShape), { kind: this.nativeKind, name: this.name }];
-    if (this.keepDims) specs.push(toSequence(this.name, [1, inputShape[1]]));
-    return specs;
-  }
-
-  getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), dataFormat: 'channels_last', keepdims: this.keepDims };
+  protected asImage(inputShape: Shape): NativeLayerSpec[] {
+    return [toImage(this.name, inputShape)];
   }
 }
 
