@@ -8,7 +8,9 @@
 //
 // Without --isa every vector ISA the CPU supports runs, plus the scalar reference on the small
 // layers only (it is slow). --quick times fewer repetitions; --only runs one group (W1, W1b1,
-// W2, W3, W5, large, gemm).
+// W2, W3, W5, BN, large, gemm). The BN group times batch norm's training kernels on MobileNetV2's
+// W4 shapes in GB/s of the traffic a one-pass kernel must move (forward: x in, y out; backward:
+// x and dy in, dx out) beside a plain copy of the same size, the memory's pace on this machine.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -154,6 +156,33 @@ void bench_depthwise(const char* group, int N, int H, int C, int stride, const O
             }), f);
 }
 
+// Batch norm's training forward and backward with a fused ReLU6 on [rows, C] (rows = N*H*W).
+void bench_batchnorm(const char* group, int N, int H, int C, const Options& o, Isa isa) {
+  if (!o.runs(group)) return;
+  const CpuKernels& k = ck::cpu_kernels(isa);
+  const size_t rows = size_t(N) * H * H, n = rows * size_t(C);
+  auto x = random_vector(n, 1), dy = random_vector(n, 2);
+  auto gamma = random_vector(size_t(C), 3), beta = random_vector(size_t(C), 4);
+  const size_t nc = size_t(C);
+  std::vector<float> y(n), dx(n), mean(nc), invstd(nc), run_mean(nc), run_var(nc, 1.f);
+  std::vector<float> dgamma(nc), dbeta(nc);
+  char shape[96];
+  std::snprintf(shape, sizeof shape, "batchnorm %dx%dx%dx%d relu6", N, H, H, C);
+  const int reps = o.quick ? 5 : 15;
+  // print_row's rate column: bytes / 1e9 per second (GB/s) for these rows.
+  const double bytes = double(n) * sizeof(float);
+  print_row(group, shape, "copy", isa, time_ms(reps, [&] { std::memcpy(y.data(), x.data(), n * sizeof(float)); }),
+            2 * bytes);
+  print_row(group, shape, "fwd_train", isa, time_ms(reps, [&] {
+              k.batchnorm_fwd_train(y.data(), mean.data(), invstd.data(), run_mean.data(), run_var.data(), x.data(),
+                                    gamma.data(), beta.data(), rows, C, 1e-3f, 0.99f, Act::Relu6);
+            }), 2 * bytes);
+  print_row(group, shape, "bwd", isa, time_ms(reps, [&] {
+              k.batchnorm_bwd(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(), invstd.data(),
+                              gamma.data(), beta.data(), rows, C, y.data(), Act::Relu6);
+            }), 3 * bytes);
+}
+
 [[noreturn]] void usage() {
   std::fprintf(stderr, "usage: bench_ops [--isa avx512|avx2|scalar] [--quick] [--threads N] [--only GROUP]\n");
   std::exit(2);
@@ -232,6 +261,9 @@ int main(int argc, char** argv) {
                             {7, 960, 1}}) {
         bench_depthwise("W5", 1, s[0], s[1], s[2], o, isa);
       }
+      // MobileNetV2 96x96 training at batch 32 (W4): batch norms after its expansions.
+      for (const auto& s : {std::array<int, 2>{48, 32}, {48, 96}, {24, 144}, {12, 192}, {6, 384}})
+        bench_batchnorm("BN", 32, s[0], s[1], o, isa);
       bench_conv("large", conv(64, 56, 56, 64, 64, 3, true), o, isa);
       bench_dense("gemm", 1024, 1024, 1024, o, isa);
     }
