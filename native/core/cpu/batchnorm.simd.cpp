@@ -43,9 +43,40 @@ inline void merge(Moments& a, const Moments& b) {
   a.n = n;
 }
 
-// Per-channel moments of x [rows, C] in one pass over memory: a block's channel group is summed,
-// then swept again from cache for its deviations d around the block's float mean; sum(d) corrects
-// that mean (the corrected two-pass algorithm), and blocks are merged in double.
+// The moments of rows [r0, r1) of G channel vectors starting at channel c (the last m lanes
+// wide), merged into acc: the block's float mean, then a second sweep from cache for the
+// deviations d around it; sum(d) corrects that mean (the corrected two-pass algorithm). The
+// sums stay in registers; x is a local, so nothing is reloaded in the loops.
+template <int G>
+inline void moments_block(Moments* acc, const float* x, size_t r0, size_t r1, int C, int c, int m) {
+  const double nb = double(r1 - r0);
+  const Vec inv_nb = Vec::set1(float(1.0 / nb));
+  Vec mu[G], d1[G], d2[G];
+  for (int v = 0; v < G; ++v) mu[v] = d1[v] = d2[v] = Vec::zero();
+  for (size_t r = r0; r < r1; ++r)
+    for (int v = 0; v < G; ++v) mu[v] = mu[v] + load_n(x + r * C + c + v * L, v == G - 1 ? m : L);
+  for (int v = 0; v < G; ++v) mu[v] = mu[v] * inv_nb;
+  for (size_t r = r0; r < r1; ++r)
+    for (int v = 0; v < G; ++v) {
+      const Vec d = load_n(x + r * C + c + v * L, v == G - 1 ? m : L) - mu[v];
+      d1[v] = d1[v] + d;
+      d2[v] = fmadd(d, d, d2[v]);
+    }
+  float mean[L], s1[L], s2[L];
+  for (int v = 0; v < G; ++v) {
+    mu[v].store(mean);
+    d1[v].store(s1);
+    d2[v].store(s2);
+    const int width = v == G - 1 ? m : L;
+    for (int j = 0; j < width; ++j) {
+      const double shift = double(s1[j]) / nb;
+      merge(acc[c + v * L + j], Moments{nb, mean[j] + shift, s2[j] - double(s1[j]) * shift});
+    }
+  }
+}
+
+// Per-channel moments of x [rows, C] in one pass over memory: each block of rows, kGroup channel
+// vectors at a time (then the rest one by one), by moments_block; blocks are merged in double.
 void channel_moments(Moments* out, const float* x, size_t rows, int C) {
   const size_t grain = row_grain(C), block = block_rows(C);
   int chunks = parallel_chunks(rows, grain);
@@ -55,37 +86,13 @@ void channel_moments(Moments* out, const float* x, size_t rows, int C) {
   for (size_t i = 0; i < size_t(chunks) * C; ++i) part[i] = Moments{0, 0, 0};
   parallel_for(rows, grain, [&](size_t b, size_t e, int chunk) {
     Moments* acc = part + size_t(chunk) * C;
+    const float* const xl = x;
     for (size_t r0 = b; r0 < e; r0 += block) {
-      size_t r1 = e - r0 < block ? e : r0 + block;
-      const double nb = double(r1 - r0);
-      const Vec inv_nb = Vec::set1(float(1.0 / nb));
-      for (int c0 = 0; c0 < C; c0 += kGroup * L) {
-        int nv = (C - c0 + L - 1) / L;
-        if (nv > kGroup) nv = kGroup;
-        Vec mu[kGroup], d1[kGroup], d2[kGroup];
-        for (int v = 0; v < kGroup; ++v) mu[v] = d1[v] = d2[v] = Vec::zero();
-        for (size_t r = r0; r < r1; ++r)
-          for (int v = 0; v < kGroup; ++v)
-            if (v < nv) mu[v] = mu[v] + load_n(x + r * C + c0 + v * L, size_t(C - c0 - v * L));
-        for (int v = 0; v < kGroup; ++v) mu[v] = mu[v] * inv_nb;
-        for (size_t r = r0; r < r1; ++r)
-          for (int v = 0; v < kGroup; ++v)
-            if (v < nv) {
-              Vec d = load_n(x + r * C + c0 + v * L, size_t(C - c0 - v * L)) - mu[v];
-              d1[v] = d1[v] + d;
-              d2[v] = fmadd(d, d, d2[v]);
-            }
-        float m[L], s1[L], s2[L];
-        for (int v = 0; v < nv; ++v) {
-          mu[v].store(m);
-          d1[v].store(s1);
-          d2[v].store(s2);
-          for (int j = 0; j < L && c0 + v * L + j < C; ++j) {
-            double shift = double(s1[j]) / nb;
-            merge(acc[c0 + v * L + j], Moments{nb, m[j] + shift, s2[j] - double(s1[j]) * shift});
-          }
-        }
-      }
+      const size_t r1 = e - r0 < block ? e : r0 + block;
+      int c = 0;
+      for (; c + kGroup * L <= C; c += kGroup * L) moments_block<kGroup>(acc, xl, r0, r1, C, c, L);
+      for (; c + L <= C; c += L) moments_block<1>(acc, xl, r0, r1, C, c, L);
+      if (c < C) moments_block<1>(acc, xl, r0, r1, C, c, C - c);
     }
   });
   for (int c = 0; c < C; ++c) out[c] = Moments{0, 0, 0};
@@ -93,10 +100,30 @@ void channel_moments(Moments* out, const float* x, size_t rows, int C) {
     for (int c = 0; c < C; ++c) merge(out[c], part[size_t(k) * C + c]);
 }
 
+// Adds rows [r0, r1) of G channel vectors starting at channel c (the last vector m lanes wide,
+// the others full) into acc: per row the G vectors are adjacent in memory, so the sweep reads
+// each row's cache lines once and in order; the sums stay in registers (no store in the loop, so
+// nothing f reads is reloaded) and go into doubles at the end.
+template <int G, int NS, class F>
+inline void sum_block(double* acc, size_t r0, size_t r1, int C, int c, int m, F& f) {
+  Vec s[G][NS];
+  for (int v = 0; v < G; ++v)
+    for (int k = 0; k < NS; ++k) s[v][k] = Vec::zero();
+  for (size_t r = r0; r < r1; ++r)
+    for (int v = 0; v < G; ++v) f(r, c + v * L, v == G - 1 ? m : L, s[v]);
+  float lanes[L];
+  for (int v = 0; v < G; ++v)
+    for (int k = 0; k < NS; ++k) {
+      s[v][k].store(lanes);
+      const int width = v == G - 1 ? m : L;
+      for (int j = 0; j < width; ++j) acc[size_t(k) * C + c + v * L + j] += lanes[j];
+    }
+}
+
 // out[k*C + c] = sum over rows of term k (< NS) for channel c, where f(r, c, m, s) adds row r's
-// terms for channels [c, c+m) into s[0..NS). A chunk of rows sums each block in float registers
-// and adds it into doubles; chunks are added in chunk order, so a fixed thread count gives
-// bitwise-equal results.
+// terms for channels [c, c+m) into s[0..NS). A chunk of rows sums each block kGroup full channel
+// vectors at a time (then the rest one by one) in float registers and adds them into doubles;
+// chunks are added in chunk order, so a fixed thread count gives bitwise-equal results.
 template <int NS, class F>
 void channel_sums(double* out, size_t rows, int C, F&& f) {
   const size_t grain = row_grain(C), block = block_rows(C), nc = size_t(NS) * C;
@@ -108,25 +135,11 @@ void channel_sums(double* out, size_t rows, int C, F&& f) {
   parallel_for(rows, grain, [&](size_t b, size_t e, int chunk) {
     double* acc = part + size_t(chunk) * nc;
     for (size_t r0 = b; r0 < e; r0 += block) {
-      size_t r1 = e - r0 < block ? e : r0 + block;
-      for (int c0 = 0; c0 < C; c0 += kGroup * L) {
-        Vec s[kGroup][NS];
-        for (int v = 0; v < kGroup; ++v)
-          for (int k = 0; k < NS; ++k) s[v][k] = Vec::zero();
-        for (size_t r = r0; r < r1; ++r)
-          for (int v = 0; v < kGroup; ++v) {
-            int c = c0 + v * L;
-            if (c < C) f(r, c, C - c < L ? C - c : L, s[v]);
-          }
-        float lanes[L];
-        for (int v = 0; v < kGroup; ++v) {
-          int c = c0 + v * L;
-          for (int k = 0; k < NS && c < C; ++k) {
-            s[v][k].store(lanes);
-            for (int j = 0; j < L && c + j < C; ++j) acc[size_t(k) * C + c + j] += lanes[j];
-          }
-        }
-      }
+      const size_t r1 = e - r0 < block ? e : r0 + block;
+      int c = 0;
+      for (; c + kGroup * L <= C; c += kGroup * L) sum_block<kGroup, NS>(acc, r0, r1, C, c, L, f);
+      for (; c + L <= C; c += L) sum_block<1, NS>(acc, r0, r1, C, c, L, f);
+      if (c < C) sum_block<1, NS>(acc, r0, r1, C, c, C - c, f);
     }
   });
   for (size_t i = 0; i < nc; ++i) out[i] = 0;
@@ -134,19 +147,32 @@ void channel_sums(double* out, size_t rows, int C, F&& f) {
     for (size_t i = 0; i < nc; ++i) out[i] += part[size_t(k) * nc + i];
 }
 
+// Calls f(c, m) for each channel vector of a row, m its lanes: the full vectors first, with
+// m = L a constant the compiler folds into load_n, then the tail.
+template <class F>
+inline void for_channel_vectors(int C, F&& f) {
+  int c = 0;
+  for (; c + L <= C; c += L) f(c, L);
+  if (c < C) f(c, C - c);
+}
+
 // y = act(x * scale + shift) per channel, act a fused ReLU / ReLU6 (as activation_fwd computes it).
 void affine(float* y, const float* x, const float* scale, const float* shift, size_t rows, int C,
             EpilogueClamp clamp = EpilogueClamp()) {
-  const Vec six = Vec::set1(6.f);
-  parallel_for(rows, row_grain(C), [&](size_t b, size_t e, int) {
+  parallel_for(rows, row_grain(C), [=](size_t b, size_t e, int) {
+    // Locals: the vector stores may alias any memory, so values read through the closure would
+    // be reloaded after each of them.
+    float* const yl = y;
+    const float *const xl = x, *const scl = scale, *const shl = shift;
+    const bool relu = clamp.relu, relu6 = clamp.relu6;
+    const Vec six = Vec::set1(6.f);
     for (size_t r = b; r < e; ++r)
-      for (int c = 0; c < C; c += L) {
-        int m = C - c < L ? C - c : L;
-        Vec v = fmadd(load_n(x + r * C + c, m), load_n(scale + c, m), load_n(shift + c, m));
-        if (clamp.relu) v = max(v, Vec::zero());
-        if (clamp.relu6) v = min(v, six);
-        store_n(y + r * C + c, v, m);
-      }
+      for_channel_vectors(C, [&](int c, int m) {
+        Vec v = fmadd(load_n(xl + r * C + c, m), load_n(scl + c, m), load_n(shl + c, m));
+        if (relu) v = max(v, Vec::zero());
+        if (relu6) v = min(v, six);
+        store_n(yl + r * C + c, v, m);
+      });
   });
 }
 
@@ -168,6 +194,30 @@ void affine_coefficients(float* scale, float* shift, const float* mean, const fl
     scale[c] = invstd[c] * (gamma ? gamma[c] : 1.f);
     shift[c] = (beta ? beta[c] : 0.f) - mean[c] * scale[c];
   }
+}
+
+// The per-channel coefficients of batch norm's input gradient (see input_gradient).
+struct InputGradient {
+  float* dx;
+  const float *dy, *x, *mean, *invstd, *scale, *shift, *k, *a, *b;
+  EpilogueClamp clamp;
+};
+
+// dx = k * (g - a - xhat * b) per channel, g = dy through the fused activation's derivative and
+// xhat = (x - mean) * invstd. The coefficients are copied into locals: a vector store may alias
+// any memory, so anything read through the closure would be reloaded after each one.
+void input_gradient(const InputGradient& coefficients, size_t rows, int C) {
+  parallel_for(rows, row_grain(C), [&](size_t lo, size_t hi, int) {
+    const InputGradient q = coefficients;
+    for (size_t r = lo; r < hi; ++r)
+      for_channel_vectors(C, [&](int c, int m) {
+        const Vec xv = load_n(q.x + r * C + c, m);
+        const Vec xhat = (xv - load_n(q.mean + c, m)) * load_n(q.invstd + c, m);
+        const Vec g = through_act(load_n(q.dy + r * C + c, m), xv, q.scale + c, q.shift + c, m, q.clamp) -
+                      load_n(q.a + c, m) - xhat * load_n(q.b + c, m);
+        store_n(q.dx + r * C + c, load_n(q.k + c, m) * g, m);
+      });
+  });
 }
 
 }  // namespace
@@ -229,16 +279,7 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
     a[c] = float(sum_dy[c] / double(rows));
     b[c] = float(sum_dy_xhat[c] / double(rows));
   }
-  parallel_for(rows, row_grain(C), [&](size_t lo, size_t hi, int) {
-    for (size_t r = lo; r < hi; ++r)
-      for (int c = 0; c < C; c += L) {
-        int m = C - c < L ? C - c : L;
-        const Vec xv = load_n(x + r * C + c, m);
-        Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-        Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp) - load_n(a + c, m) - xhat * load_n(b + c, m);
-        store_n(dx + r * C + c, load_n(k + c, m) * g, m);
-      }
-  });
+  input_gradient({dx, dy, x, save_mean, save_invstd, scale, shift, k, a, b, clamp}, rows, C);
 }
 
 // ---- the split training kernels of a batch norm synchronised over processes ----
@@ -305,16 +346,7 @@ void batchnorm_bwd_apply(float* dx, const float* dy, const float* x, const float
     a[c] = float(double(sums[c]) / count);
     b[c] = float(double(sums[C + c]) / count);
   }
-  parallel_for(rows, row_grain(C), [&](size_t lo, size_t hi, int) {
-    for (size_t r = lo; r < hi; ++r)
-      for (int c = 0; c < C; c += L) {
-        int m = C - c < L ? C - c : L;
-        const Vec xv = load_n(x + r * C + c, m);
-        Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-        Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp) - load_n(a + c, m) - xhat * load_n(b + c, m);
-        store_n(dx + r * C + c, load_n(k + c, m) * g, m);
-      }
-  });
+  input_gradient({dx, dy, x, save_mean, save_invstd, scale, shift, k, a, b, clamp}, rows, C);
 }
 
 }  // namespace CK_ISA_NS
