@@ -3,6 +3,7 @@
 // stream, so the event loop keeps running while it trains.
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <memory>
 
 #include "addon.h"
@@ -90,7 +91,7 @@ struct LayerKindInfo {
   const char* attrs;  // space-separated
 };
 const LayerKindInfo kLayerKinds[] = {
-#define CK_LAYER(kind, name, attrs) {name, ck::LayerKind::kind, attrs},
+#define CK_LAYER(kind, name, Attrs, keys) {name, ck::LayerKind::kind, keys},
 #include "layer_kinds.inc"
 };
 
@@ -104,56 +105,117 @@ void check_layer_keys(Napi::Env env, Napi::Object o, const LayerKindInfo& info,
                (info.attrs[0] ? info.attrs : "none") + ")");
 }
 
+// Each attribute struct read from the keys its kinds list (check_layer_keys refused any other).
+void require_windows(Napi::Env env, const std::string& layer, std::initializer_list<int> sizes) {
+  for (int size : sizes) {
+    if (size < 1) throw_js(env, ck::ErrorKind::Value, layer + ": kernel sizes, strides and dilations must be >= 1");
+  }
+}
+
+void read_attrs(Napi::Env, Napi::Object, const std::string&, ck::NoAttrs&) {}
+
+void read_attrs(Napi::Env env, Napi::Object o, const std::string& layer, ck::ConvAttrs& a) {
+  const char* op = layer.c_str();
+  a.filters = get_int(o, "filters", 0, op);
+  a.kernel_h = get_int(o, "kernelH", 1, op), a.kernel_w = get_int(o, "kernelW", 1, op);
+  a.stride_h = get_int(o, "strideH", 1, op), a.stride_w = get_int(o, "strideW", 1, op);
+  a.dil_h = get_int(o, "dilationH", 1, op), a.dil_w = get_int(o, "dilationW", 1, op);
+  require_windows(env, layer, {a.kernel_h, a.kernel_w, a.stride_h, a.stride_w, a.dil_h, a.dil_w});
+  a.padding = parse_padding(env, get_string(o, "padding", "valid"), op);
+  // 0 is Keras's default spelled out: one group, a depth multiplier of one.
+  a.groups = std::max(1, get_int(o, "groups", 1, op));
+  a.depth_multiplier = std::max(1, get_int(o, "depthMultiplier", 1, op));
+  // Absent: Keras's None (-1); a given outputPadding is a non-negative integer.
+  a.out_pad_h = get_int(o, "outputPaddingH", -1, op), a.out_pad_w = get_int(o, "outputPaddingW", -1, op);
+  a.use_bias = get_bool(o, "useBias", true);
+  a.act = parse_act(env, get_string(o, "activation", "linear"), op);
+  a.alpha = get_float(o, "alpha", 0.f, op);
+}
+
+void read_attrs(Napi::Env env, Napi::Object o, const std::string& layer, ck::DenseAttrs& a) {
+  const char* op = layer.c_str();
+  a.units = get_int(o, "units", 0, op);
+  a.use_bias = get_bool(o, "useBias", true);
+  a.act = parse_act(env, get_string(o, "activation", "linear"), op);
+  a.alpha = get_float(o, "alpha", 0.f, op);
+}
+
+void read_attrs(Napi::Env env, Napi::Object o, const std::string& layer, ck::PoolAttrs& a) {
+  const char* op = layer.c_str();
+  a.kernel_h = get_int(o, "kernelH", 1, op), a.kernel_w = get_int(o, "kernelW", 1, op);
+  a.stride_h = get_int(o, "strideH", 1, op), a.stride_w = get_int(o, "strideW", 1, op);
+  require_windows(env, layer, {a.kernel_h, a.kernel_w, a.stride_h, a.stride_w});
+  a.padding = parse_padding(env, get_string(o, "padding", "valid"), op);
+  a.power = get_float(o, "power", 2.f, op);
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::PaddingAttrs& a) {
+  const char* op = layer.c_str();
+  a.top = get_int(o, "padTop", 0, op), a.bottom = get_int(o, "padBottom", 0, op);
+  a.left = get_int(o, "padLeft", 0, op), a.right = get_int(o, "padRight", 0, op);
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::CroppingAttrs& a) {
+  const char* op = layer.c_str();
+  a.top = get_int(o, "cropTop", 0, op), a.bottom = get_int(o, "cropBottom", 0, op);
+  a.left = get_int(o, "cropLeft", 0, op), a.right = get_int(o, "cropRight", 0, op);
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::UpSamplingAttrs& a) {
+  const char* op = layer.c_str();
+  a.size_h = get_int(o, "sizeH", 1, op), a.size_w = get_int(o, "sizeW", 1, op);
+  a.bilinear = get_string(o, "interpolation", "nearest") == "bilinear";
+  a.half_pixel = get_bool(o, "halfPixelCenters", false);
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::ReshapeAttrs& a) {
+  Napi::Value target = o.Get("targetShape");
+  if (target.IsUndefined()) return;
+  for (int d : read_ints(target, 1, 1 << 24, layer + ": targetShape")) a.target_shape.push_back(d);
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::DropoutAttrs& a) {
+  a.rate = get_float(o, "rate", 0.f, layer.c_str());
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::NormAttrs& a) {
+  const char* op = layer.c_str();
+  a.eps = get_float(o, "epsilon", 1e-3f, op);
+  a.momentum = get_float(o, "momentum", 0.99f, op);
+  a.center = get_bool(o, "center", true);
+  a.scale = get_bool(o, "scale", true);
+  a.groups = std::max(1, get_int(o, "groups", 1, op));
+}
+
+void read_attrs(Napi::Env env, Napi::Object o, const std::string& layer, ck::ActivationAttrs& a) {
+  a.act = parse_act(env, get_string(o, "activation", "linear"), layer.c_str());
+  a.alpha = get_float(o, "alpha", 0.f, layer.c_str());
+}
+
+void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::RescalingAttrs& a) {
+  const char* op = layer.c_str();
+  a.factor = get_float(o, "factor", 1.f, op), a.offset = get_float(o, "offset", 0.f, op);
+}
+
 ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) throw_js(env, ck::ErrorKind::Value, "model: each layer spec must be an object");
   Napi::Object o = v.As<Napi::Object>();
-  ck::LayerSpec l;
-  l.name = get_string(o, "name", "layer");
-  const char* op = l.name.c_str();
+  const std::string name = get_string(o, "name", "layer");
   std::string kind = get_string(o, "kind", "");
   const LayerKindInfo* info = nullptr;
   for (const LayerKindInfo& k : kLayerKinds) {
     if (kind == k.name) info = &k;
   }
-  if (!info) throw_js(env, ck::ErrorKind::Value, l.name + ": unknown layer kind '" + kind + "'");
-  l.kind = info->kind;
-  check_layer_keys(env, o, *info, l.name);
-  l.filters = get_int(o, "filters", 0, op);
-  l.units = get_int(o, "units", 0, op);
-  l.kernel_h = get_int(o, "kernelH", 1, op), l.kernel_w = get_int(o, "kernelW", 1, op);
-  l.stride_h = get_int(o, "strideH", 1, op), l.stride_w = get_int(o, "strideW", 1, op);
-  l.dil_h = get_int(o, "dilationH", 1, op), l.dil_w = get_int(o, "dilationW", 1, op);
-  if (l.kernel_h < 1 || l.kernel_w < 1 || l.stride_h < 1 || l.stride_w < 1 || l.dil_h < 1 || l.dil_w < 1) {
-    throw_js(env, ck::ErrorKind::Value, l.name + ": kernel sizes, strides and dilations must be >= 1");
+  if (!info) throw_js(env, ck::ErrorKind::Value, name + ": unknown layer kind '" + kind + "'");
+  check_layer_keys(env, o, *info, name);
+  ck::LayerSpec l(info->kind, name);
+  switch (l.kind) {
+#define CK_LAYER(kind, kind_name, Attrs, keys) \
+  case ck::LayerKind::kind: read_attrs(env, o, l.name, l.attrs<ck::Attrs>()); break;
+#include "layer_kinds.inc"
   }
-  l.padding = parse_padding(env, get_string(o, "padding", "valid"), op);
-  l.use_bias = get_bool(o, "useBias", true);
-  l.act = parse_act(env, get_string(o, "activation", "linear"), op);
-  l.alpha = get_float(o, "alpha", 0.f, op);
-  l.rate = get_float(o, "rate", 0.f, op);
-  l.eps = get_float(o, "epsilon", 1e-3f, op);
-  l.momentum = get_float(o, "momentum", 0.99f, op);
-  l.center = get_bool(o, "center", true);
-  l.scale = get_bool(o, "scale", true);
   l.trainable = get_bool(o, "trainable", true);
-  l.groups = std::max(1, get_int(o, "groups", 1, op));
-  l.depth_multiplier = std::max(1, get_int(o, "depthMultiplier", 1, op));
-  l.pad_top = get_int(o, "padTop", 0, op), l.pad_bottom = get_int(o, "padBottom", 0, op);
-  l.pad_left = get_int(o, "padLeft", 0, op), l.pad_right = get_int(o, "padRight", 0, op);
-  l.size_h = get_int(o, "sizeH", 1, op), l.size_w = get_int(o, "sizeW", 1, op);
-  l.bilinear = get_string(o, "interpolation", "nearest") == "bilinear";
-  l.half_pixel = get_bool(o, "halfPixelCenters", false);
-  l.power = get_float(o, "power", 2.f, op);
-  // Absent: Keras's None (-1); a given outputPadding is a non-negative integer.
-  l.out_pad_h = get_int(o, "outputPaddingH", -1, op), l.out_pad_w = get_int(o, "outputPaddingW", -1, op);
-  l.crop_top = get_int(o, "cropTop", 0, op), l.crop_bottom = get_int(o, "cropBottom", 0, op);
-  l.crop_left = get_int(o, "cropLeft", 0, op), l.crop_right = get_int(o, "cropRight", 0, op);
-  l.factor = get_float(o, "factor", 1.f, op), l.offset = get_float(o, "offset", 0.f, op);
   l.inputs = read_ints(o.Get("inputs"), 0, 1 << 24, l.name + ": inputs");
-  Napi::Value target = o.Get("targetShape");
-  if (!target.IsUndefined()) {
-    for (int d : read_ints(target, 1, 1 << 24, l.name + ": targetShape")) l.target_shape.push_back(d);
-  }
   return l;
 }
 

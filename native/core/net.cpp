@@ -125,7 +125,7 @@ void Net::plan_relu_folds() {
       continue;
     }
     const LayerSpec& producer = layers_[size_t(v) - inputs_.size()];
-    if (layer_def(producer.kind).flags.act_backward_by_pool && producer.act == Act::Relu) {
+    if (layer_def(producer.kind).flags.act_backward_by_pool && producer.fused_act() == Act::Relu) {
       relu_into_pool_[size_t(v) - inputs_.size()] = 1;
     }
   }
@@ -133,14 +133,16 @@ void Net::plan_relu_folds() {
 
 namespace {
 // The epilogue an activation layer folds into: ReLU or ReLU6, else none.
-Act relu_epilogue(const LayerSpec& a) {
+Act relu_epilogue(const LayerSpec& layer) {
+  const ActivationAttrs& a = layer.attrs<ActivationAttrs>();
   return a.act == Act::Relu ? Act::Relu : a.act == Act::ClippedRelu && a.alpha == 6.f ? Act::Relu6 : Act::None;
 }
 // In folded inference, also the smooth activations the epilogues apply (sigmoid, swish, hard
 // swish: MobileNetV3's and EfficientNet's), which no backward pass needs to see through.
-Act inference_epilogue(const LayerSpec& a) {
-  const Act relu = relu_epilogue(a);
-  return relu != Act::None ? relu : epilogue_act(a.act) ? a.act : Act::None;
+Act inference_epilogue(const LayerSpec& layer) {
+  const Act relu = relu_epilogue(layer);
+  const Act act = layer.attrs<ActivationAttrs>().act;
+  return relu != Act::None ? relu : epilogue_act(act) ? act : Act::None;
 }
 }  // namespace
 
@@ -189,24 +191,25 @@ void Net::plan_inference_folds() {
     InferenceFold& f = folds_[i];
     const LayerDef& def = layer_def(l.kind);
     const size_t in = size_t(l.inputs[0]);
-    if (def.flags.folds_zero_padding && in >= inputs_.size() && only_reader(in) == int(i)) {
+    if (def.flags.folds_zero_padding && in >= inputs_.size() && only_reader(in) == int(i) &&
+        layers_[in - inputs_.size()].kind == LayerKind::ZeroPadding2d) {
       const int z = int(in - inputs_.size());
       const LayerSpec& pad = layers_[size_t(z)];
+      const PaddingAttrs& zeros = pad.attrs<PaddingAttrs>();
       const ConvParams& p = conv_geo_[i];
       // Every window must still reach into the image (the kernels' edge handling assumes it):
       // the total padding on each side stays within the window's extent.
-      const int top = pad.pad_top + p.pad_h, left = pad.pad_left + p.pad_w;
+      const int top = zeros.top + p.pad_h, left = zeros.left + p.pad_w;
       const int H = int(shapes_[size_t(pad.inputs[0])][0]), W = int(shapes_[size_t(pad.inputs[0])][1]);
       const int reach_h = (p.R - 1) * p.dil_h, reach_w = (p.S - 1) * p.dil_w;
       const int bottom = (p.P - 1) * p.stride_h + reach_h + 1 - H - top;
       const int right = (p.Q - 1) * p.stride_w + reach_w + 1 - W - left;
-      if (pad.kind == LayerKind::ZeroPadding2d && top <= reach_h && left <= reach_w && bottom <= reach_h &&
-          right <= reach_w) {
+      if (top <= reach_h && left <= reach_w && bottom <= reach_h && right <= reach_w) {
         f.pad = z;
         folded_away_[size_t(z)] = unwritten_[size_t(z)] = 1;
       }
     }
-    if (!def.forward_folded || l.act != Act::None) continue;
+    if (!def.forward_folded || l.fused_act() != Act::None) continue;
     const int bn = only_reader(value_of(int(i)));
     // No batch norm (an imported graph, whose exporter folded it already): a ReLU or ReLU6 read
     // only from the layer joins its epilogue alone, with the layer's own weights.
@@ -274,7 +277,7 @@ void Net::refresh_folded_weights() {
     // channel fastest. Scale and shift in double, rounded once.
     std::vector<double> scale(C);
     for (size_t c = 0; c < C; ++c) {
-      scale[c] = (gamma ? double(gamma[c]) : 1.0) / std::sqrt(double(var[c]) + double(bn.eps));
+      scale[c] = (gamma ? double(gamma[c]) : 1.0) / std::sqrt(double(var[c]) + double(bn.attrs<NormAttrs>().eps));
       out[f.bias_at + c] = float(((bias ? double(bias[c]) : 0.0) - double(mean[c])) * scale[c] + (beta ? double(beta[c]) : 0.0));
     }
     for (size_t j = 0; j < kernel.size; ++j) out[f.kernel_at + j] = float(double(w[j]) * scale[j % C]);
@@ -288,7 +291,10 @@ void Net::pack_folded_weights(const CpuKernels& k) {
   size_t total = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const bool folded_run = folds_[i].any() || in_band_[i] || band_at_[i] >= 0;
-    if (!folded_run || layers_[i].kind != LayerKind::Conv2d || layers_[i].groups != 1) continue;
+    if (!folded_run || layers_[i].kind != LayerKind::Conv2d ||
+        layers_[i].attrs<ConvAttrs>().groups != 1) {
+      continue;
+    }
     const size_t n = k.conv2d_packed_floats(conv_geometry(int(i), 1));
     if (n == 0) continue;
     packed_at_[i] = total;

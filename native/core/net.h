@@ -20,6 +20,8 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "device.h"
@@ -33,37 +35,146 @@ struct CudaOps;
 class LayerBuild;
 class LayerPass;
 
-// The layer kinds, listed once with their names and attributes in layer_kinds.inc.
+// The layer kinds, listed once with their names, attribute structs and attribute keys in
+// layer_kinds.inc.
 enum class LayerKind {
-#define CK_LAYER(kind, name, attrs) kind,
+#define CK_LAYER(kind, name, Attrs, keys) kind,
 #include "layer_kinds.inc"
 };
+
+// ---- each kind's attributes (its struct is named by its line in layer_kinds.inc) ----
+
+struct NoAttrs {};
+
+// conv2d (grouped when groups > 1), depthwise conv2d (depth_multiplier) and the transposed
+// conv2d (out_pad_*: Keras's outputPadding, -1 its None); act / alpha: the fused epilogue.
+struct ConvAttrs {
+  int filters = 0;
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  Padding padding = Padding::Valid;
+  int groups = 1, depth_multiplier = 1;
+  int out_pad_h = -1, out_pad_w = -1;
+  bool use_bias = true;
+  Act act = Act::None;
+  float alpha = 0.f;
+};
+
+struct DenseAttrs {
+  int units = 0;
+  bool use_bias = true;
+  Act act = Act::None;  // the fused epilogue
+  float alpha = 0.f;
+};
+
+// max, average and Lp pooling's window (power: Lp's p)
+struct PoolAttrs {
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1;
+  Padding padding = Padding::Valid;
+  float power = 2.f;
+};
+
+// zero padding: the zeros added on each side of the image
+struct PaddingAttrs {
+  int top = 0, bottom = 0, left = 0, right = 0;
+};
+
+// cropping: the rows and columns removed from each side of the image
+struct CroppingAttrs {
+  int top = 0, bottom = 0, left = 0, right = 0;
+};
+
+// up-sampling's factors; bilinear with half_pixel samples at (dst + 0.5) / size - 0.5
+struct UpSamplingAttrs {
+  int size_h = 1, size_w = 1;
+  bool bilinear = false, half_pixel = false;
+};
+
+struct ReshapeAttrs {
+  Shape target_shape;  // one example's new shape
+};
+
+struct DropoutAttrs {
+  float rate = 0.f;
+};
+
+// batch norm (eps, momentum), layer norm and group norm (groups dividing the channels)
+struct NormAttrs {
+  float eps = 1e-3f, momentum = 0.99f;
+  bool center = true, scale = true;
+  int groups = 1;
+};
+
+struct ActivationAttrs {
+  Act act = Act::None;
+  float alpha = 0.f;
+};
+
+// rescaling: y = x * factor + offset
+struct RescalingAttrs {
+  float factor = 1.f, offset = 0.f;
+};
+
+// Every attribute struct once (the alternatives a LayerSpec can hold).
+using LayerAttrs = std::variant<NoAttrs, ConvAttrs, DenseAttrs, PoolAttrs, PaddingAttrs, CroppingAttrs,
+                                UpSamplingAttrs, ReshapeAttrs, DropoutAttrs, NormAttrs, ActivationAttrs,
+                                RescalingAttrs>;
+
+// A kind's attribute struct (LayerAttrsOf<LayerKind::Conv2d>::type is ConvAttrs).
+template <LayerKind K>
+struct LayerAttrsOf;
+#define CK_LAYER(kind, name, Attrs, keys) \
+  template <>                             \
+  struct LayerAttrsOf<LayerKind::kind> {  \
+    using type = Attrs;                   \
+  };
+#include "layer_kinds.inc"
+
+// The kind's attributes at their defaults.
+LayerAttrs default_attrs(LayerKind kind);
+// Whether T is the attribute struct of `kind`.
+template <class T>
+bool is_attrs_of(LayerKind kind) {
+  switch (kind) {
+#define CK_LAYER(kind, name, Attrs, keys) \
+  case LayerKind::kind: return std::is_same_v<T, Attrs>;
+#include "layer_kinds.inc"
+  }
+  return false;
+}
+// wanted: the index in LayerAttrs of the struct asked for.
+[[noreturn]] void throw_wrong_attrs(const std::string& layer, LayerKind kind, size_t wanted);
 
 struct LayerSpec {
   LayerKind kind = LayerKind::Flatten;
   std::string name;
-  std::vector<int> inputs;                 // value ids read; empty: the previous value
-  Shape target_shape;                      // reshape: one example's new shape
-  int groups = 1, depth_multiplier = 1;    // grouped conv2d; depthwise conv2d
-  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zero padding
-  int size_h = 1, size_w = 1;              // up-sampling factors
-  bool bilinear = false;                   // up-sampling interpolation
-  bool half_pixel = false;                 // bilinear up-sampling at (dst + 0.5) / size - 0.5
-  float power = 2.f;                       // lp pooling
-  int out_pad_h = -1, out_pad_w = -1;      // transposed conv2d's outputPadding (-1: Keras's None)
-  int crop_top = 0, crop_bottom = 0, crop_left = 0, crop_right = 0;  // cropping
-  int filters = 0, units = 0;              // conv2d / dense outputs
-  int kernel_h = 1, kernel_w = 1;          // conv2d kernel or pool window
-  int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
-  Padding padding = Padding::Valid;
-  bool use_bias = true;
-  Act act = Act::None;                     // conv2d/dense fused epilogue or the Activation layer
-  float alpha = 0.f;
-  float rate = 0.f;                        // dropout
-  float eps = 1e-3f, momentum = 0.99f;     // batch norm
-  bool center = true, scale = true;
-  float factor = 1.f, offset = 0.f;        // rescaling: y = x * factor + offset
+  std::vector<int> inputs;  // value ids read; empty: the previous value
   bool trainable = true;
+
+  LayerSpec() = default;
+  // A layer of that kind with its attributes at their defaults.
+  explicit LayerSpec(LayerKind k, std::string layer_name = {})
+      : kind(k), name(std::move(layer_name)), attrs_(default_attrs(k)) {}
+
+  // The kind's attributes; asking for another kind's struct (or a spec whose kind was changed
+  // after it was made) is an internal error.
+  template <class T>
+  T& attrs() {
+    T* a = std::get_if<T>(&attrs_);
+    if (!a || !is_attrs_of<T>(kind)) throw_wrong_attrs(name, kind, LayerAttrs(std::in_place_type<T>).index());
+    return *a;
+  }
+  template <class T>
+  const T& attrs() const {
+    return const_cast<LayerSpec*>(this)->attrs<T>();
+  }
+  // The activation a conv2d, depthwise, transposed conv2d or dense layer fuses into its
+  // epilogue, with its alpha; Act::None for the other kinds.
+  Act fused_act() const;
+  float fused_alpha() const;
+
+ private:
+  LayerAttrs attrs_;
 };
 
 // A layer's weights by the role its kind gives them (Keras's names: kernel or
@@ -475,7 +586,8 @@ class Net {
     const LayerSpec& pad = layers_[size_t(z)];
     const Shape& in = shapes_[size_t(pad.inputs[0])];
     p.H = int(in[0]), p.W = int(in[1]);
-    p.pad_h += pad.pad_top, p.pad_w += pad.pad_left;
+    const PaddingAttrs& zeros = pad.attrs<PaddingAttrs>();
+    p.pad_h += zeros.top, p.pad_w += zeros.left;
     return p;
   }
   PoolParams pool_geometry(int layer, int batch) const {

@@ -34,13 +34,14 @@ void Net::plan_band_blocks() {
   // Its epilogue is one the kernels apply, whatever is folded into it (a batch norm or not: an
   // imported graph's exporter has folded its batch norms already).
   auto epilogue_ok = [&](int i) {
-    return epilogue_act(folds_[size_t(i)].out_layer >= 0 ? folds_[size_t(i)].act : layers_[size_t(i)].act);
+    return epilogue_act(folds_[size_t(i)].out_layer >= 0 ? folds_[size_t(i)].act : layers_[size_t(i)].fused_act());
   };
   auto pointwise = [&](int i) {
     const LayerSpec& l = layers_[size_t(i)];
     const ConvParams& p = conv_geo_[size_t(i)];
-    return l.kind == LayerKind::Conv2d && l.groups == 1 && p.R == 1 && p.S == 1 && p.stride_h == 1 &&
-           p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && folds_[size_t(i)].pad < 0 && epilogue_ok(i);
+    return l.kind == LayerKind::Conv2d && l.attrs<ConvAttrs>().groups == 1 && p.R == 1 && p.S == 1 &&
+           p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && folds_[size_t(i)].pad < 0 &&
+           epilogue_ok(i);
   };
   for (size_t d = 0; d < n_layers; ++d) {
     const ConvParams& dp = conv_geo_[d];
@@ -95,7 +96,7 @@ void Net::forward_band_block(const CpuKernels& k, Plan& pl, const BandBlock& bb,
     const InferenceFold& f = folds_[size_t(i)];
     const bool packed = packed_for_ == &k && packed_at_[size_t(i)] != kNotPacked;
     const float* packed_w = packed ? packed_weights_->data() + packed_at_[size_t(i)] : nullptr;
-    const Act act = f.out_layer >= 0 ? f.act : layers_[size_t(i)].act;
+    const Act act = f.out_layer >= 0 ? f.act : layers_[size_t(i)].fused_act();
     if (f.bn < 0) return Folded{param_ptr(kernel_param_[size_t(i)]), packed_w, param_ptr(bias_param_[size_t(i)]), act};
     return Folded{folded_weights_->data() + f.kernel_at, packed_w, folded_weights_->data() + f.bias_at, act};
   };

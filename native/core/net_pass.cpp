@@ -48,7 +48,7 @@ void Net::forward_folded(const CpuKernels& k, Plan& pl, int i, int batch) {
   const bool packed = packed_for_ == &k && packed_at_[size_t(i)] != kNotPacked;
   call.packed = packed ? packed_weights_->data() + packed_at_[size_t(i)] : nullptr;
   call.y = pl.act[value_of(f.out_layer >= 0 ? f.out_layer : i)];
-  call.act = f.out_layer >= 0 ? f.act : l.act;
+  call.act = f.out_layer >= 0 ? f.act : l.fused_act();
   call.geometry = folded_geometry(i, batch);
   call.x = pl.act[size_t(f.pad >= 0 ? layers_[size_t(f.pad)].inputs[0] : l.inputs[0])];
   LayerPass pass(*this, pl, i, batch, false, 0);

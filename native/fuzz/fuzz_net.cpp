@@ -45,35 +45,85 @@ constexpr int kKinds = int(ck::LayerKind::Cropping2d) + 1;
 // batch of 3 came from sizes that were not checked.
 constexpr size_t kMaxExampleValues = 1 << 16;
 
+// Every attribute a spec's bytes carry, read in one order whatever the kind (the corpus's byte
+// layout), then handed to the kind's attribute struct.
+struct RawAttrs {
+  ck::Shape target_shape;
+  int groups, depth_multiplier, pad_top, pad_bottom, pad_left, pad_right;
+  bool bilinear;
+  float power;
+  int filters, units, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w;
+  ck::Padding padding;
+  bool use_bias;
+  ck::Act act;
+  float alpha, rate, eps, momentum;
+  bool center, scale;
+};
+
+void assign(const RawAttrs&, ck::NoAttrs&) {}
+void assign(const RawAttrs& r, ck::ConvAttrs& a) {
+  a.filters = r.filters, a.kernel_h = r.kernel_h, a.kernel_w = r.kernel_w;
+  a.stride_h = r.stride_h, a.stride_w = r.stride_w, a.dil_h = r.dil_h, a.dil_w = r.dil_w;
+  a.padding = r.padding, a.groups = r.groups, a.depth_multiplier = r.depth_multiplier;
+  // Derived from values already read: outputPadding -1 (none), 0 or 1.
+  a.out_pad_h = r.groups - 2, a.out_pad_w = r.depth_multiplier % 3 - 1;
+  a.use_bias = r.use_bias, a.act = r.act, a.alpha = r.alpha;
+}
+void assign(const RawAttrs& r, ck::DenseAttrs& a) {
+  a.units = r.units, a.use_bias = r.use_bias, a.act = r.act, a.alpha = r.alpha;
+}
+void assign(const RawAttrs& r, ck::PoolAttrs& a) {
+  a.kernel_h = r.kernel_h, a.kernel_w = r.kernel_w, a.stride_h = r.stride_h, a.stride_w = r.stride_w;
+  a.padding = r.padding, a.power = r.power;
+}
+void assign(const RawAttrs& r, ck::PaddingAttrs& a) {
+  a.top = r.pad_top, a.bottom = r.pad_bottom, a.left = r.pad_left, a.right = r.pad_right;
+}
+// Cropping takes the padding's amounts.
+void assign(const RawAttrs& r, ck::CroppingAttrs& a) {
+  a.top = r.pad_top, a.bottom = r.pad_bottom, a.left = r.pad_left, a.right = r.pad_right;
+}
+// Up-sampling takes the window's sizes as its factors.
+void assign(const RawAttrs& r, ck::UpSamplingAttrs& a) {
+  a.size_h = r.kernel_h, a.size_w = r.kernel_w, a.bilinear = r.bilinear;
+}
+void assign(const RawAttrs& r, ck::ReshapeAttrs& a) { a.target_shape = r.target_shape; }
+void assign(const RawAttrs& r, ck::DropoutAttrs& a) { a.rate = r.rate; }
+void assign(const RawAttrs& r, ck::NormAttrs& a) {
+  a.eps = r.eps, a.momentum = r.momentum, a.center = r.center, a.scale = r.scale, a.groups = r.groups;
+}
+void assign(const RawAttrs& r, ck::ActivationAttrs& a) { a.act = r.act, a.alpha = r.alpha; }
+void assign(const RawAttrs&, ck::RescalingAttrs&) {}
+
 ck::LayerSpec read_layer(Reader& r, int index) {
-  ck::LayerSpec l;
-  l.kind = ck::LayerKind(r.u8() % kKinds);
-  l.name = "layer" + std::to_string(index);
+  ck::LayerSpec l(ck::LayerKind(r.u8() % kKinds), "layer" + std::to_string(index));
   int n_inputs = r.u8() % 4;  // 0: the previous value
   for (int i = 0; i < n_inputs; ++i) l.inputs.push_back(r.u8() % 12);
+  RawAttrs a;
   if (l.kind == ck::LayerKind::Reshape) {
-    for (int i = 1 + r.u8() % 4; i > 0; --i) l.target_shape.push_back(r.size());
+    for (int i = 1 + r.u8() % 4; i > 0; --i) a.target_shape.push_back(r.size());
   }
-  l.groups = 1 + r.u8() % 3;
-  l.depth_multiplier = r.size();
-  l.pad_top = r.size(), l.pad_bottom = r.size(), l.pad_left = r.size(), l.pad_right = r.size();
-  l.bilinear = r.u8() & 1;
-  l.power = r.f32();
-  l.filters = r.size(), l.units = r.size();
-  l.kernel_h = r.size(), l.kernel_w = r.size();
-  l.stride_h = r.size(), l.stride_w = r.size(), l.dil_h = r.size(), l.dil_w = r.size();
-  l.padding = r.u8() & 1 ? ck::Padding::Same : ck::Padding::Valid;
-  l.use_bias = r.u8() & 1;
-  l.act = ck::Act(r.u8() % 6);
-  l.alpha = r.f32();
-  l.rate = r.f32();
-  l.eps = r.f32(), l.momentum = r.f32();
-  l.center = r.u8() & 1, l.scale = r.u8() & 1;
+  a.groups = 1 + r.u8() % 3;
+  a.depth_multiplier = r.size();
+  a.pad_top = r.size(), a.pad_bottom = r.size(), a.pad_left = r.size(), a.pad_right = r.size();
+  a.bilinear = r.u8() & 1;
+  a.power = r.f32();
+  a.filters = r.size(), a.units = r.size();
+  a.kernel_h = r.size(), a.kernel_w = r.size();
+  a.stride_h = r.size(), a.stride_w = r.size(), a.dil_h = r.size(), a.dil_w = r.size();
+  a.padding = r.u8() & 1 ? ck::Padding::Same : ck::Padding::Valid;
+  a.use_bias = r.u8() & 1;
+  a.act = ck::Act(r.u8() % 6);
+  a.alpha = r.f32();
+  a.rate = r.f32();
+  a.eps = r.f32(), a.momentum = r.f32();
+  a.center = r.u8() & 1, a.scale = r.u8() & 1;
   l.trainable = r.u8() % 4 != 0;
-  // Derived from values already read, so that the corpus's byte layout stays what it was:
-  // cropping the padding's amounts, outputPadding -1 (none), 0 or 1.
-  l.crop_top = l.pad_top, l.crop_bottom = l.pad_bottom, l.crop_left = l.pad_left, l.crop_right = l.pad_right;
-  l.out_pad_h = l.groups - 2, l.out_pad_w = l.depth_multiplier % 3 - 1;
+  switch (l.kind) {
+#define CK_LAYER(kind, name, Attrs, keys) \
+  case ck::LayerKind::kind: assign(a, l.attrs<ck::Attrs>()); break;
+#include "layer_kinds.inc"
+  }
   return l;
 }
 

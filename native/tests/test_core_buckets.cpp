@@ -20,30 +20,29 @@ namespace {
 using cktest::make;
 using cktest::read;
 
-LayerSpec layer(LayerKind kind, const char* name) {
-  LayerSpec l;
-  l.kind = kind;
-  l.name = name;
-  return l;
-}
+LayerSpec layer(LayerKind kind, const char* name) { return LayerSpec(kind, name); }
 
 // conv, batch norm, conv, flatten, dense (relu), dense, softmax on 8x8x2 images: 5 layers with
 // weights, the batch norm's moving statistics outside the gradient buffer.
 std::unique_ptr<ck::Net> make_net() {
   std::vector<LayerSpec> layers;
   LayerSpec c1 = layer(LayerKind::Conv2d, "conv1");
-  c1.filters = 4, c1.kernel_h = c1.kernel_w = 3;
+  ck::ConvAttrs& c1_attrs = c1.attrs<ck::ConvAttrs>();
+  c1_attrs.filters = 4, c1_attrs.kernel_h = c1_attrs.kernel_w = 3;
   layers.push_back(c1);
   layers.push_back(layer(LayerKind::BatchNorm, "bn"));
   LayerSpec c2 = layer(LayerKind::Conv2d, "conv2");
-  c2.filters = 6, c2.kernel_h = c2.kernel_w = 3, c2.act = ck::Act::Relu;
+  ck::ConvAttrs& c2_attrs = c2.attrs<ck::ConvAttrs>();
+  c2_attrs.filters = 6, c2_attrs.kernel_h = c2_attrs.kernel_w = 3, c2_attrs.act = ck::Act::Relu;
   layers.push_back(c2);
   layers.push_back(layer(LayerKind::Flatten, "flatten"));
   LayerSpec d1 = layer(LayerKind::Dense, "hidden");
-  d1.units = 5, d1.act = ck::Act::Relu;
+  ck::DenseAttrs& d1_attrs = d1.attrs<ck::DenseAttrs>();
+  d1_attrs.units = 5, d1_attrs.act = ck::Act::Relu;
   layers.push_back(d1);
   LayerSpec d2 = layer(LayerKind::Dense, "out");
-  d2.units = 3;
+  ck::DenseAttrs& d2_attrs = d2.attrs<ck::DenseAttrs>();
+  d2_attrs.units = 3;
   layers.push_back(d2);
   layers.push_back(layer(LayerKind::Softmax, "softmax"));
   auto net = std::make_unique<ck::Net>(ck::Shape{8, 8, 2}, layers);

@@ -19,12 +19,7 @@ namespace {
 using cktest::make;
 using cktest::read;
 
-LayerSpec layer(LayerKind kind, const char* name) {
-  LayerSpec l;
-  l.kind = kind;
-  l.name = name;
-  return l;
-}
+LayerSpec layer(LayerKind kind, const char* name) { return LayerSpec(kind, name); }
 
 using Tensors = std::vector<ck::Tensor>;
 
@@ -98,21 +93,28 @@ TEST(conv_pool_dense_softmax_crossentropy) {
   ck::set_isa(ck::Isa::Scalar);
   std::vector<LayerSpec> layers;
   LayerSpec conv = layer(LayerKind::Conv2d, "conv");
-  conv.filters = 3, conv.kernel_h = 3, conv.kernel_w = 2, conv.stride_h = 1, conv.stride_w = 2;
-  conv.padding = ck::Padding::Same;
+  ck::ConvAttrs& conv_attrs = conv.attrs<ck::ConvAttrs>();
+  conv_attrs.filters = 3, conv_attrs.kernel_h = 3, conv_attrs.kernel_w = 2;
+  conv_attrs.stride_h = 1, conv_attrs.stride_w = 2;
+  conv_attrs.padding = ck::Padding::Same;
   layers.push_back(conv);
   LayerSpec act = layer(LayerKind::Activation, "tanh");
-  act.act = ck::Act::Tanh;
+  ck::ActivationAttrs& act_attrs = act.attrs<ck::ActivationAttrs>();
+  act_attrs.act = ck::Act::Tanh;
   layers.push_back(act);
   LayerSpec pool = layer(LayerKind::AvgPool2d, "pool");
-  pool.kernel_h = pool.kernel_w = 2, pool.stride_h = pool.stride_w = 2, pool.padding = ck::Padding::Same;
+  ck::PoolAttrs& pool_attrs = pool.attrs<ck::PoolAttrs>();
+  pool_attrs.kernel_h = pool_attrs.kernel_w = 2, pool_attrs.stride_h = pool_attrs.stride_w = 2;
+  pool_attrs.padding = ck::Padding::Same;
   layers.push_back(pool);
   layers.push_back(layer(LayerKind::Flatten, "flatten"));
   LayerSpec hidden = layer(LayerKind::Dense, "hidden");
-  hidden.units = 5, hidden.act = ck::Act::Relu;
+  ck::DenseAttrs& hidden_attrs = hidden.attrs<ck::DenseAttrs>();
+  hidden_attrs.units = 5, hidden_attrs.act = ck::Act::Relu;
   layers.push_back(hidden);
   LayerSpec out = layer(LayerKind::Dense, "out");
-  out.units = 4;
+  ck::DenseAttrs& out_attrs = out.attrs<ck::DenseAttrs>();
+  out_attrs.units = 4;
   layers.push_back(out);
   layers.push_back(layer(LayerKind::Softmax, "softmax"));
   ck::Net net({7, 6, 2}, layers);
@@ -127,17 +129,21 @@ TEST(maxpool_globalpool_sigmoid_binary_crossentropy) {
   ck::set_isa(ck::Isa::Scalar);
   std::vector<LayerSpec> layers;
   LayerSpec conv = layer(LayerKind::Conv2d, "conv");
-  conv.filters = 4, conv.kernel_h = conv.kernel_w = 3, conv.act = ck::Act::Relu;
+  ck::ConvAttrs& conv_attrs = conv.attrs<ck::ConvAttrs>();
+  conv_attrs.filters = 4, conv_attrs.kernel_h = conv_attrs.kernel_w = 3, conv_attrs.act = ck::Act::Relu;
   layers.push_back(conv);
   LayerSpec pool = layer(LayerKind::MaxPool2d, "pool");
-  pool.kernel_h = pool.kernel_w = 2, pool.stride_h = pool.stride_w = 1;
+  ck::PoolAttrs& pool_attrs = pool.attrs<ck::PoolAttrs>();
+  pool_attrs.kernel_h = pool_attrs.kernel_w = 2, pool_attrs.stride_h = pool_attrs.stride_w = 1;
   layers.push_back(pool);
   layers.push_back(layer(LayerKind::GlobalAvgPool, "gap"));
   LayerSpec out = layer(LayerKind::Dense, "out");
-  out.units = 2;
+  ck::DenseAttrs& out_attrs = out.attrs<ck::DenseAttrs>();
+  out_attrs.units = 2;
   layers.push_back(out);
   LayerSpec sig = layer(LayerKind::Activation, "sigmoid");
-  sig.act = ck::Act::Sigmoid;
+  ck::ActivationAttrs& sig_attrs = sig.attrs<ck::ActivationAttrs>();
+  sig_attrs.act = ck::Act::Sigmoid;
   layers.push_back(sig);
   ck::Net net({6, 6, 1}, layers);
   std::mt19937 rng(5);
@@ -151,13 +157,16 @@ TEST(dense_elu_mean_squared_error) {
   ck::set_isa(ck::Isa::Scalar);
   std::vector<LayerSpec> layers;
   LayerSpec hidden = layer(LayerKind::Dense, "hidden");
-  hidden.units = 6;
+  ck::DenseAttrs& hidden_attrs = hidden.attrs<ck::DenseAttrs>();
+  hidden_attrs.units = 6;
   layers.push_back(hidden);
   LayerSpec elu = layer(LayerKind::Activation, "elu");
-  elu.act = ck::Act::Elu, elu.alpha = 1.f;
+  ck::ActivationAttrs& elu_attrs = elu.attrs<ck::ActivationAttrs>();
+  elu_attrs.act = ck::Act::Elu, elu_attrs.alpha = 1.f;
   layers.push_back(elu);
   LayerSpec out = layer(LayerKind::Dense, "out");
-  out.units = 3;
+  ck::DenseAttrs& out_attrs = out.attrs<ck::DenseAttrs>();
+  out_attrs.units = 3;
   layers.push_back(out);
   ck::Net net({5}, layers);
   std::mt19937 rng(9);
@@ -178,10 +187,13 @@ TEST(graph_with_branches_merges_two_inputs_and_two_outputs) {
   // values: 0 image [5,5,2], 1 vector [3], then 2 + layer index
   std::vector<LayerSpec> layers;
   LayerSpec c1 = layer(LayerKind::Conv2d, "c1");                 // 2
-  c1.filters = 3, c1.kernel_h = c1.kernel_w = 3, c1.padding = ck::Padding::Same, c1.act = ck::Act::Relu;
+  ck::ConvAttrs& c1_attrs = c1.attrs<ck::ConvAttrs>();
+  c1_attrs.filters = 3, c1_attrs.kernel_h = c1_attrs.kernel_w = 3, c1_attrs.padding = ck::Padding::Same;
+  c1_attrs.act = ck::Act::Relu;
   layers.push_back(reads(c1, {0}));
   LayerSpec c2 = layer(LayerKind::Conv2d, "c2");                 // 3
-  c2.filters = 3, c2.kernel_h = c2.kernel_w = 3, c2.padding = ck::Padding::Same;
+  ck::ConvAttrs& c2_attrs = c2.attrs<ck::ConvAttrs>();
+  c2_attrs.filters = 3, c2_attrs.kernel_h = c2_attrs.kernel_w = 3, c2_attrs.padding = ck::Padding::Same;
   layers.push_back(reads(c2, {2}));
   layers.push_back(reads(layer(LayerKind::Add, "add"), {2, 3}));          // 4
   layers.push_back(reads(layer(LayerKind::Multiply, "mul"), {4, 2, 3}));  // 5
@@ -189,20 +201,24 @@ TEST(graph_with_branches_merges_two_inputs_and_two_outputs) {
   layers.push_back(reads(layer(LayerKind::Concatenate, "cat"), {6, 2, 4}));  // 7: [5,5,9]
   layers.push_back(reads(layer(LayerKind::GlobalAvgPool, "gap"), {7}));   // 8: [9]
   LayerSpec side = layer(LayerKind::Dense, "side");                       // 9: [4]
-  side.units = 4;
+  ck::DenseAttrs& side_attrs = side.attrs<ck::DenseAttrs>();
+  side_attrs.units = 4;
   layers.push_back(reads(side, {1}));
   layers.push_back(reads(layer(LayerKind::Concatenate, "joined"), {8, 9}));  // 10: [13]
   LayerSpec r = layer(LayerKind::Reshape, "reshape");                     // 11: [13,1] -> flat again
-  r.target_shape = {13, 1};
+  ck::ReshapeAttrs& r_attrs = r.attrs<ck::ReshapeAttrs>();
+  r_attrs.target_shape = {13, 1};
   layers.push_back(reads(r, {10}));
   layers.push_back(reads(layer(LayerKind::Flatten, "flat"), {11}));       // 12: [13]
   LayerSpec d1 = layer(LayerKind::Dense, "logits1");                      // 13: [3]
-  d1.units = 3;
+  ck::DenseAttrs& d1_attrs = d1.attrs<ck::DenseAttrs>();
+  d1_attrs.units = 3;
   layers.push_back(reads(d1, {12}));
   layers.push_back(reads(layer(LayerKind::Softmax, "out1"), {13}));      // 14: output 1
   layers.push_back(reads(layer(LayerKind::Concatenate, "feed"), {14, 12}));  // 15: [16]
   LayerSpec d2 = layer(LayerKind::Dense, "logits2");                      // 16: [2]
-  d2.units = 2;
+  ck::DenseAttrs& d2_attrs = d2.attrs<ck::DenseAttrs>();
+  d2_attrs.units = 2;
   layers.push_back(reads(d2, {15}));
   layers.push_back(reads(layer(LayerKind::Softmax, "out2"), {16}));      // 17: output 2
   ck::Net net({{5, 5, 2}, {3}}, layers, {14, 17});
@@ -221,27 +237,34 @@ TEST(padding_depthwise_grouped_upsampling_lp_pooling) {
   for (bool bilinear : {false, true}) {
     std::vector<LayerSpec> layers;
     LayerSpec pad = layer(LayerKind::ZeroPadding2d, "pad");
-    pad.pad_top = 1, pad.pad_bottom = 0, pad.pad_left = 2, pad.pad_right = 1;
+    ck::PaddingAttrs& pad_attrs = pad.attrs<ck::PaddingAttrs>();
+    pad_attrs.top = 1, pad_attrs.bottom = 0, pad_attrs.left = 2, pad_attrs.right = 1;
     layers.push_back(pad);
     LayerSpec dw = layer(LayerKind::DepthwiseConv2d, "depthwise");
-    dw.kernel_h = dw.kernel_w = 3, dw.depth_multiplier = 2, dw.stride_h = dw.stride_w = 2;
-    dw.padding = ck::Padding::Same;
+    ck::ConvAttrs& dw_attrs = dw.attrs<ck::ConvAttrs>();
+    dw_attrs.kernel_h = dw_attrs.kernel_w = 3, dw_attrs.depth_multiplier = 2, dw_attrs.stride_h = dw_attrs.stride_w = 2;
+    dw_attrs.padding = ck::Padding::Same;
     layers.push_back(dw);
     LayerSpec tanh = layer(LayerKind::Activation, "tanh");
-    tanh.act = ck::Act::Tanh;
+    ck::ActivationAttrs& tanh_attrs = tanh.attrs<ck::ActivationAttrs>();
+    tanh_attrs.act = ck::Act::Tanh;
     layers.push_back(tanh);
     LayerSpec grouped = layer(LayerKind::Conv2d, "grouped");
-    grouped.filters = 4, grouped.groups = 2, grouped.kernel_h = grouped.kernel_w = 2;
+    ck::ConvAttrs& grouped_attrs = grouped.attrs<ck::ConvAttrs>();
+    grouped_attrs.filters = 4, grouped_attrs.groups = 2, grouped_attrs.kernel_h = grouped_attrs.kernel_w = 2;
     layers.push_back(grouped);
     LayerSpec up = layer(LayerKind::UpSampling2d, "up");
-    up.size_h = 2, up.size_w = 3, up.bilinear = bilinear;
+    ck::UpSamplingAttrs& up_attrs = up.attrs<ck::UpSamplingAttrs>();
+    up_attrs.size_h = 2, up_attrs.size_w = 3, up_attrs.bilinear = bilinear;
     layers.push_back(up);
     LayerSpec lp = layer(LayerKind::LpPool2d, "lp");
-    lp.kernel_h = lp.kernel_w = 2, lp.stride_h = lp.stride_w = 2, lp.power = 2.f;
+    ck::PoolAttrs& lp_attrs = lp.attrs<ck::PoolAttrs>();
+    lp_attrs.kernel_h = lp_attrs.kernel_w = 2, lp_attrs.stride_h = lp_attrs.stride_w = 2, lp_attrs.power = 2.f;
     layers.push_back(lp);
     layers.push_back(layer(LayerKind::GlobalAvgPool, "gap"));
     LayerSpec out = layer(LayerKind::Dense, "out");
-    out.units = 3;
+    ck::DenseAttrs& out_attrs = out.attrs<ck::DenseAttrs>();
+    out_attrs.units = 3;
     layers.push_back(out);
     layers.push_back(layer(LayerKind::Softmax, "softmax"));
     ck::Net net({6, 5, 2}, layers);
@@ -268,25 +291,31 @@ TEST(squeeze_and_excitation_multiply_broadcasts_over_space) {
       };
       std::vector<LayerSpec> layers;  // values: 0 image [4,5,2], then 1 + layer index
       LayerSpec conv = layer(LayerKind::Conv2d, "conv");  // 1: [4,5,6]
-      conv.filters = 6, conv.kernel_h = conv.kernel_w = 3, conv.padding = ck::Padding::Same;
+      ck::ConvAttrs& conv_attrs = conv.attrs<ck::ConvAttrs>();
+      conv_attrs.filters = 6, conv_attrs.kernel_h = conv_attrs.kernel_w = 3, conv_attrs.padding = ck::Padding::Same;
       layers.push_back(reads(conv, {0}));
       layers.push_back(reads(layer(LayerKind::GlobalAvgPool, "squeeze"), {1}));  // 2: [6]
       LayerSpec reduce = layer(LayerKind::Dense, "reduce");                       // 3: [3]
-      reduce.units = 3, reduce.act = ck::Act::Relu;
+      ck::DenseAttrs& reduce_attrs = reduce.attrs<ck::DenseAttrs>();
+      reduce_attrs.units = 3, reduce_attrs.act = ck::Act::Relu;
       layers.push_back(reads(reduce, {2}));
       LayerSpec expand = layer(LayerKind::Dense, "expand");                       // 4: [6]
-      expand.units = 6;
+      ck::DenseAttrs& expand_attrs = expand.attrs<ck::DenseAttrs>();
+      expand_attrs.units = 6;
       layers.push_back(reads(expand, {3}));
       LayerSpec sigmoid = layer(LayerKind::Activation, "sigmoid");                // 5: [6]
-      sigmoid.act = ck::Act::Sigmoid;
+      ck::ActivationAttrs& sigmoid_attrs = sigmoid.attrs<ck::ActivationAttrs>();
+      sigmoid_attrs.act = ck::Act::Sigmoid;
       layers.push_back(reads(sigmoid, {4}));
       LayerSpec r = layer(LayerKind::Reshape, "gate");                            // 6: [1,1,6] or [6]
-      r.target_shape = reshaped ? ck::Shape{1, 1, 6} : ck::Shape{6};
+      ck::ReshapeAttrs& r_attrs = r.attrs<ck::ReshapeAttrs>();
+      r_attrs.target_shape = reshaped ? ck::Shape{1, 1, 6} : ck::Shape{6};
       layers.push_back(reads(r, {5}));
       layers.push_back(reads(layer(LayerKind::Multiply, "excite"), reshaped ? std::vector<int>{6, 1} : std::vector<int>{1, 6}));  // 7
       layers.push_back(reads(layer(LayerKind::GlobalAvgPool, "gap"), {7}));       // 8: [6]
       LayerSpec out = layer(LayerKind::Dense, "out");                             // 9: [3]
-      out.units = 3;
+      ck::DenseAttrs& out_attrs = out.attrs<ck::DenseAttrs>();
+      out_attrs.units = 3;
       layers.push_back(reads(out, {8}));
       layers.push_back(reads(layer(LayerKind::Softmax, "softmax"), {9}));         // 10
       ck::Net net({{4, 5, 2}}, layers, {10});
@@ -304,7 +333,8 @@ TEST(squeeze_and_excitation_multiply_broadcasts_over_space) {
 TEST(multiply_rejects_shapes_that_do_not_broadcast) {
   for (ck::Shape gate : {ck::Shape{1, 1, 3}, ck::Shape{4, 1, 2}, ck::Shape{2, 1}}) {
     LayerSpec a = layer(LayerKind::Reshape, "gate");
-    a.target_shape = gate;
+    ck::ReshapeAttrs& a_attrs = a.attrs<ck::ReshapeAttrs>();
+    a_attrs.target_shape = gate;
     a.inputs = {1};
     LayerSpec m = layer(LayerKind::Multiply, "se_excite");
     m.inputs = {0, 2};
@@ -320,7 +350,8 @@ TEST(multiply_rejects_shapes_that_do_not_broadcast) {
 
 TEST(graph_rejects_layers_out_of_order) {
   LayerSpec d = layer(LayerKind::Dense, "d");
-  d.units = 2, d.inputs = {2};  // its own output
+  ck::DenseAttrs& d_attrs = d.attrs<ck::DenseAttrs>();
+  d_attrs.units = 2, d.inputs = {2};  // its own output
   bool threw = false;
   try {
     ck::Net net({{3}}, {d}, {});
@@ -338,11 +369,13 @@ TEST(inverted_residual_block_by_bands_equals_layer_by_layer) {
   const int H = 19, C = 8, E = 48;
   auto bn_relu6 = [](std::vector<LayerSpec>& layers, const char* bn, const char* relu) {
     LayerSpec b = layer(LayerKind::BatchNorm, bn);
-    b.eps = 1e-3f;
+    ck::NormAttrs& b_attrs = b.attrs<ck::NormAttrs>();
+    b_attrs.eps = 1e-3f;
     layers.push_back(b);
     if (!relu) return;
     LayerSpec r = layer(LayerKind::Activation, relu);
-    r.act = ck::Act::ClippedRelu, r.alpha = 6.f;
+    ck::ActivationAttrs& r_attrs = r.attrs<ck::ActivationAttrs>();
+    r_attrs.act = ck::Act::ClippedRelu, r_attrs.alpha = 6.f;
     layers.push_back(r);
   };
   auto reads = [](LayerSpec l, std::vector<int> inputs) {
@@ -352,15 +385,19 @@ TEST(inverted_residual_block_by_bands_equals_layer_by_layer) {
   // values: 0 the image, then 1 + layer index
   std::vector<LayerSpec> layers;
   LayerSpec expand = layer(LayerKind::Conv2d, "expand");  // 1
-  expand.filters = E, expand.kernel_h = expand.kernel_w = 1, expand.use_bias = false;
+  ck::ConvAttrs& expand_attrs = expand.attrs<ck::ConvAttrs>();
+  expand_attrs.filters = E, expand_attrs.kernel_h = expand_attrs.kernel_w = 1, expand_attrs.use_bias = false;
   layers.push_back(reads(expand, {0}));
   bn_relu6(layers, "expand_bn", "expand_relu");  // 2, 3
   LayerSpec dw = layer(LayerKind::DepthwiseConv2d, "depthwise");  // 4
-  dw.kernel_h = dw.kernel_w = 3, dw.depth_multiplier = 1, dw.padding = ck::Padding::Same, dw.use_bias = false;
+  ck::ConvAttrs& dw_attrs = dw.attrs<ck::ConvAttrs>();
+  dw_attrs.kernel_h = dw_attrs.kernel_w = 3, dw_attrs.depth_multiplier = 1, dw_attrs.padding = ck::Padding::Same;
+  dw_attrs.use_bias = false;
   layers.push_back(reads(dw, {3}));
   bn_relu6(layers, "depthwise_bn", "depthwise_relu");  // 5, 6
   LayerSpec project = layer(LayerKind::Conv2d, "project");  // 7
-  project.filters = C, project.kernel_h = project.kernel_w = 1, project.use_bias = false;
+  ck::ConvAttrs& project_attrs = project.attrs<ck::ConvAttrs>();
+  project_attrs.filters = C, project_attrs.kernel_h = project_attrs.kernel_w = 1, project_attrs.use_bias = false;
   layers.push_back(reads(project, {6}));
   bn_relu6(layers, "project_bn", nullptr);  // 8
   layers.push_back(reads(layer(LayerKind::Add, "add"), {0, 8}));  // 9
@@ -395,14 +432,17 @@ TEST(training_steps_are_deterministic) {
     for (int run = 0; run < 2; ++run) {
       std::vector<LayerSpec> layers;
       LayerSpec conv = layer(LayerKind::Conv2d, "conv");
-      conv.filters = 8, conv.kernel_h = conv.kernel_w = 3, conv.act = ck::Act::Relu;
+      ck::ConvAttrs& conv_attrs = conv.attrs<ck::ConvAttrs>();
+      conv_attrs.filters = 8, conv_attrs.kernel_h = conv_attrs.kernel_w = 3, conv_attrs.act = ck::Act::Relu;
       layers.push_back(conv);
       layers.push_back(layer(LayerKind::Flatten, "flatten"));
       LayerSpec drop = layer(LayerKind::Dropout, "drop");
-      drop.rate = 0.3f;
+      ck::DropoutAttrs& drop_attrs = drop.attrs<ck::DropoutAttrs>();
+      drop_attrs.rate = 0.3f;
       layers.push_back(drop);
       LayerSpec out = layer(LayerKind::Dense, "out");
-      out.units = 3;
+      ck::DenseAttrs& out_attrs = out.attrs<ck::DenseAttrs>();
+      out_attrs.units = 3;
       layers.push_back(out);
       layers.push_back(layer(LayerKind::Softmax, "softmax"));
       ck::Net net({9, 9, 2}, layers);

@@ -12,12 +12,13 @@ struct Activation {
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
     if (c.run_by_batch_norm()) return;  // the batch norm before it wrote its value
-    k.activation_fwd(c.y(), c.x(), c.n_in(), c.spec().act, c.spec().alpha);
+    const ActivationAttrs& a = c.spec().attrs<ActivationAttrs>();
+    k.activation_fwd(c.y(), c.x(), c.n_in(), a.act, a.alpha);
   }
 
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
-    const LayerSpec& l = c.spec();
+    const ActivationAttrs& l = c.spec().attrs<ActivationAttrs>();
     if (!c.needs_grad()) return;
     // Run inside the batch norm before it: that backward takes dy through this derivative.
     if (c.run_by_batch_norm()) return c.pass_grad(0, dy, c.n_in());
@@ -51,8 +52,8 @@ struct Softmax {
 
 struct Dropout {
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
-    require(l.rate >= 0.f && l.rate < 1.f, ErrorKind::Value, l.name + ": rate must be in [0, 1)");
+    const float rate = b.spec().attrs<DropoutAttrs>().rate;
+    require(rate >= 0.f && rate < 1.f, ErrorKind::Value, b.spec().name + ": rate must be in [0, 1)");
     return b.in();
   }
 
@@ -62,7 +63,7 @@ struct Dropout {
 
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    const float rate = c.spec().rate;
+    const float rate = c.spec().attrs<DropoutAttrs>().rate;
     if (!c.training() || rate == 0.f) return c.copy(c.y(), c.x(), c.n_in());
     // A CUDA step reads its seed from the device (a captured graph replays each step's).
     if constexpr (on_host<Ops>) {
@@ -76,7 +77,7 @@ struct Dropout {
 
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
-    if (c.spec().rate > 0.f) k.mul(dy, dy, c.mask(), c.n_in());
+    if (c.spec().attrs<DropoutAttrs>().rate > 0.f) k.mul(dy, dy, c.mask(), c.n_in());
     c.pass_grad(0, dy, c.n_in());
   }
 };

@@ -7,7 +7,7 @@ namespace ck {
 
 namespace {
 
-Conv2dAttrs conv_attrs(const LayerSpec& l) {
+Conv2dAttrs conv_attrs(const ConvAttrs& l) {
   Conv2dAttrs a;
   a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
   a.padding = l.padding;
@@ -15,7 +15,7 @@ Conv2dAttrs conv_attrs(const LayerSpec& l) {
   return a;
 }
 
-Conv2dTransposeAttrs conv_transpose_attrs(const LayerSpec& l) {
+Conv2dTransposeAttrs conv_transpose_attrs(const ConvAttrs& l) {
   Conv2dTransposeAttrs a;
   a.stride_h = l.stride_h, a.stride_w = l.stride_w, a.dil_h = l.dil_h, a.dil_w = l.dil_w;
   a.padding = l.padding;
@@ -34,17 +34,18 @@ struct Conv2d {
   static constexpr LayerFlags kFlags = kFusedConvFlags;
 
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const ConvAttrs& l = spec.attrs<ConvAttrs>();
     const Shape& in = b.in();
-    require_image(l, in);
-    require_fused_act(l);
+    require_image(spec, in);
+    require_fused_act(spec);
     require(l.filters > 0 && l.groups >= 1 && in[2] % l.groups == 0 && l.filters % l.groups == 0,
             ErrorKind::Value,
-            l.name + ": filters (" + std::to_string(l.filters) + ") and input channels (" +
+            spec.name + ": filters (" + std::to_string(l.filters) + ") and input channels (" +
                 std::to_string(in[2]) + ") must be positive multiples of groups (" +
                 std::to_string(l.groups) + ")");
     Shape w{l.kernel_h, l.kernel_w, in[2] / l.groups, l.filters};
-    ConvParams p = conv2d_params(with_batch(1, {in[0], in[1], w[2]}), w, conv_attrs(l), l.name.c_str());
+    ConvParams p = conv2d_params(with_batch(1, {in[0], in[1], w[2]}), w, conv_attrs(l), spec.name.c_str());
     p.C = int(in[2]);  // a grouped kernel's C is the total; each group reads C / groups
     b.set_conv_geometry(p);
     b.add_param(ParamRole::Kernel, "kernel", w, true);
@@ -54,7 +55,7 @@ struct Conv2d {
 
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    const LayerSpec& l = c.spec();
+    const ConvAttrs& l = c.spec().attrs<ConvAttrs>();
     const ConvParams p = c.conv_geometry();
     const float* w = c.param(ParamRole::Kernel);
     const float* b = c.param(ParamRole::Bias);
@@ -63,14 +64,14 @@ struct Conv2d {
   }
 
   static void forward_folded(const CpuKernels& k, LayerPass& c, const FoldedCall& f) {
-    const int groups = c.spec().groups;
+    const int groups = c.spec().attrs<ConvAttrs>().groups;
     if (groups == 1) k.conv2d_fwd_packed(f.y, f.x, f.w, f.packed, f.b, f.geometry, f.act);
     else k.grouped_conv2d_fwd(f.y, f.x, f.w, f.b, f.geometry, groups, f.act);
   }
 
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
-    const int groups = c.spec().groups;
+    const int groups = c.spec().attrs<ConvAttrs>().groups;
     const ConvParams p = c.conv_geometry();
     fused_act_bwd(k, c, dy);
     if (c.trains() && groups == 1) {
@@ -90,13 +91,14 @@ struct DepthwiseConv2d {
   static constexpr LayerFlags kFlags = kFusedConvFlags;
 
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const ConvAttrs& l = spec.attrs<ConvAttrs>();
     const Shape& in = b.in();
-    require_image(l, in);
-    require_fused_act(l);
-    require(l.depth_multiplier >= 1, ErrorKind::Value, l.name + ": depthMultiplier must be >= 1");
+    require_image(spec, in);
+    require_fused_act(spec);
+    require(l.depth_multiplier >= 1, ErrorKind::Value, spec.name + ": depthMultiplier must be >= 1");
     ConvParams p = conv2d_params(with_batch(1, in), {l.kernel_h, l.kernel_w, in[2], in[2] * l.depth_multiplier},
-                                 conv_attrs(l), l.name.c_str());
+                                 conv_attrs(l), spec.name.c_str());
     b.set_conv_geometry(p);
     b.add_param(ParamRole::Kernel, "depthwise_kernel", {l.kernel_h, l.kernel_w, in[2], l.depth_multiplier}, true);
     if (l.use_bias) b.add_param(ParamRole::Bias, "bias", {p.K}, true);
@@ -106,7 +108,7 @@ struct DepthwiseConv2d {
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
     k.depthwise_conv2d_fwd(c.y(), c.x(), c.param(ParamRole::Kernel), c.param(ParamRole::Bias), c.conv_geometry(),
-                           c.spec().act);
+                           c.spec().attrs<ConvAttrs>().act);
   }
 
   static void forward_folded(const CpuKernels& k, LayerPass&, const FoldedCall& f) {
@@ -129,13 +131,14 @@ struct DepthwiseConv2d {
 // conv2d's: output [N, H, W, C], input [N, P, Q, K].
 struct Conv2dTranspose {
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const ConvAttrs& l = spec.attrs<ConvAttrs>();
     const Shape& in = b.in();
-    require_image(l, in);
-    require(l.filters > 0, ErrorKind::Value, l.name + ": filters must be > 0, got " + std::to_string(l.filters));
-    require_fused_act(l);
+    require_image(spec, in);
+    require(l.filters > 0, ErrorKind::Value, spec.name + ": filters must be > 0, got " + std::to_string(l.filters));
+    require_fused_act(spec);
     Shape w{l.kernel_h, l.kernel_w, l.filters, in[2]};
-    ConvParams p = conv2d_transpose_params(with_batch(1, in), w, conv_transpose_attrs(l), l.name.c_str());
+    ConvParams p = conv2d_transpose_params(with_batch(1, in), w, conv_transpose_attrs(l), spec.name.c_str());
     b.set_conv_geometry(p);
     b.add_param(ParamRole::Kernel, "kernel", w, true);
     if (l.use_bias) b.add_param(ParamRole::Bias, "bias", {l.filters}, true);
@@ -146,14 +149,14 @@ struct Conv2dTranspose {
   static void forward(const Ops& k, LayerPass& c) {
     const ConvParams p = c.conv_geometry();
     const float* b = c.param(ParamRole::Bias);
-    const Act act = c.spec().act;
+    const Act act = c.spec().attrs<ConvAttrs>().act;
     k.conv2d_bwd_data(c.y(), c.x(), c.param(ParamRole::Kernel), p);
     if (b || act != Act::None) k.bias_act_fwd(c.y(), b, size_t(c.batch()) * p.H * p.W, p.C, act);
   }
 
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
-    const LayerSpec& l = c.spec();
+    const ConvAttrs& l = c.spec().attrs<ConvAttrs>();
     const ConvParams p = c.conv_geometry();
     if (l.act != Act::None) k.activation_bwd(dy, dy, c.y(), c.n_out(), l.act, l.alpha);
     if (c.trains()) {

@@ -14,10 +14,11 @@ struct Dense {
   }();
 
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const DenseAttrs& l = spec.attrs<DenseAttrs>();
     Shape out = b.in();
-    require(l.units > 0, ErrorKind::Value, l.name + ": units must be > 0");
-    require_fused_act(l);
+    require(l.units > 0, ErrorKind::Value, spec.name + ": units must be > 0");
+    require_fused_act(spec);
     b.add_param(ParamRole::Kernel, "kernel", {out.back(), l.units}, true);
     if (l.use_bias) b.add_param(ParamRole::Bias, "bias", {l.units}, true);
     out.back() = l.units;
@@ -30,17 +31,17 @@ struct Dense {
 
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    const LayerSpec& l = c.spec();
+    const DenseAttrs& l = c.spec().attrs<DenseAttrs>();
     k.dense_fwd(c.y(), c.x(), c.param(ParamRole::Kernel), c.param(ParamRole::Bias), rows(c), depth(c), l.units, l.act);
   }
 
   static void forward_folded(const CpuKernels& k, LayerPass& c, const FoldedCall& f) {
-    k.dense_fwd(f.y, f.x, f.w, f.b, rows(c), depth(c), c.spec().units, f.act);
+    k.dense_fwd(f.y, f.x, f.w, f.b, rows(c), depth(c), c.spec().attrs<DenseAttrs>().units, f.act);
   }
 
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
-    const LayerSpec& l = c.spec();
+    const DenseAttrs& l = c.spec().attrs<DenseAttrs>();
     const int K = depth(c), n = rows(c);
     fused_act_bwd(k, c, dy);
     if (c.trains()) k.dense_bwd_filter(c.grad(ParamRole::Kernel), c.grad(ParamRole::Bias), dy, c.x(), n, K, l.units);

@@ -2,6 +2,8 @@
 #include "layers/layer.h"
 
 #include <cstring>
+#include <iterator>
+#include <stdexcept>
 
 namespace ck {
 
@@ -10,13 +12,56 @@ namespace {
 // Indexed by LayerKind: generated from the same list as the enum, each entry named after its
 // kind, so the order cannot drift and a kind without a definition does not link.
 const LayerDef* const kLayerDefs[] = {
-#define CK_LAYER(kind, name, attrs) &kind##Layer,
+#define CK_LAYER(kind, name, Attrs, keys) &kind##Layer,
 #include "layer_kinds.inc"
 };
+
+// The alternatives of LayerAttrs by index, for the message of a wrong attrs<T>().
+const char* const kAttrsNames[] = {"NoAttrs",      "ConvAttrs",     "DenseAttrs",      "PoolAttrs",
+                                   "PaddingAttrs", "CroppingAttrs", "UpSamplingAttrs", "ReshapeAttrs",
+                                   "DropoutAttrs", "NormAttrs",     "ActivationAttrs", "RescalingAttrs"};
+static_assert(std::size(kAttrsNames) == std::variant_size_v<LayerAttrs>);
+
+const char* kind_name(LayerKind kind) {
+  switch (kind) {
+#define CK_LAYER(kind, name, Attrs, keys) \
+  case LayerKind::kind: return name;
+#include "layer_kinds.inc"
+  }
+  return "unknown";
+}
 
 }  // namespace
 
 const LayerDef& layer_def(LayerKind kind) { return *kLayerDefs[size_t(kind)]; }
+
+// ---- LayerSpec's attributes ----
+
+LayerAttrs default_attrs(LayerKind kind) {
+  switch (kind) {
+#define CK_LAYER(kind, name, Attrs, keys) \
+  case LayerKind::kind: return Attrs{};
+#include "layer_kinds.inc"
+  }
+  return NoAttrs{};
+}
+
+void throw_wrong_attrs(const std::string& layer, LayerKind kind, size_t wanted) {
+  throw std::logic_error("convkit internal error: " + layer + ": a " + kind_name(kind) +
+                         " layer's attributes read as " + kAttrsNames[wanted]);
+}
+
+Act LayerSpec::fused_act() const {
+  if (const auto* c = std::get_if<ConvAttrs>(&attrs_)) return c->act;
+  if (const auto* d = std::get_if<DenseAttrs>(&attrs_)) return d->act;
+  return Act::None;
+}
+
+float LayerSpec::fused_alpha() const {
+  if (const auto* c = std::get_if<ConvAttrs>(&attrs_)) return c->alpha;
+  if (const auto* d = std::get_if<DenseAttrs>(&attrs_)) return d->alpha;
+  return 0.f;
+}
 
 // ---- LayerBuild ----
 

@@ -201,7 +201,7 @@ constexpr LayerDef define_layer() {
 }
 
 // Each kind's definition, defined in its family's file (layers/<family>.cpp) by name.
-#define CK_LAYER(kind, name, attrs) extern const LayerDef kind##Layer;
+#define CK_LAYER(kind, name, Attrs, keys) extern const LayerDef kind##Layer;
 #include "layer_kinds.inc"
 
 // Shared helpers of the kinds.
@@ -214,7 +214,7 @@ inline void require_image(const LayerSpec& l, const Shape& in) {
 // A convolution's or dense layer's own activation runs in its epilogue and trains through the
 // derivative from its output: the clamps and sigmoid (the others are layers of their own).
 inline void require_fused_act(const LayerSpec& l) {
-  require(trainable_epilogue_act(l.act), ErrorKind::Value,
+  require(trainable_epilogue_act(l.fused_act()), ErrorKind::Value,
           l.name + ": only relu, relu6 or sigmoid can be fused into the layer (other activations are layers of their own)");
 }
 
@@ -224,7 +224,8 @@ inline void require_fused_act(const LayerSpec& l) {
 template <class Ops>
 void fused_act_bwd(const Ops& k, const LayerPass& c, float* dy) {
   const LayerSpec& l = c.spec();
-  if (l.act != Act::None && !c.act_backward_in_pool()) k.activation_bwd(dy, dy, c.y(), c.n_out(), l.act, l.alpha);
+  const Act act = l.fused_act();
+  if (act != Act::None && !c.act_backward_in_pool()) k.activation_bwd(dy, dy, c.y(), c.n_out(), act, l.fused_alpha());
 }
 
 }  // namespace ck

@@ -11,7 +11,7 @@ namespace {
 
 // The scale and shift of the last axis, as Keras names them.
 void add_affine(LayerBuild& b) {
-  const LayerSpec& l = b.spec();
+  const NormAttrs& l = b.spec().attrs<NormAttrs>();
   const int64_t C = b.in().back();
   if (l.scale) b.add_param(ParamRole::Gamma, "gamma", {C}, true);
   if (l.center) b.add_param(ParamRole::Beta, "beta", {C}, true);
@@ -21,8 +21,9 @@ void add_affine(LayerBuild& b) {
 void frozen_batchnorm_bwd(float* dx, const float* dy, const LayerPass& c, size_t rows, int C) {
   const float* g = c.param(ParamRole::Gamma);
   const float* var = c.param(ParamRole::MovingVariance);
+  const float eps = c.spec().attrs<NormAttrs>().eps;
   Scratch scale{size_t(C)};
-  for (int ch = 0; ch < C; ++ch) scale.data()[ch] = (g ? g[ch] : 1.f) / std::sqrt(var[ch] + c.spec().eps);
+  for (int ch = 0; ch < C; ++ch) scale.data()[ch] = (g ? g[ch] : 1.f) / std::sqrt(var[ch] + eps);
   for (size_t r = 0; r < rows; ++r) {
     for (int ch = 0; ch < C; ++ch) dx[r * size_t(C) + size_t(ch)] = dy[r * size_t(C) + size_t(ch)] * scale.data()[ch];
   }
@@ -61,7 +62,7 @@ struct BatchNorm {
 
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    const LayerSpec& l = c.spec();
+    const NormAttrs& l = c.spec().attrs<NormAttrs>();
     const int C = int(c.in_shape().back());
     const size_t rows = c.n_in() / size_t(C);
     const float* g = c.param(ParamRole::Gamma);
@@ -69,7 +70,7 @@ struct BatchNorm {
     float* mean = c.param(ParamRole::MovingMean);
     float* var = c.param(ParamRole::MovingVariance);
     // A frozen batch norm runs in inference mode, as in Keras.
-    if (c.training() && l.trainable) {
+    if (c.training() && c.spec().trainable) {
       // With its activation fused, the activated values go straight to the activation's value.
       const FusedActivation fused = c.fused_activation();
       float* y = fused.y ? fused.y : c.y();
@@ -125,7 +126,7 @@ struct BatchNorm {
       // shift (the statistics buffer, unused by a frozen layer, holds the zeros).
       c.zero(c.stats_mean(), size_t(C));
       k.batchnorm_fwd_infer(dx, dy, c.param(ParamRole::Gamma), nullptr, c.stats_mean(),
-                            c.param(ParamRole::MovingVariance), rows, C, c.spec().eps);
+                            c.param(ParamRole::MovingVariance), rows, C, c.spec().attrs<NormAttrs>().eps);
     }
     c.end_grad(0, dx, c.n_in());
   }
@@ -140,16 +141,17 @@ struct NormGeometry {
 NormGeometry norm_geometry(const LayerSpec& l, const Shape& in, int batch) {
   const size_t C = size_t(in.back()), positions = shape_numel(in) / C;
   if (l.kind == LayerKind::LayerNorm) return {size_t(batch) * positions, 1, int(C), 1};
-  return {size_t(batch), positions, int(C), l.groups};
+  return {size_t(batch), positions, int(C), l.attrs<NormAttrs>().groups};
 }
 
 // Layer and group norm: one definition, the geometry telling them apart.
 struct GroupNorm {
   static Shape infer(LayerBuild& b) {
     const LayerSpec& l = b.spec();
+    const int groups = l.attrs<NormAttrs>().groups;
     const Shape& in = b.in();
-    require(l.kind == LayerKind::LayerNorm || (l.groups >= 1 && in.back() % l.groups == 0), ErrorKind::Value,
-            l.name + ": groups (" + std::to_string(l.groups) + ") must divide the channels of the last axis (" +
+    require(l.kind == LayerKind::LayerNorm || (groups >= 1 && in.back() % groups == 0), ErrorKind::Value,
+            l.name + ": groups (" + std::to_string(groups) + ") must divide the channels of the last axis (" +
                 std::to_string(in.back()) + ")");
     add_affine(b);
     return in;
@@ -167,7 +169,8 @@ struct GroupNorm {
     const NormGeometry g = norm_geometry(c.spec(), c.in_shape(), c.batch());
     const bool keep = c.training();
     k.groupnorm_fwd(c.y(), keep ? c.stats_mean() : nullptr, keep ? c.stats_invstd() : nullptr, c.x(),
-                    c.param(ParamRole::Gamma), c.param(ParamRole::Beta), g.N, g.S, g.C, g.G, c.spec().eps);
+                    c.param(ParamRole::Gamma), c.param(ParamRole::Beta), g.N, g.S, g.C, g.G,
+                    c.spec().attrs<NormAttrs>().eps);
   }
 
   template <class Ops>

@@ -6,7 +6,7 @@ namespace ck {
 
 namespace {
 
-Pool2dAttrs pool_attrs(const LayerSpec& l) {
+Pool2dAttrs pool_attrs(const PoolAttrs& l) {
   Pool2dAttrs a;
   a.pool_h = l.kernel_h, a.pool_w = l.kernel_w, a.stride_h = l.stride_h, a.stride_w = l.stride_w;
   a.padding = l.padding;
@@ -16,7 +16,7 @@ Pool2dAttrs pool_attrs(const LayerSpec& l) {
 Shape window_pool_infer(LayerBuild& b) {
   const LayerSpec& l = b.spec();
   require_image(l, b.in());
-  PoolParams p = pool2d_params(with_batch(1, b.in()), pool_attrs(l), l.name.c_str());
+  PoolParams p = pool2d_params(with_batch(1, b.in()), pool_attrs(l.attrs<PoolAttrs>()), l.name.c_str());
   b.set_pool_geometry(p);
   return {p.P, p.Q, p.C};
 }
@@ -54,18 +54,18 @@ struct AvgPool2d {
 struct LpPool2d {
   static Shape infer(LayerBuild& b) {
     require_image(b.spec(), b.in());
-    check_lp_norm(b.spec().name, b.spec().power);
+    check_lp_norm(b.spec().name, b.spec().attrs<PoolAttrs>().power);
     return window_pool_infer(b);
   }
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    k.lppool2d_fwd(c.y(), c.x(), c.pool_geometry(), c.spec().power);
+    k.lppool2d_fwd(c.y(), c.x(), c.pool_geometry(), c.spec().attrs<PoolAttrs>().power);
   }
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
     if (!c.needs_grad()) return;
     float* dx = c.begin_grad(0);
-    k.lppool2d_bwd(dx, dy, c.x(), c.y(), c.pool_geometry(), c.spec().power);
+    k.lppool2d_bwd(dx, dy, c.x(), c.y(), c.pool_geometry(), c.spec().attrs<PoolAttrs>().power);
     c.end_grad(0, dx, c.n_in());
   }
 };

@@ -12,7 +12,7 @@ struct Rescaling {
 
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    const LayerSpec& l = c.spec();
+    const RescalingAttrs& l = c.spec().attrs<RescalingAttrs>();
     k.rescale(c.y(), c.x(), c.n_out(), l.factor, l.offset);
   }
 
@@ -21,7 +21,7 @@ struct Rescaling {
   static void backward(const Ops& k, LayerPass& c, float* dy) {
     if (!c.needs_grad()) return;
     float* dx = c.begin_grad(0);
-    k.scale(dx, dy, c.spec().factor, c.n_in());
+    k.scale(dx, dy, c.spec().attrs<RescalingAttrs>().factor, c.n_in());
     c.end_grad(0, dx, c.n_in());
   }
 };

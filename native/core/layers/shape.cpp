@@ -32,10 +32,11 @@ struct Reshape {
   static constexpr LayerFlags kFlags = kViewFlags;
   static Shape infer(LayerBuild& b) {
     const LayerSpec& l = b.spec();
-    check_shape(l.target_shape, l.name.c_str());
-    require(shape_numel(l.target_shape) == shape_numel(b.in()) && !l.target_shape.empty(), ErrorKind::Shape,
-            l.name + ": cannot reshape " + batch_shape_str(b.in()) + " to " + batch_shape_str(l.target_shape));
-    return l.target_shape;
+    const Shape& target = l.attrs<ReshapeAttrs>().target_shape;
+    check_shape(target, l.name.c_str());
+    require(shape_numel(target) == shape_numel(b.in()) && !target.empty(), ErrorKind::Shape,
+            l.name + ": cannot reshape " + batch_shape_str(b.in()) + " to " + batch_shape_str(target));
+    return target;
   }
   template <class Ops>
   static void forward(const Ops&, LayerPass&) {}

@@ -5,16 +5,16 @@ namespace ck {
 
 namespace {
 
-Pad2dParams pad_params(const LayerSpec& l, int batch, const Shape& in) {
+Pad2dParams pad_params(const PaddingAttrs& l, int batch, const Shape& in) {
   Pad2dParams p;
   p.N = batch, p.H = int(in[0]), p.W = int(in[1]), p.C = int(in[2]);
-  p.top = l.pad_top, p.bottom = l.pad_bottom, p.left = l.pad_left, p.right = l.pad_right;
+  p.top = l.top, p.bottom = l.bottom, p.left = l.left, p.right = l.right;
   return p;
 }
 
 // Bilinear samples at dst / size as tfjs's UpSampling2D does (tf.image.resizeBilinear's default),
 // or with half_pixel at (dst + 0.5) / size - 0.5 as Keras 3, PyTorch and ONNX's half_pixel do.
-UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
+UpsampleParams upsample_params(const UpSamplingAttrs& l, int batch, const Shape& in) {
   UpsampleParams p;
   p.N = batch, p.H = int(in[0]), p.W = int(in[1]), p.C = int(in[2]);
   p.size_h = l.size_h, p.size_w = l.size_w;
@@ -25,80 +25,82 @@ UpsampleParams upsample_params(const LayerSpec& l, int batch, const Shape& in) {
 
 // Cropping is zero padding run backwards: the cropped image is the window zero_pad2d_bwd reads
 // out of its input, and its gradient the padding zero_pad2d_fwd puts around dy.
-Pad2dParams crop_params(const LayerSpec& l, int batch, const Shape& out) {
+Pad2dParams crop_params(const CroppingAttrs& l, int batch, const Shape& out) {
   Pad2dParams p;
   p.N = batch, p.H = int(out[0]), p.W = int(out[1]), p.C = int(out[2]);
-  p.top = l.crop_top, p.bottom = l.crop_bottom, p.left = l.crop_left, p.right = l.crop_right;
+  p.top = l.top, p.bottom = l.bottom, p.left = l.left, p.right = l.right;
   return p;
 }
 
 struct ZeroPadding2d {
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const PaddingAttrs& l = spec.attrs<PaddingAttrs>();
     const Shape& in = b.in();
-    require_image(l, in);
-    require(l.pad_top >= 0 && l.pad_bottom >= 0 && l.pad_left >= 0 && l.pad_right >= 0, ErrorKind::Value,
-            l.name + ": padding must be >= 0");
-    return {in[0] + l.pad_top + l.pad_bottom, in[1] + l.pad_left + l.pad_right, in[2]};
+    require_image(spec, in);
+    require(l.top >= 0 && l.bottom >= 0 && l.left >= 0 && l.right >= 0, ErrorKind::Value,
+            spec.name + ": padding must be >= 0");
+    return {in[0] + l.top + l.bottom, in[1] + l.left + l.right, in[2]};
   }
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    k.zero_pad2d_fwd(c.y(), c.x(), pad_params(c.spec(), c.batch(), c.in_shape()));
+    k.zero_pad2d_fwd(c.y(), c.x(), pad_params(c.spec().attrs<PaddingAttrs>(), c.batch(), c.in_shape()));
   }
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
     if (!c.needs_grad()) return;
     float* dx = c.begin_grad(0);
-    k.zero_pad2d_bwd(dx, dy, pad_params(c.spec(), c.batch(), c.in_shape()));
+    k.zero_pad2d_bwd(dx, dy, pad_params(c.spec().attrs<PaddingAttrs>(), c.batch(), c.in_shape()));
     c.end_grad(0, dx, c.n_in());
   }
 };
 
 struct UpSampling2d {
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const UpSamplingAttrs& l = spec.attrs<UpSamplingAttrs>();
     const Shape& in = b.in();
-    require_image(l, in);
+    require_image(spec, in);
     require(l.size_h >= 1 && l.size_w >= 1 && l.size_h < (1 << 16) && l.size_w < (1 << 16), ErrorKind::Value,
-            l.name + ": size must be in [1, 65535]");
+            spec.name + ": size must be in [1, 65535]");
     return {in[0] * l.size_h, in[1] * l.size_w, in[2]};
   }
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    k.upsample2d_fwd(c.y(), c.x(), upsample_params(c.spec(), c.batch(), c.in_shape()));
+    k.upsample2d_fwd(c.y(), c.x(), upsample_params(c.spec().attrs<UpSamplingAttrs>(), c.batch(), c.in_shape()));
   }
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
     if (!c.needs_grad()) return;
     float* dx = c.begin_grad(0);
-    k.upsample2d_bwd(dx, dy, upsample_params(c.spec(), c.batch(), c.in_shape()));
+    k.upsample2d_bwd(dx, dy, upsample_params(c.spec().attrs<UpSamplingAttrs>(), c.batch(), c.in_shape()));
     c.end_grad(0, dx, c.n_in());
   }
 };
 
 struct Cropping2d {
   static Shape infer(LayerBuild& b) {
-    const LayerSpec& l = b.spec();
+    const LayerSpec& spec = b.spec();
+    const CroppingAttrs& l = spec.attrs<CroppingAttrs>();
     const Shape& in = b.in();
-    require_image(l, in);
-    require(l.crop_top >= 0 && l.crop_bottom >= 0 && l.crop_left >= 0 && l.crop_right >= 0, ErrorKind::Value,
-            l.name + ": cropping must be >= 0");
-    require(int64_t(l.crop_top) + l.crop_bottom < in[0] && int64_t(l.crop_left) + l.crop_right < in[1],
-            ErrorKind::Shape,
-            l.name + ": cropping [[" + std::to_string(l.crop_top) + "," + std::to_string(l.crop_bottom) + "],[" +
-                std::to_string(l.crop_left) + "," + std::to_string(l.crop_right) + "]] leaves nothing of the input " +
+    require_image(spec, in);
+    require(l.top >= 0 && l.bottom >= 0 && l.left >= 0 && l.right >= 0, ErrorKind::Value,
+            spec.name + ": cropping must be >= 0");
+    require(int64_t(l.top) + l.bottom < in[0] && int64_t(l.left) + l.right < in[1], ErrorKind::Shape,
+            spec.name + ": cropping [[" + std::to_string(l.top) + "," + std::to_string(l.bottom) + "],[" +
+                std::to_string(l.left) + "," + std::to_string(l.right) + "]] leaves nothing of the input " +
                 batch_shape_str(in));
-    return {in[0] - l.crop_top - l.crop_bottom, in[1] - l.crop_left - l.crop_right, in[2]};
+    return {in[0] - l.top - l.bottom, in[1] - l.left - l.right, in[2]};
   }
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
-    k.zero_pad2d_bwd(c.y(), c.x(), crop_params(c.spec(), c.batch(), c.out_shape()));
+    k.zero_pad2d_bwd(c.y(), c.x(), crop_params(c.spec().attrs<CroppingAttrs>(), c.batch(), c.out_shape()));
   }
   template <class Ops>
   static void backward(const Ops& k, LayerPass& c, float* dy) {
     if (!c.needs_grad()) return;
     float* dx = c.begin_grad(0);
-    k.zero_pad2d_fwd(dx, dy, crop_params(c.spec(), c.batch(), c.out_shape()));
+    k.zero_pad2d_fwd(dx, dy, crop_params(c.spec().attrs<CroppingAttrs>(), c.batch(), c.out_shape()));
     c.end_grad(0, dx, c.n_in());
   }
 };
