@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -466,6 +468,34 @@ TEST(training_steps_are_deterministic) {
     CHECK(runs[0] == runs[1]);
   }
   ck::set_isa(ck::detect_isa());
+}
+
+// A spec holds its own kind's attribute struct only: reading it as another kind's (or after its
+// kind was changed) is an internal error naming the layer, never a read of the wrong fields.
+TEST(layer_spec_attributes_belong_to_their_kind) {
+  auto wrong_access = [](auto&& read) {
+    try {
+      read();
+    } catch (const std::logic_error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  LayerSpec conv(LayerKind::Conv2d, "conv");
+  conv.attrs<ck::ConvAttrs>().filters = 5;
+  CHECK(conv.attrs<ck::ConvAttrs>().filters == 5 && conv.attrs<ck::ConvAttrs>().kernel_h == 1);
+  CHECK(conv.fused_act() == ck::Act::None);
+  const std::string dense = wrong_access([&] { return conv.attrs<ck::DenseAttrs>().units; });
+  CHECK(dense.find("conv: a conv2d layer's attributes read as DenseAttrs") != std::string::npos);
+  // Kinds sharing a struct: a depthwise conv2d's are ConvAttrs, an up-sampling's not PoolAttrs.
+  const LayerSpec dw(LayerKind::DepthwiseConv2d, "dw"), up(LayerKind::UpSampling2d, "up");
+  CHECK(wrong_access([&] { return dw.attrs<ck::ConvAttrs>().depth_multiplier; }).empty());
+  CHECK(wrong_access([&] { return up.attrs<ck::UpSamplingAttrs>().size_h; }).empty());
+  CHECK(!wrong_access([&] { return up.attrs<ck::PoolAttrs>().kernel_h; }).empty());
+  LayerSpec changed(LayerKind::Dense, "changed");
+  changed.kind = LayerKind::Conv2d;  // still holding DenseAttrs
+  CHECK(!wrong_access([&] { return changed.attrs<ck::ConvAttrs>().filters; }).empty());
+  CHECK(!wrong_access([&] { return changed.attrs<ck::DenseAttrs>().units; }).empty());
 }
 
 CK_TEST_MAIN()
