@@ -8,11 +8,11 @@ import { BatchNormalization } from '../layers/conv';
 import { Layer } from '../layers/layer';
 import { Add, Average, Concatenate, Multiply } from '../layers/merge';
 import {
-  channels, constInput, fail, floats, Handler, image, imageOut, like, NCHW, OpContext, perChannel, tensorInput, TensorValue,
+  channels, constInput, fail, floats, Handler, imageOut, like, NCHW, OpContext, perChannel, tensorInput, TensorValue,
   unread, vectorOut,
 } from './onnx-import-context';
-import { conv, convTranspose, globalPool, pad, pool, resize, slice, upsample } from './onnx-import-spatial';
-import { Constant, count } from './onnx-import-values';
+import { conv, convTranspose, globalPool, pad, pool, reduce, resize, slice, upsample } from './onnx-import-spatial';
+import { BATCH_SIZE, Constant, count } from './onnx-import-values';
 
 // ---- normalization, affine maps ----
 
@@ -21,7 +21,8 @@ const batchNorm: Handler = (ctx) => {
   if (ctx.attrs.int('training_mode', 0) !== 0) throw fail(ctx, 'training_mode 1 (batch statistics at inference) is not supported');
   if (ctx.attrs.int('spatial', 1) !== 1) throw fail(ctx, 'spatial 0 (statistics per pixel) is not supported');
   const x = tensorInput(ctx, 0);
-  if (x.axes && x.axes.join() !== NCHW.join()) image(ctx);
+  // ONNX normalizes axis 1: on an image that must be convkit's channels.
+  if (x.axes && x.axes[0] !== 3) throw fail(ctx, `normalizes ONNX axis 1 of an image whose channels lie on axis ${x.axes.indexOf(3) + 1}`);
   const c = channels(x);
   const params = ['scale', 'B', 'mean', 'var'].map((what, k) => {
     const p = constInput(ctx, k + 1, what);
@@ -293,9 +294,11 @@ const flatten: Handler = (ctx) => {
 const reshape: Handler = (ctx) => {
   unread(ctx, ['allowzero']);
   const x = tensorInput(ctx, 0);
-  const shape = constInput(ctx, 1, 'shape');
+  const shape = constInput(ctx, 1, 'shape', true);
   if (shape.type !== 'int' || shape.dims.length !== 1) throw fail(ctx, 'shape must be a 1-D int64 constant');
-  const target = [...shape.data];
+  // The batch size read by a Shape (TensorFlow's Flatten: [batch, -1]) may stand first, nowhere else.
+  const target = Array.from(shape.data, (d, a) => (a === 0 && Number.isNaN(d) ? 0 : d));
+  if (target.some((d) => Number.isNaN(d))) throw fail(ctx, `shape [${[...shape.data].map((d) => (Number.isNaN(d) ? 'batch' : d)).join(', ')}] puts the batch size after the batch axis`);
   // The first axis stays the batch: 0 (copy), -1 (with everything else known) or the batch size the exporter saw.
   if (target.length < 2) throw fail(ctx, `shape [${target.join(', ')}] drops the batch axis`);
   const rest = target.slice(1).map((d, a) => (d === 0 && a + 1 < x.dims.length + 1 ? x.dims[a] : d));
@@ -430,6 +433,24 @@ const matMul: Handler = (ctx) => {
   return dense(ctx, x, floats(b), k, n, bias);
 };
 
+/** Shape of a computed value: its sizes, known when the file is read, but for the batch size. */
+const shapeOf: Handler = (ctx) => {
+  unread(ctx, ['start', 'end']);
+  const x = tensorInput(ctx, 0);
+  const all = [BATCH_SIZE, ...x.dims];
+  const at = (v: number) => Math.min(Math.max(v < 0 ? v + all.length : v, 0), all.length);
+  const data = all.slice(at(ctx.attrs.int('start', 0)), at(ctx.attrs.int('end', all.length)));
+  return { kind: 'const', dims: [data.length], type: 'int', data };
+};
+
+/** Cast of a computed value: convkit's values are float32 already. */
+const cast: Handler = (ctx) => {
+  unread(ctx, ['to', 'saturate']);
+  const to = ctx.attrs.int('to', 0);
+  if (to !== onnx.TensorProto.DataType.FLOAT) throw fail(ctx, `Cast to ${onnx.TensorProto.DataType[to] ?? to}: convkit computes in float32 only`);
+  return tensorInput(ctx, 0);
+};
+
 const passThrough: Handler = (ctx) => {
   const x = ctx.inputs[0];
   if (!x) throw fail(ctx, 'input 0 is missing');
@@ -439,7 +460,6 @@ const passThrough: Handler = (ctx) => {
 /** Operators ONNX exporters write for CNNs that convkit has no layer for, and why. */
 const NO_LAYER: Record<string, string> = {
   LpPool: "ONNX's LpPool sums without averaging, unlike convkit's LpPooling2D",
-  Shape: 'shapes computed from the input at run time are not supported (export with a fixed shape or use torch.flatten)',
 };
 
 export const HANDLERS: Record<string, Handler> = {
@@ -483,6 +503,10 @@ export const HANDLERS: Record<string, Handler> = {
   ConvTranspose: convTranspose,
   Slice: slice,
   Upsample: upsample,
+  ReduceMean: reduce('average'),
+  ReduceMax: reduce('max'),
+  Shape: shapeOf,
+  Cast: cast,
 };
 
 /** The handler of an op type, or the FormatError naming the node and why it has none. */
