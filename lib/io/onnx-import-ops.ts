@@ -267,10 +267,24 @@ function toVector(ctx: OpContext, x: TensorValue): TensorValue {
   return vectorOut(y, flatOrder(x.dims, x.axes), x.nonNegative);
 }
 
-/** A vector as the NCHW image [C, H, W]: exact when its features already lie as convkit's image would hold them. */
+/**
+ * A vector as the NCHW image [C, H, W]: exact when its features already lie as convkit's image
+ * would hold them. A shape with one axis longer than 1 ([1, 1, C]: Keras's squeeze-and-excitation
+ * gate reshaped to [-1, 1, 1, C]) holds the vector in the same order on any axis, so that axis
+ * becomes convkit's channels: a gate multiplies an image's channels with no further layer, and
+ * an op reading it as NCHW gets it reshaped there (see image()).
+ */
 function toImage(ctx: OpContext, x: TensorValue, [c, h, w]: number[]): TensorValue {
   const want = flatOrder([c, h, w], NCHW);
   if (String(want) !== String(x.order)) throw fail(ctx, `reshaping ${x.dims[0]} features to [${c}, ${h}, ${w}] would need them transposed, which convkit has no layer for`);
+  const dims = [c, h, w];
+  const long = dims.findIndex((d) => d !== 1);
+  if (long > 0 && dims.filter((d) => d !== 1).length === 1) {
+    const others = [1, 2];
+    const axes = dims.map((_, a) => (a === long ? 3 : others.shift()!));
+    const y = ctx.apply((name) => new Reshape({ name, targetShape: [1, 1, dims[long]] }), x.st);
+    return { kind: 'tensor', st: y, dims, axes, order: null, nonNegative: x.nonNegative };
+  }
   const y = ctx.apply((name) => new Reshape({ name, targetShape: [h, w, c] }), x.st);
   return imageOut(y, x.nonNegative);
 }
