@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ck from '../lib';
-import { OnnxRuntime, relativeError } from '../test-support/onnxruntime';
+import { OnnxRuntime, relativeError, toNchw } from '../test-support/onnxruntime';
 import { lcg } from '../test-support/helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'onnx');
@@ -68,12 +68,14 @@ describe('Keras CNNs as tf2onnx writes them predict as in onnxruntime', () => {
     expect(classes(model)).toEqual(expect.arrayContaining(['DepthwiseConv2D', 'GlobalAveragePooling2D', 'Multiply', 'Concatenate', 'Dense', 'Softmax']));
   });
 
-  test('opset 18: ReduceMean with axes as an input, a Dense SE gate multiplied on NHWC, auto_pad SAME_UPPER, Identity chains', async () => {
+  test('opset 18: ReduceMean with axes as an input (keepdims 0 and 1), a Dense SE gate multiplied on NHWC, auto_pad SAME_UPPER, Identity chains', async () => {
     const { error, model } = await versusRuntime(fixture('keras_tf2onnx_opset18.onnx'));
     expect(error).toBeLessThan(TOLERANCE);
     expect(model.layers.filter((l) => l.className === 'GlobalAveragePooling2D')).toHaveLength(2);
     // depth multiplier 2: a grouped Conv with 2 outputs per input channel
     expect(classes(model)).toEqual(expect.arrayContaining(['DepthwiseConv2D', 'Multiply']));
+    // the gate reshaped to [-1, 1, 1, C] is convkit's [1, 1, C] at once: one Reshape, then Multiply
+    expect(model.layers.filter((l) => l.className === 'Reshape')).toHaveLength(1);
   });
 
   test('transposes around every conv: NHWC ops, ReduceMean axes [1, 2], Pad, Resize, Concat axis 3, Shape-computed flatten', async () => {
@@ -84,8 +86,51 @@ describe('Keras CNNs as tf2onnx writes them predict as in onnxruntime', () => {
   });
 });
 
+describe('a vector reshaped to [-1, 1, 1, C]', () => {
+  test('multiplies an NHWC image per channel, and a Conv reading it as NCHW sees 1 channel of width C', async () => {
+    const T = onnx.AttributeProto.AttributeType;
+    const floats = (name: string, dims: number[], seed: number) => {
+      const next = lcg(seed);
+      return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, floatData: Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => next() - 0.5) };
+    };
+    const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => ({ opType, input, output: [output], name: output, attribute });
+    const proto = onnx.ModelProto.create({
+      irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'unit', node: [
+          node('GlobalAveragePool', ['x'], 'gap'),
+          node('Flatten', ['gap'], 'vector'),
+          node('Reshape', ['vector', 'to_1_1_c'], 'gate'),   // [N, 1, 1, 4]
+          node('Conv', ['gate', 'w1'], 'across', [{ name: 'kernel_shape', type: T.INTS, ints: [1, 2] }]),  // 1 channel of width 4
+          node('Flatten', ['across'], 'across_flat'),
+          node('MatMul', ['across_flat', 'w2'], 'scores1'),
+          node('Transpose', ['x'], 'nhwc', [{ name: 'perm', type: T.INTS, ints: [0, 2, 3, 1] }]),
+          node('Mul', ['nhwc', 'gate'], 'gated'),            // [N, 5, 5, 4] * [N, 1, 1, 4]: per channel
+          node('Transpose', ['gated'], 'back', [{ name: 'perm', type: T.INTS, ints: [0, 3, 1, 2] }]),
+          node('Conv', ['back', 'w3'], 'whole'),
+          node('Flatten', ['whole'], 'whole_flat'),
+          node('MatMul', ['whole_flat', 'w4'], 'scores2'),
+          node('Add', ['scores1', 'scores2'], 'y'),
+        ],
+        initializer: [floats('w1', [2, 1, 1, 2], 1), floats('w2', [6, 3], 2), floats('w3', [2, 4, 5, 5], 3), floats('w4', [2, 3], 4),
+          { name: 'to_1_1_c', dims: [4], dataType: onnx.TensorProto.DataType.INT64, int64Data: [-1, 1, 1, 4] }],
+        input: [{ name: 'x', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }, { dimValue: 5 }, { dimValue: 5 }] } } } }],
+        output: [{ name: 'y', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } }],
+      },
+    });
+    const file = path.join(dir, 'unit.onnx');
+    fs.writeFileSync(file, onnx.ModelProto.encode(proto).finish());
+    const model = await ck.io.loadOnnx(file);
+    const dims = [3, 5, 5, 4];
+    const xs = pixels(dims, 3).map((v) => v / 255 - 0.5);
+    const run = await runtime.run(file, [{ data: toNchw(xs, dims), dims: [3, 4, 5, 5] }]);
+    const got = await (model.predict(ck.tensor(xs, dims)) as ck.Tensor).data();
+    expect(relativeError(got, run.outputs[0].data)).toBeLessThan(TOLERANCE);
+  });
+});
+
 describe('an imported Keras model fine-tunes and saves', () => {
-  test.each(['keras_tf2onnx_opset13.onnx', 'keras_tf2onnx_nhwc.onnx'])('%s: a training step changes it, it saves and reloads', async (name) => {
+  test.each(['keras_tf2onnx_opset13.onnx', 'keras_tf2onnx_opset18.onnx', 'keras_tf2onnx_nhwc.onnx'])('%s: a training step changes it, it saves and reloads', async (name) => {
     const model = await ck.io.loadOnnx(fixture(name));
     const dims = [4, ...(model.inputs[0].shape.slice(1) as number[])];
     const x = ck.tensor(pixels(dims, 5), dims);
