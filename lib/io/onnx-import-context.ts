@@ -7,8 +7,9 @@
 // it takes its weight rows in convkit's order.
 import { onnx } from 'onnx-proto';
 import { FormatError } from '../errors';
+import { Reshape } from '../layers/core';
 import { Layer, SymbolicTensor } from '../layers/layer';
-import { Attributes, Constant } from './onnx-import-values';
+import { Attributes, Constant, holdsBatchSize } from './onnx-import-values';
 
 export interface TensorValue {
   kind: 'tensor';
@@ -65,10 +66,12 @@ export function tensorInput(ctx: OpContext, k: number): TensorValue {
   return v;
 }
 
-export function constInput(ctx: OpContext, k: number, what: string): Constant {
+/** Constant input k; one computed from the batch size (a Shape of a value) only where `batchSizeAllowed`. */
+export function constInput(ctx: OpContext, k: number, what: string, batchSizeAllowed = false): Constant {
   const v = ctx.inputs[k];
   if (!v) throw fail(ctx, `input ${what} is missing`);
   if (v.kind !== 'const') throw fail(ctx, `input ${what} must be a constant (an initializer), as convkit's layers hold their own weights`);
+  if (!batchSizeAllowed && holdsBatchSize(v)) throw fail(ctx, `input ${what} depends on the batch size, which is known only at run time`);
   return v;
 }
 
@@ -76,8 +79,18 @@ export function floats(c: Constant): Float32Array {
   return c.data instanceof Float32Array ? c.data : Float32Array.from(c.data);
 }
 
+/**
+ * Input k as an NCHW image. A value with at most one axis longer than 1 ([N, 1, 1, C] from a
+ * squeeze-and-excitation gate, say) holds its values in the same order whichever axis that is,
+ * so a Reshape makes any such view the NCHW image ONNX reads.
+ */
 export function image(ctx: OpContext, k = 0): TensorValue {
   const x = tensorInput(ctx, k);
+  if (x.axes && x.axes.join() !== NCHW.join() && x.dims.filter((d) => d !== 1).length <= 1) {
+    const [c, h, w] = x.dims;
+    const st = ctx.apply((name) => new Reshape({ name, targetShape: [h, w, c] }), x.st, [], 'nchw');
+    return { ...x, st, axes: NCHW };
+  }
   if (!x.axes || x.axes.join() !== NCHW.join()) {
     throw fail(ctx, x.axes
       ? `reads an image whose axes were transposed to an order convkit cannot hold (${ctx.op} needs NCHW)`

@@ -1,17 +1,19 @@
 // Each ONNX operator the importer maps, as convkit layers (the spatial ones are in
-// onnx-import-spatial.ts, the values and checks they share in onnx-import-context.ts). Anything
+// onnx-import-spatial.ts, the shape and layout ones in onnx-import-shapes.ts, the values and
+// checks they share in onnx-import-context.ts). Anything
 // with no faithful convkit form is a FormatError naming the node, its op type and why.
 import { onnx } from 'onnx-proto';
 import { FormatError } from '../errors';
-import { Activation, Dense, Flatten, LeakyReLU, ReLU, Reshape, Softmax } from '../layers/core';
+import { Activation, Dense, LeakyReLU, ReLU, Reshape, Softmax } from '../layers/core';
 import { BatchNormalization } from '../layers/conv';
 import { Layer } from '../layers/layer';
-import { Add, Average, Concatenate, Multiply } from '../layers/merge';
+import { Add, Average, Multiply } from '../layers/merge';
 import {
-  channels, constInput, fail, floats, Handler, image, imageOut, like, NCHW, OpContext, perChannel, tensorInput, TensorValue,
+  channels, constInput, fail, floats, Handler, like, OpContext, perChannel, tensorInput, TensorValue,
   unread, vectorOut,
 } from './onnx-import-context';
-import { conv, convTranspose, globalPool, pad, pool, resize, slice, upsample } from './onnx-import-spatial';
+import { cast, concat, flatten, reshape, shapeOf, squeeze, transpose, unsqueeze } from './onnx-import-shapes';
+import { conv, convTranspose, globalPool, pad, pool, reduce, resize, slice, upsample } from './onnx-import-spatial';
 import { Constant, count } from './onnx-import-values';
 
 // ---- normalization, affine maps ----
@@ -21,7 +23,8 @@ const batchNorm: Handler = (ctx) => {
   if (ctx.attrs.int('training_mode', 0) !== 0) throw fail(ctx, 'training_mode 1 (batch statistics at inference) is not supported');
   if (ctx.attrs.int('spatial', 1) !== 1) throw fail(ctx, 'spatial 0 (statistics per pixel) is not supported');
   const x = tensorInput(ctx, 0);
-  if (x.axes && x.axes.join() !== NCHW.join()) image(ctx);
+  // ONNX normalizes axis 1: on an image that must be convkit's channels.
+  if (x.axes && x.axes[0] !== 3) throw fail(ctx, `normalizes ONNX axis 1 of an image whose channels lie on axis ${x.axes.indexOf(3) + 1}`);
   const c = channels(x);
   const params = ['scale', 'B', 'mean', 'var'].map((what, k) => {
     const p = constInput(ctx, k + 1, what);
@@ -241,128 +244,6 @@ const softmax: Handler = (ctx) => {
   return like(x, ctx.apply((name) => new Softmax({ name }), x.st), true);
 };
 
-// ---- shapes ----
-
-/** Where each ONNX feature of a flattened image lands in convkit's h, w, c flattening (null: the same). */
-function flatOrder(dims: number[], axes: number[]): Int32Array | null {
-  const ck = [0, 0, 0];
-  axes.forEach((c, a) => { ck[c - 1] = dims[a]; });
-  const ckStrides = [ck[1] * ck[2], ck[2], 1];
-  const order = new Int32Array(count(dims));
-  let identity = true;
-  let f = 0;
-  for (let i = 0; i < dims[0]; i++)
-    for (let j = 0; j < dims[1]; j++)
-      for (let k = 0; k < dims[2]; k++, f++) {
-        order[f] = i * ckStrides[axes[0] - 1] + j * ckStrides[axes[1] - 1] + k * ckStrides[axes[2] - 1];
-        if (order[f] !== f) identity = false;
-      }
-  return identity ? null : order;
-}
-
-function toVector(ctx: OpContext, x: TensorValue): TensorValue {
-  if (!x.axes) return x;
-  const y = ctx.apply((name) => new Flatten({ name }), x.st);
-  return vectorOut(y, flatOrder(x.dims, x.axes), x.nonNegative);
-}
-
-/** A vector as the NCHW image [C, H, W]: exact when its features already lie as convkit's image would hold them. */
-function toImage(ctx: OpContext, x: TensorValue, [c, h, w]: number[]): TensorValue {
-  const want = flatOrder([c, h, w], NCHW);
-  if (String(want) !== String(x.order)) throw fail(ctx, `reshaping ${x.dims[0]} features to [${c}, ${h}, ${w}] would need them transposed, which convkit has no layer for`);
-  const y = ctx.apply((name) => new Reshape({ name, targetShape: [h, w, c] }), x.st);
-  return imageOut(y, x.nonNegative);
-}
-
-/** A per-example shape (after the batch) as an image, a vector, or unchanged. */
-function reshapeTo(ctx: OpContext, x: TensorValue, dims: number[]): TensorValue {
-  if (count(dims) !== count(x.dims)) throw fail(ctx, `cannot reshape [N, ${x.dims.join(', ')}] to [N, ${dims.join(', ')}]`);
-  if (dims.join() === x.dims.join()) return x;
-  if (dims.length === 1) return toVector(ctx, x);
-  if (dims.length === 3) return toImage(ctx, toVector(ctx, x), dims);
-  throw fail(ctx, `[N, ${dims.join(', ')}]: convkit holds images (N, C, H, W) and vectors (N, F) only`);
-}
-
-const flatten: Handler = (ctx) => {
-  unread(ctx, ['axis']);
-  const x = tensorInput(ctx, 0);
-  if (ctx.attrs.int('axis', 1) !== 1) throw fail(ctx, `axis ${ctx.attrs.int('axis', 1)}: only a flattening after the batch axis (1) is supported`);
-  return toVector(ctx, x);
-};
-
-const reshape: Handler = (ctx) => {
-  unread(ctx, ['allowzero']);
-  const x = tensorInput(ctx, 0);
-  const shape = constInput(ctx, 1, 'shape');
-  if (shape.type !== 'int' || shape.dims.length !== 1) throw fail(ctx, 'shape must be a 1-D int64 constant');
-  const target = [...shape.data];
-  // The first axis stays the batch: 0 (copy), -1 (with everything else known) or the batch size the exporter saw.
-  if (target.length < 2) throw fail(ctx, `shape [${target.join(', ')}] drops the batch axis`);
-  const rest = target.slice(1).map((d, a) => (d === 0 && a + 1 < x.dims.length + 1 ? x.dims[a] : d));
-  if (rest.some((d) => d < -1 || d === 0) || rest.filter((d) => d === -1).length > (target[0] === -1 ? 0 : 1)) {
-    throw fail(ctx, `shape [${target.join(', ')}] does not keep the batch axis first`);
-  }
-  const known = count(rest.filter((d) => d !== -1));
-  return reshapeTo(ctx, x, rest.map((d) => (d === -1 ? count(x.dims) / known : d)));
-};
-
-function squeezeAxes(ctx: OpContext): number[] | undefined {
-  if (ctx.opset < 13) return ctx.attrs.ints('axes');
-  if (!ctx.inputs[1]) return undefined;
-  const c = constInput(ctx, 1, 'axes');
-  return [...c.data];
-}
-
-const squeeze: Handler = (ctx) => {
-  unread(ctx, ['axes']);
-  const x = tensorInput(ctx, 0);
-  const rank = x.dims.length + 1;
-  const axes = (squeezeAxes(ctx) ?? x.dims.flatMap((d, a) => (d === 1 ? [a + 1] : []))).map((a) => (a < 0 ? a + rank : a));
-  if (axes.some((a) => a < 1 || a >= rank || x.dims[a - 1] !== 1)) throw fail(ctx, `axes [${axes.join(', ')}] are not size-1 axes after the batch of [N, ${x.dims.join(', ')}]`);
-  return reshapeTo(ctx, x, x.dims.filter((_, a) => !axes.includes(a + 1)));
-};
-
-const unsqueeze: Handler = (ctx) => {
-  unread(ctx, ['axes']);
-  const x = tensorInput(ctx, 0);
-  const given = squeezeAxes(ctx);
-  if (!given) throw fail(ctx, 'axes are missing');
-  const rank = x.dims.length + 1 + given.length;
-  const axes = given.map((a) => (a < 0 ? a + rank : a));
-  if (axes.some((a) => a < 1 || a >= rank)) throw fail(ctx, `axes [${given.join(', ')}] must come after the batch axis`);
-  const dims: number[] = [];
-  for (let a = 1, k = 0; a < rank; a++) dims.push(axes.includes(a) ? 1 : x.dims[k++]);
-  return reshapeTo(ctx, x, dims);
-};
-
-/** A Transpose of an image changes only which convkit axis each ONNX axis is; no layer. */
-const transpose: Handler = (ctx) => {
-  unread(ctx, ['perm']);
-  const x = tensorInput(ctx, 0);
-  const rank = x.dims.length + 1;
-  const perm = ctx.attrs.ints('perm') ?? Array.from({ length: rank }, (_, a) => rank - 1 - a);
-  if (perm.length !== rank || perm[0] !== 0 || [...perm].sort().some((p, a) => p !== a)) {
-    throw fail(ctx, `perm [${perm.join(', ')}] moves the batch axis or is not a permutation of ${rank} axes`);
-  }
-  if (!x.axes) return x;  // [0, 1]
-  return { ...x, dims: perm.slice(1).map((p) => x.dims[p - 1]), axes: perm.slice(1).map((p) => x.axes![p - 1]) };
-};
-
-const concat: Handler = (ctx) => {
-  unread(ctx, ['axis']);
-  const xs = ctx.inputs.map((_, k) => tensorInput(ctx, k));
-  const [x] = xs;
-  const rank = x.dims.length + 1;
-  const given = ctx.attrs.int('axis', 1);
-  const axis = given < 0 ? given + rank : given;
-  const onChannels = x.axes ? x.axes[axis - 1] === 3 : axis === 1 && xs.every((v) => !v.order);
-  if (!onChannels) throw fail(ctx, `concatenation on axis ${given} of [N, ${x.dims.join(', ')}]: convkit concatenates channels (or unpermuted features)`);
-  if (xs.some((v) => String(v.axes) !== String(x.axes))) throw fail(ctx, 'inputs hold their axes in different orders');
-  const y = ctx.apply((name) => new Concatenate({ name }), xs.map((v) => v.st));
-  const out: TensorValue = x.axes ? { ...x, st: y, dims: x.dims.map((d, a) => (a === axis - 1 ? xs.reduce((n, v) => n + v.dims[a], 0) : d)) } : vectorOut(y);
-  return { ...out, nonNegative: xs.every((v) => v.nonNegative) };
-};
-
 // ---- dense ----
 
 /** Weight rows [K, N] in convkit's feature order of the vector that reads them. */
@@ -439,7 +320,6 @@ const passThrough: Handler = (ctx) => {
 /** Operators ONNX exporters write for CNNs that convkit has no layer for, and why. */
 const NO_LAYER: Record<string, string> = {
   LpPool: "ONNX's LpPool sums without averaging, unlike convkit's LpPooling2D",
-  Shape: 'shapes computed from the input at run time are not supported (export with a fixed shape or use torch.flatten)',
 };
 
 export const HANDLERS: Record<string, Handler> = {
@@ -483,6 +363,10 @@ export const HANDLERS: Record<string, Handler> = {
   ConvTranspose: convTranspose,
   Slice: slice,
   Upsample: upsample,
+  ReduceMean: reduce('average'),
+  ReduceMax: reduce('max'),
+  Shape: shapeOf,
+  Cast: cast,
 };
 
 /** The handler of an op type, or the FormatError naming the node and why it has none. */

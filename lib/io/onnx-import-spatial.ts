@@ -6,7 +6,7 @@ import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D, M
 import { Conv2DTranspose, Cropping2D } from '../layers/decoder';
 import { SymbolicTensor } from '../layers/layer';
 import { DepthwiseConv2D, UpSampling2D, ZeroPadding2D } from '../layers/spatial';
-import { constInput, fail, floats, Handler, image, imageOut, OpContext, TensorValue, unread } from './onnx-import-context';
+import { constInput, fail, floats, Handler, image, imageOut, OpContext, tensorInput, TensorValue, unread, vectorOut } from './onnx-import-context';
 import { Constant, count } from './onnx-import-values';
 
 // ---- geometry ----
@@ -219,21 +219,52 @@ export function globalPool(kind: 'max' | 'average'): Handler {
   };
 }
 
+/**
+ * ReduceMean / ReduceMax over an image's two spatial axes (TensorFlow's GlobalAveragePooling2D
+ * as tf2onnx writes it: axes [1, 2] of an NHWC value, [2, 3] once transposed; an attribute
+ * before opset 18, an input from 18): GlobalAveragePooling2D / GlobalMaxPooling2D.
+ */
+export function reduce(kind: 'max' | 'average'): Handler {
+  return (ctx) => {
+    unread(ctx, ['axes', 'keepdims', 'noop_with_empty_axes']);
+    const x = tensorInput(ctx, 0);
+    if (!x.axes) throw fail(ctx, `reduces a vector of ${x.dims[0]} features; convkit reduces the spatial axes of an image only`);
+    const given = ctx.opset >= 18 ? (ctx.inputs[1] ? [...constInput(ctx, 1, 'axes').data] : undefined) : ctx.attrs.ints('axes');
+    if (!given || given.length === 0) {
+      if (ctx.attrs.int('noop_with_empty_axes', 0) === 1) return x;
+      throw fail(ctx, 'reduces every axis (no axes given); convkit reduces the spatial axes only');
+    }
+    const reduced = given.map((a) => (a < 0 ? a + 4 : a)).map((a) => (a >= 1 && a <= 3 ? x.axes![a - 1] : 0)).sort();
+    if (reduced.join() !== '1,2') {
+      throw fail(ctx, `axes [${given.join(', ')}] of [N, ${x.dims.join(', ')}] are not the image's two spatial axes (${[1, 2].map((ck) => x.axes!.indexOf(ck) + 1).join(', ')})`);
+    }
+    const keepDims = ctx.attrs.int('keepdims', 1) === 1;
+    const Pool = kind === 'max' ? GlobalMaxPooling2D : GlobalAveragePooling2D;
+    const y = ctx.apply((name) => new Pool({ name, keepDims }), x.st);
+    if (!keepDims) return vectorOut(y, null, x.nonNegative);
+    return { ...x, st: y, dims: x.dims.map((d, a) => (x.axes![a] === 3 ? d : 1)) };
+  };
+}
+
 // ---- padding, resizing ----
 
+/** Pad by zeros of an image's spatial axes, whichever ONNX axes hold them (tf2onnx pads NHWC values). */
 export const pad: Handler = (ctx) => {
   unread(ctx, ['mode', 'pads', 'value']);
-  const x = image(ctx);
+  const x = tensorInput(ctx, 0);
+  if (!x.axes) throw fail(ctx, `pads a vector of ${x.dims[0]} features; convkit pads the spatial axes of an image`);
   const mode = ctx.attrs.string('mode', 'constant');
   if (mode !== 'constant') throw fail(ctx, `mode '${mode}': convkit pads with zeros only`);
   const pads = ctx.opset >= 11 ? [...constInput(ctx, 1, 'pads').data] : ctx.attrs.ints('pads') ?? [];
   const value = ctx.opset >= 11 ? (ctx.inputs[2] ? Number(constInput(ctx, 2, 'constant_value').data[0] ?? 0) : 0) : ctx.attrs.float('value', 0);
   if (value !== 0) throw fail(ctx, `constant_value ${value}: convkit pads with zeros only`);
-  if (pads.length !== 8 || pads.some((p) => !Number.isInteger(p) || p < 0) || pads[0] || pads[1] || pads[4] || pads[5]) {
+  const channelAxis = x.axes.indexOf(3) + 1;
+  if (pads.length !== 8 || pads.some((p) => !Number.isInteger(p) || p < 0) || pads[0] || pads[4] || pads[channelAxis] || pads[channelAxis + 4]) {
     throw fail(ctx, `pads [${pads.join(', ')}]: convkit pads the two spatial axes, by non-negative amounts`);
   }
-  const y = ctx.apply((name) => new ZeroPadding2D({ name, padding: [[pads[2], pads[6]], [pads[3], pads[7]]] }), x.st);
-  return imageOut(y, x.nonNegative);
+  const [top, left] = [1, 2].map((ck) => x.axes!.indexOf(ck) + 1);
+  const y = ctx.apply((name) => new ZeroPadding2D({ name, padding: [[pads[top], pads[top + 4]], [pads[left], pads[left + 4]]] }), x.st);
+  return { ...x, st: y, dims: x.dims.map((d, a) => d + pads[a + 1] + pads[a + 5]), nonNegative: x.nonNegative };
 };
 
 /** Slice of an image's height and width (step 1): Cropping2D, as convkit exports it. */
@@ -283,11 +314,14 @@ export const resize: Handler = (ctx) => {
   // destination / size, or with halfPixelCenters at (destination + 0.5) / size - 0.5. ONNX's
   // pytorch_half_pixel differs from half_pixel only where an output axis has one cell, which at
   // whole factors means one input cell: both sample 0 there.
+  // tf_half_pixel_for_nn (TensorFlow 2's nearest UpSampling2D via tf2onnx) takes
+  // floor((destination + 0.5) / size), which is floor(destination / size) at whole factors.
   const halfPixel = coordinates === 'half_pixel' || coordinates === 'pytorch_half_pixel';
-  const interpolation = mode === 'nearest' && coordinates === 'asymmetric' && nearest === 'floor' ? 'nearest'
+  const floorNearest = nearest === 'floor' && (coordinates === 'asymmetric' || coordinates === 'tf_half_pixel_for_nn');
+  const interpolation = mode === 'nearest' && floorNearest ? 'nearest'
     : mode === 'linear' && (coordinates === 'asymmetric' || halfPixel) ? 'bilinear' : null;
   if (!interpolation) {
-    throw fail(ctx, `mode '${mode}' with coordinate_transformation_mode '${coordinates}'${mode === 'nearest' ? ` and nearest_mode '${nearest}'` : ''} samples differently from convkit's up-sampling (nearest: asymmetric + floor; linear: asymmetric, half_pixel or pytorch_half_pixel)`);
+    throw fail(ctx, `mode '${mode}' with coordinate_transformation_mode '${coordinates}'${mode === 'nearest' ? ` and nearest_mode '${nearest}'` : ''} samples differently from convkit's up-sampling (nearest: asymmetric or tf_half_pixel_for_nn + floor; linear: asymmetric, half_pixel or pytorch_half_pixel)`);
   }
   const [c, h, w] = x.dims;
   const scalesInput = ctx.opset >= 11 ? 2 : 1;

@@ -14,6 +14,18 @@ export interface Constant {
   data: number[] | Float32Array;
 }
 
+/**
+ * A shape read from a computed value (the Shape op) holds NaN for its batch size, known only
+ * at run time: data-moving ops on constants keep it where it is, so a Reshape can find it as
+ * its first target size; any arithmetic on it, or any other op reading it, is refused.
+ */
+export const BATCH_SIZE = NaN;
+
+export const holdsBatchSize = (c: Constant) => c.type === 'int' && c.data.some((v) => Number.isNaN(v));
+
+/** The ops on constants that only move values, which may move the batch size of a shape too. */
+const MOVES_VALUES = ['Identity', 'Cast', 'Concat', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Squeeze', 'Gather'];
+
 /** No tensor of the file may hold more elements than this (2^31 - 1 bytes cannot hold more floats anyway). */
 const MAX_ELEMENTS = 2 ** 29;
 
@@ -218,6 +230,11 @@ export const CONSTANT_OPS = ['Identity', 'Cast', 'Concat', 'Reshape', 'Slice', '
 export function foldConstant(op: string, inputs: (Constant | undefined)[], attrs: Attributes, opset: number, where: string): Constant {
   const [x] = inputs;
   if (!x && op !== 'ConstantOfShape') throw new FormatError(`${where}: ${op} needs an input`);
+  // Data inputs may carry a shape's batch size along; indices, axes and target shapes may not.
+  const dataInputs = op === 'Concat' ? inputs.length : MOVES_VALUES.includes(op) ? 1 : 0;
+  if (inputs.some((c, k) => c && k >= dataInputs && holdsBatchSize(c))) {
+    throw new FormatError(`${where}: ${op} computes with the batch size, which is known only at run time (convkit evaluates shapes when the file is read)`);
+  }
   switch (op) {
     case 'Identity':
       return x!;
@@ -225,6 +242,7 @@ export function foldConstant(op: string, inputs: (Constant | undefined)[], attrs
       return { ...x!, data: x!.type === 'float' ? Float32Array.from(x!.data, (v) => -v) : x!.data.map((v) => -v) };
     case 'Cast': {
       const to = attrs.int('to', 0);
+      if ((to === DT.FLOAT || to === DT.DOUBLE) && holdsBatchSize(x!)) throw new FormatError(`${where}: Cast of the batch size to ${DT[to]} is not evaluated (it is known only at run time)`);
       if (to === DT.FLOAT || to === DT.DOUBLE) return { ...x!, type: 'float', data: Float32Array.from(x!.data) };
       if (to === DT.INT64 || to === DT.INT32) return { ...x!, type: 'int', data: Array.from(x!.data, Math.trunc) };
       throw new FormatError(`${where}: Cast to ${DT[to] ?? to} is not evaluated (float, double, int64, int32)`);

@@ -90,12 +90,33 @@ function dependencyOrder(nodes: onnx.INodeProto[], sources: Set<string>): onnx.I
 
 const describeNode = (node: onnx.INodeProto) => `node ${node.name || node.output?.[0] || '?'} (${node.opType})`;
 
+/** Ops that keep every value where it is, which an NHWC input may pass before its Transpose. */
+const ELEMENTWISE = ['Identity', 'Cast', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'Clip'];
+
+/**
+ * Whether every path from value `name` through element-wise ops ends in a Transpose to NCHW:
+ * TensorFlow graphs (tf2onnx) keep their input NHWC, scale and normalize it there (Keras's
+ * Rescaling and Normalization), and transpose it before the first convolution.
+ */
+function transposedToNchw(name: string, readers: Map<string, onnx.INodeProto[]>, where: string, seen = new Map<string, boolean>()): boolean {
+  const known = seen.get(name);
+  if (known !== undefined) return known;
+  seen.set(name, false);  // a cycle is reported later, as a FormatError of its own
+  const rs = readers.get(name) ?? [];
+  const result = rs.length > 0 && rs.every((r) => {
+    if (r.opType === 'Transpose') return (r.attribute ?? []).some((a) => a.name === 'perm' && (a.ints ?? []).map((v) => int(v, where)).join() === '0,3,1,2');
+    return ELEMENTWISE.includes(r.opType ?? '') && Boolean(r.output?.[0]) && transposedToNchw(r.output![0], readers, where, seen);
+  });
+  seen.set(name, result);
+  return result;
+}
+
 /**
  * A graph input as a convkit input: [N, F] vectors; [N, C, H, W] images, or [N, H, W, C] ones
- * when the file says so (metadata imageLayout NHWC, as convkit's exporter writes) or only
- * Transposes to NCHW read it.
+ * when the file says so (metadata imageLayout NHWC, as convkit's exporter writes) or the input
+ * reaches the rest of the graph only through Transposes to NCHW (after element-wise ops).
  */
-function graphInput(info: onnx.IValueInfoProto, readers: onnx.INodeProto[], name: string, declaredNhwc: boolean): TensorValue {
+function graphInput(info: onnx.IValueInfoProto, readers: Map<string, onnx.INodeProto[]>, name: string, declaredNhwc: boolean): TensorValue {
   const where = `loadOnnx: input ${info.name}`;
   const t = info.type?.tensorType;
   if (!t) throw new FormatError(`${where} is not a tensor`);
@@ -111,8 +132,7 @@ function graphInput(info: onnx.IValueInfoProto, readers: onnx.INodeProto[], name
     const st = symbolicInput({ shape: dims, name });
     return { kind: 'tensor', st, dims, axes: null, order: null, nonNegative: false };
   }
-  const nhwc = declaredNhwc || readers.length > 0 && readers.every((r) => r.opType === 'Transpose' &&
-    (r.attribute ?? []).some((a) => a.name === 'perm' && (a.ints ?? []).map((v) => int(v, where)).join() === '0,3,1,2'));
+  const nhwc = declaredNhwc || transposedToNchw(info.name!, readers, where);
   const shape = nhwc ? dims : [dims[1], dims[2], dims[0]];
   return { kind: 'tensor', st: symbolicInput({ shape, name }), dims, axes: nhwc ? [1, 2, 3] : NCHW, order: null, nonNegative: false };
 }
@@ -153,7 +173,7 @@ export function modelFromOnnx(proto: onnx.ModelProto, options: OnnxImportOptions
   for (const info of graph.input ?? []) {
     if (!info.name) throw new FormatError('loadOnnx: a graph input has no name');
     if (values.has(info.name)) continue;  // an initializer listed as an input (IR version 3)
-    const value = graphInput(info, readers.get(info.name) ?? [], fresh(layerBase(info.name)), meta.imageLayout === 'NHWC');
+    const value = graphInput(info, readers, fresh(layerBase(info.name)), meta.imageLayout === 'NHWC');
     values.set(info.name, value);
     inputs.push(value.st);
   }
