@@ -303,7 +303,7 @@ void Net::check_weights(const char* op, const std::vector<Tensor>& xs, const std
 
 void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                      uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch,
-                     std::vector<Tensor> weights, int first_row) {
+                     std::vector<Tensor> weights, int first_row, int slices) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
   require(!idx.empty() || global_batch > 0, ErrorKind::Value, "fit: a batch needs between 1 and 2^24 rows");
   require(global_batch <= 0 || idx.size() <= size_t(global_batch), ErrorKind::Value,
@@ -316,9 +316,13 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
   require(first_row >= 0 && (global_batch > 0 ? size_t(first_row) + idx.size() <= size_t(global_batch) : first_row == 0),
           ErrorKind::Value, "fit: a process's share of a batch starts at row " + std::to_string(first_row) +
                                 ", outside its global batch of " + std::to_string(global_batch));
+  require(slices >= 1 && (slices == 1 || (global_batch <= 0 && device_ == DeviceType::Cpu)), ErrorKind::Value,
+          "fit: gradientSlices trains one process on the cpu as that many processes of a data-parallel fit; got " +
+              std::to_string(slices) + " slices" + (global_batch > 0 ? " in a data-parallel step" : "") +
+              (device_ != DeviceType::Cpu ? " on a cuda model" : ""));
   StepRequest r;
   r.xs = std::move(xs), r.ys = std::move(ys), r.weights = std::move(weights), r.idx = std::move(idx);
-  r.training = true, r.seed = seed, r.global_batch = global_batch, r.first_row = first_row;
+  r.training = true, r.seed = seed, r.global_batch = global_batch, r.first_row = first_row, r.slices = slices;
   enqueue_step("trainStep", std::move(r), std::move(out));
 }
 
