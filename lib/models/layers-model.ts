@@ -264,7 +264,6 @@ export abstract class LayersModel extends ModelBase {
 
     checkSyncBatchNorm(args.syncBatchNorm, args.distributed, where);
     const job = args.distributed === undefined ? null : jobOf(args.distributed, where);
-    if (job && this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
     const slices = intIn(args.gradientSlices, 1, 1, where, 'gradientSlices');
     if (slices > 1 && args.distributed !== undefined) throw new ValueError(`${where}: gradientSlices trains one process as that many ranks would; not with distributed`);
     if (slices > 1 && this.device !== 'cpu') throw new DeviceError(`${where}: gradientSlices runs models on the cpu (compiled for ${this.device})`);
@@ -312,11 +311,6 @@ export abstract class LayersModel extends ModelBase {
   async datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number; syncBatchNorm: boolean }, where: string): Promise<DatasetSteps | null> {
     const job = jobOf(comm, where);
     if (!job) return null;
-    if (this.device !== 'cpu') {
-      const e = new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
-      await DataParallel.refuse(comm, e);  // the other ranks wait for this one at the fingerprint exchange
-      throw e;
-    }
     const fields: FingerprintField[] = [
       ...this.modelFingerprint(),
       { name: 'epochs', value: o.epochs },

@@ -222,7 +222,7 @@ class Net {
   void iterations_after(std::shared_ptr<int64_t> out);
 
   // From the steps queued after it, each training step hands its gradients to `reducer` before
-  // the update (an empty reducer: the steps train alone). CPU nets only, for now.
+  // the update (an empty reducer: the steps train alone); a CUDA net's through host memory.
   void set_gradient_reducer(GradientReducer reducer);
   // The floats of each GradientReducer::batch_stats call of a data-parallel step, in order: each
   // training batch norm's forward statistics (layer order), then its backward sums (reverse

@@ -31,6 +31,8 @@ void Net::step(Device& dev, const StepRequest& r) {
     if (batch > 0 && r.slices == 1) {  // train_slices plans and gathers slice by slice
       plan_for(batch, r.training);
       dev.gather(r, iteration);
+    } else if (batch == 0 && device_ == DeviceType::Cuda) {
+      dev.gather(r, iteration);  // no rows, but the update reads the step's scalars from the GPU
     }
   } catch (...) {
     if (r.global_batch <= 0) throw;

@@ -281,8 +281,6 @@ void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx,
 }
 
 void Net::set_gradient_reducer(GradientReducer reducer) {
-  require(!reducer || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "fit: distributed training runs models on the cpu for now (compile with { device: 'cpu' })");
   enqueue("setGradientReducer", {}, {}, [this, reducer = std::move(reducer)] {
     reduce_gradients_ = reducer;
     loss_batch_ = 0;
@@ -311,8 +309,6 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
               " rows) exceeds the global batch of " + std::to_string(global_batch));
   check_batch("fit", xs, &ys, idx);
   check_weights("fit", xs, weights);
-  require(global_batch <= 0 || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "fit: distributed training runs models on the cpu for now");
   require(first_row >= 0 && (global_batch > 0 ? size_t(first_row) + idx.size() <= size_t(global_batch) : first_row == 0),
           ErrorKind::Value, "fit: a process's share of a batch starts at row " + std::to_string(first_row) +
                                 ", outside its global batch of " + std::to_string(global_batch));
