@@ -1,6 +1,6 @@
 // Data-parallel fit of models compiled onto CUDA (a GPU, or the addon built on convkit's CUDA
 // emulator, which scripts/cuda-emu.js runs this file with), under mpirun on 2 ranks (child script
-// test-support/children/distributed-cuda.js): the gradients go through host memory (downloaded
+// test-support/children/distributed-cuda.js), fit and fitDataset: the gradients go through host memory (downloaded
 // after backward, summed by MPI, uploaded before the update), and with syncBatchNorm the batch
 // norms' statistics too. Every rank must hold the same weights bit for bit, those of one process
 // training on CUDA up to float rounding, with and without synchronised batch norm, also through a
@@ -29,8 +29,10 @@ interface Report {
   plain: Fit;
   synced: Fit;
   unsynced: Fit;
+  dataset: Fit;
   plainAlone?: Fit;
   syncedAlone?: Fit;
+  datasetAlone?: Fit;
 }
 
 // The environment of mpirun (CONVKIT_ADDON included), less that of a launcher that may have started this process.
@@ -62,14 +64,14 @@ function maxDiff(a: number[][], b: number[][]): number {
 }
 
 onCuda('distributed fit of a CUDA model', () => {
-  test('2 ranks: the same weights on every rank, those of one process on CUDA; syncBatchNorm normalizes over the global batch', () => {
+  test('2 ranks: fit and fitDataset give the same weights on every rank, those of one process on CUDA; syncBatchNorm normalizes over the global batch', () => {
     const [first, second] = job(2);
-    for (const name of ['plain', 'synced', 'unsynced'] as const) {
+    for (const name of ['plain', 'synced', 'unsynced', 'dataset'] as const) {
       expect(first[name].iterations).toBe(8);
       // bitwise: JSON writes every float32 exactly
       expect(second[name].epochs).toEqual(first[name].epochs);
     }
-    for (const [ranks, alone] of [[first.plain, first.plainAlone!], [first.synced, first.syncedAlone!]]) {
+    for (const [ranks, alone] of [[first.plain, first.plainAlone!], [first.synced, first.syncedAlone!], [first.dataset, first.datasetAlone!]]) {
       ranks.epochs.forEach((weights, e) => expect(maxDiff(weights, alone.epochs[e])).toBeLessThan(1e-5));
       ranks.loss.forEach((l, e) => expect(l).toBeCloseTo(alone.loss[e], 5));
     }

@@ -1,8 +1,8 @@
 // One rank of a job for test/distributed.cuda.test.ts (started by mpirun, with the CUDA addon:
 // a GPU's, or the emulator's through CONVKIT_ADDON): data-parallel fits of models compiled onto
 // CUDA, whose gradients (and with syncBatchNorm the batch norms' statistics) go through host
-// memory, then, on rank 0, the same fits in one process on CUDA; writes every epoch's weights
-// into DIR/rank<r>.json (argv[2]).
+// memory, and a fitDataset of its shards, then, on rank 0, the same fits in one process on CUDA;
+// writes every epoch's weights into DIR/rank<r>.json (argv[2]).
 // usage: node distributed-cuda.js DIR
 'use strict';
 const fs = require('fs');
@@ -13,7 +13,7 @@ const dir = process.argv[2];
 // 25 examples of 6x6 images in 3 classes, the same on every rank: a stripe whose orientation is
 // the class, plus noise from a fixed LCG. Batches of 8, the last of one row, which leaves rank 0
 // a step without rows (Adam's bias correction must still reach its GPU).
-function stripes(n, side = 6) {
+function stripeArrays(n, side = 6) {
   let state = 12345;
   const noise = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
   const x = new Float32Array(n * side * side);
@@ -27,11 +27,28 @@ function stripes(n, side = 6) {
       x[i * side * side + p] = (on ? 1 : 0) + 0.3 * noise();
     }
   }
-  return { x: ck.tensor(x, [n, side, side, 1]), y: ck.tensor(y, [n]) };
+  return { x, y };
+}
+
+function stripes(n) {
+  const { x, y } = stripeArrays(n);
+  return { x: ck.tensor(x, [n, 6, 6, 1]), y: ck.tensor(y, [n]) };
+}
+
+// Batches of the rows [lo, hi) of each global batch of `global` rows starting at 0, global, ...:
+// rank r's shard for fitDataset (lo = 4r, hi = lo + 4 of 8), or one process's global batches.
+function batches(n, global, lo, hi) {
+  const { x, y } = stripeArrays(n);
+  const out = [];
+  for (let start = 0; start < n; start += global) {
+    const a = Math.min(n, start + lo), b = Math.min(n, start + hi);
+    if (b > a) out.push({ xs: ck.tensor(x.slice(a * 36, b * 36), [b - a, 6, 6, 1]), ys: ck.tensor(y.slice(a, b), [b - a]) });
+  }
+  return ck.data.array(out);
 }
 
 // Rank 1 starts from other weights, which rank 0's replace.
-function cnn(initSeed, batchNorm) {
+function cnn(initSeed, batchNorm, dropout = true) {
   ck.setSeed(initSeed);
   const model = ck.sequential([
     // No bias before a batch norm: its gradient is zero but for rounding, which Adam would
@@ -42,7 +59,7 @@ function cnn(initSeed, batchNorm) {
     ck.layers.flatten(),
     ck.layers.dense({ units: 8, activation: 'relu', useBias: !batchNorm }),
     // each rank draws the masks of its rows' places in the global batch, as one process does
-    ck.layers.dropout({ rate: 0.25 }),
+    ...(dropout ? [ck.layers.dropout({ rate: 0.25 })] : []),
     ...(batchNorm ? [ck.layers.batchNormalization()] : []),
     ck.layers.dense({ units: 3, activation: 'softmax' }),
   ]);
@@ -62,6 +79,16 @@ async function train(initSeed, batchNorm, options) {
   return { epochs, loss: history.history.loss, iterations: await model.net.iterations() };
 }
 
+// fitDataset's ranks draw independent dropout masks: a model without dropout equals one process.
+async function trainDataset(initSeed, dataset, options) {
+  const model = cnn(initSeed, true, false);
+  const epochs = [];
+  const history = await model.fitDataset(dataset, { epochs: 2, verbose: 0, ...options, callbacks: [{
+    onEpochEnd: async () => { epochs.push(weightsOf(model)); },
+  }] });
+  return { epochs, loss: history.history.loss, iterations: await model.net.iterations() };
+}
+
 (async () => {
   const comm = await ck.distributed.init({ timeoutMs: 120000 });
   const initSeed = comm.rank === 0 ? 1 : 2;
@@ -70,10 +97,13 @@ async function train(initSeed, batchNorm, options) {
     plain: await train(initSeed, false, { distributed: comm }),
     synced: await train(initSeed, true, { distributed: comm, syncBatchNorm: true }),
     unsynced: await train(initSeed, true, { distributed: comm }),
+    // 4 rows of each global batch of 8 per rank: rank 1's shard ends a step before rank 0's
+    dataset: await trainDataset(initSeed, batches(25, 8, 4 * comm.rank, 4 * comm.rank + 4), { distributed: comm, syncBatchNorm: true }),
   };
   if (comm.rank === 0) {
     report.plainAlone = await train(1, false, {});
     report.syncedAlone = await train(1, true, {});
+    report.datasetAlone = await trainDataset(1, batches(25, 8, 0, 8), {});
   }
   fs.writeFileSync(`${dir}/rank${comm.rank}.json`, JSON.stringify(report));
 })().catch((e) => {
