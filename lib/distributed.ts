@@ -20,6 +20,16 @@ export interface DistributedOptions {
    * gradients are cut between layers, so a bucket holds whole layers, one larger than this alone.
    */
   bucketCapMb?: number;
+  /**
+   * A test and debugging mode (default false): every sum of a data-parallel fit (the gradients,
+   * syncBatchNorm's statistics, the epoch's logs) and of allreduce adds the ranks' floats in rank
+   * order, ((rank 0 + rank 1) + rank 2) + ..., instead of in the order MPI_Allreduce picks: each
+   * rank gathers every rank's floats (MPI_Allgather) and adds them itself, for size times the
+   * traffic and memory. A fit on n ranks then gives the weights, bit for bit, of one process
+   * fitting with `gradientSlices: n` (which sums the gradients of the same slices in the same
+   * order), for models without batch norm. Every rank must pass the same value (fit checks).
+   */
+  orderedSum?: boolean;
 }
 
 /**
@@ -54,19 +64,22 @@ export function underLauncher(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.OMPI_COMM_WORLD_SIZE !== undefined || env.PMIX_RANK !== undefined || env.PMI_SIZE !== undefined;
 }
 
-function checkOptions(options: DistributedOptions): { timeoutMs: number; bucketFloats: number } {
+function checkOptions(options: DistributedOptions): { timeoutMs: number; bucketFloats: number; orderedSum: boolean } {
   if (options === null || typeof options !== 'object') {
     throw new ValueError(`distributed.init: options must be an object, got ${describeValue(options)}`);
   }
-  const { timeoutMs = DEFAULT_TIMEOUT_MS, bucketCapMb = DEFAULT_BUCKET_CAP_MB } = options;
+  const { timeoutMs = DEFAULT_TIMEOUT_MS, bucketCapMb = DEFAULT_BUCKET_CAP_MB, orderedSum = false } = options;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new ValueError(`distributed.init: timeoutMs must be a positive number of milliseconds, got ${describeValue(timeoutMs)}`);
   }
   if (typeof bucketCapMb !== 'number' || Number.isNaN(bucketCapMb) || bucketCapMb <= 0) {
     throw new ValueError(`distributed.init: bucketCapMb must be a positive number of MiB (Infinity: one bucket), got ${describeValue(bucketCapMb)}`);
   }
+  if (typeof orderedSum !== 'boolean') {
+    throw new ValueError(`distributed.init: orderedSum must be a boolean, got ${describeValue(orderedSum)}`);
+  }
   // At least one float; Infinity (one bucket of every gradient) travels as a float count no net reaches.
-  return { timeoutMs, bucketFloats: Math.max(1, Math.floor(Math.min(bucketCapMb, 2 ** 40) * 2 ** 18)) };
+  return { timeoutMs, bucketFloats: Math.max(1, Math.floor(Math.min(bucketCapMb, 2 ** 40) * 2 ** 18)), orderedSum };
 }
 
 function inPlace(options: unknown): boolean {
@@ -117,12 +130,12 @@ class LocalCommunicator implements Communicator {
 
 class MpiCommunicator implements Communicator {
   constructor(readonly rank: number, readonly size: number, readonly localRank: number,
-    readonly timeoutMs: number, readonly bucketFloats: number) {}
+    readonly timeoutMs: number, readonly bucketFloats: number, readonly orderedSum: boolean) {}
 
   async allreduce(x: Tensor, options: { inPlace?: boolean } = {}): Promise<Tensor> {
     const t = checkHost(x, 'distributed.allreduce');
     const own = inPlace(options);
-    const sum = await native.mpiAllreduce(t.handle, this.timeoutMs, own);
+    const sum = await native.mpiAllreduce(t.handle, this.timeoutMs, own, this.orderedSum);
     return own ? t : new Tensor(sum!);
   }
 
@@ -141,9 +154,9 @@ class MpiCommunicator implements Communicator {
  * one process of a job started without a launcher (fit then trains alone); a ValueError for
  * anything but a communicator from init().
  */
-export function jobOf(comm: unknown, where: string): { comm: Communicator; timeoutMs: number; bucketFloats: number } | null {
+export function jobOf(comm: unknown, where: string): { comm: Communicator; timeoutMs: number; bucketFloats: number; orderedSum: boolean } | null {
   if (comm instanceof LocalCommunicator) return null;
-  if (comm instanceof MpiCommunicator) return { comm, timeoutMs: comm.timeoutMs, bucketFloats: comm.bucketFloats };
+  if (comm instanceof MpiCommunicator) return { comm, timeoutMs: comm.timeoutMs, bucketFloats: comm.bucketFloats, orderedSum: comm.orderedSum };
   throw new ValueError(`${where}: distributed must be the communicator that ck.distributed.init() resolves to, got ${describeValue(comm)}`);
 }
 
@@ -171,14 +184,14 @@ function finalizeOnExit(timeoutMs: number): void {
  * library cannot be loaded. Call it once per process: later calls return the same communicator.
  */
 export async function init(options: DistributedOptions = {}): Promise<Communicator> {
-  const { timeoutMs, bucketFloats } = checkOptions(options);
+  const { timeoutMs, bucketFloats, orderedSum } = checkOptions(options);
   if (!initialized) {
     initialized = (async () => {
       if (!underLauncher()) return new LocalCommunicator();
       const started = native.mpiInit(timeoutMs);
       finalizeOnExit(timeoutMs);
       const { rank, size, localRank } = await started;
-      return new MpiCommunicator(rank, size, localRank, timeoutMs, bucketFloats);
+      return new MpiCommunicator(rank, size, localRank, timeoutMs, bucketFloats, orderedSum);
     })();
   }
   return initialized;

@@ -85,14 +85,15 @@ export interface NativeNet {
   setDynamicBatching(maxRows: number): void;
   inferenceCounts(): { calls: number; tasks: number };
   /** Data-parallel steps sum their gradients over the MPI job, in buckets of bucketFloats, from now on (null: no longer). */
-  setDistributed(timeoutMs: number | null, bucketFloats?: number, syncBatchNorm?: boolean): void;
+  setDistributed(timeoutMs: number | null, bucketFloats?: number, syncBatchNorm?: boolean, orderedSum?: boolean): void;
   /**
    * globalBatch > 0: a data-parallel step; `rows` (maybe none) are this process's share, from the
    * global batch's row firstRow (dropout draws the masks of those global rows).
    * sampleWeight: [one [N] tensor of per-example loss weights] (fit's sampleWeight, classWeight).
+   * slices > 1: the gradient is the sum, in slice order, of the rows' slices' (fit's gradientSlices).
    */
   trainStep(xs: H[], ys: H[], rows: Int32Array, seed: number, globalBatch?: number | null, sampleWeight?: H[] | null,
-    firstRow?: number): Promise<StepSums>;
+    firstRow?: number, slices?: number): Promise<StepSums>;
   evalStep(xs: H[], ys: H[], rows: Int32Array, sampleWeight?: H[]): Promise<StepSums>;
   layerOutputs(xs: H[], start: number, count: number, layers: number[], batchSize: number): H[];
   getParam(index: number): H;
@@ -140,7 +141,7 @@ export interface NativeBinding {
   }): Promise<Float32Array>;
   mpiInit(timeoutMs: number): Promise<{ rank: number; size: number; localRank: number }>;
   /** The sum over the ranks: a new tensor, or undefined in place (x holds it). */
-  mpiAllreduce(x: H, timeoutMs: number, inPlace: boolean): Promise<H | undefined>;
+  mpiAllreduce(x: H, timeoutMs: number, inPlace: boolean, ordered?: boolean): Promise<H | undefined>;
   mpiBroadcast(x: H, root: number, timeoutMs: number): Promise<H>;
   mpiBarrier(timeoutMs: number): Promise<void>;
   /** A data-parallel fit's sync point outside a step: what failed (null: nothing) and every rank's value. */

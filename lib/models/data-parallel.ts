@@ -98,11 +98,12 @@ export class DataParallel {
     // joins it (refuse) with its message, and every rank stops there.
     const { failed } = await native.mpiSync(null, 0, timeoutMs);
     if (failed !== null) throw new DistributedError(`${where}: every rank stopped before training, because ${failed}`);
-    await checkAgreement(comm, fields, where);
+    const job = jobOf(comm, where)!;
+    await checkAgreement(comm, [...fields, { name: 'distributed.init\'s orderedSum', value: job.orderedSum ? 1 : 0 }], job.timeoutMs, where);
     const dp = new DataParallel(comm, net, outputs, metricSums, timeoutMs, where, trainsAnEpoch, syncBatchNorm);
     // Rng takes a seed as seed >>> 0: the same number travels exactly in two float32 halves.
     const agreedSeed = await dp.shareState(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : seed >>> 0);
-    net.setDistributed(timeoutMs, jobOf(comm, where)!.bucketFloats, syncBatchNorm);
+    net.setDistributed(timeoutMs, job.bucketFloats, syncBatchNorm, job.orderedSum);
     return { dp, seed: agreedSeed };
   }
 
@@ -267,8 +268,10 @@ export class DataParallel {
 /**
  * Every rank's fingerprint, all-reduced as a table (rank r fills row r), so that every rank
  * sees who differs on what and all throw the same DistributedError (none waits for another).
+ * Summed by MPI_Allreduce on every rank, also where the communicator sums in rank order
+ * (orderedSum, one of the fields: ranks that disagree on it make the same call here).
  */
-async function checkAgreement(comm: Communicator, fields: FingerprintField[], where: string): Promise<void> {
+async function checkAgreement(comm: Communicator, fields: FingerprintField[], timeoutMs: number, where: string): Promise<void> {
   const width = 2 * fields.length;
   const table = new Float32Array(comm.size * width);
   fields.forEach((f, k) => {
@@ -276,7 +279,7 @@ async function checkAgreement(comm: Communicator, fields: FingerprintField[], wh
     table[comm.rank * width + 2 * k] = Math.floor(c / HALF);
     table[comm.rank * width + 2 * k + 1] = c % HALF;
   });
-  const all = (await comm.allreduce(new Tensor(native.fromArray(table, [table.length])))).dataSync();
+  const all = new Tensor((await native.mpiAllreduce(native.fromArray(table, [table.length]), timeoutMs, false, false))!).dataSync();
   const problems: string[] = [];
   fields.forEach((f, k) => {
     const codes = Array.from({ length: comm.size }, (_, r) => all[r * width + 2 * k] * HALF + all[r * width + 2 * k + 1]);

@@ -57,6 +57,15 @@ export interface FitArgs {
    */
   syncBatchNorm?: boolean;
   /**
+   * A test and debugging mode (default 1), one process on the cpu without `distributed`: each
+   * batch's gradient is the sum of those of n slices, split as a data-parallel fit on n ranks
+   * splits the global batch, each slice's rows run alone through forward and backward as that
+   * rank runs its share, the gradients added in slice order. With as many threads per process
+   * (CONVKIT_THREADS), this gives the weights of a fit on n ranks whose communicator sums in rank
+   * order (ck.distributed.init({ orderedSum: true })) bit for bit, for models without batch norm.
+   */
+  gradientSlices?: number;
+  /**
    * Keras's class_weight: { classId: weight }, each training example's loss multiplied by its
    * class's weight (1 for a class not listed); the class is the label (sparse), the one-hot
    * argmax, or the rounded binary target. Models with one output; not with sampleWeight.
@@ -199,7 +208,7 @@ export abstract class LayersModel extends ModelBase {
 
   private async fitLoop(x: Tensors, y: Tensors, args: FitArgs): Promise<History> {
     const where = `${this.name}.fit`;
-    const { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job } = await (async () => {
+    const { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job, slices } = await (async () => {
       try {
         return this.fitArguments(x, y, args, where);
       } catch (e) {
@@ -217,7 +226,7 @@ export abstract class LayersModel extends ModelBase {
         initialEpoch < epochs, args.syncBatchNorm === true));
     }
     try {
-      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp, weights });
+      return await this.trainEpochs(xs, ys, val, args, { batchSize, epochs, initialEpoch, nTrain, seed, dp, weights, slices });
     } catch (e) {
       // Every rank fails with this one, at the same step: none waits for it until the timeout.
       await dp?.fail(e);
@@ -255,8 +264,10 @@ export abstract class LayersModel extends ModelBase {
 
     checkSyncBatchNorm(args.syncBatchNorm, args.distributed, where);
     const job = args.distributed === undefined ? null : jobOf(args.distributed, where);
-    if (job && this.device !== 'cpu') throw new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
-    return { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job };
+    const slices = intIn(args.gradientSlices, 1, 1, where, 'gradientSlices');
+    if (slices > 1 && args.distributed !== undefined) throw new ValueError(`${where}: gradientSlices trains one process as that many ranks would; not with distributed`);
+    if (slices > 1 && this.device !== 'cpu') throw new DeviceError(`${where}: gradientSlices runs models on the cpu (compiled for ${this.device})`);
+    return { xs, ys, epochs, batchSize, initialEpoch, nTrain, weights, val, job, slices };
   }
 
   /** What every rank of a data-parallel fit must agree on (see DataParallel.start). */
@@ -300,11 +311,6 @@ export abstract class LayersModel extends ModelBase {
   async datasetSteps(comm: unknown, o: { epochs: number; initialEpoch: number; batchesPerEpoch?: number; syncBatchNorm: boolean }, where: string): Promise<DatasetSteps | null> {
     const job = jobOf(comm, where);
     if (!job) return null;
-    if (this.device !== 'cpu') {
-      const e = new DeviceError(`${where}: distributed training runs models on the cpu for now (compile with { device: 'cpu' })`);
-      await DataParallel.refuse(comm, e);  // the other ranks wait for this one at the fingerprint exchange
-      throw e;
-    }
     const fields: FingerprintField[] = [
       ...this.modelFingerprint(),
       { name: 'epochs', value: o.epochs },
@@ -430,7 +436,7 @@ export abstract class LayersModel extends ModelBase {
   }
 
   private async trainEpochs(xs: Tensor[], ys: Tensor[], val: { xs: Tensor[]; ys: Tensor[]; rows: Int32Array; weights?: Tensor } | null,
-    args: FitArgs, o: { batchSize: number; epochs: number; initialEpoch: number; nTrain: number; seed?: number; dp: DataParallel | null; weights: Tensor | null }): Promise<History> {
+    args: FitArgs, o: { batchSize: number; epochs: number; initialEpoch: number; nTrain: number; seed?: number; dp: DataParallel | null; weights: Tensor | null; slices: number }): Promise<History> {
     const { batchSize, epochs, initialEpoch, nTrain, dp } = o;
     const rng = new Rng(o.seed);
     const seedBase = rng.nextUint32();
@@ -471,7 +477,7 @@ export abstract class LayersModel extends ModelBase {
         const seed = (seedBase + step++ * 0x9e3779b1) % 2 ** 52;
         this.scheduleRate(iteration++);
         const w = o.weights ? [o.weights.handle] : undefined;
-        if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed, null, w));
+        if (!dp) return inFlight(net.trainStep(handles(xs), handles(ys), rows, seed, null, w ?? null, 0, o.slices));
         // Every rank draws the dropout masks of its rows' places in the global batch, and its
         // loss averages over the whole global batch: the step one process would take.
         const share = dp.share(rows);

@@ -158,7 +158,8 @@ ck::ResizeFilter parse_resize_filter(const OpOptions& o);
 // thread; a DeviceError past timeout_ms, a DistributedError when another rank's step failed
 // (addon_mpi.cpp).
 // batch_stats_sizes: Net::batch_norm_sync_sizes() for a fit with syncBatchNorm, else empty.
+// ordered: every sum adds the ranks' floats in rank order (init's orderedSum).
 ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats,
-                                         std::vector<size_t> batch_stats_sizes);
+                                         std::vector<size_t> batch_stats_sizes, bool ordered);
 
 }  // namespace ckaddon

@@ -70,6 +70,7 @@ struct MpiApi {
   int (*Comm_split_type)(MpiHandle, int, int, MpiHandle, MpiHandle*);
   int (*Comm_free)(MpiHandle*);
   int (*Allreduce)(const void*, void*, int, MpiHandle, MpiHandle, MpiHandle);
+  int (*Allgather)(const void*, int, MpiHandle, void*, int, MpiHandle, MpiHandle);
   int (*Bcast)(void*, int, MpiHandle, int, MpiHandle);
   int (*Barrier)(MpiHandle);
   int (*Error_string)(int, char*, int*);
@@ -124,6 +125,7 @@ MpiApi load_mpi() {
   api.Comm_split_type = reinterpret_cast<decltype(api.Comm_split_type)>(sym("MPI_Comm_split_type"));
   api.Comm_free = reinterpret_cast<decltype(api.Comm_free)>(sym("MPI_Comm_free"));
   api.Allreduce = reinterpret_cast<decltype(api.Allreduce)>(sym("MPI_Allreduce"));
+  api.Allgather = reinterpret_cast<decltype(api.Allgather)>(sym("MPI_Allgather"));
   api.Bcast = reinterpret_cast<decltype(api.Bcast)>(sym("MPI_Bcast"));
   api.Barrier = reinterpret_cast<decltype(api.Barrier)>(sym("MPI_Barrier"));
   api.Error_string = reinterpret_cast<decltype(api.Error_string)>(sym("MPI_Error_string"));
@@ -366,6 +368,37 @@ void check_mpi(const MpiApi& api, const char* call, int code) {
   if (code != kMpiSuccess) throw ck::Error(ck::ErrorKind::Device, Communicator::mpi_error(api, call, code));
 }
 
+// The element-wise sum over the ranks of `in`'s n floats, into `out` (`in` may be `out`), in
+// calls of at most one MPI count each. MPI_Allreduce adds the ranks' floats in an order of its
+// choosing (by message size, by algorithm); `ordered` (init's orderedSum, a test and debugging
+// mode) gathers every rank's floats on every rank instead and adds them in rank order,
+// ((x0 + x1) + x2) + ..., the association a process that sums its slices in order
+// (fit's gradientSlices) uses: size times the traffic and memory, but the same bits everywhere.
+void sum_floats(const MpiApi& api, const float* in, float* out, size_t n, bool ordered) {
+  int size = 1;
+  if (ordered) check_mpi(api, "MPI_Comm_size", api.Comm_size(api.comm_world, &size));
+  std::vector<float> all;
+  for (size_t at = 0; at < n;) {
+    const int count = int(std::min<size_t>(n - at, size_t(std::numeric_limits<int>::max()) / size_t(size)));
+    if (!ordered) {
+      check_mpi(api, "MPI_Allreduce",
+                api.Allreduce(in == out ? kMpiInPlace : in + at, out + at, count, api.float_type, api.op_sum,
+                              api.comm_world));
+    } else {
+      all.resize(size_t(count) * size_t(size));
+      check_mpi(api, "MPI_Allgather",
+                api.Allgather(in + at, count, api.float_type, all.data(), count, api.float_type, api.comm_world));
+      float* o = out + at;
+      std::copy(all.begin(), all.begin() + count, o);
+      for (int r = 1; r < size; ++r) {
+        const float* x = all.data() + size_t(r) * size_t(count);
+        for (int i = 0; i < count; ++i) o[i] += x[i];
+      }
+    }
+    at += size_t(count);
+  }
+}
+
 // What a data-parallel fit's sync point found: the ranks whose work since the last one failed
 // (none: every rank goes on), the lowest one's message, and each rank's value (what fitDataset
 // says at each step: the rows of its next batch).
@@ -544,8 +577,8 @@ Napi::Value MpiInit(const Napi::CallbackInfo& info) {
   });
 }
 
-// mpiAllreduce(x, timeoutMs, inPlace) -> Promise<Tensor | undefined>: the element-wise sum of x
-// over every rank, in a new tensor or (inPlace, as PyTorch's all_reduce) in x itself, which then
+// mpiAllreduce(x, timeoutMs, inPlace, ordered) -> Promise<Tensor | undefined>: the element-wise
+// sum of x over every rank (ordered: added in rank order, sum_floats), in a new tensor or (inPlace, as PyTorch's all_reduce) in x itself, which then
 // skips the output's allocation. In place it resolves to nothing (the caller has x): a second
 // handle on x would report x's bytes to V8 once more per call, and the garbage collections that
 // this phantom memory brings on would take the core from MPI.
@@ -555,14 +588,13 @@ Napi::Value MpiAllreduce(const Napi::CallbackInfo& info) {
     ck::Tensor x = arg_host_tensor(info, 0, "distributed.allreduce", "x");
     int64_t timeout = arg_timeout(info, 1, "distributed.allreduce");
     const bool in_place = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    const bool ordered = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
     ck::Tensor out = in_place ? x : OutputPool::get().take(x.shape, "distributed.allreduce");
     return submit_job(
         info.Env(), "allreduce", timeout,
-        [x, out, in_place](Job& job, const MpiApi& api) {
+        [x, out, in_place, ordered](Job& job, const MpiApi& api) {
           x.storage->wait();  // x's producer, if it is still queued
-          check_mpi(api, "MPI_Allreduce",
-                    api.Allreduce(in_place ? kMpiInPlace : x.data(), out.data(), int(x.numel()),
-                                  api.float_type, api.op_sum, api.comm_world));
+          sum_floats(api, x.data(), out.data(), x.numel(), ordered);
           if (!in_place) job.result = out;
         },
         [in_place](Napi::Env env, Job& job) -> Napi::Value {
@@ -653,7 +685,7 @@ Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_floats,
-                                         std::vector<size_t> batch_stats_sizes) {
+                                         std::vector<size_t> batch_stats_sizes, bool ordered) {
   require_started("fit (distributed)");
   // The step thread's view of the job: every callback runs there, one step after another.
   struct Steps {
@@ -693,15 +725,10 @@ ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_float
   // A bucket's in-place sum, queued behind the ones before it while backward goes on. The job
   // holds the buffer: after a timeout the blocked MPI call may still write to it. Larger than
   // one MPI count (2^31 - 1 floats), it goes in several calls, each element still in one.
-  auto send_bucket = [steps, what, timeout_ms](const ck::StoragePtr& grads, size_t begin, size_t end) {
-    steps->jobs.emplace_back(what, timeout_ms, [opening = steps->opening, grads, begin, end](const MpiApi& api) {
+  auto send_bucket = [steps, what, timeout_ms, ordered](const ck::StoragePtr& grads, size_t begin, size_t end) {
+    steps->jobs.emplace_back(what, timeout_ms, [opening = steps->opening, grads, begin, end, ordered](const MpiApi& api) {
       if (!opening->failed.empty()) return;  // every rank skips it: a rank failed before the step
-      for (size_t at = begin; at < end;) {
-        const int count = int(std::min<size_t>(end - at, size_t(std::numeric_limits<int>::max())));
-        check_mpi(api, "MPI_Allreduce",
-                  api.Allreduce(kMpiInPlace, grads->data() + at, count, api.float_type, api.op_sum, api.comm_world));
-        at += size_t(count);
-      }
+      sum_floats(api, grads->data() + begin, grads->data() + begin, end - begin, ordered);
     });
   };
   // With sync batch norm, the buckets that backward hands over before its last batch norm's sums
@@ -718,13 +745,11 @@ ck::GradientReducer mpi_gradient_reducer(int64_t timeout_ms, size_t bucket_float
   };
   // One batch norm sum, on a copy that the job owns (after a timeout the blocked MPI call may
   // still write to it); zeros where this rank adds nothing.
-  auto send_stats = [steps, stats_what, timeout_ms](std::shared_ptr<std::vector<float>> values) {
+  auto send_stats = [steps, stats_what, timeout_ms, ordered](std::shared_ptr<std::vector<float>> values) {
     ++steps->stats_done;
-    return NativeJob(stats_what, timeout_ms, [opening = steps->opening, values](const MpiApi& api) {
+    return NativeJob(stats_what, timeout_ms, [opening = steps->opening, values, ordered](const MpiApi& api) {
       if (!opening->failed.empty()) return;
-      check_mpi(api, "MPI_Allreduce",
-                api.Allreduce(kMpiInPlace, values->data(), int(values->size()), api.float_type, api.op_sum,
-                              api.comm_world));
+      sum_floats(api, values->data(), values->data(), values->size(), ordered);
     });
   };
   auto release_held = [steps, send_bucket] {

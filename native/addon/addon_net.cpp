@@ -492,10 +492,10 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
     });
   }
 
-  // setDistributed(timeoutMs | null, bucketFloats, syncBatchNorm = false): from the next step on,
-  // data-parallel steps sum their gradients over the MPI job in buckets of bucketFloats (each
-  // allreduce bounded by timeoutMs), and with syncBatchNorm their batch norms' statistics; null
-  // ends that.
+  // setDistributed(timeoutMs | null, bucketFloats, syncBatchNorm = false, orderedSum = false): from
+  // the next step on, data-parallel steps sum their gradients over the MPI job in buckets of
+  // bucketFloats (each allreduce bounded by timeoutMs), and with syncBatchNorm their batch norms'
+  // statistics, with orderedSum in rank order; null ends that.
   Napi::Value SetDistributed(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit (distributed)";
@@ -508,16 +508,19 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
         const double floats = arg_number(info, 1, op, "bucketFloats");
         if (!(floats >= 1)) throw_js(info.Env(), ck::ErrorKind::Value, std::string(op) + ": bucketFloats must be at least 1");
         const bool sync_bn = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+        const bool ordered = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
         n.set_gradient_reducer(mpi_gradient_reducer(int64_t(std::min(ms, 1e12)), size_t(std::min(floats, 1e18)),
-                                                    sync_bn ? n.batch_norm_sync_sizes() : std::vector<size_t>{}));
+                                                    sync_bn ? n.batch_norm_sync_sizes() : std::vector<size_t>{},
+                                                    ordered));
       }
       return info.Env().Undefined();
     });
   }
 
-  // trainStep(xs[], ys[], Int32Array rows, seed, globalBatch = 0, sampleWeight?, firstRow = 0)
-  // -> Promise<{ lossSum, correct, count, ... }>. globalBatch > 0: a data-parallel step
-  // (setDistributed) of which `rows` (maybe none), from global row firstRow, are this process's share.
+  // trainStep(xs[], ys[], Int32Array rows, seed, globalBatch = 0, sampleWeight?, firstRow = 0,
+  // slices = 1) -> Promise<{ lossSum, correct, count, ... }>. globalBatch > 0: a data-parallel step
+  // (setDistributed) of which `rows` (maybe none), from global row firstRow, are this process's
+  // share. slices > 1: the batch's gradient is the sum, in order, of its slices' (fit's gradientSlices).
   Napi::Value TrainStep(const Info& info) {
     return guard(info, [&]() -> Napi::Value {
       const char* op = "fit";
@@ -528,7 +531,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       n.train_step(read_tensors(info, 0, op, "x"), read_tensors(info, 1, op, "y"), read_indices(info, 2, op),
                    uint64_t(seed < 0 ? 0 : seed), out, global_batch,
                    info[5].IsUndefined() || info[5].IsNull() ? std::vector<ck::Tensor>{} : read_tensors(info, 5, op, "sampleWeight"),
-                   info[6].IsUndefined() ? 0 : arg_int(info, 6, op, "firstRow", 0, 1 << 24));
+                   info[6].IsUndefined() ? 0 : arg_int(info, 6, op, "firstRow", 0, 1 << 24),
+                   info[7].IsUndefined() ? 1 : arg_int(info, 7, op, "slices", 1, 1 << 24));
       return promise_after(info.Env(), n.result_stream(), n.last_result_task(),
                            [out](Napi::Env env) -> Napi::Value { return accumulators(env, *out); });
     });

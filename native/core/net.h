@@ -333,7 +333,7 @@ class Net {
   void iterations_after(std::shared_ptr<int64_t> out);
 
   // From the steps queued after it, each training step hands its gradients to `reducer` before
-  // the update (an empty reducer: the steps train alone). CPU nets only, for now.
+  // the update (an empty reducer: the steps train alone); a CUDA net's through host memory.
   void set_gradient_reducer(GradientReducer reducer);
   // The floats of each GradientReducer::batch_stats call of a data-parallel step, in order: each
   // training batch norm's forward statistics (layer order), then its backward sums (reverse
@@ -348,9 +348,14 @@ class Net {
   // weights: none, or one [N] tensor of per-example loss weights (fit's sampleWeight).
   // first_row: where idx's rows start in a data-parallel step's global batch, so that dropout
   // draws the masks one process on the global batch would.
+  // slices > 1 (a test and debugging mode, CPU nets, not data-parallel): the step computes the
+  // gradient of each of `slices` slices of idx alone, as a data-parallel step of that many
+  // processes computes each process's share, and sums them in slice order, as the reducer of a
+  // job with ordered sums (distributed.init's orderedSum) adds the processes' gradients: the two
+  // give the same weights bit for bit (with as many threads per process).
   void train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                   uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch = 0,
-                  std::vector<Tensor> weights = {}, int first_row = 0);
+                  std::vector<Tensor> weights = {}, int first_row = 0, int slices = 1);
   void eval_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                  std::shared_ptr<Accumulators> out, std::vector<Tensor> weights = {});
   // The outputs of `layers` for rows [start, start+count) in inference mode, computed in
@@ -459,6 +464,9 @@ class Net {
   // failed: this process's part of a data-parallel step failed already (gathering its rows).
   template <class Device>
   void step_body(Device& dev, const StepRequest& r, int batch, const SumSlots& sums, Failure failed);
+  // A training step's forward and backward over r.slices slices of its rows, their gradients
+  // summed in slice order into grads_ (see train_step).
+  void train_slices(CpuDevice& dev, const StepRequest& r, const SumSlots& sums);
   // Each output's loss (and, with_grad, its gradient) and metrics added into `sums`.
   template <class Device>
   void loss_and_metrics(Device& dev, int batch, bool with_grad, const SumSlots& sums);

@@ -5,10 +5,15 @@
 // in the buffer in layer order, backward visits the layers from the last, so the buckets go out
 // from the buffer's end to its start, in the same order on every process, with nothing to agree
 // on at run time. Each element is still summed by exactly one allreduce of the same floats.
+//
+// A CUDA net's gradients go through host memory (the reducer sums host buffers): after backward
+// the whole buffer is downloaded, every bucket of the same schedule goes out from the host copy
+// at once, and the sums are uploaded before the update. No overlap with backward, for now.
 #include <algorithm>
 #include <climits>
 
 #include "net.h"
+#include "net_plan.h"
 
 namespace ck {
 
@@ -50,7 +55,7 @@ void Net::begin_gradient_buckets() {
 // Called by backward after layer `layer` (and so every layer after it) is done: every bucket
 // that no earlier layer writes into goes out.
 void Net::on_layer_grads_ready(int layer) {
-  if (!buckets_open_) return;
+  if (!buckets_open_ || device_ == DeviceType::Cuda) return;  // a CUDA net's go out after backward
   while (buckets_sent_ < buckets_.size() && layer <= buckets_[buckets_sent_].first_layer) {
     const GradientBucket& b = buckets_[buckets_sent_++];
     reduce_gradients_.bucket(grads_, b.begin, b.end);
@@ -64,11 +69,19 @@ void Net::finish_gradient_buckets(const Failure& failed) {
     bool& open;
     ~Close() { open = false; }
   } close{buckets_open_};
+  StoragePtr grads = grads_;
+  if (device_ == DeviceType::Cuda) {
+    // Waits for backward's kernels. The copy is the reducer's to keep: after a timeout a blocked
+    // MPI call may still write into it.
+    grads = net_storage(std::max<size_t>(n_weights_, 1), DeviceType::Cpu);
+    download_values(grads->data(), grads_->data(), n_weights_);
+  }
   while (buckets_sent_ < buckets_.size()) {
     const GradientBucket& b = buckets_[buckets_sent_++];
-    reduce_gradients_.bucket(grads_, b.begin, b.end);
+    reduce_gradients_.bucket(grads, b.begin, b.end);
   }
-  reduce_gradients_.finish(grads_, n_weights_, failed);
+  reduce_gradients_.finish(grads, n_weights_, failed);
+  if (grads != grads_) upload_values(grads_->data(), grads->data(), n_weights_);
 }
 
 }  // namespace ck

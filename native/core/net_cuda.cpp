@@ -330,7 +330,6 @@ Net::CudaDevice::~CudaDevice() {
 
 void Net::CudaDevice::gather(const StepRequest& r, int64_t step) {
   DeviceBackend& b = cuda_backend();
-  Plan& pl = *net.plan_;
   void* stream = net.cuda_stream_;
   const std::vector<int32_t>& idx = r.idx;
   // Host inputs and targets, then the step's scalars, then (with CUDA inputs) the batch's row
@@ -346,9 +345,13 @@ void Net::CudaDevice::gather(const StepRequest& r, int64_t step) {
   auto add_part = [&](float* dev, const Tensor& src, size_t row) {
     (src.device() == DeviceType::Cuda ? device_parts : host_parts).push_back({dev, &src, row});
   };
-  for (size_t i = 0; i < r.xs.size(); ++i) add_part(pl.act[i], r.xs[i], net.example_size(net.inputs_[i]));
-  for (size_t o = 0; o < r.ys.size(); ++o) add_part(pl.targets[o], r.ys[o], r.ys[o].numel() / size_t(r.ys[o].dim(0)));
-  if (!r.weights.empty()) add_part(pl.row_weights, r.weights[0], 1);
+  // A data-parallel step without rows (no plan for them) still takes its scalars.
+  if (!idx.empty()) {
+    Plan& pl = *net.plan_;
+    for (size_t i = 0; i < r.xs.size(); ++i) add_part(pl.act[i], r.xs[i], net.example_size(net.inputs_[i]));
+    for (size_t o = 0; o < r.ys.size(); ++o) add_part(pl.targets[o], r.ys[o], r.ys[o].numel() / size_t(r.ys[o].dim(0)));
+    if (!r.weights.empty()) add_part(pl.row_weights, r.weights[0], 1);
+  }
   static_assert(sizeof(int32_t) == sizeof(float), "row indices share the staging's float slots");
   size_t total = sizeof(StepScalars) / sizeof(float) + (device_parts.empty() ? 0 : idx.size());
   for (const Part& part : host_parts) total += idx.size() * part.row;
@@ -430,7 +433,9 @@ void Net::CudaDevice::run_body(int batch, bool training, const std::function<voi
   const auto warm_key = std::make_pair(batch, training);
   // A graph holds the kernels of the precision it was captured in, and weighs its rows or not.
   const auto key = std::make_tuple(batch, training, 2 * int(math_precision()) + int(net.weighted_));
-  if (net.cuda_graphs_off_) return body();
+  // A data-parallel step's body waits for the other processes on the host (its reducer): a graph
+  // would replay its kernels without it.
+  if (net.cuda_graphs_off_ || net.buckets_open_) return body();
   auto found = net.cuda_graphs_.find(key);
   if (found != net.cuda_graphs_.end()) return b.launch_graph(found->second, stream);
   // The first run with this plan grows the gradient pool (allocations cannot be captured).

@@ -24,6 +24,7 @@ struct Net::StepRequest {
   bool training = false;
   uint64_t seed = 0;
   int global_batch = 0, first_row = 0;  // data-parallel steps (see train_step)
+  int slices = 1;                       // > 1: fit's gradientSlices (see train_step)
   bool folded = false;                  // evaluation with the inference folds (CPU)
 };
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <type_traits>
 
 #include "errors.h"
 #include "net.h"
@@ -27,9 +28,11 @@ void Net::step(Device& dev, const StepRequest& r) {
   Failure failed;  // this process's part of a data-parallel step: the others must hear of it
   try {
     if (r.global_batch > 0) begin_gradient_buckets();  // the step's sync point opens
-    if (batch > 0) {
+    if (batch > 0 && r.slices == 1) {  // train_slices plans and gathers slice by slice
       plan_for(batch, r.training);
       dev.gather(r, iteration);
+    } else if (batch == 0 && device_ == DeviceType::Cuda) {
+      dev.gather(r, iteration);  // no rows, but the update reads the step's scalars from the GPU
     }
   } catch (...) {
     if (r.global_batch <= 0) throw;
@@ -49,7 +52,9 @@ void Net::step_body(Device& dev, const StepRequest& r, int batch, const SumSlots
   // A failed part of a data-parallel step goes straight on to the reducer, which reports it.
   if (!failed) {
     try {
-      if (batch > 0) {
+      if (r.slices > 1) {
+        if constexpr (std::is_same_v<Device, CpuDevice>) train_slices(dev, r, sums);
+      } else if (batch > 0) {
         step_first_row_ = uint64_t(r.first_row);
         forward(*plan_, batch, r.training, r.seed, -1, r.folded);
         step_first_row_ = 0;
@@ -67,6 +72,40 @@ void Net::step_body(Device& dev, const StepRequest& r, int batch, const SumSlots
   if (r.global_batch > 0) finish_gradient_buckets(failed);
   penalties_and_clipping(dev, batch, r.training, sums);
   if (r.training) update(dev.kernels(), iterations_ + 1);
+}
+
+// Each slice as the process of a data-parallel fit of r.slices processes that holds it trains its
+// share (DataParallel.share's split): its rows alone through forward and backward, the loss
+// averaged over the whole batch, dropout drawn at the rows' places in it, zero gradients for a
+// slice without rows. The sums ((g0 + g1) + g2) + ... are sum_floats's with orderedSum.
+void Net::train_slices(CpuDevice& dev, const StepRequest& r, const SumSlots& sums) {
+  const int batch = int(r.idx.size());
+  std::vector<float> total;
+  StepRequest part = r;
+  for (int s = 0; s < r.slices; ++s) {
+    const int first = int(int64_t(s) * batch / r.slices), end = int(int64_t(s + 1) * batch / r.slices);
+    const int n = end - first;
+    if (n == 0) {
+      dev.zero(grads_->data(), grads_->size());
+    } else {
+      part.idx.assign(r.idx.begin() + first, r.idx.begin() + end);
+      plan_for(n, true);
+      dev.gather(part, 0);
+      step_first_row_ = uint64_t(first);
+      forward(*plan_, n, true, r.seed, -1, false);
+      step_first_row_ = 0;
+      loss_batch_ = batch;
+      loss_and_metrics(dev, n, true, sums);
+      backward(n);
+    }
+    const float* g = grads_->data();
+    if (s == 0) {
+      total.assign(g, g + n_weights_);
+    } else {
+      for (size_t i = 0; i < n_weights_; ++i) total[i] += g[i];
+    }
+  }
+  std::copy(total.begin(), total.end(), grads_->data());
 }
 
 template <class Device>

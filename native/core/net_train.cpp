@@ -281,8 +281,6 @@ void Net::gather(float* dst, const Tensor& src, const std::vector<int32_t>& idx,
 }
 
 void Net::set_gradient_reducer(GradientReducer reducer) {
-  require(!reducer || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "fit: distributed training runs models on the cpu for now (compile with { device: 'cpu' })");
   enqueue("setGradientReducer", {}, {}, [this, reducer = std::move(reducer)] {
     reduce_gradients_ = reducer;
     loss_batch_ = 0;
@@ -303,7 +301,7 @@ void Net::check_weights(const char* op, const std::vector<Tensor>& xs, const std
 
 void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector<int32_t> idx,
                      uint64_t seed, std::shared_ptr<Accumulators> out, int global_batch,
-                     std::vector<Tensor> weights, int first_row) {
+                     std::vector<Tensor> weights, int first_row, int slices) {
   require(compiled_, ErrorKind::Value, "fit: compile the model before training it");
   require(!idx.empty() || global_batch > 0, ErrorKind::Value, "fit: a batch needs between 1 and 2^24 rows");
   require(global_batch <= 0 || idx.size() <= size_t(global_batch), ErrorKind::Value,
@@ -311,14 +309,16 @@ void Net::train_step(std::vector<Tensor> xs, std::vector<Tensor> ys, std::vector
               " rows) exceeds the global batch of " + std::to_string(global_batch));
   check_batch("fit", xs, &ys, idx);
   check_weights("fit", xs, weights);
-  require(global_batch <= 0 || device_ == DeviceType::Cpu, ErrorKind::Device,
-          "fit: distributed training runs models on the cpu for now");
   require(first_row >= 0 && (global_batch > 0 ? size_t(first_row) + idx.size() <= size_t(global_batch) : first_row == 0),
           ErrorKind::Value, "fit: a process's share of a batch starts at row " + std::to_string(first_row) +
                                 ", outside its global batch of " + std::to_string(global_batch));
+  require(slices >= 1 && (slices == 1 || (global_batch <= 0 && device_ == DeviceType::Cpu)), ErrorKind::Value,
+          "fit: gradientSlices trains one process on the cpu as that many processes of a data-parallel fit; got " +
+              std::to_string(slices) + " slices" + (global_batch > 0 ? " in a data-parallel step" : "") +
+              (device_ != DeviceType::Cpu ? " on a cuda model" : ""));
   StepRequest r;
   r.xs = std::move(xs), r.ys = std::move(ys), r.weights = std::move(weights), r.idx = std::move(idx);
-  r.training = true, r.seed = seed, r.global_batch = global_batch, r.first_row = first_row;
+  r.training = true, r.seed = seed, r.global_batch = global_batch, r.first_row = first_row, r.slices = slices;
   enqueue_step("trainStep", std::move(r), std::move(out));
 }
 

@@ -43,4 +43,21 @@ static CK_HOST_DEVICE inline uint64_t dropout_layer_seed(uint64_t step_seed, uin
   return step_seed * 0x9E3779B97F4A7C15ull + layer * 0xBF58476D1CE4E5B9ull;
 }
 
+// The inverse of dropout_layer_seed's layer factor modulo 2^64 (it is odd): Newton's iteration
+// x <- x * (2 - b * x) doubles the correct low bits, from 3 (b * b == 1 modulo 8) to 96.
+static constexpr uint64_t dropout_layer_factor_inverse() {
+  uint64_t x = 0xBF58476D1CE4E5B9ull;
+  for (int i = 0; i < 5; ++i) x *= 2 - 0xBF58476D1CE4E5B9ull * x;
+  return x;
+}
+static_assert(0xBF58476D1CE4E5B9ull * dropout_layer_factor_inverse() == 1, "the layer factor's inverse");
+
+// The layer argument under which dropout_layer_seed(s, it) == dropout_seed_from(
+// dropout_layer_seed(s, layer), first) for every step seed s: a CUDA step, whose kernels read
+// the step seed from the device, draws the masks of a data-parallel share's global positions
+// (elements from `first` on) through the layer argument alone.
+static inline uint64_t dropout_layer_from(uint64_t layer, uint64_t first) {
+  return layer + 0x9E3779B97F4A7C15ull * first * dropout_layer_factor_inverse();
+}
+
 }  // namespace ck

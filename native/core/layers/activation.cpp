@@ -65,13 +65,14 @@ struct Dropout {
   static void forward(const Ops& k, LayerPass& c) {
     const float rate = c.spec().attrs<DropoutAttrs>().rate;
     if (!c.training() || rate == 0.f) return c.copy(c.y(), c.x(), c.n_in());
-    // A CUDA step reads its seed from the device (a captured graph replays each step's).
+    // A CUDA step reads its seed from the device (a captured graph replays each step's); its
+    // share of a data-parallel step (never captured) moves the layer argument instead.
+    const uint64_t first = c.first_row() * shape_numel(c.in_shape());
     if constexpr (on_host<Ops>) {
-      const uint64_t first = c.first_row() * shape_numel(c.in_shape());
       k.dropout_fwd(c.y(), c.mask(), c.x(), c.n_in(), rate,
                     dropout_seed_from(dropout_layer_seed(c.seed(), uint64_t(c.layer())), first));
     } else {
-      k.dropout_fwd_at(c.y(), c.mask(), c.x(), c.n_in(), rate, uint64_t(c.layer()));
+      k.dropout_fwd_at(c.y(), c.mask(), c.x(), c.n_in(), rate, dropout_layer_from(uint64_t(c.layer()), first));
     }
   }
 

@@ -83,9 +83,14 @@ class LayerPass {
   float* stats_mean() const;
   float* stats_invstd() const;
   // Sync batch norm: whether this data-parallel step sums the batch norms' statistics over the
-  // processes (GradientReducer::batch_stats), and that sum, in place.
+  // processes (GradientReducer::batch_stats), and that sum, in place, of n floats on the net's
+  // device (a CUDA net's through host memory).
   bool syncs_batch_stats() const;
   void sum_batch_stats(float* data, size_t n) const;
+  // One float of the net's device memory, read or written from the host (on CUDA a blocking
+  // copy, after the work queued before it).
+  float read_value(const float* p) const;
+  void write_value(float* p, float v) const;
 
   // ---- fusions (planned by the net) ----
   // A batch norm: the activation it runs inside itself in this pass.

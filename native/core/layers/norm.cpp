@@ -29,6 +29,10 @@ void frozen_batchnorm_bwd(float* dx, const float* dy, const LayerPass& c, size_t
   }
 }
 
+// Where a synchronised step keeps a batch norm's sums (2C + 1 floats), on the net's device: in the
+// statistics buffer, after the mean and the global row count (training_buffers).
+float* sync_sums(const LayerPass& c, int C) { return c.stats_mean() + C + 1; }
+
 // A synchronised step's backward: dgamma and dbeta are this process's sums (the gradient
 // buckets sum them over the processes), dx takes the sums over the global batch.
 template <class Ops>
@@ -36,13 +40,13 @@ void sync_batchnorm_bwd(const Ops& k, LayerPass& c, float* dx, const float* dy, 
   const FusedActivation fused = c.fused_activation();
   const float* g = c.param(ParamRole::Gamma);
   const float* b = c.param(ParamRole::Beta);
-  Scratch sums{2 * size_t(C)};  // sum(dy), then sum(dy * xhat)
-  k.batchnorm_bwd_sums(sums.data(), dy, c.x(), c.stats_mean(), c.stats_invstd(), g, b, rows, C, fused.y, fused.act);
-  if (float* dbeta = c.grad(ParamRole::Beta)) c.copy(dbeta, sums.data(), size_t(C));
-  if (float* dgamma = c.grad(ParamRole::Gamma)) c.copy(dgamma, sums.data() + C, size_t(C));
-  c.sum_batch_stats(sums.data(), 2 * size_t(C));
-  k.batchnorm_bwd_apply(dx, dy, c.x(), c.stats_mean(), c.stats_invstd(), g, b, sums.data(), c.stats_mean()[C], rows,
-                        C, fused.y, fused.act);
+  float* sums = sync_sums(c, C);  // sum(dy), then sum(dy * xhat)
+  k.batchnorm_bwd_sums(sums, dy, c.x(), c.stats_mean(), c.stats_invstd(), g, b, rows, C, fused.y, fused.act);
+  if (float* dbeta = c.grad(ParamRole::Beta)) c.copy(dbeta, sums, size_t(C));
+  if (float* dgamma = c.grad(ParamRole::Gamma)) c.copy(dgamma, sums + C, size_t(C));
+  c.sum_batch_stats(sums, 2 * size_t(C));
+  k.batchnorm_bwd_apply(dx, dy, c.x(), c.stats_mean(), c.stats_invstd(), g, b, sums, c.read_value(c.stats_mean() + C),
+                        rows, C, fused.y, fused.act);
 }
 
 struct BatchNorm {
@@ -55,9 +59,10 @@ struct BatchNorm {
   }
 
   // The mean and inverse deviation per channel; the mean's buffer also keeps, after them, the
-  // rows the statistics cover (a synchronised step's global count, for backward).
+  // rows the statistics cover (a synchronised step's global count, for backward) and a
+  // synchronised step's sums (sync_sums).
   static void training_buffers(const LayerSpec&, const Shape& in, int, size_t*, size_t* stats) {
-    *stats = size_t(in.back()) + 1;
+    *stats = 3 * size_t(in.back()) + 2;
   }
 
   template <class Ops>
@@ -74,19 +79,17 @@ struct BatchNorm {
       // With its activation fused, the activated values go straight to the activation's value.
       const FusedActivation fused = c.fused_activation();
       float* y = fused.y ? fused.y : c.y();
-      if constexpr (on_host<Ops>) {
-        if (c.syncs_batch_stats()) {
-          // The statistics of the global batch: this process's sums and rows, summed over all.
-          Scratch sums{2 * size_t(C) + 1};
-          k.batchnorm_stats(sums.data(), c.x(), rows, C);
-          sums.data()[2 * C] = float(rows);
-          c.sum_batch_stats(sums.data(), 2 * size_t(C) + 1);
-          const float count = sums.data()[2 * C];
-          c.stats_mean()[C] = count;
-          k.batchnorm_fwd_apply(y, c.stats_mean(), c.stats_invstd(), mean, var, sums.data(), count, c.x(), g, b,
-                                rows, C, l.eps, l.momentum, fused.act);
-          return;
-        }
+      if (c.syncs_batch_stats()) {
+        // The statistics of the global batch: this process's sums and rows, summed over all.
+        float* sums = sync_sums(c, C);
+        k.batchnorm_stats(sums, c.x(), rows, C);
+        c.write_value(sums + 2 * C, float(rows));
+        c.sum_batch_stats(sums, 2 * size_t(C) + 1);
+        const float count = c.read_value(sums + 2 * C);
+        c.write_value(c.stats_mean() + C, count);
+        k.batchnorm_fwd_apply(y, c.stats_mean(), c.stats_invstd(), mean, var, sums, count, c.x(), g, b, rows, C,
+                              l.eps, l.momentum, fused.act);
+        return;
       }
       k.batchnorm_fwd_train(y, c.stats_mean(), c.stats_invstd(), mean, var, c.x(), g, b, rows, C, l.eps,
                             l.momentum, fused.act);
@@ -104,12 +107,10 @@ struct BatchNorm {
       float* dx = need_dx ? c.begin_grad(0) : c.scratch_grad();
       // Fused: dy is the activation's output gradient, taken through its derivative here.
       const FusedActivation fused = c.fused_activation();
-      if constexpr (on_host<Ops>) {
-        if (c.syncs_batch_stats()) {
-          sync_batchnorm_bwd(k, c, dx, dy, rows, C);
-          if (need_dx) c.end_grad(0, dx, c.n_in());
-          return;
-        }
+      if (c.syncs_batch_stats()) {
+        sync_batchnorm_bwd(k, c, dx, dy, rows, C);
+        if (need_dx) c.end_grad(0, dx, c.n_in());
+        return;
       }
       k.batchnorm_bwd(dx, c.grad(ParamRole::Gamma), c.grad(ParamRole::Beta), dy, c.x(), c.stats_mean(),
                       c.stats_invstd(), c.param(ParamRole::Gamma), c.param(ParamRole::Beta), rows, C, fused.y,
@@ -193,7 +194,21 @@ bool LayerPass::syncs_batch_stats() const {
   return net_.buckets_open_ && bool(net_.reduce_gradients_.batch_stats);
 }
 
-void LayerPass::sum_batch_stats(float* data, size_t n) const { net_.reduce_gradients_.batch_stats(data, n); }
+void LayerPass::sum_batch_stats(float* data, size_t n) const {
+  if (net_.device_ != DeviceType::Cuda) return net_.reduce_gradients_.batch_stats(data, n);
+  std::vector<float> host(n);
+  net_.download_values(host.data(), data, n);
+  net_.reduce_gradients_.batch_stats(host.data(), n);
+  net_.upload_values(data, host.data(), n);
+}
+
+float LayerPass::read_value(const float* p) const {
+  float v = 0.f;
+  net_.download_values(&v, p, 1);
+  return v;
+}
+
+void LayerPass::write_value(float* p, float v) const { net_.upload_values(p, &v, 1); }
 
 // Mirrors the conditions under which BatchNorm's forward and backward above sum their statistics:
 // a trainable batch norm in training, and its backward when a gradient reaches its output.
