@@ -1,6 +1,7 @@
 // Merge kernels (add, accumulate, scale, concatenation along the last axis and its split):
 // the reference against hand-computed values, and every vector ISA against the reference on
 // odd lengths (vector tails), in place, and over thread counts.
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -28,6 +29,11 @@ TEST(reference_worked_examples) {
   float* outs[] = {s0.data(), s1.data()};
   ref.split_last(outs, cat.data(), widths, 2, 2);
   CHECK(s0 == p0 && s1 == p1);
+  // A null part is skipped: the other still gets its band.
+  std::vector<float> only1(6, -1.f);
+  float* skip0[] = {nullptr, only1.data()};
+  ref.split_last(skip0, cat.data(), widths, 2, 2);
+  CHECK(only1 == p1);
 }
 
 TEST(vector_kernels_match_reference) {
@@ -73,6 +79,13 @@ TEST(vector_kernels_match_reference) {
         for (auto& v : back) outs.push_back(v.data());
         k->split_last(outs.data(), y1.data(), widths.data(), 4, rows);
         for (size_t i = 0; i < parts.size(); ++i) CHECK(back[i] == parts[i]);
+        // Null parts are skipped: only part 2's band is written.
+        for (auto& v : back) std::fill(v.begin(), v.end(), 7.f);
+        std::vector<float*> one(4, nullptr);
+        one[2] = back[2].data();
+        k->split_last(one.data(), y1.data(), widths.data(), 4, rows);
+        CHECK(back[2] == parts[2]);
+        for (size_t i : {size_t(0), size_t(1), size_t(3)}) CHECK(std::all_of(back[i].begin(), back[i].end(), [](float v) { return v == 7.f; }));
       }
     }
   }

@@ -54,7 +54,7 @@ void split_last(float* const* parts, const float* y, const int* widths, int coun
     for (size_t r = b; r < e; ++r) {
       const float* yr = y + r * total;
       for (int i = 0; i < count; ++i) {
-        std::memcpy(parts[i] + r * size_t(widths[i]), yr, size_t(widths[i]) * sizeof(float));
+        if (parts[i]) std::memcpy(parts[i] + r * size_t(widths[i]), yr, size_t(widths[i]) * sizeof(float));
         yr += widths[i];
       }
     }

@@ -43,7 +43,9 @@ void split_last(float* const* parts, const float* y, const int* widths, int coun
   for (size_t r = 0; r < rows; ++r) {
     size_t offset = 0;
     for (int i = 0; i < count; ++i) {
-      for (int j = 0; j < widths[i]; ++j) parts[i][r * widths[i] + j] = y[r * total + offset + j];
+      if (parts[i]) {
+        for (int j = 0; j < widths[i]; ++j) parts[i][r * widths[i] + j] = y[r * total + offset + j];
+      }
       offset += size_t(widths[i]);
     }
   }

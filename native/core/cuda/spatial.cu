@@ -244,6 +244,7 @@ void split_last(float* const* parts, const float* y, const int* widths, int coun
                 void* stream) {
   const int total = last_axis_width(widths, count, "concatenateGrad");
   for (int i = 0, offset = 0; i < count; offset += widths[i], ++i) {
+    if (!parts[i]) continue;
     copy_columns(parts[i], widths[i], 0, y, total, offset, rows, widths[i], stream,
                  "concatenateGrad");
   }

@@ -137,14 +137,6 @@ void LayerPass::pass_grad(size_t k, float* dy, size_t n) {
   passed_dy_ = true;
 }
 
-float* LayerPass::spare() {
-  if (plan_.grad_free.empty()) plan_.grad_free.push_back(plan_.alloc(plan_.max_value));
-  float* buffer = plan_.grad_free.back();
-  plan_.grad_free.pop_back();
-  return buffer;
-}
-
-void LayerPass::release(float* buffer) { net_.release_grad(buffer); }
 float* LayerPass::scratch_grad() const { return plan_.grad_tmp; }
 void LayerPass::copy(float* dst, const float* src, size_t n) const { net_.copy_values(dst, src, n); }
 

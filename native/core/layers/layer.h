@@ -110,9 +110,6 @@ class LayerPass {
   void end_grad(size_t k, float* written, size_t n);
   // Input k's gradient is dy itself: the buffer is handed on (and not released after).
   void pass_grad(size_t k, float* dy, size_t n);
-  // A buffer of the gradient pool (the size of the widest value), given back with release.
-  float* spare();
-  void release(float* buffer);
   // A scratch gradient buffer for a dx nobody reads (a layer that only trains its weights).
   float* scratch_grad() const;
   bool passed_dy() const { return passed_dy_; }

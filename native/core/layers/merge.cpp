@@ -2,7 +2,6 @@
 // also of an image by a gate of its channels, squeeze-and-excitation's), and concatenate along
 // the last axis.
 #include <algorithm>
-#include <cstring>
 
 #include "layers/layer.h"
 
@@ -161,11 +160,6 @@ struct Multiply {
   }
 };
 
-// A block of columns [offset, offset + cols) of y [rows, y_cols].
-void copy_columns(float* dst, const float* y, size_t rows, size_t cols, size_t y_cols, size_t offset) {
-  for (size_t r = 0; r < rows; ++r) std::memcpy(dst + r * cols, y + r * y_cols + offset, cols * sizeof(float));
-}
-
 struct Concatenate {
   static constexpr LayerFlags kFlags = kMergeFlags;
   static Shape infer(LayerBuild& b) { return same_shape_infer(b, true); }
@@ -188,30 +182,16 @@ struct Concatenate {
   static void backward(const Ops& k, LayerPass& c, float* dy) {
     const size_t out_cols = size_t(c.out_shape().back()), rows = c.n_out() / out_cols;
     const std::vector<int> w = widths(c);
-    if constexpr (on_host<Ops>) {
-      size_t offset = 0;
-      for (size_t j = 0; j < c.num_inputs(); offset += size_t(w[j]), ++j) {
-        if (!c.needs_grad(j)) continue;
-        float* dx = c.begin_grad(j);
-        copy_columns(dx, dy, rows, size_t(w[j]), out_cols, offset);
-        c.end_grad(j, dx, rows * size_t(w[j]));
-      }
-    } else {
-      // split_last writes every band: the wanted input's goes to its gradient, the others to
-      // their places in a spare pool buffer (never one begin_grad hands out meanwhile).
-      float* spare = c.spare();
-      for (size_t j = 0; j < c.num_inputs(); ++j) {
-        if (!c.needs_grad(j)) continue;
-        float* dx = c.begin_grad(j);
-        std::vector<float*> parts;
-        size_t offset = 0;
-        for (size_t m = 0; m < c.num_inputs(); offset += size_t(w[m]), ++m) {
-          parts.push_back(m == j ? dx : spare + rows * offset);
-        }
-        k.split_last(parts.data(), dy, w.data(), int(parts.size()), rows);
-        c.end_grad(j, dx, rows * size_t(w[j]));
-      }
-      c.release(spare);
+    // One input at a time (begin_grad may hand each the same temporary), split_last writing only
+    // its band: the other parts are null.
+    std::vector<float*> parts(c.num_inputs(), nullptr);
+    for (size_t j = 0; j < c.num_inputs(); ++j) {
+      if (!c.needs_grad(j)) continue;
+      float* dx = c.begin_grad(j);
+      parts[j] = dx;
+      k.split_last(parts.data(), dy, w.data(), int(parts.size()), rows);
+      parts[j] = nullptr;
+      c.end_grad(j, dx, rows * size_t(w[j]));
     }
   }
 };

@@ -17,18 +17,6 @@ void add_affine(LayerBuild& b) {
   if (l.center) b.add_param(ParamRole::Beta, "beta", {C}, true);
 }
 
-// Inference-mode batch norm is a per-channel scale: dx = dy * gamma / sqrt(var + eps).
-void frozen_batchnorm_bwd(float* dx, const float* dy, const LayerPass& c, size_t rows, int C) {
-  const float* g = c.param(ParamRole::Gamma);
-  const float* var = c.param(ParamRole::MovingVariance);
-  const float eps = c.spec().attrs<NormAttrs>().eps;
-  Scratch scale{size_t(C)};
-  for (int ch = 0; ch < C; ++ch) scale.data()[ch] = (g ? g[ch] : 1.f) / std::sqrt(var[ch] + eps);
-  for (size_t r = 0; r < rows; ++r) {
-    for (int ch = 0; ch < C; ++ch) dx[r * size_t(C) + size_t(ch)] = dy[r * size_t(C) + size_t(ch)] * scale.data()[ch];
-  }
-}
-
 // Where a synchronised step keeps a batch norm's sums (2C + 1 floats), on the net's device: in the
 // statistics buffer, after the mean and the global row count (training_buffers).
 float* sync_sums(const LayerPass& c, int C) { return c.stats_mean() + C + 1; }
@@ -120,15 +108,12 @@ struct BatchNorm {
     }
     if (!need_dx) return;
     float* dx = c.begin_grad(0);
-    if constexpr (on_host<Ops>) {
-      frozen_batchnorm_bwd(dx, dy, c, rows, C);
-    } else {
-      // dx = dy * gamma / sqrt(var + eps): the inference transform of dy with mean 0 and no
-      // shift (the statistics buffer, unused by a frozen layer, holds the zeros).
-      c.zero(c.stats_mean(), size_t(C));
-      k.batchnorm_fwd_infer(dx, dy, c.param(ParamRole::Gamma), nullptr, c.stats_mean(),
-                            c.param(ParamRole::MovingVariance), rows, C, c.spec().attrs<NormAttrs>().eps);
-    }
+    // dx = dy * gamma / sqrt(var + eps): the inference transform of dy with mean 0 and no shift
+    // (the statistics buffer, unused by a frozen layer, holds the zeros; its multiply-add with a
+    // zero shift rounds as the product alone).
+    c.zero(c.stats_mean(), size_t(C));
+    k.batchnorm_fwd_infer(dx, dy, c.param(ParamRole::Gamma), nullptr, c.stats_mean(),
+                          c.param(ParamRole::MovingVariance), rows, C, c.spec().attrs<NormAttrs>().eps);
     c.end_grad(0, dx, c.n_in());
   }
 };
