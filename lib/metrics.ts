@@ -1,15 +1,28 @@
 // Keras's built-in metrics beyond accuracy: top-k categorical accuracy (and sparse), precision,
-// recall and AUC. The native step adds each metric's counts to the running sums (top-k: the rows
-// whose target is in the top k; the others: true/false positives and negatives at thresholds,
+// recall, AUC, and the confusion matrix. The native step adds each metric's counts to the running
+// sums (top-k: the rows whose target is in the top k; precision, recall and AUC: true/false
+// positives and negatives at thresholds; the confusion matrix: its cells;
 // native/core/cpu/loss_ref.cpp); the value Keras logs is computed here from those sums, once per
 // progress update, with Keras 3's formulas.
 import { describeValue, ValueError } from './errors';
 
-export type MetricClass = 'TopKCategoricalAccuracy' | 'SparseTopKCategoricalAccuracy' | 'Precision' | 'Recall' | 'AUC';
+export type MetricClass = 'TopKCategoricalAccuracy' | 'SparseTopKCategoricalAccuracy' | 'Precision' | 'Recall' | 'AUC' | 'ConfusionMatrix';
 
-/** What the native step counts for a metric. */
-/** What the native step counts for a metric (a confusion count without classId: every output value). */
-export type NativeMetric = { kind: 'topK'; k: number } | { kind: 'confusion'; thresholds: number[]; classId?: number };
+/**
+ * What the native step counts for a metric: a confusion count without classId counts every output
+ * value, without topK every prediction; the confusion matrix counts each row's (label, prediction).
+ */
+export type NativeMetric =
+  | { kind: 'topK'; k: number }
+  | { kind: 'confusion'; thresholds: number[]; classId?: number; topK?: number }
+  | { kind: 'confusionMatrix'; numClasses: number };
+
+/**
+ * A metric's value, as Keras's result() gives it: one number; one per threshold (Precision and
+ * Recall given several thresholds, in the order given); or the confusion matrix, rows the true
+ * class and columns the predicted one (tf.math.confusion_matrix's layout).
+ */
+export type MetricValue = number | number[] | number[][];
 
 export interface Metric {
   readonly className: MetricClass;
@@ -19,10 +32,44 @@ export interface Metric {
   readonly native: NativeMetric;
   /** How many sums the native step keeps for it. */
   readonly slots: number;
+  /** The targets it reads: class ids (the sparse loss's), one per output value, or either. */
+  readonly targets: 'classIds' | 'values' | 'either';
   /** Its value from its sums and the rows counted. */
-  result(sums: ArrayLike<number>, rows: number): number;
+  compute(sums: ArrayLike<number>, rows: number): MetricValue;
+  /**
+   * The numbers its value is logged as, [key, number]: the metric's name; with several thresholds
+   * <name>_<threshold> per threshold (logs hold numbers); none for the confusion matrix, which is
+   * read with result().
+   */
+  logEntries(sums: ArrayLike<number>, rows: number): [string, number][];
+  /**
+   * Keras's metric.result(): the value over the rows of the model's latest logs (after evaluate,
+   * the evaluation's; during fit, the epoch's so far, and after it the validation's when fit has
+   * validation data), of output `output` (default the first); null before any.
+   */
+  result(output?: number): MetricValue | null;
+  /** @internal Keeps the sums of output `output`'s latest logs for result(). */
+  record(sums: ArrayLike<number>, rows: number, output: number): void;
   /** Keras's config (snake_case), as saved in the training config. */
   getConfig(): Record<string, unknown>;
+}
+
+/** A metric from its parts, with result()'s record of the latest sums. */
+function metric(parts: Omit<Metric, 'result' | 'record' | 'logEntries' | 'targets'> &
+  Partial<Pick<Metric, 'logEntries' | 'targets'>>): Metric {
+  const latest: { sums: ArrayLike<number>; rows: number }[] = [];
+  return {
+    targets: 'values',
+    logEntries: (sums, rows) => [[parts.name, parts.compute(sums, rows) as number]],
+    ...parts,
+    result(output = 0) {
+      const at = latest[output];
+      return at ? this.compute(at.sums, at.rows) : null;
+    },
+    record(sums, rows, output) {
+      latest[output] = { sums, rows };
+    },
+  };
 }
 
 type Options = Record<string, unknown>;
@@ -50,35 +97,84 @@ function topK(className: 'TopKCategoricalAccuracy' | 'SparseTopKCategoricalAccur
   const o = readOptions(where, args, ['k', 'name']);
   const k = o.k ?? 5;
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) throw new ValueError(`${where}: k must be an integer >= 1, got ${describeValue(k)}`);
-  const name = nameOf(where, o, className === 'TopKCategoricalAccuracy' ? 'top_k_categorical_accuracy' : 'sparse_top_k_categorical_accuracy');
-  return {
-    className, name, native: { kind: 'topK', k }, slots: 1,
-    result: (sums, rows) => divideNoNan(sums[0], rows),
+  const sparse = className === 'SparseTopKCategoricalAccuracy';
+  const name = nameOf(where, o, sparse ? 'sparse_top_k_categorical_accuracy' : 'top_k_categorical_accuracy');
+  return metric({
+    className, name, native: { kind: 'topK', k }, slots: 1, targets: sparse ? 'classIds' : 'values',
+    compute: (sums, rows) => divideNoNan(sums[0], rows),
     getConfig: () => ({ name, k }),
-  };
+  });
 }
 
+/** Keras's NEG_INF: the threshold Precision and Recall take by default with top_k. */
+const NEG_INF = -1e10;
+
 /**
- * Precision or recall at one threshold (Keras's default 0.5): tp / (tp + fp) or tp / (tp + fn),
- * over every output value or, with classId, over that class's column only (Keras's class_id).
+ * Precision or recall (Keras's Precision / Recall): tp / (tp + fp) or tp / (tp + fn) at each
+ * threshold (0.5 by default; with topK, Keras's NEG_INF, so that exactly each row's top k count
+ * as predicted positive), over every output value or one class's column (classId), after keeping
+ * each row's top k predictions (topK; the others count as negatives).
  */
 function thresholded(className: 'Precision' | 'Recall', args: unknown, where: string): Metric {
-  const o = readOptions(where, args, ['thresholds', 'classId', 'name']);
-  const threshold = o.thresholds ?? 0.5;
-  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) {
-    throw new ValueError(`${where}: thresholds must be one number in [0, 1], got ${describeValue(threshold)}`);
+  const o = readOptions(where, args, ['thresholds', 'topK', 'classId', 'name']);
+  const given = o.thresholds ?? null;
+  const list = given === null ? null : Array.isArray(given) ? given : [given];
+  if (list !== null && (list.length === 0 || list.some((t) => typeof t !== 'number' || !(t >= 0 && t <= 1)))) {
+    throw new ValueError(`${where}: thresholds must be a number or a non-empty list of numbers in [0, 1], got ${describeValue(given)}`);
   }
   const classId = o.classId ?? null;
   if (classId !== null && (typeof classId !== 'number' || !Number.isInteger(classId) || classId < 0)) {
     throw new ValueError(`${where}: classId must be an integer >= 0, got ${describeValue(classId)}`);
   }
+  const topK = o.topK ?? null;
+  if (topK !== null && (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1)) {
+    throw new ValueError(`${where}: topK must be an integer >= 1, got ${describeValue(topK)}`);
+  }
+  const thresholds = (list ?? [topK === null ? 0.5 : NEG_INF]) as number[];
+  // The native counts take the thresholds ascending; position[i] is the i-th given one's place.
+  const ascending = thresholds.map((t, i) => ({ t, i })).sort((a, b) => a.t - b.t);
+  const position = new Array<number>(thresholds.length);
+  ascending.forEach(({ i }, at) => { position[i] = at; });
   const name = nameOf(where, o, className.toLowerCase());
-  return {
-    className, name, native: { kind: 'confusion', thresholds: [threshold], ...(classId === null ? {} : { classId }) }, slots: 4,
-    // sums: tp, fp, tn, fn
-    result: (s) => divideNoNan(s[0], s[0] + (className === 'Precision' ? s[1] : s[3])),
-    getConfig: () => ({ name, thresholds: threshold, top_k: null, class_id: classId }),
+  const native: NativeMetric = {
+    kind: 'confusion', thresholds: ascending.map(({ t }) => t),
+    ...(classId === null ? {} : { classId }), ...(topK === null ? {} : { topK }),
   };
+  // sums: tp, fp, tn, fn at each ascending threshold
+  const at = (s: ArrayLike<number>, j: number) => {
+    const tp = s[4 * j], other = className === 'Precision' ? s[4 * j + 1] : s[4 * j + 3];
+    return divideNoNan(tp, tp + other);
+  };
+  return metric({
+    className, name, native, slots: 4 * thresholds.length,
+    // Keras returns a number for one threshold, else one per threshold.
+    compute: (s) => (thresholds.length === 1 ? at(s, 0) : position.map((j) => at(s, j))),
+    logEntries: (s) => (thresholds.length === 1 ? [[name, at(s, 0)]] : thresholds.map((t, i): [string, number] => [`${name}_${t}`, at(s, position[i])])),
+    // Keras saves the thresholds as given (null when not: the default follows top_k).
+    getConfig: () => ({ name, thresholds: given ?? (topK === null ? 0.5 : null), top_k: topK, class_id: classId }),
+  });
+}
+
+/**
+ * The confusion matrix of a classifier (tf.math.confusion_matrix over the rows): row t, column p
+ * counts the rows labelled t (the class id, or the target's argmax) predicted p (the output's
+ * argmax); a single sigmoid column is two classes, thresholded at 0.5. numClasses must be the
+ * output's classes (2 for one column). Counted natively in each step of fit and evaluate; not
+ * logged (logs hold numbers): read it with result() after evaluate or fit.
+ */
+function confusionMatrix(args: unknown, where: string): Metric {
+  const o = readOptions(where, args, ['numClasses', 'name']);
+  const n = o.numClasses;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 2 || n > 4096) {
+    throw new ValueError(`${where}: numClasses must be an integer in [2, 4096], got ${describeValue(n)}`);
+  }
+  const name = nameOf(where, o, 'confusion_matrix');
+  return metric({
+    className: 'ConfusionMatrix', name, native: { kind: 'confusionMatrix', numClasses: n }, slots: n * n, targets: 'either',
+    compute: (s) => Array.from({ length: n }, (_, t) => Array.from({ length: n }, (_, p) => s[t * n + p])),
+    logEntries: () => [],
+    getConfig: () => ({ name, num_classes: n }),
+  });
 }
 
 type Curve = 'ROC' | 'PR';
@@ -131,11 +227,11 @@ function auc(args: unknown, where: string): Metric {
     throw new ValueError(`${where}: summationMethod must be 'interpolation', 'minoring' or 'majoring', got ${describeValue(o.summationMethod)}`);
   }
   const name = nameOf(where, o, 'auc');
-  return {
+  return metric({
     className: 'AUC', name, native: { kind: 'confusion', thresholds: aucThresholds(num) }, slots: 4 * num,
-    result: (s) => aucResult(s, num, curve, summation),
+    compute: (s) => aucResult(s, num, curve, summation),
     getConfig: () => ({ name, num_thresholds: num, curve, summation_method: summation, multi_label: false }),
-  };
+  });
 }
 
 export const metrics = {
@@ -143,12 +239,22 @@ export const metrics = {
   topKCategoricalAccuracy: (args?: { k?: number; name?: string }): Metric => topK('TopKCategoricalAccuracy', args, 'metrics.topKCategoricalAccuracy'),
   /** Keras SparseTopKCategoricalAccuracy (k = 5): class-id targets. */
   sparseTopKCategoricalAccuracy: (args?: { k?: number; name?: string }): Metric => topK('SparseTopKCategoricalAccuracy', args, 'metrics.sparseTopKCategoricalAccuracy'),
-  /** Keras Precision at `thresholds` (one number, 0.5 by default), over every output value or one class's (classId). */
-  precision: (args?: { thresholds?: number; classId?: number; name?: string }): Metric => thresholded('Precision', args, 'metrics.precision'),
-  /** Keras Recall at `thresholds` (one number, 0.5 by default), over every output value or one class's (classId). */
-  recall: (args?: { thresholds?: number; classId?: number; name?: string }): Metric => thresholded('Recall', args, 'metrics.recall'),
+  /**
+   * Keras Precision at `thresholds` (a number or a list; 0.5 by default, with topK Keras's -1e10),
+   * over every output value or one class's (classId), counting only each row's topK predictions
+   * when given. A list of several thresholds logs <name>_<threshold> per threshold.
+   */
+  precision: (args?: { thresholds?: number | number[]; topK?: number; classId?: number; name?: string }): Metric => thresholded('Precision', args, 'metrics.precision'),
+  /** Keras Recall, with precision's options. */
+  recall: (args?: { thresholds?: number | number[]; topK?: number; classId?: number; name?: string }): Metric => thresholded('Recall', args, 'metrics.recall'),
   /** Keras AUC: 200 thresholds, the ROC curve and interpolation by default. */
   auc: (args?: { numThresholds?: number; curve?: 'ROC' | 'PR'; summationMethod?: Summation; name?: string }): Metric => auc(args, 'metrics.auc'),
+  /**
+   * The numClasses x numClasses confusion matrix (tf.math.confusion_matrix: rows the true class,
+   * columns the predicted one), counted natively in fit and evaluate, with class-id or one-hot
+   * targets; read it with the metric's result() (it is not logged).
+   */
+  confusionMatrix: (args: { numClasses: number; name?: string }): Metric => confusionMatrix(args, 'metrics.confusionMatrix'),
 };
 
 const byName: Record<string, (args?: Options) => Metric> = {
@@ -164,15 +270,17 @@ const byName: Record<string, (args?: Options) => Metric> = {
   Recall: metrics.recall,
   auc: metrics.auc,
   AUC: metrics.auc,
+  ConfusionMatrix: metrics.confusionMatrix as (args?: Options) => Metric,
 };
 
 /** Keras's config names of each class's options, to read a saved metric. */
 const savedOptions: Record<MetricClass, Record<string, string>> = {
   TopKCategoricalAccuracy: { k: 'k', name: 'name' },
   SparseTopKCategoricalAccuracy: { k: 'k', name: 'name' },
-  Precision: { thresholds: 'thresholds', class_id: 'classId', name: 'name' },
-  Recall: { thresholds: 'thresholds', class_id: 'classId', name: 'name' },
+  Precision: { thresholds: 'thresholds', top_k: 'topK', class_id: 'classId', name: 'name' },
+  Recall: { thresholds: 'thresholds', top_k: 'topK', class_id: 'classId', name: 'name' },
   AUC: { num_thresholds: 'numThresholds', curve: 'curve', summation_method: 'summationMethod', name: 'name' },
+  ConfusionMatrix: { num_classes: 'numClasses', name: 'name' },
 };
 
 /**
@@ -183,7 +291,7 @@ const savedOptions: Record<MetricClass, Record<string, string>> = {
 export function metricOf(v: unknown): Metric | null {
   if (typeof v === 'string') return byName[v] ? byName[v]() : null;
   if (!v || typeof v !== 'object') return null;
-  if (typeof (v as Metric).result === 'function' && 'native' in v) return v as Metric;
+  if (typeof (v as Metric).compute === 'function' && 'native' in v) return v as Metric;
   const o = v as Record<string, unknown>;
   const cls = String(o.className ?? o.class_name ?? '');
   if (!(cls in savedOptions)) return null;

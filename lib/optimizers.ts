@@ -18,6 +18,14 @@ export interface CommonOptions {
   /** All gradients scaled together to this global L2 norm when above it. */
   globalClipnorm?: number;
   weightDecay?: number;
+  /**
+   * Keras 3's gradient accumulation: each batch's gradients are summed into a buffer (natively),
+   * and every N-th batch the optimizer applies their mean as one update (clipped as one gradient;
+   * weight decay and the update's step, e.g. Adam's bias correction, count updates). The loss is
+   * still logged for every batch, and a per-step learning-rate schedule still gets the number of
+   * batches so far (Keras's optimizer._iterations). An integer >= 2; unset, every batch updates.
+   */
+  gradientAccumulationSteps?: number;
 }
 
 /** A saved schedule: { className, config }. */
@@ -69,7 +77,7 @@ function bool(kind: OptimizerKind, o: Options, name: string): boolean {
 }
 
 const clipNames = ['clipnorm', 'clipvalue', 'globalClipnorm'] as const;
-const commonNames = [...clipNames, 'weightDecay'];
+const commonNames = [...clipNames, 'weightDecay', 'gradientAccumulationSteps'];
 
 /** The clipping and weight decay options given (absent ones stay out of the config, as unset). */
 function common(kind: OptimizerKind, o: Options): Record<string, number> {
@@ -86,6 +94,13 @@ function common(kind: OptimizerKind, o: Options): Record<string, number> {
     out[name] = v;
   }
   if (o.weightDecay !== undefined && kind !== 'adamw') out.weightDecay = num(kind, o, 'weightDecay', 0, 0, 1e6);
+  const steps = o.gradientAccumulationSteps;
+  if (steps !== undefined) {
+    if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 2 || steps > 2 ** 24) {
+      throw new ValueError(`optimizers.${kind}: gradientAccumulationSteps must be an integer >= 2, got ${describeValue(steps)}`);
+    }
+    out.gradientAccumulationSteps = steps;
+  }
   return out;
 }
 
@@ -188,7 +203,7 @@ export function getOptimizer(v: unknown): Optimizer {
 const kerasNames: Record<string, string> = {
   learning_rate: 'learningRate', lr: 'learningRate', beta_1: 'beta1', beta_2: 'beta2', weight_decay: 'weightDecay',
   useNesterov: 'nesterov', use_nesterov: 'nesterov', global_clipnorm: 'globalClipnorm',
-  initial_accumulator_value: 'initialAccumulatorValue',
+  initial_accumulator_value: 'initialAccumulatorValue', gradient_accumulation_steps: 'gradientAccumulationSteps',
 };
 const classKinds: Record<string, OptimizerKind> = { ...names, momentum: 'sgd' };
 

@@ -276,7 +276,7 @@ describe('configs and errors', () => {
     expect(() => ck.metrics.auc({ curve: 'XY' as never })).toThrow(/metrics\.auc: curve must be 'ROC' or 'PR'/);
     expect(() => ck.metrics.auc({ numThresholds: 1 })).toThrow(/numThresholds must be an integer in \[2, 100000\], got 1/);
     expect(() => ck.metrics.topKCategoricalAccuracy({ k: 0 })).toThrow(/k must be an integer >= 1, got 0/);
-    expect(() => ck.metrics.precision({ thresholds: [0.5, 0.7] as never })).toThrow(/thresholds must be one number/);
+    expect(() => ck.metrics.precision({ thresholds: [0.5, 1.7] })).toThrow(/thresholds must be a number or a non-empty list of numbers in \[0, 1\]/);
     expect(() => classifier('categoricalCrossentropy', ['f1'])).toThrow(ck.ValueError);
   });
 });

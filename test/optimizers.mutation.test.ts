@@ -26,8 +26,8 @@ describe('option ranges include their closed ends', () => {
 
 test('an unknown option is named along with every option that optimizer takes', () => {
   expect(() => ck.optimizers.rmsprop({ decay: 0.9 } as never))
-    .toThrow("optimizers.rmsprop: unknown option 'decay' (known: learningRate, rho, momentum, epsilon, centered, clipnorm, clipvalue, globalClipnorm, weightDecay)");
-  expect(() => ck.optimizers.sgd({ lr: 0.1 } as never)).toThrow("(known: learningRate, momentum, nesterov, clipnorm, clipvalue, globalClipnorm, weightDecay)");
+    .toThrow("optimizers.rmsprop: unknown option 'decay' (known: learningRate, rho, momentum, epsilon, centered, clipnorm, clipvalue, globalClipnorm, weightDecay, gradientAccumulationSteps)");
+  expect(() => ck.optimizers.sgd({ lr: 0.1 } as never)).toThrow("(known: learningRate, momentum, nesterov, clipnorm, clipvalue, globalClipnorm, weightDecay, gradientAccumulationSteps)");
 });
 
 describe('getOptimizer: a name or an optimizer object, nothing else', () => {

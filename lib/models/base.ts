@@ -299,8 +299,8 @@ export abstract class ModelBase implements LayerHost {
         throw new ValueError(`${this.name}.compile: unknown metric ${describeValue(m)} (use 'accuracy', 'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy', 'precision', 'recall', 'auc', a ck.metrics object or a function)`);
       }
       // The step reads targets in the loss's layout: class ids with the sparse loss, else one value per output.
-      const wantsSparse = metric.className === 'SparseTopKCategoricalAccuracy';
-      if (wantsSparse !== sparse) {
+      const wantsSparse = metric.targets === 'classIds';
+      if (metric.targets !== 'either' && wantsSparse !== sparse) {
         throw new ValueError(`${this.name}.compile: ${metric.name} needs ${wantsSparse ? 'class-id targets (loss sparseCategoricalCrossentropy)' : 'one target per output value'}, but the loss is ${loss.name}${sparse && metric.className === 'TopKCategoricalAccuracy' ? '; use sparse_top_k_categorical_accuracy' : ''}`);
       }
       if (metrics.some((x) => x.name === metric.name)) throw new ValueError(`${this.name}.compile: two metrics are named '${metric.name}' (give one a name)`);

@@ -540,8 +540,10 @@ export abstract class LayersModel extends ModelBase {
     const metricLogs = (o: number, head: string) => {
       let at = o * slots;
       for (const m of c.metrics) {
-        // A step that has not run yet (a rank with no rows) has no sums.
-        logs[`${head}${m.name}`] = s.metricSums.length ? m.result(s.metricSums.slice(at, at + m.slots), count) : 0;
+        // A step that has not run yet (a rank with no rows) has no sums: its metrics log 0.
+        const sums = s.metricSums.length ? s.metricSums.slice(at, at + m.slots) : new Array<number>(m.slots).fill(0);
+        if (s.metricSums.length) m.record(sums, count, o);
+        for (const [key, value] of m.logEntries(sums, count)) logs[`${head}${key}`] = value;
         at += m.slots;
       }
     };

@@ -366,7 +366,8 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       ls.from_logits = get_bool(lo, "fromLogits", false);
       ls.label_smoothing = get_float(lo, "labelSmoothing", 0.f, op);
       ls.delta = get_float(lo, "delta", 1.f, op);
-      // metrics: [{ kind: 'topK', k } | { kind: 'confusion', thresholds: number[], classId? (absent: every class) }]
+      // metrics: [{ kind: 'topK', k } | { kind: 'confusion', thresholds: number[], classId? (absent: every class),
+      //            topK? (absent: every prediction) } | { kind: 'confusionMatrix', numClasses }]
       std::vector<ck::MetricSpec> metrics;
       if (info.Length() > 3 && !info[3].IsUndefined()) {
         if (!info[3].IsArray()) throw_js(env, ck::ErrorKind::Value, "compile: metrics must be an array");
@@ -394,6 +395,10 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
               spec.thresholds.push_back(e.As<Napi::Number>().FloatValue());
             }
             spec.class_id = get_int(m, "classId", -1, op);  // (a given classId is >= 0)
+            spec.top_k = get_int(m, "topK", 0, op);         // (a given topK is >= 1)
+          } else if (mk == "confusionMatrix") {
+            spec.kind = ck::MetricKind::ConfusionMatrix;
+            spec.num_classes = get_int(m, "numClasses", 0, op);
           } else {
             throw_js(env, ck::ErrorKind::Value, "compile: unknown metric kind '" + mk + "'");
           }
@@ -408,6 +413,7 @@ class NetHandle : public Napi::ObjectWrap<NetHandle> {
       const double wd = get_double(o, "weightDecay", 0, op);
       spec.clip = {get_double(o, "clipvalue", 0, op), get_double(o, "clipnorm", 0, op),
                    get_double(o, "globalClipnorm", 0, op)};
+      spec.accumulation_steps = get_int(o, "gradientAccumulationSteps", 0, op);
       if (kind == "sgd") {
         spec.kind = ck::OptimizerKind::Sgd;
         spec.sgd = {float(lr), get_float(o, "momentum", 0.f, op), get_bool(o, "nesterov", false), wd};

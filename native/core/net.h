@@ -200,14 +200,24 @@ struct LossSpec {
 // Accumulators::metric_sums (per output, metric after metric), from which lib/ computes the
 // value Keras logs: TopK adds one count (rows whose target is in the top k; the targets' layout
 // is the loss's), Confusion adds tp, fp, tn, fn at each of its thresholds (ascending), for
-// precision, recall and AUC.
-enum class MetricKind { TopK, Confusion };
+// precision, recall and AUC; ConfusionMatrix adds the num_classes x num_classes matrix of
+// tf.math.confusion_matrix (row: the label, column: the prediction).
+enum class MetricKind { TopK, Confusion, ConfusionMatrix };
 struct MetricSpec {
   MetricKind kind = MetricKind::TopK;
   int k = 5;
   std::vector<float> thresholds;
-  int class_id = -1;  // Confusion: count only this column (Keras's class_id); -1 every column
-  size_t slots() const { return kind == MetricKind::TopK ? 1 : 4 * thresholds.size(); }
+  int class_id = -1;    // Confusion: count only this column (Keras's class_id); -1 every column
+  int top_k = 0;        // Confusion: only each row's top k predictions count (Keras's top_k); 0 all
+  int num_classes = 0;  // ConfusionMatrix: the output's classes (2 for a single binary column)
+  size_t slots() const {
+    switch (kind) {
+      case MetricKind::TopK: return 1;
+      case MetricKind::Confusion: return 4 * thresholds.size();
+      case MetricKind::ConfusionMatrix: return size_t(num_classes) * size_t(num_classes);
+    }
+    return 0;
+  }
 };
 enum class OptimizerKind { Sgd, Adam, Rmsprop, Adagrad, Nadam };
 
@@ -234,6 +244,11 @@ struct OptimizerSpec {
   AdagradParams adagrad;
   NadamParams nadam;
   GradientClip clip;
+  // Keras's gradient_accumulation_steps (0: off, else >= 2): the batches' gradients are summed
+  // into a buffer, and every accumulation_steps-th batch the optimizer applies their mean
+  // (clipped as one gradient) as one update. iterations() still counts every batch (Keras's
+  // optimizer._iterations); the update's step (Adam's bias correction) counts updates.
+  int accumulation_steps = 0;
 };
 
 // One named weight of a layer, as Keras lists them (kernel, bias, gamma, beta, moving_mean,
@@ -474,6 +489,17 @@ class Net {
   // clipping (training), after the gradient reducer: every process adds the same once.
   template <class Device>
   void penalties_and_clipping(Device& dev, int batch, bool training, const SumSlots& sums);
+  // Gradient accumulation (OptimizerSpec::accumulation_steps), before the clipping: a batch that
+  // does not complete the accumulation adds its gradients into the accumulator and is done (false);
+  // the one that completes it turns its gradients into the mean of the accumulated ones and
+  // clears the accumulator (true: clip and update).
+  template <class Device>
+  bool accumulate_gradients(Device& dev);
+  // The optimizer's step for the update after `batches` training batches (Keras's
+  // optimizer.iterations + 1: with accumulation, the updates so far).
+  int64_t optimizer_step(int64_t batches) const {
+    return opt_.accumulation_steps >= 2 ? batches / opt_.accumulation_steps : batches;
+  }
   // The optimizer update of the trainable ranges as the step-th iteration.
   template <class Ops>
   void update(const Ops& k, int64_t step);
@@ -614,6 +640,10 @@ class Net {
   std::vector<std::pair<size_t, size_t>> update_params_;  // the same, one per weight (clipnorm)
   std::vector<WeightPenalty> penalties_;
   bool weighted_ = false;  // the running step weighs its rows (plan_->row_weights)
+  // The running training step updates the weights (false: it only adds its gradients into the
+  // accumulator, see OptimizerSpec::accumulation_steps).
+  bool applying_ = true;
+  size_t update_buffers_ = 0;  // opt_state_'s buffers the update reads; the accumulator follows
 
   LossKind loss_ = LossKind::CategoricalCrossentropy;
   LossSpec loss_spec_;
@@ -668,7 +698,8 @@ class Net {
   StoragePtr cuda_thresholds_;            // the Confusion metrics' thresholds, metric after metric
   StoragePtr cuda_norms_;                 // clipping's squared norms (doubles), one per weight + 1
   StoragePtr cuda_scalars_;               // the step's dropout seed (uint64) and Adam alpha (float)
-  std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;  // (batch, training, 2 * precision + weighted) -> step graph
+  // (batch, training, 4 * precision + 2 * weighted + applying) -> step graph
+  std::map<std::tuple<int, bool, int>, void*> cuda_graphs_;
   std::set<std::pair<int, bool>> cuda_warm_;           // run once with the current plan
   bool cuda_graphs_off_ = false;          // CONVKIT_CUDA_GRAPHS=0, or a capture failed
   std::atomic<int64_t> cuda_captures_{0};

@@ -431,8 +431,9 @@ void Net::CudaDevice::run_body(int batch, bool training, const std::function<voi
   DeviceBackend& b = cuda_backend();
   void* stream = net.cuda_stream_;
   const auto warm_key = std::make_pair(batch, training);
-  // A graph holds the kernels of the precision it was captured in, and weighs its rows or not.
-  const auto key = std::make_tuple(batch, training, 2 * int(math_precision()) + int(net.weighted_));
+  // A graph holds the kernels of the precision it was captured in, weighs its rows or not, and
+  // updates the weights or only accumulates the gradients.
+  const auto key = std::make_tuple(batch, training, 4 * int(math_precision()) + 2 * int(net.weighted_) + int(net.applying_));
   // A data-parallel step's body waits for the other processes on the host (its reducer): a graph
   // would replay its kernels without it.
   if (net.cuda_graphs_off_ || net.buckets_open_) return body();
@@ -492,8 +493,9 @@ const float* Net::CudaDevice::thresholds(const MetricSpec&, size_t at) const {
 }
 
 void Net::CudaDevice::threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
-                                       int class_id, const float* thresholds, size_t count) const {
-  cuda_backend().kernels().threshold_counts(counts, pred, target, rows, cols, class_id, thresholds, count, net.cuda_stream_);
+                                       int class_id, int top_k, const float* thresholds, size_t count) const {
+  cuda_backend().kernels().threshold_counts(counts, pred, target, rows, cols, class_id, top_k, thresholds, count,
+                                            net.cuda_stream_);
 }
 
 void Net::CudaDevice::penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2,

@@ -61,8 +61,8 @@ struct Net::CpuDevice {
   // Metric m's thresholds, the `at`-th onwards of the compiled metrics' (a host list here).
   const float* thresholds(const MetricSpec& m, size_t) const { return m.thresholds.data(); }
   void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols, int class_id,
-                        const float* thresholds, size_t count) const {
-    kernels().threshold_counts(counts, pred, target, rows, cols, class_id, thresholds, count);
+                        int top_k, const float* thresholds, size_t count) const {
+    kernels().threshold_counts(counts, pred, target, rows, cols, class_id, top_k, thresholds, count);
   }
   void penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2, double scale) const;
   double* norms(size_t n);  // n zeroed doubles for the clipping's squared norms
@@ -110,7 +110,7 @@ struct Net::CudaDevice {
   void add_count(double* acc, Count count, double divisor) const;
   const float* thresholds(const MetricSpec&, size_t at) const;
   void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols, int class_id,
-                        const float* thresholds, size_t count) const;
+                        int top_k, const float* thresholds, size_t count) const;
   void penalty_into(double* acc, float* g, const float* w, size_t n, double l1, double l2, double scale) const;
   double* norms(size_t n);
   void sum_squares_into(double* acc, const float* x, size_t n) const;

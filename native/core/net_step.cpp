@@ -23,16 +23,18 @@ void Net::step(Device& dev, const StepRequest& r) {
           "fit: a data-parallel step needs a gradient reducer (fit's distributed option)");
   const int batch = int(r.idx.size());
   weighted_ = !r.weights.empty();
-  // The iteration this step updates as (Adam's and Nadam's bias correction).
+  // The batches trained after this step, and whether it updates the weights (with gradient
+  // accumulation, every accumulation_steps-th batch does, as Keras's (iterations + 1) % steps).
   const int64_t iteration = r.training ? iterations_ + 1 : iterations_;
+  applying_ = !r.training || opt_.accumulation_steps < 2 || iteration % opt_.accumulation_steps == 0;
   Failure failed;  // this process's part of a data-parallel step: the others must hear of it
   try {
     if (r.global_batch > 0) begin_gradient_buckets();  // the step's sync point opens
     if (batch > 0 && r.slices == 1) {  // train_slices plans and gathers slice by slice
       plan_for(batch, r.training);
-      dev.gather(r, iteration);
+      dev.gather(r, optimizer_step(iteration));
     } else if (batch == 0 && device_ == DeviceType::Cuda) {
-      dev.gather(r, iteration);  // no rows, but the update reads the step's scalars from the GPU
+      dev.gather(r, optimizer_step(iteration));  // no rows, but the update reads the step's scalars from the GPU
     }
   } catch (...) {
     if (r.global_batch <= 0) throw;
@@ -71,7 +73,7 @@ void Net::step_body(Device& dev, const StepRequest& r, int batch, const SumSlots
   }
   if (r.global_batch > 0) finish_gradient_buckets(failed);
   penalties_and_clipping(dev, batch, r.training, sums);
-  if (r.training) update(dev.kernels(), iterations_ + 1);
+  if (r.training && applying_) update(dev.kernels(), optimizer_step(iterations_ + 1));
 }
 
 // Each slice as the process of a data-parallel fit of r.slices processes that holds it trains its
@@ -173,12 +175,14 @@ void Net::loss_and_metrics(Device& dev, int batch, bool with_grad, const SumSlot
     for (const MetricSpec& m : metrics_) {
       if (m.kind == MetricKind::TopK) {
         dev.add_count(slot, dev.top_k_count(out, target, rows, cols, mode, m.k), 1.0);
-      } else {
+      } else if (m.kind == MetricKind::Confusion) {
         // Keras's precision, recall and AUC flatten every output value (multi_label off), or
-        // take one class's column (class_id).
-        dev.threshold_counts(slot, out, target, rows, cols, m.class_id, dev.thresholds(m, thresholds_at),
+        // take one class's column (class_id), after keeping each row's top k (top_k).
+        dev.threshold_counts(slot, out, target, rows, cols, m.class_id, m.top_k, dev.thresholds(m, thresholds_at),
                              m.thresholds.size());
         thresholds_at += m.thresholds.size();
+      } else {
+        dev.kernels().confusion_matrix_counts(slot, out, target, rows, cols, mode);
       }
       slot += m.slots();
     }
@@ -211,8 +215,9 @@ void Net::penalties_and_clipping(Device& dev, int batch, bool training, const Su
     dev.penalty_into(sums.loss, training ? g + info.offset : nullptr, weights_->data() + info.offset, info.size, p.l1,
                      p.l2, rows);
   }
+  if (!training || !accumulate_gradients(dev)) return;
   const GradientClip& c = opt_.clip;
-  if (!training || !c.any()) return;
+  if (!c.any()) return;
   if (c.value > 0) {
     for (const auto& [off, n] : update_ranges_) dev.clip_values(g + off, n, float(c.value));
   } else if (c.norm > 0) {
@@ -229,11 +234,32 @@ void Net::penalties_and_clipping(Device& dev, int batch, bool training, const Su
   }
 }
 
+// Keras's _backend_apply_gradients with gradient_accumulation_steps: (g + accumulated) / steps on
+// the completing batch, the accumulator then zeroed; the other batches add g into it.
+template <class Device>
+bool Net::accumulate_gradients(Device& dev) {
+  const int steps = opt_.accumulation_steps;
+  if (steps < 2) return true;
+  const auto& k = dev.kernels();
+  float* g = grads_->data();
+  float* acc = opt_state_.back()->data();
+  for (const auto& [off, n] : update_ranges_) {
+    if (!applying_) {
+      k.accumulate(acc + off, g + off, n);
+      continue;
+    }
+    k.accumulate(g + off, acc + off, n);
+    k.scale(g + off, g + off, 1.f / float(steps), n);
+    dev.zero(acc + off, n);
+  }
+  return applying_;
+}
+
 template <class Ops>
 void Net::update(const Ops& k, int64_t step) {
   float* w = weights_->data();
   const float* g = grads_->data();
-  auto state = [&](size_t i) { return opt_state_.size() > i ? opt_state_[i]->data() : nullptr; };
+  auto state = [&](size_t i) { return update_buffers_ > i ? opt_state_[i]->data() : nullptr; };
   for (const auto& [off, n] : update_ranges_) {
     switch (opt_.kind) {
       case OptimizerKind::Sgd: {

@@ -86,9 +86,12 @@ void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
           ErrorKind::Value, "compile: labelSmoothing must be in [0, 1], got " + std::to_string(loss.label_smoothing));
   require(std::isfinite(loss.delta) && loss.delta > 0.f, ErrorKind::Value,
           "compile: huber's delta must be a finite number > 0, got " + std::to_string(loss.delta));
+  require(opt.accumulation_steps == 0 || opt.accumulation_steps >= 2, ErrorKind::Value,
+          "compile: gradientAccumulationSteps must be an integer >= 2, got " + std::to_string(opt.accumulation_steps));
   for (const MetricSpec& m : metrics) {
     require(m.kind != MetricKind::TopK || m.k >= 1, ErrorKind::Value,
             "compile: top-k accuracy needs k >= 1, got " + std::to_string(m.k));
+    require(m.top_k >= 0, ErrorKind::Value, "compile: a metric's topK must be >= 1, got " + std::to_string(m.top_k));
     require(m.kind != MetricKind::Confusion || (!m.thresholds.empty() &&
                                                 std::is_sorted(m.thresholds.begin(), m.thresholds.end())),
             ErrorKind::Value, "compile: a metric's thresholds must be a non-empty ascending list");
@@ -97,6 +100,14 @@ void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
       require(m.class_id < classes, ErrorKind::Value,
               "compile: a metric's classId must be below the output's " + std::to_string(classes) + " classes, got " +
                   std::to_string(m.class_id));
+      require(m.top_k <= classes, ErrorKind::Value,
+              "compile: a metric's topK must be at most the output's " + std::to_string(classes) + " classes, got " +
+                  std::to_string(m.top_k));
+      // One binary column is a two-class matrix (prediction and label thresholded at 0.5).
+      const int64_t matrix = classes == 1 ? 2 : classes;
+      require(m.kind != MetricKind::ConfusionMatrix || m.num_classes == matrix, ErrorKind::Value,
+              "compile: confusionMatrix's numClasses must be the output's " + std::to_string(matrix) +
+                  " classes, got " + std::to_string(m.num_classes));
     }
   }
   wait_idle();  // the optimizer state is replaced below
@@ -134,6 +145,8 @@ void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
       break;
     case OptimizerKind::Adagrad: buffers = 1; break;
   }
+  update_buffers_ = buffers;
+  if (opt.accumulation_steps >= 2) ++buffers;  // the accumulated gradients, last (saved with the state)
   auto filled = [&](float value) {
     auto s = net_storage(std::max<size_t>(n_weights_, 1), device_);
     if (device_ == DeviceType::Cuda && value == 0.f) {
@@ -151,7 +164,7 @@ void Net::compile(const LossSpec& loss, const OptimizerSpec& opt, bool accuracy,
   opt_state_.clear();
   // Adagrad's accumulator starts at initial_accumulator, as Keras's does.
   const float first = opt.kind == OptimizerKind::Adagrad ? float(opt.adagrad.initial_accumulator) : 0.f;
-  for (size_t b = 0; b < buffers; ++b) opt_state_.push_back(filled(b == 0 ? first : 0.f));
+  for (size_t b = 0; b < buffers; ++b) opt_state_.push_back(filled(b == 0 && b < update_buffers_ ? first : 0.f));
   iterations_ = 0;
   compute_update_ranges();
   drop_cuda_graphs(false);  // new optimizer state and rules

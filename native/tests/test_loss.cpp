@@ -1,5 +1,6 @@
 // Losses and accuracy: vector variants against the reference, the reference against finite
 // differences and hand-computed values, sparse and dense labels agreeing, extreme logits.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <tuple>
@@ -177,8 +178,8 @@ TEST(vector_keras_losses_and_metrics_match_reference) {
       auto pred = probs;
       if (pred.size() > 4) pred[3] = 0.5f, pred[4] = std::nanf("");
       std::vector<double> ca(4 * th.size(), 1.0), cb(4 * th.size(), 1.0);  // they add to what is there
-      ref.threshold_counts(ca.data(), pred.data(), dense.data(), rows, cols, -1, th.data(), th.size());
-      k->threshold_counts(cb.data(), pred.data(), dense.data(), rows, cols, -1, th.data(), th.size());
+      ref.threshold_counts(ca.data(), pred.data(), dense.data(), rows, cols, -1, 0, th.data(), th.size());
+      k->threshold_counts(cb.data(), pred.data(), dense.data(), rows, cols, -1, 0, th.data(), th.size());
       for (size_t i = 0; i < ca.size(); ++i) CHECK(ca[i] == cb[i]);
       for (size_t i = 0; i < th.size(); ++i) CHECK(ca[4 * i] + ca[4 * i + 1] + ca[4 * i + 2] + ca[4 * i + 3] == double(rows * cols + 4));
       // classId: one column's counts, as those of that column alone taken as a [rows, 1] output.
@@ -186,10 +187,10 @@ TEST(vector_keras_losses_and_metrics_match_reference) {
         std::vector<float> col_pred(rows), col_label(rows);
         for (size_t r = 0; r < rows; ++r) col_pred[r] = pred[r * cols + size_t(class_id)], col_label[r] = dense[r * cols + size_t(class_id)];
         std::vector<double> want(4 * th.size(), 0.0), got(4 * th.size(), 0.0);
-        ref.threshold_counts(want.data(), col_pred.data(), col_label.data(), rows, 1, -1, th.data(), th.size());
-        k->threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, th.data(), th.size());
+        ref.threshold_counts(want.data(), col_pred.data(), col_label.data(), rows, 1, -1, 0, th.data(), th.size());
+        k->threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, 0, th.data(), th.size());
         for (size_t i = 0; i < want.size(); ++i) CHECK(want[i] == got[i]);
-        ref.threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, th.data(), th.size());
+        ref.threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, 0, th.data(), th.size());
         for (size_t i = 0; i < want.size(); ++i) CHECK(2 * want[i] == got[i]);
       }
     }
@@ -260,8 +261,86 @@ TEST(keras_losses_and_metrics_known_values) {
   // Confusion counts at 0.5: preds 0.9 (label 1) tp, 0.6 (0) fp, 0.5 (1) fn, 0.1 (0) tn.
   std::vector<float> cp = {0.9f, 0.6f, 0.5f, 0.1f}, cl = {1, 0, 1, 0}, th = {0.5f};
   std::vector<double> c(4, 0.0);
-  ref.threshold_counts(c.data(), cp.data(), cl.data(), 4, 1, -1, th.data(), 1);
+  ref.threshold_counts(c.data(), cp.data(), cl.data(), 4, 1, -1, 0, th.data(), 1);
   CHECK(c[0] == 1 && c[1] == 1 && c[2] == 1 && c[3] == 1);
+  // Top 2 of (0.2, 0.7, 0.7, 0.9): 0.9 and the first 0.7; the others count as -1e10, so at
+  // Keras's top-k threshold (-1e10) only those two are positive: column 1 (label 1) is a hit,
+  // column 3 (label 0) a false positive, column 0 (label 1) a miss, column 2 (label 0) a true
+  // negative.
+  std::vector<float> kp = {0.2f, 0.7f, 0.7f, 0.9f}, kl = {1, 1, 0, 0}, kth = {-1e10f};
+  std::vector<double> kc(4, 0.0);
+  ref.threshold_counts(kc.data(), kp.data(), kl.data(), 1, 4, -1, 2, kth.data(), 1);
+  CHECK(kc[0] == 1 && kc[1] == 1 && kc[2] == 1 && kc[3] == 1);
+  // Confusion matrix, 3 classes: labels (0, 2, 2, 1), predictions' argmax (0, 2, 1, 1).
+  std::vector<float> mp = {0.8f, 0.1f, 0.1f, 0.1f, 0.2f, 0.7f, 0.3f, 0.4f, 0.3f, 0.2f, 0.5f, 0.3f};
+  std::vector<float> ml = {0, 2, 2, 1};
+  std::vector<double> m(9, 0.0);
+  ref.confusion_matrix_counts(m.data(), mp.data(), ml.data(), 4, 3, ck::LabelMode::Sparse);
+  CHECK(m == (std::vector<double>{1, 0, 0, 0, 1, 0, 0, 1, 1}));
+}
+
+// Precision and recall's top_k and the confusion matrix: every vector table against the
+// reference (rows with ties and NaNs, k across the row's width, class_id), and the reference's
+// top_k against its own counts over predictions filtered by hand.
+TEST(vector_top_k_counts_and_confusion_matrix_match_reference) {
+  std::mt19937 rng(23);
+  const ck::CpuKernels& ref = ck::scalar_kernels();
+  for (auto [rows, cols] : {std::pair<size_t, size_t>{1, 1}, {6, 2}, {40, 5}, {9, 33}}) {
+    auto pred = cktest::random_vector(rng, rows * cols, 0.f, 1.f);
+    for (auto& v : pred) v = std::floor(v * 4.f) / 4.f;  // many ties inside each row
+    if (pred.size() > 10) pred[9] = std::nanf("");
+    std::vector<float> ids(rows), dense(rows * cols);
+    for (auto& v : ids) v = float(rng() % cols);
+    if (rows > 2) ids[1] = float(cols);  // outside the classes: no cell
+    for (auto& v : dense) v = float(rng() % 3 == 0);
+    std::vector<float> th = {-1e10f, 0.3f, 0.5f, 0.9f};
+    for (int top_k : {1, 2, int(cols)}) {
+      if (size_t(top_k) > cols) continue;
+      for (int class_id : {-1, 0, int(cols) - 1}) {
+        std::vector<double> want(4 * th.size(), 0.0);
+        ref.threshold_counts(want.data(), pred.data(), dense.data(), rows, cols, class_id, top_k, th.data(), th.size());
+        // By hand: the k largest of each row (lower column first among ties, NaN lowest) kept.
+        std::vector<float> filtered(pred.size());
+        for (size_t r = 0; r < rows; ++r) {
+          std::vector<size_t> order(cols);
+          for (size_t c = 0; c < cols; ++c) order[c] = c;
+          auto key = [&](size_t c) { float v = pred[r * cols + c]; return v == v ? v : -INFINITY; };
+          std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) > key(b); });
+          for (size_t c = 0; c < cols; ++c) filtered[r * cols + c] = -1e10f;
+          for (size_t j = 0; j < size_t(top_k); ++j) filtered[r * cols + order[j]] = pred[r * cols + order[j]];
+        }
+        std::vector<double> by_hand(4 * th.size(), 0.0);
+        ref.threshold_counts(by_hand.data(), filtered.data(), dense.data(), rows, cols, class_id, 0, th.data(), th.size());
+        CHECK(want == by_hand);
+        for (const ck::CpuKernels* k : cktest::vector_tables()) {
+          std::vector<double> got(4 * th.size(), 0.0);
+          k->threshold_counts(got.data(), pred.data(), dense.data(), rows, cols, class_id, top_k, th.data(), th.size());
+          CHECK(want == got);
+        }
+      }
+    }
+    for (bool sparse : {false, true}) {
+      const ck::LabelMode mode = sparse ? ck::LabelMode::Sparse : ck::LabelMode::Dense;
+      const size_t classes = cols == 1 ? 2 : cols;
+      std::vector<double> want(classes * classes, 0.0);
+      ref.confusion_matrix_counts(want.data(), pred.data(), sparse ? ids.data() : dense.data(), rows, cols, mode);
+      double total = 0, trace = 0;
+      for (size_t i = 0; i < want.size(); ++i) total += want[i], trace += i % (classes + 1) == 0 ? want[i] : 0;
+      CHECK(total <= double(rows) && total >= double(rows) - 1);  // ids[1] lies outside the classes
+      if (!sparse) CHECK(total == double(rows));
+      // The diagonal is what accuracy counts correct.
+      if (cols > 1) {
+        std::vector<float> valid_ids = ids;
+        if (rows > 2) valid_ids[1] = -1.f;
+        CHECK(trace == double(ref.accuracy_count(pred.data(), sparse ? valid_ids.data() : dense.data(), rows, cols, mode, 0.5f)));
+      }
+      for (const ck::CpuKernels* k : cktest::vector_tables()) {
+        std::vector<double> got(classes * classes, 0.0);
+        k->confusion_matrix_counts(got.data(), pred.data(), sparse ? ids.data() : dense.data(), rows, cols, mode);
+        CHECK(want == got);
+      }
+    }
+  }
 }
 
 CK_TEST_MAIN()

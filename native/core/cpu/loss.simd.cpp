@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "simd_kernels.h"
@@ -224,19 +225,51 @@ size_t top_k_count(const float* pred, const float* target, size_t rows, size_t c
   return hits;
 }
 
+namespace {
+constexpr float kNegInf = -1e10f;  // Keras's NEG_INF, what _filter_top_k leaves outside the top k
+float rank_key(float v) { return v == v ? v : -INFINITY; }  // a NaN ranks below every number
+
+// Keras's _filter_top_k of one row into `out`: the row's k largest values (the lower column first
+// among equal ones) kept, the others kNegInf. `keys` is scratch of cols floats.
+void filter_top_k(float* out, const float* row, size_t cols, int k, std::vector<float>& keys) {
+  keys.resize(cols);
+  for (size_t c = 0; c < cols; ++c) keys[c] = rank_key(row[c]);
+  std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end(), std::greater<float>());
+  const float kth = keys[size_t(k - 1)];
+  size_t ties = size_t(k);  // the places left for values equal to the k-th largest
+  for (size_t c = 0; c < cols; ++c) ties -= rank_key(row[c]) > kth;
+  for (size_t c = 0; c < cols; ++c) {
+    const float key = rank_key(row[c]);
+    bool kept = key > kth;
+    if (key == kth && ties > 0) kept = true, --ties;
+    out[c] = kept ? row[c] : kNegInf;
+  }
+}
+}  // namespace
+
 // One pass over the values: each falls in the bucket of how many thresholds lie below it (a
-// binary search), and the counts at threshold i are the buckets above i.
+// binary search), and the counts at threshold i are the buckets above i. With top_k, each row is
+// filtered first (a k below cols; at cols every value is kept).
 void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
-                      int class_id, const float* thresholds, size_t count) {
+                      int class_id, int top_k, const float* thresholds, size_t count) {
   std::vector<uint64_t> pos(count + 1, 0), neg(count + 1, 0);
-  // Every value, or one column's: from `first`, `n` values `step` apart.
-  const size_t first = class_id >= 0 ? size_t(class_id) : 0, step = class_id >= 0 ? cols : 1;
-  const size_t n = class_id >= 0 ? rows : rows * cols;
-  for (size_t k = 0, i = first; k < n; ++k, i += step) {
+  auto bucket = [&](float v, float label) {
     // pred > thresholds[j] exactly for j below the first threshold >= pred (none for NaN).
-    const float v = pred[i];
     const size_t below = v == v ? size_t(std::lower_bound(thresholds, thresholds + count, v) - thresholds) : 0;
-    (target[i] != 0.f ? pos : neg)[below] += 1;
+    (label != 0.f ? pos : neg)[below] += 1;
+  };
+  const bool filtered = top_k > 0 && size_t(top_k) < cols;
+  std::vector<float> row, keys;
+  if (filtered) row.resize(cols);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* p = pred + r * cols;
+    if (filtered) {
+      filter_top_k(row.data(), p, cols, top_k, keys);
+      p = row.data();
+    }
+    // Every value of the row, or one column's.
+    const size_t from = class_id >= 0 ? size_t(class_id) : 0, to = class_id >= 0 ? from + 1 : cols;
+    for (size_t c = from; c < to; ++c) bucket(p[c], target[r * cols + c]);
   }
   uint64_t tp = 0, fp = 0, all_pos = 0, all_neg = 0;
   for (size_t j = 0; j <= count; ++j) all_pos += pos[j], all_neg += neg[j];
@@ -247,6 +280,32 @@ void threshold_counts(double* counts, const float* pred, const float* target, si
     counts[4 * t + 1] += double(fp);
     counts[4 * t + 2] += double(all_neg - fp);
     counts[4 * t + 3] += double(all_pos - tp);
+  }
+}
+
+// tf.math.confusion_matrix of the rows' labels and predictions (see kernel_list.inc).
+void confusion_matrix_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                             LabelMode mode) {
+  const size_t classes = cols == 1 ? 2 : cols;
+  auto first_max = [cols](const float* v) {
+    size_t best = 0;
+    for (size_t c = 1; c < cols; ++c) best = v[c] > v[best] ? c : best;
+    return best;
+  };
+  for (size_t r = 0; r < rows; ++r) {
+    size_t label, predicted;
+    if (cols == 1) {
+      label = target[r] > 0.5f, predicted = pred[r] > 0.5f;
+    } else {
+      predicted = first_max(pred + r * cols);
+      if (mode == LabelMode::Sparse) {
+        if (!(target[r] >= 0.f && target[r] < float(cols))) continue;
+        label = size_t(target[r]);
+      } else {
+        label = first_max(target + r * cols);
+      }
+    }
+    counts[label * classes + predicted] += 1;
   }
 }
 

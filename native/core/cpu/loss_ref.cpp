@@ -166,19 +166,56 @@ size_t top_k_count(const float* pred, const float* target, size_t rows, size_t c
   return hits;
 }
 
+namespace {
+// Keras's _filter_top_k: whether row value c is among the row's top k (the k largest, the lower
+// column first among equal ones; a NaN ranks as -inf), else the value counts as NEG_INF.
+constexpr float kNegInf = -1e10f;
+float rank_key(float v) { return v == v ? v : -INFINITY; }
+bool in_top_k(const float* row, size_t cols, size_t c, int k) {
+  const float v = rank_key(row[c]);
+  size_t ahead = 0;
+  for (size_t j = 0; j < cols; ++j) {
+    const float u = rank_key(row[j]);
+    ahead += u > v || (u == v && j < c);
+  }
+  return ahead < size_t(k);
+}
+}  // namespace
+
 // One pass per threshold: the plain definition, against which the vector tables' one-pass
 // bucketing is checked.
 void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
-                      int class_id, const float* thresholds, size_t count) {
+                      int class_id, int top_k, const float* thresholds, size_t count) {
   for (size_t t = 0; t < count; ++t) {
     for (size_t r = 0; r < rows; ++r) {
       for (size_t c = 0; c < cols; ++c) {
         if (class_id >= 0 && c != size_t(class_id)) continue;
         const size_t i = r * cols + c;
-        const bool positive = pred[i] > thresholds[t], label = target[i] != 0.f;
+        const float p = top_k > 0 && !in_top_k(pred + r * cols, cols, c, top_k) ? kNegInf : pred[i];
+        const bool positive = p > thresholds[t], label = target[i] != 0.f;
         counts[4 * t + (label ? (positive ? 0 : 3) : (positive ? 1 : 2))] += 1;
       }
     }
+  }
+}
+
+void confusion_matrix_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                             LabelMode mode) {
+  const size_t classes = cols == 1 ? 2 : cols;
+  for (size_t r = 0; r < rows; ++r) {
+    size_t label = 0, predicted = 0;
+    if (cols == 1) {
+      label = target[r] > 0.5f, predicted = pred[r] > 0.5f;
+    } else {
+      for (size_t c = 1; c < cols; ++c) if (pred[r * cols + c] > pred[r * cols + predicted]) predicted = c;
+      if (mode == LabelMode::Sparse) {
+        if (!(target[r] >= 0.f && target[r] < float(cols))) continue;
+        label = size_t(target[r]);
+      } else {
+        for (size_t c = 1; c < cols; ++c) if (target[r * cols + c] > target[r * cols + label]) label = c;
+      }
+    }
+    counts[label * classes + predicted] += 1;
   }
 }
 

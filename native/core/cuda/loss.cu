@@ -215,10 +215,28 @@ __global__ void top_k_kernel(unsigned long long* count, const float* pred, const
   if (threadIdx.x == 0 && block_count) atomicAdd(count, (unsigned long long)block_count);
 }
 
+constexpr float kNegInf = -1e10f;  // Keras's NEG_INF, what _filter_top_k leaves outside the top k
+
+__device__ __forceinline__ float rank_key(float v) { return v == v ? v : -INFINITY; }
+
+// Value c of a row as Keras's _filter_top_k leaves it: kept when fewer than k values rank ahead
+// of it (larger, or equal in a lower column; a NaN ranks below every number), else kNegInf.
+__device__ __forceinline__ float top_k_filtered(const float* row, size_t cols, size_t c, int k) {
+  const float v = rank_key(row[c]);
+  size_t ahead = 0;
+  for (size_t j = 0; j < cols; ++j) {
+    const float u = rank_key(row[j]);
+    ahead += u > v || (u == v && j < c);
+  }
+  return ahead < size_t(k) ? row[c] : kNegInf;
+}
+
 // One block per threshold: integer counts (exact in any order), added to the double sums once.
-// The values counted are n, `step` apart from `first` (every value, or one column's).
+// The values counted are n, `step` apart from `first` (every value, or one column's). With
+// top_k > 0 each value is ranked within its row first (cols reads per value).
 __global__ void threshold_counts_kernel(double* counts, const float* pred, const float* target,
-                                        size_t n, size_t first, size_t step, const float* thresholds) {
+                                        size_t n, size_t first, size_t step, size_t cols, int top_k,
+                                        const float* thresholds) {
   __shared__ unsigned long long c[3];  // tp, fp, fn
   if (threadIdx.x < 3) c[threadIdx.x] = 0;
   __syncthreads();
@@ -226,7 +244,8 @@ __global__ void threshold_counts_kernel(double* counts, const float* pred, const
   unsigned long long tp = 0, fp = 0, fn = 0;
   for (size_t k = threadIdx.x; k < n; k += blockDim.x) {
     const size_t i = first + k * step;
-    const bool positive = pred[i] > th, label = target[i] != 0.f;
+    const float p = top_k > 0 ? top_k_filtered(pred + i / cols * cols, cols, i % cols, top_k) : pred[i];
+    const bool positive = p > th, label = target[i] != 0.f;
     tp += positive && label;
     fp += positive && !label;
     fn += !positive && label;
@@ -241,6 +260,31 @@ __global__ void threshold_counts_kernel(double* counts, const float* pred, const
     out[1] += double(c[1]);
     out[2] += double(n - c[0] - c[1] - c[2]);
     out[3] += double(c[2]);
+  }
+}
+
+// One warp per row (one thread per row for a single column): the row's cell of the matrix gets
+// 1 (atomic adds of whole numbers into doubles: exact in any order).
+__global__ void confusion_matrix_kernel(double* counts, const float* pred, const float* target,
+                                        size_t rows, size_t cols, LabelMode mode) {
+  if (cols == 1) {
+    for (size_t r = size_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += size_t(gridDim.x) * blockDim.x) {
+      const size_t label = target[r] > 0.5f, predicted = pred[r] > 0.5f;
+      atomicAdd(&counts[label * 2 + predicted], 1.0);
+    }
+    return;
+  }
+  const int lane = threadIdx.x % 32;
+  CK_ROWS_PER_WARP(r, rows) {
+    const long long predicted = row_argmax(pred + r * cols, cols, lane);
+    long long label;
+    if (mode == LabelMode::Sparse) {
+      const float tr = target[r];
+      label = tr >= 0.f && tr < float(cols) ? (long long)tr : -1;
+    } else {
+      label = row_argmax(target + r * cols, cols, lane);
+    }
+    if (lane == 0 && label >= 0) atomicAdd(&counts[size_t(label) * cols + size_t(predicted)], 1.0);
   }
 }
 
@@ -339,13 +383,23 @@ void top_k_count(uint64_t* count, const float* pred, const float* target, size_t
 }
 
 void threshold_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
-                      int class_id, const float* thresholds, size_t count, void* stream) {
+                      int class_id, int top_k, const float* thresholds, size_t count, void* stream) {
   if (count == 0) return;
   const size_t first = class_id >= 0 ? size_t(class_id) : 0, step = class_id >= 0 ? cols : 1;
   const size_t n = class_id >= 0 ? rows : rows * cols;
-  threshold_counts_kernel<<<unsigned(count), 256, 0, as_stream(stream)>>>(counts, pred, target, n, first, step,
-                                                                          thresholds);
+  // A k of cols or more keeps every value.
+  const int filter = top_k > 0 && size_t(top_k) < cols ? top_k : 0;
+  threshold_counts_kernel<<<unsigned(count), 256, 0, as_stream(stream)>>>(counts, pred, target, n, first, step, cols,
+                                                                          filter, thresholds);
   check_launch("thresholdCounts");
+}
+
+void confusion_matrix_counts(double* counts, const float* pred, const float* target, size_t rows, size_t cols,
+                             LabelMode mode, void* stream) {
+  if (rows == 0 || cols == 0) return;
+  const unsigned grid = cols == 1 ? grid_1d(rows, 256, 4096) : grid_1d(rows, kRowWarps, 4096);
+  confusion_matrix_kernel<<<grid, 256, 0, as_stream(stream)>>>(counts, pred, target, rows, cols, mode);
+  check_launch("confusionMatrix");
 }
 
 void sum_into(double* acc, const float* x, size_t n, void* stream) {

@@ -600,20 +600,45 @@ TEST(metric_counts) {
     Vec probs = rnd(rng, n, 0.f, 1.f);
     if (n > 3) probs[0] = 0.5f, probs[1] = std::nanf("");
     Vec th = {-1e-7f, 0.25f, 0.5f, 0.75f, 1.f + 1e-7f};
-    Dev gprobs(probs), gth(th);
-    for (int class_id : {-1, 0, int(s.cols) - 1}) {
-      std::vector<double> want(4 * th.size(), 2.0);
-      ref().threshold_counts(want.data(), probs.data(), dense.data(), s.rows, s.cols, class_id, th.data(), th.size());
-      std::vector<double> start(4 * th.size(), 2.0);
-      DeviceArray<double> counts(start);
-      gpu().threshold_counts(counts.data(), gprobs.p(), gd.p(), s.rows, s.cols, class_id, gth.p(), th.size(), g_stream);
-      ck::cuda::stream_sync(g_stream);
-      const std::vector<double> got = counts.to_host();
-      for (size_t i = 0; i < want.size(); ++i) {
-        if (got[i] != want[i]) {
-          cktest::fail(__FILE__, __LINE__, "threshold_counts " + tag + " class " + std::to_string(class_id) + " [" +
-                                               std::to_string(i) + "]: " + std::to_string(got[i]) + " vs " + std::to_string(want[i]));
+    Vec th_k = {-1e10f, 0.5f, 2.5f};  // Keras's top-k threshold, and some among the tied whole numbers
+    Dev gprobs(probs), gth(th), gth_k(th_k);
+    // top_k over probabilities, and over whole numbers with many ties and a NaN.
+    for (int top_k : {0, 1, 3, -1}) {
+      const bool ties = top_k < 0;
+      const int k = ties ? 2 : top_k;
+      const Vec& in = ties ? pred : probs;
+      const Vec& thresholds = ties ? th_k : th;
+      for (int class_id : {-1, 0, int(s.cols) - 1}) {
+        std::vector<double> want(4 * thresholds.size(), 2.0);
+        ref().threshold_counts(want.data(), in.data(), dense.data(), s.rows, s.cols, class_id, k, thresholds.data(),
+                               thresholds.size());
+        std::vector<double> start(4 * thresholds.size(), 2.0);
+        DeviceArray<double> counts(start);
+        gpu().threshold_counts(counts.data(), (ties ? gp : gprobs).p(), gd.p(), s.rows, s.cols, class_id, k,
+                               (ties ? gth_k : gth).p(), thresholds.size(), g_stream);
+        ck::cuda::stream_sync(g_stream);
+        const std::vector<double> got = counts.to_host();
+        for (size_t i = 0; i < want.size(); ++i) {
+          if (got[i] != want[i]) {
+            cktest::fail(__FILE__, __LINE__, "threshold_counts " + tag + " class " + std::to_string(class_id) + " top_k " +
+                                                 std::to_string(k) + " [" + std::to_string(i) + "]: " +
+                                                 std::to_string(got[i]) + " vs " + std::to_string(want[i]));
+          }
         }
+      }
+    }
+    // The confusion matrix over tied predictions (first maximum), both label layouts.
+    for (LabelMode mode : {LabelMode::Dense, LabelMode::Sparse}) {
+      const size_t classes = s.cols == 1 ? 2 : s.cols;
+      std::vector<double> want(classes * classes, 2.0);
+      ref().confusion_matrix_counts(want.data(), pred.data(), (mode == LabelMode::Dense ? dense : sparse).data(), s.rows,
+                                    s.cols, mode);
+      DeviceArray<double> counts(std::vector<double>(classes * classes, 2.0));
+      gpu().confusion_matrix_counts(counts.data(), gp.p(), (mode == LabelMode::Dense ? gd : gs).p(), s.rows, s.cols, mode,
+                                    g_stream);
+      ck::cuda::stream_sync(g_stream);
+      if (counts.to_host() != want) {
+        cktest::fail(__FILE__, __LINE__, "confusion_matrix_counts " + tag + " mode " + std::to_string(int(mode)));
       }
     }
   }
