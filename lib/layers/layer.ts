@@ -40,7 +40,7 @@ export type BatchShape = (number | null)[];
  */
 export type OptionType =
   | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'intOrSingle' | 'padding2d' | 'shape' | 'inputShape'
-  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer' | 'numberOrList'
+  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer' | 'numberOrList' | 'noiseShape' | 'noiseShape?'
   | 'boolean?' | 'string?' | 'number?' | 'numberOrList?' | 'integer?' | 'intOrPair?' | 'intOrSingle?' | 'initializer?' | 'dtype?' | 'regularizer?'
   | 'unsupported' | readonly (string | number | boolean | null)[];
 
@@ -81,6 +81,8 @@ const typeChecks: Record<string, [(v: unknown) => boolean, string]> = {
     (v.every(isInt) || v.every((p) => Array.isArray(p) && p.length === 2 && p.every(isInt)))),
   'an integer, [height, width] or [[top, bottom], [left, right]] of integers'],
   shape: [(v) => Array.isArray(v) && v.every(isInt), 'an array of integers'],
+  // Dropout's mask shape, batch first: positive integers or null (the input's size)
+  noiseShape: [(v) => Array.isArray(v) && v.length > 0 && v.every((d) => d === null || isSize(d)), 'an array of positive integers or nulls'],
   // (the shapes of a model's input are ShapeErrors)
   inputShape: [(v) => Array.isArray(v) && v.length > 0 && v.every(isSize), 'a non-empty array of positive integers'],
   batchInputShape: [(v) => Array.isArray(v) && v.length > 1 && v.every((d, i) => isSize(d) || (i === 0 && d === null)),

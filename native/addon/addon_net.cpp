@@ -176,6 +176,8 @@ void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::Reshape
 
 void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::DropoutAttrs& a) {
   a.rate = get_float(o, "rate", 0.f, layer.c_str());
+  Napi::Value noise = o.Get("noiseShape");
+  if (!noise.IsUndefined()) a.noise_shape = read_ints(noise, 0, 1, layer + ": noiseShape (1: broadcast, 0: per index)");
 }
 
 void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::NormAttrs& a) {

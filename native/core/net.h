@@ -96,6 +96,9 @@ struct ReshapeAttrs {
 
 struct DropoutAttrs {
   float rate = 0.f;
+  // Keras's noise_shape, per axis (batch first): 1 where one mask value is broadcast over the
+  // axis, 0 where each index draws its own; empty: every value its own.
+  std::vector<int> noise_shape;
 };
 
 // batch norm (eps, momentum), layer norm and group norm (groups dividing the channels)
