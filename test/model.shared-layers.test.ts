@@ -93,10 +93,12 @@ describe('graphs with shared layers agree with TensorFlow.js', () => {
     const ref = siamese(tf);
     shareWeights(mine, ref, 3);
     const [a, b] = pair(6, 4);
+    const conv = mine.getLayer('tower_conv').getWeights().map((w) => Array.from(w.dataSync()));
     const got = mine.predict([ck.tensor(a, [6, 7, 7, 2]), ck.tensor(b, [6, 7, 7, 2])]);
     const want = ref.predict([tf.tensor(a, [6, 7, 7, 2]), tf.tensor(b, [6, 7, 7, 2])]) as tf.Tensor;
-    // (predict runs each branch's batch norm folded into its own copy of the shared conv's weights)
+    // predict runs each branch's batch norm folded into its own copy of the shared conv's weights
     expect(maxRelDiff(got.dataSync(), want.dataSync())).toBeLessThan(1e-5);
+    expect(mine.getLayer('tower_conv').getWeights().map((w) => Array.from(w.dataSync()))).toEqual(conv);
     const convOut = mine.layerOutput([ck.tensor(a, [6, 7, 7, 2]), ck.tensor(b, [6, 7, 7, 2])], mine.getLayer('tower_conv'));
     expect(convOut.shape).toEqual([6, 5, 5, 4]);
 
@@ -243,7 +245,7 @@ describe('model files with shared layers (Keras\'s inbound nodes)', () => {
   });
 });
 
-test('errors: an input that needs other weights, and a shared layer\'s output, name the layer', () => {
+test('errors: an input that needs other weights, a shared layer\'s output and its ONNX export name the layer', async () => {
   const a = ck.input({ shape: [4] });
   const b = ck.input({ shape: [6] });
   const dense = ck.layers.dense({ units: 3, name: 'shared_dense' });
@@ -255,4 +257,6 @@ test('errors: an input that needs other weights, and a shared layer\'s output, n
   expect(dense.getOutputAt(1)).toBe(second);
   expect(() => dense.output).toThrow(/applied 2 times .*getOutputAt/);
   expect(() => dense.getOutputAt(2)).toThrow(ck.ValueError);
+  const model = ck.model({ inputs: [a, second.sourceLayer.inboundNodes[1].inputs[0]], outputs: ck.layers.add().apply([first, second]) });
+  await expect(model.save(`onnx://${path.join(root, 'shared.onnx')}`)).rejects.toThrow(/shared_dense is applied more than once .*ONNX export does not support shared layers/);
 });
