@@ -149,6 +149,61 @@ describe('graphs with shared layers agree with TensorFlow.js', () => {
   });
 });
 
+// A random graph over 4-wide values: dense layers (tanh) applied to earlier values, each new
+// or one applied before, and adds of two values; the output adds the last two values. The
+// same recipe builds the graph in either library.
+type Step = { op: 'dense'; layer: number; from: number } | { op: 'add'; from: number; other: number };
+function recipe(seed: number): Step[] {
+  const next = lcg(seed);
+  const pick = (n: number) => Math.floor(next() * n);
+  const steps: Step[] = [];
+  let layers = 0;
+  for (let s = 0; s < 9; s++) {
+    const values = s + 1;
+    if (s > 1 && next() < 0.25) {
+      // two different values (tfjs's executor mishandles adding a shared layer's output to itself)
+      const from = pick(values);
+      steps.push({ op: 'add', from, other: (from + 1 + pick(values - 1)) % values });
+    } else {
+      steps.push({ op: 'dense', layer: layers > 0 && next() < 0.5 ? pick(layers) : layers++, from: pick(values) });
+    }
+  }
+  return steps;
+}
+
+function randomGraph<L extends Lib>(lib: L, steps: Step[], tag: number): ModelOf<L> {
+  const l = lib.layers as typeof ck.layers & typeof tf.layers;
+  const values = [lib.input({ shape: [4], name: `in_${tag}` }) as never];
+  const denses: { apply(x: never): unknown }[] = [];
+  steps.forEach((step, s) => {
+    if (step.op === 'add') {
+      values.push(l.add({ name: `add_${tag}_${s}` }).apply([values[step.from], values[step.other]] as never) as never);
+      return;
+    }
+    if (step.layer === denses.length) denses.push(l.dense({ units: 4, activation: 'tanh', name: `d_${tag}_${step.layer}` }) as never);
+    values.push(denses[step.layer].apply(values[step.from]) as never);
+  });
+  const out = l.add({ name: `out_${tag}` }).apply([values[values.length - 1], values[values.length - 2]] as never);
+  return (lib.model as (a: unknown) => unknown)({ inputs: values[0], outputs: out }) as ModelOf<L>;
+}
+
+test('random graphs of shared dense layers: Keras\'s layer order and the same predictions as TensorFlow.js', () => {
+  let shared = 0;
+  for (let g = 0; g < 25; g++) {
+    const steps = recipe(100 + g);
+    const mine = randomGraph(ck, steps, g);
+    const ref = randomGraph(tf, steps, g);
+    expect(mine.layers.map((layer) => layer.name)).toEqual(ref.layers.map((layer) => layer.name));
+    expect(mine.countParams()).toBe(ref.countParams());
+    shareWeights(mine, ref, g);
+    const x = randomArray(3 * 4, 200 + g, -1, 1);
+    expect(maxRelDiff(mine.predict(ck.tensor(x, [3, 4])).dataSync(), (ref.predict(tf.tensor(x, [3, 4])) as tf.Tensor).dataSync()))
+      .toBeLessThan(1e-5);
+    shared += mine.layers.filter((layer) => layer.inboundNodes.length > 1).length;
+  }
+  expect(shared).toBeGreaterThan(10);
+});
+
 // The chain model's mean squared error in float64 plain loops: step (tanh dense) twice, head.
 function chainLoss(w: Float64Array[], x: Float32Array, y: Float32Array, n: number): number {
   const [k, bias, hk, hb] = w;

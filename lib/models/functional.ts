@@ -40,13 +40,15 @@ export class Functional extends LayersModel {
     this.outputs = outputs;
 
     // Keras's order (tfjs's Container): a depth-first walk from the outputs numbers the nodes
-    // (each application of a layer, identified by its output) in post-order, and each layer by
-    // its first node there. Visiting the nodes from the last numbered, a node's depth is the
-    // longest path to an output, raised to the deepest of its layer's nodes visited so far, and
-    // a layer's depth is its deepest node's. Nodes run deepest first (a topological order, so
-    // each comes after everything it reads, and a shared layer's first node before the
-    // others); layers are listed deepest first; ties go by number.
+    // (each application of a layer, identified by its output) in post-order, and each layer as
+    // the walk first enters one of its nodes. Visiting the nodes from the last numbered, a
+    // node's depth is the longest path to an output, raised to the deepest of its layer's nodes
+    // visited so far, and a layer's depth is its deepest node's. Nodes run deepest first (a
+    // topological order, so each comes after everything it reads, and a shared layer's first
+    // node before the others); layers are listed deepest first; ties go by number. (Two nodes
+    // of one depth are in the same order entered or finished: neither is the other's input.)
     const walked: SymbolicTensor[] = [];
+    const entered: Layer[] = [];
     const done = new Set<SymbolicTensor>();
     const visiting = new Set<SymbolicTensor>();
     const walk = (t: SymbolicTensor): void => {
@@ -56,15 +58,17 @@ export class Functional extends LayersModel {
       }
       if (visiting.has(t)) throw new ValueError(`model: the graph has a cycle through ${t.sourceLayer.name}`);
       visiting.add(t);
+      entered.push(t.sourceLayer);
       reads(t).forEach(walk);
       visiting.delete(t);
       done.add(t);
       walked.push(t);
     };
     outputs.forEach(walk);
-    for (const t of inputs) if (!done.has(t)) walked.unshift(t), done.add(t);
+    // Inputs no output depends on come first.
+    for (const t of inputs) if (!done.has(t)) walked.unshift(t), entered.unshift(t.sourceLayer), done.add(t);
     const layerNumber = new Map<Layer, number>();
-    for (const t of walked) if (!layerNumber.has(t.sourceLayer)) layerNumber.set(t.sourceLayer, layerNumber.size);
+    for (const layer of entered) if (!layerNumber.has(layer)) layerNumber.set(layer, layerNumber.size);
     const depth = new Map<SymbolicTensor, number>();
     const layerDepth = new Map<Layer, number>();
     for (const t of [...walked].reverse()) {
