@@ -146,3 +146,26 @@ test('a noiseShape that does not fit the input is an error naming the layer', ()
   expect(() => probe(0.5, [null, 1, W, 1]).build()).toThrow(/drop: noiseShape may broadcast the mask over one run of adjacent axes/);
   expect(() => ck.layers.dropout({ rate: 0.5, noiseShape: [null, 0] as never })).toThrow(ck.ValueError);
 });
+
+const cuda = ck.cudaStatus();
+const onCuda = cuda.available ? describe : describe.skip;
+onCuda(`on CUDA (against the CPU)${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
+  test('the CUDA step draws the CPU\'s masks, broadcast alike', async () => {
+    for (const noise of [[null, 1, 1, C], [null, 1, 1, 1]]) {
+      const kept: number[][][] = [];
+      for (const device of ['cpu', 'cuda'] as const) {
+        const model = probe(0.5, noise);
+        compileProbe(model);
+        model.compile({ optimizer: ck.optimizers.sgd({ learningRate: 1 }), loss: 'meanSquaredError', device });
+        const steps: number[][] = [];
+        for (let s = 0; s < 3; s++) {
+          const { kept: k, loss, want } = await step(model, 4, 0.5);
+          expect(Math.abs(loss - want)).toBeLessThan(1e-5 * Math.max(1, want));
+          steps.push(k);
+        }
+        kept.push(steps);
+      }
+      expect(kept[1]).toEqual(kept[0]);
+    }
+  });
+});

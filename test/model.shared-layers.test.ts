@@ -315,3 +315,26 @@ test('errors: an input that needs other weights, a shared layer\'s output and it
   const model = ck.model({ inputs: [a, second.sourceLayer.inboundNodes[1].inputs[0]], outputs: ck.layers.add().apply([first, second]) });
   await expect(model.save(`onnx://${path.join(root, 'shared.onnx')}`)).rejects.toThrow(/shared_dense is applied more than once .*ONNX export does not support shared layers/);
 });
+
+const cuda = ck.cudaStatus();
+const onCuda = cuda.available ? describe : describe.skip;
+onCuda(`on CUDA (against the CPU)${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
+  test('SGD steps (captured and replayed as CUDA graphs) and predictions of a Siamese model match the CPU', async () => {
+    const n = 6;
+    const [a, b] = pair(n, 30);
+    const y = ck.toCategorical(ck.tensor(Float32Array.from({ length: n }, (_, i) => i % 3), [n]), 3);
+    const cpu = siamese(ck);
+    const gpu = siamese(ck);
+    gpu.setWeights(cpu.getWeights());
+    const compile = { optimizer: ck.optimizers.sgd({ learningRate: 0.2 }), loss: 'categoricalCrossentropy' as const };
+    cpu.compile({ ...compile, device: 'cpu' });
+    gpu.compile({ ...compile, device: 'cuda' });
+    const xs = [ck.tensor(a, [n, 7, 7, 2]), ck.tensor(b, [n, 7, 7, 2])];
+    const hc = await cpu.fit(xs, y, { epochs: 3, batchSize: n, shuffle: false, verbose: 0 });
+    const hg = await gpu.fit(xs, y, { epochs: 3, batchSize: n, shuffle: false, verbose: 0 });
+    expect(maxRelDiff(hg.history.loss, hc.history.loss)).toBeLessThan(1e-5);
+    const wc = cpu.getWeights().map((w) => w.dataSync());
+    gpu.getWeights().forEach((w, k) => expect(maxRelDiff(w.dataSync(), wc[k])).toBeLessThan(1e-5));
+    expect(maxRelDiff(gpu.predict(xs).dataSync(), cpu.predict(xs).dataSync())).toBeLessThan(1e-5);
+  });
+});
