@@ -288,6 +288,24 @@ describe('model files with shared layers (Keras\'s inbound nodes)', () => {
       .toBeLessThan(1e-5);
   });
 
+  test('a layer applied in another model too: a file numbers only this model\'s applications', async () => {
+    ck.setSeed(21);
+    const a = ck.input({ shape: [3] });
+    const shared = ck.layers.dense({ units: 3, name: 'reused' });
+    ck.model({ inputs: a, outputs: shared.apply(a) });
+    const b = ck.input({ shape: [3], name: 'b_in' });
+    const second = ck.model({ inputs: b, outputs: ck.layers.dense({ units: 2, name: 'head' }).apply(shared.apply(b)) });
+    expect(shared.inboundNodes).toHaveLength(2);
+    const dir = path.join(root, 'second');
+    await second.save(`file://${dir}`);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    const layers = json.modelTopology.config.layers as { name: string; inbound_nodes: unknown[][] }[];
+    expect(layers.map((l) => [l.name, l.inbound_nodes])).toEqual([['b_in', []], ['reused', [[['b_in', 0, 0, {}]]]], ['head', [[['reused', 0, 0, {}]]]]]);
+    const x = ck.tensor(randomArray(4 * 3, 22), [4, 3]);
+    const loaded = await ck.loadModel(`file://${dir}`);
+    expect(Array.from(loaded.predict(x).dataSync())).toEqual(Array.from(second.predict(x).dataSync()));
+  });
+
   test('a node reference past a layer\'s nodes is a FormatError naming it', async () => {
     const mine = chain(ck);
     const dir = path.join(root, 'bad');
