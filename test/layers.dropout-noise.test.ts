@@ -120,6 +120,21 @@ describe('the mask is broadcast over the axes where noiseShape is 1', () => {
   });
 });
 
+test('a data-parallel share draws the masks of its rows\' places in the global batch (gradientSlices against one batch)', async () => {
+  const n = 6;
+  for (const noise of [[null, 1, 1, C], [null, 1, 1, 1], [1, 1, 1, C], null]) {
+    const weights: Float32Array[] = [];
+    for (const slices of [1, 3]) {
+      const model = probe(0.5, noise);
+      compileProbe(model);
+      await model.fit(ck.ones([n, 1]), ck.zeros([n, F]), { epochs: 2, batchSize: n, shuffle: false, verbose: 0, seed: 11, gradientSlices: slices });
+      weights.push(model.getWeights()[1].dataSync());
+    }
+    // the same masks: the same weights but for the order the slices' gradients are summed in
+    weights[1].forEach((w, j) => expect(Math.abs(w - weights[0][j])).toBeLessThan(1e-6));
+  }
+});
+
 test('noiseShape is saved as Keras\'s noise_shape and loads in convkit and TensorFlow.js', async () => {
   await tfjsReady();
   const root = tmpDir('dropout-noise');
