@@ -132,6 +132,9 @@ async function lowerModel(model: OnnxExportable, g: OnnxGraph, layout: 'nhwc' | 
     }
     return { inputs, outputs: [{ value, layer: last ?? model.layers[0] }] };
   }
+  // Each layer becomes its nodes and initializers once: a layer applied more than once is refused.
+  const shared = model.layers.find((layer) => layer.inboundNodes.length > 1);
+  if (shared) throw new ValueError(`toOnnx: ${shared.name} is applied more than once (a shared layer); ONNX export does not support shared layers yet`);
   const values = new Map<SymbolicTensor, OnnxValue>(model.inputs.map((t, i) => [t, inputs[i].value]));
   for (const [j, layer] of model.layers.entries()) {
     if (layer instanceof InputLayer) continue;

@@ -159,25 +159,52 @@ export class Flatten extends Layer {
 export class Dropout extends Layer {
   readonly className = 'Dropout';
   readonly rate: number;
+  /**
+   * Keras's noiseShape: the mask's shape, batch first, broadcast over the axes where it is 1
+   * ([null, 1, 1, C] drops whole channels, [null, 1, 1, 1] whole examples); null: one mask
+   * value per input value.
+   */
+  readonly noiseShape: (number | null)[] | null;
 
-  constructor(args: LayerArgs & { rate: number; noiseShape?: null; seed?: number | null }) {
-    super(args, 'dropout', { rate: 'number', noiseShape: 'unsupported', seed: 'integer?' });
+  constructor(args: LayerArgs & { rate: number; noiseShape?: (number | null)[] | null; seed?: number | null }) {
+    super(args, 'dropout', { rate: 'number', noiseShape: 'noiseShape?', seed: 'integer?' });
     if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate < 1)) {
       throw new ValueError(`${this.name}: rate must be a number in [0, 1), got ${describeValue(args.rate)}`);
     }
     this.rate = args.rate;
+    this.noiseShape = args.noiseShape ? args.noiseShape.slice() : null;
   }
 
   computeOutputShape(inputShape: Shape): Shape {
+    this.noiseFlags(inputShape);
     return inputShape;
   }
 
-  lower(): NativeLayerSpec[] {
-    return [{ kind: 'dropout', name: this.name, rate: this.rate }];
+  /**
+   * Per axis of the input (batch first): 1 where the mask is broadcast, 0 where each index has
+   * its own value. Keras allows, per axis, 1, the axis's size or null (its size).
+   */
+  private noiseFlags(inputShape: Shape): number[] | undefined {
+    const noise = this.noiseShape;
+    if (!noise) return undefined;
+    const dims = [null, ...inputShape];
+    if (noise.length !== dims.length) {
+      throw new ShapeError(`${this.name}: noiseShape [${noise.map(String).join(', ')}] needs one entry per axis of the input (None, ${inputShape.join(', ')}), batch first`);
+    }
+    return noise.map((d, a) => {
+      if (d === null || (a > 0 && d === dims[a] && d !== 1)) return 0;
+      if (d === 1) return 1;
+      throw new ShapeError(`${this.name}: noiseShape [${noise.map(String).join(', ')}] has ${d} at axis ${a} of the input (None, ${inputShape.join(', ')}); each entry must be 1, null or the axis's size`);
+    });
+  }
+
+  lower(inputShape: Shape): NativeLayerSpec[] {
+    const flags = this.noiseFlags(inputShape);
+    return [{ kind: 'dropout', name: this.name, rate: this.rate, ...(flags ? { noiseShape: flags } : {}) }];
   }
 
   getConfig(): Record<string, unknown> {
-    return { ...super.getConfig(), rate: this.rate, noiseShape: null, seed: null };
+    return { ...super.getConfig(), rate: this.rate, noiseShape: this.noiseShape ? this.noiseShape.slice() : null, seed: null };
   }
 }
 

@@ -40,7 +40,7 @@ export type BatchShape = (number | null)[];
  */
 export type OptionType =
   | 'boolean' | 'string' | 'number' | 'integer' | 'intOrPair' | 'intOrSingle' | 'padding2d' | 'shape' | 'inputShape'
-  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer' | 'numberOrList'
+  | 'batchInputShape' | 'initializer' | 'dtype' | 'regularizer' | 'numberOrList' | 'noiseShape' | 'noiseShape?'
   | 'boolean?' | 'string?' | 'number?' | 'numberOrList?' | 'integer?' | 'intOrPair?' | 'intOrSingle?' | 'initializer?' | 'dtype?' | 'regularizer?'
   | 'unsupported' | readonly (string | number | boolean | null)[];
 
@@ -81,6 +81,8 @@ const typeChecks: Record<string, [(v: unknown) => boolean, string]> = {
     (v.every(isInt) || v.every((p) => Array.isArray(p) && p.length === 2 && p.every(isInt)))),
   'an integer, [height, width] or [[top, bottom], [left, right]] of integers'],
   shape: [(v) => Array.isArray(v) && v.every(isInt), 'an array of integers'],
+  // Dropout's mask shape, batch first: positive integers or null (the input's size)
+  noiseShape: [(v) => Array.isArray(v) && v.length > 0 && v.every((d) => d === null || isSize(d)), 'an array of positive integers or nulls'],
   // (the shapes of a model's input are ShapeErrors)
   inputShape: [(v) => Array.isArray(v) && v.length > 0 && v.every(isSize), 'a non-empty array of positive integers'],
   batchInputShape: [(v) => Array.isArray(v) && v.length > 1 && v.every((d, i) => isSize(d) || (i === 0 && d === null)),
@@ -194,8 +196,11 @@ export interface LayerHost {
  * (batch first, null). ck.input() makes one; layer.apply() connects a layer to some.
  */
 export class SymbolicTensor {
-  /** @internal */
-  constructor(readonly shape: (number | null)[], readonly sourceLayer: Layer) {}
+  /**
+   * @internal `nodeIndex`: which application of sourceLayer makes it (Keras's node index: a
+   * layer applied twice, sharing its weights, has nodes 0 and 1).
+   */
+  constructor(readonly shape: (number | null)[], readonly sourceLayer: Layer, readonly nodeIndex = 0) {}
 
   get name(): string {
     return `${this.sourceLayer.name}/output`;
@@ -237,7 +242,11 @@ export abstract class Layer {
   host?: LayerHost;
   /** Every built model holding the layer (weakly): freezing reaches each of them. */
   private readonly hosts: WeakRef<LayerHost>[] = [];
-  /** @internal Where the functional API applied this layer: the symbolic inputs it read and its output. */
+  /**
+   * @internal Where the functional API applied this layer, in order (Keras's inbound nodes):
+   * the symbolic inputs each application read and its output. Every application computes with
+   * the same weights.
+   */
   inboundNodes: { inputs: SymbolicTensor[]; output?: SymbolicTensor }[] = [];
   /**
    * The per-example shapes the layer was built with (set when a model with a known input shape
@@ -259,8 +268,20 @@ export abstract class Layer {
    * makes a model of part of another, keeping its trained weights.
    */
   get output(): SymbolicTensor {
-    const node = this.inboundNodes[0];
-    if (!node?.output) throw new ValueError(`${this.name}.output: the layer is not connected in a functional graph (ck.input / apply)`);
+    if (this.inboundNodes.length > 1) {
+      throw new ValueError(`${this.name}.output: the layer is applied ${this.inboundNodes.length} times (shared weights), so it has one output per application; use getOutputAt(nodeIndex)`);
+    }
+    return this.getOutputAt(0);
+  }
+
+  /** The symbolic output of the layer's nodeIndex-th application (Keras's get_output_at). */
+  getOutputAt(nodeIndex: number): SymbolicTensor {
+    const node = this.inboundNodes[nodeIndex];
+    if (!node?.output) {
+      throw new ValueError(this.inboundNodes.length === 0
+        ? `${this.name}.output: the layer is not connected in a functional graph (ck.input / apply)`
+        : `${this.name}.getOutputAt: nodeIndex must be an integer in [0, ${this.inboundNodes.length}), got ${describeValue(nodeIndex)}`);
+    }
     return node.output;
   }
   private trainableFlag: boolean;
@@ -379,21 +400,36 @@ export abstract class Layer {
   /**
    * The functional API: applied to symbolic tensors (ck.input, or another layer's output) it
    * records the connection and returns the symbolic output; ck.model({ inputs, outputs }) then
-   * builds the graph. A layer is applied once (shared layers are not supported yet).
+   * builds the graph. Applied again, the layer shares its weights between the applications (a
+   * Siamese network), as in Keras: each input must give it weights of the same shapes.
    */
   apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
     const list = symbolicInputs(this, inputs);
-    if (this.inboundNodes.length > 0) {
-      throw new ValueError(`${this.name}.apply: the layer is already connected; applying one layer twice (shared weights) is not supported yet`);
-    }
     if (this.multiInput && list.length < 2) throw new ValueError(`${this.name}.apply: a merge layer needs a list of at least 2 inputs`);
     if (!this.multiInput && list.length !== 1) throw new ValueError(`${this.name}.apply: takes one input, got ${list.length}`);
     const shapes = list.map((t) => t.shape.slice(1) as Shape);
-    const output = this.computeOutputShape((this.multiInput ? shapes : shapes[0]) as Shape);
-    const out = new SymbolicTensor([null, ...output], this);
+    const input = (this.multiInput ? shapes : shapes[0]) as Shape;
+    const output = this.computeOutputShape(input);
+    if (this.inboundNodes.length > 0 && this.built) this.checkSharedInput(input, shapes);
+    const out = new SymbolicTensor([null, ...output], this, this.inboundNodes.length);
     this.inboundNodes.push({ inputs: list, output: out });
-    this.setBuiltShapes(this.multiInput ? shapes : shapes[0], output);
+    // The shapes a layer reports are its first application's (Keras's inputShape of a shared
+    // layer whose applications differ is 'multiple').
+    if (out.nodeIndex === 0 || !this.built) this.setBuiltShapes(this.multiInput ? shapes : shapes[0], output);
     return out;
+  }
+
+  /** A further application must make the weights the layer was built with. */
+  private checkSharedInput(input: Shape, shapes: Shape[]): void {
+    const first = this.weightSpecs(this.builtInput('apply'));
+    const again = this.weightSpecs((this.multiInput ? shapes[0] : input) as Shape);
+    const same = first.length === again.length && first.every((w, k) =>
+      w.shape.length === again[k].shape.length && w.shape.every((d, i) => d === again[k].shape[i]));
+    if (!same) {
+      const describe = (ws: WeightSpec[]) => ws.map((w) => `${w.name} [${w.shape.join(',')}]`).join(', ');
+      throw new ShapeError(`${this.name}.apply: applying the layer again shares its weights (${describe(first)}), ` +
+        `but input (None, ${shapes.map((d) => d.join(', ')).join('), (None, ')}) needs ${describe(again) || 'none'}`);
+    }
   }
 
   /** @internal Called by a model that has built this layer into its executor. */

@@ -51,12 +51,13 @@ export interface Compiled {
 }
 
 /**
- * A model as a graph of values: ids 0..I-1 are its inputs, and node j (layers[j] applied to
- * the values `inputs`) makes value I+j. Every layer of the model is one node, in order.
+ * A model as a graph of values: ids 0..I-1 are its inputs, and node j (layers[layer], or
+ * layers[j] when it names none, applied to the values `inputs`) makes value I+j. A layer applied
+ * more than once (shared weights) is the layer of several nodes; its first node comes first.
  */
 export interface ModelGraph {
   inputShapes: Shape[];
-  nodes: { inputs: number[] }[];
+  nodes: { layer?: number; inputs: number[] }[];
   outputs: number[];
 }
 
@@ -64,9 +65,12 @@ interface Built {
   net: NativeNet;
   inputShapes: Shape[];
   outputShapes: Shape[];
-  /** Per Keras layer: its input and output shapes, and its native layers [start, end). */
+  /** Per Keras layer: its (first application's) input and output shapes, and native layers [start, end). */
   layerShapes: { input: Shape; inputs: Shape[]; output: Shape }[];
   nativeRange: [number, number][];
+  /** Per graph node: its Keras layer and native layers [start, end) (a shared layer has several). */
+  nodeLayer: number[];
+  nodeRange: [number, number][];
   /** Per model output: the native layer that makes it (-1: it is a model input). */
   outputLayers: number[];
   /** Per Keras layer: indices of its weights in net.params(). */
@@ -149,26 +153,39 @@ export abstract class ModelBase implements LayerHost {
     const specs: NativeLayerSpec[] = [];
     const layerShapes: Built['layerShapes'] = [];
     const nativeRange: Built['nativeRange'] = [];
+    const nodeLayer: number[] = [];
+    const nodeRange: Built['nodeRange'] = [];
     const valueShapes: Shape[] = [...graph.inputShapes];
     // The native value that holds each model value (a layer lowered to nothing passes its input on).
     const nativeValue: number[] = graph.inputShapes.map((_, i) => i);
     const producer: number[] = graph.inputShapes.map(() => -1);
     graph.nodes.forEach((node, j) => {
-      const layer = this.layers[j];
+      const li = node.layer ?? j;
+      const layer = this.layers[li];
       const inputs = node.inputs.map((v) => valueShapes[v]);
       const arg = layer.multiInput ? inputs : inputs[0];
       const output = layer.computeOutputShape(arg as Shape);
-      const lowered = layer.lower(arg as Shape);
+      let lowered = layer.lower(arg as Shape);
+      const first = nativeRange[li];
+      if (first) lowered = this.sharedLowering(layer, lowered, first, specs);
       if (lowered.length > 0) lowered[0] = { ...lowered[0], inputs: node.inputs.map((v) => nativeValue[v]) as never };
-      nativeRange.push([specs.length, specs.length + lowered.length]);
+      const range: [number, number] = [specs.length, specs.length + lowered.length];
+      nodeLayer.push(li);
+      nodeRange.push(range);
       specs.push(...lowered);
-      layerShapes.push({ input: inputs[0], inputs, output });
-      layer.setBuiltShapes(layer.multiInput ? inputs : inputs[0], output);
+      if (!first) {
+        nativeRange[li] = range;
+        layerShapes[li] = { input: inputs[0], inputs, output };
+        layer.setBuiltShapes(layer.multiInput ? inputs : inputs[0], output);
+      }
       valueShapes.push(output);
       nativeValue.push(lowered.length ? nIn + specs.length - 1 : nativeValue[node.inputs[0]]);
       producer.push(lowered.length ? specs.length - 1 : producer[node.inputs[0]]);
     });
     if (specs.length === 0) throw new ValueError(`${this.name}: add layers before building the model`);
+    this.layers.forEach((layer, li) => {
+      if (!nativeRange[li]) throw new ValueError(`${this.name}: layer ${layer.name} is in no node of the graph`);
+    });
     if (this.maxParams !== undefined) {
       const declared = this.layers.reduce((n, layer, j) => n + countWeights(layer.weightSpecs(layerShapes[j].input)), 0);
       if (!(declared <= this.maxParams)) {
@@ -181,7 +198,7 @@ export abstract class ModelBase implements LayerHost {
     const paramIndices = nativeRange.map(([a, b]) => params.flatMap((p, i) => (p.layer >= a && p.layer < b ? [i] : [])));
     this.built = {
       net, inputShapes: graph.inputShapes, outputShapes: graph.outputs.map((v) => valueShapes[v]), layerShapes,
-      nativeRange, outputLayers: graph.outputs.map((v) => producer[v]), paramIndices,
+      nativeRange, nodeLayer, nodeRange, outputLayers: graph.outputs.map((v) => producer[v]), paramIndices,
     };
     const rng = globalRng();
     const penalties: { param: number; l1: number; l2: number }[] = [];
@@ -206,6 +223,19 @@ export abstract class ModelBase implements LayerHost {
     });
     if (penalties.length) net.setRegularizers(penalties);
     if (this.compiled) this.compileNative();
+  }
+
+  /**
+   * A further application of a layer: native layers of the same kinds as its first
+   * application's (`first`, in `specs`), each reading that one's weights.
+   */
+  private sharedLowering(layer: Layer, lowered: NativeLayerSpec[], first: [number, number], specs: NativeLayerSpec[]): NativeLayerSpec[] {
+    const kinds = specs.slice(first[0], first[1]).map((spec) => spec.kind);
+    if (lowered.length !== kinds.length || lowered.some((spec, m) => spec.kind !== kinds[m])) {
+      throw new ValueError(`${layer.name}: its applications compute differently (native layers ${kinds.join(', ')} and ` +
+        `${lowered.map((spec) => spec.kind).join(', ')}), so they cannot share its weights`);
+    }
+    return lowered.map((spec, m) => ({ ...spec, sharesParamsWith: first[0] + m }));
   }
 
   /** @internal */
@@ -420,8 +450,10 @@ export abstract class ModelBase implements LayerHost {
   setLayerTrainable(layer: Layer, trainable: boolean): void {
     const i = this.layers.indexOf(layer);
     if (i < 0 || !this.built) return;
-    const [a, b] = this.built.nativeRange[i];
-    for (let n = a; n < b; n++) this.built.net.setTrainable(n, trainable);
+    this.built.nodeRange.forEach(([a, b], j) => {
+      if (this.built!.nodeLayer[j] !== i) return;
+      for (let n = a; n < b; n++) this.built!.net.setTrainable(n, trainable);
+    });
   }
 
   /** All weights, layer by layer, in Keras's order (copies). */

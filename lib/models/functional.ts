@@ -23,6 +23,8 @@ export class Functional extends LayersModel {
   readonly inputs: SymbolicTensor[];
   readonly outputs: SymbolicTensor[];
   private readonly graphDef: ModelGraph;
+  /** Per layer, its applications (nodes, by their outputs) in this model, in node order. */
+  private readonly nodesOf = new Map<Layer, SymbolicTensor[]>();
 
   constructor(args: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string }) {
     super(args?.name ?? uniqueModelName('model'));
@@ -37,13 +39,18 @@ export class Functional extends LayersModel {
     this.inputs = inputs;
     this.outputs = outputs;
 
-    // Keras's layer order: a depth-first walk from the outputs numbers the layers (post-order),
-    // depth is the longest path to an output, and layers go deepest first, ties by number. It
-    // is a topological order, so each layer comes after everything it reads.
-    const walked: SymbolicTensor[] = inputs.filter(() => false);
+    // Keras's order (tfjs's Container): a depth-first walk from the outputs numbers the nodes
+    // (each application of a layer, identified by its output) in post-order, and each layer as
+    // the walk first enters one of its nodes. Visiting the nodes from the last numbered, a
+    // node's depth is the longest path to an output, raised to the deepest of its layer's nodes
+    // visited so far, and a layer's depth is its deepest node's. Nodes run deepest first (a
+    // topological order, so each comes after everything it reads, and a shared layer's first
+    // node before the others); layers are listed deepest first; ties go by number. (Two nodes
+    // of one depth are in the same order entered or finished: neither is the other's input.)
+    const walked: SymbolicTensor[] = [];
+    const entered: Layer[] = [];
     const done = new Set<SymbolicTensor>();
     const visiting = new Set<SymbolicTensor>();
-    const reads = (t: SymbolicTensor) => (t.sourceLayer instanceof InputLayer ? [] : t.sourceLayer.inboundNodes[0].inputs);
     const walk = (t: SymbolicTensor): void => {
       if (done.has(t)) return;
       if (t.sourceLayer instanceof InputLayer && !inputs.includes(t)) {
@@ -51,33 +58,52 @@ export class Functional extends LayersModel {
       }
       if (visiting.has(t)) throw new ValueError(`model: the graph has a cycle through ${t.sourceLayer.name}`);
       visiting.add(t);
+      entered.push(t.sourceLayer);
       reads(t).forEach(walk);
       visiting.delete(t);
       done.add(t);
       walked.push(t);
     };
     outputs.forEach(walk);
-    for (const t of inputs) if (!done.has(t)) walked.unshift(t), done.add(t);
+    // Inputs no output depends on come first.
+    for (const t of inputs) if (!done.has(t)) walked.unshift(t), entered.unshift(t.sourceLayer), done.add(t);
+    const layerNumber = new Map<Layer, number>();
+    for (const layer of entered) if (!layerNumber.has(layer)) layerNumber.set(layer, layerNumber.size);
     const depth = new Map<SymbolicTensor, number>();
+    const layerDepth = new Map<Layer, number>();
     for (const t of [...walked].reverse()) {
-      const d = depth.get(t) ?? 0;
+      const d = Math.max(depth.get(t) ?? 0, layerDepth.get(t.sourceLayer) ?? 0);
       depth.set(t, d);
+      layerDepth.set(t.sourceLayer, d);
       for (const u of reads(t)) depth.set(u, Math.max(depth.get(u) ?? 0, d + 1));
     }
     const index = new Map(walked.map((t, i) => [t, i]));
     const ordered = [...walked].sort((a, b) => depth.get(b)! - depth.get(a)! || index.get(a)! - index.get(b)!);
-    const valueOf = new Map<SymbolicTensor, number>(ordered.map((t, j) => [t, inputs.length + j]));
-    const nodes: ModelGraph['nodes'] = ordered.map((t) => ({
-      inputs: t.sourceLayer instanceof InputLayer ? [inputs.indexOf(t)] : reads(t).map((u) => valueOf.get(u)!),
-    }));
-    this.layers.push(...ordered.map((t) => t.sourceLayer));
-    const outs = outputs.map((t) => valueOf.get(t)!);
+    this.layers.push(...[...layerNumber.keys()].sort((a, b) => layerDepth.get(b)! - layerDepth.get(a)! || layerNumber.get(a)! - layerNumber.get(b)!));
     if (new Set(this.layers.map((l) => l.name)).size !== this.layers.length) {
       throw new ValueError(`model: layer names must be unique, got ${this.layers.map((l) => l.name).join(', ')}`);
     }
+    const valueOf = new Map<SymbolicTensor, number>(ordered.map((t, j) => [t, inputs.length + j]));
+    const layerIndex = new Map(this.layers.map((l, i) => [l, i]));
+    const nodes: ModelGraph['nodes'] = ordered.map((t) => ({
+      layer: layerIndex.get(t.sourceLayer)!,
+      inputs: t.sourceLayer instanceof InputLayer ? [inputs.indexOf(t)] : reads(t).map((u) => valueOf.get(u)!),
+    }));
+    // Each layer's applications in this model, in the order it was applied (a layer may have
+    // nodes in other graphs too: a saved model numbers only its own).
+    for (const t of ordered) {
+      const list = this.nodesOf.get(t.sourceLayer) ?? [];
+      this.nodesOf.set(t.sourceLayer, [...list, t].sort((a, b) => a.nodeIndex - b.nodeIndex));
+    }
+    const outs = outputs.map((t) => valueOf.get(t)!);
     this.graphDef = { inputShapes: inputs.map((t) => t.shape.slice(1) as Shape), nodes, outputs: outs };
     // Every shape is known: build now (weights initialized), as tfjs and Keras do.
     this.build();
+  }
+
+  /** [layer name, the node's index among its layer's nodes in this model, 0]: Keras's reference to a node's output. */
+  private nodeRef(t: SymbolicTensor): [string, number, number] {
+    return [t.sourceLayer.name, this.nodesOf.get(t.sourceLayer)!.indexOf(t), 0];
   }
 
   protected graph(): ModelGraph {
@@ -93,13 +119,15 @@ export class Functional extends LayersModel {
     this.build();
     return this.layers.map((layer, i) => ({
       ...this.summaryRow(i),
-      connectedTo: (layer.inboundNodes[0]?.inputs ?? []).map((t) => `${t.sourceLayer.name}[0][0]`),
+      connectedTo: (this.nodesOf.get(layer) ?? []).flatMap((t) => reads(t).map((u) => {
+        const [name, node, tensor] = this.nodeRef(u);
+        return `${name}[${node}][${tensor}]`;
+      })),
     }));
   }
 
   /** The topology as tfjs writes a functional model (class_name 'Model', Keras 2 layout). */
   topology(layerJson: (layer: Layer) => { class_name: string; config: unknown }): { class_name: string; config: unknown } {
-    const ref = (t: SymbolicTensor) => [t.sourceLayer.name, 0, 0];
     return {
       class_name: 'Model',
       config: {
@@ -107,13 +135,18 @@ export class Functional extends LayersModel {
         layers: this.layers.map((layer) => ({
           name: layer.name,
           ...layerJson(layer),
-          inbound_nodes: layer instanceof InputLayer ? [] : [layer.inboundNodes[0].inputs.map((t) => [...ref(t), {}])],
+          inbound_nodes: layer instanceof InputLayer ? [] : this.nodesOf.get(layer)!.map((t) => reads(t).map((u) => [...this.nodeRef(u), {}])),
         })),
-        input_layers: this.inputs.map(ref),
-        output_layers: this.outputs.map(ref),
+        input_layers: this.inputs.map((t) => this.nodeRef(t)),
+        output_layers: this.outputs.map((t) => this.nodeRef(t)),
       },
     };
   }
+}
+
+/** The symbolic tensors the node that makes t read (none for a model input). */
+function reads(t: SymbolicTensor): SymbolicTensor[] {
+  return t.sourceLayer instanceof InputLayer ? [] : t.sourceLayer.inboundNodes[t.nodeIndex].inputs;
 }
 
 function toList(v: unknown, what: string): SymbolicTensor[] {
@@ -136,47 +169,62 @@ type LayerEntry = { name: string; layer: Layer; inbound: unknown };
  * 'Functional', Keras 2 node layout): `layers` are the deserialized layers, in the config's order.
  */
 export function functionalFromConfig(config: Record<string, unknown>, entries: LayerEntry[]): Functional {
-  const byName = new Map<string, { layer: Layer; inbound: unknown; output?: SymbolicTensor }>();
+  const byName = new Map<string, { layer: Layer; inbound: unknown; outputs: SymbolicTensor[] }>();
   for (const e of entries) {
     if (byName.has(e.name)) throw new FormatError(`model.json: two layers are named ${describeValue(e.name)}`);
-    byName.set(e.name, { layer: e.layer, inbound: e.inbound });
+    byName.set(e.name, { layer: e.layer, inbound: e.inbound, outputs: [] });
   }
-  const refName = (ref: unknown, what: string): string => {
+  // A reference [layerName, nodeIndex, tensorIndex(, kwargs)]: the output of that layer's
+  // nodeIndex-th application (its only tensor).
+  const refNode = (ref: unknown, what: string): [string, number] => {
     if (!Array.isArray(ref) || typeof ref[0] !== 'string' || !byName.has(ref[0])) {
       throw new FormatError(`model.json: ${what} ${describeValue(ref)} does not name a layer of the model`);
     }
-    if ((ref[1] ?? 0) !== 0 || (ref[2] ?? 0) !== 0) {
-      throw new FormatError(`model.json: ${what} ${describeValue(ref)} uses a shared layer's second node; shared layers are not supported`);
+    const node = ref[1] ?? 0;
+    if (!Number.isInteger(node) || node < 0 || (ref[2] ?? 0) !== 0) {
+      throw new FormatError(`model.json: ${what} ${describeValue(ref)} must be [layerName, nodeIndex >= 0, 0]`);
     }
-    return ref[0];
+    return [ref[0], node];
   };
   const resolving = new Set<string>();
-  const outputOf = (name: string): SymbolicTensor => {
+  // The layer's applications are made in node order, each from the tensors its node lists.
+  const outputOf = ([name, node]: [string, number], what: string): SymbolicTensor => {
     const entry = byName.get(name)!;
-    if (entry.output) return entry.output;
     if (entry.layer instanceof InputLayer) {
-      entry.output = new SymbolicTensor([null, ...entry.layer.declaredInputShape], entry.layer);
-      entry.layer.inboundNodes.push({ inputs: [], output: entry.output });
-      return entry.output;
+      if (node !== 0) throw new FormatError(`model.json: ${what} refers to node ${node} of input layer ${name}, which has one`);
+      if (!entry.outputs.length) {
+        entry.outputs.push(new SymbolicTensor([null, ...entry.layer.declaredInputShape], entry.layer));
+        entry.layer.inboundNodes.push({ inputs: [], output: entry.outputs[0] });
+      }
+      return entry.outputs[0];
     }
-    if (resolving.has(name)) throw new FormatError(`model.json: the layer graph has a cycle through ${name}`);
     const nodes = entry.inbound;
-    if (!Array.isArray(nodes) || nodes.length !== 1 || !Array.isArray(nodes[0]) || nodes[0].length === 0) {
-      throw new FormatError(`model.json: layer ${name} needs exactly one inbound node (shared layers are not supported)`);
+    if (!Array.isArray(nodes) || nodes.length === 0) throw new FormatError(`model.json: layer ${name} needs inbound_nodes`);
+    if (node >= nodes.length) {
+      throw new FormatError(`model.json: ${what} refers to node ${node} of layer ${name}, which has ${nodes.length}`);
     }
-    resolving.add(name);
-    const inputs = (nodes[0] as unknown[]).map((ref) => outputOf(refName(ref, `an inbound node of ${name}`)));
-    resolving.delete(name);
-    entry.output = entry.layer.apply(entry.layer.multiInput ? inputs : inputs[0]);
-    return entry.output;
+    while (entry.outputs.length <= node) {
+      const k = entry.outputs.length;
+      const refs = nodes[k];
+      if (!Array.isArray(refs) || refs.length === 0) {
+        throw new FormatError(`model.json: inbound node ${k} of layer ${name} must be a non-empty list of [layerName, nodeIndex, tensorIndex, kwargs]`);
+      }
+      const key = `${name}[${k}]`;
+      if (resolving.has(key)) throw new FormatError(`model.json: the layer graph has a cycle through ${name}`);
+      resolving.add(key);
+      const inputs = refs.map((ref) => outputOf(refNode(ref, `an inbound node of ${name}`), `an inbound node of ${name}`));
+      resolving.delete(key);
+      entry.outputs.push(entry.layer.apply(entry.layer.multiInput ? inputs : inputs[0]));
+    }
+    return entry.outputs[node];
   };
   const list = (key: string): unknown[] => {
     const v = config[key];
     if (!Array.isArray(v) || v.length === 0) throw new FormatError(`model.json: the functional topology needs ${key}`);
     return v;
   };
-  const inputs = list('input_layers').map((ref) => outputOf(refName(ref, 'input_layers entry')));
-  const outputs = list('output_layers').map((ref) => outputOf(refName(ref, 'output_layers entry')));
+  const inputs = list('input_layers').map((ref) => outputOf(refNode(ref, 'input_layers entry'), 'input_layers'));
+  const outputs = list('output_layers').map((ref) => outputOf(refNode(ref, 'output_layers entry'), 'output_layers'));
   try {
     return new Functional({ inputs, outputs, name: typeof config.name === 'string' ? config.name : undefined });
   } catch (e) {

@@ -149,9 +149,10 @@ export abstract class LayersModel extends ModelBase {
     return this.built!.outputLayers.map((l, o) => (l >= 0 ? this.layers[this.layerOfNative(l)].name : `output_${o}`));
   }
 
-  /** @internal The Keras layer whose lowering contains native layer `native`. */
+  /** @internal The Keras layer whose lowering (of any of its applications) contains native layer `native`. */
   layerOfNative(native: number): number {
-    return this.built!.nativeRange.findIndex(([a, b]) => native >= a && native < b);
+    const node = this.built!.nodeRange.findIndex(([a, b]) => native >= a && native < b);
+    return node < 0 ? -1 : this.built!.nodeLayer[node];
   }
 
   /** Checks targets (one tensor per output) against the outputs and the loss. */

@@ -98,7 +98,7 @@ const LayerKindInfo kLayerKinds[] = {
 // A key the spec's kind does not list is a ValueError naming the layer and the key.
 void check_layer_keys(Napi::Env env, Napi::Object o, const LayerKindInfo& info,
                       const std::string& layer) {
-  const std::string key = unknown_key(o, std::string("kind name inputs ") + info.attrs);
+  const std::string key = unknown_key(o, std::string("kind name inputs sharesParamsWith ") + info.attrs);
   if (key.empty()) return;
   throw_js(env, ck::ErrorKind::Value,
            layer + ": a " + info.name + " layer has no attribute '" + key + "' (it takes: " +
@@ -176,6 +176,8 @@ void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::Reshape
 
 void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::DropoutAttrs& a) {
   a.rate = get_float(o, "rate", 0.f, layer.c_str());
+  Napi::Value noise = o.Get("noiseShape");
+  if (!noise.IsUndefined()) a.noise_shape = read_ints(noise, 0, 1, layer + ": noiseShape (1: broadcast, 0: per index)");
 }
 
 void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::NormAttrs& a) {
@@ -216,6 +218,7 @@ ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   }
   l.trainable = get_bool(o, "trainable", true);
   l.inputs = read_ints(o.Get("inputs"), 0, 1 << 24, l.name + ": inputs");
+  l.shares_params_with = get_int(o, "sharesParamsWith", -1, l.name.c_str());
   return l;
 }
 

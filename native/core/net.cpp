@@ -47,6 +47,7 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
   mul_gate_.assign(n_layers, -1);
   gamma_param_.assign(n_layers, -1), beta_param_.assign(n_layers, -1);
   mean_param_.assign(n_layers, -1), var_param_.assign(n_layers, -1), count_param_.assign(n_layers, -1);
+  param_owner_.resize(n_layers);
   for (size_t i = 0; i < n_layers; ++i) {
     LayerSpec& l = layers_[i];
     if (l.inputs.empty()) l.inputs.push_back(int(value_of(int(i)) - 1));
@@ -56,8 +57,22 @@ Net::Net(std::vector<Shape> inputs, std::vector<LayerSpec> layers, std::vector<i
                   ", which is not made before it (layers must be in topological order)");
       ++consumers_[size_t(v)];
     }
+    param_owner_[i] = int(i);
+    if (const int s = l.shares_params_with; s >= 0) {
+      // The weights' first reader comes first, so that backward, which visits the layers from
+      // the last, reaches it after every other reader (net_buckets.cpp relies on it).
+      require(size_t(s) < i, ErrorKind::Value,
+              l.name + ": shares the weights of layer " + std::to_string(s) + ", which does not come before it");
+      const LayerSpec& owner = layers_[size_t(s)];
+      require(owner.shares_params_with < 0, ErrorKind::Value,
+              l.name + ": shares the weights of " + owner.name + ", which shares another layer's (name that one)");
+      require(owner.kind == l.kind, ErrorKind::Value,
+              l.name + ": shares the weights of " + owner.name + ", a layer of another kind");
+      param_owner_[i] = s;
+    }
     infer_shape(int(i));
   }
+  plan_shared_params();
   for (int o : outputs_) {
     require(o >= 0 && size_t(o) < n_values, ErrorKind::Value,
             "model: output " + std::to_string(o) + " is not a value of the graph");
@@ -108,6 +123,35 @@ std::vector<int>& Net::param_slots(ParamRole role) {
     case ParamRole::Count: return count_param_;
   }
   throw_error(ErrorKind::Value, "model: unknown parameter role");
+}
+
+// Each layer applied again declares exactly its first application's weights; those owners'
+// trainable spans are where a later application's gradients are added.
+void Net::plan_shared_params() {
+  const size_t n_layers = layers_.size();
+  shared_owner_.assign(n_layers, 0);
+  grads_written_.assign(n_layers, 0);
+  trainable_span_.assign(n_layers, {0, 0});
+  constexpr ParamRole kRoles[] = {ParamRole::Kernel, ParamRole::Bias, ParamRole::Gamma, ParamRole::Beta,
+                                  ParamRole::MovingMean, ParamRole::MovingVariance, ParamRole::Count};
+  for (size_t i = 0; i < n_layers; ++i) {
+    const size_t owner = size_t(param_owner_[i]);
+    if (owner == i) continue;
+    shared_owner_[owner] = 1;
+    for (ParamRole role : kRoles) {
+      const std::vector<int>& slots = param_slots(role);
+      require(slots[i] == slots[owner], ErrorKind::Value,
+              layers_[i].name + ": shares the weights of " + layers_[owner].name + " but declares others");
+    }
+  }
+  shared_grad_floats_ = 0;
+  for (const ParamInfo& p : params_) {
+    if (!p.trainable || !shared_owner_[size_t(p.layer)]) continue;
+    auto& span = trainable_span_[size_t(p.layer)];
+    if (span.second == 0) span.first = p.offset;
+    span.second += p.size;  // a layer's trainable weights are declared one after another
+    shared_grad_floats_ = std::max(shared_grad_floats_, span.second);
+  }
 }
 
 // ---- fusions ----
@@ -361,6 +405,7 @@ std::unique_ptr<Net::Plan> Net::make_plan(int batch, bool training) const {
   plan->bn_invstd.assign(L, nullptr);
   if (training) {
     plan->grad_tmp = plan->alloc(plan->max_value);
+    if (shared_grad_floats_) plan->shared_grad = plan->alloc(shared_grad_floats_);
     for (size_t i = 0; i < L; ++i) {
       const LayerSpec& l = layers_[i];
       const auto buffers = layer_def(l.kind).training_buffers;

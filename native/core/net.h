@@ -96,6 +96,9 @@ struct ReshapeAttrs {
 
 struct DropoutAttrs {
   float rate = 0.f;
+  // Keras's noise_shape, per axis (batch first): 1 where one mask value is broadcast over the
+  // axis, 0 where each index draws its own; empty: every value its own.
+  std::vector<int> noise_shape;
 };
 
 // batch norm (eps, momentum), layer norm and group norm (groups dividing the channels)
@@ -149,6 +152,9 @@ struct LayerSpec {
   LayerKind kind = LayerKind::Flatten;
   std::string name;
   std::vector<int> inputs;  // value ids read; empty: the previous value
+  // A Keras layer applied again (shared weights): the earlier layer, of the same kind, whose
+  // weights this one reads and trains instead of declaring its own (-1: its own weights).
+  int shares_params_with = -1;
   bool trainable = true;
 
   LayerSpec() = default;
@@ -254,7 +260,7 @@ struct OptimizerSpec {
 // One named weight of a layer, as Keras lists them (kernel, bias, gamma, beta, moving_mean,
 // moving_variance), located in the flat trainable buffer or in the state buffer.
 struct ParamInfo {
-  int layer;
+  int layer;  // the (first) layer that declares it; layers sharing it come after
   std::string name;
   Shape shape;
   bool trainable;  // in the parameter buffer (updated by the optimizer) vs the state buffer
@@ -286,7 +292,8 @@ struct Accumulators {
 //   the step failed, so every process must hear of it. Throws, skipping the update, when any
 //   process's part failed.
 // Assumes what net_pass.cpp's backward does: a layer's backward writes only its own weights'
-// gradients, and each of them once per step.
+// gradients, and each of them once per step; the layers sharing weights (LayerSpec::
+// shares_params_with) add into them, the first of them (ParamInfo::layer) running backward last.
 struct GradientReducer {
   size_t bucket_floats = 0;
   std::function<void()> begin;
@@ -633,6 +640,17 @@ class Net {
   std::vector<int> kernel_param_, bias_param_, gamma_param_, beta_param_, mean_param_, var_param_, count_param_;
   // Per layer: the index in params() of its weight of that role, or -1.
   std::vector<int>& param_slots(ParamRole role);
+  // Shared weights (LayerSpec::shares_params_with): per layer, the layer whose weights it holds
+  // (itself, or the one it shares with); per such owner, whether others read its weights too,
+  // where its trainable weights lie in the flat buffer, and whether this backward pass has
+  // written their gradients yet (a later application's backward then adds into them, through
+  // the plan's shared_grad).
+  std::vector<int> param_owner_;
+  std::vector<char> shared_owner_;
+  std::vector<std::pair<size_t, size_t>> trainable_span_;  // [offset, size)
+  std::vector<char> grads_written_;
+  size_t shared_grad_floats_ = 0;  // the widest shared trainable span
+  void plan_shared_params();
   StoragePtr weights_, grads_, state_;  // grads_: made by compile
   size_t n_weights_ = 0, n_state_ = 0;
   std::vector<StoragePtr> opt_state_;

@@ -3,6 +3,7 @@
 // values it read: the first contribution to a value is written in place, later ones (a value
 // read by several layers) are added. Gradient buffers come from a pool, so a plain stack uses
 // two, as a hand-written ping-pong would.
+#include <algorithm>
 #include <cstring>
 
 #include "errors.h"
@@ -111,6 +112,7 @@ void Net::backward(int batch) {
 template <class Ops>
 void Net::backward_layers(const Ops& k, int batch) {
   Plan& pl = *plan_;
+  std::fill(grads_written_.begin(), grads_written_.end(), 0);
   // The loss wrote dL/d(output) for each output (with the fused softmax loss, dL/d(logits)).
   for (int i = int(layers_.size()) - 1; i >= 0; --i) {
     // No gradient may reach this layer (or its softmax went into the loss).
@@ -127,13 +129,22 @@ void Net::backward_layers(const Ops& k, int batch) {
 
 // Layer i's weight gradients (if it trains) and the gradients of the inputs that need them;
 // dy (layer i's output gradient) is consumed: modified in place, handed on or released.
+// Of a layer whose weights others share, the first application to run backward writes their
+// gradients and each later one adds its own (the sum over the applications is the gradient).
 template <class Ops>
 void Net::backward_layer(const Ops& k, int i, int batch, float* dy) {
   LayerPass pass(*this, *plan_, i, batch, true, 0);
+  const size_t owner = size_t(param_owner_[size_t(i)]);
+  const auto [offset, size] = trainable_span_[owner];
+  const bool writes = layers_[size_t(i)].trainable && shared_owner_[owner] && size > 0;
+  const bool adds = writes && grads_written_[owner];
+  if (adds) pass.write_grads_into(plan_->shared_grad);
   const LayerDef& def = layer_def(layers_[size_t(i)].kind);
   if constexpr (on_host<Ops>) def.backward_cpu(k, pass, dy);
   else def.backward_cuda(k, pass, dy);
   if (!pass.passed_dy()) release_grad(dy);
+  if (adds) accumulate_values(grads_->data() + offset, plan_->shared_grad, size);
+  if (writes) grads_written_[owner] = 1;
 }
 
 }  // namespace ck

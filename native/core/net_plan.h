@@ -42,6 +42,7 @@ struct Net::Plan {
   std::vector<float*> grad;
   std::vector<float*> grad_free;
   float* grad_tmp = nullptr;  // a second reader's contribution before it is added
+  float* shared_grad = nullptr;  // a shared weight's later application's gradients before they are added
   std::vector<float*> masks, bn_mean, bn_invstd;  // per layer
   std::vector<float*> targets, row_loss;  // per output
   float* row_weights = nullptr;  // per example: a weighted step's loss weights

@@ -65,7 +65,8 @@ void Net::compute_update_ranges() {
   update_ranges_.clear();
   update_params_.clear();
   for (size_t i = 0; i < layers_.size(); ++i) {
-    if (!layers_[i].trainable) continue;
+    // A layer sharing another's weights: updated once, as its owner's.
+    if (!layers_[i].trainable || layers_[i].shares_params_with >= 0) continue;
     for (int idx : {kernel_param_[i], bias_param_[i], gamma_param_[i], beta_param_[i]}) {
       if (idx < 0) continue;
       const ParamInfo& p = params_[size_t(idx)];

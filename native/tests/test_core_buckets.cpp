@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "tensor_check.h"
+#include "errors.h"
 #include "net.h"
 
 using ck::LayerKind;
@@ -210,6 +211,78 @@ TEST(a_step_without_rows_hands_every_bucket_over_at_its_end_with_zeros) {
   }
   CHECK(covered == rec->final_grads.size());
   CHECK(rec->begins == 1 && rec->finishes == 1);
+}
+
+// A dense layer applied twice in a chain (layer 1 reads layer 0's weights), a head and a
+// softmax on 6 features: the shared weights' gradient is the sum of both applications', final
+// only once backward has run the first of them (the lower layer), and only then handed over.
+std::unique_ptr<ck::Net> make_shared_net() {
+  std::vector<LayerSpec> layers;
+  LayerSpec step = layer(LayerKind::Dense, "step");
+  step.attrs<ck::DenseAttrs>().units = 6, step.attrs<ck::DenseAttrs>().act = ck::Act::Sigmoid;
+  layers.push_back(step);
+  LayerSpec again = step;
+  again.name = "step_again";
+  again.shares_params_with = 0;
+  layers.push_back(again);
+  LayerSpec head = layer(LayerKind::Dense, "head");
+  head.attrs<ck::DenseAttrs>().units = 3;
+  layers.push_back(head);
+  layers.push_back(layer(LayerKind::Softmax, "softmax"));
+  auto net = std::make_unique<ck::Net>(ck::Shape{6}, layers);
+  ck::OptimizerSpec sgd;
+  sgd.kind = ck::OptimizerKind::Sgd;
+  sgd.sgd.lr = 0.5f;
+  net->compile(ck::LossKind::SparseCategoricalCrossentropy, sgd, false);
+  std::mt19937 rng(6);
+  for (size_t p = 0; p < net->params().size(); ++p) {
+    net->set_param(int(p), make(net->params()[p].shape, cktest::random_vector(rng, net->params()[p].size, -0.8f, 0.8f)));
+  }
+  return net;
+}
+
+TEST(a_shared_weights_bucket_goes_out_after_the_first_application_added_its_gradients) {
+  const int n = 5;
+  std::mt19937 rng(10);
+  Batch b{make({n, 6}, cktest::random_vector(rng, size_t(n) * 6)), make({n}, {0, 1, 2, 1, 0}), {0, 1, 2, 3, 4}};
+  auto net = make_shared_net();
+  CHECK(net->params().size() == 4);  // step's kernel and bias once, the head's
+  const ck::ParamInfo& step_kernel = param_named(*net, 0, "kernel");
+  auto rec = std::make_shared<Recording>();
+  net->set_gradient_reducer(recorder(1, rec, step_kernel));
+  net->train_step({b.x}, {b.y}, b.rows, 1, nullptr, n);
+  net->stream()->synchronize();
+  CHECK(rec->buckets.size() == 2);
+  for (const Handed& h : rec->buckets) {
+    CHECK(h.values == std::vector<float>(rec->final_grads.begin() + long(h.begin), rec->final_grads.begin() + long(h.end)));
+  }
+  // the head's bucket went out before backward reached the step layers, the step's after both
+  CHECK(rec->buckets.size() == 2 && rec->buckets[0].first_layer_untouched && !rec->buckets[1].first_layer_untouched);
+  auto plain = make_shared_net();
+  plain->train_step({b.x}, {b.y}, b.rows, 1, nullptr);
+  plain->stream()->synchronize();
+  CHECK(weights_of(*net) == weights_of(*plain));
+}
+
+TEST(a_layer_sharing_the_weights_of_a_later_or_other_kind_of_layer_is_a_value_error) {
+  for (int variant = 0; variant < 2; ++variant) {
+    std::vector<LayerSpec> layers;
+    LayerSpec first = layer(variant == 0 ? LayerKind::Dense : LayerKind::Activation, "first");
+    if (variant == 0) first.attrs<ck::DenseAttrs>().units = 4;
+    first.shares_params_with = variant == 0 ? 1 : -1;
+    LayerSpec second = layer(LayerKind::Dense, "second");
+    second.attrs<ck::DenseAttrs>().units = 4;
+    second.shares_params_with = variant == 0 ? -1 : 0;
+    layers.push_back(first);
+    layers.push_back(second);
+    bool threw = false;
+    try {
+      ck::Net net(ck::Shape{4}, layers);
+    } catch (const ck::Error& e) {
+      threw = e.kind() == ck::ErrorKind::Value;
+    }
+    CHECK(threw);
+  }
 }
 
 CK_TEST_MAIN()

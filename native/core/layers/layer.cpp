@@ -71,6 +71,18 @@ const Shape& LayerBuild::in(size_t k) const { return net_.shapes_[size_t(spec().
 
 void LayerBuild::add_param(ParamRole role, const char* name, Shape shape, bool trainable) {
   const LayerSpec& l = spec();
+  if (l.shares_params_with >= 0) {
+    // A layer applied again: its first application's weight, which this input must fit.
+    const LayerSpec& owner = net_.layers_[size_t(l.shares_params_with)];
+    const int p = net_.param_slots(role)[size_t(l.shares_params_with)];
+    require(p >= 0 && net_.params_[size_t(p)].shape == shape && net_.params_[size_t(p)].trainable == trainable,
+            ErrorKind::Shape,
+            l.name + ": shares the weights of " + owner.name + ", whose " + name + " is " +
+                (p >= 0 ? shape_str(net_.params_[size_t(p)].shape) : std::string("missing")) +
+                ", but this input needs " + shape_str(shape));
+    net_.param_slots(role)[size_t(layer_)] = p;
+    return;
+  }
   // Bounded (and overflow-free) before anything is sized from it: a 65535x65535 kernel over
   // 2^17 channels and 2^17 filters would otherwise wrap to a small weight buffer.
   check_shape(shape, l.name.c_str());
@@ -100,7 +112,12 @@ const float* LayerPass::x(size_t k) const { return plan_.act[size_t(spec().input
 float* LayerPass::y() const { return plan_.act[net_.value_of(layer_)]; }
 
 float* LayerPass::param(ParamRole role) const { return net_.param_ptr(net_.param_slots(role)[size_t(layer_)]); }
-float* LayerPass::grad(ParamRole role) const { return net_.grad_ptr(net_.param_slots(role)[size_t(layer_)]); }
+float* LayerPass::grad(ParamRole role) const {
+  const int p = net_.param_slots(role)[size_t(layer_)];
+  if (p < 0 || !grads_into_) return net_.grad_ptr(p);
+  const size_t base = net_.trainable_span_[size_t(net_.param_owner_[size_t(layer_)])].first;
+  return grads_into_ + (net_.params_[size_t(p)].offset - base);
+}
 bool LayerPass::trains() const { return spec().trainable; }
 ConvParams LayerPass::conv_geometry() const { return net_.conv_geometry(layer_, batch_); }
 PoolParams LayerPass::pool_geometry() const { return net_.pool_geometry(layer_, batch_); }

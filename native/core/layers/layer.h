@@ -72,6 +72,9 @@ class LayerPass {
   // bias, a batch norm without scale).
   float* param(ParamRole role) const;
   float* grad(ParamRole role) const;
+  // A shared weight's later application writes its gradients into `buffer` (laid out as its
+  // owner's trainable span), which the net then adds into the gradients already there.
+  void write_grads_into(float* buffer) { grads_into_ = buffer; }
   bool trains() const;  // its weights take gradients in this step
   ConvParams conv_geometry() const;
   PoolParams pool_geometry() const;
@@ -125,6 +128,7 @@ class LayerPass {
   bool training_;
   uint64_t seed_;
   bool passed_dy_ = false;
+  float* grads_into_ = nullptr;
 };
 
 // Folded inference (CPU): the layer with the batch norm and ReLU after it folded into its
