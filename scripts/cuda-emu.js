@@ -8,15 +8,11 @@
 // newer activations, test/layers.normalization.test.ts through layer and group normalization;
 // test/precision.cuda.test.ts: the TF32 / bf16 tensor-core paths; test/losses-metrics.cuda.test.ts:
 // the Keras losses and metrics against the CPU; test/distributed.cuda.test.ts: data-parallel fit of CUDA models
-<<<<<<< HEAD
 // on 2 MPI ranks, through host memory; test/metrics.topk-matrix.test.ts and
 // test/optimizers.accumulation.test.ts: top-k precision, the confusion matrix and gradient
-// accumulation on CUDA against their references; test/mnist.cuda.test.ts is listed too, and reports itself skipped: full
-=======
-// on 2 MPI ranks, through host memory; test/model.shared-layers.test.ts and
+// accumulation on CUDA against their references; test/model.shared-layers.test.ts and
 // test/layers.dropout-noise.test.ts: shared weights and broadcast dropout masks against the CPU;
 // test/mnist.cuda.test.ts is listed too, and reports itself skipped: full
->>>>>>> shared
 // MNIST needs a real GPU). npm test runs it; the out-of-memory case is left to real GPUs (it fills
 // device memory). Off x86-64 Linux it cannot run: a skip line, or with CI set a failure.
 //
@@ -52,9 +48,6 @@ run(process.execPath, args, env);
 run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cuda.ops.test.ts', 'test/model.cuda.test.ts', 'test/layers.activations.test.ts',
   'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts', 'test/cli.cuda.test.ts',
   'test/layers.normalization.test.ts', 'test/losses-metrics.cuda.test.ts', 'test/layers.conv-transpose.test.ts',
-<<<<<<< HEAD
-  'test/distributed.cuda.test.ts', 'test/metrics.topk-matrix.test.ts', 'test/optimizers.accumulation.test.ts'],
-=======
-  'test/distributed.cuda.test.ts', 'test/model.shared-layers.test.ts', 'test/layers.dropout-noise.test.ts'],
->>>>>>> shared
+  'test/distributed.cuda.test.ts', 'test/metrics.topk-matrix.test.ts', 'test/optimizers.accumulation.test.ts',
+  'test/model.shared-layers.test.ts', 'test/layers.dropout-noise.test.ts'],
   { ...env, CONVKIT_GPU_PARITY_OOM: '0' });
