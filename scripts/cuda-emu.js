@@ -44,5 +44,5 @@ run(process.execPath, args, env);
 run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cuda.ops.test.ts', 'test/model.cuda.test.ts', 'test/layers.activations.test.ts',
   'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts', 'test/cli.cuda.test.ts',
   'test/layers.normalization.test.ts', 'test/losses-metrics.cuda.test.ts', 'test/layers.conv-transpose.test.ts',
-  'test/distributed.cuda.test.ts'],
+  'test/distributed.cuda.test.ts', 'test/layers.augment.test.ts'],
   { ...env, CONVKIT_GPU_PARITY_OOM: '0' });

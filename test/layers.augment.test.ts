@@ -7,7 +7,8 @@
 // loops. Fixed ranges ([a, a]) make a draw deterministic; random ranges are checked for
 // reproducibility (same seeds, same outputs) and independence (examples and seeds differ). The
 // input gradients are checked by central finite differences, predict is the identity, configs
-// round-trip through save/load with Keras's names, and a model with all six trains.
+// round-trip through save/load with Keras's names, and a model with all six trains. With CUDA (a
+// GPU or the emulator addon) the CUDA executor draws and computes what the CPU does.
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -32,11 +33,11 @@ function expectClose(name: string, got: ArrayLike<number>, want: ArrayLike<numbe
  * training step: flatten, a dense layer with N units, kernel 0, mean squared error against the
  * identity, SGD with rate N^2 / 2 sets kernel column j to example j's output exactly.
  */
-async function trainingOutputs(layers: ck.Layer[], x: Float32Array, shape = [H, W, C], seed = 7): Promise<Float32Array[]> {
+async function trainingOutputs(layers: ck.Layer[], x: Float32Array, shape = [H, W, C], seed = 7, device: 'cpu' | 'cuda' = 'cpu'): Promise<Float32Array[]> {
   const size = shape[0] * shape[1] * shape[2];
   const dense = L.dense({ units: N, useBias: false, kernelInitializer: 'zeros' });
   const model = ck.sequential([L.input({ shape }), ...layers, L.flatten(), dense]);
-  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: (N * N) / 2 }), loss: 'meanSquaredError' });
+  model.compile({ optimizer: ck.optimizers.sgd({ learningRate: (N * N) / 2 }), loss: 'meanSquaredError', device });
   const eye = Float32Array.from({ length: N * N }, (_, i) => (i % (N + 1) === 0 ? 1 : 0));
   await model.fit(ck.tensor(x, [N, ...shape]), ck.tensor(eye, [N, N]), { epochs: 1, batchSize: N, shuffle: false, seed, verbose: 0 });
   const k = await dense.getWeights()[0].data();
@@ -343,5 +344,36 @@ describe('inference, gradients, configs, fit', () => {
     expect(() => L.randomTranslation({ heightFactor: 0.1, widthFactor: 0.1, fillMode: 'mirror' as never, name: 't' })).toThrow(ck.ValueError);
     expect(() => L.randomBrightness({ factor: 0.1, valueRange: [1, 1], name: 'b' })).toThrow(/^b: valueRange must be/);
     expect(() => ck.sequential([L.input({ shape: [8] }), L.randomFlip({ name: 'flat' })]).build()).toThrow(ck.ShapeError);
+  });
+});
+
+const cuda = ck.cudaStatus();
+const onCuda = cuda.available ? describe : describe.skip;
+onCuda(`on CUDA (against the CPU)${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
+  test('each layer draws and computes what the CPU does, forward and backward', async () => {
+    const x = randomArray(N * H * W * C, 21, 0, 1);
+    const make = (): ck.Layer[] => [
+      L.randomFlip({ seed: 3 }), L.randomRotation({ factor: 0.3, fillMode: 'wrap' }),
+      L.randomZoom({ heightFactor: 0.4, widthFactor: [-0.2, 0.5], interpolation: 'nearest', fillMode: 'constant', fillValue: 0.2 }),
+      L.randomTranslation({ heightFactor: 0.3, widthFactor: 0.3, fillMode: 'nearest' }),
+      L.randomContrast({ factor: [0.5, 0.5], valueRange: [0, 1] }), L.randomBrightness({ factor: 0.2, valueRange: [0, 1] }),
+    ];
+    for (let k = 0; k < 6; k++) {
+      const cpu = await trainingOutputs([make()[k]], x, [H, W, C], 5, 'cpu');
+      const gpu = await trainingOutputs([make()[k]], x, [H, W, C], 5, 'cuda');
+      for (let j = 0; j < N; j++) expectClose(`${make()[k].className} example ${j}`, gpu[j], cpu[j], 1e-5, 1e-5);
+    }
+    // backward: a dense layer before all six, trained two steps on each device
+    const build = () => ck.sequential([L.input({ shape: [H, W, C] }), L.dense({ units: C }), ...make(), L.flatten(), L.dense({ units: 2 })]);
+    const [a, b] = [build(), build()];
+    b.setWeights(a.getWeights());
+    const compile = { optimizer: ck.optimizers.sgd({ learningRate: 0.05 }), loss: 'meanSquaredError' as const };
+    a.compile({ ...compile, device: 'cpu' });
+    b.compile({ ...compile, device: 'cuda' });
+    const y = ck.tensor(randomArray(N * 2, 22, -1, 1), [N, 2]);
+    await a.fit(ck.tensor(x, [N, H, W, C]), y, { epochs: 2, batchSize: N, shuffle: false, seed: 9, verbose: 0 });
+    await b.fit(ck.tensor(x, [N, H, W, C]), y, { epochs: 2, batchSize: N, shuffle: false, seed: 9, verbose: 0 });
+    const wa = a.getWeights(), wb = b.getWeights();
+    for (let i = 0; i < wa.length; i++) expectClose(`weight ${i}`, await wb[i].data(), await wa[i].data(), 1e-5, 1e-4);
   });
 });
