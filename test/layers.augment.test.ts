@@ -197,6 +197,23 @@ describe('random draws', () => {
     }
   });
 
+  test('drawn shifts lie in the factor\'s range: each image is its shift by one of the whole pixels that range rounds to', async () => {
+    const x = randomArray(N * H * W * C, 23, 0, 1);
+    // widths shifted by [0.1, 0.5] * 6 = [0.6, 3] pixels, read from the nearest pixel: 1, 2 or 3 whole pixels
+    const seen = new Set<number>();
+    for (const seed of [1, 2, 3]) {
+      const out = await trainingOutputs([L.randomTranslation({ heightFactor: [0, 0], widthFactor: [0.1, 0.5], interpolation: 'nearest', fillMode: 'constant', seed })], x, [H, W, C], seed);
+      for (let j = 0; j < N; j++) {
+        const shifts = [0, 1, 2, 3, 4].filter((d) => affineRef(image(x, j), H, W, C, shift(0, d), 'constant', 'nearest').every((v, i) => v === out[j][i]));
+        expect(shifts.length).toBe(1);
+        expect(shifts[0]).toBeGreaterThanOrEqual(1);
+        expect(shifts[0]).toBeLessThanOrEqual(3);
+        seen.add(shifts[0]);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
   test('a zoom without widthFactor scales both axes by one draw (a square stays square about the centre)', async () => {
     const n = 5;
     // a centred plus sign: with one factor for both axes its two arms stay equal
