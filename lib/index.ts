@@ -116,6 +116,10 @@ export function setIsa(isa: Isa): void {
 }
 
 export { layers, registerLayer } from './layers';
+export type {
+  AugmentInterpolation, Factor, FillMode, FlipMode, RandomBrightnessArgs, RandomContrastArgs, RandomFlipArgs, RandomRotationArgs,
+  RandomTranslationArgs, RandomZoomArgs,
+} from './layers';
 export { Layer, SymbolicTensor } from './layers/layer';
 export { LayersModel, History } from './models/layers-model';
 export { sequential, Sequential } from './models/sequential';

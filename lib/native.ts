@@ -23,6 +23,8 @@ type ConvOpts = { strides: [number, number]; padding: Padding; dilation: [number
 type PoolOpts = { poolSize: [number, number]; strides: [number, number]; padding: Padding };
 type PadOpts = { top: number; bottom: number; left: number; right: number };
 type UpOpts = { size: [number, number]; interpolation: string; halfPixelCenters: boolean };
+type ImageSamplingOpts = { interpolation: string; fillMode: string; fillValue: number };
+type ValueRangeOpts = { valueLow: number; valueHigh: number };
 
 export interface NativeGpu {
   index: number;
@@ -166,6 +168,12 @@ export interface NativeBinding {
   zeroPadding2dGrad(dy: H, x: H, o: PadOpts): H;
   upSampling2d(x: H, o: UpOpts): H;
   upSampling2dGrad(dy: H, x: H, o: UpOpts): H;
+  imageTransform(images: H, transforms: H, o: ImageSamplingOpts): H;
+  imageTransformGrad(dy: H, transforms: H, o: ImageSamplingOpts): H;
+  imageContrast(images: H, factors: H, o: ValueRangeOpts): H;
+  imageContrastGrad(dy: H, images: H, factors: H, o: ValueRangeOpts): H;
+  imageBrightness(images: H, deltas: H, o: ValueRangeOpts): H;
+  imageBrightnessGrad(dy: H, images: H, deltas: H, o: ValueRangeOpts): H;
   globalMaxPool(x: H): H;
   globalMaxPoolGrad(dy: H, x: H): H;
   globalAvgPool(x: H): H;

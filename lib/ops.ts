@@ -626,3 +626,83 @@ export function rmspropUpdate(w: Tensor, g: Tensor, opts: {
       centered: bool(o.centered, false, op, 'centered'),
     });
 }
+
+// ---- image augmentation (Keras's random preprocessing layers' kernels) ----
+
+export interface ImageTransformOptions {
+  /** 'bilinear' (default) or 'nearest'. */
+  interpolation?: 'bilinear' | 'nearest';
+  /** How points outside the image read: 'constant' (default, as Keras's op), 'reflect', 'wrap', 'nearest'. */
+  fillMode?: 'constant' | 'reflect' | 'wrap' | 'nearest';
+  /** The value of fillMode 'constant' (default 0). */
+  fillValue?: number;
+}
+const TRANSFORM_KEYS = ['interpolation', 'fillMode', 'fillValue'] as const;
+
+function samplingArgs(opts: ImageTransformOptions | undefined, op: string): { interpolation: string; fillMode: string; fillValue: number } {
+  const o = options(opts, op, TRANSFORM_KEYS);
+  const oneOf = (v: unknown, def: string, allowed: readonly string[], name: string): string => {
+    if (v === undefined) return def;
+    if (typeof v !== 'string' || !allowed.includes(v)) {
+      throw new ValueError(`${op}: ${name} must be ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describeValue(v)}`);
+    }
+    return v;
+  };
+  return {
+    interpolation: oneOf(o.interpolation, 'bilinear', ['bilinear', 'nearest'], 'interpolation'),
+    fillMode: oneOf(o.fillMode, 'constant', ['constant', 'reflect', 'wrap', 'nearest'], 'fillMode'),
+    fillValue: finite(o.fillValue, 0, op, 'fillValue'),
+  };
+}
+
+/**
+ * Keras's ops.image.affine_transform: images [N,H,W,C], transforms [N, 8], each
+ * [a0, a1, a2, b0, b1, b2, c0, c1]: output pixel (x, y) reads the input at
+ * ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1.
+ */
+export function imageTransform(images: Tensor, transforms: Tensor, opts?: ImageTransformOptions): Tensor {
+  const op = 'imageTransform';
+  return wrap(native.imageTransform(h(images, op, 'images'), h(transforms, op, 'transforms'), samplingArgs(opts, op)));
+}
+
+/** The gradient of imageTransform wrt its images, given dy [N,H,W,C]. */
+export function imageTransformGrad(dy: Tensor, transforms: Tensor, opts?: ImageTransformOptions): Tensor {
+  const op = 'imageTransformGrad';
+  return wrap(native.imageTransformGrad(h(dy, op, 'dy'), h(transforms, op, 'transforms'), samplingArgs(opts, op)));
+}
+
+export interface ValueRangeOptions {
+  /** The range outputs are clipped to (default [0, 255], as Keras). */
+  valueRange?: [number, number];
+}
+
+function rangeArgs(opts: ValueRangeOptions | undefined, op: string): { valueLow: number; valueHigh: number } {
+  const r: unknown = options(opts, op, ['valueRange']).valueRange;
+  if (r === undefined) return { valueLow: 0, valueHigh: 255 };
+  if (!Array.isArray(r) || r.length !== 2 || !r.every((v) => typeof v === 'number' && Number.isFinite(v)) || !(r[0] < r[1])) {
+    throw new ValueError(`${op}: valueRange must be [low, high], finite numbers with low < high, got ${describeValue(r)}`);
+  }
+  return { valueLow: r[0], valueHigh: r[1] };
+}
+
+/** Keras's RandomContrast with given factors [N]: clip((x - mean) * factor + mean) per image and channel. */
+export function imageContrast(images: Tensor, factors: Tensor, opts?: ValueRangeOptions): Tensor {
+  const op = 'imageContrast';
+  return wrap(native.imageContrast(h(images, op, 'images'), h(factors, op, 'factors'), rangeArgs(opts, op)));
+}
+
+export function imageContrastGrad(dy: Tensor, images: Tensor, factors: Tensor, opts?: ValueRangeOptions): Tensor {
+  const op = 'imageContrastGrad';
+  return wrap(native.imageContrastGrad(h(dy, op, 'dy'), h(images, op, 'images'), h(factors, op, 'factors'), rangeArgs(opts, op)));
+}
+
+/** Keras's RandomBrightness with given offsets [N]: clip(x + delta) per image. */
+export function imageBrightness(images: Tensor, deltas: Tensor, opts?: ValueRangeOptions): Tensor {
+  const op = 'imageBrightness';
+  return wrap(native.imageBrightness(h(images, op, 'images'), h(deltas, op, 'deltas'), rangeArgs(opts, op)));
+}
+
+export function imageBrightnessGrad(dy: Tensor, images: Tensor, deltas: Tensor, opts?: ValueRangeOptions): Tensor {
+  const op = 'imageBrightnessGrad';
+  return wrap(native.imageBrightnessGrad(h(dy, op, 'dy'), h(images, op, 'images'), h(deltas, op, 'deltas'), rangeArgs(opts, op)));
+}

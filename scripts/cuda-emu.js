@@ -49,5 +49,5 @@ run(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', 'test/cu
   'test/precision.cuda.test.ts', 'test/mnist.cuda.test.ts', 'test/cli.cuda.test.ts',
   'test/layers.normalization.test.ts', 'test/losses-metrics.cuda.test.ts', 'test/layers.conv-transpose.test.ts',
   'test/distributed.cuda.test.ts', 'test/metrics.topk-matrix.test.ts', 'test/optimizers.accumulation.test.ts',
-  'test/model.shared-layers.test.ts', 'test/layers.dropout-noise.test.ts'],
+  'test/model.shared-layers.test.ts', 'test/layers.dropout-noise.test.ts', 'test/layers.augment.test.ts'],
   { ...env, CONVKIT_GPU_PARITY_OOM: '0' });

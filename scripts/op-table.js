@@ -367,6 +367,39 @@ function opCases(ck, { seed = 1234, quick = false } = {}) {
     }, { atol: 1e-5, rtol: 1e-4 });
   }
 
+  // ---- image augmentation (Keras's affine_transform, RandomContrast, RandomBrightness) ----
+  for (let i = 0; i < reps; i++) {
+    const xs = [rng.int(1, 3), rng.int(1, 7), rng.int(1, 7), rng.int(1, 9)];
+    const n = xs[0];
+    // a turn, zoom and shift about the centre, slightly projective: points inside and outside
+    const transforms = new Float32Array(n * 8);
+    for (let j = 0; j < n; j++) {
+      const a = rng.next() * 2 * Math.PI, z = 0.6 + rng.next();
+      const [c, s] = [Math.cos(a) * z, Math.sin(a) * z];
+      transforms.set([c, -s, rng.next() * 4 - 2, s, c, rng.next() * 4 - 2, (rng.next() - 0.5) * 0.04, (rng.next() - 0.5) * 0.04], j * 8);
+    }
+    const t = { data: transforms, shape: [n, 8] };
+    for (const fillMode of ['reflect', 'wrap', 'constant', 'nearest']) {
+      for (const interpolation of ['bilinear', 'nearest']) {
+        const opts = { fillMode, interpolation, fillValue: 0.5 };
+        op(`imageTransform [${xs}] ${fillMode} ${interpolation}`, [inp(xs), t], (x, tr) => ck.ops.imageTransform(x, tr, opts), sumTol(4));
+        op(`imageTransformGrad [${xs}] ${fillMode} ${interpolation}`, [inp(xs), t, inp(xs)],
+          (dy, tr) => ck.ops.imageTransformGrad(dy, tr, opts), sumTol(4 * xs[1] * xs[2]),
+          { forward: (dy, tr, x) => ck.ops.imageTransform(x, tr, opts), wrt: { out: 2 } });
+      }
+    }
+    const factors = inp([n], 0.3, 1.7);
+    const deltas = inp([n], -0.4, 0.4);
+    const clipped = { valueRange: [0.2, 0.8] };
+    const open = { valueRange: [-10, 10] };  // no clip near the finite differences' steps
+    op(`imageContrast [${xs}]`, [inp(xs, 0, 1), factors], (x, f) => ck.ops.imageContrast(x, f, clipped), sumTol(4));
+    op(`imageContrastGrad [${xs}]`, [inp(xs), inp(xs, 0, 1), factors], (dy, x, f) => ck.ops.imageContrastGrad(dy, x, f, open),
+      sumTol(xs[1] * xs[2]), { forward: (dy, x, f) => ck.ops.imageContrast(x, f, open), wrt: { out: 1 } });
+    op(`imageBrightness [${xs}]`, [inp(xs, 0, 1), deltas], (x, d) => ck.ops.imageBrightness(x, d, clipped), { exact: true });
+    op(`imageBrightnessGrad [${xs}]`, [inp(xs), inp(xs, 0, 1), deltas], (dy, x, d) => ck.ops.imageBrightnessGrad(dy, x, d, open),
+      { exact: true }, { forward: (dy, x, d) => ck.ops.imageBrightness(x, d, open), wrt: { out: 1 } });
+  }
+
   return cases;
 }
 

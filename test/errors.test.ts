@@ -406,6 +406,8 @@ const ZERO_PADDING_BAD = [-1, 1.5, NaN, 'same', [1], [1, 2, 3], [[1, 2], [3]], [
 /** outputPadding: an integer >= 0 or a pair of them, smaller than the stride (1 here), or null. */
 const OUTPUT_PADDING_BAD = [-1, 1.5, NaN, Infinity, '1', [1], [1, 2, 3], [0, -1], {}, true, 1];
 const upBad = { size: PAIR_BAD, interpolation: ['cubic', 'Nearest', 1, null], halfPixelCenters: BOOL_BAD };
+const transformBad = { interpolation: ['cubic', 'Bilinear', 1, null], fillMode: ['mirror', 'Reflect', 1, null], fillValue: NUMBER_BAD };
+const rangeBad = { valueRange: [[1, 0], [1, 1], [0], [0, 1, 2], 'x', null, [NaN, 1], [0, Infinity], 5] };
 const elementwise = (a: string, b: string): OpSpec => ({ params: [T(a, [2, 3], [[3, 2], [6], [2, 3, 1]]), T(b, [2, 3], [[2, 4]])] });
 const grad = (dy: number[], dyBad: BadShape[], x = IMG): TensorParam[] => [T('dy', dy, dyBad), T('x', x, [[4, 4, 2]])];
 
@@ -636,6 +638,23 @@ const SPECS: Record<string, OpSpec> = {
     bad: { strides: PAIR_BAD, dilation: PAIR_BAD, dilations: convBad.dilations, padding: PADDING_BAD, outputPadding: OUTPUT_PADDING_BAD },
     // The gradient of conv2dTranspose without its bias and activation: it takes neither.
     badOpts: [[{ activation: 'relu' }, ck.ValueError, "'activation'"], [{ bias: ck.ones([3]) }, ck.ValueError, "'bias'"]],
+  },
+  imageTransform: {
+    params: [T('images', IMG, [[4, 4, 2], [1, 4, 4, 2, 1]]), T('transforms', [1, 8], [[1, 6], [2, 8], [8]])],
+    opts: { interpolation: 'nearest', fillMode: 'reflect', fillValue: 0.5 }, bad: transformBad,
+    goodOpts: [{ fillMode: 'wrap' }, { fillMode: 'constant' }, { fillMode: 'nearest', interpolation: 'bilinear' }],
+  },
+  imageTransformGrad: {
+    params: [T('dy', IMG, [[4, 4, 2]]), T('transforms', [1, 8], [[1, 6], [2, 8]])],
+    opts: { interpolation: 'bilinear', fillMode: 'constant', fillValue: 0 }, bad: transformBad,
+  },
+  imageContrast: { params: [T('images', IMG, [[4, 4, 2]]), T('factors', [1], [[2], [1, 1]])], opts: { valueRange: [0, 1] }, bad: rangeBad },
+  imageContrastGrad: {
+    params: [T('dy', IMG, [[1, 4, 4, 3]]), T('images', IMG, [[4, 4, 2]]), T('factors', [1], [[2]])], opts: { valueRange: [0, 1] }, bad: rangeBad,
+  },
+  imageBrightness: { params: [T('images', IMG, [[4, 4, 2]]), T('deltas', [1], [[2], [1, 1]])], opts: { valueRange: [-1, 1] }, bad: rangeBad },
+  imageBrightnessGrad: {
+    params: [T('dy', IMG, [[1, 4, 4, 3]]), T('images', IMG, [[4, 4, 2]]), T('deltas', [1], [[2]])], opts: { valueRange: [-1, 1] }, bad: rangeBad,
   },
 };
 

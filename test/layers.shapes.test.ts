@@ -58,6 +58,7 @@ function expectedParams(layer: ck.Layer, input: Shape): number {
     case 'GlobalMaxPooling2D': case 'ZeroPadding2D': case 'UpSampling2D': case 'Add': case 'Multiply': case 'Average':
     case 'Concatenate': case 'Cropping2D': case 'MaxPooling1D': case 'AveragePooling1D': case 'GlobalAveragePooling1D':
     case 'GlobalMaxPooling1D': case 'Rescaling':
+    case 'RandomFlip': case 'RandomRotation': case 'RandomZoom': case 'RandomTranslation': case 'RandomContrast': case 'RandomBrightness':
       return 0;
     case 'Normalization':
       // mean and variance per channel, and adapt()'s count
@@ -133,6 +134,12 @@ const CASES: Case[] = [
   { factory: 'rescaling', options: { scale: 1 / 255, offset: -1 }, input: [4, 4, 3], output: [4, 4, 3] },
   { factory: 'normalization', options: {}, input: [4, 4, 3], output: [4, 4, 3] },
   { factory: 'normalization', options: { mean: [1, 2], variance: 4 }, input: [2], output: [2] },
+  { factory: 'randomFlip', options: { mode: 'horizontal' }, input: [4, 5, 3], output: [4, 5, 3] },
+  { factory: 'randomRotation', options: { factor: [-0.1, 0.2], fillMode: 'constant' }, input: [4, 5, 3], output: [4, 5, 3] },
+  { factory: 'randomZoom', options: { heightFactor: 0.2 }, input: [4, 5, 3], output: [4, 5, 3] },
+  { factory: 'randomTranslation', options: { heightFactor: 0.1, widthFactor: 0.2 }, input: [4, 5, 3], output: [4, 5, 3] },
+  { factory: 'randomContrast', options: { factor: 0.3, valueRange: [0, 1] }, input: [4, 5, 3], output: [4, 5, 3] },
+  { factory: 'randomBrightness', options: { factor: 0.3 }, input: [4, 5, 1], output: [4, 5, 1] },
 ];
 
 const make = (c: Case, name?: string): ck.Layer =>

@@ -182,6 +182,12 @@ const FACTORIES: Record<string, {
   globalMaxPooling1d: { prefix: 'global_max_pooling1d', className: 'GlobalMaxPooling1D', valid: {}, misspelt: ['data_format', 'dataFormat'], wrongType: ['keepdims', 'true', 'a boolean'], outOfRange: ['dataFormat', 'NCHW', /only dataFormat 'channelsLast' \(NHWC\) is supported, got "NCHW"/] },
   rescaling: { prefix: 'rescaling', className: 'Rescaling', valid: { scale: 0.5 }, misspelt: ['ofset', 'offset'], wrongType: ['offset', '1', 'a finite number'], outOfRange: ['batchSize', 0, /batchSize must be a positive integer, got 0/] },
   normalization: { prefix: 'normalization', className: 'Normalization', valid: {}, misspelt: ['varaince', 'variance'], wrongType: ['mean', '1', 'a finite number or a non-empty array of them or null'], outOfRange: ['variance', -2, /variance must be >= 0, got -2/] },
+  randomFlip: { prefix: 'random_flip', className: 'RandomFlip', valid: {}, misspelt: ['mod', 'mode'], wrongType: ['seed', '1', 'an integer or null'], outOfRange: ['mode', 'diagonal', /mode must be "horizontal" or "vertical" or "horizontal_and_vertical", got "diagonal"/] },
+  randomRotation: { prefix: 'random_rotation', className: 'RandomRotation', valid: { factor: 0.1 }, misspelt: ['fill_mode', 'fillMode'], wrongType: ['fillValue', '0', 'a finite number'], outOfRange: ['factor', 1.5, /factor must be a number or a list of two numbers in \[-1, 1\], got 1.5/] },
+  randomZoom: { prefix: 'random_zoom', className: 'RandomZoom', valid: { heightFactor: 0.2 }, misspelt: ['heigthFactor', 'heightFactor'], wrongType: ['widthFactor', 'x', 'a finite number or a non-empty array of them or null'], outOfRange: ['heightFactor', -1, /heightFactor must be a number or a list of two numbers in \(-1, 1\], got -1/] },
+  randomTranslation: { prefix: 'random_translation', className: 'RandomTranslation', valid: { heightFactor: 0.1, widthFactor: 0.2 }, misspelt: ['widthfactor', 'widthFactor'], wrongType: ['interpolation', 1, '"bilinear" or "nearest"'], outOfRange: ['widthFactor', [0, 2], /widthFactor must be a number or a list of two numbers in \[-1, 1\], got \[0,2\]/] },
+  randomContrast: { prefix: 'random_contrast', className: 'RandomContrast', valid: { factor: 0.2 }, misspelt: ['value_range', 'valueRange'], wrongType: ['factor', '0.2', 'a finite number or a non-empty array of them'], outOfRange: ['factor', -0.5, /factor must be a number or a list of two numbers in \[0, 1\], got -0.5/] },
+  randomBrightness: { prefix: 'random_brightness', className: 'RandomBrightness', valid: { factor: 0.2 }, misspelt: ['factors', 'factor'], wrongType: ['seed', 1.5, 'an integer or null'], outOfRange: ['valueRange', [1, 1], /valueRange must be \[low, high\], two different finite numbers, got \[1,1\]/] },
 };
 
 /** What f threw (synchronously), or null. */
@@ -283,8 +289,8 @@ describe('garbage layer options: a ValueError from every layer factory, naming t
   test('tfjs layers\' configs (getConfig) make convkit layers', () => {
     const tfLayers = tf.layers as unknown as Record<string, (a: unknown) => { getConfig(): Record<string, unknown> }>;
     for (const [name, factory] of factories) {
-      // not tfjs layers (GroupNormalization and Normalization are Keras's only)
-      if (name === 'lpPooling2d' || name === 'input' || name === 'groupNormalization' || name === 'normalization') continue;
+      // not tfjs layers (GroupNormalization, Normalization and the random augmentations are Keras's only)
+      if (name === 'lpPooling2d' || name === 'input' || name === 'groupNormalization' || name === 'normalization' || name.startsWith('random')) continue;
       const config = tfLayers[name]({ ...FACTORIES[name].valid, name: `tfjs_${name}` }).getConfig();
       const e = caught(() => factory(config));
       expect({ name, error: e?.message }).toEqual({ name, error: undefined });

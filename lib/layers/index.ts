@@ -18,6 +18,10 @@ import { Layer, LayerArgs } from './layer';
 import { GroupNormalization, GroupNormalizationArgs, LayerNormalization, LayerNormalizationArgs } from './normalization';
 import { ActivationIdentifier } from './activations';
 import { Normalization, NormalizationArgs, Rescaling, RescalingArgs } from './preprocessing';
+import {
+  RandomBrightness, RandomBrightnessArgs, RandomContrast, RandomContrastArgs, RandomFlip, RandomFlipArgs, RandomRotation,
+  RandomRotationArgs, RandomTranslation, RandomTranslationArgs, RandomZoom, RandomZoomArgs,
+} from './augment';
 
 export { Layer } from './layer';
 export type { BatchShape, LayerArgs, Shape } from './layer';
@@ -33,6 +37,11 @@ export type { Conv1DArgs, Pooling1DArgs, GlobalPooling1DArgs };
 export type { GroupNormalizationArgs, LayerNormalizationArgs };
 export { Normalization, Rescaling };
 export type { NormalizationArgs, RescalingArgs };
+export { RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom };
+export type {
+  RandomBrightnessArgs, RandomContrastArgs, RandomFlipArgs, RandomRotationArgs, RandomTranslationArgs, RandomZoomArgs,
+};
+export type { AugmentInterpolation, Factor, FillMode, FlipMode } from './augment';
 
 export const layers = {
   input: (args: InputLayerArgs & { shape: number[] }) => new InputLayer(args),
@@ -71,6 +80,12 @@ export const layers = {
   globalMaxPooling1d: (args?: GlobalPooling1DArgs) => new GlobalMaxPooling1D(args),
   rescaling: (args: RescalingArgs) => new Rescaling(args),
   normalization: (args?: NormalizationArgs) => new Normalization(args),
+  randomFlip: (args?: RandomFlipArgs) => new RandomFlip(args),
+  randomRotation: (args: RandomRotationArgs) => new RandomRotation(args),
+  randomZoom: (args: RandomZoomArgs) => new RandomZoom(args),
+  randomTranslation: (args: RandomTranslationArgs) => new RandomTranslation(args),
+  randomContrast: (args: RandomContrastArgs) => new RandomContrast(args),
+  randomBrightness: (args: RandomBrightnessArgs) => new RandomBrightness(args),
 };
 
 type Factory = (config: Record<string, unknown>) => Layer;
@@ -116,6 +131,12 @@ const registry = new Map<string, Factory>([
   ['GlobalMaxPooling1D', (c) => new GlobalMaxPooling1D(c as never)],
   ['Rescaling', (c) => new Rescaling(c as never)],
   ['Normalization', (c) => new Normalization(c as never)],
+  ['RandomFlip', (c) => new RandomFlip(c as never)],
+  ['RandomRotation', (c) => new RandomRotation(c as never)],
+  ['RandomZoom', (c) => new RandomZoom(c as never)],
+  ['RandomTranslation', (c) => new RandomTranslation(c as never)],
+  ['RandomContrast', (c) => new RandomContrast(c as never)],
+  ['RandomBrightness', (c) => new RandomBrightness(c as never)],
 ]);
 
 /** Registers a layer class for deserialization (custom layers must lower to native layers). */

@@ -199,6 +199,39 @@ void read_attrs(Napi::Env, Napi::Object o, const std::string& layer, ck::Rescali
   a.factor = get_float(o, "factor", 1.f, op), a.offset = get_float(o, "offset", 0.f, op);
 }
 
+// The random preprocessing layers' attributes: rotation, contrast and brightness draw from
+// [lower, upper], zoom and translation from [heightLower, heightUpper] and [widthLower,
+// widthUpper] (a zoom without the width's: the height's draw); the spec's kind says which
+// (layer_kinds.inc lists each kind's keys).
+void read_attrs(Napi::Env env, Napi::Object o, const std::string& layer, ck::AugmentAttrs& a) {
+  const char* op = layer.c_str();
+  ck::AugmentDraw& d = a.draw;
+  d.flip_h = get_bool(o, "horizontal", true), d.flip_v = get_bool(o, "vertical", true);
+  const bool per_axis = !o.Get("heightLower").IsUndefined();
+  d.lo0 = get_double(o, per_axis ? "heightLower" : "lower", 0, op);
+  d.hi0 = get_double(o, per_axis ? "heightUpper" : "upper", 0, op);
+  d.same_draw = o.Get("widthLower").IsUndefined() && o.Get("widthUpper").IsUndefined();
+  d.lo1 = get_double(o, "widthLower", d.lo0, op), d.hi1 = get_double(o, "widthUpper", d.hi0, op);
+  const double seed = get_double(o, "seed", 0, op);
+  if (!(seed >= 0 && seed <= 9007199254740991.0 && seed == std::floor(seed))) {
+    throw_js(env, ck::ErrorKind::Value, layer + ": seed must be an integer in [0, 2^53), got " + std::to_string(seed));
+  }
+  d.seed = uint64_t(seed);
+  const std::string fill = get_string(o, "fillMode", "reflect");
+  if (fill == "reflect") a.sampling.fill = ck::FillMode::Reflect;
+  else if (fill == "wrap") a.sampling.fill = ck::FillMode::Wrap;
+  else if (fill == "constant") a.sampling.fill = ck::FillMode::Constant;
+  else if (fill == "nearest") a.sampling.fill = ck::FillMode::Nearest;
+  else throw_js(env, ck::ErrorKind::Value, layer + ": fillMode must be reflect, wrap, constant or nearest, got '" + fill + "'");
+  const std::string interp = get_string(o, "interpolation", "bilinear");
+  if (interp == "bilinear") a.sampling.interp = ck::Interp::Bilinear;
+  else if (interp == "nearest") a.sampling.interp = ck::Interp::Nearest;
+  else throw_js(env, ck::ErrorKind::Value, layer + ": interpolation must be bilinear or nearest, got '" + interp + "'");
+  a.sampling.fill_value = get_float(o, "fillValue", 0.f, op);
+  a.value_low = get_float(o, "valueLow", 0.f, op), a.value_high = get_float(o, "valueHigh", 255.f, op);
+  d.value_span = double(a.value_high) - double(a.value_low);
+}
+
 ck::LayerSpec read_layer(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) throw_js(env, ck::ErrorKind::Value, "model: each layer spec must be an object");
   Napi::Object o = v.As<Napi::Object>();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "ops_augment.h"
 
 namespace ckaddon {
 namespace {
@@ -497,6 +498,67 @@ Napi::Value Conv2dTransposeGrad(const Info& info) {
 
 }  // namespace
 
+// { interpolation, fillMode, fillValue }: how imageTransform resamples (Keras's affine_transform).
+ck::ImageSampling image_sampling(const OpOptions& o) {
+  ck::ImageSampling s;
+  const std::string interp = o.text("interpolation"), fill = o.text("fillMode");
+  if (interp == "bilinear") s.interp = ck::Interp::Bilinear;
+  else if (interp == "nearest") s.interp = ck::Interp::Nearest;
+  else throw_js(o.env(), ck::ErrorKind::Value, o.op() + ": interpolation must be 'bilinear' or 'nearest', got '" + interp + "'");
+  if (fill == "reflect") s.fill = ck::FillMode::Reflect;
+  else if (fill == "wrap") s.fill = ck::FillMode::Wrap;
+  else if (fill == "constant") s.fill = ck::FillMode::Constant;
+  else if (fill == "nearest") s.fill = ck::FillMode::Nearest;
+  else throw_js(o.env(), ck::ErrorKind::Value, o.op() + ": fillMode must be 'reflect', 'wrap', 'constant' or 'nearest', got '" + fill + "'");
+  s.fill_value = float(o.number("fillValue"));
+  return s;
+}
+
+// imageTransform(images, transforms, { interpolation, fillMode, fillValue }) /
+// imageTransformGrad(dy, transforms, { ... })
+Napi::Value ImageTransform(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "imageTransform";
+    OpOptions o(info, 2, op, {"interpolation", "fillMode", "fillValue"});
+    return wrap(info, ck::image_transform(arg_tensor(info, 0, op, "images"), arg_tensor(info, 1, op, "transforms"), image_sampling(o)));
+  });
+}
+
+Napi::Value ImageTransformGrad(const Info& info) {
+  return guard(info, [&] {
+    const char* op = "imageTransformGrad";
+    OpOptions o(info, 2, op, {"interpolation", "fillMode", "fillValue"});
+    return wrap(info, ck::image_transform_grad(arg_tensor(info, 0, op, "dy"), arg_tensor(info, 1, op, "transforms"), image_sampling(o)));
+  });
+}
+
+// imageContrast(images, factors, { valueLow, valueHigh }) / imageContrastGrad(dy, images, factors, { ... });
+// imageBrightness and imageBrightnessGrad likewise with per-image offsets.
+template <bool Contrast>
+Napi::Value ImageAdjust(const Info& info) {
+  return guard(info, [&] {
+    const char* op = Contrast ? "imageContrast" : "imageBrightness";
+    OpOptions o(info, 2, op, {"valueLow", "valueHigh"});
+    const ck::Tensor& x = arg_tensor(info, 0, op, "images");
+    const ck::Tensor& p = arg_tensor(info, 1, op, Contrast ? "factors" : "deltas");
+    const float lo = float(o.number("valueLow")), hi = float(o.number("valueHigh"));
+    return wrap(info, Contrast ? ck::image_contrast(x, p, lo, hi) : ck::image_brightness(x, p, lo, hi));
+  });
+}
+
+template <bool Contrast>
+Napi::Value ImageAdjustGrad(const Info& info) {
+  return guard(info, [&] {
+    const char* op = Contrast ? "imageContrastGrad" : "imageBrightnessGrad";
+    OpOptions o(info, 3, op, {"valueLow", "valueHigh"});
+    const ck::Tensor& dy = arg_tensor(info, 0, op, "dy");
+    const ck::Tensor& x = arg_tensor(info, 1, op, "images");
+    const ck::Tensor& p = arg_tensor(info, 2, op, Contrast ? "factors" : "deltas");
+    const float lo = float(o.number("valueLow")), hi = float(o.number("valueHigh"));
+    return wrap(info, Contrast ? ck::image_contrast_grad(dy, x, p, lo, hi) : ck::image_brightness_grad(dy, x, p, lo, hi));
+  });
+}
+
 void register_ops(Napi::Env env, Napi::Object exports) {
   auto add = [&](const char* name, Napi::Value (*fn)(const Info&)) {
     exports.Set(name, Napi::Function::New(env, fn, name));
@@ -542,6 +604,12 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   add("rmspropUpdate", RmspropUpdate);
   add("conv2dTranspose", Conv2dTranspose);
   add("conv2dTransposeGrad", Conv2dTransposeGrad);
+  add("imageTransform", ImageTransform);
+  add("imageTransformGrad", ImageTransformGrad);
+  add("imageContrast", ImageAdjust<true>);
+  add("imageContrastGrad", ImageAdjustGrad<true>);
+  add("imageBrightness", ImageAdjust<false>);
+  add("imageBrightnessGrad", ImageAdjustGrad<false>);
 }
 
 }  // namespace ckaddon

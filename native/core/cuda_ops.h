@@ -37,6 +37,14 @@ struct CudaOps {
                       uint64_t layer) const {
     t.dropout_fwd_at(y, mask, x, n, rate, step_seed, layer, s);
   }
+  // The augmentation draw for a seed given now (the eager op); a net's steps call
+  // augment_draw_at, layer `layer`'s draw for the step seed on the device.
+  void augment_draw(float* params, size_t n, const AugmentDraw& d, uint64_t seed, uint64_t first) const {
+    t.augment_draw(params, n, d, seed, first, s);
+  }
+  void augment_draw_at(float* params, size_t n, const AugmentDraw& d, uint64_t layer, uint64_t first) const {
+    t.augment_draw_at(params, n, d, step_seed, layer, first, s);
+  }
   // The step's alpha (bias correction) comes from the device when a net bound adam_alpha;
   // unbound (the eager op) it comes from p.step, as on the CPU.
   void adam_update(float* w, float* m, float* v, const float* g, size_t n,

@@ -118,10 +118,19 @@ struct RescalingAttrs {
   float factor = 1.f, offset = 0.f;
 };
 
+// the random preprocessing layers (layers/augment.cpp): the draw (Keras's ranges and the layer's
+// seed; its kind and image size are filled in from the spec's kind and input shape), how the
+// geometric kinds resample, and the range contrast and brightness clip to
+struct AugmentAttrs {
+  AugmentDraw draw;
+  ImageSampling sampling;
+  float value_low = 0.f, value_high = 255.f;
+};
+
 // Every attribute struct once (the alternatives a LayerSpec can hold).
 using LayerAttrs = std::variant<NoAttrs, ConvAttrs, DenseAttrs, PoolAttrs, PaddingAttrs, CroppingAttrs,
                                 UpSamplingAttrs, ReshapeAttrs, DropoutAttrs, NormAttrs, ActivationAttrs,
-                                RescalingAttrs>;
+                                RescalingAttrs, AugmentAttrs>;
 
 // A kind's attribute struct (LayerAttrsOf<LayerKind::Conv2d>::type is ConvAttrs).
 template <LayerKind K>

@@ -192,4 +192,36 @@ static inline NadamScalars nadam_scalars(const NadamParams& p) {
           float(1.0 - p.beta2), float(p.eps), float(p.weight_decay * p.lr)};
 }
 
+// ---- image augmentation (Keras's random preprocessing layers) ----
+// How a resampled image reads outside its edges (Keras's fill_mode, as scipy pads the image):
+// reflect d c b a | a b c d | d c b a, wrap a b c d | a b c d, constant fill_value, nearest
+// a a a a | a b c d | d d d d. Each corner of the bilinear cell (or the nearest pixel) is mapped
+// on its own.
+enum class FillMode : int { Reflect = 0, Wrap, Constant, Nearest };
+struct ImageSampling {
+  FillMode fill = FillMode::Reflect;
+  Interp interp = Interp::Bilinear;
+  float fill_value = 0.f;
+};
+// Floats per example of a drawn transform: Keras's [a0 a1 a2 b0 b1 b2 c0 c1], output pixel
+// (x, y) reading the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1.
+// Contrast and brightness draw one float per example (the factor, the offset).
+constexpr int kImageTransformFloats = 8;
+enum class AugmentKind : int { Flip = 0, Rotation, Zoom, Translation, Contrast, Brightness };
+// What a random layer draws per example, from uniforms in [lo, hi] (Keras's ranges):
+//   Flip: flips where u <= 1/2; flip_h / flip_v say which axes (both with one draw, as Keras);
+//   Rotation: an angle of [lo0, hi0] turns (fractions of 2 pi) about the image's centre;
+//   Zoom: heights scaled by 1 + [lo0, hi0], widths by 1 + [lo1, hi1] (same_draw: the height's);
+//   Translation: shifts of [lo0, hi0] heights and [lo1, hi1] widths;
+//   Contrast: factors in [1 - lo0, 1 + hi0]; Brightness: offsets [lo0, hi0] * value_span.
+// seed (the layer's own) is mixed into the step's seed for the layer.
+struct AugmentDraw {
+  AugmentKind kind = AugmentKind::Flip;
+  bool flip_h = true, flip_v = true, same_draw = false;
+  double lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
+  double value_span = 255;
+  int height = 1, width = 1;
+  uint64_t seed = 0;
+};
+
 }  // namespace ck

@@ -94,6 +94,7 @@ void assign(const RawAttrs& r, ck::NormAttrs& a) {
 }
 void assign(const RawAttrs& r, ck::ActivationAttrs& a) { a.act = r.act, a.alpha = r.alpha; }
 void assign(const RawAttrs&, ck::RescalingAttrs&) {}
+void assign(const RawAttrs&, ck::AugmentAttrs&) {}
 
 ck::LayerSpec read_layer(Reader& r, int index) {
   ck::LayerSpec l(ck::LayerKind(r.u8() % kKinds), "layer" + std::to_string(index));

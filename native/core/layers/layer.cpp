@@ -19,7 +19,8 @@ const LayerDef* const kLayerDefs[] = {
 // The alternatives of LayerAttrs by index, for the message of a wrong attrs<T>().
 const char* const kAttrsNames[] = {"NoAttrs",      "ConvAttrs",     "DenseAttrs",      "PoolAttrs",
                                    "PaddingAttrs", "CroppingAttrs", "UpSamplingAttrs", "ReshapeAttrs",
-                                   "DropoutAttrs", "NormAttrs",     "ActivationAttrs", "RescalingAttrs"};
+                                   "DropoutAttrs", "NormAttrs",     "ActivationAttrs", "RescalingAttrs",
+                                   "AugmentAttrs"};
 static_assert(std::size(kAttrsNames) == std::variant_size_v<LayerAttrs>);
 
 const char* kind_name(LayerKind kind) {
