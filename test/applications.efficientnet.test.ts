@@ -106,6 +106,8 @@ describe('EfficientNetB0', () => {
     const drops = m.layers.filter((l) => l.name.endsWith('_drop')) as unknown as { name: string; rate: number }[];
     const index = new Map(unrolled().map((b, i) => [`${b.name}drop`, i]));
     for (const d of drops) expect(d.rate).toBeCloseTo(0.2 * index.get(d.name)! / 16, 12);
+    // Stochastic depth as Keras's: each example's whole residual branch is kept or dropped
+    for (const d of drops as unknown as { noiseShape: (number | null)[] }[]) expect(d.noiseShape).toEqual([null, 1, 1, 1]);
     expect(drops).toHaveLength(9);
     expect(ck.applications.efficientNetB0({ includeTop: false, pooling: 'max', inputShape: [64, 64, 3] }).layers.at(-1)!.name).toBe('max_pool');
     expect(ck.applications.efficientNetB0({ includeTop: false, inputShape: [96, 96, 3] }).outputShape).toEqual([null, 3, 3, 1280]);

@@ -59,8 +59,8 @@ const bn = (name: string) => new BatchNormalization({ name });
  * 5,330,571 parameters with the top (5,288,548 trainable), 4,049,571 without, as Keras counts
  * them (Normalization's mean, variance and count included).
  *
- * Where it differs from Keras: Keras's drop layers drop whole examples (noise_shape (None, 1, 1,
- * 1)); convkit's Dropout drops values one by one at the same rate (training only). Keras adds a
+ * The drop layers drop whole examples (noiseShape [null, 1, 1, 1]: stochastic depth), as Keras's.
+ * Where it differs from Keras: Keras adds a
  * third stem layer, Rescaling by 1/sqrt(ImageNet's per-channel variance), when it loads its own
  * ImageNet weights; convkit's Rescaling takes one scale for all channels, so for those weights
  * fold that scale into the Normalization's variance (variance * stddev).
@@ -155,7 +155,7 @@ function mbConv(inputs: SymbolicTensor, { kernel, expansion, filtersIn, filtersO
   x = new Conv2D({ filters: filtersOut, kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `${name}project_conv` }).apply(x);
   x = bn(`${name}project_bn`).apply(x);
   if (stride === 1 && filtersIn === filtersOut) {
-    if (dropRate > 0) x = new Dropout({ rate: dropRate, name: `${name}drop` }).apply(x);
+    if (dropRate > 0) x = new Dropout({ rate: dropRate, noiseShape: [null, 1, 1, 1], name: `${name}drop` }).apply(x);
     x = new Add({ name: `${name}add` }).apply([x, inputs]);
   }
   return x;
