@@ -161,8 +161,24 @@ describe('MobileNetV3Small and MobileNetV3Large', () => {
     expect(m.getLayer('expanded_conv_14_add').outputShape).toEqual([null, 7, 7, 160]);
   });
 
+  test("includePreprocessing: Keras's Rescaling(1/127.5, -1) first, so raw pixels give what scaled pixels give without it", async () => {
+    const shape = [40, 40, 3];
+    // the features, not near-uniform softmax probabilities, so that a small error shows
+    const raw = ck.applications.mobileNetV3Small({ inputShape: shape, includeTop: false, includePreprocessing: true });
+    const plain = ck.applications.mobileNetV3Small({ inputShape: shape, includeTop: false });
+    expect(raw.layers[1].name).toBe('rescaling');
+    expect(raw.countParams()).toBe(plain.countParams());
+    plain.setWeights(raw.getWeights());
+    const n = 2 * 40 * 40 * 3;
+    const pixels = Float32Array.from({ length: n }, (_, i) => (i * 37) % 256);
+    const got = await raw.predict(ck.tensor(pixels, [2, ...shape])).data();
+    const want = await plain.predict(ck.tensor(pixels.map((v) => v / 127.5 - 1), [2, ...shape])).data();
+    const scale = Math.max(...Array.from(want, Math.abs));
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * scale);
+  });
+
   test('bad options are typed errors naming the builder', () => {
-    expect(() => ck.applications.mobileNetV3Small({ includePreprocessing: true })).toThrow(/applications.mobileNetV3Small: includePreprocessing must be false/);
+    expect(() => ck.applications.mobileNetV3Small({ includePreprocessing: 1 as never })).toThrow(/applications.mobileNetV3Small: includePreprocessing must be a boolean/);
     expect(() => ck.applications.mobileNetV3Small({ minimalistic: 1 as never })).toThrow(ck.ValueError);
     expect(() => ck.applications.mobileNetV3Small({ dropoutRate: 1 })).toThrow(/dropoutRate must be a number in \[0, 0.999\]/);
     expect(() => ck.applications.mobileNetV3Small({ inputShape: [31, 64, 3] })).toThrow(ck.ShapeError);

@@ -6,6 +6,7 @@ import { Activation, Dropout, Flatten, ReLU } from '../layers/core';
 import { BatchNormalization, Conv2D, GlobalAveragePooling2D } from '../layers/conv';
 import { SymbolicTensor } from '../layers/layer';
 import { Add, Multiply } from '../layers/merge';
+import { Rescaling } from '../layers/preprocessing';
 import { DepthwiseConv2D, ZeroPadding2D } from '../layers/spatial';
 import { Functional, input } from '../models/functional';
 import { ApplicationArgs, checkCommon, checkOptions, numberIn, poolFeatures, withWeights } from './common';
@@ -19,8 +20,8 @@ export interface MobileNetV3Args extends ApplicationArgs {
   /** Dropout rate before the classifier. */
   dropoutRate?: number;
   /**
-   * Keras's default true puts Rescaling(1/127.5, offset -1) first; convkit has no Rescaling layer
-   * yet, so only false is taken: scale pixels to [-1, 1] (x / 127.5 - 1) before predict and fit.
+   * true puts Keras's Rescaling(1/127.5, offset -1) first, so the model takes pixels in [0, 255];
+   * the default false (Keras's is true) takes pixels already scaled to [-1, 1] (x / 127.5 - 1).
    */
   includePreprocessing?: boolean;
 }
@@ -97,15 +98,16 @@ function mobileNetV3(op: string, args: MobileNetV3Args | undefined, rows: BlockR
   const dropoutRate = numberIn(op, 'dropoutRate', raw.dropoutRate, 0.2, 0, 0.999);
   const minimalistic = raw.minimalistic ?? false;
   if (typeof minimalistic !== 'boolean') throw new ValueError(`${op}: minimalistic must be a boolean, got ${String(minimalistic)}`);
-  if ((raw.includePreprocessing ?? false) !== false) {
-    throw new ValueError(`${op}: includePreprocessing must be false (convkit has no Rescaling layer yet): scale pixels to [-1, 1], x / 127.5 - 1, before predict and fit`);
-  }
+  const includePreprocessing = raw.includePreprocessing ?? false;
+  if (typeof includePreprocessing !== 'boolean') throw new ValueError(`${op}: includePreprocessing must be a boolean, got ${String(includePreprocessing)}`);
   const kernel = minimalistic ? 3 : 5;
   const activation = minimalistic ? relu : hardSwish;
   const se = minimalistic ? null : 0.25;
 
   const image = input({ shape: opts.inputShape });
-  let x = new Conv2D({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv' }).apply(image);
+  // Keras's stem maps pixels in [0, 255] to [-1, 1]
+  const pixels = includePreprocessing ? new Rescaling({ scale: 1 / 127.5, offset: -1, name: 'rescaling' }).apply(image) : image;
+  let x = new Conv2D({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv' }).apply(pixels);
   x = activation(bn('conv_bn').apply(x));
   rows.forEach(([expansion, filters, k, stride, withSe, variantAct], id) => {
     x = invertedResBlock(x, expansion, makeDivisible(filters * alpha, 8), k || kernel, stride, withSe ? se : null, variantAct ? activation : relu, id);
