@@ -350,6 +350,34 @@ TEST(multiply_rejects_shapes_that_do_not_broadcast) {
   }
 }
 
+// Zero padding and up-sampling refuse what their ops refuse, naming the layer: a negative pad, a
+// padded size past the tensor limit, a size factor out of range, an up-sampled size past it.
+TEST(padding_and_upsampling_share_their_ops_checks) {
+  struct Case { LayerKind kind; int a, b; ck::ErrorKind want; };
+  for (const Case& c : {Case{LayerKind::ZeroPadding2d, -1, 0, ck::ErrorKind::Value},
+                        Case{LayerKind::ZeroPadding2d, 1 << 24, 0, ck::ErrorKind::Value},
+                        Case{LayerKind::ZeroPadding2d, (1 << 24) - 2, 0, ck::ErrorKind::Shape},
+                        Case{LayerKind::UpSampling2d, 0, 1, ck::ErrorKind::Value},
+                        Case{LayerKind::UpSampling2d, 1 << 16, 1, ck::ErrorKind::Value},
+                        Case{LayerKind::UpSampling2d, (1 << 16) - 1, 1 << 10, ck::ErrorKind::Shape}}) {
+    LayerSpec l = layer(c.kind, "spatial_layer");
+    if (c.kind == LayerKind::ZeroPadding2d) {
+      ck::PaddingAttrs& a = l.attrs<ck::PaddingAttrs>();
+      a.top = c.a, a.bottom = c.b;
+    } else {
+      ck::UpSamplingAttrs& a = l.attrs<ck::UpSamplingAttrs>();
+      a.size_h = c.a, a.size_w = c.b;
+    }
+    bool threw = false;
+    try {
+      ck::Net net({{8, 8, 1}}, {l}, {1});
+    } catch (const ck::Error& e) {
+      threw = e.kind() == c.want && std::string(e.what()).find("spatial_layer") != std::string::npos;
+    }
+    CHECK(threw);
+  }
+}
+
 TEST(graph_rejects_layers_out_of_order) {
   LayerSpec d = layer(LayerKind::Dense, "d");
   ck::DenseAttrs& d_attrs = d.attrs<ck::DenseAttrs>();

@@ -38,9 +38,10 @@ struct ZeroPadding2d {
     const PaddingAttrs& l = spec.attrs<PaddingAttrs>();
     const Shape& in = b.in();
     require_image(spec, in);
-    require(l.top >= 0 && l.bottom >= 0 && l.left >= 0 && l.right >= 0, ErrorKind::Value,
-            spec.name + ": padding must be >= 0");
-    return {in[0] + l.top + l.bottom, in[1] + l.left + l.right, in[2]};
+    // ck.ops.zeroPadding2d's checks, so the layer and the op refuse the same paddings
+    const Pad2dParams p =
+        zero_padding2d_params(with_batch(1, in), ZeroPadding2dAttrs{l.top, l.bottom, l.left, l.right}, spec.name.c_str());
+    return {p.P(), p.Q(), in[2]};
   }
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
@@ -61,9 +62,11 @@ struct UpSampling2d {
     const UpSamplingAttrs& l = spec.attrs<UpSamplingAttrs>();
     const Shape& in = b.in();
     require_image(spec, in);
-    require(l.size_h >= 1 && l.size_w >= 1 && l.size_h < (1 << 16) && l.size_w < (1 << 16), ErrorKind::Value,
-            spec.name + ": size must be in [1, 65535]");
-    return {in[0] * l.size_h, in[1] * l.size_w, in[2]};
+    // ck.ops.upSampling2d's checks, so the layer and the op refuse the same sizes
+    UpSampling2dAttrs op;
+    op.size_h = l.size_h, op.size_w = l.size_w;
+    const UpsampleParams p = up_sampling2d_params(with_batch(1, in), op, spec.name.c_str());
+    return {p.P(), p.Q(), in[2]};
   }
   template <class Ops>
   static void forward(const Ops& k, LayerPass& c) {
