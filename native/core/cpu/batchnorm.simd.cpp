@@ -196,6 +196,19 @@ void affine_coefficients(float* scale, float* shift, const float* mean, const fl
   }
 }
 
+// out[c] = sum(g), out[C + c] = sum(g * xhat) over the rows, g = dy through the fused
+// activation's derivative and xhat = (x - mean) * invstd: the backward's one pass for both sums.
+void gradient_sums(double* out, const float* dy, const float* x, const float* mean, const float* invstd,
+                   const float* scale, const float* shift, EpilogueClamp clamp, size_t rows, int C) {
+  channel_sums<2>(out, rows, C, [&](size_t r, int c, int m, Vec* acc) {
+    const Vec xv = load_n(x + r * C + c, m);
+    const Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp);
+    const Vec xhat = (xv - load_n(mean + c, m)) * load_n(invstd + c, m);
+    acc[0] = acc[0] + g;
+    acc[1] = fmadd(g, xhat, acc[1]);
+  });
+}
+
 // The per-channel coefficients of batch norm's input gradient (see input_gradient).
 struct InputGradient {
   float* dx;
@@ -262,13 +275,7 @@ void batchnorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, cons
   // One pass for both sums: sum(dy) then sum(dy * xhat).
   Scratch sums{size_t(C) * 4};
   double *sum_dy = reinterpret_cast<double*>(sums.data()), *sum_dy_xhat = sum_dy + C;
-  channel_sums<2>(sum_dy, rows, C, [&](size_t r, int c, int m, Vec* acc) {
-    const Vec xv = load_n(x + r * C + c, m);
-    Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp);
-    Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-    acc[0] = acc[0] + g;
-    acc[1] = fmadd(g, xhat, acc[1]);
-  });
+  gradient_sums(sum_dy, dy, x, save_mean, save_invstd, scale, shift, clamp, rows, C);
   // dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)), k = gamma * invstd
   Scratch coef{size_t(C) * 3};
   float *k = coef.data(), *a = coef.data() + C, *b = coef.data() + 2 * C;
@@ -321,13 +328,7 @@ void batchnorm_bwd_sums(float* sums, const float* dy, const float* x, const floa
   affine_coefficients(scale, shift, save_mean, save_invstd, gamma, beta, C);
   Scratch wide{size_t(C) * 4};
   double* sum = reinterpret_cast<double*>(wide.data());  // sum(g), then sum(g * xhat)
-  channel_sums<2>(sum, rows, C, [&](size_t r, int c, int m, Vec* acc) {
-    const Vec xv = load_n(x + r * C + c, m);
-    Vec g = through_act(load_n(dy + r * C + c, m), xv, scale + c, shift + c, m, clamp);
-    Vec xhat = (xv - load_n(save_mean + c, m)) * load_n(save_invstd + c, m);
-    acc[0] = acc[0] + g;
-    acc[1] = fmadd(g, xhat, acc[1]);
-  });
+  gradient_sums(sum, dy, x, save_mean, save_invstd, scale, shift, clamp, rows, C);
   for (int c = 0; c < 2 * C; ++c) sums[c] = float(sum[c]);
 }
 
